@@ -1,0 +1,2 @@
+/** Error codes of the identity area. Add codes here and document them in docs/errors.md. */
+export const IDENTITY_ERRORS = {} as const;

@@ -1,0 +1,3 @@
+/** Palisade's library surface: each area's public index. */
+export * as api from './api/index.js';
+export * as errors from './errors/index.js';

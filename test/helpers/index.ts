@@ -1,0 +1,127 @@
+/**
+ * Shared test helpers: run the compiled CLI as a real process, make throwaway
+ * directories, find free loopback ports. Tests only talk to loopback.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (tests run from dist/test/helpers). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The compiled CLI entry point. */
+export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `palisade ARGS` as a child process; `input` goes to stdin. */
+export function runPalisade(
+  args: readonly string[],
+  options: {
+    input?: string | Buffer;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+  } = {},
+): Promise<RunResult> {
+  return runProcess(process.execPath, [CLI, ...args], options);
+}
+
+/** Runs any program (openssl, curl, …) and collects its output. */
+export function runProcess(
+  file: string,
+  args: readonly string[],
+  options: {
+    input?: string | Buffer;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+  } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err.push(d);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A fresh temporary directory and a function that removes it. */
+export function tempDir(prefix = 'palisade-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    path,
+    cleanup: () => {
+      rmSync(path, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A port that was free on `host` a moment ago. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `waitFor timed out after ${timeoutMs} ms${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`,
+      );
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
