@@ -1,0 +1,11 @@
+/** Public surface of the shared xDS library: protos, type URLs, service definitions. */
+export {
+  adsClientConstructor,
+  adsServiceDefinition,
+  EXTENSION_TYPE_URLS,
+  loadXdsProtos,
+  PROTO_DIR,
+  PROTO_LOADER_OPTIONS,
+  TYPE_URLS,
+  type ResourceKind,
+} from './protos.js';

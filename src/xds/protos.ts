@@ -1,0 +1,109 @@
+/**
+ * Envoy xDS v3 protos, loaded once with @grpc/proto-loader from proto/ (copied
+ * from the pinned @grpc/grpc-js-xds by scripts/copy-protos.mjs). Shared by the
+ * control plane (server) and the proxy (client). Messages are plain objects
+ * with proto field names (keepCase); `google.protobuf.Any` values are written
+ * `{ '@type': typeUrl, ...fields }` and encode as long as their type is loaded.
+ */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** The repository's proto/ directory. */
+export const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
+
+/** Type URLs of the resources Palisade serves and consumes. */
+export const TYPE_URLS = {
+  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+} as const;
+export type ResourceKind = keyof typeof TYPE_URLS;
+
+/** Filter and extension config type URLs used inside listeners and routes. */
+export const EXTENSION_TYPE_URLS = {
+  httpConnectionManager:
+    'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  tcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  networkRbac: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+  httpRbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+  jwtAuthn: 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+  fault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+  cors: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+  localRateLimit:
+    'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+  router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  downstreamTls:
+    'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  tlsInspector:
+    'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  httpInspector:
+    'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+} as const;
+
+const PROTO_FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/service/secret/v3/sds.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/cors/v3/cors.proto',
+  'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/service/status/v3/csds.proto',
+];
+
+/** Options used for every load: proto field names, enums as strings, Any as JSON. */
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+  json: true,
+  includeDirs: [PROTO_DIR],
+};
+
+let cached: { definition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } | undefined;
+
+/** Loads the xDS protos (once per process). */
+export function loadXdsProtos(): {
+  definition: protoLoader.PackageDefinition;
+  grpcObject: grpc.GrpcObject;
+} {
+  if (cached === undefined) {
+    const definition = protoLoader.loadSync(PROTO_FILES, PROTO_LOADER_OPTIONS);
+    cached = { definition, grpcObject: grpc.loadPackageDefinition(definition) };
+  }
+  return cached;
+}
+
+/** The ADS service definition, for `server.addService` and client constructors. */
+export function adsServiceDefinition(): grpc.ServiceDefinition {
+  const def = loadXdsProtos().definition['envoy.service.discovery.v3.AggregatedDiscoveryService'];
+  if (def === undefined || !('StreamAggregatedResources' in def)) {
+    throw new Error('ADS service missing from the loaded protos');
+  }
+  return def as unknown as grpc.ServiceDefinition;
+}
+
+/** A client constructor for ADS (used by the proxy and by tests). */
+export function adsClientConstructor(): grpc.ServiceClientConstructor {
+  return grpc.makeClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
+}
