@@ -29,10 +29,7 @@ test('ADS encodes and decodes a Listener with nested Any configs', () => {
     ],
   };
   const bytes = method.responseSerialize(response);
-  const back = method.responseDeserialize(bytes) as typeof response;
-  assert.equal(back.resources[0]?.name, 'l1');
-  assert.equal(back.resources[0]?.['@type'], TYPE_URLS.listener);
-  const hcm = back.resources[0]?.api_listener.api_listener;
-  assert.equal(hcm?.rds.route_config_name, 'r1');
-  assert.equal(hcm?.http_filters[0]?.typed_config['@type'], EXTENSION_TYPE_URLS.router);
+  const back = method.responseDeserialize(bytes) as { resources: unknown[] };
+  // The nested Any values (HttpConnectionManager, Router) survive encoding intact.
+  assert.deepEqual(back.resources, response.resources);
 });

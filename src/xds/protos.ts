@@ -100,7 +100,7 @@ export function adsServiceDefinition(): grpc.ServiceDefinition {
   if (def === undefined || !('StreamAggregatedResources' in def)) {
     throw new Error('ADS service missing from the loaded protos');
   }
-  return def as unknown as grpc.ServiceDefinition;
+  return def;
 }
 
 /** A client constructor for ADS (used by the proxy and by tests). */
