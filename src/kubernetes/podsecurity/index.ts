@@ -1,0 +1,27 @@
+/** Public surface of Pod Security Standards evaluation. */
+export {
+  admitPod,
+  evaluatePodSecurity,
+  formatLevelVersion,
+  formatVersion,
+  LATEST_KNOWN_VERSION,
+  LEVELS,
+  namespacePolicy,
+  parseLevel,
+  parseVersion,
+  podTemplateOf,
+  POD_TEMPLATE_KINDS,
+  violationMessage,
+  wouldViolateMessage,
+  type AdmitPodOptions,
+  type AdmitPodResult,
+  type LevelVersion,
+  type NamespacePolicy,
+  type PodSecurityExemptions,
+  type PodSecurityLevel,
+  type PodSecurityResult,
+  type PodSecurityVersion,
+  type PodSecurityViolation,
+  type PodTemplateRef,
+} from './pod-security.js';
+export { CHECKS, checksFor, LATEST_CHECK_MINOR } from './registry.js';
