@@ -1,0 +1,2 @@
+/** Public surface of the manifest audit. */
+export * from './audit.js';

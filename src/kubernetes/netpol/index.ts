@@ -1,0 +1,2 @@
+/** Public surface of the NetworkPolicy engine. */
+export * from './network-policy-engine.js';
