@@ -110,7 +110,7 @@ export function wouldViolateMessage(
   lv: LevelVersion,
   violations: readonly PodSecurityViolation[],
 ): string {
-  return `would ${violationMessage(lv, violations)}`;
+  return `would violate PodSecurity ${JSON.stringify(formatLevelVersion(lv))}: ${violations.map((v) => v.message).join(', ')}`;
 }
 
 /** A pod or pod template found in a manifest. */
