@@ -294,7 +294,7 @@ test('admission: enforce denies with the Kubernetes message, warn and audit repo
   ]);
   assert.match(
     r.auditViolations ?? '',
-    /^would violate PodSecurity "restricted:v1.25": allowPrivilegeEscalation != false/,
+    /^would violate PodSecurity "restricted:v1.25": privileged \(container "c" must not set securityContext.privileged=true\), allowPrivilegeEscalation != false/,
   );
 });
 
