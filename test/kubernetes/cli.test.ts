@@ -404,11 +404,10 @@ test('audit pod-security: upstream fixtures through the CLI, JSON and exit codes
   assert.ok(entry !== undefined);
   assert.match(entry.file, /hostports2\.yaml$/);
   assert.equal(entry.allowed, false);
-  assert.equal(entry.violations[0]?.check, 'hostPorts');
-  assert.match(
-    entry.violations[0]?.message ?? '',
-    /^hostPort \(containers? ".*" uses? hostPorts? [\d, ]+\)$/,
-  );
+  const [first] = entry.violations;
+  assert.ok(first !== undefined);
+  assert.equal(first.check, 'hostPorts');
+  assert.match(first.message, /^hostPort \(containers? ".*" uses? hostPorts? [\d, ]+\)$/);
 
   const bad = await runPalisade(['audit', 'pod-security', '-f', FIXTURES, '--level', 'strict']);
   assert.equal(bad.code, 2);

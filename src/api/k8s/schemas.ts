@@ -66,7 +66,7 @@ export const PolicyRuleSchema = Type.Object(
   strict,
 );
 
-const rbacHeader = <K extends string>(kind: K): { apiVersion: TSchema; kind: TSchema } => ({
+const rbacHeader = (kind: string): { apiVersion: TSchema; kind: TSchema } => ({
   apiVersion: Type.Literal('rbac.authorization.k8s.io/v1'),
   kind: Type.Literal(kind),
 });
@@ -247,7 +247,7 @@ export const PodTemplateSpecSchema = Type.Object(
   open,
 );
 
-const workload = <K extends string>(apiVersion: string, kind: K): TSchema =>
+const workload = (apiVersion: string, kind: string): TSchema =>
   Type.Object(
     {
       apiVersion: Type.Literal(apiVersion),

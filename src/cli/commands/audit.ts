@@ -52,45 +52,46 @@ export const auditCommand: Command = {
   summary:
     'Audit Kubernetes and mesh manifests: RBAC, Pod Security, NetworkPolicy, mTLS, authz gaps',
   usage: USAGE,
-  run: async (args, io) => {
-    const { values, positionals } = parseCommandArgs(args, {
-      filename: { type: 'string', short: 'f', multiple: true },
-      output: { type: 'string', short: 'o' },
-      'fail-on': { type: 'string' },
-      'root-namespace': { type: 'string' },
-    });
-    if (positionals.length > 0) {
-      throw new PalisadeError(
-        'PAL_ERR_USAGE',
-        `unknown audit subcommand ${JSON.stringify(positionals[0])} (did you mean pod-security?)`,
+  run: (args, io) =>
+    Promise.resolve().then(() => {
+      const { values, positionals } = parseCommandArgs(args, {
+        filename: { type: 'string', short: 'f', multiple: true },
+        output: { type: 'string', short: 'o' },
+        'fail-on': { type: 'string' },
+        'root-namespace': { type: 'string' },
+      });
+      if (positionals.length > 0) {
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          `unknown audit subcommand ${JSON.stringify(positionals[0])} (did you mean pod-security?)`,
+        );
+      }
+      const files = values.filename ?? [];
+      if (files.length === 0)
+        throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
+      const output = values.output ?? 'table';
+      if (!['table', 'json', 'sarif'].includes(output)) {
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          `--output must be table, json or sarif, not ${JSON.stringify(output)}`,
+        );
+      }
+      const failOn = values['fail-on'];
+      if (failOn !== undefined && !(SEVERITIES as readonly string[]).includes(failOn)) {
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          `--fail-on must be one of ${SEVERITIES.join(', ')}, not ${JSON.stringify(failOn)}`,
+        );
+      }
+      const objects = clusterObjectsFrom(readManifests(files));
+      const findings = auditCluster(
+        objects,
+        values['root-namespace'] === undefined ? {} : { rootNamespace: values['root-namespace'] },
       );
-    }
-    const files = values.filename ?? [];
-    if (files.length === 0)
-      throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
-    const output = values.output ?? 'table';
-    if (!['table', 'json', 'sarif'].includes(output)) {
-      throw new PalisadeError(
-        'PAL_ERR_USAGE',
-        `--output must be table, json or sarif, not ${JSON.stringify(output)}`,
-      );
-    }
-    const failOn = values['fail-on'];
-    if (failOn !== undefined && !(SEVERITIES as readonly string[]).includes(failOn)) {
-      throw new PalisadeError(
-        'PAL_ERR_USAGE',
-        `--fail-on must be one of ${SEVERITIES.join(', ')}, not ${JSON.stringify(failOn)}`,
-      );
-    }
-    const objects = clusterObjectsFrom(readManifests(files));
-    const findings = auditCluster(
-      objects,
-      values['root-namespace'] === undefined ? {} : { rootNamespace: values['root-namespace'] },
-    );
-    if (output === 'json') io.stdout(`${JSON.stringify(findings, null, 2)}\n`);
-    else if (output === 'sarif')
-      io.stdout(`${JSON.stringify(toSarif(findings, packageVersion()), null, 2)}\n`);
-    else io.stdout(toTable(findings));
-    return failOn !== undefined && hasFindingAtOrAbove(findings, failOn as Severity) ? 1 : 0;
-  },
+      if (output === 'json') io.stdout(`${JSON.stringify(findings, null, 2)}\n`);
+      else if (output === 'sarif')
+        io.stdout(`${JSON.stringify(toSarif(findings, packageVersion()), null, 2)}\n`);
+      else io.stdout(toTable(findings));
+      return failOn !== undefined && hasFindingAtOrAbove(findings, failOn as Severity) ? 1 : 0;
+    }),
 };

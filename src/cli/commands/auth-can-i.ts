@@ -92,89 +92,92 @@ export const authCanICommand: Command = {
   path: ['auth', 'can-i'],
   summary: 'Check whether a user may do something under Kubernetes RBAC manifests',
   usage: USAGE,
-  run: async (args, io) => {
-    const { values, positionals } = parseCommandArgs(args, {
-      filename: { type: 'string', short: 'f', multiple: true },
-      as: { type: 'string' },
-      'as-group': { type: 'string', multiple: true },
-      namespace: { type: 'string', short: 'n' },
-      'all-namespaces': { type: 'boolean', short: 'A' },
-      requests: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      verbose: { type: 'boolean', short: 'v' },
-    });
-    const files = values.filename ?? [];
-    if (files.length === 0)
-      throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
-    const objects = clusterObjectsFrom(readManifests(files));
-    const authz = createRbacAuthorizer({ roles: objects.roles, bindings: objects.bindings });
+  run: (args, io) =>
+    Promise.resolve().then(() => {
+      const { values, positionals } = parseCommandArgs(args, {
+        filename: { type: 'string', short: 'f', multiple: true },
+        as: { type: 'string' },
+        'as-group': { type: 'string', multiple: true },
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        requests: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        verbose: { type: 'boolean', short: 'v' },
+      });
+      const files = values.filename ?? [];
+      if (files.length === 0)
+        throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
+      const objects = clusterObjectsFrom(readManifests(files));
+      const authz = createRbacAuthorizer({ roles: objects.roles, bindings: objects.bindings });
 
-    if (values.requests !== undefined) {
-      if (values.output !== undefined && values.output !== 'json') {
+      if (values.requests !== undefined) {
+        if (values.output !== undefined && values.output !== 'json') {
+          throw new PalisadeError(
+            'PAL_ERR_USAGE',
+            `--output must be json with --requests, not ${JSON.stringify(values.output)}`,
+          );
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(readFileSync(values.requests, 'utf8'));
+        } catch (cause) {
+          throw new PalisadeError(
+            'PAL_ERR_K8S_REQUEST_INVALID',
+            `${values.requests}: ${cause instanceof Error ? cause.message : String(cause)}`,
+            { cause },
+          );
+        }
+        if (!Array.isArray(parsed)) {
+          throw new PalisadeError(
+            'PAL_ERR_K8S_REQUEST_INVALID',
+            `${values.requests}: must be a JSON array of requests`,
+          );
+        }
+        const answers = (parsed as unknown[]).map((entry, i) =>
+          authz.authorize(requestFromJson(entry, i)),
+        );
+        io.stdout(`${JSON.stringify(answers, null, 2)}\n`);
+        return 0;
+      }
+
+      const [verb, target, name, ...extra] = positionals;
+      if (verb === undefined || target === undefined) {
         throw new PalisadeError(
           'PAL_ERR_USAGE',
-          `--output must be json with --requests, not ${JSON.stringify(values.output)}`,
+          'expected VERB and RESOURCE (or a non-resource URL)',
         );
       }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(readFileSync(values.requests, 'utf8'));
-      } catch (cause) {
-        throw new PalisadeError(
-          'PAL_ERR_K8S_REQUEST_INVALID',
-          `${values.requests}: ${cause instanceof Error ? cause.message : String(cause)}`,
-          { cause },
-        );
+      if (extra.length > 0)
+        throw new PalisadeError('PAL_ERR_USAGE', `unexpected argument ${JSON.stringify(extra[0])}`);
+      const user = authenticatedUser(requireOption(values.as, '--as'), values['as-group'] ?? []);
+      let request: RequestAttributes;
+      if (target.startsWith('/')) {
+        if (name !== undefined)
+          throw new PalisadeError('PAL_ERR_USAGE', 'a non-resource URL takes no NAME');
+        request = { user, verb, nonResourceURL: target };
+      } else {
+        const slash = target.indexOf('/');
+        const resText = slash < 0 ? target : target.slice(0, slash);
+        const subresource = slash < 0 ? '' : target.slice(slash + 1);
+        const r = resolveResource(resText);
+        const namespace =
+          values['all-namespaces'] === true || r.clusterScoped
+            ? ''
+            : (values.namespace ?? 'default');
+        request = {
+          user,
+          verb,
+          apiGroup: r.apiGroup,
+          resource: r.resource,
+          subresource,
+          name: name ?? '',
+          namespace,
+        };
       }
-      if (!Array.isArray(parsed)) {
-        throw new PalisadeError(
-          'PAL_ERR_K8S_REQUEST_INVALID',
-          `${values.requests}: must be a JSON array of requests`,
-        );
-      }
-      const answers = (parsed as unknown[]).map((entry, i) =>
-        authz.authorize(requestFromJson(entry, i)),
-      );
-      io.stdout(`${JSON.stringify(answers, null, 2)}\n`);
-      return 0;
-    }
-
-    const [verb, target, name, ...extra] = positionals;
-    if (verb === undefined || target === undefined) {
-      throw new PalisadeError(
-        'PAL_ERR_USAGE',
-        'expected VERB and RESOURCE (or a non-resource URL)',
-      );
-    }
-    if (extra.length > 0)
-      throw new PalisadeError('PAL_ERR_USAGE', `unexpected argument ${JSON.stringify(extra[0])}`);
-    const user = authenticatedUser(requireOption(values.as, '--as'), values['as-group'] ?? []);
-    let request: RequestAttributes;
-    if (target.startsWith('/')) {
-      if (name !== undefined)
-        throw new PalisadeError('PAL_ERR_USAGE', 'a non-resource URL takes no NAME');
-      request = { user, verb, nonResourceURL: target };
-    } else {
-      const slash = target.indexOf('/');
-      const resText = slash < 0 ? target : target.slice(0, slash);
-      const subresource = slash < 0 ? '' : target.slice(slash + 1);
-      const r = resolveResource(resText);
-      const namespace =
-        values['all-namespaces'] === true || r.clusterScoped ? '' : (values.namespace ?? 'default');
-      request = {
-        user,
-        verb,
-        apiGroup: r.apiGroup,
-        resource: r.resource,
-        subresource,
-        name: name ?? '',
-        namespace,
-      };
-    }
-    const d = authz.authorize(request);
-    const verbose = values.verbose === true && d.reason !== '';
-    if (d.allowed) io.stdout(verbose ? `yes - ${d.reason}\n` : 'yes\n');
-    else io.stdout(d.reason !== '' ? `no - ${d.reason}\n` : 'no\n');
-    return d.allowed ? 0 : 1;
-  },
+      const d = authz.authorize(request);
+      const verbose = values.verbose === true && d.reason !== '';
+      if (d.allowed) io.stdout(verbose ? `yes - ${d.reason}\n` : 'yes\n');
+      else io.stdout(d.reason !== '' ? `no - ${d.reason}\n` : 'no\n');
+      return d.allowed ? 0 : 1;
+    }),
 };

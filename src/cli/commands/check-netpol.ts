@@ -65,91 +65,92 @@ export const checkNetpolCommand: Command = {
   path: ['check', 'netpol'],
   summary: 'Check pod-to-pod reachability under Kubernetes NetworkPolicies',
   usage: USAGE,
-  run: async (args, io) => {
-    const { values } = parseCommandArgs(
-      args,
-      {
-        filename: { type: 'string', short: 'f', multiple: true },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        port: { type: 'string' },
-        protocol: { type: 'string' },
-        matrix: { type: 'boolean' },
-        output: { type: 'string', short: 'o' },
-      },
-      false,
-    );
-    const files = values.filename ?? [];
-    if (files.length === 0)
-      throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
-    const output = values.output ?? 'text';
-    if (output !== 'text' && output !== 'json') {
-      throw new PalisadeError(
-        'PAL_ERR_USAGE',
-        `--output must be text or json, not ${JSON.stringify(output)}`,
+  run: (args, io) =>
+    Promise.resolve().then(() => {
+      const { values } = parseCommandArgs(
+        args,
+        {
+          filename: { type: 'string', short: 'f', multiple: true },
+          from: { type: 'string' },
+          to: { type: 'string' },
+          port: { type: 'string' },
+          protocol: { type: 'string' },
+          matrix: { type: 'boolean' },
+          output: { type: 'string', short: 'o' },
+        },
+        false,
       );
-    }
-    const port = parsePort(requireOption(values.port, '--port'));
-    const protocol = parseProtocol(values.protocol);
-    const objects = clusterObjectsFrom(readManifests(files));
-    const engine = createNetworkPolicyEngine(objects);
-
-    if (values.matrix === true) {
-      const m = engine.matrix(port, protocol);
-      if (output === 'json') {
-        io.stdout(`${JSON.stringify({ pods: m.pods, matrix: m.matrix })}\n`);
-      } else {
-        const width = Math.max(4, ...m.pods.map((p) => p.length));
-        io.stdout(`${''.padEnd(width)} ${m.pods.map((p) => p.padEnd(width)).join(' ')}\n`);
-        m.matrix.forEach((row, i) => {
-          io.stdout(
-            `${(m.pods[i] ?? '').padEnd(width)} ${row.map((b) => (b ? '.' : 'X').padEnd(width)).join(' ')}\n`,
-          );
-        });
-      }
-      return 0;
-    }
-
-    const fromKey = requireOption(values.from, '--from');
-    const toKey = requireOption(values.to, '--to');
-    const from = engine.pod(fromKey);
-    const to = engine.pod(toKey);
-    for (const [key, pod] of [
-      [fromKey, from],
-      [toKey, to],
-    ] as const) {
-      if (pod === undefined) {
+      const files = values.filename ?? [];
+      if (files.length === 0)
+        throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
+      const output = values.output ?? 'text';
+      if (output !== 'text' && output !== 'json') {
         throw new PalisadeError(
-          'PAL_ERR_K8S_POD_NOT_FOUND',
-          `pod ${JSON.stringify(key)} is not in ${files.join(', ')} (expected NS/POD)`,
+          'PAL_ERR_USAGE',
+          `--output must be text or json, not ${JSON.stringify(output)}`,
         );
       }
-    }
-    if (from === undefined || to === undefined) return 2;
-    const v = engine.evaluate({ from, to, port, protocol });
-    if (output === 'json') {
-      io.stdout(
-        `${JSON.stringify(
-          {
-            allowed: v.allowed,
-            from: fromKey,
-            to: toKey,
-            port,
-            protocol,
-            egress: v.egress,
-            ingress: v.ingress,
-          },
-          null,
-          2,
-        )}\n`,
-      );
-    } else {
-      io.stdout(
-        `${v.allowed ? 'allowed' : 'denied'}: ${fromKey} -> ${toKey} ${protocol}/${String(port)}\n`,
-      );
-      io.stdout(describe(`egress of ${fromKey}`, v.egress));
-      io.stdout(describe(`ingress of ${toKey}`, v.ingress));
-    }
-    return v.allowed ? 0 : 1;
-  },
+      const port = parsePort(requireOption(values.port, '--port'));
+      const protocol = parseProtocol(values.protocol);
+      const objects = clusterObjectsFrom(readManifests(files));
+      const engine = createNetworkPolicyEngine(objects);
+
+      if (values.matrix === true) {
+        const m = engine.matrix(port, protocol);
+        if (output === 'json') {
+          io.stdout(`${JSON.stringify({ pods: m.pods, matrix: m.matrix })}\n`);
+        } else {
+          const width = Math.max(4, ...m.pods.map((p) => p.length));
+          io.stdout(`${''.padEnd(width)} ${m.pods.map((p) => p.padEnd(width)).join(' ')}\n`);
+          m.matrix.forEach((row, i) => {
+            io.stdout(
+              `${(m.pods[i] ?? '').padEnd(width)} ${row.map((b) => (b ? '.' : 'X').padEnd(width)).join(' ')}\n`,
+            );
+          });
+        }
+        return 0;
+      }
+
+      const fromKey = requireOption(values.from, '--from');
+      const toKey = requireOption(values.to, '--to');
+      const from = engine.pod(fromKey);
+      const to = engine.pod(toKey);
+      for (const [key, pod] of [
+        [fromKey, from],
+        [toKey, to],
+      ] as const) {
+        if (pod === undefined) {
+          throw new PalisadeError(
+            'PAL_ERR_K8S_POD_NOT_FOUND',
+            `pod ${JSON.stringify(key)} is not in ${files.join(', ')} (expected NS/POD)`,
+          );
+        }
+      }
+      if (from === undefined || to === undefined) return 2;
+      const v = engine.evaluate({ from, to, port, protocol });
+      if (output === 'json') {
+        io.stdout(
+          `${JSON.stringify(
+            {
+              allowed: v.allowed,
+              from: fromKey,
+              to: toKey,
+              port,
+              protocol,
+              egress: v.egress,
+              ingress: v.ingress,
+            },
+            null,
+            2,
+          )}\n`,
+        );
+      } else {
+        io.stdout(
+          `${v.allowed ? 'allowed' : 'denied'}: ${fromKey} -> ${toKey} ${protocol}/${String(port)}\n`,
+        );
+        io.stdout(describe(`egress of ${fromKey}`, v.egress));
+        io.stdout(describe(`ingress of ${toKey}`, v.ingress));
+      }
+      return v.allowed ? 0 : 1;
+    }),
 };

@@ -250,8 +250,7 @@ const SELINUX_TYPES_1_31 = [...SELINUX_TYPES_1_0, 'container_engine_t'];
 
 function seLinuxOptions(spec: PodSpecView, allowed: readonly string[]): CheckResult {
   const badTypes: string[] = [];
-  let setUser = false;
-  let setRole = false;
+  const set = { user: false, role: false };
   const valid = (opts: Obj): boolean => {
     let ok = true;
     const type = str(opts['type']);
@@ -261,11 +260,11 @@ function seLinuxOptions(spec: PodSpecView, allowed: readonly string[]): CheckRes
     }
     if (str(opts['user']) !== '') {
       ok = false;
-      setUser = true;
+      set.user = true;
     }
     if (str(opts['role']) !== '') {
       ok = false;
-      setRole = true;
+      set.role = true;
     }
     return ok;
   };
@@ -282,8 +281,8 @@ function seLinuxOptions(spec: PodSpecView, allowed: readonly string[]): CheckRes
   const types = sortedSet(badTypes);
   if (types.length > 0)
     data.push(`${pluralize('type', 'types', types.length)} ${joinQuote(types)}`);
-  if (setUser) data.push('user may not be set');
-  if (setRole) data.push('role may not be set');
+  if (set.user) data.push('user may not be set');
+  if (set.role) data.push('role may not be set');
   return forbid(
     'seLinuxOptions',
     `${setters(pod, bad)} set forbidden securityContext.seLinuxOptions: ${data.join('; ')}`,
@@ -585,8 +584,8 @@ export function runAsNonRoot_1_0(_m: PodMetadataView, spec: PodSpecView): CheckR
   const implicit: string[] = [];
   for (const c of containers(spec)) {
     const own = get(c, 'securityContext', 'runAsNonRoot');
-    if (own === true || own === false) {
-      if (own === false) explicit.push(nameOf(c));
+    if (typeof own === 'boolean') {
+      if (!own) explicit.push(nameOf(c));
     } else if (!podNonRoot) implicit.push(nameOf(c));
   }
   if (pod.length > 0 || explicit.length > 0) {
