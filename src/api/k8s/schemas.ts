@@ -75,7 +75,7 @@ export const RoleSchema = Type.Object(
   {
     ...rbacHeader('Role'),
     metadata: ObjectMetaSchema,
-    rules: Type.Optional(Type.Union([Type.Array(PolicyRuleSchema), Type.Null()])),
+    rules: Type.Optional(Type.Array(PolicyRuleSchema)),
   },
   strict,
 );
@@ -84,7 +84,7 @@ export const ClusterRoleSchema = Type.Object(
   {
     ...rbacHeader('ClusterRole'),
     metadata: ObjectMetaSchema,
-    rules: Type.Optional(Type.Union([Type.Array(PolicyRuleSchema), Type.Null()])),
+    rules: Type.Optional(Type.Array(PolicyRuleSchema)),
     aggregationRule: Type.Optional(
       Type.Object({ clusterRoleSelectors: Type.Optional(Type.Array(LabelSelectorSchema)) }, strict),
     ),
@@ -112,7 +112,7 @@ export const RoleBindingSchema = Type.Object(
     ...rbacHeader('RoleBinding'),
     metadata: ObjectMetaSchema,
     roleRef: RoleRefSchema,
-    subjects: Type.Optional(Type.Union([Type.Array(SubjectSchema), Type.Null()])),
+    subjects: Type.Optional(Type.Array(SubjectSchema)),
   },
   strict,
 );
@@ -122,7 +122,7 @@ export const ClusterRoleBindingSchema = Type.Object(
     ...rbacHeader('ClusterRoleBinding'),
     metadata: ObjectMetaSchema,
     roleRef: RoleRefSchema,
-    subjects: Type.Optional(Type.Union([Type.Array(SubjectSchema), Type.Null()])),
+    subjects: Type.Optional(Type.Array(SubjectSchema)),
   },
   strict,
 );
@@ -156,8 +156,8 @@ export const NetworkPolicyPeerSchema = Type.Object(
   strict,
 );
 
-const PeerList = Type.Optional(Type.Union([Type.Array(NetworkPolicyPeerSchema), Type.Null()]));
-const PortList = Type.Optional(Type.Union([Type.Array(NetworkPolicyPortSchema), Type.Null()]));
+const PeerList = Type.Optional(Type.Array(NetworkPolicyPeerSchema));
+const PortList = Type.Optional(Type.Array(NetworkPolicyPortSchema));
 
 export const NetworkPolicySchema = Type.Object(
   {
@@ -171,17 +171,9 @@ export const NetworkPolicySchema = Type.Object(
           Type.Array(Type.Union([Type.Literal('Ingress'), Type.Literal('Egress')])),
         ),
         ingress: Type.Optional(
-          Type.Union([
-            Type.Array(Type.Object({ from: PeerList, ports: PortList }, strict)),
-            Type.Null(),
-          ]),
+          Type.Array(Type.Object({ from: PeerList, ports: PortList }, strict)),
         ),
-        egress: Type.Optional(
-          Type.Union([
-            Type.Array(Type.Object({ to: PeerList, ports: PortList }, strict)),
-            Type.Null(),
-          ]),
-        ),
+        egress: Type.Optional(Type.Array(Type.Object({ to: PeerList, ports: PortList }, strict))),
       },
       strict,
     ),

@@ -4,7 +4,7 @@
  * wording (`rules[0].verbs: Required value: verbs must contain at least one
  * value`), from pkg/apis/rbac/validation and pkg/apis/networking/validation.
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { createValidator, joinPath, type ValidationIssue, type Validator } from '../validation.js';
 import {
   ClusterRoleBindingSchema,
@@ -199,6 +199,26 @@ function parseCidr(text: string): { ip: string; prefix: number; family: 4 | 6 } 
   return { ip: m[1], prefix, family: family as 4 | 6 };
 }
 
+function strictSubset(
+  inner: { ip: string; prefix: number; family: 4 | 6 },
+  outer: { ip: string; prefix: number; family: 4 | 6 },
+): boolean {
+  if (inner.family !== outer.family || inner.prefix <= outer.prefix) return false;
+  const type = outer.family === 4 ? 'ipv4' : 'ipv6';
+  const block = new BlockList();
+  block.addSubnet(outer.ip, outer.prefix, type);
+  return block.check(inner.ip, type);
+}
+
+/** JSON null means "unset" to the API server; drop null-valued keys before checking. */
+function stripNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripNulls);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = stripNulls(v);
+  return out;
+}
+
 function validatePorts(ports: unknown, path: string): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   list(ports).forEach((raw, i) => {
@@ -284,7 +304,7 @@ function validatePeers(peers: unknown, path: string): ValidationIssue[] {
           out.push(
             invalid(ep, e, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'),
           );
-        else if (cidr !== undefined && (ec.family !== cidr.family || ec.prefix <= cidr.prefix)) {
+        else if (cidr !== undefined && !strictSubset(ec, cidr)) {
           out.push(invalid(ep, e, 'must be a strict subset of `cidr`'));
         }
       });
@@ -320,7 +340,8 @@ function validateNetworkPolicy(o: Obj): ValidationIssue[] {
  * apiVersion/kind is not one this module owns, else every issue found
  * (empty when valid). Semantic checks run only on structurally valid objects.
  */
-export function validateK8sObject(object: unknown): ValidationIssue[] | undefined {
+export function validateK8sObject(input: unknown): ValidationIssue[] | undefined {
+  const object = stripNulls(input);
   const o = obj(object);
   const key = `${s(o['apiVersion'])}/${s(o['kind'])}`;
   const v = VALIDATORS.get(key);
