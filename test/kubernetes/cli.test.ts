@@ -596,3 +596,66 @@ spec:
   const badSeverity = await runPalisade(['audit', '-f', clean.path, '--fail-on', 'severe']);
   assert.equal(badSeverity.code, 2);
 });
+
+test('auth who-can lists subjects with their bindings; auth covers is the escalation check', async (t) => {
+  const dir = await rbacDir(t);
+  const who = await runPalisade([
+    'auth',
+    'who-can',
+    'update',
+    'deployments',
+    '-n',
+    'team-a',
+    '-f',
+    dir,
+    '-o',
+    'json',
+  ]);
+  assert.equal(who.code, 0, who.stderr);
+  const grants = JSON.parse(who.stdout) as {
+    subject: { kind: string; name: string };
+    binding: string;
+  }[];
+  assert.deepEqual(
+    grants.map((g) => `${g.subject.kind}/${g.subject.name} ${g.binding}`),
+    ['User/alice team-a/deployers', 'ServiceAccount/ci team-a/deployers'],
+  );
+  const text = await runPalisade(['auth', 'who-can', 'get', '/healthz', '-f', dir]);
+  assert.equal(
+    text.stdout,
+    'ClusterRoleBinding "readers" of ClusterRole "pod-reader" to Group "auditors"\n',
+  );
+
+  const covers = await runPalisade([
+    'auth',
+    'covers',
+    'role/team-a/deployer',
+    'clusterrole/pod-reader',
+    '-f',
+    dir,
+  ]);
+  assert.equal(covers.code, 1);
+  assert.match(
+    covers.stdout,
+    /^no\n {2}missing \{APIGroups:\[""\], Resources:\["pods"\], Verbs:\["get"\]\}\n/,
+  );
+  const self = await runPalisade([
+    'auth',
+    'covers',
+    'clusterrole/pod-reader',
+    'clusterrole/pod-reader',
+    '-f',
+    dir,
+  ]);
+  assert.equal(self.code, 0);
+  assert.equal(self.stdout, 'yes\n');
+  const unknown = await runPalisade([
+    'auth',
+    'covers',
+    'clusterrole/nope',
+    'clusterrole/pod-reader',
+    '-f',
+    dir,
+  ]);
+  assert.equal(unknown.code, 2);
+});

@@ -2,6 +2,8 @@
 import type { Command } from '../command.js';
 import { startCommand } from './start.js';
 import { authCanICommand } from './auth-can-i.js';
+import { authWhoCanCommand } from './auth-who-can.js';
+import { authCoversCommand } from './auth-covers.js';
 import { checkNetpolCommand } from './check-netpol.js';
 import { auditCommand } from './audit.js';
 import { auditPodSecurityCommand } from './audit-pod-security.js';
@@ -9,6 +11,8 @@ import { auditPodSecurityCommand } from './audit-pod-security.js';
 export const COMMANDS: readonly Command[] = [
   startCommand,
   authCanICommand,
+  authWhoCanCommand,
+  authCoversCommand,
   checkNetpolCommand,
   auditCommand,
   auditPodSecurityCommand,
