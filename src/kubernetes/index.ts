@@ -13,3 +13,4 @@ export {
   type PodSource,
 } from './cluster-objects.js';
 export * from './audit/index.js';
+export { resolveResource } from './resources.js';

@@ -10,9 +10,10 @@ import {
   authenticatedUser,
   clusterObjectsFrom,
   createRbacAuthorizer,
+  resolveResource,
   type RequestAttributes,
 } from '../../kubernetes/index.js';
-import { resolveResource } from '../../kubernetes/resources.js';
+
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 

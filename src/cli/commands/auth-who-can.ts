@@ -4,8 +4,12 @@
  */
 import { readManifests } from '../../api/index.js';
 import { PalisadeError } from '../../errors/index.js';
-import { clusterObjectsFrom, createRbacAuthorizer } from '../../kubernetes/index.js';
-import { resolveResource } from '../../kubernetes/resources.js';
+import {
+  clusterObjectsFrom,
+  createRbacAuthorizer,
+  resolveResource,
+} from '../../kubernetes/index.js';
+
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 
