@@ -469,6 +469,63 @@ const cases: Case[] = [
       .allowLoopback(),
   },
   {
+    name: 'namespaceSelector {} allows pods from all namespaces',
+    policies: [
+      netpol('x', 'all-ns', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        ingress: [
+          { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }] },
+        ],
+      }),
+    ],
+    port: 80,
+    expect: new Reachability(true)
+      .expectPeer({}, { ns: 'x', pod: 'a' }, false)
+      .expectPeer({ pod: 'b' }, { ns: 'x', pod: 'a' }, true)
+      .allowLoopback(),
+  },
+  {
+    name: 'client-side egress deny wins even when the server allows the traffic',
+    policies: [
+      netpol('x', 'deny-egress-to-y', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ namespaceSelector: { matchLabels: { ns: 'z' } } }] }],
+      }),
+      netpol('y', 'allow-all-ingress', { podSelector: {}, ingress: [{}] }),
+    ],
+    port: 80,
+    expect: new Reachability(true)
+      .expectPeer({ ns: 'x', pod: 'a' }, {}, false)
+      .expectPeer({ ns: 'x', pod: 'a' }, { ns: 'z' }, true)
+      .allowLoopback(),
+  },
+  {
+    name: 'Ingress and Egress in one policy with an egress port range',
+    policies: [
+      netpol('x', 'both', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+        egress: [{ ports: [{ port: 80, endPort: 81 }] }],
+      }),
+    ],
+    port: 80,
+    expect: new Reachability(true)
+      .expectPeer({}, { ns: 'x', pod: 'a' }, false)
+      .expectPeer({ ns: 'x', pod: 'b' }, { ns: 'x', pod: 'a' }, true)
+      .allowLoopback(),
+  },
+  {
+    name: 'ingress rule on a protocol without a port allows every port of that protocol',
+    policies: [
+      netpol('x', 'udp-any', { podSelector: {}, ingress: [{ ports: [{ protocol: 'UDP' }] }] }),
+    ],
+    port: 81,
+    protocol: 'UDP',
+    expect: new Reachability(true),
+  },
+  {
     name: 'empty ingress rule {} allows everything into selected pods',
     policies: [denyIngress, netpol('x', 'allow-all', { podSelector: {}, ingress: [{}] })],
     port: 80,
