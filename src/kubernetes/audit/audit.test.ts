@@ -216,6 +216,8 @@ test('no mesh objects, no mesh findings; SARIF and thresholds', () => {
     runs: { tool: { driver: { version: string } }; results: unknown[] }[];
   };
   assert.equal(log.version, '2.1.0');
-  assert.equal(log.runs[0]?.tool.driver.version, '1.2.3');
-  assert.equal(log.runs[0]?.results.length, fs.length);
+  const [run] = log.runs;
+  assert.ok(run !== undefined);
+  assert.equal(run.tool.driver.version, '1.2.3');
+  assert.equal(run.results.length, fs.length);
 });
