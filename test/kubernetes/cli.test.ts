@@ -659,3 +659,45 @@ test('auth who-can lists subjects with their bindings; auth covers is the escala
   ]);
   assert.equal(unknown.code, 2);
 });
+
+test('check netpol reads pods that carry only labels and an IP (no spec)', async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const file = join(dir.path, 'snapshot.yaml');
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: isolate-a, namespace: x}
+spec: {podSelector: {matchLabels: {app: a}}}
+`,
+  );
+  const r = await runPalisade([
+    'check',
+    'netpol',
+    '-f',
+    file,
+    '--matrix',
+    '--port',
+    '80',
+    '-o',
+    'json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    pods: ['x/a', 'x/b'],
+    matrix: [
+      [true, true],
+      [false, true],
+    ],
+  });
+});
