@@ -298,6 +298,22 @@ test('admission: enforce denies with the Kubernetes message, warn and audit repo
   );
 });
 
+test('admission: workload kinds are warned about, never denied (Kubernetes enforces on Pods)', () => {
+  const tmpl = {
+    metadata: {},
+    spec: { containers: [{ name: 'c', securityContext: { privileged: true } }] },
+    path: 'spec.template',
+  };
+  const r = admitPod(tmpl, {
+    namespace: 'a',
+    namespaceLabels: { 'pod-security.kubernetes.io/enforce': 'baseline' },
+    kind: 'Deployment',
+  });
+  assert.equal(r.allowed, true);
+  assert.equal(r.warnings.length, 1);
+  assert.match(r.warnings[0] ?? '', /^would violate PodSecurity "baseline:latest": privileged/);
+});
+
 test('admission: exemptions by namespace, username and runtimeClass', () => {
   const pod = {
     metadata: {},

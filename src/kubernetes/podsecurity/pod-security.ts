@@ -248,6 +248,12 @@ export interface AdmitPodOptions {
   readonly username?: string;
   readonly exemptions?: PodSecurityExemptions;
   readonly defaults?: { enforce?: LevelVersion; audit?: LevelVersion; warn?: LevelVersion };
+  /**
+   * The kind being admitted (default `Pod`). Kubernetes enforces only on
+   * Pods; for workload kinds (Deployment, CronJob, …) the template is checked
+   * for warn and audit, never denied.
+   */
+  readonly kind?: string;
 }
 
 export interface AdmitPodResult {
@@ -281,7 +287,10 @@ export function admitPod(pod: PodTemplateRef, options: AdmitPodOptions): AdmitPo
   if (exempt !== undefined) {
     return { allowed: true, exempt, policy, enforceViolations: [], warnings: [] };
   }
-  const enforce = evaluatePodSecurity(policy.enforce, pod.metadata, pod.spec);
+  const isPod = (options.kind ?? 'Pod') === 'Pod';
+  const enforce = isPod
+    ? evaluatePodSecurity(policy.enforce, pod.metadata, pod.spec)
+    : { allowed: true, violations: [] };
   const warn = evaluatePodSecurity(policy.warn, pod.metadata, pod.spec);
   const audit = evaluatePodSecurity(policy.audit, pod.metadata, pod.spec);
   const result: AdmitPodResult = {
