@@ -8,7 +8,12 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Manifest } from '../../api/index.js';
 import { clusterObjectsFrom } from '../cluster-objects.js';
-import { createNetworkPolicyEngine, type Protocol } from './network-policy-engine.js';
+import { selectorMatches } from '../labels/label-selector.js';
+import {
+  compileIpBlock,
+  createNetworkPolicyEngine,
+  type Protocol,
+} from './network-policy-engine.js';
 
 const NS = ['x', 'y', 'z'];
 const PODS = ['a', 'b', 'c'];
@@ -657,5 +662,62 @@ test('property: the bitset matrix equals pairwise evaluation on random policies'
       },
     ),
     { numRuns: 150 },
+  );
+});
+
+test('property: ipBlock parsing of untrusted CIDRs never throws and fails closed', () => {
+  const cidrish = fc.oneof(
+    fc.string(),
+    fc.tuple(fc.ipV4(), fc.integer({ min: -5, max: 40 })).map(([ip, p]) => `${ip}/${String(p)}`),
+    fc.tuple(fc.ipV6(), fc.integer({ min: -5, max: 140 })).map(([ip, p]) => `${ip}/${String(p)}`),
+  );
+  fc.assert(
+    fc.property(
+      cidrish,
+      fc.array(cidrish, { maxLength: 3 }),
+      fc.oneof(fc.ipV4(), fc.ipV6(), fc.string()),
+      (cidr, except, ip) => {
+        const block = compileIpBlock({ cidr, except });
+        const hit = block.matches(ip);
+        // A block whose CIDR is malformed matches nothing.
+        if (!/^[0-9a-fA-F:.]+\/\d+$/.test(cidr)) return !hit;
+        return typeof hit === 'boolean';
+      },
+    ),
+    { numRuns: 1000 },
+  );
+  assert.equal(
+    compileIpBlock({ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }).matches('10.2.3.4'),
+    true,
+  );
+  assert.equal(
+    compileIpBlock({ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }).matches('10.1.3.4'),
+    false,
+  );
+  assert.equal(compileIpBlock({ cidr: '2001:db8::/32' }).matches('2001:db8::1'), true);
+  assert.equal(compileIpBlock({ cidr: '2001:db8::/32' }).matches('10.0.0.1'), false);
+});
+
+test('property: label selectors on arbitrary labels never throw; unknown operators match nothing', () => {
+  const key = fc.constantFrom('a', 'b', 'app', 'x/y');
+  fc.assert(
+    fc.property(
+      fc.dictionary(key, fc.string({ maxLength: 3 })),
+      fc.dictionary(key, fc.string({ maxLength: 3 })),
+      fc.array(
+        fc.record({
+          key,
+          operator: fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist', 'Bogus'),
+          values: fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+        }),
+        { maxLength: 3 },
+      ),
+      (labels, matchLabels, matchExpressions) => {
+        const r = selectorMatches({ matchLabels, matchExpressions }, labels);
+        if (matchExpressions.some((e) => e.operator === 'Bogus')) return !r;
+        return typeof r === 'boolean';
+      },
+    ),
+    { numRuns: 500 },
   );
 });
