@@ -568,7 +568,9 @@ spec:
         ruleIndex: number;
         level: string;
         message: { text: string };
-        locations: { physicalLocation: { artifactLocation: { uri: string } } }[];
+        locations: {
+          physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } };
+        }[];
       }[];
     }[];
   };
@@ -582,6 +584,7 @@ spec:
     assert.ok(['error', 'warning', 'note'].includes(r.level));
     assert.ok(r.message.text.length > 0);
     assert.match(r.locations[0]?.physicalLocation.artifactLocation.uri ?? '', /all\.yaml$/);
+    assert.ok(Number.isInteger(r.locations[0]?.physicalLocation.region.startLine));
   }
 
   const clean = tempDir();

@@ -11,9 +11,11 @@ import {
   auditCluster,
   clusterObjectsFrom,
   hasFindingAtOrAbove,
+  manifestStartLines,
   SEVERITIES,
   toSarif,
   toTable,
+  type Finding,
   type Severity,
 } from '../../kubernetes/index.js';
 import { parseCommandArgs } from '../args.js';
@@ -89,9 +91,19 @@ export const auditCommand: Command = {
         values['root-namespace'] === undefined ? {} : { rootNamespace: values['root-namespace'] },
       );
       if (output === 'json') io.stdout(`${JSON.stringify(findings, null, 2)}\n`);
-      else if (output === 'sarif')
-        io.stdout(`${JSON.stringify(toSarif(findings, packageVersion()), null, 2)}\n`);
-      else io.stdout(toTable(findings));
+      else if (output === 'sarif') {
+        const lines = new Map<string, number[]>();
+        const lineOf = (f: Finding): number | undefined => {
+          if (f.file === '' || f.index === undefined) return undefined;
+          let starts = lines.get(f.file);
+          if (starts === undefined) {
+            starts = manifestStartLines(readFileSync(f.file, 'utf8'));
+            lines.set(f.file, starts);
+          }
+          return starts[f.index];
+        };
+        io.stdout(`${JSON.stringify(toSarif(findings, packageVersion(), lineOf), null, 2)}\n`);
+      } else io.stdout(toTable(findings));
       return failOn !== undefined && hasFindingAtOrAbove(findings, failOn as Severity) ? 1 : 0;
     }),
 };

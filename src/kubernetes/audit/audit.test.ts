@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { Manifest } from '../../api/index.js';
 import { clusterObjectsFrom } from '../cluster-objects.js';
 import { auditCluster, hasFindingAtOrAbove, toSarif, type Finding } from './audit.js';
+import { manifestStartLines } from './locations.js';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 
@@ -220,4 +221,28 @@ test('no mesh objects, no mesh findings; SARIF and thresholds', () => {
   assert.ok(run !== undefined);
   assert.equal(run.tool.driver.version, '1.2.3');
   assert.equal(run.results.length, fs.length);
+});
+
+test('manifest start lines follow parseManifests: empty documents skipped, List items counted', () => {
+  const text = [
+    '---',
+    'apiVersion: v1',
+    'kind: Namespace',
+    'metadata: {name: a}',
+    '---',
+    '---',
+    '# a comment',
+    'apiVersion: v1',
+    'kind: List',
+    'items:',
+    '- apiVersion: v1',
+    '  kind: Namespace',
+    '  metadata: {name: b}',
+    '- apiVersion: v1',
+    '  kind: Namespace',
+    '  metadata: {name: c}',
+    '',
+  ].join('\n');
+  assert.deepEqual(manifestStartLines(text), [2, 11, 14]);
+  assert.deepEqual(manifestStartLines('[{"kind": "A"},\n {"kind": "B"}]'), [1, 2]);
 });

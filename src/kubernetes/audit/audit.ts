@@ -38,6 +38,8 @@ export interface Finding {
   readonly file: string;
   /** `Kind ns/name` of the object concerned. */
   readonly object: string;
+  /** 0-based index of the object's manifest in its file, when known. */
+  readonly index?: number;
 }
 
 export const AUDIT_RULES: readonly AuditRule[] = [
@@ -385,8 +387,15 @@ export function auditCluster(objects: ClusterObjects, options: AuditOptions = {}
     }
   }
 
+  const indexOf = new Map<string, number>();
+  for (const m of objects.manifests)
+    indexOf.set(`${m.file}\u0000${describeObject(m.object)}`, m.index);
+  const located = findings.map((f) => {
+    const index = indexOf.get(`${f.file}\u0000${f.object}`);
+    return index === undefined ? f : { ...f, index };
+  });
   const rank = (s: Severity): number => SEVERITIES.indexOf(s);
-  return findings.sort(
+  return located.sort(
     (a, b) =>
       rank(b.severity) - rank(a.severity) ||
       a.file.localeCompare(b.file) ||
@@ -420,8 +429,16 @@ const SECURITY_SEVERITY: Record<Severity, string> = {
   low: '2.0',
 };
 
-/** SARIF 2.1.0 log (OASIS SARIF v2.1.0: sarifLog → runs[] → tool.driver + results[]). */
-export function toSarif(findings: readonly Finding[], version: string): unknown {
+/**
+ * SARIF 2.1.0 log (OASIS SARIF v2.1.0: sarifLog → runs[] → tool.driver +
+ * results[]). `lineOf` gives a finding's start line (GitHub code scanning
+ * needs `region.startLine`); unknown lines point at line 1.
+ */
+export function toSarif(
+  findings: readonly Finding[],
+  version: string,
+  lineOf: (f: Finding) => number | undefined = () => undefined,
+): unknown {
   return {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
     version: '2.1.0',
@@ -451,7 +468,10 @@ export function toSarif(findings: readonly Finding[], version: string): unknown 
           message: { text: `${f.object}: ${f.message}` },
           locations: [
             {
-              physicalLocation: { artifactLocation: { uri: f.file === '' ? 'unknown' : f.file } },
+              physicalLocation: {
+                artifactLocation: { uri: f.file === '' ? 'unknown' : f.file },
+                region: { startLine: lineOf(f) ?? 1 },
+              },
               logicalLocations: [{ name: f.object, kind: 'object' }],
             },
           ],
