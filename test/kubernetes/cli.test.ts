@@ -704,3 +704,33 @@ spec: {podSelector: {matchLabels: {app: a}}}
     ],
   });
 });
+
+test('auth can-i --list prints what the user may do, like kubectl', async (t) => {
+  const dir = await rbacDir(t);
+  const r = await runPalisade([
+    'auth',
+    'can-i',
+    '--list',
+    '--as',
+    'alice',
+    '--as-group',
+    'auditors',
+    '-n',
+    'team-a',
+    '-f',
+    dir,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    r.stdout,
+    [
+      'Resources          Non-Resource URLs   Resource Names   Verbs',
+      'deployments.apps   []                  []               [*]',
+      'pods               []                  []               [get list]',
+      'pods/log           []                  []               [get list]',
+      '                   [/healthz]          []               [get]',
+      '                   [/metrics/*]        []               [get]',
+      '',
+    ].join('\n'),
+  );
+});

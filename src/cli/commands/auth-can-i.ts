@@ -10,7 +10,9 @@ import {
   authenticatedUser,
   clusterObjectsFrom,
   createRbacAuthorizer,
+  formatRuleTable,
   resolveResource,
+  ruleRows,
   type RequestAttributes,
 } from '../../kubernetes/index.js';
 
@@ -21,6 +23,7 @@ const USAGE = `Usage:
   palisade auth can-i VERB RESOURCE[/SUBRESOURCE] [NAME] -f RBAC_FILE_OR_DIR --as USER [--as-group G ...] [-n NS]
   palisade auth can-i VERB /NON/RESOURCE/URL -f RBAC_FILE_OR_DIR --as USER [--as-group G ...]
   palisade auth can-i --requests REQUESTS.json -f RBAC_FILE_OR_DIR -o json
+  palisade auth can-i --list -f RBAC_FILE_OR_DIR --as USER [-n NS] [-o json]
 
 Decides with Kubernetes RBAC (Role, ClusterRole with aggregation, RoleBinding,
 ClusterRoleBinding) read from the files. Prints "yes" (exit 0) or "no" (exit 1),
@@ -40,6 +43,8 @@ Options:
       --requests FILE     a JSON array of {user, groups, verb, apiGroup, resource,
                           subresource, name, namespace, nonResourceURL}
   -o, --output json       with --requests: print [{allowed, reason}] in order
+      --list              list everything the user may do in the namespace
+                          (cluster-wide grants included), like kubectl
   -v, --verbose           print the reason after yes/no
 `;
 
@@ -104,12 +109,22 @@ export const authCanICommand: Command = {
         requests: { type: 'string' },
         output: { type: 'string', short: 'o' },
         verbose: { type: 'boolean', short: 'v' },
+        list: { type: 'boolean' },
       });
       const files = values.filename ?? [];
       if (files.length === 0)
         throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f/--filename');
       const objects = clusterObjectsFrom(readManifests(files));
       const authz = createRbacAuthorizer({ roles: objects.roles, bindings: objects.bindings });
+
+      if (values.list === true) {
+        const user = authenticatedUser(requireOption(values.as, '--as'), values['as-group'] ?? []);
+        const namespace = values['all-namespaces'] === true ? '' : (values.namespace ?? 'default');
+        const rows = ruleRows(authz.rulesFor(user, namespace));
+        if (values.output === 'json') io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+        else io.stdout(formatRuleTable(rows));
+        return 0;
+      }
 
       if (values.requests !== undefined) {
         if (values.output !== undefined && values.output !== 'json') {

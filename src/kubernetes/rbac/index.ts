@@ -22,3 +22,4 @@ export {
   uncoveredRules,
 } from './rule-matching.js';
 export type * from './types.js';
+export { formatRuleTable, ruleRows, type RuleRow } from './rule-list.js';
