@@ -1,6 +1,14 @@
 /** Every CLI command, listed once. Add a command by importing it here. */
 import type { Command } from '../command.js';
 import { startCommand } from './start.js';
+import {
+  caInitCommand,
+  caInspectCommand,
+  caIssueCommand,
+  caServeCommand,
+  caTokenCommand,
+  spiffeValidateCommand,
+} from './ca.js';
 import { authCanICommand } from './auth-can-i.js';
 import { authWhoCanCommand } from './auth-who-can.js';
 import { authCoversCommand } from './auth-covers.js';
@@ -10,6 +18,12 @@ import { auditPodSecurityCommand } from './audit-pod-security.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
+  caInitCommand,
+  caIssueCommand,
+  caInspectCommand,
+  caServeCommand,
+  caTokenCommand,
+  spiffeValidateCommand,
   authCanICommand,
   authWhoCanCommand,
   authCoversCommand,
