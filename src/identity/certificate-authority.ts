@@ -167,8 +167,10 @@ export async function issueSvid(
   const notAfter = new Date(Math.min(wanted.getTime(), ca.cert.notAfter.getTime()));
   const serial = randomSerial();
   const isRsa = options.publicKey.algorithm.name.startsWith('RSA');
-  const usages =
-    x509.KeyUsageFlags.digitalSignature | (isRsa ? x509.KeyUsageFlags.keyEncipherment : 0);
+  // X509-SVID §4.3: digitalSignature; RSA keys also keyEncipherment.
+  const usages: number = isRsa
+    ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+    : x509.KeyUsageFlags.digitalSignature;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,
     subject: 'O=Palisade',
@@ -180,6 +182,7 @@ export async function issueSvid(
     signingKey: ca.key,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- KeyUsageFlags is a bit set: OR-ed flags are valid values
       new x509.KeyUsagesExtension(usages, true),
       new x509.ExtendedKeyUsageExtension([
         x509.ExtendedKeyUsage.serverAuth,

@@ -6,7 +6,7 @@
 import { PalisadeError } from '../errors/index.js';
 import { issueSvid, type CaMaterial, type IssuedCertificate } from './certificate-authority.js';
 import { EC_ALGORITHM, generateKeyPair, x509 } from './pem.js';
-import type { Algorithm, CryptoKeyPair } from './pem.js';
+import type { Algorithm, CryptoKey, CryptoKeyPair } from './pem.js';
 
 /** Largest CSR accepted, in bytes of PEM. */
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -60,7 +60,7 @@ export async function signCsr(
   options: SignCsrOptions,
 ): Promise<IssuedCertificate> {
   const csr = parseCsr(csrPem);
-  let signatureOk = false;
+  let signatureOk: boolean;
   try {
     signatureOk = await csr.verify();
   } catch {
@@ -100,7 +100,7 @@ export async function signCsr(
       `CSR must carry exactly one SAN (the URI ${options.entitledSpiffeId}); found ${names.map((n) => `${n.type}:${n.value}`).join(', ')}`,
     );
   }
-  const publicKey = await csr.publicKey.export();
+  const publicKey = (await csr.publicKey.export()) as unknown as CryptoKey;
   return issueSvid(ca, {
     spiffeId: options.entitledSpiffeId,
     publicKey,

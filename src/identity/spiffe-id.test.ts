@@ -45,37 +45,58 @@ test('parseSpiffeId accepts valid IDs and names the rule for each invalid one', 
 });
 
 test('Istio workload IDs round-trip', () => {
-  const id = workloadSpiffeId({ trustDomain: 'cluster.local', namespace: 'bar', serviceAccount: 'sleep' });
+  const id = workloadSpiffeId({
+    trustDomain: 'cluster.local',
+    namespace: 'bar',
+    serviceAccount: 'sleep',
+  });
   assert.equal(id, 'spiffe://cluster.local/ns/bar/sa/sleep');
-  assert.deepEqual(parseWorkloadIdentity(id), { trustDomain: 'cluster.local', namespace: 'bar', serviceAccount: 'sleep' });
+  assert.deepEqual(parseWorkloadIdentity(id), {
+    trustDomain: 'cluster.local',
+    namespace: 'bar',
+    serviceAccount: 'sleep',
+  });
   assert.equal(parseWorkloadIdentity('spiffe://cluster.local/other'), undefined);
   assert.throws(() => formatSpiffeId('cluster.local', 'a/b'), /must not contain "\/"/);
 });
 
 const tdChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789.-_'.split(''));
 const segChar = fc.constantFrom(...'abcXYZ0123456789.-_'.split(''));
-const segment = fc.string({ unit: segChar, minLength: 1, maxLength: 12 }).filter((s) => s !== '.' && s !== '..');
+const segment = fc
+  .string({ unit: segChar, minLength: 1, maxLength: 12 })
+  .filter((s) => s !== '.' && s !== '..');
 
 test('property: valid IDs built from allowed characters parse and round-trip', () => {
   fc.assert(
-    fc.property(fc.string({ unit: tdChar, minLength: 1, maxLength: 30 }), fc.array(segment, { maxLength: 6 }), (td, segs) => {
-      const uri = formatSpiffeId(td, ...segs);
-      const r = parseSpiffeId(uri);
-      return r.ok && r.id.trustDomain === td && r.id.path === segs.map((s) => `/${s}`).join('');
-    }),
+    fc.property(
+      fc.string({ unit: tdChar, minLength: 1, maxLength: 30 }),
+      fc.array(segment, { maxLength: 6 }),
+      (td, segs) => {
+        const uri = formatSpiffeId(td, ...segs);
+        const r = parseSpiffeId(uri);
+        return r.ok && r.id.trustDomain === td && r.id.path === segs.map((s) => `/${s}`).join('');
+      },
+    ),
   );
 });
 
 test('property: any string is answered without throwing, and accepted ones contain only allowed characters', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.webUrl().map((u) => u.replace(/^https?/, 'spiffe'))), (s) => {
-      const r = parseSpiffeId(s);
-      if (r.ok) {
-        assert.match(s, /^spiffe:\/\/[a-z0-9._-]+(\/[a-zA-Z0-9._-]+)*$/);
-      } else {
-        assert.ok(r.error.length > 0);
-      }
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.string({ unit: 'binary' }),
+        fc.webUrl().map((u) => u.replace(/^https?/, 'spiffe')),
+      ),
+      (s) => {
+        const r = parseSpiffeId(s);
+        if (r.ok) {
+          assert.match(s, /^spiffe:\/\/[a-z0-9._-]+(\/[a-zA-Z0-9._-]+)*$/);
+        } else {
+          assert.ok(r.error.length > 0);
+        }
+      },
+    ),
     { numRuns: 2000 },
   );
 });

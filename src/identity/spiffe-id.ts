@@ -117,7 +117,8 @@ export function mustParseSpiffeId(input: string): SpiffeId {
 /** Formats a SPIFFE ID from a trust domain and path segments, validating both. */
 export function formatSpiffeId(trustDomain: string, ...segments: readonly string[]): string {
   const bad = segments.find((s) => s.includes('/'));
-  if (bad !== undefined) throw new Error(`path segment ${JSON.stringify(bad)} must not contain "/" (SPIFFE-ID §2.2)`);
+  if (bad !== undefined)
+    throw new Error(`path segment ${JSON.stringify(bad)} must not contain "/" (SPIFFE-ID §2.2)`);
   const uri = `${SCHEME}${trustDomain}${segments.map((s) => `/${s}`).join('')}`;
   return mustParseSpiffeId(uri).uri;
 }

@@ -129,15 +129,14 @@ export class SvidSource extends EventEmitter {
   }
 
   #rotationDelay(snap: SvidSnapshot): number {
-    const life = snap.notAfter.getTime() - snap.notBefore.getTime();
+    // Measure the lifetime from when the certificate arrived, not from its
+    // notBefore, which the CA backdates for clock skew.
+    const start = Math.max(snap.notBefore.getTime(), Date.now());
+    const life = Math.max(0, snap.notAfter.getTime() - start);
     const at = this.#options.rotateAt ?? 0.5;
     const jitter = this.#options.jitter ?? 0.1;
     const jitterMs = Math.floor(life * jitter);
-    const target =
-      snap.notBefore.getTime() +
-      life * at -
-      jitterMs / 2 +
-      (jitterMs > 0 ? randomInt(jitterMs) : 0);
+    const target = start + life * at - jitterMs / 2 + (jitterMs > 0 ? randomInt(jitterMs) : 0);
     return Math.max(0, target - Date.now());
   }
 
