@@ -7,11 +7,22 @@
  * keyCertSign (§4.1, §4.3). Serial numbers come from a CSPRNG; notBefore is
  * backdated for clock skew; a leaf never outlives its signer.
  */
-import { randomBytes } from 'node:crypto';
+import { KeyObject, randomBytes, sign, webcrypto } from 'node:crypto';
 import { PalisadeError } from '../errors/index.js';
 import { EC_ALGORITHM, exportPrivateKeyPem, generateKeyPair, x509 } from './pem.js';
 import type { CryptoKey } from './pem.js';
 import { parseSpiffeId } from './spiffe-id.js';
+import {
+  bitString,
+  bytesOf,
+  children,
+  integer,
+  octetString,
+  readElement,
+  seq,
+  time,
+  tlv,
+} from './der.js';
 
 /** Default SVID lifetime (Istio: 24h). */
 export const DEFAULT_SVID_TTL_MS = 24 * 3600 * 1000;
@@ -134,7 +145,11 @@ function isSelfSigned(cert: x509.X509Certificate): boolean {
 
 export interface IssueSvidOptions {
   readonly spiffeId: string;
-  readonly publicKey: CryptoKey;
+  /** The subject's public key; or give its SPKI DER in `publicKeySpki` (from a CSR). */
+  readonly publicKey?: CryptoKey;
+  readonly publicKeySpki?: Uint8Array;
+  /** With `publicKeySpki`: whether the key is RSA (adds keyEncipherment). */
+  readonly publicKeyIsRsa?: boolean;
   readonly ttlMs?: number;
   /** For tests of expiry handling: an explicit validity window. */
   readonly notBefore?: Date;
@@ -143,7 +158,94 @@ export interface IssueSvidOptions {
   readonly dnsNames?: readonly string[];
 }
 
-/** Issues an X509-SVID for `spiffeId` over `publicKey`, signed by `ca`. */
+/** Per-CA parts of the SVID template, computed once (issuer name, AKI, signing key). */
+interface SignerTemplate {
+  readonly issuerName: Buffer;
+  readonly authorityKeyId: Buffer;
+  readonly signingKey: KeyObject;
+  readonly chainPem: string;
+}
+
+const templates = new WeakMap<CaMaterial, Promise<SignerTemplate>>();
+
+// Constant DER pieces of every SVID (X509-SVID §4; RFC 5280 §4.1).
+const VERSION_V3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
+const ECDSA_WITH_SHA256 = Buffer.from([
+  0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+]);
+const OID_SAN = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x11]);
+// Subject "O=Palisade": the SPIFFE ID lives in the SAN; the subject only names the issuer's product.
+const SUBJECT = seq(
+  tlv(0x31, seq(Buffer.from([0x06, 0x03, 0x55, 0x04, 0x0a]), tlv(0x0c, Buffer.from('Palisade')))),
+);
+let constantExtensions: { ec: Buffer; rsa: Buffer } | undefined;
+
+function svidExtensions(): { ec: Buffer; rsa: Buffer } {
+  if (constantExtensions === undefined) {
+    const bc = Buffer.from(new x509.BasicConstraintsExtension(false, undefined, true).rawData);
+    const eku = Buffer.from(
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]).rawData,
+    );
+    const kuEc = Buffer.from(
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true).rawData,
+    );
+     
+    const kuRsa = Buffer.from(
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ).rawData,
+    );
+    constantExtensions = {
+      ec: Buffer.concat([bc, kuEc, eku]),
+      rsa: Buffer.concat([bc, kuRsa, eku]),
+    };
+  }
+  return constantExtensions;
+}
+
+async function buildTemplate(ca: CaMaterial): Promise<SignerTemplate> {
+  const der = new Uint8Array(ca.cert.rawData);
+  const [tbs] = children(der, readElement(der));
+  if (tbs === undefined) throw new Error('CA certificate has no TBSCertificate');
+  const fields = children(der, tbs);
+  const first = fields[0]?.tag === 0xa0 ? 1 : 0; // explicit version present
+  const subject = fields[first + 4];
+  if (subject === undefined) throw new Error('CA certificate has no subject');
+  const aki = await x509.AuthorityKeyIdentifierExtension.create(ca.cert);
+  const chain =
+    ca.chain.length === 0 && isSelfSigned(ca.cert)
+      ? []
+      : [ca.cert, ...ca.chain.filter((c) => !isSelfSigned(c))];
+  return {
+    issuerName: Buffer.from(bytesOf(der, subject)),
+    authorityKeyId: Buffer.from(aki.rawData),
+    signingKey: KeyObject.from(ca.key),
+    chainPem: chain.map((c) => `${c.toString('pem')}\n`).join(''),
+  };
+}
+
+function sanExtension(uri: string, dnsNames: readonly string[]): Buffer {
+  const names = [
+    tlv(0x86, Buffer.from(uri, 'ascii')),
+    ...dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
+  ];
+  return seq(OID_SAN, octetString(seq(...names)));
+}
+
+function toPem(der: Uint8Array): string {
+  const b64 = Buffer.from(der).toString('base64');
+  return `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * Issues an X509-SVID for `spiffeId` over `publicKey` (or its SPKI DER),
+ * signed by `ca`. The TBSCertificate is built from a per-CA template and
+ * signed with node:crypto: this is the CA's hot path (one call per CSR).
+ */
 export async function issueSvid(
   ca: CaMaterial,
   options: IssueSvidOptions,
@@ -161,46 +263,61 @@ export async function issueSvid(
       `invalid SPIFFE ID ${JSON.stringify(options.spiffeId)}: a leaf SVID needs a path (X509-SVID §3.1)`,
     );
   }
+  let template = templates.get(ca);
+  if (template === undefined) {
+    template = buildTemplate(ca);
+    templates.set(ca, template);
+  }
+  const t = await template;
   const now = Date.now();
-  const notBefore = options.notBefore ?? new Date(now - CLOCK_SKEW_MS);
+  // Certificates carry whole seconds; round so the returned dates equal the encoded ones.
+  const notBefore = new Date(
+    Math.floor((options.notBefore ?? new Date(now - CLOCK_SKEW_MS)).getTime() / 1000) * 1000,
+  );
   const wanted = options.notAfter ?? new Date(now + (options.ttlMs ?? DEFAULT_SVID_TTL_MS));
-  const notAfter = new Date(Math.min(wanted.getTime(), ca.cert.notAfter.getTime()));
+  const notAfter = new Date(
+    Math.floor(Math.min(wanted.getTime(), ca.cert.notAfter.getTime()) / 1000) * 1000,
+  );
   const serial = randomSerial();
-  const isRsa = options.publicKey.algorithm.name.startsWith('RSA');
-  // X509-SVID §4.3: digitalSignature; RSA keys also keyEncipherment.
-  const usages: number = isRsa
-    ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-    : x509.KeyUsageFlags.digitalSignature;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    subject: 'O=Palisade',
-    issuer: ca.cert.subject,
+  const spki =
+    options.publicKeySpki ??
+    new Uint8Array(
+      await webcrypto.subtle.exportKey(
+        'spki',
+        options.publicKey as Parameters<typeof webcrypto.subtle.exportKey>[1],
+      ),
+    );
+  const isRsa =
+    options.publicKey?.algorithm.name.startsWith('RSA') ?? options.publicKeyIsRsa === true;
+  const extensions = Buffer.concat([
+    isRsa ? svidExtensions().rsa : svidExtensions().ec,
+    t.authorityKeyId,
+    sanExtension(parsed.id.uri, options.dnsNames ?? []),
+  ]);
+  const tbs = seq(
+    VERSION_V3,
+    integer(Buffer.from(serial, 'hex')),
+    ECDSA_WITH_SHA256,
+    t.issuerName,
+    seq(time(notBefore), time(notAfter)),
+    SUBJECT,
+    spki,
+    tlv(0xa3, seq(extensions)),
+  );
+  const signature = sign('sha256', tbs, t.signingKey); // ECDSA signatures are DER (RFC 5480 §2.2.3)
+  const certDer = seq(tbs, ECDSA_WITH_SHA256, bitString(signature));
+  const leafPem = toPem(certDer);
+  let cert: x509.X509Certificate | undefined;
+  return {
+    get cert(): x509.X509Certificate {
+      cert ??= new x509.X509Certificate(certDer);
+      return cert;
+    },
+    certChainPem: leafPem + t.chainPem,
+    serial,
     notBefore,
     notAfter,
-    signingAlgorithm: EC_ALGORITHM,
-    publicKey: options.publicKey,
-    signingKey: ca.key,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- KeyUsageFlags is a bit set: OR-ed flags are valid values
-      new x509.KeyUsagesExtension(usages, true),
-      new x509.ExtendedKeyUsageExtension([
-        x509.ExtendedKeyUsage.serverAuth,
-        x509.ExtendedKeyUsage.clientAuth,
-      ]),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'url', value: parsed.id.uri },
-        ...(options.dnsNames ?? []).map((d) => ({ type: 'dns' as const, value: d })),
-      ]),
-    ],
-  });
-  const chain =
-    ca.chain.length === 0 && isSelfSigned(ca.cert)
-      ? []
-      : [ca.cert, ...ca.chain.filter((c) => !isSelfSigned(c))];
-  const certChainPem = [cert, ...chain].map((c) => `${c.toString('pem')}\n`).join('');
-  return { cert, certChainPem, serial: cert.serialNumber, notBefore, notAfter };
+  };
 }
 
 /** The CA certificate and key as PEM (for `palisade ca init`). */

@@ -3,10 +3,12 @@
  * caller's credential entitles. A CSR with a bad signature, another identity,
  * extra names or an unsupported key is refused and nothing is issued.
  */
+import { createPublicKey, verify } from 'node:crypto';
 import { PalisadeError } from '../errors/index.js';
+import { bytesOf, children, readElement, valueOf } from './der.js';
 import { issueSvid, type CaMaterial, type IssuedCertificate } from './certificate-authority.js';
 import { EC_ALGORITHM, generateKeyPair, x509 } from './pem.js';
-import type { Algorithm, CryptoKey, CryptoKeyPair } from './pem.js';
+import type { Algorithm, CryptoKeyPair } from './pem.js';
 
 /** Largest CSR accepted, in bytes of PEM. */
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -53,6 +55,39 @@ function keyProblem(
   return `key algorithm ${alg.name} is not supported`;
 }
 
+const SIGNATURE_HASHES: Record<string, string> = {
+  // ecdsa-with-SHA256/384, sha256/384WithRSAEncryption (RFC 5758 §3.2, RFC 4055 §5)
+  '06082a8648ce3d040302': 'sha256',
+  '06082a8648ce3d040303': 'sha384',
+  '06092a864886f70d01010b': 'sha256',
+  '06092a864886f70d01010c': 'sha384',
+};
+
+/**
+ * Verifies the CSR's self-signature (PKCS #10 §4.2) with node:crypto over the
+ * exact CertificationRequestInfo bytes. Any malformed structure is a failure.
+ */
+function verifyCsrSignature(csr: x509.Pkcs10CertificateRequest): boolean {
+  try {
+    const der = new Uint8Array(csr.rawData);
+    const [info, algorithm, signature] = children(der, readElement(der));
+    if (info === undefined || algorithm === undefined || signature?.tag !== 0x03) return false;
+    const [oid] = children(der, algorithm);
+    if (oid === undefined) return false;
+    const hash = SIGNATURE_HASHES[Buffer.from(bytesOf(der, oid)).toString('hex')];
+    const bits = valueOf(der, signature);
+    if (hash === undefined || bits[0] !== 0) return false;
+    const key = createPublicKey({
+      key: Buffer.from(csr.publicKey.rawData),
+      format: 'der',
+      type: 'spki',
+    });
+    return verify(hash, bytesOf(der, info), key, bits.subarray(1));
+  } catch {
+    return false;
+  }
+}
+
 /** Checks a CSR against the entitled identity and issues the SVID. */
 export async function signCsr(
   ca: CaMaterial,
@@ -60,17 +95,12 @@ export async function signCsr(
   options: SignCsrOptions,
 ): Promise<IssuedCertificate> {
   const csr = parseCsr(csrPem);
-  let signatureOk: boolean;
-  try {
-    signatureOk = await csr.verify();
-  } catch {
-    signatureOk = false;
-  }
-  if (!signatureOk)
+  if (!verifyCsrSignature(csr)) {
     throw new PalisadeError(
       'PAL_ERR_CSR_SIGNATURE_INVALID',
       'CSR signature does not verify with the key it carries',
     );
+  }
   const problem = keyProblem(csr.publicKey.algorithm as Algorithm & { namedCurve?: string });
   if (problem !== undefined) throw new PalisadeError('PAL_ERR_CSR_KEY_UNSUPPORTED', problem);
 
@@ -100,10 +130,10 @@ export async function signCsr(
       `CSR must carry exactly one SAN (the URI ${options.entitledSpiffeId}); found ${names.map((n) => `${n.type}:${n.value}`).join(', ')}`,
     );
   }
-  const publicKey = (await csr.publicKey.export()) as unknown as CryptoKey;
   return issueSvid(ca, {
     spiffeId: options.entitledSpiffeId,
-    publicKey,
+    publicKeySpki: new Uint8Array(csr.publicKey.rawData),
+    publicKeyIsRsa: (csr.publicKey.algorithm as { name: string }).name.startsWith('RSA'),
     ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
   });
 }
