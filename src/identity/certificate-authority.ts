@@ -192,7 +192,7 @@ function svidExtensions(): { ec: Buffer; rsa: Buffer } {
     const kuEc = Buffer.from(
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true).rawData,
     );
-     
+
     const kuRsa = Buffer.from(
       new x509.KeyUsagesExtension(
         x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
