@@ -1,13 +1,41 @@
 /**
- * Public surface of the mesh policy engines (issue 3, in progress): path
- * normalisation so far; PeerAuthentication, RequestAuthentication and
- * AuthorizationPolicy selection, translation to Envoy filters and evaluation
- * come next.
+ * Public surface of the mesh policy engines: Istio's PeerAuthentication,
+ * RequestAuthentication and AuthorizationPolicy — selection, translation to
+ * Envoy filter configs, and evaluation of those configs per request.
  */
+export { normalizePath, PATH_NORMALIZATIONS, removeDotSegments, type NormalizedPath, type PathNormalization } from './path-normalization.js';
 export {
-  normalizePath,
-  PATH_NORMALIZATIONS,
-  removeDotSegments,
-  type NormalizedPath,
-  type PathNormalization,
-} from './path-normalization.js';
+  applicablePolicies,
+  DEFAULT_ROOT_NAMESPACE,
+  resolvePeerAuthentication,
+  selectorMatches,
+  type PeerAuthenticationDecision,
+  type Workload,
+} from './policy-selection.js';
+export {
+  DRY_RUN_ANNOTATION,
+  parseRbacPolicyName,
+  rbacPolicyName,
+  stringMatcher,
+  translateAuthorizationPolicies,
+  type AuthorizationFilters,
+  type Protocol,
+} from './authorization-translation.js';
+export { compilePermission, compilePrincipal, compileRbacFilter, type CompiledRbac, type RequestFacts } from './rbac-evaluator.js';
+export {
+  createJwtAuthenticator,
+  translateRequestAuthentications,
+  type JwtAuthenticationConfig,
+  type JwtAuthenticator,
+  type JwtOutcome,
+} from './jwt-authn.js';
+export {
+  createWorkloadAuthorizer,
+  WorkloadAuthorizer,
+  type AuthorizerOptions,
+  type Decision,
+  type InboundRequest,
+  type SecurityPolicies,
+} from './workload-authorizer.js';
+export type * from './envoy-rbac.js';
+export { loadSecurityPolicies } from './load-policies.js';

@@ -13,6 +13,7 @@ import { authCanICommand } from './auth-can-i.js';
 import { authWhoCanCommand } from './auth-who-can.js';
 import { authCoversCommand } from './auth-covers.js';
 import { checkNetpolCommand } from './check-netpol.js';
+import { checkAuthzCommand } from './check-authz.js';
 import { auditCommand } from './audit.js';
 import { auditPodSecurityCommand } from './audit-pod-security.js';
 
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   authWhoCanCommand,
   authCoversCommand,
   checkNetpolCommand,
+  checkAuthzCommand,
   auditCommand,
   auditPodSecurityCommand,
 ];

@@ -1,0 +1,212 @@
+/**
+ * Evaluates Envoy RBAC configs (envoy.config.rbac.v3) against the facts of a
+ * connection and request — the same configs the control plane sends to
+ * proxies. Each config is compiled once into closures; evaluation allocates
+ * nothing per request beyond the facts themselves. Semantics follow Envoy's
+ * RBAC filter docs: a policy matches when any permission AND any principal
+ * match; an ALLOW filter allows when some policy matches; a DENY filter
+ * denies when some policy matches.
+ */
+import { BlockList, isIP } from 'node:net';
+import type { CidrRange, HeaderMatcher, Permission, Principal, RbacFilterConfig, StringMatcher, ValueMatcher } from './envoy-rbac.js';
+
+/** What is known about one connection and (for HTTP) one request. */
+export interface RequestFacts {
+  /** The peer's SPIFFE ID from its verified certificate; null for a plaintext peer. */
+  readonly principal: string | null;
+  /** The direct peer address. */
+  readonly sourceIp?: string;
+  /** The original client address (X-Forwarded-For, trusted hops). */
+  readonly remoteIp?: string;
+  readonly destinationIp?: string;
+  readonly destinationPort?: number;
+  readonly sni?: string;
+  /** Lower-case request headers including `:method`, `:authority`, `:path`; absent for TCP. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The normalised path (no query). */
+  readonly path?: string;
+  /** Dynamic metadata by filter (`istio_authn`: request.auth.*). */
+  readonly metadata?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+type Check = (f: RequestFacts) => boolean;
+
+function compileString(m: StringMatcher): (s: string | undefined) => boolean {
+  const ic = m.ignore_case === true;
+  const norm = (s: string): string => (ic ? s.toLowerCase() : s);
+  if ('exact' in m) {
+    const want = norm(m.exact);
+    return (s) => s !== undefined && norm(s) === want;
+  }
+  if ('prefix' in m) {
+    const want = norm(m.prefix);
+    return (s) => s !== undefined && norm(s).startsWith(want);
+  }
+  if ('suffix' in m) {
+    const want = norm(m.suffix);
+    return (s) => s !== undefined && norm(s).endsWith(want);
+  }
+  if ('contains' in m) {
+    const want = norm(m.contains);
+    return (s) => s !== undefined && norm(s).includes(want);
+  }
+  // RE2 semantics: the whole value must match.
+  const re = new RegExp(`^(?:${m.safe_regex.regex})$`, ic ? 'si' : 's');
+  return (s) => s !== undefined && re.test(s);
+}
+
+function compileCidr(c: CidrRange): (ip: string | undefined) => boolean {
+  const list = new BlockList();
+  const family = isIP(c.address_prefix) === 6 ? 'ipv6' : 'ipv4';
+  list.addSubnet(c.address_prefix, c.prefix_len, family);
+  return (ip) => {
+    if (ip === undefined) return false;
+    const v = isIP(ip);
+    if (v === 0) return false;
+    return list.check(ip, v === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+function compileHeader(h: HeaderMatcher): Check {
+  const name = h.name.toLowerCase();
+  let check: (v: string | undefined) => boolean;
+  if (h.string_match !== undefined) check = compileString(h.string_match);
+  else if (h.present_match !== undefined) {
+    const want = h.present_match;
+    check = (v) => (v !== undefined) === want;
+  } else check = (v) => v !== undefined;
+  const invert = h.invert_match === true;
+  return (f) => {
+    const value = f.headers?.[name];
+    // Envoy: an absent header never matches, even inverted (unless present_match).
+    if (value === undefined && h.present_match === undefined) return false;
+    return check(value) !== invert;
+  };
+}
+
+function compileValue(v: ValueMatcher): (x: unknown) => boolean {
+  if ('string_match' in v) {
+    const s = compileString(v.string_match);
+    return (x) => typeof x === 'string' && s(x);
+  }
+  if ('list_match' in v) {
+    const inner = compileValue(v.list_match.one_of);
+    // A scalar claim is treated as a one-element list (Istio: claims may be string or list of string).
+    return (x) => (Array.isArray(x) ? x.some(inner) : inner(x));
+  }
+  const want = v.present_match;
+  return (x) => (x !== undefined && x !== null) === want;
+}
+
+function lookup(root: unknown, keys: readonly string[]): unknown {
+  let cur = root;
+  for (const k of keys) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Compiles an RBAC Permission into a predicate. */
+export function compilePermission(p: Permission): Check {
+  if ('any' in p) return () => true;
+  if ('and_rules' in p) {
+    const all = p.and_rules.rules.map(compilePermission);
+    return (f) => all.every((c) => c(f));
+  }
+  if ('or_rules' in p) {
+    const any = p.or_rules.rules.map(compilePermission);
+    return (f) => any.some((c) => c(f));
+  }
+  if ('not_rule' in p) {
+    const inner = compilePermission(p.not_rule);
+    return (f) => !inner(f);
+  }
+  if ('header' in p) return compileHeader(p.header);
+  if ('url_path' in p) {
+    const s = compileString(p.url_path.path);
+    return (f) => f.path !== undefined && s(f.path);
+  }
+  if ('destination_ip' in p) {
+    const c = compileCidr(p.destination_ip);
+    return (f) => c(f.destinationIp);
+  }
+  if ('destination_port' in p) {
+    const port = p.destination_port;
+    return (f) => f.destinationPort === port;
+  }
+  const sni = compileString(p.requested_server_name);
+  return (f) => sni(f.sni);
+}
+
+/** Compiles an RBAC Principal into a predicate. */
+export function compilePrincipal(p: Principal): Check {
+  if ('any' in p) return () => true;
+  if ('and_ids' in p) {
+    const all = p.and_ids.ids.map(compilePrincipal);
+    return (f) => all.every((c) => c(f));
+  }
+  if ('or_ids' in p) {
+    const any = p.or_ids.ids.map(compilePrincipal);
+    return (f) => any.some((c) => c(f));
+  }
+  if ('not_id' in p) {
+    const inner = compilePrincipal(p.not_id);
+    return (f) => !inner(f);
+  }
+  if ('authenticated' in p) {
+    // A plaintext peer has no principal: it never matches `authenticated`.
+    const s = compileString(p.authenticated.principal_name);
+    return (f) => f.principal !== null && s(f.principal);
+  }
+  if ('direct_remote_ip' in p) {
+    const c = compileCidr(p.direct_remote_ip);
+    return (f) => c(f.sourceIp);
+  }
+  if ('remote_ip' in p) {
+    const c = compileCidr(p.remote_ip);
+    return (f) => c(f.remoteIp ?? f.sourceIp);
+  }
+  if ('header' in p) return compileHeader(p.header);
+  const { filter, path, value } = p.metadata;
+  const keys = path.map((k) => k.key);
+  const check = compileValue(value);
+  return (f) => {
+    const md = f.metadata?.[filter];
+    if (md === undefined) return false;
+    // Istio's istio_authn keys are flat ("request.auth.claims") then nested claim names.
+    const [first, ...rest] = keys;
+    return check(lookup(first === undefined ? md : md[first], rest));
+  };
+}
+
+export interface CompiledRbac {
+  /** The first matching enforced policy's name, or undefined. */
+  readonly match: (f: RequestFacts) => string | undefined;
+  /** The first matching shadow (dry-run) policy's name, or undefined. */
+  readonly shadowMatch: (f: RequestFacts) => string | undefined;
+  readonly enforced: boolean;
+  readonly action: 'ALLOW' | 'DENY' | 'LOG' | undefined;
+}
+
+function compilePolicies(policies: RbacFilterConfig['rules']): (f: RequestFacts) => string | undefined {
+  if (policies === undefined) return () => undefined;
+  const compiled = Object.entries(policies.policies)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) // Envoy evaluates policies in name order
+    .map(([name, p]) => {
+      const perms = p.permissions.map(compilePermission);
+      const princ = p.principals.map(compilePrincipal);
+      return { name, check: (f: RequestFacts) => perms.some((c) => c(f)) && princ.some((c) => c(f)) };
+    });
+  return (f) => compiled.find((c) => c.check(f))?.name;
+}
+
+/** Compiles an RBAC filter config once; the result is called per request. */
+export function compileRbacFilter(config: RbacFilterConfig): CompiledRbac {
+  return {
+    match: compilePolicies(config.rules),
+    shadowMatch: compilePolicies(config.shadow_rules),
+    enforced: config.rules !== undefined,
+    action: config.rules?.action ?? config.shadow_rules?.action,
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * The whole inbound decision for one workload, as a sidecar makes it:
+ * peer authentication (the TLS mode of the port) → JWT authentication →
+ * authorization (CUSTOM → DENY → ALLOW; AUDIT only marks). Every step runs
+ * the Envoy filter configs the control plane would send (translated once,
+ * compiled once), so `palisade check authz` proves the data-plane logic.
+ */
+import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication } from '../api/security/index.js';
+import { parseRbacPolicyName, translateAuthorizationPolicies, type AuthorizationFilters, type Protocol } from './authorization-translation.js';
+import { createJwtAuthenticator, translateRequestAuthentications, type JwtAuthenticator } from './jwt-authn.js';
+import { normalizePath, type PathNormalization } from './path-normalization.js';
+import { applicablePolicies, DEFAULT_ROOT_NAMESPACE, resolvePeerAuthentication, type Workload } from './policy-selection.js';
+import { compileRbacFilter, type CompiledRbac, type RequestFacts } from './rbac-evaluator.js';
+
+export interface SecurityPolicies {
+  readonly peerAuthentications: readonly PeerAuthentication[];
+  readonly requestAuthentications: readonly RequestAuthentication[];
+  readonly authorizationPolicies: readonly AuthorizationPolicy[];
+}
+
+export interface AuthorizerOptions {
+  readonly rootNamespace?: string;
+  readonly pathNormalization?: PathNormalization;
+}
+
+export interface InboundRequest {
+  /** Peer SPIFFE ID (from mTLS), or null for a plaintext peer. */
+  readonly principal: string | null;
+  readonly sourceIp?: string;
+  readonly destinationIp?: string;
+  readonly destinationPort: number;
+  readonly sni?: string;
+  readonly protocol: Protocol;
+  readonly method?: string;
+  readonly host?: string;
+  /** The request target as received (path and query). */
+  readonly path?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface Decision {
+  readonly decision: 'ALLOW' | 'DENY';
+  readonly status: 200 | 400 | 401 | 403 | 'connection-refused';
+  readonly policy: string | null;
+  readonly rule: number | null;
+  readonly reason: string;
+  /** Dry-run (shadow) result, when a dry-run policy matched. */
+  readonly dryRun?: { readonly policy: string; readonly rule: number; readonly action: string };
+  /** What the proxy must change on the request before forwarding (JWT outputs). */
+  readonly headersToSet?: Readonly<Record<string, string>>;
+  readonly headersToRemove?: readonly string[];
+}
+
+interface CompiledFilters {
+  readonly custom?: CompiledRbac;
+  readonly deny?: CompiledRbac;
+  readonly allow?: CompiledRbac;
+  readonly audit?: CompiledRbac;
+  readonly raw: AuthorizationFilters;
+}
+
+function compileFilters(raw: AuthorizationFilters): CompiledFilters {
+  return {
+    ...(raw.custom === undefined ? {} : { custom: compileRbacFilter(raw.custom) }),
+    ...(raw.deny === undefined ? {} : { deny: compileRbacFilter(raw.deny) }),
+    ...(raw.allow === undefined ? {} : { allow: compileRbacFilter(raw.allow) }),
+    ...(raw.audit === undefined ? {} : { audit: compileRbacFilter(raw.audit) }),
+    raw,
+  };
+}
+
+function named(name: string): { policy: string; rule: number } {
+  return parseRbacPolicyName(name) ?? { policy: name, rule: 0 };
+}
+
+/** The authorizer for one workload: translate and compile once, decide per request. */
+export class WorkloadAuthorizer {
+  readonly #policies: SecurityPolicies;
+  readonly #workload: Workload;
+  readonly #root: string;
+  readonly #normalization: PathNormalization;
+  readonly #http: CompiledFilters;
+  readonly #tcp: CompiledFilters;
+  readonly #jwt: JwtAuthenticator;
+  readonly #requestAuthn: readonly RequestAuthentication[];
+
+  constructor(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}) {
+    this.#policies = policies;
+    this.#workload = workload;
+    this.#root = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+    this.#normalization = options.pathNormalization ?? 'BASE';
+    const authz = applicablePolicies(policies.authorizationPolicies, workload, this.#root);
+    this.#http = compileFilters(translateAuthorizationPolicies(authz, 'http'));
+    this.#tcp = compileFilters(translateAuthorizationPolicies(authz, 'tcp'));
+    this.#requestAuthn = applicablePolicies(policies.requestAuthentications, workload, this.#root);
+    this.#jwt = createJwtAuthenticator(translateRequestAuthentications(this.#requestAuthn));
+  }
+
+  /** The Envoy RBAC filter configs for a protocol (what the control plane sends). */
+  rbacFilters(protocol: Protocol): AuthorizationFilters {
+    return protocol === 'http' ? this.#http.raw : this.#tcp.raw;
+  }
+
+  async decide(req: InboundRequest): Promise<Decision> {
+    const pa = resolvePeerAuthentication(this.#policies.peerAuthentications, this.#workload, req.destinationPort, this.#root);
+    if (pa.mode === 'STRICT' && req.principal === null) {
+      return {
+        decision: 'DENY',
+        status: 'connection-refused',
+        policy: pa.policy,
+        rule: null,
+        reason: `plaintext connection refused: mTLS is ${pa.reason}`,
+      };
+    }
+    // On a DISABLE port the connection is plaintext: the peer's identity is not known.
+    const principal = pa.mode === 'DISABLE' ? null : req.principal;
+    const base = {
+      principal,
+      ...(req.sourceIp === undefined ? {} : { sourceIp: req.sourceIp }),
+      ...(req.destinationIp === undefined ? {} : { destinationIp: req.destinationIp }),
+      destinationPort: req.destinationPort,
+      ...(req.sni === undefined ? {} : { sni: req.sni }),
+    };
+    if (req.protocol === 'tcp') return this.#authorize(this.#tcp, base, {});
+
+    const target = req.path ?? '/';
+    const normalized = normalizePath(target, this.#normalization);
+    if (!normalized.ok) return { decision: 'DENY', status: 400, policy: null, rule: null, reason: `bad request path: ${normalized.reason}` };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
+    headers[':method'] = (req.method ?? 'GET').toUpperCase();
+    headers[':authority'] = req.host ?? headers['host'] ?? '';
+    headers[':path'] = target;
+    const jwt = await this.#jwt.authenticate({ headers, query: normalized.query });
+    if (jwt.status === 401) {
+      const ra = this.#requestAuthn[0];
+      return {
+        decision: 'DENY',
+        status: 401,
+        policy: ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
+        rule: null,
+        reason: `invalid JWT: ${jwt.reason}`,
+      };
+    }
+    const facts: RequestFacts = { ...base, headers, path: normalized.path, metadata: { istio_authn: jwt.metadata } };
+    return this.#authorize(this.#http, facts, { headersToSet: jwt.headersToSet, headersToRemove: jwt.headersToRemove });
+  }
+
+  #authorize(f: CompiledFilters, facts: RequestFacts, extra: Pick<Decision, 'headersToSet' | 'headersToRemove'>): Decision {
+    let dryRun: Decision['dryRun'];
+    const shadow = (c: CompiledRbac | undefined, action: string): void => {
+      const m = c?.shadowMatch(facts);
+      if (m !== undefined && dryRun === undefined) dryRun = { ...named(m), action };
+    };
+    shadow(f.custom, 'CUSTOM');
+    shadow(f.deny, 'DENY');
+    const withDry = (d: Decision): Decision => ({ ...d, ...(dryRun === undefined ? {} : { dryRun }), ...extra });
+
+    const custom = f.custom?.match(facts);
+    if (custom !== undefined) {
+      const n = named(custom);
+      return withDry({ decision: 'DENY', status: 403, ...n, reason: `denied by CUSTOM policy ${n.policy} rule ${n.rule} (no external authorizer configured for its provider: fail closed)` });
+    }
+    const deny = f.deny?.match(facts);
+    if (deny !== undefined) {
+      const n = named(deny);
+      return withDry({ decision: 'DENY', status: 403, ...n, reason: `denied by DENY policy ${n.policy} rule ${n.rule}` });
+    }
+    shadow(f.allow, 'ALLOW');
+    if (f.allow === undefined || !f.allow.enforced) {
+      return withDry({ decision: 'ALLOW', status: 200, policy: null, rule: null, reason: 'allowed: no ALLOW policy applies to this workload' });
+    }
+    const allow = f.allow.match(facts);
+    if (allow !== undefined) {
+      const n = named(allow);
+      return withDry({ decision: 'ALLOW', status: 200, ...n, reason: `allowed by ALLOW policy ${n.policy} rule ${n.rule}` });
+    }
+    return withDry({ decision: 'DENY', status: 403, policy: null, rule: null, reason: 'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)' });
+  }
+}
+
+export function createWorkloadAuthorizer(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}): WorkloadAuthorizer {
+  return new WorkloadAuthorizer(policies, workload, options);
+}
