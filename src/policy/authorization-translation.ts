@@ -14,7 +14,15 @@
  * (Istio: "fail closed for TCP").
  */
 import type { AuthorizationPolicy, AuthzCondition, AuthzRule } from '../api/security/index.js';
-import type { CidrRange, Permission, Principal, Rbac, RbacFilterConfig, RbacPolicy, StringMatcher } from './envoy-rbac.js';
+import type {
+  CidrRange,
+  Permission,
+  Principal,
+  Rbac,
+  RbacFilterConfig,
+  RbacPolicy,
+  StringMatcher,
+} from './envoy-rbac.js';
 
 export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
 const AUTHN_FILTER = 'istio_authn';
@@ -43,7 +51,10 @@ export function rbacPolicyName(namespace: string, name: string, rule: number): s
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Istio string semantics: `*` (present, non-empty), `abc*` prefix, `*abc` suffix, else exact. */
-export function stringMatcher(value: string, options: { prefix?: string; ignoreCase?: boolean } = {}): StringMatcher {
+export function stringMatcher(
+  value: string,
+  options: { prefix?: string; ignoreCase?: boolean } = {},
+): StringMatcher {
   const pre = options.prefix ?? '';
   const ic = options.ignoreCase === true ? { ignore_case: true } : {};
   if (value === '*') return { safe_regex: { regex: '.+' }, ...ic };
@@ -66,13 +77,20 @@ function pathMatcher(value: string): StringMatcher {
 
 function cidr(value: string): CidrRange {
   const [ip = '', bits] = value.split('/');
-  return { address_prefix: ip, prefix_len: bits === undefined ? (ip.includes(':') ? 128 : 32) : Number(bits) };
+  return {
+    address_prefix: ip,
+    prefix_len: bits === undefined ? (ip.includes(':') ? 128 : 32) : Number(bits),
+  };
 }
 
 function namespaceMatcher(ns: string): StringMatcher {
   // Istio matches the namespace segment of the peer's SPIFFE ID.
   if (ns === '*') return { safe_regex: { regex: '.*/ns/[^/]+/.*' } };
-  const body = ns.endsWith('*') ? `${escapeRegex(ns.slice(0, -1))}[^/]*` : ns.startsWith('*') ? `[^/]*${escapeRegex(ns.slice(1))}` : escapeRegex(ns);
+  const body = ns.endsWith('*')
+    ? `${escapeRegex(ns.slice(0, -1))}[^/]*`
+    : ns.startsWith('*')
+      ? `[^/]*${escapeRegex(ns.slice(1))}`
+      : escapeRegex(ns);
   return { safe_regex: { regex: `.*/ns/${body}/.*` } };
 }
 
@@ -85,34 +103,59 @@ const authnMetadata = (keys: readonly string[], m: StringMatcher, list = false):
   },
 });
 
-const orIds = (ids: Principal[]): Principal => (ids.length === 1 ? (ids[0] as Principal) : { or_ids: { ids } });
-const orRules = (rules: Permission[]): Permission => (rules.length === 1 ? (rules[0] as Permission) : { or_rules: { rules } });
+const orIds = (ids: Principal[]): Principal =>
+  ids.length === 1 ? (ids[0] as Principal) : { or_ids: { ids } };
+const orRules = (rules: Permission[]): Permission =>
+  rules.length === 1 ? (rules[0] as Permission) : { or_rules: { rules } };
 
 const SOURCE_PRINCIPAL: Record<string, (v: string) => Principal> = {
   principals: (v) => authenticated(stringMatcher(v, { prefix: 'spiffe://' })),
   requestPrincipals: (v) => authnMetadata(['request.auth.principal'], stringMatcher(v)),
   namespaces: (v) => authenticated(namespaceMatcher(v)),
-  serviceAccounts: (v) => authenticated({ suffix: `/ns/${v.split('/')[0] ?? ''}/sa/${v.split('/')[1] ?? ''}` }),
+  serviceAccounts: (v) =>
+    authenticated({ suffix: `/ns/${v.split('/')[0] ?? ''}/sa/${v.split('/')[1] ?? ''}` }),
   ipBlocks: (v) => ({ direct_remote_ip: cidr(v) }),
   remoteIpBlocks: (v) => ({ remote_ip: cidr(v) }),
 };
-const HTTP_ONLY_SOURCE = new Set(['requestPrincipals', 'notRequestPrincipals', 'remoteIpBlocks', 'notRemoteIpBlocks']);
+const HTTP_ONLY_SOURCE = new Set([
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+]);
 
 const OPERATION_PERMISSION: Record<string, (v: string) => Permission> = {
-  hosts: (v) => ({ header: { name: ':authority', string_match: stringMatcher(v, { ignoreCase: true }) } }),
+  hosts: (v) => ({
+    header: { name: ':authority', string_match: stringMatcher(v, { ignoreCase: true }) },
+  }),
   methods: (v) => ({ header: { name: ':method', string_match: { exact: v } } }),
   paths: (v) => ({ url_path: { path: pathMatcher(v) } }),
   ports: (v) => ({ destination_port: Number(v) }),
 };
-const HTTP_ONLY_OPERATION = new Set(['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths']);
+const HTTP_ONLY_OPERATION = new Set([
+  'hosts',
+  'notHosts',
+  'methods',
+  'notMethods',
+  'paths',
+  'notPaths',
+]);
 
 function isHttpOnlyCondition(key: string): boolean {
   return key.startsWith('request.') || key === 'remote.ip';
 }
 
-function conditionValue(key: string, v: string): { principal?: Principal; permission?: Permission } {
+function conditionValue(
+  key: string,
+  v: string,
+): { principal?: Principal; permission?: Permission } {
   const header = /^request\.headers\[(.+)\]$/.exec(key);
-  if (header !== null) return { principal: { header: { name: (header[1] ?? '').toLowerCase(), string_match: stringMatcher(v) } } };
+  if (header !== null)
+    return {
+      principal: {
+        header: { name: (header[1] ?? '').toLowerCase(), string_match: stringMatcher(v) },
+      },
+    };
   const claims = /^request\.auth\.claims((?:\[[^\]]+\])+)$/.exec(key);
   if (claims !== null) {
     const path = [...(claims[1] ?? '').matchAll(/\[([^\]]+)\]/g)].map((m) => m[1] ?? '');
@@ -151,7 +194,11 @@ function conditionValue(key: string, v: string): { principal?: Principal; permis
  * Translates one rule into an RBAC policy, or undefined when the rule cannot
  * apply to this protocol (an ALLOW rule with HTTP-only fields, on TCP).
  */
-function translateRule(rule: AuthzRule, action: 'ALLOW' | 'DENY' | 'AUDIT', protocol: Protocol): RbacPolicy | undefined {
+function translateRule(
+  rule: AuthzRule,
+  action: 'ALLOW' | 'DENY' | 'AUDIT',
+  protocol: Protocol,
+): RbacPolicy | undefined {
   const dropWhole = protocol === 'tcp' && action === 'ALLOW';
   const principals: Principal[] = [];
   for (const { source } of rule.from ?? []) {
@@ -201,13 +248,22 @@ function translateRule(rule: AuthzRule, action: 'ALLOW' | 'DENY' | 'AUDIT', prot
   const basePrincipals = principals.length === 0 ? [{ any: true } as Principal] : principals;
   const basePermissions = permissions.length === 0 ? [{ any: true } as Permission] : permissions;
   return {
-    principals: conditionIds.length === 0 ? basePrincipals : [{ and_ids: { ids: [orIds(basePrincipals), ...conditionIds] } }],
-    permissions: conditionRules.length === 0 ? basePermissions : [{ and_rules: { rules: [orRules(basePermissions), ...conditionRules] } }],
+    principals:
+      conditionIds.length === 0
+        ? basePrincipals
+        : [{ and_ids: { ids: [orIds(basePrincipals), ...conditionIds] } }],
+    permissions:
+      conditionRules.length === 0
+        ? basePermissions
+        : [{ and_rules: { rules: [orRules(basePermissions), ...conditionRules] } }],
   };
 }
 
 function addCondition(c: AuthzCondition, ids: Principal[], rules: Permission[]): void {
-  for (const [values, negate] of [[c.values, false], [c.notValues, true]] as const) {
+  for (const [values, negate] of [
+    [c.values, false],
+    [c.notValues, true],
+  ] as const) {
     if (values === undefined || values.length === 0) continue;
     const parts = values.map((v) => conditionValue(c.key, v));
     if (parts[0]?.permission !== undefined) {
@@ -235,31 +291,67 @@ export function translateAuthorizationPolicies(
   knownProviders: readonly string[] = [],
 ): AuthorizationFilters {
   const buckets = {
-    custom: { rules: {} as Record<string, RbacPolicy>, shadow: {} as Record<string, RbacPolicy>, used: false, enforced: false },
-    deny: { rules: {} as Record<string, RbacPolicy>, shadow: {} as Record<string, RbacPolicy>, used: false, enforced: false },
-    allow: { rules: {} as Record<string, RbacPolicy>, shadow: {} as Record<string, RbacPolicy>, used: false, enforced: false },
-    audit: { rules: {} as Record<string, RbacPolicy>, shadow: {} as Record<string, RbacPolicy>, used: false, enforced: false },
+    custom: {
+      rules: {} as Record<string, RbacPolicy>,
+      shadow: {} as Record<string, RbacPolicy>,
+      used: false,
+      enforced: false,
+    },
+    deny: {
+      rules: {} as Record<string, RbacPolicy>,
+      shadow: {} as Record<string, RbacPolicy>,
+      used: false,
+      enforced: false,
+    },
+    allow: {
+      rules: {} as Record<string, RbacPolicy>,
+      shadow: {} as Record<string, RbacPolicy>,
+      used: false,
+      enforced: false,
+    },
+    audit: {
+      rules: {} as Record<string, RbacPolicy>,
+      shadow: {} as Record<string, RbacPolicy>,
+      used: false,
+      enforced: false,
+    },
   };
   for (const p of policies) {
     const action = p.spec?.action ?? 'ALLOW';
     const ns = p.metadata.namespace ?? 'default';
     const dry = isDryRun(p);
     const bucket =
-      action === 'CUSTOM' ? buckets.custom : action === 'DENY' ? buckets.deny : action === 'AUDIT' ? buckets.audit : buckets.allow;
+      action === 'CUSTOM'
+        ? buckets.custom
+        : action === 'DENY'
+          ? buckets.deny
+          : action === 'AUDIT'
+            ? buckets.audit
+            : buckets.allow;
     if (action === 'CUSTOM' && knownProviders.includes(p.spec?.provider?.name ?? '')) continue;
     bucket.used = true;
     if (!dry) bucket.enforced = true;
     const target = dry ? bucket.shadow : bucket.rules;
     (p.spec?.rules ?? []).forEach((rule, i) => {
-      const translated = translateRule(rule, action === 'ALLOW' ? 'ALLOW' : action === 'AUDIT' ? 'AUDIT' : 'DENY', protocol);
+      const translated = translateRule(
+        rule,
+        action === 'ALLOW' ? 'ALLOW' : action === 'AUDIT' ? 'AUDIT' : 'DENY',
+        protocol,
+      );
       if (translated !== undefined) target[rbacPolicyName(ns, p.metadata.name, i)] = translated;
     });
   }
-  const build = (b: (typeof buckets)['deny'], action: Rbac['action'], prefix: string): RbacFilterConfig | undefined => {
+  const build = (
+    b: (typeof buckets)['deny'],
+    action: Rbac['action'],
+    prefix: string,
+  ): RbacFilterConfig | undefined => {
     if (!b.used) return undefined;
     return {
       ...(b.enforced ? { rules: { action, policies: b.rules } } : {}),
-      ...(Object.keys(b.shadow).length > 0 ? { shadow_rules: { action, policies: b.shadow }, shadow_rules_stat_prefix: prefix } : {}),
+      ...(Object.keys(b.shadow).length > 0
+        ? { shadow_rules: { action, policies: b.shadow }, shadow_rules_stat_prefix: prefix }
+        : {}),
     };
   };
   const out: { -readonly [K in keyof AuthorizationFilters]: AuthorizationFilters[K] } = {};

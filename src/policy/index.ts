@@ -3,7 +3,13 @@
  * RequestAuthentication and AuthorizationPolicy — selection, translation to
  * Envoy filter configs, and evaluation of those configs per request.
  */
-export { normalizePath, PATH_NORMALIZATIONS, removeDotSegments, type NormalizedPath, type PathNormalization } from './path-normalization.js';
+export {
+  normalizePath,
+  PATH_NORMALIZATIONS,
+  removeDotSegments,
+  type NormalizedPath,
+  type PathNormalization,
+} from './path-normalization.js';
 export {
   applicablePolicies,
   DEFAULT_ROOT_NAMESPACE,
@@ -21,7 +27,13 @@ export {
   type AuthorizationFilters,
   type Protocol,
 } from './authorization-translation.js';
-export { compilePermission, compilePrincipal, compileRbacFilter, type CompiledRbac, type RequestFacts } from './rbac-evaluator.js';
+export {
+  compilePermission,
+  compilePrincipal,
+  compileRbacFilter,
+  type CompiledRbac,
+  type RequestFacts,
+} from './rbac-evaluator.js';
 export {
   createJwtAuthenticator,
   translateRequestAuthentications,

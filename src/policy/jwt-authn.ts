@@ -10,7 +10,14 @@
  * (`requestPrincipals: ["*"]`). Istio expresses this as
  * `requires_any: [provider…, allow_missing]`.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { JwtRule, RequestAuthentication } from '../api/security/index.js';
 
 export const DEFAULT_JWKS_TIMEOUT_MS = 5000;
@@ -22,7 +29,11 @@ export interface JwtProvider {
   readonly audiences?: readonly string[];
   readonly local_jwks?: { readonly inline_string: string };
   readonly remote_jwks?: {
-    readonly http_uri: { readonly uri: string; readonly cluster: string; readonly timeout: { seconds: string; nanos: number } };
+    readonly http_uri: {
+      readonly uri: string;
+      readonly cluster: string;
+      readonly timeout: { seconds: string; nanos: number };
+    };
     readonly cache_duration: { seconds: string; nanos: number };
   };
   readonly from_headers?: readonly { readonly name: string; readonly value_prefix?: string }[];
@@ -30,7 +41,10 @@ export interface JwtProvider {
   readonly from_cookies?: readonly string[];
   readonly forward?: boolean;
   readonly forward_payload_header?: string;
-  readonly claim_to_headers?: readonly { readonly header_name: string; readonly claim_name: string }[];
+  readonly claim_to_headers?: readonly {
+    readonly header_name: string;
+    readonly claim_name: string;
+  }[];
   readonly payload_in_metadata?: string;
   readonly clock_skew_seconds?: number;
 }
@@ -39,7 +53,13 @@ export interface JwtAuthenticationConfig {
   readonly providers: Readonly<Record<string, JwtProvider>>;
   readonly rules: readonly {
     readonly match: { readonly prefix: string };
-    readonly requires: { readonly requires_any: { readonly requirements: readonly ({ provider_name: string } | { allow_missing: Record<string, never> })[] } };
+    readonly requires: {
+      readonly requires_any: {
+        readonly requirements: readonly (
+          { provider_name: string } | { allow_missing: Record<string, never> }
+        )[];
+      };
+    };
   }[];
 }
 
@@ -55,7 +75,9 @@ function timeoutMs(rule: JwtRule): number {
 }
 
 /** Translates the RequestAuthentications that apply to a workload into one jwt_authn config. */
-export function translateRequestAuthentications(policies: readonly RequestAuthentication[]): JwtAuthenticationConfig | undefined {
+export function translateRequestAuthentications(
+  policies: readonly RequestAuthentication[],
+): JwtAuthenticationConfig | undefined {
   const providers: Record<string, JwtProvider> = {};
   let i = 0;
   for (const p of policies) {
@@ -63,20 +85,49 @@ export function translateRequestAuthentications(policies: readonly RequestAuthen
       const name = `origins-${i++}`;
       const provider: JwtProvider = {
         issuer: rule.issuer,
-        ...(rule.audiences !== undefined && rule.audiences.length > 0 ? { audiences: rule.audiences } : {}),
+        ...(rule.audiences !== undefined && rule.audiences.length > 0
+          ? { audiences: rule.audiences }
+          : {}),
         ...(rule.jwks !== undefined ? { local_jwks: { inline_string: rule.jwks } } : {}),
         ...(rule.jwksUri !== undefined
-          ? { remote_jwks: { http_uri: { uri: rule.jwksUri, cluster: `jwks|${rule.jwksUri}`, timeout: duration(timeoutMs(rule)) }, cache_duration: duration(JWKS_CACHE_MS) } }
+          ? {
+              remote_jwks: {
+                http_uri: {
+                  uri: rule.jwksUri,
+                  cluster: `jwks|${rule.jwksUri}`,
+                  timeout: duration(timeoutMs(rule)),
+                },
+                cache_duration: duration(JWKS_CACHE_MS),
+              },
+            }
           : {}),
-        from_headers: (rule.fromHeaders ?? (rule.fromParams === undefined && rule.fromCookies === undefined ? [{ name: 'Authorization', prefix: 'Bearer ' }] : [])).map((h) => ({
+        from_headers: (
+          rule.fromHeaders ??
+          (rule.fromParams === undefined && rule.fromCookies === undefined
+            ? [{ name: 'Authorization', prefix: 'Bearer ' }]
+            : [])
+        ).map((h) => ({
           name: h.name,
           ...(h.prefix === undefined ? {} : { value_prefix: h.prefix }),
         })),
-        from_params: rule.fromParams ?? (rule.fromHeaders === undefined && rule.fromCookies === undefined ? ['access_token'] : []),
+        from_params:
+          rule.fromParams ??
+          (rule.fromHeaders === undefined && rule.fromCookies === undefined
+            ? ['access_token']
+            : []),
         ...(rule.fromCookies !== undefined ? { from_cookies: rule.fromCookies } : {}),
         forward: rule.forwardOriginalToken === true,
-        ...(rule.outputPayloadToHeader !== undefined ? { forward_payload_header: rule.outputPayloadToHeader } : {}),
-        ...(rule.outputClaimToHeaders !== undefined ? { claim_to_headers: rule.outputClaimToHeaders.map((c) => ({ header_name: c.header, claim_name: c.claim })) } : {}),
+        ...(rule.outputPayloadToHeader !== undefined
+          ? { forward_payload_header: rule.outputPayloadToHeader }
+          : {}),
+        ...(rule.outputClaimToHeaders !== undefined
+          ? {
+              claim_to_headers: rule.outputClaimToHeaders.map((c) => ({
+                header_name: c.header,
+                claim_name: c.claim,
+              })),
+            }
+          : {}),
         payload_in_metadata: rule.issuer,
         clock_skew_seconds: CLOCK_SKEW_S,
       };
@@ -87,7 +138,16 @@ export function translateRequestAuthentications(policies: readonly RequestAuthen
   if (names.length === 0) return undefined;
   return {
     providers,
-    rules: [{ match: { prefix: '/' }, requires: { requires_any: { requirements: [...names.map((n) => ({ provider_name: n })), { allow_missing: {} }] } } }],
+    rules: [
+      {
+        match: { prefix: '/' },
+        requires: {
+          requires_any: {
+            requirements: [...names.map((n) => ({ provider_name: n })), { allow_missing: {} }],
+          },
+        },
+      },
+    ],
   };
 }
 
@@ -121,15 +181,24 @@ interface Location {
   readonly header?: string;
 }
 
-function findTokens(name: string, p: JwtProvider, req: JwtRequest): Location[] | { invalid: string } {
+function findTokens(
+  name: string,
+  p: JwtProvider,
+  req: JwtRequest,
+): Location[] | { invalid: string } {
   const out: Location[] = [];
   for (const h of p.from_headers ?? []) {
     const raw = req.headers[h.name.toLowerCase()];
     if (raw === undefined) continue;
     const prefix = h.value_prefix ?? '';
     // Istio: a header without the configured prefix is an invalid token.
-    if (!raw.startsWith(prefix)) return { invalid: `header ${h.name} does not start with ${JSON.stringify(prefix)}` };
-    out.push({ provider: name, token: raw.slice(prefix.length).trim(), header: h.name.toLowerCase() });
+    if (!raw.startsWith(prefix))
+      return { invalid: `header ${h.name} does not start with ${JSON.stringify(prefix)}` };
+    out.push({
+      provider: name,
+      token: raw.slice(prefix.length).trim(),
+      header: h.name.toLowerCase(),
+    });
   }
   if (req.query !== undefined && req.query !== '') {
     const params = new URLSearchParams(req.query);
@@ -141,7 +210,9 @@ function findTokens(name: string, p: JwtProvider, req: JwtRequest): Location[] |
   const cookie = req.headers['cookie'];
   if (cookie !== undefined) {
     for (const c of p.from_cookies ?? []) {
-      const m = new RegExp(`(?:^|;\\s*)${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`).exec(cookie);
+      const m = new RegExp(`(?:^|;\\s*)${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`).exec(
+        cookie,
+      );
       if (m?.[1] !== undefined) out.push({ provider: name, token: m[1] });
     }
   }
@@ -153,15 +224,25 @@ function splitSpaces(v: unknown): unknown {
 }
 
 /** Compiles a jwt_authn config into an authenticator (JWKS sets are built once and cached). */
-export function createJwtAuthenticator(config: JwtAuthenticationConfig | undefined): JwtAuthenticator {
+export function createJwtAuthenticator(
+  config: JwtAuthenticationConfig | undefined,
+): JwtAuthenticator {
   if (config === undefined) {
-    return { authenticate: () => Promise.resolve({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] }) };
+    return {
+      authenticate: () =>
+        Promise.resolve({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] }),
+    };
   }
   const keySets = new Map<string, JWTVerifyGetKey>();
   for (const [name, p] of Object.entries(config.providers)) {
     if (p.local_jwks !== undefined) {
       try {
-        keySets.set(name, createLocalJWKSet(JSON.parse(p.local_jwks.inline_string) as Parameters<typeof createLocalJWKSet>[0]));
+        keySets.set(
+          name,
+          createLocalJWKSet(
+            JSON.parse(p.local_jwks.inline_string) as Parameters<typeof createLocalJWKSet>[0],
+          ),
+        );
       } catch {
         // An unusable inline JWKS fails only requests that carry a token for this issuer.
       }
@@ -182,10 +263,12 @@ export function createJwtAuthenticator(config: JwtAuthenticationConfig | undefin
       const found: Location[] = [];
       for (const [name, p] of Object.entries(config.providers)) {
         const r = findTokens(name, p, req);
-        if ('invalid' in r) return { status: 401, reason: `Jwt is missing or malformed: ${r.invalid}` };
+        if ('invalid' in r)
+          return { status: 401, reason: `Jwt is missing or malformed: ${r.invalid}` };
         found.push(...r);
       }
-      if (found.length === 0) return { status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] };
+      if (found.length === 0)
+        return { status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] };
       const token = found[0]?.token ?? '';
       let unverified: JWTPayload;
       try {
@@ -193,12 +276,19 @@ export function createJwtAuthenticator(config: JwtAuthenticationConfig | undefin
       } catch {
         return { status: 401, reason: 'Jwt is not in the form of Header.Payload.Signature' };
       }
-      const candidates = found.filter((f) => config.providers[f.provider]?.issuer === unverified.iss);
+      const candidates = found.filter(
+        (f) => config.providers[f.provider]?.issuer === unverified.iss,
+      );
       const chosen = candidates[0];
-      if (chosen === undefined) return { status: 401, reason: `Jwt issuer ${JSON.stringify(unverified.iss)} is not configured` };
+      if (chosen === undefined)
+        return {
+          status: 401,
+          reason: `Jwt issuer ${JSON.stringify(unverified.iss)} is not configured`,
+        };
       const provider = config.providers[chosen.provider];
       const keys = keySets.get(chosen.provider);
-      if (provider === undefined || keys === undefined) return { status: 401, reason: 'Jwks remote fetch is failed' };
+      if (provider === undefined || keys === undefined)
+        return { status: 401, reason: 'Jwks remote fetch is failed' };
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(chosen.token, keys, {
@@ -213,23 +303,34 @@ export function createJwtAuthenticator(config: JwtAuthenticationConfig | undefin
             ? 'Jwt is expired'
             : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
               ? `Jwt verification fails: ${(err as Error).message}`
-              : code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC' || code === 'ERR_JWKS_INVALID'
+              : code === 'ERR_JWKS_TIMEOUT' ||
+                  code === 'ERR_JOSE_GENERIC' ||
+                  code === 'ERR_JWKS_INVALID'
                 ? 'Jwks remote fetch is failed'
-                : code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+                : code === 'ERR_JWKS_NO_MATCHING_KEY' ||
+                    code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
                   ? 'Jwt verification fails'
                   : `Jwt verification fails: ${(err as Error).message}`;
         return { status: 401, reason };
       }
-      const claims: Record<string, unknown> = { ...payload, scope: splitSpaces(payload['scope']), permission: splitSpaces(payload['permission']) };
-      const aud = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+      const claims: Record<string, unknown> = {
+        ...payload,
+        scope: splitSpaces(payload['scope']),
+        permission: splitSpaces(payload['permission']),
+      };
+      const aud =
+        payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       const principal = `${payload.iss ?? ''}/${payload.sub ?? ''}`;
       const headersToSet: Record<string, string> = {};
       if (provider.forward_payload_header !== undefined) {
-        headersToSet[provider.forward_payload_header.toLowerCase()] = Buffer.from(JSON.stringify(payload)).toString('base64url');
+        headersToSet[provider.forward_payload_header.toLowerCase()] = Buffer.from(
+          JSON.stringify(payload),
+        ).toString('base64url');
       }
       for (const c of provider.claim_to_headers ?? []) {
         const v = payload[c.claim_name];
-        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') headersToSet[c.header_name.toLowerCase()] = String(v);
+        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+          headersToSet[c.header_name.toLowerCase()] = String(v);
       }
       return {
         status: 200,
@@ -238,11 +339,14 @@ export function createJwtAuthenticator(config: JwtAuthenticationConfig | undefin
         metadata: {
           'request.auth.principal': principal,
           'request.auth.audiences': aud,
-          ...(typeof payload['azp'] === 'string' ? { 'request.auth.presenter': payload['azp'] } : {}),
+          ...(typeof payload['azp'] === 'string'
+            ? { 'request.auth.presenter': payload['azp'] }
+            : {}),
           'request.auth.claims': claims,
         },
         headersToSet,
-        headersToRemove: provider.forward === true || chosen.header === undefined ? [] : [chosen.header],
+        headersToRemove:
+          provider.forward === true || chosen.header === undefined ? [] : [chosen.header],
       };
     },
   };

@@ -6,7 +6,12 @@
  * AuthorizationPolicy and RequestAuthentication, root-namespace policies with
  * a selector apply to matching workloads in every namespace.
  */
-import type { AuthorizationPolicy, MtlsMode, PeerAuthentication, RequestAuthentication } from '../api/security/index.js';
+import type {
+  AuthorizationPolicy,
+  MtlsMode,
+  PeerAuthentication,
+  RequestAuthentication,
+} from '../api/security/index.js';
 
 export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
 
@@ -15,7 +20,10 @@ export interface Workload {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-export function selectorMatches(selector: { matchLabels: Record<string, string> } | undefined, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(
+  selector: { matchLabels: Record<string, string> } | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   if (selector === undefined) return true;
   return Object.entries(selector.matchLabels).every(([k, v]) => labels[k] === v);
 }
@@ -62,23 +70,45 @@ export function resolvePeerAuthentication(
   port: number | undefined,
   rootNamespace = DEFAULT_ROOT_NAMESPACE,
 ): PeerAuthenticationDecision {
-  const mesh = oldest(policies.filter((p) => nsOf(p.metadata) === rootNamespace && p.spec?.selector === undefined));
-  const namespace = oldest(policies.filter((p) => nsOf(p.metadata) === workload.namespace && p.spec?.selector === undefined && workload.namespace !== rootNamespace));
+  const mesh = oldest(
+    policies.filter((p) => nsOf(p.metadata) === rootNamespace && p.spec?.selector === undefined),
+  );
+  const namespace = oldest(
+    policies.filter(
+      (p) =>
+        nsOf(p.metadata) === workload.namespace &&
+        p.spec?.selector === undefined &&
+        workload.namespace !== rootNamespace,
+    ),
+  );
   const wl = oldest(
     policies.filter(
-      (p) => nsOf(p.metadata) === workload.namespace && p.spec?.selector !== undefined && selectorMatches(p.spec.selector, workload.labels),
+      (p) =>
+        nsOf(p.metadata) === workload.namespace &&
+        p.spec?.selector !== undefined &&
+        selectorMatches(p.spec.selector, workload.labels),
     ),
   );
   const id = (p: PeerAuthentication): string => `${nsOf(p.metadata)}/${p.metadata.name}`;
   const steps: [PeerAuthentication | undefined, MtlsMode | undefined, string][] = [];
-  if (wl !== undefined && port !== undefined) steps.push([wl, wl.spec?.portLevelMtls?.[String(port)]?.mode, `port ${port} of workload policy`]);
+  if (wl !== undefined && port !== undefined)
+    steps.push([
+      wl,
+      wl.spec?.portLevelMtls?.[String(port)]?.mode,
+      `port ${port} of workload policy`,
+    ]);
   if (wl !== undefined) steps.push([wl, wl.spec?.mtls?.mode, 'workload policy']);
-  if (namespace !== undefined) steps.push([namespace, namespace.spec?.mtls?.mode, 'namespace policy']);
+  if (namespace !== undefined)
+    steps.push([namespace, namespace.spec?.mtls?.mode, 'namespace policy']);
   if (mesh !== undefined) steps.push([mesh, mesh.spec?.mtls?.mode, 'mesh-wide policy']);
   for (const [p, mode, level] of steps) {
     if (p !== undefined && mode !== undefined && mode !== 'UNSET') {
       return { mode, policy: id(p), reason: `${mode} from the ${level} ${id(p)}` };
     }
   }
-  return { mode: 'PERMISSIVE', policy: null, reason: 'PERMISSIVE: no PeerAuthentication sets a mode (Istio default)' };
+  return {
+    mode: 'PERMISSIVE',
+    policy: null,
+    reason: 'PERMISSIVE: no PeerAuthentication sets a mode (Istio default)',
+  };
 }

@@ -8,7 +8,15 @@
  * denies when some policy matches.
  */
 import { BlockList, isIP } from 'node:net';
-import type { CidrRange, HeaderMatcher, Permission, Principal, RbacFilterConfig, StringMatcher, ValueMatcher } from './envoy-rbac.js';
+import type {
+  CidrRange,
+  HeaderMatcher,
+  Permission,
+  Principal,
+  RbacFilterConfig,
+  StringMatcher,
+  ValueMatcher,
+} from './envoy-rbac.js';
 
 /** What is known about one connection and (for HTTP) one request. */
 export interface RequestFacts {
@@ -189,16 +197,88 @@ export interface CompiledRbac {
   readonly action: 'ALLOW' | 'DENY' | 'LOG' | undefined;
 }
 
-function compilePolicies(policies: RbacFilterConfig['rules']): (f: RequestFacts) => string | undefined {
+/**
+ * The exact peer principals a Principal can match, when it can only match
+ * those (an `authenticated` exact matcher, possibly ANDed with more); else
+ * undefined. Used to index policies by principal.
+ */
+function requiredPrincipals(p: Principal): Set<string> | undefined {
+  if ('authenticated' in p) {
+    const m = p.authenticated.principal_name;
+    return 'exact' in m && m.ignore_case !== true ? new Set([m.exact]) : undefined;
+  }
+  if ('and_ids' in p) {
+    let best: Set<string> | undefined;
+    for (const id of p.and_ids.ids) {
+      const s = requiredPrincipals(id);
+      if (s !== undefined && (best === undefined || s.size < best.size)) best = s;
+    }
+    return best;
+  }
+  if ('or_ids' in p) return unionAll(p.or_ids.ids);
+  return undefined;
+}
+
+function unionAll(ids: readonly Principal[]): Set<string> | undefined {
+  if (ids.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const id of ids) {
+    const s = requiredPrincipals(id);
+    if (s === undefined) return undefined;
+    for (const v of s) out.add(v);
+  }
+  return out;
+}
+
+interface CompiledPolicy {
+  readonly name: string;
+  readonly order: number;
+  readonly check: (f: RequestFacts) => boolean;
+}
+
+function compilePolicies(
+  policies: RbacFilterConfig['rules'],
+): (f: RequestFacts) => string | undefined {
   if (policies === undefined) return () => undefined;
-  const compiled = Object.entries(policies.policies)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) // Envoy evaluates policies in name order
-    .map(([name, p]) => {
-      const perms = p.permissions.map(compilePermission);
-      const princ = p.principals.map(compilePrincipal);
-      return { name, check: (f: RequestFacts) => perms.some((c) => c(f)) && princ.some((c) => c(f)) };
-    });
-  return (f) => compiled.find((c) => c.check(f))?.name;
+  const sorted = Object.entries(policies.policies).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // Envoy evaluates policies in name order
+  const unindexed: CompiledPolicy[] = [];
+  const byPrincipal = new Map<string, CompiledPolicy[]>();
+  sorted.forEach(([name, p], order) => {
+    const perms = p.permissions.map(compilePermission);
+    const princ = p.principals.map(compilePrincipal);
+    const compiled: CompiledPolicy = {
+      name,
+      order,
+      check: (f) => perms.some((c) => c(f)) && princ.some((c) => c(f)),
+    };
+    const required = unionAll(p.principals);
+    if (required === undefined) {
+      unindexed.push(compiled);
+    } else {
+      for (const id of required) {
+        const list = byPrincipal.get(id);
+        if (list === undefined) byPrincipal.set(id, [compiled]);
+        else list.push(compiled);
+      }
+    }
+  });
+  const empty: CompiledPolicy[] = [];
+  return (f) => {
+    // Only policies that can match this peer, merged with the unindexed ones in name order.
+    const indexed = f.principal === null ? empty : (byPrincipal.get(f.principal) ?? empty);
+    let i = 0;
+    let j = 0;
+    while (i < indexed.length || j < unindexed.length) {
+      const a = indexed[i];
+      const b = unindexed[j];
+      const next = a !== undefined && (b === undefined || a.order < b.order) ? a : b;
+      if (next === undefined) break;
+      if (next === a) i++;
+      else j++;
+      if (next.check(f)) return next.name;
+    }
+    return undefined;
+  };
 }
 
 /** Compiles an RBAC filter config once; the result is called per request. */

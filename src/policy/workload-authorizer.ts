@@ -5,11 +5,29 @@
  * the Envoy filter configs the control plane would send (translated once,
  * compiled once), so `palisade check authz` proves the data-plane logic.
  */
-import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication } from '../api/security/index.js';
-import { parseRbacPolicyName, translateAuthorizationPolicies, type AuthorizationFilters, type Protocol } from './authorization-translation.js';
-import { createJwtAuthenticator, translateRequestAuthentications, type JwtAuthenticator } from './jwt-authn.js';
+import type {
+  AuthorizationPolicy,
+  PeerAuthentication,
+  RequestAuthentication,
+} from '../api/security/index.js';
+import {
+  parseRbacPolicyName,
+  translateAuthorizationPolicies,
+  type AuthorizationFilters,
+  type Protocol,
+} from './authorization-translation.js';
+import {
+  createJwtAuthenticator,
+  translateRequestAuthentications,
+  type JwtAuthenticator,
+} from './jwt-authn.js';
 import { normalizePath, type PathNormalization } from './path-normalization.js';
-import { applicablePolicies, DEFAULT_ROOT_NAMESPACE, resolvePeerAuthentication, type Workload } from './policy-selection.js';
+import {
+  applicablePolicies,
+  DEFAULT_ROOT_NAMESPACE,
+  resolvePeerAuthentication,
+  type Workload,
+} from './policy-selection.js';
 import { compileRbacFilter, type CompiledRbac, type RequestFacts } from './rbac-evaluator.js';
 
 export interface SecurityPolicies {
@@ -102,7 +120,12 @@ export class WorkloadAuthorizer {
   }
 
   async decide(req: InboundRequest): Promise<Decision> {
-    const pa = resolvePeerAuthentication(this.#policies.peerAuthentications, this.#workload, req.destinationPort, this.#root);
+    const pa = resolvePeerAuthentication(
+      this.#policies.peerAuthentications,
+      this.#workload,
+      req.destinationPort,
+      this.#root,
+    );
     if (pa.mode === 'STRICT' && req.principal === null) {
       return {
         decision: 'DENY',
@@ -125,7 +148,14 @@ export class WorkloadAuthorizer {
 
     const target = req.path ?? '/';
     const normalized = normalizePath(target, this.#normalization);
-    if (!normalized.ok) return { decision: 'DENY', status: 400, policy: null, rule: null, reason: `bad request path: ${normalized.reason}` };
+    if (!normalized.ok)
+      return {
+        decision: 'DENY',
+        status: 400,
+        policy: null,
+        rule: null,
+        reason: `bad request path: ${normalized.reason}`,
+      };
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
     headers[':method'] = (req.method ?? 'GET').toUpperCase();
@@ -137,16 +167,29 @@ export class WorkloadAuthorizer {
       return {
         decision: 'DENY',
         status: 401,
-        policy: ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
+        policy:
+          ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
         rule: null,
         reason: `invalid JWT: ${jwt.reason}`,
       };
     }
-    const facts: RequestFacts = { ...base, headers, path: normalized.path, metadata: { istio_authn: jwt.metadata } };
-    return this.#authorize(this.#http, facts, { headersToSet: jwt.headersToSet, headersToRemove: jwt.headersToRemove });
+    const facts: RequestFacts = {
+      ...base,
+      headers,
+      path: normalized.path,
+      metadata: { istio_authn: jwt.metadata },
+    };
+    return this.#authorize(this.#http, facts, {
+      headersToSet: jwt.headersToSet,
+      headersToRemove: jwt.headersToRemove,
+    });
   }
 
-  #authorize(f: CompiledFilters, facts: RequestFacts, extra: Pick<Decision, 'headersToSet' | 'headersToRemove'>): Decision {
+  #authorize(
+    f: CompiledFilters,
+    facts: RequestFacts,
+    extra: Pick<Decision, 'headersToSet' | 'headersToRemove'>,
+  ): Decision {
     let dryRun: Decision['dryRun'];
     const shadow = (c: CompiledRbac | undefined, action: string): void => {
       const m = c?.shadowMatch(facts);
@@ -154,31 +197,67 @@ export class WorkloadAuthorizer {
     };
     shadow(f.custom, 'CUSTOM');
     shadow(f.deny, 'DENY');
-    const withDry = (d: Decision): Decision => ({ ...d, ...(dryRun === undefined ? {} : { dryRun }), ...extra });
+    const withDry = (d: Decision): Decision => ({
+      ...d,
+      ...(dryRun === undefined ? {} : { dryRun }),
+      ...extra,
+    });
 
     const custom = f.custom?.match(facts);
     if (custom !== undefined) {
       const n = named(custom);
-      return withDry({ decision: 'DENY', status: 403, ...n, reason: `denied by CUSTOM policy ${n.policy} rule ${n.rule} (no external authorizer configured for its provider: fail closed)` });
+      return withDry({
+        decision: 'DENY',
+        status: 403,
+        ...n,
+        reason: `denied by CUSTOM policy ${n.policy} rule ${n.rule} (no external authorizer configured for its provider: fail closed)`,
+      });
     }
     const deny = f.deny?.match(facts);
     if (deny !== undefined) {
       const n = named(deny);
-      return withDry({ decision: 'DENY', status: 403, ...n, reason: `denied by DENY policy ${n.policy} rule ${n.rule}` });
+      return withDry({
+        decision: 'DENY',
+        status: 403,
+        ...n,
+        reason: `denied by DENY policy ${n.policy} rule ${n.rule}`,
+      });
     }
     shadow(f.allow, 'ALLOW');
     if (f.allow === undefined || !f.allow.enforced) {
-      return withDry({ decision: 'ALLOW', status: 200, policy: null, rule: null, reason: 'allowed: no ALLOW policy applies to this workload' });
+      return withDry({
+        decision: 'ALLOW',
+        status: 200,
+        policy: null,
+        rule: null,
+        reason: 'allowed: no ALLOW policy applies to this workload',
+      });
     }
     const allow = f.allow.match(facts);
     if (allow !== undefined) {
       const n = named(allow);
-      return withDry({ decision: 'ALLOW', status: 200, ...n, reason: `allowed by ALLOW policy ${n.policy} rule ${n.rule}` });
+      return withDry({
+        decision: 'ALLOW',
+        status: 200,
+        ...n,
+        reason: `allowed by ALLOW policy ${n.policy} rule ${n.rule}`,
+      });
     }
-    return withDry({ decision: 'DENY', status: 403, policy: null, rule: null, reason: 'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)' });
+    return withDry({
+      decision: 'DENY',
+      status: 403,
+      policy: null,
+      rule: null,
+      reason:
+        'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)',
+    });
   }
 }
 
-export function createWorkloadAuthorizer(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}): WorkloadAuthorizer {
+export function createWorkloadAuthorizer(
+  policies: SecurityPolicies,
+  workload: Workload,
+  options: AuthorizerOptions = {},
+): WorkloadAuthorizer {
   return new WorkloadAuthorizer(policies, workload, options);
 }

@@ -1,3 +1,8 @@
 /** Public surface of Istio's security kinds: schemas, types and validation. */
 export * from './schemas.js';
-export { isSecurityObject, SECURITY_KINDS, validateSecurityResource, type SecurityKind } from './validate.js';
+export {
+  isSecurityObject,
+  SECURITY_KINDS,
+  validateSecurityResource,
+  type SecurityKind,
+} from './validate.js';

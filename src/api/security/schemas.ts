@@ -24,13 +24,19 @@ const MetadataSchema = Type.Object(
   { additionalProperties: true },
 );
 
-const WorkloadSelectorSchema = Type.Object({ matchLabels: Type.Record(Type.String(), Type.String()) }, strict);
+const WorkloadSelectorSchema = Type.Object(
+  { matchLabels: Type.Record(Type.String(), Type.String()) },
+  strict,
+);
 
 // --- PeerAuthentication ----------------------------------------------------
 
 export const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'] as const;
 export type MtlsMode = (typeof MTLS_MODES)[number];
-const MtlsSchema = Type.Object({ mode: Type.Optional(Type.Union(MTLS_MODES.map((m) => Type.Literal(m)))) }, strict);
+const MtlsSchema = Type.Object(
+  { mode: Type.Optional(Type.Union(MTLS_MODES.map((m) => Type.Literal(m)))) },
+  strict,
+);
 
 export const PeerAuthenticationSpecSchema = Type.Object(
   {
@@ -50,14 +56,24 @@ export const JwtRuleSchema = Type.Object(
     jwksUri: Type.Optional(Type.String({ minLength: 1 })),
     jwks: Type.Optional(Type.String({ minLength: 1 })),
     fromHeaders: Type.Optional(
-      Type.Array(Type.Object({ name: Type.String({ minLength: 1 }), prefix: Type.Optional(Type.String()) }, strict)),
+      Type.Array(
+        Type.Object(
+          { name: Type.String({ minLength: 1 }), prefix: Type.Optional(Type.String()) },
+          strict,
+        ),
+      ),
     ),
     fromParams: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     fromCookies: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     outputPayloadToHeader: Type.Optional(Type.String({ minLength: 1 })),
     forwardOriginalToken: Type.Optional(Type.Boolean()),
     outputClaimToHeaders: Type.Optional(
-      Type.Array(Type.Object({ header: Type.String({ minLength: 1 }), claim: Type.String({ minLength: 1 }) }, strict)),
+      Type.Array(
+        Type.Object(
+          { header: Type.String({ minLength: 1 }), claim: Type.String({ minLength: 1 }) },
+          strict,
+        ),
+      ),
     ),
     timeout: Type.Optional(Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' })),
   },
@@ -65,7 +81,10 @@ export const JwtRuleSchema = Type.Object(
 );
 
 export const RequestAuthenticationSpecSchema = Type.Object(
-  { selector: Type.Optional(WorkloadSelectorSchema), jwtRules: Type.Optional(Type.Array(JwtRuleSchema)) },
+  {
+    selector: Type.Optional(WorkloadSelectorSchema),
+    jwtRules: Type.Optional(Type.Array(JwtRuleSchema)),
+  },
   strict,
 );
 
@@ -83,11 +102,21 @@ const OPERATION_FIELDS = ['hosts', 'ports', 'methods', 'paths'] as const;
 const notName = (f: string): string => `not${f[0]?.toUpperCase() ?? ''}${f.slice(1)}`;
 
 export const SourceSchema = Type.Object(
-  Object.fromEntries(SOURCE_FIELDS.flatMap((f) => [[f, Type.Optional(Strings)], [notName(f), Type.Optional(Strings)]])),
+  Object.fromEntries(
+    SOURCE_FIELDS.flatMap((f) => [
+      [f, Type.Optional(Strings)],
+      [notName(f), Type.Optional(Strings)],
+    ]),
+  ),
   strict,
 );
 export const OperationSchema = Type.Object(
-  Object.fromEntries(OPERATION_FIELDS.flatMap((f) => [[f, Type.Optional(Strings)], [notName(f), Type.Optional(Strings)]])),
+  Object.fromEntries(
+    OPERATION_FIELDS.flatMap((f) => [
+      [f, Type.Optional(Strings)],
+      [notName(f), Type.Optional(Strings)],
+    ]),
+  ),
   strict,
 );
 export const ConditionSchema = Type.Object(
@@ -132,9 +161,18 @@ const resource = <K extends string, S extends ReturnType<typeof Type.Object>>(ki
     strict,
   );
 
-export const PeerAuthenticationSchema = resource('PeerAuthentication', PeerAuthenticationSpecSchema);
-export const RequestAuthenticationSchema = resource('RequestAuthentication', RequestAuthenticationSpecSchema);
-export const AuthorizationPolicySchema = resource('AuthorizationPolicy', AuthorizationPolicySpecSchema);
+export const PeerAuthenticationSchema = resource(
+  'PeerAuthentication',
+  PeerAuthenticationSpecSchema,
+);
+export const RequestAuthenticationSchema = resource(
+  'RequestAuthentication',
+  RequestAuthenticationSpecSchema,
+);
+export const AuthorizationPolicySchema = resource(
+  'AuthorizationPolicy',
+  AuthorizationPolicySpecSchema,
+);
 
 export type PeerAuthentication = Static<typeof PeerAuthenticationSchema>;
 export type RequestAuthentication = Static<typeof RequestAuthenticationSchema>;

@@ -52,7 +52,8 @@ function isCidrOrIp(v: string): boolean {
 
 function validatePort(v: string, path: string, issues: ValidationIssue[]): void {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 65535) issues.push({ path, message: `invalid port ${JSON.stringify(v)}` });
+  if (!/^\d+$/.test(v) || n > 65535)
+    issues.push({ path, message: `invalid port ${JSON.stringify(v)}` });
 }
 
 function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void {
@@ -62,9 +63,15 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
     issues.push({ path: 'spec.provider', message: 'CUSTOM action requires a provider' });
   }
   if (action !== 'CUSTOM' && spec.provider !== undefined) {
-    issues.push({ path: 'spec.provider', message: 'provider is only allowed with the CUSTOM action' });
+    issues.push({
+      path: 'spec.provider',
+      message: 'provider is only allowed with the CUSTOM action',
+    });
   }
-  if ((action === 'DENY' || action === 'CUSTOM' || action === 'AUDIT') && spec.rules === undefined) {
+  if (
+    (action === 'DENY' || action === 'CUSTOM' || action === 'AUDIT') &&
+    spec.rules === undefined
+  ) {
     issues.push({ path: 'spec.rules', message: `${action} action requires at least one rule` });
   }
   (spec.rules ?? []).forEach((rule, i) => {
@@ -72,19 +79,40 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
     (rule.from ?? []).forEach((f, j) => {
       const sp = `${joinPath(joinPath(rp, 'from'), j)}.source`;
       const fields = Object.entries(f.source).filter(([, v]) => v !== undefined);
-      if (fields.length === 0) issues.push({ path: sp, message: 'must not be empty (an empty source matches nothing in Istio; remove it or add a field)' });
+      if (fields.length === 0)
+        issues.push({
+          path: sp,
+          message:
+            'must not be empty (an empty source matches nothing in Istio; remove it or add a field)',
+        });
       for (const [name, values] of fields) {
-        if (action === 'CUSTOM' && /^(not)?(principals|Principals|namespaces|Namespaces|requestPrincipals|RequestPrincipals)$/.test(name)) {
-          issues.push({ path: joinPath(sp, name), message: 'not supported with the CUSTOM action' });
+        if (
+          action === 'CUSTOM' &&
+          /^(not)?(principals|Principals|namespaces|Namespaces|requestPrincipals|RequestPrincipals)$/.test(
+            name,
+          )
+        ) {
+          issues.push({
+            path: joinPath(sp, name),
+            message: 'not supported with the CUSTOM action',
+          });
         }
         if (/^(not)?([iI]pBlocks|[rR]emoteIpBlocks)$/.test(name)) {
           (values ?? []).forEach((v, k) => {
-            if (!isCidrOrIp(v)) issues.push({ path: joinPath(joinPath(sp, name), k), message: `invalid IP address or CIDR ${JSON.stringify(v)}` });
+            if (!isCidrOrIp(v))
+              issues.push({
+                path: joinPath(joinPath(sp, name), k),
+                message: `invalid IP address or CIDR ${JSON.stringify(v)}`,
+              });
           });
         }
         if (/^(not)?[sS]erviceAccounts$/.test(name)) {
           (values ?? []).forEach((v, k) => {
-            if (!/^[^/]+\/[^/]+$/.test(v)) issues.push({ path: joinPath(joinPath(sp, name), k), message: `must be <namespace>/<service-account>, got ${JSON.stringify(v)}` });
+            if (!/^[^/]+\/[^/]+$/.test(v))
+              issues.push({
+                path: joinPath(joinPath(sp, name), k),
+                message: `must be <namespace>/<service-account>, got ${JSON.stringify(v)}`,
+              });
           });
         }
       }
@@ -92,27 +120,52 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
     (rule.to ?? []).forEach((t, j) => {
       const op = `${joinPath(joinPath(rp, 'to'), j)}.operation`;
       const fields = Object.entries(t.operation).filter(([, v]) => v !== undefined);
-      if (fields.length === 0) issues.push({ path: op, message: 'must not be empty (an empty operation matches nothing in Istio; remove it or add a field)' });
+      if (fields.length === 0)
+        issues.push({
+          path: op,
+          message:
+            'must not be empty (an empty operation matches nothing in Istio; remove it or add a field)',
+        });
       for (const [name, values] of fields) {
-        if (/^(not)?[pP]orts$/.test(name)) (values ?? []).forEach((v, k) => { validatePort(v, joinPath(joinPath(op, name), k), issues); });
+        if (/^(not)?[pP]orts$/.test(name))
+          (values ?? []).forEach((v, k) => {
+            validatePort(v, joinPath(joinPath(op, name), k), issues);
+          });
         if (/^(not)?[pP]aths$/.test(name)) {
           (values ?? []).forEach((v, k) => {
-            if (!(v.startsWith('/') || v.startsWith('*'))) issues.push({ path: joinPath(joinPath(op, name), k), message: `path must start with "/" or "*", got ${JSON.stringify(v)}` });
+            if (!(v.startsWith('/') || v.startsWith('*')))
+              issues.push({
+                path: joinPath(joinPath(op, name), k),
+                message: `path must start with "/" or "*", got ${JSON.stringify(v)}`,
+              });
           });
         }
       }
     });
     (rule.when ?? []).forEach((c, j) => {
       const cp = joinPath(joinPath(rp, 'when'), j);
-      if (!CONDITION_KEYS.some((re) => re.test(c.key))) issues.push({ path: `${cp}.key`, message: `unknown or unsupported condition key ${JSON.stringify(c.key)}` });
-      if (action === 'CUSTOM' && /^(source\.|request\.auth\.)/.test(c.key)) issues.push({ path: `${cp}.key`, message: `${c.key} is not supported with the CUSTOM action` });
-      if ((c.values ?? []).length === 0 && (c.notValues ?? []).length === 0) issues.push({ path: cp, message: 'condition needs values or notValues' });
+      if (!CONDITION_KEYS.some((re) => re.test(c.key)))
+        issues.push({
+          path: `${cp}.key`,
+          message: `unknown or unsupported condition key ${JSON.stringify(c.key)}`,
+        });
+      if (action === 'CUSTOM' && /^(source\.|request\.auth\.)/.test(c.key))
+        issues.push({
+          path: `${cp}.key`,
+          message: `${c.key} is not supported with the CUSTOM action`,
+        });
+      if ((c.values ?? []).length === 0 && (c.notValues ?? []).length === 0)
+        issues.push({ path: cp, message: 'condition needs values or notValues' });
       if (c.key === 'source.ip' || c.key === 'remote.ip' || c.key === 'destination.ip') {
         [...(c.values ?? []), ...(c.notValues ?? [])].forEach((v) => {
-          if (!isCidrOrIp(v)) issues.push({ path: cp, message: `invalid IP address or CIDR ${JSON.stringify(v)}` });
+          if (!isCidrOrIp(v))
+            issues.push({ path: cp, message: `invalid IP address or CIDR ${JSON.stringify(v)}` });
         });
       }
-      if (c.key === 'destination.port') [...(c.values ?? []), ...(c.notValues ?? [])].forEach((v) => { validatePort(v, cp, issues); });
+      if (c.key === 'destination.port')
+        [...(c.values ?? []), ...(c.notValues ?? [])].forEach((v) => {
+          validatePort(v, cp, issues);
+        });
     });
   });
 }
@@ -120,16 +173,21 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
 function semanticRequestAuthn(r: RequestAuthentication, issues: ValidationIssue[]): void {
   (r.spec?.jwtRules ?? []).forEach((rule, i) => {
     const p = joinPath('spec.jwtRules', i);
-    if (rule.jwks !== undefined && rule.jwksUri !== undefined) issues.push({ path: p, message: 'jwks and jwksUri cannot both be set' });
+    if (rule.jwks !== undefined && rule.jwksUri !== undefined)
+      issues.push({ path: p, message: 'jwks and jwksUri cannot both be set' });
     if (rule.jwksUri !== undefined) {
-      let ok = false;
+      let ok: boolean;
       try {
         const u = new URL(rule.jwksUri);
         ok = u.protocol === 'http:' || u.protocol === 'https:';
       } catch {
         ok = false;
       }
-      if (!ok) issues.push({ path: `${p}.jwksUri`, message: `must be an http(s) URL, got ${JSON.stringify(rule.jwksUri)}` });
+      if (!ok)
+        issues.push({
+          path: `${p}.jwksUri`,
+          message: `must be an http(s) URL, got ${JSON.stringify(rule.jwksUri)}`,
+        });
     }
     if (rule.jwks !== undefined) {
       try {
@@ -141,7 +199,11 @@ function semanticRequestAuthn(r: RequestAuthentication, issues: ValidationIssue[
     }
     if (rule.jwks === undefined && rule.jwksUri === undefined) {
       // Istio falls back to OIDC discovery on the issuer; Palisade needs the issuer to be a URL then.
-      if (!/^https?:\/\//.test(rule.issuer)) issues.push({ path: p, message: 'needs jwks or jwksUri (OIDC discovery needs an http(s) issuer)' });
+      if (!/^https?:\/\//.test(rule.issuer))
+        issues.push({
+          path: p,
+          message: 'needs jwks or jwksUri (OIDC discovery needs an http(s) issuer)',
+        });
     }
   });
 }
@@ -152,24 +214,44 @@ function semanticPeerAuthn(p: PeerAuthentication, issues: ValidationIssue[]): vo
   }
   for (const port of Object.keys(p.spec?.portLevelMtls ?? {})) {
     const n = Number(port);
-    if (n < 1 || n > 65535) issues.push({ path: joinPath('spec.portLevelMtls', port), message: `invalid port ${port}` });
+    if (n < 1 || n > 65535)
+      issues.push({ path: joinPath('spec.portLevelMtls', port), message: `invalid port ${port}` });
   }
 }
 
 /** True when `object` is one of the three security kinds (any version). */
-export function isSecurityObject(object: unknown): object is { apiVersion: string; kind: SecurityKind } {
+export function isSecurityObject(
+  object: unknown,
+): object is { apiVersion: string; kind: SecurityKind } {
   if (typeof object !== 'object' || object === null) return false;
   const o = object as { apiVersion?: unknown; kind?: unknown };
-  return typeof o.apiVersion === 'string' && o.apiVersion.startsWith('security.istio.io/') && typeof o.kind === 'string' && o.kind in validators;
+  return (
+    typeof o.apiVersion === 'string' &&
+    o.apiVersion.startsWith('security.istio.io/') &&
+    typeof o.kind === 'string' &&
+    o.kind in validators
+  );
 }
 
 /** Validates one security object; returns it typed, or every issue. */
-export function validateSecurityResource(object: unknown): { ok: true; value: SecurityResource } | { ok: false; issues: readonly ValidationIssue[] } {
-  if (!isSecurityObject(object)) return { ok: false, issues: [{ path: 'kind', message: 'not a security.istio.io PeerAuthentication, RequestAuthentication or AuthorizationPolicy' }] };
+export function validateSecurityResource(
+  object: unknown,
+): { ok: true; value: SecurityResource } | { ok: false; issues: readonly ValidationIssue[] } {
+  if (!isSecurityObject(object))
+    return {
+      ok: false,
+      issues: [
+        {
+          path: 'kind',
+          message:
+            'not a security.istio.io PeerAuthentication, RequestAuthentication or AuthorizationPolicy',
+        },
+      ],
+    };
   const r = validators[object.kind](object);
   if (!r.ok) return r;
   const issues: ValidationIssue[] = [];
-  const value = r.value as SecurityResource;
+  const value = r.value;
   if (value.kind === 'AuthorizationPolicy') semanticAuthz(value, issues);
   else if (value.kind === 'RequestAuthentication') semanticRequestAuthn(value, issues);
   else semanticPeerAuthn(value, issues);

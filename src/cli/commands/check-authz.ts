@@ -6,7 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PalisadeError } from '../../errors/index.js';
-import { createWorkloadAuthorizer, loadSecurityPolicies, type Decision, type SecurityPolicies } from '../../policy/index.js';
+import {
+  createWorkloadAuthorizer,
+  loadSecurityPolicies,
+  type Decision,
+  type SecurityPolicies,
+} from '../../policy/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -30,14 +35,23 @@ Exit 0 when every request was answered; 2 on invalid input.`;
 interface RequestJson {
   destination: { namespace: string; labels: Record<string, string>; port: number; ip?: string };
   source: { principal: string | null; ip?: string };
-  request: { protocol: 'http' | 'tcp'; method?: string; host?: string; path?: string; headers?: Record<string, string>; jwt?: string; sni?: string };
+  request: {
+    protocol: 'http' | 'tcp';
+    method?: string;
+    host?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    jwt?: string;
+    sni?: string;
+  };
 }
 
 function fail(where: string, message: string): never {
   throw new PalisadeError('PAL_ERR_AUTHZ_REQUEST_INVALID', `${where}: ${message}`);
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const optString = (o: Record<string, unknown>, k: string, where: string): string | undefined => {
   const v = o[k];
   if (v === undefined) return undefined;
@@ -50,21 +64,27 @@ function parseRequest(raw: unknown, where: string): RequestJson {
   const d = raw['destination'];
   if (!isObj(d)) fail(`${where}.destination`, 'required object is missing');
   const ns = d['namespace'];
-  if (typeof ns !== 'string' || ns === '') fail(`${where}.destination.namespace`, 'must be a non-empty string');
+  if (typeof ns !== 'string' || ns === '')
+    fail(`${where}.destination.namespace`, 'must be a non-empty string');
   const labels = d['labels'] ?? {};
-  if (!isObj(labels) || Object.values(labels).some((v) => typeof v !== 'string')) fail(`${where}.destination.labels`, 'must be a map of strings');
+  if (!isObj(labels) || Object.values(labels).some((v) => typeof v !== 'string'))
+    fail(`${where}.destination.labels`, 'must be a map of strings');
   const port = d['port'];
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) fail(`${where}.destination.port`, 'must be a port number 1-65535');
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+    fail(`${where}.destination.port`, 'must be a port number 1-65535');
   const s = raw['source'] ?? {};
   if (!isObj(s)) fail(`${where}.source`, 'must be an object');
   const principal = s['principal'] ?? null;
-  if (principal !== null && typeof principal !== 'string') fail(`${where}.source.principal`, 'must be a string or null');
+  if (principal !== null && typeof principal !== 'string')
+    fail(`${where}.source.principal`, 'must be a string or null');
   const r = raw['request'] ?? { protocol: 'http' };
   if (!isObj(r)) fail(`${where}.request`, 'must be an object');
   const protocol = r['protocol'] ?? 'http';
-  if (protocol !== 'http' && protocol !== 'tcp') fail(`${where}.request.protocol`, 'must be "http" or "tcp"');
+  if (protocol !== 'http' && protocol !== 'tcp')
+    fail(`${where}.request.protocol`, 'must be "http" or "tcp"');
   const headers = r['headers'] ?? {};
-  if (!isObj(headers) || Object.values(headers).some((v) => typeof v !== 'string')) fail(`${where}.request.headers`, 'must be a map of strings');
+  if (!isObj(headers) || Object.values(headers).some((v) => typeof v !== 'string'))
+    fail(`${where}.request.headers`, 'must be a map of strings');
   const dIp = optString(d, 'ip', `${where}.destination`);
   const sIp = optString(s, 'ip', `${where}.source`);
   const method = optString(r, 'method', `${where}.request`);
@@ -73,7 +93,12 @@ function parseRequest(raw: unknown, where: string): RequestJson {
   const jwt = optString(r, 'jwt', `${where}.request`);
   const sni = optString(r, 'sni', `${where}.request`);
   return {
-    destination: { namespace: ns, labels: labels as Record<string, string>, port, ...(dIp === undefined ? {} : { ip: dIp }) },
+    destination: {
+      namespace: ns,
+      labels: labels as Record<string, string>,
+      port,
+      ...(dIp === undefined ? {} : { ip: dIp }),
+    },
     source: { principal, ...(sIp === undefined ? {} : { ip: sIp }) },
     request: {
       protocol,
@@ -87,10 +112,21 @@ function parseRequest(raw: unknown, where: string): RequestJson {
   };
 }
 
-async function answer(policies: SecurityPolicies, req: RequestJson, rootNamespace: string | undefined): Promise<Decision> {
-  const authorizer = createWorkloadAuthorizer(policies, { namespace: req.destination.namespace, labels: req.destination.labels }, rootNamespace === undefined ? {} : { rootNamespace });
+async function answer(
+  policies: SecurityPolicies,
+  req: RequestJson,
+  rootNamespace: string | undefined,
+): Promise<Decision> {
+  const authorizer = createWorkloadAuthorizer(
+    policies,
+    { namespace: req.destination.namespace, labels: req.destination.labels },
+    rootNamespace === undefined ? {} : { rootNamespace },
+  );
   const headers: Record<string, string> = { ...req.request.headers };
-  if (req.request.jwt !== undefined && Object.keys(headers).every((k) => k.toLowerCase() !== 'authorization')) {
+  if (
+    req.request.jwt !== undefined &&
+    Object.keys(headers).every((k) => k.toLowerCase() !== 'authorization')
+  ) {
     headers['authorization'] = `Bearer ${req.request.jwt}`;
   }
   return authorizer.decide({
@@ -117,7 +153,10 @@ function readJson(path: string, io: CliIO): unknown {
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new PalisadeError('PAL_ERR_YAML_PARSE', `${path}: not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    throw new PalisadeError(
+      'PAL_ERR_YAML_PARSE',
+      `${path}: not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
   }
 }
 
@@ -147,23 +186,42 @@ export const checkAuthzCommand: Command = {
       false,
     );
     const files = values.filename ?? [];
-    if (files.length === 0) throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f FILE');
-    if ((values.request === undefined) === (values.requests === undefined)) throw new PalisadeError('PAL_ERR_USAGE', 'give exactly one of --request or --requests');
-    if (values.output !== undefined && values.output !== 'json' && values.output !== 'text') throw new PalisadeError('PAL_ERR_USAGE', `unknown output format ${JSON.stringify(values.output)}`);
+    if (files.length === 0)
+      throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f FILE');
+    if ((values.request === undefined) === (values.requests === undefined))
+      throw new PalisadeError('PAL_ERR_USAGE', 'give exactly one of --request or --requests');
+    if (values.output !== undefined && values.output !== 'json' && values.output !== 'text')
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `unknown output format ${JSON.stringify(values.output)}`,
+      );
     const policies = loadSecurityPolicies(files.map((f) => resolve(io.cwd, f)));
     const root = values['root-namespace'];
     const many = values.requests !== undefined;
     const raw = readJson(values.requests ?? values.request ?? '', io);
-    if (many && !Array.isArray(raw)) throw new PalisadeError('PAL_ERR_AUTHZ_REQUEST_INVALID', `${String(values.requests)}: must be a JSON array of requests`);
-    const requests = many ? (raw as unknown[]).map((r, i) => parseRequest(r, `requests[${i}]`)) : [parseRequest(raw, 'request')];
+    if (many && !Array.isArray(raw))
+      throw new PalisadeError(
+        'PAL_ERR_AUTHZ_REQUEST_INVALID',
+        `${String(values.requests)}: must be a JSON array of requests`,
+      );
+    const requests = many
+      ? (raw as unknown[]).map((r, i) => parseRequest(r, `requests[${i}]`))
+      : [parseRequest(raw, 'request')];
     const answers: Decision[] = [];
     for (const r of requests) answers.push(await answer(policies, r, root));
     if (values.output === 'json') {
-      io.stdout(`${JSON.stringify(many ? answers.map(contract) : contract(answers[0] as Decision), null, 2)}\n`);
+      io.stdout(
+        `${JSON.stringify(many ? answers.map(contract) : contract(answers[0] as Decision), null, 2)}\n`,
+      );
     } else {
       for (const d of answers) {
-        io.stdout(`${d.decision} (${String(d.status)})${d.policy === null ? '' : ` by ${d.policy}${d.rule === null ? '' : ` rule ${d.rule}`}`}: ${d.reason}\n`);
-        if (d.dryRun !== undefined) io.stdout(`  dry-run: ${d.dryRun.action} policy ${d.dryRun.policy} rule ${d.dryRun.rule} would match\n`);
+        io.stdout(
+          `${d.decision} (${String(d.status)})${d.policy === null ? '' : ` by ${d.policy}${d.rule === null ? '' : ` rule ${d.rule}`}`}: ${d.reason}\n`,
+        );
+        if (d.dryRun !== undefined)
+          io.stdout(
+            `  dry-run: ${d.dryRun.action} policy ${d.dryRun.policy} rule ${d.dryRun.rule} would match\n`,
+          );
       }
     }
     return 0;

@@ -1,0 +1,72 @@
+// The principal index must never change a decision: compare against a plain
+// linear scan over random policies and requests.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import {
+  compilePermission,
+  compilePrincipal,
+  compileRbacFilter,
+  type Principal,
+  type RbacPolicy,
+  type RequestFacts,
+} from './index.js';
+
+const ids = ['spiffe://td/ns/a/sa/x', 'spiffe://td/ns/a/sa/y', 'spiffe://td/ns/b/sa/x'];
+const leaf: fc.Arbitrary<Principal> = fc.oneof(
+  fc
+    .constantFrom(...ids)
+    .map((exact): Principal => ({ authenticated: { principal_name: { exact } } })),
+  fc.constant<Principal>({ authenticated: { principal_name: { prefix: 'spiffe://td/ns/a/' } } }),
+  fc.constant<Principal>({ any: true }),
+  fc.constant<Principal>({ header: { name: 'x-t', string_match: { exact: '1' } } }),
+);
+const principal: fc.Arbitrary<Principal> = fc.letrec<{ p: Principal }>((tie) => ({
+  p: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc
+      .array(tie('p'), { minLength: 1, maxLength: 3 })
+      .map((xs): Principal => ({ and_ids: { ids: xs } })),
+    fc
+      .array(tie('p'), { minLength: 1, maxLength: 3 })
+      .map((xs): Principal => ({ or_ids: { ids: xs } })),
+    tie('p').map((x): Principal => ({ not_id: x })),
+  ),
+})).p;
+const policy: fc.Arbitrary<RbacPolicy> = fc.record({
+  principals: fc.array(principal, { minLength: 1, maxLength: 3 }),
+  permissions: fc.constantFrom([{ any: true as const }], [{ destination_port: 80 }]),
+});
+const facts: fc.Arbitrary<RequestFacts> = fc.record({
+  principal: fc.constantFrom(null, ...ids, 'spiffe://td/ns/c/sa/z'),
+  destinationPort: fc.constantFrom(80, 81),
+  headers: fc.constantFrom<Record<string, string>>({}, { 'x-t': '1' }),
+});
+
+test('property: indexed RBAC matching equals a linear scan in name order', () => {
+  fc.assert(
+    fc.property(
+      fc.array(policy, { maxLength: 12 }),
+      fc.array(facts, { minLength: 1, maxLength: 10 }),
+      (ps, fs) => {
+        const policies = Object.fromEntries(
+          ps.map((p, i) => [`p${String(i).padStart(2, '0')}`, p]),
+        );
+        const indexed = compileRbacFilter({ rules: { action: 'ALLOW', policies } });
+        const linear = Object.entries(policies).map(([name, p]) => ({
+          name,
+          perms: p.permissions.map(compilePermission),
+          princ: p.principals.map(compilePrincipal),
+        }));
+        for (const f of fs) {
+          const expected = linear.find(
+            (c) => c.perms.some((x) => x(f)) && c.princ.some((x) => x(f)),
+          )?.name;
+          assert.equal(indexed.match(f), expected);
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
+});

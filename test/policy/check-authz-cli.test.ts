@@ -1,0 +1,149 @@
+// The `palisade check authz` contract, run as a real process.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runPalisade, tempDir } from '../helpers/index.js';
+
+const POLICIES = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ignored, namespace: foo}
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: deny-path, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/headers"]}}]}]
+`;
+const ALLOW = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-sleep, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/bar/sa/sleep"]}}]}]
+`;
+
+const request = (principal: string | null, path: string, protocol = 'http') => ({
+  destination: { namespace: 'foo', labels: { app: 'httpbin' }, port: 8000, ip: '10.0.0.2' },
+  source: { principal, ip: '10.0.0.1' },
+  request: { protocol, method: 'GET', host: 'httpbin.foo', path, headers: { 'x-token': 'a' } },
+});
+
+test('check authz answers the contract shapes, one request and many, from several files', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  writeFileSync(join(tmp.path, 'p.yaml'), POLICIES);
+  writeFileSync(join(tmp.path, 'a.yaml'), ALLOW);
+  writeFileSync(
+    join(tmp.path, 'one.json'),
+    JSON.stringify(request('spiffe://cluster.local/ns/bar/sa/sleep', '/ip')),
+  );
+  const one = await runPalisade([
+    'check',
+    'authz',
+    '-f',
+    join(tmp.path, 'p.yaml'),
+    '-f',
+    join(tmp.path, 'a.yaml'),
+    '--request',
+    join(tmp.path, 'one.json'),
+    '-o',
+    'json',
+  ]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.deepEqual(JSON.parse(one.stdout), {
+    decision: 'ALLOW',
+    status: 200,
+    policy: 'foo/allow-sleep',
+    rule: 0,
+    reason: 'allowed by ALLOW policy foo/allow-sleep rule 0',
+  });
+
+  const many = [
+    request('spiffe://cluster.local/ns/bar/sa/sleep', '/headers'),
+    request('spiffe://cluster.local/ns/bar/sa/other', '/ip'),
+    request(null, '/ip'),
+    request('spiffe://cluster.local/ns/bar/sa/sleep', '/ip', 'tcp'),
+  ];
+  writeFileSync(join(tmp.path, 'many.json'), JSON.stringify(many));
+  const r = await runPalisade([
+    'check',
+    'authz',
+    '-f',
+    join(tmp.path, 'p.yaml'),
+    '-f',
+    join(tmp.path, 'a.yaml'),
+    '--requests',
+    join(tmp.path, 'many.json'),
+    '-o',
+    'json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const answers = JSON.parse(r.stdout) as {
+    decision: string;
+    status: number | string;
+    policy: string | null;
+    rule: number | null;
+  }[];
+  assert.deepEqual(
+    answers.map((a) => [a.decision, a.status, a.policy, a.rule]),
+    [
+      ['DENY', 403, 'foo/deny-path', 0],
+      ['DENY', 403, null, null],
+      ['DENY', 'connection-refused', 'istio-system/default', null],
+      ['DENY', 403, 'foo/deny-path', 0], // DENY on TCP drops the HTTP-only path: denies all TCP
+    ],
+  );
+});
+
+test('check authz exits 2 naming the problem for bad input', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  writeFileSync(join(tmp.path, 'p.yaml'), POLICIES);
+  writeFileSync(
+    join(tmp.path, 'bad-policy.yaml'),
+    'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x, namespace: foo}\nspec:\n  action: DENY\n',
+  );
+  writeFileSync(join(tmp.path, 'bad-yaml.yaml'), 'a: [1\n');
+  writeFileSync(join(tmp.path, 'req.json'), JSON.stringify(request(null, '/')));
+  writeFileSync(join(tmp.path, 'notjson.json'), '{');
+  writeFileSync(
+    join(tmp.path, 'noport.json'),
+    JSON.stringify({ destination: { namespace: 'foo', labels: {} } }),
+  );
+  const cases: [string[], RegExp][] = [
+    [
+      ['-f', join(tmp.path, 'bad-policy.yaml'), '--request', join(tmp.path, 'req.json')],
+      /AuthorizationPolicy foo\/x: spec\.rules: DENY action requires at least one rule/,
+    ],
+    [
+      ['-f', join(tmp.path, 'bad-yaml.yaml'), '--request', join(tmp.path, 'req.json')],
+      /bad-yaml\.yaml:\d+/,
+    ],
+    [
+      ['-f', join(tmp.path, 'p.yaml'), '--request', join(tmp.path, 'notjson.json')],
+      /notjson\.json: not valid JSON/,
+    ],
+    [
+      ['-f', join(tmp.path, 'p.yaml'), '--request', join(tmp.path, 'noport.json')],
+      /request\.destination\.port: must be a port number/,
+    ],
+    [
+      ['-f', join(tmp.path, 'p.yaml'), '--requests', join(tmp.path, 'req.json')],
+      /must be a JSON array/,
+    ],
+    [['--request', join(tmp.path, 'req.json')], /-f FILE/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await runPalisade(['check', 'authz', ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+  }
+});
