@@ -190,6 +190,68 @@ function conditionValue(
   }
 }
 
+/** How the fields of a source (→ Principal) or operation (→ Permission) translate. */
+interface FieldTable<T> {
+  readonly make: Readonly<Record<string, (v: string) => T>>;
+  readonly httpOnly: ReadonlySet<string>;
+  readonly or: (xs: T[]) => T;
+  readonly and: (xs: T[]) => T;
+  readonly not: (x: T) => T;
+  readonly any: T;
+}
+
+const PRINCIPAL_FIELDS: FieldTable<Principal> = {
+  make: SOURCE_PRINCIPAL,
+  httpOnly: HTTP_ONLY_SOURCE,
+  or: orIds,
+  and: (ids) => ({ and_ids: { ids } }),
+  not: (id) => ({ not_id: id }),
+  any: { any: true },
+};
+
+const PERMISSION_FIELDS: FieldTable<Permission> = {
+  make: OPERATION_PERMISSION,
+  httpOnly: HTTP_ONLY_OPERATION,
+  or: orRules,
+  and: (rules) => ({ and_rules: { rules } }),
+  not: (rule) => ({ not_rule: rule }),
+  any: { any: true },
+};
+
+/**
+ * One entry per `from`/`to` item: its fields ANDed, each field's values
+ * ORed, `notX` negated. Undefined when the whole rule must be dropped (an
+ * HTTP-only field in an ALLOW rule on TCP).
+ */
+function translateEntries<T>(
+  entries: readonly Readonly<Record<string, readonly string[] | undefined>>[],
+  table: FieldTable<T>,
+  protocol: Protocol,
+  dropWhole: boolean,
+): T[] | undefined {
+  const out: T[] = [];
+  for (const entry of entries) {
+    const parts: T[] = [];
+    for (const [field, values] of Object.entries(entry)) {
+      if (values === undefined) continue;
+      if (protocol === 'tcp' && table.httpOnly.has(field)) {
+        if (dropWhole) return undefined;
+        continue;
+      }
+      const negated = field.startsWith('not');
+      const base = negated ? `${field[3]?.toLowerCase() ?? ''}${field.slice(4)}` : field;
+      const make = table.make[base];
+      // Validation rejects unknown fields; never let one widen a rule silently.
+      if (make === undefined)
+        throw new Error(`no translation for AuthorizationPolicy field ${field}`);
+      const matcher = table.or(values.map(make));
+      parts.push(negated ? table.not(matcher) : matcher);
+    }
+    out.push(parts.length === 0 ? table.any : table.and(parts));
+  }
+  return out;
+}
+
 /**
  * Translates one rule into an RBAC policy, or undefined when the rule cannot
  * apply to this protocol (an ALLOW rule with HTTP-only fields, on TCP).
@@ -200,42 +262,19 @@ function translateRule(
   protocol: Protocol,
 ): RbacPolicy | undefined {
   const dropWhole = protocol === 'tcp' && action === 'ALLOW';
-  const principals: Principal[] = [];
-  for (const { source } of rule.from ?? []) {
-    const ids: Principal[] = [];
-    for (const [field, values] of Object.entries(source)) {
-      if (values === undefined) continue;
-      if (protocol === 'tcp' && HTTP_ONLY_SOURCE.has(field)) {
-        if (dropWhole) return undefined;
-        continue;
-      }
-      const negated = field.startsWith('not');
-      const base = negated ? `${field[3]?.toLowerCase() ?? ''}${field.slice(4)}` : field;
-      const make = SOURCE_PRINCIPAL[base];
-      if (make === undefined) continue;
-      const id = orIds(values.map(make));
-      ids.push(negated ? { not_id: id } : id);
-    }
-    principals.push(ids.length === 0 ? { any: true } : { and_ids: { ids } });
-  }
-  const permissions: Permission[] = [];
-  for (const { operation } of rule.to ?? []) {
-    const rules: Permission[] = [];
-    for (const [field, values] of Object.entries(operation)) {
-      if (values === undefined) continue;
-      if (protocol === 'tcp' && HTTP_ONLY_OPERATION.has(field)) {
-        if (dropWhole) return undefined;
-        continue;
-      }
-      const negated = field.startsWith('not');
-      const base = negated ? `${field[3]?.toLowerCase() ?? ''}${field.slice(4)}` : field;
-      const make = OPERATION_PERMISSION[base];
-      if (make === undefined) continue;
-      const p = orRules(values.map(make));
-      rules.push(negated ? { not_rule: p } : p);
-    }
-    permissions.push(rules.length === 0 ? { any: true } : { and_rules: { rules } });
-  }
+  const principals = translateEntries(
+    (rule.from ?? []).map((f) => f.source),
+    PRINCIPAL_FIELDS,
+    protocol,
+    dropWhole,
+  );
+  const permissions = translateEntries(
+    (rule.to ?? []).map((t) => t.operation),
+    PERMISSION_FIELDS,
+    protocol,
+    dropWhole,
+  );
+  if (principals === undefined || permissions === undefined) return undefined;
   const conditionIds: Principal[] = [];
   const conditionRules: Permission[] = [];
   for (const c of rule.when ?? []) {
