@@ -82,6 +82,21 @@ test('inline JWKS: valid 200, expired/wrong aud/wrong issuer/forged 401, missing
     401,
   ); // header without the prefix
   assert.equal((await onlyAuthn.decide(req())).status, 200); // missing token: no principal, allowed
+  // A CORS preflight skips JWT authentication even with a bad token.
+  const preflight = req('not-a-jwt', { method: 'OPTIONS' });
+  assert.equal(
+    (
+      await onlyAuthn.decide({
+        ...preflight,
+        headers: {
+          ...preflight.headers,
+          origin: 'https://app',
+          'access-control-request-method': 'GET',
+        },
+      })
+    ).status,
+    200,
+  );
   const missing = await withAuthz.decide(req());
   assert.deepEqual([missing.status, missing.reason.includes('RBAC: access denied')], [403, true]);
   // access_token query parameter is a default location.

@@ -161,7 +161,14 @@ export class WorkloadAuthorizer {
     headers[':method'] = (req.method ?? 'GET').toUpperCase();
     headers[':authority'] = req.host ?? headers['host'] ?? '';
     headers[':path'] = target;
-    const jwt = await this.#jwt.authenticate({ headers, query: normalized.query });
+    // Istio: CORS preflight requests skip JWT authentication (browsers send no credentials on them).
+    const preflight =
+      headers[':method'] === 'OPTIONS' &&
+      headers['origin'] !== undefined &&
+      headers['access-control-request-method'] !== undefined;
+    const jwt = preflight
+      ? ({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] } as const)
+      : await this.#jwt.authenticate({ headers, query: normalized.query });
     if (jwt.status === 401) {
       const ra = this.#requestAuthn[0];
       return {
