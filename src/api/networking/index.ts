@@ -1,0 +1,8 @@
+/** Public surface of Istio's networking kinds: schemas, types and validation. */
+export * from './schemas.js';
+export {
+  isNetworkingObject,
+  NETWORKING_KINDS,
+  validateNetworkingResource,
+  type NetworkingKind,
+} from './validate.js';

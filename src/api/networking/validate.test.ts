@@ -1,0 +1,222 @@
+// Istio's own Bookinfo samples validate unchanged; mistakes are named with their field paths.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatIssue, parseManifests } from '../index.js';
+import { validateNetworkingResource } from './index.js';
+
+const SAMPLES = `apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: bookinfo-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 8080
+      name: http
+      protocol: HTTP
+    hosts:
+    - "*"
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: bookinfo
+spec:
+  hosts:
+  - "*"
+  gateways:
+  - bookinfo-gateway
+  http:
+  - match:
+    - uri:
+        exact: /productpage
+    - uri:
+        prefix: /static
+    - uri:
+        exact: /login
+    - uri:
+        exact: /logout
+    - uri:
+        prefix: /api/v1/products
+    route:
+    - destination:
+        host: productpage
+        port:
+          number: 9080
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - name: v1
+    labels:
+      version: v1
+  - name: v2
+    labels:
+      version: v2
+  - name: v3
+    labels:
+      version: v3
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+    - reviews
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    route:
+    - destination:
+        host: reviews
+        subset: v2
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+      weight: 50
+    - destination:
+        host: reviews
+        subset: v3
+      weight: 50
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ratings
+spec:
+  hosts:
+  - ratings
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    fault:
+      delay:
+        percentage:
+          value: 100.0
+        fixedDelay: 7s
+    route:
+    - destination:
+        host: ratings
+        subset: v1
+  - fault:
+      abort:
+        percentage:
+          value: 100.0
+        httpStatus: 500
+    route:
+    - destination:
+        host: ratings
+        subset: v1
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: httpbin-ext
+spec:
+  hosts:
+  - httpbin.example
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  resolution: DNS
+  location: MESH_EXTERNAL
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: default
+  namespace: istio-system
+spec:
+  outboundTrafficPolicy:
+    mode: REGISTRY_ONLY
+  egress:
+  - hosts:
+    - "./*"
+    - "istio-system/*"
+`;
+
+test("Istio's Bookinfo samples validate unchanged", () => {
+  for (const m of parseManifests(SAMPLES, 'samples.yaml')) {
+    const r = validateNetworkingResource(m.object);
+    assert.ok(r.ok, r.ok ? '' : r.issues.map(formatIssue).join('\n'));
+  }
+});
+
+test('mistakes are reported with field paths', () => {
+  const bad = parseManifests(
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {regex: "(("}, headers: {End-User: {exact: x}}}]
+    redirect: {uri: /x}
+    route: [{destination: {host: reviews}}]
+  - fault: {abort: {percentage: {value: 150}}}
+    route: [{destination: {host: reviews}, wieght: 5}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ["*"], tls: {mode: MUTUAL, credentialName: x}}, {port: {number: 8443, name: tls, protocol: HTTPS}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr}
+spec: {host: reviews, subsets: [{name: v1}, {name: v1}]}
+`,
+    'bad.yaml',
+  );
+  const messages = bad.flatMap((m) => {
+    const r = validateNetworkingResource(m.object);
+    return r.ok ? [] : r.issues.map(formatIssue);
+  });
+  for (const expected of [
+    'spec.http[1].fault.abort.percentage.value: must be <= 100',
+    'spec.http[1].route[0].wieght: unknown field (not supported by this kind)',
+    'spec.servers[1].tls: a HTTPS server needs tls settings',
+    'spec.subsets[1].name: duplicate subset name "v1"',
+  ]) {
+    assert.ok(messages.includes(expected), `missing ${expected}\n${messages.join('\n')}`);
+  }
+  // Semantic checks of the first VirtualService (its schema is valid apart from rule 1).
+  const vs = validateNetworkingResource({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'v' },
+    spec: {
+      hosts: ['reviews'],
+      http: [
+        {
+          match: [{ uri: { regex: '((' }, headers: { 'End-User': { exact: 'x' } } }],
+          redirect: { uri: '/x' },
+          route: [{ destination: { host: 'reviews' } }],
+        },
+      ],
+    },
+  });
+  assert.ok(!vs.ok);
+  const vm = vs.issues.map(formatIssue);
+  for (const expected of [
+    'spec.http[0]: route, redirect, directResponse and delegate are mutually exclusive',
+    'spec.http[0].match[0].uri.regex: invalid regular expression "(("',
+    'spec.http[0].match[0].headers.End-User: header names must be lower case',
+  ]) {
+    assert.ok(vm.includes(expected), `missing ${expected}\n${vm.join('\n')}`);
+  }
+});
