@@ -214,7 +214,7 @@ export function validateNetworkingResource(
   const r = validators[object.kind](object);
   if (!r.ok) return r;
   const issues: ValidationIssue[] = [];
-  const value = r.value as NetworkingResource;
+  const value = r.value;
   switch (value.kind) {
     case 'VirtualService':
       semanticVirtualService(value, issues);
