@@ -11,3 +11,15 @@ export {
   resourceName,
   type XdsResource,
 } from './xds-client/resource-validation.js';
+export { startProxy, type Proxy, type ProxyOptions } from './proxy.js';
+export {
+  createOutboundProxy,
+  type OutboundProxy,
+  type OutboundProxyOptions,
+} from './outbound/outbound-proxy.js';
+export {
+  routeRequest,
+  selectVirtualHost,
+  type RouteDecision,
+  type RouteRequest,
+} from './outbound/route-table.js';

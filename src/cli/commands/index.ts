@@ -16,6 +16,7 @@ import { checkNetpolCommand } from './check-netpol.js';
 import { checkAuthzCommand } from './check-authz.js';
 import { auditCommand } from './audit.js';
 import { auditPodSecurityCommand } from './audit-pod-security.js';
+import { proxyCommand } from './proxy.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -32,4 +33,5 @@ export const COMMANDS: readonly Command[] = [
   checkAuthzCommand,
   auditCommand,
   auditPodSecurityCommand,
+  proxyCommand,
 ];

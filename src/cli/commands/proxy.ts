@@ -1,0 +1,95 @@
+/**
+ * `palisade proxy` — runs one Palisade proxy (sidecar) process: an ADS client
+ * to the control plane, the outbound listener and the admin endpoint. Prints
+ * `ready outbound=<port> admin=<port>` once listening; drains on SIGTERM/SIGINT.
+ */
+import { readFileSync } from 'node:fs';
+import { PalisadeError } from '../../errors/index.js';
+import { startProxy } from '../../proxy/index.js';
+import { parseCommandArgs, requireOption } from '../args.js';
+import type { Command } from '../command.js';
+
+const USAGE = `palisade proxy --xds HOST:PORT --node-id ID [options]
+
+Runs a Palisade proxy driven over xDS (ADS, state of the world).
+
+Options:
+  --xds HOST:PORT          control plane ADS address (required)
+  --node-id ID             Envoy node id, e.g. sidecar~127.0.0.2~a-1.ns~ns.svc.cluster.local (required)
+  --cluster NAME           node.cluster, <workload>.<namespace> (default: from --node-id)
+  --metadata JSON          node.metadata as a JSON object (NAMESPACE, SERVICE_ACCOUNT, ...)
+  --token-file FILE        service-account token sent as "authorization: Bearer", re-read per stream
+  --instance-ip IP         address the outbound listener binds (default: from --node-id)
+  --outbound-port PORT     outbound listener port (default 15001; 0 picks a free one)
+  --admin-port PORT        admin port on 127.0.0.1 (default 15000; 0 picks a free one)
+  --drain-ms MS            longest wait for in-flight requests on SIGTERM (default 5000)
+`;
+
+function port(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new PalisadeError('PAL_ERR_USAGE', `${flag}: ${value} is not a port`);
+  }
+  return n;
+}
+
+export const proxyCommand: Command = {
+  path: ['proxy'],
+  summary: 'Run a Palisade proxy (sidecar) driven by the control plane over xDS',
+  usage: USAGE,
+  run: async (args, io) => {
+    const { values } = parseCommandArgs(
+      args,
+      {
+        xds: { type: 'string' },
+        'node-id': { type: 'string' },
+        cluster: { type: 'string' },
+        metadata: { type: 'string' },
+        'token-file': { type: 'string' },
+        'instance-ip': { type: 'string' },
+        'outbound-port': { type: 'string' },
+        'admin-port': { type: 'string' },
+        'drain-ms': { type: 'string' },
+      },
+      false,
+    );
+    const xdsAddress = requireOption(values.xds, '--xds');
+    const nodeId = requireOption(values['node-id'], '--node-id');
+    const parts = nodeId.split('~');
+    const instanceIp = values['instance-ip'] ?? parts[1] ?? '127.0.0.1';
+    let metadata: unknown;
+    try {
+      metadata = values.metadata === undefined ? {} : JSON.parse(values.metadata);
+    } catch {
+      throw new PalisadeError('PAL_ERR_USAGE', '--metadata is not valid JSON');
+    }
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      throw new PalisadeError('PAL_ERR_USAGE', '--metadata must be a JSON object');
+    }
+    const tokenFile = values['token-file'];
+    const proxy = await startProxy({
+      node: {
+        id: nodeId,
+        cluster: values.cluster ?? parts[2] ?? 'unknown',
+        metadata: metadata as Record<string, unknown>,
+      },
+      xdsAddress,
+      ...(tokenFile === undefined ? {} : { token: () => readFileSync(tokenFile, 'utf8').trim() }),
+      instanceIp,
+      outboundPort: port(values['outbound-port'], '--outbound-port', 15001),
+      adminPort: port(values['admin-port'], '--admin-port', 15000),
+      drainMs: Number(values['drain-ms'] ?? 5000),
+    });
+    io.stdout(`ready outbound=${String(proxy.outboundPort)} admin=${String(proxy.adminPort)}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await proxy.close();
+    return 0;
+  },
+};
