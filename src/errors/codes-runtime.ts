@@ -1,2 +1,13 @@
 /** Error codes of the runtime area. Add codes here and document them in docs/errors.md. */
-export const RUNTIME_ERRORS = {} as const;
+export const RUNTIME_ERRORS = {
+  PAL_ERR_RUNTIME_PORT_TAKEN: {
+    summary:
+      'A port the local mesh needs is already in use; the message names the port and the process.',
+    exit: 1,
+  },
+  PAL_ERR_RUNTIME_ADDRESS_SPACE: {
+    summary:
+      'Workload instances do not fit the loopback address plan, or an address cannot be bound.',
+    exit: 1,
+  },
+} as const;
