@@ -236,3 +236,37 @@ test('keeps the config when the server dies and resends versions on reconnect', 
   );
   assert.ok(client.snapshot.cluster.has('kept'));
 });
+
+test('NACKs route features and listeners this build does not implement (fail closed)', async (t) => {
+  const ads = await startAds();
+  t.after(() => ads.stop());
+  const nacks: string[] = [];
+  const client = createAdsClient({
+    address: `127.0.0.1:${String(ads.port)}`,
+    node,
+    onNack: (_kind, reason) => nacks.push(reason),
+  });
+  t.after(() => {
+    client.close();
+  });
+  await until(() => ads.requests.length > 0, 'first request');
+  ads.push(TYPE_URLS.listener, 'v1', [{ '@type': TYPE_URLS.listener, name: 'inbound|8080' }]);
+  await until(() => nacks.length > 0, 'listener NACK');
+  assert.match(nacks[0] ?? '', /"inbound\|8080": only the outbound listener is implemented/);
+  ads.push(TYPE_URLS.route, 'v1', [
+    {
+      '@type': TYPE_URLS.route,
+      name: '80',
+      virtual_hosts: [
+        {
+          name: 'b',
+          domains: ['b'],
+          routes: [{ match: { prefix: '/' }, route: { cluster: 'c', timeout: { seconds: '1' } } }],
+        },
+      ],
+    },
+  ]);
+  await until(() => nacks.length > 1, 'route NACK');
+  assert.match(nacks[1] ?? '', /virtual_hosts\[0\]\.routes\[0\]\.route: unsupported field timeout/);
+  assert.equal(client.snapshot.route.size, 0);
+});

@@ -43,7 +43,59 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
   secret: new Set(['@type', 'name', 'tls_certificate', 'validation_context']),
 };
 
-const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set(Object.values(EXTENSION_TYPE_URLS));
+/**
+ * Extensions this build implements. Others (RBAC, jwt_authn, fault, CORS, local
+ * rate limit, TLS contexts, tcp_proxy) are NACKed until their filter lands:
+ * accepting an RBAC filter and not enforcing it would fail open.
+ */
+const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
+  EXTENSION_TYPE_URLS.httpConnectionManager,
+  EXTENSION_TYPE_URLS.router,
+]);
+
+/** Fields of a Route (route.v3.Route) and its RouteAction this build implements. */
+const SUPPORTED_ROUTE_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'match',
+  'route',
+  'redirect',
+  'direct_response',
+]);
+const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = new Set([
+  'cluster',
+  'weighted_clusters',
+  'prefix_rewrite',
+]);
+
+function unsupportedKeys(object: unknown, allowed: ReadonlySet<string>): string[] {
+  if (!isRecord(object)) return [];
+  return Object.keys(object).filter(
+    (key) => !allowed.has(key) && !isOneofDiscriminator(object, key),
+  );
+}
+
+/** Route-level features the outbound path does not implement yet (retries, timeouts, …). */
+function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]): void {
+  const vhosts = Array.isArray(resource['virtual_hosts']) ? resource['virtual_hosts'] : [];
+  vhosts.forEach((vhost: unknown, v) => {
+    if (!isRecord(vhost)) return;
+    for (const key of unsupportedKeys(vhost, new Set(['name', 'domains', 'routes']))) {
+      problems.push(`virtual_hosts[${String(v)}]: unsupported field ${key}`);
+    }
+    const routes = Array.isArray(vhost['routes']) ? vhost['routes'] : [];
+    routes.forEach((route: unknown, r) => {
+      const at = `virtual_hosts[${String(v)}].routes[${String(r)}]`;
+      for (const key of unsupportedKeys(route, SUPPORTED_ROUTE_FIELDS)) {
+        problems.push(`${at}: unsupported field ${key}`);
+      }
+      if (isRecord(route)) {
+        for (const key of unsupportedKeys(route['route'], SUPPORTED_ROUTE_ACTION_FIELDS)) {
+          problems.push(`${at}.route: unsupported field ${key}`);
+        }
+      }
+    });
+  });
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -97,7 +149,11 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
     if (SUPPORTED_FIELDS[kind].has(key) || isOneofDiscriminator(resource, key)) continue;
     problems.push(`${label}: unsupported field ${key}`);
   }
+  if (kind === 'listener' && name !== '' && name !== 'outbound') {
+    problems.push(`${label}: only the outbound listener is implemented in this build`);
+  }
   const nested: string[] = [];
+  if (kind === 'route') collectUnsupportedRouteFields(resource, nested);
   for (const [key, child] of Object.entries(resource)) {
     if (key !== '@type') collectUnsupportedExtensions(child, key, nested);
   }
