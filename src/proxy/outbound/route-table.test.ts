@@ -1,0 +1,143 @@
+// Route selection: Envoy's virtual-host domain precedence, first-match route
+// order, path/prefix/regex, header and query matchers, weighted clusters,
+// redirects, direct responses and prefix rewrites; and a property test that no
+// authority/path string makes selection throw.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { routeRequest, selectVirtualHost } from './route-table.js';
+
+const config = {
+  '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  name: '80',
+  virtual_hosts: [
+    {
+      name: 'any',
+      domains: ['*'],
+      routes: [{ match: { prefix: '/' }, route: { cluster: 'any' } }],
+    },
+    {
+      name: 'suffix',
+      domains: ['*.example.com'],
+      routes: [{ match: { prefix: '/' }, route: { cluster: 'suffix' } }],
+    },
+    {
+      name: 'reviews',
+      domains: ['reviews', 'reviews:9080'],
+      routes: [
+        { match: { path: '/exact' }, route: { cluster: 'exact' } },
+        { match: { safe_regex: { regex: '/id/[0-9]+' } }, route: { cluster: 'regex' } },
+        {
+          match: { prefix: '/', headers: [{ name: 'end-user', string_match: { exact: 'jason' } }] },
+          route: { cluster: 'v2' },
+        },
+        {
+          match: { prefix: '/', query_parameters: [{ name: 'v', string_match: { exact: '3' } }] },
+          route: { cluster: 'v3' },
+        },
+        {
+          match: { prefix: '/gone' },
+          direct_response: { status: 410, body: { inline_string: 'gone' } },
+        },
+        {
+          match: { prefix: '/move' },
+          redirect: { host_redirect: 'x', response_code: 'TEMPORARY_REDIRECT' },
+        },
+        { match: { prefix: '/api' }, route: { cluster: 'v1', prefix_rewrite: '/' } },
+        {
+          match: { prefix: '/' },
+          route: {
+            weighted_clusters: {
+              clusters: [
+                { name: 'v1', weight: { value: 75 } },
+                { name: 'v2', weight: { value: 25 } },
+              ],
+            },
+          },
+        },
+      ],
+    },
+  ],
+};
+
+const req = (authority: string, path: string, headers: Record<string, string> = {}) => ({
+  authority,
+  path,
+  headers,
+});
+
+test('virtual host precedence: exact, then suffix wildcard, then *', () => {
+  assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.['name'], 'reviews');
+  assert.equal(selectVirtualHost(config, 'a.example.com')?.['name'], 'suffix');
+  assert.equal(selectVirtualHost(config, 'elsewhere')?.['name'], 'any');
+});
+
+test('route matching in order with path, regex, headers and query', () => {
+  const draw = (): number => 0;
+  assert.deepEqual(routeRequest(config, req('reviews', '/exact'), draw), {
+    kind: 'cluster',
+    cluster: 'exact',
+  });
+  assert.deepEqual(routeRequest(config, req('reviews', '/id/42'), draw), {
+    kind: 'cluster',
+    cluster: 'regex',
+  });
+  assert.notDeepEqual(routeRequest(config, req('reviews', '/id/4x'), draw), {
+    kind: 'cluster',
+    cluster: 'regex',
+  });
+  assert.deepEqual(routeRequest(config, req('reviews', '/x', { 'end-user': 'jason' }), draw), {
+    kind: 'cluster',
+    cluster: 'v2',
+  });
+  assert.deepEqual(routeRequest(config, req('reviews', '/x?v=3'), draw), {
+    kind: 'cluster',
+    cluster: 'v3',
+  });
+  assert.deepEqual(routeRequest(config, req('reviews', '/gone'), draw), {
+    kind: 'direct',
+    status: 410,
+    body: 'gone',
+  });
+  assert.deepEqual(routeRequest(config, req('reviews', '/move'), draw), {
+    kind: 'redirect',
+    status: 307,
+    location: 'http://x/move',
+  });
+  assert.deepEqual(routeRequest(config, req('reviews', '/api/a'), draw), {
+    kind: 'cluster',
+    cluster: 'v1',
+    prefixRewrite: '/',
+    matchedPrefix: '/api',
+  });
+});
+
+test('weighted clusters split by weight', () => {
+  const at = (point: number): unknown => routeRequest(config, req('reviews', '/w'), () => point);
+  assert.deepEqual(at(0), { kind: 'cluster', cluster: 'v1' });
+  assert.deepEqual(at(74), { kind: 'cluster', cluster: 'v1' });
+  assert.deepEqual(at(75), { kind: 'cluster', cluster: 'v2' });
+  assert.deepEqual(at(99), { kind: 'cluster', cluster: 'v2' });
+});
+
+test('no virtual host or route: undefined (404 NR)', () => {
+  const only = { ...config, virtual_hosts: config.virtual_hosts.slice(2) };
+  assert.equal(
+    routeRequest(only, req('nobody', '/'), () => 0),
+    undefined,
+  );
+});
+
+test('property: any authority and origin-form path routes somewhere (catch-all prefix /) without throwing', () => {
+  fc.assert(
+    fc.property(
+      fc.string(),
+      fc.string().map((s) => `/${s}`),
+      fc.dictionary(fc.string(), fc.string()),
+      (authority, path, headers) => {
+        const decision = routeRequest(config, req(authority, path, headers), () => 0);
+        assert.ok(decision !== undefined);
+      },
+    ),
+  );
+});
