@@ -15,7 +15,10 @@ import { startTestAdsServer } from './ads-server.js';
 async function startApp(name: string): Promise<{ port: number; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     res.setHeader('x-app', name);
-    res.end(`${name} ${req.method ?? ''} ${req.url ?? ''} host=${req.headers.host ?? ''}`);
+    const delay = req.url?.startsWith('/slow') === true ? 300 : 0;
+    setTimeout(() => {
+      res.end(`${name} ${req.method ?? ''} ${req.url ?? ''} host=${req.headers.host ?? ''}`);
+    }, delay);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address() as net.AddressInfo;
@@ -280,4 +283,27 @@ test('the proxy NACKs a listener with an unsupported field and keeps the last go
   const r = await curl([...via, 'http://b.ns/still']);
   assert.equal(r.status, 200);
   assert.match(r.body, /GET \/still/);
+});
+
+test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async (t) => {
+  const app = await startApp('A');
+  t.after(() => app.close());
+  const ads = await startTestAdsServer();
+  t.after(() => {
+    ads.stop();
+  });
+  for (const [typeUrl, list] of Object.entries(resources([app.port]))) ads.set(typeUrl, 'v1', list);
+  const proxy = await startProxyProcess(ads.port);
+  t.after(() => proxy.stop());
+  const via = ['-x', `http://127.0.0.1:${String(proxy.outbound)}`];
+  for (let i = 0; i < 200 && (await curl([...via, 'http://b.ns/'])).status !== 200; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const inFlight = curl([...via, 'http://b.ns/slow']);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const exited = proxy.stop();
+  const r = await inFlight;
+  assert.equal(r.status, 200);
+  assert.match(r.body, /GET \/slow/);
+  assert.equal(await exited, 0);
 });
