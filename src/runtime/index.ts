@@ -5,3 +5,5 @@ export type {
   InstanceAddress,
   WorkloadSlots,
 } from './address-allocation.js';
+export { backoffDelay, createSupervisor } from './supervisor.js';
+export type { ProcessSpec, Supervisor, SupervisorEvent, SupervisorOptions } from './supervisor.js';
