@@ -18,3 +18,9 @@ export {
   type Manifest,
   type ObjectHeader,
 } from './manifests.js';
+export {
+  validateMeshObject,
+  type KubernetesObject,
+  type MeshObjectResult,
+  type MeshResource,
+} from './mesh-objects.js';
