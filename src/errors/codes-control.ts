@@ -1,2 +1,16 @@
 /** Error codes of the control area. Add codes here and document them in docs/errors.md. */
-export const CONTROL_ERRORS = {} as const;
+export const CONTROL_ERRORS = {
+  PAL_ERR_CONTROL_CONFIG_INVALID: {
+    summary:
+      'The control plane config failed validation; every problem is named and nothing was applied.',
+    exit: 2,
+  },
+  PAL_ERR_CONTROL_UNAUTHENTICATED: {
+    summary: 'An xDS stream had no valid service-account token, or a token for another identity.',
+    exit: 1,
+  },
+  PAL_ERR_CONTROL_UNREACHABLE: {
+    summary: 'The control plane could not be reached at the given address.',
+    exit: 1,
+  },
+} as const;

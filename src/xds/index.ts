@@ -9,3 +9,4 @@ export {
   TYPE_URLS,
   type ResourceKind,
 } from './protos.js';
+export { objectToStruct, structToObject } from './struct.js';

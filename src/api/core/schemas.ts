@@ -87,8 +87,29 @@ export const NamespaceSchema = Type.Object(
   strict,
 );
 
+/**
+ * A Secret; the mesh reads `kubernetes.io/tls` Secrets as gateway
+ * credentials (`credentialName`): `tls.crt`, `tls.key` and optionally
+ * `ca.crt`, base64 in `data` or plain in `stringData`, as Kubernetes defines.
+ */
+export const SecretSchema = Type.Object(
+  {
+    apiVersion: Type.Literal('v1'),
+    kind: Type.Literal('Secret'),
+    metadata: Metadata,
+    type: Type.Optional(Type.String()),
+    data: Type.Optional(
+      Type.Record(Type.String(), Type.String({ pattern: '^[A-Za-z0-9+/\\r\\n]*={0,2}$' })),
+    ),
+    stringData: Type.Optional(StrMap),
+    immutable: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
 export type ServicePort = Static<typeof ServicePortSchema>;
 export type Service = Static<typeof ServiceSchema>;
 export type ServiceAccount = Static<typeof ServiceAccountSchema>;
 export type Namespace = Static<typeof NamespaceSchema>;
-export type CoreResource = Service | ServiceAccount | Namespace;
+export type Secret = Static<typeof SecretSchema>;
+export type CoreResource = Service | ServiceAccount | Namespace | Secret;

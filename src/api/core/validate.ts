@@ -4,6 +4,7 @@ import {
   NamespaceSchema,
   ServiceAccountSchema,
   ServiceSchema,
+  SecretSchema,
   type CoreResource,
   type Service,
 } from './schemas.js';
@@ -12,6 +13,7 @@ const validators = {
   Service: createValidator(ServiceSchema),
   ServiceAccount: createValidator(ServiceAccountSchema),
   Namespace: createValidator(NamespaceSchema),
+  Secret: createValidator(SecretSchema),
 } as const;
 
 export type CoreKind = keyof typeof validators;
@@ -57,7 +59,7 @@ export function validateCoreResource(
   if (!isCoreObject(object))
     return {
       ok: false,
-      issues: [{ path: 'kind', message: 'not a v1 Namespace, Service or ServiceAccount' }],
+      issues: [{ path: 'kind', message: 'not a v1 Namespace, Service, ServiceAccount or Secret' }],
     };
   const r = validators[object.kind](object);
   if (!r.ok) return r;

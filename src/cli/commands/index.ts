@@ -17,6 +17,8 @@ import { checkAuthzCommand } from './check-authz.js';
 import { auditCommand } from './audit.js';
 import { auditPodSecurityCommand } from './audit-pod-security.js';
 import { proxyCommand } from './proxy.js';
+import { controlCommand } from './control.js';
+import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -34,4 +36,7 @@ export const COMMANDS: readonly Command[] = [
   auditCommand,
   auditPodSecurityCommand,
   proxyCommand,
+  controlCommand,
+  proxyStatusCommand,
+  proxyConfigCommand,
 ];

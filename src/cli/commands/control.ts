@@ -1,0 +1,100 @@
+/**
+ * `palisade control` — run the control plane: watch a config directory,
+ * serve xDS (ADS) and the debug API on one gRPC port, and the CA's CSR
+ * service over HTTPS.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readConfig } from '../../config/index.js';
+import { startControlPlane } from '../../control/index.js';
+import { PalisadeError } from '../../errors/index.js';
+import { CA_FILES, initCaDirectory, loadCaDirectory } from '../../identity/index.js';
+import { createLogger } from '../../logging/index.js';
+import { parseCommandArgs, requireOption } from '../args.js';
+import type { Command } from '../command.js';
+
+/** Splits `HOST:PORT` (IPv6 in brackets); usage error naming the flag otherwise. */
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[2]);
+  if (m === null || port > 65535)
+    throw new PalisadeError(
+      'PAL_ERR_USAGE',
+      `${flag} ${JSON.stringify(value)}: expected HOST:PORT`,
+    );
+  return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port };
+}
+
+export const controlCommand: Command = {
+  path: ['control'],
+  summary: 'Run the control plane (config dir watch, xDS server, CA)',
+  usage: `Usage: palisade control --config-dir DIR [--listen 127.0.0.1:15010] [--ca-dir DIR]
+                        [--ca-listen HOST:PORT] [--trust-domain TD] [--root-namespace NS]
+                        [--outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY]
+
+Reads every YAML file in DIR (Istio networking and security kinds, Kubernetes
+Namespace/Service/ServiceAccount/Secret and RBAC/NetworkPolicy kinds, Palisade
+Workloads), validates them as one unit and serves each connected proxy its
+config over Envoy's xDS v3 (ADS, state of the world) on --listen. A change to
+DIR that fails validation is rejected whole and logged; the last good config
+keeps serving. The CA (created in --ca-dir, default <state-dir>/ca, when
+missing) signs workload certificates on --ca-listen (default 15012 next to
+the default --listen, else a free port). Runs until interrupted.`,
+  run: async (args, io) => {
+    const { values } = parseCommandArgs(
+      args,
+      {
+        'config-dir': { type: 'string' },
+        listen: { type: 'string' },
+        'ca-dir': { type: 'string' },
+        'ca-listen': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'root-namespace': { type: 'string' },
+        'outbound-traffic-policy': { type: 'string' },
+      },
+      false,
+    );
+    const config = readConfig();
+    const configDir = resolve(io.cwd, requireOption(values['config-dir'], '--config-dir'));
+    const listen = parseHostPort(values.listen ?? config.controlAddress, '--listen');
+    const caListen =
+      values['ca-listen'] === undefined
+        ? { host: listen.host, port: listen.port === 15010 ? 15012 : 0 }
+        : parseHostPort(values['ca-listen'], '--ca-listen');
+    const policy = values['outbound-traffic-policy'] ?? 'ALLOW_ANY';
+    if (policy !== 'ALLOW_ANY' && policy !== 'REGISTRY_ONLY')
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--outbound-traffic-policy ${policy}: expected ALLOW_ANY or REGISTRY_ONLY`,
+      );
+    const caDir = resolve(io.cwd, values['ca-dir'] ?? join(config.stateDir, 'ca'));
+    if (!existsSync(join(caDir, CA_FILES.rootCert)))
+      await initCaDirectory(caDir, { trustDomain: values['trust-domain'] ?? config.trustDomain });
+    const ca = await loadCaDirectory(caDir);
+    const logger = createLogger('control', config.logLevel);
+    const plane = await startControlPlane({
+      configDir,
+      ca,
+      logger,
+      host: listen.host,
+      port: listen.port,
+      caPort: caListen.port,
+      ...(values['root-namespace'] === undefined
+        ? {}
+        : { rootNamespace: values['root-namespace'] }),
+      mesh: { outboundTrafficPolicy: policy },
+    });
+    io.stdout(
+      `Control plane ready: xDS ${listen.host}:${String(plane.xdsPort)}, CA ${plane.caUrl}, ` +
+        `config ${configDir} (${String(plane.config.current.objects.size)} objects), trust domain ${ca.trustDomain}\n`,
+    );
+    await new Promise<void>((resolveStop) => {
+      const stop = (): void => {
+        void plane.close().then(resolveStop);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,361 @@
+/**
+ * The compiler: for one proxy, every Listener, RouteConfiguration, Cluster,
+ * ClusterLoadAssignment and Secret it needs — its own inbound listeners and
+ * the outbound view of the services its Sidecar scope lets it see (sidecars),
+ * or the listeners of the Gateways that select it (gateways). Pure: config
+ * snapshot + registry + proxy in, resources out.
+ */
+import type { Gateway, Sidecar } from '../../api/networking/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { labelsMatch, type ServiceView } from '../registry/service-registry.js';
+import {
+  buildInboundCluster,
+  buildServiceClusters,
+  buildSpecialClusters,
+  type CompileContext,
+} from './clusters.js';
+import { ROUTER_FILTER, sdsSecret } from './envoy-values.js';
+import { buildInboundListener, buildOutboundListener, CATCH_ALL_ROUTE } from './listeners.js';
+import type { ProxyNode } from './proxy-node.js';
+import {
+  defaultRoute,
+  qualifiedGateways,
+  serviceDomains,
+  translateHttpRoutes,
+  usesFilter,
+  virtualServicesFor,
+} from './routes.js';
+
+export type { CompileContext } from './clusters.js';
+
+/** Resources for one proxy, by kind and name. */
+export type ProxyResources = Record<ResourceKind, Map<string, Record<string, unknown>>>;
+
+/** Mesh-wide settings (Istio's MeshConfig subset). */
+export interface MeshSettings {
+  readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+}
+
+/** Inputs of {@link compileProxy} besides the proxy. */
+export interface CompileInputs extends CompileContext {
+  readonly mesh: MeshSettings;
+  /** PEM bundle of every trusted root (sent as SDS `ROOTCA`). */
+  readonly trustBundlePem: string;
+  /** Gateway credentials by `kubernetes://<name>` (from TLS Secrets). */
+  readonly credentials: ReadonlyMap<string, Record<string, unknown>>;
+}
+
+function emptyResources(): ProxyResources {
+  return {
+    listener: new Map(),
+    route: new Map(),
+    cluster: new Map(),
+    endpoint: new Map(),
+    secret: new Map(),
+  };
+}
+
+function add(
+  resources: ProxyResources,
+  kind: ResourceKind,
+  resource: Record<string, unknown>,
+): void {
+  const name = (resource['name'] ?? resource['cluster_name']) as string;
+  resources[kind].set(name, resource);
+}
+
+/** The Sidecar resource that scopes this proxy (workload > namespace > root), Istio's precedence. */
+function sidecarFor(inputs: CompileInputs, proxy: ProxyNode): Sidecar | undefined {
+  const all = inputs.snapshot.ofKind('Sidecar').map((o) => o.resource as Sidecar);
+  const inNs = all.filter((s) => (s.metadata.namespace ?? 'default') === proxy.namespace);
+  return (
+    inNs.find(
+      (s) =>
+        s.spec.workloadSelector !== undefined &&
+        labelsMatch(s.spec.workloadSelector.labels, proxy.labels),
+    ) ??
+    inNs.find((s) => s.spec.workloadSelector === undefined) ??
+    all.find(
+      (s) =>
+        (s.metadata.namespace ?? 'default') === inputs.rootNamespace &&
+        s.spec.workloadSelector === undefined,
+    )
+  );
+}
+
+/** Sidecar egress host match: `ns/dnsName` with `*`, `.` (own namespace) and `~` (none). */
+function egressAllows(
+  sidecar: Sidecar | undefined,
+  service: ServiceView,
+  proxyNamespace: string,
+): boolean {
+  if (sidecar === undefined || sidecar.spec.egress === undefined) return true;
+  const sidecarNs = sidecar.metadata.namespace ?? 'default';
+  for (const egress of sidecar.spec.egress)
+    for (const entry of egress.hosts) {
+      const [nsPart, hostPart] = entry.includes('/')
+        ? (entry.split('/', 2) as [string, string])
+        : ['*', entry];
+      const ns = nsPart === '.' ? sidecarNs : nsPart;
+      if (ns === '~') continue;
+      if (ns !== '*' && ns !== service.namespace) continue;
+      if (hostPart === '*') return true;
+      if (hostPart.startsWith('*.') && service.hostname.endsWith(hostPart.slice(1))) return true;
+      if (hostPart === service.hostname) return true;
+    }
+  void proxyNamespace;
+  return false;
+}
+
+function rootCaSecret(pem: string): Record<string, unknown> {
+  return {
+    '@type': TYPE_URLS.secret,
+    name: 'ROOTCA',
+    validation_context: { trusted_ca: { inline_string: pem } },
+  };
+}
+
+function fallbackVirtualHost(policy: MeshSettings['outboundTrafficPolicy']): object {
+  return policy === 'REGISTRY_ONLY'
+    ? {
+        name: 'block_all',
+        domains: ['*'],
+        routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } }],
+      }
+    : {
+        name: 'allow_any',
+        domains: ['*'],
+        routes: [
+          {
+            name: 'allow_any',
+            match: { prefix: '/' },
+            route: { cluster: 'PassthroughCluster', timeout: { seconds: '0', nanos: 0 } },
+          },
+        ],
+      };
+}
+
+/** Outbound clusters/endpoints for every visible service port. */
+function addServiceClusters(
+  inputs: CompileInputs,
+  proxy: ProxyNode,
+  services: readonly ServiceView[],
+  out: ProxyResources,
+): void {
+  for (const service of services)
+    for (const port of service.ports)
+      for (const built of buildServiceClusters(inputs, proxy, service, port)) {
+        add(out, 'cluster', built.cluster);
+        if (built.assignment !== undefined) add(out, 'endpoint', built.assignment);
+      }
+  for (const c of buildSpecialClusters()) add(out, 'cluster', c);
+}
+
+function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources {
+  const out = emptyResources();
+  const sidecar = sidecarFor(inputs, proxy);
+  const policy = (sidecar?.spec.outboundTrafficPolicy?.mode ??
+    inputs.mesh.outboundTrafficPolicy) as MeshSettings['outboundTrafficPolicy'];
+  for (const port of proxy.workload?.ports ?? []) {
+    add(out, 'listener', buildInboundListener(inputs, proxy, port.port, port.protocol));
+    add(out, 'cluster', buildInboundCluster(proxy, port.port));
+  }
+  const services = inputs.registry.services.filter((s) =>
+    egressAllows(sidecar, s, proxy.namespace),
+  );
+  addServiceClusters(inputs, proxy, services, out);
+  const byPort = new Map<number, ServiceView[]>();
+  for (const s of services)
+    for (const p of s.ports) byPort.set(p.port, [...(byPort.get(p.port) ?? []), s]);
+  const mesh = new Set(['mesh']);
+  const faultPorts = new Set<number>();
+  for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
+    const virtualHosts: object[] = [];
+    for (const service of list) {
+      const routes: Record<string, unknown>[] = [];
+      for (const vs of virtualServicesFor(inputs, service, mesh))
+        routes.push(...translateHttpRoutes(inputs, vs, { proxy, gateways: mesh, port }));
+      if (routes.length === 0) routes.push(defaultRoute(service, port));
+      virtualHosts.push({
+        name: `${service.hostname}:${String(port)}`,
+        domains: serviceDomains(service, port, proxy.namespace),
+        routes,
+      });
+    }
+    virtualHosts.push(fallbackVirtualHost(policy));
+    const rc = { '@type': TYPE_URLS.route, name: String(port), virtual_hosts: virtualHosts };
+    if (usesFilter([rc], 'envoy.filters.http.fault')) faultPorts.add(port);
+    add(out, 'route', rc);
+  }
+  add(out, 'route', {
+    '@type': TYPE_URLS.route,
+    name: CATCH_ALL_ROUTE,
+    virtual_hosts: [fallbackVirtualHost(policy)],
+  });
+  add(
+    out,
+    'listener',
+    buildOutboundListener(
+      proxy,
+      [...byPort.keys()].sort((a, b) => a - b),
+      faultPorts,
+    ),
+  );
+  add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
+  return out;
+}
+
+type GatewayServer = Gateway['spec']['servers'][number];
+
+function gatewayTls(server: GatewayServer): object | undefined {
+  const tls = server.tls;
+  if (tls === undefined || tls.mode === 'PASSTHROUGH' || tls.mode === 'AUTO_PASSTHROUGH')
+    return undefined;
+  const common: Record<string, unknown> = { alpn_protocols: ['h2', 'http/1.1'] };
+  if (tls.credentialName !== undefined) {
+    common['tls_certificate_sds_secret_configs'] = [
+      sdsSecret(`kubernetes://${tls.credentialName}`),
+    ];
+    if (tls.mode === 'MUTUAL')
+      common['validation_context_sds_secret_config'] = sdsSecret(
+        `kubernetes://${tls.credentialName}-cacert`,
+      );
+  } else {
+    common['tls_certificates'] = [
+      {
+        certificate_chain: { filename: tls.serverCertificate ?? '' },
+        private_key: { filename: tls.privateKey ?? '' },
+      },
+    ];
+    if (tls.mode === 'MUTUAL' && tls.caCertificates !== undefined)
+      common['validation_context'] = { trusted_ca: { filename: tls.caCertificates } };
+  }
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.downstreamTls,
+      require_client_certificate: tls.mode === 'MUTUAL',
+      common_tls_context: common,
+    },
+  };
+}
+
+function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources {
+  const out = emptyResources();
+  const gateways = inputs.snapshot
+    .ofKind('Gateway')
+    .map((o) => o.resource as Gateway)
+    .filter((g) => g.spec.selector !== undefined && labelsMatch(g.spec.selector, proxy.labels));
+  addServiceClusters(inputs, proxy, inputs.registry.services, out);
+  const ports = new Map<number, { gateway: Gateway; server: GatewayServer }[]>();
+  for (const gateway of gateways)
+    for (const server of gateway.spec.servers)
+      ports.set(server.port.number, [
+        ...(ports.get(server.port.number) ?? []),
+        { gateway, server },
+      ]);
+  for (const [port, servers] of [...ports].sort((a, b) => a[0] - b[0])) {
+    const routeName = `http.${String(port)}`;
+    const names = new Set(
+      servers.map((s) => `${s.gateway.metadata.namespace ?? 'default'}/${s.gateway.metadata.name}`),
+    );
+    const virtualHosts = new Map<
+      string,
+      { domains: Set<string>; routes: Record<string, unknown>[] }
+    >();
+    for (const o of inputs.snapshot.ofKind('VirtualService')) {
+      const vs = o.resource as Parameters<typeof translateHttpRoutes>[1];
+      if (!qualifiedGateways(vs, vs.spec.gateways).some((g) => names.has(g))) continue;
+      const routes = translateHttpRoutes(inputs, vs, { proxy, gateways: names, port });
+      if (routes.length === 0) continue;
+      for (const host of vs.spec.hosts ?? []) {
+        const vh = virtualHosts.get(host) ?? { domains: new Set<string>(), routes: [] };
+        vh.domains.add(host);
+        if (host !== '*') vh.domains.add(`${host}:${String(port)}`);
+        vh.routes.push(...routes);
+        virtualHosts.set(host, vh);
+      }
+    }
+    add(out, 'route', {
+      '@type': TYPE_URLS.route,
+      name: routeName,
+      virtual_hosts: [...virtualHosts].map(([host, vh]) => ({
+        name: `${host}:${String(port)}`,
+        domains: [...vh.domains],
+        routes: vh.routes,
+      })),
+    });
+    const withFault = usesFilter([out.route.get(routeName) ?? {}], 'envoy.filters.http.fault');
+    const hcm = {
+      name: 'envoy.filters.network.http_connection_manager',
+      typed_config: {
+        '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+        stat_prefix: `outbound_0.0.0.0_${String(port)}`,
+        codec_type: 'AUTO',
+        rds: { route_config_name: routeName, config_source: { ads: {} } },
+        http_filters: [
+          ...(withFault
+            ? [
+                {
+                  name: 'envoy.filters.http.fault',
+                  typed_config: { '@type': EXTENSION_TYPE_URLS.fault },
+                },
+              ]
+            : []),
+          ROUTER_FILTER,
+        ],
+      },
+    };
+    const chains: object[] = [];
+    for (const { server } of servers) {
+      const tls = gatewayTls(server);
+      if (tls === undefined) continue;
+      const sni = server.hosts
+        .map((h) => (h.includes('/') ? (h.split('/')[1] ?? h) : h))
+        .filter((h) => h !== '*');
+      chains.push({
+        name: `${String(port)}|${server.name ?? server.hosts.join(',')}`,
+        filter_chain_match:
+          sni.length > 0
+            ? { server_names: sni, transport_protocol: 'tls' }
+            : { transport_protocol: 'tls' },
+        transport_socket: tls,
+        filters: [hcm],
+      });
+    }
+    if (servers.some(({ server }) => server.tls === undefined))
+      chains.push({ name: `${String(port)}|plaintext`, filters: [hcm] });
+    add(out, 'listener', {
+      '@type': TYPE_URLS.listener,
+      name: `0.0.0.0_${String(port)}`,
+      address: { socket_address: { address: proxy.ip, port_value: port } },
+      traffic_direction: 'OUTBOUND',
+      ...(chains.some((c) => 'transport_socket' in c)
+        ? {
+            listener_filters: [
+              {
+                name: 'envoy.filters.listener.tls_inspector',
+                typed_config: { '@type': EXTENSION_TYPE_URLS.tlsInspector },
+              },
+            ],
+          }
+        : {}),
+      filter_chains: chains,
+    });
+    for (const { server } of servers) {
+      const credential = server.tls?.credentialName;
+      if (credential === undefined) continue;
+      for (const name of [`kubernetes://${credential}`, `kubernetes://${credential}-cacert`]) {
+        const secret = inputs.credentials.get(name);
+        if (secret !== undefined) add(out, 'secret', secret);
+      }
+    }
+  }
+  add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
+  return out;
+}
+
+/** Compiles the full resource set for one proxy. */
+export function compileProxy(inputs: CompileInputs, proxy: ProxyNode): ProxyResources {
+  return proxy.type === 'sidecar' ? compileSidecar(inputs, proxy) : compileGateway(inputs, proxy);
+}

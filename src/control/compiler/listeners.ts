@@ -1,0 +1,241 @@
+/**
+ * Sidecar listeners (docs/xds-contract.md "Sidecar listeners"):
+ * - `inbound|<port>` per workload port at `<instance-ip>:<port>`, with filter
+ *   chains per PeerAuthentication mode (STRICT: TLS only; PERMISSIVE: TLS and
+ *   plaintext, told apart by the tls_inspector; DISABLE: plaintext only) and
+ *   the policy filters: jwt_authn, RBAC (CUSTOM-as-deny, DENY, ALLOW), router
+ *   for HTTP ports; network RBAC and tcp_proxy for TCP ports.
+ * - `outbound` at `<instance-ip>:15001`, the explicit HTTP proxy, one filter
+ *   chain per service port naming RDS route config `<port>`, and a last
+ *   catch-all chain for traffic to ports the mesh does not know.
+ */
+import type {
+  AuthorizationPolicy,
+  PeerAuthentication,
+  RequestAuthentication,
+} from '../../api/security/index.js';
+import {
+  applicablePolicies,
+  resolvePeerAuthentication,
+  translateAuthorizationPolicies,
+  translateRequestAuthentications,
+  type AuthorizationFilters,
+} from '../../policy/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import type { PortProtocol } from '../registry/service-registry.js';
+import { isHttp } from '../registry/service-registry.js';
+import type { CompileContext } from './clusters.js';
+import {
+  inboundClusterName,
+  ROUTER_FILTER,
+  SECRET_DEFAULT,
+  SECRET_ROOTCA,
+  sdsSecret,
+} from './envoy-values.js';
+import type { ProxyNode } from './proxy-node.js';
+
+/** Port of the outbound explicit proxy (Istio's outbound capture port). */
+export const OUTBOUND_PORT = 15001;
+
+/** The route config name of the outbound catch-all chain. */
+export const CATCH_ALL_ROUTE = 'allow_any';
+
+function securityObjects<T>(context: CompileContext, kind: string): T[] {
+  return context.snapshot.ofKind(kind).map((o) => o.resource as T);
+}
+
+/** DownstreamTlsContext requiring a client certificate from the mesh CA (mTLS). */
+export function meshDownstreamTls(): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.downstreamTls,
+      require_client_certificate: true,
+      common_tls_context: {
+        alpn_protocols: ['h2', 'http/1.1'],
+        tls_certificate_sds_secret_configs: [sdsSecret(SECRET_DEFAULT)],
+        validation_context_sds_secret_config: sdsSecret(SECRET_ROOTCA),
+      },
+    },
+  };
+}
+
+function rbacFilters(filters: AuthorizationFilters, http: boolean): object[] {
+  const out: object[] = [];
+  for (const config of [filters.custom, filters.deny, filters.allow, filters.audit]) {
+    if (config === undefined) continue;
+    out.push(
+      http
+        ? {
+            name: 'envoy.filters.http.rbac',
+            typed_config: { '@type': EXTENSION_TYPE_URLS.httpRbac, ...config },
+          }
+        : {
+            name: 'envoy.filters.network.rbac',
+            typed_config: {
+              '@type': EXTENSION_TYPE_URLS.networkRbac,
+              stat_prefix: 'tcp.',
+              ...config,
+            },
+          },
+    );
+  }
+  return out;
+}
+
+function inboundFilters(
+  context: CompileContext,
+  proxy: ProxyNode,
+  port: number,
+  protocol: PortProtocol,
+): object[] {
+  const workload = { namespace: proxy.namespace, labels: proxy.labels };
+  const authz = applicablePolicies(
+    securityObjects<AuthorizationPolicy>(context, 'AuthorizationPolicy'),
+    workload,
+    context.rootNamespace,
+  );
+  const cluster = inboundClusterName(port);
+  if (!isHttp(protocol)) {
+    return [
+      ...rbacFilters(translateAuthorizationPolicies(authz, 'tcp'), false),
+      {
+        name: 'envoy.filters.network.tcp_proxy',
+        typed_config: { '@type': EXTENSION_TYPE_URLS.tcpProxy, stat_prefix: cluster, cluster },
+      },
+    ];
+  }
+  const httpFilters: object[] = [];
+  const jwt = translateRequestAuthentications(
+    applicablePolicies(
+      securityObjects<RequestAuthentication>(context, 'RequestAuthentication'),
+      workload,
+      context.rootNamespace,
+    ),
+  );
+  if (jwt !== undefined)
+    httpFilters.push({
+      name: 'envoy.filters.http.jwt_authn',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.jwtAuthn, ...jwt },
+    });
+  httpFilters.push(
+    ...rbacFilters(translateAuthorizationPolicies(authz, 'http'), true),
+    ROUTER_FILTER,
+  );
+  return [
+    {
+      name: 'envoy.filters.network.http_connection_manager',
+      typed_config: {
+        '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+        stat_prefix: `inbound_${String(port)}`,
+        codec_type: 'AUTO',
+        route_config: {
+          name: `inbound|${String(port)}`,
+          virtual_hosts: [
+            {
+              name: `inbound|http|${String(port)}`,
+              domains: ['*'],
+              routes: [
+                {
+                  name: 'default',
+                  match: { prefix: '/' },
+                  route: { cluster, timeout: { seconds: '0', nanos: 0 } },
+                },
+              ],
+            },
+          ],
+        },
+        http_filters: httpFilters,
+      },
+    },
+  ];
+}
+
+/** The inbound listener for one workload port. */
+export function buildInboundListener(
+  context: CompileContext,
+  proxy: ProxyNode,
+  port: number,
+  protocol: PortProtocol,
+): Record<string, unknown> {
+  const mode = resolvePeerAuthentication(
+    securityObjects<PeerAuthentication>(context, 'PeerAuthentication'),
+    { namespace: proxy.namespace, labels: proxy.labels },
+    port,
+    context.rootNamespace,
+  ).mode;
+  const filters = inboundFilters(context, proxy, port, protocol);
+  const chains: object[] = [];
+  if (mode !== 'DISABLE')
+    chains.push({
+      name: `inbound|${String(port)}|mtls`,
+      filter_chain_match: { transport_protocol: 'tls' },
+      transport_socket: meshDownstreamTls(),
+      filters,
+    });
+  if (mode !== 'STRICT')
+    chains.push({
+      name: `inbound|${String(port)}|plaintext`,
+      filter_chain_match: { transport_protocol: 'raw_buffer' },
+      filters,
+    });
+  return {
+    '@type': TYPE_URLS.listener,
+    name: `inbound|${String(port)}`,
+    address: { socket_address: { address: proxy.ip, port_value: port } },
+    traffic_direction: 'INBOUND',
+    listener_filters: [
+      {
+        name: 'envoy.filters.listener.tls_inspector',
+        typed_config: { '@type': EXTENSION_TYPE_URLS.tlsInspector },
+      },
+    ],
+    filter_chains: chains,
+  };
+}
+
+/** The outbound HCM for a port's chain: fault only when a route uses it, then router. */
+export function outboundHcm(routeName: string, withFault: boolean): object {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+      stat_prefix: `outbound_0.0.0.0_${routeName}`,
+      codec_type: 'AUTO',
+      rds: { route_config_name: routeName, config_source: { ads: {} } },
+      http_filters: [
+        ...(withFault
+          ? [
+              {
+                name: 'envoy.filters.http.fault',
+                typed_config: { '@type': EXTENSION_TYPE_URLS.fault },
+              },
+            ]
+          : []),
+        ROUTER_FILTER,
+      ],
+    },
+  };
+}
+
+/** The `outbound` listener: one chain per port (`faultPorts` get the fault filter), then the catch-all. */
+export function buildOutboundListener(
+  proxy: ProxyNode,
+  ports: readonly number[],
+  faultPorts: ReadonlySet<number>,
+): Record<string, unknown> {
+  return {
+    '@type': TYPE_URLS.listener,
+    name: 'outbound',
+    address: { socket_address: { address: proxy.ip, port_value: OUTBOUND_PORT } },
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [
+      ...ports.map((port) => ({
+        name: `outbound|${String(port)}`,
+        filter_chain_match: { destination_port: { value: port } },
+        filters: [outboundHcm(String(port), faultPorts.has(port))],
+      })),
+      { name: 'outbound|catch-all', filters: [outboundHcm(CATCH_ALL_ROUTE, false)] },
+    ],
+  };
+}

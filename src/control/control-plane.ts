@@ -1,0 +1,324 @@
+/**
+ * `palisade control`: Palisade's istiod. Assembles the config source (a
+ * watched directory), the registry, the compiler, the ADS server with its
+ * debug API, and the CA's CSR service, and keeps them in step: an accepted
+ * config change or a proxy (dis)connecting rebuilds the registry and triggers
+ * a debounced push; each proxy's resources are compiled once per generation.
+ */
+import type { Secret } from '../api/core/index.js';
+import { PalisadeError } from '../errors/index.js';
+import { startCaServer, type CaServer, type LoadedCa } from '../identity/index.js';
+import type { Logger } from '../logging/index.js';
+import { DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
+import { structToObject, TYPE_URLS, type ResourceKind } from '../xds/index.js';
+import { compileProxy, type MeshSettings, type ProxyResources } from './compiler/compile-proxy.js';
+import { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
+import { createConfigDirSource, type ConfigDirSource } from './config/config-dir-source.js';
+import { formatProblem } from './config/config-snapshot.js';
+import { addDebugService, type SyncStatusReply } from './debug/debug-service.js';
+import { startAdsServer, type AdsServer } from './discovery/ads-server.js';
+import { buildRegistry, type InstanceView, type Registry } from './registry/service-registry.js';
+
+/** Options of {@link startControlPlane}. */
+export interface ControlPlaneOptions {
+  readonly configDir: string;
+  readonly ca: LoadedCa;
+  readonly logger: Logger;
+  /** xDS (and debug) listen address. */
+  readonly host: string;
+  readonly port: number;
+  /** CA (CSR signing) HTTPS listen port on `host` (0 picks one). */
+  readonly caPort: number;
+  readonly rootNamespace?: string;
+  readonly mesh?: Partial<MeshSettings>;
+  readonly debounceMs?: number;
+}
+
+/** A running control plane. */
+export interface ControlPlane {
+  readonly xdsPort: number;
+  readonly caUrl: string;
+  readonly config: ConfigDirSource;
+  readonly ads: AdsServer<ProxyNode>;
+  /** The registry as of now (tests, debug). */
+  registry(): Registry;
+  close(): Promise<void>;
+}
+
+const PROXY_TYPES = new Set<ProxyType>(['sidecar', 'ingress', 'egress']);
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function decodeSecretValue(secret: Secret, key: string): string | undefined {
+  const plain = secret.stringData?.[key];
+  if (plain !== undefined) return plain;
+  const b64 = secret.data?.[key];
+  return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+}
+
+/** Gateway credentials from TLS Secrets, as SDS secrets `kubernetes://<name>` (+ `-cacert`). */
+function credentialsOf(config: ConfigDirSource): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (const o of config.current.ofKind('Secret')) {
+    const secret = o.resource as Secret;
+    const cert = decodeSecretValue(secret, 'tls.crt');
+    const key = decodeSecretValue(secret, 'tls.key');
+    const ca = decodeSecretValue(secret, 'ca.crt');
+    const name = `kubernetes://${secret.metadata.name}`;
+    if (cert !== undefined && key !== undefined)
+      out.set(name, {
+        '@type': TYPE_URLS.secret,
+        name,
+        tls_certificate: {
+          certificate_chain: { inline_string: cert },
+          private_key: { inline_string: key },
+        },
+      });
+    if (ca !== undefined)
+      out.set(`${name}-cacert`, {
+        '@type': TYPE_URLS.secret,
+        name: `${name}-cacert`,
+        validation_context: { trusted_ca: { inline_string: ca } },
+      });
+  }
+  return out;
+}
+
+/** Starts the control plane; throws with every problem when the initial config is invalid. */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const { logger, ca } = options;
+  const rootNamespace = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+  const mesh: MeshSettings = {
+    outboundTrafficPolicy: options.mesh?.outboundTrafficPolicy ?? 'ALLOW_ANY',
+  };
+  const instances = new Map<string, InstanceView>();
+  let generation = 0;
+  let registry: Registry | undefined;
+  let credentials = new Map<string, Record<string, unknown>>();
+  const cache = new Map<string, { generation: number; resources: ProxyResources }>();
+  let ads: AdsServer<ProxyNode> | undefined;
+
+  const rebuild = (): void => {
+    registry = buildRegistry(config.current, [...instances.values()]);
+    credentials = credentialsOf(config);
+    generation += 1;
+    ads?.push();
+  };
+  const config: ConfigDirSource = createConfigDirSource({
+    dir: options.configDir,
+    logger,
+    onSnapshot: () => {
+      if (registry !== undefined) rebuild();
+    },
+    ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+  });
+  rebuild();
+
+  const resourcesFor = (proxy: ProxyNode): ProxyResources => {
+    const hit = cache.get(proxy.id);
+    if (hit?.generation === generation) return hit.resources;
+    const resources = compileProxy(
+      {
+        snapshot: config.current,
+        registry: registry ?? buildRegistry(config.current, []),
+        trustDomain: ca.trustDomain,
+        rootNamespace,
+        mesh,
+        trustBundlePem: ca.trustBundle.toPem(),
+        credentials,
+      },
+      proxy,
+    );
+    cache.set(proxy.id, { generation, resources });
+    return resources;
+  };
+
+  const authenticate = async (
+    token: string | undefined,
+    node: { id?: string; metadata?: unknown },
+  ): Promise<ProxyNode> => {
+    if (token === undefined) throw new Error('missing bearer service-account token');
+    let claims;
+    try {
+      claims = await ca.tokens.verify(token);
+    } catch (error) {
+      throw new Error(
+        `service-account token rejected: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    const id = node.id ?? '';
+    const meta = structToObject(node.metadata);
+    const namespace = text(meta['NAMESPACE']);
+    const serviceAccount = text(meta['SERVICE_ACCOUNT']);
+    if (namespace !== claims.namespace || serviceAccount !== claims.serviceAccount)
+      throw new Error(
+        `node ${id} claims ${namespace}/${serviceAccount} but the token is for ${claims.namespace}/${claims.serviceAccount}`,
+      );
+    const [kind, ip] = id.split('~');
+    const type = (text(meta['PROXY_TYPE']) ||
+      (kind === 'router' ? 'ingress' : 'sidecar')) as ProxyType;
+    if (!PROXY_TYPES.has(type)) throw new Error(`unknown PROXY_TYPE ${JSON.stringify(type)}`);
+    if (ip === undefined || ip === '')
+      throw new Error(`node id ${JSON.stringify(id)} has no instance IP`);
+    const appAddress = text(meta['APP_ADDRESS']) || '127.0.0.1';
+    if (type !== 'sidecar') {
+      if (namespace !== rootNamespace)
+        throw new Error(
+          `gateway proxies run in the root namespace ${rootNamespace}, not ${namespace}`,
+        );
+      return {
+        id,
+        type,
+        ip,
+        appAddress,
+        namespace,
+        serviceAccount,
+        labels: GATEWAY_LABELS[type],
+        workload: undefined,
+      };
+    }
+    const workloadName = text(meta['WORKLOAD_NAME']);
+    const workload = registry?.workloads.find(
+      (w) => w.name === workloadName && w.namespace === namespace,
+    );
+    if (workload === undefined)
+      throw new Error(`no Workload ${namespace}/${workloadName} in the config`);
+    if (workload.serviceAccount !== serviceAccount)
+      throw new Error(
+        `Workload ${namespace}/${workloadName} runs as ${workload.serviceAccount}, not ${serviceAccount}`,
+      );
+    return {
+      id,
+      type,
+      ip,
+      appAddress,
+      namespace,
+      serviceAccount,
+      labels: workload.labels,
+      workload,
+    };
+  };
+
+  const instanceOf = (proxy: ProxyNode): InstanceView | undefined =>
+    proxy.workload === undefined
+      ? undefined
+      : {
+          id: proxy.id,
+          address: proxy.ip,
+          namespace: proxy.namespace,
+          labels: proxy.labels,
+          serviceAccount: proxy.serviceAccount,
+          workload: proxy.workload.name,
+          portNames: Object.fromEntries(
+            proxy.workload.ports
+              .filter((p) => p.name !== undefined)
+              .map((p) => [p.name ?? '', p.port]),
+          ),
+          healthy: true,
+        };
+
+  let caServer: CaServer | undefined;
+  try {
+    caServer = await startCaServer({ ca, host: options.host, port: options.caPort });
+    ads = await startAdsServer<ProxyNode>({
+      host: options.host,
+      port: options.port,
+      logger,
+      authenticate,
+      resources: resourcesFor,
+      onConnect(proxy) {
+        const instance = instanceOf(proxy);
+        if (instance !== undefined) {
+          instances.set(proxy.id, instance);
+          rebuild();
+        }
+      },
+      onDisconnect(proxy) {
+        cache.delete(proxy.id);
+        if (instances.delete(proxy.id)) rebuild();
+      },
+      configure(server) {
+        addDebugService(server, {
+          syncStatus: (): SyncStatusReply => ({
+            configVersion: config.current.version,
+            configProblems: config.problems.map(formatProblem),
+            proxies: (ads?.connected() ?? []).map((c) => {
+              const current = resourcesFor(c.proxy);
+              return {
+                id: c.id,
+                type: c.proxy.type,
+                namespace: c.proxy.namespace,
+                workload: c.proxy.workload?.name ?? c.proxy.type,
+                connectedAt: c.connectedAt.toISOString(),
+                current: Object.fromEntries(
+                  (Object.keys(current) as ResourceKind[]).map((k) => [k, String(current[k].size)]),
+                ),
+                types: Object.fromEntries(
+                  (Object.keys(c.sync) as ResourceKind[]).map((k) => [
+                    k,
+                    {
+                      sent: c.sync[k].sentVersion ?? null,
+                      acked: c.sync[k].ackedVersion ?? null,
+                      nack: c.sync[k].nack?.message ?? null,
+                    },
+                  ]),
+                ),
+              };
+            }),
+          }),
+          proxyConfig: (id) => {
+            const c = ads?.connected().find((p) => {
+              const [, ip, name] = p.id.split('~');
+              return p.id === id || ip === id || name === id || name?.split('.')[0] === id;
+            });
+            if (c === undefined) return undefined;
+            const redacted = Object.fromEntries(
+              (Object.keys(c.sent) as ResourceKind[]).map((k) => [
+                k,
+                c.sent[k].map((r) =>
+                  k === 'secret' && 'tls_certificate' in r
+                    ? { ...r, tls_certificate: '[redacted]' }
+                    : r,
+                ),
+              ]),
+            );
+            return { id: c.id, resources: redacted };
+          },
+        });
+      },
+      ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+    });
+  } catch (error) {
+    config.close();
+    await caServer?.close();
+    throw new PalisadeError(
+      'PAL_ERR_CONTROL_UNREACHABLE',
+      `cannot listen on ${options.host}:${String(options.port)}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  const server = ads;
+  const caSrv = caServer;
+  logger.info(
+    {
+      xds: `${options.host}:${String(server.port)}`,
+      ca: caSrv.url,
+      objects: config.current.objects.size,
+    },
+    'control plane ready',
+  );
+  return {
+    xdsPort: server.port,
+    caUrl: caSrv.url,
+    config,
+    ads: server,
+    registry: () => registry ?? buildRegistry(config.current, []),
+    async close() {
+      config.close();
+      await server.close();
+      await caSrv.close();
+    },
+  };
+}

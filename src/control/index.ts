@@ -1,0 +1,24 @@
+/** Public surface of the control plane. */
+export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
+export {
+  callDebug,
+  type ProxyConfigReply,
+  type ProxySyncStatus,
+  type SyncStatusReply,
+} from './debug/debug-service.js';
+export {
+  compileProxy,
+  type CompileInputs,
+  type MeshSettings,
+  type ProxyResources,
+} from './compiler/compile-proxy.js';
+export { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
+export { OUTBOUND_PORT } from './compiler/listeners.js';
+export { buildRegistry, serviceHostname, type Registry } from './registry/service-registry.js';
+export {
+  createSnapshot,
+  formatProblem,
+  validateManifests,
+  type ConfigProblem,
+  type ConfigSnapshot,
+} from './config/config-snapshot.js';
