@@ -43,7 +43,10 @@ export {
 } from './jwt-authn.js';
 export {
   createWorkloadAuthorizer,
+  EnvoyPolicyEvaluator,
   WorkloadAuthorizer,
+  type AuthenticatedRequest,
+  type EnvoyPolicyConfig,
   type AuthorizerOptions,
   type Decision,
   type InboundRequest,

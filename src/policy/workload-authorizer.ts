@@ -19,6 +19,7 @@ import {
 import {
   createJwtAuthenticator,
   translateRequestAuthentications,
+  type JwtAuthenticationConfig,
   type JwtAuthenticator,
 } from './jwt-authn.js';
 import { normalizePath, type PathNormalization } from './path-normalization.js';
@@ -91,60 +92,58 @@ function named(name: string): { policy: string; rule: number } {
   return parseRbacPolicyName(name) ?? { policy: name, rule: 0 };
 }
 
-/** The authorizer for one workload: translate and compile once, decide per request. */
-export class WorkloadAuthorizer {
-  readonly #policies: SecurityPolicies;
-  readonly #workload: Workload;
-  readonly #root: string;
+/** Inputs of {@link EnvoyPolicyEvaluator}: the Envoy filter configs of one inbound port. */
+export interface EnvoyPolicyConfig {
+  /** The jwt_authn config, when RequestAuthentications apply. */
+  readonly jwt: JwtAuthenticationConfig | undefined;
+  /** RBAC filters of the HTTP filter chain, by role. */
+  readonly http: AuthorizationFilters;
+  /** RBAC filters of the network (TCP) filter chain, by role. */
+  readonly tcp: AuthorizationFilters;
+  readonly pathNormalization?: PathNormalization;
+  /** `ns/name` of the RequestAuthentication, named in 401 decisions. */
+  readonly requestAuthentication?: string | null;
+}
+
+/** A request after peer authentication: the peer principal is final. */
+export type AuthenticatedRequest = Omit<InboundRequest, 'principal'> & {
+  readonly principal: string | null;
+};
+
+/**
+ * Runs the Envoy filter configs of one inbound port on a request: jwt_authn,
+ * then RBAC (CUSTOM → DENY → ALLOW; AUDIT only marks). The proxy builds one
+ * from the filters it receives over xDS; `check authz` from the translation.
+ */
+export class EnvoyPolicyEvaluator {
   readonly #normalization: PathNormalization;
   readonly #http: CompiledFilters;
   readonly #tcp: CompiledFilters;
   readonly #jwt: JwtAuthenticator;
-  readonly #requestAuthn: readonly RequestAuthentication[];
+  readonly #requestAuthentication: string | null;
 
-  constructor(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}) {
-    this.#policies = policies;
-    this.#workload = workload;
-    this.#root = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
-    this.#normalization = options.pathNormalization ?? 'BASE';
-    const authz = applicablePolicies(policies.authorizationPolicies, workload, this.#root);
-    this.#http = compileFilters(translateAuthorizationPolicies(authz, 'http'));
-    this.#tcp = compileFilters(translateAuthorizationPolicies(authz, 'tcp'));
-    this.#requestAuthn = applicablePolicies(policies.requestAuthentications, workload, this.#root);
-    this.#jwt = createJwtAuthenticator(translateRequestAuthentications(this.#requestAuthn));
+  constructor(config: EnvoyPolicyConfig) {
+    this.#normalization = config.pathNormalization ?? 'BASE';
+    this.#http = compileFilters(config.http);
+    this.#tcp = compileFilters(config.tcp);
+    this.#jwt = createJwtAuthenticator(config.jwt);
+    this.#requestAuthentication = config.requestAuthentication ?? null;
   }
 
-  /** The Envoy RBAC filter configs for a protocol (what the control plane sends). */
+  /** The RBAC filter configs for a protocol. */
   rbacFilters(protocol: Protocol): AuthorizationFilters {
     return protocol === 'http' ? this.#http.raw : this.#tcp.raw;
   }
 
-  async decide(req: InboundRequest): Promise<Decision> {
-    const pa = resolvePeerAuthentication(
-      this.#policies.peerAuthentications,
-      this.#workload,
-      req.destinationPort,
-      this.#root,
-    );
-    if (pa.mode === 'STRICT' && req.principal === null) {
-      return {
-        decision: 'DENY',
-        status: 'connection-refused',
-        policy: pa.policy,
-        rule: null,
-        reason: `plaintext connection refused: mTLS is ${pa.reason}`,
-      };
-    }
-    // On a DISABLE port the connection is plaintext: the peer's identity is not known.
-    const principal = pa.mode === 'DISABLE' ? null : req.principal;
+  async decide(req: AuthenticatedRequest): Promise<Decision> {
     const base = {
-      principal,
+      principal: req.principal,
       ...(req.sourceIp === undefined ? {} : { sourceIp: req.sourceIp }),
       ...(req.destinationIp === undefined ? {} : { destinationIp: req.destinationIp }),
       destinationPort: req.destinationPort,
       ...(req.sni === undefined ? {} : { sni: req.sni }),
     };
-    if (req.protocol === 'tcp') return this.#authorize(this.#tcp, base, {});
+    if (req.protocol === 'tcp') return authorize(this.#tcp, base, {});
 
     const target = req.path ?? '/';
     const normalized = normalizePath(target, this.#normalization);
@@ -170,12 +169,10 @@ export class WorkloadAuthorizer {
       ? ({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] } as const)
       : await this.#jwt.authenticate({ headers, query: normalized.query });
     if (jwt.status === 401) {
-      const ra = this.#requestAuthn[0];
       return {
         decision: 'DENY',
         status: 401,
-        policy:
-          ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
+        policy: this.#requestAuthentication,
         rule: null,
         reason: `invalid JWT: ${jwt.reason}`,
       };
@@ -186,77 +183,129 @@ export class WorkloadAuthorizer {
       path: normalized.path,
       metadata: { istio_authn: jwt.metadata },
     };
-    return this.#authorize(this.#http, facts, {
+    return authorize(this.#http, facts, {
       headersToSet: jwt.headersToSet,
       headersToRemove: jwt.headersToRemove,
     });
   }
+}
 
-  #authorize(
-    f: CompiledFilters,
-    facts: RequestFacts,
-    extra: Pick<Decision, 'headersToSet' | 'headersToRemove'>,
-  ): Decision {
-    let dryRun: Decision['dryRun'];
-    const shadow = (c: CompiledRbac | undefined, action: string): void => {
-      const m = c?.shadowMatch(facts);
-      if (m !== undefined && dryRun === undefined) dryRun = { ...named(m), action };
-    };
-    shadow(f.custom, 'CUSTOM');
-    shadow(f.deny, 'DENY');
-    const withDry = (d: Decision): Decision => ({
-      ...d,
-      ...(dryRun === undefined ? {} : { dryRun }),
-      ...extra,
-    });
+function authorize(
+  f: CompiledFilters,
+  facts: RequestFacts,
+  extra: Pick<Decision, 'headersToSet' | 'headersToRemove'>,
+): Decision {
+  let dryRun: Decision['dryRun'];
+  const shadow = (c: CompiledRbac | undefined, action: string): void => {
+    const m = c?.shadowMatch(facts);
+    if (m !== undefined && dryRun === undefined) dryRun = { ...named(m), action };
+  };
+  shadow(f.custom, 'CUSTOM');
+  shadow(f.deny, 'DENY');
+  const withDry = (d: Decision): Decision => ({
+    ...d,
+    ...(dryRun === undefined ? {} : { dryRun }),
+    ...extra,
+  });
 
-    const custom = f.custom?.match(facts);
-    if (custom !== undefined) {
-      const n = named(custom);
-      return withDry({
-        decision: 'DENY',
-        status: 403,
-        ...n,
-        reason: `denied by CUSTOM policy ${n.policy} rule ${n.rule} (no external authorizer configured for its provider: fail closed)`,
-      });
-    }
-    const deny = f.deny?.match(facts);
-    if (deny !== undefined) {
-      const n = named(deny);
-      return withDry({
-        decision: 'DENY',
-        status: 403,
-        ...n,
-        reason: `denied by DENY policy ${n.policy} rule ${n.rule}`,
-      });
-    }
-    shadow(f.allow, 'ALLOW');
-    if (f.allow === undefined || !f.allow.enforced) {
-      return withDry({
-        decision: 'ALLOW',
-        status: 200,
-        policy: null,
-        rule: null,
-        reason: 'allowed: no ALLOW policy applies to this workload',
-      });
-    }
-    const allow = f.allow.match(facts);
-    if (allow !== undefined) {
-      const n = named(allow);
-      return withDry({
-        decision: 'ALLOW',
-        status: 200,
-        ...n,
-        reason: `allowed by ALLOW policy ${n.policy} rule ${n.rule}`,
-      });
-    }
+  const custom = f.custom?.match(facts);
+  if (custom !== undefined) {
+    const n = named(custom);
     return withDry({
       decision: 'DENY',
       status: 403,
+      ...n,
+      reason: `denied by CUSTOM policy ${n.policy} rule ${n.rule} (no external authorizer configured for its provider: fail closed)`,
+    });
+  }
+  const deny = f.deny?.match(facts);
+  if (deny !== undefined) {
+    const n = named(deny);
+    return withDry({
+      decision: 'DENY',
+      status: 403,
+      ...n,
+      reason: `denied by DENY policy ${n.policy} rule ${n.rule}`,
+    });
+  }
+  shadow(f.allow, 'ALLOW');
+  if (f.allow === undefined || !f.allow.enforced) {
+    return withDry({
+      decision: 'ALLOW',
+      status: 200,
       policy: null,
       rule: null,
-      reason:
-        'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)',
+      reason: 'allowed: no ALLOW policy applies to this workload',
+    });
+  }
+  const allow = f.allow.match(facts);
+  if (allow !== undefined) {
+    const n = named(allow);
+    return withDry({
+      decision: 'ALLOW',
+      status: 200,
+      ...n,
+      reason: `allowed by ALLOW policy ${n.policy} rule ${n.rule}`,
+    });
+  }
+  return withDry({
+    decision: 'DENY',
+    status: 403,
+    policy: null,
+    rule: null,
+    reason: 'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)',
+  });
+}
+
+/** The authorizer for one workload: translate and compile once, decide per request. */
+export class WorkloadAuthorizer {
+  readonly #policies: SecurityPolicies;
+  readonly #workload: Workload;
+  readonly #root: string;
+  readonly #evaluator: EnvoyPolicyEvaluator;
+
+  constructor(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}) {
+    this.#policies = policies;
+    this.#workload = workload;
+    this.#root = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
+    const authz = applicablePolicies(policies.authorizationPolicies, workload, this.#root);
+    const requestAuthn = applicablePolicies(policies.requestAuthentications, workload, this.#root);
+    const ra = requestAuthn[0];
+    this.#evaluator = new EnvoyPolicyEvaluator({
+      jwt: translateRequestAuthentications(requestAuthn),
+      http: translateAuthorizationPolicies(authz, 'http'),
+      tcp: translateAuthorizationPolicies(authz, 'tcp'),
+      pathNormalization: options.pathNormalization ?? 'BASE',
+      requestAuthentication:
+        ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
+    });
+  }
+
+  /** The Envoy RBAC filter configs for a protocol (what the control plane sends). */
+  rbacFilters(protocol: Protocol): AuthorizationFilters {
+    return this.#evaluator.rbacFilters(protocol);
+  }
+
+  async decide(req: InboundRequest): Promise<Decision> {
+    const pa = resolvePeerAuthentication(
+      this.#policies.peerAuthentications,
+      this.#workload,
+      req.destinationPort,
+      this.#root,
+    );
+    if (pa.mode === 'STRICT' && req.principal === null) {
+      return {
+        decision: 'DENY',
+        status: 'connection-refused',
+        policy: pa.policy,
+        rule: null,
+        reason: `plaintext connection refused: mTLS is ${pa.reason}`,
+      };
+    }
+    // On a DISABLE port the connection is plaintext: the peer's identity is not known.
+    return this.#evaluator.decide({
+      ...req,
+      principal: pa.mode === 'DISABLE' ? null : req.principal,
     });
   }
 }
