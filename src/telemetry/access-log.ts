@@ -1,0 +1,199 @@
+/**
+ * Access logs in Istio's JSON encoding (`meshConfig.accessLogEncoding: JSON`):
+ * one JSON object per line with the field names of Istio's default format,
+ * each the value of an Envoy command operator (%START_TIME%, %RESPONSE_FLAGS%,
+ * …). As Envoy's JSON formatter does, numbers stay numbers (response_code,
+ * bytes, duration), a value that is not set is `null`, and %RESPONSE_FLAGS%
+ * is `-` when there are none. Keys are in alphabetical order, as Envoy prints them.
+ *
+ * The line is built by hand with JSON.stringify on a fixed-shape object:
+ * it is the whole cost of a log line (see bench/telemetry.bench.ts); the
+ * logger writes lines to a stream and drops (and counts) lines while the
+ * stream is backed up instead of buffering without bound.
+ */
+import type { Writable } from 'node:stream';
+
+/** One request or TCP connection as the proxy saw it. Absent fields log as `null`. */
+export interface AccessLogEntry {
+  /** %START_TIME%: when the first byte arrived (a Date or epoch milliseconds). */
+  readonly startTime: Date | number;
+  /** %REQ(:METHOD)% */
+  readonly method?: string | undefined;
+  /** %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%: the path before any rewrite. */
+  readonly path?: string | undefined;
+  /** %PROTOCOL%: `HTTP/1.1`, `HTTP/2`; absent for TCP. */
+  readonly protocol?: string | undefined;
+  /** %RESPONSE_CODE%: 0 when no response was sent (and for TCP). */
+  readonly responseCode?: number | undefined;
+  /** %RESPONSE_FLAGS%: Envoy flags (`UH`, `UF,URX`, `NR`); none → `-`. */
+  readonly responseFlags?: string | undefined;
+  /** %RESPONSE_CODE_DETAILS%: `via_upstream`, `route_not_found`, `rbac_access_denied_matched_policy[…]`. */
+  readonly responseCodeDetails?: string | undefined;
+  /** %CONNECTION_TERMINATION_DETAILS% */
+  readonly connectionTerminationDetails?: string | undefined;
+  /** %UPSTREAM_TRANSPORT_FAILURE_REASON%: e.g. a TLS handshake error. */
+  readonly upstreamTransportFailureReason?: string | undefined;
+  /** %BYTES_RECEIVED%: request body bytes (TCP: bytes from downstream). */
+  readonly bytesReceived?: number | undefined;
+  /** %BYTES_SENT%: response body bytes (TCP: bytes to downstream). */
+  readonly bytesSent?: number | undefined;
+  /** %DURATION%: total milliseconds (rounded down, as Envoy does). */
+  readonly durationMs?: number | undefined;
+  /** %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%: milliseconds spent upstream. */
+  readonly upstreamServiceTimeMs?: number | undefined;
+  /** %REQ(X-FORWARDED-FOR)% */
+  readonly xForwardedFor?: string | undefined;
+  /** %REQ(USER-AGENT)% */
+  readonly userAgent?: string | undefined;
+  /** %REQ(X-REQUEST-ID)% */
+  readonly requestId?: string | undefined;
+  /** %REQ(:AUTHORITY)% */
+  readonly authority?: string | undefined;
+  /** %UPSTREAM_HOST%: `ip:port` of the chosen endpoint. */
+  readonly upstreamHost?: string | undefined;
+  /** %UPSTREAM_CLUSTER%: e.g. `outbound|9080||reviews.default.svc.cluster.local`. */
+  readonly upstreamCluster?: string | undefined;
+  /** %UPSTREAM_LOCAL_ADDRESS% */
+  readonly upstreamLocalAddress?: string | undefined;
+  /** %DOWNSTREAM_LOCAL_ADDRESS% */
+  readonly downstreamLocalAddress?: string | undefined;
+  /** %DOWNSTREAM_REMOTE_ADDRESS% */
+  readonly downstreamRemoteAddress?: string | undefined;
+  /** %REQUESTED_SERVER_NAME%: the TLS SNI. */
+  readonly requestedServerName?: string | undefined;
+  /** %ROUTE_NAME% */
+  readonly routeName?: string | undefined;
+}
+
+/** The field names Istio's default JSON access log uses, in the order lines print them. */
+export const ACCESS_LOG_FIELDS = [
+  'authority',
+  'bytes_received',
+  'bytes_sent',
+  'connection_termination_details',
+  'downstream_local_address',
+  'downstream_remote_address',
+  'duration',
+  'method',
+  'path',
+  'protocol',
+  'request_id',
+  'requested_server_name',
+  'response_code',
+  'response_code_details',
+  'response_flags',
+  'route_name',
+  'start_time',
+  'upstream_cluster',
+  'upstream_host',
+  'upstream_local_address',
+  'upstream_service_time',
+  'upstream_transport_failure_reason',
+  'user_agent',
+  'x_forwarded_for',
+] as const;
+
+function s(value: string | undefined): string | null {
+  return value === undefined || value === '' ? null : value;
+}
+
+function n(value: number | undefined): number | null {
+  return value === undefined || !Number.isFinite(value) ? null : Math.max(0, Math.floor(value));
+}
+
+/**
+ * Formats one entry as a JSON line (with the trailing newline) in Istio's
+ * field names and Envoy's conventions. Never throws.
+ */
+export function formatAccessLog(entry: AccessLogEntry): string {
+  const start = typeof entry.startTime === 'number' ? new Date(entry.startTime) : entry.startTime;
+  const startTime = Number.isNaN(start.getTime()) ? null : start.toISOString();
+  const upstreamTime = n(entry.upstreamServiceTimeMs);
+  return (
+    JSON.stringify({
+      authority: s(entry.authority),
+      bytes_received: n(entry.bytesReceived) ?? 0,
+      bytes_sent: n(entry.bytesSent) ?? 0,
+      connection_termination_details: s(entry.connectionTerminationDetails),
+      downstream_local_address: s(entry.downstreamLocalAddress),
+      downstream_remote_address: s(entry.downstreamRemoteAddress),
+      duration: n(entry.durationMs),
+      method: s(entry.method),
+      path: s(entry.path),
+      protocol: s(entry.protocol),
+      request_id: s(entry.requestId),
+      requested_server_name: s(entry.requestedServerName),
+      response_code: n(entry.responseCode) ?? 0,
+      response_code_details: s(entry.responseCodeDetails),
+      response_flags: s(entry.responseFlags) ?? '-',
+      route_name: s(entry.routeName),
+      start_time: startTime,
+      upstream_cluster: s(entry.upstreamCluster),
+      upstream_host: s(entry.upstreamHost),
+      upstream_local_address: s(entry.upstreamLocalAddress),
+      // A response header in Envoy, so a string.
+      upstream_service_time: upstreamTime === null ? null : String(upstreamTime),
+      upstream_transport_failure_reason: s(entry.upstreamTransportFailureReason),
+      user_agent: s(entry.userAgent),
+      x_forwarded_for: s(entry.xForwardedFor),
+    }) + '\n'
+  );
+}
+
+/** Options of {@link createAccessLogger}. */
+export interface AccessLoggerOptions {
+  /** Where lines go (e.g. `process.stdout`, as Istio's `accessLogFile: /dev/stdout`). */
+  readonly stream: Writable;
+}
+
+/** Writes access log lines; never throws into the request path. */
+export interface AccessLogger {
+  /** Formats and writes one entry (dropped and counted while the stream is backed up). */
+  log(entry: AccessLogEntry): void;
+  /** Lines dropped because the stream was backed up, closed or failing. */
+  readonly dropped: number;
+  /** Lines written. */
+  readonly written: number;
+}
+
+/**
+ * An access logger over a stream. While the stream signals backpressure
+ * (`write()` returned false and no `drain` yet) lines are dropped and counted
+ * rather than buffered, so a slow log consumer costs lines, not memory.
+ */
+export function createAccessLogger(options: AccessLoggerOptions): AccessLogger {
+  const { stream } = options;
+  let dropped = 0;
+  let written = 0;
+  let blocked = false;
+  let broken = false;
+  stream.on('drain', () => {
+    blocked = false;
+  });
+  stream.on('error', () => {
+    broken = true;
+  });
+  return {
+    get dropped() {
+      return dropped;
+    },
+    get written() {
+      return written;
+    },
+    log(entry) {
+      if (blocked || broken || stream.destroyed || stream.writableEnded) {
+        dropped += 1;
+        return;
+      }
+      let line: string;
+      try {
+        line = formatAccessLog(entry);
+      } catch {
+        dropped += 1;
+        return;
+      }
+      written += 1;
+      if (!stream.write(line)) blocked = true;
+    },
+  };
+}
