@@ -1,0 +1,121 @@
+/**
+ * Access log lines: Istio's JSON field names, Envoy's typed values (numbers,
+ * null when unset, `-` for no flags), one object per line; the logger drops
+ * and counts lines while its stream is backed up.
+ */
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import { PassThrough, Writable } from 'node:stream';
+import { ACCESS_LOG_FIELDS, createAccessLogger, formatAccessLog } from './access-log.js';
+
+test('an HTTP request logs every Istio field with Envoy value types', () => {
+  const line = formatAccessLog({
+    startTime: Date.UTC(2026, 1, 24, 10, 30, 45, 123),
+    method: 'GET',
+    path: '/status/418',
+    protocol: 'HTTP/1.1',
+    responseCode: 418,
+    responseCodeDetails: 'via_upstream',
+    bytesReceived: 0,
+    bytesSent: 135,
+    durationMs: 4.7,
+    upstreamServiceTimeMs: 3,
+    userAgent: 'curl/8.0.1',
+    requestId: 'a4cadca4-662f-4a9c-9f6b-5d1f0e2a1b3c',
+    authority: 'httpbin:8000',
+    upstreamHost: '10.244.1.5:80',
+    upstreamCluster: 'outbound|8000||httpbin.default.svc.cluster.local',
+    upstreamLocalAddress: '10.244.1.3:57408',
+    downstreamLocalAddress: '10.96.110.122:8000',
+    downstreamRemoteAddress: '10.244.1.3:43264',
+    routeName: 'default',
+  });
+  assert.ok(line.endsWith('}\n'));
+  assert.equal(line.indexOf('\n'), line.length - 1, 'exactly one line');
+  const obj = JSON.parse(line) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(obj), [...ACCESS_LOG_FIELDS]);
+  assert.deepEqual(obj, {
+    authority: 'httpbin:8000',
+    bytes_received: 0,
+    bytes_sent: 135,
+    connection_termination_details: null,
+    downstream_local_address: '10.96.110.122:8000',
+    downstream_remote_address: '10.244.1.3:43264',
+    duration: 4,
+    method: 'GET',
+    path: '/status/418',
+    protocol: 'HTTP/1.1',
+    request_id: 'a4cadca4-662f-4a9c-9f6b-5d1f0e2a1b3c',
+    requested_server_name: null,
+    response_code: 418,
+    response_code_details: 'via_upstream',
+    response_flags: '-',
+    route_name: 'default',
+    start_time: '2026-02-24T10:30:45.123Z',
+    upstream_cluster: 'outbound|8000||httpbin.default.svc.cluster.local',
+    upstream_host: '10.244.1.5:80',
+    upstream_local_address: '10.244.1.3:57408',
+    upstream_service_time: '3',
+    upstream_transport_failure_reason: null,
+    user_agent: 'curl/8.0.1',
+    x_forwarded_for: null,
+  });
+});
+
+test('a TCP connection and hostile values still make one valid JSON line', () => {
+  const line = formatAccessLog({
+    startTime: new Date('2026-02-24T10:30:45.000Z'),
+    responseFlags: 'UF,URX',
+    upstreamTransportFailureReason:
+      'TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED',
+    bytesReceived: 1024,
+    bytesSent: 2048,
+    durationMs: 30004,
+    userAgent: 'evil\n{"injected":true}\u2028"',
+    requestedServerName: 'outbound_.9080_._.reviews.default.svc.cluster.local',
+  });
+  assert.equal(line.split('\n').length, 2);
+  const obj = JSON.parse(line) as Record<string, unknown>;
+  assert.equal(obj.method, null);
+  assert.equal(obj.protocol, null);
+  assert.equal(obj.response_code, 0);
+  assert.equal(obj.response_flags, 'UF,URX');
+  assert.equal(obj.bytes_received, 1024);
+  assert.equal(obj.duration, 30004);
+  assert.equal(obj.user_agent, 'evil\n{"injected":true}\u2028"');
+  assert.equal(obj.upstream_service_time, null);
+  assert.equal(formatAccessLog({ startTime: Number.NaN }).includes('"start_time":null'), true);
+});
+
+test('the logger writes lines and drops (counted) while the stream is backed up', async () => {
+  const sink = new PassThrough();
+  const chunks: string[] = [];
+  const logger = createAccessLogger({ stream: sink });
+  logger.log({ startTime: 0, method: 'GET', path: '/a', responseCode: 200 });
+  logger.log({ startTime: 0, method: 'GET', path: '/b', responseCode: 200 });
+  sink.end();
+  for await (const c of sink) chunks.push(String(c));
+  const lines = chunks.join('').trimEnd().split('\n');
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { path: string }).path),
+    ['/a', '/b'],
+  );
+  assert.equal(logger.written, 2);
+
+  // A stream that never finishes a write: after its buffer fills, lines drop.
+  let held: (() => void) | undefined;
+  const slow = new Writable({
+    highWaterMark: 1024,
+    write(_chunk, _enc, cb) {
+      held = cb;
+    },
+  });
+  const slowLogger = createAccessLogger({ stream: slow });
+  for (let i = 0; i < 100; i += 1) slowLogger.log({ startTime: 0, path: `/${i}` });
+  assert.ok(slowLogger.written >= 1 && slowLogger.written < 100, String(slowLogger.written));
+  assert.equal(slowLogger.written + slowLogger.dropped, 100);
+  held?.();
+  slow.destroy();
+  slowLogger.log({ startTime: 0 });
+  assert.equal(slowLogger.written + slowLogger.dropped, 101);
+});
