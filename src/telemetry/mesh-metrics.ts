@@ -4,12 +4,14 @@
  * names, label value conventions and histogram buckets as Istio's stats
  * extension ("Istio Standard Metrics", istio.io/latest/docs/reference/config/metrics).
  *
- * Recording goes through prom-client. A cardinality guard caps the number of
- * distinct label sets; label sets beyond the cap are not recorded and are
- * counted in `palisade_metrics_overflow_total`, so a flood of distinct peers
- * cannot grow the proxy's memory or the scrape without bound.
+ * Observations accumulate in per-label-set records (one Map lookup per
+ * request) and a prom-client Registry formats them at scrape time. A
+ * cardinality guard caps the number of distinct label sets; label sets beyond
+ * the cap are not recorded and are counted in `palisade_metrics_overflow_total`,
+ * so a flood of distinct peers cannot grow the proxy's memory or the scrape
+ * without bound.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry, type Metric } from 'prom-client';
 
 /**
  * Envoy's default histogram bucket boundaries, which Istio uses for all three
@@ -21,8 +23,14 @@ export const ISTIO_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
   1800000, 3600000,
 ]);
 
-/** Default cap on distinct label sets across all Istio metrics of one registry. */
-export const DEFAULT_MAX_SERIES = 10_000;
+/**
+ * Default cap on distinct label sets across all Istio metrics of one
+ * registry. The scrape is the binding limit, not memory: one HTTP label set
+ * is ~59 kB of exposition text (67 lines of 25 labels) and prom-client
+ * formats ~1 label set per ms, so 1,000 sets ≈ 60 MB and ~1 s per scrape;
+ * 10,000 would pass V8's maximum string length (bench/telemetry.bench.ts).
+ */
+export const DEFAULT_MAX_SERIES = 1_000;
 
 /** The value Istio uses for a label it cannot determine. */
 export const UNKNOWN = 'unknown';
@@ -161,7 +169,7 @@ function peerLabels(
   source: PeerInfo,
   destination: PeerInfo,
   protocol: RequestProtocol,
-): Record<(typeof PEER_LABEL_NAMES)[number], string> {
+): Record<string, string> {
   const [serviceName, serviceNamespace] = serviceParts(destination);
   return {
     reporter,
@@ -215,24 +223,23 @@ export function requestLabels(input: RequestLabelsInput): IstioRequestLabels {
         ? UNKNOWN
         : String(input.grpcStatus)
       : '';
-  return {
-    ...peerLabels(input.reporter, input.source, input.destination, protocol),
-    response_code: String(input.responseCode),
-    grpc_response_status: grpc,
-    response_flags:
-      input.responseFlags === undefined || input.responseFlags === '' ? '-' : input.responseFlags,
-    connection_security_policy: securityPolicy(input.reporter, input.mutualTls),
-  };
+  // Extends one object in place: spreading 21 labels into a new literal costs more.
+  const labels = peerLabels(input.reporter, input.source, input.destination, protocol);
+  labels.response_code = String(input.responseCode);
+  labels.grpc_response_status = grpc;
+  labels.response_flags =
+    input.responseFlags === undefined || input.responseFlags === '' ? '-' : input.responseFlags;
+  labels.connection_security_policy = securityPolicy(input.reporter, input.mutualTls);
+  return labels as IstioRequestLabels;
 }
 
 /** Builds the label set of one TCP connection (`request_protocol="tcp"`). */
 export function tcpLabels(input: TcpLabelsInput): IstioTcpLabels {
-  return {
-    ...peerLabels(input.reporter, input.source, input.destination, 'tcp'),
-    response_flags:
-      input.responseFlags === undefined || input.responseFlags === '' ? '-' : input.responseFlags,
-    connection_security_policy: securityPolicy(input.reporter, input.mutualTls),
-  };
+  const labels = peerLabels(input.reporter, input.source, input.destination, 'tcp');
+  labels.response_flags =
+    input.responseFlags === undefined || input.responseFlags === '' ? '-' : input.responseFlags;
+  labels.connection_security_policy = securityPolicy(input.reporter, input.mutualTls);
+  return labels as IstioTcpLabels;
 }
 
 /** Sizes and duration of one finished HTTP/gRPC request. */
@@ -277,115 +284,266 @@ export interface MeshMetrics {
   readonly seriesCount: number;
 }
 
+/** One HTTP label set's accumulated observations. */
+interface RequestSeries {
+  readonly labels: IstioRequestLabels;
+  count: number;
+  durationSum: number;
+  requestSum: number;
+  responseSum: number;
+  /** Per-bucket (not cumulative) counts; the last slot is `+Inf`. */
+  readonly duration: Float64Array;
+  readonly request: Float64Array;
+  readonly response: Float64Array;
+}
+
+/** One TCP label set's counters. */
+interface TcpSeries {
+  readonly labels: IstioTcpLabels;
+  opened: number;
+  closed: number;
+  sent: number;
+  received: number;
+}
+
+/** A sample in prom-client's `get()` shape. */
+interface Sample {
+  readonly value: number;
+  readonly labels: Readonly<Record<string, string | number>>;
+  readonly metricName?: string;
+}
+
+/**
+ * One metric family served by a prom-client Registry: the registry calls
+ * `get()` at scrape time and formats (and escapes) the samples itself, as
+ * for its own metric classes.
+ */
+function family(
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  samples: () => Sample[],
+  reset: () => void,
+): Metric {
+  const get = (): Promise<unknown> =>
+    Promise.resolve({ name, help, type, aggregator: 'sum', values: samples() });
+  // prom-client types registerMetric() with its own classes; its Registry
+  // needs only name, get() (and reset() for resetMetrics()).
+  return { name, help, type, aggregator: 'sum', get, reset } as unknown as Metric;
+}
+
+function bucketIndex(value: number): number {
+  let i = 0;
+  while (i < ISTIO_DEFAULT_BUCKETS.length && value > (ISTIO_DEFAULT_BUCKETS[i] ?? Infinity)) i++;
+  return i;
+}
+
+/** Counts `value` in its (non-cumulative) bucket. */
+function bump(buckets: Float64Array, value: number): void {
+  const i = bucketIndex(value);
+  buckets[i] = (buckets[i] ?? 0) + 1;
+}
+
+function histogramSamples(
+  name: string,
+  series: Iterable<RequestSeries>,
+  pick: (s: RequestSeries) => [Float64Array, number],
+): Sample[] {
+  const out: Sample[] = [];
+  for (const s of series) {
+    const [buckets, sum] = pick(s);
+    let cumulative = 0;
+    for (let i = 0; i < buckets.length; i++) {
+      cumulative += buckets[i] ?? 0;
+      out.push({
+        labels: { ...s.labels, le: ISTIO_DEFAULT_BUCKETS[i] ?? '+Inf' },
+        value: cumulative,
+        metricName: `${name}_bucket`,
+      });
+    }
+    out.push({ labels: s.labels, value: sum, metricName: `${name}_sum` });
+    out.push({ labels: s.labels, value: s.count, metricName: `${name}_count` });
+  }
+  return out;
+}
+
 /**
  * Creates the Istio standard metrics in `options.registry` (or a fresh
  * registry): four HTTP metrics, four TCP metrics and the overflow counter.
+ *
+ * Recording is one Map lookup and a few additions per request: observations
+ * accumulate in per-label-set records and the registry reads them at scrape
+ * time. (prom-client's own Counter/Histogram re-hash and re-validate all 25
+ * labels on every call, about 15 µs per request for the four metrics; see
+ * bench/telemetry.bench.ts.)
  */
 export function createMeshMetrics(options: MeshMetricsOptions = {}): MeshMetrics {
   const registry = options.registry ?? new Registry();
   const maxSeries = options.maxSeries ?? DEFAULT_MAX_SERIES;
-  const registers = [registry];
-  const requestNames = [...REQUEST_LABEL_NAMES];
-  const tcpNames = [...TCP_LABEL_NAMES];
-  const buckets = [...ISTIO_DEFAULT_BUCKETS];
+  const nb = ISTIO_DEFAULT_BUCKETS.length + 1;
 
-  const requests = new Counter({
-    name: 'istio_requests_total',
-    help: 'Requests handled by the proxy (Istio standard metric).',
-    labelNames: requestNames,
-    registers,
-  });
-  const duration = new Histogram({
-    name: 'istio_request_duration_milliseconds',
-    help: 'Request duration in milliseconds (Istio standard metric).',
-    labelNames: requestNames,
-    buckets,
-    registers,
-  });
-  const requestBytes = new Histogram({
-    name: 'istio_request_bytes',
-    help: 'HTTP request body sizes in bytes (Istio standard metric).',
-    labelNames: requestNames,
-    buckets,
-    registers,
-  });
-  const responseBytes = new Histogram({
-    name: 'istio_response_bytes',
-    help: 'HTTP response body sizes in bytes (Istio standard metric).',
-    labelNames: requestNames,
-    buckets,
-    registers,
-  });
-  const tcpSent = new Counter({
-    name: 'istio_tcp_sent_bytes_total',
-    help: 'Bytes sent during response on TCP connections (Istio standard metric).',
-    labelNames: tcpNames,
-    registers,
-  });
-  const tcpReceived = new Counter({
-    name: 'istio_tcp_received_bytes_total',
-    help: 'Bytes received during request on TCP connections (Istio standard metric).',
-    labelNames: tcpNames,
-    registers,
-  });
-  const tcpOpened = new Counter({
-    name: 'istio_tcp_connections_opened_total',
-    help: 'TCP connections opened (Istio standard metric).',
-    labelNames: tcpNames,
-    registers,
-  });
-  const tcpClosed = new Counter({
-    name: 'istio_tcp_connections_closed_total',
-    help: 'TCP connections closed (Istio standard metric).',
-    labelNames: tcpNames,
-    registers,
-  });
+  const http = new Map<string, RequestSeries>();
+  const tcp = new Map<string, TcpSeries>();
   const overflow = new Counter({
     name: 'palisade_metrics_overflow_total',
     help: 'Observations dropped because the Istio metrics reached their cap on distinct label sets.',
-    registers,
+    registers: [registry],
   });
 
-  // Label sets admitted so far, keyed by their values joined with a separator
-  // that cannot appear in a header-derived value.
-  const admitted = new Set<string>();
-  const admit = (prefix: string, labels: Readonly<Record<string, string>>): boolean => {
-    let key = prefix;
-    for (const k in labels) key += '\u0000' + (labels[k] ?? '');
-    if (admitted.has(key)) return true;
-    if (admitted.size >= maxSeries) {
-      overflow.inc();
-      return false;
-    }
-    admitted.add(key);
+  const key = (labels: Readonly<Record<string, string>>): string => {
+    let k = '';
+    for (const name in labels) k += (labels[name] ?? '') + '\u0000';
+    return k;
+  };
+  const full = (): boolean => {
+    if (http.size + tcp.size < maxSeries) return false;
+    overflow.inc();
     return true;
   };
+  const httpSeries = (labels: IstioRequestLabels): RequestSeries | undefined => {
+    const k = key(labels);
+    let s = http.get(k);
+    if (s === undefined) {
+      if (full()) return undefined;
+      s = {
+        labels,
+        count: 0,
+        durationSum: 0,
+        requestSum: 0,
+        responseSum: 0,
+        duration: new Float64Array(nb),
+        request: new Float64Array(nb),
+        response: new Float64Array(nb),
+      };
+      http.set(k, s);
+    }
+    return s;
+  };
+  const tcpSeries = (labels: IstioTcpLabels): TcpSeries | undefined => {
+    const k = key(labels);
+    let s = tcp.get(k);
+    if (s === undefined) {
+      if (full()) return undefined;
+      s = { labels, opened: 0, closed: 0, sent: 0, received: 0 };
+      tcp.set(k, s);
+    }
+    return s;
+  };
   const nonNegative = (n: number): number => (Number.isFinite(n) && n > 0 ? n : 0);
+
+  const resetHttp = (): void => {
+    http.clear();
+  };
+  const resetTcp = (): void => {
+    tcp.clear();
+  };
+  const counterSamples =
+    <S extends { labels: Readonly<Record<string, string>> }>(
+      map: Map<string, S>,
+      pick: (s: S) => number,
+    ) =>
+    (): Sample[] =>
+      Array.from(map.values(), (s) => ({ labels: s.labels, value: pick(s) }));
+
+  for (const metric of [
+    family(
+      'istio_requests_total',
+      'Requests handled by the proxy (Istio standard metric).',
+      'counter',
+      counterSamples(http, (s) => s.count),
+      resetHttp,
+    ),
+    family(
+      'istio_request_duration_milliseconds',
+      'Request duration in milliseconds (Istio standard metric).',
+      'histogram',
+      () =>
+        histogramSamples('istio_request_duration_milliseconds', http.values(), (s) => [
+          s.duration,
+          s.durationSum,
+        ]),
+      resetHttp,
+    ),
+    family(
+      'istio_request_bytes',
+      'HTTP request body sizes in bytes (Istio standard metric).',
+      'histogram',
+      () =>
+        histogramSamples('istio_request_bytes', http.values(), (s) => [s.request, s.requestSum]),
+      resetHttp,
+    ),
+    family(
+      'istio_response_bytes',
+      'HTTP response body sizes in bytes (Istio standard metric).',
+      'histogram',
+      () =>
+        histogramSamples('istio_response_bytes', http.values(), (s) => [s.response, s.responseSum]),
+      resetHttp,
+    ),
+    family(
+      'istio_tcp_sent_bytes_total',
+      'Bytes sent during response on TCP connections (Istio standard metric).',
+      'counter',
+      counterSamples(tcp, (s) => s.sent),
+      resetTcp,
+    ),
+    family(
+      'istio_tcp_received_bytes_total',
+      'Bytes received during request on TCP connections (Istio standard metric).',
+      'counter',
+      counterSamples(tcp, (s) => s.received),
+      resetTcp,
+    ),
+    family(
+      'istio_tcp_connections_opened_total',
+      'TCP connections opened (Istio standard metric).',
+      'counter',
+      counterSamples(tcp, (s) => s.opened),
+      resetTcp,
+    ),
+    family(
+      'istio_tcp_connections_closed_total',
+      'TCP connections closed (Istio standard metric).',
+      'counter',
+      counterSamples(tcp, (s) => s.closed),
+      resetTcp,
+    ),
+  ]) {
+    registry.registerMetric(metric);
+  }
 
   return {
     registry,
     get seriesCount() {
-      return admitted.size;
+      return http.size + tcp.size;
     },
     recordRequest(labels, m) {
-      if (!admit('h', labels)) return;
-      requests.inc(labels);
-      duration.observe(labels, nonNegative(m.durationMs));
-      requestBytes.observe(labels, nonNegative(m.requestBytes));
-      responseBytes.observe(labels, nonNegative(m.responseBytes));
+      const s = httpSeries(labels);
+      if (s === undefined) return;
+      const d = nonNegative(m.durationMs);
+      const q = nonNegative(m.requestBytes);
+      const r = nonNegative(m.responseBytes);
+      s.count += 1;
+      s.durationSum += d;
+      s.requestSum += q;
+      s.responseSum += r;
+      bump(s.duration, d);
+      bump(s.request, q);
+      bump(s.response, r);
     },
     recordTcpOpen(labels) {
-      if (!admit('t', labels)) return;
-      tcpOpened.inc(labels);
+      const s = tcpSeries(labels);
+      if (s !== undefined) s.opened += 1;
     },
     recordTcpClose(labels) {
-      if (!admit('t', labels)) return;
-      tcpClosed.inc(labels);
+      const s = tcpSeries(labels);
+      if (s !== undefined) s.closed += 1;
     },
     recordTcpBytes(labels, bytes) {
-      if (!admit('t', labels)) return;
-      tcpSent.inc(labels, nonNegative(bytes.sent));
-      tcpReceived.inc(labels, nonNegative(bytes.received));
+      const s = tcpSeries(labels);
+      if (s === undefined) return;
+      s.sent += nonNegative(bytes.sent);
+      s.received += nonNegative(bytes.received);
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Trace propagation for the proxy: reads W3C Trace Context (`traceparent`,
  * `tracestate`) or Zipkin B3 (single `b3` header, then the `x-b3-*`
- * multi-headers), makes child/root span contexts with node:crypto ids, and
+ * multi-headers), makes child/root span contexts with node:crypto random ids, and
  * writes W3C and B3 headers that agree with each other, so applications
  * instrumented for either format join the same trace. Also keeps or mints
  * `x-request-id` as Envoy does.
@@ -12,7 +12,7 @@
  * Specs: W3C Trace Context Level 1 (§3.2 traceparent, §3.3 tracestate);
  * openzipkin/b3-propagation (single header and multiple headers).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 
 /** Incoming headers as Node gives them (lower-case names). */
 export type IncomingHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -197,10 +197,20 @@ export function parseTraceContext(headers: IncomingHeaders): SpanContext | undef
   }
 }
 
-/** A random non-zero id of `bytes` bytes as lower-case hex (node:crypto). */
+// Ids come from a pool filled by node:crypto, as randomUUID() does: one
+// call into the CSPRNG per 512 ids instead of one per id.
+const POOL = Buffer.alloc(4096);
+let poolOffset = POOL.length;
+
+/** A random non-zero id of `bytes` bytes as lower-case hex (node:crypto CSPRNG). */
 function randomId(bytes: number): string {
   for (;;) {
-    const id = randomBytes(bytes).toString('hex');
+    if (poolOffset + bytes > POOL.length) {
+      randomFillSync(POOL);
+      poolOffset = 0;
+    }
+    const id = POOL.toString('hex', poolOffset, poolOffset + bytes);
+    poolOffset += bytes;
     if (!/^0+$/.test(id)) return id;
   }
 }
