@@ -138,7 +138,7 @@ test('a scrape has Istio metric names, labels and Envoy default buckets', async 
     responseCode: 200,
     mutualTls: true,
   });
-  metrics.recordRequest(labels, { durationMs: 3, requestBytes: 0, responseBytes: 295 });
+  metrics.recordRequest(labels, { durationMs: 5, requestBytes: 0, responseBytes: 295 });
   metrics.recordRequest(labels, { durationMs: 70, requestBytes: 12, responseBytes: 295 });
   const failed = requestLabels({
     reporter: 'destination',
@@ -229,6 +229,7 @@ test('a scrape has Istio metric names, labels and Envoy default buckets', async 
     (s) => s.labels.response_code === '200',
   );
   const le = (v: string): number | undefined => dur.find((b) => b.labels.le === v)?.value;
+  // Prometheus buckets are upper-inclusive: 5 ms counts in le="5".
   assert.equal(le('1'), 0);
   assert.equal(le('5'), 1);
   assert.equal(le('50'), 1);
@@ -237,7 +238,7 @@ test('a scrape has Istio metric names, labels and Envoy default buckets', async 
     samples(text, 'istio_request_duration_milliseconds_sum').find(
       (s) => s.labels.response_code === '200',
     )?.value,
-    73,
+    75,
   );
 
   assert.equal(samples(text, 'istio_tcp_sent_bytes_total')[0]?.value, 105);

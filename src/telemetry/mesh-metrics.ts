@@ -27,7 +27,7 @@ export const ISTIO_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
  * Default cap on distinct label sets across all Istio metrics of one
  * registry. The scrape is the binding limit, not memory: one HTTP label set
  * is ~59 kB of exposition text (67 lines of 25 labels) and prom-client
- * formats ~1 label set per ms, so 1,000 sets ≈ 60 MB and ~1 s per scrape;
+ * formats one in 1–2 ms, so 1,000 sets ≈ 60 MB and 1–2 s per scrape;
  * 10,000 would pass V8's maximum string length (bench/telemetry.bench.ts).
  */
 export const DEFAULT_MAX_SERIES = 1_000;
