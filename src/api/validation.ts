@@ -97,7 +97,31 @@ export function createValidator<S extends TSchema>(schema: S): Validator<Static<
     if (check(value)) return { ok: true, value: value as Static<S> };
     const seen = new Set<string>();
     const issues: ValidationIssue[] = [];
-    for (const e of check.errors ?? []) {
+    const errors = check.errors ?? [];
+    // A union of literals (TypeBox) fails as one `const` error per literal plus an `anyOf`:
+    // report it once, as the list of allowed values.
+    const literals = new Map<string, unknown[]>();
+    for (const e of errors)
+      if (e.keyword === 'const')
+        literals.set(e.instancePath, [
+          ...(literals.get(e.instancePath) ?? []),
+          (e.params as { allowedValue?: unknown }).allowedValue,
+        ]);
+    for (const [pointer, values] of literals) {
+      if (values.length < 2) continue;
+      const issue = {
+        path: pointerToPath(pointer, basePath),
+        message: `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}`,
+      };
+      seen.add(formatIssue(issue));
+      issues.push(issue);
+    }
+    for (const e of errors) {
+      if (
+        (e.keyword === 'const' || e.keyword === 'anyOf') &&
+        (literals.get(e.instancePath)?.length ?? 0) >= 2
+      )
+        continue;
       const issue = issueFromAjv(e, basePath);
       const key = formatIssue(issue);
       if (!seen.has(key)) {

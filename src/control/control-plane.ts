@@ -146,6 +146,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     } catch (error) {
       throw new Error(
         `service-account token rejected: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
       );
     }
     const id = node.id ?? '';

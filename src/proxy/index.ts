@@ -11,7 +11,13 @@ export {
   resourceName,
   type XdsResource,
 } from './xds-client/resource-validation.js';
-export { startProxy, type Proxy, type ProxyOptions } from './proxy.js';
+export { startProxy, type Proxy, type ProxyIdentityOptions, type ProxyOptions } from './proxy.js';
+export {
+  createInboundListeners,
+  type InboundListeners,
+  type InboundRecord,
+} from './inbound/inbound-listeners.js';
+export { createSecretStore, type MutableSecretStore, type SecretStore } from './tls/secrets.js';
 export {
   createOutboundProxy,
   type OutboundProxy,

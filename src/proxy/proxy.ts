@@ -1,13 +1,42 @@
 /**
  * One Palisade proxy process, assembled by direction (linkerd2-proxy's
- * layout): the xDS client feeds the outbound listener and the admin endpoint.
- * Graceful drain: `close()` stops accepting, lets in-flight requests finish
- * within `drainMs`, then closes what is left.
+ * layout): the xDS client feeds the inbound listeners, the outbound listener
+ * and the admin endpoint; the secret store holds the workload's SVID (from
+ * its own CSR client: the key never leaves this process) and the trust bundle
+ * (SDS `ROOTCA` from the control plane). Graceful drain: `close()` stops
+ * accepting, lets in-flight requests finish within `drainMs`, then closes
+ * what is left.
  */
 import type * as http from 'node:http';
-import { createAdsClient, type AdsClient, type XdsNode } from './xds-client/ads-client.js';
+import { createSvidSource, type SvidSource } from '../identity/index.js';
+import { silentLogger, type Logger } from '../logging/index.js';
+import {
+  createAdsClient,
+  type AdsClient,
+  type XdsNode,
+  type XdsSnapshot,
+} from './xds-client/ads-client.js';
 import { createOutboundProxy, type OutboundProxy } from './outbound/outbound-proxy.js';
 import { createAdminServer } from './admin/admin-server.js';
+import {
+  createInboundListeners,
+  type InboundListeners,
+  type InboundRecord,
+} from './inbound/inbound-listeners.js';
+import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
+
+/** Where the proxy gets its SVID. */
+export interface ProxyIdentityOptions {
+  /** The CA's CSR service, e.g. https://127.0.0.1:15012 */
+  readonly caUrl: string;
+  /** Roots that verify the CA server (the mesh root at bootstrap). */
+  readonly caRootPem: string;
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  /** SVID lifetime to ask for (default 24h). */
+  readonly ttl?: string;
+}
 
 export interface ProxyOptions {
   node: XdsNode;
@@ -22,12 +51,20 @@ export interface ProxyOptions {
   adminPort?: number;
   /** Longest wait for in-flight requests on close (default 5000 ms). */
   drainMs?: number;
+  /** The workload identity; without it the proxy has no certificate and refuses every TLS connection. */
+  identity?: ProxyIdentityOptions;
+  logger?: Logger;
+  /** Called per inbound request/connection (access log, metrics). */
+  onInbound?: (record: InboundRecord) => void;
 }
 
 export interface Proxy {
   readonly ads: AdsClient;
   readonly outboundPort: number;
   readonly adminPort: number;
+  readonly secrets: MutableSecretStore;
+  readonly inbound: InboundListeners;
+  readonly svid: SvidSource | undefined;
   close(): Promise<void>;
 }
 
@@ -41,45 +78,143 @@ function listen(server: http.Server, host: string, port: number): Promise<number
   });
 }
 
-/** Starts the proxy: ADS stream, outbound listener and admin endpoint. */
+type R = Record<string, unknown>;
+const rec = (v: unknown): R =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
+
+/** The PEM of a decoded SDS DataSource (`inline_string` or base64 `inline_bytes`). */
+function dataSource(value: unknown): string | undefined {
+  const v = rec(value);
+  if (typeof v['inline_string'] === 'string') return v['inline_string'];
+  if (typeof v['inline_bytes'] === 'string')
+    return Buffer.from(v['inline_bytes'], 'base64').toString('utf8');
+  return undefined;
+}
+
+/** Copies SDS secrets from the snapshot into the store (never `default`: that one is local). */
+function syncSecrets(snapshot: XdsSnapshot, secrets: MutableSecretStore, known: Set<string>): void {
+  const seen = new Set<string>();
+  for (const [name, secret] of snapshot.secret) {
+    if (name === 'default') continue;
+    seen.add(name);
+    const ca = dataSource(rec(rec(secret['validation_context'])['trusted_ca']));
+    const cert = dataSource(rec(rec(secret['tls_certificate'])['certificate_chain']));
+    const key = dataSource(rec(rec(secret['tls_certificate'])['private_key']));
+    const next = {
+      ...(ca === undefined ? {} : { validationContext: { trustedCaPem: ca } }),
+      ...(cert === undefined || key === undefined
+        ? {}
+        : { tlsCertificate: { certChainPem: cert, privateKeyPem: key } }),
+    };
+    const prev = secrets.get(name);
+    if (JSON.stringify(prev) !== JSON.stringify(next)) secrets.set(name, next);
+  }
+  for (const name of known) if (!seen.has(name)) secrets.set(name, undefined);
+  known.clear();
+  for (const name of seen) known.add(name);
+}
+
+/** Starts the proxy: SVID client, ADS stream, inbound and outbound listeners, admin endpoint. */
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
+  const logger = options.logger ?? silentLogger();
+  const secrets = createSecretStore();
+  const sdsNames = new Set<string>();
+  const inbound = createInboundListeners({
+    secrets,
+    logger,
+    ...(options.onInbound === undefined ? {} : { onRecord: options.onInbound }),
+  });
+  let svid: SvidSource | undefined;
+  if (options.identity !== undefined) {
+    const id = options.identity;
+    const token = options.token;
+    svid = createSvidSource({
+      caUrl: id.caUrl,
+      caTrustBundlePem: id.caRootPem,
+      trustDomain: id.trustDomain,
+      namespace: id.namespace,
+      serviceAccount: id.serviceAccount,
+      ...(token === undefined ? {} : { token: token() }),
+      ttl: id.ttl ?? '24h',
+    });
+    svid.on(
+      'rotated',
+      (snap: { certChainPem: string; keyPem: string; spiffeId: string; serial: string }) => {
+        secrets.set('default', {
+          tlsCertificate: { certChainPem: snap.certChainPem, privateKeyPem: snap.keyPem },
+        });
+        logger.info(
+          { spiffeId: snap.spiffeId, serial: snap.serial },
+          'workload certificate installed',
+        );
+      },
+    );
+    svid.on('retry', (error: Error, delayMs: number) => {
+      logger.warn({ err: error.message, delayMs }, 'CA request failed; retrying');
+    });
+    void svid.start().catch((error: unknown) => {
+      logger.error({ err: error }, 'no workload certificate');
+    });
+  }
   const ads = createAdsClient({
     address: options.xdsAddress,
     node: options.node,
     ...(options.token === undefined ? {} : { token: options.token }),
+    onUpdate(snapshot) {
+      syncSecrets(snapshot, secrets, sdsNames);
+      inbound.sync(snapshot).catch((error: unknown) => {
+        logger.error({ err: error }, 'inbound listeners could not be updated');
+      });
+    },
+    onNack(kind, reason) {
+      logger.warn({ kind, reason }, 'xDS update rejected (NACK)');
+    },
   });
   let outbound: OutboundProxy | undefined;
-  const admin = createAdminServer({ ads });
+  const admin = createAdminServer({ ads, secrets, ...(svid === undefined ? {} : { svid }) });
   try {
-    outbound = createOutboundProxy({ snapshot: () => ads.snapshot });
+    outbound = createOutboundProxy({
+      snapshot: () => ads.snapshot,
+      secrets,
+      onSecureNamingFailure: (cluster, presented) => {
+        logger.warn({ cluster, presented }, 'secure naming check failed: upstream refused');
+      },
+    });
     const outboundPort = await outbound.listen(options.instanceIp, options.outboundPort ?? 15001);
     const adminPort = await listen(admin, '127.0.0.1', options.adminPort ?? 15000);
     const out = outbound;
+    const drainMs = options.drainMs ?? 5_000;
     return {
       ads,
       outboundPort,
       adminPort,
+      secrets,
+      inbound,
+      svid,
       async close() {
         ads.close();
+        svid?.close();
         admin.close();
         out.server.close();
         out.server.closeIdleConnections();
         const drain = new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.drainMs ?? 5_000);
+          const timer = setTimeout(resolve, drainMs);
           out.server.once('close', () => {
             clearTimeout(timer);
             resolve();
           });
         });
-        await drain;
+        await Promise.all([drain, inbound.close(drainMs)]);
         await out.close();
         admin.closeAllConnections();
       },
     };
   } catch (error) {
     ads.close();
+    svid?.close();
     admin.close();
     await outbound?.close();
+    await inbound.close(0);
     throw error;
   }
 }

@@ -10,3 +10,4 @@ export {
   type ResourceKind,
 } from './protos.js';
 export { objectToStruct, structToObject } from './struct.js';
+export { list, num, rec, str } from './decoded.js';

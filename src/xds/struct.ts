@@ -1,6 +1,10 @@
 /**
- * google.protobuf.Struct ↔ plain objects, in @grpc/proto-loader's decoded
- * form (`{ fields: { k: { string_value } } }`). Used for `node.metadata`.
+ * google.protobuf.Struct ↔ plain objects (`node.metadata`, endpoint
+ * `filter_metadata`). protobufjs defines the well-known types itself with
+ * camelCase field names (`stringValue`, `structValue`…) even when the loader
+ * keeps proto case, so Struct values must be written in camelCase — a
+ * snake_case `string_value` is silently dropped on encode. Decoding accepts
+ * both spellings.
  */
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -17,24 +21,32 @@ export function objectToStruct(object: Readonly<Record<string, unknown>>): {
 }
 
 function toValue(value: unknown): unknown {
-  if (typeof value === 'string') return { string_value: value };
-  if (typeof value === 'number') return { number_value: value };
-  if (typeof value === 'boolean') return { bool_value: value };
-  if (Array.isArray(value)) return { list_value: { values: value.map(toValue) } };
-  if (isRecord(value)) return { struct_value: objectToStruct(value) };
-  return { null_value: 'NULL_VALUE' };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(toValue) } };
+  if (isRecord(value)) return { structValue: objectToStruct(value) };
+  return { nullValue: 'NULL_VALUE' };
 }
 
 function fromValue(value: unknown): unknown {
   if (!isRecord(value)) return value;
-  if ('string_value' in value) return value['string_value'];
-  if ('number_value' in value) return value['number_value'];
-  if ('bool_value' in value) return value['bool_value'];
-  if ('struct_value' in value) return structToObject(value['struct_value']);
-  if ('list_value' in value) {
-    const list = value['list_value'];
-    return isRecord(list) && Array.isArray(list['values']) ? list['values'].map(fromValue) : [];
-  }
+  for (const key of [
+    'stringValue',
+    'string_value',
+    'numberValue',
+    'number_value',
+    'boolValue',
+    'bool_value',
+  ])
+    if (key in value) return value[key];
+  for (const key of ['structValue', 'struct_value'])
+    if (key in value) return structToObject(value[key]);
+  for (const key of ['listValue', 'list_value'])
+    if (key in value) {
+      const list = value[key];
+      return isRecord(list) && Array.isArray(list['values']) ? list['values'].map(fromValue) : [];
+    }
   return null;
 }
 

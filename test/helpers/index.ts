@@ -2,7 +2,7 @@
  * Shared test helpers: run the compiled CLI as a real process, make throwaway
  * directories, find free loopback ports. Tests only talk to loopback.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -124,4 +124,73 @@ export async function waitFor<T>(
       );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A long-running `palisade` child process started by {@link spawnPalisade}. */
+export interface PalisadeProcess {
+  readonly child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/**
+ * Starts `palisade ARGS` and resolves once a line of its stdout matches
+ * `ready` (rejects with the output when it exits first or `timeoutMs` passes).
+ */
+export async function spawnPalisade(
+  args: readonly string[],
+  options: { ready: RegExp; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+): Promise<PalisadeProcess & { match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, PALISADE_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      resolve(code);
+    });
+  });
+  const stop = async (graceMs = 5000): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, graceMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  const output = (): string => `${stdout}${stderr}`;
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop().then(() => {
+        reject(new Error(`palisade ${args.join(' ')} not ready:\n${output()}`));
+      });
+    }, options.timeoutMs ?? 20_000);
+    const check = (): void => {
+      const m = options.ready.exec(stdout);
+      if (m !== null) {
+        clearTimeout(timer);
+        child.stdout.off('data', check);
+        resolve(m);
+      }
+    };
+    child.stdout.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`palisade ${args.join(' ')} exited ${String(code)}:\n${output()}`));
+    });
+  });
+  return { child, output, stop, match };
 }

@@ -4,6 +4,7 @@
  * proxy-status/proxy-config), read from the control plane's debug API.
  */
 import { stringify } from 'yaml';
+import { num, str } from '../../xds/index.js';
 import { readConfig } from '../../config/index.js';
 import { callDebug, type ProxyConfigReply, type SyncStatusReply } from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
@@ -101,14 +102,14 @@ function clusterRows(resources: readonly R[]): string[][] {
   return resources.map((c) => {
     const name = String(c['name']);
     const [direction, port, subset, fqdn] = name.split('|');
-    if (fqdn === undefined) return [name, '-', '-', '-', String(c['type'] ?? ''), '-'];
+    if (fqdn === undefined) return [name, '-', '-', '-', str(c['type']), '-'];
     const tls = rec(rec(c['transport_socket'])['typed_config']);
     return [
       fqdn === '' ? '' : fqdn,
       port ?? '',
       subset === '' ? '-' : (subset ?? '-'),
       (direction ?? '').toUpperCase(),
-      String(c['type'] ?? ''),
+      str(c['type']),
       'sni' in tls ? 'mTLS' : '-',
     ];
   });
@@ -131,9 +132,9 @@ function listenerRows(resources: readonly R[]): string[][] {
             ? 'Inline Route'
             : typeof config['cluster'] === 'string'
               ? `Cluster: ${config['cluster']}`
-              : String(filter['name'] ?? '');
+              : str(filter['name']);
       const matchText = [
-        port === undefined ? '' : `port ${String(port)}`,
+        port === undefined ? '' : `port ${String(num(port))}`,
         typeof match['transport_protocol'] === 'string'
           ? `transport ${match['transport_protocol']}`
           : '',
@@ -143,8 +144,8 @@ function listenerRows(resources: readonly R[]): string[][] {
         .join('; ');
       rows.push([
         String(l['name']),
-        String(address['address'] ?? ''),
-        String(address['port_value'] ?? ''),
+        str(address['address']),
+        String(num(address['port_value'])),
         matchText === '' ? 'ALL' : matchText,
         destination,
       ]);
@@ -178,7 +179,7 @@ function routeRows(resources: readonly R[]): string[][] {
             .slice(0, 3)
             .join(',') + (domains.length > 3 ? ' +' : ''),
           m,
-          String(route['name'] ?? ''),
+          str(route['name']),
         ]);
       }
   return rows;
@@ -191,8 +192,8 @@ function endpointRows(resources: readonly R[]): string[][] {
       for (const lb of list(locality['lb_endpoints'])) {
         const address = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
         rows.push([
-          `${String(address['address'])}:${String(address['port_value'])}`,
-          String(lb['health_status'] ?? 'HEALTHY'),
+          `${str(address['address'])}:${String(num(address['port_value']))}`,
+          str(lb['health_status'], 'HEALTHY'),
           String(cla['cluster_name']),
         ]);
       }

@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { PalisadeError } from '../../errors/index.js';
-import { startProxy } from '../../proxy/index.js';
+import { readConfig } from '../../config/index.js';
+import { createLogger } from '../../logging/index.js';
+import { startProxy, type ProxyIdentityOptions } from '../../proxy/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -23,6 +25,11 @@ Options:
   --outbound-port PORT     outbound listener port (default 15001; 0 picks a free one)
   --admin-port PORT        admin port on 127.0.0.1 (default 15000; 0 picks a free one)
   --drain-ms MS            longest wait for in-flight requests on SIGTERM (default 5000)
+  --ca-url URL             the CA's CSR service (https://HOST:PORT); with it the proxy generates its key,
+                           gets its SVID for NAMESPACE/SERVICE_ACCOUNT with the token, and rotates it
+  --ca-root-cert FILE      PEM roots that verify the CA server (required with --ca-url)
+  --trust-domain TD        SPIFFE trust domain (default $PALISADE_TRUST_DOMAIN or cluster.local)
+  --svid-ttl DURATION      SVID lifetime to request (default 24h)
 `;
 
 function port(value: string | undefined, flag: string, fallback: number): number {
@@ -51,6 +58,10 @@ export const proxyCommand: Command = {
         'outbound-port': { type: 'string' },
         'admin-port': { type: 'string' },
         'drain-ms': { type: 'string' },
+        'ca-url': { type: 'string' },
+        'ca-root-cert': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'svid-ttl': { type: 'string' },
       },
       false,
     );
@@ -68,7 +79,33 @@ export const proxyCommand: Command = {
       throw new PalisadeError('PAL_ERR_USAGE', '--metadata must be a JSON object');
     }
     const tokenFile = values['token-file'];
+    const meta = metadata as Record<string, unknown>;
+    const caUrl = values['ca-url'];
+    let identity: ProxyIdentityOptions | undefined;
+    if (caUrl !== undefined) {
+      const rootFile = requireOption(values['ca-root-cert'], '--ca-root-cert');
+      const namespace = meta['NAMESPACE'];
+      const serviceAccount = meta['SERVICE_ACCOUNT'];
+      if (typeof namespace !== 'string' || typeof serviceAccount !== 'string')
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          '--ca-url needs NAMESPACE and SERVICE_ACCOUNT in --metadata',
+        );
+      if (tokenFile === undefined)
+        throw new PalisadeError('PAL_ERR_USAGE', '--ca-url needs --token-file');
+      identity = {
+        caUrl,
+        caRootPem: readFileSync(rootFile, 'utf8'),
+        trustDomain: values['trust-domain'] ?? readConfig().trustDomain,
+        namespace,
+        serviceAccount,
+        ...(values['svid-ttl'] === undefined ? {} : { ttl: values['svid-ttl'] }),
+      };
+    }
+    const config = readConfig();
     const proxy = await startProxy({
+      logger: createLogger('proxy', config.logLevel),
+      ...(identity === undefined ? {} : { identity }),
       node: {
         id: nodeId,
         cluster: values.cluster ?? parts[2] ?? 'unknown',

@@ -11,7 +11,7 @@
  * service accounts of the workloads behind the service (secure naming).
  */
 import type { DestinationRule } from '../../api/networking/index.js';
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, objectToStruct, TYPE_URLS } from '../../xds/index.js';
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
 import type {
   EndpointView,
@@ -85,7 +85,7 @@ function effectivePolicy(
     for (const [k, v] of Object.entries(layer))
       if (k !== 'portLevelSettings' && k !== 'port') out[k] = v;
   }
-  return out as CoreTrafficPolicy;
+  return out;
 }
 
 /** SPIFFE IDs allowed to serve a service (secure naming). */
@@ -230,11 +230,11 @@ function assignment(
                 health_status: e.instance.healthy ? 'HEALTHY' : 'UNHEALTHY',
                 metadata: {
                   filter_metadata: {
-                    istio: {
+                    istio: objectToStruct({
                       workload: e.instance.workload,
                       namespace: e.instance.namespace,
                       service_account: `spiffe://${trustDomain}/ns/${e.instance.namespace}/sa/${e.instance.serviceAccount}`,
-                    },
+                    }),
                   },
                 },
               })),

@@ -84,11 +84,7 @@ function sidecarFor(inputs: CompileInputs, proxy: ProxyNode): Sidecar | undefine
 }
 
 /** Sidecar egress host match: `ns/dnsName` with `*`, `.` (own namespace) and `~` (none). */
-function egressAllows(
-  sidecar: Sidecar | undefined,
-  service: ServiceView,
-  proxyNamespace: string,
-): boolean {
+function egressAllows(sidecar: Sidecar | undefined, service: ServiceView): boolean {
   if (sidecar === undefined || sidecar.spec.egress === undefined) return true;
   const sidecarNs = sidecar.metadata.namespace ?? 'default';
   for (const egress of sidecar.spec.egress)
@@ -103,7 +99,6 @@ function egressAllows(
       if (hostPart.startsWith('*.') && service.hostname.endsWith(hostPart.slice(1))) return true;
       if (hostPart === service.hostname) return true;
     }
-  void proxyNamespace;
   return false;
 }
 
@@ -160,9 +155,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     add(out, 'listener', buildInboundListener(inputs, proxy, port.port, port.protocol));
     add(out, 'cluster', buildInboundCluster(proxy, port.port));
   }
-  const services = inputs.registry.services.filter((s) =>
-    egressAllows(sidecar, s, proxy.namespace),
-  );
+  const services = inputs.registry.services.filter((s) => egressAllows(sidecar, s));
   addServiceClusters(inputs, proxy, services, out);
   const byPort = new Map<number, ServiceView[]>();
   for (const s of services)
@@ -234,7 +227,7 @@ function gatewayTls(server: GatewayServer): object | undefined {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': EXTENSION_TYPE_URLS.downstreamTls,
-      require_client_certificate: tls.mode === 'MUTUAL',
+      require_client_certificate: { value: tls.mode === 'MUTUAL' },
       common_tls_context: common,
     },
   };

@@ -50,7 +50,7 @@ export function meshDownstreamTls(): object {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': EXTENSION_TYPE_URLS.downstreamTls,
-      require_client_certificate: true,
+      require_client_certificate: { value: true },
       common_tls_context: {
         alpn_protocols: ['h2', 'http/1.1'],
         tls_certificate_sds_secret_configs: [sdsSecret(SECRET_DEFAULT)],

@@ -118,7 +118,7 @@ export function createConfigDirSource(options: ConfigDirSourceOptions): ConfigDi
     reload,
     close() {
       if (timer !== undefined) clearTimeout(timer);
-      watcher?.close();
+      watcher.close();
     },
   };
 }

@@ -199,7 +199,7 @@ export async function startAdsServer<P>(
         );
         return;
       }
-      if (request.error_detail !== undefined && request.error_detail !== null) {
+      if (request.error_detail !== undefined) {
         state.nack = {
           version: state.sentVersion ?? '',
           message: request.error_detail.message ?? '',
@@ -288,7 +288,10 @@ export async function startAdsServer<P>(
         call.end();
       });
       call.on('cancelled', gone);
-      call.on('error', gone);
+      call.on('error', (error: Error) => {
+        logger.debug({ proxy: stream?.id, err: error.message }, 'xDS stream error');
+        gone();
+      });
       call.on('close', gone);
     },
   });

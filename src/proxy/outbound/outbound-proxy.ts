@@ -4,22 +4,63 @@
  * and CONNECT. The filter chain is chosen by the target's port
  * (`filter_chain_match.destination_port`), its HttpConnectionManager names the
  * RDS route configuration, the route names the cluster, and the cluster's EDS
- * endpoints are used round robin. Every lookup reads the current snapshot, so
- * an accepted xDS update takes effect on the next request and the proxy keeps
- * serving its last good config when the control plane is gone.
+ * endpoints are picked by its load-balancing policy. Every lookup reads the
+ * current snapshot, so an accepted xDS update takes effect on the next request
+ * and the proxy keeps serving its last good config when the control plane is
+ * gone.
+ *
+ * Route actions implemented as Envoy documents them (route.v3.RouteAction):
+ * timeout (default 15 s; 0 disables) → 504 UT; retry_policy (retry_on
+ * 5xx, gateway-error, connect-failure, refused-stream, reset,
+ * retriable-4xx, retriable-status-codes; num_retries; per_try_timeout;
+ * exponential back-off 25 ms base, 250 ms cap, full jitter); fault filter
+ * (delay, abort) from `typed_per_filter_config`; prefix/regex/host rewrites;
+ * request/response header operations; request mirroring. Clusters:
+ * ROUND_ROBIN, LEAST_REQUEST, RANDOM; circuit breakers → 503 UO; outlier
+ * detection (consecutive 5xx / gateway failures → ejection for
+ * base_ejection_time × n, bounded by max_ejection_percent); upstream TLS with
+ * secure naming (upstream-tls.ts).
  */
 import * as http from 'node:http';
+import { str } from '../../xds/index.js';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import { randomInt, randomUUID } from 'node:crypto';
+import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
-import { routeRequest, type RouteDecision } from './route-table.js';
+import { decide, matchRoute, type RouteDecision } from './route-table.js';
+import {
+  createUpstreamTlsAgents,
+  parseUpstreamTls,
+  type UpstreamTlsConfig,
+} from './upstream-tls.js';
+
+/** One finished outbound request, for access logs and metrics. */
+export interface OutboundRecord {
+  readonly authority: string;
+  readonly method: string;
+  readonly path: string;
+  readonly cluster: string;
+  readonly upstream: string;
+  readonly status: number;
+  readonly flags: string;
+  readonly attempts: number;
+  readonly durationMs: number;
+  readonly mtls: boolean;
+}
 
 export interface OutboundProxyOptions {
   /** Current accepted xDS snapshot. */
   snapshot: () => XdsSnapshot;
   /** Listener name to serve (default `outbound`). */
   listenerName?: string;
+  /** SDS secrets (workload certificate, trust bundle) for TLS clusters. */
+  secrets?: SecretStore;
+  /** Called once per finished request. */
+  onRecord?: (record: OutboundRecord) => void;
+  /** Called when a server fails secure naming (presents an identity not allowed for the service). */
+  onSecureNamingFailure?: (cluster: string, presented: readonly string[]) => void;
 }
 
 /** A running outbound proxy. */
@@ -42,27 +83,49 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+type R = Record<string, unknown>;
+function isRecord(value: unknown): value is R {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
-
-function records(value: unknown): Record<string, unknown>[] {
+function records(value: unknown): R[] {
   return Array.isArray(value) ? value.filter(isRecord) : [];
 }
+const rec = (v: unknown): R => (isRecord(v) ? v : {});
 
-/** The RDS route configuration name of the listener's chain for `port`. */
-function routeNameForPort(listener: XdsResource, port: number): string | undefined {
+/** A proto Duration in ms (undefined when absent). */
+function durationMs(value: unknown): number | undefined {
+  if (!isRecord(value)) return undefined;
+  return Number(value['seconds'] ?? 0) * 1000 + Number(value['nanos'] ?? 0) / 1e6;
+}
+
+/** A FractionalPercent as a probability in [0, 1]. */
+function fraction(value: unknown): number {
+  const v = rec(value);
+  const denominators: Record<string, number> = {
+    HUNDRED: 100,
+    TEN_THOUSAND: 10_000,
+    MILLION: 1_000_000,
+  };
+  const d = denominators[str(v['denominator'], 'HUNDRED')] ?? 100;
+  return Math.min(1, Number(v['numerator'] ?? 0) / d);
+}
+
+/** True with probability `p` (CSPRNG-backed; the draw has a resolution of one in a million). */
+function chance(p: number): boolean {
+  return p >= 1 || (p > 0 && randomInt(1_000_000) < p * 1_000_000);
+}
+
+/** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
+function hcmForPort(listener: XdsResource, port: number): R | undefined {
   for (const chain of records(listener['filter_chains'])) {
-    const match = isRecord(chain['filter_chain_match']) ? chain['filter_chain_match'] : {};
+    const match = rec(chain['filter_chain_match']);
     const wanted = isRecord(match['destination_port'])
       ? match['destination_port']['value']
       : undefined;
     if (wanted !== undefined && Number(wanted) !== port) continue;
     for (const filter of records(chain['filters'])) {
-      const config = isRecord(filter['typed_config']) ? filter['typed_config'] : {};
-      const rds = config['rds'];
-      if (isRecord(rds) && typeof rds['route_config_name'] === 'string')
-        return rds['route_config_name'];
+      const config = rec(filter['typed_config']);
+      if (isRecord(config['rds'])) return config;
     }
   }
   return undefined;
@@ -81,12 +144,9 @@ function endpointsOf(assignment: XdsResource | undefined): Endpoint[] {
     for (const lb of records(locality['lb_endpoints'])) {
       const status = lb['health_status'];
       if (status === 'UNHEALTHY' || status === 'DRAINING' || status === 'TIMEOUT') continue;
-      const endpoint = isRecord(lb['endpoint']) ? lb['endpoint'] : {};
-      const address = isRecord(endpoint['address']) ? endpoint['address'] : {};
-      const socket = isRecord(address['socket_address']) ? address['socket_address'] : {};
-      if (typeof socket['address'] === 'string') {
+      const socket = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
+      if (typeof socket['address'] === 'string')
         out.push({ host: socket['address'], port: Number(socket['port_value']) });
-      }
     }
   }
   return out;
@@ -126,13 +186,106 @@ function targetOf(req: http.IncomingMessage): Target | undefined {
   };
 }
 
+/** Per-cluster runtime state: LB cursor, active requests, outlier detection. */
+interface ClusterState {
+  cursor: number;
+  active: number;
+  pending: number;
+  readonly activeByEndpoint: Map<string, number>;
+  readonly failures: Map<string, number>;
+  readonly ejectedUntil: Map<string, number>;
+  readonly ejections: Map<string, number>;
+}
+
+/** Envoy's default retriable status for `retriable-status-codes` is none; Istio adds 503. */
+function retriable(
+  retryOn: string,
+  status: number | undefined,
+  reset: boolean,
+  codes: readonly number[],
+): boolean {
+  const on = new Set(retryOn.split(',').map((s) => s.trim()));
+  if (status === undefined)
+    return (
+      reset &&
+      (on.has('5xx') ||
+        on.has('gateway-error') ||
+        on.has('connect-failure') ||
+        on.has('reset') ||
+        on.has('refused-stream'))
+    );
+  if (on.has('5xx') && status >= 500) return true;
+  if (on.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
+  if (on.has('retriable-4xx') && status === 409) return true;
+  if (on.has('retriable-status-codes') && codes.includes(status)) return true;
+  return false;
+}
+
+function headerValueOf(entry: R): { key: string; value: string; append: boolean } | undefined {
+  const header = rec(entry['header']);
+  if (typeof header['key'] !== 'string') return undefined;
+  const action = entry['append_action'];
+  const append =
+    action === 'APPEND_IF_EXISTS_OR_ADD' ||
+    (action === undefined && rec(entry['append'])['value'] === true);
+  return { key: header['key'].toLowerCase(), value: str(header['value']), append };
+}
+
+function applyHeaderOps(headers: http.OutgoingHttpHeaders, add: unknown, remove: unknown): void {
+  if (Array.isArray(remove))
+    for (const name of remove) Reflect.deleteProperty(headers, String(name).toLowerCase());
+  for (const entry of records(add)) {
+    const h = headerValueOf(entry);
+    if (h === undefined) continue;
+    const existing = headers[h.key];
+    if (h.append && existing !== undefined)
+      headers[h.key] = [...(Array.isArray(existing) ? existing : [String(existing)]), h.value];
+    else headers[h.key] = h.value;
+  }
+}
+
+const rewriteRegexes = new WeakMap<object, RegExp>();
+/** The global RegExp of a `regex_rewrite`, compiled once per accepted route object. */
+function rewriteRegex(holder: object, pattern: string): RegExp {
+  let re = rewriteRegexes.get(holder);
+  if (re === undefined) {
+    re = new RegExp(pattern, 'g');
+    rewriteRegexes.set(holder, re);
+  }
+  re.lastIndex = 0;
+  return re;
+}
+
 /** Starts nothing; `listen()` binds the outbound listener. */
 export function createOutboundProxy(options: OutboundProxyOptions): OutboundProxy {
   const listenerName = options.listenerName ?? 'outbound';
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const roundRobin = new Map<string, number>();
+  const tlsAgents = createUpstreamTlsAgents(options.secrets, options.onSecureNamingFailure);
+  const clusterStates = new Map<string, ClusterState>();
+  const tlsConfigs = new WeakMap<object, UpstreamTlsConfig | null>();
+
+  const stateOf = (cluster: string): ClusterState => {
+    let s = clusterStates.get(cluster);
+    if (s === undefined) {
+      s = {
+        cursor: 0,
+        active: 0,
+        pending: 0,
+        activeByEndpoint: new Map(),
+        failures: new Map(),
+        ejectedUntil: new Map(),
+        ejections: new Map(),
+      };
+      clusterStates.set(cluster, s);
+    }
+    return s;
+  };
 
   const reply = (res: http.ServerResponse, status: number, body: string, flag: string): void => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
     res.writeHead(status, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(body),
@@ -141,89 +294,456 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     res.end(body);
   };
 
-  const resolve = (
-    target: Target,
-    headers: http.IncomingHttpHeaders,
-  ): { decision?: RouteDecision; endpoint?: Endpoint; flag?: string; status?: number } => {
-    const snapshot = options.snapshot();
-    const listener = snapshot.listener.get(listenerName);
-    const routeName = listener === undefined ? undefined : routeNameForPort(listener, target.port);
-    const routeConfig = routeName === undefined ? undefined : snapshot.route.get(routeName);
-    if (routeConfig === undefined) return { status: 404, flag: 'NR' };
-    const decision = routeRequest(
-      routeConfig,
-      { authority: target.authority, path: target.path, headers },
-      (total) => randomInt(total),
+  /** Picks an endpoint by the cluster's LB policy, skipping ejected ones (and `avoid`, for retries). */
+  const pick = (
+    cluster: XdsResource,
+    name: string,
+    endpoints: readonly Endpoint[],
+    avoid: string | undefined,
+  ): Endpoint | undefined => {
+    const state = stateOf(name);
+    const now = Date.now();
+    const maxEjectPercent = Number(
+      rec(rec(cluster['outlier_detection'])['max_ejection_percent'])['value'] ?? 10,
     );
-    if (decision === undefined) return { status: 404, flag: 'NR' };
-    if (decision.kind !== 'cluster') return { decision };
-    if (decision.cluster === 'BlackHoleCluster') return { status: 502, flag: 'NR' };
-    if (decision.cluster === 'PassthroughCluster') {
-      return { decision, endpoint: { host: target.host, port: target.port } };
+    let usable = endpoints.filter(
+      (e) => (state.ejectedUntil.get(`${e.host}:${String(e.port)}`) ?? 0) <= now,
+    );
+    // Never eject more than max_ejection_percent of the hosts (Envoy); fall back to all when everything is ejected.
+    if (
+      usable.length === 0 ||
+      (endpoints.length - usable.length) / endpoints.length > maxEjectPercent / 100 + 1e-9
+    )
+      usable = [...endpoints];
+    if (avoid !== undefined && usable.length > 1)
+      usable = usable.filter((e) => `${e.host}:${String(e.port)}` !== avoid);
+    if (usable.length === 0) return undefined;
+    switch (cluster['lb_policy']) {
+      case 'RANDOM':
+        return usable[randomInt(usable.length)];
+      case 'LEAST_REQUEST': {
+        // Envoy's default: power of two random choices.
+        const a = usable[randomInt(usable.length)];
+        const b = usable[randomInt(usable.length)];
+        if (a === undefined || b === undefined) return a ?? b;
+        const load = (e: Endpoint): number =>
+          state.activeByEndpoint.get(`${e.host}:${String(e.port)}`) ?? 0;
+        return load(b) < load(a) ? b : a;
+      }
+      default: {
+        state.cursor += 1;
+        return usable[state.cursor % usable.length];
+      }
     }
-    if (!snapshot.cluster.has(decision.cluster)) return { status: 503, flag: 'NC' };
-    const endpoints = endpointsOf(snapshot.endpoint.get(decision.cluster));
-    if (endpoints.length === 0) return { status: 503, flag: 'UH' };
-    const next = roundRobin.get(decision.cluster) ?? 0;
-    roundRobin.set(decision.cluster, next + 1);
-    return { decision, endpoint: endpoints[next % endpoints.length] };
+  };
+
+  /** Outlier detection: count consecutive failures per endpoint and eject at the threshold. */
+  const observe = (
+    cluster: XdsResource,
+    name: string,
+    endpoint: string,
+    status: number | undefined,
+  ): void => {
+    const od = cluster['outlier_detection'];
+    if (!isRecord(od)) return;
+    const state = stateOf(name);
+    const gatewayFailure =
+      status === undefined || status === 502 || status === 503 || status === 504;
+    const failure = status === undefined || status >= 500;
+    if (!failure) {
+      state.failures.set(endpoint, 0);
+      return;
+    }
+    const count = (state.failures.get(endpoint) ?? 0) + 1;
+    state.failures.set(endpoint, count);
+    const c5xx = isRecord(od['consecutive_5xx']) ? Number(od['consecutive_5xx']['value']) : 5;
+    const cgw = isRecord(od['consecutive_gateway_failure'])
+      ? Number(od['consecutive_gateway_failure']['value'])
+      : undefined;
+    if (count >= c5xx || (cgw !== undefined && gatewayFailure && count >= cgw)) {
+      const times = (state.ejections.get(endpoint) ?? 0) + 1;
+      state.ejections.set(endpoint, times);
+      const base = durationMs(od['base_ejection_time']) ?? 30_000;
+      state.ejectedUntil.set(endpoint, Date.now() + base * times);
+      state.failures.set(endpoint, 0);
+    }
+  };
+
+  const limits = (
+    cluster: XdsResource,
+  ): { maxRequests: number; maxPending: number; maxRetries: number } => {
+    const t = records(rec(cluster['circuit_breakers'])['thresholds'])[0] ?? {};
+    const v = (k: string, d: number): number => (isRecord(t[k]) ? Number(t[k]['value']) : d);
+    return {
+      maxRequests: Math.min(v('max_requests', 1024), v('max_connections', 1024) * 1024),
+      maxPending: v('max_pending_requests', 1024),
+      maxRetries: v('max_retries', 3),
+    };
   };
 
   const server = http.createServer(
-    { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderSize: 16_384 },
+    { headersTimeout: 10_000, requestTimeout: 0, maxHeaderSize: 16_384 },
     (req, res) => {
+      const started = performance.now();
       const target = targetOf(req);
+      const record = (
+        cluster: string,
+        upstream: string,
+        status: number,
+        flags: string,
+        attempts: number,
+        mtls: boolean,
+      ): void => {
+        options.onRecord?.({
+          authority: target?.authority ?? '',
+          method: req.method ?? 'GET',
+          path: target?.path ?? req.url ?? '',
+          cluster,
+          upstream,
+          status,
+          flags,
+          attempts,
+          durationMs: performance.now() - started,
+          mtls,
+        });
+      };
       if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
         reply(res, 400, 'Bad Request', 'DPE');
+        record('', '', 400, 'DPE', 0, false);
         return;
       }
-      const resolved = resolve(target, req.headers);
-      const { decision, endpoint } = resolved;
-      if (decision?.kind === 'direct') {
+      const snapshot = options.snapshot();
+      const listener = snapshot.listener.get(listenerName);
+      const hcm = listener === undefined ? undefined : hcmForPort(listener, target.port);
+      const routeName = rec(hcm?.['rds'])['route_config_name'];
+      const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
+      const request = { authority: target.authority, path: target.path, headers: req.headers };
+      const found = routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+      if (found === undefined) {
+        reply(res, 404, '', 'NR');
+        record('', '', 404, 'NR', 0, false);
+        return;
+      }
+      const decision: RouteDecision = decide(found.route, request, (total) => randomInt(total));
+      if (decision.kind === 'direct') {
         reply(res, decision.status, decision.body, '-');
+        record('', '', decision.status, '-', 0, false);
         return;
       }
-      if (decision?.kind === 'redirect') {
+      if (decision.kind === 'redirect') {
         res.writeHead(decision.status, { location: decision.location, 'content-length': 0 });
         res.end();
+        record('', '', decision.status, '-', 0, false);
         return;
       }
-      if (decision === undefined || endpoint === undefined) {
-        reply(
-          res,
-          resolved.status ?? 503,
-          resolved.flag === 'NR' ? '' : 'no healthy upstream',
-          resolved.flag ?? 'UH',
-        );
+      const route = found.route;
+      const action = rec(route['route']);
+      const clusterName = decision.cluster;
+      if (clusterName === 'BlackHoleCluster') {
+        reply(res, 502, '', 'NR');
+        record(clusterName, '', 502, 'NR', 0, false);
         return;
       }
-      let path = target.path;
-      if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined) {
-        path = decision.prefixRewrite + path.slice(decision.matchedPrefix.length);
+      const passthrough = clusterName === 'PassthroughCluster';
+      const cluster = snapshot.cluster.get(clusterName);
+      if (cluster === undefined) {
+        reply(res, 503, 'no healthy upstream', 'NC');
+        record(clusterName, '', 503, 'NC', 0, false);
+        return;
       }
+      const endpoints = passthrough
+        ? [{ host: target.host, port: target.port }]
+        : endpointsOf(snapshot.endpoint.get(clusterName));
+      if (endpoints.length === 0) {
+        reply(res, 503, 'no healthy upstream', 'UH');
+        record(clusterName, '', 503, 'UH', 0, false);
+        return;
+      }
+      let tls = tlsConfigs.get(cluster);
+      if (tls === undefined) {
+        tls = parseUpstreamTls(cluster) ?? null;
+        tlsConfigs.set(cluster, tls);
+      }
+      const tlsConfig = tls;
+      const mtls = tlsConfig !== null && tlsConfig.certificateSecret !== undefined;
+
+      // Request headers: hop-by-hop and every header named in Connection are dropped (RFC 9110 §7.6.1).
+      const connectionNamed = new Set(
+        str(req.headers.connection)
+          .split(',')
+          .map((h) => h.trim().toLowerCase())
+          .filter((h) => h !== ''),
+      );
       const headers: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+        if (!HOP_BY_HOP.has(name) && !connectionNamed.has(name) && value !== undefined)
+          headers[name] = value;
       }
-      headers['host'] = target.authority;
+      headers['host'] =
+        typeof action['host_rewrite_literal'] === 'string'
+          ? action['host_rewrite_literal']
+          : target.authority;
       headers['x-request-id'] ??= randomUUID();
-      const upstream = http.request(
-        { host: endpoint.host, port: endpoint.port, method: req.method, path, headers, agent },
-        (upstreamRes) => {
-          const out: http.OutgoingHttpHeaders = {};
-          for (const [name, value] of Object.entries(upstreamRes.headers)) {
-            if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
-          }
-          res.writeHead(upstreamRes.statusCode ?? 502, out);
-          upstreamRes.pipe(res);
-        },
+      headers['x-forwarded-proto'] ??= 'http';
+      applyHeaderOps(
+        headers,
+        found.vhost['request_headers_to_add'],
+        found.vhost['request_headers_to_remove'],
       );
-      upstream.on('error', () => {
-        if (!res.headersSent)
-          reply(res, 503, 'upstream connect error or disconnect/reset before headers', 'UF');
-        else res.destroy();
+      applyHeaderOps(headers, route['request_headers_to_add'], route['request_headers_to_remove']);
+
+      let path = target.path;
+      if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined)
+        path = decision.prefixRewrite + path.slice(decision.matchedPrefix.length);
+      const regexRewrite = rec(action['regex_rewrite']);
+      const pattern = rec(regexRewrite['pattern'])['regex'];
+      if (typeof pattern === 'string') {
+        const q = path.indexOf('?');
+        const bare = q === -1 ? path : path.slice(0, q);
+        path =
+          bare.replace(rewriteRegex(regexRewrite, pattern), str(regexRewrite['substitution'])) +
+          (q === -1 ? '' : path.slice(q));
+      }
+
+      // Fault injection (envoy.filters.http.fault, per-route config), only when the HCM runs the fault filter.
+      const faultEnabled = records(hcm?.['http_filters']).some(
+        (f) => f['name'] === 'envoy.filters.http.fault',
+      );
+      const fault = faultEnabled
+        ? rec(rec(route['typed_per_filter_config'])['envoy.filters.http.fault'])
+        : {};
+      const abort = rec(fault['abort']);
+      const delay = rec(fault['delay']);
+      const delayMs = durationMs(delay['fixed_delay']);
+      const injectDelay = delayMs !== undefined && chance(fraction(delay['percentage']));
+      const injectAbort =
+        abort['http_status'] !== undefined && chance(fraction(abort['percentage']));
+
+      const timeoutMs = durationMs(action['timeout']) ?? 15_000;
+      const retry = rec(action['retry_policy']);
+      const retryOn = typeof retry['retry_on'] === 'string' ? retry['retry_on'] : '';
+      const { maxRequests, maxRetries } = limits(cluster);
+      const numRetries = Math.min(
+        isRecord(retry['num_retries'])
+          ? Number(retry['num_retries']['value'])
+          : retryOn === ''
+            ? 0
+            : 1,
+        maxRetries,
+      );
+      const perTryMs = durationMs(retry['per_try_timeout']);
+      const codes = Array.isArray(retry['retriable_status_codes'])
+        ? (retry['retriable_status_codes'] as unknown[]).map(Number)
+        : [];
+      // A request with a body is retried only when it was small enough to buffer (Envoy buffers up to its limit).
+      const hasBody =
+        req.headers['content-length'] !== undefined
+          ? Number(req.headers['content-length']) > 0
+          : req.headers['transfer-encoding'] !== undefined;
+      const canRetry = numRetries > 0 && !hasBody;
+
+      for (const mirror of records(action['request_mirror_policies'])) {
+        const name = str(mirror['cluster']);
+        if (!chance(fraction(rec(mirror['runtime_fraction'])['default_value']))) continue;
+        const mirrorEndpoints = endpointsOf(snapshot.endpoint.get(name));
+        const mirrorCluster = snapshot.cluster.get(name);
+        const endpoint =
+          mirrorCluster === undefined
+            ? undefined
+            : pick(mirrorCluster, name, mirrorEndpoints, undefined);
+        if (endpoint === undefined || hasBody) continue;
+        const mirrorTls = mirrorCluster === undefined ? undefined : parseUpstreamTls(mirrorCluster);
+        const mAgent = mirrorTls === undefined ? agent : tlsAgents.agentFor(name, mirrorTls);
+        if (mAgent instanceof Error) continue;
+        // Envoy appends "-shadow" to the host of mirrored requests; their responses are discarded.
+        const shadow = { ...headers, host: `${str(headers['host'])}-shadow` };
+        const m = (mirrorTls === undefined ? http : https).request({
+          host: endpoint.host,
+          port: endpoint.port,
+          method: req.method,
+          path,
+          headers: shadow,
+          agent: mAgent,
+          timeout: timeoutMs || 15_000,
+        });
+        m.on('response', (r) => r.resume());
+        m.on('error', () => undefined);
+        m.on('timeout', () => m.destroy());
+        m.end();
+      }
+
+      const state = stateOf(clusterName);
+      if (state.active >= maxRequests) {
+        reply(
+          res,
+          503,
+          'upstream connect error or disconnect/reset before headers. reset reason: overflow',
+          'UO',
+        );
+        record(clusterName, '', 503, 'UO', 0, mtls);
+        return;
+      }
+      state.active += 1;
+      let finished = false;
+      const finish = (status: number, flags: string, upstream: string, attempts: number): void => {
+        if (finished) return;
+        finished = true;
+        state.active -= 1;
+        record(clusterName, upstream, status, flags, attempts, mtls);
+      };
+      res.on('close', () => {
+        if (!finished) finish(res.statusCode, 'DC', '', 0);
       });
-      req.pipe(upstream);
+
+      let overallTimer: NodeJS.Timeout | undefined;
+      let current: http.ClientRequest | undefined;
+      if (timeoutMs > 0)
+        overallTimer = setTimeout(() => {
+          current?.destroy();
+          reply(res, 504, 'upstream request timeout', 'UT');
+          finish(504, 'UT', '', 0);
+        }, timeoutMs);
+      const clear = (): void => {
+        if (overallTimer !== undefined) clearTimeout(overallTimer);
+      };
+
+      const attempt = (n: number, avoid: string | undefined): void => {
+        if (finished) return;
+        const endpoint = pick(cluster, clusterName, endpoints, avoid);
+        if (endpoint === undefined) {
+          clear();
+          reply(res, 503, 'no healthy upstream', 'UH');
+          finish(503, 'UH', '', n);
+          return;
+        }
+        const key = `${endpoint.host}:${String(endpoint.port)}`;
+        let useAgent: http.Agent | https.Agent = agent;
+        if (tlsConfig !== null) {
+          const a = tlsAgents.agentFor(clusterName, tlsConfig);
+          if (a instanceof Error) {
+            clear();
+            reply(
+              res,
+              503,
+              `upstream connect error or disconnect/reset before headers. TLS error: ${a.message}`,
+              'UF',
+            );
+            finish(503, 'UF', key, n);
+            return;
+          }
+          useAgent = a;
+        }
+        if (n > 1) headers['x-envoy-attempt-count'] = String(n);
+        state.activeByEndpoint.set(key, (state.activeByEndpoint.get(key) ?? 0) + 1);
+        const done = (): void => {
+          state.activeByEndpoint.set(key, Math.max(0, (state.activeByEndpoint.get(key) ?? 1) - 1));
+        };
+        const lib = tlsConfig === null ? http : https;
+        const upstream = lib.request({
+          host: endpoint.host,
+          port: endpoint.port,
+          method: req.method,
+          path,
+          headers,
+          agent: useAgent,
+        });
+        current = upstream;
+        let perTry: NodeJS.Timeout | undefined;
+        const retryLater = (): void => {
+          // Envoy: exponential back-off, base 25 ms, cap 10× base, full jitter.
+          const cap = Math.min(250, 25 * 2 ** (n - 1));
+          setTimeout(
+            () => {
+              attempt(n + 1, key);
+            },
+            randomInt(cap + 1),
+          );
+        };
+        if (perTryMs !== undefined && perTryMs > 0)
+          perTry = setTimeout(() => {
+            upstream.destroy(new Error('per-try timeout'));
+          }, perTryMs);
+        upstream.on('response', (upstreamRes) => {
+          if (perTry !== undefined) clearTimeout(perTry);
+          done();
+          const status = upstreamRes.statusCode ?? 502;
+          observe(cluster, clusterName, key, status);
+          if (
+            canRetry &&
+            n <= numRetries &&
+            retriable(retryOn, status, false, codes) &&
+            !finished
+          ) {
+            upstreamRes.resume();
+            retryLater();
+            return;
+          }
+          clear();
+          if (finished) {
+            upstreamRes.resume();
+            return;
+          }
+          const out: http.OutgoingHttpHeaders = {};
+          for (const [name, value] of Object.entries(upstreamRes.headers))
+            if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+          applyHeaderOps(
+            out,
+            route['response_headers_to_add'],
+            route['response_headers_to_remove'],
+          );
+          applyHeaderOps(
+            out,
+            found.vhost['response_headers_to_add'],
+            found.vhost['response_headers_to_remove'],
+          );
+          res.writeHead(status, out);
+          upstreamRes.pipe(res);
+          upstreamRes.on('end', () => {
+            finish(status, n > 1 ? '-' : '-', key, n);
+          });
+          upstreamRes.on('error', () => res.destroy());
+        });
+        upstream.on('error', (error) => {
+          if (perTry !== undefined) clearTimeout(perTry);
+          done();
+          if (finished) return;
+          observe(cluster, clusterName, key, undefined);
+          const naming = error.message.startsWith('secure naming');
+          if (
+            !naming &&
+            canRetry &&
+            n <= numRetries &&
+            retriable(retryOn, undefined, true, codes)
+          ) {
+            retryLater();
+            return;
+          }
+          clear();
+          const flag = n > 1 ? 'URX' : 'UF';
+          reply(
+            res,
+            503,
+            `upstream connect error or disconnect/reset before headers. reset reason: ${naming ? 'TLS error: ' + error.message : 'connection failure'}`,
+            flag,
+          );
+          finish(503, flag, key, n);
+        });
+        if (n === 1 && hasBody) req.pipe(upstream);
+        else upstream.end();
+      };
+
+      const go = (): void => {
+        if (injectAbort) {
+          clear();
+          const status = Number(abort['http_status']);
+          reply(res, status, 'fault filter abort', 'FI');
+          finish(status, 'FI', '', 0);
+          return;
+        }
+        attempt(1, undefined);
+      };
+      if (injectDelay) setTimeout(go, delayMs);
+      else go();
     },
   );
 
@@ -241,8 +761,29 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       port: Number(portMatch[1]),
       path: '/',
     };
-    const { endpoint, decision } = resolve(target, req.headers);
-    if (decision?.kind !== 'cluster' || endpoint === undefined) {
+    const snapshot = options.snapshot();
+    const listener = snapshot.listener.get(listenerName);
+    const hcm = listener === undefined ? undefined : hcmForPort(listener, target.port);
+    const routeName = rec(hcm?.['rds'])['route_config_name'];
+    const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
+    const request = { authority: target.authority, path: '/', headers: req.headers };
+    const found = routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+    const decision =
+      found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
+    let endpoint: Endpoint | undefined;
+    if (decision?.kind === 'cluster') {
+      const cluster = snapshot.cluster.get(decision.cluster);
+      if (decision.cluster === 'PassthroughCluster')
+        endpoint = { host: target.host, port: target.port };
+      else if (cluster !== undefined && parseUpstreamTls(cluster) === undefined)
+        endpoint = pick(
+          cluster,
+          decision.cluster,
+          endpointsOf(snapshot.endpoint.get(decision.cluster)),
+          undefined,
+        );
+    }
+    if (endpoint === undefined) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\n\r\n');
       return;
     }
@@ -269,6 +810,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     },
     close() {
       agent.destroy();
+      tlsAgents.destroy();
       server.closeAllConnections();
       return new Promise((resolveClose) =>
         server.close(() => {

@@ -59,6 +59,27 @@ export function selectVirtualHost(
   return best;
 }
 
+/** Longest `safe_regex` accepted (Node has no RE2: bound the pattern; resource validation NACKs longer ones). */
+export const MAX_REGEX_LENGTH = 1024;
+const compiled = new WeakMap<object, RegExp | null>();
+
+/** The anchored RegExp of a `safe_regex` matcher, compiled once per accepted config object. */
+function regexOf(holder: Record<string, unknown>): RegExp | null {
+  const hit = compiled.get(holder);
+  if (hit !== undefined) return hit;
+  const source = holder['regex'];
+  let re: RegExp | null = null;
+  if (typeof source === 'string' && source.length <= MAX_REGEX_LENGTH) {
+    try {
+      re = new RegExp(`^(?:${source})$`);
+    } catch {
+      re = null;
+    }
+  }
+  compiled.set(holder, re);
+  return re;
+}
+
 function stringMatch(matcher: Record<string, unknown>, value: string): boolean {
   const ignoreCase = matcher['ignore_case'] === true;
   const v = ignoreCase ? value.toLowerCase() : value;
@@ -69,9 +90,7 @@ function stringMatch(matcher: Record<string, unknown>, value: string): boolean {
   if ('suffix' in matcher) return v.endsWith(norm(matcher['suffix']));
   if ('contains' in matcher) return v.includes(norm(matcher['contains']));
   const regex = matcher['safe_regex'];
-  if (isRecord(regex) && typeof regex['regex'] === 'string') {
-    return new RegExp(`^(?:${regex['regex']})$`).test(value);
-  }
+  if (isRecord(regex)) return regexOf(regex)?.test(value) === true;
   return false;
 }
 
@@ -83,16 +102,15 @@ function headerValue(headers: RouteRequest['headers'], name: string): string | u
 function matches(match: Record<string, unknown>, request: RouteRequest): boolean {
   const queryAt = request.path.indexOf('?');
   const path = queryAt === -1 ? request.path : request.path.slice(0, queryAt);
-  const caseSensitive = match['case_sensitive'] !== false;
+  const cs = match['case_sensitive'];
+  const caseSensitive = !(cs === false || (isRecord(cs) && cs['value'] === false));
   const p = caseSensitive ? path : path.toLowerCase();
   const fold = (s: unknown): string =>
     typeof s === 'string' ? (caseSensitive ? s : s.toLowerCase()) : '';
   if (typeof match['path'] === 'string' && p !== fold(match['path'])) return false;
   if (typeof match['prefix'] === 'string' && !p.startsWith(fold(match['prefix']))) return false;
   const regex = match['safe_regex'];
-  if (isRecord(regex) && typeof regex['regex'] === 'string') {
-    if (!new RegExp(`^(?:${regex['regex']})$`).test(path)) return false;
-  }
+  if (isRecord(regex) && regexOf(regex)?.test(path) !== true) return false;
   for (const header of records(match['headers'])) {
     const name = typeof header['name'] === 'string' ? header['name'] : '';
     const value = headerValue(request.headers, name);
@@ -138,11 +156,33 @@ export function routeRequest(
   request: RouteRequest,
   draw: (total: number) => number,
 ): RouteDecision | undefined {
+  const found = matchRoute(routeConfig, request);
+  if (found === undefined) return undefined;
+  return decide(found.route, request, draw);
+}
+
+/** The virtual host and first matching route for `request`, or undefined. */
+export function matchRoute(
+  routeConfig: XdsResource,
+  request: RouteRequest,
+): { vhost: Record<string, unknown>; route: Record<string, unknown> } | undefined {
   const vhost = selectVirtualHost(routeConfig, request.authority);
   if (vhost === undefined) return undefined;
   for (const route of records(vhost['routes'])) {
     const match = isRecord(route['match']) ? route['match'] : {};
-    if (!matches(match, request)) continue;
+    if (matches(match, request)) return { vhost, route };
+  }
+  return undefined;
+}
+
+/** What a matched route does with the request. */
+export function decide(
+  route: Record<string, unknown>,
+  request: RouteRequest,
+  draw: (total: number) => number,
+): RouteDecision {
+  {
+    const match = isRecord(route['match']) ? route['match'] : {};
     const direct = route['direct_response'];
     if (isRecord(direct)) {
       const body =
@@ -187,5 +227,4 @@ export function routeRequest(
     }
     return decision;
   }
-  return undefined;
 }

@@ -250,9 +250,27 @@ test('NACKs route features and listeners this build does not implement (fail clo
     client.close();
   });
   await until(() => ads.requests.length > 0, 'first request');
-  ads.push(TYPE_URLS.listener, 'v1', [{ '@type': TYPE_URLS.listener, name: 'inbound|8080' }]);
+  ads.push(TYPE_URLS.listener, 'v1', [{ '@type': TYPE_URLS.listener, name: 'virtualInbound' }]);
   await until(() => nacks.length > 0, 'listener NACK');
-  assert.match(nacks[0] ?? '', /"inbound\|8080": only the outbound listener is implemented/);
+  assert.match(nacks[0] ?? '', /"virtualInbound": only the outbound and inbound\|<port> listeners/);
+  // An inbound chain with a filter the inbound path does not enforce would fail open: NACK.
+  ads.push(TYPE_URLS.listener, 'v2', [
+    {
+      '@type': TYPE_URLS.listener,
+      name: 'inbound|8080',
+      filter_chains: [
+        {
+          filter_chain_match: { transport_protocol: 'raw_buffer' },
+          filters: [{ name: 'envoy.filters.network.ext_authz', typed_config: {} }],
+        },
+      ],
+    },
+  ]);
+  await until(() => nacks.length > 1, 'inbound NACK');
+  assert.match(
+    nacks[1] ?? '',
+    /filters must be one HTTP connection manager, or network RBAC then tcp_proxy/,
+  );
   ads.push(TYPE_URLS.route, 'v1', [
     {
       '@type': TYPE_URLS.route,
@@ -261,12 +279,23 @@ test('NACKs route features and listeners this build does not implement (fail clo
         {
           name: 'b',
           domains: ['b'],
-          routes: [{ match: { prefix: '/' }, route: { cluster: 'c', timeout: { seconds: '1' } } }],
+          routes: [
+            {
+              match: { prefix: '/' },
+              route: { cluster: 'c', hash_policy: [{ header: { header_name: 'x' } }] },
+              typed_per_filter_config: { 'envoy.filters.http.cors': {} },
+            },
+          ],
         },
       ],
     },
   ]);
-  await until(() => nacks.length > 1, 'route NACK');
-  assert.match(nacks[1] ?? '', /virtual_hosts\[0\]\.routes\[0\]\.route: unsupported field timeout/);
+  await until(() => nacks.length > 2, 'route NACK');
+  assert.match(
+    nacks[2] ?? '',
+    /virtual_hosts\[0\]\.routes\[0\]\.route: unsupported field hash_policy/,
+  );
+  assert.match(nacks[2] ?? '', /unsupported filter envoy\.filters\.http\.cors/);
+  assert.equal(client.snapshot.listener.size, 0);
   assert.equal(client.snapshot.route.size, 0);
 });

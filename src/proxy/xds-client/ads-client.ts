@@ -9,7 +9,12 @@
  */
 import { randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { adsClientConstructor, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import {
+  adsClientConstructor,
+  objectToStruct,
+  TYPE_URLS,
+  type ResourceKind,
+} from '../../xds/index.js';
 import { resourceName, validateResource, type XdsResource } from './resource-validation.js';
 
 /** The Envoy `Node` sent with every request (docs/xds-contract.md "Node identity"). */
@@ -160,7 +165,7 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
       node: {
         id: options.node.id,
         cluster: options.node.cluster,
-        metadata: toStruct(options.node.metadata),
+        metadata: objectToStruct(options.node.metadata),
       },
       resource_names: subscribed[kind],
       type_url: TYPE_URLS[kind],
@@ -293,22 +298,6 @@ function mergeNamed(
   }
   for (const [name, resource] of next) if (!merged.has(name)) merged.set(name, resource);
   return merged;
-}
-
-/** google.protobuf.Struct from a plain object (proto-loader's JSON form). */
-function toStruct(object: Record<string, unknown>): { fields: Record<string, unknown> } {
-  const fields: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(object)) fields[key] = toValue(value);
-  return { fields };
-}
-
-function toValue(value: unknown): unknown {
-  if (typeof value === 'string') return { string_value: value };
-  if (typeof value === 'number') return { number_value: value };
-  if (typeof value === 'boolean') return { bool_value: value };
-  if (Array.isArray(value)) return { list_value: { values: value.map(toValue) } };
-  if (isRecord(value)) return { struct_value: toStruct(value) };
-  return { null_value: 'NULL_VALUE' };
 }
 
 function codec(): {

@@ -5,6 +5,9 @@
  * ignore it (DESIGN §3, STYLE §3: fail closed on what we do not support).
  */
 import { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { inboundListenerProblems } from '../inbound/inbound-validation.js';
+import { MAX_REGEX_LENGTH } from '../outbound/route-table.js';
+import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 
 /** A decoded xDS resource (proto-loader plain object, `@type` set). */
 export type XdsResource = Record<string, unknown>;
@@ -32,11 +35,7 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'transport_socket',
     'circuit_breakers',
     'outlier_detection',
-    'health_checks',
-    'typed_extension_protocol_options',
-    'common_lb_config',
-    'ring_hash_lb_config',
-    'least_request_lb_config',
+    'max_requests_per_connection',
     'metadata',
   ]),
   endpoint: new Set(['@type', 'cluster_name', 'endpoints', 'policy']),
@@ -51,6 +50,20 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
 const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.httpConnectionManager,
   EXTENSION_TYPE_URLS.router,
+  EXTENSION_TYPE_URLS.fault,
+  EXTENSION_TYPE_URLS.upstreamTls,
+]);
+
+/** Extensions the inbound listeners implement (checked field by field in inbound-validation). */
+const INBOUND_EXTENSIONS: ReadonlySet<string> = new Set([
+  EXTENSION_TYPE_URLS.httpConnectionManager,
+  EXTENSION_TYPE_URLS.router,
+  EXTENSION_TYPE_URLS.httpRbac,
+  EXTENSION_TYPE_URLS.networkRbac,
+  EXTENSION_TYPE_URLS.jwtAuthn,
+  EXTENSION_TYPE_URLS.tcpProxy,
+  EXTENSION_TYPE_URLS.downstreamTls,
+  EXTENSION_TYPE_URLS.tlsInspector,
 ]);
 
 /** Fields of a Route (route.v3.Route) and its RouteAction this build implements. */
@@ -60,12 +73,37 @@ const SUPPORTED_ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'route',
   'redirect',
   'direct_response',
+  'request_headers_to_add',
+  'request_headers_to_remove',
+  'response_headers_to_add',
+  'response_headers_to_remove',
+  'typed_per_filter_config',
 ]);
 const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = new Set([
   'cluster',
   'weighted_clusters',
   'prefix_rewrite',
+  'regex_rewrite',
+  'host_rewrite_literal',
+  'timeout',
+  'retry_policy',
+  'request_mirror_policies',
 ]);
+const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = new Set([
+  'retry_on',
+  'num_retries',
+  'per_try_timeout',
+  'retriable_status_codes',
+]);
+/** Per-route filter configs the outbound path applies. */
+const SUPPORTED_PER_FILTER: ReadonlySet<string> = new Set(['envoy.filters.http.fault']);
+const SUPPORTED_LB_POLICIES: ReadonlySet<string> = new Set([
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'RANDOM',
+  'CLUSTER_PROVIDED',
+]);
+const SUPPORTED_CLUSTER_TYPES: ReadonlySet<string> = new Set(['EDS', 'STATIC', 'ORIGINAL_DST']);
 
 function unsupportedKeys(object: unknown, allowed: ReadonlySet<string>): string[] {
   if (!isRecord(object)) return [];
@@ -92,9 +130,54 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
         for (const key of unsupportedKeys(route['route'], SUPPORTED_ROUTE_ACTION_FIELDS)) {
           problems.push(`${at}.route: unsupported field ${key}`);
         }
+        const action = isRecord(route['route']) ? route['route'] : {};
+        for (const key of unsupportedKeys(action['retry_policy'], SUPPORTED_RETRY_FIELDS)) {
+          problems.push(`${at}.route.retry_policy: unsupported field ${key}`);
+        }
+        const perFilter = isRecord(route['typed_per_filter_config'])
+          ? route['typed_per_filter_config']
+          : {};
+        for (const key of Object.keys(perFilter)) {
+          if (!SUPPORTED_PER_FILTER.has(key))
+            problems.push(`${at}.typed_per_filter_config: unsupported filter ${key}`);
+        }
+        collectLongRegexes(route['match'], `${at}.match`, problems);
       }
     });
   });
+}
+
+/** safe_regex patterns longer than the bound are NACKed (Node has no RE2; see route-table). */
+function collectLongRegexes(value: unknown, path: string, problems: string[]): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      collectLongRegexes(v, `${path}[${String(i)}]`, problems);
+    });
+    return;
+  }
+  if (!isRecord(value)) return;
+  const regex = value['regex'];
+  if (typeof regex === 'string') {
+    if (regex.length > MAX_REGEX_LENGTH)
+      problems.push(`${path}: regex longer than ${String(MAX_REGEX_LENGTH)} characters`);
+    try {
+      new RegExp(regex);
+    } catch {
+      problems.push(`${path}: invalid regex ${JSON.stringify(regex)}`);
+    }
+  }
+  for (const [k, v] of Object.entries(value)) collectLongRegexes(v, `${path}.${k}`, problems);
+}
+
+/** Cluster fields whose values this build must understand to honour them. */
+function collectClusterProblems(resource: XdsResource, problems: string[]): void {
+  const type = resource['type'];
+  if (typeof type === 'string' && !SUPPORTED_CLUSTER_TYPES.has(type))
+    problems.push(`unsupported cluster type ${type}`);
+  const lb = resource['lb_policy'];
+  if (typeof lb === 'string' && !SUPPORTED_LB_POLICIES.has(lb))
+    problems.push(`unsupported lb_policy ${lb}`);
+  if (resource['transport_socket'] !== undefined) parseUpstreamTls(resource, problems);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -108,21 +191,26 @@ function isOneofDiscriminator(object: Record<string, unknown>, key: string): boo
 }
 
 /** Every `typed_config`/`typed_extension_protocol_options` @type must be one we implement. */
-function collectUnsupportedExtensions(value: unknown, path: string, problems: string[]): void {
+function collectUnsupportedExtensions(
+  value: unknown,
+  path: string,
+  problems: string[],
+  supported: ReadonlySet<string> = SUPPORTED_EXTENSIONS,
+): void {
   if (Array.isArray(value)) {
     value.forEach((item, index) => {
-      collectUnsupportedExtensions(item, `${path}[${String(index)}]`, problems);
+      collectUnsupportedExtensions(item, `${path}[${String(index)}]`, problems, supported);
     });
     return;
   }
   if (!isRecord(value)) return;
   const type = value['@type'];
-  if (typeof type === 'string' && path !== '' && !SUPPORTED_EXTENSIONS.has(type)) {
+  if (typeof type === 'string' && path !== '' && !supported.has(type)) {
     problems.push(`${path}: unsupported extension ${type}`);
     return;
   }
   for (const [key, child] of Object.entries(value)) {
-    collectUnsupportedExtensions(child, path === '' ? key : `${path}.${key}`, problems);
+    collectUnsupportedExtensions(child, path === '' ? key : `${path}.${key}`, problems, supported);
   }
 }
 
@@ -149,13 +237,24 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
     if (SUPPORTED_FIELDS[kind].has(key) || isOneofDiscriminator(resource, key)) continue;
     problems.push(`${label}: unsupported field ${key}`);
   }
-  if (kind === 'listener' && name !== '' && name !== 'outbound') {
-    problems.push(`${label}: only the outbound listener is implemented in this build`);
+  const inbound = kind === 'listener' && name.startsWith('inbound|');
+  if (kind === 'listener' && name !== '' && name !== 'outbound' && !inbound) {
+    problems.push(
+      `${label}: only the outbound and inbound|<port> listeners are implemented in this build`,
+    );
   }
   const nested: string[] = [];
   if (kind === 'route') collectUnsupportedRouteFields(resource, nested);
+  if (inbound) nested.push(...inboundListenerProblems(resource));
+  if (kind === 'cluster') collectClusterProblems(resource, nested);
   for (const [key, child] of Object.entries(resource)) {
-    if (key !== '@type') collectUnsupportedExtensions(child, key, nested);
+    if (key !== '@type')
+      collectUnsupportedExtensions(
+        child,
+        key,
+        nested,
+        inbound ? INBOUND_EXTENSIONS : SUPPORTED_EXTENSIONS,
+      );
   }
   problems.push(...nested.map((problem) => `${label}: ${problem}`));
   return problems;

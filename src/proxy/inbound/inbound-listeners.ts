@@ -1,0 +1,572 @@
+/**
+ * The sidecar's inbound side (docs/xds-contract.md "Sidecar listeners"): one
+ * socket per `inbound|<port>` listener, bound at `<instance-ip>:<port>`.
+ *
+ * Per connection the first byte picks the filter chain, as Envoy's
+ * tls_inspector does: a TLS ClientHello (0x16) takes the `tls` chain, anything
+ * else the `raw_buffer` chain; no matching chain closes the connection — so a
+ * plaintext client on a STRICT port is refused. TLS chains terminate mTLS with
+ * the workload's SVID (SDS `default`) and verify the peer against the trust
+ * bundle (SDS `ROOTCA`); the peer's SPIFFE ID becomes the request principal.
+ * Secure contexts are rebuilt when the secret store changes, so a rotated
+ * certificate is used by the next handshake without touching live connections.
+ *
+ * HTTP chains then run jwt_authn → RBAC (the policy module's evaluator) and
+ * forward allowed requests to the local app (`inbound|<port>||`); TCP chains
+ * run network RBAC and pipe bytes. Denials answer as Envoy does: 403
+ * `RBAC: access denied`, 401 with the JWT reason.
+ */
+import * as http from 'node:http';
+import { str } from '../../xds/index.js';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { randomUUID } from 'node:crypto';
+import { peerSpiffeIds } from '../../identity/index.js';
+import type { Logger } from '../../logging/index.js';
+import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
+import type { SecretStore } from '../tls/secrets.js';
+import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsResource } from '../xds-client/resource-validation.js';
+import { httpPolicyEvaluator, tcpPolicyEvaluator } from './inbound-policy.js';
+
+/** One inbound request or connection, for access logs and metrics. */
+export interface InboundRecord {
+  readonly listener: string;
+  readonly principal: string | null;
+  readonly method?: string;
+  readonly path?: string;
+  readonly status: number;
+  readonly reason: string;
+  readonly policy: string | null;
+  readonly durationMs: number;
+  readonly mtls: boolean;
+}
+
+/** Options of {@link createInboundListeners}. */
+export interface InboundListenersOptions {
+  readonly secrets: SecretStore;
+  readonly logger: Logger;
+  /** Called once per finished request/connection. */
+  readonly onRecord?: (record: InboundRecord) => void;
+}
+
+/** The inbound listeners of one proxy. */
+export interface InboundListeners {
+  /** Binds new `inbound|*` listeners and closes removed ones to match the snapshot. */
+  sync(snapshot: XdsSnapshot): Promise<void>;
+  /** Bound listeners: name → port. */
+  bound(): ReadonlyMap<string, number>;
+  /** Stops accepting, waits up to `drainMs` for in-flight requests, then closes. */
+  close(drainMs: number): Promise<void>;
+}
+
+type R = Record<string, unknown>;
+const rec = (v: unknown): R =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
+const list = (v: unknown): R[] => (Array.isArray(v) ? v.map(rec) : []);
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+interface ChainState {
+  readonly chain: R;
+  readonly tls: boolean;
+  readonly requireClientCert: boolean;
+  readonly http: http.Server | undefined;
+  readonly evaluator: EnvoyPolicyEvaluator;
+  readonly cluster: string;
+}
+
+interface ListenerState {
+  readonly name: string;
+  resource: XdsResource;
+  readonly server: net.Server;
+  readonly port: number;
+  chains: ChainState[];
+}
+
+/** The inbound cluster's one endpoint (STATIC `load_assignment`). */
+function clusterEndpoint(
+  snapshot: XdsSnapshot,
+  name: string,
+): { host: string; port: number } | undefined {
+  const cluster = snapshot.cluster.get(name);
+  const lb = list(list(rec(cluster?.['load_assignment'])['endpoints'])[0]?.['lb_endpoints'])[0];
+  const address = rec(rec(rec(lb?.['endpoint'])['address'])['socket_address']);
+  const host = address['address'];
+  const port = address['port_value'];
+  return typeof host === 'string' && port !== undefined ? { host, port: Number(port) } : undefined;
+}
+
+function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers))
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
+  return out;
+}
+
+/** Creates the inbound side; listeners are bound by {@link InboundListeners.sync}. */
+export function createInboundListeners(options: InboundListenersOptions): InboundListeners {
+  const { secrets, logger } = options;
+  const listeners = new Map<string, ListenerState>();
+  const principals = new WeakMap<net.Socket, string | null>();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  let snapshot: XdsSnapshot | undefined;
+
+  /**
+   * One tls.Server per listener chain terminates mTLS (node's server computes
+   * `authorized` against the trust bundle); its context is swapped when the
+   * secret store changes, so the next handshake uses a rotated certificate.
+   */
+  const tlsServers = new Map<string, { server: tls.Server; generation: number }>();
+  const tlsServerFor = (
+    listener: string,
+    chain: ChainState,
+    deliver: (s: net.Socket) => void,
+  ): tls.Server | undefined => {
+    const own = secrets.get('default')?.tlsCertificate;
+    const roots = secrets.get('ROOTCA')?.validationContext;
+    if (own === undefined || roots === undefined) return undefined;
+    const key = `${listener}|${str(chain.chain['name'])}|${String(chain.requireClientCert)}`;
+    const material = {
+      cert: own.certChainPem,
+      key: own.privateKeyPem,
+      ca: roots.trustedCaPem,
+      minVersion: 'TLSv1.2' as const,
+    };
+    let entry = tlsServers.get(key);
+    if (entry === undefined) {
+      const server = tls.createServer({
+        ...material,
+        requestCert: true,
+        rejectUnauthorized: chain.requireClientCert,
+        ALPNProtocols: ['http/1.1'],
+        handshakeTimeout: 10_000,
+      });
+      server.on('secureConnection', (secure: tls.TLSSocket) => {
+        const ids = peerSpiffeIds(secure.getPeerCertificate());
+        principals.set(secure, secure.authorized ? (ids[0] ?? null) : null);
+        deliver(secure);
+      });
+      server.on('tlsClientError', (error) => {
+        logger.info({ listener, err: error.message }, 'TLS handshake failed');
+      });
+      entry = { server, generation: secrets.generation };
+      tlsServers.set(key, entry);
+    } else if (entry.generation !== secrets.generation) {
+      entry.server.setSecureContext(material);
+      entry.generation = secrets.generation;
+    }
+    return entry.server;
+  };
+
+  const record = (r: InboundRecord): void => {
+    options.onRecord?.(r);
+  };
+
+  const handleHttp = (
+    listener: string,
+    chain: () => ChainState | undefined,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): void => {
+    const started = performance.now();
+    const state = chain();
+    const principal = principals.get(req.socket) ?? null;
+    const mtls = principal !== null;
+    const done = (status: number, reason: string, policy: string | null): void => {
+      record({
+        listener,
+        principal,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        status,
+        reason,
+        policy,
+        durationMs: performance.now() - started,
+        mtls,
+      });
+    };
+    const reply = (status: number, body: string, policy: string | null, reason: string): void => {
+      res.writeHead(status, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(body),
+        ...(status === 401
+          ? { 'www-authenticate': 'Bearer realm="http://' + (req.headers.host ?? '') + '"' }
+          : {}),
+      });
+      res.end(body);
+      done(status, reason, policy);
+    };
+    if (state === undefined || snapshot === undefined) {
+      reply(503, 'no healthy upstream', null, 'listener removed');
+      return;
+    }
+    const current = snapshot;
+    state.evaluator
+      .decide({
+        principal,
+        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
+        ...(req.socket.localAddress === undefined
+          ? {}
+          : { destinationIp: req.socket.localAddress }),
+        destinationPort: req.socket.localPort ?? 0,
+        protocol: 'http',
+        method: req.method ?? 'GET',
+        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
+        path: req.url ?? '/',
+        headers: flatHeaders(req.headers),
+      })
+      .then((decision) => {
+        if (decision.status !== 200) {
+          const status = typeof decision.status === 'number' ? decision.status : 403;
+          logger.info(
+            {
+              listener,
+              principal,
+              path: req.url,
+              status,
+              policy: decision.policy,
+              rule: decision.rule,
+              reason: decision.reason,
+            },
+            'request denied',
+          );
+          if (mtls && decision.policy !== null)
+            res.setHeader(
+              'x-palisade-policy',
+              `${decision.policy}${decision.rule === null ? '' : ` rule ${String(decision.rule)}`}`,
+            );
+          const body =
+            status === 403
+              ? 'RBAC: access denied'
+              : status === 401
+                ? decision.reason.replace(/^invalid JWT: /, '')
+                : 'Bad Request';
+          reply(status, body, decision.policy, decision.reason);
+          return;
+        }
+        const target = clusterEndpoint(current, state.cluster);
+        if (target === undefined) {
+          reply(503, 'no healthy upstream', null, `cluster ${state.cluster} has no endpoint`);
+          return;
+        }
+        const headers: http.OutgoingHttpHeaders = {};
+        const connectionNamed = new Set(
+          str(req.headers.connection)
+            .split(',')
+            .map((h) => h.trim().toLowerCase())
+            .filter((h) => h !== ''),
+        );
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (HOP_BY_HOP.has(k) || connectionNamed.has(k)) continue;
+          headers[k] = v;
+        }
+        for (const h of decision.headersToRemove ?? [])
+          Reflect.deleteProperty(headers, h.toLowerCase());
+        for (const [k, v] of Object.entries(decision.headersToSet ?? {})) headers[k] = v;
+        headers['x-forwarded-proto'] = mtls ? 'https' : 'http';
+        if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+        // Istio sets XFCC from the verified peer only; a client-supplied one is never trusted.
+        if (principal !== null) headers['x-forwarded-client-cert'] = `URI=${principal}`;
+        else delete headers['x-forwarded-client-cert'];
+        const upstream = http.request(
+          {
+            host: target.host,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers,
+            agent,
+          },
+          (upstreamRes) => {
+            const out: http.OutgoingHttpHeaders = {};
+            for (const [k, v] of Object.entries(upstreamRes.headers))
+              if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+            res.writeHead(upstreamRes.statusCode ?? 502, out);
+            upstreamRes.pipe(res);
+            upstreamRes.on('end', () => {
+              done(upstreamRes.statusCode ?? 502, decision.reason, decision.policy);
+            });
+          },
+        );
+        upstream.on('error', (error) => {
+          if (!res.headersSent)
+            reply(
+              503,
+              'upstream connect error or disconnect/reset before headers',
+              null,
+              error.message,
+            );
+          else res.destroy();
+        });
+        req.pipe(upstream);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error, listener }, 'inbound policy evaluation failed: denying');
+        if (!res.headersSent)
+          reply(403, 'RBAC: access denied', null, 'evaluation error (fail closed)');
+      });
+  };
+
+  const handleTcp = (listener: string, state: ChainState, socket: net.Socket): void => {
+    const started = performance.now();
+    const principal = principals.get(socket) ?? null;
+    void state.evaluator
+      .decide({
+        principal,
+        destinationPort: socket.localPort ?? 0,
+        protocol: 'tcp',
+        ...(socket.remoteAddress === undefined ? {} : { sourceIp: socket.remoteAddress }),
+      })
+      .then((decision) => {
+        const target =
+          snapshot === undefined ? undefined : clusterEndpoint(snapshot, state.cluster);
+        if (decision.status !== 200 || target === undefined) {
+          record({
+            listener,
+            principal,
+            status: 403,
+            reason: decision.reason,
+            policy: decision.policy,
+            durationMs: performance.now() - started,
+            mtls: principal !== null,
+          });
+          socket.destroy();
+          return;
+        }
+        const upstream = net.connect(target.port, target.host);
+        socket.pipe(upstream).pipe(socket);
+        const end = (): void => {
+          socket.destroy();
+          upstream.destroy();
+        };
+        upstream.on('error', end);
+        socket.on('error', end);
+        socket.on('close', () => {
+          upstream.destroy();
+          record({
+            listener,
+            principal,
+            status: 200,
+            reason: decision.reason,
+            policy: decision.policy,
+            durationMs: performance.now() - started,
+            mtls: principal !== null,
+          });
+        });
+      });
+  };
+
+  const buildChains = (name: string, resource: XdsResource): ChainState[] =>
+    list(resource['filter_chains']).map((chain) => {
+      const match = rec(chain['filter_chain_match']);
+      const socket = rec(rec(chain['transport_socket'])['typed_config']);
+      const filters = list(chain['filters']);
+      const hcm = filters.find(
+        (f) => f['name'] === 'envoy.filters.network.http_connection_manager',
+      );
+      let cluster: string;
+      let server: http.Server | undefined;
+      let evaluator: EnvoyPolicyEvaluator;
+      if (hcm !== undefined) {
+        const config = rec(hcm['typed_config']);
+        const vh = list(rec(config['route_config'])['virtual_hosts'])[0];
+        cluster = str(rec(list(vh?.['routes'])[0]?.['route'])['cluster']);
+        evaluator = httpPolicyEvaluator(list(config['http_filters']));
+        const chainName = str(chain['name']);
+        server = http.createServer(
+          {
+            headersTimeout: 15_000,
+            requestTimeout: 0,
+            maxHeaderSize: 16_384,
+            keepAliveTimeout: 30_000,
+          },
+          (req, res) => {
+            handleHttp(
+              name,
+              () => listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName),
+              req,
+              res,
+            );
+          },
+        );
+        server.on('clientError', (_error, socket) => {
+          if (socket.writable)
+            socket.end(
+              'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+            );
+          else socket.destroy();
+        });
+      } else {
+        const proxy = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
+        cluster = str(rec(proxy?.['typed_config'])['cluster']);
+        evaluator = tcpPolicyEvaluator(filters);
+      }
+      return {
+        chain,
+        tls: match['transport_protocol'] === 'tls',
+        requireClientCert: rec(rec(socket)['require_client_certificate'])['value'] === true,
+        http: server,
+        evaluator,
+        cluster,
+      };
+    });
+
+  const onConnection = (name: string, socket: net.Socket): void => {
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(15_000, () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      socket.setTimeout(0);
+      const state = listeners.get(name);
+      const isTls = first[0] === 0x16;
+      const chain = state?.chains.find((c) => (isTls ? c.tls : !c.tls));
+      if (chain === undefined) {
+        logger.info(
+          { listener: name, tls: isTls, peer: socket.remoteAddress },
+          isTls ? 'TLS not accepted on this port' : 'plaintext refused: mTLS required (STRICT)',
+        );
+        record({
+          listener: name,
+          principal: null,
+          status: 0,
+          reason: isTls ? 'no TLS chain' : 'plaintext refused (STRICT)',
+          policy: null,
+          durationMs: 0,
+          mtls: false,
+        });
+        socket.destroy();
+        return;
+      }
+      const chainName = str(chain.chain['name']);
+      /** Hands a (decrypted) connection to the chain as it is now (it may have been rebuilt). */
+      const deliver = (s: net.Socket): void => {
+        const current =
+          listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName) ?? chain;
+        if (current.http !== undefined) {
+          current.http.emit('connection', s);
+          // The first bytes were peeked with pause/unshift: let the HTTP parser read them.
+          s.resume();
+        } else {
+          s.resume();
+          handleTcp(name, current, s);
+        }
+      };
+      if (!chain.tls) {
+        principals.set(socket, null);
+        deliver(socket);
+        return;
+      }
+      const server = tlsServerFor(name, chain, deliver);
+      if (server === undefined) {
+        logger.warn(
+          { listener: name },
+          'no workload certificate or trust bundle yet: TLS connection refused',
+        );
+        socket.destroy();
+        return;
+      }
+      server.emit('connection', socket);
+    });
+    socket.resume();
+  };
+
+  return {
+    async sync(next) {
+      snapshot = next;
+      const wanted = new Map<string, XdsResource>();
+      for (const [name, resource] of next.listener)
+        if (name.startsWith('inbound|')) wanted.set(name, resource);
+      for (const [name, state] of listeners)
+        if (!wanted.has(name)) {
+          state.server.close();
+          for (const c of state.chains) c.http?.closeIdleConnections();
+          listeners.delete(name);
+        }
+      for (const [name, resource] of wanted) {
+        const existing = listeners.get(name);
+        if (existing !== undefined) {
+          if (existing.resource !== resource) {
+            existing.chains = buildChains(name, resource);
+            existing.resource = resource;
+            logger.info(
+              { listener: name, chains: existing.chains.map((c) => c.chain['name']) },
+              'inbound listener updated',
+            );
+          }
+          continue;
+        }
+        const address = rec(rec(resource['address'])['socket_address']);
+        const host = str(address['address'], '127.0.0.1');
+        const port = Number(address['port_value'] ?? 0);
+        const server = net.createServer((socket) => {
+          onConnection(name, socket);
+        });
+        try {
+          await new Promise<void>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen({ host, port, exclusive: true }, resolve);
+          });
+        } catch (error) {
+          logger.error(
+            {
+              listener: name,
+              host,
+              port,
+              err: error instanceof Error ? error.message : String(error),
+            },
+            'cannot bind inbound listener',
+          );
+          continue;
+        }
+        const bound = (server.address() as net.AddressInfo).port;
+        listeners.set(name, {
+          name,
+          resource,
+          server,
+          port: bound,
+          chains: buildChains(name, resource),
+        });
+        logger.info(
+          { listener: name, address: `${host}:${String(bound)}` },
+          'inbound listener bound',
+        );
+      }
+    },
+    bound() {
+      return new Map([...listeners].map(([name, s]) => [name, s.port]));
+    },
+    async close(drainMs) {
+      const all = [...listeners.values()];
+      listeners.clear();
+      await Promise.all(
+        all.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(() => {
+                for (const c of s.chains) c.http?.closeAllConnections();
+                resolve();
+              }, drainMs);
+              s.server.close(() => {
+                clearTimeout(timer);
+                resolve();
+              });
+              for (const c of s.chains) c.http?.closeIdleConnections();
+            }),
+        ),
+      );
+      agent.destroy();
+    },
+  };
+}

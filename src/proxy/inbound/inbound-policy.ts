@@ -1,0 +1,71 @@
+/**
+ * Builds the policy evaluator of one inbound filter chain from the filters
+ * the control plane sent: `envoy.filters.http.jwt_authn` and the
+ * `envoy.filters.http.rbac` / `envoy.filters.network.rbac` filters, in order
+ * (the translation emits CUSTOM-as-deny, DENY, ALLOW, AUDIT). The evaluator is
+ * the policy module's, so the proxy decides exactly as `palisade check authz`.
+ */
+import {
+  EnvoyPolicyEvaluator,
+  type AuthorizationFilters,
+  type JwtAuthenticationConfig,
+} from '../../policy/index.js';
+
+type RbacConfig = NonNullable<AuthorizationFilters['allow']>;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Strips `@type` from a decoded typed_config. */
+function config(filter: Record<string, unknown>): Record<string, unknown> {
+  const typed = isRecord(filter['typed_config']) ? filter['typed_config'] : {};
+  return Object.fromEntries(Object.entries(typed).filter(([key]) => key !== '@type'));
+}
+
+function actionOf(rbac: Record<string, unknown>): string | undefined {
+  const rules = isRecord(rbac['rules'])
+    ? rbac['rules']
+    : isRecord(rbac['shadow_rules'])
+      ? rbac['shadow_rules']
+      : undefined;
+  return typeof rules?.['action'] === 'string' ? rules['action'] : undefined;
+}
+
+/** Sorts RBAC filter configs into the roles the evaluator runs in order. */
+function classify(rbacs: readonly Record<string, unknown>[]): AuthorizationFilters {
+  const deny = rbacs.filter((r) => actionOf(r) === 'DENY') as RbacConfig[];
+  const allow = rbacs.find((r) => actionOf(r) === 'ALLOW') as RbacConfig | undefined;
+  const audit = rbacs.find((r) => actionOf(r) === 'LOG') as RbacConfig | undefined;
+  const [first, second] = deny;
+  return {
+    ...(second !== undefined && first !== undefined
+      ? { custom: first, deny: second }
+      : first !== undefined
+        ? { deny: first }
+        : {}),
+    ...(allow === undefined ? {} : { allow }),
+    ...(audit === undefined ? {} : { audit }),
+  };
+}
+
+/** The evaluator for an HTTP connection manager's `http_filters`. */
+export function httpPolicyEvaluator(httpFilters: readonly unknown[]): EnvoyPolicyEvaluator {
+  let jwt: JwtAuthenticationConfig | undefined;
+  const rbacs: Record<string, unknown>[] = [];
+  for (const f of httpFilters) {
+    if (!isRecord(f)) continue;
+    if (f['name'] === 'envoy.filters.http.jwt_authn')
+      jwt = config(f) as unknown as JwtAuthenticationConfig;
+    else if (f['name'] === 'envoy.filters.http.rbac') rbacs.push(config(f));
+  }
+  return new EnvoyPolicyEvaluator({ jwt, http: classify(rbacs), tcp: {} });
+}
+
+/** The evaluator for a TCP chain's network filters. */
+export function tcpPolicyEvaluator(filters: readonly unknown[]): EnvoyPolicyEvaluator {
+  const rbacs: Record<string, unknown>[] = [];
+  for (const f of filters)
+    if (isRecord(f) && f['name'] === 'envoy.filters.network.rbac') rbacs.push(config(f));
+  return new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: classify(rbacs) });
+}

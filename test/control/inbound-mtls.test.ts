@@ -1,0 +1,273 @@
+// The control plane and a sidecar as real processes: `palisade control` serves
+// a Workload's inbound listener with the mesh-wide STRICT PeerAuthentication and
+// an AuthorizationPolicy; the proxy gets its SVID from the control plane's CA
+// with its service-account token. curl is the independent client: with a mesh
+// certificate for an allowed identity it reaches the app, with another
+// identity it gets 403 "RBAC: access denied", and in plaintext it is refused.
+// A config change (PERMISSIVE) reaches the proxy and plaintext then works; a
+// broken change is rejected whole and the last good config keeps serving.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runPalisade, runProcess, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+
+const APP_IP = '127.0.0.61';
+const INSTANCE_IP = '127.0.0.62';
+
+function mesh(port: number, mode: string): string {
+  return `
+apiVersion: v1
+kind: Service
+metadata: { name: httpbin, namespace: foo }
+spec:
+  selector: { app: httpbin }
+  ports: [{ name: http, port: ${String(port)} }]
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: httpbin, namespace: foo }
+spec:
+  serviceAccount: httpbin
+  labels: { app: httpbin, version: v1 }
+  command: node
+  ports: [{ name: http, port: ${String(port)} }]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: ${mode} } }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-sleep, namespace: foo }
+spec:
+  selector: { matchLabels: { app: httpbin } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: ["cluster.local/ns/bar/sa/sleep"] } }]
+      to: [{ operation: { methods: ["GET"], paths: ["/ip", "/headers"] } }]
+`;
+}
+
+async function curl(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runProcess('curl', ['-sS', '--max-time', '5', ...args], { timeoutMs: 10_000 });
+}
+
+test('STRICT mTLS inbound with SVIDs from the control plane CA, AuthorizationPolicy enforced, config changes pushed', async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const configDir = join(dir.path, 'config');
+  const caDir = join(dir.path, 'ca');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(configDir);
+  assert.equal((await runPalisade(['ca', 'init', '--dir', caDir])).code, 0);
+
+  const app = http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({ path: req.url, xfcc: req.headers['x-forwarded-client-cert'] ?? null }),
+    );
+  });
+  await new Promise<void>((resolve) => app.listen(0, APP_IP, resolve));
+  t.after(() => app.close());
+  const port = (app.address() as AddressInfo).port;
+  writeFileSync(join(configDir, 'mesh.yaml'), mesh(port, 'STRICT'));
+
+  const control = await spawnPalisade(
+    ['control', '--config-dir', configDir, '--listen', '127.0.0.1:0', '--ca-dir', caDir],
+    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+  );
+  t.after(() => control.stop());
+  const xds = `127.0.0.1:${control.match[1] ?? ''}`;
+  const caUrl = control.match[2] ?? '';
+
+  const token = await runPalisade([
+    'ca',
+    'token',
+    '--dir',
+    caDir,
+    '--namespace',
+    'foo',
+    '--service-account',
+    'httpbin',
+  ]);
+  assert.equal(token.code, 0, token.stderr);
+  const tokenFile = join(dir.path, 'token');
+  writeFileSync(tokenFile, token.stdout.trim());
+
+  const proxy = await spawnPalisade(
+    [
+      'proxy',
+      '--xds',
+      xds,
+      '--node-id',
+      `sidecar~${INSTANCE_IP}~httpbin-0.foo~foo.svc.cluster.local`,
+      '--metadata',
+      JSON.stringify({
+        NAMESPACE: 'foo',
+        SERVICE_ACCOUNT: 'httpbin',
+        WORKLOAD_NAME: 'httpbin',
+        APP_ADDRESS: APP_IP,
+        PROXY_TYPE: 'sidecar',
+      }),
+      '--token-file',
+      tokenFile,
+      '--ca-url',
+      caUrl,
+      '--ca-root-cert',
+      join(caDir, 'root-cert.pem'),
+      '--outbound-port',
+      '0',
+      '--admin-port',
+      '0',
+    ],
+    { ready: /ready outbound=(\d+) admin=(\d+)/ },
+  );
+  t.after(() => proxy.stop());
+  const admin = `http://127.0.0.1:${proxy.match[2] ?? ''}`;
+
+  for (const [name, id] of [
+    ['sleep', 'spiffe://cluster.local/ns/bar/sa/sleep'],
+    ['other', 'spiffe://cluster.local/ns/bar/sa/other'],
+  ] as const) {
+    const issued = await runPalisade([
+      'ca',
+      'issue',
+      '--dir',
+      caDir,
+      '--spiffe-id',
+      id,
+      '--out',
+      join(dir.path, name),
+    ]);
+    assert.equal(issued.code, 0, issued.stderr);
+  }
+  const mtlsArgs = (name: string): string[] => [
+    '--cacert',
+    join(caDir, 'root-cert.pem'),
+    '--cert',
+    join(dir.path, `${name}-cert.pem`),
+    '--key',
+    join(dir.path, `${name}-key.pem`),
+    // The server presents its SPIFFE ID (URI SAN), no DNS name: check it by identity below instead.
+    '--resolve',
+    `httpbin.foo:${String(port)}:${INSTANCE_IP}`,
+    '-k',
+  ];
+  const url = `https://httpbin.foo:${String(port)}`;
+
+  // The proxy's certificate arrives from the CA; the listener binds once xDS arrives.
+  const first = await waitFor(async () => {
+    const r = await curl([...mtlsArgs('sleep'), '-w', '\n%{http_code}', `${url}/ip`]);
+    return r.stdout.endsWith('200') ? r : undefined;
+  }, 20_000).catch((error: unknown) => {
+    throw new Error(
+      `no 200 through the sidecar: ${String(error)}\n--- control\n${control.output()}\n--- proxy\n${proxy.output()}`,
+    );
+  });
+  assert.ok(first);
+  assert.match(first.stdout, /"xfcc":"URI=spiffe:\/\/cluster\.local\/ns\/bar\/sa\/sleep"/);
+
+  const certs = JSON.parse((await curl([`${admin}/certs`])).stdout) as {
+    spiffe_id: string;
+    certificates: { cert_chain: { subject_alt_names: string[] }[] }[];
+  };
+  assert.equal(certs.spiffe_id, 'spiffe://cluster.local/ns/foo/sa/httpbin');
+  assert.deepEqual(certs.certificates[0]?.cert_chain[0]?.subject_alt_names, [
+    'URI:spiffe://cluster.local/ns/foo/sa/httpbin',
+  ]);
+  // The server's certificate as openssl sees it: the workload's SPIFFE ID, chained to the mesh root.
+  const sclient = await runProcess(
+    'openssl',
+    [
+      's_client',
+      '-connect',
+      `${INSTANCE_IP}:${String(port)}`,
+      '-CAfile',
+      join(caDir, 'root-cert.pem'),
+      '-cert',
+      join(dir.path, 'sleep-cert.pem'),
+      '-key',
+      join(dir.path, 'sleep-key.pem'),
+    ],
+    { input: '', timeoutMs: 10_000 },
+  );
+  assert.match(sclient.stdout, /Verify return code: 0 \(ok\)/);
+
+  const denied = await curl([...mtlsArgs('other'), '-w', '\n%{http_code}', `${url}/ip`]);
+  assert.equal(denied.stdout, 'RBAC: access denied\n403');
+  const wrongPath = await curl([...mtlsArgs('sleep'), '-w', '\n%{http_code}', `${url}/admin`]);
+  assert.equal(wrongPath.stdout, 'RBAC: access denied\n403');
+  const plaintext = await curl(['-w', '%{http_code}', `http://${INSTANCE_IP}:${String(port)}/ip`]);
+  assert.notEqual(plaintext.code, 0, 'a plaintext request to a STRICT port must fail');
+  assert.equal(plaintext.stdout, '000');
+  const noClientCert = await curl([
+    '--cacert',
+    join(caDir, 'root-cert.pem'),
+    '-k',
+    '-w',
+    '%{http_code}',
+    `https://${INSTANCE_IP}:${String(port)}/ip`,
+  ]);
+  assert.notEqual(noClientCert.code, 0, 'TLS without a client certificate must fail');
+
+  // proxy-status shows the proxy in sync; proxy-config shows its inbound listener.
+  const status = await waitFor(async () => {
+    const r = await runPalisade(['proxy-status', '--control', xds]);
+    return /httpbin-0\.foo\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED/.test(r.stdout)
+      ? r
+      : undefined;
+  });
+  assert.ok(status);
+  assert.match(status.stdout, /^NAME\s+CDS\s+LDS\s+EDS\s+RDS\s+SDS\s+VERSION/m);
+  const listeners = await runPalisade(['proxy-config', 'listener', 'httpbin-0', '--control', xds]);
+  assert.equal(listeners.code, 0, listeners.stderr);
+  assert.match(
+    listeners.stdout,
+    new RegExp(
+      `inbound\\|${String(port)}\\s+${INSTANCE_IP.replace(/\./g, '\\.')}\\s+${String(port)}\\s+transport tls\\s+Inline Route`,
+    ),
+  );
+
+  // A broken change is rejected whole: the proxy keeps STRICT.
+  writeFileSync(
+    join(configDir, 'broken.yaml'),
+    'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: x, namespace: foo }\nspec: { mtls: { mode: SOMETIMES } }\n',
+  );
+  await waitFor(() => (/config change rejected/.test(control.output()) ? true : undefined));
+  assert.match(
+    control.output(),
+    /broken\.yaml \(PeerAuthentication foo\/x\): spec\.mtls\.mode: must be one of/,
+  );
+  const stillStrict = await curl([
+    '-w',
+    '%{http_code}',
+    `http://${INSTANCE_IP}:${String(port)}/ip`,
+  ]);
+  assert.equal(stillStrict.stdout, '000');
+
+  // PERMISSIVE: the same port now accepts plaintext too (and still mTLS).
+  const { rmSync } = await import('node:fs');
+  rmSync(join(configDir, 'broken.yaml'));
+  writeFileSync(join(configDir, 'mesh.yaml'), mesh(port, 'PERMISSIVE'));
+  const plain = await waitFor(async () => {
+    const r = await curl(['-w', '\n%{http_code}', `http://${INSTANCE_IP}:${String(port)}/ip`]);
+    return r.stdout.endsWith('\n403') || r.stdout.endsWith('\n200') ? r : undefined;
+  }, 15_000).catch(async (error: unknown) => {
+    const sent = await runPalisade(['proxy-config', 'listener', 'httpbin-0', '--control', xds]);
+    throw new Error(
+      `PERMISSIVE not applied: ${String(error)}\n${sent.stdout}${sent.stderr}\n--- control\n${control.output()}\n--- proxy\n${proxy.output()}`,
+    );
+  });
+  assert.ok(plain);
+  // A plaintext peer has no principal, so the ALLOW policy (principals: sleep) denies it.
+  assert.equal(plain.stdout, 'RBAC: access denied\n403');
+  const stillMtls = await curl([...mtlsArgs('sleep'), '-w', '\n%{http_code}', `${url}/headers`]);
+  assert.ok(stillMtls.stdout.endsWith('200'), stillMtls.stdout);
+  assert.equal(readFileSync(join(configDir, 'mesh.yaml'), 'utf8').includes('PERMISSIVE'), true);
+});
