@@ -66,6 +66,8 @@ export interface OutboundProxyOptions {
 /** A running outbound proxy. */
 export interface OutboundProxy {
   readonly server: http.Server;
+  /** Routes a request with the given HttpConnectionManager (gateway listeners). */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, hcm: Record<string, unknown>): void;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -381,9 +383,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     };
   };
 
-  const server = http.createServer(
-    { headersTimeout: 10_000, requestTimeout: 0, maxHeaderSize: 16_384 },
-    (req, res) => {
+  /** Serves one request: routed by the outbound listener's chain for the target port, or by `hcmOverride` (gateways). */
+  const serve = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    hcmOverride?: Record<string, unknown>,
+  ): void => {
+    {
       const started = performance.now();
       const target = targetOf(req);
       const record = (
@@ -414,7 +420,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       }
       const snapshot = options.snapshot();
       const listener = snapshot.listener.get(listenerName);
-      const hcm = listener === undefined ? undefined : hcmForPort(listener, target.port);
+      const hcm =
+        hcmOverride ?? (listener === undefined ? undefined : hcmForPort(listener, target.port));
       const routeName = rec(hcm?.['rds'])['route_config_name'];
       const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
       const request = { authority: target.authority, path: target.path, headers: req.headers };
@@ -744,6 +751,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       };
       if (injectDelay) setTimeout(go, delayMs);
       else go();
+    }
+  };
+
+  const server = http.createServer(
+    { headersTimeout: 10_000, requestTimeout: 0, maxHeaderSize: 16_384 },
+    (req, res) => {
+      serve(req, res);
     },
   );
 
@@ -799,6 +813,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
 
   return {
     server,
+    handle: serve,
     listen(host, port) {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject);
