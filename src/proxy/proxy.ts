@@ -24,6 +24,7 @@ import {
   type InboundRecord,
 } from './inbound/inbound-listeners.js';
 import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
+import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -124,6 +125,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     logger,
     ...(options.onInbound === undefined ? {} : { onRecord: options.onInbound }),
   });
+  let gateways: GatewayListeners | undefined;
   let svid: SvidSource | undefined;
   if (options.identity !== undefined) {
     const id = options.identity;
@@ -165,6 +167,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       inbound.sync(snapshot).catch((error: unknown) => {
         logger.error({ err: error }, 'inbound listeners could not be updated');
       });
+      gateways?.sync(snapshot).catch((error: unknown) => {
+        logger.error({ err: error }, 'gateway listeners could not be updated');
+      });
     },
     onNack(kind, reason) {
       logger.warn({ kind, reason }, 'xDS update rejected (NACK)');
@@ -181,6 +186,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       },
     });
     const outboundPort = await outbound.listen(options.instanceIp, options.outboundPort ?? 15001);
+    const gatewaySide = createGatewayListeners({ secrets, logger, outbound });
+    gateways = gatewaySide;
+    await gatewaySide.sync(ads.snapshot);
     const adminPort = await listen(admin, '127.0.0.1', options.adminPort ?? 15000);
     const out = outbound;
     const drainMs = options.drainMs ?? 5_000;
@@ -204,7 +212,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
             resolve();
           });
         });
-        await Promise.all([drain, inbound.close(drainMs)]);
+        await Promise.all([drain, inbound.close(drainMs), gatewaySide.close(drainMs)]);
         await out.close();
         admin.closeAllConnections();
       },

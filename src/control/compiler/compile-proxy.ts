@@ -200,6 +200,15 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
 
 type GatewayServer = Gateway['spec']['servers'][number];
 
+/**
+ * The port a gateway proxy binds for a Gateway server port. Istio's gateway
+ * charts map privileged Service ports to unprivileged container ports
+ * (80 → 8080, 443 → 8443) so the proxy never needs root; Palisade does the same.
+ */
+export function gatewayBindPort(port: number): number {
+  return port < 1024 ? port + 8000 : port;
+}
+
 function gatewayTls(server: GatewayServer): object | undefined {
   const tls = server.tls;
   if (tls === undefined || tls.mode === 'PASSTHROUGH' || tls.mode === 'AUTO_PASSTHROUGH')
@@ -321,7 +330,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     add(out, 'listener', {
       '@type': TYPE_URLS.listener,
       name: `0.0.0.0_${String(port)}`,
-      address: { socket_address: { address: proxy.ip, port_value: port } },
+      address: { socket_address: { address: proxy.ip, port_value: gatewayBindPort(port) } },
       traffic_direction: 'OUTBOUND',
       ...(chains.some((c) => 'transport_socket' in c)
         ? {

@@ -5,6 +5,7 @@
  * ignore it (DESIGN §3, STYLE §3: fail closed on what we do not support).
  */
 import { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { gatewayListenerProblems } from '../gateway/gateway-validation.js';
 import { inboundListenerProblems } from '../inbound/inbound-validation.js';
 import { MAX_REGEX_LENGTH } from '../outbound/route-table.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
@@ -52,6 +53,15 @@ const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.router,
   EXTENSION_TYPE_URLS.fault,
   EXTENSION_TYPE_URLS.upstreamTls,
+]);
+
+/** Extensions the gateway listeners implement (checked field by field in gateway-validation). */
+const GATEWAY_EXTENSIONS: ReadonlySet<string> = new Set([
+  EXTENSION_TYPE_URLS.httpConnectionManager,
+  EXTENSION_TYPE_URLS.router,
+  EXTENSION_TYPE_URLS.fault,
+  EXTENSION_TYPE_URLS.downstreamTls,
+  EXTENSION_TYPE_URLS.tlsInspector,
 ]);
 
 /** Extensions the inbound listeners implement (checked field by field in inbound-validation). */
@@ -238,14 +248,16 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
     problems.push(`${label}: unsupported field ${key}`);
   }
   const inbound = kind === 'listener' && name.startsWith('inbound|');
-  if (kind === 'listener' && name !== '' && name !== 'outbound' && !inbound) {
+  const gateway = kind === 'listener' && /^0\.0\.0\.0_\d+$/.test(name);
+  if (kind === 'listener' && name !== '' && name !== 'outbound' && !inbound && !gateway) {
     problems.push(
-      `${label}: only the outbound and inbound|<port> listeners are implemented in this build`,
+      `${label}: only the outbound, inbound|<port> and 0.0.0.0_<port> (gateway) listeners are implemented in this build`,
     );
   }
   const nested: string[] = [];
   if (kind === 'route') collectUnsupportedRouteFields(resource, nested);
   if (inbound) nested.push(...inboundListenerProblems(resource));
+  if (gateway) nested.push(...gatewayListenerProblems(resource));
   if (kind === 'cluster') collectClusterProblems(resource, nested);
   for (const [key, child] of Object.entries(resource)) {
     if (key !== '@type')
@@ -253,7 +265,7 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
         child,
         key,
         nested,
-        inbound ? INBOUND_EXTENSIONS : SUPPORTED_EXTENSIONS,
+        inbound ? INBOUND_EXTENSIONS : gateway ? GATEWAY_EXTENSIONS : SUPPORTED_EXTENSIONS,
       );
   }
   problems.push(...nested.map((problem) => `${label}: ${problem}`));

@@ -1,0 +1,90 @@
+/**
+ * What the gateway side implements of a `0.0.0.0_<port>` listener: chains
+ * matched on `server_names`/`transport_protocol`, TLS termination with a
+ * server certificate (SDS or files) and, for MUTUAL, a required client
+ * certificate; one HttpConnectionManager with RDS and the fault/router
+ * filters. Anything else is NACKed.
+ */
+import { list, rec, str } from '../../xds/index.js';
+
+function discriminator(object: Record<string, unknown>, key: string): boolean {
+  const value = object[key];
+  return typeof value === 'string' && value !== key && value in object;
+}
+
+function extra(
+  object: Record<string, unknown>,
+  allowed: readonly string[],
+  at: string,
+  problems: string[],
+): void {
+  for (const key of Object.keys(object))
+    if (!allowed.includes(key) && !discriminator(object, key))
+      problems.push(`${at}: unsupported field ${key}`);
+}
+
+/** Problems with one gateway listener (empty when the gateway side can apply it). */
+export function gatewayListenerProblems(listener: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const [i, chain] of list(listener['filter_chains']).entries()) {
+    const at = `filter_chains[${String(i)}]`;
+    extra(chain, ['name', 'filter_chain_match', 'transport_socket', 'filters'], at, problems);
+    extra(
+      rec(chain['filter_chain_match']),
+      ['server_names', 'transport_protocol'],
+      `${at}.filter_chain_match`,
+      problems,
+    );
+    if (chain['transport_socket'] !== undefined) {
+      const config = rec(rec(chain['transport_socket'])['typed_config']);
+      extra(
+        config,
+        ['@type', 'require_client_certificate', 'common_tls_context'],
+        `${at}.transport_socket`,
+        problems,
+      );
+      const common = rec(config['common_tls_context']);
+      extra(
+        common,
+        [
+          'alpn_protocols',
+          'tls_certificate_sds_secret_configs',
+          'validation_context_sds_secret_config',
+          'tls_certificates',
+          'validation_context',
+        ],
+        `${at}.transport_socket.common_tls_context`,
+        problems,
+      );
+      extra(
+        rec(common['validation_context']),
+        ['trusted_ca'],
+        `${at}.transport_socket.common_tls_context.validation_context`,
+        problems,
+      );
+    }
+    const filters = list(chain['filters']);
+    if (
+      filters.length !== 1 ||
+      filters[0]?.['name'] !== 'envoy.filters.network.http_connection_manager'
+    ) {
+      problems.push(
+        `${at}: a gateway chain must be one HTTP connection manager (TLS passthrough is not implemented)`,
+      );
+      continue;
+    }
+    const hcm = rec(filters[0]['typed_config']);
+    extra(
+      hcm,
+      ['@type', 'stat_prefix', 'codec_type', 'rds', 'http_filters'],
+      `${at}.filters[0]`,
+      problems,
+    );
+    for (const [j, f] of list(hcm['http_filters']).entries()) {
+      const name = str(f['name']);
+      if (name !== 'envoy.filters.http.router' && name !== 'envoy.filters.http.fault')
+        problems.push(`${at}.filters[0].http_filters[${String(j)}]: unsupported filter ${name}`);
+    }
+  }
+  return problems;
+}
