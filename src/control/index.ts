@@ -8,6 +8,7 @@ export {
 } from './debug/debug-service.js';
 export {
   compileProxy,
+  gatewayBindPort,
   type CompileInputs,
   type MeshSettings,
   type ProxyResources,
