@@ -10,4 +10,9 @@ export const RUNTIME_ERRORS = {
       'Workload instances do not fit the loopback address plan, or an address cannot be bound.',
     exit: 1,
   },
+  PAL_ERR_RUNTIME_NOT_READY: {
+    summary:
+      'The local mesh did not become ready (a process kept crashing or a readiness check timed out); everything was stopped.',
+    exit: 1,
+  },
 } as const;

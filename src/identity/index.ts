@@ -53,6 +53,7 @@ export {
   type TokenIssuer,
 } from './service-account-tokens.js';
 export { parseDuration } from './duration.js';
+export { createTlsCa, issueServerCertificate, type PemCertificate } from './server-certificates.js';
 export {
   exportPrivateKeyPem,
   generateKeyPair,

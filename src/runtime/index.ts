@@ -7,3 +7,14 @@ export type {
 } from './address-allocation.js';
 export { backoffDelay, createSupervisor } from './supervisor.js';
 export type { ProcessSpec, Supervisor, SupervisorEvent, SupervisorOptions } from './supervisor.js';
+export {
+  findMeshState,
+  objectFileName,
+  readMeshDir,
+  startMesh,
+  writeConfigDir,
+  type MeshInfo,
+  type MeshOptions,
+  type MeshProxy,
+  type RunningMesh,
+} from './mesh-runtime.js';

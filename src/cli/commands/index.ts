@@ -18,6 +18,7 @@ import { auditCommand } from './audit.js';
 import { auditPodSecurityCommand } from './audit-pod-security.js';
 import { proxyCommand } from './proxy.js';
 import { controlCommand } from './control.js';
+import { applyCommand, deleteCommand, upCommand } from './up.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -37,6 +38,9 @@ export const COMMANDS: readonly Command[] = [
   auditPodSecurityCommand,
   proxyCommand,
   controlCommand,
+  upCommand,
+  applyCommand,
+  deleteCommand,
   proxyStatusCommand,
   proxyConfigCommand,
 ];

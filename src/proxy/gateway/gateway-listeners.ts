@@ -35,10 +35,17 @@ export interface GatewayListeners {
   close(drainMs: number): Promise<void>;
 }
 
+interface TlsMaterial {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca?: string;
+}
+
 interface TlsChain {
   readonly names: readonly string[];
   readonly mutual: boolean;
   readonly context: tls.SecureContext | undefined;
+  readonly material: TlsMaterial | undefined;
   readonly hcm: Record<string, unknown>;
 }
 
@@ -88,7 +95,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   /** Builds a chain's TLS context from SDS secrets or files; undefined while material is missing. */
   const contextOf = (
     chain: Record<string, unknown>,
-  ): { context: tls.SecureContext | undefined; mutual: boolean } => {
+  ): {
+    context: tls.SecureContext | undefined;
+    material: TlsMaterial | undefined;
+    mutual: boolean;
+  } => {
     const config = rec(rec(chain['transport_socket'])['typed_config']);
     const common = rec(config['common_tls_context']);
     const mutual = rec(config['require_client_certificate'])['value'] === true;
@@ -109,14 +120,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     if (sdsCa !== '') ca = secrets.get(sdsCa)?.validationContext?.trustedCaPem;
     else ca = dataSourcePem(rec(common['validation_context'])['trusted_ca']);
     if (cert === undefined || key === undefined || (mutual && ca === undefined))
-      return { context: undefined, mutual };
+      return { context: undefined, material: undefined, mutual };
+    const material: TlsMaterial = { cert, key, ...(ca === undefined ? {} : { ca }) };
     return {
-      context: tls.createSecureContext({
-        cert,
-        key,
-        ...(ca === undefined ? {} : { ca }),
-        minVersion: 'TLSv1.2',
-      }),
+      context: tls.createSecureContext({ ...material, minVersion: 'TLSv1.2' }),
+      material,
       mutual,
     };
   };
@@ -133,7 +141,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         state.plain = hcm;
         continue;
       }
-      let built: { context: tls.SecureContext | undefined; mutual: boolean };
+      let built: ReturnType<typeof contextOf>;
       try {
         built = contextOf(chain);
       } catch (error) {
@@ -141,7 +149,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           { listener: name, err: error instanceof Error ? error.message : String(error) },
           'gateway TLS material unusable',
         );
-        built = { context: undefined, mutual: true };
+        built = { context: undefined, material: undefined, mutual: true };
       }
       const match = rec(chain['filter_chain_match']);
       state.tlsChains.push({
@@ -150,6 +158,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           : [],
         mutual: built.mutual,
         context: built.context,
+        material: built.material,
         hcm,
       });
     }
@@ -174,10 +183,10 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         if (chain?.context === undefined) callback(new Error(`no certificate for ${servername}`));
         else callback(null, chain.context);
       },
-      ...(() => {
-        const fallback = pickChain(undefined) ?? chains[0];
-        return fallback?.context === undefined ? {} : { secureContext: fallback.context };
-      })(),
+      // The certificate for clients that send no SNI (e.g. a request to the IP): tls.Server takes
+      // material, not a SecureContext, for its default.
+      ...((pickChain(undefined) ?? chains[0])?.material ?? {}),
+      minVersion: 'TLSv1.2',
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
