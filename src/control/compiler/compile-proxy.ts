@@ -15,7 +15,12 @@ import {
   type CompileContext,
 } from './clusters.js';
 import { ROUTER_FILTER, sdsSecret } from './envoy-values.js';
-import { buildInboundListener, buildOutboundListener, CATCH_ALL_ROUTE } from './listeners.js';
+import {
+  buildInboundListener,
+  buildOutboundListener,
+  CATCH_ALL_ROUTE,
+  policyHttpFilters,
+} from './listeners.js';
 import type { ProxyNode } from './proxy-node.js';
 import {
   defaultRoute,
@@ -296,6 +301,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
         codec_type: 'AUTO',
         rds: { route_config_name: routeName, config_source: { ads: {} } },
         http_filters: [
+          ...policyHttpFilters(inputs, proxy),
           ...(withFault
             ? [
                 {

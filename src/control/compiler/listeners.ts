@@ -83,6 +83,36 @@ function rbacFilters(filters: AuthorizationFilters, http: boolean): object[] {
   return out;
 }
 
+/**
+ * The security HTTP filters for a proxy's workload, in Envoy's order:
+ * jwt_authn (RequestAuthentications), then RBAC (CUSTOM-as-deny, DENY, ALLOW,
+ * AUDIT). Sidecars run them on inbound ports; gateways (selected by their
+ * labels, as Istio's ingress policies are) before routing.
+ */
+export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): object[] {
+  const workload = { namespace: proxy.namespace, labels: proxy.labels };
+  const out: object[] = [];
+  const jwt = translateRequestAuthentications(
+    applicablePolicies(
+      securityObjects<RequestAuthentication>(context, 'RequestAuthentication'),
+      workload,
+      context.rootNamespace,
+    ),
+  );
+  if (jwt !== undefined)
+    out.push({
+      name: 'envoy.filters.http.jwt_authn',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.jwtAuthn, ...jwt },
+    });
+  const authz = applicablePolicies(
+    securityObjects<AuthorizationPolicy>(context, 'AuthorizationPolicy'),
+    workload,
+    context.rootNamespace,
+  );
+  out.push(...rbacFilters(translateAuthorizationPolicies(authz, 'http'), true));
+  return out;
+}
+
 function inboundFilters(
   context: CompileContext,
   proxy: ProxyNode,
@@ -105,23 +135,7 @@ function inboundFilters(
       },
     ];
   }
-  const httpFilters: object[] = [];
-  const jwt = translateRequestAuthentications(
-    applicablePolicies(
-      securityObjects<RequestAuthentication>(context, 'RequestAuthentication'),
-      workload,
-      context.rootNamespace,
-    ),
-  );
-  if (jwt !== undefined)
-    httpFilters.push({
-      name: 'envoy.filters.http.jwt_authn',
-      typed_config: { '@type': EXTENSION_TYPE_URLS.jwtAuthn, ...jwt },
-    });
-  httpFilters.push(
-    ...rbacFilters(translateAuthorizationPolicies(authz, 'http'), true),
-    ROUTER_FILTER,
-  );
+  const httpFilters: object[] = [...policyHttpFilters(context, proxy), ROUTER_FILTER];
   return [
     {
       name: 'envoy.filters.network.http_connection_manager',

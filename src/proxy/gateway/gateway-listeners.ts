@@ -16,6 +16,8 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
+import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
+import { httpPolicyEvaluator } from '../inbound/inbound-policy.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
@@ -82,6 +84,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     maxHeaderSize: 16_384,
   });
   const hcmOf = new WeakMap<net.Socket, Record<string, unknown>>();
+  const evaluators = new WeakMap<object, EnvoyPolicyEvaluator>();
   http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const hcm = hcmOf.get(req.socket);
     if (hcm === undefined) {
@@ -89,7 +92,56 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       return;
     }
     if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
-    outbound.handle(req, res, hcm);
+    let evaluator = evaluators.get(hcm);
+    if (evaluator === undefined) {
+      evaluator = httpPolicyEvaluator(list(hcm['http_filters']));
+      evaluators.set(hcm, evaluator);
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+    // RequestAuthentication / AuthorizationPolicy selecting the gateway run before routing (Istio).
+    evaluator
+      .decide({
+        principal: null,
+        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
+        destinationPort: req.socket.localPort ?? 0,
+        protocol: 'http',
+        method: req.method ?? 'GET',
+        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
+        path: req.url ?? '/',
+        headers,
+      })
+      .then((decision) => {
+        if (decision.status !== 200) {
+          const status = typeof decision.status === 'number' ? decision.status : 403;
+          logger.info(
+            { path: req.url, status, policy: decision.policy, reason: decision.reason },
+            'gateway request denied',
+          );
+          const body =
+            status === 403
+              ? 'RBAC: access denied'
+              : status === 401
+                ? decision.reason.replace(/^invalid JWT: /, '')
+                : 'Bad Request';
+          res.writeHead(status, {
+            'content-type': 'text/plain',
+            'content-length': Buffer.byteLength(body),
+          });
+          res.end(body);
+          return;
+        }
+        for (const h of decision.headersToRemove ?? [])
+          Reflect.deleteProperty(req.headers, h.toLowerCase());
+        for (const [k, v] of Object.entries(decision.headersToSet ?? {})) req.headers[k] = v;
+        outbound.handle(req, res, hcm);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'gateway policy evaluation failed: denying');
+        if (!res.headersSent)
+          res.writeHead(403, { 'content-type': 'text/plain' }).end('RBAC: access denied');
+      });
   });
 
   /** Builds a chain's TLS context from SDS secrets or files; undefined while material is missing. */

@@ -7,6 +7,13 @@
  */
 import { list, rec, str } from '../../xds/index.js';
 
+const GATEWAY_HTTP_FILTERS = new Set([
+  'envoy.filters.http.jwt_authn',
+  'envoy.filters.http.rbac',
+  'envoy.filters.http.fault',
+  'envoy.filters.http.router',
+]);
+
 function discriminator(object: Record<string, unknown>, key: string): boolean {
   const value = object[key];
   return typeof value === 'string' && value !== key && value in object;
@@ -82,7 +89,7 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
     );
     for (const [j, f] of list(hcm['http_filters']).entries()) {
       const name = str(f['name']);
-      if (name !== 'envoy.filters.http.router' && name !== 'envoy.filters.http.fault')
+      if (!GATEWAY_HTTP_FILTERS.has(name))
         problems.push(`${at}.filters[0].http_filters[${String(j)}]: unsupported filter ${name}`);
     }
   }

@@ -57,6 +57,8 @@ const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
 
 /** Extensions the gateway listeners implement (checked field by field in gateway-validation). */
 const GATEWAY_EXTENSIONS: ReadonlySet<string> = new Set([
+  EXTENSION_TYPE_URLS.httpRbac,
+  EXTENSION_TYPE_URLS.jwtAuthn,
   EXTENSION_TYPE_URLS.httpConnectionManager,
   EXTENSION_TYPE_URLS.router,
   EXTENSION_TYPE_URLS.fault,
