@@ -15,8 +15,8 @@ test('an unknown command exits 2 and names it', async () => {
   assert.match(r.stderr, /unknown command "frobnicate"/);
 });
 
-test('palisade start prints what works and exits 0', async () => {
-  const r = await runPalisade(['start']);
+test('palisade start --help explains the main job (the Bookinfo mesh) and exits 0', async () => {
+  const r = await runPalisade(['start', '--help']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /Palisade/);
+  assert.match(r.stdout, /palisade up -f examples\/bookinfo/);
 });
