@@ -8,6 +8,8 @@
  * what is left.
  */
 import type * as http from 'node:http';
+import type { Writable } from 'node:stream';
+import { createProxyTelemetry } from './telemetry-hooks.js';
 import { createSvidSource, type SvidSource } from '../identity/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {
@@ -55,8 +57,10 @@ export interface ProxyOptions {
   /** The workload identity; without it the proxy has no certificate and refuses every TLS connection. */
   identity?: ProxyIdentityOptions;
   logger?: Logger;
-  /** Called per inbound request/connection (access log, metrics). */
+  /** Called per inbound request/connection (tests). */
   onInbound?: (record: InboundRecord) => void;
+  /** Where JSON access logs go (Istio's format, one line per request); none when undefined. */
+  accessLog?: Writable;
 }
 
 export interface Proxy {
@@ -119,11 +123,34 @@ function syncSecrets(snapshot: XdsSnapshot, secrets: MutableSecretStore, known: 
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const logger = options.logger ?? silentLogger();
   const secrets = createSecretStore();
+  const meta = options.node.metadata;
+  const text = (v: unknown): string | undefined =>
+    typeof v === 'string' && v !== '' ? v : undefined;
+  const labels =
+    typeof meta['LABELS'] === 'object' && meta['LABELS'] !== null
+      ? (meta['LABELS'] as Record<string, string>)
+      : {};
+  const telemetry = createProxyTelemetry(
+    {
+      workload: text(meta['WORKLOAD_NAME']),
+      namespace: text(meta['NAMESPACE']),
+      principal:
+        options.identity === undefined
+          ? undefined
+          : `spiffe://${options.identity.trustDomain}/ns/${options.identity.namespace}/sa/${options.identity.serviceAccount}`,
+      labels,
+    },
+    options.accessLog,
+  );
   const sdsNames = new Set<string>();
+  const onInbound = options.onInbound;
   const inbound = createInboundListeners({
     secrets,
     logger,
-    ...(options.onInbound === undefined ? {} : { onRecord: options.onInbound }),
+    onRecord: (record) => {
+      telemetry.inbound(record);
+      onInbound?.(record);
+    },
   });
   let gateways: GatewayListeners | undefined;
   let svid: SvidSource | undefined;
@@ -176,11 +203,19 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     },
   });
   let outbound: OutboundProxy | undefined;
-  const admin = createAdminServer({ ads, secrets, ...(svid === undefined ? {} : { svid }) });
+  const admin = createAdminServer({
+    ads,
+    secrets,
+    metrics: telemetry.metrics,
+    ...(svid === undefined ? {} : { svid }),
+  });
   try {
     outbound = createOutboundProxy({
       snapshot: () => ads.snapshot,
       secrets,
+      onRecord: (record) => {
+        telemetry.outbound(record);
+      },
       onSecureNamingFailure: (cluster, presented) => {
         logger.warn({ cluster, presented }, 'secure naming check failed: upstream refused');
       },

@@ -279,7 +279,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     ip: string;
     namespace: string;
     serviceAccount: string;
-    metadata: Record<string, string>;
+    metadata: Record<string, unknown>;
   }): Promise<void> => {
     await assertPortFree('127.0.0.1', adminPort, `${p.name} (admin)`);
     await assertPortFree(p.ip, 15001, `${p.name} (outbound)`);
@@ -359,6 +359,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         namespace,
         serviceAccount,
         metadata: {
+          LABELS: w.spec.labels ?? {},
           WORKLOAD_NAME: w.metadata.name,
           APP_ADDRESS: appIp,
           PROXY_TYPE: 'sidecar',

@@ -104,6 +104,7 @@ export const proxyCommand: Command = {
     }
     const config = readConfig();
     const proxy = await startProxy({
+      accessLog: process.stdout,
       logger: createLogger('proxy', config.logLevel),
       ...(identity === undefined ? {} : { identity }),
       node: {

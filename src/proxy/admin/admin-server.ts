@@ -8,11 +8,14 @@
 import * as http from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { SvidSource } from '../../identity/index.js';
+import type { MeshMetrics } from '../../telemetry/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { AdsClient } from '../xds-client/ads-client.js';
 
 export interface AdminServerOptions {
   ads: AdsClient;
+  /** Istio standard metrics, served on /stats/prometheus. */
+  metrics?: MeshMetrics;
   secrets?: SecretStore;
   svid?: SvidSource;
 }
@@ -46,6 +49,19 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       const ready = options.ads.snapshot.listener.size > 0;
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
       res.end(ready ? 'LIVE\n' : 'PRE_INITIALIZING\n');
+      return;
+    }
+    if (path === '/stats/prometheus' && options.metrics !== undefined) {
+      const registry = options.metrics.registry;
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
+      );
       return;
     }
     if (path === '/certs') {

@@ -1,0 +1,121 @@
+/**
+ * What the proxy reports per request, as Istio's sidecars do: Istio standard
+ * metrics (inbound as reporter=destination, outbound as reporter=source) and
+ * one JSON access-log line per request with Istio's fields. Peers are
+ * described from the node metadata (own workload, namespace, app/version
+ * labels), the verified peer SPIFFE ID, and the outbound cluster name
+ * (`outbound|port|subset|host` → destination service).
+ */
+import type { Writable } from 'node:stream';
+import {
+  createAccessLogger,
+  createMeshMetrics,
+  requestLabels,
+  type AccessLogger,
+  type MeshMetrics,
+  type PeerInfo,
+} from '../telemetry/index.js';
+import type { InboundRecord } from './inbound/inbound-listeners.js';
+import type { OutboundRecord } from './outbound/outbound-proxy.js';
+
+/** The proxy's own workload, from its node metadata. */
+export interface SelfDescription {
+  readonly workload: string | undefined;
+  readonly namespace: string | undefined;
+  readonly principal: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Metrics and access logs for one proxy. */
+export interface ProxyTelemetry {
+  readonly metrics: MeshMetrics;
+  readonly accessLog: AccessLogger | undefined;
+  inbound(record: InboundRecord): void;
+  outbound(record: OutboundRecord): void;
+}
+
+/** `spiffe://td/ns/<ns>/sa/<sa>` → the namespace, for source_workload_namespace. */
+function namespaceOf(principal: string | null): string | undefined {
+  return principal === null ? undefined : (/\/ns\/([^/]+)\/sa\//.exec(principal)?.[1] ?? undefined);
+}
+
+/** Creates the telemetry of one proxy; `accessLogStream` undefined disables access logs. */
+export function createProxyTelemetry(
+  self: SelfDescription,
+  accessLogStream: Writable | undefined,
+): ProxyTelemetry {
+  const metrics = createMeshMetrics();
+  const accessLog =
+    accessLogStream === undefined ? undefined : createAccessLogger({ stream: accessLogStream });
+  const me: PeerInfo = {
+    workload: self.workload,
+    namespace: self.namespace,
+    principal: self.principal,
+    app: self.labels['app'],
+    version: self.labels['version'],
+  };
+  return {
+    metrics,
+    accessLog,
+    inbound(r) {
+      if (r.method === undefined) return;
+      const source: PeerInfo = {
+        principal: r.principal ?? undefined,
+        namespace: namespaceOf(r.principal),
+      };
+      const destination: PeerInfo = { ...me };
+      metrics.recordRequest(
+        requestLabels({
+          reporter: 'destination',
+          source,
+          destination,
+          responseCode: r.status,
+          responseFlags: r.status === 0 ? 'NR' : '-',
+          mutualTls: r.mtls,
+        }),
+        { durationMs: r.durationMs, requestBytes: 0, responseBytes: 0 },
+      );
+      accessLog?.log({
+        startTime: Date.now() - r.durationMs,
+        method: r.method,
+        path: r.path,
+        protocol: 'HTTP/1.1',
+        responseCode: r.status,
+        responseFlags: '-',
+        responseCodeDetails: r.reason,
+        durationMs: Math.round(r.durationMs),
+        upstreamCluster: `${r.listener}||`,
+      });
+    },
+    outbound(r) {
+      const [, , subset, host] = r.cluster.split('|');
+      const destination: PeerInfo = {
+        ...(host === undefined || host === '' ? {} : { service: host }),
+        ...(subset === undefined || subset === '' ? {} : { version: subset }),
+      };
+      metrics.recordRequest(
+        requestLabels({
+          reporter: 'source',
+          source: me,
+          destination,
+          responseCode: r.status,
+          responseFlags: r.flags,
+          mutualTls: r.mtls,
+        }),
+        { durationMs: r.durationMs, requestBytes: 0, responseBytes: 0 },
+      );
+      accessLog?.log({
+        startTime: Date.now() - r.durationMs,
+        method: r.method,
+        path: r.path,
+        protocol: 'HTTP/1.1',
+        responseCode: r.status,
+        responseFlags: r.flags,
+        durationMs: Math.round(r.durationMs),
+        authority: r.authority,
+        upstreamHost: r.upstream === '' ? undefined : r.upstream,
+        upstreamCluster: r.cluster,
+      });
+    },
+  };
+}
