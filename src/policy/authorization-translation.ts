@@ -79,7 +79,7 @@ function cidr(value: string): CidrRange {
   const [ip = '', bits] = value.split('/');
   return {
     address_prefix: ip,
-    prefix_len: bits === undefined ? (ip.includes(':') ? 128 : 32) : Number(bits),
+    prefix_len: { value: bits === undefined ? (ip.includes(':') ? 128 : 32) : Number(bits) },
   };
 }
 

@@ -14,7 +14,8 @@ export type StringMatcher =
 
 export interface CidrRange {
   readonly address_prefix: string;
-  readonly prefix_len: number;
+  /** google.protobuf.UInt32Value on the wire (`{ value }`); a bare number is accepted when reading. */
+  readonly prefix_len: { readonly value: number } | number;
 }
 
 export interface MetadataMatcher {

@@ -66,7 +66,11 @@ function compileString(m: StringMatcher): (s: string | undefined) => boolean {
 function compileCidr(c: CidrRange): (ip: string | undefined) => boolean {
   const list = new BlockList();
   const family = isIP(c.address_prefix) === 6 ? 'ipv6' : 'ipv4';
-  list.addSubnet(c.address_prefix, c.prefix_len, family);
+  list.addSubnet(
+    c.address_prefix,
+    typeof c.prefix_len === 'number' ? c.prefix_len : c.prefix_len.value,
+    family,
+  );
   return (ip) => {
     if (ip === undefined) return false;
     const v = isIP(ip);
