@@ -202,9 +202,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
   };
 
+  // Gateways are instances too (no service ports): NetworkPolicy sees them as pods.
   const instanceOf = (proxy: ProxyNode): InstanceView | undefined =>
     proxy.workload === undefined
-      ? undefined
+      ? {
+          id: proxy.id,
+          address: proxy.ip,
+          namespace: proxy.namespace,
+          labels: proxy.labels,
+          serviceAccount: proxy.serviceAccount,
+          workload: `istio-${proxy.type}gateway`,
+          portNames: {},
+          healthy: true,
+        }
       : {
           id: proxy.id,
           address: proxy.ip,

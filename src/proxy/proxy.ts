@@ -213,6 +213,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     outbound = createOutboundProxy({
       snapshot: () => ads.snapshot,
       secrets,
+      localAddress: options.instanceIp,
       onRecord: (record) => {
         telemetry.outbound(record);
       },

@@ -464,11 +464,42 @@ spec:
     );
   });
 
-  await t.test(
-    '8. Kubernetes NetworkPolicy enforcement (pending)',
-    {
-      skip: 'NetworkPolicy is evaluated by `palisade check netpol` but not yet enforced by the local runtime (issue 6 note)',
-    },
-    () => undefined,
-  );
+  await t.test('8. a Kubernetes NetworkPolicy isolates ratings to reviews only', async () => {
+    await apply(sample('virtual-service-all-v1.yaml'));
+    await apply(sample('virtual-service-reviews-v3.yaml'));
+    const fromProductpage = async (): Promise<string> =>
+      (
+        await curl([
+          '-x',
+          PRODUCTPAGE_SIDECAR,
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          'http://ratings:9080/ratings/0',
+        ])
+      ).stdout;
+    assert.equal(await fromProductpage(), '200', 'no policy yet: productpage may call ratings');
+    await apply(sample('networkpolicy-ratings.yaml'));
+    const refused = await fromProductpage();
+    if (refused !== '503') {
+      const listeners = await runPalisade([
+        'proxy-config',
+        'listener',
+        'ratings-v1-0',
+        '--control',
+        `127.0.0.1:${String(controlPort)}`,
+        '-o',
+        'json',
+      ]);
+      assert.fail(
+        `productpage is not reviews and must be refused, got ${refused}; ratings listeners: ${listeners.stdout.slice(0, 3000)}`,
+      );
+    }
+    const html = await page();
+    assert.equal(servedBy(html), 'reviews-v3');
+    assert.match(html, /stars-red/, 'reviews → ratings is still allowed');
+    await apply(sample('networkpolicy-ratings.yaml'), 'delete');
+    assert.equal(await fromProductpage(), '200');
+  });
 });

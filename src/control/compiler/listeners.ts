@@ -25,6 +25,7 @@ import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import type { PortProtocol } from '../registry/service-registry.js';
 import { isHttp } from '../registry/service-registry.js';
 import type { CompileContext } from './clusters.js';
+import { networkPolicyFilter } from './network-policy.js';
 import {
   inboundClusterName,
   ROUTER_FILTER,
@@ -178,7 +179,11 @@ export function buildInboundListener(
     port,
     context.rootNamespace,
   ).mode;
-  const filters = inboundFilters(context, proxy, port, protocol);
+  const netpol = networkPolicyFilter(context, proxy, port);
+  const filters = [
+    ...(netpol === undefined ? [] : [netpol]),
+    ...inboundFilters(context, proxy, port, protocol),
+  ];
   const chains: object[] = [];
   if (mode !== 'DISABLE')
     chains.push({

@@ -84,6 +84,8 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     maxHeaderSize: 16_384,
   });
   const hcmOf = new WeakMap<net.Socket, Record<string, unknown>>();
+  // Never listens (connections are handed to it): start Node's connection tracking and timeouts.
+  http1.emit('listening');
   const evaluators = new WeakMap<object, EnvoyPolicyEvaluator>();
   http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const hcm = hcmOf.get(req.socket);

@@ -83,6 +83,8 @@ interface ChainState {
   readonly requireClientCert: boolean;
   readonly http: http.Server | undefined;
   readonly evaluator: EnvoyPolicyEvaluator;
+  /** Network RBAC ahead of an HTTP connection manager (NetworkPolicy), checked per connection. */
+  readonly connection: EnvoyPolicyEvaluator | undefined;
   readonly cluster: string;
 }
 
@@ -378,7 +380,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       let cluster: string;
       let server: http.Server | undefined;
       let evaluator: EnvoyPolicyEvaluator;
+      let connection: EnvoyPolicyEvaluator | undefined;
       if (hcm !== undefined) {
+        const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
+        if (networkRbac.length > 0) connection = tcpPolicyEvaluator(networkRbac);
         const config = rec(hcm['typed_config']);
         const vh = list(rec(config['route_config'])['virtual_hosts'])[0];
         cluster = str(rec(list(vh?.['routes'])[0]?.['route'])['cluster']);
@@ -400,6 +405,9 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             );
           },
         );
+        // This server never listens: connections are handed to it. Node starts its
+        // connection tracking (idle close, headers/request timeouts) on 'listening'.
+        server.emit('listening');
         server.on('clientError', (_error, socket) => {
           if (socket.writable)
             socket.end(
@@ -418,6 +426,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         requireClientCert: rec(rec(socket)['require_client_certificate'])['value'] === true,
         http: server,
         evaluator,
+        connection,
         cluster,
       };
     });
@@ -454,6 +463,39 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       const deliver = (s: net.Socket): void => {
         const current =
           listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName) ?? chain;
+        const gate = current.connection;
+        if (gate !== undefined && current.http !== undefined) {
+          // Network-level policy (NetworkPolicy) decides the connection before any HTTP.
+          void gate
+            .decide({
+              principal: principals.get(s) ?? null,
+              protocol: 'tcp',
+              destinationPort: s.localPort ?? 0,
+              ...(s.remoteAddress === undefined ? {} : { sourceIp: s.remoteAddress }),
+            })
+            .then((decision) => {
+              if (decision.status !== 200) {
+                logger.info(
+                  { listener: name, peer: s.remoteAddress, reason: decision.reason },
+                  'connection refused by network policy',
+                );
+                record({
+                  listener: name,
+                  principal: principals.get(s) ?? null,
+                  status: 0,
+                  reason: decision.reason,
+                  policy: decision.policy,
+                  durationMs: 0,
+                  mtls: false,
+                });
+                s.destroy();
+                return;
+              }
+              current.http?.emit('connection', s);
+              s.resume();
+            });
+          return;
+        }
         if (current.http !== undefined) {
           current.http.emit('connection', s);
           // The first bytes were peeked with pause/unshift: let the HTTP parser read them.
@@ -498,6 +540,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         const existing = listeners.get(name);
         if (existing !== undefined) {
           if (existing.resource !== resource) {
+            // As Envoy drains connections of a replaced filter chain: idle keep-alive
+            // connections close now, so the next request is decided by the new chain
+            // (a connection-level policy such as NetworkPolicy applies to new connections).
+            for (const old of existing.chains) old.http?.close();
             existing.chains = buildChains(name, resource);
             existing.resource = resource;
             logger.info(

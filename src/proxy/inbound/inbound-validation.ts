@@ -117,8 +117,16 @@ export function inboundListenerProblems(listener: R): string[] {
       problems.push(`${at}: a raw_buffer chain cannot terminate TLS`);
     const filters = list(chain['filters']);
     const names = filters.map((f) => str(f['name']));
-    if (names.length === 1 && names[0] === 'envoy.filters.network.http_connection_manager')
-      checkHcm(rec(filters[0]?.['typed_config']), `${at}.filters[0]`, problems);
+    const leadingRbac = names.findIndex((n) => n !== 'envoy.filters.network.rbac');
+    if (
+      leadingRbac === names.length - 1 &&
+      names.at(-1) === 'envoy.filters.network.http_connection_manager'
+    )
+      checkHcm(
+        rec(filters.at(-1)?.['typed_config']),
+        `${at}.filters[${String(names.length - 1)}]`,
+        problems,
+      );
     else if (
       names.at(-1) === 'envoy.filters.network.tcp_proxy' &&
       names.slice(0, -1).every((n) => n === 'envoy.filters.network.rbac')
@@ -127,7 +135,7 @@ export function inboundListenerProblems(listener: R): string[] {
       extra(proxy, ['@type', 'stat_prefix', 'cluster'], `${at}.tcp_proxy`, problems);
     } else
       problems.push(
-        `${at}: filters must be one HTTP connection manager, or network RBAC then tcp_proxy`,
+        `${at}: filters must be network RBAC filters then one HTTP connection manager or tcp_proxy`,
       );
   }
   return problems;

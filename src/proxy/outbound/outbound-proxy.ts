@@ -59,6 +59,8 @@ export interface OutboundProxyOptions {
   secrets?: SecretStore;
   /** Called once per finished request. */
   onRecord?: (record: OutboundRecord) => void;
+  /** Source address for connections to loopback endpoints (the instance IP), so peers can tell pods apart. */
+  localAddress?: string;
   /** Called when a server fails secure naming (presents an identity not allowed for the service). */
   onSecureNamingFailure?: (cluster: string, presented: readonly string[]) => void;
 }
@@ -653,6 +655,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           path,
           headers,
           agent: useAgent,
+          // Mesh peers on loopback see this instance's own address as the source (NetworkPolicy, logs).
+          ...(options.localAddress !== undefined && endpoint.host.startsWith('127.')
+            ? { localAddress: options.localAddress }
+            : {}),
         });
         current = upstream;
         let perTry: NodeJS.Timeout | undefined;

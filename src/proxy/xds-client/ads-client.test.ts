@@ -272,7 +272,7 @@ test('NACKs route features and listeners this build does not implement (fail clo
   await until(() => nacks.length > 1, 'inbound NACK');
   assert.match(
     nacks[1] ?? '',
-    /filters must be one HTTP connection manager, or network RBAC then tcp_proxy/,
+    /filters must be network RBAC filters then one HTTP connection manager or tcp_proxy/,
   );
   ads.push(TYPE_URLS.route, 'v1', [
     {
