@@ -3,9 +3,15 @@ import { sendJson, serve } from './common.js';
 
 serve('details', (req, res) => {
   const url = new URL(req.url ?? '/', 'http://details');
-  if (url.pathname === '/health') return sendJson(res, 200, { status: 'Details is healthy' });
+  if (url.pathname === '/health') {
+    sendJson(res, 200, { status: 'Details is healthy' });
+    return;
+  }
   const m = /^\/details\/(\d+)$/.exec(url.pathname);
-  if (m === null) return sendJson(res, 404, { error: 'please provide a numeric product id' });
+  if (m === null) {
+    sendJson(res, 404, { error: 'please provide a numeric product id' });
+    return;
+  }
   sendJson(res, 200, {
     id: Number(m[1]),
     author: 'William Shakespeare',

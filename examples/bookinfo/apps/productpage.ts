@@ -59,15 +59,17 @@ function detailsHtml(result: Awaited<ReturnType<typeof getJson>>): string {
   if (!result.ok)
     return '<p class="error">Sorry, product details are currently unavailable for this book.</p>';
   const d = result.body as Record<string, unknown>;
-  const row = (k: string): string =>
-    `<dt>${escape(k)}:</dt><dd>${escape(String(d[k] as string | number))}</dd>`;
+  const row = (k: string): string => `<dt>${escape(k)}:</dt><dd>${escape(String(d[k]))}</dd>`;
   return `<dl>${['type', 'pages', 'publisher', 'language', 'ISBN-10', 'ISBN-13'].map(row).join('')}</dl>`;
 }
 
 serve('productpage', async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://productpage');
   const path = url.pathname;
-  if (path === '/health') return sendJson(res, 200, { status: 'Product page is healthy' });
+  if (path === '/health') {
+    sendJson(res, 200, { status: 'Product page is healthy' });
+    return;
+  }
   if (path === '/login' && req.method === 'POST') {
     let body = '';
     for await (const chunk of req) body += String(chunk);
@@ -96,31 +98,35 @@ serve('productpage', async (req, res) => {
     res.writeHead(302, { location: '/productpage', 'set-cookie': 'user=; Path=/; Max-Age=0' });
     return res.end();
   }
-  if (path === '/api/v1/products')
-    return sendJson(
+  if (path === '/api/v1/products') {
+    sendJson(
       res,
       200,
       PRODUCTS.map((p) => ({ id: p.id, title: p.title, descriptionHtml: p.descriptionHtml })),
     );
+    return;
+  }
   const api = /^\/api\/v1\/products\/(\d+)(?:\/(reviews|ratings))?$/.exec(path);
   if (api !== null) {
     const id = api[1] ?? '0';
     if (api[2] === undefined) {
       const r = await getJson(`${detailsUrl}/details/${id}`, headersFor(req), 3000);
-      return sendJson(
+      sendJson(
         res,
         r.ok ? 200 : 503,
         r.ok
           ? r.body
           : { error: 'Sorry, product details are currently unavailable for this book.' },
       );
+      return;
     }
     const r = await getJson(`${reviewsUrl}/reviews/${id}`, headersFor(req), 3000);
-    return sendJson(
+    sendJson(
       res,
       r.ok ? 200 : 503,
       r.ok ? r.body : { error: 'Sorry, product reviews are currently unavailable for this book.' },
     );
+    return;
   }
   if (path === '/' || path === '/index.html') {
     res.writeHead(200, { 'content-type': 'text/html' });
@@ -128,7 +134,10 @@ serve('productpage', async (req, res) => {
       '<html><head><title>Simple Bookstore App</title></head><body><h3>Hello! This is a simple bookstore application consisting of three services as shown below</h3><p><a href="/productpage?u=normal">Normal user</a></p></body></html>',
     );
   }
-  if (path !== '/productpage') return sendJson(res, 404, { error: 'not found' });
+  if (path !== '/productpage') {
+    sendJson(res, 404, { error: 'not found' });
+    return;
+  }
   const headers = headersFor(req);
   const [details, reviews] = await Promise.all([
     getJson(`${detailsUrl}/details/0`, headers, 3000),

@@ -11,9 +11,15 @@ const color = version === 'v3' ? 'red' : 'black';
 
 serve(`reviews-${version}`, async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://reviews');
-  if (url.pathname === '/health') return sendJson(res, 200, { status: 'Reviews is healthy' });
+  if (url.pathname === '/health') {
+    sendJson(res, 200, { status: 'Reviews is healthy' });
+    return;
+  }
   const m = /^\/reviews\/(\d+)$/.exec(url.pathname);
-  if (m === null) return sendJson(res, 404, { error: 'not found' });
+  if (m === null) {
+    sendJson(res, 404, { error: 'not found' });
+    return;
+  }
   const id = Number(m[1]);
   const reviews: Record<string, unknown>[] = [
     {
