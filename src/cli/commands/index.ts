@@ -18,6 +18,7 @@ import { auditCommand } from './audit.js';
 import { auditPodSecurityCommand } from './audit-pod-security.js';
 import { proxyCommand } from './proxy.js';
 import { controlCommand } from './control.js';
+import { analyzeCommand } from './analyze.js';
 import { applyCommand, deleteCommand, upCommand } from './up.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 
@@ -38,6 +39,7 @@ export const COMMANDS: readonly Command[] = [
   auditPodSecurityCommand,
   proxyCommand,
   controlCommand,
+  analyzeCommand,
   upCommand,
   applyCommand,
   deleteCommand,
