@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runPalisade, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
@@ -123,13 +123,21 @@ spec: { mtls: { mode: STRICT } }
         const req = https.get(
           { host: INSTANCE_IP, port, path: '/', agent, timeout: 5000 },
           (res) => {
-            const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+            const socket = res.socket;
+            const serial =
+              socket instanceof TLSSocket ? socket.getPeerCertificate().serialNumber : '';
             res.resume();
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, serial }));
+            res.on('end', () => {
+              resolve({ status: res.statusCode ?? 0, serial });
+            });
           },
         );
-        req.on('error', () => resolve({ status: 0, serial: '' }));
-        req.on('timeout', () => req.destroy());
+        req.on('error', () => {
+          resolve({ status: 0, serial: '' });
+        });
+        req.on('timeout', () => {
+          req.destroy();
+        });
       });
     await waitFor(async () => ((await call(fresh)).status === 200 ? true : undefined), 20_000);
 
