@@ -370,8 +370,6 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   }
 
   const gateways = snapshot.ofKind('Gateway').map((o) => o.resource as Gateway);
-  const selects = (label: string): boolean =>
-    gateways.some((g) => g.spec.selector?.['istio'] === label);
   const ingressPorts = gateways
     .filter((g) => g.spec.selector?.['istio'] === 'ingressgateway')
     .flatMap((g) =>
@@ -389,15 +387,15 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     serviceAccount: 'istio-ingressgateway-service-account',
     metadata: { PROXY_TYPE: 'ingress' },
   });
-  if (selects('egressgateway'))
-    await proxySpec({
-      name: 'istio-egressgateway',
-      nodeId: `router~${EGRESS_IP}~istio-egressgateway-0.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`,
-      ip: EGRESS_IP,
-      namespace: ROOT_NAMESPACE,
-      serviceAccount: 'istio-egressgateway-service-account',
-      metadata: { PROXY_TYPE: 'egress' },
-    });
+  // The egress gateway always runs (as in Istio's demo profile): Gateways selecting it may be applied later.
+  await proxySpec({
+    name: 'istio-egressgateway',
+    nodeId: `router~${EGRESS_IP}~istio-egressgateway-0.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`,
+    ip: EGRESS_IP,
+    namespace: ROOT_NAMESPACE,
+    serviceAccount: 'istio-egressgateway-service-account',
+    metadata: { PROXY_TYPE: 'egress' },
+  });
 
   const supervisor = createSupervisor({
     logDir: join(stateDir, 'logs'),

@@ -352,9 +352,13 @@ spec:
   });
 
   await t.test(
-    '6. egress: a ServiceEntry host is reachable; REGISTRY_ONLY blocks unknown hosts',
+    '6. egress: a ServiceEntry host is reachable; REGISTRY_ONLY blocks unknown hosts; traffic leaves through the egress gateway',
     async () => {
-      const external = http.createServer((_req, res) => res.end('external says hi'));
+      const callers: string[] = [];
+      const external = http.createServer((req, res) => {
+        callers.push(req.socket.remoteAddress ?? '');
+        res.end('external says hi');
+      });
       await new Promise<void>((resolve) => external.listen(0, '127.0.0.90', resolve));
       const other = http.createServer((_req, res) => res.end('not in the registry'));
       await new Promise<void>((resolve) => other.listen(0, '127.0.0.91', resolve));
@@ -404,6 +408,52 @@ spec:
         `http://127.0.0.91:${String(otherPort)}/`,
       ]);
       assert.equal(blocked.stdout, '502');
+      assert.equal(
+        callers.at(-1),
+        '127.10.2.1',
+        'without an egress gateway the sidecar itself calls out',
+      );
+      // Istio's "Egress gateways" task: route the ServiceEntry host through istio-egressgateway.
+      await apply(
+        yaml(
+          'egress-gateway.yaml',
+          `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: istio-egressgateway, namespace: default }
+spec:
+  selector: { istio: egressgateway }
+  servers:
+    - port: { number: 80, name: http, protocol: HTTP }
+      hosts: [external.example]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: direct-external-through-egress-gateway, namespace: default }
+spec:
+  hosts: [external.example]
+  gateways: [istio-egressgateway, mesh]
+  http:
+    - match: [{ gateways: [mesh], port: ${String(port)} }]
+      route: [{ destination: { host: istio-egressgateway.istio-system.svc.cluster.local, port: { number: 80 } } }]
+    - match: [{ gateways: [istio-egressgateway], port: 80 }]
+      route: [{ destination: { host: external.example, port: { number: ${String(port)} } } }]
+`,
+        ),
+      );
+      const viaGateway = await curl([
+        '-x',
+        PRODUCTPAGE_SIDECAR,
+        '-w',
+        '\n%{http_code}',
+        `http://external.example:${String(port)}/`,
+      ]);
+      assert.equal(viaGateway.stdout, 'external says hi\n200');
+      assert.equal(
+        callers.at(-1),
+        '127.12.0.2',
+        'the external server was called by the egress gateway',
+      );
+      await apply(join(dir.path, 'egress-gateway.yaml'), 'delete');
       await apply(join(dir.path, 'egress.yaml'), 'delete');
       const open = await curl([
         '-x',

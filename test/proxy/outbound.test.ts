@@ -145,7 +145,8 @@ async function startProxyProcess(xdsPort: number): Promise<{
       resolve(code);
     }),
   );
-  for (let i = 0; i < 200 && !/ready outbound=\d+ admin=\d+/.test(out); i += 1) {
+  // Up to 20 s: on a loaded 2-core machine loading the protos alone can take seconds.
+  for (let i = 0; i < 800 && !/ready outbound=\d+ admin=\d+/.test(out); i += 1) {
     if (child.exitCode !== null) break;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

@@ -35,7 +35,7 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
   const rel = (p: string): string => (p.startsWith(`${io.cwd}/`) ? p.slice(io.cwd.length + 1) : p);
   const sidecars = info.proxies.filter((p) => p.name.endsWith('-sidecar'));
   io.stdout(
-    `Palisade mesh "${info.name}" is up: ${String(info.apps.length)} app instances, ${String(sidecars.length)} sidecars, ingress gateway; mTLS ${mtls}.\n`,
+    `Palisade mesh "${info.name}" is up: ${String(info.apps.length)} app instances, ${String(sidecars.length)} sidecars, ingress and egress gateways; mTLS ${mtls}.\n`,
   );
   for (const url of info.ingress.urls) {
     const https = url.startsWith('https:');

@@ -285,7 +285,9 @@ export function buildServiceClusters(
       lb_policy: 'ROUND_ROBIN',
     };
     applyTrafficPolicy(cluster, policy);
-    const mode = policy.tls?.mode ?? (service.external ? 'DISABLE' : 'ISTIO_MUTUAL');
+    const mode =
+      policy.tls?.mode ??
+      (service.external || service.autoMtls === false ? 'DISABLE' : 'ISTIO_MUTUAL');
     if (mode === 'ISTIO_MUTUAL') {
       const sni = `outbound_.${String(port.port)}_.${subset.name}_.${service.hostname}`;
       cluster['transport_socket'] = istioMutualSocket(sni, identities);

@@ -278,7 +278,8 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       for (const host of vs.spec.hosts ?? []) {
         const vh = virtualHosts.get(host) ?? { domains: new Set<string>(), routes: [] };
         vh.domains.add(host);
-        if (host !== '*') vh.domains.add(`${host}:${String(port)}`);
+        // Istio lets a gateway host match any port in the Host header (`host:*`).
+        if (host !== '*') vh.domains.add(`${host}:*`);
         vh.routes.push(...routes);
         virtualHosts.set(host, vh);
       }

@@ -35,6 +35,8 @@ export interface ServiceView {
   readonly source: 'Service' | 'ServiceEntry';
   /** MESH_EXTERNAL ServiceEntry hosts: no sidecar, no mTLS by default. */
   readonly external: boolean;
+  /** False for services whose endpoints take plaintext (the built-in gateways' HTTP ports): no auto mTLS. */
+  readonly autoMtls?: boolean;
   /** ServiceEntry resolution (Services are STATIC over their instances). */
   readonly resolution: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
   /** Inline ServiceEntry endpoints. */
@@ -91,6 +93,9 @@ export interface Registry {
 }
 
 export const DNS_DOMAIN = 'cluster.local';
+
+/** Where the built-in gateways run (Istio's root namespace). */
+export const GATEWAY_NAMESPACE = 'istio-system';
 
 /** `name.ns.svc.cluster.local` for a Service. */
 export function serviceHostname(name: string, namespace: string): string {
@@ -214,6 +219,29 @@ export function buildRegistry(
   for (const o of snapshot.ofKind('Service')) services.push(fromService(o.resource as Service));
   for (const o of snapshot.ofKind('ServiceEntry'))
     services.push(...fromServiceEntry(o.resource as ServiceEntry));
+  // The built-in gateways' Services, as Istio's charts install them (80 → 8080, 443 → 8443),
+  // unless the config defines its own.
+  for (const [name, label] of [
+    ['istio-ingressgateway', 'ingressgateway'],
+    ['istio-egressgateway', 'egressgateway'],
+  ] as const) {
+    if (services.some((s) => s.name === name && s.namespace === GATEWAY_NAMESPACE)) continue;
+    services.push({
+      hostname: serviceHostname(name, GATEWAY_NAMESPACE),
+      name,
+      namespace: GATEWAY_NAMESPACE,
+      ports: [
+        { name: 'http2', port: 80, targetPort: 8080, protocol: 'HTTP' },
+        { name: 'https', port: 443, targetPort: 8443, protocol: 'HTTPS' },
+      ],
+      selector: { istio: label },
+      source: 'Service',
+      external: false,
+      autoMtls: false,
+      resolution: 'STATIC',
+      staticEndpoints: [],
+    });
+  }
   const workloads = snapshot.ofKind('Workload').map((o) => fromWorkload(o.resource as Workload));
   const instances: InstanceView[] = [...connected];
   for (const o of snapshot.ofKind('WorkloadEntry')) {

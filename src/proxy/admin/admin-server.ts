@@ -46,7 +46,8 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       res.end(text);
     };
     if (path === '/ready') {
-      const ready = options.ads.snapshot.listener.size > 0;
+      // Ready once a listener update (possibly empty, e.g. an idle gateway) was accepted.
+      const ready = options.ads.versions.listener !== '';
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
       res.end(ready ? 'LIVE\n' : 'PRE_INITIALIZING\n');
       return;
