@@ -260,7 +260,33 @@ function staticEndpoints(service: ServiceView, port: ServicePortView): EndpointV
 }
 
 /** The outbound clusters (and endpoints) for one service port, one per subset plus the default. */
+/**
+ * Built clusters depend on the proxy only through its namespace (which
+ * DestinationRule applies), so they are shared by every proxy of a namespace
+ * for one registry generation: a push to N proxies builds them once.
+ */
+const clusterCache = new WeakMap<object, Map<string, BuiltCluster[]>>();
+
 export function buildServiceClusters(
+  context: CompileContext,
+  proxy: ProxyNode,
+  service: ServiceView,
+  port: ServicePortView,
+): BuiltCluster[] {
+  let cache = clusterCache.get(context.registry);
+  if (cache === undefined) {
+    cache = new Map();
+    clusterCache.set(context.registry, cache);
+  }
+  const key = `${proxy.namespace}|${service.hostname}|${String(port.port)}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const built = buildServiceClustersUncached(context, proxy, service, port);
+  cache.set(key, built);
+  return built;
+}
+
+function buildServiceClustersUncached(
   context: CompileContext,
   proxy: ProxyNode,
   service: ServiceView,

@@ -33,6 +33,12 @@ import {
 
 export type { CompileContext } from './clusters.js';
 
+/** Shared route configs per registry generation and route key (see compileSidecar). */
+const routeCaches = new WeakMap<
+  object,
+  Map<string, { configs: Record<string, unknown>[]; faultPorts: Set<number> }>
+>();
+
 /** Resources for one proxy, by kind and name. */
 export type ProxyResources = Record<ResourceKind, Map<string, Record<string, unknown>>>;
 
@@ -165,26 +171,42 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   const byPort = new Map<number, ServiceView[]>();
   for (const s of services)
     for (const p of s.ports) byPort.set(p.port, [...(byPort.get(p.port) ?? []), s]);
-  const mesh = new Set(['mesh']);
-  const faultPorts = new Set<number>();
-  for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
-    const virtualHosts: object[] = [];
-    for (const service of list) {
-      const routes: Record<string, unknown>[] = [];
-      for (const vs of virtualServicesFor(inputs, service, mesh))
-        routes.push(...translateHttpRoutes(inputs, vs, { proxy, gateways: mesh, port }));
-      if (routes.length === 0) routes.push(defaultRoute(service, port));
-      virtualHosts.push({
-        name: `${service.hostname}:${String(port)}`,
-        domains: serviceDomains(service, port, proxy.namespace),
-        routes,
-      });
-    }
-    virtualHosts.push(fallbackVirtualHost(policy));
-    const rc = { '@type': TYPE_URLS.route, name: String(port), virtual_hosts: virtualHosts };
-    if (usesFilter([rc], 'envoy.filters.http.fault')) faultPorts.add(port);
-    add(out, 'route', rc);
+  // Route configs depend on the proxy only through its namespace, labels
+  // (sourceLabels) and Sidecar scope: proxies of one workload share them.
+  const routeKey = `${proxy.namespace}|${JSON.stringify(proxy.labels)}|${sidecar === undefined ? '' : `${sidecar.metadata.namespace ?? 'default'}/${sidecar.metadata.name}`}|${policy}`;
+  let routeCache = routeCaches.get(inputs.registry);
+  if (routeCache === undefined) {
+    routeCache = new Map();
+    routeCaches.set(inputs.registry, routeCache);
   }
+  let routeSet = routeCache.get(routeKey);
+  if (routeSet === undefined) {
+    const mesh = new Set(['mesh']);
+    const configs: Record<string, unknown>[] = [];
+    const faults = new Set<number>();
+    for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
+      const virtualHosts: object[] = [];
+      for (const service of list) {
+        const routes: Record<string, unknown>[] = [];
+        for (const vs of virtualServicesFor(inputs, service, mesh))
+          routes.push(...translateHttpRoutes(inputs, vs, { proxy, gateways: mesh, port }));
+        if (routes.length === 0) routes.push(defaultRoute(service, port));
+        virtualHosts.push({
+          name: `${service.hostname}:${String(port)}`,
+          domains: serviceDomains(service, port, proxy.namespace),
+          routes,
+        });
+      }
+      virtualHosts.push(fallbackVirtualHost(policy));
+      const rc = { '@type': TYPE_URLS.route, name: String(port), virtual_hosts: virtualHosts };
+      if (usesFilter([rc], 'envoy.filters.http.fault')) faults.add(port);
+      configs.push(rc);
+    }
+    routeSet = { configs, faultPorts: faults };
+    routeCache.set(routeKey, routeSet);
+  }
+  const faultPorts = routeSet.faultPorts;
+  for (const rc of routeSet.configs) add(out, 'route', rc);
   add(out, 'route', {
     '@type': TYPE_URLS.route,
     name: CATCH_ALL_ROUTE,

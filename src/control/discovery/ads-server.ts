@@ -107,9 +107,67 @@ function emptyState(): MutableTypeState {
 }
 
 /** A stable version: a hash of the resources' canonical JSON. */
+type Serialize = (value: object) => Buffer;
+
+/** The ADS definition with a response serializer that passes pre-encoded Buffers through. */
+function passthroughDefinition(): grpc.ServiceDefinition {
+  const base = adsServiceDefinition();
+  const method = base['StreamAggregatedResources'];
+  if (method === undefined) throw new Error('ADS StreamAggregatedResources missing');
+  const serialize = method.responseSerialize as Serialize;
+  return {
+    ...base,
+    StreamAggregatedResources: {
+      ...method,
+      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
+    },
+  };
+}
+
+/**
+ * Encodes a DiscoveryResponse from cached pieces. Protobuf messages
+ * concatenate: a repeated field's elements may be encoded separately, so each
+ * resource's `resources` field (an Any) is encoded once per compiled object —
+ * shared by every proxy it is sent to — and joined with the per-response
+ * version, type and nonce.
+ */
+const encodedResources = new WeakMap<object, Buffer>();
+function encodeResponse(
+  version: string,
+  typeUrl: string,
+  nonce: string,
+  resources: readonly Record<string, unknown>[],
+): Buffer {
+  const serialize = adsServiceDefinition()['StreamAggregatedResources']
+    ?.responseSerialize as Serialize;
+  const parts = [serialize({ version_info: version, type_url: typeUrl, nonce })];
+  for (const r of resources) {
+    let bytes = encodedResources.get(r);
+    if (bytes === undefined) {
+      bytes = serialize({ resources: [r] });
+      encodedResources.set(r, bytes);
+    }
+    parts.push(bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Per-resource digests: compiled resources are shared between proxies and never mutated. */
+const digests = new WeakMap<object, string>();
+
+function digestOf(resource: Record<string, unknown>): string {
+  let d = digests.get(resource);
+  if (d === undefined) {
+    d = createHash('sha256').update(JSON.stringify(resource)).digest('hex');
+    digests.set(resource, d);
+  }
+  return d;
+}
+
+/** A stable version: a hash of the resources' digests. */
 function versionOf(resources: readonly Record<string, unknown>[]): string {
   const hash = createHash('sha256');
-  for (const r of resources) hash.update(JSON.stringify(r));
+  for (const r of resources) hash.update(digestOf(r));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -158,12 +216,7 @@ export async function startAdsServer<P>(
     state.sentNonce = nonce;
     state.sentNames = names;
     state.sent = selected;
-    stream.call.write({
-      version_info: version,
-      type_url: TYPE_URLS[kind],
-      nonce,
-      resources: selected,
-    });
+    stream.call.write(encodeResponse(version, TYPE_URLS[kind], nonce, selected));
   };
 
   const pushAll = (): void => {
@@ -224,7 +277,7 @@ export async function startAdsServer<P>(
     if (changed) send(stream, kind, before === undefined);
   };
 
-  server.addService(adsServiceDefinition(), {
+  server.addService(passthroughDefinition(), {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<DiscoveryRequest, object>) {
       const token = bearer(call.metadata);
       let stream: Stream | undefined;

@@ -249,6 +249,8 @@ export function buildRegistry(
     if (instance !== undefined) instances.push(instance);
   }
   const byHost = new Map<string, ServiceView>();
+  // The registry is immutable: endpoint lists are computed once per service port and subset.
+  const endpointCache = new Map<string, EndpointView[]>();
   for (const s of services) if (!byHost.has(s.hostname)) byHost.set(s.hostname, s);
 
   return {
@@ -265,7 +267,11 @@ export function buildRegistry(
       return undefined;
     },
     endpoints(service, port, subsetLabels) {
+      const key = `${service.hostname}|${String(port.port)}|${JSON.stringify(subsetLabels ?? {})}`;
+      const hit = endpointCache.get(key);
+      if (hit !== undefined) return hit;
       const out: EndpointView[] = [];
+      endpointCache.set(key, out);
       if (service.selector === undefined) return out;
       for (const instance of instances) {
         if (instance.namespace !== service.namespace && service.source === 'Service') continue;
