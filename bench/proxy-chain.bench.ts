@@ -1,0 +1,536 @@
+/**
+ * The two-proxy mTLS chain — client → outbound proxy → mTLS → inbound proxy →
+ * app — built with Palisade sidecars (a real `palisade control` and two
+ * `palisade proxy` processes started as `palisade up` starts them, SVIDs from
+ * the mesh CA, mesh-wide STRICT PeerAuthentication), with HAProxy and with
+ * nginx (the same shape: a plaintext front, mutual TLS between two instances
+ * with certificates from the same CA, keep-alive everywhere, one thread or
+ * worker each), and a direct connection, in one run. Per chain: max
+ * throughput (32 keep-alive connections, 1 s warm-up + 5 s, best of two
+ * alternating rounds), p50/p99 at a fixed 500 req/s (5 s) and the latency
+ * added over direct, both proxies' RSS idle (before any load) and peak, and
+ * their CPU per 1,000 requests (/proc utime+stime over the measured window).
+ * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
+ * process; the app (node:http, 13-byte body) runs in this one.
+ *
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,haproxy] [--profile DIR]
+ *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
+ * Needs haproxy and nginx (Debian packages) for the references; a missing one is skipped.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCaDirectory } from '../src/identity/index.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const LOADGEN = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'loadgen.js');
+const argv = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i === -1 ? undefined : argv[i + 1];
+};
+const only = flag('--only')?.split(',');
+const profileDir = flag('--profile');
+const wanted = (name: string): boolean => only === undefined || only.includes(name);
+
+const SECONDS = 5;
+const WARMUP_S = 1;
+const CONCURRENCY = 32;
+const RATE = 500;
+const ROUNDS = 2;
+// Loopback addresses of this bench only (127.77.0.0/24), so it can run beside tests.
+const NET = '127.77.0';
+const APP = { host: `${NET}.2`, port: 18080 };
+
+const dir = join(tmpdir(), `palisade-chain-${String(process.pid)}`);
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+
+interface Child {
+  readonly proc: ChildProcess;
+  readonly name: string;
+  stderr: string;
+}
+const children: Child[] = [];
+let cleaned = false;
+const cleanup = (): void => {
+  if (cleaned) return;
+  cleaned = true;
+  for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+
+/** Starts a process; resolves with the first match of `ready` on its stdout (stdout is then drained). */
+function start(
+  name: string,
+  cmd: string,
+  args: string[],
+  ready?: RegExp,
+  env: NodeJS.ProcessEnv = { ...process.env, PALISADE_LOG_LEVEL: 'warn' },
+): Promise<{ child: Child; match: RegExpExecArray | null }> {
+  const proc = spawn(cmd, args, { stdio: ['ignore', ready ? 'pipe' : 'ignore', 'pipe'], env });
+  const child: Child = { proc, name, stderr: '' };
+  children.push(child);
+  proc.stderr?.on('data', (chunk: Buffer) => {
+    child.stderr = (child.stderr + chunk.toString()).slice(-4000);
+  });
+  if (ready === undefined) return Promise.resolve({ child, match: null });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let found = false;
+    const timer = setTimeout(() => {
+      reject(new Error(`${name} not ready in 20 s:\n${child.stderr}`));
+    }, 20_000);
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      if (found) return; // access logs and the like: drained, not kept
+      out += chunk.toString();
+      const m = ready.exec(out);
+      if (m !== null) {
+        found = true;
+        clearTimeout(timer);
+        resolve({ child, match: m });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      if (!found) reject(new Error(`${name} exited (${String(code)}):\n${child.stderr}`));
+    });
+  });
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const sleep = (ms: number): Promise<void> =>
+  new Promise((r) => {
+    setTimeout(r, ms);
+  });
+
+interface Target {
+  host: string;
+  port: number;
+  path: string;
+  authority: string;
+}
+
+function get(t: Target): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: t.host, port: t.port, path: t.path, headers: { host: t.authority }, timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => {
+      resolve(0);
+    });
+    req.on('timeout', () => {
+      req.destroy();
+    });
+    req.end();
+  });
+}
+
+async function waitOk(name: string, t: Target, pids: Child[]): Promise<void> {
+  let status = 0;
+  for (let i = 0; i < 200; i += 1) {
+    status = await get(t);
+    if (status === 200) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `${name}: no 200 through the chain (last status ${String(status)}):\n${pids.map((c) => `--- ${c.name}\n${c.stderr}`).join('\n')}`,
+  );
+}
+
+interface Load {
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuS: number;
+  peakRssKb: number;
+}
+/** Runs the load generator; samples the proxies' CPU over the measured window and their peak RSS. */
+function load(t: Target, mode: 'throughput' | 'rate', pids: number[]): Promise<Load> {
+  const opts = {
+    ...t,
+    mode,
+    warmupS: WARMUP_S,
+    seconds: SECONDS,
+    concurrency: CONCURRENCY,
+    rate: RATE,
+  };
+  const proc = spawn(process.execPath, [LOADGEN, JSON.stringify(opts)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const cpu = (): number => pids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const rss = (): number => pids.reduce((a, p) => a + rssKb(p), 0);
+  let peak = rss();
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rss());
+  }, 250);
+  let cpu0 = 0;
+  let out = '';
+  return new Promise((resolve, reject) => {
+    proc.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.startsWith('measuring\n') && cpu0 === 0) cpu0 = cpu();
+    });
+    proc.on('exit', (code) => {
+      clearInterval(sampler);
+      const cpu1 = cpu();
+      peak = Math.max(peak, rss());
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code !== 0 || line === undefined) {
+        reject(new Error(`load generator failed (${String(code)}): ${out}`));
+        return;
+      }
+      const r = JSON.parse(line) as Omit<Load, 'cpuS' | 'peakRssKb'>;
+      resolve({ ...r, cpuS: cpu1 - cpu0, peakRssKb: peak });
+    });
+  });
+}
+
+// The app: a small fixed response, keep-alive.
+const app = http.createServer({ keepAliveTimeout: 60_000 }, (_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 13 });
+  res.end('hello, mesh!\n');
+});
+await new Promise<void>((r) => app.listen(APP.port, APP.host, r));
+
+interface Chain {
+  name: string;
+  target: Target;
+  procs: Child[];
+}
+console.error('bench: certificates ready');
+const chains: Chain[] = [];
+const skipped: string[] = [];
+
+try {
+  // The mesh CA: SVIDs for the Palisade proxies, certificates for the references.
+  const caDir = join(dir, 'ca');
+  const palisade = (args: string[]): string =>
+    execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  palisade(['ca', 'init', '--dir', caDir]);
+  const root = join(caDir, 'root-cert.pem');
+  for (const who of ['client', 'server']) {
+    palisade([
+      'ca',
+      'issue',
+      '--dir',
+      caDir,
+      '--spiffe-id',
+      `spiffe://cluster.local/ns/bench/sa/${who}-ref`,
+      '--out',
+      join(dir, who),
+    ]);
+    writeFileSync(
+      join(dir, `${who}.pem`),
+      readFileSync(join(dir, `${who}-cert.pem`), 'utf8') +
+        readFileSync(join(dir, `${who}-key.pem`), 'utf8'),
+    );
+  }
+
+  if (wanted('direct'))
+    chains.push({
+      name: 'direct',
+      target: { ...APP, path: '/', authority: `app.bench:${String(APP.port)}` },
+      procs: [],
+    });
+
+  if (wanted('palisade')) {
+    // Control plane with one Service + Workload `app`, a Workload `client`, mesh-wide STRICT.
+    const config = join(dir, 'config');
+    mkdirSync(config);
+    writeFileSync(
+      join(config, 'mesh.yaml'),
+      `apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: bench }
+spec: { selector: { app: app }, ports: [{ name: http, port: ${String(APP.port)} }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: app, namespace: bench }
+spec: { serviceAccount: app, labels: { app: app }, command: node, ports: [{ name: http, port: ${String(APP.port)} }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: client, namespace: bench }
+spec: { serviceAccount: client, labels: { app: client }, command: node, ports: [{ name: http, port: 18081 }] }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+`,
+    );
+    const control = await start(
+      'control',
+      process.execPath,
+      [CLI, 'control', '--config-dir', config, '--listen', `${NET}.1:0`, '--ca-dir', caDir],
+      /xDS (\S+), CA (https:\/\/\S+),/,
+    );
+    const xds = control.match?.[1] ?? '';
+    const caUrl = control.match?.[2] ?? '';
+    const ca = await loadCaDirectory(caDir);
+    // As src/runtime/mesh-runtime.ts starts a sidecar.
+    const sidecar = async (
+      name: string,
+      ip: string,
+      appIp: string,
+    ): Promise<{ child: Child; admin: string }> => {
+      const token = join(dir, `${name}.jwt`);
+      writeFileSync(
+        token,
+        await ca.tokens.mint({
+          namespace: 'bench',
+          serviceAccount: name,
+          ttlMs: 24 * 3600 * 1000,
+        }),
+        { mode: 0o600 },
+      );
+      const profile =
+        profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+      const proxy = await start(
+        `${name}-sidecar`,
+        process.execPath,
+        [
+          ...profile,
+          CLI,
+          'proxy',
+          '--xds',
+          xds,
+          '--node-id',
+          `sidecar~${ip}~${name}-0.bench~bench.svc.cluster.local`,
+          '--metadata',
+          JSON.stringify({
+            NAMESPACE: 'bench',
+            SERVICE_ACCOUNT: name,
+            LABELS: { app: name },
+            WORKLOAD_NAME: name,
+            APP_ADDRESS: appIp,
+            PROXY_TYPE: 'sidecar',
+            INSTANCE_IPS: ip,
+          }),
+          '--token-file',
+          token,
+          '--ca-url',
+          caUrl,
+          '--ca-root-cert',
+          root,
+          '--trust-domain',
+          ca.trustDomain,
+          '--admin-port',
+          '0',
+        ],
+        /ready outbound=\d+ admin=(\d+)/,
+      );
+      return { child: proxy.child, admin: `http://127.0.0.1:${proxy.match?.[1] ?? ''}` };
+    };
+    const server = await sidecar('app', `${NET}.3`, APP.host);
+    const client = await sidecar('client', `${NET}.4`, `${NET}.5`);
+    // Ready as `palisade up` decides it: config accepted and an SVID installed, on both.
+    for (const s of [server, client])
+      for (let i = 0; ; i += 1) {
+        const certs = await new Promise<string>((resolve) => {
+          http
+            .get(`${s.admin}/certs`, (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString()));
+              res.on('end', () => {
+                resolve(res.statusCode === 200 ? body : '');
+              });
+            })
+            .on('error', () => {
+              resolve('');
+            });
+        });
+        if (certs.includes('"serial_number"')) break;
+        if (i > 200) throw new Error(`${s.child.name}: no SVID:\n${s.child.stderr}`);
+        await sleep(100);
+      }
+    chains.push({
+      name: 'palisade',
+      target: {
+        host: `${NET}.4`,
+        port: 15001,
+        path: `http://app.bench:${String(APP.port)}/`,
+        authority: `app.bench:${String(APP.port)}`,
+      },
+      procs: [client.child, server.child],
+    });
+  }
+
+  if (!wanted('haproxy')) {
+    /* not asked for */
+  } else if (!which('haproxy')) skipped.push('haproxy: not installed (apt-get install haproxy)');
+  else {
+    const common = `global\n  nbthread 1\n  maxconn 4096\n  tune.ssl.default-dh-param 2048\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option http-keep-alive\n`;
+    const front = join(dir, 'haproxy-front.cfg');
+    const back = join(dir, 'haproxy-back.cfg');
+    writeFileSync(
+      front,
+      `${common}frontend f\n  bind ${NET}.10:18200\n  default_backend b\nbackend b\n  http-reuse always\n  server s ${NET}.11:18201 ssl crt ${join(dir, 'client.pem')} ca-file ${root} verify required\n`,
+    );
+    writeFileSync(
+      back,
+      `${common}frontend f\n  bind ${NET}.11:18201 ssl crt ${join(dir, 'server.pem')} ca-file ${root} verify required\n  default_backend b\nbackend b\n  http-reuse always\n  server s ${APP.host}:${String(APP.port)}\n`,
+    );
+    const a = await start('haproxy-front', 'haproxy', ['-db', '-f', front]);
+    const b = await start('haproxy-back', 'haproxy', ['-db', '-f', back]);
+    chains.push({
+      name: 'haproxy',
+      target: { host: `${NET}.10`, port: 18200, path: '/', authority: 'app.bench' },
+      procs: [a.child, b.child],
+    });
+  }
+
+  if (!wanted('nginx')) {
+    /* not asked for */
+  } else if (!which('nginx')) skipped.push('nginx: not installed (apt-get install nginx-light)');
+  else {
+    const conf = (name: string, body: string): string => {
+      const d = join(dir, name);
+      mkdirSync(d, { recursive: true });
+      const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+        .map((k) => `  ${k}_temp_path ${d};\n`)
+        .join('');
+      const file = join(dir, `${name}.conf`);
+      writeFileSync(
+        file,
+        `daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log ${join(d, 'error.log')} error;\npid ${join(d, 'nginx.pid')};\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 1000000;\n${temp}${body}\n}\n`,
+      );
+      return file;
+    };
+    // The front cannot check the back's name: the certificate names a SPIFFE ID (URI SAN) only,
+    // which nginx's proxy_ssl_verify cannot match; the back verifies the front's certificate.
+    const front = conf(
+      'nginx-front',
+      `  upstream back { server ${NET}.13:18301; keepalive 64; keepalive_requests 1000000; }\n  server {\n    listen ${NET}.12:18300;\n    location / {\n      proxy_pass https://back;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_ssl_certificate ${join(dir, 'client-cert.pem')};\n      proxy_ssl_certificate_key ${join(dir, 'client-key.pem')};\n      proxy_ssl_trusted_certificate ${root};\n      proxy_ssl_session_reuse on;\n    }\n  }`,
+    );
+    const back = conf(
+      'nginx-back',
+      `  upstream app { server ${APP.host}:${String(APP.port)}; keepalive 64; keepalive_requests 1000000; }\n  server {\n    listen ${NET}.13:18301 ssl;\n    ssl_certificate ${join(dir, 'server-cert.pem')};\n    ssl_certificate_key ${join(dir, 'server-key.pem')};\n    ssl_client_certificate ${root};\n    ssl_verify_client on;\n    location / {\n      proxy_pass http://app;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }`,
+    );
+    const a = await start('nginx-front', 'nginx', ['-c', front, '-p', dir]);
+    const b = await start('nginx-back', 'nginx', ['-c', back, '-p', dir]);
+    chains.push({
+      name: 'nginx',
+      target: { host: `${NET}.12`, port: 18300, path: '/', authority: 'app.bench' },
+      procs: [a.child, b.child],
+    });
+  }
+
+  for (const c of chains) await waitOk(c.name, c.target, c.procs);
+  await sleep(1000);
+  // Idle RSS: every chain up, one request through it, no load yet.
+  const pidsOf = (c: Chain): number[] => c.procs.map((p) => p.proc.pid ?? 0);
+  const idleRss = new Map(chains.map((c) => [c.name, pidsOf(c).map(rssKb)]));
+
+  const best = new Map<string, Load>();
+  for (let round = 0; round < ROUNDS; round += 1)
+    for (const c of chains) {
+      const r = await load(c.target, 'throughput', pidsOf(c));
+      const prev = best.get(c.name);
+      if (prev === undefined || r.rps > prev.rps)
+        best.set(c.name, { ...r, peakRssKb: Math.max(r.peakRssKb, prev?.peakRssKb ?? 0) });
+      else prev.peakRssKb = Math.max(prev.peakRssKb, r.peakRssKb);
+    }
+  const rated = new Map<string, Load>();
+  for (const c of chains) rated.set(c.name, await load(c.target, 'rate', pidsOf(c)));
+
+  const mb = (kb: number): string => (kb / 1024).toFixed(0);
+  const direct = rated.get('direct');
+  console.log(
+    `\n${SECONDS} s per run after ${String(WARMUP_S)} s warm-up; ${String(CONCURRENCY)} connections (best of ${String(ROUNDS)}); latency at ${String(RATE)} req/s; RSS and CPU of both proxies together`,
+  );
+  console.log(
+    'chain        req/s   p50 ms   p99 ms   added p50/p99 ms   errors   RSS idle MB (each)   RSS peak MB   CPU ms per 1k req',
+  );
+  for (const c of chains) {
+    const t = best.get(c.name);
+    const r = rated.get(c.name);
+    if (t === undefined || r === undefined) continue;
+    const idle = idleRss.get(c.name) ?? [];
+    const added =
+      direct === undefined || c.name === 'direct'
+        ? '-'
+        : `${(r.p50 - direct.p50).toFixed(2)} / ${(r.p99 - direct.p99).toFixed(2)}`;
+    console.log(
+      `${c.name.padEnd(10)} ${t.rps.toFixed(0).padStart(7)}  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}   ${added.padStart(16)}   ${String(t.errors + r.errors).padStart(6)}   ${idle.length === 0 ? '-'.padStart(18) : `${mb(idle.reduce((a, b) => a + b, 0))} (${idle.map(mb).join(' + ')})`.padStart(18)}   ${(c.procs.length === 0 ? '-' : mb(t.peakRssKb)).padStart(11)}   ${c.procs.length === 0 ? '-' : ((t.cpuS / t.requests) * 1e6).toFixed(1)}`,
+    );
+  }
+  for (const s of skipped) console.log(`skipped: ${s}`);
+  const pal = best.get('palisade');
+  const palRate = rated.get('palisade');
+  for (const ref of ['haproxy', 'nginx']) {
+    const other = best.get(ref);
+    const otherRate = rated.get(ref);
+    if (pal === undefined || other === undefined) continue;
+    const idleP = (idleRss.get('palisade') ?? []).reduce((a, b) => a + b, 0);
+    const idleO = (idleRss.get(ref) ?? []).reduce((a, b) => a + b, 0);
+    const addedRatio =
+      direct === undefined || palRate === undefined || otherRate === undefined
+        ? ''
+        : `, added p50 ${((palRate.p50 - direct.p50) / Math.max(0.001, otherRate.p50 - direct.p50)).toFixed(1)}×, added p99 ${((palRate.p99 - direct.p99) / Math.max(0.001, otherRate.p99 - direct.p99)).toFixed(1)}×`;
+    console.log(
+      `palisade / ${ref}: throughput ${(pal.rps / other.rps).toFixed(2)}×, CPU per request ${(pal.cpuS / pal.requests / (other.cpuS / other.requests)).toFixed(1)}×, RSS idle ${(idleP / idleO).toFixed(1)}×${addedRatio}`,
+    );
+  }
+  const dt = best.get('direct');
+  if (pal !== undefined && dt !== undefined)
+    console.log(`palisade / direct: throughput ${(pal.rps / dt.rps).toFixed(2)}×`);
+  const palIdle = idleRss.get('palisade');
+  if (pal !== undefined && palIdle !== undefined) {
+    const hap = best.get('haproxy');
+    console.log(
+      `goals: throughput ≥ 0.6× HAProxy: ${hap === undefined ? 'n/a (no HAProxy)' : `${(pal.rps / hap.rps).toFixed(2)}× ${pal.rps / hap.rps >= 0.6 ? 'met' : 'NOT met'}`}; RSS ≤ 60 MB idle per proxy: ${palIdle.map(mb).join(' / ')} MB ${palIdle.every((k) => k / 1024 <= 60) ? 'met' : 'NOT met'}`,
+    );
+  }
+} finally {
+  // Proxies first with SIGTERM (they drain and exit; a --cpu-prof profile is written on exit).
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.proc.exitCode !== null || c.proc.signalCode !== null) {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => {
+            c.proc.kill('SIGKILL');
+          }, 8000);
+          c.proc.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          c.proc.kill('SIGTERM');
+        }),
+    ),
+  );
+  app.close();
+  app.closeAllConnections();
+  cleanup();
+}
