@@ -281,7 +281,16 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     serviceAccount: string;
     metadata: Record<string, unknown>;
   }): Promise<void> => {
-    await assertPortFree('127.0.0.1', adminPort, `${p.name} (admin)`);
+    // Admin ports are internal: skip ones something else holds (bounded search).
+    for (let tries = 0; ; tries += 1) {
+      try {
+        await assertPortFree('127.0.0.1', adminPort, `${p.name} (admin)`);
+        break;
+      } catch (error) {
+        if (tries >= 100) throw error;
+        adminPort += 1;
+      }
+    }
     await assertPortFree(p.ip, 15001, `${p.name} (outbound)`);
     const token = await tokenFile(p.namespace, p.serviceAccount);
     specs.push({

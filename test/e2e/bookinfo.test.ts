@@ -355,8 +355,10 @@ spec:
     '6. egress: a ServiceEntry host is reachable; REGISTRY_ONLY blocks unknown hosts; traffic leaves through the egress gateway',
     async () => {
       const callers: string[] = [];
+      const traceparents: string[] = [];
       const external = http.createServer((req, res) => {
         callers.push(req.socket.remoteAddress ?? '');
+        traceparents.push(String(req.headers.traceparent ?? ''));
         res.end('external says hi');
       });
       await new Promise<void>((resolve) => external.listen(0, '127.0.0.90', resolve));
@@ -398,6 +400,8 @@ spec:
         `http://external.example:${String(port)}/`,
       ]);
       assert.equal(allowed.stdout, 'external says hi\n200');
+      // The sidecar started a trace for a request that had none (W3C traceparent, sampled).
+      assert.match(traceparents.at(-1) ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
       const blocked = await curl([
         '-x',
         PRODUCTPAGE_SIDECAR,

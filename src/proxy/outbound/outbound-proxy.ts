@@ -29,6 +29,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
+import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
 import {
   createUpstreamTlsAgents,
@@ -494,6 +495,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           : target.authority;
       headers['x-request-id'] ??= randomUUID();
       headers['x-forwarded-proto'] ??= 'http';
+      // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context
+      // (W3C traceparent, else B3), or a new root; written in W3C and B3 forms.
+      injectTraceContext(headers, childSpan(parseTraceContext(req.headers)));
       applyHeaderOps(
         headers,
         found.vhost['request_headers_to_add'],
