@@ -26,6 +26,7 @@ import { str } from '../../xds/index.js';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { randomInt, randomUUID } from 'node:crypto';
+import { Pool, type Dispatcher } from 'undici';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
@@ -268,6 +269,61 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   const tlsAgents = createUpstreamTlsAgents(options.secrets, options.onSecureNamingFailure);
   const clusterStates = new Map<string, ClusterState>();
   const tlsConfigs = new WeakMap<object, UpstreamTlsConfig | null>();
+  // Keep-alive pools per endpoint (and per TLS agent, i.e. per cluster and secret generation):
+  // undici's dispatch() costs less per request than node:http(s) Agent + ClientRequest +
+  // IncomingMessage (bench/proxy-chain). TLS pools connect with the agent's options (SVID,
+  // trust bundle, secure-naming check); a replaced agent's pool closes its idle sockets itself.
+  const plainPools = new Map<string, Pool>();
+  const tlsPools = new Map<string, { agent: https.Agent; pools: Map<string, Pool> }>();
+  const poolFor = (
+    clusterName: string,
+    endpoint: Endpoint,
+    tlsAgent: https.Agent | undefined,
+    authority: string,
+  ): Pool => {
+    const local =
+      options.localAddress !== undefined && endpoint.host.startsWith('127.')
+        ? options.localAddress
+        : undefined;
+    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+    const agentOptions =
+      tlsAgent === undefined ? undefined : (tlsAgent.options as Record<string, unknown>);
+    // As node:https does: SNI from the Host header when the cluster names none (never an IP).
+    const sniHost = authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const servername =
+      agentOptions === undefined || agentOptions['servername'] !== undefined || net.isIP(sniHost)
+        ? undefined
+        : sniHost;
+    const key = `${host}:${String(endpoint.port)}|${local ?? ''}|${servername ?? ''}`;
+    let pools = plainPools;
+    if (tlsAgent !== undefined) {
+      let entry = tlsPools.get(clusterName);
+      if (entry?.agent !== tlsAgent) {
+        // A new agent (rotated SVID or bundle): the old pools finish their requests, then close.
+        for (const old of entry?.pools.values() ?? []) void old.close();
+        entry = { agent: tlsAgent, pools: new Map() };
+        tlsPools.set(clusterName, entry);
+      }
+      pools = entry.pools;
+    }
+    let pool = pools.get(key);
+    if (pool === undefined) {
+      pool = new Pool(
+        `${tlsAgent === undefined ? 'http' : 'https'}://${host}:${String(endpoint.port)}`,
+        {
+          connections: 256,
+          pipelining: 1,
+          ...(local === undefined ? {} : { localAddress: local }),
+          connect: {
+            ...agentOptions,
+            ...(servername === undefined ? {} : { servername }),
+          },
+        },
+      );
+      pools.set(key, pool);
+    }
+    return pool;
+  };
 
   const stateOf = (cluster: string): ClusterState => {
     let s = clusterStates.get(cluster);
@@ -495,6 +551,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           : target.authority;
       headers['x-request-id'] ??= randomUUID();
       headers['x-forwarded-proto'] ??= 'http';
+      // A client's `expect: 100-continue` was answered by this server already.
+      delete headers['expect'];
       // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context
       // (W3C traceparent, else B3), or a new root; written in W3C and B3 forms.
       injectTraceContext(headers, childSpan(parseTraceContext(req.headers)));
@@ -604,15 +662,18 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         state.active -= 1;
         record(clusterName, upstream, status, flags, attempts, mtls);
       };
+      let current: { abort(reason: Error): void } | undefined;
       res.on('close', () => {
-        if (!finished) finish(res.statusCode, 'DC', '', 0);
+        if (!finished) {
+          current?.abort(new Error('downstream closed'));
+          finish(res.statusCode, 'DC', '', 0);
+        }
       });
 
       let overallTimer: NodeJS.Timeout | undefined;
-      let current: http.ClientRequest | undefined;
       if (timeoutMs > 0)
         overallTimer = setTimeout(() => {
-          current?.destroy();
+          current?.abort(new Error('request timeout'));
           reply(res, 504, 'upstream request timeout', 'UT');
           finish(504, 'UT', '', 0);
         }, timeoutMs);
@@ -651,19 +712,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         const done = (): void => {
           state.activeByEndpoint.set(key, Math.max(0, (state.activeByEndpoint.get(key) ?? 1) - 1));
         };
-        const lib = tlsConfig === null ? http : https;
-        const upstream = lib.request({
-          host: endpoint.host,
-          port: endpoint.port,
-          method: req.method,
-          path,
-          headers,
-          agent: useAgent,
-          // Mesh peers on loopback see this instance's own address as the source (NetworkPolicy, logs).
-          ...(options.localAddress !== undefined && endpoint.host.startsWith('127.')
-            ? { localAddress: options.localAddress }
-            : {}),
-        });
+        // The attempt's request: aborting before the pool has started it is remembered.
+        let controller: Dispatcher.DispatchController | undefined;
+        let abortReason: Error | undefined;
+        const upstream = {
+          abort(reason: Error): void {
+            abortReason ??= reason;
+            controller?.abort(reason);
+          },
+        };
         current = upstream;
         let perTry: NodeJS.Timeout | undefined;
         const retryLater = (): void => {
@@ -678,50 +735,19 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         };
         if (perTryMs !== undefined && perTryMs > 0)
           perTry = setTimeout(() => {
-            upstream.destroy(new Error('per-try timeout'));
+            upstream.abort(new Error('per-try timeout'));
           }, perTryMs);
-        upstream.on('response', (upstreamRes) => {
+        /** True while the response body is forwarded to `res` (false: none yet, or discarded). */
+        let forwarding = false;
+        let responded = false;
+        let status = 502;
+        const onError = (error: Error): void => {
           if (perTry !== undefined) clearTimeout(perTry);
-          done();
-          const status = upstreamRes.statusCode ?? 502;
-          observe(cluster, clusterName, key, status);
-          if (
-            canRetry &&
-            n <= numRetries &&
-            retriable(retryOn, status, false, codes) &&
-            !finished
-          ) {
-            upstreamRes.resume();
-            retryLater();
+          if (responded) {
+            // Reset after the response started: the downstream sees the reset too.
+            if (forwarding) res.destroy();
             return;
           }
-          clear();
-          if (finished) {
-            upstreamRes.resume();
-            return;
-          }
-          const out: http.OutgoingHttpHeaders = {};
-          for (const [name, value] of Object.entries(upstreamRes.headers))
-            if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
-          applyHeaderOps(
-            out,
-            route['response_headers_to_add'],
-            route['response_headers_to_remove'],
-          );
-          applyHeaderOps(
-            out,
-            found.vhost['response_headers_to_add'],
-            found.vhost['response_headers_to_remove'],
-          );
-          res.writeHead(status, out);
-          upstreamRes.pipe(res);
-          upstreamRes.on('end', () => {
-            finish(status, n > 1 ? '-' : '-', key, n);
-          });
-          upstreamRes.on('error', () => res.destroy());
-        });
-        upstream.on('error', (error) => {
-          if (perTry !== undefined) clearTimeout(perTry);
           done();
           if (finished) return;
           observe(cluster, clusterName, key, undefined);
@@ -744,9 +770,91 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             flag,
           );
           finish(503, flag, key, n);
-        });
-        if (n === 1 && hasBody) req.pipe(upstream);
-        else upstream.end();
+        };
+        const handler: Dispatcher.DispatchHandler = {
+          onRequestStart(c) {
+            controller = c;
+            if (abortReason !== undefined) c.abort(abortReason);
+          },
+          onResponseStart(c, statusCode, upstreamHeaders) {
+            controller = c;
+            responded = true;
+            if (perTry !== undefined) clearTimeout(perTry);
+            done();
+            status = statusCode;
+            observe(cluster, clusterName, key, status);
+            if (
+              canRetry &&
+              n <= numRetries &&
+              retriable(retryOn, status, false, codes) &&
+              !finished
+            ) {
+              retryLater();
+              return;
+            }
+            clear();
+            if (finished) return;
+            const out: http.OutgoingHttpHeaders = {};
+            for (const name in upstreamHeaders) {
+              const value = upstreamHeaders[name];
+              if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+            }
+            applyHeaderOps(
+              out,
+              route['response_headers_to_add'],
+              route['response_headers_to_remove'],
+            );
+            applyHeaderOps(
+              out,
+              found.vhost['response_headers_to_add'],
+              found.vhost['response_headers_to_remove'],
+            );
+            res.writeHead(status, out);
+            forwarding = true;
+          },
+          onResponseData(c, chunk) {
+            if (!forwarding) return;
+            if (res.destroyed) {
+              c.abort(new Error('downstream closed'));
+              return;
+            }
+            if (!res.write(chunk)) {
+              c.pause();
+              res.once('drain', () => {
+                c.resume();
+              });
+            }
+          },
+          onResponseEnd() {
+            if (!forwarding) return;
+            forwarding = false;
+            res.end();
+            finish(status, '-', key, n);
+          },
+          onResponseError(_c, error) {
+            onError(error);
+          },
+        };
+        // Mesh peers on loopback see this instance's own address as the source (NetworkPolicy, logs).
+        const pool = poolFor(
+          clusterName,
+          endpoint,
+          tlsConfig === null ? undefined : (useAgent as https.Agent),
+          str(headers['host']),
+        );
+        try {
+          pool.dispatch(
+            {
+              method: req.method ?? 'GET',
+              path,
+              headers: headers as Record<string, string | string[]>,
+              body: n === 1 && hasBody ? req : null,
+            },
+            handler,
+          );
+        } catch (error) {
+          onError(error instanceof Error ? error : new Error(String(error)));
+        }
       };
 
       const go = (): void => {
@@ -836,6 +944,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     close() {
       agent.destroy();
       tlsAgents.destroy();
+      for (const pool of plainPools.values()) void pool.destroy();
+      for (const entry of tlsPools.values())
+        for (const pool of entry.pools.values()) void pool.destroy();
+      plainPools.clear();
+      tlsPools.clear();
       server.closeAllConnections();
       return new Promise((resolveClose) =>
         server.close(() => {
