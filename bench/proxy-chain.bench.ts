@@ -223,7 +223,6 @@ interface Chain {
   target: Target;
   procs: Child[];
 }
-console.error('bench: certificates ready');
 const chains: Chain[] = [];
 const skipped: string[] = [];
 
