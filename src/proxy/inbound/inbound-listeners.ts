@@ -307,7 +307,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         res.once('close', onClose);
         poolFor(target.host, target.port).dispatch(
           {
-            method: (req.method ?? 'GET'),
+            method: req.method ?? 'GET',
             path: req.url ?? '/',
             headers: headers as Record<string, string | string[]>,
             body: hasBody ? req : null,
