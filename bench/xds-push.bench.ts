@@ -163,7 +163,9 @@ async function run(n: number): Promise<void> {
       lastRoute: 0,
       routeVersion: '',
       connected: false,
-      close: () => call.cancel(),
+      close: () => {
+        call.cancel();
+      },
     };
     call.on('data', (r: { type_url: string; nonce: string; version_info: string }) => {
       sim.connected = true;
