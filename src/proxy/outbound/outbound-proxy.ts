@@ -262,6 +262,16 @@ function rewriteRegex(holder: object, pattern: string): RegExp {
   return re;
 }
 
+/**
+ * A `regex_rewrite` substitution in RE2 syntax (`\1` is capture group 1, `\\` a
+ * backslash) as a String.replace replacement (`$1`; a literal `$` becomes `$$`).
+ */
+function re2Substitution(substitution: string): string {
+  return substitution
+    .replace(/\$/g, '$$$$')
+    .replace(/\\(\d|\\)/g, (_m, c: string) => (c === '\\' ? '\\' : `$${c}`));
+}
+
 /** Starts nothing; `listen()` binds the outbound listener. */
 export function createOutboundProxy(options: OutboundProxyOptions): OutboundProxy {
   const listenerName = options.listenerName ?? 'outbound';
@@ -572,8 +582,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         const q = path.indexOf('?');
         const bare = q === -1 ? path : path.slice(0, q);
         path =
-          bare.replace(rewriteRegex(regexRewrite, pattern), str(regexRewrite['substitution'])) +
-          (q === -1 ? '' : path.slice(q));
+          bare.replace(
+            rewriteRegex(regexRewrite, pattern),
+            re2Substitution(str(regexRewrite['substitution'])),
+          ) + (q === -1 ? '' : path.slice(q));
       }
 
       // Fault injection (envoy.filters.http.fault, per-route config), only when the HCM runs the fault filter.
@@ -615,7 +627,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
 
       for (const mirror of records(action['request_mirror_policies'])) {
         const name = str(mirror['cluster']);
-        if (!chance(fraction(rec(mirror['runtime_fraction'])['default_value']))) continue;
+        // Without runtime_fraction Envoy mirrors every request.
+        const share = isRecord(mirror['runtime_fraction'])
+          ? fraction(mirror['runtime_fraction']['default_value'])
+          : 1;
+        if (!chance(share)) continue;
         const mirrorEndpoints = endpointsOf(snapshot.endpoint.get(name));
         const mirrorCluster = snapshot.cluster.get(name);
         const endpoint =
