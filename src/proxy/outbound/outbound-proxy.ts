@@ -380,12 +380,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     let usable = endpoints.filter(
       (e) => (state.ejectedUntil.get(`${e.host}:${String(e.port)}`) ?? 0) <= now,
     );
-    // Never eject more than max_ejection_percent of the hosts (Envoy); fall back to all when everything is ejected.
-    if (
-      usable.length === 0 ||
-      (endpoints.length - usable.length) / endpoints.length > maxEjectPercent / 100 + 1e-9
-    )
-      usable = [...endpoints];
+    // Never eject more than max_ejection_percent of the hosts, but always at least one (Envoy);
+    // fall back to all when everything is ejected.
+    const mayEject = Math.max(1, Math.floor((endpoints.length * maxEjectPercent) / 100 + 1e-9));
+    if (usable.length === 0 || endpoints.length - usable.length > mayEject) usable = [...endpoints];
     if (avoid !== undefined && usable.length > 1)
       usable = usable.filter((e) => `${e.host}:${String(e.port)}` !== avoid);
     if (usable.length === 0) return undefined;
@@ -681,18 +679,23 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       let current: { abort(reason: Error): void } | undefined;
       res.on('close', () => {
         if (!finished) {
-          current?.abort(new Error('downstream closed'));
+          // Finish first: the aborted attempt's error handler must not answer or record it again.
           finish(res.statusCode, 'DC', '', 0);
+          current?.abort(new Error('downstream closed'));
         }
       });
 
       let overallTimer: NodeJS.Timeout | undefined;
-      if (timeoutMs > 0)
-        overallTimer = setTimeout(() => {
-          current?.abort(new Error('request timeout'));
-          reply(res, 504, 'upstream request timeout', 'UT');
-          finish(504, 'UT', '', 0);
-        }, timeoutMs);
+      // Started when the router gets the request, i.e. after a fault delay (Envoy's filter order).
+      const startTimer = (): void => {
+        if (timeoutMs > 0)
+          overallTimer = setTimeout(() => {
+            // Answer first: the aborted attempt's error handler then sees `finished` (else 503 UF).
+            reply(res, 504, 'upstream request timeout', 'UT');
+            finish(504, 'UT', '', 0);
+            current?.abort(new Error('request timeout'));
+          }, timeoutMs);
+      };
       const clear = (): void => {
         if (overallTimer !== undefined) clearTimeout(overallTimer);
       };
@@ -757,6 +760,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         let forwarding = false;
         let responded = false;
         let status = 502;
+        let responseFlags = '-';
         const onError = (error: Error): void => {
           if (perTry !== undefined) clearTimeout(perTry);
           if (responded) {
@@ -778,11 +782,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             return;
           }
           clear();
-          const flag = n > 1 ? 'URX' : 'UF';
+          // Envoy: UF for the failed connection, plus URX when retries were exhausted on it.
+          const exhausted = !naming && canRetry && retriable(retryOn, undefined, true, codes);
+          const flag = exhausted ? 'UF,URX' : 'UF';
           reply(
             res,
             503,
-            `upstream connect error or disconnect/reset before headers. reset reason: ${naming ? 'TLS error: ' + error.message : 'connection failure'}`,
+            `upstream connect error or disconnect/reset before headers. ${n > 1 ? 'retried and the latest ' : ''}reset reason: ${naming ? 'TLS error: ' + error.message : 'connection failure'}`,
             flag,
           );
           finish(503, flag, key, n);
@@ -799,15 +805,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             done();
             status = statusCode;
             observe(cluster, clusterName, key, status);
-            if (
-              canRetry &&
-              n <= numRetries &&
-              retriable(retryOn, status, false, codes) &&
-              !finished
-            ) {
+            const retriableStatus = canRetry && retriable(retryOn, status, false, codes);
+            if (retriableStatus && n <= numRetries && !finished) {
               retryLater();
               return;
             }
+            // Retries exhausted: Envoy forwards the last response and flags URX.
+            if (retriableStatus) responseFlags = 'URX';
             clear();
             if (finished) return;
             const out: http.OutgoingHttpHeaders = {};
@@ -845,7 +849,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             if (!forwarding) return;
             forwarding = false;
             res.end();
-            finish(status, '-', key, n);
+            finish(status, responseFlags, key, n);
           },
           onResponseError(_c, error) {
             onError(error);
@@ -881,6 +885,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           finish(status, 'FI', '', 0);
           return;
         }
+        startTimer();
         attempt(1, undefined);
       };
       if (injectDelay) setTimeout(go, delayMs);
