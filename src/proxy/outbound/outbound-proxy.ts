@@ -869,6 +869,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
               path,
               headers: headers as Record<string, string | string[]>,
               body: n === 1 && hasBody ? req : null,
+              // undici takes SNI from the Host header unless told: the cluster's `sni` wins.
+              ...(tlsConfig?.sni === undefined ? {} : { servername: tlsConfig.sni }),
             },
             handler,
           );
