@@ -13,7 +13,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
 import { runPalisade, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
 import {
@@ -67,14 +67,16 @@ async function startTlsServer(
       rejectUnauthorized: true,
     },
     (req, res) => {
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      const socket = req.socket;
+      const tls = socket instanceof TLSSocket ? socket : undefined;
+      const servername = (tls as { servername?: unknown } | undefined)?.servername;
       res.setHeader('content-type', 'application/json');
       res.end(
         JSON.stringify({
           server: name,
           url: req.url,
-          peer: peer.subjectaltname ?? null,
-          sni: (req.socket as TLSSocket & { servername?: string }).servername ?? null,
+          peer: tls?.getPeerCertificate().subjectaltname ?? null,
+          sni: typeof servername === 'string' ? servername : null,
         }),
       );
     },
