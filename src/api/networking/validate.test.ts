@@ -220,3 +220,27 @@ spec: {host: reviews, subsets: [{name: v1}, {name: v1}]}
     assert.ok(vm.includes(expected), `missing ${expected}\n${vm.join('\n')}`);
   }
 });
+
+test('fault.abort.grpcStatus takes gRPC status names, as Istio documents', () => {
+  const vs = (status: string): unknown => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'g' },
+    spec: {
+      hosts: ['echo'],
+      http: [
+        {
+          fault: { abort: { grpcStatus: status, percentage: { value: 100 } } },
+          route: [{ destination: { host: 'echo' } }],
+        },
+      ],
+    },
+  });
+  assert.ok(validateNetworkingResource(vs('UNAVAILABLE')).ok);
+  const bad = validateNetworkingResource(vs('14'));
+  assert.ok(!bad.ok);
+  assert.match(
+    bad.issues.map(formatIssue).join('\n'),
+    /spec\.http\[0\]\.fault\.abort\.grpcStatus: unknown gRPC status "14"/,
+  );
+});

@@ -1,4 +1,5 @@
 /** Validation of Istio's networking kinds: schema plus Istio's semantic rules, with field paths. */
+import { GRPC_STATUS_CODES } from './grpc-status.js';
 import { createValidator, joinPath, type ValidationIssue } from '../validation.js';
 import {
   DestinationRuleSchema,
@@ -94,6 +95,11 @@ function semanticVirtualService(vs: VirtualService, issues: ValidationIssue[]): 
         message: 'set exactly one of httpStatus or grpcStatus',
       });
     }
+    if (abort?.grpcStatus !== undefined && GRPC_STATUS_CODES[abort.grpcStatus] === undefined)
+      issues.push({
+        path: `${p}.fault.abort.grpcStatus`,
+        message: `unknown gRPC status ${JSON.stringify(abort.grpcStatus)} (use a name in capitals such as "UNAVAILABLE")`,
+      });
     if (r.fault?.delay !== undefined && r.fault.delay.fixedDelay === undefined)
       issues.push({ path: `${p}.fault.delay.fixedDelay`, message: 'required field is missing' });
     if (

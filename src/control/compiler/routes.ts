@@ -8,7 +8,11 @@
  * `port` and `gateways` in a match are decided here, per proxy.
  * Services without a VirtualService get Istio's default route.
  */
-import type { DestinationRule, VirtualService } from '../../api/networking/index.js';
+import {
+  GRPC_STATUS_CODES,
+  type DestinationRule,
+  type VirtualService,
+} from '../../api/networking/index.js';
 import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
 import { isHttp, type ServicePortView, type ServiceView } from '../registry/service-registry.js';
 import { destinationRuleFor, type CompileContext } from './clusters.js';
@@ -284,6 +288,11 @@ function routeAction(
     if (f.abort?.httpStatus !== undefined)
       fault['abort'] = {
         http_status: f.abort.httpStatus,
+        percentage: fractionalPercent(f.abort.percentage?.value ?? 100),
+      };
+    else if (f.abort?.grpcStatus !== undefined)
+      fault['abort'] = {
+        grpc_status: GRPC_STATUS_CODES[f.abort.grpcStatus] ?? GRPC_STATUS_CODES['UNKNOWN'],
         percentage: fractionalPercent(f.abort.percentage?.value ?? 100),
       };
     perFilter['envoy.filters.http.fault'] = fault;

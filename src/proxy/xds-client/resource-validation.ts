@@ -153,6 +153,12 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
           if (!SUPPORTED_PER_FILTER.has(key))
             problems.push(`${at}.typed_per_filter_config: unsupported filter ${key}`);
         }
+        const fault = perFilter['envoy.filters.http.fault'];
+        const abort = isRecord(fault) ? fault['abort'] : undefined;
+        for (const key of unsupportedKeys(abort, new Set(['http_status', 'percentage'])))
+          problems.push(
+            `${at}.typed_per_filter_config[envoy.filters.http.fault].abort: unsupported field ${key}`,
+          );
         collectLongRegexes(route['match'], `${at}.match`, problems);
       }
     });
