@@ -32,6 +32,12 @@ export interface ControlPlaneOptions {
   readonly rootNamespace?: string;
   readonly mesh?: Partial<MeshSettings>;
   readonly debounceMs?: number;
+  /**
+   * Serve proxyless gRPC clients that carry no token (gRPC's xDS bootstrap has
+   * no call credentials). They get routing config only — never secrets or an
+   * identity — like Istio's plaintext xDS port. Off unless asked for.
+   */
+  readonly allowUnauthenticatedProxyless?: boolean;
 }
 
 /** A running control plane. */
@@ -45,7 +51,34 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-const PROXY_TYPES = new Set<ProxyType>(['sidecar', 'ingress', 'egress']);
+const PROXY_TYPES = new Set<ProxyType>(['sidecar', 'ingress', 'egress', 'proxyless']);
+
+/**
+ * A proxyless gRPC client: routing config only (no listeners of its own, no
+ * secrets). Without a token its NAMESPACE and LABELS are taken as declared —
+ * they choose routes (sourceLabels, Sidecar scope), never identity.
+ */
+function proxylessNode(
+  id: string,
+  ip: string,
+  meta: Record<string, unknown>,
+  claims: { namespace: string; serviceAccount: string } | undefined,
+): ProxyNode {
+  const labels: Record<string, string> = {};
+  const declared = meta['LABELS'];
+  if (typeof declared === 'object' && declared !== null)
+    for (const [k, v] of Object.entries(declared)) if (typeof v === 'string') labels[k] = v;
+  return {
+    id,
+    type: 'proxyless',
+    ip,
+    appAddress: '',
+    namespace: claims?.namespace ?? (text(meta['NAMESPACE']) || 'default'),
+    serviceAccount: claims?.serviceAccount ?? (text(meta['SERVICE_ACCOUNT']) || 'default'),
+    labels,
+    workload: undefined,
+  };
+}
 
 function text(value: unknown): string {
   return typeof value === 'string' ? value : '';
@@ -117,7 +150,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   rebuild();
 
   const resourcesFor = (proxy: ProxyNode): ProxyResources => {
-    const hit = cache.get(proxy.id);
+    // Keyed by type too: an unauthenticated proxyless client may claim any node id.
+    const key = `${proxy.type}|${proxy.id}`;
+    const hit = cache.get(key);
     if (hit?.generation === generation) return hit.resources;
     const resources = compileProxy(
       {
@@ -131,7 +166,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       },
       proxy,
     );
-    cache.set(proxy.id, { generation, resources });
+    cache.set(key, { generation, resources });
     return resources;
   };
 
@@ -139,7 +174,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     token: string | undefined,
     node: { id?: string; metadata?: unknown },
   ): Promise<ProxyNode> => {
-    if (token === undefined) throw new Error('missing bearer service-account token');
+    const id = node.id ?? '';
+    const meta = structToObject(node.metadata);
+    const [kind, ip] = id.split('~');
+    // Istio's proxyless gRPC bootstrap marks the node with GENERATOR=grpc.
+    const type = (text(meta['PROXY_TYPE']) ||
+      (text(meta['GENERATOR']) === 'grpc'
+        ? 'proxyless'
+        : kind === 'router'
+          ? 'ingress'
+          : 'sidecar')) as ProxyType;
+    if (!PROXY_TYPES.has(type)) throw new Error(`unknown PROXY_TYPE ${JSON.stringify(type)}`);
+    if (token === undefined) {
+      if (type === 'proxyless' && options.allowUnauthenticatedProxyless === true)
+        return proxylessNode(id, ip ?? '', meta, undefined);
+      throw new Error(
+        type === 'proxyless'
+          ? 'missing bearer service-account token (gRPC clients that cannot send one need the control plane started with --allow-unauthenticated-proxyless)'
+          : 'missing bearer service-account token',
+      );
+    }
     let claims;
     try {
       claims = await ca.tokens.verify(token);
@@ -149,18 +203,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         { cause: error },
       );
     }
-    const id = node.id ?? '';
-    const meta = structToObject(node.metadata);
     const namespace = text(meta['NAMESPACE']);
     const serviceAccount = text(meta['SERVICE_ACCOUNT']);
     if (namespace !== claims.namespace || serviceAccount !== claims.serviceAccount)
       throw new Error(
         `node ${id} claims ${namespace}/${serviceAccount} but the token is for ${claims.namespace}/${claims.serviceAccount}`,
       );
-    const [kind, ip] = id.split('~');
-    const type = (text(meta['PROXY_TYPE']) ||
-      (kind === 'router' ? 'ingress' : 'sidecar')) as ProxyType;
-    if (!PROXY_TYPES.has(type)) throw new Error(`unknown PROXY_TYPE ${JSON.stringify(type)}`);
+    if (type === 'proxyless') return proxylessNode(id, ip ?? '', meta, claims);
     if (ip === undefined || ip === '')
       throw new Error(`node id ${JSON.stringify(id)} has no instance IP`);
     const appAddress = text(meta['APP_ADDRESS']) || '127.0.0.1';
@@ -204,31 +253,33 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   // Gateways are instances too (no service ports): NetworkPolicy sees them as pods.
   const instanceOf = (proxy: ProxyNode): InstanceView | undefined =>
-    proxy.workload === undefined
-      ? {
-          id: proxy.id,
-          address: proxy.ip,
-          namespace: proxy.namespace,
-          labels: proxy.labels,
-          serviceAccount: proxy.serviceAccount,
-          workload: `istio-${proxy.type}gateway`,
-          portNames: {},
-          healthy: true,
-        }
-      : {
-          id: proxy.id,
-          address: proxy.ip,
-          namespace: proxy.namespace,
-          labels: proxy.labels,
-          serviceAccount: proxy.serviceAccount,
-          workload: proxy.workload.name,
-          portNames: Object.fromEntries(
-            proxy.workload.ports
-              .filter((p) => p.name !== undefined)
-              .map((p) => [p.name ?? '', p.port]),
-          ),
-          healthy: true,
-        };
+    proxy.type === 'proxyless'
+      ? undefined
+      : proxy.workload === undefined
+        ? {
+            id: proxy.id,
+            address: proxy.ip,
+            namespace: proxy.namespace,
+            labels: proxy.labels,
+            serviceAccount: proxy.serviceAccount,
+            workload: `istio-${proxy.type}gateway`,
+            portNames: {},
+            healthy: true,
+          }
+        : {
+            id: proxy.id,
+            address: proxy.ip,
+            namespace: proxy.namespace,
+            labels: proxy.labels,
+            serviceAccount: proxy.serviceAccount,
+            workload: proxy.workload.name,
+            portNames: Object.fromEntries(
+              proxy.workload.ports
+                .filter((p) => p.name !== undefined)
+                .map((p) => [p.name ?? '', p.port]),
+            ),
+            healthy: true,
+          };
 
   let caServer: CaServer | undefined;
   try {
@@ -247,8 +298,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         }
       },
       onDisconnect(proxy) {
-        cache.delete(proxy.id);
-        if (instances.delete(proxy.id)) rebuild();
+        cache.delete(`${proxy.type}|${proxy.id}`);
+        if (proxy.type !== 'proxyless' && instances.delete(proxy.id)) rebuild();
       },
       configure(server) {
         addDebugService(server, {

@@ -31,6 +31,7 @@ export const controlCommand: Command = {
   usage: `Usage: palisade control --config-dir DIR [--listen 127.0.0.1:15010] [--ca-dir DIR]
                         [--ca-listen HOST:PORT] [--trust-domain TD] [--root-namespace NS]
                         [--outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY]
+                        [--allow-unauthenticated-proxyless]
 
 Reads every YAML file in DIR (Istio networking and security kinds, Kubernetes
 Namespace/Service/ServiceAccount/Secret and RBAC/NetworkPolicy kinds, Palisade
@@ -39,7 +40,14 @@ config over Envoy's xDS v3 (ADS, state of the world) on --listen. A change to
 DIR that fails validation is rejected whole and logged; the last good config
 keeps serving. The CA (created in --ca-dir, default <state-dir>/ca, when
 missing) signs workload certificates on --ca-listen (default 15012 next to
-the default --listen, else a free port). Runs until interrupted.`,
+the default --listen, else a free port). Runs until interrupted.
+
+Proxyless gRPC clients (@grpc/grpc-js-xds and other gRPC xDS clients) are
+served api listeners named <host>:<port>. Every stream must carry a
+service-account token; gRPC's xDS bootstrap cannot send one, so
+--allow-unauthenticated-proxyless lets clients marked PROXY_TYPE=proxyless
+(or GENERATOR=grpc) connect without it — they get routing config only, never
+secrets or an identity.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -51,6 +59,7 @@ the default --listen, else a free port). Runs until interrupted.`,
         'trust-domain': { type: 'string' },
         'root-namespace': { type: 'string' },
         'outbound-traffic-policy': { type: 'string' },
+        'allow-unauthenticated-proxyless': { type: 'boolean' },
       },
       false,
     );
@@ -83,6 +92,7 @@ the default --listen, else a free port). Runs until interrupted.`,
         ? {}
         : { rootNamespace: values['root-namespace'] }),
       mesh: { outboundTrafficPolicy: policy },
+      allowUnauthenticatedProxyless: values['allow-unauthenticated-proxyless'] === true,
     });
     io.stdout(
       `Control plane ready: xDS ${listen.host}:${String(plane.xdsPort)}, CA ${plane.caUrl}, ` +

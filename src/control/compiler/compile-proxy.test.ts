@@ -215,4 +215,55 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
   assert.match(text, /envoy\.filters\.network\.rbac/, 'NetworkPolicy became a network RBAC filter');
   assert.match(text, /envoy\.filters\.http\.jwt_authn/);
   assert.match(text, /"address_prefix":"127\.10\.4\.1"/, 'reviews-v1 may connect to ratings');
+
+  // A proxyless gRPC client gets api listeners and only what gRPC accepts.
+  const proxyless = compileProxy(inputs, {
+    id: 'sidecar~127.0.0.9~client-0.default~default.svc.cluster.local',
+    type: 'proxyless',
+    ip: '127.0.0.9',
+    appAddress: '',
+    namespace: 'default',
+    serviceAccount: 'default',
+    labels: {},
+    workload: undefined,
+  });
+  assert.equal(proxyless.secret.size, 0);
+  const host = 'reviews.default.svc.cluster.local:9080';
+  const listener = proxyless.listener.get(host);
+  assert.ok(listener !== undefined && 'api_listener' in listener, 'api listener by target name');
+  const routeText = JSON.stringify(proxyless.route.get(host));
+  assert.doesNotMatch(routeText, /redirect|direct_response|request_mirror_policies|prefix_rewrite/);
+  assert.match(routeText, /"max_stream_duration":\{"max_stream_duration":\{"seconds":"3"/);
+  assert.match(routeText, /"grpc_status"|"http_status":500/);
+  for (const cluster of proxyless.cluster.values()) {
+    assert.ok(!('transport_socket' in cluster), `${String(cluster['name'])} has no TLS`);
+    assert.ok(['ROUND_ROBIN', 'RING_HASH'].includes(String(cluster['lb_policy'])));
+  }
+  for (const [kind, map] of Object.entries(proxyless))
+    for (const resource of (map as Map<string, object>).values())
+      codec.responseSerialize({ type_url: TYPE_URLS[kind as ResourceKind], resources: [resource] });
+});
+
+test('the proxy NACKs a gRPC-status fault abort it cannot answer (no gRPC codec yet)', () => {
+  const route = {
+    name: '80',
+    virtual_hosts: [
+      {
+        name: 'echo',
+        domains: ['*'],
+        routes: [
+          {
+            match: { prefix: '/' },
+            route: { cluster: 'c' },
+            typed_per_filter_config: {
+              'envoy.filters.http.fault': {
+                abort: { grpc_status: 14, percentage: { numerator: 100 } },
+              },
+            },
+          },
+        ],
+      },
+    ],
+  };
+  assert.match(validateResource('route', route).join('\n'), /abort: unsupported field grpc_status/);
 });

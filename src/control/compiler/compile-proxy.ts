@@ -22,6 +22,7 @@ import {
   policyHttpFilters,
 } from './listeners.js';
 import type { ProxyNode } from './proxy-node.js';
+import { compileProxyless } from './proxyless.js';
 import {
   defaultRoute,
   qualifiedGateways,
@@ -388,5 +389,10 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
 
 /** Compiles the full resource set for one proxy. */
 export function compileProxy(inputs: CompileInputs, proxy: ProxyNode): ProxyResources {
+  if (proxy.type === 'proxyless') {
+    const sidecar = sidecarFor(inputs, proxy);
+    const visible = inputs.registry.services.filter((s) => egressAllows(sidecar, s));
+    return { ...compileProxyless(inputs, proxy, visible), secret: new Map() };
+  }
   return proxy.type === 'sidecar' ? compileSidecar(inputs, proxy) : compileGateway(inputs, proxy);
 }

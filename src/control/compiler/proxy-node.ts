@@ -6,7 +6,8 @@
  */
 import type { WorkloadView } from '../registry/service-registry.js';
 
-export type ProxyType = 'sidecar' | 'ingress' | 'egress';
+/** `proxyless`: a gRPC client speaking xDS itself (no Palisade proxy in front of it). */
+export type ProxyType = 'sidecar' | 'ingress' | 'egress' | 'proxyless';
 
 /** A connected proxy, as the compiler sees it. */
 export interface ProxyNode {
@@ -27,7 +28,7 @@ export interface ProxyNode {
 
 /** Built-in gateway labels (Istio's charts use these selectors). */
 export const GATEWAY_LABELS: Readonly<
-  Record<Exclude<ProxyType, 'sidecar'>, Record<string, string>>
+  Record<Exclude<ProxyType, 'sidecar' | 'proxyless'>, Record<string, string>>
 > = {
   ingress: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
   egress: { istio: 'egressgateway', app: 'istio-egressgateway' },
