@@ -90,10 +90,17 @@ export interface Validator<T> {
  * Compiles a TypeBox schema into a validator that reports every problem.
  * Ajv reports both an `anyOf` and each branch's failures; those are kept
  * because they name what each alternative needed.
+ *
+ * The Ajv code is generated on the first call, not at import: compiled
+ * validators for every kind cost ~55 MB of heap and code, and processes that
+ * load this module without validating (the proxy, through the policy
+ * translators) must not pay for them.
  */
 export function createValidator<S extends TSchema>(schema: S): Validator<Static<S>> {
-  const check: ValidateFunction = ajv.compile(schema);
+  let compiled: ValidateFunction | undefined;
   const fn = (value: unknown, basePath = ''): ValidationResult<Static<S>> => {
+    compiled ??= ajv.compile(schema);
+    const check = compiled;
     if (check(value)) return { ok: true, value: value as Static<S> };
     const seen = new Set<string>();
     const issues: ValidationIssue[] = [];
