@@ -251,6 +251,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         await Promise.all([drain, inbound.close(drainMs), gatewaySide.close(drainMs)]);
         await out.close();
         admin.closeAllConnections();
+        telemetry.accessLog?.flush();
       },
     };
   } catch (error) {

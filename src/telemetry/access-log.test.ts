@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { ACCESS_LOG_FIELDS, createAccessLogger, formatAccessLog } from './access-log.js';
 
 test('an HTTP request logs every Istio field with Envoy value types', () => {
@@ -87,20 +87,29 @@ test('a TCP connection and hostile values still make one valid JSON line', () =>
   assert.equal(formatAccessLog({ startTime: Number.NaN }).includes('"start_time":null'), true);
 });
 
-test('the logger writes lines and drops (counted) while the stream is backed up', async () => {
-  const sink = new PassThrough();
+test('the logger writes one batch per event-loop turn and drops (counted) while the stream is backed up', async () => {
   const chunks: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
   const logger = createAccessLogger({ stream: sink });
   logger.log({ startTime: 0, method: 'GET', path: '/a', responseCode: 200 });
   logger.log({ startTime: 0, method: 'GET', path: '/b', responseCode: 200 });
-  sink.end();
-  for await (const c of sink) chunks.push(String(c));
+  assert.equal(logger.written, 0, 'lines wait for the end of the turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(logger.written, 2);
+  logger.log({ startTime: 0, method: 'GET', path: '/c', responseCode: 200 });
+  logger.flush();
+  assert.equal(chunks.length, 2, 'one write per batch');
   const lines = chunks.join('').trimEnd().split('\n');
   assert.deepEqual(
     lines.map((l) => (JSON.parse(l) as { path: string }).path),
-    ['/a', '/b'],
+    ['/a', '/b', '/c'],
   );
-  assert.equal(logger.written, 2);
+  assert.equal(logger.written, 3);
 
   // A stream that never finishes a write: after its buffer fills, lines drop.
   let held: (() => void) | undefined;
@@ -111,11 +120,15 @@ test('the logger writes lines and drops (counted) while the stream is backed up'
     },
   });
   const slowLogger = createAccessLogger({ stream: slow });
-  for (let i = 0; i < 100; i += 1) slowLogger.log({ startTime: 0, path: `/${i}` });
+  for (let i = 0; i < 100; i += 1) {
+    slowLogger.log({ startTime: 0, path: `/${String(i)}` });
+    if (i % 10 === 9) slowLogger.flush();
+  }
   assert.ok(slowLogger.written >= 1 && slowLogger.written < 100, String(slowLogger.written));
   assert.equal(slowLogger.written + slowLogger.dropped, 100);
   held?.();
   slow.destroy();
   slowLogger.log({ startTime: 0 });
+  slowLogger.flush();
   assert.equal(slowLogger.written + slowLogger.dropped, 101);
 });

@@ -148,18 +148,26 @@ export interface AccessLoggerOptions {
 
 /** Writes access log lines; never throws into the request path. */
 export interface AccessLogger {
-  /** Formats and writes one entry (dropped and counted while the stream is backed up). */
+  /** Formats and queues one entry (dropped and counted while the stream is backed up). */
   log(entry: AccessLogEntry): void;
+  /** Writes queued lines now (they are otherwise written once per event-loop turn). */
+  flush(): void;
   /** Lines dropped because the stream was backed up, closed or failing. */
   readonly dropped: number;
   /** Lines written. */
   readonly written: number;
 }
 
+/** Most lines held for one write; beyond it lines are dropped like a backed-up stream. */
+const MAX_BATCH_LINES = 4096;
+
 /**
- * An access logger over a stream. While the stream signals backpressure
- * (`write()` returned false and no `drain` yet) lines are dropped and counted
- * rather than buffered, so a slow log consumer costs lines, not memory.
+ * An access logger over a stream. Lines of one event-loop turn go out as one
+ * `write` (stdout to a file or pipe writes synchronously: a syscall per
+ * request was ~10 % of the proxy's CPU). While the stream signals
+ * backpressure (`write()` returned false and no `drain` yet) lines are
+ * dropped and counted rather than buffered, so a slow log consumer costs
+ * lines, not memory.
  */
 export function createAccessLogger(options: AccessLoggerOptions): AccessLogger {
   const { stream } = options;
@@ -167,12 +175,30 @@ export function createAccessLogger(options: AccessLoggerOptions): AccessLogger {
   let written = 0;
   let blocked = false;
   let broken = false;
+  let batch = '';
+  let lines = 0;
+  let scheduled = false;
   stream.on('drain', () => {
     blocked = false;
   });
   stream.on('error', () => {
     broken = true;
   });
+  const unusable = (): boolean => blocked || broken || stream.destroyed || stream.writableEnded;
+  const flush = (): void => {
+    scheduled = false;
+    if (lines === 0) return;
+    const chunk = batch;
+    const count = lines;
+    batch = '';
+    lines = 0;
+    if (unusable()) {
+      dropped += count;
+      return;
+    }
+    written += count;
+    if (!stream.write(chunk)) blocked = true;
+  };
   return {
     get dropped() {
       return dropped;
@@ -180,8 +206,9 @@ export function createAccessLogger(options: AccessLoggerOptions): AccessLogger {
     get written() {
       return written;
     },
+    flush,
     log(entry) {
-      if (blocked || broken || stream.destroyed || stream.writableEnded) {
+      if (unusable() || lines >= MAX_BATCH_LINES) {
         dropped += 1;
         return;
       }
@@ -192,8 +219,12 @@ export function createAccessLogger(options: AccessLoggerOptions): AccessLogger {
         dropped += 1;
         return;
       }
-      written += 1;
-      if (!stream.write(line)) blocked = true;
+      batch += line;
+      lines += 1;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
     },
   };
 }
