@@ -207,6 +207,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     ads,
     secrets,
     metrics: telemetry.metrics,
+    loggers: { proxy: logger },
     ...(svid === undefined ? {} : { svid }),
   });
   try {

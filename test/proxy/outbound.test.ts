@@ -214,6 +214,22 @@ test('outbound explicit proxy routes by Host to EDS endpoints and survives contr
   const ready = await curl([`http://127.0.0.1:${String(proxy.admin)}/ready`]);
   assert.equal(ready.status, 200);
 
+  // /logging as Envoy's: POST changes (all or one logger), GET only lists, bad input names itself.
+  const logging = `http://127.0.0.1:${String(proxy.admin)}/logging`;
+  assert.match((await curl([logging])).body, /active loggers:\n {2}proxy: info/);
+  const viaGet = await curl([`${logging}?level=debug`]);
+  assert.equal(viaGet.status, 405);
+  assert.match(viaGet.body, /requires POST/);
+  const badLevel = await curl(['-X', 'POST', `${logging}?level=loud`]);
+  assert.equal(badLevel.status, 400);
+  assert.match(badLevel.body, /unknown logger level "loud"/);
+  const badLogger = await curl(['-X', 'POST', `${logging}?upstream=debug`]);
+  assert.equal(badLogger.status, 400);
+  assert.match(badLogger.body, /unknown logger "upstream" \(loggers: proxy\)/);
+  assert.match((await curl(['-X', 'POST', `${logging}?proxy=warning`])).body, /proxy: warning/);
+  assert.match((await curl(['-X', 'POST', `${logging}?level=debug`])).body, /proxy: debug/);
+  assert.match((await curl([logging])).body, /proxy: debug/);
+
   // Round robin over both endpoints; Host carried to the app.
   const seen = new Set<string>();
   for (let i = 0; i < 4; i += 1) {

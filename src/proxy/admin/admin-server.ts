@@ -3,11 +3,14 @@
  * "Admin"): `/ready` (200 once a listener config was accepted, 503 before),
  * `/config_dump` (the accepted resources and versions, as Envoy's admin
  * shows them per type), `/certs` (the workload certificate: SPIFFE ID,
- * serial, validity; and the trust bundle — never key material).
+ * serial, validity; and the trust bundle — never key material),
+ * `/stats/prometheus`, and `/logging` (Envoy's: POST `?level=L` sets every
+ * logger, `?<logger>=L` one; no query lists them; GET only lists).
  */
 import * as http from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { SvidSource } from '../../identity/index.js';
+import type { Logger } from '../../logging/index.js';
 import type { MeshMetrics } from '../../telemetry/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { AdsClient } from '../xds-client/ads-client.js';
@@ -18,6 +21,67 @@ export interface AdminServerOptions {
   metrics?: MeshMetrics;
   secrets?: SecretStore;
   svid?: SvidSource;
+  /** Loggers whose level `/logging` shows and changes, by name. */
+  loggers?: Readonly<Record<string, Logger>>;
+}
+
+/** Envoy's level names → pino's. */
+const LEVELS: Readonly<Record<string, string>> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warning: 'warn',
+  warn: 'warn',
+  error: 'error',
+  critical: 'fatal',
+  off: 'silent',
+};
+/** pino's level names → Envoy's, for listing. */
+const ENVOY_NAMES: Readonly<Record<string, string>> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warning',
+  error: 'error',
+  fatal: 'critical',
+  silent: 'off',
+};
+
+/**
+ * `/logging`: applies every change in the query or none (an unknown logger or
+ * level is a 400 naming it), then lists the loggers as Envoy does.
+ */
+function logging(
+  method: string,
+  query: URLSearchParams,
+  loggers: Readonly<Record<string, Logger>>,
+): { status: number; body: string } {
+  const changes: [Logger, string][] = [];
+  for (const [key, value] of query) {
+    const level = LEVELS[value];
+    if (level === undefined)
+      return {
+        status: 400,
+        body: `error: unknown logger level ${JSON.stringify(value)} (use one of ${Object.keys(LEVELS).join(', ')})\n`,
+      };
+    if (key === 'level') for (const l of Object.values(loggers)) changes.push([l, level]);
+    else {
+      const logger = loggers[key];
+      if (logger === undefined)
+        return {
+          status: 400,
+          body: `error: unknown logger ${JSON.stringify(key)} (loggers: ${Object.keys(loggers).join(', ')})\n`,
+        };
+      changes.push([logger, level]);
+    }
+  }
+  if (changes.length > 0 && method !== 'POST')
+    return { status: 405, body: 'error: changing log levels requires POST\n' };
+  for (const [logger, level] of changes) logger.level = level;
+  const lines = Object.entries(loggers).map(
+    ([name, l]) => `  ${name}: ${ENVOY_NAMES[l.level] ?? l.level}`,
+  );
+  return { status: 200, body: `active loggers:\n${lines.join('\n')}\n` };
 }
 
 /** Certificate facts for `/certs` (Envoy's admin shows the same per certificate). */
@@ -39,7 +103,8 @@ function describeCerts(pem: string): object[] {
 /** Starts nothing; returns the admin HTTP server (listen on 127.0.0.1 only). */
 export function createAdminServer(options: AdminServerOptions): http.Server {
   return http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
     const json = (status: number, body: unknown): void => {
       const text = JSON.stringify(body, null, 2);
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -77,6 +142,16 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
           },
         ],
       });
+      return;
+    }
+    if (path === '/logging') {
+      const { status, body } = logging(
+        req.method ?? 'GET',
+        url.searchParams,
+        options.loggers ?? {},
+      );
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(body);
       return;
     }
     if (path === '/config_dump') {
