@@ -40,6 +40,14 @@ spec:
       rewrite: { uri: /v2, authority: reviews.internal }
       mirror: { host: ratings }
       mirrorPercentage: { value: 50 }
+      corsPolicy:
+        allowOrigins: [{ exact: "https://app.example.com" }, { regex: "https://.*[.]example[.]org" }]
+        allowMethods: [GET, POST]
+        allowHeaders: [x-custom]
+        exposeHeaders: [x-upstream]
+        maxAge: 24h
+        allowCredentials: true
+        unmatchedPreflights: IGNORE
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -210,6 +218,17 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
     'cluster:outbound|80||api.example.com',
   ])
     assert.ok(seen.has(name), name);
+  // corsPolicy: the CORS filter runs on the port's HCM (ahead of fault) and the route carries its policy.
+  const outbound = compileProxy(inputs, sidecar).listener.get('outbound');
+  const chain9080 = JSON.stringify(
+    (outbound?.['filter_chains'] as { name: string }[]).find((c) => c.name === 'outbound|9080'),
+  );
+  assert.match(chain9080, /envoy\.filters\.http\.cors.*envoy\.filters\.http\.fault.*router/);
+  const corsText = JSON.stringify(compileProxy(inputs, sidecar).route.get('9080'));
+  assert.match(corsText, /"allow_methods":"GET,POST","allow_headers":"x-custom"/);
+  assert.match(corsText, /"max_age":"86400","allow_credentials":\{"value":true\}/);
+  assert.match(corsText, /"forward_not_matching_preflights":\{"value":false\}/);
+  assert.match(corsText, /"safe_regex":\{"regex":"https:\/\/\.\*\[\.\]example\[\.\]org"\}/);
   const inbound = compileProxy(inputs, sidecar).listener.get('inbound|9080');
   const text = JSON.stringify(inbound);
   assert.match(text, /envoy\.filters\.network\.rbac/, 'NetworkPolicy became a network RBAC filter');

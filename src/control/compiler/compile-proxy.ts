@@ -28,7 +28,7 @@ import {
   qualifiedGateways,
   serviceDomains,
   translateHttpRoutes,
-  usesFilter,
+  routeHttpFilters,
   virtualServicesFor,
 } from './routes.js';
 
@@ -37,7 +37,7 @@ export type { CompileContext } from './clusters.js';
 /** Shared route configs per registry generation and route key (see compileSidecar). */
 const routeCaches = new WeakMap<
   object,
-  Map<string, { configs: Record<string, unknown>[]; faultPorts: Set<number> }>
+  Map<string, { configs: Record<string, unknown>[]; routeFilters: Map<number, object[]> }>
 >();
 
 /** Resources for one proxy, by kind and name. */
@@ -184,7 +184,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   if (routeSet === undefined) {
     const mesh = new Set(['mesh']);
     const configs: Record<string, unknown>[] = [];
-    const faults = new Set<number>();
+    const filters = new Map<number, object[]>();
     for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
       const virtualHosts: object[] = [];
       for (const service of list) {
@@ -200,13 +200,13 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       }
       virtualHosts.push(fallbackVirtualHost(policy));
       const rc = { '@type': TYPE_URLS.route, name: String(port), virtual_hosts: virtualHosts };
-      if (usesFilter([rc], 'envoy.filters.http.fault')) faults.add(port);
+      filters.set(port, routeHttpFilters([rc]));
       configs.push(rc);
     }
-    routeSet = { configs, faultPorts: faults };
+    routeSet = { configs, routeFilters: filters };
     routeCache.set(routeKey, routeSet);
   }
-  const faultPorts = routeSet.faultPorts;
+  const routeFilters = routeSet.routeFilters;
   for (const rc of routeSet.configs) add(out, 'route', rc);
   add(out, 'route', {
     '@type': TYPE_URLS.route,
@@ -219,7 +219,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     buildOutboundListener(
       proxy,
       [...byPort.keys()].sort((a, b) => a - b),
-      faultPorts,
+      routeFilters,
     ),
   );
   add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
@@ -316,7 +316,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
         routes: vh.routes,
       })),
     });
-    const withFault = usesFilter([out.route.get(routeName) ?? {}], 'envoy.filters.http.fault');
+    const routeFilters = routeHttpFilters([out.route.get(routeName) ?? {}]);
     const hcm = {
       name: 'envoy.filters.network.http_connection_manager',
       typed_config: {
@@ -324,18 +324,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
         stat_prefix: `outbound_0.0.0.0_${String(port)}`,
         codec_type: 'AUTO',
         rds: { route_config_name: routeName, config_source: { ads: {} } },
-        http_filters: [
-          ...policyHttpFilters(inputs, proxy),
-          ...(withFault
-            ? [
-                {
-                  name: 'envoy.filters.http.fault',
-                  typed_config: { '@type': EXTENSION_TYPE_URLS.fault },
-                },
-              ]
-            : []),
-          ROUTER_FILTER,
-        ],
+        http_filters: [...policyHttpFilters(inputs, proxy), ...routeFilters, ROUTER_FILTER],
       },
     };
     const chains: object[] = [];

@@ -213,8 +213,8 @@ export function buildInboundListener(
   };
 }
 
-/** The outbound HCM for a port's chain: fault only when a route uses it, then router. */
-export function outboundHcm(routeName: string, withFault: boolean): object {
+/** The outbound HCM for a port's chain: the route filters its routes need (CORS, fault), then router. */
+export function outboundHcm(routeName: string, routeFilters: readonly object[]): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -222,26 +222,16 @@ export function outboundHcm(routeName: string, withFault: boolean): object {
       stat_prefix: `outbound_0.0.0.0_${routeName}`,
       codec_type: 'AUTO',
       rds: { route_config_name: routeName, config_source: { ads: {} } },
-      http_filters: [
-        ...(withFault
-          ? [
-              {
-                name: 'envoy.filters.http.fault',
-                typed_config: { '@type': EXTENSION_TYPE_URLS.fault },
-              },
-            ]
-          : []),
-        ROUTER_FILTER,
-      ],
+      http_filters: [...routeFilters, ROUTER_FILTER],
     },
   };
 }
 
-/** The `outbound` listener: one chain per port (`faultPorts` get the fault filter), then the catch-all. */
+/** The `outbound` listener: one chain per port (with the route filters its routes need), then the catch-all. */
 export function buildOutboundListener(
   proxy: ProxyNode,
   ports: readonly number[],
-  faultPorts: ReadonlySet<number>,
+  routeFilters: ReadonlyMap<number, readonly object[]>,
 ): Record<string, unknown> {
   return {
     '@type': TYPE_URLS.listener,
@@ -252,9 +242,9 @@ export function buildOutboundListener(
       ...ports.map((port) => ({
         name: `outbound|${String(port)}`,
         filter_chain_match: { destination_port: { value: port } },
-        filters: [outboundHcm(String(port), faultPorts.has(port))],
+        filters: [outboundHcm(String(port), routeFilters.get(port) ?? [])],
       })),
-      { name: 'outbound|catch-all', filters: [outboundHcm(CATCH_ALL_ROUTE, false)] },
+      { name: 'outbound|catch-all', filters: [outboundHcm(CATCH_ALL_ROUTE, [])] },
     ],
   };
 }

@@ -29,8 +29,6 @@ type HttpMatch = NonNullable<HttpRoute['match']>[number];
 type StringMatch = NonNullable<HttpMatch['uri']>;
 type Headers = NonNullable<HttpRoute['headers']>;
 
-const CORS_POLICY_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy';
-
 /** Istio's default retry policy for routes that set none (mesh default: 2 attempts). */
 const DEFAULT_RETRY_ON =
   'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
@@ -300,7 +298,7 @@ function routeAction(
   if (http.corsPolicy !== undefined) {
     const c = http.corsPolicy;
     perFilter['envoy.filters.http.cors'] = {
-      '@type': CORS_POLICY_TYPE,
+      '@type': EXTENSION_TYPE_URLS.corsPolicy,
       allow_origin_string_match: (c.allowOrigins ?? []).map(stringMatcher),
       ...(c.allowMethods === undefined ? {} : { allow_methods: c.allowMethods.join(',') }),
       ...(c.allowHeaders === undefined ? {} : { allow_headers: c.allowHeaders.join(',') }),
@@ -311,6 +309,10 @@ function routeAction(
       ...(c.allowCredentials === undefined
         ? {}
         : { allow_credentials: { value: c.allowCredentials } }),
+      // Istio: IGNORE answers unmatched preflights itself (no CORS headers) instead of forwarding them.
+      ...(c.unmatchedPreflights === 'IGNORE'
+        ? { forward_not_matching_preflights: { value: false } }
+        : {}),
     };
   }
   if (Object.keys(perFilter).length > 0) out['typed_per_filter_config'] = perFilter;
@@ -405,6 +407,27 @@ export function usesFilter(
         if (per !== undefined && filter in per) return true;
       }
   return false;
+}
+
+/**
+ * The HTTP filters an HCM needs ahead of the router for the per-route configs
+ * its routes carry, in Istio's order (CORS, then fault): a filter is added
+ * only when a route uses it, so proxies without the feature never see it.
+ */
+export function routeHttpFilters(routeConfigs: Iterable<Record<string, unknown>>): object[] {
+  const configs = [...routeConfigs];
+  const filters: object[] = [];
+  if (usesFilter(configs, 'envoy.filters.http.cors'))
+    filters.push({
+      name: 'envoy.filters.http.cors',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.cors },
+    });
+  if (usesFilter(configs, 'envoy.filters.http.fault'))
+    filters.push({
+      name: 'envoy.filters.http.fault',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.fault },
+    });
+  return filters;
 }
 
 /** Whether a port is routed as HTTP (else opaque TCP). */

@@ -11,6 +11,7 @@ const GATEWAY_HTTP_FILTERS = new Set([
   'envoy.filters.http.jwt_authn',
   'envoy.filters.http.rbac',
   'envoy.filters.http.fault',
+  'envoy.filters.http.cors',
   'envoy.filters.http.router',
 ]);
 

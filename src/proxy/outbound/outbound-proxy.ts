@@ -30,6 +30,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
+import { corsOutcome, corsPolicyOf } from './cors.js';
 import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
 import {
@@ -498,6 +499,19 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         record('', '', 404, 'NR', 0, false);
         return;
       }
+      // CORS (Envoy's filter order: before fault and router): preflights from allowed origins are
+      // answered here; other allowed-origin responses, local replies included, carry the headers.
+      const cors = corsOutcome(corsPolicyOf(hcm, found.route), req.method, req.headers);
+      if (cors.kind === 'preflight') {
+        res.writeHead(200, { ...cors.headers, 'content-length': 0 });
+        res.end();
+        record('', '', 200, '-', 0, false);
+        return;
+      }
+      const corsHeaders = cors.kind === 'response' ? cors.headers : undefined;
+      if (corsHeaders !== undefined)
+        for (const [name, value] of Object.entries(corsHeaders))
+          if (value !== undefined) res.setHeader(name, value);
       const decision: RouteDecision = decide(found.route, request, (total) => randomInt(total));
       if (decision.kind === 'direct') {
         reply(res, decision.status, decision.body, '-');
@@ -829,6 +843,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
               found.vhost['response_headers_to_add'],
               found.vhost['response_headers_to_remove'],
             );
+            // The CORS filter sets its headers over the app's (Envoy's encodeHeaders).
+            if (corsHeaders !== undefined) Object.assign(out, corsHeaders);
             res.writeHead(status, out);
             forwarding = true;
           },

@@ -80,7 +80,8 @@ function regexOf(holder: Record<string, unknown>): RegExp | null {
   return re;
 }
 
-function stringMatch(matcher: Record<string, unknown>, value: string): boolean {
+/** Envoy StringMatcher (exact, prefix, suffix, contains, safe_regex; ignore_case). */
+export function stringMatch(matcher: Record<string, unknown>, value: string): boolean {
   const ignoreCase = matcher['ignore_case'] === true;
   const v = ignoreCase ? value.toLowerCase() : value;
   const norm = (s: unknown): string =>

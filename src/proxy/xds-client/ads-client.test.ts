@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { adsServiceDefinition, TYPE_URLS } from '../../xds/index.js';
+import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import { createAdsClient } from './ads-client.js';
 
 interface Request {
@@ -286,7 +286,13 @@ test('NACKs route features and listeners this build does not implement (fail clo
             {
               match: { prefix: '/' },
               route: { cluster: 'c', hash_policy: [{ header: { header_name: 'x' } }] },
-              typed_per_filter_config: { 'envoy.filters.http.cors': {} },
+              typed_per_filter_config: {
+                'envoy.filters.http.local_ratelimit': {},
+                'envoy.filters.http.cors': {
+                  '@type': EXTENSION_TYPE_URLS.corsPolicy,
+                  allow_private_network_access: { value: true },
+                },
+              },
             },
           ],
         },
@@ -298,7 +304,11 @@ test('NACKs route features and listeners this build does not implement (fail clo
     nacks[2] ?? '',
     /virtual_hosts\[0\]\.routes\[0\]\.route: unsupported field hash_policy/,
   );
-  assert.match(nacks[2] ?? '', /unsupported filter envoy\.filters\.http\.cors/);
+  assert.match(nacks[2] ?? '', /unsupported filter envoy\.filters\.http\.local_ratelimit/);
+  assert.match(
+    nacks[2] ?? '',
+    /\[envoy\.filters\.http\.cors\]: unsupported field allow_private_network_access/,
+  );
   assert.equal(client.snapshot.listener.size, 0);
   assert.equal(client.snapshot.route.size, 0);
 });

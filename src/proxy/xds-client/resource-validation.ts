@@ -44,14 +44,16 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
 };
 
 /**
- * Extensions this build implements. Others (RBAC, jwt_authn, fault, CORS, local
- * rate limit, TLS contexts, tcp_proxy) are NACKed until their filter lands:
- * accepting an RBAC filter and not enforcing it would fail open.
+ * Extensions the outbound listener implements. Others (local rate limit,
+ * ext_authz, …) are NACKed until their filter lands: accepting a filter and
+ * not enforcing it would fail open.
  */
 const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.httpConnectionManager,
   EXTENSION_TYPE_URLS.router,
   EXTENSION_TYPE_URLS.fault,
+  EXTENSION_TYPE_URLS.cors,
+  EXTENSION_TYPE_URLS.corsPolicy,
   EXTENSION_TYPE_URLS.upstreamTls,
 ]);
 
@@ -62,6 +64,7 @@ const GATEWAY_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.httpConnectionManager,
   EXTENSION_TYPE_URLS.router,
   EXTENSION_TYPE_URLS.fault,
+  EXTENSION_TYPE_URLS.cors,
   EXTENSION_TYPE_URLS.downstreamTls,
   EXTENSION_TYPE_URLS.tlsInspector,
 ]);
@@ -108,7 +111,21 @@ const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = new Set([
   'retriable_status_codes',
 ]);
 /** Per-route filter configs the outbound path applies. */
-const SUPPORTED_PER_FILTER: ReadonlySet<string> = new Set(['envoy.filters.http.fault']);
+const SUPPORTED_PER_FILTER: ReadonlySet<string> = new Set([
+  'envoy.filters.http.fault',
+  'envoy.filters.http.cors',
+]);
+/** CorsPolicy fields the outbound path implements (see outbound/cors.ts). */
+const SUPPORTED_CORS_FIELDS: ReadonlySet<string> = new Set([
+  '@type',
+  'allow_origin_string_match',
+  'allow_methods',
+  'allow_headers',
+  'expose_headers',
+  'max_age',
+  'allow_credentials',
+  'forward_not_matching_preflights',
+]);
 const SUPPORTED_LB_POLICIES: ReadonlySet<string> = new Set([
   'ROUND_ROBIN',
   'LEAST_REQUEST',
@@ -159,7 +176,19 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
           problems.push(
             `${at}.typed_per_filter_config[envoy.filters.http.fault].abort: unsupported field ${key}`,
           );
+        for (const key of unsupportedKeys(
+          perFilter['envoy.filters.http.cors'],
+          SUPPORTED_CORS_FIELDS,
+        ))
+          problems.push(
+            `${at}.typed_per_filter_config[envoy.filters.http.cors]: unsupported field ${key}`,
+          );
         collectLongRegexes(route['match'], `${at}.match`, problems);
+        collectLongRegexes(
+          perFilter['envoy.filters.http.cors'],
+          `${at}.typed_per_filter_config[envoy.filters.http.cors]`,
+          problems,
+        );
       }
     });
   });
