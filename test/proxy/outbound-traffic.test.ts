@@ -3,7 +3,8 @@
 // bulk runs) as the app: weighted 80/20 split, header/prefix/regex/exact
 // matching, redirect, direct_response, header operations, prefix/regex/host
 // rewrites, hop-by-hop headers, request mirroring, and NACKs of what the build
-// does not implement (RING_HASH, hash_policy) while the last good config serves.
+// does not implement (a non-prime Maglev table, a filter_state hash policy)
+// while the last good config serves.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TYPE_URLS } from '../../src/xds/index.js';
@@ -271,26 +272,29 @@ test('outbound traffic management through a palisade proxy process', async (t) =
     assert.ok(echo.seen.some((s) => s.url === '/mirror-default/b' && s.headers.host === 'echo'));
   });
 
-  await t.test('RING_HASH and hash_policy are NACKed; the last good config serves', async () => {
+  await t.test('unsupported hashing config is NACKed; the last good config serves', async () => {
     await waitAck(ads, TYPE_URLS.route, 'v1');
     const [cluster] = good[TYPE_URLS.cluster] ?? [];
     ads.set(TYPE_URLS.cluster, 'v2', [
       ...(good[TYPE_URLS.cluster] ?? []).slice(1),
-      { ...cluster, lb_policy: 'RING_HASH' },
+      { ...cluster, lb_policy: 'MAGLEV', maglev_lb_config: { table_size: { value: '1000' } } },
     ]);
     const clusterNack = await waitFor(
       () =>
         ads.requests.find((r) => r.type_url === TYPE_URLS.cluster && r.error_detail !== undefined),
       10_000,
     );
-    assert.match(clusterNack?.error_detail?.message ?? '', /unsupported lb_policy RING_HASH/);
+    assert.match(
+      clusterNack?.error_detail?.message ?? '',
+      /maglev_lb_config\.table_size: 1000 must be a prime/,
+    );
     assert.equal(clusterNack?.version_info, 'v1', 'the NACK carries the last accepted version');
 
     const hashed = outboundResources(clusters, [
       virtualHost('reviews', [
         {
           match: { prefix: '/' },
-          route: { cluster: V2, hash_policy: [{ header: { header_name: 'x-user' } }] },
+          route: { cluster: V2, hash_policy: [{ filter_state: { key: 'io.istio.peer' } }] },
         },
       ]),
     ]);
@@ -300,7 +304,7 @@ test('outbound traffic management through a palisade proxy process', async (t) =
         ads.requests.find((r) => r.type_url === TYPE_URLS.route && r.error_detail !== undefined),
       10_000,
     );
-    assert.match(routeNack?.error_detail?.message ?? '', /unsupported field hash_policy/);
+    assert.match(routeNack?.error_detail?.message ?? '', /unsupported hash policy filter_state/);
     // Still the v1 config: the weighted route (v1 answers too) and the v1 endpoints of every cluster.
     const client = proxyClient(proxy.outbound);
     const bodies = await Promise.all(

@@ -161,7 +161,13 @@ const LB_POLICY: Record<string, string> = {
 function applyTrafficPolicy(cluster: Record<string, unknown>, policy: CoreTrafficPolicy): void {
   const lb = policy.loadBalancer;
   if (lb?.consistentHash !== undefined) {
-    cluster['lb_policy'] = lb.consistentHash.maglev !== undefined ? 'MAGLEV' : 'RING_HASH';
+    const ch = lb.consistentHash;
+    cluster['lb_policy'] = ch.maglev !== undefined ? 'MAGLEV' : 'RING_HASH';
+    const ring = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
+    if (ch.maglev === undefined && ring !== undefined)
+      cluster['ring_hash_lb_config'] = { minimum_ring_size: { value: String(ring) } };
+    if (ch.maglev?.tableSize !== undefined)
+      cluster['maglev_lb_config'] = { table_size: { value: String(ch.maglev.tableSize) } };
   } else if (lb?.simple !== undefined) {
     cluster['lb_policy'] = LB_POLICY[lb.simple] ?? 'ROUND_ROBIN';
   }

@@ -63,6 +63,14 @@ spec:
     - { name: v2, labels: { version: v2 } }
     - { name: v3, labels: { version: v3 }, trafficPolicy: { loadBalancer: { simple: RANDOM } } }
 ---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: api-sticky, namespace: default }
+spec:
+  host: api.example.com
+  trafficPolicy:
+    loadBalancer: { consistentHash: { httpCookie: { name: user, ttl: 0s, path: / }, ringHash: { minimumRingSize: 256 } } }
+---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: ratings, namespace: default }
@@ -201,7 +209,6 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
         };
         const back = decoded.resources[0];
         assert.ok(back, `${kind} ${name} lost in encoding`);
-        // hash_policy (consistent hashing) is the one translated feature the proxy NACKs today.
         const problems = validateResource(kind, back);
         assert.deepEqual(problems, [], `${proxy.id}: ${kind} ${name}`);
         seen.add(`${kind}:${name}`);
@@ -229,6 +236,15 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
   assert.match(corsText, /"max_age":"86400","allow_credentials":\{"value":true\}/);
   assert.match(corsText, /"forward_not_matching_preflights":\{"value":false\}/);
   assert.match(corsText, /"safe_regex":\{"regex":"https:\/\/\.\*\[\.\]example\[\.\]org"\}/);
+  // consistentHash on a DestinationRule without a VirtualService: the default route hashes too.
+  const stickyCluster = compileProxy(inputs, sidecar).cluster.get('outbound|80||api.example.com');
+  assert.ok(stickyCluster !== undefined);
+  assert.equal(stickyCluster['lb_policy'], 'RING_HASH');
+  assert.deepEqual(stickyCluster['ring_hash_lb_config'], {
+    minimum_ring_size: { value: '256' },
+  });
+  const stickyRoutes = JSON.stringify(compileProxy(inputs, sidecar).route.get('80'));
+  assert.match(stickyRoutes, /"hash_policy":\[\{"cookie":\{"name":"user","path":"\/","ttl"/);
   const inbound = compileProxy(inputs, sidecar).listener.get('inbound|9080');
   const text = JSON.stringify(inbound);
   assert.match(text, /envoy\.filters\.network\.rbac/, 'NetworkPolicy became a network RBAC filter');

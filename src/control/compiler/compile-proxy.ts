@@ -191,7 +191,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
         const routes: Record<string, unknown>[] = [];
         for (const vs of virtualServicesFor(inputs, service, mesh))
           routes.push(...translateHttpRoutes(inputs, vs, { proxy, gateways: mesh, port }));
-        if (routes.length === 0) routes.push(defaultRoute(service, port));
+        if (routes.length === 0) routes.push(defaultRoute(inputs, service, port, proxy.namespace));
         virtualHosts.push({
           name: `${service.hostname}:${String(port)}`,
           domains: serviceDomains(service, port, proxy.namespace),

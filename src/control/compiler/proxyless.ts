@@ -151,7 +151,7 @@ export function compileProxyless(
           if (adapted !== undefined) routes.push(adapted);
         }
       if (routes.length === 0) {
-        const adapted = adaptRoute(defaultRoute(service, port.port));
+        const adapted = adaptRoute(defaultRoute(context, service, port.port, proxy.namespace));
         if (adapted !== undefined) routes.push(adapted);
       }
       out.listener.set(name, apiListener(name));

@@ -341,7 +341,14 @@ export function translateHttpRoutes(
 }
 
 /** Istio's default route to a service port (no VirtualService). */
-export function defaultRoute(service: ServiceView, port: number): Record<string, unknown> {
+export function defaultRoute(
+  context: CompileContext,
+  service: ServiceView,
+  port: number,
+  fromNamespace: string,
+): Record<string, unknown> {
+  // Istio's default route carries the DestinationRule's consistent-hash policy too.
+  const hash = hashPolicy(destinationRuleFor(context, service, fromNamespace));
   return {
     name: 'default',
     match: { prefix: '/' },
@@ -353,6 +360,7 @@ export function defaultRoute(service: ServiceView, port: number): Record<string,
         num_retries: { value: 2 },
         retriable_status_codes: [503],
       },
+      ...(hash === undefined ? {} : { hash_policy: hash }),
     },
   };
 }

@@ -31,6 +31,7 @@ import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
+import { hashPick, requestHash } from './hash-lb.js';
 import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
 import {
@@ -372,6 +373,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     name: string,
     endpoints: readonly Endpoint[],
     avoid: string | undefined,
+    hash?: number,
   ): Endpoint | undefined => {
     const state = stateOf(name);
     const now = Date.now();
@@ -389,6 +391,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       usable = usable.filter((e) => `${e.host}:${String(e.port)}` !== avoid);
     if (usable.length === 0) return undefined;
     switch (cluster['lb_policy']) {
+      case 'RING_HASH':
+      case 'MAGLEV':
+        return usable[
+          hashPick(
+            cluster,
+            usable.map((e) => `${e.host}:${String(e.port)}`),
+            hash,
+          )
+        ];
       case 'RANDOM':
         return usable[randomInt(usable.length)];
       case 'LEAST_REQUEST': {
@@ -714,9 +725,17 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         if (overallTimer !== undefined) clearTimeout(overallTimer);
       };
 
+      // Consistent hashing (RING_HASH/MAGLEV clusters): the route's hash_policy keys the request.
+      const lbPolicy = cluster['lb_policy'];
+      const hashed =
+        lbPolicy === 'RING_HASH' || lbPolicy === 'MAGLEV'
+          ? requestHash(action['hash_policy'], req.headers, target.path, req.socket.remoteAddress)
+          : undefined;
+      if (hashed?.setCookie !== undefined) res.appendHeader('set-cookie', hashed.setCookie);
+
       const attempt = (n: number, avoid: string | undefined): void => {
         if (finished) return;
-        const endpoint = pick(cluster, clusterName, endpoints, avoid);
+        const endpoint = pick(cluster, clusterName, endpoints, avoid, hashed?.hash);
         if (endpoint === undefined) {
           clear();
           reply(res, 503, 'no healthy upstream', 'UH');
@@ -845,6 +864,14 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             );
             // The CORS filter sets its headers over the app's (Envoy's encodeHeaders).
             if (corsHeaders !== undefined) Object.assign(out, corsHeaders);
+            // A generated sticky-session cookie goes out beside the app's own cookies.
+            if (hashed?.setCookie !== undefined) {
+              const own = out['set-cookie'];
+              out['set-cookie'] = [
+                ...(Array.isArray(own) ? own : own === undefined ? [] : [own]),
+                hashed.setCookie,
+              ];
+            }
             res.writeHead(status, out);
             forwarding = true;
           },

@@ -285,7 +285,7 @@ test('NACKs route features and listeners this build does not implement (fail clo
           routes: [
             {
               match: { prefix: '/' },
-              route: { cluster: 'c', hash_policy: [{ header: { header_name: 'x' } }] },
+              route: { cluster: 'c', hash_policy: [{ filter_state: { key: 'x' } }] },
               typed_per_filter_config: {
                 'envoy.filters.http.local_ratelimit': {},
                 'envoy.filters.http.cors': {
@@ -302,7 +302,7 @@ test('NACKs route features and listeners this build does not implement (fail clo
   await until(() => nacks.length > 2, 'route NACK');
   assert.match(
     nacks[2] ?? '',
-    /virtual_hosts\[0\]\.routes\[0\]\.route: unsupported field hash_policy/,
+    /virtual_hosts\[0\]\.routes\[0\]\.route\.hash_policy\[0\]: unsupported hash policy filter_state/,
   );
   assert.match(nacks[2] ?? '', /unsupported filter envoy\.filters\.http\.local_ratelimit/);
   assert.match(

@@ -37,6 +37,8 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'circuit_breakers',
     'outlier_detection',
     'max_requests_per_connection',
+    'ring_hash_lb_config',
+    'maglev_lb_config',
     'metadata',
   ]),
   endpoint: new Set(['@type', 'cluster_name', 'endpoints', 'policy']),
@@ -103,6 +105,7 @@ const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = new Set([
   'timeout',
   'retry_policy',
   'request_mirror_policies',
+  'hash_policy',
 ]);
 const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = new Set([
   'retry_on',
@@ -131,7 +134,24 @@ const SUPPORTED_LB_POLICIES: ReadonlySet<string> = new Set([
   'LEAST_REQUEST',
   'RANDOM',
   'CLUSTER_PROVIDED',
+  'RING_HASH',
+  'MAGLEV',
 ]);
+/** Fields of each hash_policy kind the consistent-hash balancer implements (see outbound/hash-lb.ts). */
+const HASH_POLICY_FIELDS: Readonly<Record<string, ReadonlySet<string>>> = {
+  header: new Set(['header_name']),
+  cookie: new Set(['name', 'ttl', 'path']),
+  connection_properties: new Set(['source_ip']),
+  query_parameter: new Set(['name']),
+};
+/** Envoy's largest Maglev table. */
+const MAGLEV_MAX_TABLE = 5_000_011;
+
+function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  for (let d = 2; d * d <= n; d += 1) if (n % d === 0) return false;
+  return true;
+}
 const SUPPORTED_CLUSTER_TYPES: ReadonlySet<string> = new Set(['EDS', 'STATIC', 'ORIGINAL_DST']);
 
 function unsupportedKeys(object: unknown, allowed: ReadonlySet<string>): string[] {
@@ -163,6 +183,21 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
         for (const key of unsupportedKeys(action['retry_policy'], SUPPORTED_RETRY_FIELDS)) {
           problems.push(`${at}.route.retry_policy: unsupported field ${key}`);
         }
+        const hashPolicies = Array.isArray(action['hash_policy']) ? action['hash_policy'] : [];
+        hashPolicies.forEach((policy: unknown, h) => {
+          const where = `${at}.route.hash_policy[${String(h)}]`;
+          if (!isRecord(policy)) return;
+          const kinds = Object.keys(policy).filter(
+            (k) => k !== 'terminal' && !isOneofDiscriminator(policy, k),
+          );
+          for (const kind of kinds) {
+            const fields = HASH_POLICY_FIELDS[kind];
+            if (fields === undefined) problems.push(`${where}: unsupported hash policy ${kind}`);
+            else
+              for (const key of unsupportedKeys(policy[kind], fields))
+                problems.push(`${where}.${kind}: unsupported field ${key}`);
+          }
+        });
         const perFilter = isRecord(route['typed_per_filter_config'])
           ? route['typed_per_filter_config']
           : {};
@@ -224,6 +259,23 @@ function collectClusterProblems(resource: XdsResource, problems: string[]): void
   const lb = resource['lb_policy'];
   if (typeof lb === 'string' && !SUPPORTED_LB_POLICIES.has(lb))
     problems.push(`unsupported lb_policy ${lb}`);
+  for (const key of unsupportedKeys(
+    resource['ring_hash_lb_config'],
+    new Set(['minimum_ring_size', 'maximum_ring_size']),
+  ))
+    problems.push(`ring_hash_lb_config: unsupported field ${key}`);
+  for (const key of unsupportedKeys(resource['maglev_lb_config'], new Set(['table_size'])))
+    problems.push(`maglev_lb_config: unsupported field ${key}`);
+  const table = isRecord(resource['maglev_lb_config'])
+    ? resource['maglev_lb_config']['table_size']
+    : undefined;
+  if (isRecord(table)) {
+    const size = Number(table['value']);
+    if (!isPrime(size) || size > MAGLEV_MAX_TABLE)
+      problems.push(
+        `maglev_lb_config.table_size: ${String(table['value'])} must be a prime no larger than ${String(MAGLEV_MAX_TABLE)}`,
+      );
+  }
   if (resource['transport_socket'] !== undefined) parseUpstreamTls(resource, problems);
 }
 
