@@ -21,10 +21,12 @@ import { str } from '../../xds/index.js';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { peerSpiffeIds } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
 import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
+import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
@@ -118,6 +120,38 @@ function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> 
 }
 
 /** Creates the inbound side; listeners are bound by {@link InboundListeners.sync}. */
+/** Headers for the app: hop-by-hop dropped, the policy's header changes, XFCC from the verified peer only. */
+function appHeaders(
+  req: http.IncomingMessage,
+  decision: {
+    headersToRemove?: readonly string[];
+    headersToSet?: Readonly<Record<string, string>>;
+  },
+  principal: string | null,
+): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = {};
+  const connectionNamed = new Set(
+    str(req.headers.connection)
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ''),
+  );
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (HOP_BY_HOP.has(k) || connectionNamed.has(k)) continue;
+    headers[k] = v;
+  }
+  for (const h of decision.headersToRemove ?? []) Reflect.deleteProperty(headers, h.toLowerCase());
+  for (const [k, v] of Object.entries(decision.headersToSet ?? {})) headers[k] = v;
+  headers['x-forwarded-proto'] = principal !== null ? 'https' : 'http';
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+  // Istio sets XFCC from the verified peer only; a client-supplied one is never trusted.
+  if (principal !== null) headers['x-forwarded-client-cert'] = `URI=${principal}`;
+  else delete headers['x-forwarded-client-cert'];
+  // A client's `expect: 100-continue` was answered by this server already.
+  delete headers['expect'];
+  return headers;
+}
+
 export function createInboundListeners(options: InboundListenersOptions): InboundListeners {
   const { secrets, logger } = options;
   const listeners = new Map<string, ListenerState>();
@@ -274,27 +308,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           reply(503, 'no healthy upstream', null, `cluster ${state.cluster} has no endpoint`);
           return;
         }
-        const headers: http.OutgoingHttpHeaders = {};
-        const connectionNamed = new Set(
-          str(req.headers.connection)
-            .split(',')
-            .map((h) => h.trim().toLowerCase())
-            .filter((h) => h !== ''),
-        );
-        for (const [k, v] of Object.entries(req.headers)) {
-          if (HOP_BY_HOP.has(k) || connectionNamed.has(k)) continue;
-          headers[k] = v;
-        }
-        for (const h of decision.headersToRemove ?? [])
-          Reflect.deleteProperty(headers, h.toLowerCase());
-        for (const [k, v] of Object.entries(decision.headersToSet ?? {})) headers[k] = v;
-        headers['x-forwarded-proto'] = mtls ? 'https' : 'http';
-        if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
-        // Istio sets XFCC from the verified peer only; a client-supplied one is never trusted.
-        if (principal !== null) headers['x-forwarded-client-cert'] = `URI=${principal}`;
-        else delete headers['x-forwarded-client-cert'];
-        // A client's `expect: 100-continue` was answered by this server already.
-        delete headers['expect'];
+        const headers = appHeaders(req, decision, principal);
         const hasBody =
           req.headers['content-length'] !== undefined
             ? req.headers['content-length'] !== '0'
@@ -358,6 +372,84 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         logger.error({ err: error, listener }, 'inbound policy evaluation failed: denying');
         if (!res.headersSent)
           reply(403, 'RBAC: access denied', null, 'evaluation error (fail closed)');
+      });
+  };
+
+  /** Upgrade (WebSocket): the same authentication and authorization as a request, then spliced. */
+  const handleUpgrade = (
+    listener: string,
+    chain: () => ChainState | undefined,
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): void => {
+    const started = performance.now();
+    const state = chain();
+    const principal = principals.get(req.socket) ?? null;
+    const done = (status: number, reason: string, policy: string | null): void => {
+      record({
+        listener,
+        principal,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        status,
+        reason,
+        policy,
+        durationMs: performance.now() - started,
+        mtls: principal !== null,
+      });
+    };
+    if (state === undefined || snapshot === undefined) {
+      rejectUpgrade(socket, 503, 'no healthy upstream');
+      done(503, 'listener removed', null);
+      return;
+    }
+    const current = snapshot;
+    state.evaluator
+      .decide({
+        principal,
+        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
+        ...(req.socket.localAddress === undefined
+          ? {}
+          : { destinationIp: req.socket.localAddress }),
+        destinationPort: req.socket.localPort ?? 0,
+        protocol: 'http',
+        method: req.method ?? 'GET',
+        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
+        path: req.url ?? '/',
+        headers: flatHeaders(req.headers),
+      })
+      .then(async (decision) => {
+        if (decision.status !== 200) {
+          const status = typeof decision.status === 'number' ? decision.status : 403;
+          logger.info(
+            { listener, principal, path: req.url, status, policy: decision.policy },
+            'upgrade denied',
+          );
+          rejectUpgrade(socket, status, status === 403 ? 'RBAC: access denied' : 'Unauthorized');
+          done(status, decision.reason, decision.policy);
+          return;
+        }
+        const target = clusterEndpoint(current, state.cluster);
+        if (target === undefined) {
+          rejectUpgrade(socket, 503, 'no healthy upstream');
+          done(503, `cluster ${state.cluster} has no endpoint`, null);
+          return;
+        }
+        const result = await relayUpgrade(
+          socket,
+          head,
+          req.method ?? 'GET',
+          req.url ?? '/',
+          appHeaders(req, decision, principal),
+          str(req.headers.upgrade),
+          { host: target.host, port: target.port, tls: false },
+        );
+        done(result.status, decision.reason, decision.policy);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error, listener }, 'inbound policy evaluation failed: denying');
+        rejectUpgrade(socket, 403, 'RBAC: access denied');
       });
   };
 
@@ -446,6 +538,15 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             );
           },
         );
+        server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+          handleUpgrade(
+            name,
+            () => listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName),
+            req,
+            socket,
+            head,
+          );
+        });
         // This server never listens: connections are handed to it. Node starts its
         // connection tracking (idle close, headers/request timeouts) on 'listening'.
         server.emit('listening');

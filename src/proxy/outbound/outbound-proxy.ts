@@ -32,6 +32,7 @@ import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
 import { hashPick, requestHash } from './hash-lb.js';
+import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
 import {
@@ -944,6 +945,105 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       serve(req, res);
     },
   );
+
+  // Upgrade (WebSocket): routed like any request (route, cluster, LB, upstream mTLS), then
+  // spliced on 101. No retries, timeouts or faults: the exchange becomes a long-lived tunnel.
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const started = performance.now();
+    const target = targetOf(req);
+    const finish = (
+      cluster: string,
+      upstream: string,
+      status: number,
+      flags: string,
+      mtls: boolean,
+    ): void => {
+      options.onRecord?.({
+        authority: target?.authority ?? '',
+        method: req.method ?? 'GET',
+        path: target?.path ?? req.url ?? '',
+        cluster,
+        upstream,
+        status,
+        flags,
+        attempts: 1,
+        durationMs: performance.now() - started,
+        mtls,
+      });
+    };
+    if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
+      rejectUpgrade(socket, 400, 'Bad Request', 'DPE');
+      finish('', '', 400, 'DPE', false);
+      return;
+    }
+    const snapshot = options.snapshot();
+    const listener = snapshot.listener.get(listenerName);
+    const hcm = listener === undefined ? undefined : hcmForPort(listener, target.port);
+    const routeName = rec(hcm?.['rds'])['route_config_name'];
+    const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
+    const request = { authority: target.authority, path: target.path, headers: req.headers };
+    const found = routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+    const decision =
+      found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
+    if (decision?.kind !== 'cluster' || decision.cluster === 'BlackHoleCluster') {
+      const status = decision === undefined ? 404 : 502;
+      rejectUpgrade(socket, status, '', 'NR');
+      finish('', '', status, 'NR', false);
+      return;
+    }
+    const clusterName = decision.cluster;
+    const cluster = snapshot.cluster.get(clusterName);
+    const endpoint =
+      clusterName === 'PassthroughCluster'
+        ? { host: target.host, port: target.port }
+        : cluster === undefined
+          ? undefined
+          : pick(cluster, clusterName, endpointsOf(snapshot.endpoint.get(clusterName)), undefined);
+    if (cluster === undefined || endpoint === undefined) {
+      rejectUpgrade(socket, 503, 'no healthy upstream', 'UH');
+      finish(clusterName, '', 503, 'UH', false);
+      return;
+    }
+    const tlsConfig = parseUpstreamTls(cluster);
+    const tlsAgent =
+      tlsConfig === undefined ? undefined : tlsAgents.agentFor(clusterName, tlsConfig);
+    if (tlsAgent instanceof Error) {
+      rejectUpgrade(socket, 503, `upstream connect error: ${tlsAgent.message}`, 'UF');
+      finish(clusterName, '', 503, 'UF', true);
+      return;
+    }
+    const connectionNamed = new Set(
+      str(req.headers.connection)
+        .split(',')
+        .map((h) => h.trim().toLowerCase()),
+    );
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers))
+      if (!HOP_BY_HOP.has(name) && !connectionNamed.has(name) && value !== undefined)
+        headers[name] = value;
+    headers['host'] =
+      typeof rec(found?.route['route'])['host_rewrite_literal'] === 'string'
+        ? str(rec(found?.route['route'])['host_rewrite_literal'])
+        : target.authority;
+    headers['x-request-id'] ??= randomUUID();
+    const upstream = `${endpoint.host}:${String(endpoint.port)}`;
+    const path =
+      decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined
+        ? decision.prefixRewrite + target.path.slice(decision.matchedPrefix.length)
+        : target.path;
+    void relayUpgrade(socket, head, req.method ?? 'GET', path, headers, str(req.headers.upgrade), {
+      host: endpoint.host,
+      port: endpoint.port,
+      agent: tlsAgent,
+      tls: tlsAgent !== undefined,
+      localAddress:
+        options.localAddress !== undefined && endpoint.host.startsWith('127.')
+          ? options.localAddress
+          : undefined,
+    }).then((result) => {
+      finish(clusterName, upstream, result.status, result.flags, tlsAgent !== undefined);
+    });
+  });
 
   // CONNECT authority-form: an opaque tunnel to the routed endpoint.
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
