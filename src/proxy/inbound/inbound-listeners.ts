@@ -25,7 +25,7 @@ import type { Duplex } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { peerSpiffeIds } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
-import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
+import type { EnvoyPolicyEvaluator, InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
@@ -120,6 +120,21 @@ function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> 
 }
 
 /** Creates the inbound side; listeners are bound by {@link InboundListeners.sync}. */
+/** What the HTTP policy filters decide on, for a request (or an upgrade) on an inbound socket. */
+function httpRequestFacts(req: http.IncomingMessage, principal: string | null): InboundRequest {
+  return {
+    principal,
+    ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
+    ...(req.socket.localAddress === undefined ? {} : { destinationIp: req.socket.localAddress }),
+    destinationPort: req.socket.localPort ?? 0,
+    protocol: 'http',
+    method: req.method ?? 'GET',
+    ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
+    path: req.url ?? '/',
+    headers: flatHeaders(req.headers),
+  };
+}
+
 /** Headers for the app: hop-by-hop dropped, the policy's header changes, XFCC from the verified peer only. */
 function appHeaders(
   req: http.IncomingMessage,
@@ -221,17 +236,14 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     options.onRecord?.(r);
   };
 
-  const handleHttp = (
+  /** Records one HTTP exchange (request or upgrade) on an inbound listener, timed from now. */
+  const requestRecorder = (
     listener: string,
-    chain: () => ChainState | undefined,
     req: http.IncomingMessage,
-    res: http.ServerResponse,
-  ): void => {
+    principal: string | null,
+  ): ((status: number, reason: string, policy: string | null) => void) => {
     const started = performance.now();
-    const state = chain();
-    const principal = principals.get(req.socket) ?? null;
-    const mtls = principal !== null;
-    const done = (status: number, reason: string, policy: string | null): void => {
+    return (status, reason, policy) => {
       record({
         listener,
         principal,
@@ -241,9 +253,21 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         reason,
         policy,
         durationMs: performance.now() - started,
-        mtls,
+        mtls: principal !== null,
       });
     };
+  };
+
+  const handleHttp = (
+    listener: string,
+    chain: () => ChainState | undefined,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): void => {
+    const state = chain();
+    const principal = principals.get(req.socket) ?? null;
+    const mtls = principal !== null;
+    const done = requestRecorder(listener, req, principal);
     const reply = (status: number, body: string, policy: string | null, reason: string): void => {
       res.writeHead(status, {
         'content-type': 'text/plain',
@@ -261,19 +285,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     }
     const current = snapshot;
     state.evaluator
-      .decide({
-        principal,
-        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
-        ...(req.socket.localAddress === undefined
-          ? {}
-          : { destinationIp: req.socket.localAddress }),
-        destinationPort: req.socket.localPort ?? 0,
-        protocol: 'http',
-        method: req.method ?? 'GET',
-        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
-        path: req.url ?? '/',
-        headers: flatHeaders(req.headers),
-      })
+      .decide(httpRequestFacts(req, principal))
       .then((decision) => {
         if (decision.status !== 200) {
           const status = typeof decision.status === 'number' ? decision.status : 403;
@@ -383,22 +395,9 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     socket: Duplex,
     head: Buffer,
   ): void => {
-    const started = performance.now();
     const state = chain();
     const principal = principals.get(req.socket) ?? null;
-    const done = (status: number, reason: string, policy: string | null): void => {
-      record({
-        listener,
-        principal,
-        method: req.method ?? 'GET',
-        path: req.url ?? '/',
-        status,
-        reason,
-        policy,
-        durationMs: performance.now() - started,
-        mtls: principal !== null,
-      });
-    };
+    const done = requestRecorder(listener, req, principal);
     if (state === undefined || snapshot === undefined) {
       rejectUpgrade(socket, 503, 'no healthy upstream');
       done(503, 'listener removed', null);
@@ -406,19 +405,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     }
     const current = snapshot;
     state.evaluator
-      .decide({
-        principal,
-        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
-        ...(req.socket.localAddress === undefined
-          ? {}
-          : { destinationIp: req.socket.localAddress }),
-        destinationPort: req.socket.localPort ?? 0,
-        protocol: 'http',
-        method: req.method ?? 'GET',
-        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
-        path: req.url ?? '/',
-        headers: flatHeaders(req.headers),
-      })
+      .decide(httpRequestFacts(req, principal))
       .then(async (decision) => {
         if (decision.status !== 200) {
           const status = typeof decision.status === 'number' ? decision.status : 403;

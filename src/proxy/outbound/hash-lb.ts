@@ -15,6 +15,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { list, rec, str } from '../../xds/index.js';
+import { headerValue } from './route-table.js';
 
 /** A request's hash, and a cookie to set on its response when the policy generated one. */
 export interface RequestHash {
@@ -44,11 +45,6 @@ function cookieValue(headers: IncomingHttpHeaders, name: string): string | undef
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
-}
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name.toLowerCase()];
-  return Array.isArray(v) ? v.join(',') : v;
 }
 
 function seconds(duration: unknown): number | undefined {

@@ -282,6 +282,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   const tlsAgents = createUpstreamTlsAgents(options.secrets, options.onSecureNamingFailure);
   const clusterStates = new Map<string, ClusterState>();
   const tlsConfigs = new WeakMap<object, UpstreamTlsConfig | null>();
+  /** A cluster's upstream TLS config, parsed once per accepted cluster resource. */
+  const tlsOf = (cluster: XdsResource): UpstreamTlsConfig | undefined => {
+    let tls = tlsConfigs.get(cluster);
+    if (tls === undefined) {
+      tls = parseUpstreamTls(cluster) ?? null;
+      tlsConfigs.set(cluster, tls);
+    }
+    return tls ?? undefined;
+  };
   // Keep-alive pools per endpoint (and per TLS agent, i.e. per cluster and secret generation):
   // undici's dispatch() costs less per request than node:http(s) Agent + ClientRequest +
   // IncomingMessage (bench/proxy-chain). TLS pools connect with the agent's options (SVID,
@@ -463,6 +472,45 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     };
   };
 
+  /** Records one outbound exchange (metrics, access log) with its duration since `started`. */
+  const recorder =
+    (req: http.IncomingMessage, target: Target | undefined, started: number) =>
+    (
+      cluster: string,
+      upstream: string,
+      status: number,
+      flags: string,
+      attempts: number,
+      mtls: boolean,
+    ): void => {
+      options.onRecord?.({
+        authority: target?.authority ?? '',
+        method: req.method ?? 'GET',
+        path: target?.path ?? req.url ?? '',
+        cluster,
+        upstream,
+        status,
+        flags,
+        attempts,
+        durationMs: performance.now() - started,
+        mtls,
+      });
+    };
+
+  /** The HCM for the target port (or the gateway's own) and the route the request matches in its RDS. */
+  const routeOf = (
+    snapshot: XdsSnapshot,
+    port: number,
+    request: { authority: string; path: string; headers: http.IncomingHttpHeaders },
+    hcmOverride?: Record<string, unknown>,
+  ): { hcm: R | undefined; found: ReturnType<typeof matchRoute> } => {
+    const listener = snapshot.listener.get(listenerName);
+    const hcm = hcmOverride ?? (listener === undefined ? undefined : hcmForPort(listener, port));
+    const routeName = rec(hcm?.['rds'])['route_config_name'];
+    const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
+    return { hcm, found: routeConfig === undefined ? undefined : matchRoute(routeConfig, request) };
+  };
+
   /** Serves one request: routed by the outbound listener's chain for the target port, or by `hcmOverride` (gateways). */
   const serve = (
     req: http.IncomingMessage,
@@ -470,42 +518,16 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     hcmOverride?: Record<string, unknown>,
   ): void => {
     {
-      const started = performance.now();
       const target = targetOf(req);
-      const record = (
-        cluster: string,
-        upstream: string,
-        status: number,
-        flags: string,
-        attempts: number,
-        mtls: boolean,
-      ): void => {
-        options.onRecord?.({
-          authority: target?.authority ?? '',
-          method: req.method ?? 'GET',
-          path: target?.path ?? req.url ?? '',
-          cluster,
-          upstream,
-          status,
-          flags,
-          attempts,
-          durationMs: performance.now() - started,
-          mtls,
-        });
-      };
+      const record = recorder(req, target, performance.now());
       if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
         reply(res, 400, 'Bad Request', 'DPE');
         record('', '', 400, 'DPE', 0, false);
         return;
       }
       const snapshot = options.snapshot();
-      const listener = snapshot.listener.get(listenerName);
-      const hcm =
-        hcmOverride ?? (listener === undefined ? undefined : hcmForPort(listener, target.port));
-      const routeName = rec(hcm?.['rds'])['route_config_name'];
-      const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
       const request = { authority: target.authority, path: target.path, headers: req.headers };
-      const found = routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+      const { hcm, found } = routeOf(snapshot, target.port, request, hcmOverride);
       if (found === undefined) {
         reply(res, 404, '', 'NR');
         record('', '', 404, 'NR', 0, false);
@@ -559,12 +581,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         record(clusterName, '', 503, 'UH', 0, false);
         return;
       }
-      let tls = tlsConfigs.get(cluster);
-      if (tls === undefined) {
-        tls = parseUpstreamTls(cluster) ?? null;
-        tlsConfigs.set(cluster, tls);
-      }
-      const tlsConfig = tls;
+      const tlsConfig = tlsOf(cluster) ?? null;
       const mtls = tlsConfig !== null && tlsConfig.certificateSecret !== undefined;
 
       // Request headers: hop-by-hop and every header named in Connection are dropped (RFC 9110 §7.6.1).
@@ -663,7 +680,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             ? undefined
             : pick(mirrorCluster, name, mirrorEndpoints, undefined);
         if (endpoint === undefined || hasBody) continue;
-        const mirrorTls = mirrorCluster === undefined ? undefined : parseUpstreamTls(mirrorCluster);
+        const mirrorTls = mirrorCluster === undefined ? undefined : tlsOf(mirrorCluster);
         const mAgent = mirrorTls === undefined ? agent : tlsAgents.agentFor(name, mirrorTls);
         if (mAgent instanceof Error) continue;
         // Envoy appends "-shadow" to the host of mirrored requests; their responses are discarded.
@@ -949,46 +966,22 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   // Upgrade (WebSocket): routed like any request (route, cluster, LB, upstream mTLS), then
   // spliced on 101. No retries, timeouts or faults: the exchange becomes a long-lived tunnel.
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    const started = performance.now();
     const target = targetOf(req);
-    const finish = (
-      cluster: string,
-      upstream: string,
-      status: number,
-      flags: string,
-      mtls: boolean,
-    ): void => {
-      options.onRecord?.({
-        authority: target?.authority ?? '',
-        method: req.method ?? 'GET',
-        path: target?.path ?? req.url ?? '',
-        cluster,
-        upstream,
-        status,
-        flags,
-        attempts: 1,
-        durationMs: performance.now() - started,
-        mtls,
-      });
-    };
+    const record = recorder(req, target, performance.now());
     if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
       rejectUpgrade(socket, 400, 'Bad Request', 'DPE');
-      finish('', '', 400, 'DPE', false);
+      record('', '', 400, 'DPE', 1, false);
       return;
     }
     const snapshot = options.snapshot();
-    const listener = snapshot.listener.get(listenerName);
-    const hcm = listener === undefined ? undefined : hcmForPort(listener, target.port);
-    const routeName = rec(hcm?.['rds'])['route_config_name'];
-    const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
     const request = { authority: target.authority, path: target.path, headers: req.headers };
-    const found = routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+    const { found } = routeOf(snapshot, target.port, request);
     const decision =
       found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
     if (decision?.kind !== 'cluster' || decision.cluster === 'BlackHoleCluster') {
       const status = decision === undefined ? 404 : 502;
       rejectUpgrade(socket, status, '', 'NR');
-      finish('', '', status, 'NR', false);
+      record('', '', status, 'NR', 1, false);
       return;
     }
     const clusterName = decision.cluster;
@@ -1001,15 +994,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           : pick(cluster, clusterName, endpointsOf(snapshot.endpoint.get(clusterName)), undefined);
     if (cluster === undefined || endpoint === undefined) {
       rejectUpgrade(socket, 503, 'no healthy upstream', 'UH');
-      finish(clusterName, '', 503, 'UH', false);
+      record(clusterName, '', 503, 'UH', 1, false);
       return;
     }
-    const tlsConfig = parseUpstreamTls(cluster);
+    const tlsConfig = tlsOf(cluster);
     const tlsAgent =
       tlsConfig === undefined ? undefined : tlsAgents.agentFor(clusterName, tlsConfig);
     if (tlsAgent instanceof Error) {
       rejectUpgrade(socket, 503, `upstream connect error: ${tlsAgent.message}`, 'UF');
-      finish(clusterName, '', 503, 'UF', true);
+      record(clusterName, '', 503, 'UF', 1, true);
       return;
     }
     const connectionNamed = new Set(
@@ -1041,7 +1034,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           ? options.localAddress
           : undefined,
     }).then((result) => {
-      finish(clusterName, upstream, result.status, result.flags, tlsAgent !== undefined);
+      record(clusterName, upstream, result.status, result.flags, 1, tlsAgent !== undefined);
     });
   });
 
@@ -1060,12 +1053,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       path: '/',
     };
     const snapshot = options.snapshot();
-    const listener = snapshot.listener.get(listenerName);
-    const hcm = listener === undefined ? undefined : hcmForPort(listener, target.port);
-    const routeName = rec(hcm?.['rds'])['route_config_name'];
-    const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
     const request = { authority: target.authority, path: '/', headers: req.headers };
-    const found = routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+    const { found } = routeOf(snapshot, target.port, request);
     const decision =
       found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
     let endpoint: Endpoint | undefined;
@@ -1073,7 +1062,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const cluster = snapshot.cluster.get(decision.cluster);
       if (decision.cluster === 'PassthroughCluster')
         endpoint = { host: target.host, port: target.port };
-      else if (cluster !== undefined && parseUpstreamTls(cluster) === undefined)
+      else if (cluster !== undefined && tlsOf(cluster) === undefined)
         endpoint = pick(
           cluster,
           decision.cluster,

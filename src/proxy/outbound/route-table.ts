@@ -95,7 +95,8 @@ export function stringMatch(matcher: Record<string, unknown>, value: string): bo
   return false;
 }
 
-function headerValue(headers: RouteRequest['headers'], name: string): string | undefined {
+/** A request header's value (repeated headers joined with `,`), by case-insensitive name. */
+export function headerValue(headers: RouteRequest['headers'], name: string): string | undefined {
   const value = headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(',') : value;
 }
