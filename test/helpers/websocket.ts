@@ -73,6 +73,27 @@ export function upgradeOver(socket: Duplex, target: string, host: string): Promi
         reject(new Error(`101 without the right accept value: ${head}`));
         return;
       }
+      if (status !== 101) {
+        // A refusal ends the connection: its body may arrive in later chunks,
+        // so the whole answer is what came before the close.
+        let rest = buffer.slice(end);
+        socket.on('data', (more: Buffer) => (rest += more.toString('utf8')));
+        const unclosed = setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`connection left open after ${head}`));
+        }, 5000);
+        socket.once('close', () => {
+          clearTimeout(unclosed);
+          resolve({
+            status,
+            head: head + rest,
+            exchange: () => Promise.reject(new Error(`no tunnel after ${String(status)}`)),
+            close: () => undefined,
+          });
+        });
+        socket.resume();
+        return;
+      }
       resolve({
         status,
         head: head + buffer.slice(end),
