@@ -10,70 +10,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { freePort, runPalisade, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+import {
+  echoCall as call,
+  echoCallMany as callMany,
+  startEchoBackend,
+  type EchoBackend as Backend,
+  type EchoClient,
+  EchoClientConstructor as Echo,
+} from '../helpers/grpc-echo.js';
 
 const HOST = 'echo.grpc.svc.cluster.local';
 const TARGET = `xds:///${HOST}:50051`;
-
-interface EchoReply {
-  readonly server: string;
-}
-
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8')),
-};
-
-const ECHO_SERVICE: grpc.ServiceDefinition = {
-  Echo: {
-    path: '/palisade.test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-};
-
-interface Backend {
-  readonly name: string;
-  readonly port: number;
-  calls: number;
-  close(): Promise<void>;
-}
-
-/** A gRPC server answering `{server: name}`; `flaky` fails every other call with UNAVAILABLE. */
-async function startBackend(name: string, flaky = false): Promise<Backend> {
-  const server = new grpc.Server();
-  const backend = {
-    name,
-    port: 0,
-    calls: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.tryShutdown(() => {
-          resolve();
-        });
-      }),
-  };
-  server.addService(ECHO_SERVICE, {
-    Echo(_call: grpc.ServerUnaryCall<unknown, EchoReply>, done: grpc.sendUnaryData<EchoReply>) {
-      backend.calls += 1;
-      if (flaky && backend.calls % 2 === 1) {
-        done({ code: grpc.status.UNAVAILABLE, details: `${name} is flaky` });
-        return;
-      }
-      done(null, { server: name });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => {
-      if (error === null) resolve(p);
-      else reject(error);
-    });
-  });
-  return Object.assign(backend, { port });
-}
 
 const virtualService = (defaultRoute: string): string => `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -138,57 +85,6 @@ spec:
 ${entries.join('')}`;
 }
 
-type EchoClient = grpc.Client & {
-  Echo(
-    request: object,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: (error: grpc.ServiceError | null, reply?: EchoReply) => void,
-  ): grpc.ClientUnaryCall;
-};
-
-/** One unary call: the reply's server, or the status code it failed with. */
-function call(
-  client: EchoClient,
-  headers: Record<string, string> = {},
-  deadlineMs = 5000,
-): Promise<{ server?: string; code: grpc.status; ms: number }> {
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
-  const started = Date.now();
-  return new Promise((resolve) => {
-    client.Echo({}, metadata, { deadline: Date.now() + deadlineMs }, (error, reply) => {
-      const ms = Date.now() - started;
-      if (error !== null) resolve({ code: error.code, ms });
-      else
-        resolve({
-          code: grpc.status.OK,
-          ms,
-          ...(reply === undefined ? {} : { server: reply.server }),
-        });
-    });
-  });
-}
-
-async function callMany(
-  client: EchoClient,
-  n: number,
-  headers: Record<string, string> = {},
-): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  // Bounded: n calls, 20 at a time.
-  for (let i = 0; i < n; i += 20) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(20, n - i) }, () => call(client, headers)),
-    );
-    for (const r of batch) {
-      const key = r.server ?? `status:${String(r.code)}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-  }
-  return counts;
-}
-
 const count = (m: Map<string, number>, prefix: string): number =>
   [...m].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
 
@@ -199,10 +95,10 @@ test(
     const dir = tempDir();
     t.after(dir.cleanup);
     const backends = await Promise.all([
-      startBackend('v1-a'),
-      startBackend('v1-b'),
-      startBackend('v2-a'),
-      startBackend('flaky-a', true),
+      startEchoBackend('v1-a'),
+      startEchoBackend('v1-b'),
+      startEchoBackend('v2-a'),
+      startEchoBackend('flaky-a', { flaky: true }),
     ]);
     t.after(async () => {
       await Promise.all(backends.map((b) => b.close()));
@@ -234,7 +130,6 @@ test(
     process.env['GRPC_XDS_BOOTSTRAP_CONFIG'] = JSON.stringify(bootstrap);
     const xds = await import('@grpc/grpc-js-xds');
     xds.register();
-    const Echo = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
     {
       const refused = new Echo(TARGET, grpc.credentials.createInsecure()) as unknown as EchoClient;
       const r = await call(refused, {}, 1500);

@@ -248,13 +248,25 @@ test('outbound resilience through a palisade proxy process', async (t) => {
     assert.equal(await flagsOf('/b'), 'URX');
   });
 
-  await t.test('a request with a body is not retried', async () => {
-    const r = await curl([...via, '-d', 'payload', 'http://retry2/c']);
-    assert.equal(r.status, 503);
-    const attempts = flaky.seen.filter((s) => s.url === '/c');
-    assert.equal(attempts.length, 1);
-    assert.equal(attempts[0]?.body, 'payload');
-  });
+  await t.test(
+    'a request body is replayed on retries up to 64 KiB, a larger one is not retried',
+    async () => {
+      const r = await curl([...via, '-d', 'payload', 'http://retry2/c']);
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'flaky up');
+      const attempts = flaky.seen.filter((s) => s.url === '/c');
+      assert.deepEqual(
+        attempts.map((a) => a.body),
+        ['payload', 'payload', 'payload'],
+      );
+      const big = 'x'.repeat(70_000);
+      const large = await curl([...via, '-d', big, 'http://retry2/d']);
+      assert.equal(large.status, 503, 'beyond the retry buffer the first answer stands');
+      const bigAttempts = flaky.seen.filter((s) => s.url === '/d');
+      assert.equal(bigAttempts.length, 1);
+      assert.equal(bigAttempts[0]?.body.length, 70_000);
+    },
+  );
 
   await t.test('connection refused: 503 UF; retried onto a healthy endpoint: 200', async () => {
     const r = await curl([...via, 'http://dead/x']);

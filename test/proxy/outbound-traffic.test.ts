@@ -216,7 +216,7 @@ test('outbound traffic management through a palisade proxy process', async (t) =
       '-H',
       'Keep-Alive: timeout=5',
       '-H',
-      'TE: trailers',
+      'TE: gzip',
       '-H',
       'Proxy-Authorization: Basic dTpw',
       '-H',
@@ -234,6 +234,10 @@ test('outbound traffic management through a palisade proxy process', async (t) =
       assert.equal(seen.headers[name], undefined, `${name} must not be forwarded`);
     assert.equal(seen.headers['host'], 'echo');
     assert.match(seen.headers['x-request-id'] ?? '', /^[0-9a-f-]{36}$/);
+    const withTe = JSON.parse(
+      (await curl([...via, '-H', 'TE: trailers', 'http://echo/headers'])).body,
+    ) as { headers: Record<string, string> };
+    assert.equal(withTe.headers['te'], 'trailers', 'Envoy keeps `te: trailers` (gRPC needs it)');
     assert.equal(r.headers['x-resp'], 'added', 'response_headers_to_add');
     assert.equal(r.headers['x-upstream-internal'], undefined, 'response_headers_to_remove');
 

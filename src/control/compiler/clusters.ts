@@ -15,6 +15,7 @@ import { EXTENSION_TYPE_URLS, objectToStruct, TYPE_URLS } from '../../xds/index.
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
 import type {
   EndpointView,
+  PortProtocol,
   Registry,
   ServicePortView,
   ServiceView,
@@ -208,6 +209,26 @@ function applyTrafficPolicy(cluster: Record<string, unknown>, policy: CoreTraffi
   }
 }
 
+/**
+ * Istio speaks HTTP/2 to a port whose protocol is gRPC or HTTP2, and to an
+ * HTTP port whose DestinationRule says `h2UpgradePolicy: UPGRADE`
+ * (DO_NOT_UPGRADE keeps HTTP/1.1): Envoy's upstream HttpProtocolOptions.
+ */
+export function http2ProtocolOptions(): Record<string, unknown> {
+  return {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': EXTENSION_TYPE_URLS.httpProtocolOptions,
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+}
+
+function speaksHttp2(protocol: PortProtocol, policy: CoreTrafficPolicy): boolean {
+  const upgrade = policy.connectionPool?.http?.h2UpgradePolicy;
+  if (protocol === 'GRPC' || protocol === 'HTTP2') return true;
+  return protocol === 'HTTP' && upgrade === 'UPGRADE';
+}
+
 /** One built cluster plus its endpoints. */
 export interface BuiltCluster {
   readonly cluster: Record<string, unknown>;
@@ -317,6 +338,8 @@ function buildServiceClustersUncached(
       lb_policy: 'ROUND_ROBIN',
     };
     applyTrafficPolicy(cluster, policy);
+    if (speaksHttp2(port.protocol, policy))
+      cluster['typed_extension_protocol_options'] = http2ProtocolOptions();
     const mode =
       policy.tls?.mode ??
       (service.external || service.autoMtls === false ? 'DISABLE' : 'ISTIO_MUTUAL');
@@ -354,9 +377,16 @@ function buildServiceClustersUncached(
 }
 
 /** `inbound|port||`: STATIC to the local app. */
-export function buildInboundCluster(proxy: ProxyNode, port: number): Record<string, unknown> {
+export function buildInboundCluster(
+  proxy: ProxyNode,
+  port: number,
+  protocol: PortProtocol,
+): Record<string, unknown> {
   const name = inboundClusterName(port);
   return {
+    ...(protocol === 'GRPC' || protocol === 'HTTP2'
+      ? { typed_extension_protocol_options: http2ProtocolOptions() }
+      : {}),
     '@type': TYPE_URLS.cluster,
     name,
     type: 'STATIC',

@@ -114,6 +114,22 @@ spec:
   ports: [{ number: 80, name: http, protocol: HTTP }]
   resolution: STATIC
   endpoints: [{ address: 127.0.0.90 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: default }
+spec:
+  selector: { app: echo }
+  ports: [{ name: grpc-echo, port: 7070 }, { name: http, port: 7080 }, { name: web, port: 7090, appProtocol: http }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: echo-h2, namespace: default }
+spec:
+  host: echo
+  trafficPolicy:
+    portLevelSettings:
+      - { port: { number: 7080 }, connectionPool: { http: { h2UpgradePolicy: UPGRADE } } }
 `;
 
 function instance(
@@ -225,6 +241,13 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
     'cluster:outbound|80||api.example.com',
   ])
     assert.ok(seen.has(name), name);
+  // gRPC/HTTP2 ports, and HTTP ports upgraded by a DestinationRule, get HTTP/2 upstream.
+  const clusters = compileProxy(inputs, sidecar).cluster;
+  const h2 = (port: number): boolean =>
+    JSON.stringify(
+      clusters.get(`outbound|${String(port)}||echo.default.svc.cluster.local`),
+    ).includes('"explicit_http_config":{"http2_protocol_options":{}}');
+  assert.deepEqual([h2(7070), h2(7080), h2(7090)], [true, true, false]);
   // corsPolicy: the CORS filter runs on the port's HCM (ahead of fault) and the route carries its policy.
   const outbound = compileProxy(inputs, sidecar).listener.get('outbound');
   const chain9080 = JSON.stringify(
@@ -279,8 +302,9 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
       codec.responseSerialize({ type_url: TYPE_URLS[kind as ResourceKind], resources: [resource] });
 });
 
-test('the proxy NACKs a gRPC-status fault abort it cannot answer (no gRPC codec yet)', () => {
-  const route = {
+test('the proxy takes a gRPC-status fault abort and NACKs abort kinds it does not implement', () => {
+  const route = (extra: object): Record<string, unknown> => ({
+    '@type': TYPE_URLS.route,
     name: '80',
     virtual_hosts: [
       {
@@ -292,13 +316,17 @@ test('the proxy NACKs a gRPC-status fault abort it cannot answer (no gRPC codec 
             route: { cluster: 'c' },
             typed_per_filter_config: {
               'envoy.filters.http.fault': {
-                abort: { grpc_status: 14, percentage: { numerator: 100 } },
+                abort: { grpc_status: 14, percentage: { numerator: 100 }, ...extra },
               },
             },
           },
         ],
       },
     ],
-  };
-  assert.match(validateResource('route', route).join('\n'), /abort: unsupported field grpc_status/);
+  });
+  assert.deepEqual(validateResource('route', route({})), []);
+  assert.match(
+    validateResource('route', route({ header_abort: {} })).join('\n'),
+    /abort: unsupported field header_abort/,
+  );
 });

@@ -165,7 +165,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     inputs.mesh.outboundTrafficPolicy) as MeshSettings['outboundTrafficPolicy'];
   for (const port of proxy.workload?.ports ?? []) {
     add(out, 'listener', buildInboundListener(inputs, proxy, port.port, port.protocol));
-    add(out, 'cluster', buildInboundCluster(proxy, port.port));
+    add(out, 'cluster', buildInboundCluster(proxy, port.port, port.protocol));
   }
   const services = inputs.registry.services.filter((s) => egressAllows(sidecar, s));
   addServiceClusters(inputs, proxy, services, out);

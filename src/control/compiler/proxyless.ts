@@ -48,6 +48,8 @@ function adaptCluster(cluster: Record<string, unknown>): Record<string, unknown>
     if (!GRPC_LB_POLICIES.has(String(out['lb_policy']))) out['lb_policy'] = 'ROUND_ROBIN';
     delete out['ring_hash_lb_config'];
     delete out['least_request_lb_config'];
+    // gRPC clients speak HTTP/2 to every backend; the Envoy upstream-protocol option is not theirs.
+    delete out['typed_extension_protocol_options'];
     adaptedClusters.set(cluster, out);
   }
   return out;

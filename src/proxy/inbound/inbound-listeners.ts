@@ -14,7 +14,13 @@
  * HTTP chains then run jwt_authn → RBAC (the policy module's evaluator) and
  * forward allowed requests to the local app (`inbound|<port>||`); TCP chains
  * run network RBAC and pipe bytes. Denials answer as Envoy does: 403
- * `RBAC: access denied`, 401 with the JWT reason.
+ * `RBAC: access denied`, 401 with the JWT reason (for gRPC requests: HTTP 200
+ * with grpc-status PERMISSION_DENIED/UNAUTHENTICATED).
+ *
+ * HTTP chains speak HTTP/1.1 and HTTP/2 (ALPN `h2` after mTLS, or the h2c
+ * preface in plaintext); requests go to the app over HTTP/2 when the inbound
+ * cluster's HttpProtocolOptions ask for it (gRPC/HTTP2 ports), with trailers
+ * relayed both ways.
  */
 import * as http from 'node:http';
 import { str } from '../../xds/index.js';
@@ -22,7 +28,29 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
+import {
+  createH2Downstream,
+  forwardableTrailers,
+  isH2Preface,
+  localReply,
+  noteGrpcStatus,
+  protocolOf,
+  sentGrpcStatus,
+  isGrpc,
+  requestHasBody,
+  takeTrailersOnlyStatus,
+  type AnyRequest,
+  type AnyResponse,
+  type H2Downstream,
+  writeChunk,
+} from '../h2-downstream.js';
+import {
+  createH2Origin,
+  upstreamHttp2,
+  type UpstreamController,
+  type UpstreamDispatcher,
+} from '../h2-upstream.js';
 import { peerSpiffeIds } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
 import type { EnvoyPolicyEvaluator, InboundRequest } from '../../policy/index.js';
@@ -43,6 +71,10 @@ export interface InboundRecord {
   readonly policy: string | null;
   readonly durationMs: number;
   readonly mtls: boolean;
+  /** HTTP requests: `HTTP/1.1` or `HTTP/2`. */
+  readonly protocol?: string;
+  /** Set for gRPC requests: the status the client got, when one was sent. */
+  readonly grpc?: { readonly status: number | undefined };
 }
 
 /** Options of {@link createInboundListeners}. */
@@ -85,6 +117,8 @@ interface ChainState {
   readonly tls: boolean;
   readonly requireClientCert: boolean;
   readonly http: http.Server | undefined;
+  /** The chain's HTTP/2 side (same handler); the connection's verified peer is its context. */
+  readonly h2: H2Downstream<Peer> | undefined;
   readonly evaluator: EnvoyPolicyEvaluator;
   /** Network RBAC ahead of an HTTP connection manager (NetworkPolicy), checked per connection. */
   readonly connection: EnvoyPolicyEvaluator | undefined;
@@ -112,6 +146,11 @@ function clusterEndpoint(
   return typeof host === 'string' && port !== undefined ? { host, port: Number(port) } : undefined;
 }
 
+/** True when a request came over HTTP/2. */
+function isH2(req: AnyRequest): boolean {
+  return req.httpVersionMajor === 2;
+}
+
 function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers))
@@ -119,14 +158,30 @@ function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> 
   return out;
 }
 
-/** Creates the inbound side; listeners are bound by {@link InboundListeners.sync}. */
-/** What the HTTP policy filters decide on, for a request (or an upgrade) on an inbound socket. */
-function httpRequestFacts(req: http.IncomingMessage, principal: string | null): InboundRequest {
+/** The connection a request came on: verified peer and addresses. */
+interface Peer {
+  readonly principal: string | null;
+  readonly sourceIp: string | undefined;
+  readonly destinationIp: string | undefined;
+  readonly destinationPort: number;
+}
+
+function peerOf(socket: net.Socket, principal: string | null): Peer {
   return {
     principal,
-    ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
-    ...(req.socket.localAddress === undefined ? {} : { destinationIp: req.socket.localAddress }),
-    destinationPort: req.socket.localPort ?? 0,
+    sourceIp: socket.remoteAddress,
+    destinationIp: socket.localAddress,
+    destinationPort: socket.localPort ?? 0,
+  };
+}
+
+/** What the HTTP policy filters decide on, for a request (or an upgrade) on an inbound socket. */
+function httpRequestFacts(req: AnyRequest, peer: Peer): InboundRequest {
+  return {
+    principal: peer.principal,
+    ...(peer.sourceIp === undefined ? {} : { sourceIp: peer.sourceIp }),
+    ...(peer.destinationIp === undefined ? {} : { destinationIp: peer.destinationIp }),
+    destinationPort: peer.destinationPort,
     protocol: 'http',
     method: req.method ?? 'GET',
     ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
@@ -137,7 +192,7 @@ function httpRequestFacts(req: http.IncomingMessage, principal: string | null): 
 
 /** Headers for the app: hop-by-hop dropped, the policy's header changes, XFCC from the verified peer only. */
 function appHeaders(
-  req: http.IncomingMessage,
+  req: AnyRequest,
   decision: {
     headersToRemove?: readonly string[];
     headersToSet?: Readonly<Record<string, string>>;
@@ -152,7 +207,9 @@ function appHeaders(
       .filter((h) => h !== ''),
   );
   for (const [k, v] of Object.entries(req.headers)) {
-    if (HOP_BY_HOP.has(k) || connectionNamed.has(k)) continue;
+    // Pseudo-headers (HTTP/2) are rebuilt by the upstream codec; `te: trailers` is end-to-end for gRPC.
+    if (k.charCodeAt(0) === 58 || connectionNamed.has(k)) continue;
+    if (HOP_BY_HOP.has(k) && !(k === 'te' && v === 'trailers')) continue;
     headers[k] = v;
   }
   for (const h of decision.headersToRemove ?? []) Reflect.deleteProperty(headers, h.toLowerCase());
@@ -171,15 +228,34 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
   const { secrets, logger } = options;
   const listeners = new Map<string, ListenerState>();
   const principals = new WeakMap<net.Socket, string | null>();
+  /** The connection of a request (HTTP/2 requests: kept per session; unknown → no principal). */
+  const connectionOf = (req: AnyRequest, chain: ChainState | undefined): Peer => {
+    if (!isH2(req)) {
+      const socket = req.socket;
+      return peerOf(socket, principals.get(socket) ?? null);
+    }
+    return (
+      chain?.h2?.contextOf(req) ?? {
+        principal: null,
+        sourceIp: undefined,
+        destinationIp: undefined,
+        destinationPort: 0,
+      }
+    );
+  };
   // Keep-alive pools to the local app: undici's dispatch() costs less per request than
-  // node:http's Agent + ClientRequest + IncomingMessage (bench/proxy-chain).
-  const pools = new Map<string, Pool>();
-  const poolFor = (host: string, port: number): Pool => {
+  // node:http's Agent + ClientRequest + IncomingMessage (bench/proxy-chain); one multiplexed
+  // session for HTTP/2 apps.
+  const pools = new Map<string, UpstreamDispatcher>();
+  const poolFor = (host: string, port: number, h2: boolean): UpstreamDispatcher => {
     const origin = `http://${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
-    let pool = pools.get(origin);
+    const key = h2 ? `${origin}|h2` : origin;
+    let pool = pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(origin, { connections: 512, pipelining: 1 });
-      pools.set(origin, pool);
+      pool = h2
+        ? createH2Origin({ host, port })
+        : new Pool(origin, { connections: 512, pipelining: 1 });
+      pools.set(key, pool);
     }
     return pool;
   };
@@ -212,7 +288,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         ...material,
         requestCert: true,
         rejectUnauthorized: chain.requireClientCert,
-        ALPNProtocols: ['http/1.1'],
+        ALPNProtocols: ['h2', 'http/1.1'],
         handshakeTimeout: 10_000,
       });
       server.on('secureConnection', (secure: tls.TLSSocket) => {
@@ -239,7 +315,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
   /** Records one HTTP exchange (request or upgrade) on an inbound listener, timed from now. */
   const requestRecorder = (
     listener: string,
-    req: http.IncomingMessage,
+    req: AnyRequest,
     principal: string | null,
   ): ((status: number, reason: string, policy: string | null) => void) => {
     const started = performance.now();
@@ -254,6 +330,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         policy,
         durationMs: performance.now() - started,
         mtls: principal !== null,
+        protocol: protocolOf(req),
+        ...(isGrpc(req.headers) ? { grpc: { status: sentGrpcStatus(req) } } : {}),
       });
     };
   };
@@ -261,22 +339,24 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
   const handleHttp = (
     listener: string,
     chain: () => ChainState | undefined,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
+    req: AnyRequest,
+    res: AnyResponse,
   ): void => {
     const state = chain();
-    const principal = principals.get(req.socket) ?? null;
+    const peer = connectionOf(req, state);
+    const principal = peer.principal;
     const mtls = principal !== null;
     const done = requestRecorder(listener, req, principal);
     const reply = (status: number, body: string, policy: string | null, reason: string): void => {
-      res.writeHead(status, {
-        'content-type': 'text/plain',
-        'content-length': Buffer.byteLength(body),
-        ...(status === 401
+      localReply(
+        req,
+        res,
+        status,
+        body,
+        status === 401
           ? { 'www-authenticate': 'Bearer realm="http://' + (req.headers.host ?? '') + '"' }
-          : {}),
-      });
-      res.end(body);
+          : {},
+      );
       done(status, reason, policy);
     };
     if (state === undefined || snapshot === undefined) {
@@ -285,7 +365,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     }
     const current = snapshot;
     state.evaluator
-      .decide(httpRequestFacts(req, principal))
+      .decide(httpRequestFacts(req, peer))
       .then((decision) => {
         if (decision.status !== 200) {
           const status = typeof decision.status === 'number' ? decision.status : 403;
@@ -321,17 +401,17 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           return;
         }
         const headers = appHeaders(req, decision, principal);
-        const hasBody =
-          req.headers['content-length'] !== undefined
-            ? req.headers['content-length'] !== '0'
-            : req.headers['transfer-encoding'] !== undefined;
+        const hasBody = requestHasBody(req);
         let ended = false;
-        let upstream: Dispatcher.DispatchController | undefined;
+        let upstream: UpstreamController | undefined;
+        let trailersOnly: Record<string, string | string[]> | undefined;
         const onClose = (): void => {
           if (!ended) upstream?.abort(new Error('downstream closed'));
         };
         res.once('close', onClose);
-        poolFor(target.host, target.port).dispatch(
+        const cluster = current.cluster.get(state.cluster);
+        const h2 = cluster !== undefined && upstreamHttp2(cluster, isH2(req));
+        poolFor(target.host, target.port, h2).dispatch(
           {
             method: req.method ?? 'GET',
             path: req.url ?? '/',
@@ -348,20 +428,24 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
                 const v = upstreamHeaders[k];
                 if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
               }
+              trailersOnly = takeTrailersOnlyStatus(out);
               res.writeHead(statusCode, out);
               upstream = controller;
             },
             onResponseData(controller, chunk) {
-              if (!res.write(chunk)) {
+              if (!writeChunk(res, chunk)) {
                 controller.pause();
                 res.once('drain', () => {
                   controller.resume();
                 });
               }
             },
-            onResponseEnd() {
+            onResponseEnd(_controller, trailers) {
               ended = true;
               res.removeListener('close', onClose);
+              const relayed = { ...trailersOnly, ...forwardableTrailers(trailers, HOP_BY_HOP) };
+              if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
+              noteGrpcStatus(req, relayed);
               res.end();
               done(res.statusCode, decision.reason, decision.policy);
             },
@@ -396,7 +480,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     head: Buffer,
   ): void => {
     const state = chain();
-    const principal = principals.get(req.socket) ?? null;
+    const peer = connectionOf(req, state);
+    const principal = peer.principal;
     const done = requestRecorder(listener, req, principal);
     if (state === undefined || snapshot === undefined) {
       rejectUpgrade(socket, 503, 'no healthy upstream');
@@ -405,7 +490,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     }
     const current = snapshot;
     state.evaluator
-      .decide(httpRequestFacts(req, principal))
+      .decide(httpRequestFacts(req, peer))
       .then(async (decision) => {
         if (decision.status !== 200) {
           const status = typeof decision.status === 'number' ? decision.status : 403;
@@ -499,6 +584,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       );
       let cluster: string;
       let server: http.Server | undefined;
+      let h2: H2Downstream<Peer> | undefined;
       let evaluator: EnvoyPolicyEvaluator;
       let connection: EnvoyPolicyEvaluator | undefined;
       if (hcm !== undefined) {
@@ -509,6 +595,11 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         cluster = str(rec(list(vh?.['routes'])[0]?.['route'])['cluster']);
         evaluator = httpPolicyEvaluator(list(config['http_filters']));
         const chainName = str(chain['name']);
+        const current = (): ChainState | undefined =>
+          listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName);
+        h2 = createH2Downstream<Peer>((req, res) => {
+          handleHttp(name, current, req, res);
+        });
         server = http.createServer(
           {
             headersTimeout: 15_000,
@@ -517,22 +608,11 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             keepAliveTimeout: 30_000,
           },
           (req, res) => {
-            handleHttp(
-              name,
-              () => listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName),
-              req,
-              res,
-            );
+            handleHttp(name, current, req, res);
           },
         );
         server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-          handleUpgrade(
-            name,
-            () => listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName),
-            req,
-            socket,
-            head,
-          );
+          handleUpgrade(name, current, req, socket, head);
         });
         // This server never listens: connections are handed to it. Node starts its
         // connection tracking (idle close, headers/request timeouts) on 'listening'.
@@ -554,6 +634,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         tls: match['transport_protocol'] === 'tls',
         requireClientCert: rec(rec(socket)['require_client_certificate'])['value'] === true,
         http: server,
+        h2,
         evaluator,
         connection,
         cluster,
@@ -592,6 +673,19 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       const deliver = (s: net.Socket): void => {
         const current =
           listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName) ?? chain;
+        /** HTTP/2 by ALPN after TLS, by the connection preface in plaintext (RFC 9113 §3). */
+        const toHttp = (): void => {
+          const tlsSocket = s instanceof tls.TLSSocket;
+          const h2 = tlsSocket ? s.alpnProtocol === 'h2' : isH2Preface(first);
+          // In plaintext the preface was read to sniff it: the session must read through JS.
+          if (h2 && current.h2 !== undefined)
+            current.h2.accept(s, peerOf(s, principals.get(s) ?? null), !tlsSocket);
+          else {
+            current.http?.emit('connection', s);
+            // The first bytes were peeked with pause/unshift: let the HTTP parser read them.
+            s.resume();
+          }
+        };
         const gate = current.connection;
         if (gate !== undefined && current.http !== undefined) {
           // Network-level policy (NetworkPolicy) decides the connection before any HTTP.
@@ -620,16 +714,12 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
                 s.destroy();
                 return;
               }
-              current.http?.emit('connection', s);
-              s.resume();
+              toHttp();
             });
           return;
         }
-        if (current.http !== undefined) {
-          current.http.emit('connection', s);
-          // The first bytes were peeked with pause/unshift: let the HTTP parser read them.
-          s.resume();
-        } else {
+        if (current.http !== undefined) toHttp();
+        else {
           s.resume();
           handleTcp(name, current, s);
         }
@@ -662,7 +752,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       for (const [name, state] of listeners)
         if (!wanted.has(name)) {
           state.server.close();
-          for (const c of state.chains) c.http?.closeIdleConnections();
+          for (const c of state.chains) {
+            c.http?.closeIdleConnections();
+            c.h2?.close();
+          }
           listeners.delete(name);
         }
       for (const [name, resource] of wanted) {
@@ -672,7 +765,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             // As Envoy drains connections of a replaced filter chain: idle keep-alive
             // connections close now, so the next request is decided by the new chain
             // (a connection-level policy such as NetworkPolicy applies to new connections).
-            for (const old of existing.chains) old.http?.close();
+            for (const old of existing.chains) {
+              old.http?.close();
+              old.h2?.close();
+            }
             existing.chains = buildChains(name, resource);
             existing.resource = resource;
             logger.info(
@@ -737,7 +833,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
                 clearTimeout(timer);
                 resolve();
               });
-              for (const c of s.chains) c.http?.closeIdleConnections();
+              for (const c of s.chains) {
+                c.http?.closeIdleConnections();
+                c.h2?.close();
+              }
             }),
         ),
       );

@@ -25,8 +25,33 @@ import * as http from 'node:http';
 import { str } from '../../xds/index.js';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { randomInt, randomUUID } from 'node:crypto';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
+import {
+  createH2Downstream,
+  forwardableTrailers,
+  isH2Preface,
+  localReply,
+  noteGrpcStatus,
+  protocolOf,
+  sentGrpcStatus,
+  isGrpc,
+  replayableBody,
+  requestHasBody,
+  takeTrailersOnlyStatus,
+  writeChunk,
+  type AnyRequest,
+  type AnyResponse,
+} from '../h2-downstream.js';
+import {
+  createH2Origin,
+  upstreamHttp2,
+  type UpstreamController,
+  type UpstreamDispatcher,
+  type UpstreamHandler,
+} from '../h2-upstream.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
@@ -53,6 +78,10 @@ export interface OutboundRecord {
   readonly attempts: number;
   readonly durationMs: number;
   readonly mtls: boolean;
+  /** `HTTP/1.1` or `HTTP/2` (downstream). */
+  readonly protocol: string;
+  /** Set for gRPC requests: the status the client got, when one was sent. */
+  readonly grpc?: { readonly status: number | undefined };
 }
 
 export interface OutboundProxyOptions {
@@ -74,7 +103,14 @@ export interface OutboundProxyOptions {
 export interface OutboundProxy {
   readonly server: http.Server;
   /** Routes a request with the given HttpConnectionManager (gateway listeners). */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, hcm: Record<string, unknown>): void;
+  handle(req: AnyRequest, res: AnyResponse, hcm: Record<string, unknown>): void;
+  /** Routes an HTTP/1.1 Upgrade with the given HttpConnectionManager (gateway listeners). */
+  handleUpgrade(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    hcm: Record<string, unknown>,
+  ): void;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -168,7 +204,8 @@ interface Target {
   path: string;
 }
 
-function targetOf(req: http.IncomingMessage): Target | undefined {
+/** The request's target; `defaultPort` applies when the authority names none (80, or a CONNECT tunnel's port). */
+function targetOf(req: AnyRequest, defaultPort = 80): Target | undefined {
   const raw = req.url ?? '';
   if (raw.startsWith('http://')) {
     let url: URL;
@@ -190,7 +227,7 @@ function targetOf(req: http.IncomingMessage): Target | undefined {
   return {
     authority,
     host: authority.replace(/:\d+$/, ''),
-    port: portMatch?.[1] === undefined ? 80 : Number(portMatch[1]),
+    port: portMatch?.[1] === undefined ? defaultPort : Number(portMatch[1]),
     path: raw,
   };
 }
@@ -206,14 +243,30 @@ interface ClusterState {
   readonly ejections: Map<string, number>;
 }
 
+/** Request bodies up to this size are kept for retries (Envoy's default per-request buffer limit is 64 KiB). */
+const RETRY_BUFFER_LIMIT = 65_536;
+
+/** gRPC statuses Envoy's `retry_on` can name (x-envoy-retry-grpc-on). */
+const GRPC_RETRY_ON: ReadonlyMap<number, string> = new Map([
+  [1, 'cancelled'],
+  [4, 'deadline-exceeded'],
+  [8, 'resource-exhausted'],
+  [13, 'internal'],
+  [14, 'unavailable'],
+]);
+
 /** Envoy's default retriable status for `retriable-status-codes` is none; Istio adds 503. */
 function retriable(
   retryOn: string,
   status: number | undefined,
   reset: boolean,
   codes: readonly number[],
+  grpcStatus?: number,
 ): boolean {
   const on = new Set(retryOn.split(',').map((s) => s.trim()));
+  // gRPC (x-envoy-retry-grpc-on): a trailers-only answer's grpc-status.
+  const grpcName = grpcStatus === undefined ? undefined : GRPC_RETRY_ON.get(grpcStatus);
+  if (grpcName !== undefined && on.has(grpcName)) return true;
   if (status === undefined)
     return (
       reset &&
@@ -295,14 +348,18 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   // undici's dispatch() costs less per request than node:http(s) Agent + ClientRequest +
   // IncomingMessage (bench/proxy-chain). TLS pools connect with the agent's options (SVID,
   // trust bundle, secure-naming check); a replaced agent's pool closes its idle sockets itself.
-  const plainPools = new Map<string, Pool>();
-  const tlsPools = new Map<string, { agent: https.Agent; pools: Map<string, Pool> }>();
+  const plainPools = new Map<string, UpstreamDispatcher>();
+  const tlsPools = new Map<
+    string,
+    { agent: https.Agent; pools: Map<string, UpstreamDispatcher> }
+  >();
   const poolFor = (
     clusterName: string,
     endpoint: Endpoint,
     tlsAgent: https.Agent | undefined,
     authority: string,
-  ): Pool => {
+    h2: boolean,
+  ): UpstreamDispatcher => {
     const local =
       options.localAddress !== undefined && endpoint.host.startsWith('127.')
         ? options.localAddress
@@ -316,7 +373,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       agentOptions === undefined || agentOptions['servername'] !== undefined || net.isIP(sniHost)
         ? undefined
         : sniHost;
-    const key = `${host}:${String(endpoint.port)}|${local ?? ''}|${servername ?? ''}`;
+    const key = `${host}:${String(endpoint.port)}|${local ?? ''}|${servername ?? ''}|${h2 ? 'h2' : ''}`;
     let pools = plainPools;
     if (tlsAgent !== undefined) {
       let entry = tlsPools.get(clusterName);
@@ -329,6 +386,19 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       pools = entry.pools;
     }
     let pool = pools.get(key);
+    if (pool === undefined && h2) {
+      // HTTP/2 upstream: one multiplexed session (h2c, or ALPN h2 with the cluster's TLS options).
+      pool = createH2Origin({
+        host: endpoint.host,
+        port: endpoint.port,
+        tls:
+          agentOptions === undefined
+            ? undefined
+            : { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
+        localAddress: local,
+      });
+      pools.set(key, pool);
+    }
     if (pool === undefined) {
       pool = new Pool(
         `${tlsAgent === undefined ? 'http' : 'https'}://${host}:${String(endpoint.port)}`,
@@ -364,17 +434,20 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     return s;
   };
 
-  const reply = (res: http.ServerResponse, status: number, body: string, flag: string): void => {
+  /** A local reply (gRPC requests get their status in trailers); a started response is reset instead. */
+  const reply = (
+    req: AnyRequest,
+    res: AnyResponse,
+    status: number,
+    body: string,
+    flag: string,
+    grpcStatus?: number,
+  ): void => {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.writeHead(status, {
-      'content-type': 'text/plain',
-      'content-length': Buffer.byteLength(body),
-      'x-palisade-response-flags': flag,
-    });
-    res.end(body);
+    localReply(req, res, status, body, { 'x-palisade-response-flags': flag }, grpcStatus);
   };
 
   /** Picks an endpoint by the cluster's LB policy, skipping ejected ones (and `avoid`, for retries). */
@@ -474,7 +547,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
 
   /** Records one outbound exchange (metrics, access log) with its duration since `started`. */
   const recorder =
-    (req: http.IncomingMessage, target: Target | undefined, started: number) =>
+    (req: AnyRequest, target: Target | undefined, started: number) =>
     (
       cluster: string,
       upstream: string,
@@ -494,6 +567,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         attempts,
         durationMs: performance.now() - started,
         mtls,
+        protocol: protocolOf(req),
+        ...(isGrpc(req.headers) ? { grpc: { status: sentGrpcStatus(req) } } : {}),
       });
     };
 
@@ -513,15 +588,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
 
   /** Serves one request: routed by the outbound listener's chain for the target port, or by `hcmOverride` (gateways). */
   const serve = (
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
+    req: AnyRequest,
+    res: AnyResponse,
     hcmOverride?: Record<string, unknown>,
   ): void => {
     {
-      const target = targetOf(req);
+      const target = targetOf(req, tunnelPortOf(req));
       const record = recorder(req, target, performance.now());
       if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
-        reply(res, 400, 'Bad Request', 'DPE');
+        reply(req, res, 400, 'Bad Request', 'DPE');
         record('', '', 400, 'DPE', 0, false);
         return;
       }
@@ -529,7 +604,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const request = { authority: target.authority, path: target.path, headers: req.headers };
       const { hcm, found } = routeOf(snapshot, target.port, request, hcmOverride);
       if (found === undefined) {
-        reply(res, 404, '', 'NR');
+        reply(req, res, 404, '', 'NR');
         record('', '', 404, 'NR', 0, false);
         return;
       }
@@ -548,7 +623,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           if (value !== undefined) res.setHeader(name, value);
       const decision: RouteDecision = decide(found.route, request, (total) => randomInt(total));
       if (decision.kind === 'direct') {
-        reply(res, decision.status, decision.body, '-');
+        reply(req, res, decision.status, decision.body, '-');
         record('', '', decision.status, '-', 0, false);
         return;
       }
@@ -562,14 +637,14 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const action = rec(route['route']);
       const clusterName = decision.cluster;
       if (clusterName === 'BlackHoleCluster') {
-        reply(res, 502, '', 'NR');
+        reply(req, res, 502, '', 'NR');
         record(clusterName, '', 502, 'NR', 0, false);
         return;
       }
       const passthrough = clusterName === 'PassthroughCluster';
       const cluster = snapshot.cluster.get(clusterName);
       if (cluster === undefined) {
-        reply(res, 503, 'no healthy upstream', 'NC');
+        reply(req, res, 503, 'no healthy upstream', 'NC');
         record(clusterName, '', 503, 'NC', 0, false);
         return;
       }
@@ -577,7 +652,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         ? [{ host: target.host, port: target.port }]
         : endpointsOf(snapshot.endpoint.get(clusterName));
       if (endpoints.length === 0) {
-        reply(res, 503, 'no healthy upstream', 'UH');
+        reply(req, res, 503, 'no healthy upstream', 'UH');
         record(clusterName, '', 503, 'UH', 0, false);
         return;
       }
@@ -593,8 +668,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       );
       const headers: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (!HOP_BY_HOP.has(name) && !connectionNamed.has(name) && value !== undefined)
-          headers[name] = value;
+        // Pseudo-headers (HTTP/2) are rebuilt by the upstream codec; `te: trailers` is end-to-end (gRPC).
+        if (value === undefined || connectionNamed.has(name) || name.charCodeAt(0) === 58) continue;
+        if (!HOP_BY_HOP.has(name) || (name === 'te' && value === 'trailers')) headers[name] = value;
       }
       headers['host'] =
         typeof action['host_rewrite_literal'] === 'string'
@@ -641,7 +717,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const delayMs = durationMs(delay['fixed_delay']);
       const injectDelay = delayMs !== undefined && chance(fraction(delay['percentage']));
       const injectAbort =
-        abort['http_status'] !== undefined && chance(fraction(abort['percentage']));
+        (abort['http_status'] !== undefined || abort['grpc_status'] !== undefined) &&
+        chance(fraction(abort['percentage']));
 
       const timeoutMs = durationMs(action['timeout']) ?? 15_000;
       const retry = rec(action['retry_policy']);
@@ -659,12 +736,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const codes = Array.isArray(retry['retriable_status_codes'])
         ? (retry['retriable_status_codes'] as unknown[]).map(Number)
         : [];
-      // A request with a body is retried only when it was small enough to buffer (Envoy buffers up to its limit).
-      const hasBody =
-        req.headers['content-length'] !== undefined
-          ? Number(req.headers['content-length']) > 0
-          : req.headers['transfer-encoding'] !== undefined;
-      const canRetry = numRetries > 0 && !hasBody;
+      // A request with a body is retried only when it was small enough to buffer (Envoy buffers
+      // up to its limit): the body streams to the first attempt and is kept for the retries.
+      const hasBody = requestHasBody(req);
+      const replay =
+        hasBody && numRetries > 0 ? replayableBody(req, RETRY_BUFFER_LIMIT) : undefined;
+      const canRetry = (): boolean =>
+        numRetries > 0 && (replay === undefined ? !hasBody : replay.replayable());
 
       for (const mirror of records(action['request_mirror_policies'])) {
         const name = str(mirror['cluster']);
@@ -703,6 +781,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const state = stateOf(clusterName);
       if (state.active >= maxRequests) {
         reply(
+          req,
           res,
           503,
           'upstream connect error or disconnect/reset before headers. reset reason: overflow',
@@ -734,7 +813,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         if (timeoutMs > 0)
           overallTimer = setTimeout(() => {
             // Answer first: the aborted attempt's error handler then sees `finished` (else 503 UF).
-            reply(res, 504, 'upstream request timeout', 'UT');
+            reply(req, res, 504, 'upstream request timeout', 'UT');
             finish(504, 'UT', '', 0);
             current?.abort(new Error('request timeout'));
           }, timeoutMs);
@@ -756,7 +835,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         const endpoint = pick(cluster, clusterName, endpoints, avoid, hashed?.hash);
         if (endpoint === undefined) {
           clear();
-          reply(res, 503, 'no healthy upstream', 'UH');
+          reply(req, res, 503, 'no healthy upstream', 'UH');
           finish(503, 'UH', '', n);
           return;
         }
@@ -767,6 +846,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           if (a instanceof Error) {
             clear();
             reply(
+              req,
               res,
               503,
               `upstream connect error or disconnect/reset before headers. TLS error: ${a.message}`,
@@ -783,7 +863,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           state.activeByEndpoint.set(key, Math.max(0, (state.activeByEndpoint.get(key) ?? 1) - 1));
         };
         // The attempt's request: aborting before the pool has started it is remembered.
-        let controller: Dispatcher.DispatchController | undefined;
+        let controller: UpstreamController | undefined;
         let abortReason: Error | undefined;
         const upstream = {
           abort(reason: Error): void {
@@ -812,6 +892,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         let responded = false;
         let status = 502;
         let responseFlags = '-';
+        /** The status fields of a trailers-only gRPC answer, re-sent as trailers. */
+        let trailersOnly: Record<string, string | string[]> | undefined;
         const onError = (error: Error): void => {
           if (perTry !== undefined) clearTimeout(perTry);
           if (responded) {
@@ -825,7 +907,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           const naming = error.message.startsWith('secure naming');
           if (
             !naming &&
-            canRetry &&
+            canRetry() &&
             n <= numRetries &&
             retriable(retryOn, undefined, true, codes)
           ) {
@@ -834,9 +916,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           }
           clear();
           // Envoy: UF for the failed connection, plus URX when retries were exhausted on it.
-          const exhausted = !naming && canRetry && retriable(retryOn, undefined, true, codes);
+          const exhausted = !naming && canRetry() && retriable(retryOn, undefined, true, codes);
           const flag = exhausted ? 'UF,URX' : 'UF';
           reply(
+            req,
             res,
             503,
             `upstream connect error or disconnect/reset before headers. ${n > 1 ? 'retried and the latest ' : ''}reset reason: ${naming ? 'TLS error: ' + error.message : 'connection failure'}`,
@@ -844,7 +927,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           );
           finish(503, flag, key, n);
         };
-        const handler: Dispatcher.DispatchHandler = {
+        const handler: UpstreamHandler = {
           onRequestStart(c) {
             controller = c;
             if (abortReason !== undefined) c.abort(abortReason);
@@ -856,7 +939,16 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             done();
             status = statusCode;
             observe(cluster, clusterName, key, status);
-            const retriableStatus = canRetry && retriable(retryOn, status, false, codes);
+            const grpcStatus = upstreamHeaders['grpc-status'];
+            const retriableStatus =
+              canRetry() &&
+              retriable(
+                retryOn,
+                status,
+                false,
+                codes,
+                grpcStatus === undefined ? undefined : Number(grpcStatus),
+              );
             if (retriableStatus && n <= numRetries && !finished) {
               retryLater();
               return;
@@ -890,6 +982,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
                 hashed.setCookie,
               ];
             }
+            trailersOnly = takeTrailersOnlyStatus(out);
             res.writeHead(status, out);
             forwarding = true;
           },
@@ -899,16 +992,19 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
               c.abort(new Error('downstream closed'));
               return;
             }
-            if (!res.write(chunk)) {
+            if (!writeChunk(res, chunk)) {
               c.pause();
               res.once('drain', () => {
                 c.resume();
               });
             }
           },
-          onResponseEnd() {
+          onResponseEnd(_c, trailers) {
             if (!forwarding) return;
             forwarding = false;
+            const relayed = { ...trailersOnly, ...forwardableTrailers(trailers, HOP_BY_HOP) };
+            if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
+            noteGrpcStatus(req, relayed);
             res.end();
             finish(status, responseFlags, key, n);
           },
@@ -922,6 +1018,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           endpoint,
           tlsConfig === null ? undefined : (useAgent as https.Agent),
           str(headers['host']),
+          upstreamHttp2(cluster, req.httpVersionMajor === 2),
         );
         try {
           pool.dispatch(
@@ -929,7 +1026,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
               method: req.method ?? 'GET',
               path,
               headers: headers as Record<string, string | string[]>,
-              body: n === 1 && hasBody ? req : null,
+              body: !hasBody
+                ? null
+                : replay === undefined
+                  ? req
+                  : n === 1
+                    ? replay.first
+                    : replay.replay(),
               // undici takes SNI from the Host header unless told: the cluster's `sni` wins.
               ...(tlsConfig?.sni === undefined ? {} : { servername: tlsConfig.sni }),
             },
@@ -943,8 +1046,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const go = (): void => {
         if (injectAbort) {
           clear();
-          const status = Number(abort['http_status']);
-          reply(res, status, 'fault filter abort', 'FI');
+          // A grpc_status abort answers gRPC requests with that status (HTTP 200, Envoy's fault filter).
+          const grpcStatus =
+            abort['grpc_status'] === undefined ? undefined : Number(abort['grpc_status']);
+          const status = grpcStatus === undefined ? Number(abort['http_status']) : 200;
+          reply(req, res, status, 'fault filter abort', 'FI', grpcStatus);
           finish(status, 'FI', '', 0);
           return;
         }
@@ -965,7 +1071,12 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
 
   // Upgrade (WebSocket): routed like any request (route, cluster, LB, upstream mTLS), then
   // spliced on 101. No retries, timeouts or faults: the exchange becomes a long-lived tunnel.
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+  const upgrade = (
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    hcmOverride?: Record<string, unknown>,
+  ): void => {
     const target = targetOf(req);
     const record = recorder(req, target, performance.now());
     if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
@@ -975,7 +1086,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     }
     const snapshot = options.snapshot();
     const request = { authority: target.authority, path: target.path, headers: req.headers };
-    const { found } = routeOf(snapshot, target.port, request);
+    const { found } = routeOf(snapshot, target.port, request, hcmOverride);
     const decision =
       found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
     if (decision?.kind !== 'cluster' || decision.cluster === 'BlackHoleCluster') {
@@ -1036,9 +1147,27 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     }).then((result) => {
       record(clusterName, upstream, result.status, result.flags, 1, tlsAgent !== undefined);
     });
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    upgrade(req, socket, head);
   });
 
-  // CONNECT authority-form: an opaque tunnel to the routed endpoint.
+  // Requests inside CONNECT tunnels (HTTP/1.1 on the socket, HTTP/2 per session) default to the
+  // CONNECT's port when their authority names none.
+  const tunnelPorts = new WeakMap<object, number>();
+  const h2 = createH2Downstream<number>((req, res) => {
+    serve(req, res);
+  });
+  function tunnelPortOf(req: AnyRequest): number {
+    return (req.httpVersionMajor === 2 ? h2.contextOf(req) : tunnelPorts.get(req.socket)) ?? 80;
+  }
+
+  // CONNECT authority-form (how gRPC and other HTTP/2 clients use an HTTP proxy): after
+  // `200 Connection Established` the tunnel's first bytes decide, as Istio's protocol sniffing
+  // does — the HTTP/2 preface or an HTTP/1.1 request line is served here, routed and policed
+  // like any request (so mTLS, retries and metrics apply per request); anything else (TLS
+  // from the app, other protocols) is an opaque tunnel to the routed endpoint, over mTLS when
+  // the cluster says so.
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const authority = req.url ?? '';
     const portMatch = /:(\d+)$/.exec(authority);
@@ -1058,35 +1187,76 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const decision =
       found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
     let endpoint: Endpoint | undefined;
+    let tlsAgent: https.Agent | undefined;
     if (decision?.kind === 'cluster') {
       const cluster = snapshot.cluster.get(decision.cluster);
+      const tlsConfig = cluster === undefined ? undefined : tlsOf(cluster);
+      const agentOrError =
+        tlsConfig === undefined ? undefined : tlsAgents.agentFor(decision.cluster, tlsConfig);
       if (decision.cluster === 'PassthroughCluster')
         endpoint = { host: target.host, port: target.port };
-      else if (cluster !== undefined && tlsOf(cluster) === undefined)
+      else if (cluster !== undefined && !(agentOrError instanceof Error)) {
+        tlsAgent = agentOrError;
         endpoint = pick(
           cluster,
           decision.cluster,
           endpointsOf(snapshot.endpoint.get(decision.cluster)),
           undefined,
         );
+      }
     }
-    if (endpoint === undefined) {
+    if (found === undefined && endpoint === undefined) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\n\r\n');
       return;
     }
-    const upstream = net.connect(endpoint.port, endpoint.host, () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
+    socket.on('error', () => socket.destroy());
+    const opaque = (first: Buffer): void => {
+      if (endpoint === undefined) {
+        socket.destroy();
+        return;
+      }
+      const at = { host: endpoint.host, port: endpoint.port };
+      const local =
+        options.localAddress !== undefined && endpoint.host.startsWith('127.')
+          ? { localAddress: options.localAddress }
+          : {};
+      const upstream =
+        tlsAgent === undefined
+          ? net.connect({ ...at, ...local })
+          : tls.connect({ ...(tlsAgent.options as tls.ConnectionOptions), ...at, ...local });
+      upstream.once(tlsAgent === undefined ? 'connect' : 'secureConnect', () => {
+        upstream.write(first);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+        socket.resume();
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+    };
+    const start = (first: Buffer): void => {
+      if (found !== undefined && isH2Preface(first)) {
+        socket.unshift(first);
+        h2.accept(socket, target.port, true);
+      } else if (found !== undefined && /^[A-Z]+ \S/.test(first.toString('latin1', 0, 16))) {
+        socket.unshift(first);
+        tunnelPorts.set(socket, target.port);
+        server.emit('connection', socket);
+        socket.resume();
+      } else opaque(first);
+    };
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) start(head);
+    else
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        start(first);
+      });
   });
 
   return {
     server,
     handle: serve,
+    handleUpgrade: upgrade,
     listen(host, port) {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject);
@@ -1097,6 +1267,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       });
     },
     close() {
+      h2.close();
       agent.destroy();
       tlsAgents.destroy();
       for (const pool of plainPools.values()) void pool.destroy();

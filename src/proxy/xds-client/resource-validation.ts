@@ -9,6 +9,7 @@ import { gatewayListenerProblems } from '../gateway/gateway-validation.js';
 import { inboundListenerProblems } from '../inbound/inbound-validation.js';
 import { MAX_REGEX_LENGTH } from '../outbound/route-table.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
+import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 
 /** A decoded xDS resource (proto-loader plain object, `@type` set). */
 export type XdsResource = Record<string, unknown>;
@@ -40,6 +41,7 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'ring_hash_lb_config',
     'maglev_lb_config',
     'metadata',
+    'typed_extension_protocol_options',
   ]),
   endpoint: new Set(['@type', 'cluster_name', 'endpoints', 'policy']),
   secret: new Set(['@type', 'name', 'tls_certificate', 'validation_context']),
@@ -57,6 +59,7 @@ const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.cors,
   EXTENSION_TYPE_URLS.corsPolicy,
   EXTENSION_TYPE_URLS.upstreamTls,
+  EXTENSION_TYPE_URLS.httpProtocolOptions,
 ]);
 
 /** Extensions the gateway listeners implement (checked field by field in gateway-validation). */
@@ -207,7 +210,10 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
         }
         const fault = perFilter['envoy.filters.http.fault'];
         const abort = isRecord(fault) ? fault['abort'] : undefined;
-        for (const key of unsupportedKeys(abort, new Set(['http_status', 'percentage'])))
+        for (const key of unsupportedKeys(
+          abort,
+          new Set(['http_status', 'grpc_status', 'percentage']),
+        ))
           problems.push(
             `${at}.typed_per_filter_config[envoy.filters.http.fault].abort: unsupported field ${key}`,
           );
@@ -277,6 +283,40 @@ function collectClusterProblems(resource: XdsResource, problems: string[]): void
       );
   }
   if (resource['transport_socket'] !== undefined) parseUpstreamTls(resource, problems);
+  collectProtocolOptionProblems(resource['typed_extension_protocol_options'], problems);
+}
+
+/**
+ * Upstream HttpProtocolOptions: HTTP/1.1 or HTTP/2 explicitly, or the
+ * downstream's protocol — with no tuning fields (none is implemented).
+ */
+function collectProtocolOptionProblems(options: unknown, problems: string[]): void {
+  if (!isRecord(options)) return;
+  for (const [key, value] of Object.entries(options)) {
+    const at = `typed_extension_protocol_options[${key}]`;
+    if (key !== HTTP_PROTOCOL_OPTIONS_KEY) {
+      problems.push(`${at}: unsupported protocol options`);
+      continue;
+    }
+    for (const field of unsupportedKeys(
+      value,
+      new Set(['@type', 'explicit_http_config', 'use_downstream_protocol_config']),
+    ))
+      problems.push(`${at}: unsupported field ${field}`);
+    const v = isRecord(value) ? value : {};
+    for (const name of ['explicit_http_config', 'use_downstream_protocol_config']) {
+      const config = v[name];
+      if (!isRecord(config)) continue;
+      for (const field of unsupportedKeys(
+        config,
+        new Set(['http_protocol_options', 'http2_protocol_options']),
+      ))
+        problems.push(`${at}.${name}: unsupported field ${field}`);
+      for (const protocol of ['http_protocol_options', 'http2_protocol_options'])
+        for (const field of unsupportedKeys(config[protocol], new Set()))
+          problems.push(`${at}.${name}.${protocol}: unsupported field ${field}`);
+    }
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
