@@ -276,10 +276,11 @@ spec:
       .setIssuedAt()
       .setExpirationTime('10m')
       .sign(privateKey);
-  const withToken = async (jwt: string | undefined): Promise<string> => {
+  const withToken = async (jwt: string | undefined, extra: string[] = []): Promise<string> => {
     const r = await curl([
       '--cacert',
       caFile,
+      ...extra,
       ...(jwt === undefined ? [] : ['-H', `Authorization: Bearer ${jwt}`]),
       '-w',
       '\n%{http_code}',
@@ -325,6 +326,15 @@ spec:
       );
       assert.match(await withToken(undefined), /RBAC: access denied\n403$/);
       assert.match(await withToken(await token({})), /\n200$/);
+      // A WebSocket upgrade through the gateway is policed like a request, before routing;
+      // allowed, it reaches productpage (which answers it as a plain request: 200, relayed).
+      const upgrade = [
+        ...['-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket'],
+        ...['-H', 'Sec-WebSocket-Version: 13', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='],
+      ];
+      assert.match(await withToken(undefined, upgrade), /RBAC: access denied\n403$/);
+      assert.match(await withToken(forged, upgrade), /Jwt verification fails\n401$/);
+      assert.match(await withToken(await token({}), upgrade), /Simple Bookstore App[\s\S]*\n200$/);
     },
   );
 

@@ -14,10 +14,12 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
 import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
 import { httpPolicyEvaluator } from '../inbound/inbound-policy.js';
+import { rejectUpgrade } from '../http-upgrade.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
@@ -87,13 +89,15 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   // Never listens (connections are handed to it): start Node's connection tracking and timeouts.
   http1.emit('listening');
   const evaluators = new WeakMap<object, EnvoyPolicyEvaluator>();
-  http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const hcm = hcmOf.get(req.socket);
-    if (hcm === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
+  /**
+   * RequestAuthentication / AuthorizationPolicy selecting the gateway, run before routing
+   * (Istio) for requests and upgrades alike: the denial to send, or undefined when allowed
+   * (the policy's header changes are then applied to `req`). Fails closed.
+   */
+  const authorize = async (
+    req: http.IncomingMessage,
+    hcm: Record<string, unknown>,
+  ): Promise<{ status: number; body: string } | undefined> => {
     let evaluator = evaluators.get(hcm);
     if (evaluator === undefined) {
       evaluator = httpPolicyEvaluator(list(hcm['http_filters']));
@@ -102,9 +106,8 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers))
       if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
-    // RequestAuthentication / AuthorizationPolicy selecting the gateway run before routing (Istio).
-    evaluator
-      .decide({
+    try {
+      const decision = await evaluator.decide({
         principal: null,
         ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
         destinationPort: req.socket.localPort ?? 0,
@@ -113,37 +116,64 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
         path: req.url ?? '/',
         headers,
-      })
-      .then((decision) => {
-        if (decision.status !== 200) {
-          const status = typeof decision.status === 'number' ? decision.status : 403;
-          logger.info(
-            { path: req.url, status, policy: decision.policy, reason: decision.reason },
-            'gateway request denied',
-          );
-          const body =
-            status === 403
-              ? 'RBAC: access denied'
-              : status === 401
-                ? decision.reason.replace(/^invalid JWT: /, '')
-                : 'Bad Request';
-          res.writeHead(status, {
-            'content-type': 'text/plain',
-            'content-length': Buffer.byteLength(body),
-          });
-          res.end(body);
-          return;
-        }
-        for (const h of decision.headersToRemove ?? [])
-          Reflect.deleteProperty(req.headers, h.toLowerCase());
-        for (const [k, v] of Object.entries(decision.headersToSet ?? {})) req.headers[k] = v;
-        outbound.handle(req, res, hcm);
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: error }, 'gateway policy evaluation failed: denying');
-        if (!res.headersSent)
-          res.writeHead(403, { 'content-type': 'text/plain' }).end('RBAC: access denied');
       });
+      if (decision.status !== 200) {
+        const status = typeof decision.status === 'number' ? decision.status : 403;
+        logger.info(
+          { path: req.url, status, policy: decision.policy, reason: decision.reason },
+          'gateway request denied',
+        );
+        const body =
+          status === 403
+            ? 'RBAC: access denied'
+            : status === 401
+              ? decision.reason.replace(/^invalid JWT: /, '')
+              : 'Bad Request';
+        return { status, body };
+      }
+      for (const h of decision.headersToRemove ?? [])
+        Reflect.deleteProperty(req.headers, h.toLowerCase());
+      for (const [k, v] of Object.entries(decision.headersToSet ?? {})) req.headers[k] = v;
+      return undefined;
+    } catch (error) {
+      logger.error({ err: error }, 'gateway policy evaluation failed: denying');
+      return { status: 403, body: 'RBAC: access denied' };
+    }
+  };
+
+  http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const hcm = hcmOf.get(req.socket);
+    if (hcm === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
+    void authorize(req, hcm).then((denied) => {
+      if (denied === undefined) {
+        outbound.handle(req, res, hcm);
+        return;
+      }
+      if (res.headersSent) return;
+      res.writeHead(denied.status, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(denied.body),
+      });
+      res.end(denied.body);
+    });
+  });
+
+  // WebSocket/Upgrade through the gateway: the same policy first, then routed like a request.
+  http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const hcm = hcmOf.get(req.socket);
+    if (hcm === undefined) {
+      rejectUpgrade(socket, 404, '');
+      return;
+    }
+    if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
+    void authorize(req, hcm).then((denied) => {
+      if (denied === undefined) outbound.handleUpgrade(req, socket, head, hcm);
+      else rejectUpgrade(socket, denied.status, denied.body);
+    });
   });
 
   /** Builds a chain's TLS context from SDS secrets or files; undefined while material is missing. */
