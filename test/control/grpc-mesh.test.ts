@@ -18,9 +18,9 @@ import {
   type EchoClient,
 } from '../helpers/grpc-echo.js';
 
-const APP_IP = '127.0.0.91';
-const ECHO_IP = '127.0.0.92';
-const CLIENT_IP = '127.0.0.93';
+const APP_IP = '127.0.0.101';
+const ECHO_IP = '127.0.0.102';
+const CLIENT_IP = '127.0.0.103';
 
 function mesh(port: number): string {
   return `apiVersion: v1
