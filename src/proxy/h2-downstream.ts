@@ -27,6 +27,11 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
+/** True when a request came over HTTP/2. */
+export function isH2(req: AnyRequest): boolean {
+  return req.httpVersionMajor === 2;
+}
+
 /** True when `first` starts like the HTTP/2 connection preface `PRI * HTTP/2.0`. */
 export function isH2Preface(first: Buffer): boolean {
   return first.length >= 3 && first.toString('latin1', 0, 3) === 'PRI';
@@ -238,20 +243,6 @@ export function takeTrailersOnlyStatus(
     Reflect.deleteProperty(headers, field);
   }
   return trailers;
-}
-
-/** Trailers to forward: hop-by-hop fields and pseudo-headers dropped. */
-export function forwardableTrailers(
-  trailers: Record<string, string | string[] | undefined> | undefined,
-  hopByHop: ReadonlySet<string>,
-): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  if (trailers === undefined) return out;
-  for (const name in trailers) {
-    const value = trailers[name];
-    if (value !== undefined && !hopByHop.has(name) && name.charCodeAt(0) !== 58) out[name] = value;
-  }
-  return out;
 }
 
 /** Writes a body chunk on either protocol's response; false asks the caller to wait for 'drain'. */

@@ -10,7 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { runPalisade, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { runPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { startControlPlane, startSidecar, type SidecarProcess } from '../helpers/mesh-processes.js';
 import {
   EchoClientConstructor,
   echoCall,
@@ -75,63 +76,18 @@ test(
     t.after(() => echo.close());
     writeFileSync(join(configDir, 'mesh.yaml'), mesh(echo.port));
 
-    const control = await spawnPalisade(
-      ['control', '--config-dir', configDir, '--listen', '127.0.0.1:0', '--ca-dir', caDir],
-      { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-    );
+    const control = await startControlPlane(configDir, caDir);
     t.after(() => control.stop());
-
-    /** A sidecar for `name` (its service account too) on `instanceIp`. */
-    const sidecar = async (
-      name: string,
-      instanceIp: string,
-    ): Promise<{ outbound: number; admin: number; output: () => string }> => {
-      const token = await runPalisade([
-        'ca',
-        'token',
-        '--dir',
-        caDir,
-        '--namespace',
-        'grpc',
-        '--service-account',
+    const sidecar = async (name: string, instanceIp: string): Promise<SidecarProcess> => {
+      const proc = await startSidecar(control, {
+        namespace: 'grpc',
         name,
-      ]);
-      assert.equal(token.code, 0, token.stderr);
-      const tokenFile = join(dir.path, `${name}.token`);
-      writeFileSync(tokenFile, token.stdout.trim());
-      const proc = await spawnPalisade(
-        [
-          'proxy',
-          '--xds',
-          `127.0.0.1:${control.match[1] ?? ''}`,
-          '--node-id',
-          `sidecar~${instanceIp}~${name}-0.grpc~grpc.svc.cluster.local`,
-          '--metadata',
-          JSON.stringify({
-            NAMESPACE: 'grpc',
-            SERVICE_ACCOUNT: name,
-            WORKLOAD_NAME: name,
-            APP_ADDRESS: APP_IP,
-          }),
-          '--token-file',
-          tokenFile,
-          '--ca-url',
-          control.match[2] ?? '',
-          '--ca-root-cert',
-          join(caDir, 'root-cert.pem'),
-          '--outbound-port',
-          '0',
-          '--admin-port',
-          '0',
-        ],
-        { ready: /ready outbound=(\d+) admin=(\d+)/ },
-      );
+        instanceIp,
+        appIp: APP_IP,
+        dir: dir.path,
+      });
       t.after(() => proc.stop());
-      return {
-        outbound: Number(proc.match[1]),
-        admin: Number(proc.match[2]),
-        output: () => proc.output(),
-      };
+      return proc;
     };
     const server = await sidecar('echo', ECHO_IP);
     const client = await sidecar('client', CLIENT_IP);

@@ -13,8 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tls from 'node:tls';
-import { runPalisade, runProcess, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { runPalisade, runProcess, tempDir, waitFor } from '../helpers/index.js';
 import { echoUpgrades, upgradeOver } from '../helpers/websocket.js';
+import { startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 
 const APP_IP = '127.0.0.61';
 const INSTANCE_IP = '127.0.0.62';
@@ -84,58 +85,19 @@ test('STRICT mTLS inbound with SVIDs from the control plane CA, AuthorizationPol
   const port = (app.address() as AddressInfo).port;
   writeFileSync(join(configDir, 'mesh.yaml'), mesh(port, 'STRICT'));
 
-  const control = await spawnPalisade(
-    ['control', '--config-dir', configDir, '--listen', '127.0.0.1:0', '--ca-dir', caDir],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
+  const control = await startControlPlane(configDir, caDir);
   t.after(() => control.stop());
-  const xds = `127.0.0.1:${control.match[1] ?? ''}`;
-  const caUrl = control.match[2] ?? '';
-
-  const token = await runPalisade([
-    'ca',
-    'token',
-    '--dir',
-    caDir,
-    '--namespace',
-    'foo',
-    '--service-account',
-    'httpbin',
-  ]);
-  assert.equal(token.code, 0, token.stderr);
-  const tokenFile = join(dir.path, 'token');
-  writeFileSync(tokenFile, token.stdout.trim());
-
-  const proxy = await spawnPalisade(
-    [
-      'proxy',
-      '--xds',
-      xds,
-      '--node-id',
-      `sidecar~${INSTANCE_IP}~httpbin-0.foo~foo.svc.cluster.local`,
-      '--metadata',
-      JSON.stringify({
-        NAMESPACE: 'foo',
-        SERVICE_ACCOUNT: 'httpbin',
-        WORKLOAD_NAME: 'httpbin',
-        APP_ADDRESS: APP_IP,
-        PROXY_TYPE: 'sidecar',
-      }),
-      '--token-file',
-      tokenFile,
-      '--ca-url',
-      caUrl,
-      '--ca-root-cert',
-      join(caDir, 'root-cert.pem'),
-      '--outbound-port',
-      '0',
-      '--admin-port',
-      '0',
-    ],
-    { ready: /ready outbound=(\d+) admin=(\d+)/ },
-  );
+  const xds = control.xds;
+  const proxy = await startSidecar(control, {
+    namespace: 'foo',
+    name: 'httpbin',
+    instanceIp: INSTANCE_IP,
+    appIp: APP_IP,
+    dir: dir.path,
+    metadata: { PROXY_TYPE: 'sidecar' },
+  });
   t.after(() => proxy.stop());
-  const admin = `http://127.0.0.1:${proxy.match[2] ?? ''}`;
+  const admin = `http://127.0.0.1:${String(proxy.admin)}`;
 
   for (const [name, id] of [
     ['sleep', 'spiffe://cluster.local/ns/bar/sa/sleep'],

@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runPalisade, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { runPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 
 const APP_IP = '127.0.0.71';
 const INSTANCE_IP = '127.0.0.72';
@@ -42,53 +43,16 @@ metadata: { name: default, namespace: istio-system }
 spec: { mtls: { mode: STRICT } }
 `,
     );
-    const control = await spawnPalisade(
-      ['control', '--config-dir', configDir, '--listen', '127.0.0.1:0', '--ca-dir', caDir],
-      {
-        ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/,
-      },
-    );
+    const control = await startControlPlane(configDir, caDir);
     t.after(() => control.stop());
-    const token = await runPalisade([
-      'ca',
-      'token',
-      '--dir',
-      caDir,
-      '--namespace',
-      'foo',
-      '--service-account',
-      'web',
-    ]);
-    writeFileSync(join(dir.path, 'token'), token.stdout.trim());
-    const proxy = await spawnPalisade(
-      [
-        'proxy',
-        '--xds',
-        `127.0.0.1:${control.match[1] ?? ''}`,
-        '--node-id',
-        `sidecar~${INSTANCE_IP}~web-0.foo~foo.svc.cluster.local`,
-        '--metadata',
-        JSON.stringify({
-          NAMESPACE: 'foo',
-          SERVICE_ACCOUNT: 'web',
-          WORKLOAD_NAME: 'web',
-          APP_ADDRESS: APP_IP,
-        }),
-        '--token-file',
-        join(dir.path, 'token'),
-        '--ca-url',
-        control.match[2] ?? '',
-        '--ca-root-cert',
-        join(caDir, 'root-cert.pem'),
-        '--svid-ttl',
-        '4s',
-        '--outbound-port',
-        '0',
-        '--admin-port',
-        '0',
-      ],
-      { ready: /ready outbound=(\d+) admin=(\d+)/ },
-    );
+    const proxy = await startSidecar(control, {
+      namespace: 'foo',
+      name: 'web',
+      instanceIp: INSTANCE_IP,
+      appIp: APP_IP,
+      dir: dir.path,
+      extraArgs: ['--svid-ttl', '4s'],
+    });
     t.after(() => proxy.stop());
     assert.equal(
       (

@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
 import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
-import { httpPolicyEvaluator } from '../inbound/inbound-policy.js';
+import { flatHeaders, httpPolicyEvaluator } from '../inbound/inbound-policy.js';
 import { rejectUpgrade } from '../http-upgrade.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
@@ -103,9 +103,6 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       evaluator = httpPolicyEvaluator(list(hcm['http_filters']));
       evaluators.set(hcm, evaluator);
     }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers))
-      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
     try {
       const decision = await evaluator.decide({
         principal: null,
@@ -115,7 +112,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         method: req.method ?? 'GET',
         ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
         path: req.url ?? '/',
-        headers,
+        headers: flatHeaders(req.headers),
       });
       if (decision.status !== 200) {
         const status = typeof decision.status === 'number' ? decision.status : 403;

@@ -29,9 +29,10 @@ import * as tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   createH2Downstream,
-  forwardableTrailers,
+  isH2,
   isH2Preface,
   localReply,
   noteGrpcStatus,
@@ -58,7 +59,7 @@ import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
-import { httpPolicyEvaluator, tcpPolicyEvaluator } from './inbound-policy.js';
+import { flatHeaders, httpPolicyEvaluator, tcpPolicyEvaluator } from './inbound-policy.js';
 
 /** One inbound request or connection, for access logs and metrics. */
 export interface InboundRecord {
@@ -100,18 +101,6 @@ const rec = (v: unknown): R =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
 const list = (v: unknown): R[] => (Array.isArray(v) ? v.map(rec) : []);
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 interface ChainState {
   readonly chain: R;
   readonly tls: boolean;
@@ -144,18 +133,6 @@ function clusterEndpoint(
   const host = address['address'];
   const port = address['port_value'];
   return typeof host === 'string' && port !== undefined ? { host, port: Number(port) } : undefined;
-}
-
-/** True when a request came over HTTP/2. */
-function isH2(req: AnyRequest): boolean {
-  return req.httpVersionMajor === 2;
-}
-
-function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers))
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
-  return out;
 }
 
 /** The connection a request came on: verified peer and addresses. */
@@ -199,19 +176,7 @@ function appHeaders(
   },
   principal: string | null,
 ): http.OutgoingHttpHeaders {
-  const headers: http.OutgoingHttpHeaders = {};
-  const connectionNamed = new Set(
-    str(req.headers.connection)
-      .split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter((h) => h !== ''),
-  );
-  for (const [k, v] of Object.entries(req.headers)) {
-    // Pseudo-headers (HTTP/2) are rebuilt by the upstream codec; `te: trailers` is end-to-end for gRPC.
-    if (k.charCodeAt(0) === 58 || connectionNamed.has(k)) continue;
-    if (HOP_BY_HOP.has(k) && !(k === 'te' && v === 'trailers')) continue;
-    headers[k] = v;
-  }
+  const headers = forwardedRequestHeaders(req.headers);
   for (const h of decision.headersToRemove ?? []) Reflect.deleteProperty(headers, h.toLowerCase());
   for (const [k, v] of Object.entries(decision.headersToSet ?? {})) headers[k] = v;
   headers['x-forwarded-proto'] = principal !== null ? 'https' : 'http';
@@ -423,11 +388,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
               upstream = controller;
             },
             onResponseStart(controller, statusCode, upstreamHeaders) {
-              const out: http.OutgoingHttpHeaders = {};
-              for (const k in upstreamHeaders) {
-                const v = upstreamHeaders[k];
-                if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
-              }
+              const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
               trailersOnly = takeTrailersOnlyStatus(out);
               res.writeHead(statusCode, out);
               upstream = controller;
@@ -443,7 +404,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             onResponseEnd(_controller, trailers) {
               ended = true;
               res.removeListener('close', onClose);
-              const relayed = { ...trailersOnly, ...forwardableTrailers(trailers, HOP_BY_HOP) };
+              const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
               if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
               noteGrpcStatus(req, relayed);
               res.end();

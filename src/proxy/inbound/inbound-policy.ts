@@ -5,6 +5,7 @@
  * (the translation emits CUSTOM-as-deny, DENY, ALLOW, AUDIT). The evaluator is
  * the policy module's, so the proxy decides exactly as `palisade check authz`.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import {
   EnvoyPolicyEvaluator,
   type AuthorizationFilters,
@@ -47,6 +48,14 @@ function classify(rbacs: readonly Record<string, unknown>[]): AuthorizationFilte
     ...(allow === undefined ? {} : { allow }),
     ...(audit === undefined ? {} : { audit }),
   };
+}
+
+/** Request headers as the policy evaluator takes them: one string each, repeated values joined. */
+export function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers))
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
+  return out;
 }
 
 /** The evaluator for an HTTP connection manager's `http_filters`. */

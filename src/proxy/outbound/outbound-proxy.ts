@@ -29,9 +29,10 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { randomInt, randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   createH2Downstream,
-  forwardableTrailers,
+  isH2,
   isH2Preface,
   localReply,
   noteGrpcStatus,
@@ -114,19 +115,6 @@ export interface OutboundProxy {
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded, plus proxy-only ones. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 type R = Record<string, unknown>;
 function isRecord(value: unknown): value is R {
@@ -659,19 +647,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const tlsConfig = tlsOf(cluster) ?? null;
       const mtls = tlsConfig !== null && tlsConfig.certificateSecret !== undefined;
 
-      // Request headers: hop-by-hop and every header named in Connection are dropped (RFC 9110 §7.6.1).
-      const connectionNamed = new Set(
-        str(req.headers.connection)
-          .split(',')
-          .map((h) => h.trim().toLowerCase())
-          .filter((h) => h !== ''),
-      );
-      const headers: http.OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        // Pseudo-headers (HTTP/2) are rebuilt by the upstream codec; `te: trailers` is end-to-end (gRPC).
-        if (value === undefined || connectionNamed.has(name) || name.charCodeAt(0) === 58) continue;
-        if (!HOP_BY_HOP.has(name) || (name === 'te' && value === 'trailers')) headers[name] = value;
-      }
+      const headers = forwardedRequestHeaders(req.headers);
       headers['host'] =
         typeof action['host_rewrite_literal'] === 'string'
           ? action['host_rewrite_literal']
@@ -957,11 +933,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             if (retriableStatus) responseFlags = 'URX';
             clear();
             if (finished) return;
-            const out: http.OutgoingHttpHeaders = {};
-            for (const name in upstreamHeaders) {
-              const value = upstreamHeaders[name];
-              if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
-            }
+            const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
             applyHeaderOps(
               out,
               route['response_headers_to_add'],
@@ -1002,7 +974,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           onResponseEnd(_c, trailers) {
             if (!forwarding) return;
             forwarding = false;
-            const relayed = { ...trailersOnly, ...forwardableTrailers(trailers, HOP_BY_HOP) };
+            const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
             if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
             noteGrpcStatus(req, relayed);
             res.end();
@@ -1018,7 +990,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
           endpoint,
           tlsConfig === null ? undefined : (useAgent as https.Agent),
           str(headers['host']),
-          upstreamHttp2(cluster, req.httpVersionMajor === 2),
+          upstreamHttp2(cluster, isH2(req)),
         );
         try {
           pool.dispatch(
@@ -1116,15 +1088,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       record(clusterName, '', 503, 'UF', 1, true);
       return;
     }
-    const connectionNamed = new Set(
-      str(req.headers.connection)
-        .split(',')
-        .map((h) => h.trim().toLowerCase()),
-    );
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers))
-      if (!HOP_BY_HOP.has(name) && !connectionNamed.has(name) && value !== undefined)
-        headers[name] = value;
+    const headers = forwardedRequestHeaders(req.headers);
     headers['host'] =
       typeof rec(found?.route['route'])['host_rewrite_literal'] === 'string'
         ? str(rec(found?.route['route'])['host_rewrite_literal'])
@@ -1159,7 +1123,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     serve(req, res);
   });
   function tunnelPortOf(req: AnyRequest): number {
-    return (req.httpVersionMajor === 2 ? h2.contextOf(req) : tunnelPorts.get(req.socket)) ?? 80;
+    return (isH2(req) ? h2.contextOf(req) : tunnelPorts.get(req.socket)) ?? 80;
   }
 
   // CONNECT authority-form (how gRPC and other HTTP/2 clients use an HTTP proxy): after

@@ -1,0 +1,51 @@
+/**
+ * Which headers a proxy hop passes on (RFC 9110 §7.6.1): hop-by-hop fields
+ * and every field the `Connection` header names stay on their connection;
+ * HTTP/2 pseudo-headers are rebuilt by the next hop's codec. `te: trailers`
+ * is the exception Envoy makes — gRPC needs it end to end.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/** Hop-by-hop headers never forwarded, plus proxy-only ones. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+const isPseudo = (name: string): boolean => name.charCodeAt(0) === 58;
+
+/** A request's headers as the next hop gets them (before the hop adds its own). */
+export function forwardedRequestHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const connectionNamed = new Set(
+    (headers.connection ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter((h) => h !== ''),
+  );
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || isPseudo(name) || connectionNamed.has(name)) continue;
+    if (!HOP_BY_HOP.has(name) || (name === 'te' && value === 'trailers')) out[name] = value;
+  }
+  return out;
+}
+
+/** Response headers or trailers as the downstream gets them (`undefined` when none). */
+export function forwardedResponseHeaders(
+  headers: Record<string, string | string[] | undefined> | undefined,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  if (headers === undefined) return out;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && !HOP_BY_HOP.has(name) && !isPseudo(name)) out[name] = value;
+  }
+  return out;
+}

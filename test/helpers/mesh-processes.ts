@@ -1,0 +1,100 @@
+// A control plane and its sidecars as real processes, for tests that need the
+// whole xDS + CA path: `palisade control` on a config directory with its CA,
+// and `palisade proxy` sidecars that authenticate with a service-account
+// token from that CA and get their SVID from it.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runPalisade, spawnPalisade, type PalisadeProcess } from './index.js';
+
+export interface ControlPlaneProcess extends PalisadeProcess {
+  /** `127.0.0.1:<port>` of the xDS server. */
+  readonly xds: string;
+  /** The CA's CSR service URL. */
+  readonly caUrl: string;
+  readonly caDir: string;
+}
+
+/** Starts `palisade control --config-dir configDir --ca-dir caDir` on a free loopback port. */
+export async function startControlPlane(
+  configDir: string,
+  caDir: string,
+): Promise<ControlPlaneProcess> {
+  const proc = await spawnPalisade(
+    ['control', '--config-dir', configDir, '--listen', '127.0.0.1:0', '--ca-dir', caDir],
+    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+  );
+  return Object.assign(proc, {
+    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
+    caUrl: proc.match[2] ?? '',
+    caDir,
+  });
+}
+
+export interface SidecarOptions {
+  readonly namespace: string;
+  /** Service account, workload name and pod name prefix (`<name>-0.<namespace>`). */
+  readonly name: string;
+  readonly instanceIp: string;
+  readonly appIp: string;
+  /** Where the token file is written. */
+  readonly dir: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly extraArgs?: readonly string[];
+}
+
+export interface SidecarProcess extends PalisadeProcess {
+  readonly outbound: number;
+  readonly admin: number;
+}
+
+/** Starts a sidecar for `options.name` against `control`; outbound and admin on free ports. */
+export async function startSidecar(
+  control: ControlPlaneProcess,
+  options: SidecarOptions,
+): Promise<SidecarProcess> {
+  const { namespace, name } = options;
+  const token = await runPalisade([
+    'ca',
+    'token',
+    '--dir',
+    control.caDir,
+    '--namespace',
+    namespace,
+    '--service-account',
+    name,
+  ]);
+  assert.equal(token.code, 0, token.stderr);
+  const tokenFile = join(options.dir, `${name}.token`);
+  writeFileSync(tokenFile, token.stdout.trim());
+  const proc = await spawnPalisade(
+    [
+      'proxy',
+      '--xds',
+      control.xds,
+      '--node-id',
+      `sidecar~${options.instanceIp}~${name}-0.${namespace}~${namespace}.svc.cluster.local`,
+      '--metadata',
+      JSON.stringify({
+        NAMESPACE: namespace,
+        SERVICE_ACCOUNT: name,
+        WORKLOAD_NAME: name,
+        APP_ADDRESS: options.appIp,
+        ...options.metadata,
+      }),
+      '--token-file',
+      tokenFile,
+      '--ca-url',
+      control.caUrl,
+      '--ca-root-cert',
+      join(control.caDir, 'root-cert.pem'),
+      '--outbound-port',
+      '0',
+      '--admin-port',
+      '0',
+      ...(options.extraArgs ?? []),
+    ],
+    { ready: /ready outbound=(\d+) admin=(\d+)/ },
+  );
+  return Object.assign(proc, { outbound: Number(proc.match[1]), admin: Number(proc.match[2]) });
+}
