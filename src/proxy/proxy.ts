@@ -215,6 +215,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       snapshot: () => ads.snapshot,
       secrets,
       localAddress: options.instanceIp,
+      logger,
       onRecord: (record) => {
         telemetry.outbound(record);
       },

@@ -384,7 +384,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     .flatMap((g) =>
       g.spec.servers.map((s) => ({
         port: gatewayBindPort(s.port.number),
-        tls: s.tls !== undefined && s.tls.mode !== 'PASSTHROUGH',
+        tls: s.tls !== undefined,
       })),
     );
   for (const p of ingressPorts) await assertPortFree(INGRESS_IP, p.port, 'the ingress gateway');

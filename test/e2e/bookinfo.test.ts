@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { issueCert, makeCa } from '../helpers/openssl-pki.js';
 import {
   freePort,
   REPO_ROOT,
@@ -121,64 +122,21 @@ test('seed-004 walkthrough on the local Bookinfo mesh', { timeout: 420_000 }, as
       const untrusted = await curl(['-o', '/dev/null', `${INGRESS}/productpage`]);
       assert.equal(untrusted.code, 60, 'curl without --cacert fails verification (exit 60)');
       // A MUTUAL server with the user's own CA (openssl), as in Istio's mutual TLS ingress task.
-      const o = (args: string[]): Promise<unknown> =>
-        runProcess('openssl', args, { cwd: dir.path, timeoutMs: 20_000 });
-      await o([
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        'ca.key',
-        '-out',
-        'ca.crt',
-        '-subj',
-        '/CN=example CA',
-        '-days',
-        '2',
-      ]);
-      for (const who of ['server', 'client']) {
-        await o([
-          'req',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          `${who}.key`,
-          '-out',
-          `${who}.csr`,
-          '-subj',
-          `/CN=${who}.example.com`,
-        ]);
-        writeFileSync(
-          join(dir.path, `${who}.ext`),
-          who === 'server'
-            ? 'subjectAltName=DNS:bookinfo.example.com,IP:127.12.0.1\n'
-            : 'extendedKeyUsage=clientAuth\n',
-        );
-        await o([
-          'x509',
-          '-req',
-          '-in',
-          `${who}.csr`,
-          '-CA',
-          'ca.crt',
-          '-CAkey',
-          'ca.key',
-          '-CAcreateserial',
-          '-out',
-          `${who}.crt`,
-          '-days',
-          '2',
-          '-extfile',
-          `${who}.ext`,
-        ]);
-      }
+      await makeCa(dir.path, 'ca', 'example CA');
+      await issueCert(
+        dir.path,
+        'ca',
+        'server',
+        'server.example.com',
+        'subjectAltName=DNS:bookinfo.example.com,IP:127.12.0.1',
+      );
+      await issueCert(
+        dir.path,
+        'ca',
+        'client',
+        'client.example.com',
+        'extendedKeyUsage=clientAuth',
+      );
       const { readFileSync } = await import('node:fs');
       const pem = (f: string): string =>
         readFileSync(join(dir.path, f), 'utf8').replace(/\n/g, '\n      ');

@@ -48,12 +48,19 @@ export interface SidecarProcess extends PalisadeProcess {
   readonly admin: number;
 }
 
-/** Starts a sidecar for `options.name` against `control`; outbound and admin on free ports. */
-export async function startSidecar(
+/** Starts `palisade proxy` for `nodeId` with a token for namespace/serviceAccount from `control`'s CA. */
+async function startProxy(
   control: ControlPlaneProcess,
-  options: SidecarOptions,
+  options: {
+    readonly nodeId: string;
+    readonly namespace: string;
+    readonly serviceAccount: string;
+    readonly metadata: Readonly<Record<string, unknown>>;
+    readonly dir: string;
+    readonly extraArgs?: readonly string[] | undefined;
+  },
 ): Promise<SidecarProcess> {
-  const { namespace, name } = options;
+  const { namespace, serviceAccount } = options;
   const token = await runPalisade([
     'ca',
     'token',
@@ -62,10 +69,10 @@ export async function startSidecar(
     '--namespace',
     namespace,
     '--service-account',
-    name,
+    serviceAccount,
   ]);
   assert.equal(token.code, 0, token.stderr);
-  const tokenFile = join(options.dir, `${name}.token`);
+  const tokenFile = join(options.dir, `${serviceAccount}.token`);
   writeFileSync(tokenFile, token.stdout.trim());
   const proc = await spawnPalisade(
     [
@@ -73,13 +80,11 @@ export async function startSidecar(
       '--xds',
       control.xds,
       '--node-id',
-      `sidecar~${options.instanceIp}~${name}-0.${namespace}~${namespace}.svc.cluster.local`,
+      options.nodeId,
       '--metadata',
       JSON.stringify({
         NAMESPACE: namespace,
-        SERVICE_ACCOUNT: name,
-        WORKLOAD_NAME: name,
-        APP_ADDRESS: options.appIp,
+        SERVICE_ACCOUNT: serviceAccount,
         ...options.metadata,
       }),
       '--token-file',
@@ -97,4 +102,37 @@ export async function startSidecar(
     { ready: /ready outbound=(\d+) admin=(\d+)/ },
   );
   return Object.assign(proc, { outbound: Number(proc.match[1]), admin: Number(proc.match[2]) });
+}
+
+/** Starts a sidecar for `options.name` against `control`; outbound and admin on free ports. */
+export function startSidecar(
+  control: ControlPlaneProcess,
+  options: SidecarOptions,
+): Promise<SidecarProcess> {
+  const { namespace, name } = options;
+  return startProxy(control, {
+    nodeId: `sidecar~${options.instanceIp}~${name}-0.${namespace}~${namespace}.svc.cluster.local`,
+    namespace,
+    serviceAccount: name,
+    metadata: { WORKLOAD_NAME: name, APP_ADDRESS: options.appIp, ...options.metadata },
+    dir: options.dir,
+    extraArgs: options.extraArgs,
+  });
+}
+
+/**
+ * Starts the ingress gateway (`istio: ingressgateway`, namespace istio-system) on `ip`;
+ * its listeners bind Gateway ports there (80 → 8080, 443 → 8443).
+ */
+export function startIngressGateway(
+  control: ControlPlaneProcess,
+  options: { readonly ip: string; readonly dir: string },
+): Promise<SidecarProcess> {
+  return startProxy(control, {
+    nodeId: `router~${options.ip}~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local`,
+    namespace: 'istio-system',
+    serviceAccount: 'istio-ingressgateway-service-account',
+    metadata: { PROXY_TYPE: 'ingress' },
+    dir: options.dir,
+  });
 }

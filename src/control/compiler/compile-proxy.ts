@@ -28,6 +28,7 @@ import {
   qualifiedGateways,
   serviceDomains,
   translateHttpRoutes,
+  translateL4Routes,
   routeHttpFilters,
   virtualServicesFor,
 } from './routes.js';
@@ -270,6 +271,38 @@ function gatewayTls(server: GatewayServer): object | undefined {
   };
 }
 
+/** Server hosts without their namespace part (`ns/host` → `host`). */
+function serverHosts(server: GatewayServer): string[] {
+  return server.hosts.map((h) => (h.includes('/') ? (h.split('/')[1] ?? h) : h));
+}
+
+/** True when a gateway host pattern (`*`, `*.example.com`, exact) covers `host`. */
+function hostCovers(pattern: string, host: string): boolean {
+  if (pattern === '*' || pattern === host) return true;
+  return pattern.startsWith('*.') && host.endsWith(pattern.slice(1));
+}
+
+/** Servers whose traffic is not HTTP: TLS passthrough, and TCP/TLS (+ Mongo etc.) ports. */
+function l4Server(server: GatewayServer): boolean {
+  if (server.tls?.mode === 'PASSTHROUGH') return true;
+  const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
+  return !['HTTP', 'HTTPS', 'HTTP2', 'GRPC', 'GRPC-WEB'].includes(protocol);
+}
+
+/** A chain terminating a server's TLS (SNI = its hosts) in front of `filter`. */
+function tlsChain(port: number, server: GatewayServer, tls: object, filter: object): object {
+  const sni = serverHosts(server).filter((h) => h !== '*');
+  return {
+    name: `${String(port)}|${server.name ?? server.hosts.join(',')}`,
+    filter_chain_match:
+      sni.length > 0
+        ? { server_names: sni, transport_protocol: 'tls' }
+        : { transport_protocol: 'tls' },
+    transport_socket: tls,
+    filters: [filter],
+  };
+}
+
 function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources {
   const out = emptyResources();
   const gateways = inputs.snapshot
@@ -289,69 +322,93 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     const names = new Set(
       servers.map((s) => `${s.gateway.metadata.namespace ?? 'default'}/${s.gateway.metadata.name}`),
     );
-    const virtualHosts = new Map<
-      string,
-      { domains: Set<string>; routes: Record<string, unknown>[] }
-    >();
-    for (const o of inputs.snapshot.ofKind('VirtualService')) {
-      const vs = o.resource as Parameters<typeof translateHttpRoutes>[1];
-      if (!qualifiedGateways(vs, vs.spec.gateways).some((g) => names.has(g))) continue;
-      const routes = translateHttpRoutes(inputs, vs, { proxy, gateways: names, port });
-      if (routes.length === 0) continue;
-      for (const host of vs.spec.hosts ?? []) {
-        const vh = virtualHosts.get(host) ?? { domains: new Set<string>(), routes: [] };
-        vh.domains.add(host);
-        // Istio lets a gateway host match any port in the Host header (`host:*`).
-        if (host !== '*') vh.domains.add(`${host}:*`);
-        vh.routes.push(...routes);
-        virtualHosts.set(host, vh);
-      }
-    }
-    add(out, 'route', {
-      '@type': TYPE_URLS.route,
-      name: routeName,
-      virtual_hosts: [...virtualHosts].map(([host, vh]) => ({
-        name: `${host}:${String(port)}`,
-        domains: [...vh.domains],
-        routes: vh.routes,
-      })),
-    });
-    const routeFilters = routeHttpFilters([out.route.get(routeName) ?? {}]);
-    const hcm = {
-      name: 'envoy.filters.network.http_connection_manager',
-      typed_config: {
-        '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
-        stat_prefix: `outbound_0.0.0.0_${String(port)}`,
-        codec_type: 'AUTO',
-        rds: { route_config_name: routeName, config_source: { ads: {} } },
-        http_filters: [...policyHttpFilters(inputs, proxy), ...routeFilters, ROUTER_FILTER],
-      },
-    };
+    const scope = { proxy, gateways: names, port };
+    const bound = inputs.snapshot
+      .ofKind('VirtualService')
+      .map((o) => o.resource as Parameters<typeof translateHttpRoutes>[1])
+      .filter((vs) => qualifiedGateways(vs, vs.spec.gateways).some((g) => names.has(g)));
     const chains: object[] = [];
-    for (const { server } of servers) {
-      const tls = gatewayTls(server);
-      if (tls === undefined) continue;
-      const sni = server.hosts
-        .map((h) => (h.includes('/') ? (h.split('/')[1] ?? h) : h))
-        .filter((h) => h !== '*');
-      chains.push({
-        name: `${String(port)}|${server.name ?? server.hosts.join(',')}`,
-        filter_chain_match:
-          sni.length > 0
-            ? { server_names: sni, transport_protocol: 'tls' }
-            : { transport_protocol: 'tls' },
-        transport_socket: tls,
-        filters: [hcm],
+    const httpServers = servers.filter(({ server }) => !l4Server(server));
+    if (httpServers.length > 0) {
+      const virtualHosts = new Map<
+        string,
+        { domains: Set<string>; routes: Record<string, unknown>[] }
+      >();
+      for (const vs of bound) {
+        const routes = translateHttpRoutes(inputs, vs, scope);
+        if (routes.length === 0) continue;
+        for (const host of vs.spec.hosts ?? []) {
+          const vh = virtualHosts.get(host) ?? { domains: new Set<string>(), routes: [] };
+          vh.domains.add(host);
+          // Istio lets a gateway host match any port in the Host header (`host:*`).
+          if (host !== '*') vh.domains.add(`${host}:*`);
+          vh.routes.push(...routes);
+          virtualHosts.set(host, vh);
+        }
+      }
+      add(out, 'route', {
+        '@type': TYPE_URLS.route,
+        name: routeName,
+        virtual_hosts: [...virtualHosts].map(([host, vh]) => ({
+          name: `${host}:${String(port)}`,
+          domains: [...vh.domains],
+          routes: vh.routes,
+        })),
       });
+      const routeFilters = routeHttpFilters([out.route.get(routeName) ?? {}]);
+      const hcm = {
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+          stat_prefix: `outbound_0.0.0.0_${String(port)}`,
+          codec_type: 'AUTO',
+          rds: { route_config_name: routeName, config_source: { ads: {} } },
+          http_filters: [...policyHttpFilters(inputs, proxy), ...routeFilters, ROUTER_FILTER],
+        },
+      };
+      for (const { server } of httpServers) {
+        const tls = gatewayTls(server);
+        if (tls === undefined) continue;
+        chains.push(tlsChain(port, server, tls, hcm));
+      }
+      if (httpServers.some(({ server }) => server.tls === undefined))
+        chains.push({ name: `${String(port)}|plaintext`, filters: [hcm] });
     }
-    if (servers.some(({ server }) => server.tls === undefined))
-      chains.push({ name: `${String(port)}|plaintext`, filters: [hcm] });
+    // TLS passthrough: one chain per SNI-matched `tls` route, the client's TLS relayed untouched.
+    const usedNames = new Set<string>();
+    for (const { server } of servers.filter((s) => s.server.tls?.mode === 'PASSTHROUGH'))
+      for (const vs of bound)
+        for (const route of translateL4Routes(inputs, vs, scope, 'tls')) {
+          const sni = route.sniHosts.filter(
+            (h) => !usedNames.has(h) && serverHosts(server).some((p) => hostCovers(p, h)),
+          );
+          if (sni.length === 0) continue;
+          for (const h of sni) usedNames.add(h);
+          chains.push({
+            name: `${String(port)}|passthrough|${sni.join(',')}`,
+            filter_chain_match: { server_names: sni, transport_protocol: 'tls' },
+            filters: [route.filter],
+          });
+        }
+    // TCP servers (plaintext, or TLS terminated here): the first applicable `tcp` route.
+    for (const { server } of servers.filter(
+      (s) => l4Server(s.server) && s.server.tls?.mode !== 'PASSTHROUGH',
+    )) {
+      const route = bound.flatMap((vs) => translateL4Routes(inputs, vs, scope, 'tcp'))[0];
+      if (route === undefined) continue;
+      const tls = gatewayTls(server);
+      chains.push(
+        tls === undefined
+          ? { name: `${String(port)}|tcp`, filters: [route.filter] }
+          : tlsChain(port, server, tls, route.filter),
+      );
+    }
     add(out, 'listener', {
       '@type': TYPE_URLS.listener,
       name: `0.0.0.0_${String(port)}`,
       address: { socket_address: { address: proxy.ip, port_value: gatewayBindPort(port) } },
       traffic_direction: 'OUTBOUND',
-      ...(chains.some((c) => 'transport_socket' in c)
+      ...(chains.some((c) => 'filter_chain_match' in c)
         ? {
             listener_filters: [
               {

@@ -442,3 +442,65 @@ export function routeHttpFilters(routeConfigs: Iterable<Record<string, unknown>>
 export function httpPort(port: ServicePortView): boolean {
   return isHttp(port.protocol);
 }
+
+/** A gateway's L4 route: the SNI names it serves (TLS passthrough) and its tcp_proxy filter. */
+export interface L4Route {
+  readonly sniHosts: readonly string[];
+  readonly filter: Record<string, unknown>;
+}
+
+/**
+ * A VirtualService's `tls` (passthrough, matched on SNI) or `tcp` routes in a
+ * gateway scope, as tcp_proxy filters; a route whose matches name another port
+ * or gateway is skipped, as in Istio.
+ */
+export function translateL4Routes(
+  context: CompileContext,
+  vs: VirtualService,
+  scope: RouteScope,
+  kind: 'tls' | 'tcp',
+): L4Route[] {
+  const routes =
+    kind === 'tls'
+      ? (vs.spec.tls ?? [])
+      : (vs.spec.tcp ?? []).map((r) => ({ ...r, match: r.match ?? [] }));
+  const out: L4Route[] = [];
+  for (const route of routes) {
+    const matches = route.match.filter((m) => matchApplies(vs, m, scope));
+    if (route.match.length > 0 && matches.length === 0) continue;
+    const destinations = (route.route ?? []).map((d) => ({
+      name:
+        destinationCluster(context, vs, d.destination, scope)?.name ??
+        outboundClusterName(
+          d.destination.port?.number ?? scope.port,
+          d.destination.subset ?? '',
+          d.destination.host,
+        ),
+      weight: d.weight ?? (route.route?.length === 1 ? 100 : 0),
+    }));
+    const first = destinations[0];
+    if (first === undefined) continue;
+    out.push({
+      sniHosts: [
+        ...new Set(matches.flatMap((m) => (m as { sniHosts?: readonly string[] }).sniHosts ?? [])),
+      ],
+      filter: {
+        name: 'envoy.filters.network.tcp_proxy',
+        typed_config: {
+          '@type': EXTENSION_TYPE_URLS.tcpProxy,
+          stat_prefix: first.name,
+          ...(destinations.length === 1
+            ? { cluster: first.name }
+            : {
+                weighted_clusters: {
+                  clusters: destinations
+                    .filter((d) => d.weight > 0)
+                    .map((d) => ({ name: d.name, weight: d.weight })),
+                },
+              }),
+        },
+      },
+    });
+  }
+  return out;
+}

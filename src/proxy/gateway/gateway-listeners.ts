@@ -9,6 +9,12 @@
  *
  * A port whose TLS chains are all MUTUAL rejects a client without a
  * certificate in the handshake itself, as Envoy does.
+ *
+ * HTTP chains speak HTTP/1.1 and HTTP/2 (ALPN `h2` after TLS, the h2c
+ * preface in plaintext), so gRPC works through the ingress. A chain with a
+ * tcp_proxy relays bytes instead: TLS PASSTHROUGH chains (no
+ * transport_socket, matched on the SNI read from the ClientHello, the
+ * client's TLS untouched), TCP servers, and TLS terminated in front of TCP.
  */
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -19,6 +25,13 @@ import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
 import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
 import { flatHeaders, httpPolicyEvaluator } from '../inbound/inbound-policy.js';
+import {
+  createH2Downstream,
+  isH2Preface,
+  type AnyRequest,
+  type AnyResponse,
+} from '../h2-downstream.js';
+import { MAX_CLIENT_HELLO_BYTES, readClientHello } from './client-hello.js';
 import { rejectUpgrade } from '../http-upgrade.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
@@ -45,20 +58,32 @@ interface TlsMaterial {
   readonly ca?: string;
 }
 
+/** What a chain does with a connection: HTTP through its HttpConnectionManager, or tcp_proxy. */
+type ChainAction =
+  | { readonly kind: 'http'; readonly hcm: Record<string, unknown> }
+  | { readonly kind: 'tcp'; readonly tcpProxy: Record<string, unknown> };
+
 interface TlsChain {
   readonly names: readonly string[];
   readonly mutual: boolean;
   readonly context: tls.SecureContext | undefined;
   readonly material: TlsMaterial | undefined;
-  readonly hcm: Record<string, unknown>;
+  readonly action: ChainAction;
+}
+
+/** A TLS PASSTHROUGH chain: SNI names and the tcp_proxy that relays the untouched TLS. */
+interface PassthroughChain {
+  readonly names: readonly string[];
+  readonly tcpProxy: Record<string, unknown>;
 }
 
 interface ListenerState {
   resource: XdsResource;
   readonly server: net.Server;
   readonly port: number;
-  plain: Record<string, unknown> | undefined;
+  plain: ChainAction | undefined;
   tlsChains: TlsChain[];
+  passthrough: PassthroughChain[];
   tlsServer: tls.Server | undefined;
   generation: number;
 }
@@ -71,9 +96,37 @@ function dataSourcePem(value: unknown): string | undefined {
   return undefined;
 }
 
-function sniMatches(pattern: string, name: string): boolean {
-  if (pattern === name) return true;
-  return pattern.startsWith('*.') && name.endsWith(pattern.slice(1));
+/**
+ * The chain for a ClientHello's SNI, by Envoy's `server_names` precedence: an exact name,
+ * then the longest matching `*.suffix`, then a chain without names.
+ */
+export function chainForSni<T extends { readonly names: readonly string[] }>(
+  chains: readonly T[],
+  servername: string | undefined,
+): T | undefined {
+  if (servername !== undefined && servername !== '') {
+    const exact = chains.find((c) => c.names.includes(servername));
+    if (exact !== undefined) return exact;
+    let best: T | undefined;
+    let bestLength = 0;
+    for (const c of chains)
+      for (const n of c.names)
+        if (n.startsWith('*.') && servername.endsWith(n.slice(1)) && n.length > bestLength) {
+          best = c;
+          bestLength = n.length;
+        }
+    if (best !== undefined) return best;
+  }
+  return chains.find((c) => c.names.length === 0);
+}
+
+/** The HCM or tcp_proxy of a chain's filters. */
+function actionOf(chain: Record<string, unknown>): ChainAction {
+  const filters = list(chain['filters']);
+  const tcp = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
+  if (tcp !== undefined) return { kind: 'tcp', tcpProxy: rec(tcp['typed_config']) };
+  const hcm = filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager');
+  return { kind: 'http', hcm: rec(hcm?.['typed_config']) };
 }
 
 /** Creates the gateway side; listeners are bound by {@link GatewayListeners.sync}. */
@@ -86,6 +139,9 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     maxHeaderSize: 16_384,
   });
   const hcmOf = new WeakMap<net.Socket, Record<string, unknown>>();
+  const h2 = createH2Downstream<Record<string, unknown>>((req, res) => {
+    serve(req, res, h2.contextOf(req));
+  });
   // Never listens (connections are handed to it): start Node's connection tracking and timeouts.
   http1.emit('listening');
   const evaluators = new WeakMap<object, EnvoyPolicyEvaluator>();
@@ -95,7 +151,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
    * (the policy's header changes are then applied to `req`). Fails closed.
    */
   const authorize = async (
-    req: http.IncomingMessage,
+    req: AnyRequest,
     hcm: Record<string, unknown>,
   ): Promise<{ status: number; body: string } | undefined> => {
     let evaluator = evaluators.get(hcm);
@@ -138,8 +194,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     }
   };
 
-  http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const hcm = hcmOf.get(req.socket);
+  const serve = (
+    req: AnyRequest,
+    res: AnyResponse,
+    hcm: Record<string, unknown> | undefined,
+  ): void => {
     if (hcm === undefined) {
       res.writeHead(404).end();
       return;
@@ -157,6 +216,9 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       });
       res.end(denied.body);
     });
+  };
+  http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    serve(req, res, hcmOf.get(req.socket));
   });
 
   // WebSocket/Upgrade through the gateway: the same policy first, then routed like a request.
@@ -213,13 +275,17 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   const build = (state: ListenerState, name: string): void => {
     state.plain = undefined;
     state.tlsChains = [];
+    state.passthrough = [];
     for (const chain of list(state.resource['filter_chains'])) {
-      const hcmFilter = list(chain['filters']).find(
-        (f) => f['name'] === 'envoy.filters.network.http_connection_manager',
-      );
-      const hcm = rec(hcmFilter?.['typed_config']);
+      const action = actionOf(chain);
+      const match = rec(chain['filter_chain_match']);
+      const names = Array.isArray(match['server_names'])
+        ? (match['server_names'] as unknown[]).map((n) => str(n))
+        : [];
       if (chain['transport_socket'] === undefined) {
-        state.plain = hcm;
+        if (match['transport_protocol'] === 'tls' && action.kind === 'tcp')
+          state.passthrough.push({ names, tcpProxy: action.tcpProxy });
+        else state.plain = action;
         continue;
       }
       let built: ReturnType<typeof contextOf>;
@@ -232,15 +298,12 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         );
         built = { context: undefined, material: undefined, mutual: true };
       }
-      const match = rec(chain['filter_chain_match']);
       state.tlsChains.push({
-        names: Array.isArray(match['server_names'])
-          ? (match['server_names'] as unknown[]).map((n) => str(n))
-          : [],
+        names,
         mutual: built.mutual,
         context: built.context,
         material: built.material,
-        hcm,
+        action,
       });
     }
     state.generation = secrets.generation;
@@ -250,14 +313,16 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       return;
     }
     const pickChain = (servername: string | undefined): TlsChain | undefined =>
-      chains.find(
-        (c) => servername !== undefined && c.names.some((n) => sniMatches(n, servername)),
-      ) ?? chains.find((c) => c.names.length === 0);
+      chainForSni(chains, servername);
     const allMutual = chains.every((c) => c.mutual);
+    const offersH2 = list(state.resource['filter_chains']).some((c) => {
+      const common = rec(rec(rec(c['transport_socket'])['typed_config'])['common_tls_context']);
+      return Array.isArray(common['alpn_protocols']) && common['alpn_protocols'].includes('h2');
+    });
     const server = tls.createServer({
       requestCert: chains.some((c) => c.mutual),
       rejectUnauthorized: allMutual,
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: offersH2 ? ['h2', 'http/1.1'] : ['http/1.1'],
       handshakeTimeout: 10_000,
       SNICallback: (servername, callback) => {
         const chain = pickChain(servername);
@@ -280,8 +345,13 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         socket.destroy();
         return;
       }
-      hcmOf.set(socket, chain.hcm);
-      http1.emit('connection', socket);
+      if (chain.action.kind === 'tcp')
+        outbound.handleTcp(socket, chain.action.tcpProxy, Buffer.alloc(0));
+      else if (socket.alpnProtocol === 'h2') h2.accept(socket, chain.action.hcm, false);
+      else {
+        hcmOf.set(socket, chain.action.hcm);
+        http1.emit('connection', socket);
+      }
     });
     server.on('tlsClientError', (error) => {
       logger.info({ listener: name, err: error.message }, 'gateway TLS handshake failed');
@@ -289,36 +359,76 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     state.tlsServer = server;
   };
 
+  /** Plaintext: the h2c preface or HTTP/1.1 for an HTTP chain, bytes relayed for a TCP one. */
+  const servePlain = (socket: net.Socket, action: ChainAction, first: Buffer): void => {
+    if (action.kind === 'tcp') {
+      outbound.handleTcp(socket, action.tcpProxy, first);
+      return;
+    }
+    socket.unshift(first);
+    if (isH2Preface(first)) {
+      h2.accept(socket, action.hcm, true);
+      return;
+    }
+    hcmOf.set(socket, action.hcm);
+    http1.emit('connection', socket);
+    socket.resume();
+  };
+
+  /** TLS: PASSTHROUGH when the SNI picks such a chain (the ClientHello is read first), else terminated. */
+  const serveTls = (state: ListenerState, socket: net.Socket, hello: Buffer): void => {
+    let servername: string | undefined;
+    if (state.passthrough.length > 0) {
+      const parsed = readClientHello(hello);
+      servername = parsed.kind === 'hello' ? parsed.serverName : undefined;
+      const candidates: { names: readonly string[]; passthrough?: PassthroughChain }[] = [
+        ...state.tlsChains,
+        ...state.passthrough.map((p) => ({ names: p.names, passthrough: p })),
+      ];
+      const picked = chainForSni(candidates, servername)?.passthrough;
+      if (picked !== undefined) {
+        outbound.handleTcp(socket, picked.tcpProxy, hello);
+        return;
+      }
+    }
+    if (state.tlsServer === undefined) {
+      logger.info({ servername }, 'gateway has no chain for this TLS client');
+      socket.destroy();
+      return;
+    }
+    socket.unshift(hello);
+    state.tlsServer.emit('connection', socket);
+  };
+
   const onConnection = (name: string, socket: net.Socket): void => {
     socket.on('error', () => socket.destroy());
     socket.setTimeout(15_000, () => socket.destroy());
-    socket.once('data', (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
-      socket.setTimeout(0);
+    let buffered: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       const state = listeners.get(name);
       if (state === undefined) {
         socket.destroy();
         return;
       }
+      // A passthrough listener needs the whole ClientHello (its SNI) before it can choose.
+      if (
+        buffered[0] === 0x16 &&
+        state.passthrough.length > 0 &&
+        readClientHello(buffered).kind === 'incomplete'
+      ) {
+        if (buffered.length > MAX_CLIENT_HELLO_BYTES) socket.destroy();
+        return;
+      }
+      socket.removeListener('data', onData);
+      socket.pause();
+      socket.setTimeout(0);
       if (state.generation !== secrets.generation) build(state, name);
-      if (first[0] === 0x16) {
-        if (state.tlsServer === undefined) {
-          socket.destroy();
-          return;
-        }
-        state.tlsServer.emit('connection', socket);
-        return;
-      }
-      if (state.plain === undefined) {
-        socket.destroy();
-        return;
-      }
-      hcmOf.set(socket, state.plain);
-      http1.emit('connection', socket);
-      socket.resume();
-    });
-    socket.resume();
+      if (buffered[0] === 0x16) serveTls(state, socket, buffered);
+      else if (state.plain === undefined) socket.destroy();
+      else servePlain(socket, state.plain, buffered);
+    };
+    socket.on('data', onData);
   };
 
   return {
@@ -369,6 +479,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           port: (server.address() as net.AddressInfo).port,
           plain: undefined,
           tlsChains: [],
+          passthrough: [],
           tlsServer: undefined,
           generation: -1,
         };
@@ -386,6 +497,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     async close(drainMs) {
       const all = [...listeners.values()];
       listeners.clear();
+      h2.close();
       http1.closeIdleConnections();
       await Promise.all(
         all.map(

@@ -3,7 +3,9 @@
  * matched on `server_names`/`transport_protocol`, TLS termination with a
  * server certificate (SDS or files) and, for MUTUAL, a required client
  * certificate; one HttpConnectionManager with RDS and the fault/router
- * filters. Anything else is NACKed.
+ * filters, or one tcp_proxy (TLS passthrough when the chain has no
+ * transport_socket and matches `transport_protocol: tls`). Anything else is
+ * NACKed.
  */
 import { list, rec, str } from '../../xds/index.js';
 
@@ -72,16 +74,34 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
       );
     }
     const filters = list(chain['filters']);
-    if (
-      filters.length !== 1 ||
-      filters[0]?.['name'] !== 'envoy.filters.network.http_connection_manager'
-    ) {
-      problems.push(
-        `${at}: a gateway chain must be one HTTP connection manager (TLS passthrough is not implemented)`,
+    const only = filters.length === 1 ? filters[0] : undefined;
+    if (only?.['name'] === 'envoy.filters.network.tcp_proxy') {
+      const tcp = rec(only['typed_config']);
+      extra(
+        tcp,
+        ['@type', 'stat_prefix', 'cluster', 'weighted_clusters'],
+        `${at}.tcp_proxy`,
+        problems,
       );
+      for (const [j, c] of list(rec(tcp['weighted_clusters'])['clusters']).entries())
+        extra(
+          c,
+          ['name', 'weight'],
+          `${at}.tcp_proxy.weighted_clusters.clusters[${String(j)}]`,
+          problems,
+        );
+      if (
+        str(tcp['cluster']) === '' &&
+        list(rec(tcp['weighted_clusters'])['clusters']).length === 0
+      )
+        problems.push(`${at}.tcp_proxy: names no cluster`);
       continue;
     }
-    const hcm = rec(filters[0]['typed_config']);
+    if (only?.['name'] !== 'envoy.filters.network.http_connection_manager') {
+      problems.push(`${at}: a gateway chain must be one HTTP connection manager or one tcp_proxy`);
+      continue;
+    }
+    const hcm = rec(only['typed_config']);
     extra(
       hcm,
       ['@type', 'stat_prefix', 'codec_type', 'rds', 'http_filters'],

@@ -53,6 +53,7 @@ import {
   type UpstreamDispatcher,
   type UpstreamHandler,
 } from '../h2-upstream.js';
+import type { Logger } from '../../logging/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
@@ -96,6 +97,8 @@ export interface OutboundProxyOptions {
   onRecord?: (record: OutboundRecord) => void;
   /** Source address for connections to loopback endpoints (the instance IP), so peers can tell pods apart. */
   localAddress?: string;
+  /** Where connection-level events (tcp_proxy refusals) are logged. */
+  logger?: Logger;
   /** Called when a server fails secure naming (presents an identity not allowed for the service). */
   onSecureNamingFailure?: (cluster: string, presented: readonly string[]) => void;
 }
@@ -112,6 +115,8 @@ export interface OutboundProxy {
     head: Buffer,
     hcm: Record<string, unknown>,
   ): void;
+  /** Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers). */
+  handleTcp(socket: Duplex, tcpProxy: Record<string, unknown>, first: Buffer): void;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -1116,6 +1121,79 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     upgrade(req, socket, head);
   });
 
+  /**
+   * Splices `socket` to `endpoint` (over the cluster's mTLS when `tlsAgent` is set), writing
+   * `first` (bytes already read from the client) ahead of the rest; either side closing or
+   * failing closes both.
+   */
+  const tunnel = (
+    socket: Duplex,
+    endpoint: Endpoint,
+    tlsAgent: https.Agent | undefined,
+    first: Buffer,
+  ): void => {
+    const at = { host: endpoint.host, port: endpoint.port };
+    const local =
+      options.localAddress !== undefined && endpoint.host.startsWith('127.')
+        ? { localAddress: options.localAddress }
+        : {};
+    const upstream =
+      tlsAgent === undefined
+        ? net.connect({ ...at, ...local })
+        : tls.connect({ ...(tlsAgent.options as tls.ConnectionOptions), ...at, ...local });
+    upstream.once(tlsAgent === undefined ? 'connect' : 'secureConnect', () => {
+      if (first.length > 0) upstream.write(first);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+      socket.resume();
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+    socket.on('close', () => upstream.destroy());
+  };
+
+  /**
+   * A gateway's tcp_proxy (TLS passthrough, TCP servers): the cluster (weighted when
+   * `weighted_clusters`), an endpoint by its load balancer, then an opaque tunnel. No cluster
+   * or no healthy endpoint closes the connection, as Envoy does.
+   */
+  const tcpProxy = (socket: Duplex, config: Record<string, unknown>, first: Buffer): void => {
+    const snapshot = options.snapshot();
+    let clusterName = str(config['cluster']);
+    const weighted = records(rec(config['weighted_clusters'])['clusters']);
+    if (clusterName === '' && weighted.length > 0) {
+      const total = weighted.reduce((sum, c) => sum + Number(c['weight'] ?? 0), 0);
+      let roll = total > 0 ? randomInt(total) : 0;
+      for (const c of weighted) {
+        roll -= Number(c['weight'] ?? 0);
+        if (roll < 0) {
+          clusterName = str(c['name']);
+          break;
+        }
+      }
+    }
+    const cluster = snapshot.cluster.get(clusterName);
+    const tlsConfig = cluster === undefined ? undefined : tlsOf(cluster);
+    const tlsAgent =
+      tlsConfig === undefined ? undefined : tlsAgents.agentFor(clusterName, tlsConfig);
+    const endpoint =
+      cluster === undefined || tlsAgent instanceof Error
+        ? undefined
+        : pick(cluster, clusterName, endpointsOf(snapshot.endpoint.get(clusterName)), undefined);
+    if (endpoint === undefined || tlsAgent instanceof Error) {
+      options.logger?.info(
+        {
+          cluster: clusterName,
+          reason: tlsAgent instanceof Error ? tlsAgent.message : 'no healthy upstream',
+        },
+        'tcp_proxy closed a connection',
+      );
+      socket.destroy();
+      return;
+    }
+    tunnel(socket, endpoint, tlsAgent, first);
+  };
+
   // Requests inside CONNECT tunnels (HTTP/1.1 on the socket, HTTP/2 per session) default to the
   // CONNECT's port when their authority names none.
   const tunnelPorts = new WeakMap<object, number>();
@@ -1175,27 +1253,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     }
     socket.on('error', () => socket.destroy());
     const opaque = (first: Buffer): void => {
-      if (endpoint === undefined) {
-        socket.destroy();
-        return;
-      }
-      const at = { host: endpoint.host, port: endpoint.port };
-      const local =
-        options.localAddress !== undefined && endpoint.host.startsWith('127.')
-          ? { localAddress: options.localAddress }
-          : {};
-      const upstream =
-        tlsAgent === undefined
-          ? net.connect({ ...at, ...local })
-          : tls.connect({ ...(tlsAgent.options as tls.ConnectionOptions), ...at, ...local });
-      upstream.once(tlsAgent === undefined ? 'connect' : 'secureConnect', () => {
-        upstream.write(first);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-        socket.resume();
-      });
-      upstream.on('error', () => socket.destroy());
-      socket.on('close', () => upstream.destroy());
+      if (endpoint === undefined) socket.destroy();
+      else tunnel(socket, endpoint, tlsAgent, first);
     };
     const start = (first: Buffer): void => {
       if (found !== undefined && isH2Preface(first)) {
@@ -1221,6 +1280,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     server,
     handle: serve,
     handleUpgrade: upgrade,
+    handleTcp: tcpProxy,
     listen(host, port) {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject);

@@ -71,6 +71,7 @@ const GATEWAY_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.fault,
   EXTENSION_TYPE_URLS.cors,
   EXTENSION_TYPE_URLS.downstreamTls,
+  EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.tlsInspector,
 ]);
 
