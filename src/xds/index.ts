@@ -2,6 +2,7 @@
 export {
   adsClientConstructor,
   adsServiceDefinition,
+  enumNumber,
   EXTENSION_TYPE_URLS,
   loadXdsProtos,
   PROTO_DIR,

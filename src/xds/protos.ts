@@ -108,3 +108,16 @@ export function adsServiceDefinition(): grpc.ServiceDefinition {
 export function adsClientConstructor(): grpc.ServiceClientConstructor {
   return grpc.makeClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
 }
+
+/**
+ * The number of a decoded enum value (`enums: String` gives names, e.g. `TooManyRequests`
+ * for envoy.type.v3.StatusCode); numbers pass through. Undefined for an unknown name.
+ */
+export function enumNumber(enumName: string, value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const type = (loadXdsProtos().definition[enumName] as { type?: unknown } | undefined)?.type;
+  const values = (type as { value?: { name: string; number: number }[] } | undefined)?.value;
+  return values?.find((v) => v.name === value)?.number;
+}

@@ -179,6 +179,18 @@ export function outboundResources(
   };
 }
 
+/** Inserts an HTTP filter into every HCM of the outbound listener, just before the router. */
+export function insertHttpFilter(resources: Record<string, object[]>, filter: object): void {
+  const listener = resources[TYPE_URLS.listener]?.[0] as {
+    filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[];
+  };
+  for (const chain of listener.filter_chains)
+    for (const f of chain.filters) {
+      const filters = f.typed_config.http_filters;
+      filters.splice(filters.length - 1, 0, filter);
+    }
+}
+
 /** Sets every type of `resources` at `version` (the proxy is sent each as a state of the world). */
 export function feed(
   ads: TestAdsServer,

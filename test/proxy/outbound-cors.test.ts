@@ -12,6 +12,7 @@ import {
   clusterName,
   curl,
   feed,
+  insertHttpFilter,
   outboundResources,
   startProxyProcess,
   startTestAdsServer,
@@ -77,16 +78,11 @@ test('CORS through a palisade proxy process', async (t) => {
       ]),
     ],
   );
-  // The HCM runs the CORS filter ahead of fault and router, as the compiler emits it.
-  const listener = resources[TYPE_URLS.listener]?.[0] as {
-    filter_chains: { filters: { typed_config: { http_filters: object[] } }[] }[];
-  };
-  for (const chain of listener.filter_chains)
-    for (const filter of chain.filters)
-      filter.typed_config.http_filters.unshift({
-        name: 'envoy.filters.http.cors',
-        typed_config: { '@type': EXTENSION_TYPE_URLS.cors },
-      });
+  // The HCM runs the CORS filter ahead of the router, as the compiler emits it.
+  insertHttpFilter(resources, {
+    name: 'envoy.filters.http.cors',
+    typed_config: { '@type': EXTENSION_TYPE_URLS.cors },
+  });
   feed(ads, resources, 'v1');
   const proxy = await startProxyProcess(ads.port);
   t.after(() => proxy.stop());

@@ -14,6 +14,7 @@ const GATEWAY_HTTP_FILTERS = new Set([
   'envoy.filters.http.rbac',
   'envoy.filters.http.fault',
   'envoy.filters.http.cors',
+  'envoy.filters.http.local_ratelimit',
   'envoy.filters.http.router',
 ]);
 

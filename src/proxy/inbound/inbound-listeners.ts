@@ -56,6 +56,12 @@ import { peerSpiffeIds } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
 import type { EnvoyPolicyEvaluator, InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
+import {
+  createLocalRateLimiter,
+  downstreamConnection,
+  hcmRateLimit,
+  routeRateLimit,
+} from '../local-rate-limit.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
@@ -112,6 +118,8 @@ interface ChainState {
   /** Network RBAC ahead of an HTTP connection manager (NetworkPolicy), checked per connection. */
   readonly connection: EnvoyPolicyEvaluator | undefined;
   readonly cluster: string;
+  /** The HCM's local rate limit filter config and the route's override (HTTP chains). */
+  readonly rateLimit: { readonly filter: R | undefined; readonly route: R | undefined };
 }
 
 interface ListenerState {
@@ -192,6 +200,7 @@ function appHeaders(
 export function createInboundListeners(options: InboundListenersOptions): InboundListeners {
   const { secrets, logger } = options;
   const listeners = new Map<string, ListenerState>();
+  const rateLimiter = createLocalRateLimiter();
   const principals = new WeakMap<net.Socket, string | null>();
   /** The connection of a request (HTTP/2 requests: kept per session; unknown → no principal). */
   const connectionOf = (req: AnyRequest, chain: ChainState | undefined): Peer => {
@@ -360,12 +369,28 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           reply(status, body, decision.policy, decision.reason);
           return;
         }
+        const limit = rateLimiter.check(
+          state.rateLimit.filter,
+          state.rateLimit.route,
+          downstreamConnection(req),
+        );
+        if (limit?.kind === 'limited') {
+          for (const [name, value] of Object.entries(limit.headers)) res.setHeader(name, value);
+          localReply(req, res, limit.status, 'local_rate_limited', {}, limit.grpcStatus);
+          done(limit.status, 'local rate limit (RL)', decision.policy);
+          return;
+        }
         const target = clusterEndpoint(current, state.cluster);
         if (target === undefined) {
           reply(503, 'no healthy upstream', null, `cluster ${state.cluster} has no endpoint`);
           return;
         }
         const headers = appHeaders(req, decision, principal);
+        if (limit !== undefined) {
+          Object.assign(headers, limit.requestHeaders);
+          for (const [name, value] of Object.entries(limit.responseHeaders))
+            res.setHeader(name, value);
+        }
         const hasBody = requestHasBody(req);
         let ended = false;
         let upstream: UpstreamController | undefined;
@@ -548,12 +573,17 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       let h2: H2Downstream<Peer> | undefined;
       let evaluator: EnvoyPolicyEvaluator;
       let connection: EnvoyPolicyEvaluator | undefined;
+      let rateLimit: ChainState['rateLimit'] = { filter: undefined, route: undefined };
       if (hcm !== undefined) {
         const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
         if (networkRbac.length > 0) connection = tcpPolicyEvaluator(networkRbac);
         const config = rec(hcm['typed_config']);
         const vh = list(rec(config['route_config'])['virtual_hosts'])[0];
         cluster = str(rec(list(vh?.['routes'])[0]?.['route'])['cluster']);
+        rateLimit = {
+          filter: hcmRateLimit(config),
+          route: routeRateLimit(list(vh?.['routes'])[0]),
+        };
         evaluator = httpPolicyEvaluator(list(config['http_filters']));
         const chainName = str(chain['name']);
         const current = (): ChainState | undefined =>
@@ -599,6 +629,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         evaluator,
         connection,
         cluster,
+        rateLimit,
       };
     });
 

@@ -58,6 +58,13 @@ import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
+import { applyHeaderOps, chance, fraction } from '../envoy-values.js';
+import {
+  createLocalRateLimiter,
+  downstreamConnection,
+  hcmRateLimit,
+  routeRateLimit,
+} from '../local-rate-limit.js';
 import { hashPick, requestHash } from './hash-lb.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
@@ -134,23 +141,6 @@ const rec = (v: unknown): R => (isRecord(v) ? v : {});
 function durationMs(value: unknown): number | undefined {
   if (!isRecord(value)) return undefined;
   return Number(value['seconds'] ?? 0) * 1000 + Number(value['nanos'] ?? 0) / 1e6;
-}
-
-/** A FractionalPercent as a probability in [0, 1]. */
-function fraction(value: unknown): number {
-  const v = rec(value);
-  const denominators: Record<string, number> = {
-    HUNDRED: 100,
-    TEN_THOUSAND: 10_000,
-    MILLION: 1_000_000,
-  };
-  const d = denominators[str(v['denominator'], 'HUNDRED')] ?? 100;
-  return Math.min(1, Number(v['numerator'] ?? 0) / d);
-}
-
-/** True with probability `p` (CSPRNG-backed; the draw has a resolution of one in a million). */
-function chance(p: number): boolean {
-  return p >= 1 || (p > 0 && randomInt(1_000_000) < p * 1_000_000);
 }
 
 /** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
@@ -276,29 +266,6 @@ function retriable(
   return false;
 }
 
-function headerValueOf(entry: R): { key: string; value: string; append: boolean } | undefined {
-  const header = rec(entry['header']);
-  if (typeof header['key'] !== 'string') return undefined;
-  const action = entry['append_action'];
-  const append =
-    action === 'APPEND_IF_EXISTS_OR_ADD' ||
-    (action === undefined && rec(entry['append'])['value'] === true);
-  return { key: header['key'].toLowerCase(), value: str(header['value']), append };
-}
-
-function applyHeaderOps(headers: http.OutgoingHttpHeaders, add: unknown, remove: unknown): void {
-  if (Array.isArray(remove))
-    for (const name of remove) Reflect.deleteProperty(headers, String(name).toLowerCase());
-  for (const entry of records(add)) {
-    const h = headerValueOf(entry);
-    if (h === undefined) continue;
-    const existing = headers[h.key];
-    if (h.append && existing !== undefined)
-      headers[h.key] = [...(Array.isArray(existing) ? existing : [String(existing)]), h.value];
-    else headers[h.key] = h.value;
-  }
-}
-
 const rewriteRegexes = new WeakMap<object, RegExp>();
 /** The global RegExp of a `regex_rewrite`, compiled once per accepted route object. */
 function rewriteRegex(holder: object, pattern: string): RegExp {
@@ -326,6 +293,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   const listenerName = options.listenerName ?? 'outbound';
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const tlsAgents = createUpstreamTlsAgents(options.secrets, options.onSecureNamingFailure);
+  const rateLimiter = createLocalRateLimiter();
   const clusterStates = new Map<string, ClusterState>();
   const tlsConfigs = new WeakMap<object, UpstreamTlsConfig | null>();
   /** A cluster's upstream TLS config, parsed once per accepted cluster resource. */
@@ -614,6 +582,23 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       if (corsHeaders !== undefined)
         for (const [name, value] of Object.entries(corsHeaders))
           if (value !== undefined) res.setHeader(name, value);
+      // Local rate limit (Envoy's filter order here: after CORS, before fault and router).
+      const limit = rateLimiter.check(
+        hcmRateLimit(hcm),
+        routeRateLimit(found.route),
+        downstreamConnection(req),
+      );
+      if (limit?.kind === 'limited') {
+        for (const [name, value] of Object.entries(limit.headers)) res.setHeader(name, value);
+        reply(req, res, limit.status, 'local_rate_limited', 'RL', limit.grpcStatus);
+        record('', '', limit.status, 'RL', 0, false);
+        return;
+      }
+      if (limit !== undefined) {
+        Object.assign(req.headers, limit.requestHeaders);
+        for (const [name, value] of Object.entries(limit.responseHeaders))
+          res.setHeader(name, value);
+      }
       const decision: RouteDecision = decide(found.route, request, (total) => randomInt(total));
       if (decision.kind === 'direct') {
         reply(req, res, decision.status, decision.body, '-');

@@ -4,7 +4,8 @@
  * filter outside that subset is a reason to NACK the whole response, never to
  * ignore it (DESIGN §3, STYLE §3: fail closed on what we do not support).
  */
-import { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, list, rec, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { LOCAL_RATE_LIMIT_FILTER, localRateLimitProblems } from '../local-rate-limit.js';
 import { gatewayListenerProblems } from '../gateway/gateway-validation.js';
 import { inboundListenerProblems } from '../inbound/inbound-validation.js';
 import { MAX_REGEX_LENGTH } from '../outbound/route-table.js';
@@ -48,8 +49,8 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
 };
 
 /**
- * Extensions the outbound listener implements. Others (local rate limit,
- * ext_authz, …) are NACKed until their filter lands: accepting a filter and
+ * Extensions the outbound listener implements. Others (ext_authz, Lua,
+ * global rate limit, …) are NACKed until their filter lands: accepting a filter and
  * not enforcing it would fail open.
  */
 const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -58,6 +59,7 @@ const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.fault,
   EXTENSION_TYPE_URLS.cors,
   EXTENSION_TYPE_URLS.corsPolicy,
+  EXTENSION_TYPE_URLS.localRateLimit,
   EXTENSION_TYPE_URLS.upstreamTls,
   EXTENSION_TYPE_URLS.httpProtocolOptions,
 ]);
@@ -73,6 +75,7 @@ const GATEWAY_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.downstreamTls,
   EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.tlsInspector,
+  EXTENSION_TYPE_URLS.localRateLimit,
 ]);
 
 /** Extensions the inbound listeners implement (checked field by field in inbound-validation). */
@@ -85,6 +88,7 @@ const INBOUND_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.downstreamTls,
   EXTENSION_TYPE_URLS.tlsInspector,
+  EXTENSION_TYPE_URLS.localRateLimit,
 ]);
 
 /** Fields of a Route (route.v3.Route) and its RouteAction this build implements. */
@@ -121,6 +125,7 @@ const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = new Set([
 const SUPPORTED_PER_FILTER: ReadonlySet<string> = new Set([
   'envoy.filters.http.fault',
   'envoy.filters.http.cors',
+  LOCAL_RATE_LIMIT_FILTER,
 ]);
 /** CorsPolicy fields the outbound path implements (see outbound/cors.ts). */
 const SUPPORTED_CORS_FIELDS: ReadonlySet<string> = new Set([
@@ -225,6 +230,14 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
           problems.push(
             `${at}.typed_per_filter_config[envoy.filters.http.cors]: unsupported field ${key}`,
           );
+        const limit = perFilter[LOCAL_RATE_LIMIT_FILTER];
+        if (limit !== undefined)
+          problems.push(
+            ...localRateLimitProblems(
+              isRecord(limit) ? limit : {},
+              `${at}.typed_per_filter_config[${LOCAL_RATE_LIMIT_FILTER}]`,
+            ),
+          );
         collectLongRegexes(route['match'], `${at}.match`, problems);
         collectLongRegexes(
           perFilter['envoy.filters.http.cors'],
@@ -234,6 +247,25 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
       }
     });
   });
+}
+
+/** The local rate limit filters of a listener's HTTP connection managers, field by field. */
+function rateLimitFilterProblems(listener: XdsResource): string[] {
+  const problems: string[] = [];
+  list(listener['filter_chains']).forEach((chain, i) => {
+    list(chain['filters']).forEach((filter, j) => {
+      list(rec(filter['typed_config'])['http_filters']).forEach((f, k) => {
+        if (f['name'] === LOCAL_RATE_LIMIT_FILTER)
+          problems.push(
+            ...localRateLimitProblems(
+              rec(f['typed_config']),
+              `filter_chains[${String(i)}].filters[${String(j)}].http_filters[${String(k)}]`,
+            ),
+          );
+      });
+    });
+  });
+  return problems;
 }
 
 /** safe_regex patterns longer than the bound are NACKed (Node has no RE2; see route-table). */
@@ -389,6 +421,7 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
   if (inbound) nested.push(...inboundListenerProblems(resource));
   if (gateway) nested.push(...gatewayListenerProblems(resource));
   if (kind === 'cluster') collectClusterProblems(resource, nested);
+  if (kind === 'listener') nested.push(...rateLimitFilterProblems(resource));
   for (const [key, child] of Object.entries(resource)) {
     if (key !== '@type')
       collectUnsupportedExtensions(
