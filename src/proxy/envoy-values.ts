@@ -24,7 +24,9 @@ export function chance(p: number): boolean {
   return p >= 1 || (p > 0 && randomInt(1_000_000) < p * 1_000_000);
 }
 
-function headerValueOf(entry: Record<string, unknown>): { key: string; value: string; append: boolean } | undefined {
+function headerValueOf(
+  entry: Record<string, unknown>,
+): { key: string; value: string; append: boolean } | undefined {
   const header = rec(entry['header']);
   if (typeof header['key'] !== 'string') return undefined;
   const action = entry['append_action'];

@@ -6,7 +6,7 @@
 // get Access-Control-Allow-Origin over the app's own; others are untouched.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
+import { EXTENSION_TYPE_URLS } from '../../src/xds/index.js';
 import { waitFor } from '../helpers/index.js';
 import {
   clusterName,
