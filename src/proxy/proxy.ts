@@ -191,6 +191,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     ...(options.token === undefined ? {} : { token: options.token }),
     onUpdate(snapshot) {
       syncSecrets(snapshot, secrets, sdsNames);
+      outbound?.sync(snapshot);
       inbound.sync(snapshot).catch((error: unknown) => {
         logger.error({ err: error }, 'inbound listeners could not be updated');
       });
@@ -223,6 +224,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         logger.warn({ cluster, presented }, 'secure naming check failed: upstream refused');
       },
     });
+    outbound.sync(ads.snapshot);
     const outboundPort = await outbound.listen(options.instanceIp, options.outboundPort ?? 15001);
     const gatewaySide = createGatewayListeners({ secrets, logger, outbound });
     gateways = gatewaySide;

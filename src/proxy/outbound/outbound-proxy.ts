@@ -66,6 +66,7 @@ import {
   routeRateLimit,
 } from '../local-rate-limit.js';
 import { hashPick, requestHash } from './hash-lb.js';
+import { createHealthChecker } from './health-checker.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
@@ -122,6 +123,8 @@ export interface OutboundProxy {
     head: Buffer,
     hcm: Record<string, unknown>,
   ): void;
+  /** Applies an accepted snapshot's side effects (active health checks start/stop). */
+  sync(snapshot: XdsSnapshot): void;
   /** Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers). */
   handleTcp(socket: Duplex, tcpProxy: Record<string, unknown>, first: Buffer): void;
   listen(host: string, port: number): Promise<number>;
@@ -294,6 +297,14 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const tlsAgents = createUpstreamTlsAgents(options.secrets, options.onSecureNamingFailure);
   const rateLimiter = createLocalRateLimiter();
+  const health = createHealthChecker({
+    logger: options.logger,
+    localAddress: options.localAddress,
+    tlsFor: (name, cluster) => {
+      const config = tlsOf(cluster);
+      return config === undefined ? undefined : tlsAgents.agentFor(name, config);
+    },
+  });
   const clusterStates = new Map<string, ClusterState>();
   const tlsConfigs = new WeakMap<object, UpstreamTlsConfig | null>();
   /** A cluster's upstream TLS config, parsed once per accepted cluster resource. */
@@ -424,13 +435,21 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const maxEjectPercent = Number(
       rec(rec(cluster['outlier_detection'])['max_ejection_percent'])['value'] ?? 10,
     );
-    let usable = endpoints.filter(
+    // Active health checks: skip unhealthy hosts unless fewer than half are healthy (Envoy's
+    // default panic threshold), then use them all.
+    let candidates = endpoints;
+    if (health.checked(name)) {
+      const healthy = endpoints.filter((e) => health.healthy(name, `${e.host}:${String(e.port)}`));
+      if (healthy.length * 2 >= endpoints.length) candidates = healthy;
+    }
+    let usable = candidates.filter(
       (e) => (state.ejectedUntil.get(`${e.host}:${String(e.port)}`) ?? 0) <= now,
     );
     // Never eject more than max_ejection_percent of the hosts, but always at least one (Envoy);
     // fall back to all when everything is ejected.
-    const mayEject = Math.max(1, Math.floor((endpoints.length * maxEjectPercent) / 100 + 1e-9));
-    if (usable.length === 0 || endpoints.length - usable.length > mayEject) usable = [...endpoints];
+    const mayEject = Math.max(1, Math.floor((candidates.length * maxEjectPercent) / 100 + 1e-9));
+    if (usable.length === 0 || candidates.length - usable.length > mayEject)
+      usable = [...candidates];
     if (avoid !== undefined && usable.length > 1)
       usable = usable.filter((e) => `${e.host}:${String(e.port)}` !== avoid);
     if (usable.length === 0) return undefined;
@@ -1266,6 +1285,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     handle: serve,
     handleUpgrade: upgrade,
     handleTcp: tcpProxy,
+    sync(snapshot) {
+      health.sync(snapshot, (name) =>
+        endpointsOf(
+          snapshot.endpoint.get(name) ?? rec(snapshot.cluster.get(name)?.['load_assignment']),
+        ).map((e) => `${e.host}:${String(e.port)}`),
+      );
+    },
     listen(host, port) {
       return new Promise((resolveListen, reject) => {
         server.once('error', reject);
@@ -1276,6 +1302,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       });
     },
     close() {
+      health.close();
       h2.close();
       agent.destroy();
       tlsAgents.destroy();

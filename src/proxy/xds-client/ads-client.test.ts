@@ -287,7 +287,7 @@ test('NACKs route features and listeners this build does not implement (fail clo
               match: { prefix: '/' },
               route: { cluster: 'c', hash_policy: [{ filter_state: { key: 'x' } }] },
               typed_per_filter_config: {
-                'envoy.filters.http.local_ratelimit': {},
+                'envoy.filters.http.ext_authz': {},
                 'envoy.filters.http.cors': {
                   '@type': EXTENSION_TYPE_URLS.corsPolicy,
                   allow_private_network_access: { value: true },
@@ -304,7 +304,7 @@ test('NACKs route features and listeners this build does not implement (fail clo
     nacks[2] ?? '',
     /virtual_hosts\[0\]\.routes\[0\]\.route\.hash_policy\[0\]: unsupported hash policy filter_state/,
   );
-  assert.match(nacks[2] ?? '', /unsupported filter envoy\.filters\.http\.local_ratelimit/);
+  assert.match(nacks[2] ?? '', /unsupported filter envoy\.filters\.http\.ext_authz/);
   assert.match(
     nacks[2] ?? '',
     /\[envoy\.filters\.http\.cors\]: unsupported field allow_private_network_access/,

@@ -9,6 +9,7 @@ import { LOCAL_RATE_LIMIT_FILTER, localRateLimitProblems } from '../local-rate-l
 import { gatewayListenerProblems } from '../gateway/gateway-validation.js';
 import { inboundListenerProblems } from '../inbound/inbound-validation.js';
 import { MAX_REGEX_LENGTH } from '../outbound/route-table.js';
+import { healthCheckProblems } from '../outbound/health-checker.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 
@@ -38,6 +39,7 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'transport_socket',
     'circuit_breakers',
     'outlier_detection',
+    'health_checks',
     'max_requests_per_connection',
     'ring_hash_lb_config',
     'maglev_lb_config',
@@ -317,6 +319,7 @@ function collectClusterProblems(resource: XdsResource, problems: string[]): void
   }
   if (resource['transport_socket'] !== undefined) parseUpstreamTls(resource, problems);
   collectProtocolOptionProblems(resource['typed_extension_protocol_options'], problems);
+  problems.push(...healthCheckProblems(resource));
 }
 
 /**
