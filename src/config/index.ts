@@ -11,6 +11,9 @@ export const ENV = {
   STATE_DIR: 'PALISADE_STATE_DIR',
   TRUST_DOMAIN: 'PALISADE_TRUST_DOMAIN',
   CONTROL_ADDRESS: 'PALISADE_CONTROL_ADDRESS',
+  /** OpenTelemetry's standard variables: the traces URL as is, or a base URL (+ /v1/traces). */
+  OTLP_TRACES_ENDPOINT: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  OTLP_ENDPOINT: 'OTEL_EXPORTER_OTLP_ENDPOINT',
 } as const;
 
 export const DEFAULTS = {
@@ -28,6 +31,8 @@ export interface PalisadeConfig {
   readonly stateDir: string;
   readonly trustDomain: string;
   readonly controlAddress: string;
+  /** Where proxies export spans (OTLP/HTTP), when set. */
+  readonly otlpEndpoint: string | undefined;
 }
 
 /** Reads and validates the environment; throws one error naming every bad variable. */
@@ -51,5 +56,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): PalisadeConfig
     stateDir: env[ENV.STATE_DIR] ?? DEFAULTS.STATE_DIR,
     trustDomain: env[ENV.TRUST_DOMAIN] ?? DEFAULTS.TRUST_DOMAIN,
     controlAddress,
+    otlpEndpoint: env[ENV.OTLP_TRACES_ENDPOINT] ?? env[ENV.OTLP_ENDPOINT],
   };
 }

@@ -10,6 +10,7 @@
 import type * as http from 'node:http';
 import type { Writable } from 'node:stream';
 import { createProxyTelemetry } from './telemetry-hooks.js';
+import { createOtlpExporter } from '../telemetry/index.js';
 import { createSvidSource, type SvidSource } from '../identity/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {
@@ -61,6 +62,15 @@ export interface ProxyOptions {
   onInbound?: (record: InboundRecord) => void;
   /** Where JSON access logs go (Istio's format, one line per request); none when undefined. */
   accessLog?: Writable;
+  /** Span export over OTLP/HTTP (JSON); none when undefined. */
+  tracing?: {
+    /** Collector URL, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added to a bare origin). */
+    readonly otlpEndpoint: string;
+    /** Share of new traces sampled, 0–100 % (Istio's default is 1). */
+    readonly samplingPercent: number;
+    /** Batching interval (default 5000 ms, the OTLP exporter default). */
+    readonly flushIntervalMs?: number;
+  };
 }
 
 export interface Proxy {
@@ -130,6 +140,18 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     typeof meta['LABELS'] === 'object' && meta['LABELS'] !== null
       ? (meta['LABELS'] as Record<string, string>)
       : {};
+  const workloadName = text(meta['WORKLOAD_NAME']) ?? options.node.id.split('~')[2]?.split('.')[0];
+  const exporter =
+    options.tracing === undefined
+      ? undefined
+      : createOtlpExporter({
+          endpoint: options.tracing.otlpEndpoint,
+          // Istio names a proxy's spans' service `<workload>.<namespace>`.
+          serviceName: `${workloadName ?? 'unknown'}.${text(meta['NAMESPACE']) ?? 'default'}`,
+          ...(options.tracing.flushIntervalMs === undefined
+            ? {}
+            : { flushIntervalMs: options.tracing.flushIntervalMs }),
+        });
   const telemetry = createProxyTelemetry(
     {
       workload: text(meta['WORKLOAD_NAME']),
@@ -141,6 +163,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       labels,
     },
     options.accessLog,
+    exporter === undefined ? undefined : { exporter, nodeId: options.node.id },
   );
   const sdsNames = new Set<string>();
   const onInbound = options.onInbound;
@@ -217,6 +240,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       secrets,
       localAddress: options.instanceIp,
       logger,
+      ...(options.tracing === undefined
+        ? {}
+        : { traceSampling: options.tracing.samplingPercent / 100 }),
       onRecord: (record) => {
         telemetry.outbound(record);
       },
@@ -256,6 +282,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         await out.close();
         admin.closeAllConnections();
         telemetry.accessLog?.flush();
+        await exporter?.close();
       },
     };
   } catch (error) {
@@ -264,6 +291,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     admin.close();
     await outbound?.close();
     await inbound.close(0);
+    await exporter?.close();
     throw error;
   }
 }

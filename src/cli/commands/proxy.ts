@@ -30,6 +30,10 @@ Options:
   --ca-root-cert FILE      PEM roots that verify the CA server (required with --ca-url)
   --trust-domain TD        SPIFFE trust domain (default $PALISADE_TRUST_DOMAIN or cluster.local)
   --svid-ttl DURATION      SVID lifetime to request (default 24h)
+  --otlp-endpoint URL      export spans over OTLP/HTTP JSON to this collector (e.g. http://127.0.0.1:4318;
+                           default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT)
+  --trace-sampling PCT     share of new traces sampled, 0-100 (default 1, Istio's default); a caller's
+                           sampling decision (traceparent, B3) is always kept
 `;
 
 function port(value: string | undefined, flag: string, fallback: number): number {
@@ -62,6 +66,8 @@ export const proxyCommand: Command = {
         'ca-root-cert': { type: 'string' },
         'trust-domain': { type: 'string' },
         'svid-ttl': { type: 'string' },
+        'otlp-endpoint': { type: 'string' },
+        'trace-sampling': { type: 'string' },
       },
       false,
     );
@@ -103,7 +109,17 @@ export const proxyCommand: Command = {
       };
     }
     const config = readConfig();
+    const otlpEndpoint = values['otlp-endpoint'] ?? config.otlpEndpoint;
+    const sampling = Number(values['trace-sampling'] ?? 1);
+    if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100)
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--trace-sampling: ${values['trace-sampling'] ?? ''} is not a percentage between 0 and 100`,
+      );
     const proxy = await startProxy({
+      ...(otlpEndpoint === undefined || otlpEndpoint === ''
+        ? {}
+        : { tracing: { otlpEndpoint, samplingPercent: sampling } }),
       accessLog: process.stdout,
       logger: createLogger('proxy', config.logLevel),
       ...(identity === undefined ? {} : { identity }),

@@ -68,7 +68,12 @@ import {
 import { hashPick, requestHash } from './hash-lb.js';
 import { createHealthChecker } from './health-checker.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
-import { childSpan, injectTraceContext, parseTraceContext } from '../../telemetry/index.js';
+import {
+  childSpan,
+  injectTraceContext,
+  parseTraceContext,
+  type SpanContext,
+} from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
 import {
   createUpstreamTlsAgents,
@@ -92,6 +97,8 @@ export interface OutboundRecord {
   readonly protocol: string;
   /** Set for gRPC requests: the status the client got, when one was sent. */
   readonly grpc?: { readonly status: number | undefined };
+  /** The span this hop started (propagated upstream), for span export. */
+  readonly span?: SpanContext;
 }
 
 export interface OutboundProxyOptions {
@@ -105,6 +112,8 @@ export interface OutboundProxyOptions {
   onRecord?: (record: OutboundRecord) => void;
   /** Source address for connections to loopback endpoints (the instance IP), so peers can tell pods apart. */
   localAddress?: string;
+  /** Share of new traces (no sampled parent context) that are sampled, 0–1 (default 1). */
+  traceSampling?: number;
   /** Where connection-level events (tcp_proxy refusals) are logged. */
   logger?: Logger;
   /** Called when a server fails secure naming (presents an identity not allowed for the service). */
@@ -526,6 +535,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   };
 
   /** Records one outbound exchange (metrics, access log) with its duration since `started`. */
+  const spans = new WeakMap<AnyRequest, SpanContext>();
   const recorder =
     (req: AnyRequest, target: Target | undefined, started: number) =>
     (
@@ -549,6 +559,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         mtls,
         protocol: protocolOf(req),
         ...(isGrpc(req.headers) ? { grpc: { status: sentGrpcStatus(req) } } : {}),
+        ...(spans.has(req) ? { span: spans.get(req) } : {}),
       });
     };
 
@@ -667,7 +678,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       delete headers['expect'];
       // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context
       // (W3C traceparent, else B3), or a new root; written in W3C and B3 forms.
-      injectTraceContext(headers, childSpan(parseTraceContext(req.headers)));
+      const parent = parseTraceContext(req.headers);
+      const span = childSpan(
+        parent,
+        parent === undefined ? { sampled: chance(options.traceSampling ?? 1) } : {},
+      );
+      spans.set(req, span);
+      injectTraceContext(headers, span);
       applyHeaderOps(
         headers,
         found.vhost['request_headers_to_add'],
