@@ -1,11 +1,18 @@
 /**
- * Reading Envoy's common value types on the request path: FractionalPercent
+ * Reading Envoy's common value types on the request path: Duration, FractionalPercent
  * (fault, mirror and rate-limit percentages) and HeaderValueOption lists
  * (route, virtual-host and rate-limit header additions).
  */
 import type * as http from 'node:http';
 import { randomInt } from 'node:crypto';
 import { list, rec, str } from '../xds/index.js';
+
+/** A proto Duration in ms (undefined when absent). */
+export function durationMs(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = rec(value);
+  return Number(v['seconds'] ?? 0) * 1000 + Number(v['nanos'] ?? 0) / 1e6;
+}
 
 /** A FractionalPercent as a probability in [0, 1]. */
 export function fraction(value: unknown): number {

@@ -16,7 +16,7 @@
  */
 import { enumNumber, list, rec, str } from '../xds/index.js';
 import type * as http2 from 'node:http2';
-import { applyHeaderOps, chance, fraction } from './envoy-values.js';
+import { applyHeaderOps, chance, durationMs as optionalMs, fraction } from './envoy-values.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
 
 export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
@@ -41,9 +41,9 @@ const FIELDS = [
   'vh_rate_limits',
 ];
 
+/** A Duration in ms, 0 when absent. */
 function durationMs(value: unknown): number {
-  const v = rec(value);
-  return Number(v['seconds'] ?? 0) * 1000 + Number(v['nanos'] ?? 0) / 1e6;
+  return optionalMs(value) ?? 0;
 }
 
 /** Problems with a LocalRateLimit config at `at` (empty when the proxy enforces all of it). */

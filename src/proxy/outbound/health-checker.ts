@@ -21,6 +21,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
+import { durationMs as optionalMs } from '../envoy-values.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 
@@ -36,9 +37,9 @@ const HEALTH_CHECK_FIELDS = [
 ];
 const HTTP_CHECK_FIELDS = ['path', 'host', 'expected_statuses', 'request_headers_to_add'];
 
+/** A Duration in ms, 0 when absent. */
 function durationMs(value: unknown): number {
-  const v = rec(value);
-  return Number(v['seconds'] ?? 0) * 1000 + Number(v['nanos'] ?? 0) / 1e6;
+  return optionalMs(value) ?? 0;
 }
 
 function uint(value: unknown, fallback: number): number {

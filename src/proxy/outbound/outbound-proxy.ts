@@ -58,7 +58,7 @@ import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
-import { applyHeaderOps, chance, fraction } from '../envoy-values.js';
+import { applyHeaderOps, chance, durationMs, fraction } from '../envoy-values.js';
 import {
   createLocalRateLimiter,
   downstreamConnection,
@@ -148,12 +148,6 @@ function records(value: unknown): R[] {
   return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 const rec = (v: unknown): R => (isRecord(v) ? v : {});
-
-/** A proto Duration in ms (undefined when absent). */
-function durationMs(value: unknown): number | undefined {
-  if (!isRecord(value)) return undefined;
-  return Number(value['seconds'] ?? 0) * 1000 + Number(value['nanos'] ?? 0) / 1e6;
-}
 
 /** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
 function hcmForPort(listener: XdsResource, port: number): R | undefined {
