@@ -70,7 +70,7 @@ function resources(filterExtra: Record<string, unknown> = {}): Record<string, ob
         {
           match: { prefix: '/refill' },
           route: { cluster: API },
-          typed_per_filter_config: perRoute(limit(1, 300)),
+          typed_per_filter_config: perRoute(limit(1, 3000)),
         },
         { match: { prefix: '/' }, route: { cluster: API } },
       ]),
@@ -164,7 +164,7 @@ test('local rate limiting through a palisade proxy process', async (t) => {
   await t.test('the bucket refills every fill_interval', async () => {
     assert.equal((await curl([...via, 'http://api/refill'])).status, 200);
     assert.equal((await curl([...via, 'http://api/refill'])).status, 429);
-    await sleep(1000);
+    await sleep(3500);
     assert.equal((await curl([...via, 'http://api/refill'])).status, 200);
   });
 
