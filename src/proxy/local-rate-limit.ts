@@ -126,10 +126,17 @@ export function routeRateLimit(route: R | undefined): R | undefined {
   return config === undefined ? undefined : rec(config);
 }
 
+const hcmFilters = new WeakMap<R, R | undefined>();
+
 /** The local rate limit filter's config in an HCM's `http_filters`, if it runs there. */
 export function hcmRateLimit(hcm: R | undefined): R | undefined {
-  const filter = list(hcm?.['http_filters']).find((f) => f['name'] === LOCAL_RATE_LIMIT_FILTER);
-  return filter === undefined ? undefined : rec(filter['typed_config']);
+  if (hcm === undefined) return undefined;
+  // Looked up once per accepted HCM object: this runs on every request.
+  if (!hcmFilters.has(hcm)) {
+    const filter = list(hcm['http_filters']).find((f) => f['name'] === LOCAL_RATE_LIMIT_FILTER);
+    hcmFilters.set(hcm, filter === undefined ? undefined : rec(filter['typed_config']));
+  }
+  return hcmFilters.get(hcm);
 }
 
 /** Creates a limiter; buckets are created on first use of each config object. */

@@ -154,6 +154,30 @@ function destinationCluster(
   };
 }
 
+type Destination = Parameters<typeof destinationCluster>[2];
+
+/**
+ * The cluster name a destination routes to: the resolved one (`resolved`, computed when not
+ * given), else one built from the destination itself — a host Palisade does not know gets a
+ * cluster without endpoints, so the route answers 503 as Istio's does.
+ */
+function destinationClusterName(
+  context: CompileContext,
+  vs: VirtualService,
+  destination: Destination,
+  scope: RouteScope,
+  resolved = destinationCluster(context, vs, destination, scope),
+): string {
+  return (
+    resolved?.name ??
+    outboundClusterName(
+      destination.port?.number ?? scope.port,
+      destination.subset ?? '',
+      destination.host,
+    )
+  );
+}
+
 function hashPolicy(dr: DestinationRule | undefined): object[] | undefined {
   const ch = dr?.spec.trafficPolicy?.loadBalancer?.consistentHash;
   if (ch === undefined) return undefined;
@@ -206,15 +230,8 @@ function routeAction(
     d,
     c: destinationCluster(context, vs, d.destination, scope),
   }));
-  // A route to a host Palisade does not know answers 503 (Istio sends such routes to a cluster with no endpoints).
   const clusters = resolved.map(({ d, c }) => ({
-    name:
-      c?.name ??
-      outboundClusterName(
-        d.destination.port?.number ?? scope.port,
-        d.destination.subset ?? '',
-        d.destination.host,
-      ),
+    name: destinationClusterName(context, vs, d.destination, scope, c),
     weight: d.weight ?? (destinations.length === 1 ? 100 : 0),
   }));
   const action: Record<string, unknown> = {};
@@ -257,13 +274,7 @@ function routeAction(
   ];
   if (mirrors.length > 0)
     action['request_mirror_policies'] = mirrors.map((m) => ({
-      cluster:
-        destinationCluster(context, vs, m.destination, scope)?.name ??
-        outboundClusterName(
-          m.destination.port?.number ?? scope.port,
-          m.destination.subset ?? '',
-          m.destination.host,
-        ),
+      cluster: destinationClusterName(context, vs, m.destination, scope),
       runtime_fraction: { default_value: fractionalPercent(m.percentage?.value ?? 100) },
     }));
   const first = resolved[0]?.c;
@@ -469,13 +480,7 @@ export function translateL4Routes(
     const matches = route.match.filter((m) => matchApplies(vs, m, scope));
     if (route.match.length > 0 && matches.length === 0) continue;
     const destinations = (route.route ?? []).map((d) => ({
-      name:
-        destinationCluster(context, vs, d.destination, scope)?.name ??
-        outboundClusterName(
-          d.destination.port?.number ?? scope.port,
-          d.destination.subset ?? '',
-          d.destination.host,
-        ),
+      name: destinationClusterName(context, vs, d.destination, scope),
       weight: d.weight ?? (route.route?.length === 1 ? 100 : 0),
     }));
     const first = destinations[0];

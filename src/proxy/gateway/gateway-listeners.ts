@@ -24,14 +24,14 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
 import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
-import { flatHeaders, httpPolicyEvaluator } from '../inbound/inbound-policy.js';
+import { denialBody, flatHeaders, httpPolicyEvaluator } from '../inbound/inbound-policy.js';
 import {
   createH2Downstream,
   isH2Preface,
   type AnyRequest,
   type AnyResponse,
 } from '../h2-downstream.js';
-import { MAX_CLIENT_HELLO_BYTES, readClientHello } from './client-hello.js';
+import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHelloState } from './client-hello.js';
 import { rejectUpgrade } from '../http-upgrade.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
@@ -176,13 +176,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           { path: req.url, status, policy: decision.policy, reason: decision.reason },
           'gateway request denied',
         );
-        const body =
-          status === 403
-            ? 'RBAC: access denied'
-            : status === 401
-              ? decision.reason.replace(/^invalid JWT: /, '')
-              : 'Bad Request';
-        return { status, body };
+        return { status, body: denialBody(status, decision.reason) };
       }
       for (const h of decision.headersToRemove ?? [])
         Reflect.deleteProperty(req.headers, h.toLowerCase());
@@ -376,10 +370,15 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   };
 
   /** TLS: PASSTHROUGH when the SNI picks such a chain (the ClientHello is read first), else terminated. */
-  const serveTls = (state: ListenerState, socket: net.Socket, hello: Buffer): void => {
+  const serveTls = (
+    state: ListenerState,
+    socket: net.Socket,
+    hello: Buffer,
+    read: ClientHelloState | undefined,
+  ): void => {
     let servername: string | undefined;
     if (state.passthrough.length > 0) {
-      const parsed = readClientHello(hello);
+      const parsed = read ?? readClientHello(hello);
       servername = parsed.kind === 'hello' ? parsed.serverName : undefined;
       const candidates: { names: readonly string[]; passthrough?: PassthroughChain }[] = [
         ...state.tlsChains,
@@ -412,11 +411,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         return;
       }
       // A passthrough listener needs the whole ClientHello (its SNI) before it can choose.
-      if (
-        buffered[0] === 0x16 &&
-        state.passthrough.length > 0 &&
-        readClientHello(buffered).kind === 'incomplete'
-      ) {
+      const read =
+        buffered[0] === 0x16 && state.passthrough.length > 0
+          ? readClientHello(buffered)
+          : undefined;
+      if (read?.kind === 'incomplete') {
         if (buffered.length > MAX_CLIENT_HELLO_BYTES) socket.destroy();
         return;
       }
@@ -424,7 +423,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       socket.pause();
       socket.setTimeout(0);
       if (state.generation !== secrets.generation) build(state, name);
-      if (buffered[0] === 0x16) serveTls(state, socket, buffered);
+      if (buffered[0] === 0x16) serveTls(state, socket, buffered, read);
       else if (state.plain === undefined) socket.destroy();
       else servePlain(socket, state.plain, buffered);
     };

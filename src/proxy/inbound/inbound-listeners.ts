@@ -65,7 +65,12 @@ import {
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
-import { flatHeaders, httpPolicyEvaluator, tcpPolicyEvaluator } from './inbound-policy.js';
+import {
+  denialBody,
+  flatHeaders,
+  httpPolicyEvaluator,
+  tcpPolicyEvaluator,
+} from './inbound-policy.js';
 
 /** One inbound request or connection, for access logs and metrics. */
 export interface InboundRecord {
@@ -360,13 +365,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
               'x-palisade-policy',
               `${decision.policy}${decision.rule === null ? '' : ` rule ${String(decision.rule)}`}`,
             );
-          const body =
-            status === 403
-              ? 'RBAC: access denied'
-              : status === 401
-                ? decision.reason.replace(/^invalid JWT: /, '')
-                : 'Bad Request';
-          reply(status, body, decision.policy, decision.reason);
+          reply(status, denialBody(status, decision.reason), decision.policy, decision.reason);
           return;
         }
         const limit = rateLimiter.check(

@@ -78,3 +78,10 @@ export function tcpPolicyEvaluator(filters: readonly unknown[]): EnvoyPolicyEval
     if (isRecord(f) && f['name'] === 'envoy.filters.network.rbac') rbacs.push(config(f));
   return new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: classify(rbacs) });
 }
+
+/** Envoy's body for a policy denial: RBAC's 403, jwt_authn's 401 reason, else 400. */
+export function denialBody(status: number, reason: string): string {
+  if (status === 403) return 'RBAC: access denied';
+  if (status === 401) return reason.replace(/^invalid JWT: /, '');
+  return 'Bad Request';
+}
