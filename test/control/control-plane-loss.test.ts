@@ -4,13 +4,14 @@
 // control plane (xDS and CA) is SIGKILLed. The proxies keep serving on their
 // last good config and certificates: not one request fails.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runPalisade, tempDir, waitFor } from '../helpers/index.js';
-import { startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
+import { waitFor } from '../helpers/index.js';
+import { proxyClient } from '../proxy/ads-server.js';
+import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 
 const APP_IP = '127.0.0.121';
 const SERVER_IP = '127.0.0.122';
@@ -48,12 +49,8 @@ test(
   'control plane SIGKILLed under concurrent load: no request fails',
   { timeout: 120_000 },
   async (t) => {
-    const dir = tempDir();
-    t.after(dir.cleanup);
-    const configDir = join(dir.path, 'config');
-    const caDir = join(dir.path, 'ca');
-    mkdirSync(configDir);
-    assert.equal((await runPalisade(['ca', 'init', '--dir', caDir])).code, 0);
+    const dir = await meshDirs(t);
+    const { configDir, caDir } = dir;
     const app = http.createServer((req, res) => {
       res.end(`web ${req.url ?? ''} from ${String(req.headers['x-forwarded-client-cert'])}`);
     });
@@ -81,37 +78,15 @@ test(
     const server = await sidecar('web', SERVER_IP);
     const client = await sidecar('client', CLIENT_IP);
 
-    const agent = new http.Agent({ keepAlive: true, maxSockets: WORKERS });
+    const proxy = proxyClient(client.outbound, CLIENT_IP);
     t.after(() => {
-      agent.destroy();
+      proxy.close();
     });
     const authority = `web.load.svc.cluster.local:${String(port)}`;
     const get = (path: string): Promise<{ status: number; body: string }> =>
-      new Promise((resolve) => {
-        const req = http.request(
-          {
-            host: CLIENT_IP,
-            port: client.outbound,
-            path: `http://${authority}${path}`,
-            headers: { host: authority },
-            agent,
-            timeout: 10_000,
-          },
-          (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (body += chunk));
-            res.on('end', () => {
-              resolve({ status: res.statusCode ?? 0, body });
-            });
-          },
-        );
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', (e) => {
-          resolve({ status: 0, body: e.message });
-        });
-        req.end();
-      });
+      proxy
+        .get(`http://${authority}${path}`, { host: authority })
+        .catch((error: unknown) => ({ status: 0, body: String(error) }));
 
     // Both sidecars need their SVIDs and config first.
     await waitFor(async () => (await get('/warm')).status === 200, 30_000, 250);

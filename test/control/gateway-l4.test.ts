@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { TLSSocket } from 'node:tls';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { runPalisade, runProcess, tempDir, waitFor } from '../helpers/index.js';
-import { startControlPlane, startIngressGateway } from '../helpers/mesh-processes.js';
+import { runProcess, waitFor } from '../helpers/index.js';
+import { meshDirs, startControlPlane, startIngressGateway } from '../helpers/mesh-processes.js';
 import { issueCert, makeCa } from '../helpers/openssl-pki.js';
 import {
   EchoClientConstructor,
@@ -172,13 +172,10 @@ test(
   'ingress gateway: TLS passthrough by SNI, HTTP/2 and gRPC over SIMPLE TLS on the same port, TCP routes',
   { timeout: 120_000 },
   async (t) => {
-    const dir = tempDir();
-    t.after(dir.cleanup);
+    const dir = await meshDirs(t);
+    const { configDir, caDir } = dir;
     const pki = join(dir.path, 'pki');
-    const configDir = join(dir.path, 'config');
-    const caDir = join(dir.path, 'ca');
     mkdirSync(pki);
-    mkdirSync(configDir);
     await makeCa(pki, 'example', 'example.com CA');
     await issueCert(
       pki,
@@ -194,7 +191,6 @@ test(
       'grpc.example.com',
       'subjectAltName=DNS:grpc.example.com',
     );
-    assert.equal((await runPalisade(['ca', 'init', '--dir', caDir])).code, 0);
 
     // The passthrough backend terminates TLS itself and says which SNI it was asked for.
     const secure = https.createServer(

@@ -6,12 +6,17 @@
 // policy per call and reaches the gRPC app over h2c. A call the policy denies
 // fails with PERMISSION_DENIED "RBAC: access denied" and never reaches the app.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { runPalisade, tempDir, waitFor } from '../helpers/index.js';
-import { startControlPlane, startSidecar, type SidecarProcess } from '../helpers/mesh-processes.js';
+import { waitFor } from '../helpers/index.js';
+import {
+  meshDirs,
+  startControlPlane,
+  startSidecar,
+  type SidecarProcess,
+} from '../helpers/mesh-processes.js';
 import {
   EchoClientConstructor,
   echoCall,
@@ -66,12 +71,8 @@ test(
   'gRPC through two sidecars over mTLS (HTTP/2 end to end) with an AuthorizationPolicy per method',
   { timeout: 90_000 },
   async (t) => {
-    const dir = tempDir();
-    t.after(dir.cleanup);
-    const configDir = join(dir.path, 'config');
-    const caDir = join(dir.path, 'ca');
-    mkdirSync(configDir);
-    assert.equal((await runPalisade(['ca', 'init', '--dir', caDir])).code, 0);
+    const dir = await meshDirs(t);
+    const { configDir, caDir } = dir;
     const echo = await startEchoBackend('echo-app', { host: APP_IP });
     t.after(() => echo.close());
     writeFileSync(join(configDir, 'mesh.yaml'), mesh(echo.port));

@@ -13,9 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tls from 'node:tls';
-import { runPalisade, runProcess, tempDir, waitFor } from '../helpers/index.js';
+import { runPalisade, runProcess, waitFor } from '../helpers/index.js';
 import { echoUpgrades, upgradeOver } from '../helpers/websocket.js';
-import { startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
+import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 
 const APP_IP = '127.0.0.61';
 const INSTANCE_IP = '127.0.0.62';
@@ -62,13 +62,8 @@ async function curl(
 }
 
 test('STRICT mTLS inbound with SVIDs from the control plane CA, AuthorizationPolicy enforced, config changes pushed', async (t) => {
-  const dir = tempDir();
-  t.after(dir.cleanup);
-  const configDir = join(dir.path, 'config');
-  const caDir = join(dir.path, 'ca');
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(configDir);
-  assert.equal((await runPalisade(['ca', 'init', '--dir', caDir])).code, 0);
+  const dir = await meshDirs(t);
+  const { configDir, caDir } = dir;
 
   const app = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');

@@ -3,15 +3,15 @@
 // connections and reusing keep-alive ones. Every request must succeed, and the
 // client must see several server certificates (serials) over the run.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runPalisade, tempDir, waitFor } from '../helpers/index.js';
-import { startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
+import { runPalisade, waitFor } from '../helpers/index.js';
+import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 
 const APP_IP = '127.0.0.71';
 const INSTANCE_IP = '127.0.0.72';
@@ -20,12 +20,8 @@ test(
   'a sidecar rotating its SVID every ~2 s under load fails no request',
   { timeout: 60_000 },
   async (t) => {
-    const dir = tempDir();
-    t.after(dir.cleanup);
-    const configDir = join(dir.path, 'config');
-    const caDir = join(dir.path, 'ca');
-    mkdirSync(configDir);
-    assert.equal((await runPalisade(['ca', 'init', '--dir', caDir])).code, 0);
+    const dir = await meshDirs(t);
+    const { configDir, caDir } = dir;
     const app = http.createServer((_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => app.listen(0, APP_IP, resolve));
     t.after(() => app.close());

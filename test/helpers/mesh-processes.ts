@@ -3,9 +3,28 @@
 // and `palisade proxy` sidecars that authenticate with a service-account
 // token from that CA and get their SVID from it.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runPalisade, spawnPalisade, type PalisadeProcess } from './index.js';
+import { runPalisade, spawnPalisade, tempDir, type PalisadeProcess } from './index.js';
+
+/** A test's mesh directories: a config directory and an initialised CA, removed after the test. */
+export interface MeshDirs {
+  readonly path: string;
+  readonly configDir: string;
+  readonly caDir: string;
+}
+
+/** Makes a temporary directory with `config/` and a fresh CA in `ca/` (`palisade ca init`). */
+export async function meshDirs(t: { after(fn: () => void): void }): Promise<MeshDirs> {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const configDir = join(dir.path, 'config');
+  const caDir = join(dir.path, 'ca');
+  mkdirSync(configDir);
+  const init = await runPalisade(['ca', 'init', '--dir', caDir]);
+  assert.equal(init.code, 0, init.stderr);
+  return { path: dir.path, configDir, caDir };
+}
 
 export interface ControlPlaneProcess extends PalisadeProcess {
   /** `127.0.0.1:<port>` of the xDS server. */

@@ -5,6 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProcess } from './index.js';
 
+/** `openssl req` arguments for a new unencrypted P-256 key. */
+const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
 async function openssl(dir: string, args: readonly string[]): Promise<void> {
   const result = await runProcess('openssl', args, { cwd: dir, timeoutMs: 20_000 });
   assert.equal(result.code, 0, `openssl ${args.join(' ')}: ${result.stderr}`);
@@ -15,11 +18,7 @@ export async function makeCa(dir: string, name: string, cn: string): Promise<voi
   await openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
+    ...NEW_P256_KEY,
     '-keyout',
     `${name}.key`,
     '-out',
@@ -44,11 +43,7 @@ export async function issueCert(
 ): Promise<void> {
   await openssl(dir, [
     'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
+    ...NEW_P256_KEY,
     '-keyout',
     `${name}.key`,
     '-out',

@@ -296,8 +296,11 @@ export async function curl(args: readonly string[]): Promise<CurlResult> {
   return { status, body: text.slice(at), headers };
 }
 
-/** A keep-alive node:http client sending absolute-form requests through the outbound proxy. */
-export function proxyClient(outboundPort: number): {
+/** A keep-alive node:http client sending absolute-form requests through the outbound proxy at `host`. */
+export function proxyClient(
+  outboundPort: number,
+  host = '127.0.0.1',
+): {
   get(url: string, headers?: Record<string, string>): Promise<{ status: number; body: string }>;
   close(): void;
 } {
@@ -306,7 +309,7 @@ export function proxyClient(outboundPort: number): {
     get: (url, headers = {}) =>
       new Promise((resolve, reject) => {
         const req = http.request(
-          { host: '127.0.0.1', port: outboundPort, path: url, headers, agent, timeout: 10_000 },
+          { host, port: outboundPort, path: url, headers, agent, timeout: 10_000 },
           (res) => {
             let body = '';
             res.setEncoding('utf8');
