@@ -1,6 +1,6 @@
 /**
  * The subset of Envoy's RBAC filter config (envoy.config.rbac.v3) Palisade
- * generates and evaluates, in the plain-object shape @grpc/proto-loader uses
+ * generates and evaluates, in the plain-object shape protobufjs decodes (proto field names)
  * (snake_case, enums as strings). The HTTP and network RBAC filters
  * (envoy.extensions.filters.{http,network}.rbac.v3.RBAC) wrap it.
  */

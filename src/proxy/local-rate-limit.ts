@@ -51,7 +51,7 @@ export function localRateLimitProblems(config: R, at: string): string[] {
   const problems: string[] = [];
   for (const key of Object.keys(config)) {
     const value = config[key];
-    // proto-loader oneof discriminators name a sibling field.
+    // oneof discriminators (protobufjs `oneofs: true`) name a sibling field.
     if (typeof value === 'string' && value in config && value !== key) continue;
     if (!FIELDS.includes(key)) problems.push(`${at}: unsupported field ${key}`);
   }

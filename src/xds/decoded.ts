@@ -1,5 +1,5 @@
 /**
- * Readers for decoded xDS messages (plain objects from @grpc/proto-loader):
+ * Readers for decoded xDS messages (plain objects decoded by protobufjs):
  * every field may be absent or of an unexpected shape, so reads are total and
  * never stringify objects by accident.
  */
@@ -21,7 +21,7 @@ export function str(value: unknown, fallback = ''): string {
   return typeof value === 'string' ? value : fallback;
 }
 
-/** A numeric field (numbers and proto-loader's 64-bit strings), or `fallback`. */
+/** A numeric field (numbers and 64-bit values decoded as strings), or `fallback`. */
 export function num(value: unknown, fallback = 0): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)))

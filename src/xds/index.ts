@@ -4,10 +4,9 @@ export {
   adsServiceDefinition,
   enumNumber,
   EXTENSION_TYPE_URLS,
-  loadXdsProtos,
   PROTO_DIR,
-  PROTO_LOADER_OPTIONS,
   TYPE_URLS,
+  xdsRoot,
   type ResourceKind,
 } from './protos.js';
 export { objectToStruct, structToObject } from './struct.js';

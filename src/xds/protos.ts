@@ -1,13 +1,24 @@
 /**
- * Envoy xDS v3 protos, loaded once with @grpc/proto-loader from proto/ (copied
+ * Envoy xDS v3 protos, loaded once with protobufjs from proto/ (copied
  * from the pinned @grpc/grpc-js-xds by scripts/copy-protos.mjs). Shared by the
  * control plane (server) and the proxy (client). Messages are plain objects
  * with proto field names (keepCase); `google.protobuf.Any` values are written
  * `{ '@type': typeUrl, ...fields }` and encode as long as their type is loaded.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+
+const descriptorJson = createRequire(import.meta.url)(
+  'protobufjs/google/protobuf/descriptor.json',
+) as {
+  nested: {
+    google: { nested: { protobuf: { nested: Record<string, protobuf.AnyNestedObject> } } };
+  };
+};
 
 /** The repository's proto/ directory. */
 export const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -70,38 +81,74 @@ const PROTO_FILES = [
   'envoy/service/status/v3/csds.proto',
 ];
 
-/** Options used for every load: proto field names, enums as strings, Any as JSON. */
-export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
+/** How decoded messages look: proto field names, 64-bit ints and enums as strings, Any as JSON. */
+const DECODE_OPTIONS: protobuf.IConversionOptions = {
   longs: String,
   enums: String,
   defaults: false,
   oneofs: true,
   json: true,
-  includeDirs: [PROTO_DIR],
 };
 
-let cached: { definition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } | undefined;
+let root: protobuf.Root | undefined;
 
-/** Loads the xDS protos (once per process). */
-export function loadXdsProtos(): {
-  definition: protoLoader.PackageDefinition;
-  grpcObject: grpc.GrpcObject;
-} {
-  if (cached === undefined) {
-    const definition = protoLoader.loadSync(PROTO_FILES, PROTO_LOADER_OPTIONS);
-    cached = { definition, grpcObject: grpc.loadPackageDefinition(definition) };
+/**
+ * The xDS protos as one protobufjs Root (parsed once per process). Only the
+ * reflection objects are kept: proto-loader's package definition (a
+ * descriptor object per message type) cost ~18 MB of every proxy's heap and
+ * nothing read it.
+ */
+export function xdsRoot(): protobuf.Root {
+  if (root === undefined) {
+    // google/protobuf/descriptor.proto (imported by the validate and udpa annotations) is not
+    // among protobufjs's built-in common files; its JSON form ships with protobufjs.
+    protobuf.common('descriptor', descriptorJson.nested.google.nested.protobuf.nested);
+    const loaded = new protobuf.Root();
+    loaded.resolvePath = (_origin, target) =>
+      isAbsolute(target) || !existsSync(join(PROTO_DIR, target)) ? target : join(PROTO_DIR, target);
+    loaded.loadSync(PROTO_FILES, { keepCase: true });
+    loaded.resolveAll();
+    root = loaded;
   }
-  return cached;
+  return root;
 }
+
+let service: grpc.ServiceDefinition | undefined;
 
 /** The ADS service definition, for `server.addService` and client constructors. */
 export function adsServiceDefinition(): grpc.ServiceDefinition {
-  const def = loadXdsProtos().definition['envoy.service.discovery.v3.AggregatedDiscoveryService'];
-  if (def === undefined || !('StreamAggregatedResources' in def)) {
-    throw new Error('ADS service missing from the loaded protos');
+  if (service === undefined) {
+    const name = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+    const method = xdsRoot().lookupService(name).methods['StreamAggregatedResources'];
+    if (method?.resolvedRequestType == null || method.resolvedResponseType == null)
+      throw new Error('ADS service missing from the loaded protos');
+    const request = method.resolvedRequestType;
+    const response = method.resolvedResponseType;
+    service = {
+      StreamAggregatedResources: {
+        path: `/${name}/StreamAggregatedResources`,
+        requestStream: true,
+        responseStream: true,
+        originalName: 'streamAggregatedResources',
+        requestSerialize: serializer(request),
+        requestDeserialize: deserializer(request),
+        responseSerialize: serializer(response),
+        responseDeserialize: deserializer(response),
+      },
+    };
   }
-  return def;
+  return service;
+}
+
+function serializer(type: protobuf.Type): (value: object) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) throw new Error(`cannot encode an array as ${type.name}`);
+    return Buffer.from(type.encode(type.fromObject(value)).finish());
+  };
+}
+
+function deserializer(type: protobuf.Type): (bytes: Buffer) => Record<string, unknown> {
+  return (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS);
 }
 
 /** A client constructor for ADS (used by the proxy and by tests). */
@@ -117,7 +164,6 @@ export function enumNumber(enumName: string, value: unknown): number | undefined
   if (typeof value === 'number') return value;
   if (typeof value !== 'string') return undefined;
   if (/^\d+$/.test(value)) return Number(value);
-  const type = (loadXdsProtos().definition[enumName] as { type?: unknown } | undefined)?.type;
-  const values = (type as { value?: { name: string; number: number }[] } | undefined)?.value;
-  return values?.find((v) => v.name === value)?.number;
+  const type = xdsRoot().lookup(enumName);
+  return type instanceof protobuf.Enum ? type.values[value] : undefined;
 }

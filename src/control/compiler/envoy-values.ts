@@ -1,5 +1,5 @@
 /**
- * Small builders for Envoy value shapes in @grpc/proto-loader form
+ * Small builders for Envoy value shapes in their decoded plain-object form
  * (docs/xds-contract.md): Durations, FractionalPercents, Any, cluster names.
  */
 import { EXTENSION_TYPE_URLS } from '../../xds/index.js';

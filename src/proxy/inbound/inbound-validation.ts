@@ -14,7 +14,7 @@ const rec = (v: unknown): R =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
 const list = (v: unknown): R[] => (Array.isArray(v) ? v.map(rec) : []);
 
-/** True when `key` is a proto-loader oneof discriminator (its value names a sibling field). */
+/** True when `key` is a oneof discriminator (protobufjs `oneofs: true`) (its value names a sibling field). */
 function discriminator(object: R, key: string): boolean {
   const value = object[key];
   return typeof value === 'string' && value !== key && value in object;

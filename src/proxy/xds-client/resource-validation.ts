@@ -13,7 +13,7 @@ import { healthCheckProblems } from '../outbound/health-checker.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 
-/** A decoded xDS resource (proto-loader plain object, `@type` set). */
+/** A decoded xDS resource (decoded plain object, `@type` set). */
 export type XdsResource = Record<string, unknown>;
 
 const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
@@ -359,7 +359,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** True when `key` is a proto-loader oneof discriminator (its value names a sibling field). */
+/** True when `key` is a oneof discriminator (protobufjs `oneofs: true`) (its value names a sibling field). */
 function isOneofDiscriminator(object: Record<string, unknown>, key: string): boolean {
   const value = object[key];
   return typeof value === 'string' && value !== key && value in object;
