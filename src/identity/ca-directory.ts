@@ -18,7 +18,8 @@ import {
   exportCaPem,
   type CaMaterial,
 } from './certificate-authority.js';
-import { importPrivateKeyPem, parseCertificates } from './pem.js';
+import { importPrivateKeyPem } from './pem.js';
+import { parseCertificates } from './x509.js';
 import { createTokenIssuer, type TokenIssuer } from './service-account-tokens.js';
 import { TrustBundle } from './trust-bundle.js';
 

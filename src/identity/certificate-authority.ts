@@ -9,20 +9,12 @@
  */
 import { KeyObject, randomBytes, sign, webcrypto } from 'node:crypto';
 import { PalisadeError } from '../errors/index.js';
-import { EC_ALGORITHM, exportPrivateKeyPem, generateKeyPair, x509 } from './pem.js';
+import { EC_ALGORITHM, exportPrivateKeyPem, generateKeyPair, wrapPem } from './pem.js';
 import type { CryptoKey } from './pem.js';
+import { x509 } from './x509.js';
+import { ECDSA_WITH_SHA256, PALISADE_SUBJECT, sanExtension } from './x509-der.js';
 import { parseSpiffeId } from './spiffe-id.js';
-import {
-  bitString,
-  bytesOf,
-  children,
-  integer,
-  octetString,
-  readElement,
-  seq,
-  time,
-  tlv,
-} from './der.js';
+import { bitString, bytesOf, children, integer, readElement, seq, time, tlv } from './der.js';
 
 /** Default SVID lifetime (Istio: 24h). */
 export const DEFAULT_SVID_TTL_MS = 24 * 3600 * 1000;
@@ -170,14 +162,6 @@ const templates = new WeakMap<CaMaterial, Promise<SignerTemplate>>();
 
 // Constant DER pieces of every SVID (X509-SVID §4; RFC 5280 §4.1).
 const VERSION_V3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
-const ECDSA_WITH_SHA256 = Buffer.from([
-  0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-]);
-const OID_SAN = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x11]);
-// Subject "O=Palisade": the SPIFFE ID lives in the SAN; the subject only names the issuer's product.
-const SUBJECT = seq(
-  tlv(0x31, seq(Buffer.from([0x06, 0x03, 0x55, 0x04, 0x0a]), tlv(0x0c, Buffer.from('Palisade')))),
-);
 let constantExtensions: { ec: Buffer; rsa: Buffer } | undefined;
 
 function svidExtensions(): { ec: Buffer; rsa: Buffer } {
@@ -226,19 +210,6 @@ async function buildTemplate(ca: CaMaterial): Promise<SignerTemplate> {
     signingKey: KeyObject.from(ca.key),
     chainPem: chain.map((c) => `${c.toString('pem')}\n`).join(''),
   };
-}
-
-function sanExtension(uri: string, dnsNames: readonly string[]): Buffer {
-  const names = [
-    tlv(0x86, Buffer.from(uri, 'ascii')),
-    ...dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
-  ];
-  return seq(OID_SAN, octetString(seq(...names)));
-}
-
-function toPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  return `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
 }
 
 /**
@@ -292,7 +263,7 @@ export async function issueSvid(
   const extensions = Buffer.concat([
     isRsa ? svidExtensions().rsa : svidExtensions().ec,
     t.authorityKeyId,
-    sanExtension(parsed.id.uri, options.dnsNames ?? []),
+    sanExtension([parsed.id.uri], options.dnsNames ?? []),
   ]);
   const tbs = seq(
     VERSION_V3,
@@ -300,13 +271,13 @@ export async function issueSvid(
     ECDSA_WITH_SHA256,
     t.issuerName,
     seq(time(notBefore), time(notAfter)),
-    SUBJECT,
+    PALISADE_SUBJECT,
     spki,
     tlv(0xa3, seq(extensions)),
   );
   const signature = sign('sha256', tbs, t.signingKey); // ECDSA signatures are DER (RFC 5480 §2.2.3)
   const certDer = seq(tbs, ECDSA_WITH_SHA256, bitString(signature));
-  const leafPem = toPem(certDer);
+  const leafPem = wrapPem('CERTIFICATE', certDer);
   let cert: x509.X509Certificate | undefined;
   return {
     get cert(): x509.X509Certificate {

@@ -7,8 +7,6 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { PalisadeError } from '../errors/index.js';
 import { bytesOf, children, DerError, readElement, valueOf } from './der.js';
 import { issueSvid, type CaMaterial, type IssuedCertificate } from './certificate-authority.js';
-import { EC_ALGORITHM, generateKeyPair, x509 } from './pem.js';
-import type { CryptoKeyPair } from './pem.js';
 
 /** Largest CSR accepted, in bytes of PEM. */
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -189,27 +187,4 @@ export async function signCsr(
     publicKeyIsRsa: csr.key.asymmetricKeyType === 'rsa',
     ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
   });
-}
-
-/** Makes a key pair (non-extractable by default) and a CSR for `spiffeId`. */
-export async function createCsr(
-  spiffeId: string,
-  options: {
-    readonly extraSans?: readonly { type: 'dns' | 'url'; value: string }[];
-    readonly keys?: CryptoKeyPair;
-  } = {},
-): Promise<{ csrPem: string; keys: CryptoKeyPair }> {
-  const keys = options.keys ?? (await generateKeyPair(false));
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: 'O=Palisade',
-    keys,
-    signingAlgorithm: EC_ALGORITHM,
-    extensions: [
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'url', value: spiffeId },
-        ...(options.extraSans ?? []),
-      ]),
-    ],
-  });
-  return { csrPem: csr.toString('pem'), keys };
 }

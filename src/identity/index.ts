@@ -22,7 +22,8 @@ export {
   type IssuedCertificate,
   type IssueSvidOptions,
 } from './certificate-authority.js';
-export { createCsr, signCsr, MAX_CSR_BYTES } from './csr-signing.js';
+export { signCsr, MAX_CSR_BYTES } from './csr-signing.js';
+export { createCsr } from './csr.js';
 export {
   CA_FILES,
   initCaDirectory,
@@ -54,10 +55,5 @@ export {
 } from './service-account-tokens.js';
 export { parseDuration } from './duration.js';
 export { createTlsCa, issueServerCertificate, type PemCertificate } from './server-certificates.js';
-export {
-  exportPrivateKeyPem,
-  generateKeyPair,
-  importPrivateKeyPem,
-  parseCertificates,
-  pemBlocks,
-} from './pem.js';
+export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, pemBlocks } from './pem.js';
+export { parseCertificates } from './x509.js';

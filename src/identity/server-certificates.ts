@@ -5,13 +5,8 @@
  * ECDSA P-256, SHA-256; the CA is CA:true with keyCertSign, the leaf
  * serverAuth only (RFC 5280 §4.2.1.3, §4.2.1.12).
  */
-import {
-  EC_ALGORITHM,
-  exportPrivateKeyPem,
-  generateKeyPair,
-  importPrivateKeyPem,
-  x509,
-} from './pem.js';
+import { EC_ALGORITHM, exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem } from './pem.js';
+import { x509 } from './x509.js';
 import { randomSerial } from './certificate-authority.js';
 
 /** A CA or leaf with its key in PEM. */

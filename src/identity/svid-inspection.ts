@@ -3,7 +3,7 @@
  * against a trust bundle, leaf validation). Reports every violation found,
  * not just the first, so `palisade ca inspect` can explain a bad certificate.
  */
-import { parseCertificates, x509 } from './pem.js';
+import { parseCertificates, x509 } from './x509.js';
 import { parseSpiffeId } from './spiffe-id.js';
 
 export interface SvidInspection {

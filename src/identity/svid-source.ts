@@ -6,16 +6,15 @@
  * the CA is down and the current certificate is still valid, and publish each
  * new certificate for hot reload into live TLS servers and clients.
  */
-import { randomInt } from 'node:crypto';
+import { randomInt, X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { PalisadeError } from '../errors/index.js';
-import { createCsr } from './csr-signing.js';
-import { exportPrivateKeyPem, generateKeyPair, parseCertificates } from './pem.js';
-import { spiffeServerIdentityCheck } from './secure-naming.js';
-import { spiffeIdOf } from './svid-inspection.js';
+import { createCsr } from './csr.js';
+import { exportPrivateKeyPem, generateKeyPair, pemBlocks } from './pem.js';
+import { peerSpiffeIds, spiffeServerIdentityCheck } from './secure-naming.js';
 import { workloadSpiffeId } from './spiffe-id.js';
 
 export interface SvidSnapshot {
@@ -187,9 +186,11 @@ export class SvidSource extends EventEmitter {
       this.#options.caTrustBundlePem,
       [caId],
     );
-    const certs = parseCertificates(response.certChain);
-    const leaf = certs[0];
-    if (leaf === undefined || spiffeIdOf(leaf) !== this.#spiffeId) {
+    // node:crypto's parser, not the ASN.1 library: a proxy reads only the SAN, serial and dates.
+    const leafPem = pemBlocks(response.certChain)[0];
+    const leaf = leafPem === undefined ? undefined : new X509Certificate(leafPem);
+    const ids = peerSpiffeIds({ subjectaltname: leaf?.subjectAltName ?? '' });
+    if (leaf === undefined || ids.length !== 1 || ids[0] !== this.#spiffeId) {
       throw new PalisadeError(
         'PAL_ERR_CA_UNAVAILABLE',
         'the CA returned a certificate for another identity',
@@ -200,9 +201,9 @@ export class SvidSource extends EventEmitter {
       certChainPem: response.certChain,
       keyPem: await exportPrivateKeyPem(keys.privateKey),
       trustBundlePem: response.trustBundle,
-      serial: leaf.serialNumber,
-      notBefore: leaf.notBefore,
-      notAfter: leaf.notAfter,
+      serial: leaf.serialNumber.toLowerCase(),
+      notBefore: new Date(leaf.validFrom),
+      notAfter: new Date(leaf.validTo),
     };
   }
 }

@@ -4,7 +4,7 @@
  * side by side). Chain verification succeeds when the chain leads to any root
  * in the bundle (X509-SVID §5.1).
  */
-import { parseCertificates, x509 } from './pem.js';
+import { parseCertificates, x509 } from './x509.js';
 
 function derKey(cert: x509.X509Certificate): string {
   return Buffer.from(cert.rawData).toString('base64');

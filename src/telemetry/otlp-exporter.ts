@@ -9,14 +9,15 @@
  * the proxy already has its span ids and timings, needs only the batching
  * and one documented JSON shape, and the SDK would add a tracer provider,
  * context manager and a dozen packages to every sidecar. The POST goes
- * through undici.
+ * through an undici Pool, loaded with the first batch (a proxy without an
+ * exporter never loads the whole of undici).
  *
  * The request path only calls `export()`, which pushes onto a bounded queue
  * (full → dropped and counted) and never throws or waits. Batches leave on
  * a timer or when `maxBatch` spans are queued, one POST at a time, each with
  * a deadline; failures are counted, never retried (OTLP allows dropping).
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { PalisadeError } from '../errors/index.js';
 import type { SpanContext } from './trace-context.js';
 
@@ -200,12 +201,17 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
   const timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 10_000);
   const path =
     (url.pathname === '/' || url.pathname === '' ? '/v1/traces' : url.pathname) + url.search;
-  const pool = new Pool(url.origin, {
-    connections: 1,
-    connectTimeout: timeoutMs,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
+  let pool: Promise<Pool> | undefined;
+  const poolOf = (): Promise<Pool> =>
+    (pool ??= import('undici').then(
+      (undici) =>
+        new undici.Pool(url.origin, {
+          connections: 1,
+          connectTimeout: timeoutMs,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        }),
+    ));
   const headers = { ...options.headers, 'content-type': 'application/json' };
 
   let queue: FinishedSpan[] = [];
@@ -218,7 +224,9 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
 
   const post = async (batch: readonly FinishedSpan[]): Promise<void> => {
     try {
-      const res = await pool.request({
+      const res = await (
+        await poolOf()
+      ).request({
         path,
         method: 'POST',
         headers,
@@ -280,7 +288,7 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
       clearInterval(timer);
       await flush();
       if (queue.length > 0) await flush();
-      await pool.close().catch(() => undefined);
+      if (pool !== undefined) await (await pool).close().catch(() => undefined);
     },
     stats: () => ({ queued: queue.length, exported, dropped, failed }),
   };

@@ -28,7 +28,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Pool } from 'undici';
+import { Pool } from '../upstream-pool.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   createH2Downstream,
@@ -52,7 +52,7 @@ import {
   type UpstreamController,
   type UpstreamDispatcher,
 } from '../h2-upstream.js';
-import { peerSpiffeIds } from '../../identity/index.js';
+import { peerSpiffeIds } from '../../identity/secure-naming.js';
 import type { Logger } from '../../logging/index.js';
 import type { EnvoyPolicyEvaluator, InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';

@@ -6,11 +6,11 @@
  * the policy module's, so the proxy decides exactly as `palisade check authz`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import {
-  EnvoyPolicyEvaluator,
-  type AuthorizationFilters,
-  type JwtAuthenticationConfig,
-} from '../../policy/index.js';
+// The policy modules themselves, not the policy barrel: the barrel also carries the YAML
+// loaders and their validators, which a proxy never runs.
+import type { AuthorizationFilters } from '../../policy/authorization-translation.js';
+import type { JwtAuthenticationConfig } from '../../policy/jwt-authn.js';
+import { EnvoyPolicyEvaluator } from '../../policy/workload-authorizer.js';
 
 type RbacConfig = NonNullable<AuthorizationFilters['allow']>;
 

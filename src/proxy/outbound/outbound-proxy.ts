@@ -28,7 +28,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { randomInt, randomUUID } from 'node:crypto';
-import { Pool } from 'undici';
+import { Pool } from '../upstream-pool.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   createH2Downstream,
