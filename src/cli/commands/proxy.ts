@@ -3,7 +3,8 @@
  * to the control plane, the outbound listener and the admin endpoint. Prints
  * `ready outbound=<port> admin=<port>` once listening; drains on SIGTERM/SIGINT.
  */
-import { readFileSync } from 'node:fs';
+import { createWriteStream, openSync, readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { PalisadeError } from '../../errors/index.js';
 import { readConfig } from '../../config/index.js';
 import { createLogger } from '../../logging/index.js';
@@ -34,7 +35,27 @@ Options:
                            default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT)
   --trace-sampling PCT     share of new traces sampled, 0-100 (default 1, Istio's default); a caller's
                            sampling decision (traceparent, B3) is always kept
+  --access-log-file PATH   where JSON access-log lines go, as Istio's meshConfig.accessLogFile:
+                           /dev/stdout (default), /dev/stderr, a file (appended), or "" for none
 `;
+
+/** The access-log stream for `--access-log-file` (undefined: no access log). */
+function accessLogStream(path: string | undefined): Writable | undefined {
+  if (path === undefined || path === '/dev/stdout') return process.stdout;
+  if (path === '/dev/stderr') return process.stderr;
+  if (path === '') return undefined;
+  let fd: number;
+  try {
+    // Opened now so that a bad path stops the proxy with its reason instead of losing lines later.
+    fd = openSync(path, 'a');
+  } catch (err) {
+    throw new PalisadeError(
+      'PAL_ERR_USAGE',
+      `--access-log-file: cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  return createWriteStream(path, { fd });
+}
 
 function port(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -68,6 +89,7 @@ export const proxyCommand: Command = {
         'svid-ttl': { type: 'string' },
         'otlp-endpoint': { type: 'string' },
         'trace-sampling': { type: 'string' },
+        'access-log-file': { type: 'string' },
       },
       false,
     );
@@ -116,11 +138,12 @@ export const proxyCommand: Command = {
         'PAL_ERR_USAGE',
         `--trace-sampling: ${values['trace-sampling'] ?? ''} is not a percentage between 0 and 100`,
       );
+    const accessLog = accessLogStream(values['access-log-file']);
     const proxy = await startProxy({
       ...(otlpEndpoint === undefined || otlpEndpoint === ''
         ? {}
         : { tracing: { otlpEndpoint, samplingPercent: sampling } }),
-      accessLog: process.stdout,
+      ...(accessLog === undefined ? {} : { accessLog }),
       logger: createLogger('proxy', config.logLevel),
       ...(identity === undefined ? {} : { identity }),
       node: {
@@ -144,6 +167,11 @@ export const proxyCommand: Command = {
       process.once('SIGTERM', stop);
     });
     await proxy.close();
+    // A file's last lines are written asynchronously: finish them before the process exits.
+    if (accessLog !== undefined && accessLog !== process.stdout && accessLog !== process.stderr)
+      await new Promise<void>((resolve) => {
+        accessLog.end(resolve);
+      });
     return 0;
   },
 };
