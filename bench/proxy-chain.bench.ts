@@ -5,16 +5,23 @@
  * the mesh CA, mesh-wide STRICT PeerAuthentication), with HAProxy and with
  * nginx (the same shape: a plaintext front, mutual TLS between two instances
  * with certificates from the same CA, keep-alive everywhere, one thread or
- * worker each), and a direct connection, in one run. Per chain: max
+ * worker each), with a bare Node.js pair that only forwards
+ * (bench/fixtures/proxy-chain/bare-node-proxy.ts: the floor of any Node proxy
+ * here) and a direct connection, in one run. Per chain: max
  * throughput (32 keep-alive connections, 1 s warm-up + 5 s, best of two
  * alternating rounds), p50/p99 at a fixed 500 req/s (5 s) and the latency
- * added over direct, both proxies' RSS idle (before any load) and peak, and
- * their CPU per 1,000 requests (/proc utime+stime over the measured window).
+ * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
+ * V8 has given back its start-up young generation) and peak, and
+ * their CPU per request (/proc utime+stime over the measured window).
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
- * Run: node dist/bench/proxy-chain.bench.js [--only palisade,haproxy] [--profile DIR]
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,node,haproxy,nginx,direct] [--profile DIR]
+ *   [--no-access-log]
  *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
+ *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
+ *   HAProxy and nginx log nothing here either). By default they log every request to stdout, as
+ *   Istio's demo profile and `palisade up` do.
  * Needs haproxy and nginx (Debian packages) for the references; a missing one is skipped.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -27,6 +34,7 @@ import { loadCaDirectory } from '../src/identity/index.js';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const LOADGEN = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'loadgen.js');
+const BARE_NODE = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'bare-node-proxy.js');
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
   const i = argv.indexOf(name);
@@ -34,6 +42,8 @@ const flag = (name: string): string | undefined => {
 };
 const only = flag('--only')?.split(',');
 const profileDir = flag('--profile');
+// Istio's default profile logs no requests (meshConfig.accessLogFile ""); the references log none.
+const noAccessLog = argv.includes('--no-access-log');
 const wanted = (name: string): boolean => only === undefined || only.includes(name);
 
 const SECONDS = 5;
@@ -41,6 +51,7 @@ const WARMUP_S = 1;
 const CONCURRENCY = 32;
 const RATE = 500;
 const ROUNDS = 2;
+const SETTLE_S = 20;
 // Loopback addresses of this bench only (127.77.0.0/24), so it can run beside tests.
 const NET = '127.77.0';
 const APP = { host: `${NET}.2`, port: 18080 };
@@ -343,6 +354,7 @@ spec: { mtls: { mode: STRICT } }
           ca.trustDomain,
           '--admin-port',
           '0',
+          ...(noAccessLog ? ['--access-log-file', ''] : []),
         ],
         /ready outbound=\d+ admin=(\d+)/,
       );
@@ -379,6 +391,35 @@ spec: { mtls: { mode: STRICT } }
         authority: `app.bench:${String(APP.port)}`,
       },
       procs: [client.child, server.child],
+    });
+  }
+
+  if (wanted('node')) {
+    // The floor of any Node.js proxy pair on this machine: forwarding only (bare-node-proxy.ts).
+    const bare = (role: 'front' | 'back', ip: string, port: number, upstream: string) =>
+      start(
+        `node-${role}`,
+        process.execPath,
+        [
+          BARE_NODE,
+          JSON.stringify({
+            role,
+            host: ip,
+            port,
+            upstream,
+            cert: join(dir, role === 'front' ? 'client-cert.pem' : 'server-cert.pem'),
+            key: join(dir, role === 'front' ? 'client-key.pem' : 'server-key.pem'),
+            ca: root,
+          }),
+        ],
+        /ready/,
+      );
+    const back = await bare('back', `${NET}.21`, 18401, `http://${APP.host}:${String(APP.port)}`);
+    const front = await bare('front', `${NET}.20`, 18400, `https://${NET}.21:18401`);
+    chains.push({
+      name: 'node',
+      target: { host: `${NET}.20`, port: 18400, path: '/', authority: 'app.bench' },
+      procs: [front.child, back.child],
     });
   }
 
@@ -447,6 +488,10 @@ spec: { mtls: { mode: STRICT } }
   // Idle RSS: every chain up, one request through it, no load yet.
   const pidsOf = (c: Chain): number[] => c.procs.map((p) => p.proc.pid ?? 0);
   const idleRss = new Map(chains.map((c) => [c.name, pidsOf(c).map(rssKb)]));
+  // Settled idle RSS: V8 returns the young generation grown during start-up (and compacts)
+  // once a process has been idle for some seconds (its memory reducer); measured after 20 s.
+  await sleep(SETTLE_S * 1000);
+  const settledRss = new Map(chains.map((c) => [c.name, pidsOf(c).map(rssKb)]));
 
   const best = new Map<string, Load>();
   for (let round = 0; round < ROUNDS; round += 1)
@@ -465,43 +510,50 @@ spec: { mtls: { mode: STRICT } }
   console.log(
     `\n${SECONDS} s per run after ${String(WARMUP_S)} s warm-up; ${String(CONCURRENCY)} connections (best of ${String(ROUNDS)}); latency at ${String(RATE)} req/s; RSS and CPU of both proxies together`,
   );
+  const each = (kbs: readonly number[]): string =>
+    kbs.length === 0 ? '-' : `${mb(kbs.reduce((a, b) => a + b, 0))} (${kbs.map(mb).join(' + ')})`;
   console.log(
-    'chain        req/s   p50 ms   p99 ms   added p50/p99 ms   errors   RSS idle MB (each)   RSS peak MB   CPU ms per 1k req',
+    'chain        req/s   p50 ms   p99 ms   added p50/p99 ms   errors   RSS at start MB   RSS idle 20 s MB   RSS peak MB   CPU µs per req',
   );
   for (const c of chains) {
     const t = best.get(c.name);
     const r = rated.get(c.name);
     if (t === undefined || r === undefined) continue;
-    const idle = idleRss.get(c.name) ?? [];
     const added =
       direct === undefined || c.name === 'direct'
         ? '-'
         : `${(r.p50 - direct.p50).toFixed(2)} / ${(r.p99 - direct.p99).toFixed(2)}`;
     console.log(
-      `${c.name.padEnd(10)} ${t.rps.toFixed(0).padStart(7)}  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}   ${added.padStart(16)}   ${String(t.errors + r.errors).padStart(6)}   ${idle.length === 0 ? '-'.padStart(18) : `${mb(idle.reduce((a, b) => a + b, 0))} (${idle.map(mb).join(' + ')})`.padStart(18)}   ${(c.procs.length === 0 ? '-' : mb(t.peakRssKb)).padStart(11)}   ${c.procs.length === 0 ? '-' : ((t.cpuS / t.requests) * 1e6).toFixed(1)}`,
+      `${c.name.padEnd(10)} ${t.rps.toFixed(0).padStart(7)}  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}   ${added.padStart(16)}   ${String(t.errors + r.errors).padStart(6)}   ${each(idleRss.get(c.name) ?? []).padStart(15)}   ${each(settledRss.get(c.name) ?? []).padStart(16)}   ${(c.procs.length === 0 ? '-' : mb(t.peakRssKb)).padStart(11)}   ${c.procs.length === 0 ? '-' : ((t.cpuS / t.requests) * 1e6).toFixed(1)}`,
     );
   }
   for (const s of skipped) console.log(`skipped: ${s}`);
-  const pal = best.get('palisade');
-  const palRate = rated.get('palisade');
-  for (const ref of ['haproxy', 'nginx']) {
-    const other = best.get(ref);
-    const otherRate = rated.get(ref);
-    if (pal === undefined || other === undefined) continue;
-    const idleP = (idleRss.get('palisade') ?? []).reduce((a, b) => a + b, 0);
-    const idleO = (idleRss.get(ref) ?? []).reduce((a, b) => a + b, 0);
-    const addedRatio =
-      direct === undefined || palRate === undefined || otherRate === undefined
-        ? ''
-        : `, added p50 ${((palRate.p50 - direct.p50) / Math.max(0.001, otherRate.p50 - direct.p50)).toFixed(1)}×, added p99 ${((palRate.p99 - direct.p99) / Math.max(0.001, otherRate.p99 - direct.p99)).toFixed(1)}×`;
-    console.log(
-      `palisade / ${ref}: throughput ${(pal.rps / other.rps).toFixed(2)}×, CPU per request ${(pal.cpuS / pal.requests / (other.cpuS / other.requests)).toFixed(1)}×, RSS idle ${(idleP / idleO).toFixed(1)}×${addedRatio}`,
-    );
+  const sum = (kbs: readonly number[] | undefined): number =>
+    (kbs ?? []).reduce((a, b) => a + b, 0);
+  for (const [name, refs] of [
+    ['palisade', ['haproxy', 'nginx', 'node']],
+    ['node', ['haproxy']],
+  ] as const) {
+    const mine = best.get(name);
+    const mineRate = rated.get(name);
+    for (const ref of refs) {
+      const other = best.get(ref);
+      const otherRate = rated.get(ref);
+      if (mine === undefined || other === undefined) continue;
+      const addedRatio =
+        direct === undefined || mineRate === undefined || otherRate === undefined
+          ? ''
+          : `, added p50 ${((mineRate.p50 - direct.p50) / Math.max(0.001, otherRate.p50 - direct.p50)).toFixed(1)}×, added p99 ${((mineRate.p99 - direct.p99) / Math.max(0.001, otherRate.p99 - direct.p99)).toFixed(1)}×`;
+      console.log(
+        `${name} / ${ref}: throughput ${(mine.rps / other.rps).toFixed(2)}×, CPU per request ${(mine.cpuS / mine.requests / (other.cpuS / other.requests)).toFixed(1)}×, RSS idle ${(sum(settledRss.get(name)) / sum(settledRss.get(ref))).toFixed(1)}×${addedRatio}`,
+      );
+    }
   }
+  const pal = best.get('palisade');
   const dt = best.get('direct');
   if (pal !== undefined && dt !== undefined)
     console.log(`palisade / direct: throughput ${(pal.rps / dt.rps).toFixed(2)}×`);
-  const palIdle = idleRss.get('palisade');
+  const palIdle = settledRss.get('palisade');
   if (pal !== undefined && palIdle !== undefined) {
     const hap = best.get('haproxy');
     console.log(
