@@ -28,10 +28,7 @@ test('access-log lines go to the file named, none with "", and an unopenable pat
   });
   const app = await startUpstream('api');
   t.after(() => app.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   feed(
     ads,
     outboundResources(

@@ -24,8 +24,10 @@ export interface TestAdsServer {
   stop(): void;
 }
 
-/** Starts the server on 127.0.0.1:`port` (0 = any free port). */
-export async function startTestAdsServer(port = 0): Promise<TestAdsServer> {
+/** Starts the server on a free 127.0.0.1 port; it is stopped when test `t` ends (or by `stop()`). */
+export async function startTestAdsServer(t: {
+  after(fn: () => void): void;
+}): Promise<TestAdsServer> {
   const server = new grpc.Server();
   const requests: AdsRequest[] = [];
   const state = new Map<string, { version: string; resources: object[] }>();
@@ -62,14 +64,13 @@ export async function startTestAdsServer(port = 0): Promise<TestAdsServer> {
     },
   });
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `127.0.0.1:${String(port)}`,
-      grpc.ServerCredentials.createInsecure(),
-      (error, p) => {
-        if (error) reject(error);
-        else resolve(p);
-      },
-    );
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => {
+      if (error) reject(error);
+      else resolve(p);
+    });
+  });
+  t.after(() => {
+    server.forceShutdown();
   });
   return {
     port: bound,

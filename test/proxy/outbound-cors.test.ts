@@ -54,10 +54,7 @@ test('CORS through a palisade proxy process', async (t) => {
     res.end(`api ${req.method} ${req.url}`);
   });
   t.after(() => api.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   const resources = outboundResources(
     [{ name: API, endpoints: [{ port: api.port }] }],
     [

@@ -67,10 +67,7 @@ test('HTTP/2 and gRPC through the outbound listener', { timeout: 90_000 }, async
     await Promise.all([echo.close(), flaky.close(), deny.close()]);
   });
 
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   feed(
     ads,
     outboundResources(

@@ -61,10 +61,7 @@ function routes(): object[] {
 test('consistent hashing through a palisade proxy process', async (t) => {
   const apps = await Promise.all(['a', 'b', 'c', 'd'].map((n) => startUpstream(n)));
   for (const app of apps) t.after(() => app.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   const clustersFor = (live: typeof apps): ClusterSpec[] => [
     {
       name: RING,

@@ -61,10 +61,7 @@ test('active health checks through a palisade proxy process', async (t) => {
   };
   const a = await upstream('a');
   const b = await upstream('b');
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   const resources = outboundResources(
     [{ name: WEB, endpoints: [{ port: a.port }, { port: b.port }], extra: healthCheck() }],
     [virtualHost('web', [{ match: { prefix: '/' }, route: { cluster: WEB } }])],

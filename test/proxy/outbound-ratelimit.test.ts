@@ -97,10 +97,7 @@ test('local rate limiting through a palisade proxy process', async (t) => {
     res.end(`api ${req.url} ${String(req.headers['x-rate-limited'] ?? '-')}`);
   });
   t.after(() => api.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   const withCluster = (r: Record<string, object[]>): Record<string, object[]> => {
     const clusters = outboundResources([{ name: API, endpoints: [{ port: api.port }] }], []);
     return {

@@ -174,10 +174,7 @@ test('outbound resilience through a palisade proxy process', async (t) => {
     // The proxy's own outbound listener: a second hop, as the callee's sidecar would be.
     { name: LOOP, endpoints: [{ port: loopPort }] },
   ];
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   feed(ads, outboundResources(clusters(deadPort), virtualHosts()), 'v1');
   const proxy = await startProxyProcess(ads.port);
   t.after(() => proxy.stop());

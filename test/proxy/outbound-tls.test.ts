@@ -142,10 +142,7 @@ test('upstream mTLS with the SVID from the CA, secure naming, no plaintext fallb
   t.after(() => server.close());
   t.after(() => impostor.close());
 
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   feed(
     ads,
     outboundResources(

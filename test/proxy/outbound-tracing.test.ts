@@ -52,10 +52,7 @@ test('sampled outbound hops are exported as OTLP spans', async (t) => {
     collector.closeAllConnections();
     collector.close();
   });
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   feed(
     ads,
     outboundResources(

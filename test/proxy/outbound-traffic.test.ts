@@ -131,10 +131,7 @@ test('outbound traffic management through a palisade proxy process', async (t) =
     res.end('shadow answer (must be discarded)');
   });
   for (const app of [v1, v2, echo, shadow]) t.after(() => app.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   const clusters: ClusterSpec[] = [
     { name: V1, endpoints: [{ port: v1.port }] },
     { name: V2, endpoints: [{ port: v2.port }] },

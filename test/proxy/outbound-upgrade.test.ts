@@ -43,10 +43,7 @@ test('WebSocket upgrade through the outbound listener', async (t) => {
     app.close();
   });
   const appPort = (app.address() as net.AddressInfo).port;
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   feed(
     ads,
     outboundResources(

@@ -196,10 +196,7 @@ test('outbound explicit proxy routes by Host to EDS endpoints and survives contr
   const appB = await startApp('B');
   t.after(() => appA.close());
   t.after(() => appB.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   for (const [typeUrl, list] of Object.entries(resources([appA.port, appB.port]))) {
     ads.set(typeUrl, 'v1', list);
   }
@@ -270,10 +267,7 @@ test('outbound explicit proxy routes by Host to EDS endpoints and survives contr
 test('the proxy NACKs a listener with an unsupported field and keeps the last good one', async (t) => {
   const app = await startApp('A');
   t.after(() => app.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   for (const [typeUrl, list] of Object.entries(resources([app.port]))) ads.set(typeUrl, 'v1', list);
   const proxy = await startProxyProcess(ads.port);
   t.after(() => proxy.stop());
@@ -305,10 +299,7 @@ test('the proxy NACKs a listener with an unsupported field and keeps the last go
 test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async (t) => {
   const app = await startApp('A');
   t.after(() => app.close());
-  const ads = await startTestAdsServer();
-  t.after(() => {
-    ads.stop();
-  });
+  const ads = await startTestAdsServer(t);
   for (const [typeUrl, list] of Object.entries(resources([app.port]))) ads.set(typeUrl, 'v1', list);
   const proxy = await startProxyProcess(ads.port);
   t.after(() => proxy.stop());
