@@ -8,6 +8,7 @@
  * denies when some policy matches.
  */
 import { BlockList, isIP } from 'node:net';
+import { compileSafeRegex } from '../regex/index.js';
 import type {
   CidrRange,
   HeaderMatcher,
@@ -58,9 +59,10 @@ function compileString(m: StringMatcher): (s: string | undefined) => boolean {
     const want = norm(m.contains);
     return (s) => s !== undefined && norm(s).includes(want);
   }
-  // RE2 semantics: the whole value must match.
-  const re = new RegExp(`^(?:${m.safe_regex.regex})$`, ic ? 'si' : 's');
-  return (s) => s !== undefined && re.test(s);
+  // RE2 (Envoy's safe_regex), linear time: the whole value must match. The
+  // flags are this evaluator's (dot matches newline; ignore_case folds).
+  const re = compileSafeRegex(m.safe_regex.regex, { dotAll: true, ignoreCase: ic });
+  return (s) => s !== undefined && re.fullMatch(s);
 }
 
 function compileCidr(c: CidrRange): (ip: string | undefined) => boolean {

@@ -214,7 +214,7 @@ spec: {host: reviews, subsets: [{name: v1}, {name: v1}]}
   const vm = vs.issues.map(formatIssue);
   for (const expected of [
     'spec.http[0]: route, redirect, directResponse and delegate are mutually exclusive',
-    'spec.http[0].match[0].uri.regex: invalid regular expression "(("',
+    'spec.http[0].match[0].uri.regex: invalid regular expression "((": not RE2 syntax (error parsing regexp: missing closing ): `((`) (RE2 syntax, https://github.com/google/re2/wiki/Syntax)',
     'spec.http[0].match[0].headers.End-User: header names must be lower case',
   ]) {
     assert.ok(vm.includes(expected), `missing ${expected}\n${vm.join('\n')}`);

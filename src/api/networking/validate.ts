@@ -1,4 +1,5 @@
 /** Validation of Istio's networking kinds: schema plus Istio's semantic rules, with field paths. */
+import { rewriteProblem, safeRegexProblem } from '../../regex/index.js';
 import { GRPC_STATUS_CODES } from './grpc-status.js';
 import { createValidator, joinPath, type ValidationIssue } from '../validation.js';
 import {
@@ -27,15 +28,63 @@ const validators = {
 export type NetworkingKind = keyof typeof validators;
 export const NETWORKING_KINDS = Object.keys(validators) as NetworkingKind[];
 
+/**
+ * A StringMatch's `regex` must be RE2 (what Envoy's safe_regex runs) within the
+ * bounds of src/regex, as Istio's validateStringMatchRegexp rejects it ("Istio
+ * uses RE2 style regex-based match"); an empty regex is rejected too.
+ */
 function checkRegex(value: object | undefined, path: string, issues: ValidationIssue[]): void {
   if (value === undefined || !('regex' in value) || typeof value.regex !== 'string') return;
-  try {
-    new RegExp(value.regex);
-  } catch {
+  const problem = safeRegexProblem(value.regex);
+  if (problem !== undefined)
     issues.push({
       path: `${path}.regex`,
-      message: `invalid regular expression ${JSON.stringify(value.regex)}`,
+      message: `invalid regular expression ${JSON.stringify(value.regex)}: ${problem} (RE2 syntax, https://github.com/google/re2/wiki/Syntax)`,
     });
+}
+
+/** Every regex of one HTTP route: matches, CORS origins and uriRegexRewrite (Istio validateHTTPRoute). */
+function checkRouteRegexes(
+  r: NonNullable<VirtualService['spec']['http']>[number],
+  p: string,
+  issues: ValidationIssue[],
+): void {
+  (r.match ?? []).forEach((m, j) => {
+    const mp = joinPath(joinPath(p, 'match'), j);
+    checkRegex(m.uri, `${mp}.uri`, issues);
+    checkRegex(m.scheme, `${mp}.scheme`, issues);
+    checkRegex(m.method, `${mp}.method`, issues);
+    checkRegex(m.authority, `${mp}.authority`, issues);
+    for (const [h, v] of Object.entries(m.headers ?? {}))
+      checkRegex(v, joinPath(`${mp}.headers`, h), issues);
+    // Istio: `regex: "*"` in withoutHeaders is not a regex; it means "header present".
+    for (const [h, v] of Object.entries(m.withoutHeaders ?? {}))
+      if (!('regex' in v) || v.regex !== '*')
+        checkRegex(v, joinPath(`${mp}.withoutHeaders`, h), issues);
+    for (const [q, v] of Object.entries(m.queryParams ?? {}))
+      checkRegex(v, joinPath(`${mp}.queryParams`, q), issues);
+  });
+  (r.corsPolicy?.allowOrigins ?? []).forEach((o, k) => {
+    checkRegex(o, joinPath(`${p}.corsPolicy.allowOrigins`, k), issues);
+  });
+  const rr = r.rewrite?.uriRegexRewrite;
+  if (rr !== undefined) {
+    const at = `${p}.rewrite.uriRegexRewrite`;
+    if (rr.rewrite === '')
+      issues.push({
+        path: `${at}.rewrite`,
+        message: 'must not be empty (uriRegexRewrite needs both match and rewrite)',
+      });
+    const problem = safeRegexProblem(rr.match);
+    if (problem !== undefined)
+      issues.push({
+        path: `${at}.match`,
+        message: `invalid regular expression ${JSON.stringify(rr.match)}: ${problem} (RE2 syntax, https://github.com/google/re2/wiki/Syntax)`,
+      });
+    else {
+      const rewrite = rewriteProblem(rr.match, rr.rewrite);
+      if (rewrite !== undefined) issues.push({ path: `${at}.rewrite`, message: rewrite });
+    }
   }
 }
 
@@ -74,17 +123,15 @@ function semanticVirtualService(vs: VirtualService, issues: ValidationIssue[]): 
     }
     (r.match ?? []).forEach((m, j) => {
       const mp = joinPath(joinPath(p, 'match'), j);
-      checkRegex(m.uri, `${mp}.uri`, issues);
-      checkRegex(m.authority, `${mp}.authority`, issues);
-      for (const [h, v] of Object.entries(m.headers ?? {})) {
+      for (const h of Object.keys(m.headers ?? {})) {
         if (h !== h.toLowerCase())
           issues.push({
             path: joinPath(`${mp}.headers`, h),
             message: 'header names must be lower case',
           });
-        checkRegex(v, joinPath(`${mp}.headers`, h), issues);
       }
     });
+    checkRouteRegexes(r, p, issues);
     const abort = r.fault?.abort;
     if (
       abort !== undefined &&

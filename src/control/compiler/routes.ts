@@ -84,8 +84,13 @@ function envoyMatch(match: HttpMatch | undefined): Record<string, unknown> {
   const headers: Record<string, unknown>[] = [];
   for (const [name, m] of Object.entries(match?.headers ?? {}))
     headers.push({ name, string_match: stringMatcher(m) });
+  // Istio: `regex: "*"` in withoutHeaders is not a regex but "the header is present".
   for (const [name, m] of Object.entries(match?.withoutHeaders ?? {}))
-    headers.push({ name, string_match: stringMatcher(m), invert_match: true });
+    headers.push(
+      'regex' in m && m.regex === '*'
+        ? { name, present_match: true, invert_match: true }
+        : { name, string_match: stringMatcher(m), invert_match: true },
+    );
   if (match?.method !== undefined)
     headers.push({ name: ':method', string_match: stringMatcher(match.method) });
   if (match?.authority !== undefined)

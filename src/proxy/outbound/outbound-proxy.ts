@@ -57,6 +57,12 @@ import type { Logger } from '../../logging/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
+import {
+  compileRewrite,
+  compileSafeRegex,
+  type SafeRegex,
+  type SafeRewrite,
+} from '../../regex/index.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
 import { applyHeaderOps, chance, durationMs, fraction } from '../envoy-values.js';
 import {
@@ -272,26 +278,27 @@ function retriable(
   return false;
 }
 
-const rewriteRegexes = new WeakMap<object, RegExp>();
-/** The global RegExp of a `regex_rewrite`, compiled once per accepted route object. */
-function rewriteRegex(holder: object, pattern: string): RegExp {
-  let re = rewriteRegexes.get(holder);
-  if (re === undefined) {
-    re = new RegExp(pattern, 'g');
-    rewriteRegexes.set(holder, re);
-  }
-  re.lastIndex = 0;
-  return re;
-}
-
+const rewrites = new WeakMap<object, { regex: SafeRegex; rewrite: SafeRewrite } | null>();
 /**
- * A `regex_rewrite` substitution in RE2 syntax (`\1` is capture group 1, `\\` a
- * backslash) as a String.replace replacement (`$1`; a literal `$` becomes `$$`).
+ * A `regex_rewrite` (RE2 pattern, RE2 substitution: `\1` is group 1, `\\` a
+ * backslash), compiled once per accepted route object; resource validation
+ * NACKs one that does not compile, so null (no rewrite) is only unvalidated input.
  */
-function re2Substitution(substitution: string): string {
-  return substitution
-    .replace(/\$/g, '$$$$')
-    .replace(/\\(\d|\\)/g, (_m, c: string) => (c === '\\' ? '\\' : `$${c}`));
+function regexRewriteOf(
+  holder: Record<string, unknown>,
+): { regex: SafeRegex; rewrite: SafeRewrite } | null {
+  let hit = rewrites.get(holder);
+  if (hit === undefined) {
+    const pattern = rec(holder['pattern'])['regex'];
+    try {
+      const regex = compileSafeRegex(typeof pattern === 'string' ? pattern : '');
+      hit = { regex, rewrite: compileRewrite(str(holder['substitution']), regex) };
+    } catch {
+      hit = null;
+    }
+    rewrites.set(holder, hit);
+  }
+  return hit;
 }
 
 /** Starts nothing; `listen()` binds the outbound listener. */
@@ -689,16 +696,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       let path = target.path;
       if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined)
         path = decision.prefixRewrite + path.slice(decision.matchedPrefix.length);
-      const regexRewrite = rec(action['regex_rewrite']);
-      const pattern = rec(regexRewrite['pattern'])['regex'];
-      if (typeof pattern === 'string') {
+      const regexRewrite = isRecord(action['regex_rewrite'])
+        ? regexRewriteOf(action['regex_rewrite'])
+        : null;
+      if (regexRewrite !== null) {
         const q = path.indexOf('?');
         const bare = q === -1 ? path : path.slice(0, q);
         path =
-          bare.replace(
-            rewriteRegex(regexRewrite, pattern),
-            re2Substitution(str(regexRewrite['substitution'])),
-          ) + (q === -1 ? '' : path.slice(q));
+          regexRewrite.regex.replaceAll(bare, regexRewrite.rewrite) +
+          (q === -1 ? '' : path.slice(q));
       }
 
       // Fault injection (envoy.filters.http.fault, per-route config), only when the HCM runs the fault filter.

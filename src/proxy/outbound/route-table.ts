@@ -5,6 +5,7 @@
  * domain may carry `:port`), then the first route whose match (path, prefix or
  * safe_regex; headers; query parameters) fits the request wins.
  */
+import { compileSafeRegex, type SafeRegex } from '../../regex/index.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 
 /** What the outbound path does with a request. */
@@ -59,19 +60,21 @@ export function selectVirtualHost(
   return best;
 }
 
-/** Longest `safe_regex` accepted (Node has no RE2: bound the pattern; resource validation NACKs longer ones). */
-export const MAX_REGEX_LENGTH = 1024;
-const compiled = new WeakMap<object, RegExp | null>();
+const compiled = new WeakMap<object, SafeRegex | null>();
 
-/** The anchored RegExp of a `safe_regex` matcher, compiled once per accepted config object. */
-function regexOf(holder: Record<string, unknown>): RegExp | null {
+/**
+ * The RE2 regex of a `safe_regex` matcher (full match, linear time), compiled
+ * once per accepted config object; resource validation NACKs any pattern that
+ * does not compile, so null (never matches) is only reached by unvalidated input.
+ */
+function regexOf(holder: Record<string, unknown>): SafeRegex | null {
   const hit = compiled.get(holder);
   if (hit !== undefined) return hit;
   const source = holder['regex'];
-  let re: RegExp | null = null;
-  if (typeof source === 'string' && source.length <= MAX_REGEX_LENGTH) {
+  let re: SafeRegex | null = null;
+  if (typeof source === 'string') {
     try {
-      re = new RegExp(`^(?:${source})$`);
+      re = compileSafeRegex(source);
     } catch {
       re = null;
     }
@@ -91,7 +94,7 @@ export function stringMatch(matcher: Record<string, unknown>, value: string): bo
   if ('suffix' in matcher) return v.endsWith(norm(matcher['suffix']));
   if ('contains' in matcher) return v.includes(norm(matcher['contains']));
   const regex = matcher['safe_regex'];
-  if (isRecord(regex)) return regexOf(regex)?.test(value) === true;
+  if (isRecord(regex)) return regexOf(regex)?.fullMatch(value) === true;
   return false;
 }
 
@@ -112,7 +115,7 @@ function matches(match: Record<string, unknown>, request: RouteRequest): boolean
   if (typeof match['path'] === 'string' && p !== fold(match['path'])) return false;
   if (typeof match['prefix'] === 'string' && !p.startsWith(fold(match['prefix']))) return false;
   const regex = match['safe_regex'];
-  if (isRecord(regex) && regexOf(regex)?.test(path) !== true) return false;
+  if (isRecord(regex) && regexOf(regex)?.fullMatch(path) !== true) return false;
   for (const header of records(match['headers'])) {
     const name = typeof header['name'] === 'string' ? header['name'] : '';
     const value = headerValue(request.headers, name);

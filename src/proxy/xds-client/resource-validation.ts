@@ -5,10 +5,10 @@
  * ignore it (DESIGN §3, STYLE §3: fail closed on what we do not support).
  */
 import { EXTENSION_TYPE_URLS, list, rec, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { rewriteProblem, safeRegexProblem } from '../../regex/index.js';
 import { LOCAL_RATE_LIMIT_FILTER, localRateLimitProblems } from '../local-rate-limit.js';
 import { gatewayListenerProblems } from '../gateway/gateway-validation.js';
 import { inboundListenerProblems } from '../inbound/inbound-validation.js';
-import { MAX_REGEX_LENGTH } from '../outbound/route-table.js';
 import { healthCheckProblems } from '../outbound/health-checker.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
@@ -240,12 +240,6 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
               `${at}.typed_per_filter_config[${LOCAL_RATE_LIMIT_FILTER}]`,
             ),
           );
-        collectLongRegexes(route['match'], `${at}.match`, problems);
-        collectLongRegexes(
-          perFilter['envoy.filters.http.cors'],
-          `${at}.typed_per_filter_config[envoy.filters.http.cors]`,
-          problems,
-        );
       }
     });
   });
@@ -270,26 +264,41 @@ function rateLimitFilterProblems(listener: XdsResource): string[] {
   return problems;
 }
 
-/** safe_regex patterns longer than the bound are NACKed (Node has no RE2; see route-table). */
-function collectLongRegexes(value: unknown, path: string, problems: string[]): void {
+/**
+ * Every config regex — `safe_regex` string matchers (routes, headers, query
+ * parameters, CORS origins, RBAC), `regex_rewrite` pattern and substitution —
+ * is NACKed unless RE2 accepts it within the length and program-size bounds
+ * (src/regex; Envoy rejects such a config too, so nothing half-applies).
+ */
+function collectRegexProblems(value: unknown, path: string, problems: string[]): void {
   if (Array.isArray(value)) {
     value.forEach((v, i) => {
-      collectLongRegexes(v, `${path}[${String(i)}]`, problems);
+      collectRegexProblems(v, `${path}[${String(i)}]`, problems);
     });
     return;
   }
   if (!isRecord(value)) return;
-  const regex = value['regex'];
-  if (typeof regex === 'string') {
-    if (regex.length > MAX_REGEX_LENGTH)
-      problems.push(`${path}: regex longer than ${String(MAX_REGEX_LENGTH)} characters`);
-    try {
-      new RegExp(regex);
-    } catch {
-      problems.push(`${path}: invalid regex ${JSON.stringify(regex)}`);
+  for (const [key, child] of Object.entries(value)) {
+    const at = path === '' ? key : `${path}.${key}`;
+    if ((key === 'safe_regex' || key === 'safe_regex_match') && isRecord(child)) {
+      const regex = child['regex'];
+      const problem =
+        typeof regex === 'string' ? safeRegexProblem(regex) : 'regex must be a string';
+      if (problem !== undefined) problems.push(`${at}.regex: ${problem}`);
+      continue;
     }
+    if (key === 'regex_rewrite' && isRecord(child)) {
+      const pattern = rec(child['pattern'])['regex'];
+      const substitution = child['substitution'];
+      const problem =
+        typeof pattern !== 'string'
+          ? 'pattern.regex must be a string'
+          : rewriteProblem(pattern, typeof substitution === 'string' ? substitution : '');
+      if (problem !== undefined) problems.push(`${at}: ${problem}`);
+      continue;
+    }
+    collectRegexProblems(child, at, problems);
   }
-  for (const [k, v] of Object.entries(value)) collectLongRegexes(v, `${path}.${k}`, problems);
 }
 
 /** Cluster fields whose values this build must understand to honour them. */
@@ -425,6 +434,7 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
   if (gateway) nested.push(...gatewayListenerProblems(resource));
   if (kind === 'cluster') collectClusterProblems(resource, nested);
   if (kind === 'listener') nested.push(...rateLimitFilterProblems(resource));
+  if (kind === 'route' || kind === 'listener') collectRegexProblems(resource, '', nested);
   for (const [key, child] of Object.entries(resource)) {
     if (key !== '@type')
       collectUnsupportedExtensions(
