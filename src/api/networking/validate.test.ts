@@ -244,3 +244,64 @@ test('fault.abort.grpcStatus takes gRPC status names, as Istio documents', () =>
     /spec\.http\[0\]\.fault\.abort\.grpcStatus: unknown gRPC status "14"/,
   );
 });
+
+// Istio validates every StringMatch regex (uri, scheme, method, authority,
+// headers, withoutHeaders, queryParams, corsPolicy.allowOrigins) and
+// uriRegexRewrite as RE2 (validateStringMatchRegexp: "Istio uses RE2 style
+// regex-based match"); what RE2 rejects never reaches a proxy.
+test('regexes must be RE2: backreferences, lookaround and possessive quantifiers are rejected', () => {
+  const vs = (http: object): unknown => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 're' },
+    spec: { hosts: ['reviews'], http: [{ ...http, route: [{ destination: { host: 'reviews' } }] }] },
+  });
+  const issues = (http: object): string[] => {
+    const r = validateNetworkingResource(vs(http));
+    return r.ok ? [] : r.issues.map(formatIssue);
+  };
+  const found = issues({
+    match: [
+      {
+        uri: { regex: '/(?=admin).*' },
+        scheme: { regex: '(?!http)' },
+        method: { regex: '(?<=G)ET' },
+        authority: { regex: '(?<!x)y' },
+        headers: { 'x-user': { regex: '(a)\\1' } },
+        withoutHeaders: { 'x-a': { regex: 'a++' }, 'x-present': { regex: '*' } },
+        queryParams: { q: { regex: '(?>a)' } },
+      },
+      { uri: { regex: '' } },
+    ],
+    corsPolicy: { allowOrigins: [{ regex: 'https://(a+)+\\.example' }, { regex: '(x)\\1' }] },
+    rewrite: { uriRegexRewrite: { match: '^/(a)$', rewrite: '/\\2' } },
+  });
+  const expect: [string, RegExp][] = [
+    ['spec.http[0].match[0].uri.regex', /lookahead "\(\?=" is not supported/],
+    ['spec.http[0].match[0].scheme.regex', /negative lookahead/],
+    ['spec.http[0].match[0].method.regex', /lookbehind "\(\?<=" is not supported/],
+    ['spec.http[0].match[0].authority.regex', /negative lookbehind/],
+    ['spec.http[0].match[0].headers.x-user.regex', /backreference "\\1" is not supported/],
+    ['spec.http[0].match[0].withoutHeaders.x-a.regex', /possessive quantifier "\+\+"/],
+    ['spec.http[0].match[0].queryParams.q.regex', /atomic group/],
+    ['spec.http[0].match[1].uri.regex', /must not be empty/],
+    ['spec.http[0].corsPolicy.allowOrigins[1].regex', /backreference/],
+    ['spec.http[0].rewrite.uriRegexRewrite.rewrite', /uses group \\2 but the regex has 1/],
+  ];
+  for (const [path, reason] of expect)
+    assert.ok(
+      found.some((m) => m.startsWith(`${path}: `) && reason.test(m)),
+      `missing ${path} ${String(reason)}\n${found.join('\n')}`,
+    );
+  assert.equal(found.length, expect.length, found.join('\n'));
+  // `regex: "*"` in withoutHeaders means "present" (Istio), and a catastrophic-for-V8
+  // pattern such as https://(a+)+\.example is valid RE2.
+  assert.ok(!found.some((m) => m.includes('x-present') || m.includes('allowOrigins[0]')));
+  // Over the bounds: Istio's 1024-byte length, and the RE2 program size.
+  const long = issues({ match: [{ uri: { regex: `/${'a'.repeat(1024)}` } }] });
+  assert.match(long.join('\n'), /uri\.regex: .*1025 bytes long; at most 1024/);
+  const big = issues({ match: [{ uri: { regex: '(\\w+\\s?){1,1000}' } }] });
+  assert.match(big.join('\n'), /uri\.regex: .*RE2 program size \d+ exceeds the maximum 1024/);
+  // RE2 syntax V8 does not know is accepted: inline flags, \Q…\E.
+  assert.deepEqual(issues({ match: [{ uri: { regex: '(?i)/API/\\Qv1.0\\E/.*' } }] }), []);
+});

@@ -32,6 +32,8 @@ spec:
       redirect: { uri: /new, redirectCode: 302 }
     - match: [{ uri: { exact: /teapot } }]
       directResponse: { status: 418, body: { string: "I'm a teapot" } }
+    - match: [{ uri: { exact: /nodebug }, withoutHeaders: { x-debug: { regex: "*" } } }]
+      directResponse: { status: 200, body: { string: "no debug header" } }
     - route:
         - { destination: { host: reviews, subset: v1 }, weight: 80 }
         - { destination: { host: reviews, subset: v3 }, weight: 20 }
@@ -259,6 +261,8 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
   assert.match(corsText, /"max_age":"86400","allow_credentials":\{"value":true\}/);
   assert.match(corsText, /"forward_not_matching_preflights":\{"value":false\}/);
   assert.match(corsText, /"safe_regex":\{"regex":"https:\/\/\.\*\[\.\]example\[\.\]org"\}/);
+  // Istio: withoutHeaders `regex: "*"` is "header present" (not a regex), inverted.
+  assert.match(corsText, /\{"name":"x-debug","present_match":true,"invert_match":true\}/);
   // consistentHash on a DestinationRule without a VirtualService: the default route hashes too.
   const stickyCluster = compileProxy(inputs, sidecar).cluster.get('outbound|80||api.example.com');
   assert.ok(stickyCluster !== undefined);
