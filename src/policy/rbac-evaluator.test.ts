@@ -70,3 +70,28 @@ test('property: indexed RBAC matching equals a linear scan in name order', () =>
     { numRuns: 500 },
   );
 });
+
+// RBAC safe_regex string matchers are RE2 (Envoy's RBAC StringMatcher): a
+// full match in linear time, so a pattern that backtracks exponentially in V8
+// costs O(n) on a hostile header, and non-RE2 syntax is refused at compile.
+test('RBAC safe_regex matchers are RE2 full matches in linear time', () => {
+  const hostile = compilePrincipal({
+    header: { name: 'x-user', string_match: { safe_regex: { regex: '(a+)+b' } } },
+  });
+  const facts = (v: string): RequestFacts => ({ principal: null, headers: { 'x-user': v } });
+  assert.equal(hostile(facts(`${'a'.repeat(5000)}!`)), false);
+  assert.equal(hostile(facts('aaab')), true);
+  assert.equal(hostile(facts('aaabc')), false, 'the whole value must match');
+  const ns = compilePrincipal({
+    authenticated: { principal_name: { safe_regex: { regex: '.*/ns/[^/]+/.*' } } },
+  });
+  assert.equal(ns({ principal: 'spiffe://td/ns/a/sa/x' }), true);
+  assert.equal(ns({ principal: 'spiffe://td/sa/x' }), false);
+  assert.throws(
+    () =>
+      compilePrincipal({
+        header: { name: 'x', string_match: { safe_regex: { regex: '(?=a)a' } } },
+      }),
+    /lookahead/,
+  );
+});

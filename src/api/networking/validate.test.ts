@@ -254,7 +254,10 @@ test('regexes must be RE2: backreferences, lookaround and possessive quantifiers
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
     metadata: { name: 're' },
-    spec: { hosts: ['reviews'], http: [{ ...http, route: [{ destination: { host: 'reviews' } }] }] },
+    spec: {
+      hosts: ['reviews'],
+      http: [{ ...http, route: [{ destination: { host: 'reviews' } }] }],
+    },
   });
   const issues = (http: object): string[] => {
     const r = validateNetworkingResource(vs(http));
