@@ -2,6 +2,7 @@
 // StringMatch.regex), linear-time matching, and the bounds (Istio's 1024-byte
 // length; an RE2 program-size limit like Envoy's re2.max_program_size.error_level).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isPalisadeError } from '../errors/index.js';
@@ -147,4 +148,22 @@ test('property: re2js full match agrees with the old native ^(?:…)$ on the com
     }),
     { numRuns: 400 },
   );
+});
+
+test('re2js is loaded on first use: importing the proxy does not load it', () => {
+  const proxy = new URL('../proxy/index.js', import.meta.url).href;
+  const regex = new URL('./index.js', import.meta.url).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    const cache = createRequire(import.meta.url).cache;
+    const loaded = () => Object.keys(cache).some((k) => k.includes('re2js'));
+    await import(${JSON.stringify(proxy)});
+    const before = loaded();
+    (await import(${JSON.stringify(regex)})).compileSafeRegex('a+');
+    console.log(JSON.stringify([before, loaded()]));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  assert.deepEqual(JSON.parse(out), [false, true]);
 });
