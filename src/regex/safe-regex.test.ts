@@ -111,6 +111,14 @@ test('replaceAll follows RE2::GlobalReplace and RE2 rewrite strings (Envoy regex
   // `\0` is the whole match, `\\` a backslash, `$` is literal (not a JS replacement token).
   const x = compileSafeRegex('b+');
   assert.equal(x.replaceAll('abbc', compileRewrite('[\\0]\\\\$1$&', x)), 'a[bb]\\$1$&c');
+  // RE2 skips an empty match right after the previous match (Go and RE2, unlike JavaScript).
+  const empty = compileSafeRegex('a*');
+  assert.equal(empty.replaceAll('baaac', compileRewrite('-', empty)), '-b-c-');
+  const slashes = compileSafeRegex('/+');
+  assert.equal(slashes.replaceAll('//a///b', compileRewrite('/', slashes)), '/a/b');
+  // A group that did not take part in the match is empty.
+  const opt = compileSafeRegex('x(y)?');
+  assert.equal(opt.replaceAll('xz', compileRewrite('[\\1]', opt)), '[]z');
   assert.match(rewriteProblem('(a)', '\\2') ?? '', /uses group \\2 but the regex has 1/);
   assert.match(rewriteProblem('a', '\\n') ?? '', /invalid escape/);
   assert.equal(rewriteProblem('^/svc/([^/]+)(/.*)$', '\\2/instance/\\1'), undefined);

@@ -157,18 +157,26 @@ function build(pattern: string, options: SafeRegexOptions): SafeRegex {
     programSize,
     groupCount,
     fullMatch: (value) => compiled.testExact(value),
-    replaceAll: (value, rewrite) =>
-      compiled.matcher(value).replaceAll((...args: unknown[]) => {
-        let out = '';
-        for (const part of rewrite.parts) {
-          if (typeof part === 'string') out += part;
-          else {
-            const group = args[part];
-            if (typeof group === 'string') out += group;
-          }
-        }
-        return out;
-      }),
+    replaceAll: (value, rewrite) => {
+      // RE2::GlobalReplace: like JavaScript's replace with /g, except that an
+      // empty match right where the previous match ended is skipped
+      // ("a*" over "baaac" gives "-b-c-", not "-b--c-").
+      const m = compiled.matcher(value);
+      let out = '';
+      let copied = 0;
+      let lastEnd = -1;
+      while (m.find()) {
+        const start = m.start();
+        const end = m.end();
+        if (start === end && start === lastEnd) continue;
+        out += value.slice(copied, start);
+        for (const part of rewrite.parts)
+          out += typeof part === 'string' ? part : (m.group(part) ?? '');
+        copied = end;
+        lastEnd = end;
+      }
+      return out + value.slice(copied);
+    },
   };
 }
 
