@@ -8,12 +8,13 @@
  * connect from their own instance addresses, so the address names the pod.
  * Egress policies are not enforced yet (they would be checked at the source).
  */
-import { rec, str } from '../../xds/index.js';
+import { isIP } from 'node:net';
 import {
   clusterObjectsFrom,
   createNetworkPolicyEngine,
   type NetpolPod,
   type NetworkPolicyEngine,
+  portMatches,
 } from '../../kubernetes/index.js';
 import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
 import type { CompileContext } from './clusters.js';
@@ -22,7 +23,6 @@ import type { ProxyNode } from './proxy-node.js';
 interface Model {
   readonly engine: NetworkPolicyEngine;
   readonly pods: readonly NetpolPod[];
-  readonly cidrs: readonly string[];
 }
 
 const models = new WeakMap<object, Model | null>();
@@ -63,15 +63,6 @@ function modelOf(context: CompileContext): Model | null {
   }));
   const objects = clusterObjectsFrom(manifests, { validatePods: false });
   const pods = context.registry.instances.map(podOf);
-  const cidrs: string[] = [];
-  for (const p of policies) {
-    const spec = rec(rec(p.resource)['spec']);
-    for (const rule of Array.isArray(spec['ingress']) ? (spec['ingress'] as unknown[]) : [])
-      for (const peer of Array.isArray(rec(rule)['from']) ? (rec(rule)['from'] as unknown[]) : []) {
-        const cidr = str(rec(rec(peer)['ipBlock'])['cidr']);
-        if (cidr !== '') cidrs.push(cidr);
-      }
-  }
   const model = {
     engine: createNetworkPolicyEngine({
       namespaces: objects.namespaces,
@@ -79,26 +70,49 @@ function modelOf(context: CompileContext): Model | null {
       policies: objects.policies,
     }),
     pods,
-    cidrs,
   };
   models.set(context.registry, model);
   return model;
 }
 
-function cidrPrincipal(cidr: string): object {
-  const [address, bits] = cidr.split('/');
-  const v6 = (address ?? '').includes(':');
-  return {
-    direct_remote_ip: {
-      address_prefix: address,
-      prefix_len: { value: bits === undefined ? (v6 ? 128 : 32) : Number(bits) },
-    },
-  };
+/** `address/bits` as an Envoy CidrRange principal; undefined for a malformed CIDR. */
+function cidrPrincipal(cidr: string): object | undefined {
+  const slash = cidr.indexOf('/');
+  const address = slash < 0 ? cidr : cidr.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return undefined;
+  const max = family === 6 ? 128 : 32;
+  const bits = slash < 0 ? max : Number(cidr.slice(slash + 1));
+  if (slash >= 0 && (!/^\d+$/.test(cidr.slice(slash + 1)) || bits > max)) return undefined;
+  return { direct_remote_ip: { address_prefix: address, prefix_len: { value: bits } } };
+}
+
+/**
+ * An ipBlock peer as a principal: the CIDR minus every `except` range
+ * (`and_ids [cidr, not_id(or_ids excepts)]`), as the engine matches it. A
+ * malformed CIDR matches nothing (the engine's fail-closed reading; the API
+ * validation rejects it before this).
+ */
+export function ipBlockPrincipal(block: {
+  readonly cidr: string;
+  readonly except?: readonly string[];
+}): object | undefined {
+  const base = cidrPrincipal(block.cidr);
+  if (base === undefined) return undefined;
+  const excepts = (block.except ?? [])
+    .map(cidrPrincipal)
+    .filter((p): p is object => p !== undefined);
+  if (excepts.length === 0) return base;
+  return { and_ids: { ids: [base, { not_id: { or_ids: { ids: excepts } } }] } };
 }
 
 /**
  * The network RBAC filter enforcing NetworkPolicy ingress on `port` of this
- * proxy's pod, or undefined when no policy isolates it.
+ * proxy's pod, or undefined when no policy isolates it. Peers are compiled
+ * from the policies' rules themselves, not probed: known pods by their
+ * address when the engine allows them, each ipBlock of a rule whose ports
+ * match as its CIDR minus `except`, a rule without peers as any source, and
+ * the pod itself (Kubernetes never isolates a pod from itself).
  */
 export function networkPolicyFilter(
   context: CompileContext,
@@ -107,7 +121,7 @@ export function networkPolicyFilter(
 ): object | undefined {
   const model = modelOf(context);
   if (model === null || proxy.workload === undefined) return undefined;
-  const self = model.pods.find((p) => p.name === proxy.id) ?? {
+  const self = model.pods.find((p) => p.name === proxy.id && p.namespace === proxy.namespace) ?? {
     namespace: proxy.namespace,
     name: proxy.id,
     labels: { ...proxy.labels },
@@ -118,23 +132,37 @@ export function networkPolicyFilter(
       ...(p.name === undefined ? {} : { name: p.name }),
     })),
   };
-  if (model.engine.selecting(self).ingress.length === 0) return undefined;
+  const isolating = model.engine.selecting(self).ingress;
+  if (isolating.length === 0) return undefined;
+  let any = false;
   const principals: object[] = [];
-  for (const source of model.pods) {
-    if (source.name === self.name || source.ip === undefined) continue;
-    const verdict = model.engine.evaluate({ from: source, to: self, port, protocol: 'TCP' });
-    if (verdict.ingress.allowed) principals.push(cidrPrincipal(`${source.ip}/32`));
+  for (const policy of isolating) {
+    for (const rule of policy.ingress ?? []) {
+      const ports = rule.ports ?? [];
+      if (ports.length > 0 && !ports.some((p) => portMatches(p, port, 'TCP', self))) continue;
+      const peers = rule.peers ?? [];
+      if (peers.length === 0) any = true;
+      for (const peer of peers) {
+        if (peer.ipBlock === undefined) continue;
+        const principal = ipBlockPrincipal(peer.ipBlock);
+        if (principal !== undefined) principals.push(principal);
+      }
+    }
   }
-  // ipBlock peers (addresses outside the mesh): allowed when the engine allows a pod-less source there.
-  for (const cidr of model.cidrs) {
-    const probe = cidr.split('/')[0] ?? '';
-    const verdict = model.engine.evaluate({
-      from: { namespace: '', name: `ipblock:${cidr}`, labels: {}, ip: probe, ports: [] },
-      to: self,
-      port,
-      protocol: 'TCP',
-    });
-    if (verdict.ingress.allowed) principals.push(cidrPrincipal(cidr));
+  for (const source of model.pods) {
+    if (source.ip === undefined) continue;
+    const loopback = source.name === self.name && source.namespace === self.namespace;
+    if (
+      loopback ||
+      model.engine.evaluate({ from: source, to: self, port, protocol: 'TCP' }).ingress.allowed
+    ) {
+      const principal = cidrPrincipal(source.ip);
+      if (principal !== undefined) principals.push(principal);
+    }
+  }
+  if (self.ip !== undefined && !model.pods.includes(self)) {
+    const principal = cidrPrincipal(self.ip);
+    if (principal !== undefined) principals.push(principal);
   }
   return {
     name: 'envoy.filters.network.rbac',
@@ -144,9 +172,14 @@ export function networkPolicyFilter(
       rules: {
         action: 'ALLOW',
         policies:
-          principals.length === 0
+          !any && principals.length === 0
             ? {}
-            : { [`netpol-${proxy.namespace}`]: { permissions: [{ any: true }], principals } },
+            : {
+                [`netpol-${proxy.namespace}`]: {
+                  permissions: [{ any: true }],
+                  principals: any ? [{ any: true }] : principals,
+                },
+              },
       },
     },
   };
