@@ -20,10 +20,15 @@ const USAGE = `Usage:
   palisade check netpol -f CLUSTER_FILE_OR_DIR --matrix --port PORT [--protocol TCP] -o json
 
 The cluster files hold Namespaces (labels), Pods (labels, status.podIP,
-container ports with names) and NetworkPolicies (networking.k8s.io/v1).
+container ports with names), NetworkPolicies (networking.k8s.io/v1) and
+AdminNetworkPolicies / BaselineAdminNetworkPolicies
+(policy.networking.k8s.io/v1alpha1); any other kind is named in a warning.
 A connection is allowed when the source's egress and the destination's
-ingress both allow it; a direction is open unless some policy selects the
-pod for it. Exit 0 when allowed, 1 when denied (always 0 for --matrix).
+ingress both allow it. Each direction goes through the tiers
+AdminNetworkPolicy (by priority; Allow, Deny or Pass) -> NetworkPolicy (a
+pod selected by one is isolated) -> BaselineAdminNetworkPolicy -> allowed.
+A pod's traffic to itself is always allowed, and the output says so.
+Exit 0 when allowed, 1 when denied (always 0 for --matrix).
 
 Options:
   -f, --filename PATH   cluster manifests (file or directory; repeatable)
@@ -93,6 +98,8 @@ export const checkNetpolCommand: Command = {
       const port = parsePort(requireOption(values.port, '--port'));
       const protocol = parseProtocol(values.protocol);
       const objects = clusterObjectsFrom(readManifests(files), { validatePods: false });
+      for (const what of objects.ignored)
+        io.stderr(`warning: ${what} ignored: check netpol does not implement this kind\n`);
       const engine = createNetworkPolicyEngine(objects);
 
       if (values.matrix === true) {
@@ -133,6 +140,9 @@ export const checkNetpolCommand: Command = {
           `${JSON.stringify(
             {
               allowed: v.allowed,
+              ...(v.loopback === true
+                ? { loopback: true, reason: 'traffic from a pod to itself is always allowed' }
+                : {}),
               from: fromKey,
               to: toKey,
               port,
@@ -146,7 +156,9 @@ export const checkNetpolCommand: Command = {
         );
       } else {
         io.stdout(
-          `${v.allowed ? 'allowed' : 'denied'}: ${fromKey} -> ${toKey} ${protocol}/${String(port)}\n`,
+          `${v.allowed ? 'allowed' : 'denied'}: ${fromKey} -> ${toKey} ${protocol}/${String(port)}${
+            v.loopback === true ? ' (loopback: a pod may always connect to itself)' : ''
+          }\n`,
         );
         io.stdout(describe(`egress of ${fromKey}`, v.egress));
         io.stdout(describe(`ingress of ${toKey}`, v.ingress));

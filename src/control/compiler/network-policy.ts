@@ -1,5 +1,6 @@
 /**
- * Kubernetes NetworkPolicy in the local mesh: for each inbound port of a
+ * Kubernetes NetworkPolicy (and AdminNetworkPolicy / BaselineAdminNetworkPolicy)
+ * in the local mesh: for each inbound port of a
  * workload instance the control plane asks the NetworkPolicy engine
  * (src/kubernetes) which pods may connect — Kubernetes semantics: a pod
  * selected by an Ingress policy is isolated and accepts only what some rule
@@ -51,7 +52,11 @@ function podOf(instance: {
 function modelOf(context: CompileContext): Model | null {
   const hit = models.get(context.registry);
   if (hit !== undefined) return hit;
-  const policies = context.snapshot.ofKind('NetworkPolicy');
+  const policies = [
+    ...context.snapshot.ofKind('NetworkPolicy'),
+    ...context.snapshot.ofKind('AdminNetworkPolicy'),
+    ...context.snapshot.ofKind('BaselineAdminNetworkPolicy'),
+  ];
   if (policies.length === 0) {
     models.set(context.registry, null);
     return null;
@@ -68,6 +73,8 @@ function modelOf(context: CompileContext): Model | null {
       namespaces: objects.namespaces,
       pods,
       policies: objects.policies,
+      adminPolicies: objects.adminPolicies,
+      baselinePolicies: objects.baselinePolicies,
     }),
     pods,
   };
@@ -106,13 +113,23 @@ export function ipBlockPrincipal(block: {
   return { and_ids: { ids: [base, { not_id: { or_ids: { ids: excepts } } }] } };
 }
 
+/** A source outside the mesh's pods: the engine matches it only by ipBlock / networks. */
+const OUTSIDE: NetpolPod = { namespace: '', name: '', labels: {}, ports: [], external: true };
+
 /**
- * The network RBAC filter enforcing NetworkPolicy ingress on `port` of this
- * proxy's pod, or undefined when no policy isolates it. Peers are compiled
- * from the policies' rules themselves, not probed: known pods by their
- * address when the engine allows them, each ipBlock of a rule whose ports
- * match as its CIDR minus `except`, a rule without peers as any source, and
- * the pod itself (Kubernetes never isolates a pod from itself).
+ * The network RBAC filter enforcing ingress on `port` of this proxy's pod —
+ * AdminNetworkPolicy, then NetworkPolicy, then BaselineAdminNetworkPolicy,
+ * as the engine decides — or undefined when no policy of any tier selects it.
+ *
+ * - Known pods (the mesh's instances) by their address, when the engine
+ *   allows them; the pod itself always (Kubernetes never isolates a pod from
+ *   itself).
+ * - Any other address: the admin tiers' ingress peers are pods and
+ *   namespaces, so their decision for such an address does not depend on it;
+ *   when the decision falls to NetworkPolicy, it is the ipBlocks of the
+ *   rules whose ports match (each CIDR minus its `except`) and any rule
+ *   without peers. Known pods' addresses are excluded from that part, so a
+ *   CIDR never re-admits a pod the engine denies.
  */
 export function networkPolicyFilter(
   context: CompileContext,
@@ -133,36 +150,59 @@ export function networkPolicyFilter(
     })),
   };
   const isolating = model.engine.selecting(self).ingress;
-  if (isolating.length === 0) return undefined;
-  let any = false;
+  const admin = model.engine.selectingAdmin(self);
+  if (isolating.length === 0 && admin.admin.length === 0 && admin.baseline.length === 0)
+    return undefined;
+
   const principals: object[] = [];
-  for (const policy of isolating) {
-    for (const rule of policy.ingress ?? []) {
-      const ports = rule.ports ?? [];
-      if (ports.length > 0 && !ports.some((p) => portMatches(p, port, 'TCP', self))) continue;
-      const peers = rule.peers ?? [];
-      if (peers.length === 0) any = true;
-      for (const peer of peers) {
-        if (peer.ipBlock === undefined) continue;
-        const principal = ipBlockPrincipal(peer.ipBlock);
-        if (principal !== undefined) principals.push(principal);
-      }
-    }
-  }
-  for (const source of model.pods) {
-    if (source.ip === undefined) continue;
+  const known: object[] = [];
+  const sources = model.pods.includes(self) ? model.pods : [...model.pods, self];
+  for (const source of sources) {
+    const principal = source.ip === undefined ? undefined : cidrPrincipal(source.ip);
+    if (principal === undefined) continue;
+    known.push(principal);
     const loopback = source.name === self.name && source.namespace === self.namespace;
     if (
       loopback ||
       model.engine.evaluate({ from: source, to: self, port, protocol: 'TCP' }).ingress.allowed
-    ) {
-      const principal = cidrPrincipal(source.ip);
-      if (principal !== undefined) principals.push(principal);
-    }
+    )
+      principals.push(principal);
   }
-  if (self.ip !== undefined && !model.pods.includes(self)) {
-    const principal = cidrPrincipal(self.ip);
-    if (principal !== undefined) principals.push(principal);
+
+  const outside = model.engine.evaluate({ from: OUTSIDE, to: self, port, protocol: 'TCP' }).ingress;
+  let external: object | undefined;
+  if (outside.tier === 'NetworkPolicy') {
+    let any = false;
+    const blocks: object[] = [];
+    for (const policy of isolating) {
+      for (const rule of policy.ingress ?? []) {
+        const ports = rule.ports ?? [];
+        if (ports.length > 0 && !ports.some((p) => portMatches(p, port, 'TCP', self))) continue;
+        const peers = rule.peers ?? [];
+        if (peers.length === 0) any = true;
+        for (const peer of peers) {
+          if (peer.ipBlock === undefined) continue;
+          const principal = ipBlockPrincipal(peer.ipBlock);
+          if (principal !== undefined) blocks.push(principal);
+        }
+      }
+    }
+    external = any
+      ? { any: true }
+      : blocks.length === 0
+        ? undefined
+        : blocks.length === 1
+          ? blocks[0]
+          : { or_ids: { ids: blocks } };
+  } else if (outside.allowed) {
+    external = { any: true };
+  }
+  if (external !== undefined) {
+    principals.push(
+      known.length === 0
+        ? external
+        : { and_ids: { ids: [{ not_id: { or_ids: { ids: known } } }, external] } },
+    );
   }
   return {
     name: 'envoy.filters.network.rbac',
@@ -172,14 +212,9 @@ export function networkPolicyFilter(
       rules: {
         action: 'ALLOW',
         policies:
-          !any && principals.length === 0
+          principals.length === 0
             ? {}
-            : {
-                [`netpol-${proxy.namespace}`]: {
-                  permissions: [{ any: true }],
-                  principals: any ? [{ any: true }] : principals,
-                },
-              },
+            : { [`netpol-${proxy.namespace}`]: { permissions: [{ any: true }], principals } },
       },
     },
   };
