@@ -19,6 +19,7 @@ import {
 } from '../../kubernetes/index.js';
 import { tcpPolicyEvaluator } from '../../proxy/inbound/inbound-policy.js';
 import { ALL, cases, ip, netpol, NS, PODS } from '../../../test/helpers/netpol-e2e.js';
+import { CONFORMANCE_CASES, conformanceCluster } from '../../../test/helpers/anp-conformance.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
 import { buildRegistry, type InstanceView } from '../registry/service-registry.js';
 import type { CompileContext } from './clusters.js';
@@ -42,14 +43,20 @@ function instances(): InstanceView[] {
   );
 }
 
-function contextFor(policies: readonly unknown[], pods = instances()): CompileContext {
+function contextFor(
+  policies: readonly unknown[],
+  pods = instances(),
+  withNamespaces = true,
+): CompileContext {
   const manifests = parseManifests(
     [
-      ...NS.map((n) => ({
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name: n, labels: { ns: n } },
-      })),
+      ...(withNamespaces
+        ? NS.map((n) => ({
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: n, labels: { ns: n } },
+          }))
+        : []),
       ...policies,
     ]
       .map((o) => JSON.stringify(o))
@@ -138,6 +145,10 @@ function engineFor(policies: readonly unknown[]) {
   return { engine: createNetworkPolicyEngine({ ...objects, pods }), pods };
 }
 
+/** A source that is no pod (the engine's `external`), at the addresses probed. */
+const OUTSIDE: NetpolPod = { namespace: '', name: '', labels: {}, ports: [], external: true };
+const OUTSIDE_ADDRESSES = ['10.0.2.200', '10.0.0.1', '10.1.2.3', '10.200.0.1', '192.168.7.7'];
+
 for (const c of cases) {
   if ((c.protocol ?? 'TCP') !== 'TCP') continue;
   test(`engine and compiled sidecar rules agree: ${c.name}`, async () => {
@@ -160,6 +171,16 @@ for (const c of cases) {
         const want = c.expect.m.get(`${key}>${dest.namespace}/${dest.id}`);
         if (verdict.egress.allowed && want !== sidecar)
           wrong.push(`${key} -> ${dest.namespace}/${dest.id}: e2e expects ${String(want)}`);
+      }
+      // Addresses outside the mesh's pods.
+      for (const address of OUTSIDE_ADDRESSES) {
+        const from = { ...OUTSIDE, ip: address };
+        const want = engine.evaluate({ from, to, port: c.port, protocol: 'TCP' }).ingress.allowed;
+        const sidecar = await sidecarAllows(context, dest, c.port, address);
+        if (sidecar !== want)
+          wrong.push(
+            `${address} -> ${dest.namespace}/${dest.id}: engine ${String(want)}, sidecar ${String(sidecar)}`,
+          );
       }
     }
     assert.equal(all.length * pods.length, ALL.length * ALL.length);
@@ -291,3 +312,75 @@ test('property: random ipBlock policies, engine and sidecar agree on every pod p
     { numRuns: 60 },
   );
 });
+
+// The same differential for AdminNetworkPolicy / BaselineAdminNetworkPolicy:
+// the upstream conformance cases (test/helpers/anp-conformance.ts), every
+// pod pair on TCP 80 and 8080 plus addresses outside the mesh, engine
+// ingress verdict = compiled sidecar rule; and every upstream probe that the
+// destination's ingress decides gets the upstream answer from the sidecar.
+for (const c of CONFORMANCE_CASES) {
+  test(`ANP conformance, engine and compiled sidecar rules agree: ${c.name}`, async () => {
+    const docs = [...conformanceCluster(), ...c.objects];
+    const manifests = parseManifests(
+      docs.map((o) => JSON.stringify(o)).join('\n---\n'),
+      'cluster.yaml',
+    );
+    const objects = clusterObjectsFrom(manifests, { validatePods: false });
+    const pods: NetpolPod[] = objects.pods.map((p) => ({
+      ...p,
+      ports: p.ports.filter((x) => (x.protocol ?? 'TCP') === 'TCP'),
+    }));
+    const engine = createNetworkPolicyEngine({ ...objects, pods });
+    const views: InstanceView[] = pods.map((p) => ({
+      id: p.name,
+      address: p.ip ?? '',
+      namespace: p.namespace,
+      labels: p.labels,
+      serviceAccount: 'default',
+      workload: p.name,
+      portNames: Object.fromEntries(
+        p.ports.flatMap((x) => (x.name === undefined ? [] : [[x.name, x.containerPort]])),
+      ),
+      healthy: true,
+    }));
+    const meshDocs = docs.filter((d) => (d as { kind?: string }).kind !== 'Pod');
+    const context = contextFor(meshDocs, views, false);
+    const wrong: string[] = [];
+    for (const dest of views) {
+      const to = pods.find((p) => p.namespace === dest.namespace && p.name === dest.id);
+      assert.ok(to !== undefined);
+      for (const port of [80, 8080]) {
+        for (const from of pods) {
+          const want = engine.evaluate({ from, to, port }).ingress.allowed;
+          const got = await sidecarAllows(context, dest, port, from.ip ?? '');
+          if (got !== want)
+            wrong.push(
+              `${from.namespace}/${from.name} -> ${dest.namespace}/${dest.id}:${String(port)}`,
+            );
+        }
+        for (const address of ['203.0.113.9', '10.9.9.9']) {
+          const want = engine.evaluate({ from: { ...OUTSIDE, ip: address }, to, port }).ingress
+            .allowed;
+          const got = await sidecarAllows(context, dest, port, address);
+          if (got !== want)
+            wrong.push(`${address} -> ${dest.namespace}/${dest.id}:${String(port)}`);
+        }
+      }
+    }
+    for (const [from, to, port, protocol, want] of c.probes) {
+      if (protocol !== 'TCP') continue;
+      const f = engine.pod(from);
+      const t = engine.pod(to);
+      assert.ok(f !== undefined && t !== undefined);
+      const v = engine.evaluate({ from: f, to: t, port, protocol });
+      // Egress is enforced at the source, not by this sidecar.
+      if (!v.egress.allowed) continue;
+      const dest = views.find((x) => `${x.namespace}/${x.id}` === to);
+      assert.ok(dest !== undefined);
+      const got = await sidecarAllows(context, dest, port, f.ip ?? '');
+      if (got !== want)
+        wrong.push(`upstream probe ${from} -> ${to}:${String(port)} wants ${String(want)}`);
+    }
+    assert.deepEqual(wrong, []);
+  });
+}
