@@ -4,6 +4,7 @@
 //   conformance case "api_integration/standard-anp-np-banp.yaml", restated in
 //   test/helpers/anp-conformance.ts), kinds it cannot apply named in a warning,
 //   and a pod's traffic to itself reported as loopback;
+// - `check netpol --from IP` for an address outside the cluster (ipBlock except);
 // - `audit pod-security` at v1.36 and latest (= v1.37) for the v1.37 sysctls
 //   (pod-security-admission policy/check_sysctls.go).
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { CONFORMANCE_CASES, conformanceCluster, pod } from '../helpers/anp-conformance.js';
+import { CONFORMANCE_CASES, conformanceCluster, pod, podIp } from '../helpers/anp-conformance.js';
 import { runPalisade, tempDir } from '../helpers/index.js';
 
 function clusterFile(dir: string, objects: readonly unknown[]): string {
@@ -210,4 +211,48 @@ test('audit pod-security: the v1.37 sysctls are denied at v1.36 and allowed at l
   assert.equal((await audit('latest')).code, 0);
   const help = await runPalisade(['audit', 'pod-security', '--help']);
   assert.match(help.stdout + help.stderr, /latest is v1\.37/);
+});
+
+// The issue's example: `cidr 10.0.0.0/8, except [10.1.0.0/16]` — check netpol
+// with an address as the source (an ipBlock peer outside the cluster).
+test('check netpol --from IP: ipBlock except for an address outside the cluster', async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const file = clusterFile(dir.path, [
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'from-ten', namespace: 'network-policy-conformance-gryffindor' },
+      spec: {
+        podSelector: {},
+        ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }],
+      },
+    },
+  ]);
+  const check = (from: string) =>
+    runPalisade([
+      'check',
+      'netpol',
+      '-f',
+      file,
+      '--from',
+      from,
+      '--to',
+      pod('gryffindor', 0),
+      '--port',
+      '80',
+    ]);
+  const denied = await check('10.1.2.3');
+  assert.equal(denied.code, 1, denied.stderr);
+  assert.match(denied.stdout, /^denied: 10\.1\.2\.3 -> network-policy-conformance-gryffindor\//);
+  assert.match(
+    denied.stdout,
+    /egress of 10\.1\.2\.3: allowed — 10\.1\.2\.3 is outside the cluster/,
+  );
+  assert.equal((await check('10.2.0.1')).code, 0);
+  assert.equal((await check('192.168.0.1')).code, 1);
+  // A pod's address is that pod.
+  const byIp = await check(podIp('slytherin', 0));
+  assert.equal(byIp.code, 0);
+  assert.match(byIp.stdout, /^allowed: network-policy-conformance-slytherin\/draco-malfoy-0 -> /);
 });

@@ -4,19 +4,21 @@
  * pod-to-pod reachability matrix for one port (`--matrix`), in the shape of
  * the Kubernetes netpol e2e truth tables.
  */
+import { isIP } from 'node:net';
 import { readManifests } from '../../api/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import {
   clusterObjectsFrom,
   createNetworkPolicyEngine,
   type DirectionVerdict,
+  podKey,
   type Protocol,
 } from '../../kubernetes/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
 const USAGE = `Usage:
-  palisade check netpol -f CLUSTER_FILE_OR_DIR --from NS/POD --to NS/POD --port PORT [--protocol TCP] [-o json]
+  palisade check netpol -f CLUSTER_FILE_OR_DIR --from NS/POD|IP --to NS/POD --port PORT [--protocol TCP] [-o json]
   palisade check netpol -f CLUSTER_FILE_OR_DIR --matrix --port PORT [--protocol TCP] -o json
 
 The cluster files hold Namespaces (labels), Pods (labels, status.podIP,
@@ -32,7 +34,8 @@ Exit 0 when allowed, 1 when denied (always 0 for --matrix).
 
 Options:
   -f, --filename PATH   cluster manifests (file or directory; repeatable)
-      --from NS/POD     the client pod
+      --from NS/POD|IP  the client pod, or an address (a pod's, or one outside
+                        the cluster: matched only by ipBlock / networks)
       --to NS/POD       the server pod
       --port PORT       destination port (1-65535)
       --protocol P      TCP (default), UDP or SCTP
@@ -120,7 +123,18 @@ export const checkNetpolCommand: Command = {
 
       const fromKey = requireOption(values.from, '--from');
       const toKey = requireOption(values.to, '--to');
-      const from = engine.pod(fromKey);
+      // --from may be an address: a pod's (the pod then) or one outside the cluster.
+      const from =
+        isIP(fromKey) === 0
+          ? engine.pod(fromKey)
+          : (objects.pods.find((p) => p.ip === fromKey) ?? {
+              namespace: '',
+              name: fromKey,
+              labels: {},
+              ip: fromKey,
+              ports: [],
+              external: true,
+            });
       const to = engine.pod(toKey);
       for (const [key, pod] of [
         [fromKey, from],
@@ -135,6 +149,7 @@ export const checkNetpolCommand: Command = {
       }
       if (from === undefined || to === undefined) return 2;
       const v = engine.evaluate({ from, to, port, protocol });
+      const fromName = podKey(from);
       if (output === 'json') {
         io.stdout(
           `${JSON.stringify(
@@ -143,7 +158,7 @@ export const checkNetpolCommand: Command = {
               ...(v.loopback === true
                 ? { loopback: true, reason: 'traffic from a pod to itself is always allowed' }
                 : {}),
-              from: fromKey,
+              from: fromName,
               to: toKey,
               port,
               protocol,
@@ -156,11 +171,11 @@ export const checkNetpolCommand: Command = {
         );
       } else {
         io.stdout(
-          `${v.allowed ? 'allowed' : 'denied'}: ${fromKey} -> ${toKey} ${protocol}/${String(port)}${
+          `${v.allowed ? 'allowed' : 'denied'}: ${fromName} -> ${toKey} ${protocol}/${String(port)}${
             v.loopback === true ? ' (loopback: a pod may always connect to itself)' : ''
           }\n`,
         );
-        io.stdout(describe(`egress of ${fromKey}`, v.egress));
+        io.stdout(describe(`egress of ${fromName}`, v.egress));
         io.stdout(describe(`ingress of ${toKey}`, v.ingress));
       }
       return v.allowed ? 0 : 1;

@@ -244,8 +244,9 @@ interface CompiledPolicy {
   readonly egress: readonly { rule: NetworkPolicyRule; peers: readonly CompiledPeer[] }[];
 }
 
+/** `ns/name`; an external source (no namespace) is its name, the address. */
 export function podKey(p: { namespace: string; name: string }): string {
-  return `${p.namespace}/${p.name}`;
+  return p.namespace === '' ? p.name : `${p.namespace}/${p.name}`;
 }
 
 /** Builds an engine over one snapshot of the cluster. */
@@ -375,7 +376,10 @@ export function createNetworkPolicyEngine(
         policies: [],
         allowedBy: [],
         tier: 'none',
-        reason: `${podKey(subject)} is not isolated for ${what}`,
+        reason:
+          subject.external === true
+            ? `${podKey(subject)} is outside the cluster's pods: no policy selects it`
+            : `${podKey(subject)} is not isolated for ${what}`,
       };
     }
     if (allowedBy.length > 0) {
