@@ -20,6 +20,15 @@ import type {
   NetworkPolicy,
   NetworkPolicyRule,
 } from './netpol/network-policy-engine.js';
+import type {
+  AdminAction,
+  AdminNetworkPolicy,
+  AdminPeer,
+  AdminPort,
+  AdminRule,
+  AdminSubject,
+  BaselineAdminNetworkPolicy,
+} from './netpol/admin-network-policy.js';
 import { podTemplateOf, type PodTemplateRef } from './podsecurity/index.js';
 import type { PolicyRule, RbacBinding, RbacRole, RbacSubject } from './rbac/types.js';
 
@@ -41,7 +50,14 @@ export interface ClusterObjects {
   readonly namespaces: NetpolNamespace[];
   readonly pods: NetpolPod[];
   readonly policies: NetworkPolicy[];
+  readonly adminPolicies: AdminNetworkPolicy[];
+  readonly baselinePolicies: BaselineAdminNetworkPolicy[];
   readonly podSources: PodSource[];
+  /**
+   * Objects of kinds no engine reads (`file: apiVersion Kind "name"`), so a
+   * caller can warn instead of silently ignoring a policy it cannot apply.
+   */
+  readonly ignored: string[];
   readonly manifests: readonly Manifest[];
 }
 
@@ -124,6 +140,83 @@ function netpolRules(v: unknown, peersKey: 'from' | 'to'): NetworkPolicyRule[] {
   });
 }
 
+function adminSubject(v: unknown): AdminSubject {
+  const o = obj(v);
+  return {
+    ...(o['namespaces'] == null ? {} : { namespaces: selector(o['namespaces']) }),
+    ...(o['pods'] == null
+      ? {}
+      : {
+          pods: {
+            namespaceSelector: selector(obj(o['pods'])['namespaceSelector']),
+            podSelector: selector(obj(o['pods'])['podSelector']),
+          },
+        }),
+  };
+}
+
+function adminPort(v: unknown): AdminPort {
+  const o = obj(v);
+  const proto = (x: Obj): string => (str(x['protocol']) === '' ? 'TCP' : str(x['protocol']));
+  const num = o['portNumber'] == null ? undefined : obj(o['portNumber']);
+  const range = o['portRange'] == null ? undefined : obj(o['portRange']);
+  return {
+    ...(num === undefined
+      ? {}
+      : { portNumber: { protocol: proto(num), port: Number(num['port']) } }),
+    ...(typeof o['namedPort'] === 'string' ? { namedPort: o['namedPort'] } : {}),
+    ...(range === undefined
+      ? {}
+      : {
+          portRange: {
+            protocol: proto(range),
+            start: Number(range['start']),
+            end: Number(range['end']),
+          },
+        }),
+  };
+}
+
+function adminRules(v: unknown, peersKey: 'from' | 'to'): AdminRule[] {
+  return list(v).map((r) => {
+    const o = obj(r);
+    return {
+      name: str(o['name']),
+      action: str(o['action']) as AdminAction,
+      peers: list(o[peersKey]).map((p): AdminPeer => {
+        const x = obj(p);
+        return {
+          ...(x['namespaces'] == null ? {} : { namespaces: selector(x['namespaces']) }),
+          ...(x['pods'] == null
+            ? {}
+            : {
+                pods: adminSubject({ pods: x['pods'] }).pods ?? {
+                  namespaceSelector: {},
+                  podSelector: {},
+                },
+              }),
+          ...(x['networks'] == null ? {} : { networks: strs(x['networks']) }),
+          ...(x['nodes'] == null ? {} : { nodes: selector(x['nodes']) }),
+          ...(x['domainNames'] == null ? {} : { domainNames: strs(x['domainNames']) }),
+        };
+      }),
+      ...(o['ports'] == null ? {} : { ports: list(o['ports']).map(adminPort) }),
+    };
+  });
+}
+
+/** Kinds the engines read besides pod-bearing workloads. */
+const KNOWN_KINDS = new Set([
+  'v1/Namespace',
+  'rbac.authorization.k8s.io/v1/Role',
+  'rbac.authorization.k8s.io/v1/ClusterRole',
+  'rbac.authorization.k8s.io/v1/RoleBinding',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+  'networking.k8s.io/v1/NetworkPolicy',
+  'policy.networking.k8s.io/v1alpha1/AdminNetworkPolicy',
+  'policy.networking.k8s.io/v1alpha1/BaselineAdminNetworkPolicy',
+]);
+
 function containerPorts(spec: unknown): ContainerPort[] {
   const out: ContainerPort[] = [];
   const s = obj(spec);
@@ -169,7 +262,10 @@ export function clusterObjectsFrom(
     namespaces: [],
     pods: [],
     policies: [],
+    adminPolicies: [],
+    baselinePolicies: [],
     podSources: [],
+    ignored: [],
     manifests,
   };
   for (const m of manifests) {
@@ -187,6 +283,12 @@ export function clusterObjectsFrom(
     const ns = rawNs === '' ? dflt : rawNs;
     const labels = readStringMap(meta['labels']);
     const apiVersion = str(o['apiVersion']);
+    if (
+      !KNOWN_KINDS.has(`${apiVersion}/${str(o['kind'])}`) &&
+      podTemplateOf(m.object) === undefined &&
+      m.object != null
+    )
+      out.ignored.push(`${m.file}: ${apiVersion} ${str(o['kind'])} ${JSON.stringify(name)}`);
     switch (o['kind']) {
       case 'Namespace':
         if (apiVersion === 'v1') out.namespaces.push({ name, labels });
@@ -236,6 +338,21 @@ export function clusterObjectsFrom(
           ingress: netpolRules(spec['ingress'], 'from'),
           egress: netpolRules(spec['egress'], 'to'),
         });
+        break;
+      }
+      case 'AdminNetworkPolicy':
+      case 'BaselineAdminNetworkPolicy': {
+        if (apiVersion !== 'policy.networking.k8s.io/v1alpha1') break;
+        const spec = obj(o['spec']);
+        const common = {
+          name,
+          subject: adminSubject(spec['subject']),
+          ingress: adminRules(spec['ingress'], 'from'),
+          egress: adminRules(spec['egress'], 'to'),
+        };
+        if (o['kind'] === 'AdminNetworkPolicy')
+          out.adminPolicies.push({ ...common, priority: Number(spec['priority']) });
+        else out.baselinePolicies.push(common);
         break;
       }
       default:

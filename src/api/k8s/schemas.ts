@@ -182,6 +182,119 @@ export const NetworkPolicySchema = Type.Object(
   strict,
 );
 
+// --- AdminNetworkPolicy / BaselineAdminNetworkPolicy (v1alpha1) -------------
+// kubernetes-sigs/network-policy-api apis/v1alpha1: field names and enums as
+// the CRDs define them; "exactly one of" and ranges are checked in validate.ts.
+
+const Protocol = Type.Union([Type.Literal('TCP'), Type.Literal('UDP'), Type.Literal('SCTP')]);
+
+export const NamespacedPodSchema = Type.Object(
+  { namespaceSelector: LabelSelectorSchema, podSelector: LabelSelectorSchema },
+  strict,
+);
+
+export const AdminNetworkPolicySubjectSchema = Type.Object(
+  {
+    namespaces: Type.Optional(LabelSelectorSchema),
+    pods: Type.Optional(NamespacedPodSchema),
+  },
+  strict,
+);
+
+export const AdminNetworkPolicyPortSchema = Type.Object(
+  {
+    portNumber: Type.Optional(
+      Type.Object({ protocol: Type.Optional(Protocol), port: Type.Integer() }, strict),
+    ),
+    namedPort: Type.Optional(Type.String()),
+    portRange: Type.Optional(
+      Type.Object(
+        { protocol: Type.Optional(Protocol), start: Type.Integer(), end: Type.Integer() },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+
+const AdminIngressPeerSchema = Type.Object(
+  {
+    namespaces: Type.Optional(LabelSelectorSchema),
+    pods: Type.Optional(NamespacedPodSchema),
+  },
+  strict,
+);
+
+const AdminEgressPeerSchema = Type.Object(
+  {
+    namespaces: Type.Optional(LabelSelectorSchema),
+    pods: Type.Optional(NamespacedPodSchema),
+    nodes: Type.Optional(LabelSelectorSchema),
+    networks: Type.Optional(Type.Array(Type.String())),
+    domainNames: Type.Optional(Type.Array(Type.String())),
+  },
+  strict,
+);
+
+function adminRules(
+  actions: readonly string[],
+  peersKey: 'from' | 'to',
+  peer: typeof AdminEgressPeerSchema | typeof AdminIngressPeerSchema,
+) {
+  return Type.Optional(
+    Type.Array(
+      Type.Object(
+        {
+          name: Type.Optional(Type.String()),
+          action: Type.Union(actions.map((a) => Type.Literal(a))),
+          [peersKey]: Type.Array(peer),
+          ports: Type.Optional(Type.Array(AdminNetworkPolicyPortSchema)),
+        },
+        strict,
+      ),
+    ),
+  );
+}
+
+const ADMIN_GROUP_VERSION = 'policy.networking.k8s.io/v1alpha1';
+
+export const AdminNetworkPolicySchema = Type.Object(
+  {
+    apiVersion: Type.Literal(ADMIN_GROUP_VERSION),
+    kind: Type.Literal('AdminNetworkPolicy'),
+    metadata: ObjectMetaSchema,
+    spec: Type.Object(
+      {
+        priority: Type.Integer(),
+        subject: AdminNetworkPolicySubjectSchema,
+        ingress: adminRules(['Allow', 'Deny', 'Pass'], 'from', AdminIngressPeerSchema),
+        egress: adminRules(['Allow', 'Deny', 'Pass'], 'to', AdminEgressPeerSchema),
+      },
+      strict,
+    ),
+    status: Type.Optional(Type.Unknown()),
+  },
+  strict,
+);
+
+export const BaselineAdminNetworkPolicySchema = Type.Object(
+  {
+    apiVersion: Type.Literal(ADMIN_GROUP_VERSION),
+    kind: Type.Literal('BaselineAdminNetworkPolicy'),
+    metadata: ObjectMetaSchema,
+    spec: Type.Object(
+      {
+        subject: AdminNetworkPolicySubjectSchema,
+        ingress: adminRules(['Allow', 'Deny'], 'from', AdminIngressPeerSchema),
+        egress: adminRules(['Allow', 'Deny'], 'to', AdminEgressPeerSchema),
+      },
+      strict,
+    ),
+    status: Type.Optional(Type.Unknown()),
+  },
+  strict,
+);
+
 // --- Pods and workloads -----------------------------------------------------
 
 export const ContainerPortSchema = Type.Object(
@@ -280,4 +393,6 @@ export type ClusterRoleObject = Static<typeof ClusterRoleSchema>;
 export type RoleBindingObject = Static<typeof RoleBindingSchema>;
 export type ClusterRoleBindingObject = Static<typeof ClusterRoleBindingSchema>;
 export type NetworkPolicyObject = Static<typeof NetworkPolicySchema>;
+export type AdminNetworkPolicyObject = Static<typeof AdminNetworkPolicySchema>;
+export type BaselineAdminNetworkPolicyObject = Static<typeof BaselineAdminNetworkPolicySchema>;
 export type PodObject = Static<typeof PodSchema>;

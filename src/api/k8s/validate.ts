@@ -7,6 +7,8 @@
 import { BlockList, isIP } from 'node:net';
 import { createValidator, joinPath, type ValidationIssue, type Validator } from '../validation.js';
 import {
+  AdminNetworkPolicySchema,
+  BaselineAdminNetworkPolicySchema,
   ClusterRoleBindingSchema,
   ClusterRoleSchema,
   CronJobSchema,
@@ -29,6 +31,14 @@ const VALIDATORS = new Map<string, Validator<unknown>>([
   [`${RBAC_GROUP}/v1/RoleBinding`, createValidator(RoleBindingSchema)],
   [`${RBAC_GROUP}/v1/ClusterRoleBinding`, createValidator(ClusterRoleBindingSchema)],
   ['networking.k8s.io/v1/NetworkPolicy', createValidator(NetworkPolicySchema)],
+  [
+    'policy.networking.k8s.io/v1alpha1/AdminNetworkPolicy',
+    createValidator(AdminNetworkPolicySchema),
+  ],
+  [
+    'policy.networking.k8s.io/v1alpha1/BaselineAdminNetworkPolicy',
+    createValidator(BaselineAdminNetworkPolicySchema),
+  ],
   ['v1/Pod', createValidator(PodSchema)],
   ['apps/v1/Deployment', createValidator(DeploymentSchema)],
   ['apps/v1/StatefulSet', createValidator(StatefulSetSchema)],
@@ -335,6 +345,133 @@ function validateNetworkPolicy(o: Obj): ValidationIssue[] {
   return out;
 }
 
+// --- AdminNetworkPolicy / BaselineAdminNetworkPolicy -------------------------
+// The CRD's OpenAPI rules (kubebuilder markers in apis/v1alpha1 of
+// kubernetes-sigs/network-policy-api): MinProperties/MaxProperties=1 on
+// subject, peers and ports; priority 0..1000; at most 100 rules, 100 peers
+// and 100 ports; 25 networks; rule names up to 100 characters; BANP named
+// "default"; no namedPort with a networks/nodes/domainNames peer;
+// domainNames only on Allow rules.
+
+function exactlyOne(v: unknown, path: string, fields: readonly string[]): ValidationIssue[] {
+  const set = fields.filter((f) => obj(v)[f] !== undefined);
+  if (set.length === 1) return [];
+  return [
+    invalid(
+      path,
+      set,
+      set.length === 0
+        ? `exactly one of ${fields.join(', ')} must be set`
+        : `only one of ${fields.join(', ')} may be set`,
+    ),
+  ];
+}
+
+function validateAdminPort(v: unknown, path: string): ValidationIssue[] {
+  const out = exactlyOne(v, path, ['portNumber', 'namedPort', 'portRange']);
+  const p = obj(v);
+  const inRange = (n: unknown, at: string): void => {
+    if (typeof n === 'number' && (n < 1 || n > 65535))
+      out.push(invalid(at, n, 'must be between 1 and 65535, inclusive'));
+  };
+  if (p['portNumber'] !== undefined)
+    inRange(obj(p['portNumber'])['port'], joinPath(joinPath(path, 'portNumber'), 'port'));
+  if (p['portRange'] !== undefined) {
+    const r = obj(p['portRange']);
+    const rp = joinPath(path, 'portRange');
+    inRange(r['start'], joinPath(rp, 'start'));
+    inRange(r['end'], joinPath(rp, 'end'));
+    if (typeof r['start'] === 'number' && typeof r['end'] === 'number' && r['start'] >= r['end'])
+      out.push(invalid(rp, r, 'Start port must be less than End port'));
+  }
+  return out;
+}
+
+function validateAdminSpec(o: Obj, baseline: boolean): ValidationIssue[] {
+  const out = validateMeta(o, false);
+  const name = s(obj(o['metadata'])['name']);
+  if (baseline && name !== 'default')
+    out.push(
+      invalid(
+        'metadata.name',
+        name,
+        'Only one baseline admin network policy with metadata.name="default" can be created in the cluster',
+      ),
+    );
+  const spec = obj(o['spec']);
+  const priority = spec['priority'];
+  if (!baseline && typeof priority === 'number' && (priority < 0 || priority > 1000))
+    out.push(invalid('spec.priority', priority, 'must be between 0 and 1000, inclusive'));
+  out.push(...exactlyOne(spec['subject'], 'spec.subject', ['namespaces', 'pods']));
+  for (const [dir, peersKey, peerFields] of [
+    ['ingress', 'from', ['namespaces', 'pods']],
+    ['egress', 'to', ['namespaces', 'pods', 'nodes', 'networks', 'domainNames']],
+  ] as const) {
+    const rules = list(spec[dir]);
+    if (rules.length > 100)
+      out.push(invalid(`spec.${dir}`, rules.length, 'must have at most 100 items'));
+    rules.forEach((r, i) => {
+      const rp = joinPath(`spec.${dir}`, i);
+      const rule = obj(r);
+      if (s(rule['name']).length > 100)
+        out.push(
+          invalid(joinPath(rp, 'name'), rule['name'], 'may not be more than 100 characters'),
+        );
+      const peers = list(rule[peersKey]);
+      const pp = joinPath(rp, peersKey);
+      if (peers.length === 0) out.push(required(pp, 'at least one peer is required'));
+      if (peers.length > 100) out.push(invalid(pp, peers.length, 'must have at most 100 items'));
+      let addressPeer = false;
+      peers.forEach((peer, j) => {
+        const at = joinPath(pp, j);
+        out.push(...exactlyOne(peer, at, peerFields));
+        const x = obj(peer);
+        if (
+          x['networks'] !== undefined ||
+          x['nodes'] !== undefined ||
+          x['domainNames'] !== undefined
+        )
+          addressPeer = true;
+        const nets = list(x['networks']);
+        if (x['networks'] !== undefined && (nets.length === 0 || nets.length > 25))
+          out.push(invalid(joinPath(at, 'networks'), nets.length, 'must have 1 to 25 items'));
+        nets.forEach((n, k) => {
+          if (parseCidr(s(n)) === undefined)
+            out.push(
+              invalid(joinPath(joinPath(at, 'networks'), k), n, 'Invalid CIDR format provided'),
+            );
+        });
+        if (x['domainNames'] !== undefined && rule['action'] !== 'Allow')
+          out.push(
+            invalid(
+              joinPath(at, 'domainNames'),
+              x['domainNames'],
+              'domainNames peer is only supported for Allow rules',
+            ),
+          );
+      });
+      if (rule['ports'] !== undefined) {
+        const ports = list(rule['ports']);
+        const portsPath = joinPath(rp, 'ports');
+        if (ports.length === 0 || ports.length > 100)
+          out.push(invalid(portsPath, ports.length, 'must have 1 to 100 items'));
+        ports.forEach((p, k) => {
+          out.push(...validateAdminPort(p, joinPath(portsPath, k)));
+          if (addressPeer && obj(p)['namedPort'] !== undefined)
+            out.push(
+              invalid(
+                joinPath(joinPath(portsPath, k), 'namedPort'),
+                obj(p)['namedPort'],
+                'networks/nodes/domainNames peer cannot be set with namedPorts since there are no namedPorts for networks/nodes/domainNames',
+              ),
+            );
+        });
+      }
+    });
+  }
+  return out;
+}
+
 /**
  * Validates one Kubernetes security object. Returns undefined when the
  * apiVersion/kind is not one this module owns, else every issue found
@@ -364,6 +501,10 @@ export function validateK8sObject(input: unknown): ValidationIssue[] | undefined
       return validateBinding(o, false);
     case 'NetworkPolicy':
       return validateNetworkPolicy(o);
+    case 'AdminNetworkPolicy':
+      return validateAdminSpec(o, false);
+    case 'BaselineAdminNetworkPolicy':
+      return validateAdminSpec(o, true);
     default:
       return validateMeta(o, false).filter((i) => i.path !== 'metadata.namespace');
   }

@@ -4,30 +4,38 @@
  * pod-to-pod reachability matrix for one port (`--matrix`), in the shape of
  * the Kubernetes netpol e2e truth tables.
  */
+import { isIP } from 'node:net';
 import { readManifests } from '../../api/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import {
   clusterObjectsFrom,
   createNetworkPolicyEngine,
   type DirectionVerdict,
+  podKey,
   type Protocol,
 } from '../../kubernetes/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
 const USAGE = `Usage:
-  palisade check netpol -f CLUSTER_FILE_OR_DIR --from NS/POD --to NS/POD --port PORT [--protocol TCP] [-o json]
+  palisade check netpol -f CLUSTER_FILE_OR_DIR --from NS/POD|IP --to NS/POD --port PORT [--protocol TCP] [-o json]
   palisade check netpol -f CLUSTER_FILE_OR_DIR --matrix --port PORT [--protocol TCP] -o json
 
 The cluster files hold Namespaces (labels), Pods (labels, status.podIP,
-container ports with names) and NetworkPolicies (networking.k8s.io/v1).
+container ports with names), NetworkPolicies (networking.k8s.io/v1) and
+AdminNetworkPolicies / BaselineAdminNetworkPolicies
+(policy.networking.k8s.io/v1alpha1); any other kind is named in a warning.
 A connection is allowed when the source's egress and the destination's
-ingress both allow it; a direction is open unless some policy selects the
-pod for it. Exit 0 when allowed, 1 when denied (always 0 for --matrix).
+ingress both allow it. Each direction goes through the tiers
+AdminNetworkPolicy (by priority; Allow, Deny or Pass) -> NetworkPolicy (a
+pod selected by one is isolated) -> BaselineAdminNetworkPolicy -> allowed.
+A pod's traffic to itself is always allowed, and the output says so.
+Exit 0 when allowed, 1 when denied (always 0 for --matrix).
 
 Options:
   -f, --filename PATH   cluster manifests (file or directory; repeatable)
-      --from NS/POD     the client pod
+      --from NS/POD|IP  the client pod, or an address (a pod's, or one outside
+                        the cluster: matched only by ipBlock / networks)
       --to NS/POD       the server pod
       --port PORT       destination port (1-65535)
       --protocol P      TCP (default), UDP or SCTP
@@ -93,6 +101,8 @@ export const checkNetpolCommand: Command = {
       const port = parsePort(requireOption(values.port, '--port'));
       const protocol = parseProtocol(values.protocol);
       const objects = clusterObjectsFrom(readManifests(files), { validatePods: false });
+      for (const what of objects.ignored)
+        io.stderr(`warning: ${what} ignored: check netpol does not implement this kind\n`);
       const engine = createNetworkPolicyEngine(objects);
 
       if (values.matrix === true) {
@@ -113,7 +123,18 @@ export const checkNetpolCommand: Command = {
 
       const fromKey = requireOption(values.from, '--from');
       const toKey = requireOption(values.to, '--to');
-      const from = engine.pod(fromKey);
+      // --from may be an address: a pod's (the pod then) or one outside the cluster.
+      const from =
+        isIP(fromKey) === 0
+          ? engine.pod(fromKey)
+          : (objects.pods.find((p) => p.ip === fromKey) ?? {
+              namespace: '',
+              name: fromKey,
+              labels: {},
+              ip: fromKey,
+              ports: [],
+              external: true,
+            });
       const to = engine.pod(toKey);
       for (const [key, pod] of [
         [fromKey, from],
@@ -128,12 +149,16 @@ export const checkNetpolCommand: Command = {
       }
       if (from === undefined || to === undefined) return 2;
       const v = engine.evaluate({ from, to, port, protocol });
+      const fromName = podKey(from);
       if (output === 'json') {
         io.stdout(
           `${JSON.stringify(
             {
               allowed: v.allowed,
-              from: fromKey,
+              ...(v.loopback === true
+                ? { loopback: true, reason: 'traffic from a pod to itself is always allowed' }
+                : {}),
+              from: fromName,
               to: toKey,
               port,
               protocol,
@@ -146,9 +171,11 @@ export const checkNetpolCommand: Command = {
         );
       } else {
         io.stdout(
-          `${v.allowed ? 'allowed' : 'denied'}: ${fromKey} -> ${toKey} ${protocol}/${String(port)}\n`,
+          `${v.allowed ? 'allowed' : 'denied'}: ${fromName} -> ${toKey} ${protocol}/${String(port)}${
+            v.loopback === true ? ' (loopback: a pod may always connect to itself)' : ''
+          }\n`,
         );
-        io.stdout(describe(`egress of ${fromKey}`, v.egress));
+        io.stdout(describe(`egress of ${fromName}`, v.egress));
         io.stdout(describe(`ingress of ${toKey}`, v.ingress));
       }
       return v.allowed ? 0 : 1;

@@ -106,7 +106,7 @@ kind: NetworkPolicy
 metadata: { name: ratings, namespace: default }
 spec:
   podSelector: { matchLabels: { app: ratings } }
-  ingress: [{ from: [{ podSelector: { matchLabels: { app: reviews } } }, { ipBlock: { cidr: 10.0.0.0/8 } }] }]
+  ingress: [{ from: [{ podSelector: { matchLabels: { app: reviews } } }, { ipBlock: { cidr: 10.0.0.0/8, except: [10.1.0.0/16] } }] }]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -277,6 +277,10 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
   assert.match(text, /envoy\.filters\.network\.rbac/, 'NetworkPolicy became a network RBAC filter');
   assert.match(text, /envoy\.filters\.http\.jwt_authn/);
   assert.match(text, /"address_prefix":"127\.10\.4\.1"/, 'reviews-v1 may connect to ratings');
+  assert.match(
+    text,
+    /"not_id":\{"or_ids":\{"ids":\[\{"direct_remote_ip":\{"address_prefix":"10\.1\.0\.0"/,
+  );
 
   // A proxyless gRPC client gets api listeners and only what gRPC accepts.
   const proxyless = compileProxy(inputs, {

@@ -15,7 +15,13 @@ import {
 } from '../../api/index.js';
 
 /** Kinds that are not namespaced (everything else defaults to `default`). */
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'AdminNetworkPolicy',
+  'BaselineAdminNetworkPolicy',
+]);
 
 /** One stored object and where it came from. */
 export interface StoredObject {

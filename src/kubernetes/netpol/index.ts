@@ -1,2 +1,3 @@
 /** Public surface of the NetworkPolicy engine. */
 export * from './network-policy-engine.js';
+export * from './admin-network-policy.js';

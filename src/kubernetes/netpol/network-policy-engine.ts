@@ -18,9 +18,20 @@
  *   destination pod's container ports; `endPort` makes a range.
  * - Traffic from a pod to itself is always allowed (the Kubernetes netpol
  *   e2e suite's `AllowLoopback`).
+ * - AdminNetworkPolicy and BaselineAdminNetworkPolicy (admin-network-policy.ts)
+ *   wrap NetworkPolicy in tiers: ANP → NetworkPolicy → BANP → allow.
+ * - An external address (`external: true`, no namespace) is matched only by
+ *   ipBlock (and ANP `networks`), never by a pod or namespace selector.
  */
 import { BlockList, isIP } from 'node:net';
 import { selectorMatches, type LabelSelector, type Labels } from '../labels/label-selector.js';
+import {
+  compileAdminTiers,
+  describeAdminMatch,
+  type AdminMatch,
+  type AdminNetworkPolicy,
+  type BaselineAdminNetworkPolicy,
+} from './admin-network-policy.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 
@@ -42,6 +53,8 @@ export interface NetpolPod {
   /** status.podIP; pods without one never match an ipBlock. */
   readonly ip?: string;
   readonly ports: readonly ContainerPort[];
+  /** An address outside the cluster's pods: only ipBlock / networks peers match it. */
+  readonly external?: boolean;
 }
 
 export interface NetworkPolicyPort {
@@ -80,11 +93,17 @@ export interface DirectionVerdict {
   readonly policies: readonly string[];
   /** Policies with a rule allowing this connection. */
   readonly allowedBy: readonly string[];
+  /** The tier that decided: an admin tier's rule, NetworkPolicy, or the default (none). */
+  readonly tier: 'AdminNetworkPolicy' | 'NetworkPolicy' | 'BaselineAdminNetworkPolicy' | 'none';
+  /** The ANP / BANP rule that decided (or the ANP `Pass` that handed over). */
+  readonly admin?: AdminMatch;
   readonly reason: string;
 }
 
 export interface ConnectionVerdict {
   readonly allowed: boolean;
+  /** True when the pod talks to itself: allowed whatever the policies say. */
+  readonly loopback?: boolean;
   readonly egress: DirectionVerdict;
   readonly ingress: DirectionVerdict;
 }
@@ -188,6 +207,8 @@ export interface NetworkPolicyEngineOptions {
   readonly namespaces: readonly NetpolNamespace[];
   readonly pods: readonly NetpolPod[];
   readonly policies: readonly NetworkPolicy[];
+  readonly adminPolicies?: readonly AdminNetworkPolicy[];
+  readonly baselinePolicies?: readonly BaselineAdminNetworkPolicy[];
 }
 
 /** The whole cluster's reachability for one port: row = from, column = to. */
@@ -206,6 +227,8 @@ export interface NetworkPolicyEngine {
   pod(key: string): NetpolPod | undefined;
   /** Policies selecting a pod for each direction (for audits). */
   selecting(pod: NetpolPod): { ingress: NetworkPolicy[]; egress: NetworkPolicy[] };
+  /** ANPs (by precedence) and BANPs whose subject selects a pod. */
+  selectingAdmin(pod: NetpolPod): { admin: string[]; baseline: string[] };
 }
 
 interface CompiledPeer {
@@ -221,8 +244,9 @@ interface CompiledPolicy {
   readonly egress: readonly { rule: NetworkPolicyRule; peers: readonly CompiledPeer[] }[];
 }
 
+/** `ns/name`; an external source (no namespace) is its name, the address. */
 export function podKey(p: { namespace: string; name: string }): string {
-  return `${p.namespace}/${p.name}`;
+  return p.namespace === '' ? p.name : `${p.namespace}/${p.name}`;
 }
 
 /** Builds an engine over one snapshot of the cluster. */
@@ -253,13 +277,21 @@ export function createNetworkPolicyEngine(
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
   const byKey = new Map(pods.map((p) => [podKey(p), p]));
+  const tiers = compileAdminTiers(
+    options.adminPolicies ?? [],
+    options.baselinePolicies ?? [],
+    labelsOfNs,
+  );
 
   const selects = (c: CompiledPolicy, pod: NetpolPod): boolean =>
-    c.policy.namespace === pod.namespace && selectorMatches(c.policy.podSelector, pod.labels);
+    pod.external !== true &&
+    c.policy.namespace === pod.namespace &&
+    selectorMatches(c.policy.podSelector, pod.labels);
 
   /** Does one peer of a policy in `policyNs` match `pod`? */
   const peerMatches = (cp: CompiledPeer, policyNs: string, pod: NetpolPod): boolean => {
     if (cp.ipBlock !== undefined) return cp.ipBlock.matches(pod.ip);
+    if (pod.external === true) return false;
     const { podSelector, namespaceSelector } = cp.peer;
     if (podSelector === undefined && namespaceSelector === undefined) return false;
     if (namespaceSelector === undefined) {
@@ -275,6 +307,44 @@ export function createNetworkPolicyEngine(
   ): boolean => peers.length === 0 || peers.some((cp) => peerMatches(cp, policyNs, pod));
 
   const direction = (
+    dir: 'Ingress' | 'Egress',
+    subject: NetpolPod,
+    peer: NetpolPod,
+    dest: NetpolPod,
+    port: number,
+    protocol: Protocol,
+  ): DirectionVerdict => {
+    const what = dir === 'Ingress' ? 'ingress' : 'egress';
+    const admin = tiers.empty ? undefined : tiers.admin(dir, subject, peer, dest, port, protocol);
+    const np = networkPolicyTier(dir, subject, peer, dest, port, protocol);
+    if (admin !== undefined && admin.action !== 'Pass') {
+      return {
+        allowed: admin.action === 'Allow',
+        isolated: np.isolated,
+        policies: np.policies,
+        allowedBy: [],
+        tier: 'AdminNetworkPolicy',
+        admin,
+        reason: `${admin.action === 'Allow' ? 'allowed' : 'denied'} by ${describeAdminMatch(admin)}, before any NetworkPolicy`,
+      };
+    }
+    const passed = admin === undefined ? '' : `${describeAdminMatch(admin)} passed it on; `;
+    const via = admin === undefined ? {} : { admin };
+    if (np.isolated) return { ...np, ...via, reason: `${passed}${np.reason}` };
+    const base = tiers.empty ? undefined : tiers.baseline(dir, subject, peer, dest, port, protocol);
+    if (base !== undefined) {
+      return {
+        ...np,
+        allowed: base.action === 'Allow',
+        tier: 'BaselineAdminNetworkPolicy',
+        admin: base,
+        reason: `${passed}no NetworkPolicy isolates ${podKey(subject)} for ${what}; ${base.action === 'Allow' ? 'allowed' : 'denied'} by ${describeAdminMatch(base)}`,
+      };
+    }
+    return { ...np, ...via, reason: `${passed}${np.reason}` };
+  };
+
+  const networkPolicyTier = (
     dir: 'Ingress' | 'Egress',
     subject: NetpolPod,
     peer: NetpolPod,
@@ -305,7 +375,11 @@ export function createNetworkPolicyEngine(
         isolated: false,
         policies: [],
         allowedBy: [],
-        reason: `${podKey(subject)} is not isolated for ${what}`,
+        tier: 'none',
+        reason:
+          subject.external === true
+            ? `${podKey(subject)} is outside the cluster's pods: no policy selects it`
+            : `${podKey(subject)} is not isolated for ${what}`,
       };
     }
     if (allowedBy.length > 0) {
@@ -314,6 +388,7 @@ export function createNetworkPolicyEngine(
         isolated: true,
         policies: selecting,
         allowedBy,
+        tier: 'NetworkPolicy',
         reason: `allowed by ${allowedBy.map((k) => `NetworkPolicy "${k}"`).join(', ')}`,
       };
     }
@@ -322,20 +397,23 @@ export function createNetworkPolicyEngine(
       isolated: true,
       policies: selecting,
       allowedBy: [],
+      tier: 'NetworkPolicy',
       reason: `${podKey(subject)} is isolated for ${what} by ${selecting.map((k) => `NetworkPolicy "${k}"`).join(', ')} and no rule allows ${podKey(dir === 'Ingress' ? peer : dest)} on ${protocol}/${String(port)}`,
     };
   };
 
-  const loopback = (p: NetpolPod, what: string): DirectionVerdict => ({
+  /** A pod's traffic to itself: allowed whatever the policies say, and the verdict says why. */
+  const loopback = (d: DirectionVerdict, p: NetpolPod): DirectionVerdict => ({
+    ...d,
     allowed: true,
-    isolated: false,
-    policies: [],
-    allowedBy: [],
-    reason: `${podKey(p)} to itself: loopback traffic is always allowed (${what})`,
+    reason: `traffic from ${podKey(p)} to itself is always allowed: Kubernetes never isolates a pod from itself (loopback)${
+      d.allowed ? '' : `; without that, ${d.reason}`
+    }`,
   });
 
-  return {
+  const engine: NetworkPolicyEngine = {
     pod: (key) => byKey.get(key),
+    selectingAdmin: (pod) => tiers.selecting(pod),
     selecting(pod) {
       return {
         ingress: policies
@@ -350,8 +428,9 @@ export function createNetworkPolicyEngine(
       if (podKey(from) === podKey(to)) {
         return {
           allowed: true,
-          egress: loopback(from, 'egress'),
-          ingress: loopback(to, 'ingress'),
+          loopback: true,
+          egress: loopback(direction('Egress', from, to, to, port, protocol), from),
+          ingress: loopback(direction('Ingress', to, from, to, port, protocol), to),
         };
       }
       const egress = direction('Egress', from, to, to, port, protocol);
@@ -359,6 +438,15 @@ export function createNetworkPolicyEngine(
       return { allowed: egress.allowed && ingress.allowed, egress, ingress };
     },
     matrix(port, protocol = 'TCP') {
+      if (!tiers.empty) {
+        // Admin tiers order rules per pair: evaluate each pair.
+        return {
+          pods: pods.map(podKey),
+          matrix: pods.map((from) =>
+            pods.map((to) => engine.evaluate({ from, to, port, protocol }).allowed),
+          ),
+        };
+      }
       const n = pods.length;
       const words = Math.ceil(n / 32);
       const index = new Map(pods.map((p, i) => [p, i]));
@@ -434,4 +522,5 @@ export function createNetworkPolicyEngine(
       return { pods: pods.map(podKey), matrix };
     },
   };
+  return engine;
 }

@@ -399,6 +399,12 @@ const SYSCTLS_1_29 = [
   'net.ipv4.tcp_keepalive_probes',
 ];
 const SYSCTLS_1_32 = [...SYSCTLS_1_29, 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem'];
+// v1.37 (pod-security-admission policy/check_sysctls.go, sysctlsAllowedV1Dot37).
+const SYSCTLS_1_37 = [
+  ...SYSCTLS_1_32,
+  'net.ipv4.tcp_slow_start_after_idle',
+  'net.ipv4.tcp_notsent_lowat',
+];
 
 function sysctls(spec: PodSpecView, allowed: readonly string[]): CheckResult {
   const forbidden = arr(get(spec, 'securityContext', 'sysctls'))
@@ -411,6 +417,7 @@ export const sysctls_1_0: CheckFn = (_m, spec) => sysctls(spec, SYSCTLS_1_0);
 export const sysctls_1_27: CheckFn = (_m, spec) => sysctls(spec, SYSCTLS_1_27);
 export const sysctls_1_29: CheckFn = (_m, spec) => sysctls(spec, SYSCTLS_1_29);
 export const sysctls_1_32: CheckFn = (_m, spec) => sysctls(spec, SYSCTLS_1_32);
+export const sysctls_1_37: CheckFn = (_m, spec) => sysctls(spec, SYSCTLS_1_37);
 
 export function windowsHostProcess_1_0(_m: PodMetadataView, spec: PodSpecView): CheckResult {
   const bad = containers(spec)

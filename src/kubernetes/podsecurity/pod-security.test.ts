@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import {
   admitPod,
   evaluatePodSecurity,
+  LATEST_CHECK_MINOR,
   namespacePolicy,
   parseVersion,
   podTemplateOf,
@@ -165,6 +166,46 @@ test('versions after v1.25: sysctls allowed list grows (1.27, 1.29, 1.32)', () =
   assert.equal(allowed('net.ipv4.tcp_rmem', 32), true);
   assert.equal(allowed('net.ipv4.tcp_rmem', 'latest'), true);
   assert.equal(allowed('kernel.msgmax', 'latest'), false);
+});
+
+// pod-security-admission policy/check_sysctls.go: v1.37 adds
+// net.ipv4.tcp_slow_start_after_idle and net.ipv4.tcp_notsent_lowat
+// (check_sysctls_test.go "new supported sysctls: ..."; the v1.37 testdata
+// pass/sysctls1 pod sets both, fail/sysctls0 sets "othersysctl").
+test('v1.37: the baseline sysctls list grows; latest means v1.37', () => {
+  const pod = (sysctls: { name: string; value: string }[]) => ({
+    containers: [{ name: 'container1', image: 'registry.k8s.io/pause' }],
+    initContainers: [{ name: 'initcontainer1', image: 'registry.k8s.io/pause' }],
+    securityContext: { sysctls },
+  });
+  const both = pod([
+    { name: 'net.ipv4.tcp_slow_start_after_idle', value: '0' },
+    { name: 'net.ipv4.tcp_notsent_lowat', value: '16384' },
+  ]);
+  const at = (minor: number | 'latest', spec: unknown) =>
+    evaluatePodSecurity(
+      { level: 'baseline', version: minor === 'latest' ? 'latest' : { minor } },
+      {},
+      spec,
+    );
+  assert.equal(LATEST_CHECK_MINOR, 37);
+  for (const minor of [37, 38, 'latest'] as const) {
+    assert.equal(at(minor, both).allowed, true, `v1.${String(minor)}`);
+    assert.equal(at(minor, pod([{ name: 'othersysctl', value: 'other' }])).allowed, false);
+  }
+  const old = at(36, both);
+  assert.equal(old.allowed, false);
+  assert.deepEqual(
+    old.violations.map((v) => `${v.reason} (${v.detail})`),
+    ['forbidden sysctls (net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_notsent_lowat)'],
+  );
+  // restricted inherits the baseline list.
+  assert.equal(
+    evaluatePodSecurity({ level: 'restricted', version: { minor: 37 } }, {}, both).violations.some(
+      (v) => v.check === 'sysctls',
+    ),
+    false,
+  );
 });
 
 test('versions after v1.25: SELinux container_engine_t (1.31), probe hosts (1.34), user namespaces (1.35)', () => {

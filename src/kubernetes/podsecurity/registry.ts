@@ -123,6 +123,7 @@ export const CHECKS: readonly CheckDefinition[] = [
       { minor: 27, fn: c.sysctls_1_27 },
       { minor: 29, fn: c.sysctls_1_29 },
       { minor: 32, fn: c.sysctls_1_32 },
+      { minor: 37, fn: c.sysctls_1_37 },
     ],
   },
   {
