@@ -20,11 +20,14 @@ export {
 } from './policy-selection.js';
 export {
   DRY_RUN_ANNOTATION,
+  expandTrustDomainAliases,
   parseRbacPolicyName,
+  serviceAccountRegex,
   rbacPolicyName,
   stringMatcher,
   translateAuthorizationPolicies,
   type AuthorizationFilters,
+  type AuthorizationTranslationOptions,
   type Protocol,
 } from './authorization-translation.js';
 export {
@@ -44,6 +47,8 @@ export {
 export {
   createWorkloadAuthorizer,
   EnvoyPolicyEvaluator,
+  trustedClientAddress,
+  type XffOptions,
   WorkloadAuthorizer,
   type AuthenticatedRequest,
   type EnvoyPolicyConfig,

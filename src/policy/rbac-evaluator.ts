@@ -11,6 +11,7 @@ import { BlockList, isIP } from 'node:net';
 import type {
   CidrRange,
   HeaderMatcher,
+  MetadataMatcher,
   Permission,
   Principal,
   RbacFilterConfig,
@@ -147,8 +148,22 @@ export function compilePermission(p: Permission): Check {
     const port = p.destination_port;
     return (f) => f.destinationPort === port;
   }
+  if ('metadata' in p) return compileMetadata(p.metadata);
   const sni = compileString(p.requested_server_name);
   return (f) => sni(f.sni);
+}
+
+/** Envoy's MetadataMatcher on the request's dynamic metadata of one filter. */
+function compileMetadata(m: MetadataMatcher): Check {
+  const keys = m.path.map((k) => k.key);
+  const check = compileValue(m.value);
+  return (f) => {
+    const md = f.metadata?.[m.filter];
+    if (md === undefined) return false;
+    // Istio's istio_authn keys are flat ("request.auth.claims") then nested claim names.
+    const [first, ...rest] = keys;
+    return check(lookup(first === undefined ? md : md[first], rest));
+  };
 }
 
 /** Compiles an RBAC Principal into a predicate. */
@@ -180,16 +195,7 @@ export function compilePrincipal(p: Principal): Check {
     return (f) => c(f.remoteIp ?? f.sourceIp);
   }
   if ('header' in p) return compileHeader(p.header);
-  const { filter, path, value } = p.metadata;
-  const keys = path.map((k) => k.key);
-  const check = compileValue(value);
-  return (f) => {
-    const md = f.metadata?.[filter];
-    if (md === undefined) return false;
-    // Istio's istio_authn keys are flat ("request.auth.claims") then nested claim names.
-    const [first, ...rest] = keys;
-    return check(lookup(first === undefined ? md : md[first], rest));
-  };
+  return compileMetadata(p.metadata);
 }
 
 export interface CompiledRbac {
