@@ -59,3 +59,9 @@ export {
 } from './workload-authorizer.js';
 export type * from './envoy-rbac.js';
 export { loadSecurityPolicies } from './load-policies.js';
+export {
+  DEFAULT_TRUST_DOMAIN,
+  parsePolicyMeshConfig,
+  readPolicyMeshConfig,
+  type PolicyMeshConfig,
+} from './mesh-config.js';

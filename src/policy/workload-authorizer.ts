@@ -318,6 +318,7 @@ export class WorkloadAuthorizer {
   readonly #workload: Workload;
   readonly #root: string;
   readonly #evaluator: EnvoyPolicyEvaluator;
+  readonly #jwt: JwtAuthenticationConfig | undefined;
 
   constructor(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}) {
     this.#policies = policies;
@@ -332,8 +333,9 @@ export class WorkloadAuthorizer {
         ? {}
         : { trustDomainAliases: options.trustDomainAliases }),
     };
+    this.#jwt = translateRequestAuthentications(requestAuthn);
     this.#evaluator = new EnvoyPolicyEvaluator({
-      jwt: translateRequestAuthentications(requestAuthn),
+      jwt: this.#jwt,
       http: translateAuthorizationPolicies(authz, 'http', translation),
       tcp: translateAuthorizationPolicies(authz, 'tcp', translation),
       pathNormalization: options.pathNormalization ?? 'BASE',
@@ -341,6 +343,11 @@ export class WorkloadAuthorizer {
       requestAuthentication:
         ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
     });
+  }
+
+  /** The jwt_authn config for this workload, when RequestAuthentications apply. */
+  jwtConfig(): JwtAuthenticationConfig | undefined {
+    return this.#jwt;
   }
 
   /** The Envoy RBAC filter configs for a protocol (what the control plane sends). */

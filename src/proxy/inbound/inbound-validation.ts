@@ -50,7 +50,15 @@ const JWT_PROVIDER_FIELDS = [
 function checkHcm(config: R, at: string, problems: string[]): void {
   extra(
     config,
-    ['@type', 'stat_prefix', 'codec_type', 'route_config', 'http_filters'],
+    [
+      '@type',
+      'stat_prefix',
+      'codec_type',
+      'route_config',
+      'use_remote_address',
+      'xff_num_trusted_hops',
+      'http_filters',
+    ],
     at,
     problems,
   );
