@@ -44,6 +44,7 @@ const JWT_PROVIDER_FIELDS = [
   'forward_payload_header',
   'claim_to_headers',
   'payload_in_metadata',
+  'normalize_payload_in_metadata',
   'clock_skew_seconds',
 ];
 
