@@ -2,7 +2,9 @@
 // and docs, cited per test, and run through the same translation to Envoy RBAC
 // and the same evaluator the proxy and `palisade check authz` use.
 import assert from 'node:assert/strict';
+import { isIP } from 'node:net';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { parseManifests } from '../api/index.js';
 import { validateSecurityResource } from '../api/security/index.js';
 import {
@@ -368,4 +370,42 @@ test('remoteIpBlocks use the trusted client address; ipBlocks the peer', async (
   );
   assert.equal((await a.decide(http({ remoteIp: '203.0.113.9' }))).status, 200);
   assert.equal((await a.decide(http())).status, 403);
+});
+
+// Hostile input: any X-Forwarded-For value yields the peer or one of its own IP entries.
+test('property: the trusted client address is the peer or an IP from X-Forwarded-For', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 12 })), { maxLength: 6 }),
+      fc.nat({ max: 4 }),
+      fc.boolean(),
+      (entries, hops, useRemoteAddress) => {
+        const xff = entries.join(',');
+        const got = trustedClientAddress(xff, '10.9.9.9', {
+          numTrustedHops: hops,
+          useRemoteAddress,
+        });
+        return (
+          got === '10.9.9.9' ||
+          (isIP(got ?? '') !== 0 &&
+            xff
+              .split(',')
+              .map((s) => s.trim())
+              .includes(got ?? ''))
+        );
+      },
+    ),
+  );
+});
+
+test('condition keys naming prototype properties find nothing', async () => {
+  const a = authorizer(
+    ap(
+      'p',
+      '  rules: [{when: [{key: "experimental.envoy.filters.http.x[constructor]", notValues: ["nothing"]}, {key: "request.auth.claims[__proto__]", notValues: ["x"]}]}]',
+    ),
+  );
+  // notValues over a missing value: the negated matcher holds, so ALLOW matches only when
+  // lookups find nothing (as Envoy's metadata matcher on an absent key).
+  assert.equal((await a.decide(http())).status, 200);
 });

@@ -283,7 +283,7 @@ function localKeys(inline: string): ProviderKeys {
       : {
           asymmetric: createLocalJWKSet({
             keys: asymmetric,
-          } as Parameters<typeof createLocalJWKSet>[0]),
+          }),
         }),
     hmac,
   };

@@ -114,7 +114,8 @@ function compileValue(v: ValueMatcher): (x: unknown) => boolean {
 function lookup(root: unknown, keys: readonly string[]): unknown {
   let cur = root;
   for (const k of keys) {
-    if (typeof cur !== 'object' || cur === null) return undefined;
+    // Own properties only: a policy key such as `__proto__` or `constructor` finds nothing.
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, k)) return undefined;
     cur = (cur as Record<string, unknown>)[k];
   }
   return cur;
@@ -161,8 +162,7 @@ function compileMetadata(m: MetadataMatcher): Check {
     const md = f.metadata?.[m.filter];
     if (md === undefined) return false;
     // Istio's istio_authn keys are flat ("request.auth.claims") then nested claim names.
-    const [first, ...rest] = keys;
-    return check(lookup(first === undefined ? md : md[first], rest));
+    return check(lookup(md, keys));
   };
 }
 
