@@ -5,6 +5,9 @@
 // - RequestAuthentication with an HS256 `kty: oct` JWKS, the token in a cookie
 //   (fromCookies), a claim copied to a header (outputClaimToHeaders) and a
 //   space-delimited claim (spaceDelimitedClaims) matched by the policy;
+// - the ingress gateway takes the client address from X-Forwarded-For past
+//   meshConfig numTrustedProxies (istio.io "Ingress Gateway: IP-based allow
+//   list" task) and enforces remoteIpBlocks on it;
 // - the proxy's PID is the same after every request.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -14,7 +17,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { base64url, SignJWT } from 'jose';
 import { runPalisade, runProcess, spawnPalisade, waitFor } from '../helpers/index.js';
-import { meshDirs, startSidecar } from '../helpers/mesh-processes.js';
+import { meshDirs, startIngressGateway, startSidecar } from '../helpers/mesh-processes.js';
 
 // This suite's loopback range (127.36.0.0/16).
 const APP_IP = '127.36.0.1';
@@ -213,4 +216,122 @@ test('sidecar enforces trust-domain aliases and an HS256 cookie JWT with claim o
   );
   assert.equal(proxy.child.pid, pid);
   assert.equal(proxy.child.exitCode, null);
+});
+
+const GATEWAY_IP = '127.36.0.10';
+const BACKEND_IP = '127.36.0.11';
+
+async function startControl(
+  dir: { path: string; configDir: string; caDir: string },
+  meshConfig: string,
+) {
+  const file = join(dir.path, 'meshconfig.yaml');
+  writeFileSync(file, meshConfig);
+  const proc = await spawnPalisade(
+    [
+      'control',
+      '--config-dir',
+      dir.configDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--ca-dir',
+      dir.caDir,
+      '--mesh-config',
+      file,
+    ],
+    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+  );
+  return Object.assign(proc, {
+    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
+    caUrl: proc.match[2] ?? '',
+    caDir: dir.caDir,
+  });
+}
+
+test('ingress gateway: remoteIpBlocks on the X-Forwarded-For client past numTrustedProxies', async (t) => {
+  const dir = await meshDirs(t);
+  const backend = http.createServer((req, res) => {
+    res.end(`backend ${req.url ?? ''}`);
+  });
+  await new Promise<void>((resolve) => backend.listen(0, BACKEND_IP, resolve));
+  t.after(() => {
+    backend.closeAllConnections();
+    backend.close();
+  });
+  const port = (backend.address() as AddressInfo).port;
+  writeFileSync(
+    join(dir.configDir, 'mesh.yaml'),
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: backend, namespace: default }
+spec:
+  hosts: [backend.example.com]
+  location: MESH_EXTERNAL
+  ports: [{ number: ${String(port)}, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: ${BACKEND_IP} }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ['*'] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: backend, namespace: default }
+spec:
+  hosts: ['*']
+  gateways: [edge]
+  http: [{ route: [{ destination: { host: backend.example.com, port: { number: ${String(port)} } } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ingress-policy, namespace: istio-system }
+spec:
+  selector: { matchLabels: { istio: ingressgateway } }
+  action: ALLOW
+  rules: [{ from: [{ source: { remoteIpBlocks: ["203.0.113.0/24"] } }] }]
+`,
+  );
+  const control = await startControl(
+    dir,
+    'defaultConfig:\n  gatewayTopology:\n    numTrustedProxies: 1\n',
+  );
+  t.after(() => control.stop());
+  const gateway = await startIngressGateway(control, { ip: GATEWAY_IP, dir: dir.path });
+  t.after(() => gateway.stop());
+  const pid = gateway.child.pid;
+  const get = async (xff?: string): Promise<string> =>
+    (
+      await runProcess(
+        'curl',
+        [
+          '-sS',
+          '--max-time',
+          '5',
+          '-w',
+          '\n%{http_code}',
+          ...(xff === undefined ? [] : ['-H', `x-forwarded-for: ${xff}`]),
+          `http://${GATEWAY_IP}:8080/ip`,
+        ],
+        { timeoutMs: 10_000 },
+      )
+    ).stdout;
+  await waitFor(async () => (await get('203.0.113.7')).endsWith('200'), 20_000).catch(
+    (error: unknown) => {
+      throw new Error(
+        `no 200 through the gateway: ${String(error)}\n--- control\n${control.output()}\n--- gateway\n${gateway.output()}`,
+      );
+    },
+  );
+  // One trusted proxy (the load balancer) appended the client: the last XFF entry.
+  assert.equal(await get('203.0.113.7'), 'backend /ip\n200');
+  // The client itself forged 203.0.113.7 before the trusted hop: the hop's entry counts.
+  assert.equal(await get('203.0.113.7, 198.51.100.1'), 'RBAC: access denied\n403');
+  // No X-Forwarded-For: the peer (loopback) is the client.
+  assert.equal(await get(), 'RBAC: access denied\n403');
+  assert.equal(gateway.child.pid, pid);
+  assert.equal(gateway.child.exitCode, null);
 });
