@@ -250,7 +250,8 @@ interface HmacKey {
 /** The verification keys of one provider: asymmetric keys through jose, HMAC keys apart. */
 interface ProviderKeys {
   readonly asymmetric?: JWTVerifyGetKey;
-  readonly hmac: readonly HmacKey[];
+  /** The `oct` keys; `refresh` asks a remote JWKS again (a token's kid was not found). */
+  readonly hmac: (refresh: boolean) => Promise<readonly HmacKey[]>;
 }
 
 const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);
@@ -261,8 +262,69 @@ const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);
  * they are kept apart and tried here, and asymmetric keys go to jose.
  */
 function localKeys(inline: string): ProviderKeys {
-  const parsed = JSON.parse(inline) as { keys?: unknown };
-  const all = Array.isArray(parsed.keys) ? (parsed.keys as Record<string, unknown>[]) : [];
+  const all = jwksKeys(inline);
+  const hmac = hmacKeys(all);
+  const asymmetric = all.filter((k) => k['kty'] !== 'oct');
+  return {
+    ...(asymmetric.length === 0
+      ? {}
+      : {
+          asymmetric: createLocalJWKSet({
+            keys: asymmetric,
+          }),
+        }),
+    hmac: () => Promise.resolve(hmac),
+  };
+}
+
+function jwksKeys(text: string): Record<string, unknown>[] {
+  const parsed = JSON.parse(text) as { keys?: unknown };
+  return Array.isArray(parsed.keys)
+    ? (parsed.keys as unknown[]).filter(
+        (k): k is Record<string, unknown> => typeof k === 'object' && k !== null,
+      )
+    : [];
+}
+
+const JWKS_REFETCH_COOLDOWN_MS = 30_000;
+
+/**
+ * The `oct` keys of a remote JWKS (jose's remote sets refuse symmetric keys):
+ * fetched with the rule's timeout, cached {@link JWKS_CACHE_MS}, fetched again
+ * for an unknown kid at most every 30 s. A failed fetch fails the token.
+ */
+function remoteHmacKeys(uri: string, timeoutMs: number): ProviderKeys['hmac'] {
+  let cached: { at: number; keys: readonly HmacKey[] } | undefined;
+  let inflight: Promise<readonly HmacKey[]> | undefined;
+  const fetchKeys = async (): Promise<readonly HmacKey[]> => {
+    try {
+      const res = await fetch(uri, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+      if (res.status !== 200) throw new Error(`JWKS fetch answered ${String(res.status)}`);
+      const keys = hmacKeys(jwksKeys(await res.text()));
+      cached = { at: Date.now(), keys };
+      return keys;
+    } catch (err) {
+      throw Object.assign(new Error(`Jwks remote fetch is failed: ${(err as Error).message}`), {
+        code: 'ERR_JWKS_TIMEOUT',
+      });
+    } finally {
+      inflight = undefined;
+    }
+  };
+  return (refresh) => {
+    const age = cached === undefined ? Infinity : Date.now() - cached.at;
+    if (
+      cached !== undefined &&
+      age < JWKS_CACHE_MS &&
+      !(refresh && age >= JWKS_REFETCH_COOLDOWN_MS)
+    )
+      return Promise.resolve(cached.keys);
+    inflight ??= fetchKeys();
+    return inflight;
+  };
+}
+
+function hmacKeys(all: readonly Record<string, unknown>[]): HmacKey[] {
   const hmac: HmacKey[] = [];
   for (const k of all) {
     if (k['kty'] !== 'oct' || typeof k['k'] !== 'string') continue;
@@ -276,17 +338,7 @@ function localKeys(inline: string): ProviderKeys {
       key: new Uint8Array(key),
     });
   }
-  const asymmetric = all.filter((k) => k['kty'] !== 'oct');
-  return {
-    ...(asymmetric.length === 0
-      ? {}
-      : {
-          asymmetric: createLocalJWKSet({
-            keys: asymmetric,
-          }),
-        }),
-    hmac,
-  };
+  return hmac;
 }
 
 type VerifyOptions = NonNullable<Parameters<typeof jwtVerify>[2]>;
@@ -309,11 +361,14 @@ async function verifyToken(
     });
   if (typeof header.alg === 'string' && HMAC_ALGS.has(header.alg)) {
     const alg = header.alg;
-    const candidates = keys.hmac.filter(
-      (k) =>
-        (header.kid === undefined || k.kid === undefined || k.kid === header.kid) &&
-        (k.alg === undefined || k.alg === alg),
-    );
+    const matching = (all: readonly HmacKey[]): HmacKey[] =>
+      all.filter(
+        (k) =>
+          (header.kid === undefined || k.kid === undefined || k.kid === header.kid) &&
+          (k.alg === undefined || k.alg === alg),
+      );
+    let candidates = matching(await keys.hmac(false));
+    if (candidates.length === 0) candidates = matching(await keys.hmac(true));
     let last: unknown = noKey();
     for (const c of candidates) {
       try {
@@ -351,13 +406,14 @@ export function createJwtAuthenticator(
       }
     } else if (p.remote_jwks !== undefined) {
       const t = p.remote_jwks.http_uri.timeout;
+      const timeout = Number(t.seconds) * 1000 + t.nanos / 1e6;
       keySets.set(name, {
         asymmetric: createRemoteJWKSet(new URL(p.remote_jwks.http_uri.uri), {
-          timeoutDuration: Number(t.seconds) * 1000 + t.nanos / 1e6,
+          timeoutDuration: timeout,
           cacheMaxAge: JWKS_CACHE_MS,
-          cooldownDuration: 30_000,
+          cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
         }),
-        hmac: [],
+        hmac: remoteHmacKeys(p.remote_jwks.http_uri.uri, timeout),
       });
     }
   }

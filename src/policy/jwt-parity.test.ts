@@ -1,6 +1,8 @@
 // RequestAuthentication parity with Envoy's jwt_authn (issue 17): symmetric keys,
 // Envoy's exp/nbf bounds, spaceDelimitedClaims, token locations and outputs.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { base64url, SignJWT } from 'jose';
 import { parseManifests } from '../api/index.js';
@@ -142,4 +144,39 @@ test('timeout is translated to the JWKS fetch timeout', () => {
     seconds: '1',
     nanos: 500_000_000,
   });
+});
+
+// Envoy takes symmetric keys from a remote JWKS too (remote_jwks); a fetch failure fails the token.
+test('symmetric keys from jwksUri; an unreachable JWKS fails only tokens (401)', async (t) => {
+  let fetches = 0;
+  const server = createServer((_req, res) => {
+    fetches += 1;
+    res.setHeader('content-type', 'application/json');
+    res.end(octJwks('HS256'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.36.0.20', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as AddressInfo;
+  const yaml = ra(`{issuer: "${ISS}", jwksUri: "http://127.36.0.20:${String(port)}/jwks"}`);
+  const config = translateRequestAuthentications(rules(yaml));
+  const authn = createJwtAuthenticator(config, { now: clock });
+  const good = await hmac('HS256', { exp: NOW + 600 });
+  assert.equal((await authn.authenticate({ headers: bearer(good) })).status, 200);
+  assert.equal((await authn.authenticate({ headers: bearer(good) })).status, 200);
+  assert.equal(fetches, 1, 'the JWKS is cached');
+  const forged = await hmac('HS256', { exp: NOW + 600 }, new TextEncoder().encode('y'.repeat(40)));
+  assert.equal((await authn.authenticate({ headers: bearer(forged) })).status, 401);
+
+  const down = createJwtAuthenticator(
+    translateRequestAuthentications(
+      rules(ra(`{issuer: "${ISS}", jwksUri: "http://127.36.0.21:1/jwks", timeout: 2s}`)),
+    ),
+    { now: clock },
+  );
+  const failed = await down.authenticate({ headers: bearer(good) });
+  assert.deepEqual(failed, { status: 401, reason: 'Jwks remote fetch is failed' });
+  assert.equal((await down.authenticate({ headers: {} })).status, 200);
 });
