@@ -31,6 +31,8 @@ export interface ControlPlaneOptions {
   readonly caPort: number;
   readonly rootNamespace?: string;
   readonly mesh?: Partial<MeshSettings>;
+  /** meshConfig `trustDomainAliases` (the trust domain itself is the CA's). */
+  readonly trustDomainAliases?: readonly string[];
   readonly debounceMs?: number;
   /**
    * Serve proxyless gRPC clients that carry no token (gRPC's xDS bootstrap has
@@ -125,6 +127,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const rootNamespace = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
   const mesh: MeshSettings = {
     outboundTrafficPolicy: options.mesh?.outboundTrafficPolicy ?? 'ALLOW_ANY',
+    ...(options.mesh?.numTrustedProxies === undefined
+      ? {}
+      : { numTrustedProxies: options.mesh.numTrustedProxies }),
   };
   const instances = new Map<string, InstanceView>();
   let generation = 0;
@@ -159,6 +164,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         snapshot: config.current,
         registry: registry ?? buildRegistry(config.current, []),
         trustDomain: ca.trustDomain,
+        ...(options.trustDomainAliases === undefined
+          ? {}
+          : { trustDomainAliases: options.trustDomainAliases }),
         rootNamespace,
         mesh,
         trustBundlePem: ca.trustBundle.toPem(),

@@ -76,10 +76,26 @@ test('AuthorizationPolicy → RBAC matches Istio’s generated shape', () => {
                     and_ids: {
                       ids: [
                         {
-                          metadata: {
-                            filter: 'istio_authn',
-                            path: [{ key: 'request.auth.principal' }],
-                            value: { string_match: { prefix: 'https://accounts.example.com/' } },
+                          // Istio's requestPrincipalGenerator: iss and sub claims apart.
+                          and_ids: {
+                            ids: [
+                              {
+                                metadata: {
+                                  filter: 'istio_authn',
+                                  path: [{ key: 'request.auth.claims' }, { key: 'iss' }],
+                                  value: {
+                                    string_match: { exact: 'https://accounts.example.com' },
+                                  },
+                                },
+                              },
+                              {
+                                metadata: {
+                                  filter: 'istio_authn',
+                                  path: [{ key: 'request.auth.claims' }, { key: 'sub' }],
+                                  value: { string_match: { safe_regex: { regex: '.+' } } },
+                                },
+                              },
+                            ],
                           },
                         },
                       ],

@@ -16,6 +16,7 @@
 import type { AuthorizationPolicy, AuthzCondition, AuthzRule } from '../api/security/index.js';
 import type {
   CidrRange,
+  HeaderMatcher,
   Permission,
   Principal,
   Rbac,
@@ -63,16 +64,38 @@ export function stringMatcher(
   return { exact: pre + value, ...ic };
 }
 
+/**
+ * Envoy's uri_template character classes (source/extensions/path/uri_template/
+ * uri_template_internal.cc): `*` is one or more pchars of one segment, `**`
+ * zero or more pchars and `/` (so `/allow/{**}` matches `/allow/` and
+ * `/allow/admin/`, and `/store/{**}` matches `/store//cart`).
+ */
+const URI_TEMPLATE_LITERAL = "a-zA-Z0-9\\-._~%!$&'()+,;:@=";
+const URI_TEMPLATE_ONE = `[${URI_TEMPLATE_LITERAL}]+`;
+const URI_TEMPLATE_ANY = `[${URI_TEMPLATE_LITERAL}/]*`;
+
+/** Istio path values: templates (`{*}`, `{**}`) as Envoy's uri_template, else Istio string semantics. */
 function pathMatcher(value: string): StringMatcher {
-  // Istio path templates: {*} one segment, {**} the rest (only last).
   if (value.includes('{*}') || value.includes('{**}')) {
     const regex = value
       .split('/')
-      .map((seg) => (seg === '{*}' ? '[^/]+' : seg === '{**}' ? '.+' : escapeRegex(seg)))
+      .map((seg) =>
+        seg === '{*}' ? URI_TEMPLATE_ONE : seg === '{**}' ? URI_TEMPLATE_ANY : escapeRegex(seg),
+      )
       .join('/');
     return { safe_regex: { regex } };
   }
   return stringMatcher(value);
+}
+
+/**
+ * Istio's HeaderMatcher semantics (pilot/pkg/security/authz/matcher/header.go):
+ * `*` is presence, `*abc` suffix, `abc*` prefix, else exact. Used for `methods`
+ * (the `:method` pseudo-header) and `request.headers[...]`.
+ */
+function headerMatcher(name: string, value: string): HeaderMatcher {
+  if (value === '*') return { name, present_match: true };
+  return { name, string_match: stringMatcher(value) };
 }
 
 function cidr(value: string): CidrRange {
@@ -108,15 +131,140 @@ const orIds = (ids: Principal[]): Principal =>
 const orRules = (rules: Permission[]): Permission =>
   rules.length === 1 ? (rules[0] as Permission) : { or_rules: { rules } };
 
-const SOURCE_PRINCIPAL: Record<string, (v: string) => Principal> = {
-  principals: (v) => authenticated(stringMatcher(v, { prefix: 'spiffe://' })),
-  requestPrincipals: (v) => authnMetadata(['request.auth.principal'], stringMatcher(v)),
-  namespaces: (v) => authenticated(namespaceMatcher(v)),
-  serviceAccounts: (v) =>
-    authenticated({ suffix: `/ns/${v.split('/')[0] ?? ''}/sa/${v.split('/')[1] ?? ''}` }),
-  ipBlocks: (v) => ({ direct_remote_ip: cidr(v) }),
-  remoteIpBlocks: (v) => ({ remote_ip: cidr(v) }),
-};
+/** What a policy's translation depends on besides its rules. */
+interface TranslationContext {
+  /** The policy's namespace (a bare `serviceAccounts` entry means this namespace). */
+  readonly namespace: string;
+  /** The mesh's trust domain then its aliases; undefined when not configured. */
+  readonly trustDomains?: readonly string[];
+}
+
+/**
+ * Istio's serviceAccountRegex (pilot/pkg/security/authz/model/generator.go):
+ * `spiffe://<td>/ns/<ns>/` then optional pairs, `sa/<sa>`, optional pairs —
+ * so `my-sa` does not match `my-sa-suffix`. A bare `<sa>` is in `namespace`.
+ */
+export function serviceAccountRegex(namespace: string, value: string): string {
+  const slash = value.indexOf('/');
+  const ns = slash < 0 ? namespace : value.slice(0, slash);
+  const sa = slash < 0 ? value : value.slice(slash + 1);
+  return `spiffe://.+/ns/${escapeRegex(ns)}/(.+/|)sa/${escapeRegex(sa)}(/.+)?`;
+}
+
+/** `trustDomains` values (Istio string semantics) against the peer's SPIFFE ID. */
+function trustDomainMatcher(td: string): StringMatcher {
+  if (td === '*') return { safe_regex: { regex: 'spiffe://[^/]+/.*' } };
+  if (td.endsWith('*'))
+    return { safe_regex: { regex: `spiffe://${escapeRegex(td.slice(0, -1))}[^/]*/.*` } };
+  if (td.startsWith('*'))
+    return { safe_regex: { regex: `spiffe://[^/]*${escapeRegex(td.slice(1))}/.*` } };
+  return { prefix: `spiffe://${td}/` };
+}
+
+const ISTIO_DEFAULT_TRUST_DOMAIN = 'cluster.local';
+
+/**
+ * Istio's trust-domain migration (pilot/pkg/security/trustdomain/bundle.go
+ * ReplaceTrustDomainAliases): a principal `<td>/ns/<ns>/sa/<sa>` whose trust
+ * domain is the mesh's, one of its aliases, or `cluster.local` (a pointer to
+ * the local trust domain) matches under the trust domain and every alias. A
+ * principal of another shape, or with a `*` trust domain, is kept as is.
+ */
+export function expandTrustDomainAliases(
+  principals: readonly string[],
+  trustDomains: readonly string[] | undefined,
+): string[] {
+  if (trustDomains === undefined || trustDomains.length === 0) return [...principals];
+  const out: string[] = [];
+  const push = (p: string): void => {
+    if (!out.includes(p)) out.push(p);
+  };
+  for (const principal of principals) {
+    const parts = principal.split('/');
+    const td = parts[0] ?? '';
+    if (parts.length !== 5 || td === '*') {
+      push(principal);
+      continue;
+    }
+    const known = trustDomains.some((x) => matchesIstioString(td, x));
+    if (!known && td !== ISTIO_DEFAULT_TRUST_DOMAIN) {
+      push(principal);
+      continue;
+    }
+    for (const alias of trustDomains) {
+      // A `*`-prefixed trust domain that already covers this alias stays as written.
+      if (td.startsWith('*') && alias.endsWith(td.slice(1))) push(principal);
+      else push([alias, ...parts.slice(1)].join('/'));
+    }
+  }
+  return out;
+}
+
+/** Istio's stringMatch of bundle.go: pattern `*x` suffix, `x*` prefix, `*` any, else exact. */
+function matchesIstioString(pattern: string, value: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
+  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
+  return pattern === value;
+}
+
+const ANY_NON_EMPTY: StringMatcher = { safe_regex: { regex: '.+' } };
+const claim = (name: string, m: StringMatcher): Principal =>
+  authnMetadata(['request.auth.claims', name], m);
+
+/**
+ * `requestPrincipals` / `request.auth.principal`, as Istio's
+ * requestPrincipalGenerator: split at the last `/` into issuer and subject,
+ * each matched against the token's `iss` and `sub` claims. `*` means both
+ * non-empty; `iss` without `/` means issuer `iss` with an empty subject;
+ * `iss/*` any non-empty subject; a leading `*` then `/sub`: any issuer.
+ */
+function requestPrincipal(value: string): Principal {
+  const idx = value.lastIndexOf('/');
+  const found = idx >= 0;
+  const iss = found ? value.slice(0, idx) : value;
+  const sub = found ? value.slice(idx + 1) : '';
+  let matchIss: StringMatcher;
+  let matchSub: StringMatcher;
+  if (value === '*') {
+    matchIss = ANY_NON_EMPTY;
+    matchSub = ANY_NON_EMPTY;
+  } else if (value.startsWith('*')) {
+    if (found) {
+      matchIss = iss === '*' ? ANY_NON_EMPTY : { suffix: iss.slice(1) };
+      matchSub = { exact: sub };
+    } else {
+      matchIss = ANY_NON_EMPTY;
+      matchSub = { suffix: value.slice(1) };
+    }
+  } else if (value.endsWith('*')) {
+    if (found) {
+      matchIss = { exact: iss };
+      matchSub = sub === '*' ? ANY_NON_EMPTY : { prefix: sub.slice(0, -1) };
+    } else {
+      matchIss = { prefix: value.slice(0, -1) };
+      matchSub = ANY_NON_EMPTY;
+    }
+  } else {
+    matchIss = { exact: iss };
+    matchSub = { exact: sub };
+  }
+  return { and_ids: { ids: [claim('iss', matchIss), claim('sub', matchSub)] } };
+}
+
+function sourcePrincipals(ctx: TranslationContext): Record<string, (v: string) => Principal> {
+  return {
+    principals: (v) => authenticated(stringMatcher(v, { prefix: 'spiffe://' })),
+    requestPrincipals: requestPrincipal,
+    namespaces: (v) => authenticated(namespaceMatcher(v)),
+    serviceAccounts: (v) =>
+      authenticated({ safe_regex: { regex: serviceAccountRegex(ctx.namespace, v) } }),
+    trustDomains: (v) => authenticated(trustDomainMatcher(v)),
+    ipBlocks: (v) => ({ direct_remote_ip: cidr(v) }),
+    remoteIpBlocks: (v) => ({ remote_ip: cidr(v) }),
+  };
+}
+
 const HTTP_ONLY_SOURCE = new Set([
   'requestPrincipals',
   'notRequestPrincipals',
@@ -128,7 +276,7 @@ const OPERATION_PERMISSION: Record<string, (v: string) => Permission> = {
   hosts: (v) => ({
     header: { name: ':authority', string_match: stringMatcher(v, { ignoreCase: true }) },
   }),
-  methods: (v) => ({ header: { name: ':method', string_match: { exact: v } } }),
+  methods: (v) => ({ header: headerMatcher(':method', v) }),
   paths: (v) => ({ url_path: { path: pathMatcher(v) } }),
   ports: (v) => ({ destination_port: Number(v) }),
 };
@@ -148,18 +296,32 @@ function isHttpOnlyCondition(key: string): boolean {
 function conditionValue(
   key: string,
   v: string,
+  ctx: TranslationContext,
 ): { principal?: Principal; permission?: Permission } {
   const header = /^request\.headers\[(.+)\]$/.exec(key);
   if (header !== null)
     return {
-      principal: {
-        header: { name: (header[1] ?? '').toLowerCase(), string_match: stringMatcher(v) },
-      },
+      principal: { header: headerMatcher((header[1] ?? '').toLowerCase(), v) },
     };
   const claims = /^request\.auth\.claims((?:\[[^\]]+\])+)$/.exec(key);
   if (claims !== null) {
     const path = [...(claims[1] ?? '').matchAll(/\[([^\]]+)\]/g)].map((m) => m[1] ?? '');
     return { principal: authnMetadata(['request.auth.claims', ...path], stringMatcher(v), true) };
+  }
+  const filter = /^experimental\.(envoy\.filters\.[^[\]]+)\[([^[\]]+)\]$/.exec(key);
+  if (filter !== null) {
+    // Istio's envoyFilterGenerator: `[v]` matches one element of a list value, else the string.
+    const list = v.startsWith('[') && v.endsWith(']');
+    const m = stringMatcher(list ? v.replace(/^\[+|\]+$/g, '') : v);
+    return {
+      permission: {
+        metadata: {
+          filter: filter[1] ?? '',
+          path: [{ key: filter[2] ?? '' }],
+          value: list ? { list_match: { one_of: { string_match: m } } } : { string_match: m },
+        },
+      },
+    };
   }
   switch (key) {
     case 'source.ip':
@@ -168,12 +330,18 @@ function conditionValue(
       return { principal: { remote_ip: cidr(v) } };
     case 'source.namespace':
       return { principal: authenticated(namespaceMatcher(v)) };
-    case 'source.principal':
-      return { principal: authenticated(stringMatcher(v, { prefix: 'spiffe://' })) };
+    case 'source.principal': {
+      const ids = expandTrustDomainAliases([v], ctx.trustDomains).map((p) =>
+        authenticated(stringMatcher(p, { prefix: 'spiffe://' })),
+      );
+      return { principal: orIds(ids) };
+    }
     case 'source.serviceAccount':
-      return { principal: SOURCE_PRINCIPAL['serviceAccounts']?.(v) ?? { any: true } };
+      return {
+        principal: authenticated({ safe_regex: { regex: serviceAccountRegex(ctx.namespace, v) } }),
+      };
     case 'request.auth.principal':
-      return { principal: authnMetadata(['request.auth.principal'], stringMatcher(v)) };
+      return { principal: requestPrincipal(v) };
     case 'request.auth.audiences':
       return { principal: authnMetadata(['request.auth.audiences'], stringMatcher(v), true) };
     case 'request.auth.presenter':
@@ -193,6 +361,8 @@ function conditionValue(
 /** How the fields of a source (→ Principal) or operation (→ Permission) translate. */
 interface FieldTable<T> {
   readonly make: Readonly<Record<string, (v: string) => T>>;
+  /** Rewrites a field's values before translation (trust-domain aliases). */
+  readonly expand?: (field: string, values: readonly string[]) => readonly string[];
   readonly httpOnly: ReadonlySet<string>;
   readonly or: (xs: T[]) => T;
   readonly and: (xs: T[]) => T;
@@ -200,14 +370,16 @@ interface FieldTable<T> {
   readonly any: T;
 }
 
-const PRINCIPAL_FIELDS: FieldTable<Principal> = {
-  make: SOURCE_PRINCIPAL,
+const principalFields = (ctx: TranslationContext): FieldTable<Principal> => ({
+  make: sourcePrincipals(ctx),
+  expand: (field, values) =>
+    field === 'principals' ? expandTrustDomainAliases(values, ctx.trustDomains) : values,
   httpOnly: HTTP_ONLY_SOURCE,
   or: orIds,
   and: (ids) => ({ and_ids: { ids } }),
   not: (id) => ({ not_id: id }),
   any: { any: true },
-};
+});
 
 const PERMISSION_FIELDS: FieldTable<Permission> = {
   make: OPERATION_PERMISSION,
@@ -244,7 +416,7 @@ function translateEntries<T>(
       // Validation rejects unknown fields; never let one widen a rule silently.
       if (make === undefined)
         throw new Error(`no translation for AuthorizationPolicy field ${field}`);
-      const matcher = table.or(values.map(make));
+      const matcher = table.or((table.expand?.(base, values) ?? values).map(make));
       parts.push(negated ? table.not(matcher) : matcher);
     }
     out.push(parts.length === 0 ? table.any : table.and(parts));
@@ -260,11 +432,12 @@ function translateRule(
   rule: AuthzRule,
   action: 'ALLOW' | 'DENY' | 'AUDIT',
   protocol: Protocol,
+  ctx: TranslationContext,
 ): RbacPolicy | undefined {
   const dropWhole = protocol === 'tcp' && action === 'ALLOW';
   const principals = translateEntries(
     (rule.from ?? []).map((f) => f.source),
-    PRINCIPAL_FIELDS,
+    principalFields(ctx),
     protocol,
     dropWhole,
   );
@@ -282,7 +455,7 @@ function translateRule(
       if (dropWhole) return undefined;
       continue;
     }
-    addCondition(c, conditionIds, conditionRules);
+    addCondition(c, conditionIds, conditionRules, ctx);
   }
   const basePrincipals = principals.length === 0 ? [{ any: true } as Principal] : principals;
   const basePermissions = permissions.length === 0 ? [{ any: true } as Permission] : permissions;
@@ -298,13 +471,18 @@ function translateRule(
   };
 }
 
-function addCondition(c: AuthzCondition, ids: Principal[], rules: Permission[]): void {
+function addCondition(
+  c: AuthzCondition,
+  ids: Principal[],
+  rules: Permission[],
+  ctx: TranslationContext,
+): void {
   for (const [values, negate] of [
     [c.values, false],
     [c.notValues, true],
   ] as const) {
     if (values === undefined || values.length === 0) continue;
-    const parts = values.map((v) => conditionValue(c.key, v));
+    const parts = values.map((v) => conditionValue(c.key, v, ctx));
     if (parts[0]?.permission !== undefined) {
       const p = orRules(parts.map((x) => x.permission ?? { any: true }));
       rules.push(negate ? { not_rule: p } : p);
@@ -319,16 +497,32 @@ function isDryRun(p: AuthorizationPolicy): boolean {
   return p.metadata.annotations?.[DRY_RUN_ANNOTATION]?.toLowerCase() === 'true';
 }
 
+/** Mesh-wide inputs of the translation (Istio's meshConfig). */
+export interface AuthorizationTranslationOptions {
+  /** Configured CUSTOM providers; none can be enforced yet, so CUSTOM policies act as DENY. */
+  readonly knownProviders?: readonly string[];
+  /**
+   * meshConfig `trustDomain`: when set, principals match under it and every
+   * `trustDomainAliases` entry (Istio's trust-domain migration).
+   */
+  readonly trustDomain?: string;
+  readonly trustDomainAliases?: readonly string[];
+}
+
 /**
  * Translates the AuthorizationPolicies that apply to one workload into the
- * RBAC filters for `protocol`. `knownProviders` lists configured CUSTOM
- * providers; none exist yet, so CUSTOM policies are enforced as DENY.
+ * RBAC filters for `protocol`.
  */
 export function translateAuthorizationPolicies(
   policies: readonly AuthorizationPolicy[],
   protocol: Protocol,
-  knownProviders: readonly string[] = [],
+  options: AuthorizationTranslationOptions = {},
 ): AuthorizationFilters {
+  const knownProviders = options.knownProviders ?? [];
+  const trustDomains =
+    options.trustDomain === undefined
+      ? undefined
+      : [options.trustDomain, ...(options.trustDomainAliases ?? [])];
   const buckets = {
     custom: {
       rules: {} as Record<string, RbacPolicy>,
@@ -376,6 +570,7 @@ export function translateAuthorizationPolicies(
         rule,
         action === 'ALLOW' ? 'ALLOW' : action === 'AUDIT' ? 'AUDIT' : 'DENY',
         protocol,
+        { namespace: ns, ...(trustDomains === undefined ? {} : { trustDomains }) },
       );
       if (translated !== undefined) target[rbacPolicyName(ns, p.metadata.name, i)] = translated;
     });

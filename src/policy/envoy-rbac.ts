@@ -45,7 +45,8 @@ export type Permission =
   | { readonly url_path: { readonly path: StringMatcher } }
   | { readonly destination_ip: CidrRange }
   | { readonly destination_port: number }
-  | { readonly requested_server_name: StringMatcher };
+  | { readonly requested_server_name: StringMatcher }
+  | { readonly metadata: MetadataMatcher };
 
 export type Principal =
   | { readonly any: true }

@@ -20,11 +20,14 @@ export {
 } from './policy-selection.js';
 export {
   DRY_RUN_ANNOTATION,
+  expandTrustDomainAliases,
   parseRbacPolicyName,
+  serviceAccountRegex,
   rbacPolicyName,
   stringMatcher,
   translateAuthorizationPolicies,
   type AuthorizationFilters,
+  type AuthorizationTranslationOptions,
   type Protocol,
 } from './authorization-translation.js';
 export {
@@ -44,6 +47,8 @@ export {
 export {
   createWorkloadAuthorizer,
   EnvoyPolicyEvaluator,
+  trustedClientAddress,
+  type XffOptions,
   WorkloadAuthorizer,
   type AuthenticatedRequest,
   type EnvoyPolicyConfig,
@@ -54,3 +59,9 @@ export {
 } from './workload-authorizer.js';
 export type * from './envoy-rbac.js';
 export { loadSecurityPolicies } from './load-policies.js';
+export {
+  DEFAULT_TRUST_DOMAIN,
+  parsePolicyMeshConfig,
+  readPolicyMeshConfig,
+  type PolicyMeshConfig,
+} from './mesh-config.js';

@@ -14,6 +14,7 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   decodeJwt,
+  decodeProtectedHeader,
   jwtVerify,
   type JWTPayload,
   type JWTVerifyGetKey,
@@ -23,6 +24,14 @@ import type { JwtRule, RequestAuthentication } from '../api/security/index.js';
 export const DEFAULT_JWKS_TIMEOUT_MS = 5000;
 export const JWKS_CACHE_MS = 5 * 60 * 1000;
 export const CLOCK_SKEW_S = 60;
+/** Claims Istio always treats as space-delimited lists. */
+export const DEFAULT_SPACE_DELIMITED_CLAIMS = ['scope', 'permission'] as const;
+
+/** Options of {@link createJwtAuthenticator}. */
+export interface JwtAuthenticatorOptions {
+  /** The clock (tests); default the system clock. */
+  readonly now?: () => Date;
+}
 
 export interface JwtProvider {
   readonly issuer: string;
@@ -46,6 +55,8 @@ export interface JwtProvider {
     readonly claim_name: string;
   }[];
   readonly payload_in_metadata?: string;
+  /** Claims split on spaces in the metadata RBAC matches (Istio's spaceDelimitedClaims). */
+  readonly normalize_payload_in_metadata?: { readonly space_delimited_claims?: readonly string[] };
   readonly clock_skew_seconds?: number;
 }
 
@@ -129,6 +140,12 @@ export function translateRequestAuthentications(
             }
           : {}),
         payload_in_metadata: rule.issuer,
+        // Istio always splits `scope` and `permission`, plus the rule's spaceDelimitedClaims.
+        normalize_payload_in_metadata: {
+          space_delimited_claims: [
+            ...new Set([...DEFAULT_SPACE_DELIMITED_CLAIMS, ...(rule.spaceDelimitedClaims ?? [])]),
+          ],
+        },
         clock_skew_seconds: CLOCK_SKEW_S,
       };
       providers[name] = provider;
@@ -223,39 +240,181 @@ function splitSpaces(v: unknown): unknown {
   return typeof v === 'string' ? v.split(' ').filter((s) => s !== '') : v;
 }
 
+/** An HMAC key of a JWKS (`kty: oct`). */
+interface HmacKey {
+  readonly kid?: string;
+  readonly alg?: string;
+  readonly key: Uint8Array;
+}
+
+/** The verification keys of one provider: asymmetric keys through jose, HMAC keys apart. */
+interface ProviderKeys {
+  readonly asymmetric?: JWTVerifyGetKey;
+  /** The `oct` keys; `refresh` asks a remote JWKS again (a token's kid was not found). */
+  readonly hmac: (refresh: boolean) => Promise<readonly HmacKey[]>;
+}
+
+const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);
+
+/**
+ * An inline JWKS. Envoy takes `kty: oct` keys for HS256/HS384/HS512
+ * (google/jwt_verify_lib jwks.cc); jose's JWKS sets refuse symmetric keys, so
+ * they are kept apart and tried here, and asymmetric keys go to jose.
+ */
+function localKeys(inline: string): ProviderKeys {
+  const all = jwksKeys(inline);
+  const hmac = hmacKeys(all);
+  const asymmetric = all.filter((k) => k['kty'] !== 'oct');
+  return {
+    ...(asymmetric.length === 0
+      ? {}
+      : {
+          asymmetric: createLocalJWKSet({
+            keys: asymmetric,
+          }),
+        }),
+    hmac: () => Promise.resolve(hmac),
+  };
+}
+
+function jwksKeys(text: string): Record<string, unknown>[] {
+  const parsed = JSON.parse(text) as { keys?: unknown };
+  return Array.isArray(parsed.keys)
+    ? (parsed.keys as unknown[]).filter(
+        (k): k is Record<string, unknown> => typeof k === 'object' && k !== null,
+      )
+    : [];
+}
+
+const JWKS_REFETCH_COOLDOWN_MS = 30_000;
+
+/**
+ * The `oct` keys of a remote JWKS (jose's remote sets refuse symmetric keys):
+ * fetched with the rule's timeout, cached {@link JWKS_CACHE_MS}, fetched again
+ * for an unknown kid at most every 30 s. A failed fetch fails the token.
+ */
+function remoteHmacKeys(uri: string, timeoutMs: number): ProviderKeys['hmac'] {
+  let cached: { at: number; keys: readonly HmacKey[] } | undefined;
+  let inflight: Promise<readonly HmacKey[]> | undefined;
+  const fetchKeys = async (): Promise<readonly HmacKey[]> => {
+    try {
+      const res = await fetch(uri, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+      if (res.status !== 200) throw new Error(`JWKS fetch answered ${String(res.status)}`);
+      const keys = hmacKeys(jwksKeys(await res.text()));
+      cached = { at: Date.now(), keys };
+      return keys;
+    } catch (err) {
+      throw Object.assign(new Error(`Jwks remote fetch is failed: ${(err as Error).message}`), {
+        code: 'ERR_JWKS_TIMEOUT',
+      });
+    } finally {
+      inflight = undefined;
+    }
+  };
+  return (refresh) => {
+    const age = cached === undefined ? Infinity : Date.now() - cached.at;
+    if (
+      cached !== undefined &&
+      age < JWKS_CACHE_MS &&
+      !(refresh && age >= JWKS_REFETCH_COOLDOWN_MS)
+    )
+      return Promise.resolve(cached.keys);
+    inflight ??= fetchKeys();
+    return inflight;
+  };
+}
+
+function hmacKeys(all: readonly Record<string, unknown>[]): HmacKey[] {
+  const hmac: HmacKey[] = [];
+  for (const k of all) {
+    if (k['kty'] !== 'oct' || typeof k['k'] !== 'string') continue;
+    const alg = typeof k['alg'] === 'string' ? k['alg'] : undefined;
+    if (alg !== undefined && !HMAC_ALGS.has(alg)) continue;
+    const key = Buffer.from(k['k'], 'base64url');
+    if (key.length === 0) continue;
+    hmac.push({
+      ...(typeof k['kid'] === 'string' ? { kid: k['kid'] } : {}),
+      ...(alg === undefined ? {} : { alg }),
+      key: new Uint8Array(key),
+    });
+  }
+  return hmac;
+}
+
+type VerifyOptions = NonNullable<Parameters<typeof jwtVerify>[2]>;
+
+/**
+ * Verifies with the provider's keys. HS* tokens are tried against every
+ * `oct` key whose kid (when both have one) and alg (when the key names one)
+ * agree, as jwt_verify_lib does; never against an asymmetric key, so a
+ * public key cannot be used as an HMAC secret.
+ */
+async function verifyToken(
+  token: string,
+  keys: ProviderKeys,
+  options: VerifyOptions,
+): Promise<{ payload: JWTPayload }> {
+  const header = decodeProtectedHeader(token);
+  const noKey = (): Error =>
+    Object.assign(new Error('no JWKS key matches the token kid and alg'), {
+      code: 'ERR_JWKS_NO_MATCHING_KEY',
+    });
+  if (typeof header.alg === 'string' && HMAC_ALGS.has(header.alg)) {
+    const alg = header.alg;
+    const matching = (all: readonly HmacKey[]): HmacKey[] =>
+      all.filter(
+        (k) =>
+          (header.kid === undefined || k.kid === undefined || k.kid === header.kid) &&
+          (k.alg === undefined || k.alg === alg),
+      );
+    let candidates = matching(await keys.hmac(false));
+    if (candidates.length === 0) candidates = matching(await keys.hmac(true));
+    let last: unknown = noKey();
+    for (const c of candidates) {
+      try {
+        return await jwtVerify(token, c.key, { ...options, algorithms: [alg] });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw err;
+        last = err;
+      }
+    }
+    throw last;
+  }
+  if (keys.asymmetric === undefined) throw noKey();
+  return jwtVerify(token, keys.asymmetric, options);
+}
+
 /** Compiles a jwt_authn config into an authenticator (JWKS sets are built once and cached). */
 export function createJwtAuthenticator(
   config: JwtAuthenticationConfig | undefined,
+  options: JwtAuthenticatorOptions = {},
 ): JwtAuthenticator {
+  const clock = options.now ?? (() => new Date());
   if (config === undefined) {
     return {
       authenticate: () =>
         Promise.resolve({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] }),
     };
   }
-  const keySets = new Map<string, JWTVerifyGetKey>();
+  const keySets = new Map<string, ProviderKeys>();
   for (const [name, p] of Object.entries(config.providers)) {
     if (p.local_jwks !== undefined) {
       try {
-        keySets.set(
-          name,
-          createLocalJWKSet(
-            JSON.parse(p.local_jwks.inline_string) as Parameters<typeof createLocalJWKSet>[0],
-          ),
-        );
+        keySets.set(name, localKeys(p.local_jwks.inline_string));
       } catch {
         // An unusable inline JWKS fails only requests that carry a token for this issuer.
       }
     } else if (p.remote_jwks !== undefined) {
       const t = p.remote_jwks.http_uri.timeout;
-      keySets.set(
-        name,
-        createRemoteJWKSet(new URL(p.remote_jwks.http_uri.uri), {
-          timeoutDuration: Number(t.seconds) * 1000 + t.nanos / 1e6,
+      const timeout = Number(t.seconds) * 1000 + t.nanos / 1e6;
+      keySets.set(name, {
+        asymmetric: createRemoteJWKSet(new URL(p.remote_jwks.http_uri.uri), {
+          timeoutDuration: timeout,
           cacheMaxAge: JWKS_CACHE_MS,
-          cooldownDuration: 30_000,
+          cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
         }),
-      );
+        hmac: remoteHmacKeys(p.remote_jwks.http_uri.uri, timeout),
+      });
     }
   }
   return {
@@ -290,34 +449,45 @@ export function createJwtAuthenticator(
       if (provider === undefined || keys === undefined)
         return { status: 401, reason: 'Jwks remote fetch is failed' };
       let payload: JWTPayload;
+      const skew = provider.clock_skew_seconds ?? CLOCK_SKEW_S;
+      const currentDate = clock();
       try {
-        ({ payload } = await jwtVerify(chosen.token, keys, {
+        // Envoy (jwt_authn/jwt.cc verifyTimeConstraint): expired only when now > exp + skew,
+        // so a token is still valid at exactly exp + skew; jose rejects at exp + tolerance,
+        // hence one more second there, and nbf checked here with Envoy's exact bound.
+        ({ payload } = await verifyToken(chosen.token, keys, {
           issuer: provider.issuer,
           ...(provider.audiences === undefined ? {} : { audience: [...provider.audiences] }),
-          clockTolerance: provider.clock_skew_seconds ?? CLOCK_SKEW_S,
+          clockTolerance: skew + 1,
+          currentDate,
         }));
+        const now = Math.floor(currentDate.getTime() / 1000);
+        if (typeof payload.nbf === 'number' && payload.nbf > now + skew)
+          return { status: 401, reason: 'Jwt not yet valid' };
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         const reason =
           code === 'ERR_JWT_EXPIRED'
             ? 'Jwt is expired'
-            : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
-              ? `Jwt verification fails: ${(err as Error).message}`
-              : code === 'ERR_JWKS_TIMEOUT' ||
-                  code === 'ERR_JOSE_GENERIC' ||
-                  code === 'ERR_JWKS_INVALID'
-                ? 'Jwks remote fetch is failed'
-                : code === 'ERR_JWKS_NO_MATCHING_KEY' ||
-                    code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
-                  ? 'Jwt verification fails'
-                  : `Jwt verification fails: ${(err as Error).message}`;
+            : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' &&
+                (err as { claim?: string }).claim === 'nbf'
+              ? 'Jwt not yet valid'
+              : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+                ? `Jwt verification fails: ${(err as Error).message}`
+                : code === 'ERR_JWKS_TIMEOUT' ||
+                    code === 'ERR_JOSE_GENERIC' ||
+                    code === 'ERR_JWKS_INVALID'
+                  ? 'Jwks remote fetch is failed'
+                  : code === 'ERR_JWKS_NO_MATCHING_KEY' ||
+                      code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+                    ? 'Jwt verification fails'
+                    : `Jwt verification fails: ${(err as Error).message}`;
         return { status: 401, reason };
       }
-      const claims: Record<string, unknown> = {
-        ...payload,
-        scope: splitSpaces(payload['scope']),
-        permission: splitSpaces(payload['permission']),
-      };
+      const claims: Record<string, unknown> = { ...payload };
+      for (const name of provider.normalize_payload_in_metadata?.space_delimited_claims ??
+        DEFAULT_SPACE_DELIMITED_CLAIMS)
+        if (name in claims) claims[name] = splitSpaces(claims[name]);
       const aud =
         payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       const principal = `${payload.iss ?? ''}/${payload.sub ?? ''}`;

@@ -12,6 +12,7 @@ import { compileSafeRegex } from '../regex/index.js';
 import type {
   CidrRange,
   HeaderMatcher,
+  MetadataMatcher,
   Permission,
   Principal,
   RbacFilterConfig,
@@ -115,7 +116,8 @@ function compileValue(v: ValueMatcher): (x: unknown) => boolean {
 function lookup(root: unknown, keys: readonly string[]): unknown {
   let cur = root;
   for (const k of keys) {
-    if (typeof cur !== 'object' || cur === null) return undefined;
+    // Own properties only: a policy key such as `__proto__` or `constructor` finds nothing.
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, k)) return undefined;
     cur = (cur as Record<string, unknown>)[k];
   }
   return cur;
@@ -149,8 +151,21 @@ export function compilePermission(p: Permission): Check {
     const port = p.destination_port;
     return (f) => f.destinationPort === port;
   }
+  if ('metadata' in p) return compileMetadata(p.metadata);
   const sni = compileString(p.requested_server_name);
   return (f) => sni(f.sni);
+}
+
+/** Envoy's MetadataMatcher on the request's dynamic metadata of one filter. */
+function compileMetadata(m: MetadataMatcher): Check {
+  const keys = m.path.map((k) => k.key);
+  const check = compileValue(m.value);
+  return (f) => {
+    const md = f.metadata?.[m.filter];
+    if (md === undefined) return false;
+    // Istio's istio_authn keys are flat ("request.auth.claims") then nested claim names.
+    return check(lookup(md, keys));
+  };
 }
 
 /** Compiles an RBAC Principal into a predicate. */
@@ -182,16 +197,7 @@ export function compilePrincipal(p: Principal): Check {
     return (f) => c(f.remoteIp ?? f.sourceIp);
   }
   if ('header' in p) return compileHeader(p.header);
-  const { filter, path, value } = p.metadata;
-  const keys = path.map((k) => k.key);
-  const check = compileValue(value);
-  return (f) => {
-    const md = f.metadata?.[filter];
-    if (md === undefined) return false;
-    // Istio's istio_authn keys are flat ("request.auth.claims") then nested claim names.
-    const [first, ...rest] = keys;
-    return check(lookup(first === undefined ? md : md[first], rest));
-  };
+  return compileMetadata(p.metadata);
 }
 
 export interface CompiledRbac {

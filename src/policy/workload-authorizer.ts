@@ -5,6 +5,7 @@
  * the Envoy filter configs the control plane would send (translated once,
  * compiled once), so `palisade check authz` proves the data-plane logic.
  */
+import { isIP } from 'node:net';
 import type {
   AuthorizationPolicy,
   PeerAuthentication,
@@ -40,6 +41,48 @@ export interface SecurityPolicies {
 export interface AuthorizerOptions {
   readonly rootNamespace?: string;
   readonly pathNormalization?: PathNormalization;
+  /** meshConfig `trustDomain` and `trustDomainAliases` (principals match under each). */
+  readonly trustDomain?: string;
+  readonly trustDomainAliases?: readonly string[];
+  /** How the original client address is taken from X-Forwarded-For (remoteIpBlocks, remote.ip). */
+  readonly xff?: XffOptions;
+}
+
+/**
+ * Envoy's HTTP connection manager settings that decide the "trusted client
+ * address" (docs: config/http/http_conn_man/headers, x-forwarded-for):
+ * `xff_num_trusted_hops` and `use_remote_address`. Istio sets them on
+ * gateways from meshConfig `defaultConfig.gatewayTopology.numTrustedProxies`.
+ */
+export interface XffOptions {
+  readonly numTrustedHops?: number;
+  readonly useRemoteAddress?: boolean;
+}
+
+/**
+ * The trusted client address as Envoy computes it: with `use_remote_address`
+ * false, the (N+1)th X-Forwarded-For address from the right (N =
+ * xff_num_trusted_hops); with it true, the peer itself when N is 0, else the
+ * Nth address from the right. Too few addresses, or one that is not an IP,
+ * fall back to the peer address.
+ */
+export function trustedClientAddress(
+  xff: string | undefined,
+  peer: string | undefined,
+  options: XffOptions = {},
+): string | undefined {
+  const n = options.numTrustedHops ?? 0;
+  const remote = options.useRemoteAddress === true;
+  if (remote && n === 0) return peer;
+  if (xff === undefined) return peer;
+  const list = xff
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const fromRight = remote ? n : n + 1;
+  const pick = list[list.length - fromRight];
+  if (pick === undefined || list.length < fromRight || isIP(pick) === 0) return peer;
+  return pick;
 }
 
 export interface InboundRequest {
@@ -55,6 +98,11 @@ export interface InboundRequest {
   /** The request target as received (path and query). */
   readonly path?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The original client address, when known outright (`check authz`);
+   * otherwise it comes from X-Forwarded-For as the XFF options say.
+   */
+  readonly remoteIp?: string;
 }
 
 export interface Decision {
@@ -103,6 +151,8 @@ export interface EnvoyPolicyConfig {
   readonly pathNormalization?: PathNormalization;
   /** `ns/name` of the RequestAuthentication, named in 401 decisions. */
   readonly requestAuthentication?: string | null;
+  /** The HTTP connection manager's X-Forwarded-For settings. */
+  readonly xff?: XffOptions;
 }
 
 /** A request after peer authentication: the peer principal is final. */
@@ -121,8 +171,10 @@ export class EnvoyPolicyEvaluator {
   readonly #tcp: CompiledFilters;
   readonly #jwt: JwtAuthenticator;
   readonly #requestAuthentication: string | null;
+  readonly #xff: XffOptions;
 
   constructor(config: EnvoyPolicyConfig) {
+    this.#xff = config.xff ?? {};
     this.#normalization = config.pathNormalization ?? 'BASE';
     this.#http = compileFilters(config.http);
     this.#tcp = compileFilters(config.tcp);
@@ -177,8 +229,11 @@ export class EnvoyPolicyEvaluator {
         reason: `invalid JWT: ${jwt.reason}`,
       };
     }
+    const remoteIp =
+      req.remoteIp ?? trustedClientAddress(headers['x-forwarded-for'], req.sourceIp, this.#xff);
     const facts: RequestFacts = {
       ...base,
+      ...(remoteIp === undefined ? {} : { remoteIp }),
       headers,
       path: normalized.path,
       metadata: { istio_authn: jwt.metadata },
@@ -263,6 +318,7 @@ export class WorkloadAuthorizer {
   readonly #workload: Workload;
   readonly #root: string;
   readonly #evaluator: EnvoyPolicyEvaluator;
+  readonly #jwt: JwtAuthenticationConfig | undefined;
 
   constructor(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}) {
     this.#policies = policies;
@@ -271,14 +327,27 @@ export class WorkloadAuthorizer {
     const authz = applicablePolicies(policies.authorizationPolicies, workload, this.#root);
     const requestAuthn = applicablePolicies(policies.requestAuthentications, workload, this.#root);
     const ra = requestAuthn[0];
+    const translation = {
+      ...(options.trustDomain === undefined ? {} : { trustDomain: options.trustDomain }),
+      ...(options.trustDomainAliases === undefined
+        ? {}
+        : { trustDomainAliases: options.trustDomainAliases }),
+    };
+    this.#jwt = translateRequestAuthentications(requestAuthn);
     this.#evaluator = new EnvoyPolicyEvaluator({
-      jwt: translateRequestAuthentications(requestAuthn),
-      http: translateAuthorizationPolicies(authz, 'http'),
-      tcp: translateAuthorizationPolicies(authz, 'tcp'),
+      jwt: this.#jwt,
+      http: translateAuthorizationPolicies(authz, 'http', translation),
+      tcp: translateAuthorizationPolicies(authz, 'tcp', translation),
       pathNormalization: options.pathNormalization ?? 'BASE',
+      ...(options.xff === undefined ? {} : { xff: options.xff }),
       requestAuthentication:
         ra === undefined ? null : `${ra.metadata.namespace ?? 'default'}/${ra.metadata.name}`,
     });
+  }
+
+  /** The jwt_authn config for this workload, when RequestAuthentications apply. */
+  jwtConfig(): JwtAuthenticationConfig | undefined {
+    return this.#jwt;
   }
 
   /** The Envoy RBAC filter configs for a protocol (what the control plane sends). */

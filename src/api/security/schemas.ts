@@ -76,6 +76,7 @@ export const JwtRuleSchema = Type.Object(
       ),
     ),
     timeout: Type.Optional(Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' })),
+    spaceDelimitedClaims: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   },
   strict,
 );
@@ -95,6 +96,7 @@ const SOURCE_FIELDS = [
   'requestPrincipals',
   'namespaces',
   'serviceAccounts',
+  'trustDomains',
   'ipBlocks',
   'remoteIpBlocks',
 ] as const;

@@ -38,7 +38,35 @@ const CONDITION_KEYS = [
   /^destination\.ip$/,
   /^destination\.port$/,
   /^connection\.sni$/,
+  // Istio's extension keys: `experimental.envoy.filters.<filter>[<key>]`, matched against the
+  // filter's dynamic metadata (pilot/pkg/security/authz/model/generator.go envoyFilterGenerator).
+  /^experimental\.envoy\.filters\.[^[\]]+\[[^[\]]+\]$/,
 ];
+
+/** A Kubernetes name segment of a service account (`<sa>` or `<ns>/<sa>`). */
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * Istio's path-template rules (pkg/config/security CheckValidPathTemplate):
+ * `{*}` and `{**}` only as whole segments, `{**}` last, no other `{`/`}`, and
+ * no other `*` in a path that uses a template.
+ */
+export function pathTemplateError(path: string): string | undefined {
+  const template = path.includes('{*}') || path.includes('{**}');
+  let matchAny = false;
+  for (const glob of path.replace(/^\/+|\/+$/g, '').split('/')) {
+    if (glob === '{*}' && !matchAny) continue;
+    if (glob === '{**}' && !matchAny) {
+      matchAny = true;
+      continue;
+    }
+    if (/[{}]/.test(glob))
+      return `invalid or unsupported path segment ${JSON.stringify(glob)}: '{' or '}' beyond a supported path template ({*} or a last {**})`;
+    if (template && glob.includes('*'))
+      return `invalid or unsupported path segment ${JSON.stringify(glob)}: '*' beyond a supported path template`;
+  }
+  return undefined;
+}
 
 function isCidrOrIp(v: string): boolean {
   const [ip, bits, ...rest] = v.split('/');
@@ -107,11 +135,13 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
           });
         }
         if (/^(not)?[sS]erviceAccounts$/.test(name)) {
+          // Istio: `<sa>` (the policy's namespace) or `<ns>/<sa>`, no wildcards.
           (values ?? []).forEach((v, k) => {
-            if (!/^[^/]+\/[^/]+$/.test(v))
+            const parts = v.split('/');
+            if (parts.length > 2 || !parts.every((x) => K8S_NAME.test(x)))
               issues.push({
                 path: joinPath(joinPath(sp, name), k),
-                message: `must be <namespace>/<service-account>, got ${JSON.stringify(v)}`,
+                message: `must be <service-account> or <namespace>/<service-account> (Kubernetes names, no wildcards), got ${JSON.stringify(v)}`,
               });
           });
         }
@@ -132,12 +162,11 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
             validatePort(v, joinPath(joinPath(op, name), k), issues);
           });
         if (/^(not)?[pP]aths$/.test(name)) {
+          // A path that does not start with "/" is valid in Istio; it simply never matches.
           (values ?? []).forEach((v, k) => {
-            if (!(v.startsWith('/') || v.startsWith('*')))
-              issues.push({
-                path: joinPath(joinPath(op, name), k),
-                message: `path must start with "/" or "*", got ${JSON.stringify(v)}`,
-              });
+            const error = pathTemplateError(v);
+            if (error !== undefined)
+              issues.push({ path: joinPath(joinPath(op, name), k), message: error });
           });
         }
       }

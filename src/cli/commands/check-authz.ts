@@ -6,35 +6,60 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PalisadeError } from '../../errors/index.js';
+import { isIP } from 'node:net';
+import { jwtAuthnFilter, rbacFilters } from '../../control/index.js';
 import {
   createWorkloadAuthorizer,
+  DEFAULT_TRUST_DOMAIN,
   loadSecurityPolicies,
+  readPolicyMeshConfig,
   type Decision,
+  type PolicyMeshConfig,
   type SecurityPolicies,
+  type WorkloadAuthorizer,
 } from '../../policy/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
 const USAGE = `Usage:
-  palisade check authz -f FILE [-f FILE...] --request REQ.json [-o json] [--root-namespace NS]
-  palisade check authz -f FILE [-f FILE...] --requests REQS.json [-o json]
+  palisade check authz -f FILE [-f FILE...] --request REQ.json [-o json|envoy] [--root-namespace NS]
+                       [--mesh-config MESH.yaml]
+  palisade check authz -f FILE [-f FILE...] --requests REQS.json [-o json|envoy]
 
 FILEs hold YAML documents: PeerAuthentication, RequestAuthentication and
 AuthorizationPolicy (security.istio.io/v1 or v1beta1); other kinds are ignored.
 A request:
-  { "destination": { "namespace": "foo", "labels": {"app": "httpbin"}, "port": 8000, "ip": "10.0.0.2" },
-    "source": { "principal": "spiffe://cluster.local/ns/bar/sa/sleep", "ip": "10.0.0.1" },
+  { "destination": { "namespace": "foo", "labels": {"app": "httpbin"}, "port": 8000, "ip": "10.0.0.2",
+                     "gateway": false },
+    "source": { "principal": "spiffe://cluster.local/ns/bar/sa/sleep", "ip": "10.0.0.1",
+                "remoteIp": "203.0.113.7" },
     "request": { "protocol": "http", "method": "GET", "host": "httpbin.foo", "path": "/ip",
                  "headers": {"x-token": "a"}, "jwt": "eyJ..." } }
 source.principal null or absent = a plaintext peer; protocol "tcp" = connection facts only.
+source.ip is the peer address (ipBlocks, source.ip); source.remoteIp the original client
+(remoteIpBlocks, remote.ip). Without remoteIp it comes from the X-Forwarded-For header as
+Envoy computes it: on a sidecar (gateway false) the last address; on a gateway the peer,
+or with meshConfig defaultConfig.gatewayTopology.numTrustedProxies N the Nth from the right.
+--mesh-config takes Istio's MeshConfig (the object, the istio ConfigMap, or an
+IstioOperator): trustDomain and trustDomainAliases (a policy principal matches under the
+trust domain and every alias), rootNamespace, gatewayTopology.numTrustedProxies.
 The answer: { "decision": "ALLOW"|"DENY", "status": 200|401|403|"connection-refused",
               "policy": "ns/name"|null, "rule": n|null, "reason": "..." }
 --requests takes a JSON array and answers an array in the same order.
+-o envoy prints, per request, the Envoy filters compiled for its destination workload
+(jwt_authn and RBAC HTTP filters, network RBAC filters) as JSON, the shape
+\`istioctl proxy-config listener -o json\` shows them in; no decision is made.
 Exit 0 when every request was answered; 2 on invalid input.`;
 
 interface RequestJson {
-  destination: { namespace: string; labels: Record<string, string>; port: number; ip?: string };
-  source: { principal: string | null; ip?: string };
+  destination: {
+    namespace: string;
+    labels: Record<string, string>;
+    port: number;
+    ip?: string;
+    gateway?: boolean;
+  };
+  source: { principal: string | null; ip?: string; remoteIp?: string };
   request: {
     protocol: 'http' | 'tcp';
     method?: string;
@@ -87,6 +112,15 @@ function parseRequest(raw: unknown, where: string): RequestJson {
     fail(`${where}.request.headers`, 'must be a map of strings');
   const dIp = optString(d, 'ip', `${where}.destination`);
   const sIp = optString(s, 'ip', `${where}.source`);
+  const remoteIp = optString(s, 'remoteIp', `${where}.source`);
+  for (const [k, v] of [
+    ['destination.ip', dIp],
+    ['source.ip', sIp],
+    ['source.remoteIp', remoteIp],
+  ] as const)
+    if (v !== undefined && isIP(v) === 0) fail(`${where}.${k}`, `not an IP address: ${v}`);
+  const gateway = d['gateway'] ?? false;
+  if (typeof gateway !== 'boolean') fail(`${where}.destination.gateway`, 'must be a boolean');
   const method = optString(r, 'method', `${where}.request`);
   const host = optString(r, 'host', `${where}.request`);
   const path = optString(r, 'path', `${where}.request`);
@@ -98,8 +132,13 @@ function parseRequest(raw: unknown, where: string): RequestJson {
       labels: labels as Record<string, string>,
       port,
       ...(dIp === undefined ? {} : { ip: dIp }),
+      gateway,
     },
-    source: { principal, ...(sIp === undefined ? {} : { ip: sIp }) },
+    source: {
+      principal,
+      ...(sIp === undefined ? {} : { ip: sIp }),
+      ...(remoteIp === undefined ? {} : { remoteIp }),
+    },
     request: {
       protocol,
       ...(method === undefined ? {} : { method }),
@@ -112,16 +151,43 @@ function parseRequest(raw: unknown, where: string): RequestJson {
   };
 }
 
-async function answer(
+function authorizerFor(
   policies: SecurityPolicies,
   req: RequestJson,
   rootNamespace: string | undefined,
-): Promise<Decision> {
-  const authorizer = createWorkloadAuthorizer(
+  mesh: PolicyMeshConfig | undefined,
+): WorkloadAuthorizer {
+  // Istio sets use_remote_address and numTrustedProxies on gateways only.
+  const xff =
+    req.destination.gateway === true
+      ? { useRemoteAddress: true, numTrustedHops: mesh?.numTrustedProxies ?? 0 }
+      : {};
+  return createWorkloadAuthorizer(
     policies,
     { namespace: req.destination.namespace, labels: req.destination.labels },
-    rootNamespace === undefined ? {} : { rootNamespace },
+    {
+      ...(rootNamespace === undefined ? {} : { rootNamespace }),
+      trustDomain: mesh?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+      trustDomainAliases: mesh?.trustDomainAliases ?? [],
+      xff,
+    },
   );
+}
+
+/** The Envoy filters compiled for a request's destination workload (`-o envoy`). */
+function envoyFilters(authorizer: WorkloadAuthorizer, req: RequestJson): Record<string, unknown> {
+  const jwt = authorizer.jwtConfig();
+  return {
+    workload: { namespace: req.destination.namespace, labels: req.destination.labels },
+    http_filters: [
+      ...(jwt === undefined ? [] : [jwtAuthnFilter(jwt)]),
+      ...rbacFilters(authorizer.rbacFilters('http'), true),
+    ],
+    network_filters: rbacFilters(authorizer.rbacFilters('tcp'), false),
+  };
+}
+
+async function answer(authorizer: WorkloadAuthorizer, req: RequestJson): Promise<Decision> {
   const headers: Record<string, string> = { ...req.request.headers };
   if (
     req.request.jwt !== undefined &&
@@ -132,6 +198,7 @@ async function answer(
   return authorizer.decide({
     principal: req.source.principal,
     ...(req.source.ip === undefined ? {} : { sourceIp: req.source.ip }),
+    ...(req.source.remoteIp === undefined ? {} : { remoteIp: req.source.remoteIp }),
     ...(req.destination.ip === undefined ? {} : { destinationIp: req.destination.ip }),
     destinationPort: req.destination.port,
     ...(req.request.sni === undefined ? {} : { sni: req.request.sni }),
@@ -182,6 +249,7 @@ export const checkAuthzCommand: Command = {
         requests: { type: 'string' },
         output: { type: 'string', short: 'o' },
         'root-namespace': { type: 'string' },
+        'mesh-config': { type: 'string' },
       },
       false,
     );
@@ -190,13 +258,21 @@ export const checkAuthzCommand: Command = {
       throw new PalisadeError('PAL_ERR_USAGE', 'missing required option -f FILE');
     if ((values.request === undefined) === (values.requests === undefined))
       throw new PalisadeError('PAL_ERR_USAGE', 'give exactly one of --request or --requests');
-    if (values.output !== undefined && values.output !== 'json' && values.output !== 'text')
+    if (
+      values.output !== undefined &&
+      values.output !== 'json' &&
+      values.output !== 'text' &&
+      values.output !== 'envoy'
+    )
       throw new PalisadeError(
         'PAL_ERR_USAGE',
         `unknown output format ${JSON.stringify(values.output)}`,
       );
     const policies = loadSecurityPolicies(files.map((f) => resolve(io.cwd, f)));
-    const root = values['root-namespace'];
+    const meshFile = values['mesh-config'];
+    const mesh =
+      meshFile === undefined ? undefined : readPolicyMeshConfig(resolve(io.cwd, meshFile));
+    const root = values['root-namespace'] ?? mesh?.rootNamespace;
     const many = values.requests !== undefined;
     const raw = readJson(values.requests ?? values.request ?? '', io);
     if (many && !Array.isArray(raw))
@@ -207,8 +283,15 @@ export const checkAuthzCommand: Command = {
     const requests = many
       ? (raw as unknown[]).map((r, i) => parseRequest(r, `requests[${i}]`))
       : [parseRequest(raw, 'request')];
+    const authorizers = requests.map((r) => authorizerFor(policies, r, root, mesh));
+    if (values.output === 'envoy') {
+      const configs = requests.map((r, i) => envoyFilters(authorizers[i] as WorkloadAuthorizer, r));
+      io.stdout(`${JSON.stringify(many ? configs : configs[0], null, 2)}\n`);
+      return 0;
+    }
     const answers: Decision[] = [];
-    for (const r of requests) answers.push(await answer(policies, r, root));
+    for (const [i, r] of requests.entries())
+      answers.push(await answer(authorizers[i] as WorkloadAuthorizer, r));
     if (values.output === 'json') {
       io.stdout(
         `${JSON.stringify(many ? answers.map(contract) : contract(answers[0] as Decision), null, 2)}\n`,

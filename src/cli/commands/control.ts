@@ -10,6 +10,7 @@ import { startControlPlane } from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { CA_FILES, initCaDirectory, loadCaDirectory } from '../../identity/index.js';
 import { createLogger } from '../../logging/index.js';
+import { readPolicyMeshConfig } from '../../policy/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -31,6 +32,7 @@ export const controlCommand: Command = {
   usage: `Usage: palisade control --config-dir DIR [--listen 127.0.0.1:15010] [--ca-dir DIR]
                         [--ca-listen HOST:PORT] [--trust-domain TD] [--root-namespace NS]
                         [--outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY]
+                        [--mesh-config FILE]
                         [--allow-unauthenticated-proxyless]
 
 Reads every YAML file in DIR (Istio networking and security kinds, Kubernetes
@@ -47,7 +49,14 @@ served api listeners named <host>:<port>. Every stream must carry a
 service-account token; gRPC's xDS bootstrap cannot send one, so
 --allow-unauthenticated-proxyless lets clients marked PROXY_TYPE=proxyless
 (or GENERATOR=grpc) connect without it — they get routing config only, never
-secrets or an identity.`,
+secrets or an identity.
+
+--mesh-config takes Istio's MeshConfig (the object, the istio ConfigMap with
+data.mesh, or an IstioOperator's spec.meshConfig); Palisade reads
+trustDomain (used when the CA is created), trustDomainAliases (policy
+principals match under the trust domain and every alias), rootNamespace and
+defaultConfig.gatewayTopology.numTrustedProxies (gateways'
+X-Forwarded-For trusted hops).`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -60,6 +69,7 @@ secrets or an identity.`,
         'root-namespace': { type: 'string' },
         'outbound-traffic-policy': { type: 'string' },
         'allow-unauthenticated-proxyless': { type: 'boolean' },
+        'mesh-config': { type: 'string' },
       },
       false,
     );
@@ -76,10 +86,20 @@ secrets or an identity.`,
         'PAL_ERR_USAGE',
         `--outbound-traffic-policy ${policy}: expected ALLOW_ANY or REGISTRY_ONLY`,
       );
+    const meshFile = values['mesh-config'];
+    const meshConfig =
+      meshFile === undefined ? undefined : readPolicyMeshConfig(resolve(io.cwd, meshFile));
     const caDir = resolve(io.cwd, values['ca-dir'] ?? join(config.stateDir, 'ca'));
+    const wantedTrustDomain = values['trust-domain'] ?? meshConfig?.trustDomain;
     if (!existsSync(join(caDir, CA_FILES.rootCert)))
-      await initCaDirectory(caDir, { trustDomain: values['trust-domain'] ?? config.trustDomain });
+      await initCaDirectory(caDir, { trustDomain: wantedTrustDomain ?? config.trustDomain });
     const ca = await loadCaDirectory(caDir);
+    if (meshConfig?.trustDomain !== undefined && meshConfig.trustDomain !== ca.trustDomain)
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--mesh-config ${String(meshFile)}: trustDomain ${meshConfig.trustDomain} differs from the CA's trust domain ${ca.trustDomain} (${caDir}); list the old one in trustDomainAliases and keep the CA's, or use a CA for ${meshConfig.trustDomain}`,
+      );
+    const rootNamespace = values['root-namespace'] ?? meshConfig?.rootNamespace;
     const logger = createLogger('control', config.logLevel);
     const plane = await startControlPlane({
       configDir,
@@ -88,10 +108,14 @@ secrets or an identity.`,
       host: listen.host,
       port: listen.port,
       caPort: caListen.port,
-      ...(values['root-namespace'] === undefined
-        ? {}
-        : { rootNamespace: values['root-namespace'] }),
-      mesh: { outboundTrafficPolicy: policy },
+      ...(rootNamespace === undefined ? {} : { rootNamespace }),
+      mesh: {
+        outboundTrafficPolicy: policy,
+        ...(meshConfig?.numTrustedProxies === undefined
+          ? {}
+          : { numTrustedProxies: meshConfig.numTrustedProxies }),
+      },
+      ...(meshConfig === undefined ? {} : { trustDomainAliases: meshConfig.trustDomainAliases }),
       allowUnauthenticatedProxyless: values['allow-unauthenticated-proxyless'] === true,
     });
     io.stdout(

@@ -39,6 +39,8 @@ export interface CompileContext {
   readonly snapshot: ConfigSnapshot;
   readonly registry: Registry;
   readonly trustDomain: string;
+  /** meshConfig `trustDomainAliases`: policy principals also match under these. */
+  readonly trustDomainAliases?: readonly string[];
   readonly rootNamespace: string;
 }
 

@@ -47,6 +47,8 @@ export type ProxyResources = Record<ResourceKind, Map<string, Record<string, unk
 /** Mesh-wide settings (Istio's MeshConfig subset). */
 export interface MeshSettings {
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** `defaultConfig.gatewayTopology.numTrustedProxies`: gateways' xff_num_trusted_hops. */
+  readonly numTrustedProxies?: number;
 }
 
 /** Inputs of {@link compileProxy} besides the proxy. */
@@ -363,6 +365,12 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
           stat_prefix: `outbound_0.0.0.0_${String(port)}`,
           codec_type: 'AUTO',
           rds: { route_config_name: routeName, config_source: { ads: {} } },
+          // Istio's gateways: the client address is the peer's, or from X-Forwarded-For past
+          // numTrustedProxies trusted hops (what remoteIpBlocks and remote.ip match).
+          use_remote_address: { value: true },
+          ...(inputs.mesh.numTrustedProxies === undefined
+            ? {}
+            : { xff_num_trusted_hops: inputs.mesh.numTrustedProxies }),
           http_filters: [...policyHttpFilters(inputs, proxy), ...routeFilters, ROUTER_FILTER],
         },
       };

@@ -20,6 +20,8 @@ import {
   translateAuthorizationPolicies,
   translateRequestAuthentications,
   type AuthorizationFilters,
+  type AuthorizationTranslationOptions,
+  type JwtAuthenticationConfig,
 } from '../../policy/index.js';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import type { PortProtocol } from '../registry/service-registry.js';
@@ -61,7 +63,8 @@ export function meshDownstreamTls(): object {
   };
 }
 
-function rbacFilters(filters: AuthorizationFilters, http: boolean): object[] {
+/** The RBAC filters (HTTP or network) in Envoy's order, as the listeners carry them. */
+export function rbacFilters(filters: AuthorizationFilters, http: boolean): object[] {
   const out: object[] = [];
   for (const config of [filters.custom, filters.deny, filters.allow, filters.audit]) {
     if (config === undefined) continue;
@@ -84,6 +87,14 @@ function rbacFilters(filters: AuthorizationFilters, http: boolean): object[] {
   return out;
 }
 
+/** The jwt_authn HTTP filter as the listeners carry it. */
+export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): object {
+  return {
+    name: 'envoy.filters.http.jwt_authn',
+    typed_config: { '@type': EXTENSION_TYPE_URLS.jwtAuthn, ...jwt },
+  };
+}
+
 /**
  * The security HTTP filters for a proxy's workload, in Envoy's order:
  * jwt_authn (RequestAuthentications), then RBAC (CUSTOM-as-deny, DENY, ALLOW,
@@ -100,18 +111,26 @@ export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): ob
       context.rootNamespace,
     ),
   );
-  if (jwt !== undefined)
-    out.push({
-      name: 'envoy.filters.http.jwt_authn',
-      typed_config: { '@type': EXTENSION_TYPE_URLS.jwtAuthn, ...jwt },
-    });
+  if (jwt !== undefined) out.push(jwtAuthnFilter(jwt));
   const authz = applicablePolicies(
     securityObjects<AuthorizationPolicy>(context, 'AuthorizationPolicy'),
     workload,
     context.rootNamespace,
   );
-  out.push(...rbacFilters(translateAuthorizationPolicies(authz, 'http'), true));
+  out.push(
+    ...rbacFilters(translateAuthorizationPolicies(authz, 'http', trustDomains(context)), true),
+  );
   return out;
+}
+
+/** The trust domain and its aliases, for principals in policies (Istio's trust-domain bundle). */
+function trustDomains(context: CompileContext): AuthorizationTranslationOptions {
+  return {
+    trustDomain: context.trustDomain,
+    ...(context.trustDomainAliases === undefined
+      ? {}
+      : { trustDomainAliases: context.trustDomainAliases }),
+  };
 }
 
 function inboundFilters(
@@ -129,7 +148,7 @@ function inboundFilters(
   const cluster = inboundClusterName(port);
   if (!isHttp(protocol)) {
     return [
-      ...rbacFilters(translateAuthorizationPolicies(authz, 'tcp'), false),
+      ...rbacFilters(translateAuthorizationPolicies(authz, 'tcp', trustDomains(context)), false),
       {
         name: 'envoy.filters.network.tcp_proxy',
         typed_config: { '@type': EXTENSION_TYPE_URLS.tcpProxy, stat_prefix: cluster, cluster },

@@ -156,7 +156,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   ): Promise<{ status: number; body: string } | undefined> => {
     let evaluator = evaluators.get(hcm);
     if (evaluator === undefined) {
-      evaluator = httpPolicyEvaluator(list(hcm['http_filters']));
+      evaluator = httpPolicyEvaluator(hcm);
       evaluators.set(hcm, evaluator);
     }
     try {

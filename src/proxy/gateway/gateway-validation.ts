@@ -105,7 +105,15 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
     const hcm = rec(only['typed_config']);
     extra(
       hcm,
-      ['@type', 'stat_prefix', 'codec_type', 'rds', 'http_filters'],
+      [
+        '@type',
+        'stat_prefix',
+        'codec_type',
+        'rds',
+        'use_remote_address',
+        'xff_num_trusted_hops',
+        'http_filters',
+      ],
       `${at}.filters[0]`,
       problems,
     );

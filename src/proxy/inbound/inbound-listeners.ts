@@ -583,7 +583,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           filter: hcmRateLimit(config),
           route: routeRateLimit(list(vh?.['routes'])[0]),
         };
-        evaluator = httpPolicyEvaluator(list(config['http_filters']));
+        evaluator = httpPolicyEvaluator(config);
         const chainName = str(chain['name']);
         const current = (): ChainState | undefined =>
           listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName);

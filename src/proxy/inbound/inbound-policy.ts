@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 // loaders and their validators, which a proxy never runs.
 import type { AuthorizationFilters } from '../../policy/authorization-translation.js';
 import type { JwtAuthenticationConfig } from '../../policy/jwt-authn.js';
-import { EnvoyPolicyEvaluator } from '../../policy/workload-authorizer.js';
+import { EnvoyPolicyEvaluator, type XffOptions } from '../../policy/workload-authorizer.js';
 
 type RbacConfig = NonNullable<AuthorizationFilters['allow']>;
 
@@ -58,8 +58,19 @@ export function flatHeaders(headers: IncomingHttpHeaders): Record<string, string
   return out;
 }
 
-/** The evaluator for an HTTP connection manager's `http_filters`. */
-export function httpPolicyEvaluator(httpFilters: readonly unknown[]): EnvoyPolicyEvaluator {
+/** The HTTP connection manager's X-Forwarded-For settings (`use_remote_address` is a BoolValue). */
+function xffOf(hcm: Record<string, unknown>): XffOptions {
+  const hops = hcm['xff_num_trusted_hops'];
+  const remote = hcm['use_remote_address'];
+  return {
+    ...(typeof hops === 'number' ? { numTrustedHops: hops } : {}),
+    useRemoteAddress: remote === true || (isRecord(remote) && remote['value'] === true),
+  };
+}
+
+/** The evaluator for an HTTP connection manager (its `http_filters` and X-Forwarded-For settings). */
+export function httpPolicyEvaluator(hcm: Record<string, unknown>): EnvoyPolicyEvaluator {
+  const httpFilters = Array.isArray(hcm['http_filters']) ? (hcm['http_filters'] as unknown[]) : [];
   let jwt: JwtAuthenticationConfig | undefined;
   const rbacs: Record<string, unknown>[] = [];
   for (const f of httpFilters) {
@@ -68,7 +79,7 @@ export function httpPolicyEvaluator(httpFilters: readonly unknown[]): EnvoyPolic
       jwt = config(f) as unknown as JwtAuthenticationConfig;
     else if (f['name'] === 'envoy.filters.http.rbac') rbacs.push(config(f));
   }
-  return new EnvoyPolicyEvaluator({ jwt, http: classify(rbacs), tcp: {} });
+  return new EnvoyPolicyEvaluator({ jwt, http: classify(rbacs), tcp: {}, xff: xffOf(hcm) });
 }
 
 /** The evaluator for a TCP chain's network filters. */

@@ -44,13 +44,22 @@ const JWT_PROVIDER_FIELDS = [
   'forward_payload_header',
   'claim_to_headers',
   'payload_in_metadata',
+  'normalize_payload_in_metadata',
   'clock_skew_seconds',
 ];
 
 function checkHcm(config: R, at: string, problems: string[]): void {
   extra(
     config,
-    ['@type', 'stat_prefix', 'codec_type', 'route_config', 'http_filters'],
+    [
+      '@type',
+      'stat_prefix',
+      'codec_type',
+      'route_config',
+      'use_remote_address',
+      'xff_num_trusted_hops',
+      'http_filters',
+    ],
     at,
     problems,
   );
