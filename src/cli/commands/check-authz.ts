@@ -30,7 +30,9 @@ source.principal null or absent = a plaintext peer; protocol "tcp" = connection 
 The answer: { "decision": "ALLOW"|"DENY", "status": 200|401|403|"connection-refused",
               "policy": "ns/name"|null, "rule": n|null, "reason": "..." }
 --requests takes a JSON array and answers an array in the same order.
-Exit 0 when every request was answered; 2 on invalid input.`;
+Exit status, like kubectl auth can-i and palisade check netpol: with --request,
+0 when the request is allowed (ALLOW), 1 when it is denied; with --requests
+(a report), 0 when every request was answered; 2 on invalid input.`;
 
 interface RequestJson {
   destination: { namespace: string; labels: Record<string, string>; port: number; ip?: string };
@@ -224,6 +226,9 @@ export const checkAuthzCommand: Command = {
           );
       }
     }
+    // One question answers yes (0) or no (1), as kubectl auth can-i does;
+    // a --requests report exits 0 once every request was answered.
+    if (!many && answers[0]?.decision !== 'ALLOW') return 1;
     return 0;
   },
 };

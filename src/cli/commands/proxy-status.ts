@@ -10,6 +10,7 @@ import { callDebug, type ProxyConfigReply, type SyncStatusReply } from '../../co
 import { PalisadeError } from '../../errors/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { describeControlError } from '../control-errors.js';
 
 /** `instance.ns` from `sidecar~ip~instance.ns~ns.svc.cluster.local`. */
 export function proxyName(id: string): string {
@@ -47,7 +48,7 @@ async function debug<T>(
     if (e.code === 5) throw new PalisadeError('PAL_ERR_USAGE', e.details ?? 'no such proxy');
     throw new PalisadeError(
       'PAL_ERR_CONTROL_UNREACHABLE',
-      `cannot reach the control plane at ${address}: ${e.details ?? (error instanceof Error ? error.message : String(error))}`,
+      `cannot reach the control plane at ${address} (${describeControlError(error)}): is the mesh running? Start it with npm start (palisade up -f examples/bookinfo), or pass --control ADDR`,
       { cause: error },
     );
   }
