@@ -112,7 +112,7 @@ const sleep = (ms: number): Promise<void> =>
 async function report(target: Target, before: SyncStatusReply, io: CliIO): Promise<number> {
   const deadline = Date.now() + WAIT_MS;
   const oldProblems = before.configProblems.join('\n');
-  let status = before;
+  let status: SyncStatusReply;
   for (;;) {
     status = await syncStatus(target, io);
     if (status.configProblems.length > 0 && status.configProblems.join('\n') !== oldProblems) {
@@ -136,6 +136,12 @@ async function report(target: Target, before: SyncStatusReply, io: CliIO): Promi
     const pending = status.proxies.some((p) => verdict(p).state === 'pending');
     if (!pending || Date.now() > deadline) break;
     await sleep(100);
+  }
+  if (status.proxies.length === 0) {
+    io.stdout(
+      'no proxy is connected to the control plane; they get the change when they connect\n',
+    );
+    return 0;
   }
   const proxies = [...status.proxies].sort((a, b) =>
     proxyName(a.id).localeCompare(proxyName(b.id)),
@@ -294,7 +300,11 @@ the others are still deleted. Exit 1 too when a proxy NACKed or did not answer.`
       }
       present.push({ final, what });
     }
-    const findings = newFindings(info.configDir, new Set(present.map((p) => basename(p.final))), []);
+    const findings = newFindings(
+      info.configDir,
+      new Set(present.map((p) => basename(p.final))),
+      [],
+    );
     if (printFindings(findings, target.strict, io)) {
       io.stderr('nothing deleted\n');
       return 1;
