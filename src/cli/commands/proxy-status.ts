@@ -61,8 +61,9 @@ export const proxyStatusCommand: Command = {
 
 Asks the control plane at ADDR (its xDS address, default $PALISADE_CONTROL_ADDRESS
 or 127.0.0.1:15010) for every connected proxy and prints, per xDS type:
-SYNCED (the proxy ACKed the last config sent), NOT SENT, STALE (sent, not yet
-ACKed) or NACKED with the proxy's error.`,
+SYNCED (the proxy ACKed the last config sent), NOT SENT (nothing of that type
+to send, e.g. RDS to a gateway no Gateway selects, as in Istio), STALE (sent,
+not yet ACKed) or NACKED with the proxy's error.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
