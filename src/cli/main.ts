@@ -38,6 +38,13 @@ export async function runCli(args: readonly string[], io: CliIO): Promise<number
   const found = findCommand(args);
   if (found === undefined) {
     const group = COMMANDS.filter((c) => c.path[0] === args[0]);
+    if (group.length > 0 && args.length === 1) {
+      // `palisade ca` alone: the group's usage, as `palisade` alone prints the whole list.
+      io.stdout(
+        `Usage: palisade ${String(args[0])} <subcommand> [options]\n\n${helpText(group).replace(/^Usage:[^\n]*\n\n/, '')}`,
+      );
+      return 2;
+    }
     if (group.length > 0) {
       io.stderr(
         `palisade: unknown subcommand ${JSON.stringify(args.slice(0, 2).join(' '))}\n\n${helpText(group)}`,

@@ -332,6 +332,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
                       sent: c.sync[k].sentVersion ?? null,
                       acked: c.sync[k].ackedVersion ?? null,
                       nack: c.sync[k].nack?.message ?? null,
+                      nackVersion: c.sync[k].nack?.version ?? null,
                     },
                   ]),
                 ),

@@ -492,7 +492,7 @@ export function findMeshState(stateDir: string | undefined, cwd: string): string
   throw new PalisadeError(
     'PAL_ERR_USAGE',
     candidates.length === 0
-      ? `no running mesh found under ${root} (start one with palisade up, or pass --state-dir)`
+      ? `no mesh is running (no mesh.json under ${root}): start it with npm start (palisade up -f examples/bookinfo), or pass --state-dir`
       : `several meshes under ${root} (${candidates.join(', ')}): pass --state-dir`,
   );
 }

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { issueCert, makeCa } from '../helpers/openssl-pki.js';
 import {
@@ -19,11 +19,16 @@ import {
   spawnPalisade,
   tempDir,
 } from '../helpers/index.js';
+import { bookinfoLock } from '../helpers/tools.js';
 
 const INGRESS = 'https://127.12.0.1:8443';
 const PRODUCTPAGE_SIDECAR = 'http://127.10.2.1:15001';
 const DETAILS_INBOUND = 'http://127.10.1.1:9080/details/0';
 const ISSUER = 'testing@secure.istio.io';
+
+// The mesh binds fixed loopback addresses: one Bookinfo test at a time.
+const lock = await bookinfoLock();
+after(() => lock.release());
 
 test('seed-004 walkthrough on the local Bookinfo mesh', { timeout: 420_000 }, async (t) => {
   const dir = tempDir('palisade-e2e-');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT, runPalisade, runProcess, tempDir } from '../helpers/index.js';
 
-const FIXTURES = join(REPO_ROOT, '..', 'shared', 'reference', 'pod-security-fixtures');
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'pod-security');
 
 const RBAC = `
 apiVersion: rbac.authorization.k8s.io/v1

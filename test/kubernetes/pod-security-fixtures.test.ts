@@ -1,5 +1,5 @@
 /**
- * Runs every upstream Pod Security fixture (../shared/reference/pod-security-fixtures,
+ * Runs every upstream Pod Security fixture (test/fixtures/pod-security,
  * from k8s.io/pod-security-admission): each pod under pass/ must be allowed at
  * its level and version, each pod under fail/ denied with the failing check
  * named (the file is `<checkid><n>.yaml`; at restricted, a check that
@@ -19,7 +19,7 @@ import {
 } from '../../src/kubernetes/podsecurity/index.js';
 import { REPO_ROOT } from '../helpers/index.js';
 
-const FIXTURES = join(REPO_ROOT, '..', 'shared', 'reference', 'pod-security-fixtures');
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'pod-security');
 
 interface Pod {
   metadata?: unknown;

@@ -103,6 +103,36 @@ test('check authz answers the contract shapes, one request and many, from severa
   );
 });
 
+// One exit convention for every `check` command, as `kubectl auth can-i`:
+// 0 = allowed (yes), 1 = denied (no), 2 = invalid input. A --requests report
+// exits 0 once every request was answered (like check netpol --matrix).
+test('check authz exits 0 on ALLOW and 1 on DENY for one request', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  writeFileSync(join(tmp.path, 'p.yaml'), POLICIES);
+  writeFileSync(join(tmp.path, 'a.yaml'), ALLOW);
+  const ask = async (principal: string, path: string) => {
+    writeFileSync(join(tmp.path, 'r.json'), JSON.stringify(request(principal, path)));
+    return runPalisade([
+      'check',
+      'authz',
+      '-f',
+      join(tmp.path, 'p.yaml'),
+      '-f',
+      join(tmp.path, 'a.yaml'),
+      '--request',
+      join(tmp.path, 'r.json'),
+    ]);
+  };
+  const allowed = await ask('spiffe://cluster.local/ns/bar/sa/sleep', '/ip');
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.match(allowed.stdout, /^ALLOW \(200\) by foo\/allow-sleep rule 0/);
+  const denied = await ask('spiffe://cluster.local/ns/bar/sa/sleep', '/headers');
+  assert.equal(denied.code, 1, denied.stderr);
+  assert.match(denied.stdout, /^DENY \(403\) by foo\/deny-path rule 0: denied by DENY policy/);
+  assert.equal(denied.stderr, '');
+});
+
 test('check authz exits 2 naming the problem for bad input', async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);

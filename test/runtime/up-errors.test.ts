@@ -81,6 +81,6 @@ test('apply without a running mesh says how to start one', async (t) => {
   assert.equal(r.code, 2);
   assert.match(
     r.stderr,
-    /no running mesh found under .*\.palisade \(start one with palisade up, or pass --state-dir\)/,
+    /no mesh is running \(no mesh.json under .*\.palisade\): start it with npm start \(palisade up -f examples\/bookinfo\), or pass --state-dir/,
   );
 });

@@ -2,10 +2,10 @@
  * The metrics endpoint scraped by a real Prometheus (Debian package
  * `prometheus`): the proxy's `/stats/prometheus` text must parse, and the
  * series must arrive with Istio's names, labels and bucket boundaries, as
- * Istio dashboards query them. Skips (saying why) only when the binary is absent.
+ * Istio dashboards query them. Skips (saying why) only outside CI when the binary is absent.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,12 +13,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createMeshMetrics, requestLabels, tcpLabels } from '../../src/telemetry/index.js';
 import { freePort, tempDir, waitFor } from '../helpers/index.js';
+import { findTool } from '../helpers/tools.js';
 
-const which = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' });
-const prometheusBin = which.status === 0 ? which.stdout.trim() : undefined;
-if (prometheusBin === undefined) {
-  console.log('# prometheus-scrape: skipped, no `prometheus` binary (apt-get install prometheus)');
-}
+// Outside CI a missing binary skips (saying how to install it); in CI it fails.
+const prometheus = findTool('prometheus', 'apt-get install prometheus');
+const prometheusBin = prometheus.path;
 
 const leNumber = (le: string | undefined): number => (le === '+Inf' ? Infinity : Number(le));
 
@@ -29,8 +28,9 @@ interface QueryResult {
 
 test(
   'Prometheus scrapes /stats/prometheus and sees Istio series',
-  { skip: prometheusBin === undefined },
+  { skip: prometheus.skip },
   async (t) => {
+    assert.ok(prometheusBin !== undefined, 'CI=true: prometheus must be installed (.ci/run does)');
     const metrics = createMeshMetrics();
     const labels = requestLabels({
       reporter: 'destination',
@@ -100,7 +100,7 @@ test(
     const port = await freePort();
     let output = '';
     const prom = spawn(
-      prometheusBin!,
+      prometheusBin,
       [
         `--config.file=${config}`,
         `--storage.tsdb.path=${join(dir.path, 'data')}`,

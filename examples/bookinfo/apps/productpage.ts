@@ -6,6 +6,7 @@
  */
 import type * as http from 'node:http';
 import { env, forwardedHeaders, getJson, sendJson, serve } from './common.js';
+import { STYLESHEET } from './stylesheet.js';
 
 const detailsUrl = env('DETAILS_URL', 'http://details:9080');
 const reviewsUrl = env('REVIEWS_URL', 'http://reviews:9080');
@@ -52,7 +53,7 @@ function reviewsHtml(result: Awaited<ReturnType<typeof getJson>>): string {
     }
     return `<blockquote><p>${escape(r.text)}</p><small>${escape(r.reviewer)}</small>${stars}</blockquote>`;
   });
-  return `${items.join('\n')}\n<dl><dt>Reviews served by:</dt><dd><u>${escape(body.podname ?? 'unknown')}</u></dd></dl>`;
+  return `${items.join('\n')}\n<p class="served-by">Reviews served by: <u>${escape(body.podname ?? 'unknown')}</u></p>`;
 }
 
 function detailsHtml(result: Awaited<ReturnType<typeof getJson>>): string {
@@ -60,7 +61,27 @@ function detailsHtml(result: Awaited<ReturnType<typeof getJson>>): string {
     return '<p class="error">Sorry, product details are currently unavailable for this book.</p>';
   const d = result.body as Record<string, unknown>;
   const row = (k: string): string => `<dt>${escape(k)}:</dt><dd>${escape(String(d[k]))}</dd>`;
-  return `<dl>${['type', 'pages', 'publisher', 'language', 'ISBN-10', 'ISBN-13'].map(row).join('')}</dl>`;
+  return `<dl class="facts">${['type', 'pages', 'publisher', 'language', 'ISBN-10', 'ISBN-13'].map(row).join('')}</dl>`;
+}
+
+/** A whole page with the stylesheet productpage serves itself. */
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)}</title>
+<link rel="stylesheet" href="/static/bookinfo.css"></head>
+<body>
+${body}
+</body></html>
+`;
+}
+
+function navBar(user: string | undefined): string {
+  const right =
+    user === undefined
+      ? '<a class="button" href="/login">Sign in</a>'
+      : `<span>${escape(user)}</span> <a class="button secondary" href="/logout">Sign out</a>`;
+  return `<nav class="bar"><a class="brand" href="/productpage">BookInfo Sample</a><div class="user">${right}</div></nav>`;
 }
 
 serve('productpage', async (req, res) => {
@@ -89,10 +110,29 @@ serve('productpage', async (req, res) => {
       });
       return res.end();
     }
-    res.writeHead(200, { 'content-type': 'text/html' });
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     return res.end(
-      '<form method="post" action="/login"><input name="username"><input type="password" name="passwd"><button>Sign in</button></form>',
+      page(
+        'Sign in',
+        `${navBar(undefined)}
+<form class="login" method="post" action="/login">
+<h1>Sign in</h1>
+<label for="username">User name</label>
+<input id="username" name="username" autocomplete="username" required autofocus>
+<label for="passwd">Password</label>
+<input id="passwd" type="password" name="passwd" autocomplete="current-password">
+<button type="submit">Sign in</button>
+</form>`,
+      ),
     );
+  }
+  if (path === '/static/bookinfo.css') {
+    res.writeHead(200, {
+      'content-type': 'text/css; charset=utf-8',
+      'cache-control': 'max-age=300',
+      'content-length': Buffer.byteLength(STYLESHEET),
+    });
+    return res.end(STYLESHEET);
   }
   if (path === '/logout') {
     res.writeHead(302, { location: '/productpage', 'set-cookie': 'user=; Path=/; Max-Age=0' });
@@ -129,9 +169,14 @@ serve('productpage', async (req, res) => {
     return;
   }
   if (path === '/' || path === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html' });
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     return res.end(
-      '<html><head><title>Simple Bookstore App</title></head><body><h3>Hello! This is a simple bookstore application consisting of three services as shown below</h3><p><a href="/productpage?u=normal">Normal user</a></p></body></html>',
+      page(
+        'Simple Bookstore App',
+        `${navBar(userOf(req))}
+<main><div class="product"><h1>Hello! This is a simple bookstore application consisting of three services as shown below</h1>
+<p><a href="/productpage?u=normal">Normal user</a></p></div></main>`,
+      ),
     );
   }
   if (path !== '/productpage') {
@@ -145,16 +190,18 @@ serve('productpage', async (req, res) => {
   ]);
   const user = userOf(req);
   const product = PRODUCTS[0];
-  const html = `<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Simple Bookstore App</title></head>
-<body>
-<nav>BookInfo Sample ${user === undefined ? '<a href="/login">Sign in</a>' : `<span>${escape(user)}</span> <a href="/logout">sign out</a>`}</nav>
-<h3>${escape(product?.title ?? '')}</h3>
-<p>${product?.descriptionHtml ?? ''}</p>
-<div class="details"><h4>Book Details</h4>${detailsHtml(details)}</div>
-<div class="reviews"><h4>Book Reviews</h4>${reviewsHtml(reviews)}</div>
-</body></html>
-`;
+  const html = page(
+    'Simple Bookstore App',
+    `${navBar(user)}
+<main>
+<div class="product"><h1>${escape(product?.title ?? '')}</h1>
+<p>${product?.descriptionHtml ?? ''}</p></div>
+<div class="columns">
+<section class="card details"><h2>Book Details</h2>${detailsHtml(details)}</section>
+<section class="card reviews"><h2>Book Reviews</h2>${reviewsHtml(reviews)}</section>
+</div>
+</main>`,
+  );
   res.writeHead(200, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(html),

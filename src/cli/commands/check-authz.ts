@@ -49,7 +49,9 @@ The answer: { "decision": "ALLOW"|"DENY", "status": 200|401|403|"connection-refu
 -o envoy prints, per request, the Envoy filters compiled for its destination workload
 (jwt_authn and RBAC HTTP filters, network RBAC filters) as JSON, the shape
 \`istioctl proxy-config listener -o json\` shows them in; no decision is made.
-Exit 0 when every request was answered; 2 on invalid input.`;
+Exit status, like kubectl auth can-i and palisade check netpol: with --request,
+0 when the request is allowed (ALLOW), 1 when it is denied; with --requests
+(a report) or -o envoy, 0 when every request was answered; 2 on invalid input.`;
 
 interface RequestJson {
   destination: {
@@ -307,6 +309,9 @@ export const checkAuthzCommand: Command = {
           );
       }
     }
+    // One question answers yes (0) or no (1), as kubectl auth can-i does;
+    // a --requests report exits 0 once every request was answered.
+    if (!many && answers[0]?.decision !== 'ALLOW') return 1;
     return 0;
   },
 };

@@ -19,7 +19,8 @@ import { auditPodSecurityCommand } from './audit-pod-security.js';
 import { proxyCommand } from './proxy.js';
 import { controlCommand } from './control.js';
 import { analyzeCommand } from './analyze.js';
-import { applyCommand, deleteCommand, upCommand } from './up.js';
+import { upCommand } from './up.js';
+import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 
 export const COMMANDS: readonly Command[] = [

@@ -10,6 +10,7 @@ import { callDebug, type ProxyConfigReply, type SyncStatusReply } from '../../co
 import { PalisadeError } from '../../errors/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { describeControlError } from '../control-errors.js';
 
 /** `instance.ns` from `sidecar~ip~instance.ns~ns.svc.cluster.local`. */
 export function proxyName(id: string): string {
@@ -47,7 +48,7 @@ async function debug<T>(
     if (e.code === 5) throw new PalisadeError('PAL_ERR_USAGE', e.details ?? 'no such proxy');
     throw new PalisadeError(
       'PAL_ERR_CONTROL_UNREACHABLE',
-      `cannot reach the control plane at ${address}: ${e.details ?? (error instanceof Error ? error.message : String(error))}`,
+      `cannot reach the control plane at ${address} (${describeControlError(error)}): is the mesh running? Start it with npm start (palisade up -f examples/bookinfo), or pass --control ADDR`,
       { cause: error },
     );
   }
@@ -60,8 +61,9 @@ export const proxyStatusCommand: Command = {
 
 Asks the control plane at ADDR (its xDS address, default $PALISADE_CONTROL_ADDRESS
 or 127.0.0.1:15010) for every connected proxy and prints, per xDS type:
-SYNCED (the proxy ACKed the last config sent), NOT SENT, STALE (sent, not yet
-ACKed) or NACKED with the proxy's error.`,
+SYNCED (the proxy ACKed the last config sent), NOT SENT (nothing of that type
+to send, e.g. RDS to a gateway no Gateway selects, as in Istio), STALE (sent,
+not yet ACKed) or NACKED with the proxy's error.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,

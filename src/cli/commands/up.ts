@@ -1,22 +1,14 @@
 /**
- * `palisade up` runs a whole mesh locally; `palisade apply` and
- * `palisade delete` change a running one's config (validated first, rejected
- * whole on error), as kubectl does for a cluster.
+ * `palisade up` runs a whole mesh locally (`palisade apply` and `palisade
+ * delete`, in apply.ts, change a running one's config).
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
-import {
-  callDebug,
-  formatProblem,
-  validateManifests,
-  type SyncStatusReply,
-} from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
-import { findMeshState, objectFileName, startMesh, type MeshInfo } from '../../runtime/index.js';
+import { startMesh, type MeshInfo } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -151,143 +143,5 @@ become ready; Ctrl-C stops every process.`,
       process.once('SIGTERM', stop);
     });
     return 0;
-  },
-};
-
-async function configVersion(control: string): Promise<SyncStatusReply | undefined> {
-  try {
-    return await callDebug<SyncStatusReply>(control, 'SyncStatus', {}, 2000);
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when every connected proxy has ACKed what it was last sent. */
-function allSynced(status: SyncStatusReply): boolean {
-  return status.proxies.every((p) =>
-    Object.values(p.types).every((t) => t.sent === null || (t.acked === t.sent && t.nack === null)),
-  );
-}
-
-/**
- * Waits (bounded, 10 s) until the control plane has taken a change — its
- * config version moved or it reported problems — and then until every proxy
- * has ACKed the resulting push, so traffic right after `apply` sees the change.
- */
-async function awaitAccepted(
-  control: string,
-  before: number | undefined,
-): Promise<SyncStatusReply | undefined> {
-  const deadline = Date.now() + 10_000;
-  let status: SyncStatusReply | undefined;
-  for (;;) {
-    status = await configVersion(control);
-    if (status !== undefined && status.configProblems.length > 0) return status;
-    if (status !== undefined && (before === undefined || status.configVersion > before)) break;
-    if (Date.now() > deadline) return status;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  // The push is debounced (~100 ms); then every proxy must ACK it.
-  await new Promise((r) => setTimeout(r, 300));
-  for (;;) {
-    status = await configVersion(control);
-    if (status === undefined || allSynced(status) || Date.now() > deadline) return status;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function loadTarget(args: readonly string[], io: CliIO): { info: MeshInfo; files: string[] } {
-  const { values } = parseCommandArgs(
-    args,
-    { file: { type: 'string', short: 'f', multiple: true }, 'state-dir': { type: 'string' } },
-    false,
-  );
-  const files = (values.file ?? []).map((f) => resolve(io.cwd, f));
-  if (files.length === 0) throw new PalisadeError('PAL_ERR_USAGE', 'missing -f FILE|DIR');
-  const state = findMeshState(values['state-dir'], io.cwd);
-  const info = JSON.parse(readFileSync(join(state, 'mesh.json'), 'utf8')) as MeshInfo;
-  return { info, files };
-}
-
-export const applyCommand: Command = {
-  path: ['apply'],
-  summary: 'Apply resources to the running local mesh (validated first; rejected whole on error)',
-  usage: `Usage: palisade apply -f FILE|DIR [-f ...] [--state-dir DIR]
-
-Validates every object in the files; if any is invalid nothing is applied and
-every problem is printed with its file, object and field. Otherwise each object
-is created or replaced in the running mesh's config (found under .palisade/,
-or --state-dir) and the command waits until the control plane has taken it.`,
-  run: async (args, io) => {
-    const { info, files } = loadTarget(args, io);
-    const result = validateManifests(readManifests(files));
-    if (!result.ok)
-      throw new PalisadeError(
-        'PAL_ERR_VALIDATION',
-        `nothing applied:\n  ${result.problems.map(formatProblem).join('\n  ')}`,
-      );
-    const before = (await configVersion(info.control))?.configVersion;
-    const staged: { tmp: string; final: string; line: string }[] = [];
-    for (const o of result.objects) {
-      const final = join(info.configDir, objectFileName(o.kind, o.namespace, o.name));
-      const text = stringify(o.resource);
-      const existing = existsSync(final) ? readFileSync(final, 'utf8') : undefined;
-      const what = `${o.kind} ${o.namespace === '' ? '' : `${o.namespace}/`}${o.name}`;
-      if (existing === text) {
-        io.stdout(`${what} unchanged\n`);
-        continue;
-      }
-      const tmp = `${final}.tmp`;
-      writeFileSync(tmp, text, { mode: 0o600 });
-      staged.push({
-        tmp,
-        final,
-        line: `${what} ${existing === undefined ? 'created' : 'configured'}`,
-      });
-    }
-    for (const s of staged) renameSync(s.tmp, s.final);
-    for (const s of staged) io.stdout(`${s.line}\n`);
-    if (staged.length === 0) return 0;
-    const after = await awaitAccepted(info.control, before);
-    if (after !== undefined && after.configProblems.length > 0) {
-      io.stderr(`the control plane rejected the change:\n  ${after.configProblems.join('\n  ')}\n`);
-      return 1;
-    }
-    return 0;
-  },
-};
-
-export const deleteCommand: Command = {
-  path: ['delete'],
-  summary: 'Delete resources from the running local mesh',
-  usage: `Usage: palisade delete -f FILE|DIR [-f ...] [--state-dir DIR]
-
-Removes every object named in the files from the running mesh's config.
-An object that is not there is reported (exit 1); the others are still deleted.`,
-  run: async (args, io) => {
-    const { info, files } = loadTarget(args, io);
-    const result = validateManifests(readManifests(files));
-    if (!result.ok)
-      throw new PalisadeError(
-        'PAL_ERR_VALIDATION',
-        `nothing deleted:\n  ${result.problems.map(formatProblem).join('\n  ')}`,
-      );
-    const before = (await configVersion(info.control))?.configVersion;
-    let missing = 0;
-    let deleted = 0;
-    for (const o of result.objects) {
-      const final = join(info.configDir, objectFileName(o.kind, o.namespace, o.name));
-      const what = `${o.kind} ${o.namespace === '' ? '' : `${o.namespace}/`}${o.name}`;
-      if (!existsSync(final)) {
-        io.stderr(`${what} not found\n`);
-        missing += 1;
-        continue;
-      }
-      rmSync(final);
-      deleted += 1;
-      io.stdout(`${what} deleted\n`);
-    }
-    if (deleted > 0) await awaitAccepted(info.control, before);
-    return missing > 0 ? 1 : 0;
   },
 };

@@ -40,6 +40,8 @@ export interface SyncRow {
   readonly sent: string | null;
   readonly acked: string | null;
   readonly nack: string | null;
+  /** The version the NACK answered (a NACK of an older push is not about `sent`). */
+  readonly nackVersion?: string | null;
 }
 
 /** One proxy in the SyncStatus answer. */

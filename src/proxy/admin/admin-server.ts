@@ -5,7 +5,9 @@
  * shows them per type), `/certs` (the workload certificate: SPIFFE ID,
  * serial, validity; and the trust bundle — never key material),
  * `/stats/prometheus`, and `/logging` (Envoy's: POST `?level=L` sets every
- * logger, `?<logger>=L` one; no query lists them; GET only lists).
+ * logger, `?<logger>=L` one; no query lists them; GET only lists). `/` is
+ * an index of these endpoints (Envoy's admin home page) and `/help` the same
+ * list as text (Envoy's `admin commands are:`).
  */
 import * as http from 'node:http';
 import { X509Certificate } from 'node:crypto';
@@ -84,6 +86,29 @@ function logging(
   return { status: 200, body: `active loggers:\n${lines.join('\n')}\n` };
 }
 
+/** The endpoints, for `/` and `/help`; descriptions as Envoy's admin `/help` words them. */
+const ENDPOINTS: readonly (readonly [string, string])[] = [
+  ['/', 'Admin home page'],
+  ['/certs', 'print certs on machine'],
+  ['/config_dump', 'dump current Envoy configs'],
+  ['/help', 'print out list of admin commands'],
+  ['/logging', 'query/change logging levels'],
+  ['/ready', 'print server state, return 200 if LIVE, otherwise return 503'],
+  ['/stats/prometheus', 'print server stats in prometheus format'],
+];
+
+const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Envoy's admin home page: one link per endpoint with what it does. */
+function indexPage(): string {
+  const rows = ENDPOINTS.map(
+    ([path, what]) =>
+      `<tr><td><a href="${path === '/' ? '.' : `.${path}`}">${escapeHtml(path)}</a></td><td>${escapeHtml(what)}</td></tr>`,
+  ).join('\n');
+  return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Palisade proxy admin</title></head>\n<body><h1>Palisade proxy admin</h1>\n<table>\n<tr><th>Endpoint</th><th>Description</th></tr>\n${rows}\n</table>\n</body></html>\n`;
+}
+
 /** Certificate facts for `/certs` (Envoy's admin shows the same per certificate). */
 function describeCerts(pem: string): object[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
@@ -110,6 +135,18 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(text);
     };
+    if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(indexPage());
+      return;
+    }
+    if (path === '/help') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(
+        `admin commands are:\n${ENDPOINTS.map(([p, what]) => `  ${p}: ${what}`).join('\n')}\n`,
+      );
+      return;
+    }
     if (path === '/ready') {
       // Ready once a listener update (possibly empty, e.g. an idle gateway) was accepted.
       const ready = options.ads.versions.listener !== '';
@@ -175,6 +212,6 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found\n');
+    res.end(`not found: ${path} (the admin endpoints are listed at / and /help)\n`);
   });
 }

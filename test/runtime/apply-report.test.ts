@@ -1,0 +1,154 @@
+// `palisade apply` / `delete` report what the data plane did (issue 16): per
+// proxy ACKed or NACKed with the proxy's reason, exit 1 when any proxy
+// rejected the change or the control plane does not answer (a stale
+// mesh.json is not trusted), and the analyzers' new findings with their codes
+// (Istio returns validation warnings on apply and `istioctl analyze` names
+// IST0101 ReferencedResourceNotFound; `--strict` refuses like a failing
+// analyze). A real control plane and a real sidecar (loopback 127.31.0.0/16).
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { callDebug, type SyncStatusReply } from '../../src/control/index.js';
+import { runPalisade, waitFor } from '../helpers/index.js';
+import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
+
+const SERVICE = `apiVersion: v1
+kind: Service
+metadata: { name: ratings, namespace: default }
+spec:
+  selector: { app: ratings }
+  ports: [{ name: http, port: 9080 }]
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: productpage, namespace: default }
+spec: { serviceAccount: productpage, labels: { app: productpage }, command: node, ports: [{ name: http, port: 9080 }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: ratings, namespace: default }
+spec: { serviceAccount: ratings, labels: { app: ratings }, command: node, ports: [{ name: http, port: 9080 }] }
+`;
+
+/** A VirtualService the API accepts and the proxy refuses: a regex over its size limit. */
+const REGEX_OVER_LIMIT = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ratings-regex, namespace: default }
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{ uri: { regex: "/${'a'.repeat(5000)}" } }]
+    route: [{ destination: { host: ratings } }]
+  - route: [{ destination: { host: ratings } }]
+`;
+
+const TO_RATINGS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ratings, namespace: default }
+spec:
+  hosts: [ratings]
+  http: [{ timeout: 5s, route: [{ destination: { host: ratings } }] }]
+`;
+
+const TO_NOWHERE = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ratings, namespace: default }
+spec:
+  hosts: [ratings]
+  http: [{ route: [{ destination: { host: ratingz } }] }]
+`;
+
+test('apply reports every proxy ACK, a NACK with the proxy and its reason, and refuses when the mesh is gone', async (t) => {
+  const dirs = await meshDirs(t);
+  writeFileSync(join(dirs.configDir, 'service.default.ratings.yaml'), SERVICE);
+  const control = await startControlPlane(dirs.configDir, dirs.caDir);
+  t.after(() => control.stop());
+  const sidecar = await startSidecar(control, {
+    namespace: 'default',
+    name: 'productpage',
+    instanceIp: '127.31.1.1',
+    appIp: '127.31.1.2',
+    dir: dirs.path,
+  });
+  t.after(() => sidecar.stop());
+  // The sidecar is ready once it has its config; wait until the control plane lists it.
+  await waitFor(
+    async () =>
+      (await callDebug<SyncStatusReply>(control.xds, 'SyncStatus', {})).proxies.length === 1,
+    30_000,
+    100,
+  );
+  const state = join(dirs.path, 'state');
+  mkdirSync(state);
+  writeFileSync(
+    join(state, 'mesh.json'),
+    JSON.stringify({ name: 'test', configDir: dirs.configDir, control: control.xds }),
+  );
+  const file = (name: string, text: string): string => {
+    const path = join(dirs.path, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const apply = (path: string, ...extra: string[]) =>
+    runPalisade(['apply', '-f', path, '--state-dir', state, ...extra]);
+
+  // Accepted: every proxy ACKs, exit 0.
+  const good = await apply(file('good.yaml', TO_RATINGS));
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /^VirtualService default\/ratings created$/m);
+  assert.match(good.stdout, /^ {2}ACKed {3}productpage-0\.default$/m);
+  assert.match(good.stdout, /every proxy ACKed the change \(1\)/);
+
+  // Rejected by the proxy: the NACK names the proxy and its reason, exit 1.
+  const bad = await apply(file('bad.yaml', REGEX_OVER_LIMIT));
+  assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+  assert.match(bad.stdout, /^VirtualService default\/ratings-regex created$/m);
+  assert.match(bad.stdout, /^ {2}NACKed {2}productpage-0\.default: route: .*regex/m);
+  assert.match(bad.stderr, /1 of 1 proxies did not take the change/);
+
+  // Deleting it brings the proxy back in sync; the old NACK is not reported again.
+  const undo = await runPalisade([
+    'delete',
+    '-f',
+    join(dirs.path, 'bad.yaml'),
+    '--state-dir',
+    state,
+  ]);
+  assert.equal(undo.code, 0, undo.stdout + undo.stderr);
+  assert.match(undo.stdout, /^VirtualService default\/ratings-regex deleted$/m);
+  assert.match(undo.stdout, /^ {2}ACKed {3}productpage-0\.default$/m);
+
+  // A route to a host that does not exist: applied, with the analyzer's warning and code.
+  const typo = file('typo.yaml', TO_NOWHERE);
+  const strict = await apply(typo, '--strict');
+  assert.equal(strict.code, 1, strict.stdout + strict.stderr);
+  assert.match(
+    strict.stderr,
+    /refused \(--strict\): palisade analyze finds 1 new problem[^\n]*\n {2}Error \[PAL0101\] \(VirtualService default\/ratings\) Referenced host not found: "ratingz"\nnothing applied/,
+  );
+  assert.equal(
+    readFileSync(join(dirs.configDir, 'virtualservice.default.ratings.yaml'), 'utf8').includes(
+      'ratingz',
+    ),
+    false,
+  );
+  const warned = await apply(typo);
+  assert.equal(warned.code, 0, warned.stdout + warned.stderr);
+  assert.match(
+    warned.stderr,
+    /warning: palisade analyze finds 1 new problem[^\n]*\n {2}Error \[PAL0101\] \(VirtualService default\/ratings\) Referenced host not found: "ratingz"/,
+  );
+  assert.match(warned.stdout, /^VirtualService default\/ratings configured$/m);
+
+  // The mesh stops; its mesh.json stays behind. Nothing is written, exit 1.
+  await sidecar.stop();
+  await control.stop();
+  const stale = await apply(file('after.yaml', TO_RATINGS.replace('5s', '6s')));
+  assert.equal(stale.code, 1, stale.stdout + stale.stderr);
+  assert.match(
+    stale.stderr,
+    /no mesh is running \(the control plane at 127\.0\.0\.1:\d+, named in .*mesh\.json, does not answer: connection refused\): start it with npm start/,
+  );
+  assert.equal(stale.stdout, '');
+});
