@@ -147,8 +147,19 @@ export function compilePermission(p: Permission): Check {
     const port = p.destination_port;
     return (f) => f.destinationPort === port;
   }
-  const sni = compileString(p.requested_server_name);
-  return (f) => sni(f.sni);
+  if ('requested_server_name' in p) {
+    const sni = compileString(p.requested_server_name);
+    return (f) => sni(f.sni);
+  }
+  // A kind this evaluator does not know must reject the whole config (never match-nothing).
+  throw new Error(`unsupported RBAC permission kind ${kindOf(p)}`);
+}
+
+/** The field name of an unknown RBAC permission/principal, for the rejection reason. */
+function kindOf(value: unknown): string {
+  const keys =
+    typeof value === 'object' && value !== null ? Object.keys(value).slice(0, 3).join(',') : '';
+  return JSON.stringify(keys === '' ? String(value) : keys);
 }
 
 /** Compiles an RBAC Principal into a predicate. */
@@ -180,6 +191,7 @@ export function compilePrincipal(p: Principal): Check {
     return (f) => c(f.remoteIp ?? f.sourceIp);
   }
   if ('header' in p) return compileHeader(p.header);
+  if (!('metadata' in p)) throw new Error(`unsupported RBAC principal kind ${kindOf(p)}`);
   const { filter, path, value } = p.metadata;
   const keys = path.map((k) => k.key);
   const check = compileValue(value);
