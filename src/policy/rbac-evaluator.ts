@@ -157,9 +157,15 @@ export function compilePermission(p: Permission): Check {
 
 /** The field name of an unknown RBAC permission/principal, for the rejection reason. */
 function kindOf(value: unknown): string {
+  // Decoded protos also name the set oneof member (`identifier`, `rule`): report just the kind.
   const keys =
-    typeof value === 'object' && value !== null ? Object.keys(value).slice(0, 3).join(',') : '';
-  return JSON.stringify(keys === '' ? String(value) : keys);
+    typeof value === 'object' && value !== null
+      ? Object.keys(value)
+          .filter((k) => k !== 'identifier' && k !== 'rule')
+          .slice(0, 3)
+          .join(',')
+      : '';
+  return keys === '' ? '(none set)' : JSON.stringify(keys);
 }
 
 /** Compiles an RBAC Principal into a predicate. */

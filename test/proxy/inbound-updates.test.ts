@@ -1,0 +1,228 @@
+// Inbound listener updates through a real `palisade proxy` process fed by the
+// test ADS server: an update is built whole (filter chains compiled, sockets
+// bound) before it is ACKed, and any failure NACKs it with the reason while the
+// old listeners keep serving and enforcing the old policy (Envoy's xDS
+// protocol: "a NACK ... the client continues to use the last accepted
+// version"; its listener manager swaps a listener in only once it is built).
+// RBAC filters are classified by their action, not their position.
+// Addresses: 127.35.0.0/16 (this suite's range) and ephemeral ports.
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { test } from 'node:test';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
+import { freePort, waitFor } from '../helpers/index.js';
+import {
+  curl,
+  startProxyProcess,
+  startTestAdsServer,
+  startUpstream,
+  waitAck,
+  type TestAdsServer,
+} from './ads-server.js';
+
+const HOST = '127.35.0.1';
+const RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+
+/** An HTTP RBAC filter with one policy on a path prefix. */
+function rbac(action: 'ALLOW' | 'DENY' | 'LOG', prefix: string, principal: object = { any: true }) {
+  return {
+    name: 'envoy.filters.http.rbac',
+    typed_config: {
+      '@type': RBAC_TYPE,
+      rules: {
+        action,
+        policies: {
+          [`ns.p-${action.toLowerCase()}-${prefix}`]: {
+            permissions: [{ url_path: { path: { prefix } } }],
+            principals: [principal],
+          },
+        },
+      },
+    },
+  };
+}
+
+/** `inbound|<port>` on HOST: one plaintext HTTP chain running `filters` then the router. */
+function inboundListener(port: number, filters: readonly object[], address = HOST): object {
+  const cluster = `inbound|${String(port)}||`;
+  return {
+    '@type': TYPE_URLS.listener,
+    name: `inbound|${String(port)}`,
+    address: { socket_address: { address, port_value: port } },
+    filter_chains: [
+      {
+        name: `inbound|${String(port)}|plaintext`,
+        filter_chain_match: { transport_protocol: 'raw_buffer' },
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+              stat_prefix: `inbound_${String(port)}`,
+              route_config: {
+                name: `inbound|${String(port)}`,
+                virtual_hosts: [
+                  {
+                    name: 'inbound',
+                    domains: ['*'],
+                    routes: [{ match: { prefix: '/' }, route: { cluster } }],
+                  },
+                ],
+              },
+              http_filters: [
+                ...filters,
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': EXTENSION_TYPE_URLS.router },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function inboundCluster(port: number, appPort: number): object {
+  const name = `inbound|${String(port)}||`;
+  return {
+    '@type': TYPE_URLS.cluster,
+    name,
+    type: 'STATIC',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [
+        {
+          lb_endpoints: [
+            {
+              endpoint: {
+                address: { socket_address: { address: '127.0.0.1', port_value: appPort } },
+              },
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+/** Waits for a NACK of `version` of the listeners and returns its reason. */
+async function waitNack(ads: TestAdsServer, before: number): Promise<string> {
+  const nack = await waitFor(() =>
+    ads.requests
+      .slice(before)
+      .find((r) => r.type_url === TYPE_URLS.listener && r.error_detail !== undefined),
+  );
+  return nack?.error_detail?.message ?? '';
+}
+
+test('inbound updates: built before the ACK, NACKed whole on any failure', async (t) => {
+  const app = await startUpstream('app');
+  t.after(() => app.close());
+  const ads = await startTestAdsServer(t);
+  const port = await freePort(HOST);
+  const second = await freePort(HOST);
+  const clusters = [inboundCluster(port, app.port), inboundCluster(second, app.port)];
+  ads.set(TYPE_URLS.cluster, 'c1', clusters);
+  const setListeners = (version: string, listeners: object[]): number => {
+    const before = ads.requests.length;
+    ads.set(TYPE_URLS.listener, version, listeners);
+    return before;
+  };
+  setListeners('v1', [inboundListener(port, [rbac('DENY', '/admin')])]);
+  const proxy = await startProxyProcess(ads.port);
+  t.after(() => proxy.stop());
+  await waitAck(ads, TYPE_URLS.listener, 'v1');
+  const url = (path: string): string => `http://${HOST}:${String(port)}${path}`;
+  await waitFor(async () => (await curl([url('/ok')])).status === 200);
+
+  /** The v1 policy: DENY /admin*, everything else allowed. */
+  const assertOldPolicy = async (): Promise<void> => {
+    const denied = await curl([url('/admin/x')]);
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body, 'RBAC: access denied');
+    assert.equal((await curl([url('/ok')])).status, 200);
+  };
+
+  await t.test('a lone DENY RBAC filter is enforced', async () => {
+    const seen = app.seen.length;
+    await assertOldPolicy();
+    assert.ok(
+      app.seen.slice(seen).every((r) => !r.url.startsWith('/admin')),
+      'the denied request reached the app',
+    );
+  });
+
+  await t.test(
+    'a principal kind the proxy does not implement: NACK with the reason, old policy enforced',
+    async () => {
+      // The new config would DENY /ok too; its ALLOW names a principal kind the proxy does not know.
+      const before = setListeners('v2', [
+        inboundListener(port, [
+          rbac('DENY', '/ok'),
+          rbac('ALLOW', '/', { filter_state: { key: 'k', string_match: { exact: 'v' } } }),
+        ]),
+      ]);
+      const reason = await waitNack(ads, before);
+      assert.match(reason, /inbound\|\d+.*unsupported RBAC principal kind "filter_state"/);
+      await assertOldPolicy();
+    },
+  );
+
+  await t.test('an unknown RBAC action: NACK (never skipped)', async () => {
+    // An enum value this build does not know (a newer control plane's): decoded as its number.
+    const bad = rbac('DENY', '/ok') as { typed_config: { rules: { action: string | number } } };
+    bad.typed_config.rules.action = 7;
+    const before = setListeners('v3', [inboundListener(port, [bad])]);
+    assert.match(await waitNack(ads, before), /unsupported RBAC action 7/);
+    await assertOldPolicy();
+  });
+
+  await t.test('more RBAC filters than the proxy enforces: NACK, never fail open', async () => {
+    // Three DENY filters on an HTTP chain: the evaluator runs two (CUSTOM, DENY); the third
+    // used to be dropped silently, so /ok would have been allowed.
+    const before = setListeners('v4', [
+      inboundListener(port, [rbac('DENY', '/a'), rbac('DENY', '/b'), rbac('DENY', '/ok')]),
+    ]);
+    assert.match(await waitNack(ads, before), /more DENY RBAC filters than this proxy enforces/);
+    await assertOldPolicy();
+  });
+
+  await t.test(
+    'an unbindable address: NACK, the old listeners keep serving unchanged',
+    async (st) => {
+      // The second listener's port is taken; the first listener's change (DENY /ok) must not
+      // be applied either: the update is all or nothing.
+      const squatter = net.createServer();
+      await new Promise<void>((resolve) => squatter.listen(second, HOST, resolve));
+      st.after(() => squatter.close());
+      const before = setListeners('v5', [
+        inboundListener(port, [rbac('DENY', '/ok')]),
+        inboundListener(second, []),
+      ]);
+      const reason = await waitNack(ads, before);
+      assert.match(
+        reason,
+        new RegExp(`cannot bind ${HOST.replace(/\./g, '\\.')}:${String(second)}`),
+      );
+      await assertOldPolicy();
+    },
+  );
+
+  await t.test('ALLOW before DENY: each filter is classified by its action', async () => {
+    // ALLOW first, DENY second: position no longer decides the role.
+    const before = ads.requests.length;
+    ads.set(TYPE_URLS.listener, 'v6', [
+      inboundListener(port, [rbac('ALLOW', '/'), rbac('DENY', '/ok')]),
+    ]);
+    await waitAck(ads, TYPE_URLS.listener, 'v6');
+    assert.ok(
+      ads.requests.slice(before).every((r) => r.error_detail === undefined),
+      'a valid update was NACKed',
+    );
+    // Swapped in before the ACK was sent.
+    assert.equal((await curl([url('/ok')])).status, 403);
+    assert.equal((await curl([url('/admin/x')])).status, 200);
+  });
+});
