@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
+import { TYPE_URLS } from '../../src/xds/index.js';
 import { freePort, waitFor } from '../helpers/index.js';
+import { inboundCluster, inboundListener, rbac } from './inbound-resources.js';
 import {
   curl,
   startProxyProcess,
@@ -21,92 +22,6 @@ import {
 } from './ads-server.js';
 
 const HOST = '127.35.0.1';
-const RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
-
-/** An HTTP RBAC filter with one policy on a path prefix. */
-function rbac(action: 'ALLOW' | 'DENY' | 'LOG', prefix: string, principal: object = { any: true }) {
-  return {
-    name: 'envoy.filters.http.rbac',
-    typed_config: {
-      '@type': RBAC_TYPE,
-      rules: {
-        action,
-        policies: {
-          [`ns.p-${action.toLowerCase()}-${prefix}`]: {
-            permissions: [{ url_path: { path: { prefix } } }],
-            principals: [principal],
-          },
-        },
-      },
-    },
-  };
-}
-
-/** `inbound|<port>` on HOST: one plaintext HTTP chain running `filters` then the router. */
-function inboundListener(port: number, filters: readonly object[], address = HOST): object {
-  const cluster = `inbound|${String(port)}||`;
-  return {
-    '@type': TYPE_URLS.listener,
-    name: `inbound|${String(port)}`,
-    address: { socket_address: { address, port_value: port } },
-    filter_chains: [
-      {
-        name: `inbound|${String(port)}|plaintext`,
-        filter_chain_match: { transport_protocol: 'raw_buffer' },
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
-              stat_prefix: `inbound_${String(port)}`,
-              route_config: {
-                name: `inbound|${String(port)}`,
-                virtual_hosts: [
-                  {
-                    name: 'inbound',
-                    domains: ['*'],
-                    routes: [{ match: { prefix: '/' }, route: { cluster } }],
-                  },
-                ],
-              },
-              http_filters: [
-                ...filters,
-                {
-                  name: 'envoy.filters.http.router',
-                  typed_config: { '@type': EXTENSION_TYPE_URLS.router },
-                },
-              ],
-            },
-          },
-        ],
-      },
-    ],
-  };
-}
-
-function inboundCluster(port: number, appPort: number): object {
-  const name = `inbound|${String(port)}||`;
-  return {
-    '@type': TYPE_URLS.cluster,
-    name,
-    type: 'STATIC',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [
-        {
-          lb_endpoints: [
-            {
-              endpoint: {
-                address: { socket_address: { address: '127.0.0.1', port_value: appPort } },
-              },
-            },
-          ],
-        },
-      ],
-    },
-  };
-}
-
 /** Waits for a NACK of `version` of the listeners and returns its reason. */
 async function waitNack(ads: TestAdsServer, before: number): Promise<string> {
   const nack = await waitFor(() =>
@@ -130,7 +45,7 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
     ads.set(TYPE_URLS.listener, version, listeners);
     return before;
   };
-  setListeners('v1', [inboundListener(port, [rbac('DENY', '/admin')])]);
+  setListeners('v1', [inboundListener(port, [rbac('DENY', '/admin')], HOST)]);
   const proxy = await startProxyProcess(ads.port);
   t.after(() => proxy.stop());
   await waitAck(ads, TYPE_URLS.listener, 'v1');
@@ -159,10 +74,14 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
     async () => {
       // The new config would DENY /ok too; its ALLOW names a principal kind the proxy does not know.
       const before = setListeners('v2', [
-        inboundListener(port, [
-          rbac('DENY', '/ok'),
-          rbac('ALLOW', '/', { filter_state: { key: 'k', string_match: { exact: 'v' } } }),
-        ]),
+        inboundListener(
+          port,
+          [
+            rbac('DENY', '/ok'),
+            rbac('ALLOW', '/', { filter_state: { key: 'k', string_match: { exact: 'v' } } }),
+          ],
+          HOST,
+        ),
       ]);
       const reason = await waitNack(ads, before);
       assert.match(reason, /inbound\|\d+.*unsupported RBAC principal kind "filter_state"/);
@@ -174,7 +93,7 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
     // An enum value this build does not know (a newer control plane's): decoded as its number.
     const bad = rbac('DENY', '/ok') as { typed_config: { rules: { action: string | number } } };
     bad.typed_config.rules.action = 7;
-    const before = setListeners('v3', [inboundListener(port, [bad])]);
+    const before = setListeners('v3', [inboundListener(port, [bad], HOST)]);
     assert.match(await waitNack(ads, before), /unsupported RBAC action 7/);
     await assertOldPolicy();
   });
@@ -183,7 +102,7 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
     // Three DENY filters on an HTTP chain: the evaluator runs two (CUSTOM, DENY); the third
     // used to be dropped silently, so /ok would have been allowed.
     const before = setListeners('v4', [
-      inboundListener(port, [rbac('DENY', '/a'), rbac('DENY', '/b'), rbac('DENY', '/ok')]),
+      inboundListener(port, [rbac('DENY', '/a'), rbac('DENY', '/b'), rbac('DENY', '/ok')], HOST),
     ]);
     assert.match(await waitNack(ads, before), /more DENY RBAC filters than this proxy enforces/);
     await assertOldPolicy();
@@ -198,8 +117,8 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
       await new Promise<void>((resolve) => squatter.listen(second, HOST, resolve));
       st.after(() => squatter.close());
       const before = setListeners('v5', [
-        inboundListener(port, [rbac('DENY', '/ok')]),
-        inboundListener(second, []),
+        inboundListener(port, [rbac('DENY', '/ok')], HOST),
+        inboundListener(second, [], HOST),
       ]);
       const reason = await waitNack(ads, before);
       assert.match(
@@ -214,7 +133,7 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
     // ALLOW first, DENY second: position no longer decides the role.
     const before = ads.requests.length;
     ads.set(TYPE_URLS.listener, 'v6', [
-      inboundListener(port, [rbac('ALLOW', '/'), rbac('DENY', '/ok')]),
+      inboundListener(port, [rbac('ALLOW', '/'), rbac('DENY', '/ok')], HOST),
     ]);
     await waitAck(ads, TYPE_URLS.listener, 'v6');
     assert.ok(
