@@ -315,6 +315,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         if (strict)
           throw new Error(
             `chain ${JSON.stringify(str(chain['name']))}: TLS material unusable: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
           );
         logger.error(
           { listener: name, err: error instanceof Error ? error.message : String(error) },

@@ -106,7 +106,7 @@ export function classifyRbacFilters(
     for (const group of groups) {
       const slot = slots.find((s) => group[s] === undefined);
       if (slot !== undefined) {
-        group[slot] = rbac as RbacConfig;
+        group[slot] = rbac;
         placed = true;
         break;
       }
