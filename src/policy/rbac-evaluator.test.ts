@@ -70,3 +70,33 @@ test('property: indexed RBAC matching equals a linear scan in name order', () =>
     { numRuns: 500 },
   );
 });
+
+test('a plaintext peer never matches `authenticated`, whatever the matcher', () => {
+  // Envoy RBAC: `authenticated` matches only a peer with a verified certificate; a matcher
+  // that accepts the empty string (`.*`, prefix "") must not let a plaintext peer in.
+  for (const principal_name of [
+    { safe_regex: { regex: '.*' } },
+    { prefix: '' },
+    { suffix: '' },
+    { contains: '' },
+  ]) {
+    const p = compilePrincipal({ authenticated: { principal_name } } as Principal);
+    assert.equal(p({ principal: null }), false, JSON.stringify(principal_name));
+    assert.equal(p({ principal: 'spiffe://td/ns/a/sa/x' }), true, JSON.stringify(principal_name));
+  }
+});
+
+test('an absent header never matches, even inverted (unless present_match)', () => {
+  // Envoy source/common/http/header_utility.cc HeaderData::matchesHeaders: a missing header
+  // matches only a `present_match: false` (or inverted `present_match: true`) matcher.
+  const inverted = compilePrincipal({
+    header: { name: 'x-user', string_match: { exact: 'admin' }, invert_match: true },
+  } as Principal);
+  assert.equal(inverted({ principal: null, headers: {} }), false);
+  assert.equal(inverted({ principal: null, headers: { 'x-user': 'bob' } }), true);
+  assert.equal(inverted({ principal: null, headers: { 'x-user': 'admin' } }), false);
+  const absent = compilePrincipal({
+    header: { name: 'x-user', present_match: false },
+  } as Principal);
+  assert.equal(absent({ principal: null, headers: {} }), true);
+});

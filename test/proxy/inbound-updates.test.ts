@@ -1,4 +1,4 @@
-// Inbound listener updates through a real `palisade proxy` process fed by the
+// Inbound and gateway listener updates through a real `palisade proxy` process fed by the
 // test ADS server: an update is built whole (filter chains compiled, sockets
 // bound) before it is ACKed, and any failure NACKs it with the reason while the
 // old listeners keep serving and enforcing the old policy (Envoy's xDS
@@ -9,11 +9,14 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
-import { TYPE_URLS } from '../../src/xds/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
 import { freePort, waitFor } from '../helpers/index.js';
 import { inboundCluster, inboundListener, rbac } from './inbound-resources.js';
 import {
+  clusterName,
   curl,
+  feed,
+  outboundResources,
   startProxyProcess,
   startTestAdsServer,
   startUpstream,
@@ -143,5 +146,93 @@ test('inbound updates: built before the ACK, NACKed whole on any failure', async
     // Swapped in before the ACK was sent.
     assert.equal((await curl([url('/ok')])).status, 403);
     assert.equal((await curl([url('/admin/x')])).status, 200);
+  });
+});
+
+/** A gateway listener `0.0.0.0_<port>` on `address`: one plaintext HCM routing by RDS "80". */
+function gatewayListener(port: number, address: string, filters: readonly object[]): object {
+  return {
+    '@type': TYPE_URLS.listener,
+    name: `0.0.0.0_${String(port)}`,
+    address: { socket_address: { address, port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+              stat_prefix: `outbound_0.0.0.0_${String(port)}`,
+              rds: { route_config_name: '80', config_source: { ads: {} } },
+              http_filters: [
+                ...filters,
+                {
+                  name: 'envoy.filters.http.router',
+                  typed_config: { '@type': EXTENSION_TYPE_URLS.router },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+test('gateway updates: built before the ACK, NACKed whole on any failure', async (t) => {
+  const gatewayHost = '127.35.0.3';
+  const app = await startUpstream('app');
+  t.after(() => app.close());
+  const ads = await startTestAdsServer(t);
+  const port = await freePort(gatewayHost);
+  const second = await freePort(gatewayHost);
+  const cluster = clusterName('app');
+  const base = outboundResources(
+    [{ name: cluster, endpoints: [{ port: app.port }] }],
+    [{ name: 'app', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }],
+  );
+  const outbound = base[TYPE_URLS.listener] ?? [];
+  feed(ads, base, 'v1');
+  const setListeners = (version: string, listeners: object[]): number => {
+    const before = ads.requests.length;
+    ads.set(TYPE_URLS.listener, version, [...outbound, ...listeners]);
+    return before;
+  };
+  setListeners('v1', [gatewayListener(port, gatewayHost, [rbac('DENY', '/admin')])]);
+  const proxy = await startProxyProcess(ads.port);
+  t.after(() => proxy.stop());
+  await waitAck(ads, TYPE_URLS.listener, 'v1');
+  const url = (path: string): string => `http://${gatewayHost}:${String(port)}${path}`;
+  await waitFor(async () => (await curl([url('/ok')])).status === 200);
+  const assertOldPolicy = async (): Promise<void> => {
+    assert.equal((await curl([url('/admin/x')])).status, 403);
+    assert.equal((await curl([url('/ok')])).status, 200);
+  };
+  await assertOldPolicy();
+
+  await t.test('a bad RBAC principal kind: NACK, old gateway policy enforced', async () => {
+    const before = setListeners('v2', [
+      gatewayListener(port, gatewayHost, [
+        rbac('DENY', '/ok'),
+        rbac('ALLOW', '/', { filter_state: { key: 'k', string_match: { exact: 'v' } } }),
+      ]),
+    ]);
+    assert.match(
+      await waitNack(ads, before),
+      /0\.0\.0\.0_\d+.*unsupported RBAC principal kind "filter_state"/,
+    );
+    await assertOldPolicy();
+  });
+
+  await t.test('an unbindable address: NACK, the old gateway keeps serving', async (st) => {
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(second, gatewayHost, resolve));
+    st.after(() => squatter.close());
+    const before = setListeners('v3', [
+      gatewayListener(port, gatewayHost, [rbac('DENY', '/ok')]),
+      gatewayListener(second, gatewayHost, []),
+    ]);
+    assert.match(await waitNack(ads, before), /cannot bind 127\.35\.0\.3:\d+/);
+    await assertOldPolicy();
   });
 });
