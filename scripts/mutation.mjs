@@ -155,6 +155,22 @@ const MUTANTS = [
     tests: ['test/proxy/inbound-updates'],
   },
   {
+    id: 'gateway-partial-update-acked',
+    file: 'src/proxy/gateway/gateway-listeners.ts',
+    find: 'if (problems.length > 0) {',
+    replace: 'if (false) {',
+    property: 'a gateway update that fails to build or bind is NACKed, not half-applied',
+    tests: ['test/proxy/inbound-updates'],
+  },
+  {
+    id: 'proxy-bind-old-first',
+    file: 'src/proxy/inbound/inbound-listeners.ts',
+    find: 'closeChains(chains);\n        problems.push(',
+    replace: 'closeChains(chains);\n        continue;\n        problems.push(',
+    property: 'a listener that cannot bind is a NACK, not a log line',
+    tests: ['test/proxy/inbound-updates'],
+  },
+  {
     id: 'xfcc-plaintext-forwarded',
     file: 'src/proxy/inbound/inbound-listeners.ts',
     find: "else delete headers['x-forwarded-client-cert'];",

@@ -100,3 +100,15 @@ test('an absent header never matches, even inverted (unless present_match)', () 
   } as Principal);
   assert.equal(absent({ principal: null, headers: {} }), true);
 });
+
+test('safe_regex matches the whole value (RE2 FullMatch), never a part of it', () => {
+  // Envoy StringMatcher.safe_regex: "The input string must match the regular expression
+  // specified here" — the whole string, so `/admin` does not match `/x/admin/y`.
+  const perm = compilePermission({ url_path: { path: { safe_regex: { regex: '/admin' } } } });
+  assert.equal(perm({ principal: null, path: '/admin' }), true);
+  assert.equal(perm({ principal: null, path: '/admin/x' }), false);
+  assert.equal(perm({ principal: null, path: '/x/admin' }), false);
+  const alt = compilePermission({ url_path: { path: { safe_regex: { regex: '/a|/b' } } } });
+  assert.equal(alt({ principal: null, path: '/a/x' }), false, 'alternation is anchored as a whole');
+  assert.equal(alt({ principal: null, path: '/b' }), true);
+});
