@@ -80,7 +80,7 @@ test('a plaintext peer never matches `authenticated`, whatever the matcher', () 
     { suffix: '' },
     { contains: '' },
   ]) {
-    const p = compilePrincipal({ authenticated: { principal_name } } as Principal);
+    const p = compilePrincipal({ authenticated: { principal_name } });
     assert.equal(p({ principal: null }), false, JSON.stringify(principal_name));
     assert.equal(p({ principal: 'spiffe://td/ns/a/sa/x' }), true, JSON.stringify(principal_name));
   }
@@ -91,13 +91,13 @@ test('an absent header never matches, even inverted (unless present_match)', () 
   // matches only a `present_match: false` (or inverted `present_match: true`) matcher.
   const inverted = compilePrincipal({
     header: { name: 'x-user', string_match: { exact: 'admin' }, invert_match: true },
-  } as Principal);
+  });
   assert.equal(inverted({ principal: null, headers: {} }), false);
   assert.equal(inverted({ principal: null, headers: { 'x-user': 'bob' } }), true);
   assert.equal(inverted({ principal: null, headers: { 'x-user': 'admin' } }), false);
   const absent = compilePrincipal({
     header: { name: 'x-user', present_match: false },
-  } as Principal);
+  });
   assert.equal(absent({ principal: null, headers: {} }), true);
 });
 
