@@ -380,12 +380,12 @@ cpSync(join(root, 'src'), join(work, 'src'), { recursive: true });
 symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'), 'dir');
 
 const TIMEOUT_MS = Number(process.env.PALISADE_MUTATION_TIMEOUT_MS ?? 300_000);
-function runTests(prefixes) {
+function runTests(prefixes, timeoutMs = TIMEOUT_MS) {
   const started = Date.now();
   const r = spawnSync(process.execPath, ['scripts/run-tests.mjs', ...prefixes], {
     cwd: work,
     encoding: 'utf8',
-    timeout: TIMEOUT_MS,
+    timeout: timeoutMs,
     env: { ...process.env, PALISADE_TEST_CONCURRENCY: '1' },
   });
   return {
@@ -404,10 +404,11 @@ try {
   if (!args.includes('--skip-baseline')) {
     const prefixes = [...new Set(selected.flatMap((m) => m.tests))];
     console.log(`baseline: ${prefixes.join(' ')}`);
-    const base = runTests(prefixes);
+    // The union of every mutant's tests: no per-mutant timeout (a loaded machine is slow).
+    const base = runTests(prefixes, 0);
     if (base.status !== 0) {
       console.error(
-        `mutation: the unmutated tests fail (${base.failed.join('; ')}): fix them first`,
+        `mutation: the unmutated tests fail${base.timedOut ? ' (timed out)' : ''} (${base.failed.join('; ')}): fix them first\n${base.tail}`,
       );
       process.exit(2);
     }
