@@ -104,3 +104,12 @@ test('property: any corruption of a CSR is refused with a Palisade error, never 
     /PEM|parsed/,
   );
 });
+
+test('a CSR over 16 KiB is refused before it is parsed', async () => {
+  const ca = await createRootCa({ trustDomain: 'cluster.local' });
+  const huge = `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(17 * 1024)}\n-----END CERTIFICATE REQUEST-----\n`;
+  await assert.rejects(signCsr(ca, huge, { entitledSpiffeId: ID }), (error: unknown) => {
+    assert.equal((error as { code?: string }).code, 'PAL_ERR_CA_REQUEST_TOO_LARGE');
+    return true;
+  });
+});

@@ -17,16 +17,17 @@ async function keys(kid: string) {
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
   const sign = (
     claims: Record<string, unknown>,
-    opts: { iss?: string; aud?: string; exp?: number } = {},
-  ) =>
-    new SignJWT(claims)
+    opts: { iss?: string; aud?: string; exp?: number; nbf?: number } = {},
+  ) => {
+    const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid })
       .setIssuer(opts.iss ?? ISS)
       .setSubject('alice')
       .setAudience(opts.aud ?? 'bookinfo')
       .setIssuedAt()
-      .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 3600)
-      .sign(privateKey);
+      .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 3600);
+    return (opts.nbf === undefined ? jwt : jwt.setNotBefore(opts.nbf)).sign(privateKey);
+  };
   return { jwks: JSON.stringify({ keys: [jwk] }), sign };
 }
 
@@ -165,4 +166,21 @@ test('JWKS by URI: fetched from the issuer, and an unreachable JWKS fails only r
   const withToken = await broken.decide(req(await k.sign({})));
   assert.equal(withToken.status, 401);
   assert.equal((await broken.decide(req())).status, 200);
+});
+
+test("clock skew is Envoy's 60 s: exp/nbf off by 30 s pass, by 120 s fail", async () => {
+  // Envoy jwt_authn JwtProvider.clock_skew_seconds: "If not specified, it defaults to 60
+  // seconds"; Istio does not change it. A longer skew accepts tokens the issuer expired.
+  const k = await keys('skew');
+  const authz = createWorkloadAuthorizer(
+    loadSecurityPolicies(parseManifests(ra(`{issuer: "${ISS}", jwks: '${k.jwks}'}`), 'ra.yaml')),
+    wl,
+  );
+  const now = Math.floor(Date.now() / 1000);
+  const decide = async (opts: { exp?: number; nbf?: number }) =>
+    (await authz.decide(req(await k.sign({}, opts)))).status;
+  assert.equal(await decide({ exp: now - 30 }), 200, 'expired 30 s ago: within the skew');
+  assert.equal(await decide({ exp: now - 120 }), 401, 'expired 120 s ago: beyond 60 s');
+  assert.equal(await decide({ nbf: now + 30 }), 200, 'valid in 30 s: within the skew');
+  assert.equal(await decide({ nbf: now + 120 }), 401, 'valid in 120 s: beyond 60 s');
 });

@@ -95,3 +95,45 @@ test('RBAC safe_regex matchers are RE2 full matches in linear time', () => {
     /lookahead/,
   );
 });
+
+test('a plaintext peer never matches `authenticated`, whatever the matcher', () => {
+  // Envoy RBAC: `authenticated` matches only a peer with a verified certificate; a matcher
+  // that accepts the empty string (`.*`, prefix "") must not let a plaintext peer in.
+  for (const principal_name of [
+    { safe_regex: { regex: '.*' } },
+    { prefix: '' },
+    { suffix: '' },
+    { contains: '' },
+  ]) {
+    const p = compilePrincipal({ authenticated: { principal_name } });
+    assert.equal(p({ principal: null }), false, JSON.stringify(principal_name));
+    assert.equal(p({ principal: 'spiffe://td/ns/a/sa/x' }), true, JSON.stringify(principal_name));
+  }
+});
+
+test('an absent header never matches, even inverted (unless present_match)', () => {
+  // Envoy source/common/http/header_utility.cc HeaderData::matchesHeaders: a missing header
+  // matches only a `present_match: false` (or inverted `present_match: true`) matcher.
+  const inverted = compilePrincipal({
+    header: { name: 'x-user', string_match: { exact: 'admin' }, invert_match: true },
+  });
+  assert.equal(inverted({ principal: null, headers: {} }), false);
+  assert.equal(inverted({ principal: null, headers: { 'x-user': 'bob' } }), true);
+  assert.equal(inverted({ principal: null, headers: { 'x-user': 'admin' } }), false);
+  const absent = compilePrincipal({
+    header: { name: 'x-user', present_match: false },
+  });
+  assert.equal(absent({ principal: null, headers: {} }), true);
+});
+
+test('safe_regex matches the whole value (RE2 FullMatch), never a part of it', () => {
+  // Envoy StringMatcher.safe_regex: "The input string must match the regular expression
+  // specified here" — the whole string, so `/admin` does not match `/x/admin/y`.
+  const perm = compilePermission({ url_path: { path: { safe_regex: { regex: '/admin' } } } });
+  assert.equal(perm({ principal: null, path: '/admin' }), true);
+  assert.equal(perm({ principal: null, path: '/admin/x' }), false);
+  assert.equal(perm({ principal: null, path: '/x/admin' }), false);
+  const alt = compilePermission({ url_path: { path: { safe_regex: { regex: '/a|/b' } } } });
+  assert.equal(alt({ principal: null, path: '/a/x' }), false, 'alternation is anchored as a whole');
+  assert.equal(alt({ principal: null, path: '/b' }), true);
+});

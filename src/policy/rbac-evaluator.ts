@@ -152,8 +152,25 @@ export function compilePermission(p: Permission): Check {
     return (f) => f.destinationPort === port;
   }
   if ('metadata' in p) return compileMetadata(p.metadata);
-  const sni = compileString(p.requested_server_name);
-  return (f) => sni(f.sni);
+  if ('requested_server_name' in p) {
+    const sni = compileString(p.requested_server_name);
+    return (f) => sni(f.sni);
+  }
+  // A kind this evaluator does not know must reject the whole config (never match-nothing).
+  throw new Error(`unsupported RBAC permission kind ${kindOf(p)}`);
+}
+
+/** The field name of an unknown RBAC permission/principal, for the rejection reason. */
+function kindOf(value: unknown): string {
+  // Decoded protos also name the set oneof member (`identifier`, `rule`): report just the kind.
+  const keys =
+    typeof value === 'object' && value !== null
+      ? Object.keys(value)
+          .filter((k) => k !== 'identifier' && k !== 'rule')
+          .slice(0, 3)
+          .join(',')
+      : '';
+  return keys === '' ? '(none set)' : JSON.stringify(keys);
 }
 
 /** Envoy's MetadataMatcher on the request's dynamic metadata of one filter. */
@@ -197,6 +214,7 @@ export function compilePrincipal(p: Principal): Check {
     return (f) => c(f.remoteIp ?? f.sourceIp);
   }
   if ('header' in p) return compileHeader(p.header);
+  if (!('metadata' in p)) throw new Error(`unsupported RBAC principal kind ${kindOf(p)}`);
   return compileMetadata(p.metadata);
 }
 

@@ -245,6 +245,17 @@ test('PeerAuthentication: workload > namespace > mesh > PERMISSIVE, UNSET inheri
     ).status,
     200,
   );
+  // On a DISABLE port the connection is plaintext: a principal the caller names does not count,
+  // so an ALLOW rule on principals does not match there (Istio: source.principal needs mTLS).
+  const sleepOnly = ap(
+    'sleep-only',
+    `  rules: [{from: [{source: {principals: ["cluster.local/ns/bar/sa/sleep"]}}]}]`,
+  );
+  const onDisable = await authorizer(nsPermissive + strictWl + sleepOnly).decide(
+    http({ destinationPort: 9000 }),
+  );
+  assert.equal(onDisable.status, 403, 'a DISABLE port has no peer identity');
+  assert.equal((await authorizer(nsPermissive + sleepOnly).decide(http())).status, 200);
   // Two namespace-level policies: the older one wins.
   const older =
     pa('a-new', 'foo', '  mtls: {mode: PERMISSIVE}', '2026-06-01T00:00:00Z') +

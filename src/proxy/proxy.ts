@@ -25,6 +25,7 @@ import {
   createInboundListeners,
   type InboundListeners,
   type InboundRecord,
+  type PreparedUpdate,
 } from './inbound/inbound-listeners.js';
 import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
 import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
@@ -212,15 +213,30 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     address: options.xdsAddress,
     node: options.node,
     ...(options.token === undefined ? {} : { token: options.token }),
-    onUpdate(snapshot) {
-      syncSecrets(snapshot, secrets, sdsNames);
-      outbound?.sync(snapshot);
-      inbound.sync(snapshot).catch((error: unknown) => {
-        logger.error({ err: error }, 'inbound listeners could not be updated');
-      });
-      gateways?.sync(snapshot).catch((error: unknown) => {
-        logger.error({ err: error }, 'gateway listeners could not be updated');
-      });
+    // Every listener (inbound, gateway) is built and bound before the update is ACKed; any
+    // failure NACKs it and the old config keeps serving. The outbound listener reads the
+    // accepted snapshot per request, so it changes with the ACK.
+    async prepare(snapshot) {
+      const inboundUpdate = await inbound.prepare(snapshot);
+      let gatewayUpdate: PreparedUpdate | undefined;
+      try {
+        gatewayUpdate = await gateways?.prepare(snapshot);
+      } catch (error) {
+        inboundUpdate.abort();
+        throw error;
+      }
+      return {
+        commit() {
+          syncSecrets(snapshot, secrets, sdsNames);
+          outbound?.sync(snapshot);
+          inboundUpdate.commit();
+          gatewayUpdate?.commit();
+        },
+        abort() {
+          inboundUpdate.abort();
+          gatewayUpdate?.abort();
+        },
+      };
     },
     onNack(kind, reason) {
       logger.warn({ kind, reason }, 'xDS update rejected (NACK)');
@@ -254,7 +270,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     const outboundPort = await outbound.listen(options.instanceIp, options.outboundPort ?? 15001);
     const gatewaySide = createGatewayListeners({ secrets, logger, outbound });
     gateways = gatewaySide;
-    await gatewaySide.sync(ads.snapshot);
+    // Updates accepted before the gateway side existed: build them now (a failure is logged;
+    // later updates are NACKed).
+    await gatewaySide.sync(ads.snapshot).catch((error: unknown) => {
+      logger.error({ err: error }, 'gateway listeners could not be built');
+    });
     const adminPort = await listen(admin, '127.0.0.1', options.adminPort ?? 15000);
     const out = outbound;
     const drainMs = options.drainMs ?? 5_000;

@@ -112,6 +112,8 @@ test(
     const address = `127.0.0.1:${String(plane.xdsPort)}`;
     const webToken = await ca.tokens.mint({ namespace: 'foo', serviceAccount: 'web' });
     const apiToken = await ca.tokens.mint({ namespace: 'bar', serviceAccount: 'api' });
+    // Same namespace as web, another service account.
+    const otherToken = await ca.tokens.mint({ namespace: 'foo', serviceAccount: 'other' });
     const webNode = {
       id: 'sidecar~127.0.0.81~web-0.foo~foo.svc.cluster.local',
       metadata: {
@@ -136,6 +138,13 @@ test(
       [undefined, webNode, /missing bearer/],
       ['not.a.jwt', webNode, /token rejected/],
       [apiToken, webNode, /claims foo\/web but the token is for bar\/api/],
+      // A token of another service account in the node's namespace is not the node's.
+      [otherToken, webNode, /claims foo\/web but the token is for foo\/other/],
+      [
+        otherToken,
+        { ...webNode, metadata: { ...webNode.metadata, SERVICE_ACCOUNT: 'other' } },
+        /Workload foo\/web runs as web, not other/,
+      ],
       [
         webToken,
         { ...webNode, metadata: { ...webNode.metadata, WORKLOAD_NAME: 'ghost' } },
@@ -225,7 +234,10 @@ spec: { selector: { app: api }, ports: [{ name: http, port: 9090 }] }
     await waitFor(() =>
       web.of(TYPE_URLS.listener).length > webListenersBefore ? true : undefined,
     );
-    assert.ok(api.of(TYPE_URLS.listener).length >= apiListenersBefore);
+    // api's outbound listener gains a chain for the new port 9090 too.
+    await waitFor(() =>
+      api.of(TYPE_URLS.listener).length > apiListenersBefore ? true : undefined,
+    );
 
     // A change affecting nobody's resources pushes nothing.
     const before = web.responses.length + api.responses.length;

@@ -126,7 +126,15 @@ test('STRICT mTLS inbound with SVIDs from the control plane CA, AuthorizationPol
 
   // The proxy's certificate arrives from the CA; the listener binds once xDS arrives.
   const first = await waitFor(async () => {
-    const r = await curl([...mtlsArgs('sleep'), '-w', '\n%{http_code}', `${url}/ip`]);
+    // A client-supplied XFCC is replaced by the verified peer's (Istio SANITIZE_SET).
+    const r = await curl([
+      ...mtlsArgs('sleep'),
+      '-H',
+      'x-forwarded-client-cert: URI=spiffe://cluster.local/ns/foo/sa/admin',
+      '-w',
+      '\n%{http_code}',
+      `${url}/ip`,
+    ]);
     return r.stdout.endsWith('200') ? r : undefined;
   }, 20_000).catch((error: unknown) => {
     throw new Error(

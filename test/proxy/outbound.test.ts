@@ -12,9 +12,19 @@ import { TYPE_URLS, EXTENSION_TYPE_URLS } from '../../src/xds/index.js';
 import { CLI, runProcess } from '../helpers/index.js';
 import { startTestAdsServer } from './ads-server.js';
 
-async function startApp(name: string): Promise<{ port: number; close: () => Promise<void> }> {
+async function startApp(name: string): Promise<{
+  port: number;
+  /** Resolves when the app receives its first `/slow` request. */
+  slowSeen: Promise<void>;
+  close: () => Promise<void>;
+}> {
+  let onSlow: () => void = () => undefined;
+  const slowSeen = new Promise<void>((resolve) => {
+    onSlow = resolve;
+  });
   const server = http.createServer((req, res) => {
     res.setHeader('x-app', name);
+    if (req.url?.startsWith('/slow') === true) onSlow();
     const delay = req.url?.startsWith('/slow') === true ? 300 : 0;
     setTimeout(() => {
       res.end(`${name} ${req.method ?? ''} ${req.url ?? ''} host=${req.headers.host ?? ''}`);
@@ -24,6 +34,7 @@ async function startApp(name: string): Promise<{ port: number; close: () => Prom
   const address = server.address() as net.AddressInfo;
   return {
     port: address.port,
+    slowSeen,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -308,7 +319,8 @@ test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', a
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   const inFlight = curl([...via, 'http://b.ns/slow']);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // In flight once the app has it (it answers 300 ms later): then SIGTERM.
+  await app.slowSeen;
   const exited = proxy.stop();
   const r = await inFlight;
   assert.equal(r.status, 200);

@@ -108,6 +108,13 @@ spec:
   podSelector: { matchLabels: { app: ratings } }
   ingress: [{ from: [{ podSelector: { matchLabels: { app: reviews } } }, { ipBlock: { cidr: 10.0.0.0/8, except: [10.1.0.0/16] } }] }]
 ---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: elsewhere, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: no-such-app } }
+  ingress: [{ from: [{ ipBlock: { cidr: 192.168.0.0/16 } }] }]
+---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: external, namespace: default }
@@ -281,6 +288,9 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
     text,
     /"not_id":\{"or_ids":\{"ids":\[\{"direct_remote_ip":\{"address_prefix":"10\.1\.0\.0"/,
   );
+  assert.match(text, /"address_prefix":"10\.0\.0\.0"/, "ratings' ipBlock is allowed");
+  // Another policy's ipBlock does not open ratings: only what ratings' policies allow is in its filter.
+  assert.doesNotMatch(text, /192\.168\.0\.0/, "another policy's ipBlock admitted to ratings");
 
   // A proxyless gRPC client gets api listeners and only what gRPC accepts.
   const proxyless = compileProxy(inputs, {

@@ -23,8 +23,13 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
-import type { EnvoyPolicyEvaluator } from '../../policy/index.js';
-import { denialBody, flatHeaders, httpPolicyEvaluator } from '../inbound/inbound-policy.js';
+import {
+  denialBody,
+  flatHeaders,
+  httpPolicyEvaluator,
+  type PolicyEvaluator,
+} from '../inbound/inbound-policy.js';
+import type { PreparedUpdate } from '../inbound/inbound-listeners.js';
 import {
   createH2Downstream,
   isH2Preface,
@@ -47,6 +52,13 @@ export interface GatewayListenersOptions {
 
 /** The gateway listeners of one proxy. */
 export interface GatewayListeners {
+  /**
+   * Builds the snapshot's gateway listeners (policy filters compiled, TLS material loaded,
+   * sockets bound: a new or moved listener binds before the old one closes) without changing
+   * what serves; rejects with every problem after releasing what it built (NACK).
+   */
+  prepare(snapshot: XdsSnapshot): Promise<PreparedUpdate>;
+  /** {@link GatewayListeners.prepare} then commit. */
   sync(snapshot: XdsSnapshot): Promise<void>;
   bound(): ReadonlyMap<string, number>;
   close(drainMs: number): Promise<void>;
@@ -133,6 +145,8 @@ function actionOf(chain: Record<string, unknown>): ChainAction {
 export function createGatewayListeners(options: GatewayListenersOptions): GatewayListeners {
   const { secrets, logger, outbound } = options;
   const listeners = new Map<string, ListenerState>();
+  /** Listeners bound by a prepared update not committed yet (connections may already arrive). */
+  const staged = new Map<string, ListenerState>();
   const http1 = http.createServer({
     headersTimeout: 15_000,
     requestTimeout: 0,
@@ -144,7 +158,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   });
   // Never listens (connections are handed to it): start Node's connection tracking and timeouts.
   http1.emit('listening');
-  const evaluators = new WeakMap<object, EnvoyPolicyEvaluator>();
+  const evaluators = new WeakMap<object, PolicyEvaluator>();
   /**
    * RequestAuthentication / AuthorizationPolicy selecting the gateway, run before routing
    * (Istio) for requests and upgrades alike: the denial to send, or undefined when allowed
@@ -266,12 +280,24 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     };
   };
 
-  const build = (state: ListenerState, name: string): void => {
-    state.plain = undefined;
-    state.tlsChains = [];
-    state.passthrough = [];
-    for (const chain of list(state.resource['filter_chains'])) {
+  type Built = Pick<
+    ListenerState,
+    'plain' | 'tlsChains' | 'passthrough' | 'tlsServer' | 'generation'
+  >;
+  /** A listener's chains from its resource; `strict` (an xDS update) throws on unusable TLS material. */
+  const compute = (resource: XdsResource, name: string, strict: boolean): Built => {
+    const state: Built = {
+      plain: undefined,
+      tlsChains: [],
+      passthrough: [],
+      tlsServer: undefined,
+      generation: secrets.generation,
+    };
+    for (const chain of list(resource['filter_chains'])) {
       const action = actionOf(chain);
+      // The policy filters are compiled with the update, so a bad one is NACKed, not met per request.
+      if (action.kind === 'http' && !evaluators.has(action.hcm))
+        evaluators.set(action.hcm, httpPolicyEvaluator(action.hcm));
       const match = rec(chain['filter_chain_match']);
       const names = Array.isArray(match['server_names'])
         ? (match['server_names'] as unknown[]).map((n) => str(n))
@@ -286,6 +312,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       try {
         built = contextOf(chain);
       } catch (error) {
+        if (strict)
+          throw new Error(
+            `chain ${JSON.stringify(str(chain['name']))}: TLS material unusable: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
+          );
         logger.error(
           { listener: name, err: error instanceof Error ? error.message : String(error) },
           'gateway TLS material unusable',
@@ -300,16 +331,12 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         action,
       });
     }
-    state.generation = secrets.generation;
     const chains = state.tlsChains;
-    if (chains.length === 0) {
-      state.tlsServer = undefined;
-      return;
-    }
+    if (chains.length === 0) return state;
     const pickChain = (servername: string | undefined): TlsChain | undefined =>
       chainForSni(chains, servername);
     const allMutual = chains.every((c) => c.mutual);
-    const offersH2 = list(state.resource['filter_chains']).some((c) => {
+    const offersH2 = list(resource['filter_chains']).some((c) => {
       const common = rec(rec(rec(c['transport_socket'])['typed_config'])['common_tls_context']);
       return Array.isArray(common['alpn_protocols']) && common['alpn_protocols'].includes('h2');
     });
@@ -351,6 +378,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       logger.info({ listener: name, err: error.message }, 'gateway TLS handshake failed');
     });
     state.tlsServer = server;
+    return state;
+  };
+  /** Rebuilds a serving listener (its TLS material changed in the secret store). */
+  const build = (state: ListenerState, name: string): void => {
+    Object.assign(state, compute(state.resource, name, false));
   };
 
   /** Plaintext: the h2c preface or HTTP/1.1 for an HTTP chain, bytes relayed for a TCP one. */
@@ -405,7 +437,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      const state = listeners.get(name);
+      const state = listeners.get(name) ?? staged.get(name);
       if (state === undefined) {
         socket.destroy();
         return;
@@ -430,65 +462,100 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     socket.on('data', onData);
   };
 
-  return {
-    async sync(snapshot) {
-      const wanted = new Map<string, XdsResource>();
-      for (const [name, resource] of snapshot.listener)
-        if (name !== 'outbound' && !name.startsWith('inbound|')) wanted.set(name, resource);
-      for (const [name, state] of listeners)
-        if (!wanted.has(name)) {
-          state.server.close();
-          listeners.delete(name);
-        }
-      for (const [name, resource] of wanted) {
-        const existing = listeners.get(name);
-        if (existing !== undefined) {
-          if (existing.resource !== resource) {
-            existing.resource = resource;
-            build(existing, name);
-          }
-          continue;
-        }
-        const address = rec(rec(resource['address'])['socket_address']);
-        const host = str(address['address'], '0.0.0.0');
-        const port = Number(address['port_value'] ?? 0);
-        const server = net.createServer((socket) => {
-          onConnection(name, socket);
-        });
-        try {
-          await new Promise<void>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen({ host, port, exclusive: true }, resolve);
-          });
-        } catch (error) {
-          logger.error(
-            {
-              listener: name,
-              host,
-              port,
-              err: error instanceof Error ? error.message : String(error),
-            },
-            'cannot bind gateway listener',
-          );
-          continue;
-        }
-        const state: ListenerState = {
-          resource,
-          server,
-          port: (server.address() as net.AddressInfo).port,
-          plain: undefined,
-          tlsChains: [],
-          passthrough: [],
-          tlsServer: undefined,
-          generation: -1,
-        };
-        build(state, name);
-        listeners.set(name, state);
-        logger.info(
-          { listener: name, address: `${host}:${String(state.port)}` },
-          'gateway listener bound',
-        );
+  const addressOf = (resource: XdsResource): { host: string; port: number } => {
+    const address = rec(rec(resource['address'])['socket_address']);
+    return { host: str(address['address'], '0.0.0.0'), port: Number(address['port_value'] ?? 0) };
+  };
+  const message = (error: unknown): string =>
+    error instanceof Error ? error.message : String(error);
+
+  const prepare = async (snapshot: XdsSnapshot): Promise<PreparedUpdate> => {
+    const wanted = new Map<string, XdsResource>();
+    for (const [name, resource] of snapshot.listener)
+      if (name !== 'outbound' && !name.startsWith('inbound|')) wanted.set(name, resource);
+    const rebuilt = new Map<string, { resource: XdsResource; built: Built }>();
+    const fresh: { name: string; state: ListenerState }[] = [];
+    const problems: string[] = [];
+    for (const [name, resource] of wanted) {
+      const existing = listeners.get(name);
+      if (existing?.resource === resource) continue;
+      let built: Built;
+      try {
+        built = compute(resource, name, true);
+      } catch (error) {
+        problems.push(`listener ${JSON.stringify(name)}: ${message(error)}`);
+        continue;
       }
+      const { host, port } = addressOf(resource);
+      const old = existing === undefined ? undefined : addressOf(existing.resource);
+      if (existing !== undefined && old?.host === host && old.port === port) {
+        rebuilt.set(name, { resource, built });
+        continue;
+      }
+      const server = net.createServer((socket) => {
+        onConnection(name, socket);
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host, port, exclusive: true }, resolve);
+        });
+      } catch (error) {
+        problems.push(
+          `listener ${JSON.stringify(name)}: cannot bind ${host}:${String(port)}: ${message(error)}`,
+        );
+        continue;
+      }
+      const state: ListenerState = {
+        resource,
+        server,
+        port: (server.address() as net.AddressInfo).port,
+        ...built,
+      };
+      fresh.push({ name, state });
+      if (existing === undefined) staged.set(name, state);
+    }
+    const release = (): void => {
+      for (const { name, state } of fresh) {
+        state.server.close();
+        if (staged.get(name) === state) staged.delete(name);
+      }
+    };
+    if (problems.length > 0) {
+      release();
+      throw new Error(problems.join('; '));
+    }
+    return {
+      abort: release,
+      commit() {
+        for (const [name, state] of listeners)
+          if (!wanted.has(name)) {
+            state.server.close();
+            listeners.delete(name);
+          }
+        for (const [name, { resource, built }] of rebuilt) {
+          const existing = listeners.get(name);
+          if (existing === undefined) continue;
+          existing.resource = resource;
+          Object.assign(existing, built);
+        }
+        for (const { name, state } of fresh) {
+          listeners.get(name)?.server.close();
+          listeners.set(name, state);
+          staged.delete(name);
+          logger.info(
+            { listener: name, address: `${addressOf(state.resource).host}:${String(state.port)}` },
+            'gateway listener bound',
+          );
+        }
+      },
+    };
+  };
+
+  return {
+    prepare,
+    async sync(snapshot) {
+      (await prepare(snapshot)).commit();
     },
     bound() {
       return new Map([...listeners].map(([name, s]) => [name, s.port]));

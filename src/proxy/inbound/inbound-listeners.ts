@@ -54,7 +54,7 @@ import {
 } from '../h2-upstream.js';
 import { peerSpiffeIds } from '../../identity/secure-naming.js';
 import type { Logger } from '../../logging/index.js';
-import type { EnvoyPolicyEvaluator, InboundRequest } from '../../policy/index.js';
+import type { InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import {
   createLocalRateLimiter,
@@ -70,6 +70,7 @@ import {
   flatHeaders,
   httpPolicyEvaluator,
   tcpPolicyEvaluator,
+  type PolicyEvaluator,
 } from './inbound-policy.js';
 
 /** One inbound request or connection, for access logs and metrics. */
@@ -97,9 +98,23 @@ export interface InboundListenersOptions {
   readonly onRecord?: (record: InboundRecord) => void;
 }
 
+/** A built update, not yet serving: {@link PreparedUpdate.commit} swaps it in, `abort` releases it. */
+export interface PreparedUpdate {
+  commit(): void;
+  abort(): void;
+}
+
 /** The inbound listeners of one proxy. */
 export interface InboundListeners {
-  /** Binds new `inbound|*` listeners and closes removed ones to match the snapshot. */
+  /**
+   * Builds everything the snapshot's `inbound|*` listeners need (compiled filter chains,
+   * bound sockets: a new or moved listener binds before the old one closes) without changing
+   * what serves. Rejects with every problem, after releasing what it built, so the update can
+   * be NACKed while the old config keeps serving (Envoy's listener manager: a listener is
+   * only swapped in once it is ready).
+   */
+  prepare(snapshot: XdsSnapshot): Promise<PreparedUpdate>;
+  /** {@link InboundListeners.prepare} then commit. */
   sync(snapshot: XdsSnapshot): Promise<void>;
   /** Bound listeners: name → port. */
   bound(): ReadonlyMap<string, number>;
@@ -119,9 +134,9 @@ interface ChainState {
   readonly http: http.Server | undefined;
   /** The chain's HTTP/2 side (same handler); the connection's verified peer is its context. */
   readonly h2: H2Downstream<Peer> | undefined;
-  readonly evaluator: EnvoyPolicyEvaluator;
+  readonly evaluator: PolicyEvaluator;
   /** Network RBAC ahead of an HTTP connection manager (NetworkPolicy), checked per connection. */
-  readonly connection: EnvoyPolicyEvaluator | undefined;
+  readonly connection: PolicyEvaluator | undefined;
   readonly cluster: string;
   /** The HCM's local rate limit filter config and the route's override (HTTP chains). */
   readonly rateLimit: { readonly filter: R | undefined; readonly route: R | undefined };
@@ -205,6 +220,10 @@ function appHeaders(
 export function createInboundListeners(options: InboundListenersOptions): InboundListeners {
   const { secrets, logger } = options;
   const listeners = new Map<string, ListenerState>();
+  /** Listeners bound by a prepared update not committed yet (connections may already arrive). */
+  const staged = new Map<string, ListenerState>();
+  const lookup = (name: string): ListenerState | undefined =>
+    listeners.get(name) ?? staged.get(name);
   const rateLimiter = createLocalRateLimiter();
   const principals = new WeakMap<net.Socket, string | null>();
   /** The connection of a request (HTTP/2 requests: kept per session; unknown → no principal). */
@@ -570,8 +589,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       let cluster: string;
       let server: http.Server | undefined;
       let h2: H2Downstream<Peer> | undefined;
-      let evaluator: EnvoyPolicyEvaluator;
-      let connection: EnvoyPolicyEvaluator | undefined;
+      let evaluator: PolicyEvaluator;
+      let connection: PolicyEvaluator | undefined;
       let rateLimit: ChainState['rateLimit'] = { filter: undefined, route: undefined };
       if (hcm !== undefined) {
         const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
@@ -586,7 +605,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         evaluator = httpPolicyEvaluator(config);
         const chainName = str(chain['name']);
         const current = (): ChainState | undefined =>
-          listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName);
+          lookup(name)?.chains.find((c) => c.chain['name'] === chainName);
         h2 = createH2Downstream<Peer>((req, res) => {
           handleHttp(name, current, req, res);
         });
@@ -639,7 +658,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       socket.pause();
       socket.unshift(first);
       socket.setTimeout(0);
-      const state = listeners.get(name);
+      const state = lookup(name);
       const isTls = first[0] === 0x16;
       const chain = state?.chains.find((c) => (isTls ? c.tls : !c.tls));
       if (chain === undefined) {
@@ -662,8 +681,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       const chainName = str(chain.chain['name']);
       /** Hands a (decrypted) connection to the chain as it is now (it may have been rebuilt). */
       const deliver = (s: net.Socket): void => {
-        const current =
-          listeners.get(name)?.chains.find((c) => c.chain['name'] === chainName) ?? chain;
+        const current = lookup(name)?.chains.find((c) => c.chain['name'] === chainName) ?? chain;
         /** HTTP/2 by ALPN after TLS, by the connection preface in plaintext (RFC 9113 §3). */
         const toHttp = (): void => {
           const tlsSocket = s instanceof tls.TLSSocket;
@@ -734,77 +752,133 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     socket.resume();
   };
 
-  return {
-    async sync(next) {
-      snapshot = next;
-      const wanted = new Map<string, XdsResource>();
-      for (const [name, resource] of next.listener)
-        if (name.startsWith('inbound|')) wanted.set(name, resource);
-      for (const [name, state] of listeners)
-        if (!wanted.has(name)) {
-          state.server.close();
-          for (const c of state.chains) {
-            c.http?.closeIdleConnections();
-            c.h2?.close();
-          }
-          listeners.delete(name);
-        }
-      for (const [name, resource] of wanted) {
-        const existing = listeners.get(name);
-        if (existing !== undefined) {
-          if (existing.resource !== resource) {
-            // As Envoy drains connections of a replaced filter chain: idle keep-alive
-            // connections close now, so the next request is decided by the new chain
-            // (a connection-level policy such as NetworkPolicy applies to new connections).
-            for (const old of existing.chains) {
-              old.http?.close();
-              old.h2?.close();
-            }
-            existing.chains = buildChains(name, resource);
-            existing.resource = resource;
-            logger.info(
-              { listener: name, chains: existing.chains.map((c) => c.chain['name']) },
-              'inbound listener updated',
-            );
-          }
-          continue;
-        }
-        const address = rec(rec(resource['address'])['socket_address']);
-        const host = str(address['address'], '127.0.0.1');
-        const port = Number(address['port_value'] ?? 0);
-        const server = net.createServer((socket) => {
-          onConnection(name, socket);
-        });
-        try {
-          await new Promise<void>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen({ host, port, exclusive: true }, resolve);
-          });
-        } catch (error) {
-          logger.error(
-            {
-              listener: name,
-              host,
-              port,
-              err: error instanceof Error ? error.message : String(error),
-            },
-            'cannot bind inbound listener',
-          );
-          continue;
-        }
-        const bound = (server.address() as net.AddressInfo).port;
-        listeners.set(name, {
+  const closeChains = (chains: readonly ChainState[]): void => {
+    for (const c of chains) {
+      c.http?.close();
+      c.h2?.close();
+    }
+  };
+  const addressOf = (resource: XdsResource): { host: string; port: number } => {
+    const address = rec(rec(resource['address'])['socket_address']);
+    return { host: str(address['address'], '127.0.0.1'), port: Number(address['port_value'] ?? 0) };
+  };
+  const bind = async (name: string, host: string, port: number): Promise<net.Server> => {
+    const server = net.createServer((socket) => {
+      onConnection(name, socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true }, resolve);
+    });
+    return server;
+  };
+  const message = (error: unknown): string =>
+    error instanceof Error ? error.message : String(error);
+
+  const prepare = async (next: XdsSnapshot): Promise<PreparedUpdate> => {
+    const wanted = new Map<string, XdsResource>();
+    for (const [name, resource] of next.listener)
+      if (name.startsWith('inbound|')) wanted.set(name, resource);
+    /** Existing listeners on the same address whose chains were rebuilt. */
+    const rebuilt = new Map<string, { resource: XdsResource; chains: ChainState[] }>();
+    /** New listeners, and existing ones moved to another address, bound now. */
+    const fresh: ListenerState[] = [];
+    const problems: string[] = [];
+    for (const [name, resource] of wanted) {
+      const existing = listeners.get(name);
+      if (existing?.resource === resource) continue;
+      let chains: ChainState[];
+      try {
+        chains = buildChains(name, resource);
+      } catch (error) {
+        problems.push(`listener ${JSON.stringify(name)}: ${message(error)}`);
+        continue;
+      }
+      const { host, port } = addressOf(resource);
+      const old = existing === undefined ? undefined : addressOf(existing.resource);
+      if (existing !== undefined && old?.host === host && old.port === port) {
+        rebuilt.set(name, { resource, chains });
+        continue;
+      }
+      try {
+        const server = await bind(name, host, port);
+        const state: ListenerState = {
           name,
           resource,
           server,
-          port: bound,
-          chains: buildChains(name, resource),
-        });
-        logger.info(
-          { listener: name, address: `${host}:${String(bound)}` },
-          'inbound listener bound',
+          port: (server.address() as net.AddressInfo).port,
+          chains,
+        };
+        fresh.push(state);
+        if (existing === undefined) staged.set(name, state);
+      } catch (error) {
+        closeChains(chains);
+        problems.push(
+          `listener ${JSON.stringify(name)}: cannot bind ${host}:${String(port)}: ${message(error)}`,
         );
       }
+    }
+    const release = (): void => {
+      for (const state of fresh) {
+        state.server.close();
+        closeChains(state.chains);
+        if (staged.get(state.name) === state) staged.delete(state.name);
+      }
+      for (const { chains } of rebuilt.values()) closeChains(chains);
+    };
+    if (problems.length > 0) {
+      release();
+      throw new Error(problems.join('; '));
+    }
+    return {
+      abort: release,
+      commit() {
+        snapshot = next;
+        for (const [name, state] of listeners)
+          if (!wanted.has(name)) {
+            state.server.close();
+            for (const c of state.chains) {
+              c.http?.closeIdleConnections();
+              c.h2?.close();
+            }
+            listeners.delete(name);
+          }
+        for (const [name, { resource, chains }] of rebuilt) {
+          const existing = listeners.get(name);
+          if (existing === undefined) continue;
+          // As Envoy drains connections of a replaced filter chain: idle keep-alive
+          // connections close now, so the next request is decided by the new chain
+          // (a connection-level policy such as NetworkPolicy applies to new connections).
+          closeChains(existing.chains);
+          existing.chains = chains;
+          existing.resource = resource;
+          logger.info(
+            { listener: name, chains: chains.map((c) => c.chain['name']) },
+            'inbound listener updated',
+          );
+        }
+        for (const state of fresh) {
+          const old = listeners.get(state.name);
+          if (old !== undefined) {
+            old.server.close();
+            closeChains(old.chains);
+          }
+          listeners.set(state.name, state);
+          staged.delete(state.name);
+          const { host } = addressOf(state.resource);
+          logger.info(
+            { listener: state.name, address: `${host}:${String(state.port)}` },
+            'inbound listener bound',
+          );
+        }
+      },
+    };
+  };
+
+  return {
+    prepare,
+    async sync(next) {
+      (await prepare(next)).commit();
     },
     bound() {
       return new Map([...listeners].map(([name, s]) => [name, s.port]));

@@ -10,7 +10,17 @@ import type { IncomingHttpHeaders } from 'node:http';
 // loaders and their validators, which a proxy never runs.
 import type { AuthorizationFilters } from '../../policy/authorization-translation.js';
 import type { JwtAuthenticationConfig } from '../../policy/jwt-authn.js';
-import { EnvoyPolicyEvaluator, type XffOptions } from '../../policy/workload-authorizer.js';
+import {
+  EnvoyPolicyEvaluator,
+  type AuthenticatedRequest,
+  type Decision,
+  type XffOptions,
+} from '../../policy/workload-authorizer.js';
+
+/** What the listeners ask of a chain's policy filters. */
+export interface PolicyEvaluator {
+  decide(req: AuthenticatedRequest): Promise<Decision>;
+}
 
 type RbacConfig = NonNullable<AuthorizationFilters['allow']>;
 
@@ -24,30 +34,93 @@ function config(filter: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(typed).filter(([key]) => key !== '@type'));
 }
 
-function actionOf(rbac: Record<string, unknown>): string | undefined {
-  const rules = isRecord(rbac['rules'])
-    ? rbac['rules']
-    : isRecord(rbac['shadow_rules'])
-      ? rbac['shadow_rules']
-      : undefined;
-  return typeof rules?.['action'] === 'string' ? rules['action'] : undefined;
+/** The most RBAC filters one chain may carry: the translation emits at most CUSTOM, DENY, ALLOW, AUDIT. */
+export const MAX_RBAC_FILTERS = 4;
+
+type Role = keyof AuthorizationFilters;
+
+/**
+ * The role of one RBAC filter, from its action (Envoy `RBAC.Action`: ALLOW, DENY, LOG),
+ * never from its position. A DENY filter is the CUSTOM one when its stat prefixes say so
+ * (`istio_dry_run_custom_`, as the translation names them); either way it denies. Anything
+ * else (an unknown action, enforced and shadow rules disagreeing) is rejected: a filter the
+ * proxy cannot classify must not be skipped.
+ */
+function roleOf(rbac: Record<string, unknown>, at: string): Role {
+  const actions = new Set<unknown>();
+  for (const key of ['rules', 'shadow_rules'] as const) {
+    const rules = rbac[key];
+    if (rules === undefined) continue;
+    if (!isRecord(rules)) throw new Error(`${at}.${key}: must be an object`);
+    // proto3: an absent action is its zero value, ALLOW.
+    actions.add(rules['action'] ?? 'ALLOW');
+  }
+  if (actions.size === 0) throw new Error(`${at}: neither rules nor shadow_rules`);
+  if (actions.size > 1) throw new Error(`${at}: rules and shadow_rules have different actions`);
+  const [action] = actions;
+  switch (action) {
+    case 'ALLOW':
+      return 'allow';
+    case 'LOG':
+      return 'audit';
+    case 'DENY': {
+      const prefix = rbac['shadow_rules_stat_prefix'] ?? rbac['rules_stat_prefix'];
+      return typeof prefix === 'string' && prefix.includes('custom') ? 'custom' : 'deny';
+    }
+    default:
+      throw new Error(`${at}: unsupported RBAC action ${JSON.stringify(action)}`);
+  }
 }
 
-/** Sorts RBAC filter configs into the roles the evaluator runs in order. */
-function classify(rbacs: readonly Record<string, unknown>[]): AuthorizationFilters {
-  const deny = rbacs.filter((r) => actionOf(r) === 'DENY') as RbacConfig[];
-  const allow = rbacs.find((r) => actionOf(r) === 'ALLOW') as RbacConfig | undefined;
-  const audit = rbacs.find((r) => actionOf(r) === 'LOG') as RbacConfig | undefined;
-  const [first, second] = deny;
-  return {
-    ...(second !== undefined && first !== undefined
-      ? { custom: first, deny: second }
-      : first !== undefined
-        ? { deny: first }
-        : {}),
-    ...(allow === undefined ? {} : { allow }),
-    ...(audit === undefined ? {} : { audit }),
-  };
+/**
+ * Sorts the RBAC filters of one chain into groups the evaluator runs (CUSTOM → DENY → ALLOW;
+ * AUDIT marks). Envoy runs every filter in order and each can deny; denial is a conjunction,
+ * so a group may take the filters in any order, but each slot holds one filter: a filter
+ * whose slot is taken (two ALLOW filters, e.g. NetworkPolicy and an AuthorizationPolicy on a
+ * TCP port; a third DENY) starts the next group. `maxGroups` bounds what a caller enforces:
+ * more is an error, never a filter dropped.
+ */
+export function classifyRbacFilters(
+  rbacs: readonly Record<string, unknown>[],
+  maxGroups: number,
+  where = 'rbac',
+): AuthorizationFilters[] {
+  if (rbacs.length > MAX_RBAC_FILTERS * maxGroups)
+    throw new Error(
+      `${where}: ${String(rbacs.length)} RBAC filters, more than the ${String(MAX_RBAC_FILTERS * maxGroups)} this proxy enforces`,
+    );
+  const groups: Partial<Record<Role, RbacConfig>>[] = [];
+  const roles = rbacs.map((rbac, i) => roleOf(rbac, `${where}[${String(i)}]`));
+  let denies = roles.filter((r) => r === 'deny').length;
+  rbacs.forEach((rbac, i) => {
+    const role = roles[i] ?? 'deny';
+    // Two DENY filters fill both deny slots (CUSTOM and DENY deny alike); the translation
+    // emits CUSTOM's first, so of a pair of unmarked ones the first is reported as CUSTOM.
+    const pairFirst = role === 'deny' && denies-- % 2 === 0 && denies > 0;
+    const slots: readonly Role[] =
+      role === 'custom' || pairFirst
+        ? ['custom', 'deny']
+        : role === 'deny'
+          ? ['deny', 'custom']
+          : [role];
+    let placed = false;
+    for (const group of groups) {
+      const slot = slots.find((s) => group[s] === undefined);
+      if (slot !== undefined) {
+        group[slot] = rbac;
+        placed = true;
+        break;
+      }
+    }
+    if (!placed) {
+      if (groups.length >= maxGroups)
+        throw new Error(
+          `${where}[${String(i)}]: more ${role.toUpperCase()} RBAC filters than this proxy enforces`,
+        );
+      groups.push({ [role]: rbac as RbacConfig });
+    }
+  });
+  return groups.map((g) => ({ ...g }));
 }
 
 /** Request headers as the policy evaluator takes them: one string each, repeated values joined. */
@@ -68,8 +141,12 @@ function xffOf(hcm: Record<string, unknown>): XffOptions {
   };
 }
 
-/** The evaluator for an HTTP connection manager (its `http_filters` and X-Forwarded-For settings). */
-export function httpPolicyEvaluator(hcm: Record<string, unknown>): EnvoyPolicyEvaluator {
+/**
+ * The evaluator for an HTTP connection manager (its `http_filters` and X-Forwarded-For
+ * settings). Throws (so the update is NACKed) on an RBAC filter it cannot classify or
+ * compile, or more than one group of them: the JWT filter's results feed one group only.
+ */
+export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluator {
   const httpFilters = Array.isArray(hcm['http_filters']) ? (hcm['http_filters'] as unknown[]) : [];
   let jwt: JwtAuthenticationConfig | undefined;
   const rbacs: Record<string, unknown>[] = [];
@@ -79,15 +156,34 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): EnvoyPolicyEv
       jwt = config(f) as unknown as JwtAuthenticationConfig;
     else if (f['name'] === 'envoy.filters.http.rbac') rbacs.push(config(f));
   }
-  return new EnvoyPolicyEvaluator({ jwt, http: classify(rbacs), tcp: {}, xff: xffOf(hcm) });
+  const [http = {}] = classifyRbacFilters(rbacs, 1, 'http_filters');
+  return new EnvoyPolicyEvaluator({ jwt, http, tcp: {}, xff: xffOf(hcm) });
 }
 
-/** The evaluator for a TCP chain's network filters. */
-export function tcpPolicyEvaluator(filters: readonly unknown[]): EnvoyPolicyEvaluator {
+/**
+ * The evaluator for a chain's network RBAC filters: every group runs, in order, and the
+ * first denial wins (a NetworkPolicy ALLOW and an AuthorizationPolicy ALLOW both apply).
+ */
+export function tcpPolicyEvaluator(filters: readonly unknown[]): PolicyEvaluator {
   const rbacs: Record<string, unknown>[] = [];
   for (const f of filters)
     if (isRecord(f) && f['name'] === 'envoy.filters.network.rbac') rbacs.push(config(f));
-  return new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: classify(rbacs) });
+  const groups = classifyRbacFilters(rbacs, 2, 'filters').map(
+    (tcp) => new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp }),
+  );
+  const [first] = groups;
+  if (first === undefined || groups.length === 1)
+    return first ?? new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: {} });
+  return {
+    async decide(req) {
+      let last: Decision | undefined;
+      for (const group of groups) {
+        last = await group.decide(req);
+        if (last.status !== 200) return last;
+      }
+      return last ?? (await first.decide(req));
+    },
+  };
 }
 
 /** Envoy's body for a policy denial: RBAC's 403, jwt_authn's 401 reason, else 400. */

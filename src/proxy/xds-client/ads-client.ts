@@ -3,7 +3,10 @@
  * the world (Envoy xDS protocol, "ACK/NACK and resource type instance
  * version"). It subscribes to clusters and listeners (wildcard), then to the
  * endpoints, routes and secrets they name; each response is validated whole
- * and applied atomically or NACKed with the reason. The last good config is
+ * and applied atomically or NACKed with the reason: a consumer's `prepare`
+ * builds everything an update needs (compiled filter chains, bound sockets)
+ * before the ACK, and only a fully built update is swapped in; responses are
+ * handled one at a time, in order. The last good config is
  * kept when the control plane goes away, and the stream reconnects with
  * exponential backoff, resending the accepted versions.
  */
@@ -38,6 +41,15 @@ export interface AdsClientOptions {
   onUpdate?: (snapshot: XdsSnapshot, kind: ResourceKind) => void;
   /** Extra check a consumer applies before an update is accepted (e.g. listeners can bind); returns problems. */
   check?: (snapshot: XdsSnapshot, kind: ResourceKind) => string[];
+  /**
+   * Builds what a validated update needs without changing what serves; a rejection (its
+   * message is the reason) NACKs the update. `commit` runs before the ACK is sent, `abort`
+   * when the client closed meanwhile.
+   */
+  prepare?: (
+    snapshot: XdsSnapshot,
+    kind: ResourceKind,
+  ) => Promise<{ commit(): void; abort(): void } | undefined>;
   /** Called on every NACK, with the reason sent to the control plane. */
   onNack?: (kind: ResourceKind, reason: string) => void;
   /** First reconnect delay (ms), doubled per failure up to `maxBackoffMs`. */
@@ -158,9 +170,18 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
   let backoff = initialBackoff;
   let timer: NodeJS.Timeout | undefined;
   let call: grpc.ClientDuplexStream<object, DiscoveryResponse> | undefined;
+  /** Responses are handled one at a time, in arrival order (a prepare may take a while). */
+  let handling: Promise<void> = Promise.resolve();
 
-  const send = (kind: ResourceKind, nonce: string, errorDetail?: string): void => {
-    call?.write({
+  const send = (
+    kind: ResourceKind,
+    nonce: string,
+    errorDetail?: string,
+    on: grpc.ClientDuplexStream<object, DiscoveryResponse> | undefined = call,
+  ): void => {
+    // A response handled after its stream ended is answered on none: the next stream resends.
+    if (on === undefined || on !== call) return;
+    on.write({
       version_info: versions[kind],
       node: {
         id: options.node.id,
@@ -187,7 +208,10 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
     }
   };
 
-  const handle = (response: DiscoveryResponse): void => {
+  const handle = async (
+    response: DiscoveryResponse,
+    stream: grpc.ClientDuplexStream<object, DiscoveryResponse>,
+  ): Promise<void> => {
     const kind = KIND_BY_URL.get(response.type_url ?? '');
     const nonce = response.nonce ?? '';
     if (kind === undefined) return;
@@ -211,15 +235,28 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
       candidate = { ...snapshot, [kind]: merged };
       problems.push(...(options.check?.(candidate, kind) ?? []));
     }
+    let prepared: { commit(): void; abort(): void } | undefined;
+    if (candidate !== undefined && problems.length === 0 && options.prepare !== undefined) {
+      try {
+        prepared = await options.prepare(candidate, kind);
+      } catch (error) {
+        problems.push(error instanceof Error ? error.message : String(error));
+      }
+    }
     if (candidate === undefined || problems.length > 0) {
       const reason = problems.join('; ');
       options.onNack?.(kind, reason);
-      send(kind, nonce, reason);
+      send(kind, nonce, reason, stream);
+      return;
+    }
+    if (closed) {
+      prepared?.abort();
       return;
     }
     snapshot = candidate;
     versions[kind] = response.version_info ?? '';
-    send(kind, nonce);
+    prepared?.commit();
+    send(kind, nonce, undefined, stream);
     options.onUpdate?.(snapshot, kind);
     resubscribe();
   };
@@ -240,7 +277,16 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
     stream.on('data', (response: DiscoveryResponse) => {
       connected = true;
       backoff = initialBackoff;
-      handle(response);
+      handling = handling
+        .then(() => handle(response, stream))
+        .catch((error: unknown) => {
+          // Never a stuck queue or an unhandled rejection: an unexpected failure is a NACK.
+          const kind = KIND_BY_URL.get(response.type_url ?? '');
+          if (kind === undefined) return;
+          const reason = `internal error: ${error instanceof Error ? error.message : String(error)}`;
+          options.onNack?.(kind, reason);
+          send(kind, response.nonce ?? '', reason, stream);
+        });
     });
     stream.on('metadata', () => {
       connected = true;
