@@ -93,3 +93,66 @@ test('stop() ends every process group: no leader or grandchild survives', async 
   await until(() => pids.every((pid) => !alive(pid)), 'every pid to be gone');
   assert.equal(sup.pids().size, 0);
 });
+
+test('the restart budget is per window: after the back-off the process is tried again (CrashLoopBackOff)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
+  t.after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const events: SupervisorEvent[] = [];
+  const sup = createSupervisor({
+    logDir: join(dir, 'logs'),
+    initialBackoffMs: 10,
+    maxBackoffMs: 40,
+    maxRestarts: 2,
+    restartWindowMs: 400,
+    onEvent: (e) => events.push(e),
+  });
+  t.after(() => sup.stop());
+  sup.start({ name: 'crasher', command: process.execPath, args: ['-e', 'process.exit(3)'] });
+  // Two restarts spend the budget; the back-off ends when the oldest leaves the window, and
+  // the process runs again (Kubernetes never gives up on a crash-looping container).
+  await until(() => events.filter((e) => e.type === 'failed').length >= 2, 'two back-offs');
+  const failed = events.filter((e) => e.type === 'failed');
+  for (const e of failed) {
+    assert.equal(e.restarts, 2);
+    assert.equal(e.windowMs, 400);
+    assert.ok(e.delayMs > 0 && e.delayMs <= 400, `back-off ${String(e.delayMs)} within the window`);
+  }
+  const firstFailed = events.indexOf(failed[0] as SupervisorEvent);
+  assert.ok(
+    events.slice(firstFailed).some((e) => e.type === 'started'),
+    'started again after the back-off',
+  );
+});
+
+test('a run that lasted stableAfterMs resets the backoff to its initial delay', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
+  t.after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const counter = join(dir, 'runs');
+  const events: SupervisorEvent[] = [];
+  const sup = createSupervisor({
+    logDir: join(dir, 'logs'),
+    initialBackoffMs: 10,
+    maxRestarts: 10,
+    stableAfterMs: 300,
+    onEvent: (e) => events.push(e),
+  });
+  t.after(() => sup.stop());
+  // Runs 1–2 crash at once; run 3 is stable (it exits only after a stable period); run 4 crashes.
+  const script = `
+    const fs = require('node:fs');
+    const n = (fs.existsSync(${JSON.stringify(counter)}) ? Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8')) : 0) + 1;
+    fs.writeFileSync(${JSON.stringify(counter)}, String(n));
+    if (n === 3) setTimeout(() => process.exit(1), 600);
+    else if (n < 5) process.exit(1);
+    else setInterval(() => {}, 1000);`;
+  sup.start({ name: 'flaky', command: process.execPath, args: ['-e', script] });
+  await until(() => events.filter((e) => e.type === 'started').length >= 5, 'five runs');
+  assert.deepEqual(
+    events.filter((e) => e.type === 'restarting').map((e) => e.delayMs),
+    [10, 20, 10, 20],
+  );
+});
