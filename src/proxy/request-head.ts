@@ -22,7 +22,7 @@
  *   that much) and written back into the request, so the forwarded path is
  *   the one that was routed and authorised.
  */
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { normalizePath, type PathNormalization } from '../policy/path-normalization.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
@@ -35,8 +35,52 @@ const rec = (v: unknown): R =>
 export const REQUEST_HEADERS_TIMEOUT_MS = 15_000;
 /** Largest request head accepted (Envoy's max_request_headers_kb is 60; Node's parser limit here). */
 export const MAX_REQUEST_HEADER_BYTES = 16_384;
-/** How often Node checks its headers timeout: the close comes at most this late. */
+/** How often Node checks its headers timeout (keep-alive requests after the first). */
 export const CONNECTION_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * A connection's first request head must be complete within `timeoutMs` of the
+ * connection reaching `server` (its first bytes), as Envoy's
+ * `request_headers_timeout` counts; else 408 and the connection is closed. A timer
+ * per connection, not Node's periodic sweep: the sweep can close a drip-fed head
+ * long after the timeout (it ran every 30 s by default, and stops finding
+ * connections that reached the server through `emit('connection')` after the
+ * first one closed). Later requests on a kept-alive connection are bounded by
+ * Node's own `headersTimeout`.
+ */
+export function enforceHeadersTimeout(server: Server, timeoutMs: number): void {
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  const disarm = (socket: object): void => {
+    const timer = timers.get(socket);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timers.delete(socket);
+    }
+  };
+  server.on('connection', (socket: Duplex) => {
+    const timer = setTimeout(() => {
+      timers.delete(socket);
+      if (socket.writable)
+        socket.end(
+          'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+        );
+      // A client that does not read its answer is not waited for.
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }, timeoutMs);
+    timer.unref();
+    timers.set(socket, timer);
+    socket.once('close', () => {
+      disarm(socket);
+    });
+  });
+  const headComplete = (req: IncomingMessage): void => {
+    disarm(req.socket);
+  };
+  // Listeners run in order of registration: these are added before the request handlers.
+  server.prependListener('request', headComplete);
+  server.prependListener('upgrade', headComplete);
+  server.prependListener('connect', headComplete);
+}
 
 /** What a listener's HttpConnectionManager says about request heads. */
 export interface RequestHeadPolicy {
@@ -129,13 +173,17 @@ export function checkRequestHead(
   const url = req.url ?? '';
   if (!VISIBLE_ASCII.test(url)) return reject(400, 'Bad Request', 'http1.invalid_url');
   if (url.includes('#')) return reject(400, 'Bad Request', 'http.invalid_path');
-  // Absolute-form (an explicit proxy's request): the path part is normalised, the rest kept.
-  let prefix = '';
+  // Absolute-form (RFC 9112 §3.2.2, an explicit proxy's request) becomes origin-form with the
+  // URL's authority as Host, as Envoy's HTTP/1 codec does: policy, routing and the app then
+  // read one path and one authority, never `http://x/admin` beside `/admin`.
   let target = url;
-  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?]*/.exec(url);
+  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)/.exec(url);
   if (absolute !== null) {
-    prefix = absolute[0];
-    target = url.slice(prefix.length);
+    if (absolute[1]?.toLowerCase() !== 'http' || absolute[2] === undefined || absolute[2] === '')
+      return reject(400, 'Bad Request', 'http1.invalid_url');
+    if (/[@\s]/.test(absolute[2])) return reject(400, 'Bad Request', 'http1.invalid_url');
+    req.headers.host = absolute[2];
+    target = url.slice(absolute[0].length);
     if (target === '' || target.startsWith('?')) target = `/${target}`;
   } else if (!url.startsWith('/')) {
     // OPTIONS * and other origin-less targets have no path to route or authorise.
@@ -147,7 +195,7 @@ export function checkRequestHead(
     return reject(400, 'Bad Request', 'http.invalid_path');
   const normalized = normalizePath(target, policy.normalization);
   if (!normalized.ok) return reject(400, 'Bad Request', 'http.invalid_path');
-  const next = `${prefix}${normalized.path}${q === -1 ? '' : `?${normalized.query}`}`;
+  const next = `${normalized.path}${q === -1 ? '' : `?${normalized.query}`}`;
   if (next !== url) req.url = next;
   return undefined;
 }
@@ -195,6 +243,10 @@ export function rejectOnSocket(socket: Duplex, rejection: HeadRejection): void {
  * destroyed. Nothing of such a request is ever forwarded.
  */
 export function answerParseError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    rejectOnSocket(socket, reject(408, 'Request Timeout', 'request_header_timeout'));
+    return;
+  }
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   rejectOnSocket(
     socket,

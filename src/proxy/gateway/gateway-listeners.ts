@@ -37,6 +37,7 @@ import { containRequest, containSocket } from '../containment.js';
 import {
   answerParseError,
   checkRequestHead,
+  enforceHeadersTimeout,
   CONNECTION_CHECK_INTERVAL_MS,
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
@@ -153,6 +154,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   http1.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
     answerParseError(error, socket);
   });
+  enforceHeadersTimeout(http1, REQUEST_HEADERS_TIMEOUT_MS);
   const hcmOf = new WeakMap<net.Socket, Record<string, unknown>>();
   const h2 = createH2Downstream<Record<string, unknown>>((req, res) => {
     containRequest(req, res, logger, 'gateway request', () => serve(req, res, h2.contextOf(req)));

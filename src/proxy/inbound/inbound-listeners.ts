@@ -60,6 +60,7 @@ import { containRequest, containSocket } from '../containment.js';
 import {
   answerParseError,
   checkRequestHead,
+  enforceHeadersTimeout,
   CONNECTION_CHECK_INTERVAL_MS,
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
@@ -663,6 +664,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
           answerParseError(error, socket);
         });
+        enforceHeadersTimeout(server, REQUEST_HEADERS_TIMEOUT_MS);
       } else {
         const proxy = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
         cluster = str(rec(proxy?.['typed_config'])['cluster']);

@@ -72,6 +72,7 @@ import { containRequest, containSocket } from '../containment.js';
 import {
   answerParseError,
   checkRequestHead,
+  enforceHeadersTimeout,
   CONNECTION_CHECK_INTERVAL_MS,
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
@@ -1139,6 +1140,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
     answerParseError(error, socket);
   });
+  enforceHeadersTimeout(server, REQUEST_HEADERS_TIMEOUT_MS);
 
   // Upgrade (WebSocket): checked, routed and policed like any request (request-head checks,
   // the route's allowed upgrade types, local rate limit, circuit breaker, rewrites, header
