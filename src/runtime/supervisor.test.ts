@@ -14,8 +14,8 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function until(check: () => boolean, what: string, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
     if (check()) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -105,19 +105,30 @@ test('the restart budget is per window: after the back-off the process is tried 
     initialBackoffMs: 10,
     maxBackoffMs: 40,
     maxRestarts: 2,
-    restartWindowMs: 400,
+    // Wide enough that three quick crashes fall in it even on a loaded machine.
+    restartWindowMs: 5_000,
     onEvent: (e) => events.push(e),
   });
   t.after(() => sup.stop());
   sup.start({ name: 'crasher', command: process.execPath, args: ['-e', 'process.exit(3)'] });
   // Two restarts spend the budget; the back-off ends when the oldest leaves the window, and
   // the process runs again (Kubernetes never gives up on a crash-looping container).
-  await until(() => events.filter((e) => e.type === 'failed').length >= 2, 'two back-offs');
+  await until(
+    () => {
+      const first = events.findIndex((e) => e.type === 'failed');
+      return first !== -1 && events.slice(first).some((e) => e.type === 'started');
+    },
+    'a start after the back-off',
+    600,
+  );
   const failed = events.filter((e) => e.type === 'failed');
   for (const e of failed) {
     assert.equal(e.restarts, 2);
-    assert.equal(e.windowMs, 400);
-    assert.ok(e.delayMs > 0 && e.delayMs <= 400, `back-off ${String(e.delayMs)} within the window`);
+    assert.equal(e.windowMs, 5_000);
+    assert.ok(
+      e.delayMs > 0 && e.delayMs <= 5_000,
+      `back-off ${String(e.delayMs)} within the window`,
+    );
   }
   const firstFailed = events.indexOf(failed[0] as SupervisorEvent);
   assert.ok(
@@ -137,7 +148,8 @@ test('a run that lasted stableAfterMs resets the backoff to its initial delay', 
     logDir: join(dir, 'logs'),
     initialBackoffMs: 10,
     maxRestarts: 10,
-    stableAfterMs: 300,
+    // A crash comes well within this even on a loaded machine; run 3 outlives it.
+    stableAfterMs: 5_000,
     onEvent: (e) => events.push(e),
   });
   t.after(() => sup.stop());
@@ -146,11 +158,11 @@ test('a run that lasted stableAfterMs resets the backoff to its initial delay', 
     const fs = require('node:fs');
     const n = (fs.existsSync(${JSON.stringify(counter)}) ? Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8')) : 0) + 1;
     fs.writeFileSync(${JSON.stringify(counter)}, String(n));
-    if (n === 3) setTimeout(() => process.exit(1), 600);
+    if (n === 3) setTimeout(() => process.exit(1), 7000);
     else if (n < 5) process.exit(1);
     else setInterval(() => {}, 1000);`;
   sup.start({ name: 'flaky', command: process.execPath, args: ['-e', script] });
-  await until(() => events.filter((e) => e.type === 'started').length >= 5, 'five runs');
+  await until(() => events.filter((e) => e.type === 'started').length >= 5, 'five runs', 600);
   assert.deepEqual(
     events.filter((e) => e.type === 'restarting').map((e) => e.delayMs),
     [10, 20, 10, 20],
