@@ -193,6 +193,14 @@ export function checkRequestHead(
   const rawPath = q === -1 ? target : target.slice(0, q);
   if (policy.rejectEscapedSlashes && ESCAPED_SLASH.test(rawPath))
     return reject(400, 'Bad Request', 'http.invalid_path');
+  // Fast path: nothing to decode, no dot segment, no slash run to merge — already normal.
+  if (
+    !/[%\\]|\/\./.test(rawPath) &&
+    (policy.normalization === 'BASE' || policy.normalization === 'NONE' || !rawPath.includes('//'))
+  ) {
+    if (target !== url) req.url = target;
+    return undefined;
+  }
   const normalized = normalizePath(target, policy.normalization);
   if (!normalized.ok) return reject(400, 'Bad Request', 'http.invalid_path');
   const next = `${normalized.path}${q === -1 ? '' : `?${normalized.query}`}`;
