@@ -108,6 +108,27 @@ test('inline JWKS: valid 200, expired/wrong aud/wrong issuer/forged 401, missing
   );
 });
 
+test('a token in the header and another in ?access_token=: every one must be valid (Envoy jwt_authn)', async () => {
+  const k = await keys('k1');
+  const forger = await keys('k1');
+  const authorizer = createWorkloadAuthorizer(
+    loadSecurityPolicies(
+      parseManifests(ra(`{issuer: "${ISS}", jwks: '${k.jwks}'}`) + requireToken, 'ra.yaml'),
+    ),
+    wl,
+  );
+  const good = await k.sign({});
+  const forged = await forger.sign({});
+  // A valid header token must not vouch for a forged query token, nor the other way round.
+  const both = (header: string, query: string): InboundRequest =>
+    req(header, { path: `/headers?access_token=${query}` });
+  assert.equal((await authorizer.decide(both(good, forged))).status, 401);
+  assert.equal((await authorizer.decide(both(forged, good))).status, 401);
+  assert.equal((await authorizer.decide(both(good, 'not-a-jwt'))).status, 401);
+  assert.equal((await authorizer.decide(both(good, good))).status, 200);
+  assert.equal((await authorizer.decide(both(good, await k.sign({ x: 1 })))).status, 200);
+});
+
 test('claims in policies: request.auth.claims[groups] (list) and nested claims', async () => {
   const k = await keys('k2');
   const yaml =

@@ -396,6 +396,7 @@ export function createJwtAuthenticator(
         Promise.resolve({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] }),
     };
   }
+  const providers = config.providers;
   const keySets = new Map<string, ProviderKeys>();
   for (const [name, p] of Object.entries(config.providers)) {
     if (p.local_jwks !== undefined) {
@@ -428,96 +429,111 @@ export function createJwtAuthenticator(
       }
       if (found.length === 0)
         return { status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] };
-      const token = found[0]?.token ?? '';
-      let unverified: JWTPayload;
-      try {
-        unverified = decodeJwt(token);
-      } catch {
-        return { status: 401, reason: 'Jwt is not in the form of Header.Payload.Signature' };
+      // Every token presented must be valid (Envoy's jwt_authn verifies each extracted token: one
+      // in the header and another in `?access_token=` are both checked); the first one's
+      // identity is the request's. Headers carrying any of them are removed unless forwarded.
+      const tokens = [...new Set(found.map((f) => f.token))];
+      let first: Extract<JwtOutcome, { status: 200 }> | undefined;
+      const removed = new Set<string>();
+      for (const token of tokens) {
+        const result = await verify(token, found);
+        if (result.status !== 200) return result;
+        first ??= result;
+        for (const h of result.headersToRemove) removed.add(h);
       }
-      const candidates = found.filter(
-        (f) => config.providers[f.provider]?.issuer === unverified.iss,
-      );
-      const chosen = candidates[0];
-      if (chosen === undefined)
-        return {
-          status: 401,
-          reason: `Jwt issuer ${JSON.stringify(unverified.iss)} is not configured`,
-        };
-      const provider = config.providers[chosen.provider];
-      const keys = keySets.get(chosen.provider);
-      if (provider === undefined || keys === undefined)
-        return { status: 401, reason: 'Jwks remote fetch is failed' };
-      let payload: JWTPayload;
-      const skew = provider.clock_skew_seconds ?? CLOCK_SKEW_S;
-      const currentDate = clock();
-      try {
-        // Envoy (jwt_authn/jwt.cc verifyTimeConstraint): expired only when now > exp + skew,
-        // so a token is still valid at exactly exp + skew; jose rejects at exp + tolerance,
-        // hence one more second there, and nbf checked here with Envoy's exact bound.
-        ({ payload } = await verifyToken(chosen.token, keys, {
-          issuer: provider.issuer,
-          ...(provider.audiences === undefined ? {} : { audience: [...provider.audiences] }),
-          clockTolerance: skew + 1,
-          currentDate,
-        }));
-        const now = Math.floor(currentDate.getTime() / 1000);
-        if (typeof payload.nbf === 'number' && payload.nbf > now + skew)
-          return { status: 401, reason: 'Jwt not yet valid' };
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? '';
-        const reason =
-          code === 'ERR_JWT_EXPIRED'
-            ? 'Jwt is expired'
-            : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' &&
-                (err as { claim?: string }).claim === 'nbf'
-              ? 'Jwt not yet valid'
-              : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
-                ? `Jwt verification fails: ${(err as Error).message}`
-                : code === 'ERR_JWKS_TIMEOUT' ||
-                    code === 'ERR_JOSE_GENERIC' ||
-                    code === 'ERR_JWKS_INVALID'
-                  ? 'Jwks remote fetch is failed'
-                  : code === 'ERR_JWKS_NO_MATCHING_KEY' ||
-                      code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
-                    ? 'Jwt verification fails'
-                    : `Jwt verification fails: ${(err as Error).message}`;
-        return { status: 401, reason };
-      }
-      const claims: Record<string, unknown> = { ...payload };
-      for (const name of provider.normalize_payload_in_metadata?.space_delimited_claims ??
-        DEFAULT_SPACE_DELIMITED_CLAIMS)
-        if (name in claims) claims[name] = splitSpaces(claims[name]);
-      const aud =
-        payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-      const principal = `${payload.iss ?? ''}/${payload.sub ?? ''}`;
-      const headersToSet: Record<string, string> = {};
-      if (provider.forward_payload_header !== undefined) {
-        headersToSet[provider.forward_payload_header.toLowerCase()] = Buffer.from(
-          JSON.stringify(payload),
-        ).toString('base64url');
-      }
-      for (const c of provider.claim_to_headers ?? []) {
-        const v = payload[c.claim_name];
-        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
-          headersToSet[c.header_name.toLowerCase()] = String(v);
-      }
-      return {
-        status: 200,
-        principal,
-        payload,
-        metadata: {
-          'request.auth.principal': principal,
-          'request.auth.audiences': aud,
-          ...(typeof payload['azp'] === 'string'
-            ? { 'request.auth.presenter': payload['azp'] }
-            : {}),
-          'request.auth.claims': claims,
-        },
-        headersToSet,
-        headersToRemove:
-          provider.forward === true || chosen.header === undefined ? [] : [chosen.header],
-      };
+      return first === undefined
+        ? { status: 401, reason: 'Jwt is missing' }
+        : { ...first, headersToRemove: [...removed] };
     },
   };
+
+  async function verify(token: string, found: readonly Location[]): Promise<JwtOutcome> {
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch {
+      return { status: 401, reason: 'Jwt is not in the form of Header.Payload.Signature' };
+    }
+    const candidates = found.filter(
+      (f) => f.token === token && providers[f.provider]?.issuer === unverified.iss,
+    );
+    const chosen = candidates[0];
+    if (chosen === undefined)
+      return {
+        status: 401,
+        reason: `Jwt issuer ${JSON.stringify(unverified.iss)} is not configured`,
+      };
+    const provider = providers[chosen.provider];
+    const keys = keySets.get(chosen.provider);
+    if (provider === undefined || keys === undefined)
+      return { status: 401, reason: 'Jwks remote fetch is failed' };
+    let payload: JWTPayload;
+    const skew = provider.clock_skew_seconds ?? CLOCK_SKEW_S;
+    const currentDate = clock();
+    try {
+      // Envoy (jwt_authn/jwt.cc verifyTimeConstraint): expired only when now > exp + skew,
+      // so a token is still valid at exactly exp + skew; jose rejects at exp + tolerance,
+      // hence one more second there, and nbf checked here with Envoy's exact bound.
+      ({ payload } = await verifyToken(chosen.token, keys, {
+        issuer: provider.issuer,
+        ...(provider.audiences === undefined ? {} : { audience: [...provider.audiences] }),
+        clockTolerance: skew + 1,
+        currentDate,
+      }));
+      const now = Math.floor(currentDate.getTime() / 1000);
+      if (typeof payload.nbf === 'number' && payload.nbf > now + skew)
+        return { status: 401, reason: 'Jwt not yet valid' };
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      const reason =
+        code === 'ERR_JWT_EXPIRED'
+          ? 'Jwt is expired'
+          : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' &&
+              (err as { claim?: string }).claim === 'nbf'
+            ? 'Jwt not yet valid'
+            : code === 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+              ? `Jwt verification fails: ${(err as Error).message}`
+              : code === 'ERR_JWKS_TIMEOUT' ||
+                  code === 'ERR_JOSE_GENERIC' ||
+                  code === 'ERR_JWKS_INVALID'
+                ? 'Jwks remote fetch is failed'
+                : code === 'ERR_JWKS_NO_MATCHING_KEY' ||
+                    code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+                  ? 'Jwt verification fails'
+                  : `Jwt verification fails: ${(err as Error).message}`;
+      return { status: 401, reason };
+    }
+    const claims: Record<string, unknown> = { ...payload };
+    for (const name of provider.normalize_payload_in_metadata?.space_delimited_claims ??
+      DEFAULT_SPACE_DELIMITED_CLAIMS)
+      if (name in claims) claims[name] = splitSpaces(claims[name]);
+    const aud =
+      payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    const principal = `${payload.iss ?? ''}/${payload.sub ?? ''}`;
+    const headersToSet: Record<string, string> = {};
+    if (provider.forward_payload_header !== undefined) {
+      headersToSet[provider.forward_payload_header.toLowerCase()] = Buffer.from(
+        JSON.stringify(payload),
+      ).toString('base64url');
+    }
+    for (const c of provider.claim_to_headers ?? []) {
+      const v = payload[c.claim_name];
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+        headersToSet[c.header_name.toLowerCase()] = String(v);
+    }
+    return {
+      status: 200,
+      principal,
+      payload,
+      metadata: {
+        'request.auth.principal': principal,
+        'request.auth.audiences': aud,
+        ...(typeof payload['azp'] === 'string' ? { 'request.auth.presenter': payload['azp'] } : {}),
+        'request.auth.claims': claims,
+      },
+      headersToSet,
+      headersToRemove:
+        provider.forward === true || chosen.header === undefined ? [] : [chosen.header],
+    };
+  }
 }

@@ -27,9 +27,12 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
-/** True when a request came over HTTP/2. */
-export function isH2(req: AnyRequest): boolean {
-  return req.httpVersionMajor === 2;
+/**
+ * True when a request came over HTTP/2: told by its object, never by the version a
+ * request line claims (`GET / HTTP/2.0` on an HTTP/1 connection is not HTTP/2).
+ */
+export function isH2(req: AnyRequest): req is http2.Http2ServerRequest {
+  return 'stream' in req;
 }
 
 /** True when `first` starts like the HTTP/2 connection preface `PRI * HTTP/2.0`. */
@@ -141,7 +144,7 @@ export function noteGrpcStatus(req: AnyRequest, fields: Readonly<Record<string, 
 
 /** `HTTP/2` or `HTTP/1.1`, as Envoy's `%PROTOCOL%` writes it. */
 export function protocolOf(req: AnyRequest): string {
-  return req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`;
+  return isH2(req) ? 'HTTP/2' : `HTTP/${req.httpVersion}`;
 }
 
 /** True for gRPC requests (`content-type: application/grpc[+proto|+json|…]`). */

@@ -15,7 +15,6 @@
  * stages and cluster-wide sharing are not implemented: NACKed.
  */
 import { enumNumber, list, rec, str } from '../xds/index.js';
-import type * as http2 from 'node:http2';
 import { applyHeaderOps, chance, durationMs as optionalMs, fraction } from './envoy-values.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
 
@@ -231,6 +230,6 @@ export function createLocalRateLimiter(
 
 /** The downstream connection of a request (per-connection buckets): the socket, or the HTTP/2 session. */
 export function downstreamConnection(req: AnyRequest): object {
-  if (isH2(req)) return (req as http2.Http2ServerRequest).stream.session ?? req;
+  if (isH2(req)) return req.stream.session ?? req;
   return req.socket;
 }

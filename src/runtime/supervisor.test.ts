@@ -14,8 +14,8 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function until(check: () => boolean, what: string, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
     if (check()) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -92,4 +92,79 @@ test('stop() ends every process group: no leader or grandchild survives', async 
   await sup.stop();
   await until(() => pids.every((pid) => !alive(pid)), 'every pid to be gone');
   assert.equal(sup.pids().size, 0);
+});
+
+test('the restart budget is per window: after the back-off the process is tried again (CrashLoopBackOff)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
+  t.after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const events: SupervisorEvent[] = [];
+  const sup = createSupervisor({
+    logDir: join(dir, 'logs'),
+    initialBackoffMs: 10,
+    maxBackoffMs: 40,
+    maxRestarts: 2,
+    // Wide enough that three quick crashes fall in it even on a loaded machine.
+    restartWindowMs: 5_000,
+    onEvent: (e) => events.push(e),
+  });
+  t.after(() => sup.stop());
+  sup.start({ name: 'crasher', command: process.execPath, args: ['-e', 'process.exit(3)'] });
+  // Two restarts spend the budget; the back-off ends when the oldest leaves the window, and
+  // the process runs again (Kubernetes never gives up on a crash-looping container).
+  await until(
+    () => {
+      const first = events.findIndex((e) => e.type === 'failed');
+      return first !== -1 && events.slice(first).some((e) => e.type === 'started');
+    },
+    'a start after the back-off',
+    600,
+  );
+  const failed = events.filter((e) => e.type === 'failed');
+  for (const e of failed) {
+    assert.equal(e.restarts, 2);
+    assert.equal(e.windowMs, 5_000);
+    assert.ok(
+      e.delayMs > 0 && e.delayMs <= 5_000,
+      `back-off ${String(e.delayMs)} within the window`,
+    );
+  }
+  const firstFailed = events.indexOf(failed[0] as SupervisorEvent);
+  assert.ok(
+    events.slice(firstFailed).some((e) => e.type === 'started'),
+    'started again after the back-off',
+  );
+});
+
+test('a run that lasted stableAfterMs resets the backoff to its initial delay', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
+  t.after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const counter = join(dir, 'runs');
+  const events: SupervisorEvent[] = [];
+  const sup = createSupervisor({
+    logDir: join(dir, 'logs'),
+    initialBackoffMs: 10,
+    maxRestarts: 10,
+    // A crash comes well within this even on a loaded machine; run 3 outlives it.
+    stableAfterMs: 5_000,
+    onEvent: (e) => events.push(e),
+  });
+  t.after(() => sup.stop());
+  // Runs 1–2 crash at once; run 3 is stable (it exits only after a stable period); run 4 crashes.
+  const script = `
+    const fs = require('node:fs');
+    const n = (fs.existsSync(${JSON.stringify(counter)}) ? Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8')) : 0) + 1;
+    fs.writeFileSync(${JSON.stringify(counter)}, String(n));
+    if (n === 3) setTimeout(() => process.exit(1), 7000);
+    else if (n < 5) process.exit(1);
+    else setInterval(() => {}, 1000);`;
+  sup.start({ name: 'flaky', command: process.execPath, args: ['-e', script] });
+  await until(() => events.filter((e) => e.type === 'started').length >= 5, 'five runs', 600);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'restarting').map((e) => e.delayMs),
+    [10, 20, 10, 20],
+  );
 });

@@ -2,9 +2,17 @@
  * Process supervision for the local runtime: starts each mesh process (app
  * instance, sidecar, gateway, control plane) in its own process group, logs
  * it to `<logDir>/<name>.log`, restarts it when it dies with exponential
- * backoff (bounded: after `maxRestarts` it is marked failed), and stops every
+ * backoff, and stops every
  * group on shutdown — SIGTERM, a grace period, then SIGKILL — so no orphan
  * (not even a grandchild) outlives `palisade up`.
+ *
+ * Restarts follow Kubernetes' CrashLoopBackOff: the delay doubles from
+ * `initialBackoffMs` up to `maxBackoffMs`, and goes back to the initial delay
+ * once a run has lasted `stableAfterMs`. A process may restart `maxRestarts`
+ * times per `restartWindowMs`; past that budget it is in back-off (listed by
+ * `failed()`, a `failed` event with the wait) until the oldest restart leaves
+ * the window, then it is tried again. It is never given up on for good: a
+ * proxy killed by a burst of bad input comes back once the burst is over.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
@@ -27,8 +35,12 @@ export interface SupervisorOptions {
   readonly initialBackoffMs?: number;
   /** Upper bound of the restart delay in ms. Default 10 000. */
   readonly maxBackoffMs?: number;
-  /** Restarts allowed per process before it is marked failed. Default 5. */
+  /** Restarts allowed per process within `restartWindowMs`. Default 5. */
   readonly maxRestarts?: number;
+  /** The window of the restart budget, in ms. Default 60 000. */
+  readonly restartWindowMs?: number;
+  /** A run this long resets the backoff to its initial delay, in ms. Default 60 000. */
+  readonly stableAfterMs?: number;
   /** Time between SIGTERM and SIGKILL on shutdown, in ms. Default 5 000. */
   readonly stopGraceMs?: number;
   /** Called on every lifecycle event (for the CLI's output and tests). */
@@ -50,7 +62,14 @@ export type SupervisorEvent =
       readonly attempt: number;
       readonly delayMs: number;
     }
-  | { readonly type: 'failed'; readonly name: string; readonly restarts: number };
+  | {
+      /** The restart budget of the window is spent: back-off until `delayMs` has passed. */
+      readonly type: 'failed';
+      readonly name: string;
+      readonly restarts: number;
+      readonly windowMs: number;
+      readonly delayMs: number;
+    };
 
 /** The supervisor's handle. */
 export interface Supervisor {
@@ -58,7 +77,7 @@ export interface Supervisor {
   start(spec: ProcessSpec): void;
   /** PIDs of the processes currently alive, by name. */
   pids(): Map<string, number>;
-  /** Names of processes that exhausted their restarts. */
+  /** Names of processes in crash-loop back-off (their restart budget for the window is spent). */
   failed(): string[];
   /** Stops every process group and resolves when all have exited. */
   stop(): Promise<void>;
@@ -72,7 +91,11 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
 interface Entry {
   readonly spec: ProcessSpec;
   child: ChildProcess | undefined;
+  /** Consecutive quick restarts: the backoff exponent. */
   restarts: number;
+  /** When each restart within the current window happened (ms, monotonic). */
+  restartTimes: number[];
+  startedAt: number;
   timer: NodeJS.Timeout | undefined;
   failed: boolean;
   exited: Promise<void>;
@@ -83,6 +106,9 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const initial = options.initialBackoffMs ?? 250;
   const max = options.maxBackoffMs ?? 10_000;
   const maxRestarts = options.maxRestarts ?? 5;
+  const windowMs = options.restartWindowMs ?? 60_000;
+  const stableMs = options.stableAfterMs ?? 60_000;
+  const now = (): number => performance.now();
   const grace = options.stopGraceMs ?? 5_000;
   const emit = options.onEvent ?? (() => undefined);
   const entries = new Map<string, Entry>();
@@ -103,6 +129,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       closeSync(fd);
     }
     entry.child = child;
+    entry.startedAt = now();
     entry.exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         entry.child = undefined;
@@ -124,17 +151,31 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   }
 
   function scheduleRestart(entry: Entry): void {
-    if (entry.restarts >= maxRestarts) {
-      entry.failed = true;
-      emit({ type: 'failed', name: entry.spec.name, restarts: entry.restarts });
-      return;
-    }
+    const at = now();
+    // A run that lasted stableAfterMs was healthy: the next restart is quick again.
+    if (at - entry.startedAt >= stableMs) entry.restarts = 0;
+    entry.restartTimes = entry.restartTimes.filter((t) => at - t < windowMs);
     entry.restarts += 1;
-    const delayMs = backoffDelay(entry.restarts, initial, max);
-    emit({ type: 'restarting', name: entry.spec.name, attempt: entry.restarts, delayMs });
+    let delayMs = backoffDelay(entry.restarts, initial, max);
+    const oldest = entry.restartTimes[0];
+    if (entry.restartTimes.length >= maxRestarts && oldest !== undefined) {
+      // Budget spent: wait until the oldest restart leaves the window (and at least the backoff).
+      delayMs = Math.max(delayMs, Math.ceil(oldest + windowMs - at));
+      entry.failed = true;
+      emit({
+        type: 'failed',
+        name: entry.spec.name,
+        restarts: entry.restartTimes.length,
+        windowMs,
+        delayMs,
+      });
+    } else emit({ type: 'restarting', name: entry.spec.name, attempt: entry.restarts, delayMs });
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
-      if (!stopping) launch(entry);
+      if (stopping) return;
+      entry.failed = false;
+      entry.restartTimes.push(now());
+      launch(entry);
     }, delayMs);
   }
 
@@ -155,6 +196,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         spec,
         child: undefined,
         restarts: 0,
+        restartTimes: [],
+        startedAt: now(),
         timer: undefined,
         failed: false,
         exited: Promise.resolve(),

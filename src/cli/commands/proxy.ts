@@ -139,12 +139,13 @@ export const proxyCommand: Command = {
         `--trace-sampling: ${values['trace-sampling'] ?? ''} is not a percentage between 0 and 100`,
       );
     const accessLog = accessLogStream(values['access-log-file']);
+    const logger = createLogger('proxy', config.logLevel);
     const proxy = await startProxy({
       ...(otlpEndpoint === undefined || otlpEndpoint === ''
         ? {}
         : { tracing: { otlpEndpoint, samplingPercent: sampling } }),
       ...(accessLog === undefined ? {} : { accessLog }),
-      logger: createLogger('proxy', config.logLevel),
+      logger,
       ...(identity === undefined ? {} : { identity }),
       node: {
         id: nodeId,
@@ -157,6 +158,15 @@ export const proxyCommand: Command = {
       outboundPort: port(values['outbound-port'], '--outbound-port', 15001),
       adminPort: port(values['admin-port'], '--admin-port', 15000),
       drainMs: Number(values['drain-ms'] ?? 5000),
+    });
+    // Once serving, the last line of containment (src/proxy/containment.ts wraps every request and connection):
+    // an error that still escapes is logged and the proxy keeps serving, so no input can take
+    // the enforcement point down.
+    process.on('unhandledRejection', (reason) => {
+      logger.error({ err: reason }, 'unhandled rejection contained');
+    });
+    process.on('uncaughtException', (error) => {
+      logger.error({ err: error }, 'uncaught exception contained');
     });
     io.stdout(`ready outbound=${String(proxy.outboundPort)} admin=${String(proxy.adminPort)}\n`);
     await new Promise<void>((resolve) => {

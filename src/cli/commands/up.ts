@@ -129,7 +129,7 @@ become ready; Ctrl-C stops every process.`,
           );
         if (event.type === 'failed')
           io.stderr(
-            `palisade up: ${event.name} failed ${String(event.restarts)} times; not restarting (see its log)\n`,
+            `palisade up: ${event.name} restarted ${String(event.restarts)} times within ${String(event.windowMs / 1000)} s; back-off: next try in ${String(Math.round(event.delayMs / 1000))} s (see its log)\n`,
           );
       },
     });

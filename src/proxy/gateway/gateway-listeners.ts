@@ -38,6 +38,18 @@ import {
 } from '../h2-downstream.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHelloState } from './client-hello.js';
 import { rejectUpgrade } from '../http-upgrade.js';
+import { containRequest, containSocket } from '../containment.js';
+import {
+  answerParseError,
+  checkRequestHead,
+  enforceHeadersTimeout,
+  CONNECTION_CHECK_INTERVAL_MS,
+  MAX_REQUEST_HEADER_BYTES,
+  REQUEST_HEADERS_TIMEOUT_MS,
+  rejectionHeaders,
+  rejectOnSocket,
+  requestHeadPolicy,
+} from '../request-head.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
@@ -148,13 +160,18 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   /** Listeners bound by a prepared update not committed yet (connections may already arrive). */
   const staged = new Map<string, ListenerState>();
   const http1 = http.createServer({
-    headersTimeout: 15_000,
+    headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
     requestTimeout: 0,
-    maxHeaderSize: 16_384,
+    maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
+    connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
   });
+  http1.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    answerParseError(error, socket);
+  });
+  enforceHeadersTimeout(http1, REQUEST_HEADERS_TIMEOUT_MS);
   const hcmOf = new WeakMap<net.Socket, Record<string, unknown>>();
   const h2 = createH2Downstream<Record<string, unknown>>((req, res) => {
-    serve(req, res, h2.contextOf(req));
+    containRequest(req, res, logger, 'gateway request', () => serve(req, res, h2.contextOf(req)));
   });
   // Never listens (connections are handed to it): start Node's connection tracking and timeouts.
   http1.emit('listening');
@@ -206,13 +223,20 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     req: AnyRequest,
     res: AnyResponse,
     hcm: Record<string, unknown> | undefined,
-  ): void => {
+  ): Promise<void> | undefined => {
     if (hcm === undefined) {
       res.writeHead(404).end();
       return;
     }
+    // The request head is checked and its path normalised before policy and routing see it.
+    const rejected = checkRequestHead(req, requestHeadPolicy(hcm));
+    if (rejected !== undefined) {
+      res.writeHead(rejected.status, rejectionHeaders(req, rejected));
+      res.end(rejected.body);
+      return;
+    }
     if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
-    void authorize(req, hcm).then((denied) => {
+    return authorize(req, hcm).then((denied) => {
       if (denied === undefined) {
         outbound.handle(req, res, hcm);
         return;
@@ -226,20 +250,29 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     });
   };
   http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    serve(req, res, hcmOf.get(req.socket));
+    containRequest(req, res, logger, 'gateway request', () =>
+      serve(req, res, hcmOf.get(req.socket)),
+    );
   });
 
   // WebSocket/Upgrade through the gateway: the same policy first, then routed like a request.
   http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const hcm = hcmOf.get(req.socket);
-    if (hcm === undefined) {
-      rejectUpgrade(socket, 404, '');
-      return;
-    }
-    if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
-    void authorize(req, hcm).then((denied) => {
-      if (denied === undefined) outbound.handleUpgrade(req, socket, head, hcm);
-      else rejectUpgrade(socket, denied.status, denied.body);
+    containSocket(socket, logger, 'gateway upgrade', () => {
+      const hcm = hcmOf.get(req.socket);
+      if (hcm === undefined) {
+        rejectUpgrade(socket, 404, '');
+        return;
+      }
+      const rejected = checkRequestHead(req, requestHeadPolicy(hcm));
+      if (rejected !== undefined) {
+        rejectOnSocket(socket, rejected);
+        return;
+      }
+      if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
+      return authorize(req, hcm).then((denied) => {
+        if (denied === undefined) outbound.handleUpgrade(req, socket, head, hcm);
+        else rejectUpgrade(socket, denied.status, denied.body);
+      });
     });
   });
 
@@ -356,6 +389,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       minVersion: 'TLSv1.2',
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
+      containSocket(socket, logger, 'gateway TLS connection', () => {
+        secureConnection(socket);
+      });
+    });
+    const secureConnection = (socket: tls.TLSSocket): void => {
       const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
       const chain = pickChain(servername);
       if (chain === undefined || (chain.mutual && !socket.authorized)) {
@@ -373,7 +411,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         hcmOf.set(socket, chain.action.hcm);
         http1.emit('connection', socket);
       }
-    });
+    };
     server.on('tlsClientError', (error) => {
       logger.info({ listener: name, err: error.message }, 'gateway TLS handshake failed');
     });
@@ -436,6 +474,11 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     socket.setTimeout(15_000, () => socket.destroy());
     let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
+      containSocket(socket, logger, 'gateway first bytes', () => {
+        firstBytes(chunk);
+      });
+    };
+    const firstBytes = (chunk: Buffer): void => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       const state = listeners.get(name) ?? staged.get(name);
       if (state === undefined) {
@@ -493,7 +536,9 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         continue;
       }
       const server = net.createServer((socket) => {
-        onConnection(name, socket);
+        containSocket(socket, logger, 'gateway connection', () => {
+          onConnection(name, socket);
+        });
       });
       try {
         await new Promise<void>((resolve, reject) => {

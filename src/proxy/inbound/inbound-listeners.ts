@@ -56,6 +56,19 @@ import { peerSpiffeIds } from '../../identity/secure-naming.js';
 import type { Logger } from '../../logging/index.js';
 import type { InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
+import { containRequest, containSocket } from '../containment.js';
+import {
+  answerParseError,
+  checkRequestHead,
+  enforceHeadersTimeout,
+  CONNECTION_CHECK_INTERVAL_MS,
+  MAX_REQUEST_HEADER_BYTES,
+  REQUEST_HEADERS_TIMEOUT_MS,
+  rejectionHeaders,
+  rejectOnSocket,
+  requestHeadPolicy,
+  upgradeAllowed,
+} from '../request-head.js';
 import {
   createLocalRateLimiter,
   downstreamConnection,
@@ -140,6 +153,9 @@ interface ChainState {
   readonly cluster: string;
   /** The HCM's local rate limit filter config and the route's override (HTTP chains). */
   readonly rateLimit: { readonly filter: R | undefined; readonly route: R | undefined };
+  /** The HCM's config and its one route (HTTP chains): request-head checks, upgrade types. */
+  readonly hcm: R | undefined;
+  readonly route: R | undefined;
 }
 
 interface ListenerState {
@@ -290,9 +306,11 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         handshakeTimeout: 10_000,
       });
       server.on('secureConnection', (secure: tls.TLSSocket) => {
-        const ids = peerSpiffeIds(secure.getPeerCertificate());
-        principals.set(secure, secure.authorized ? (ids[0] ?? null) : null);
-        deliver(secure);
+        containSocket(secure, logger, 'inbound TLS connection', () => {
+          const ids = peerSpiffeIds(secure.getPeerCertificate());
+          principals.set(secure, secure.authorized ? (ids[0] ?? null) : null);
+          deliver(secure);
+        });
       });
       server.on('tlsClientError', (error) => {
         logger.info({ listener, err: error.message }, 'TLS handshake failed');
@@ -339,7 +357,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     chain: () => ChainState | undefined,
     req: AnyRequest,
     res: AnyResponse,
-  ): void => {
+  ): Promise<void> | undefined => {
     const state = chain();
     const peer = connectionOf(req, state);
     const principal = peer.principal;
@@ -361,8 +379,17 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       reply(503, 'no healthy upstream', null, 'listener removed');
       return;
     }
+    // The request head is checked and its path normalised before policy sees it: the app
+    // gets exactly the path that was authorised.
+    const rejected = checkRequestHead(req, requestHeadPolicy(state.hcm));
+    if (rejected !== undefined) {
+      res.writeHead(rejected.status, rejectionHeaders(req, rejected));
+      res.end(rejected.body);
+      done(rejected.status, rejected.details, null);
+      return;
+    }
     const current = snapshot;
-    state.evaluator
+    return state.evaluator
       .decide(httpRequestFacts(req, peer))
       .then((decision) => {
         if (decision.status !== 200) {
@@ -482,7 +509,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     req: http.IncomingMessage,
     socket: Duplex,
     head: Buffer,
-  ): void => {
+  ): Promise<void> | undefined => {
     const state = chain();
     const peer = connectionOf(req, state);
     const principal = peer.principal;
@@ -492,8 +519,20 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       done(503, 'listener removed', null);
       return;
     }
+    const rejected = checkRequestHead(req, requestHeadPolicy(state.hcm));
+    if (rejected !== undefined) {
+      rejectOnSocket(socket, rejected);
+      done(rejected.status, rejected.details, null);
+      return;
+    }
+    // Envoy relays only the upgrade types its upgrade_configs allow; others get 403 (upgrade_failed).
+    if (!upgradeAllowed(str(req.headers.upgrade), state.hcm, state.route)) {
+      rejectUpgrade(socket, 403, '');
+      done(403, 'upgrade_failed', null);
+      return;
+    }
     const current = snapshot;
-    state.evaluator
+    return state.evaluator
       .decide(httpRequestFacts(req, peer))
       .then(async (decision) => {
         if (decision.status !== 200) {
@@ -575,6 +614,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             mtls: principal !== null,
           });
         });
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error, listener }, 'inbound TCP policy evaluation failed: closing');
+        socket.destroy();
       });
   };
 
@@ -592,6 +635,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       let evaluator: PolicyEvaluator;
       let connection: PolicyEvaluator | undefined;
       let rateLimit: ChainState['rateLimit'] = { filter: undefined, route: undefined };
+      let hcmConfig: R | undefined;
+      let route: R | undefined;
       if (hcm !== undefined) {
         const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
         if (networkRbac.length > 0) connection = tcpPolicyEvaluator(networkRbac);
@@ -602,37 +647,43 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           filter: hcmRateLimit(config),
           route: routeRateLimit(list(vh?.['routes'])[0]),
         };
+        hcmConfig = config;
+        route = list(vh?.['routes'])[0];
         evaluator = httpPolicyEvaluator(config);
         const chainName = str(chain['name']);
         const current = (): ChainState | undefined =>
           lookup(name)?.chains.find((c) => c.chain['name'] === chainName);
         h2 = createH2Downstream<Peer>((req, res) => {
-          handleHttp(name, current, req, res);
+          containRequest(req, res, logger, 'inbound request', () =>
+            handleHttp(name, current, req, res),
+          );
         });
         server = http.createServer(
           {
-            headersTimeout: 15_000,
+            headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
             requestTimeout: 0,
-            maxHeaderSize: 16_384,
+            maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
             keepAliveTimeout: 30_000,
+            connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
           },
           (req, res) => {
-            handleHttp(name, current, req, res);
+            containRequest(req, res, logger, 'inbound request', () =>
+              handleHttp(name, current, req, res),
+            );
           },
         );
         server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-          handleUpgrade(name, current, req, socket, head);
+          containSocket(socket, logger, 'inbound upgrade', () =>
+            handleUpgrade(name, current, req, socket, head),
+          );
         });
         // This server never listens: connections are handed to it. Node starts its
         // connection tracking (idle close, headers/request timeouts) on 'listening'.
         server.emit('listening');
-        server.on('clientError', (_error, socket) => {
-          if (socket.writable)
-            socket.end(
-              'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
-            );
-          else socket.destroy();
+        server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+          answerParseError(error, socket);
         });
+        enforceHeadersTimeout(server, REQUEST_HEADERS_TIMEOUT_MS);
       } else {
         const proxy = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
         cluster = str(rec(proxy?.['typed_config'])['cluster']);
@@ -648,6 +699,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         connection,
         cluster,
         rateLimit,
+        hcm: hcmConfig,
+        route,
       };
     });
 
@@ -655,6 +708,11 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     socket.on('error', () => socket.destroy());
     socket.setTimeout(15_000, () => socket.destroy());
     socket.once('data', (first: Buffer) => {
+      containSocket(socket, logger, 'inbound first bytes', () => {
+        firstBytes(first);
+      });
+    });
+    const firstBytes = (first: Buffer): void => {
       socket.pause();
       socket.unshift(first);
       socket.setTimeout(0);
@@ -724,6 +782,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
                 return;
               }
               toHttp();
+            })
+            .catch((error: unknown) => {
+              logger.error({ err: error, listener: name }, 'network policy failed: closing');
+              s.destroy();
             });
           return;
         }
@@ -748,7 +810,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         return;
       }
       server.emit('connection', socket);
-    });
+    };
     socket.resume();
   };
 
@@ -764,7 +826,9 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
   };
   const bind = async (name: string, host: string, port: number): Promise<net.Server> => {
     const server = net.createServer((socket) => {
-      onConnection(name, socket);
+      containSocket(socket, logger, 'inbound connection', () => {
+        onConnection(name, socket);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

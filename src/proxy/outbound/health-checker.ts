@@ -207,33 +207,38 @@ export function createHealthChecker(options: {
   const run = (clusterName: string, config: R, endpoint: string, state: HostState): void => {
     const cluster = currentCluster.get(clusterName);
     if (state.stopped || cluster === undefined) return;
-    void probe(clusterName, cluster, config, endpoint).then((result) => {
-      if (state.stopped) return;
-      const wasHealthy = state.healthy;
-      if (result === 'pass') {
-        state.failures = 0;
-        state.successes += 1;
-        if (state.pending || state.successes >= uint(config['healthy_threshold'], 1))
-          state.healthy = true;
-      } else {
-        state.successes = 0;
-        state.failures += 1;
-        if (result === 'active-fail' || state.failures >= uint(config['unhealthy_threshold'], 1))
-          state.healthy = false;
-      }
-      state.pending = false;
-      if (wasHealthy !== state.healthy)
-        logger?.info(
-          { cluster: clusterName, endpoint, healthy: state.healthy, check: result },
-          state.healthy
-            ? 'health check passed: host healthy'
-            : 'health check failed: host unhealthy',
-        );
-      state.timer = setTimeout(() => {
-        run(clusterName, config, endpoint, state);
-      }, durationMs(config['interval']));
-      state.timer.unref();
-    });
+    void probe(clusterName, cluster, config, endpoint)
+      .then((result) => {
+        if (state.stopped) return;
+        const wasHealthy = state.healthy;
+        if (result === 'pass') {
+          state.failures = 0;
+          state.successes += 1;
+          if (state.pending || state.successes >= uint(config['healthy_threshold'], 1))
+            state.healthy = true;
+        } else {
+          state.successes = 0;
+          state.failures += 1;
+          if (result === 'active-fail' || state.failures >= uint(config['unhealthy_threshold'], 1))
+            state.healthy = false;
+        }
+        state.pending = false;
+        if (wasHealthy !== state.healthy)
+          logger?.info(
+            { cluster: clusterName, endpoint, healthy: state.healthy, check: result },
+            state.healthy
+              ? 'health check passed: host healthy'
+              : 'health check failed: host unhealthy',
+          );
+        state.timer = setTimeout(() => {
+          run(clusterName, config, endpoint, state);
+        }, durationMs(config['interval']));
+        state.timer.unref();
+      })
+      .catch((error: unknown) => {
+        // Never an unhandled rejection: log it; the host keeps its last state.
+        logger?.error({ err: error, cluster: clusterName, endpoint }, 'health check failed to run');
+      });
   };
 
   const currentCluster = new Map<string, XdsResource>();

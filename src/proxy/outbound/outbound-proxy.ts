@@ -74,6 +74,19 @@ import {
 import { hashPick, requestHash } from './hash-lb.js';
 import { createHealthChecker } from './health-checker.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
+import { containRequest, containSocket } from '../containment.js';
+import {
+  answerParseError,
+  checkRequestHead,
+  enforceHeadersTimeout,
+  CONNECTION_CHECK_INTERVAL_MS,
+  MAX_REQUEST_HEADER_BYTES,
+  REQUEST_HEADERS_TIMEOUT_MS,
+  requestHeadPolicy,
+  rejectOnSocket,
+  upgradeAllowed,
+  type HeadRejection,
+} from '../request-head.js';
 import {
   childSpan,
   injectTraceContext,
@@ -564,6 +577,17 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       });
     };
 
+  /** The HCM for the target port (or the gateway's own). */
+  const hcmFor = (
+    snapshot: XdsSnapshot,
+    port: number,
+    hcmOverride: Record<string, unknown> | undefined,
+  ): R | undefined => {
+    if (hcmOverride !== undefined) return hcmOverride;
+    const listener = snapshot.listener.get(listenerName);
+    return listener === undefined ? undefined : hcmForPort(listener, port);
+  };
+
   /** The HCM for the target port (or the gateway's own) and the route the request matches in its RDS. */
   const routeOf = (
     snapshot: XdsSnapshot,
@@ -571,11 +595,86 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     request: { authority: string; path: string; headers: http.IncomingHttpHeaders },
     hcmOverride?: Record<string, unknown>,
   ): { hcm: R | undefined; found: ReturnType<typeof matchRoute> } => {
-    const listener = snapshot.listener.get(listenerName);
-    const hcm = hcmOverride ?? (listener === undefined ? undefined : hcmForPort(listener, port));
+    const hcm = hcmFor(snapshot, port, hcmOverride);
     const routeName = rec(hcm?.['rds'])['route_config_name'];
     const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
     return { hcm, found: routeConfig === undefined ? undefined : matchRoute(routeConfig, request) };
+  };
+
+  /**
+   * The request's target after the request-head checks of its HCM (request-head.ts): the
+   * path is normalised in `req.url`, so routing, policy and the upstream all see it.
+   */
+  const checkedTarget = (
+    req: AnyRequest,
+    snapshot: XdsSnapshot,
+    hcmOverride: Record<string, unknown> | undefined,
+    defaultPort = 80,
+  ): { target: Target } | { rejection: HeadRejection } => {
+    const first = targetOf(req, defaultPort);
+    if (first === undefined)
+      return { rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' } };
+    const rejection = checkRequestHead(
+      req,
+      requestHeadPolicy(hcmFor(snapshot, first.port, hcmOverride)),
+    );
+    if (rejection !== undefined) return { rejection };
+    const target = targetOf(req, defaultPort);
+    return target === undefined
+      ? { rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' } }
+      : { target };
+  };
+
+  /**
+   * What goes upstream for a routed request or upgrade (one code path for both, so every
+   * route feature applies to each): forwarded headers with the host rewrite, request id,
+   * trace context (this hop as a child span, W3C and B3), the virtual host's and route's
+   * header operations, and the path after prefix and regex rewrites.
+   */
+  const upstreamRequest = (
+    req: AnyRequest,
+    target: Target,
+    found: NonNullable<ReturnType<typeof matchRoute>>,
+    decision: Extract<RouteDecision, { kind: 'cluster' }>,
+  ): { headers: http.OutgoingHttpHeaders; path: string } => {
+    const route = found.route;
+    const action = rec(route['route']);
+    const headers = forwardedRequestHeaders(req.headers);
+    headers['host'] =
+      typeof action['host_rewrite_literal'] === 'string'
+        ? action['host_rewrite_literal']
+        : target.authority;
+    headers['x-request-id'] ??= randomUUID();
+    headers['x-forwarded-proto'] ??= 'http';
+    // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context
+    // (W3C traceparent, else B3), or a new root; written in W3C and B3 forms.
+    const parent = parseTraceContext(req.headers);
+    const span = childSpan(
+      parent,
+      parent === undefined ? { sampled: chance(options.traceSampling ?? 1) } : {},
+    );
+    spans.set(req, span);
+    injectTraceContext(headers, span);
+    applyHeaderOps(
+      headers,
+      found.vhost['request_headers_to_add'],
+      found.vhost['request_headers_to_remove'],
+    );
+    applyHeaderOps(headers, route['request_headers_to_add'], route['request_headers_to_remove']);
+
+    let path = target.path;
+    if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined)
+      path = decision.prefixRewrite + path.slice(decision.matchedPrefix.length);
+    const regexRewrite = isRecord(action['regex_rewrite'])
+      ? regexRewriteOf(action['regex_rewrite'])
+      : null;
+    if (regexRewrite !== null) {
+      const q = path.indexOf('?');
+      const bare = q === -1 ? path : path.slice(0, q);
+      path =
+        regexRewrite.regex.replaceAll(bare, regexRewrite.rewrite) + (q === -1 ? '' : path.slice(q));
+    }
+    return { headers, path };
   };
 
   /** Serves one request: routed by the outbound listener's chain for the target port, or by `hcmOverride` (gateways). */
@@ -585,14 +684,17 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     hcmOverride?: Record<string, unknown>,
   ): void => {
     {
-      const target = targetOf(req, tunnelPortOf(req));
-      const record = recorder(req, target, performance.now());
-      if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
-        reply(req, res, 400, 'Bad Request', 'DPE');
-        record('', '', 400, 'DPE', 0, false);
+      const snapshot = options.snapshot();
+      const checked = checkedTarget(req, snapshot, hcmOverride, tunnelPortOf(req));
+      if ('rejection' in checked) {
+        const { status, body } = checked.rejection;
+        if (!isH2(req)) (res as http.ServerResponse).shouldKeepAlive = false;
+        reply(req, res, status, body, 'DPE');
+        recorder(req, targetOf(req), performance.now())('', '', status, 'DPE', 0, false);
         return;
       }
-      const snapshot = options.snapshot();
+      const target = checked.target;
+      const record = recorder(req, target, performance.now());
       const request = { authority: target.authority, path: target.path, headers: req.headers };
       const { hcm, found } = routeOf(snapshot, target.port, request, hcmOverride);
       if (found === undefined) {
@@ -668,44 +770,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const tlsConfig = tlsOf(cluster) ?? null;
       const mtls = tlsConfig !== null && tlsConfig.certificateSecret !== undefined;
 
-      const headers = forwardedRequestHeaders(req.headers);
-      headers['host'] =
-        typeof action['host_rewrite_literal'] === 'string'
-          ? action['host_rewrite_literal']
-          : target.authority;
-      headers['x-request-id'] ??= randomUUID();
-      headers['x-forwarded-proto'] ??= 'http';
+      const { headers, path } = upstreamRequest(req, target, found, decision);
       // A client's `expect: 100-continue` was answered by this server already.
       delete headers['expect'];
-      // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context
-      // (W3C traceparent, else B3), or a new root; written in W3C and B3 forms.
-      const parent = parseTraceContext(req.headers);
-      const span = childSpan(
-        parent,
-        parent === undefined ? { sampled: chance(options.traceSampling ?? 1) } : {},
-      );
-      spans.set(req, span);
-      injectTraceContext(headers, span);
-      applyHeaderOps(
-        headers,
-        found.vhost['request_headers_to_add'],
-        found.vhost['request_headers_to_remove'],
-      );
-      applyHeaderOps(headers, route['request_headers_to_add'], route['request_headers_to_remove']);
-
-      let path = target.path;
-      if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined)
-        path = decision.prefixRewrite + path.slice(decision.matchedPrefix.length);
-      const regexRewrite = isRecord(action['regex_rewrite'])
-        ? regexRewriteOf(action['regex_rewrite'])
-        : null;
-      if (regexRewrite !== null) {
-        const q = path.indexOf('?');
-        const bare = q === -1 ? path : path.slice(0, q);
-        path =
-          regexRewrite.regex.replaceAll(bare, regexRewrite.rewrite) +
-          (q === -1 ? '' : path.slice(q));
-      }
 
       // Fault injection (envoy.filters.http.fault, per-route config), only when the HCM runs the fault filter.
       const faultEnabled = records(hcm?.['http_filters']).some(
@@ -1061,35 +1128,79 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   };
 
   const server = http.createServer(
-    { headersTimeout: 10_000, requestTimeout: 0, maxHeaderSize: 16_384 },
+    {
+      headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
+      requestTimeout: 0,
+      maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
+      // Node checks its headers timeout on this interval: a slow client is closed at most
+      // this long after the timeout, not up to 30 s (Node's default) later.
+      connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
+    },
     (req, res) => {
-      serve(req, res);
+      containRequest(req, res, options.logger, 'outbound request', () => {
+        serve(req, res);
+      });
     },
   );
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    answerParseError(error, socket);
+  });
+  enforceHeadersTimeout(server, REQUEST_HEADERS_TIMEOUT_MS);
 
-  // Upgrade (WebSocket): routed like any request (route, cluster, LB, upstream mTLS), then
-  // spliced on 101. No retries, timeouts or faults: the exchange becomes a long-lived tunnel.
+  // Upgrade (WebSocket): checked, routed and policed like any request (request-head checks,
+  // the route's allowed upgrade types, local rate limit, circuit breaker, rewrites, header
+  // operations, trace context, upstream mTLS), then spliced on 101. No retries, timeouts or
+  // faults: the exchange becomes a long-lived tunnel.
   const upgrade = (
     req: http.IncomingMessage,
     socket: Duplex,
     head: Buffer,
     hcmOverride?: Record<string, unknown>,
   ): void => {
-    const target = targetOf(req);
-    const record = recorder(req, target, performance.now());
-    if (target === undefined || target.path.includes('\0') || target.path.includes('%00')) {
-      rejectUpgrade(socket, 400, 'Bad Request', 'DPE');
-      record('', '', 400, 'DPE', 1, false);
+    const snapshot = options.snapshot();
+    const checked = checkedTarget(req, snapshot, hcmOverride);
+    if ('rejection' in checked) {
+      rejectOnSocket(socket, checked.rejection);
+      recorder(req, targetOf(req), performance.now())(
+        '',
+        '',
+        checked.rejection.status,
+        'DPE',
+        1,
+        false,
+      );
       return;
     }
-    const snapshot = options.snapshot();
+    const target = checked.target;
+    const record = recorder(req, target, performance.now());
     const request = { authority: target.authority, path: target.path, headers: req.headers };
-    const { found } = routeOf(snapshot, target.port, request, hcmOverride);
-    const decision =
-      found === undefined ? undefined : decide(found.route, request, (total) => randomInt(total));
-    if (decision?.kind !== 'cluster' || decision.cluster === 'BlackHoleCluster') {
-      const status = decision === undefined ? 404 : 502;
-      rejectUpgrade(socket, status, '', 'NR');
+    const { hcm, found } = routeOf(snapshot, target.port, request, hcmOverride);
+    if (found === undefined) {
+      rejectUpgrade(socket, 404, '', 'NR');
+      record('', '', 404, 'NR', 1, false);
+      return;
+    }
+    // Envoy relays only the upgrade types its upgrade_configs allow; others get 403 (upgrade_failed).
+    if (!upgradeAllowed(str(req.headers.upgrade), hcm, found.route)) {
+      rejectUpgrade(socket, 403, '', 'UPE');
+      record('', '', 403, 'UPE', 1, false);
+      return;
+    }
+    const limit = rateLimiter.check(
+      hcmRateLimit(hcm),
+      routeRateLimit(found.route),
+      downstreamConnection(req),
+    );
+    if (limit?.kind === 'limited') {
+      rejectUpgrade(socket, limit.status, 'local_rate_limited', 'RL');
+      record('', '', limit.status, 'RL', 1, false);
+      return;
+    }
+    if (limit !== undefined) Object.assign(req.headers, limit.requestHeaders);
+    const decision = decide(found.route, request, (total) => randomInt(total));
+    if (decision.kind !== 'cluster' || decision.cluster === 'BlackHoleCluster') {
+      const status = decision.kind === 'cluster' ? 502 : decision.status;
+      rejectUpgrade(socket, status, decision.kind === 'direct' ? decision.body : '', 'NR');
       record('', '', status, 'NR', 1, false);
       return;
     }
@@ -1114,18 +1225,22 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       record(clusterName, '', 503, 'UF', 1, true);
       return;
     }
-    const headers = forwardedRequestHeaders(req.headers);
-    headers['host'] =
-      typeof rec(found?.route['route'])['host_rewrite_literal'] === 'string'
-        ? str(rec(found?.route['route'])['host_rewrite_literal'])
-        : target.authority;
-    headers['x-request-id'] ??= randomUUID();
+    // Circuit breaking: an upgrade holds a request slot for as long as its tunnel lives.
+    const state = stateOf(clusterName);
+    if (state.active >= limits(cluster).maxRequests) {
+      rejectUpgrade(
+        socket,
+        503,
+        'upstream connect error or disconnect/reset before headers. reset reason: overflow',
+        'UO',
+      );
+      record(clusterName, '', 503, 'UO', 1, tlsAgent !== undefined);
+      return;
+    }
+    state.active += 1;
+    const { headers, path } = upstreamRequest(req, target, found, decision);
     const upstream = `${endpoint.host}:${String(endpoint.port)}`;
-    const path =
-      decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined
-        ? decision.prefixRewrite + target.path.slice(decision.matchedPrefix.length)
-        : target.path;
-    void relayUpgrade(socket, head, req.method ?? 'GET', path, headers, str(req.headers.upgrade), {
+    relayUpgrade(socket, head, req.method ?? 'GET', path, headers, str(req.headers.upgrade), {
       host: endpoint.host,
       port: endpoint.port,
       agent: tlsAgent,
@@ -1134,12 +1249,22 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         options.localAddress !== undefined && endpoint.host.startsWith('127.')
           ? options.localAddress
           : undefined,
-    }).then((result) => {
-      record(clusterName, upstream, result.status, result.flags, 1, tlsAgent !== undefined);
-    });
+    })
+      .then((result) => {
+        record(clusterName, upstream, result.status, result.flags, 1, tlsAgent !== undefined);
+      })
+      .catch((error: unknown) => {
+        options.logger?.error({ err: error }, 'upgrade relay failed');
+        socket.destroy();
+      })
+      .finally(() => {
+        state.active -= 1;
+      });
   };
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    upgrade(req, socket, head);
+    containSocket(socket, options.logger, 'outbound upgrade', () => {
+      upgrade(req, socket, head);
+    });
   });
 
   /**
@@ -1219,7 +1344,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   // CONNECT's port when their authority names none.
   const tunnelPorts = new WeakMap<object, number>();
   const h2 = createH2Downstream<number>((req, res) => {
-    serve(req, res);
+    containRequest(req, res, options.logger, 'outbound request', () => {
+      serve(req, res);
+    });
   });
   function tunnelPortOf(req: AnyRequest): number {
     return (isH2(req) ? h2.contextOf(req) : tunnelPorts.get(req.socket)) ?? 80;
@@ -1232,6 +1359,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   // from the app, other protocols) is an opaque tunnel to the routed endpoint, over mTLS when
   // the cluster says so.
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    containSocket(socket, options.logger, 'outbound CONNECT', () => {
+      connect(req, socket, head);
+    });
+  });
+  const connect = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
     const authority = req.url ?? '';
     const portMatch = /:(\d+)$/.exec(authority);
     if (portMatch?.[1] === undefined) {
@@ -1293,9 +1425,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     else
       socket.once('data', (first: Buffer) => {
         socket.pause();
-        start(first);
+        containSocket(socket, options.logger, 'CONNECT tunnel', () => {
+          start(first);
+        });
       });
-  });
+  };
 
   return {
     server,

@@ -1,0 +1,276 @@
+/**
+ * The checks every HTTP listener (outbound, gateway, inbound) runs on a
+ * request head before anything else sees it, so that routing, policy and the
+ * app always see the same, well-formed request (the CVE-2019-9901 class):
+ *
+ * - HTTP version: only HTTP/1.1 on the HTTP/1 codec; HTTP/1.0 and HTTP/0.9
+ *   get 426 Upgrade Required unless `http_protocol_options.accept_http_10`
+ *   is set (Envoy's default, and Istio's); any other version (`HTTP/2.0` in
+ *   a request line) is a protocol error, 400. HTTP/2 requests are told apart
+ *   by their object (`Http2ServerRequest`), never by the version they claim.
+ * - Framing: `Transfer-Encoding` other than exactly `chunked` is 501 Not
+ *   Implemented, as Envoy answers (`identity, chunked`, `gzip`, repeated
+ *   fields); Content-Length with Transfer-Encoding, repeated Content-Length,
+ *   obs-fold, bare CR/LF and NUL are refused by Node's parser (llhttp, strict)
+ *   with 400 before a request exists.
+ * - `Host`: more than one is 400 (RFC 9112 §3.2; Node would keep the first).
+ * - Path: `#` (a fragment) is 400 as Envoy does by default; bytes outside
+ *   visible ASCII are 400; the path is normalised per the HCM's
+ *   `normalize_path` / `merge_slashes` / `path_with_escaped_slashes_action`
+ *   (Istio's meshConfig.pathNormalization: BASE sets normalize_path, the
+ *   default here too since the policy evaluators always normalise at least
+ *   that much) and written back into the request, so the forwarded path is
+ *   the one that was routed and authorised.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { normalizePath, type PathNormalization } from '../policy/path-normalization.js';
+import { isH2, type AnyRequest } from './h2-downstream.js';
+
+type R = Record<string, unknown>;
+const rec = (v: unknown): R =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
+
+/** How long a client may take to send a request head (from the connection's first byte on). */
+export const REQUEST_HEADERS_TIMEOUT_MS = 15_000;
+/** Largest request head accepted (Envoy's max_request_headers_kb is 60; Node's parser limit here). */
+export const MAX_REQUEST_HEADER_BYTES = 16_384;
+/** How often Node checks its headers timeout (keep-alive requests after the first). */
+export const CONNECTION_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * A connection's first request head must be complete within `timeoutMs` of the
+ * connection reaching `server` (its first bytes), as Envoy's
+ * `request_headers_timeout` counts; else 408 and the connection is closed. A timer
+ * per connection, not Node's periodic sweep: the sweep can close a drip-fed head
+ * long after the timeout (it ran every 30 s by default, and stops finding
+ * connections that reached the server through `emit('connection')` after the
+ * first one closed). Later requests on a kept-alive connection are bounded by
+ * Node's own `headersTimeout`.
+ */
+export function enforceHeadersTimeout(server: Server, timeoutMs: number): void {
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  const disarm = (socket: object): void => {
+    const timer = timers.get(socket);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timers.delete(socket);
+    }
+  };
+  server.on('connection', (socket: Duplex) => {
+    const timer = setTimeout(() => {
+      timers.delete(socket);
+      if (socket.writable)
+        socket.end(
+          'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
+        );
+      // A client that does not read its answer is not waited for.
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }, timeoutMs);
+    timer.unref();
+    timers.set(socket, timer);
+    socket.once('close', () => {
+      disarm(socket);
+    });
+  });
+  const headComplete = (req: IncomingMessage): void => {
+    disarm(req.socket);
+  };
+  // Listeners run in order of registration: these are added before the request handlers.
+  server.prependListener('request', headComplete);
+  server.prependListener('upgrade', headComplete);
+  server.prependListener('connect', headComplete);
+}
+
+/** What a listener's HttpConnectionManager says about request heads. */
+export interface RequestHeadPolicy {
+  readonly normalization: PathNormalization;
+  /** `path_with_escaped_slashes_action: REJECT_REQUEST`: `%2F`/`%5C` are refused with 400. */
+  readonly rejectEscapedSlashes: boolean;
+  readonly acceptHttp10: boolean;
+}
+
+/** Envoy's PathWithEscapedSlashesAction by name and number. */
+const UNESCAPE = new Set(['UNESCAPE_AND_FORWARD', 'UNESCAPE_AND_REDIRECT', 3, 4]);
+const REJECT = new Set(['REJECT_REQUEST', 2]);
+
+const policies = new WeakMap<object, RequestHeadPolicy>();
+
+/** The request-head policy of an HCM's typed_config (read once per accepted config object). */
+export function requestHeadPolicy(hcm: R | undefined): RequestHeadPolicy {
+  const key = hcm ?? DEFAULT_KEY;
+  let policy = policies.get(key);
+  if (policy === undefined) {
+    const config = hcm ?? {};
+    const normalize = rec(config['normalize_path'])['value'] !== false;
+    const merge = config['merge_slashes'] === true;
+    const escaped = config['path_with_escaped_slashes_action'];
+    policy = {
+      normalization: !normalize
+        ? 'NONE'
+        : UNESCAPE.has(escaped as string)
+          ? 'DECODE_AND_MERGE_SLASHES'
+          : merge
+            ? 'MERGE_SLASHES'
+            : 'BASE',
+      rejectEscapedSlashes: REJECT.has(escaped as string),
+      acceptHttp10: rec(config['http_protocol_options'])['accept_http_10'] === true,
+    };
+    policies.set(key, policy);
+  }
+  return policy;
+}
+const DEFAULT_KEY = {};
+
+/** A request head refused: the local reply to send. */
+export interface HeadRejection {
+  readonly status: number;
+  readonly body: string;
+  /** Envoy's response code details, for the access log. */
+  readonly details: string;
+}
+
+function reject(status: number, body: string, details: string): HeadRejection {
+  return { status, body, details };
+}
+
+/** Values of `name` in the raw header list (HTTP/1.1 requests keep every repetition there). */
+function rawValues(req: IncomingMessage, name: string): string[] {
+  const out: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if ((raw[i] ?? '').toLowerCase() === name) out.push(raw[i + 1] ?? '');
+  return out;
+}
+
+const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
+const ESCAPED_SLASH = /%(2f|5c)/i;
+
+/**
+ * Checks and normalises `req` in place (its `url` becomes the normalised
+ * target); returns the rejection to answer with, or undefined when the
+ * request may go on. CONNECT requests keep their authority-form target.
+ */
+export function checkRequestHead(
+  req: AnyRequest,
+  policy: RequestHeadPolicy,
+): HeadRejection | undefined {
+  if (!isH2(req)) {
+    const h1 = req;
+    if (h1.httpVersionMajor !== 1 || h1.httpVersionMinor !== 1) {
+      const old =
+        (h1.httpVersionMajor === 1 && h1.httpVersionMinor === 0) ||
+        (h1.httpVersionMajor === 0 && h1.httpVersionMinor === 9);
+      if (!old) return reject(400, 'Bad Request', 'http1.codec_error');
+      if (!policy.acceptHttp10) return reject(426, 'Upgrade Required', 'low_version');
+    }
+    const te = rawValues(h1, 'transfer-encoding');
+    if (te.length > 1 || (te.length === 1 && te[0]?.trim().toLowerCase() !== 'chunked'))
+      return reject(501, 'Not Implemented', 'http1.invalid_transfer_encoding');
+    if (rawValues(h1, 'host').length > 1) return reject(400, 'Bad Request', 'http1.duplicate_host');
+  }
+  if (req.method === 'CONNECT') return undefined;
+  const url = req.url ?? '';
+  if (!VISIBLE_ASCII.test(url)) return reject(400, 'Bad Request', 'http1.invalid_url');
+  if (url.includes('#')) return reject(400, 'Bad Request', 'http.invalid_path');
+  // Absolute-form (RFC 9112 §3.2.2, an explicit proxy's request) becomes origin-form with the
+  // URL's authority as Host, as Envoy's HTTP/1 codec does: policy, routing and the app then
+  // read one path and one authority, never `http://x/admin` beside `/admin`.
+  let target = url;
+  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)/.exec(url);
+  if (absolute !== null) {
+    if (absolute[1]?.toLowerCase() !== 'http' || absolute[2] === undefined || absolute[2] === '')
+      return reject(400, 'Bad Request', 'http1.invalid_url');
+    if (/[@\s]/.test(absolute[2])) return reject(400, 'Bad Request', 'http1.invalid_url');
+    req.headers.host = absolute[2];
+    target = url.slice(absolute[0].length);
+    if (target === '' || target.startsWith('?')) target = `/${target}`;
+  } else if (!url.startsWith('/')) {
+    // OPTIONS * and other origin-less targets have no path to route or authorise.
+    return reject(400, 'Bad Request', 'http.invalid_path');
+  }
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  if (policy.rejectEscapedSlashes && ESCAPED_SLASH.test(rawPath))
+    return reject(400, 'Bad Request', 'http.invalid_path');
+  // Fast path: nothing to decode, no dot segment, no slash run to merge — already normal.
+  if (
+    !/[%\\]|\/\./.test(rawPath) &&
+    (policy.normalization === 'BASE' || policy.normalization === 'NONE' || !rawPath.includes('//'))
+  ) {
+    if (target !== url) req.url = target;
+    return undefined;
+  }
+  const normalized = normalizePath(target, policy.normalization);
+  if (!normalized.ok) return reject(400, 'Bad Request', 'http.invalid_path');
+  const next = `${normalized.path}${q === -1 ? '' : `?${normalized.query}`}`;
+  if (next !== url) req.url = next;
+  return undefined;
+}
+
+/**
+ * The upgrade types a route allows (Envoy's `upgrade_configs`): the route's
+ * entries override the HCM's; an HCM without any allows `websocket` only, as
+ * Istio configures every HTTP connection manager. `h2c` is never relayed: an
+ * HTTP/2 session inside the tunnel would bypass routing and policy per request.
+ */
+export function upgradeAllowed(type: string, hcm: R | undefined, route: R | undefined): boolean {
+  const wanted = type.trim().toLowerCase();
+  if (wanted === 'h2c' || wanted === '') return false;
+  for (const config of list(route?.['upgrade_configs']))
+    if (String(config['upgrade_type']).toLowerCase() === wanted)
+      return rec(config['enabled'])['value'] !== false;
+  const configs = hcm === undefined ? undefined : hcm['upgrade_configs'];
+  if (!Array.isArray(configs)) return wanted === 'websocket';
+  return list(configs).some(
+    (c) =>
+      String(c['upgrade_type']).toLowerCase() === wanted && rec(c['enabled'])['value'] !== false,
+  );
+}
+
+function list(value: unknown): R[] {
+  return Array.isArray(value) ? value.map(rec) : [];
+}
+
+/** Writes a rejection on an HTTP/1.1 socket that has no response object (upgrades, parse errors). */
+export function rejectOnSocket(socket: Duplex, rejection: HeadRejection): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${String(rejection.status)} ${rejection.body}\r\ncontent-type: text/plain\r\n` +
+      `content-length: ${String(Buffer.byteLength(rejection.body))}\r\nconnection: close\r\n\r\n` +
+      rejection.body,
+  );
+}
+
+/**
+ * Answers a request the HTTP/1 parser refused (Node's 'clientError'): 431
+ * for an oversized head, 400 otherwise; a socket that cannot be written is
+ * destroyed. Nothing of such a request is ever forwarded.
+ */
+export function answerParseError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    rejectOnSocket(socket, reject(408, 'Request Timeout', 'request_header_timeout'));
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  rejectOnSocket(
+    socket,
+    reject(
+      status,
+      status === 431 ? 'Request Header Fields Too Large' : 'Bad Request',
+      'http1.codec_error',
+    ),
+  );
+}
+
+/** Response headers of a local rejection (`connection: close` on HTTP/1.1: framing is in doubt). */
+export function rejectionHeaders(req: AnyRequest, rejection: HeadRejection): OutgoingHttpHeaders {
+  return {
+    'content-type': 'text/plain',
+    'content-length': Buffer.byteLength(rejection.body),
+    ...(isH2(req) ? {} : { connection: 'close' }),
+  };
+}
