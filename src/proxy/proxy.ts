@@ -186,7 +186,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       trustDomain: id.trustDomain,
       namespace: id.namespace,
       serviceAccount: id.serviceAccount,
-      ...(token === undefined ? {} : { token: token() }),
+      // The function, not its value: every renewal re-reads the (rotating) token file.
+      ...(token === undefined ? {} : { token }),
       ttl: id.ttl ?? '24h',
     });
     svid.on(
