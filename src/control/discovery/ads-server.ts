@@ -15,6 +15,13 @@
  *   appears.
  * - Pushes are debounced and go only to streams whose resources changed, in
  *   make-before-break order: SDS, CDS, EDS, LDS, RDS.
+ * - Streams of one node id are kept in generation order. The newest live
+ *   stream is the node's current one (`onConnect` with its view); closing an
+ *   older stream changes nothing, closing the current one hands back to the
+ *   newest older stream still open, and only when the node's last stream
+ *   closes is it `onDisconnect`ed. A second stream opened with a node's token
+ *   (or a reconnect racing the old stream's close) cannot evict the node's
+ *   endpoints.
  */
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -192,6 +199,8 @@ export async function startAdsServer<P>(
     readonly types: Record<ResourceKind, MutableTypeState>;
   }
   const streams = new Set<Stream>();
+  /** Live streams per node id, oldest first: the last is the node's current one. */
+  const generations = new Map<string, Stream[]>();
   let nonceCounter = 0;
   let timer: NodeJS.Timeout | undefined;
 
@@ -318,7 +327,10 @@ export async function startAdsServer<P>(
               },
             };
             streams.add(stream);
-            logger.info({ proxy: nodeId }, 'proxy connected');
+            const live = generations.get(nodeId) ?? [];
+            live.push(stream);
+            generations.set(nodeId, live);
+            logger.info({ proxy: nodeId, generation: live.length }, 'proxy connected');
             options.onConnect?.(proxy);
             const queued = pending;
             pending = undefined;
@@ -331,10 +343,25 @@ export async function startAdsServer<P>(
         );
       });
       const gone = (): void => {
-        if (stream !== undefined && streams.delete(stream)) {
-          logger.info({ proxy: stream.id }, 'proxy disconnected');
-          options.onDisconnect?.(stream.proxy);
+        if (stream === undefined || !streams.delete(stream)) return;
+        const closed = stream;
+        const before = generations.get(closed.id) ?? [];
+        const wasCurrent = before[before.length - 1] === closed;
+        const live = before.filter((s) => s !== closed);
+        if (live.length > 0) {
+          generations.set(closed.id, live);
+          const current = live[live.length - 1];
+          logger.info(
+            { proxy: closed.id, remaining: live.length },
+            'an older or replaced stream of a proxy closed; its newest open stream stays current',
+          );
+          // The closed one was current: the newest remaining stream's view is the node's again.
+          if (wasCurrent && current !== undefined) options.onConnect?.(current.proxy);
+          return;
         }
+        generations.delete(closed.id);
+        logger.info({ proxy: closed.id }, 'proxy disconnected');
+        options.onDisconnect?.(closed.proxy);
       };
       call.on('end', () => {
         gone();
