@@ -479,6 +479,8 @@ spec:
       'proxy-status',
       '--control',
       `127.0.0.1:${String(controlPort)}`,
+      '--state-dir',
+      state,
     ]);
     assert.match(
       status.stdout,
@@ -511,6 +513,8 @@ spec:
         'ratings-v1-0',
         '--control',
         `127.0.0.1:${String(controlPort)}`,
+        '--state-dir',
+        state,
         '-o',
         'json',
       ]);

@@ -7,13 +7,12 @@
 // plane pushes (the sidecar's own EDS, via its admin /config_dump) after a
 // later config change has been pushed, so the check waits for an event.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
-import { TYPE_URLS } from '../../src/xds/index.js';
+import { TYPE_URLS, xdsChannelCredentials } from '../../src/xds/index.js';
 import { runPalisade, waitFor } from '../helpers/index.js';
 import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 import { openRawAdsStream } from './ads-stream.js';
@@ -94,7 +93,10 @@ spec: { serviceAccount: web, labels: { app: web }, command: node, ports: [{ name
     for (let round = 0; round < 2; round += 1) {
       const stream = openRawAdsStream(
         control.xds,
-        grpc.credentials.createInsecure(),
+        xdsChannelCredentials({
+          rootPem: readFileSync(join(dir.caDir, 'root-cert.pem'), 'utf8'),
+          trustDomain: 'cluster.local',
+        }),
         token.stdout.trim(),
         node,
       );

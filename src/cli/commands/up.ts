@@ -19,6 +19,7 @@ import { PalisadeError } from '../../errors/index.js';
 import { findMeshState, objectFileName, startMesh, type MeshInfo } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
+import { debugAccessAt } from './debug-access.js';
 
 /** The compiled CLI entry that child processes run. */
 const CLI_ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -154,9 +155,10 @@ become ready; Ctrl-C stops every process.`,
   },
 };
 
-async function configVersion(control: string): Promise<SyncStatusReply | undefined> {
+async function configVersion(info: MeshInfo): Promise<SyncStatusReply | undefined> {
   try {
-    return await callDebug<SyncStatusReply>(control, 'SyncStatus', {}, 2000);
+    const access = debugAccessAt(info.stateDir, info.stateDir, false);
+    return await callDebug<SyncStatusReply>(info.control, 'SyncStatus', {}, access, 2000);
   } catch {
     return undefined;
   }
@@ -175,13 +177,13 @@ function allSynced(status: SyncStatusReply): boolean {
  * has ACKed the resulting push, so traffic right after `apply` sees the change.
  */
 async function awaitAccepted(
-  control: string,
+  info: MeshInfo,
   before: number | undefined,
 ): Promise<SyncStatusReply | undefined> {
   const deadline = Date.now() + 10_000;
   let status: SyncStatusReply | undefined;
   for (;;) {
-    status = await configVersion(control);
+    status = await configVersion(info);
     if (status !== undefined && status.configProblems.length > 0) return status;
     if (status !== undefined && (before === undefined || status.configVersion > before)) break;
     if (Date.now() > deadline) return status;
@@ -190,7 +192,7 @@ async function awaitAccepted(
   // The push is debounced (~100 ms); then every proxy must ACK it.
   await new Promise((r) => setTimeout(r, 300));
   for (;;) {
-    status = await configVersion(control);
+    status = await configVersion(info);
     if (status === undefined || allSynced(status) || Date.now() > deadline) return status;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -226,7 +228,7 @@ or --state-dir) and the command waits until the control plane has taken it.`,
         'PAL_ERR_VALIDATION',
         `nothing applied:\n  ${result.problems.map(formatProblem).join('\n  ')}`,
       );
-    const before = (await configVersion(info.control))?.configVersion;
+    const before = (await configVersion(info))?.configVersion;
     const staged: { tmp: string; final: string; line: string }[] = [];
     for (const o of result.objects) {
       const final = join(info.configDir, objectFileName(o.kind, o.namespace, o.name));
@@ -248,7 +250,7 @@ or --state-dir) and the command waits until the control plane has taken it.`,
     for (const s of staged) renameSync(s.tmp, s.final);
     for (const s of staged) io.stdout(`${s.line}\n`);
     if (staged.length === 0) return 0;
-    const after = await awaitAccepted(info.control, before);
+    const after = await awaitAccepted(info, before);
     if (after !== undefined && after.configProblems.length > 0) {
       io.stderr(`the control plane rejected the change:\n  ${after.configProblems.join('\n  ')}\n`);
       return 1;
@@ -272,7 +274,7 @@ An object that is not there is reported (exit 1); the others are still deleted.`
         'PAL_ERR_VALIDATION',
         `nothing deleted:\n  ${result.problems.map(formatProblem).join('\n  ')}`,
       );
-    const before = (await configVersion(info.control))?.configVersion;
+    const before = (await configVersion(info))?.configVersion;
     let missing = 0;
     let deleted = 0;
     for (const o of result.objects) {
@@ -287,7 +289,7 @@ An object that is not there is reported (exit 1); the others are still deleted.`
       deleted += 1;
       io.stdout(`${what} deleted\n`);
     }
-    if (deleted > 0) await awaitAccepted(info.control, before);
+    if (deleted > 0) await awaitAccepted(info, before);
     return missing > 0 ? 1 : 0;
   },
 };

@@ -3,6 +3,9 @@
  * envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol): one gRPC stream per
  * proxy carrying every type, with per-type versions and nonces.
  *
+ * - The port speaks TLS with a certificate from the mesh CA (SPIFFE ID
+ *   spiffe://<td>/ns/palisade-system/sa/palisade-control), TLS 1.2+ with AEAD
+ *   suites only; plaintext only when the caller asks for it.
  * - Every stream must carry `authorization: Bearer <service-account token>`;
  *   the node's NAMESPACE/SERVICE_ACCOUNT must be the token's. Anything else
  *   ends the stream with UNAUTHENTICATED and nothing is sent.
@@ -25,6 +28,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { SERVER_TLS_DEFAULTS } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
 import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
 
@@ -73,6 +77,28 @@ export interface AdsServerOptions<P> {
   readonly debounceMs?: number;
   /** Adds more services (the debug API) to the same gRPC server before it binds. */
   configure?(server: grpc.Server): void;
+  /**
+   * The server certificate (leaf + chain) and key the port presents, or
+   * `'plaintext'` — only when asked for explicitly (loopback tests, proxyless
+   * gRPC clients that cannot speak TLS to xDS).
+   */
+  readonly transport: { readonly certChainPem: string; readonly keyPem: string } | 'plaintext';
+}
+
+/**
+ * gRPC server credentials with Palisade's TLS policy (TLS 1.2+, AEAD suites):
+ * grpc-js's createSsl takes its cipher list only from GRPC_SSL_CIPHER_SUITES.
+ */
+class PolicyServerCredentials extends grpc.ServerCredentials {
+  constructor(certChainPem: string, keyPem: string) {
+    super(
+      { requestCert: false, ...SERVER_TLS_DEFAULTS },
+      { cert: certChainPem, key: keyPem, ...SERVER_TLS_DEFAULTS },
+    );
+  }
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
 }
 
 /** A running discovery server. */
@@ -380,7 +406,9 @@ export async function startAdsServer<P>(
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${options.host}:${String(options.port)}`,
-      grpc.ServerCredentials.createInsecure(),
+      options.transport === 'plaintext'
+        ? grpc.ServerCredentials.createInsecure()
+        : new PolicyServerCredentials(options.transport.certChainPem, options.transport.keyPem),
       (error, p) => {
         if (error === null) resolve(p);
         else reject(error);
