@@ -45,7 +45,10 @@ export interface ControlPlaneOptions {
   readonly caPort: number;
   readonly rootNamespace?: string;
   readonly mesh?: Partial<MeshSettings>;
+  /** Quiet period of the config watch and of the push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
+  /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
+  readonly debounceMaxMs?: number;
   /**
    * Serve proxyless gRPC clients that carry no token (gRPC's xDS bootstrap has
    * no call credentials). They get routing config only — never secrets or an
@@ -204,6 +207,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       if (registry !== undefined) rebuild();
     },
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+    ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
   });
   rebuild();
 
@@ -430,6 +434,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         );
       },
       ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+      ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
     });
   } catch (error) {
     config.close();

@@ -30,6 +30,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { SERVER_TLS_DEFAULTS } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
+import { createDebouncer } from '../debounce.js';
 import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
 
 /** A DiscoveryRequest as decoded. */
@@ -73,8 +74,10 @@ export interface AdsServerOptions<P> {
   resources(proxy: P): Readonly<Record<ResourceKind, ReadonlyMap<string, Record<string, unknown>>>>;
   onConnect?(proxy: P): void;
   onDisconnect?(proxy: P): void;
-  /** Quiet period before a push (default 100 ms). */
+  /** Quiet period before a push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
+  /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
+  readonly debounceMaxMs?: number;
   /** Adds more services (the debug API) to the same gRPC server before it binds. */
   configure?(server: grpc.Server): void;
   /**
@@ -228,7 +231,16 @@ export async function startAdsServer<P>(
   /** Live streams per node id, oldest first: the last is the node's current one. */
   const generations = new Map<string, Stream[]>();
   let nonceCounter = 0;
-  let timer: NodeJS.Timeout | undefined;
+
+  const debounced = createDebouncer(
+    () => {
+      pushAll();
+    },
+    {
+      ...(options.debounceMs === undefined ? {} : { afterMs: options.debounceMs }),
+      ...(options.debounceMaxMs === undefined ? {} : { maxMs: options.debounceMaxMs }),
+    },
+  );
 
   /** Sends `kind` to `stream` if its content or subscription changed (or `force`). */
   const send = (stream: Stream, kind: ResourceKind, force: boolean): void => {
@@ -444,14 +456,10 @@ export async function startAdsServer<P>(
       }));
     },
     push() {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = undefined;
-        pushAll();
-      }, options.debounceMs ?? 100);
+      debounced.trigger();
     },
     async close() {
-      if (timer !== undefined) clearTimeout(timer);
+      debounced.cancel();
       await new Promise<void>((resolve) => {
         server.tryShutdown(() => {
           resolve();
