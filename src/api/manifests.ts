@@ -25,12 +25,96 @@ export interface ObjectHeader {
 
 const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
+/**
+ * Kubernetes' bounds: an object is at most 1.5 MiB (the API server's and
+ * etcd's request limit, `--max-request-bytes` 1.5 MiB) and its annotations at
+ * most 256 KiB in total, keys plus values (apimachinery
+ * `TotalAnnotationSizeLimitB`).
+ */
+export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+/** A file larger than this holds at least one object over the bound: refused before parsing. */
+export const MAX_MANIFEST_FILE_BYTES = 16 * 1024 * 1024;
+/** YAML aliases expanded per document at most (the `yaml` library's alias-bomb guard). */
+export const MAX_YAML_ALIASES = 100;
+
+const REPLACEMENT = '\uFFFD';
+
+/** Field paths (`spec.hosts[0]`, `metadata.name`) of strings in `value` that contain U+FFFD. */
+function replacedPaths(value: unknown, path: string, out: string[]): string[] {
+  if (typeof value === 'string') {
+    if (value.includes(REPLACEMENT)) out.push(path === '' ? '(document)' : path);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => replacedPaths(v, `${path}[${String(i)}]`, out));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes(REPLACEMENT)) out.push(`${path === '' ? '' : `${path}.`}${k} (key)`);
+      replacedPaths(v, path === '' ? k : `${path}.${k}`, out);
+    }
+  }
+  return out;
+}
+
+/** Size problems of one object (Kubernetes' bounds), as `path: message`. */
+export function objectSizeProblems(object: unknown): string[] {
+  const problems: string[] = [];
+  // Parsed YAML/JSON values are never undefined, so stringify always returns text.
+  const size = Buffer.byteLength(JSON.stringify(object));
+  if (size > MAX_OBJECT_BYTES)
+    problems.push(
+      `(object): is ${String(size)} bytes; an object may be at most ${String(MAX_OBJECT_BYTES)} bytes (1.5 MiB, as Kubernetes)`,
+    );
+  const annotations = (object as { metadata?: { annotations?: unknown } } | null)?.metadata
+    ?.annotations;
+  if (typeof annotations === 'object' && annotations !== null) {
+    let total = 0;
+    for (const [k, v] of Object.entries(annotations))
+      total += Buffer.byteLength(k) + (typeof v === 'string' ? Buffer.byteLength(v) : 0);
+    if (total > MAX_ANNOTATIONS_BYTES)
+      problems.push(
+        `metadata.annotations: total ${String(total)} bytes; may be at most ${String(MAX_ANNOTATIONS_BYTES)} (256 KiB, as Kubernetes)`,
+      );
+  }
+  return problems;
+}
+
+/**
+ * Decodes a manifest file as strict UTF-8: an invalid byte sequence is an
+ * error naming the file, the object and every field it hits — never silently
+ * U+FFFD (hosts are DNS names; a replaced byte would make another name).
+ */
+export function decodeManifestFile(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Locate the damage: decode with replacement, parse, and name the fields that changed.
+    const lossy = new TextDecoder('utf-8').decode(bytes);
+    const where: string[] = [];
+    try {
+      for (const m of parseManifests(lossy, file)) {
+        const paths = replacedPaths(m.object, '', []);
+        if (paths.length > 0) where.push(`${describeObject(m.object)}: ${paths.join(', ')}`);
+      }
+    } catch {
+      // unparsable as well: the file name and the line below are what we have
+    }
+    const line = lossy.slice(0, lossy.indexOf(REPLACEMENT)).split('\n').length;
+    throw new PalisadeError(
+      'PAL_ERR_VALIDATION',
+      `${file}:${String(line)}: invalid UTF-8${where.length === 0 ? '' : ` in ${where.join('; ')}`} (manifests must be UTF-8; a DNS name is ASCII)`,
+      { path: file },
+    );
+  }
+}
+
 /** Parses every YAML document in `text`; a syntax error names the file and line. */
 export function parseManifests(text: string, file: string): Manifest[] {
   const out: Manifest[] = [];
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   let index = 0;
+  let docNumber = 0;
   for (const doc of docs) {
+    docNumber += 1;
     if (doc.errors.length > 0) {
       const first = doc.errors[0];
       const line = first?.linePos?.[0].line;
@@ -40,7 +124,17 @@ export function parseManifests(text: string, file: string): Manifest[] {
         { path: file },
       );
     }
-    const object: unknown = doc.toJS({ maxAliasCount: 100 });
+    let object: unknown;
+    try {
+      object = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (error) {
+      // The yaml library refuses alias bombs ("Excessive alias count …") here.
+      throw new PalisadeError(
+        'PAL_ERR_YAML_PARSE',
+        `${file}: document ${String(docNumber)}: ${error instanceof Error ? error.message : String(error)} (at most ${String(MAX_YAML_ALIASES)} aliases are expanded per document)`,
+        { path: file },
+      );
+    }
     if (object === null || object === undefined) continue; // empty document (`---` alone)
     if (Array.isArray(object)) {
       // A JSON array of objects is accepted like a List.
@@ -59,6 +153,11 @@ export function parseManifests(text: string, file: string): Manifest[] {
     }
     out.push({ file, index: index++, object });
   }
+  const tooLarge = out.flatMap((m) =>
+    objectSizeProblems(m.object).map((p) => `${file}: ${describeObject(m.object)}: ${p}`),
+  );
+  if (tooLarge.length > 0)
+    throw new PalisadeError('PAL_ERR_VALIDATION', tooLarge.join('\n'), { path: file });
   return out;
 }
 
@@ -90,16 +189,23 @@ export function readManifests(paths: readonly string[]): Manifest[] {
   const out: Manifest[] = [];
   for (const p of paths) {
     for (const file of listManifestFiles(p)) {
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = readFileSync(file, 'utf8');
+        if (statSync(file).size > MAX_MANIFEST_FILE_BYTES)
+          throw new PalisadeError(
+            'PAL_ERR_VALIDATION',
+            `${file}: larger than ${String(MAX_MANIFEST_FILE_BYTES)} bytes (an object may be at most 1.5 MiB)`,
+            { path: file },
+          );
+        bytes = readFileSync(file);
       } catch (cause) {
+        if (cause instanceof PalisadeError) throw cause;
         throw new PalisadeError('PAL_ERR_FILE_READ', `${file}: cannot read: ${String(cause)}`, {
           path: file,
           cause,
         });
       }
-      out.push(...parseManifests(text, file));
+      out.push(...parseManifests(decodeManifestFile(bytes, file), file));
     }
   }
   return out;

@@ -7,7 +7,16 @@
  */
 import type { Secret } from '../api/core/index.js';
 import { PalisadeError } from '../errors/index.js';
-import { startCaServer, type CaServer, type LoadedCa } from '../identity/index.js';
+import { isIP } from 'node:net';
+import {
+  controlPlaneSpiffeId,
+  exportPrivateKeyPem,
+  generateKeyPair,
+  issueSvid,
+  startCaServer,
+  type CaServer,
+  type LoadedCa,
+} from '../identity/index.js';
 import type { Logger } from '../logging/index.js';
 import { DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
 import { structToObject, TYPE_URLS, type ResourceKind } from '../xds/index.js';
@@ -15,7 +24,12 @@ import { compileProxy, type MeshSettings, type ProxyResources } from './compiler
 import { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
 import { createConfigDirSource, type ConfigDirSource } from './config/config-dir-source.js';
 import { formatProblem } from './config/config-snapshot.js';
-import { addDebugService, type SyncStatusReply } from './debug/debug-service.js';
+import {
+  addDebugService,
+  createDebugToken,
+  writeDebugToken,
+  type SyncStatusReply,
+} from './debug/debug-service.js';
 import { startAdsServer, type AdsServer } from './discovery/ads-server.js';
 import { buildRegistry, type InstanceView, type Registry } from './registry/service-registry.js';
 
@@ -33,13 +47,28 @@ export interface ControlPlaneOptions {
   readonly mesh?: Partial<MeshSettings>;
   /** meshConfig `trustDomainAliases` (the trust domain itself is the CA's). */
   readonly trustDomainAliases?: readonly string[];
+  /** Quiet period of the config watch and of the push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
+  /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
+  readonly debounceMaxMs?: number;
   /**
    * Serve proxyless gRPC clients that carry no token (gRPC's xDS bootstrap has
    * no call credentials). They get routing config only — never secrets or an
    * identity — like Istio's plaintext xDS port. Off unless asked for.
    */
   readonly allowUnauthenticatedProxyless?: boolean;
+  /**
+   * Serve xDS (and the debug API) in plaintext. Off by default: the port
+   * speaks TLS with a certificate from the mesh CA. For loopback tests and
+   * proxyless gRPC clients whose xDS bootstrap has no TLS channel credentials.
+   */
+  readonly xdsPlaintext?: boolean;
+  /**
+   * Where to write the operator's debug token (0600), which the debug API
+   * requires; a new random token at every start. Kept in memory only when
+   * undefined (in-process callers read `debugToken`).
+   */
+  readonly debugTokenFile?: string;
 }
 
 /** A running control plane. */
@@ -48,6 +77,8 @@ export interface ControlPlane {
   readonly caUrl: string;
   readonly config: ConfigDirSource;
   readonly ads: AdsServer<ProxyNode>;
+  /** The operator's credential for the debug API (also in `debugTokenFile`). */
+  readonly debugToken: string;
   /** The registry as of now (tests, debug). */
   registry(): Registry;
   close(): Promise<void>;
@@ -121,6 +152,36 @@ function credentialsOf(config: ConfigDirSource): Map<string, Record<string, unkn
   return out;
 }
 
+/** Lifetime of the xDS server certificate (re-issued at every start). */
+const XDS_CERT_TTL_MS = 365 * 24 * 3600 * 1000;
+
+/**
+ * The xDS port's certificate, issued by the mesh CA: the control plane's
+ * SPIFFE ID (what proxies check), plus DNS/IP SANs for the listen address so
+ * ordinary TLS clients can verify it too.
+ */
+async function xdsServerCertificate(
+  ca: LoadedCa,
+  host: string,
+): Promise<{ certChainPem: string; keyPem: string }> {
+  const keys = await generateKeyPair(true);
+  const unspecified = host === '0.0.0.0' || host === '::' || host === '';
+  const ips = new Set(['127.0.0.1', '::1']);
+  const dns = new Set(['localhost']);
+  if (!unspecified) {
+    if (isIP(host) === 0) dns.add(host);
+    else ips.add(host);
+  }
+  const issued = await issueSvid(ca.signer, {
+    spiffeId: controlPlaneSpiffeId(ca.trustDomain),
+    publicKey: keys.publicKey,
+    dnsNames: [...dns],
+    ipAddresses: [...ips],
+    ttlMs: XDS_CERT_TTL_MS,
+  });
+  return { certChainPem: issued.certChainPem, keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
 /** Starts the control plane; throws with every problem when the initial config is invalid. */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { logger, ca } = options;
@@ -151,6 +212,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       if (registry !== undefined) rebuild();
     },
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+    ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
   });
   rebuild();
 
@@ -289,10 +351,24 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             healthy: true,
           };
 
+  const debugToken = createDebugToken();
+  if (options.debugTokenFile !== undefined)
+    try {
+      writeDebugToken(options.debugTokenFile, debugToken);
+    } catch (error) {
+      config.close();
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `cannot write the debug token to ${options.debugTokenFile}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
   let caServer: CaServer | undefined;
   try {
     caServer = await startCaServer({ ca, host: options.host, port: options.caPort });
     ads = await startAdsServer<ProxyNode>({
+      transport:
+        options.xdsPlaintext === true ? 'plaintext' : await xdsServerCertificate(ca, options.host),
       host: options.host,
       port: options.port,
       logger,
@@ -310,56 +386,64 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         if (proxy.type !== 'proxyless' && instances.delete(proxy.id)) rebuild();
       },
       configure(server) {
-        addDebugService(server, {
-          syncStatus: (): SyncStatusReply => ({
-            configVersion: config.current.version,
-            configProblems: config.problems.map(formatProblem),
-            proxies: (ads?.connected() ?? []).map((c) => {
-              const current = resourcesFor(c.proxy);
-              return {
-                id: c.id,
-                type: c.proxy.type,
-                namespace: c.proxy.namespace,
-                workload: c.proxy.workload?.name ?? c.proxy.type,
-                connectedAt: c.connectedAt.toISOString(),
-                current: Object.fromEntries(
-                  (Object.keys(current) as ResourceKind[]).map((k) => [k, String(current[k].size)]),
-                ),
-                types: Object.fromEntries(
-                  (Object.keys(c.sync) as ResourceKind[]).map((k) => [
-                    k,
-                    {
-                      sent: c.sync[k].sentVersion ?? null,
-                      acked: c.sync[k].ackedVersion ?? null,
-                      nack: c.sync[k].nack?.message ?? null,
-                      nackVersion: c.sync[k].nack?.version ?? null,
-                    },
-                  ]),
-                ),
-              };
+        addDebugService(
+          server,
+          {
+            syncStatus: (): SyncStatusReply => ({
+              configVersion: config.current.version,
+              configProblems: config.problems.map(formatProblem),
+              proxies: (ads?.connected() ?? []).map((c) => {
+                const current = resourcesFor(c.proxy);
+                return {
+                  id: c.id,
+                  type: c.proxy.type,
+                  namespace: c.proxy.namespace,
+                  workload: c.proxy.workload?.name ?? c.proxy.type,
+                  connectedAt: c.connectedAt.toISOString(),
+                  current: Object.fromEntries(
+                    (Object.keys(current) as ResourceKind[]).map((k) => [
+                      k,
+                      String(current[k].size),
+                    ]),
+                  ),
+                  types: Object.fromEntries(
+                    (Object.keys(c.sync) as ResourceKind[]).map((k) => [
+                      k,
+                      {
+                        sent: c.sync[k].sentVersion ?? null,
+                        acked: c.sync[k].ackedVersion ?? null,
+                        nack: c.sync[k].nack?.message ?? null,
+                        nackVersion: c.sync[k].nack?.version ?? null,
+                      },
+                    ]),
+                  ),
+                };
+              }),
             }),
-          }),
-          proxyConfig: (id) => {
-            const c = ads?.connected().find((p) => {
-              const [, ip, name] = p.id.split('~');
-              return p.id === id || ip === id || name === id || name?.split('.')[0] === id;
-            });
-            if (c === undefined) return undefined;
-            const redacted = Object.fromEntries(
-              (Object.keys(c.sent) as ResourceKind[]).map((k) => [
-                k,
-                c.sent[k].map((r) =>
-                  k === 'secret' && 'tls_certificate' in r
-                    ? { ...r, tls_certificate: '[redacted]' }
-                    : r,
-                ),
-              ]),
-            );
-            return { id: c.id, resources: redacted };
+            proxyConfig: (id) => {
+              const c = ads?.connected().find((p) => {
+                const [, ip, name] = p.id.split('~');
+                return p.id === id || ip === id || name === id || name?.split('.')[0] === id;
+              });
+              if (c === undefined) return undefined;
+              const redacted = Object.fromEntries(
+                (Object.keys(c.sent) as ResourceKind[]).map((k) => [
+                  k,
+                  c.sent[k].map((r) =>
+                    k === 'secret' && 'tls_certificate' in r
+                      ? { ...r, tls_certificate: '[redacted]' }
+                      : r,
+                  ),
+                ]),
+              );
+              return { id: c.id, resources: redacted };
+            },
           },
-        });
+          { token: debugToken },
+        );
       },
       ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+      ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
     });
   } catch (error) {
     config.close();
@@ -385,6 +469,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     caUrl: caSrv.url,
     config,
     ads: server,
+    debugToken,
     registry: () => registry ?? buildRegistry(config.current, []),
     async close() {
       config.close();

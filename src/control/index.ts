@@ -2,6 +2,8 @@
 export { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 export {
   callDebug,
+  DEBUG_TOKEN_FILE,
+  type DebugAccess,
   type ProxyConfigReply,
   type ProxySyncStatus,
   type SyncStatusReply,

@@ -9,6 +9,11 @@ export const CONTROL_ERRORS = {
     summary: 'An xDS stream had no valid service-account token, or a token for another identity.',
     exit: 1,
   },
+  PAL_ERR_CONTROL_PERMISSION_DENIED: {
+    summary:
+      "The control plane's debug API refused the caller: no or a wrong operator token (debug-token in the state dir).",
+    exit: 1,
+  },
   PAL_ERR_CONTROL_UNREACHABLE: {
     summary: 'The control plane could not be reached at the given address.',
     exit: 1,

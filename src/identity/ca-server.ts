@@ -23,6 +23,7 @@ import { parseDuration } from './duration.js';
 import { exportPrivateKeyPem, generateKeyPair } from './pem.js';
 import { DEFAULT_TOKEN_AUDIENCE } from './service-account-tokens.js';
 import { workloadSpiffeId } from './spiffe-id.js';
+import { SERVER_TLS_DEFAULTS } from './tls-policy.js';
 
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Longest SVID lifetime a caller may ask for. */
@@ -189,7 +190,8 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     {
       cert: serverCert.certChainPem,
       key: await exportPrivateKeyPem(serverKeys.privateKey),
-      minVersion: 'TLSv1.2',
+      // TLS 1.2+, AEAD suites only (the token and CSR travel here).
+      ...SERVER_TLS_DEFAULTS,
     },
     (req, res) => {
       void handle(req, res);

@@ -148,6 +148,8 @@ export interface IssueSvidOptions {
   readonly notAfter?: Date;
   /** Optional DNS SANs (X509-SVID §2 allows them); none by default. */
   readonly dnsNames?: readonly string[];
+  /** Optional IP SANs, for a server reached by address (the control plane's xDS port). */
+  readonly ipAddresses?: readonly string[];
 }
 
 /** Per-CA parts of the SVID template, computed once (issuer name, AKI, signing key). */
@@ -263,7 +265,7 @@ export async function issueSvid(
   const extensions = Buffer.concat([
     isRsa ? svidExtensions().rsa : svidExtensions().ec,
     t.authorityKeyId,
-    sanExtension([parsed.id.uri], options.dnsNames ?? []),
+    sanExtension([parsed.id.uri], options.dnsNames ?? [], options.ipAddresses ?? []),
   ]);
   const tbs = seq(
     VERSION_V3,

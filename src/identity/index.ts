@@ -57,3 +57,11 @@ export { parseDuration } from './duration.js';
 export { createTlsCa, issueServerCertificate, type PemCertificate } from './server-certificates.js';
 export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, pemBlocks } from './pem.js';
 export { parseCertificates } from './x509.js';
+export {
+  cipherList,
+  CONTROL_PLANE_NAMESPACE,
+  CONTROL_PLANE_SERVICE_ACCOUNT,
+  controlPlaneSpiffeId,
+  DEFAULT_TLS12_CIPHER_SUITES,
+  SERVER_TLS_DEFAULTS,
+} from './tls-policy.js';

@@ -35,8 +35,12 @@ export interface SvidSourceOptions {
   readonly trustDomain: string;
   readonly namespace: string;
   readonly serviceAccount: string;
-  /** The service-account token, or a file to read it from at each request (projected tokens rotate). */
-  readonly token?: string;
+  /**
+   * The service-account token, a function read at each CSR (projected tokens
+   * rotate: a renewal must present the token the kubelet wrote last), or a
+   * file read at each request.
+   */
+  readonly token?: string | (() => string);
   readonly tokenFile?: string;
   /** Requested lifetime, e.g. "24h" (the CA may cap it). */
   readonly ttl?: string;
@@ -161,7 +165,9 @@ export class SvidSource extends EventEmitter {
   }
 
   #token(): string {
-    if (this.#options.token !== undefined) return this.#options.token;
+    const token = this.#options.token;
+    if (typeof token === 'function') return token();
+    if (token !== undefined) return token;
     if (this.#options.tokenFile !== undefined)
       return readFileSync(this.#options.tokenFile, 'utf8').trim();
     throw new PalisadeError('PAL_ERR_TOKEN_MISSING', 'SvidSource needs a token or tokenFile');

@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream';
 import { createProxyTelemetry } from './telemetry-hooks.js';
 import { createOtlpExporter } from '../telemetry/index.js';
 import { createSvidSource, type SvidSource } from '../identity/svid-source.js';
+import { xdsChannelCredentials, type XdsTransport } from '../xds/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {
   createAdsClient,
@@ -47,6 +48,8 @@ export interface ProxyOptions {
   node: XdsNode;
   /** `host:port` of the control plane's ADS server. */
   xdsAddress: string;
+  /** TLS to the control plane (verified: mesh roots + its SPIFFE ID), or plaintext when asked for. */
+  xdsTransport: XdsTransport;
   token?: () => string;
   /** Address the outbound listener binds (the instance IP). */
   instanceIp: string;
@@ -187,7 +190,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       trustDomain: id.trustDomain,
       namespace: id.namespace,
       serviceAccount: id.serviceAccount,
-      ...(token === undefined ? {} : { token: token() }),
+      // The function, not its value: every renewal re-reads the (rotating) token file.
+      ...(token === undefined ? {} : { token }),
       ttl: id.ttl ?? '24h',
     });
     svid.on(
@@ -211,6 +215,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   }
   const ads = createAdsClient({
     address: options.xdsAddress,
+    credentials: xdsChannelCredentials(options.xdsTransport),
     node: options.node,
     ...(options.token === undefined ? {} : { token: options.token }),
     // Every listener (inbound, gateway) is built and bound before the update is ACKed; any

@@ -107,9 +107,11 @@ test(
       port: 0,
       caPort: 0,
       debounceMs: 50,
+      xdsPlaintext: true,
     });
     t.after(() => plane.close());
     const address = `127.0.0.1:${String(plane.xdsPort)}`;
+    const operator = { transport: 'plaintext' as const, token: plane.debugToken };
     const webToken = await ca.tokens.mint({ namespace: 'foo', serviceAccount: 'web' });
     const apiToken = await ca.tokens.mint({ namespace: 'bar', serviceAccount: 'api' });
     // Same namespace as web, another service account.
@@ -193,7 +195,7 @@ test(
     assert.ok(lds);
     web.send(TYPE_URLS.listener, [], lds.nonce, '', 'unsupported field x');
     const status = await waitFor(async () => {
-      const s = await callDebug<SyncStatusReply>(address, 'SyncStatus', {});
+      const s = await callDebug<SyncStatusReply>(address, 'SyncStatus', {}, operator);
       const p = s.proxies.find((x) => x.id === webNode.id);
       return p?.types['listener']?.nack === 'unsupported field x' ? p : undefined;
     });
@@ -246,7 +248,7 @@ spec: { selector: { app: api }, ports: [{ name: http, port: 9090 }] }
       'apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: unused, namespace: other }\n',
     );
     await waitFor(async () =>
-      (await callDebug<SyncStatusReply>(address, 'SyncStatus', {})).configVersion >= 3
+      (await callDebug<SyncStatusReply>(address, 'SyncStatus', {}, operator)).configVersion >= 3
         ? true
         : undefined,
     );

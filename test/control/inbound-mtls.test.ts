@@ -221,14 +221,28 @@ test('STRICT mTLS inbound with SVIDs from the control plane CA, AuthorizationPol
 
   // proxy-status shows the proxy in sync; proxy-config shows its inbound listener.
   const status = await waitFor(async () => {
-    const r = await runPalisade(['proxy-status', '--control', xds]);
+    const r = await runPalisade([
+      'proxy-status',
+      '--control',
+      xds,
+      '--state-dir',
+      control.stateDir,
+    ]);
     return /httpbin-0\.foo\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED/.test(r.stdout)
       ? r
       : undefined;
   });
   assert.ok(status);
   assert.match(status.stdout, /^NAME\s+CDS\s+LDS\s+EDS\s+RDS\s+SDS\s+VERSION/m);
-  const listeners = await runPalisade(['proxy-config', 'listener', 'httpbin-0', '--control', xds]);
+  const listeners = await runPalisade([
+    'proxy-config',
+    'listener',
+    'httpbin-0',
+    '--control',
+    xds,
+    '--state-dir',
+    control.stateDir,
+  ]);
   assert.equal(listeners.code, 0, listeners.stderr);
   assert.match(
     listeners.stdout,
@@ -262,7 +276,15 @@ test('STRICT mTLS inbound with SVIDs from the control plane CA, AuthorizationPol
     const r = await curl(['-w', '\n%{http_code}', `http://${INSTANCE_IP}:${String(port)}/ip`]);
     return r.stdout.endsWith('\n403') || r.stdout.endsWith('\n200') ? r : undefined;
   }, 15_000).catch(async (error: unknown) => {
-    const sent = await runPalisade(['proxy-config', 'listener', 'httpbin-0', '--control', xds]);
+    const sent = await runPalisade([
+      'proxy-config',
+      'listener',
+      'httpbin-0',
+      '--control',
+      xds,
+      '--state-dir',
+      control.stateDir,
+    ]);
     throw new Error(
       `PERMISSIVE not applied: ${String(error)}\n${sent.stdout}${sent.stderr}\n--- control\n${control.output()}\n--- proxy\n${proxy.output()}`,
     );

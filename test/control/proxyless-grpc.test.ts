@@ -114,7 +114,17 @@ test(
 
     // Without the opt-in a proxyless client (no token) is refused: it resolves nothing.
     const strict = await spawnPalisade(
-      ['control', '--config-dir', configDir, '--listen', address, '--ca-listen', '127.0.0.1:0'],
+      // grpc-js-xds bootstraps offer only insecure/google_default channel credentials: plaintext xDS.
+      [
+        'control',
+        '--config-dir',
+        configDir,
+        '--listen',
+        address,
+        '--ca-listen',
+        '127.0.0.1:0',
+        '--xds-insecure',
+      ],
       { ready: /Control plane ready/, env },
     );
     const bootstrap = {
@@ -152,6 +162,7 @@ test(
         '--ca-listen',
         '127.0.0.1:0',
         '--allow-unauthenticated-proxyless',
+        '--xds-insecure',
       ],
       { ready: /Control plane ready/, env },
     );
@@ -249,7 +260,14 @@ test(
           20_000,
           200,
         );
-        const status = await runPalisade(['proxy-status', '--control', address]);
+        const status = await runPalisade([
+          'proxy-status',
+          '--control',
+          address,
+          '--xds-insecure',
+          '--state-dir',
+          join(dir.path, 'state'),
+        ]);
         assert.equal(status.code, 0, status.stderr);
         const line = status.stdout.split('\n').find((l) => l.includes('client-0.grpc'));
         assert.ok(line !== undefined, status.stdout);
@@ -260,6 +278,9 @@ test(
           'client-0',
           '--control',
           address,
+          '--xds-insecure',
+          '--state-dir',
+          join(dir.path, 'state'),
           '-o',
           'json',
         ]);

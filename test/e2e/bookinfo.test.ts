@@ -484,6 +484,8 @@ spec:
       'proxy-status',
       '--control',
       `127.0.0.1:${String(controlPort)}`,
+      '--state-dir',
+      state,
     ]);
     assert.match(
       status.stdout,
@@ -516,6 +518,8 @@ spec:
         'ratings-v1-0',
         '--control',
         `127.0.0.1:${String(controlPort)}`,
+        '--state-dir',
+        state,
         '-o',
         'json',
       ]);

@@ -4,7 +4,7 @@
 // token from that CA and get their SVID from it.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runPalisade, spawnPalisade, tempDir, type PalisadeProcess } from './index.js';
 
 /** A test's mesh directories: a config directory and an initialised CA, removed after the test. */
@@ -32,6 +32,11 @@ export interface ControlPlaneProcess extends PalisadeProcess {
   /** The CA's CSR service URL. */
   readonly caUrl: string;
   readonly caDir: string;
+  /**
+   * The control plane's state dir (the CA dir's parent): its debug-token is
+   * there; pass it to proxy-status / proxy-config as --state-dir.
+   */
+  readonly stateDir: string;
 }
 
 /** Starts `palisade control --config-dir configDir --ca-dir caDir` on a free loopback port. */
@@ -47,6 +52,7 @@ export async function startControlPlane(
     xds: `127.0.0.1:${proc.match[1] ?? ''}`,
     caUrl: proc.match[2] ?? '',
     caDir,
+    stateDir: dirname(caDir),
   });
 }
 

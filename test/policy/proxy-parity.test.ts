@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { base64url, SignJWT } from 'jose';
 import { runPalisade, runProcess, spawnPalisade, waitFor } from '../helpers/index.js';
@@ -127,6 +127,7 @@ test('sidecar enforces trust-domain aliases and an HS256 cookie JWT with claim o
     xds: `127.0.0.1:${proc.match[1] ?? ''}`,
     caUrl: proc.match[2] ?? '',
     caDir: dir.caDir,
+    stateDir: dirname(dir.caDir),
   });
   t.after(() => control.stop());
   const proxy = await startSidecar(control, {
@@ -245,6 +246,7 @@ async function startControl(
     xds: `127.0.0.1:${proc.match[1] ?? ''}`,
     caUrl: proc.match[2] ?? '',
     caDir: dir.caDir,
+    stateDir: dirname(dir.caDir),
   });
 }
 

@@ -72,6 +72,7 @@ test('access-log lines go to the file named, none with "", and an unopenable pat
     'proxy',
     '--xds',
     `127.0.0.1:${String(ads.port)}`,
+    '--xds-insecure',
     '--node-id',
     'sidecar~127.0.0.1~a-1.ns~ns.svc.cluster.local',
     '--access-log-file',

@@ -233,6 +233,7 @@ export async function startProxyProcess(
       'proxy',
       '--xds',
       `127.0.0.1:${String(xdsPort)}`,
+      '--xds-insecure',
       '--node-id',
       'sidecar~127.0.0.1~a-1.ns~ns.svc.cluster.local',
       '--metadata',

@@ -134,6 +134,7 @@ async function startProxyProcess(xdsPort: number): Promise<{
       'proxy',
       '--xds',
       `127.0.0.1:${String(xdsPort)}`,
+      '--xds-insecure',
       '--node-id',
       'sidecar~127.0.0.1~a-1.ns~ns.svc.cluster.local',
       '--metadata',

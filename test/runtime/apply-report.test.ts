@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { debugAccessAt } from '../../src/cli/commands/debug-access.js';
 import { callDebug, type SyncStatusReply } from '../../src/control/index.js';
 import { runPalisade, waitFor } from '../helpers/index.js';
 import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
@@ -75,7 +76,14 @@ test('apply reports every proxy ACK, a NACK with the proxy and its reason, and r
   // The sidecar is ready once it has its config; wait until the control plane lists it.
   await waitFor(
     async () =>
-      (await callDebug<SyncStatusReply>(control.xds, 'SyncStatus', {})).proxies.length === 1,
+      (
+        await callDebug<SyncStatusReply>(
+          control.xds,
+          'SyncStatus',
+          {},
+          debugAccessAt(control.stateDir, control.stateDir, false),
+        )
+      ).proxies.length === 1,
     30_000,
     100,
   );
@@ -83,7 +91,12 @@ test('apply reports every proxy ACK, a NACK with the proxy and its reason, and r
   mkdirSync(state);
   writeFileSync(
     join(state, 'mesh.json'),
-    JSON.stringify({ name: 'test', configDir: dirs.configDir, control: control.xds }),
+    JSON.stringify({
+      name: 'test',
+      configDir: dirs.configDir,
+      control: control.xds,
+      stateDir: control.stateDir,
+    }),
   );
   const file = (name: string, text: string): string => {
     const path = join(dirs.path, name);

@@ -10,6 +10,7 @@
  * and `istioctl analyze` is run after a change; `--strict` refuses a change
  * that brings any.
  */
+import { debugAccessAt } from './debug-access.js';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -65,7 +66,8 @@ function relative(path: string, io: CliIO): string {
 /** The control plane's sync status; throws PAL_ERR_CONTROL_UNREACHABLE naming how to start the mesh. */
 async function syncStatus(target: Target, io: CliIO): Promise<SyncStatusReply> {
   try {
-    return await callDebug<SyncStatusReply>(target.info.control, 'SyncStatus', {}, 3000);
+    const access = debugAccessAt(target.info.stateDir, target.info.stateDir, false);
+    return await callDebug<SyncStatusReply>(target.info.control, 'SyncStatus', {}, access, 3000);
   } catch (error) {
     throw new PalisadeError(
       'PAL_ERR_CONTROL_UNREACHABLE',

@@ -4,9 +4,9 @@
  * service over HTTPS.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readConfig } from '../../config/index.js';
-import { startControlPlane } from '../../control/index.js';
+import { DEBUG_TOKEN_FILE, startControlPlane } from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { CA_FILES, initCaDirectory, loadCaDirectory } from '../../identity/index.js';
 import { createLogger } from '../../logging/index.js';
@@ -33,7 +33,8 @@ export const controlCommand: Command = {
                         [--ca-listen HOST:PORT] [--trust-domain TD] [--root-namespace NS]
                         [--outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY]
                         [--mesh-config FILE]
-                        [--allow-unauthenticated-proxyless]
+                        [--allow-unauthenticated-proxyless] [--xds-insecure]
+                        [--debug-token-file FILE]
 
 Reads every YAML file in DIR (Istio networking and security kinds, Kubernetes
 Namespace/Service/ServiceAccount/Secret and RBAC/NetworkPolicy kinds, Palisade
@@ -56,7 +57,19 @@ data.mesh, or an IstioOperator's spec.meshConfig); Palisade reads
 trustDomain (used when the CA is created), trustDomainAliases (policy
 principals match under the trust domain and every alias), rootNamespace and
 defaultConfig.gatewayTopology.numTrustedProxies (gateways'
-X-Forwarded-For trusted hops).`,
+X-Forwarded-For trusted hops).
+
+
+The xDS port speaks TLS (1.2+, AEAD cipher suites only) with a certificate
+from the mesh CA for spiffe://<trust-domain>/ns/palisade-system/sa/palisade-control
+(DNS/IP SANs: localhost, 127.0.0.1, ::1 and the --listen host); proxies verify
+it against the trust bundle. --xds-insecure serves plaintext instead: for
+loopback tests and proxyless gRPC clients whose bootstrap cannot do TLS.
+
+The debug API (proxy-status, proxy-config) on the same port answers only the
+operator: at every start the control plane writes a new random token to
+--debug-token-file (default: debug-token next to the CA directory, i.e.
+<state-dir>/debug-token), mode 0600; the CLI reads it from there.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -70,6 +83,8 @@ X-Forwarded-For trusted hops).`,
         'outbound-traffic-policy': { type: 'string' },
         'allow-unauthenticated-proxyless': { type: 'boolean' },
         'mesh-config': { type: 'string' },
+        'xds-insecure': { type: 'boolean' },
+        'debug-token-file': { type: 'string' },
       },
       false,
     );
@@ -117,6 +132,11 @@ X-Forwarded-For trusted hops).`,
       },
       ...(meshConfig === undefined ? {} : { trustDomainAliases: meshConfig.trustDomainAliases }),
       allowUnauthenticatedProxyless: values['allow-unauthenticated-proxyless'] === true,
+      xdsPlaintext: values['xds-insecure'] === true,
+      debugTokenFile: resolve(
+        io.cwd,
+        values['debug-token-file'] ?? join(dirname(caDir), DEBUG_TOKEN_FILE),
+      ),
     });
     io.stdout(
       `Control plane ready: xDS ${listen.host}:${String(plane.xdsPort)}, CA ${plane.caUrl}, ` +

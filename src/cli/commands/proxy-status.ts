@@ -9,6 +9,7 @@ import { readConfig } from '../../config/index.js';
 import { callDebug, type ProxyConfigReply, type SyncStatusReply } from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { parseCommandArgs } from '../args.js';
+import { debugAccessAt, permissionDeniedError, type ResolvedDebugAccess } from './debug-access.js';
 import type { Command } from '../command.js';
 import { describeControlError } from '../control-errors.js';
 
@@ -40,12 +41,14 @@ async function debug<T>(
   address: string,
   name: 'SyncStatus' | 'ProxyConfig',
   request: unknown,
+  access: ResolvedDebugAccess,
 ): Promise<T> {
   try {
-    return await callDebug<T>(address, name, request);
+    return await callDebug<T>(address, name, request, access);
   } catch (error) {
     const e = error as { code?: number; details?: string };
     if (e.code === 5) throw new PalisadeError('PAL_ERR_USAGE', e.details ?? 'no such proxy');
+    if (e.code === 7) throw permissionDeniedError(access, e.details ?? 'permission denied');
     throw new PalisadeError(
       'PAL_ERR_CONTROL_UNREACHABLE',
       `cannot reach the control plane at ${address} (${describeControlError(error)}): is the mesh running? Start it with npm start (palisade up -f examples/bookinfo), or pass --control ADDR`,
@@ -57,21 +60,33 @@ async function debug<T>(
 export const proxyStatusCommand: Command = {
   path: ['proxy-status'],
   summary: 'Show each connected proxy and whether its config is in sync',
-  usage: `Usage: palisade proxy-status [--control ADDR] [-o json]
+  usage: `Usage: palisade proxy-status [--control ADDR] [--state-dir DIR] [--xds-insecure] [-o json]
 
 Asks the control plane at ADDR (its xDS address, default $PALISADE_CONTROL_ADDRESS
 or 127.0.0.1:15010) for every connected proxy and prints, per xDS type:
 SYNCED (the proxy ACKed the last config sent), NOT SENT (nothing of that type
 to send, e.g. RDS to a gateway no Gateway selects, as in Istio), STALE (sent,
-not yet ACKed) or NACKED with the proxy's error.`,
+not yet ACKed) or NACKED with the proxy's error.
+
+The debug API answers only the operator: the CLI sends the token the control
+plane wrote to DIR/debug-token and verifies its TLS certificate with
+DIR/ca/root-cert.pem. DIR is --state-dir, else the running mesh under
+.palisade/ (palisade up), else $PALISADE_STATE_DIR (default .palisade).
+--xds-insecure talks plaintext to a control plane started with it.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
-      { control: { type: 'string' }, output: { type: 'string', short: 'o' } },
+      {
+        control: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        'state-dir': { type: 'string' },
+        'xds-insecure': { type: 'boolean' },
+      },
       false,
     );
     const address = values.control ?? readConfig().controlAddress;
-    const status = await debug<SyncStatusReply>(address, 'SyncStatus', {});
+    const access = debugAccessAt(values['state-dir'], io.cwd, values['xds-insecure'] === true);
+    const status = await debug<SyncStatusReply>(address, 'SyncStatus', {}, access);
     if (values.output === 'json') {
       io.stdout(`${JSON.stringify(status, null, 2)}\n`);
       return 0;
@@ -213,14 +228,18 @@ function secretRows(resources: readonly R[]): string[][] {
 export const proxyConfigCommand: Command = {
   path: ['proxy-config'],
   summary: 'Show the clusters, listeners, routes, endpoints or secrets sent to a proxy',
-  usage: `Usage: palisade proxy-config cluster|listener|route|endpoint|secret NODE [--control ADDR] [-o json|yaml]
+  usage: `Usage: palisade proxy-config cluster|listener|route|endpoint|secret NODE [--control ADDR]
+                     [--state-dir DIR] [--xds-insecure] [-o json|yaml]
 
 NODE is a proxy's name as proxy-status prints it (instance.namespace), its
-instance name, its instance IP, or its full node id.`,
+instance name, its instance IP, or its full node id. Credentials as for
+proxy-status.`,
   run: async (args, io) => {
     const { values, positionals } = parseCommandArgs(args, {
       control: { type: 'string' },
       output: { type: 'string', short: 'o' },
+      'state-dir': { type: 'string' },
+      'xds-insecure': { type: 'boolean' },
     });
     const [kind, node] = positionals;
     if (kind === undefined || !(KINDS as readonly string[]).includes(kind))
@@ -232,7 +251,8 @@ instance name, its instance IP, or its full node id.`,
     if (values.output !== undefined && values.output !== 'json' && values.output !== 'yaml')
       throw new PalisadeError('PAL_ERR_USAGE', `-o ${values.output}: expected json or yaml`);
     const address = values.control ?? readConfig().controlAddress;
-    const reply = await debug<ProxyConfigReply>(address, 'ProxyConfig', { id: node });
+    const access = debugAccessAt(values['state-dir'], io.cwd, values['xds-insecure'] === true);
+    const reply = await debug<ProxyConfigReply>(address, 'ProxyConfig', { id: node }, access);
     const resources = reply.resources[kind] ?? [];
     if (values.output === 'json') {
       io.stdout(`${JSON.stringify(resources, null, 2)}\n`);

@@ -9,6 +9,7 @@ import { PalisadeError } from '../../errors/index.js';
 import { readConfig } from '../../config/index.js';
 import { createLogger } from '../../logging/index.js';
 import { startProxy, type ProxyIdentityOptions } from '../../proxy/index.js';
+import type { XdsTransport } from '../../xds/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -22,6 +23,11 @@ Options:
   --cluster NAME           node.cluster, <workload>.<namespace> (default: from --node-id)
   --metadata JSON          node.metadata as a JSON object (NAMESPACE, SERVICE_ACCOUNT, ...)
   --token-file FILE        service-account token sent as "authorization: Bearer", re-read per stream
+                           and at every certificate renewal (projected tokens rotate)
+  --xds-root-cert FILE     PEM roots that verify the control plane's xDS certificate (default: --ca-root-cert);
+                           the server must present spiffe://<trust-domain>/ns/palisade-system/sa/palisade-control
+  --xds-insecure           speak plaintext to the control plane (loopback tests only: the stream carries
+                           the token and gateway keys)
   --instance-ip IP         address the outbound listener binds (default: from --node-id)
   --outbound-port PORT     outbound listener port (default 15001; 0 picks a free one)
   --admin-port PORT        admin port on 127.0.0.1 (default 15000; 0 picks a free one)
@@ -90,6 +96,8 @@ export const proxyCommand: Command = {
         'otlp-endpoint': { type: 'string' },
         'trace-sampling': { type: 'string' },
         'access-log-file': { type: 'string' },
+        'xds-root-cert': { type: 'string' },
+        'xds-insecure': { type: 'boolean' },
       },
       false,
     );
@@ -138,6 +146,24 @@ export const proxyCommand: Command = {
         'PAL_ERR_USAGE',
         `--trace-sampling: ${values['trace-sampling'] ?? ''} is not a percentage between 0 and 100`,
       );
+    const xdsRoot = values['xds-root-cert'] ?? values['ca-root-cert'];
+    if (values['xds-insecure'] === true && values['xds-root-cert'] !== undefined)
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        '--xds-insecure and --xds-root-cert exclude each other',
+      );
+    if (values['xds-insecure'] !== true && xdsRoot === undefined)
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        '--xds needs --xds-root-cert (or --ca-root-cert) to verify the control plane, or --xds-insecure for plaintext',
+      );
+    const xdsTransport: XdsTransport =
+      values['xds-insecure'] === true || xdsRoot === undefined
+        ? 'plaintext'
+        : {
+            rootPem: readFileSync(xdsRoot, 'utf8'),
+            trustDomain: values['trust-domain'] ?? config.trustDomain,
+          };
     const accessLog = accessLogStream(values['access-log-file']);
     const logger = createLogger('proxy', config.logLevel);
     const proxy = await startProxy({
@@ -153,6 +179,7 @@ export const proxyCommand: Command = {
         metadata: metadata as Record<string, unknown>,
       },
       xdsAddress,
+      xdsTransport,
       ...(tokenFile === undefined ? {} : { token: () => readFileSync(tokenFile, 'utf8').trim() }),
       instanceIp,
       outboundPort: port(values['outbound-port'], '--outbound-port', 15001),

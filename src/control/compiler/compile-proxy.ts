@@ -245,6 +245,10 @@ function gatewayTls(server: GatewayServer): object | undefined {
   if (tls === undefined || tls.mode === 'PASSTHROUGH' || tls.mode === 'AUTO_PASSTHROUGH')
     return undefined;
   const common: Record<string, unknown> = { alpn_protocols: ['h2', 'http/1.1'] };
+  // Istio ServerTLSSettings.cipherSuites → Envoy TlsParameters.cipher_suites (TLS 1.2 suites;
+  // the default is the AEAD list, see identity/tls-policy.ts).
+  if (tls.cipherSuites !== undefined && tls.cipherSuites.length > 0)
+    common['tls_params'] = { cipher_suites: [...tls.cipherSuites] };
   if (tls.credentialName !== undefined) {
     common['tls_certificate_sds_secret_configs'] = [
       sdsSecret(`kubernetes://${tls.credentialName}`),

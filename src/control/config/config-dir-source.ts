@@ -8,6 +8,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readManifests } from '../../api/index.js';
+import { createDebouncer } from '../debounce.js';
 import { PalisadeError } from '../../errors/index.js';
 import type { Logger } from '../../logging/index.js';
 import {
@@ -26,6 +27,8 @@ export interface ConfigDirSourceOptions {
   readonly onSnapshot: (snapshot: ConfigSnapshot) => void;
   /** Quiet period after a file event before reloading (default 100 ms). */
   readonly debounceMs?: number;
+  /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
+  readonly debounceMaxMs?: number;
 }
 
 /** A watched config directory. */
@@ -73,7 +76,6 @@ export function createConfigDirSource(options: ConfigDirSourceOptions): ConfigDi
     );
   let current = first.snapshot;
   let problems: ConfigProblem[] = [];
-  let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
 
   const reload = (): boolean => {
@@ -95,13 +97,18 @@ export function createConfigDirSource(options: ConfigDirSourceOptions): ConfigDi
     return true;
   };
 
+  const debounced = createDebouncer(
+    () => {
+      reload();
+    },
+    {
+      ...(options.debounceMs === undefined ? {} : { afterMs: options.debounceMs }),
+      ...(options.debounceMaxMs === undefined ? {} : { maxMs: options.debounceMaxMs }),
+    },
+  );
   try {
     watcher = watch(dir, () => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = undefined;
-        reload();
-      }, options.debounceMs ?? 100);
+      debounced.trigger();
     });
   } catch (cause) {
     throw new PalisadeError('PAL_ERR_CONTROL_CONFIG_INVALID', `cannot watch ${dir}`, { cause });
@@ -117,7 +124,7 @@ export function createConfigDirSource(options: ConfigDirSourceOptions): ConfigDi
     },
     reload,
     close() {
-      if (timer !== undefined) clearTimeout(timer);
+      debounced.cancel();
       watcher.close();
     },
   };

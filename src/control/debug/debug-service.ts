@@ -7,8 +7,18 @@
  * use. It never carries private keys: the only secrets proxies get from the
  * control plane are trust bundles and gateway credentials, and the latter are
  * redacted here.
+ *
+ * It answers only the operator: every call must carry `authorization: Bearer
+ * <debug token>`, the random token the control plane writes (mode 0600) to
+ * `debug-token` in its state directory at start; the CLI reads it from there.
+ * Anything else gets PERMISSION_DENIED and no data (Istio's debug endpoints
+ * likewise require an authenticated caller on the xDS port).
  */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { xdsChannelCredentials, type XdsTransport } from '../../xds/index.js';
 
 const SERVICE = 'palisade.debug.v1.Debug';
 
@@ -75,19 +85,66 @@ export interface DebugHandlers {
   proxyConfig(id: string): ProxyConfigReply | undefined;
 }
 
-/** Registers the debug service on `server`. */
-export function addDebugService(server: grpc.Server, handlers: DebugHandlers): void {
+/** The file name of the operator's debug token in the control plane's state directory. */
+export const DEBUG_TOKEN_FILE = 'debug-token';
+
+/** A fresh random debug token (256 bits, base64url). */
+export function createDebugToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Writes `token` to `file`, readable by its owner only (0600; the directory is created 0700). */
+export function writeDebugToken(file: string, token: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // A new file, so the mode applies and no one holding the old one keeps a handle on the new token.
+  rmSync(file, { force: true });
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/** Why a call is refused, or undefined when it carries the operator's token. */
+function refusal(metadata: grpc.Metadata, expected: Buffer): string | undefined {
+  const value = metadata.get('authorization')[0];
+  const m = typeof value === 'string' ? /^Bearer\s+(\S+)$/.exec(value) : null;
+  if (m?.[1] === undefined)
+    return `permission denied: the debug API needs the operator's credential ("authorization: Bearer <token>" from the control plane's ${DEBUG_TOKEN_FILE} file)`;
+  // Equal-length digests: the comparison time says nothing about the token.
+  if (!timingSafeEqual(digest(m[1]), expected))
+    return "permission denied: the debug token is not this control plane's (it writes a new one at every start)";
+  return undefined;
+}
+
+/** Registers the debug service on `server`; every call must carry `token`. */
+export function addDebugService(
+  server: grpc.Server,
+  handlers: DebugHandlers,
+  access: { readonly token: string },
+): void {
+  const expected = digest(access.token);
+  const denied = (
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    callback: grpc.sendUnaryData<unknown>,
+  ): boolean => {
+    const reason = refusal(call.metadata, expected);
+    if (reason === undefined) return false;
+    callback({ code: grpc.status.PERMISSION_DENIED, details: reason });
+    return true;
+  };
   server.addService(DEBUG_SERVICE, {
     SyncStatus(
-      _call: grpc.ServerUnaryCall<unknown, unknown>,
+      call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) {
+      if (denied(call, callback)) return;
       callback(null, handlers.syncStatus());
     },
     ProxyConfig(
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) {
+      if (denied(call, callback)) return;
       const request = call.request as { id?: unknown };
       const id = typeof request.id === 'string' ? request.id : '';
       const reply = handlers.proxyConfig(id);
@@ -101,28 +158,42 @@ export function addDebugService(server: grpc.Server, handlers: DebugHandlers): v
   });
 }
 
+/** How the CLI reaches the debug API: the transport and the operator's token. */
+export interface DebugAccess {
+  readonly transport: XdsTransport;
+  readonly token: string | undefined;
+}
+
 /** Calls one debug method at `address` (host:port) with a deadline. */
 export function callDebug<T>(
   address: string,
   name: 'SyncStatus' | 'ProxyConfig',
   request: unknown,
+  access: DebugAccess,
   timeoutMs = 5000,
 ): Promise<T> {
   const Client = grpc.makeGenericClientConstructor(DEBUG_SERVICE, SERVICE);
-  const client = new Client(address, grpc.credentials.createInsecure());
+  const client = new Client(address, xdsChannelCredentials(access.transport));
+  const metadata = new grpc.Metadata();
+  if (access.token !== undefined) metadata.set('authorization', `Bearer ${access.token}`);
   return new Promise<T>((resolve, reject) => {
     const deadline = new Date(Date.now() + timeoutMs);
     const fn = (
       client as unknown as Record<
         string,
-        (r: unknown, o: object, cb: (e: grpc.ServiceError | null, v: unknown) => void) => void
+        (
+          r: unknown,
+          m: grpc.Metadata,
+          o: object,
+          cb: (e: grpc.ServiceError | null, v: unknown) => void,
+        ) => void
       >
     )[name];
     if (fn === undefined) {
       reject(new Error(`debug method ${name} missing`));
       return;
     }
-    fn.call(client, request, { deadline }, (error, value) => {
+    fn.call(client, request, metadata, { deadline }, (error, value) => {
       client.close();
       if (error !== null) reject(error);
       else resolve(value as T);

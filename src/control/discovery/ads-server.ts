@@ -3,6 +3,9 @@
  * envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol): one gRPC stream per
  * proxy carrying every type, with per-type versions and nonces.
  *
+ * - The port speaks TLS with a certificate from the mesh CA (SPIFFE ID
+ *   spiffe://<td>/ns/palisade-system/sa/palisade-control), TLS 1.2+ with AEAD
+ *   suites only; plaintext only when the caller asks for it.
  * - Every stream must carry `authorization: Bearer <service-account token>`;
  *   the node's NAMESPACE/SERVICE_ACCOUNT must be the token's. Anything else
  *   ends the stream with UNAUTHENTICATED and nothing is sent.
@@ -15,10 +18,19 @@
  *   appears.
  * - Pushes are debounced and go only to streams whose resources changed, in
  *   make-before-break order: SDS, CDS, EDS, LDS, RDS.
+ * - Streams of one node id are kept in generation order. The newest live
+ *   stream is the node's current one (`onConnect` with its view); closing an
+ *   older stream changes nothing, closing the current one hands back to the
+ *   newest older stream still open, and only when the node's last stream
+ *   closes is it `onDisconnect`ed. A second stream opened with a node's token
+ *   (or a reconnect racing the old stream's close) cannot evict the node's
+ *   endpoints.
  */
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { SERVER_TLS_DEFAULTS } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
+import { createDebouncer } from '../debounce.js';
 import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
 
 /** A DiscoveryRequest as decoded. */
@@ -62,10 +74,34 @@ export interface AdsServerOptions<P> {
   resources(proxy: P): Readonly<Record<ResourceKind, ReadonlyMap<string, Record<string, unknown>>>>;
   onConnect?(proxy: P): void;
   onDisconnect?(proxy: P): void;
-  /** Quiet period before a push (default 100 ms). */
+  /** Quiet period before a push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
+  /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
+  readonly debounceMaxMs?: number;
   /** Adds more services (the debug API) to the same gRPC server before it binds. */
   configure?(server: grpc.Server): void;
+  /**
+   * The server certificate (leaf + chain) and key the port presents, or
+   * `'plaintext'` — only when asked for explicitly (loopback tests, proxyless
+   * gRPC clients that cannot speak TLS to xDS).
+   */
+  readonly transport: { readonly certChainPem: string; readonly keyPem: string } | 'plaintext';
+}
+
+/**
+ * gRPC server credentials with Palisade's TLS policy (TLS 1.2+, AEAD suites):
+ * grpc-js's createSsl takes its cipher list only from GRPC_SSL_CIPHER_SUITES.
+ */
+class PolicyServerCredentials extends grpc.ServerCredentials {
+  constructor(certChainPem: string, keyPem: string) {
+    super(
+      { requestCert: false, ...SERVER_TLS_DEFAULTS },
+      { cert: certChainPem, key: keyPem, ...SERVER_TLS_DEFAULTS },
+    );
+  }
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
 }
 
 /** A running discovery server. */
@@ -192,8 +228,19 @@ export async function startAdsServer<P>(
     readonly types: Record<ResourceKind, MutableTypeState>;
   }
   const streams = new Set<Stream>();
+  /** Live streams per node id, oldest first: the last is the node's current one. */
+  const generations = new Map<string, Stream[]>();
   let nonceCounter = 0;
-  let timer: NodeJS.Timeout | undefined;
+
+  const debounced = createDebouncer(
+    () => {
+      pushAll();
+    },
+    {
+      ...(options.debounceMs === undefined ? {} : { afterMs: options.debounceMs }),
+      ...(options.debounceMaxMs === undefined ? {} : { maxMs: options.debounceMaxMs }),
+    },
+  );
 
   /** Sends `kind` to `stream` if its content or subscription changed (or `force`). */
   const send = (stream: Stream, kind: ResourceKind, force: boolean): void => {
@@ -318,7 +365,10 @@ export async function startAdsServer<P>(
               },
             };
             streams.add(stream);
-            logger.info({ proxy: nodeId }, 'proxy connected');
+            const live = generations.get(nodeId) ?? [];
+            live.push(stream);
+            generations.set(nodeId, live);
+            logger.info({ proxy: nodeId, generation: live.length }, 'proxy connected');
             options.onConnect?.(proxy);
             const queued = pending;
             pending = undefined;
@@ -331,10 +381,25 @@ export async function startAdsServer<P>(
         );
       });
       const gone = (): void => {
-        if (stream !== undefined && streams.delete(stream)) {
-          logger.info({ proxy: stream.id }, 'proxy disconnected');
-          options.onDisconnect?.(stream.proxy);
+        if (stream === undefined || !streams.delete(stream)) return;
+        const closed = stream;
+        const before = generations.get(closed.id) ?? [];
+        const wasCurrent = before[before.length - 1] === closed;
+        const live = before.filter((s) => s !== closed);
+        if (live.length > 0) {
+          generations.set(closed.id, live);
+          const current = live[live.length - 1];
+          logger.info(
+            { proxy: closed.id, remaining: live.length },
+            'an older or replaced stream of a proxy closed; its newest open stream stays current',
+          );
+          // The closed one was current: the newest remaining stream's view is the node's again.
+          if (wasCurrent && current !== undefined) options.onConnect?.(current.proxy);
+          return;
         }
+        generations.delete(closed.id);
+        logger.info({ proxy: closed.id }, 'proxy disconnected');
+        options.onDisconnect?.(closed.proxy);
       };
       call.on('end', () => {
         gone();
@@ -353,7 +418,9 @@ export async function startAdsServer<P>(
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${options.host}:${String(options.port)}`,
-      grpc.ServerCredentials.createInsecure(),
+      options.transport === 'plaintext'
+        ? grpc.ServerCredentials.createInsecure()
+        : new PolicyServerCredentials(options.transport.certChainPem, options.transport.keyPem),
       (error, p) => {
         if (error === null) resolve(p);
         else reject(error);
@@ -389,14 +456,10 @@ export async function startAdsServer<P>(
       }));
     },
     push() {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = undefined;
-        pushAll();
-      }, options.debounceMs ?? 100);
+      debounced.trigger();
     },
     async close() {
-      if (timer !== undefined) clearTimeout(timer);
+      debounced.cancel();
       await new Promise<void>((resolve) => {
         server.tryShutdown(() => {
           resolve();

@@ -8,8 +8,15 @@
  * logger, `?<logger>=L` one; no query lists them; GET only lists). `/` is
  * an index of these endpoints (Envoy's admin home page) and `/help` the same
  * list as text (Envoy's `admin commands are:`).
+ *
+ * DNS rebinding defence: a browser page can reach loopback ports under a
+ * hostile name that resolves to 127.0.0.1, so a request whose Host is not
+ * loopback (127.0.0.0/8, `localhost`, `[::1]`) or the listener's own address
+ * is refused with 403 before any handler runs. An absent Host (HTTP/1.0) is
+ * accepted: a browser always sends one.
  */
 import * as http from 'node:http';
+import { isIPv4 } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import type { SvidSource } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
@@ -125,9 +132,42 @@ function describeCerts(pem: string): object[] {
   });
 }
 
+/** The host part of a Host header value (`[v6]:port`, `name:port`, `name`), lower case. */
+function hostOnly(value: string): string {
+  const v = value.trim().toLowerCase();
+  if (v.startsWith('[')) {
+    const end = v.indexOf(']');
+    return end < 0 ? v : v.slice(0, end + 1);
+  }
+  const colon = v.indexOf(':');
+  return colon < 0 ? v : v.slice(0, colon);
+}
+
+/** True when `host` (a Host header) names loopback or the listener's own address. */
+export function isLoopbackHost(
+  host: string | undefined,
+  localAddress: string | undefined,
+): boolean {
+  if (host === undefined || host === '') return true;
+  const h = hostOnly(host);
+  if (h === 'localhost' || h === '[::1]') return true;
+  if (isIPv4(h) && h.startsWith('127.')) return true;
+  const local = localAddress?.replace(/^::ffff:/, '');
+  return local !== undefined && (h === local || h === `[${local}]`);
+}
+
 /** Starts nothing; returns the admin HTTP server (listen on 127.0.0.1 only). */
 export function createAdminServer(options: AdminServerOptions): http.Server {
   return http.createServer((req, res) => {
+    // Every Host header counts (node keeps only the first in req.headers).
+    const hosts = req.rawHeaders.filter(
+      (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
+    );
+    if (!hosts.every((h) => isLoopbackHost(h, req.socket.localAddress))) {
+      res.writeHead(403, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('forbidden: the admin endpoint answers only Host: localhost / 127.0.0.1 / [::1]\n');
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
     const json = (status: number, body: unknown): void => {

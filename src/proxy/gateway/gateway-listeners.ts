@@ -52,6 +52,11 @@ import {
 } from '../request-head.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
+import {
+  cipherList,
+  DEFAULT_TLS12_CIPHER_SUITES,
+  SERVER_TLS_DEFAULTS,
+} from '../../identity/tls-policy.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 
@@ -93,6 +98,8 @@ interface TlsChain {
   readonly context: tls.SecureContext | undefined;
   readonly material: TlsMaterial | undefined;
   readonly action: ChainAction;
+  /** TLS 1.2 suites this server accepts (Gateway tls.cipherSuites; default AEAD only). */
+  readonly suites: readonly string[];
 }
 
 /** A TLS PASSTHROUGH chain: SNI names and the tcp_proxy that relays the untouched TLS. */
@@ -283,10 +290,16 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     context: tls.SecureContext | undefined;
     material: TlsMaterial | undefined;
     mutual: boolean;
+    suites: readonly string[];
   } => {
     const config = rec(rec(chain['transport_socket'])['typed_config']);
     const common = rec(config['common_tls_context']);
     const mutual = rec(config['require_client_certificate'])['value'] === true;
+    const asked = rec(common['tls_params'])['cipher_suites'];
+    const suites =
+      Array.isArray(asked) && asked.length > 0
+        ? asked.map((c) => str(c))
+        : DEFAULT_TLS12_CIPHER_SUITES;
     let cert: string | undefined;
     let key: string | undefined;
     let ca: string | undefined;
@@ -304,12 +317,17 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     if (sdsCa !== '') ca = secrets.get(sdsCa)?.validationContext?.trustedCaPem;
     else ca = dataSourcePem(rec(common['validation_context'])['trusted_ca']);
     if (cert === undefined || key === undefined || (mutual && ca === undefined))
-      return { context: undefined, material: undefined, mutual };
+      return { context: undefined, material: undefined, mutual, suites };
     const material: TlsMaterial = { cert, key, ...(ca === undefined ? {} : { ca }) };
     return {
-      context: tls.createSecureContext({ ...material, minVersion: 'TLSv1.2' }),
+      context: tls.createSecureContext({
+        ...material,
+        ...SERVER_TLS_DEFAULTS,
+        ciphers: cipherList(suites),
+      }),
       material,
       mutual,
+      suites,
     };
   };
 
@@ -354,7 +372,12 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           { listener: name, err: error instanceof Error ? error.message : String(error) },
           'gateway TLS material unusable',
         );
-        built = { context: undefined, material: undefined, mutual: true };
+        built = {
+          context: undefined,
+          material: undefined,
+          mutual: true,
+          suites: DEFAULT_TLS12_CIPHER_SUITES,
+        };
       }
       state.tlsChains.push({
         names,
@@ -362,6 +385,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         context: built.context,
         material: built.material,
         action,
+        suites: built.suites,
       });
     }
     const chains = state.tlsChains;
@@ -386,7 +410,10 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       // The certificate for clients that send no SNI (e.g. a request to the IP): tls.Server takes
       // material, not a SecureContext, for its default.
       ...((pickChain(undefined) ?? chains[0])?.material ?? {}),
-      minVersion: 'TLSv1.2',
+      // OpenSSL keeps the cipher list of the first context across an SNI switch: offer the union
+      // here and check the chain's own list after the handshake.
+      ...SERVER_TLS_DEFAULTS,
+      ciphers: cipherList([...new Set(chains.flatMap((c) => c.suites))]),
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       containSocket(socket, logger, 'gateway TLS connection', () => {
@@ -396,6 +423,19 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
     const secureConnection = (socket: tls.TLSSocket): void => {
       const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
       const chain = pickChain(servername);
+      const cipher = socket.getCipher();
+      if (
+        chain !== undefined &&
+        socket.getProtocol() !== 'TLSv1.3' &&
+        !chain.suites.includes(cipher.name)
+      ) {
+        logger.info(
+          { listener: name, servername, cipher: cipher.name },
+          'gateway refused a TLS cipher suite its server does not allow',
+        );
+        socket.destroy();
+        return;
+      }
       if (chain === undefined || (chain.mutual && !socket.authorized)) {
         logger.info(
           { listener: name, servername },

@@ -63,10 +63,26 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
           'validation_context_sds_secret_config',
           'tls_certificates',
           'validation_context',
+          'tls_params',
         ],
         `${at}.transport_socket.common_tls_context`,
         problems,
       );
+      extra(
+        rec(common['tls_params']),
+        ['cipher_suites'],
+        `${at}.transport_socket.common_tls_context.tls_params`,
+        problems,
+      );
+      const suites = rec(common['tls_params'])['cipher_suites'];
+      if (
+        suites !== undefined &&
+        (!Array.isArray(suites) ||
+          suites.some((c) => typeof c !== 'string' || !/^[A-Za-z0-9_-]+$/.test(c)))
+      )
+        problems.push(
+          `${at}.transport_socket.common_tls_context.tls_params.cipher_suites: must be a list of cipher suite names`,
+        );
       extra(
         rec(common['validation_context']),
         ['trusted_ca'],

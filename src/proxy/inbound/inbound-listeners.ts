@@ -53,6 +53,7 @@ import {
   type UpstreamDispatcher,
 } from '../h2-upstream.js';
 import { peerSpiffeIds } from '../../identity/secure-naming.js';
+import { SERVER_TLS_DEFAULTS } from '../../identity/tls-policy.js';
 import type { Logger } from '../../logging/index.js';
 import type { InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
@@ -294,7 +295,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       cert: own.certChainPem,
       key: own.privateKeyPem,
       ca: roots.trustedCaPem,
-      minVersion: 'TLSv1.2' as const,
+      // Mesh mTLS: TLS 1.2+, AEAD suites only (Envoy's defaults).
+      ...SERVER_TLS_DEFAULTS,
     };
     let entry = tlsServers.get(key);
     if (entry === undefined) {

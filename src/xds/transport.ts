@@ -1,0 +1,21 @@
+/**
+ * How a client reaches the control plane's gRPC port (xDS and the debug API):
+ * TLS verified against the mesh trust bundle, and the server must present the
+ * control plane's SPIFFE ID (secure naming, as a proxy checks a peer), or —
+ * only when asked for explicitly — plaintext.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { spiffeServerIdentityCheck } from '../identity/secure-naming.js';
+import { controlPlaneSpiffeId } from '../identity/tls-policy.js';
+
+/** TLS to the control plane (roots + trust domain), or plaintext on an explicit flag. */
+export type XdsTransport = { readonly rootPem: string; readonly trustDomain: string } | 'plaintext';
+
+/** Channel credentials for `transport`. */
+export function xdsChannelCredentials(transport: XdsTransport): grpc.ChannelCredentials {
+  if (transport === 'plaintext') return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(Buffer.from(transport.rootPem), null, null, {
+    // The SPIFFE ID, not the host name: the address may be an IP or a name the cert does not carry.
+    checkServerIdentity: spiffeServerIdentityCheck([controlPlaneSpiffeId(transport.trustDomain)]),
+  });
+}
