@@ -91,6 +91,7 @@ test('config regexes run in linear time in a palisade proxy process', async (t) 
       'proxy',
       '--xds',
       `127.0.0.1:${String(ads.port)}`,
+      '--xds-insecure',
       '--node-id',
       'sidecar~127.0.0.1~a-1.ns~ns.svc.cluster.local',
       '--metadata',
