@@ -52,7 +52,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
     assert.equal(a.object.metadata.resourceVersion, String(a.revision));
     const got = await store.get('/registry/core/configmaps/default/a');
     assert.equal(got?.revision, a.revision);
-    assert.equal(got?.object.metadata?.name, 'a');
+    assert.equal(got.object.metadata?.name, 'a');
     assert.equal(await store.get('/registry/core/configmaps/default/missing'), undefined);
     await assert.rejects(
       store.create('/registry/core/configmaps/default/a', obj('a')),
