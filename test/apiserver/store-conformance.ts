@@ -49,7 +49,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
     const r0 = await store.currentRevision();
     const a = await store.create('/registry/core/configmaps/default/a', obj('a'));
     assert.ok(a.revision > r0);
-    assert.equal(a.object.metadata.resourceVersion, String(a.revision));
+    assert.equal(a.object.metadata?.resourceVersion, String(a.revision));
     const got = await store.get('/registry/core/configmaps/default/a');
     assert.equal(got?.revision, a.revision);
     assert.equal(got.object.metadata?.name, 'a');
