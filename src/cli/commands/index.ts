@@ -21,6 +21,7 @@ import { controlCommand } from './control.js';
 import { analyzeCommand } from './analyze.js';
 import { applyCommand, deleteCommand, upCommand } from './up.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
+import { apiserverCommand } from './apiserver.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -45,4 +46,5 @@ export const COMMANDS: readonly Command[] = [
   deleteCommand,
   proxyStatusCommand,
   proxyConfigCommand,
+  apiserverCommand,
 ];
