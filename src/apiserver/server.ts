@@ -19,6 +19,7 @@ import { createAuthenticator, createServiceAccountTokens, readTokenAuthFile, typ
 import { createStoreAuthorizer, type Authorizer } from './authz.js';
 import { bootstrapPolicy } from './bootstrap-policy.js';
 import { decodeKubernetesProtobuf } from './protobuf.js';
+import { openApiV3Document, openApiV3Root } from './openapi.js';
 import { jsonPatch, mergePatch, strategicMergePatch, TestFailed } from './patch.js';
 import type { ApiServerPki } from './pki.js';
 import { requestInfo, type RequestInfo } from './request-info.js';
@@ -475,6 +476,18 @@ function handleNonResource(ctx: RequestContext, deps: HandlerDeps): void {
       platform: `${process.platform}/${process.arch}`,
     });
     return;
+  }
+  if (p === '/openapi/v3') {
+    send(ctx, 200, openApiV3Root());
+    return;
+  }
+  const oa = /^\/openapi\/v3\/(?:api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(p);
+  if (oa !== null) {
+    const doc = oa[1] !== undefined ? openApiV3Document('', oa[1]) : openApiV3Document(oa[2] ?? '', oa[3] ?? '');
+    if (doc !== undefined) {
+      send(ctx, 200, doc);
+      return;
+    }
   }
   if (p === '/api') {
     send(ctx, 200, {
