@@ -14,7 +14,7 @@
 import { createHash, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { SignJWT, jwtVerify } from 'jose';
 import { PalisadeError } from '../errors/index.js';
 import { authenticatedUser } from '../kubernetes/index.js';
@@ -72,13 +72,22 @@ export function readTokenAuthFile(path: string): StaticToken[] {
     if (line === '' || line.startsWith('#')) continue;
     const [token = '', user = '', uid = '', groups = ''] = csvFields(line).map((f) => f.trim());
     if (token === '' || user === '')
-      throw new PalisadeError('PAL_ERR_CONFIG_INVALID', `${path}:${i + 1}: a token line needs at least token,user`);
+      throw new PalisadeError(
+        'PAL_ERR_CONFIG_INVALID',
+        `${path}:${i + 1}: a token line needs at least token,user`,
+      );
     out.push({
       digest: digest(token),
       user: {
         name: user,
         ...(uid === '' ? {} : { uid }),
-        groups: groups === '' ? [] : groups.split(',').map((g) => g.trim()).filter((g) => g !== ''),
+        groups:
+          groups === ''
+            ? []
+            : groups
+                .split(',')
+                .map((g) => g.trim())
+                .filter((g) => g !== ''),
       },
     });
   }
@@ -140,12 +149,12 @@ export function createServiceAccountTokens(options: {
           algorithms: ['ES256'],
         });
         const k8s = payload['kubernetes.io'] as
-          | { namespace?: unknown; serviceaccount?: { name?: unknown; uid?: unknown } }
-          | undefined;
+          { namespace?: unknown; serviceaccount?: { name?: unknown; uid?: unknown } } | undefined;
         const namespace = k8s?.namespace;
         const name = k8s?.serviceaccount?.name;
         const uid = k8s?.serviceaccount?.uid;
-        if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string') return undefined;
+        if (typeof namespace !== 'string' || typeof name !== 'string' || typeof uid !== 'string')
+          return undefined;
         if (payload.sub !== `system:serviceaccount:${namespace}:${name}`) return undefined;
         return { namespace, name, uid, jti: typeof payload.jti === 'string' ? payload.jti : '' };
       } catch {
@@ -172,14 +181,16 @@ function finish(user: AuthUser): AuthUser {
 const UNAUTHORIZED = (): ApiError => new ApiError('Unauthorized', 'Unauthorized');
 
 /** Returns the request's user, or throws 401. */
-export function createAuthenticator(options: AuthenticatorOptions): (req: IncomingMessage) => Promise<AuthUser> {
+export function createAuthenticator(
+  options: AuthenticatorOptions,
+): (req: IncomingMessage) => Promise<AuthUser> {
   const tokens = options.staticTokens ?? [];
   return async (req) => {
-    const socket = req.socket as TLSSocket;
-    if (socket.authorized) {
+    const socket = req.socket;
+    if (socket instanceof TLSSocket && socket.authorized) {
       const cert = socket.getPeerCertificate();
       const cn = cert.subject.CN;
-      const o = cert.subject.O as string | string[] | undefined;
+      const o: string | string[] | undefined = cert.subject.O;
       if (typeof cn === 'string' && cn !== '') {
         return finish({ name: cn, groups: o === undefined ? [] : Array.isArray(o) ? o : [o] });
       }
@@ -201,7 +212,11 @@ export function createAuthenticator(options: AuthenticatorOptions): (req: Incomi
               name: `system:serviceaccount:${claims.namespace}:${claims.name}`,
               uid,
               groups: [],
-              ...(claims.jti === '' ? {} : { extra: { 'authentication.kubernetes.io/credential-id': [`JTI=${claims.jti}`] } }),
+              ...(claims.jti === ''
+                ? {}
+                : {
+                    extra: { 'authentication.kubernetes.io/credential-id': [`JTI=${claims.jti}`] },
+                  }),
             });
           }
         }

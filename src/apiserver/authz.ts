@@ -17,7 +17,10 @@ const RBAC_PREFIX = '/registry/rbac.authorization.k8s.io/';
 
 export interface Authorizer {
   authorize(attrs: RequestAttributes): Promise<{ allowed: boolean; reason: string }>;
-  rulesFor(user: { name: string; groups: readonly string[] }, namespace: string): Promise<PolicyRule[]>;
+  rulesFor(
+    user: { name: string; groups: readonly string[] },
+    namespace: string,
+  ): Promise<PolicyRule[]>;
   close(): void;
 }
 

@@ -29,7 +29,9 @@ function clusterRole(
       ? {}
       : {
           aggregationRule: {
-            clusterRoleSelectors: [{ matchLabels: { [`rbac.authorization.k8s.io/${extra.aggregateFrom}`]: 'true' } }],
+            clusterRoleSelectors: [
+              { matchLabels: { [`rbac.authorization.k8s.io/${extra.aggregateFrom}`]: 'true' } },
+            ],
           },
         }),
     rules,
@@ -42,28 +44,52 @@ function clusterBinding(name: string, role: string, groups: readonly string[]): 
     kind: 'ClusterRoleBinding',
     metadata: { name, labels: BOOTSTRAP_LABELS, annotations: AUTOUPDATE },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: groups.map((g) => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: g })),
+    subjects: groups.map((g) => ({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Group',
+      name: g,
+    })),
   };
 }
 
-const core = (resources: string[], verbs: string[]): Record<string, unknown> => ({ apiGroups: [''], resources, verbs });
+const core = (resources: string[], verbs: string[]): Record<string, unknown> => ({
+  apiGroups: [''],
+  resources,
+  verbs,
+});
 
 /** The bootstrap ClusterRoles and ClusterRoleBindings. */
 export function bootstrapPolicy(): KubeObject[] {
-  const aggregateToView = (n: string): Record<string, string> => ({ [`rbac.authorization.k8s.io/aggregate-to-${n}`]: 'true' });
+  const aggregateToView = (n: string): Record<string, string> => ({
+    [`rbac.authorization.k8s.io/aggregate-to-${n}`]: 'true',
+  });
   return [
     clusterRole('cluster-admin', [
       { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
       { nonResourceURLs: ['*'], verbs: ['*'] },
     ]),
     clusterRole('admin', [], { aggregateFrom: 'aggregate-to-admin' }),
-    clusterRole('edit', [], { aggregateFrom: 'aggregate-to-edit', labels: aggregateToView('admin') }),
-    clusterRole('view', [], { aggregateFrom: 'aggregate-to-view', labels: aggregateToView('edit') }),
+    clusterRole('edit', [], {
+      aggregateFrom: 'aggregate-to-edit',
+      labels: aggregateToView('admin'),
+    }),
+    clusterRole('view', [], {
+      aggregateFrom: 'aggregate-to-view',
+      labels: aggregateToView('edit'),
+    }),
     clusterRole(
       'system:aggregate-to-admin',
       [
-        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: [...RW, ...RO] },
-        { apiGroups: ['authorization.k8s.io'], resources: ['localsubjectaccessreviews'], verbs: ['create'] },
+        {
+          apiGroups: ['rbac.authorization.k8s.io'],
+          resources: ['roles', 'rolebindings'],
+          verbs: [...RW, ...RO],
+        },
+        {
+          apiGroups: ['authorization.k8s.io'],
+          resources: ['localsubjectaccessreviews'],
+          verbs: ['create'],
+        },
         core(['resourcequotas'], RW),
       ],
       { labels: aggregateToView('admin') },
@@ -83,7 +109,20 @@ export function bootstrapPolicy(): KubeObject[] {
     clusterRole(
       'system:aggregate-to-view',
       [
-        core(['pods', 'pods/status', 'services', 'services/status', 'configmaps', 'endpoints', 'serviceaccounts', 'resourcequotas', 'resourcequotas/status'], RO),
+        core(
+          [
+            'pods',
+            'pods/status',
+            'services',
+            'services/status',
+            'configmaps',
+            'endpoints',
+            'serviceaccounts',
+            'resourcequotas',
+            'resourcequotas/status',
+          ],
+          RO,
+        ),
         core(['namespaces', 'namespaces/status'], RO),
         { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: RO },
         { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: RO },
@@ -92,30 +131,68 @@ export function bootstrapPolicy(): KubeObject[] {
     ),
     clusterRole(
       'palisade:aggregate-to-edit',
-      [{ apiGroups: ['networking.istio.io', 'security.istio.io', 'palisade.dev'], resources: ['*'], verbs: RW }],
+      [
+        {
+          apiGroups: ['networking.istio.io', 'security.istio.io', 'palisade.dev'],
+          resources: ['*'],
+          verbs: RW,
+        },
+      ],
       { labels: aggregateToView('edit') },
     ),
     clusterRole(
       'palisade:aggregate-to-view',
-      [{ apiGroups: ['networking.istio.io', 'security.istio.io', 'palisade.dev'], resources: ['*'], verbs: RO }],
+      [
+        {
+          apiGroups: ['networking.istio.io', 'security.istio.io', 'palisade.dev'],
+          resources: ['*'],
+          verbs: RO,
+        },
+      ],
       { labels: aggregateToView('view') },
     ),
     clusterRole('system:discovery', [
       {
-        nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/'],
+        nonResourceURLs: [
+          '/api',
+          '/api/*',
+          '/apis',
+          '/apis/*',
+          '/healthz',
+          '/livez',
+          '/openapi',
+          '/openapi/*',
+          '/readyz',
+          '/version',
+          '/version/',
+        ],
         verbs: ['get'],
       },
     ]),
     clusterRole('system:public-info-viewer', [
-      { nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'], verbs: ['get'] },
+      {
+        nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'],
+        verbs: ['get'],
+      },
     ]),
     clusterRole('system:basic-user', [
-      { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
-      { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
+      {
+        apiGroups: ['authorization.k8s.io'],
+        resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
+        verbs: ['create'],
+      },
+      {
+        apiGroups: ['authentication.k8s.io'],
+        resources: ['selfsubjectreviews'],
+        verbs: ['create'],
+      },
     ]),
     clusterBinding('cluster-admin', 'cluster-admin', ['system:masters']),
     clusterBinding('system:discovery', 'system:discovery', ['system:authenticated']),
     clusterBinding('system:basic-user', 'system:basic-user', ['system:authenticated']),
-    clusterBinding('system:public-info-viewer', 'system:public-info-viewer', ['system:authenticated', 'system:unauthenticated']),
+    clusterBinding('system:public-info-viewer', 'system:public-info-viewer', [
+      'system:authenticated',
+      'system:unauthenticated',
+    ]),
   ];
 }

@@ -2,5 +2,11 @@
 export * from './store/types.js';
 export { openEmbeddedStore, type EmbeddedStoreOptions } from './store/embedded-store.js';
 export { ensurePki, issueClientCertificate, kubeconfig, type ApiServerPki } from './pki.js';
-export { startApiServer, KUBERNETES_VERSION, MAX_BODY_BYTES, type ApiServer, type ApiServerOptions } from './server.js';
+export {
+  startApiServer,
+  KUBERNETES_VERSION,
+  MAX_BODY_BYTES,
+  type ApiServer,
+  type ApiServerOptions,
+} from './server.js';
 export { RESOURCE_TYPES, type ResourceType } from './resources.js';

@@ -14,7 +14,11 @@ function gvPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;
 }
 
-const QUERY = (name: string): Record<string, unknown> => ({ name, in: 'query', schema: { type: 'string', uniqueItems: true } });
+const QUERY = (name: string): Record<string, unknown> => ({
+  name,
+  in: 'query',
+  schema: { type: 'string', uniqueItems: true },
+});
 
 function operation(t: ResourceType, version: string, action: string): Record<string, unknown> {
   const writes = ['post', 'put', 'patch'].includes(action);
@@ -28,13 +32,18 @@ function operation(t: ResourceType, version: string, action: string): Record<str
 }
 
 /** The OpenAPI v3 document of one group/version, or undefined when nothing is served there. */
-export function openApiV3Document(group: string, version: string): Record<string, unknown> | undefined {
+export function openApiV3Document(
+  group: string,
+  version: string,
+): Record<string, unknown> | undefined {
   const types = RESOURCE_TYPES.filter((t) => t.group === group && versionsOf(t).includes(version));
   if (types.length === 0) return undefined;
   const paths: Record<string, unknown> = {};
   const base = `/${gvPath(group, version)}`;
   for (const t of types) {
-    const collection = t.namespaced ? `${base}/namespaces/{namespace}/${t.plural}` : `${base}/${t.plural}`;
+    const collection = t.namespaced
+      ? `${base}/namespaces/{namespace}/${t.plural}`
+      : `${base}/${t.plural}`;
     paths[collection] = { post: operation(t, version, 'post') };
     if (t.virtual === true) continue;
     paths[collection] = { get: operation(t, version, 'list'), post: operation(t, version, 'post') };
@@ -60,7 +69,11 @@ export function openApiV3Root(): Record<string, unknown> {
     for (const v of versionsOf(t)) {
       const p = gvPath(t.group, v);
       if (paths[p] !== undefined) continue;
-      const hash = createHash('sha256').update(JSON.stringify(openApiV3Document(t.group, v))).digest('hex').slice(0, 32).toUpperCase();
+      const hash = createHash('sha256')
+        .update(JSON.stringify(openApiV3Document(t.group, v)))
+        .digest('hex')
+        .slice(0, 32)
+        .toUpperCase();
       paths[p] = { serverRelativeURL: `/openapi/v3/${p}?hash=${hash}` };
     }
   }

@@ -44,9 +44,11 @@ function clone<T>(v: T): T {
 
 function arrayIndex(token: string, length: number, forAdd: boolean): number {
   if (forAdd && token === '-') return length;
-  if (!/^(0|[1-9][0-9]*)$/.test(token)) throw badRequest(`invalid array index ${JSON.stringify(token)}`);
+  if (!/^(0|[1-9][0-9]*)$/.test(token))
+    throw badRequest(`invalid array index ${JSON.stringify(token)}`);
   const i = Number(token);
-  if (i > length || (!forAdd && i === length)) throw badRequest(`array index ${token} out of range`);
+  if (i > length || (!forAdd && i === length))
+    throw badRequest(`array index ${token} out of range`);
   return i;
 }
 
@@ -102,11 +104,13 @@ export function jsonPatch(target: unknown, patch: unknown): unknown {
       case 'replace':
         if (!('value' in op)) throw badRequest(`JSON patch operation ${i}: value is required`);
         getAt(doc, path);
-        doc = path.length === 0 ? clone(op.value) : addAt(removeAt(doc, path), path, clone(op.value));
+        doc =
+          path.length === 0 ? clone(op.value) : addAt(removeAt(doc, path), path, clone(op.value));
         break;
       case 'move':
       case 'copy': {
-        if (typeof op.from !== 'string') throw badRequest(`JSON patch operation ${i}: from is required`);
+        if (typeof op.from !== 'string')
+          throw badRequest(`JSON patch operation ${i}: from is required`);
         const from = parsePointer(op.from);
         if (op.op === 'move' && op.path.startsWith(`${op.from}/`))
           throw badRequest(`JSON patch operation ${i}: cannot move a value into itself`);
@@ -143,14 +147,23 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
   hostAliases: 'ip',
 };
 
-function mergeKeyFor(field: string, list: readonly unknown[], patch: readonly unknown[]): string | undefined {
+function mergeKeyFor(
+  field: string,
+  list: readonly unknown[],
+  patch: readonly unknown[],
+): string | undefined {
   let key = MERGE_KEYS[field];
   // Service ports merge by port; container ports by containerPort.
-  if (field === 'ports' && [...list, ...patch].some((e) => isObject(e) && 'port' in e && !('containerPort' in e)))
+  if (
+    field === 'ports' &&
+    [...list, ...patch].some((e) => isObject(e) && 'port' in e && !('containerPort' in e))
+  )
     key = 'port';
   if (key === undefined) return undefined;
   const all = [...list, ...patch];
-  return all.every((e) => isObject(e) && (e[key] !== undefined || e.$patch !== undefined)) ? key : undefined;
+  return all.every((e) => isObject(e) && (e[key] !== undefined || e.$patch !== undefined))
+    ? key
+    : undefined;
 }
 
 /** Kubernetes strategic merge patch over the lists it knows, merge patch elsewhere. */
@@ -162,13 +175,16 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
   }
   if (patch.$patch === 'delete') return undefined;
   const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
-  const retain = Array.isArray(patch.$retainKeys) ? patch.$retainKeys.filter((k) => typeof k === 'string') : undefined;
+  const retain = Array.isArray(patch.$retainKeys)
+    ? patch.$retainKeys.filter((k) => typeof k === 'string')
+    : undefined;
   for (const [k, v] of Object.entries(patch)) {
     if (k === '$retainKeys' || k === '$patch' || k.startsWith('$setElementOrder/')) continue;
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const field = k.slice('$deleteFromPrimitiveList/'.length);
       const cur = out[field];
-      if (Array.isArray(cur) && Array.isArray(v)) out[field] = cur.filter((e) => !v.some((d) => d === e));
+      if (Array.isArray(cur) && Array.isArray(v))
+        out[field] = cur.filter((e) => !v.some((d) => d === e));
       continue;
     }
     if (v === null) {
@@ -179,7 +195,7 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
     if (Array.isArray(v) && Array.isArray(cur)) {
       const key = mergeKeyFor(k, cur, v);
       if (key !== undefined) {
-        const merged: unknown[] = cur.map((e) => clone(e));
+        const merged: unknown[] = cur.map((e: unknown) => clone(e));
         for (const p of v) {
           if (!isObject(p)) continue;
           const idx = merged.findIndex((e) => isObject(e) && e[key] === p[key]);
@@ -196,7 +212,8 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
     if (next === undefined) Reflect.deleteProperty(out, k);
     else out[k] = next;
   }
-  if (retain !== undefined) for (const k of Object.keys(out)) if (!retain.includes(k)) Reflect.deleteProperty(out, k);
+  if (retain !== undefined)
+    for (const k of Object.keys(out)) if (!retain.includes(k)) Reflect.deleteProperty(out, k);
   return out;
 }
 

@@ -9,7 +9,13 @@
  * client certificate's CN is the user name and each O a group.
  */
 import 'reflect-metadata';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  webcrypto,
+  type KeyObject,
+} from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -94,7 +100,12 @@ export function kubeconfig(options: {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'palisade', cluster: { server: options.server, 'certificate-authority-data': b64(options.caPem) } }],
+    clusters: [
+      {
+        name: 'palisade',
+        cluster: { server: options.server, 'certificate-authority-data': b64(options.caPem) },
+      },
+    ],
     users: [
       {
         name: options.user,
@@ -130,7 +141,11 @@ function savePair(dir: string, name: string, p: PemCertificate): void {
  * Loads the PKI from `dataDir`, creating what is missing. The serving
  * certificate is reissued when the listen host is not among its names.
  */
-export async function ensurePki(dataDir: string, host: string, server: string): Promise<ApiServerPki> {
+export async function ensurePki(
+  dataDir: string,
+  host: string,
+  server: string,
+): Promise<ApiServerPki> {
   const dir = join(dataDir, 'pki');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let ca = loadPair(dir, 'ca');
@@ -143,7 +158,14 @@ export async function ensurePki(dataDir: string, host: string, server: string): 
   if (isIP(host) !== 0 && !ips.includes(host)) ips.push(host);
   else if (isIP(host) === 0 && !dnsNames.includes(host)) dnsNames.push(host);
   let serving = loadPair(dir, 'apiserver');
-  const names = serving === undefined ? '' : new x509.X509Certificate(serving.certPem).getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON().map((n) => n.value).join(',') ?? '';
+  const names =
+    serving === undefined
+      ? ''
+      : (new x509.X509Certificate(serving.certPem)
+          .getExtension(x509.SubjectAlternativeNameExtension)
+          ?.names.toJSON()
+          .map((n) => n.value)
+          .join(',') ?? '');
   if (serving === undefined || !names.split(',').includes(host)) {
     serving = await issueServerCertificate(ca, { dnsNames, ips, ttlMs: 365 * 24 * 3600 * 1000 });
     savePair(dir, 'apiserver', serving);
@@ -160,6 +182,16 @@ export async function ensurePki(dataDir: string, host: string, server: string): 
   }
   const saPrivateKey = createPrivateKey(readFileSync(saPath, 'utf8'));
   const adminKubeconfig = join(dataDir, 'admin.kubeconfig');
-  writeSecret(adminKubeconfig, kubeconfig({ server, caPem: ca.certPem, user: 'admin', client: admin }));
-  return { ca, serving, admin, saPrivateKey, saPublicKey: createPublicKey(saPrivateKey), adminKubeconfig };
+  writeSecret(
+    adminKubeconfig,
+    kubeconfig({ server, caPem: ca.certPem, user: 'admin', client: admin }),
+  );
+  return {
+    ca,
+    serving,
+    admin,
+    saPrivateKey,
+    saPublicKey: createPublicKey(saPrivateKey),
+    adminKubeconfig,
+  };
 }

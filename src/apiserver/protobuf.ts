@@ -92,7 +92,7 @@ function fixTimes(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, e] of Object.entries(o)) {
     if (/Timestamp$/.test(k) && typeof e === 'object' && e !== null && 'seconds' in e) {
-      const secs = Number((e as { seconds: unknown }).seconds);
+      const secs = Number(e.seconds);
       out[k] = `${new Date(secs * 1000).toISOString().slice(0, 19)}Z`;
     } else out[k] = fixTimes(e);
   }
@@ -103,11 +103,13 @@ function fixTimes(v: unknown): unknown {
 export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC))
     throw new ApiError('BadRequest', 'the protobuf body lacks the k8s\\0 prefix');
-  let apiVersion = '';
-  let kind = '';
+  let apiVersion: string;
+  let kind: string;
   let raw: Uint8Array;
   try {
-    const unknown = unknownType.toObject(unknownType.decode(body.subarray(4)), { defaults: false }) as {
+    const unknown = unknownType.toObject(unknownType.decode(body.subarray(4)), {
+      defaults: false,
+    }) as {
       typeMeta?: { apiVersion?: string; kind?: string };
       raw?: Uint8Array;
     };
@@ -119,11 +121,19 @@ export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> 
   }
   const typeName = KINDS[kind];
   if (typeName === undefined)
-    throw new ApiError('UnsupportedMediaType', `protobuf is not supported for ${apiVersion}/${kind}; send application/json`);
+    throw new ApiError(
+      'UnsupportedMediaType',
+      `protobuf is not supported for ${apiVersion}/${kind}; send application/json`,
+    );
   const type = root.lookupType(`k8s.${typeName}`);
   let decoded: Record<string, unknown>;
   try {
-    decoded = type.toObject(type.decode(raw), { longs: Number, bytes: String, defaults: false, arrays: false }) as Record<string, unknown>;
+    decoded = type.toObject(type.decode(raw), {
+      longs: Number,
+      bytes: String,
+      defaults: false,
+      arrays: false,
+    });
   } catch {
     throw new ApiError('BadRequest', `the protobuf ${kind} could not be decoded`);
   }

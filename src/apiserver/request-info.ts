@@ -50,7 +50,7 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
   if (parts.length < 2) return nonResource;
   const apiVersion = parts[0] ?? '';
   parts = parts.slice(1);
-  let verb = '';
+  let verb: string;
   switch (method) {
     case 'POST':
       verb = 'create';
@@ -80,7 +80,10 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
     if (parts.length > 1) {
       namespace = parts[1] ?? '';
       // /namespaces/{name} and /namespaces/{name}/{subresource} are the namespace itself.
-      if (parts.length > 2 && !(parts.length === 3 && ['status', 'finalize'].includes(parts[2] ?? ''))) {
+      if (
+        parts.length > 2 &&
+        !(parts.length === 3 && ['status', 'finalize'].includes(parts[2] ?? ''))
+      ) {
         parts = parts.slice(2);
       }
     }

@@ -24,7 +24,16 @@ export interface ResourceType {
   readonly subresources?: readonly string[];
 }
 
-const STORED_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const STORED_VERBS = [
+  'create',
+  'delete',
+  'deletecollection',
+  'get',
+  'list',
+  'patch',
+  'update',
+  'watch',
+];
 
 function r(
   group: string,
@@ -38,36 +47,108 @@ function r(
 }
 
 export const RESOURCE_TYPES: readonly ResourceType[] = [
-  r('', 'v1', 'Namespace', 'namespaces', false, { shortNames: ['ns'], subresources: ['status', 'finalize'] }),
-  r('', 'v1', 'Service', 'services', true, { shortNames: ['svc'], categories: ['all'], subresources: ['status'] }),
-  r('', 'v1', 'ServiceAccount', 'serviceaccounts', true, { shortNames: ['sa'], subresources: ['token'] }),
+  r('', 'v1', 'Namespace', 'namespaces', false, {
+    shortNames: ['ns'],
+    subresources: ['status', 'finalize'],
+  }),
+  r('', 'v1', 'Service', 'services', true, {
+    shortNames: ['svc'],
+    categories: ['all'],
+    subresources: ['status'],
+  }),
+  r('', 'v1', 'ServiceAccount', 'serviceaccounts', true, {
+    shortNames: ['sa'],
+    subresources: ['token'],
+  }),
   r('', 'v1', 'Secret', 'secrets', true),
   r('', 'v1', 'ConfigMap', 'configmaps', true, { shortNames: ['cm'] }),
-  r('', 'v1', 'Pod', 'pods', true, { shortNames: ['po'], categories: ['all'], subresources: ['status'] }),
+  r('', 'v1', 'Pod', 'pods', true, {
+    shortNames: ['po'],
+    categories: ['all'],
+    subresources: ['status'],
+  }),
   r('', 'v1', 'Endpoints', 'endpoints', true, { shortNames: ['ep'], singular: 'endpoints' }),
-  r('', 'v1', 'ResourceQuota', 'resourcequotas', true, { shortNames: ['quota'], subresources: ['status'] }),
+  r('', 'v1', 'ResourceQuota', 'resourcequotas', true, {
+    shortNames: ['quota'],
+    subresources: ['status'],
+  }),
   r('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
   r('rbac.authorization.k8s.io', 'v1', 'Role', 'roles', true),
   r('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
   r('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings', true),
   r('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
-  r('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, { shortNames: ['netpol'] }),
-  r('authorization.k8s.io', 'v1', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', false, { virtual: true }),
-  r('authorization.k8s.io', 'v1', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false, { virtual: true }),
-  r('authorization.k8s.io', 'v1', 'SubjectAccessReview', 'subjectaccessreviews', false, { virtual: true }),
-  r('authorization.k8s.io', 'v1', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true, { virtual: true }),
+  r('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, {
+    shortNames: ['netpol'],
+  }),
+  r('authorization.k8s.io', 'v1', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews', false, {
+    virtual: true,
+  }),
+  r('authorization.k8s.io', 'v1', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews', false, {
+    virtual: true,
+  }),
+  r('authorization.k8s.io', 'v1', 'SubjectAccessReview', 'subjectaccessreviews', false, {
+    virtual: true,
+  }),
+  r('authorization.k8s.io', 'v1', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true, {
+    virtual: true,
+  }),
   r('authentication.k8s.io', 'v1', 'TokenReview', 'tokenreviews', false, { virtual: true }),
-  r('authentication.k8s.io', 'v1', 'SelfSubjectReview', 'selfsubjectreviews', false, { virtual: true }),
-  r('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', false),
-  r('admissionregistration.k8s.io', 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', false),
-  r('networking.istio.io', 'v1', 'VirtualService', 'virtualservices', true, { shortNames: ['vs'], categories: ['istio-io', 'networking-istio-io'], alsoVersions: ['v1beta1', 'v1alpha3'] }),
-  r('networking.istio.io', 'v1', 'DestinationRule', 'destinationrules', true, { shortNames: ['dr'], categories: ['istio-io', 'networking-istio-io'], alsoVersions: ['v1beta1', 'v1alpha3'] }),
-  r('networking.istio.io', 'v1', 'Gateway', 'gateways', true, { shortNames: ['gw'], categories: ['istio-io', 'networking-istio-io'], alsoVersions: ['v1beta1', 'v1alpha3'] }),
-  r('networking.istio.io', 'v1', 'ServiceEntry', 'serviceentries', true, { shortNames: ['se'], categories: ['istio-io', 'networking-istio-io'], alsoVersions: ['v1beta1', 'v1alpha3'] }),
-  r('networking.istio.io', 'v1', 'Sidecar', 'sidecars', true, { categories: ['istio-io', 'networking-istio-io'], alsoVersions: ['v1beta1', 'v1alpha3'] }),
-  r('security.istio.io', 'v1', 'AuthorizationPolicy', 'authorizationpolicies', true, { shortNames: ['ap'], categories: ['istio-io', 'security-istio-io'], alsoVersions: ['v1beta1'] }),
-  r('security.istio.io', 'v1', 'PeerAuthentication', 'peerauthentications', true, { shortNames: ['pa'], categories: ['istio-io', 'security-istio-io'], alsoVersions: ['v1beta1'] }),
-  r('security.istio.io', 'v1', 'RequestAuthentication', 'requestauthentications', true, { shortNames: ['ra'], categories: ['istio-io', 'security-istio-io'], alsoVersions: ['v1beta1'] }),
+  r('authentication.k8s.io', 'v1', 'SelfSubjectReview', 'selfsubjectreviews', false, {
+    virtual: true,
+  }),
+  r(
+    'admissionregistration.k8s.io',
+    'v1',
+    'MutatingWebhookConfiguration',
+    'mutatingwebhookconfigurations',
+    false,
+  ),
+  r(
+    'admissionregistration.k8s.io',
+    'v1',
+    'ValidatingWebhookConfiguration',
+    'validatingwebhookconfigurations',
+    false,
+  ),
+  r('networking.istio.io', 'v1', 'VirtualService', 'virtualservices', true, {
+    shortNames: ['vs'],
+    categories: ['istio-io', 'networking-istio-io'],
+    alsoVersions: ['v1beta1', 'v1alpha3'],
+  }),
+  r('networking.istio.io', 'v1', 'DestinationRule', 'destinationrules', true, {
+    shortNames: ['dr'],
+    categories: ['istio-io', 'networking-istio-io'],
+    alsoVersions: ['v1beta1', 'v1alpha3'],
+  }),
+  r('networking.istio.io', 'v1', 'Gateway', 'gateways', true, {
+    shortNames: ['gw'],
+    categories: ['istio-io', 'networking-istio-io'],
+    alsoVersions: ['v1beta1', 'v1alpha3'],
+  }),
+  r('networking.istio.io', 'v1', 'ServiceEntry', 'serviceentries', true, {
+    shortNames: ['se'],
+    categories: ['istio-io', 'networking-istio-io'],
+    alsoVersions: ['v1beta1', 'v1alpha3'],
+  }),
+  r('networking.istio.io', 'v1', 'Sidecar', 'sidecars', true, {
+    categories: ['istio-io', 'networking-istio-io'],
+    alsoVersions: ['v1beta1', 'v1alpha3'],
+  }),
+  r('security.istio.io', 'v1', 'AuthorizationPolicy', 'authorizationpolicies', true, {
+    shortNames: ['ap'],
+    categories: ['istio-io', 'security-istio-io'],
+    alsoVersions: ['v1beta1'],
+  }),
+  r('security.istio.io', 'v1', 'PeerAuthentication', 'peerauthentications', true, {
+    shortNames: ['pa'],
+    categories: ['istio-io', 'security-istio-io'],
+    alsoVersions: ['v1beta1'],
+  }),
+  r('security.istio.io', 'v1', 'RequestAuthentication', 'requestauthentications', true, {
+    shortNames: ['ra'],
+    categories: ['istio-io', 'security-istio-io'],
+    alsoVersions: ['v1beta1'],
+  }),
   r('palisade.dev', 'v1alpha1', 'Workload', 'workloads', true),
   r('palisade.dev', 'v1alpha1', 'MeshConfig', 'meshconfigs', false),
 ];
@@ -93,8 +174,14 @@ export function versionsOf(t: ResourceType): readonly string[] {
 }
 
 /** Finds a resource type by group, version and plural. */
-export function findResource(group: string, version: string, plural: string): ResourceType | undefined {
-  return RESOURCE_TYPES.find((t) => t.group === group && t.plural === plural && versionsOf(t).includes(version));
+export function findResource(
+  group: string,
+  version: string,
+  plural: string,
+): ResourceType | undefined {
+  return RESOURCE_TYPES.find(
+    (t) => t.group === group && t.plural === plural && versionsOf(t).includes(version),
+  );
 }
 
 /** Finds a resource type by apiVersion and kind (for objects in request bodies). */
@@ -102,7 +189,9 @@ export function findKind(apiVersion: string, kind: string): ResourceType | undef
   const slash = apiVersion.lastIndexOf('/');
   const group = slash === -1 ? '' : apiVersion.slice(0, slash);
   const version = apiVersion.slice(slash + 1);
-  return RESOURCE_TYPES.find((t) => t.group === group && t.kind === kind && versionsOf(t).includes(version));
+  return RESOURCE_TYPES.find(
+    (t) => t.group === group && t.kind === kind && versionsOf(t).includes(version),
+  );
 }
 
 /** The groups served other than core, each with its versions, in discovery order. */

@@ -8,7 +8,8 @@ import { badRequest } from './status.js';
 
 type Requirement = (get: (key: string) => string | undefined) => boolean;
 
-const KEY = /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
+const KEY =
+  /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
 
 /** Splits on commas outside parentheses. */
 function terms(text: string): string[] {
@@ -28,7 +29,10 @@ function terms(text: string): string[] {
 }
 
 function checkKey(key: string, text: string): string {
-  if (!KEY.test(key)) throw badRequest(`unable to parse requirement: invalid label key "${key}" in ${JSON.stringify(text)}`);
+  if (!KEY.test(key))
+    throw badRequest(
+      `unable to parse requirement: invalid label key "${key}" in ${JSON.stringify(text)}`,
+    );
   return key;
 }
 
@@ -42,7 +46,9 @@ function parse(text: string, field: boolean): Requirement[] {
       const notin = m[2] === 'notin';
       return (get) => {
         const v = get(key);
-        return notin ? v === undefined || !values.includes(v) : v !== undefined && values.includes(v);
+        return notin
+          ? v === undefined || !values.includes(v)
+          : v !== undefined && values.includes(v);
       };
     }
     m = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(t);
@@ -80,7 +86,8 @@ export function objectFilter(
     const getLabel = (k: string): string | undefined => (Object.hasOwn(l, k) ? l[k] : undefined);
     const getField = (k: string): string | undefined => {
       if (k === 'metadata.name') return typeof meta.name === 'string' ? meta.name : '';
-      if (k === 'metadata.namespace') return typeof meta.namespace === 'string' ? meta.namespace : '';
+      if (k === 'metadata.namespace')
+        return typeof meta.namespace === 'string' ? meta.namespace : '';
       return undefined;
     };
     return labels.every((r) => r(getLabel)) && fields.every((r) => r(getField));

@@ -15,7 +15,12 @@ import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { validateMeshObject } from '../api/index.js';
 import { admitPod, podTemplateOf, type RequestAttributes } from '../kubernetes/index.js';
-import { createAuthenticator, createServiceAccountTokens, readTokenAuthFile, type AuthUser } from './authn.js';
+import {
+  createAuthenticator,
+  createServiceAccountTokens,
+  readTokenAuthFile,
+  type AuthUser,
+} from './authn.js';
 import { createStoreAuthorizer, type Authorizer } from './authz.js';
 import { bootstrapPolicy } from './bootstrap-policy.js';
 import { decodeKubernetesProtobuf } from './protobuf.js';
@@ -52,7 +57,11 @@ import { toTable, wantsTable } from './table.js';
 /** Kubernetes' request body limit (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 /** The Kubernetes version this server reports and matches. */
-export const KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-palisade' } as const;
+export const KUBERNETES_VERSION = {
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.0-palisade',
+} as const;
 const DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const NAMESPACE_TYPE = findResource('', 'v1', 'namespaces') as ResourceType;
 const SA_TYPE = findResource('', 'v1', 'serviceaccounts') as ResourceType;
@@ -105,7 +114,9 @@ function rfc3339(d = new Date()): string {
 }
 
 function rec(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : {};
 }
 
 function str(v: unknown): string {
@@ -148,17 +159,26 @@ async function readObject(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim() ?? '';
   if (type === 'application/vnd.kubernetes.protobuf') return decodeKubernetesProtobuf(bytes);
   if (type === 'application/cbor')
-    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
+    throw new ApiError(
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
+    );
   const body = bytes.toString('utf8');
   try {
     if (type.endsWith('yaml')) return parseYaml(body, { maxAliasCount: 100 }) as unknown;
     return JSON.parse(body) as unknown;
   } catch (e) {
-    throw badRequest(`the request body could not be decoded: ${e instanceof Error ? e.message : String(e)}`);
+    throw badRequest(
+      `the request body could not be decoded: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 
-function send(ctx: { res: ServerResponse; warnings?: readonly string[] }, code: number, body: unknown): void {
+function send(
+  ctx: { res: ServerResponse; warnings?: readonly string[] },
+  code: number,
+  body: unknown,
+): void {
   const text = JSON.stringify(body);
   const headers: Record<string, string | string[]> = {
     'content-type': 'application/json',
@@ -182,7 +202,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     issuer: options.serviceAccountIssuer ?? DEFAULT_ISSUER,
   });
   const authenticate = createAuthenticator({
-    ...(options.tokenAuthFile === undefined ? {} : { staticTokens: readTokenAuthFile(options.tokenAuthFile) }),
+    ...(options.tokenAuthFile === undefined
+      ? {}
+      : { staticTokens: readTokenAuthFile(options.tokenAuthFile) }),
     serviceAccountTokens: saTokens,
     serviceAccountUid: async (ns, name) => {
       const sa = await store.get(storageKey(SA_TYPE, ns, name));
@@ -209,7 +231,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     {
       key: pki.serving.keyPem,
       cert: pki.serving.certPem,
-      ca: options.clientCaPem === undefined ? pki.ca.certPem : [pki.ca.certPem, options.clientCaPem],
+      ca:
+        options.clientCaPem === undefined ? pki.ca.certPem : [pki.ca.certPem, options.clientCaPem],
       requestCert: true,
       // Client certificates are optional (Go's VerifyClientCertIfGiven): a token user sends none.
       // Node still verifies a presented one against `ca`; authn reads socket.authorized.
@@ -254,7 +277,8 @@ async function bootstrap(store: ObjectStore): Promise<void> {
     const t = findKind(str(object.apiVersion), str(object.kind));
     if (t === undefined) continue;
     const key = storageKey(t, undefined, str(object.metadata?.name));
-    if ((await store.get(key)) === undefined) await store.create(key, withSystemFields(object, undefined));
+    if ((await store.get(key)) === undefined)
+      await store.create(key, withSystemFields(object, undefined));
   }
   for (const ns of SYSTEM_NAMESPACES) {
     const key = storageKey(NAMESPACE_TYPE, undefined, ns);
@@ -284,7 +308,10 @@ async function ensureDefaultServiceAccount(store: ObjectStore, ns: string): Prom
   try {
     await store.create(
       key,
-      withSystemFields({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } }, undefined),
+      withSystemFields(
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } },
+        undefined,
+      ),
     );
   } catch (e) {
     if (!(e instanceof StoreError && e.reason === 'AlreadyExists')) throw e;
@@ -298,7 +325,13 @@ function withSystemFields(object: KubeObject, namespace: string | undefined): Ku
   metadata.creationTimestamp = rfc3339();
   metadata.generation = 1;
   if (namespace !== undefined) metadata.namespace = namespace;
-  for (const f of ['resourceVersion', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink', 'managedFields'])
+  for (const f of [
+    'resourceVersion',
+    'deletionTimestamp',
+    'deletionGracePeriodSeconds',
+    'selfLink',
+    'managedFields',
+  ])
     Reflect.deleteProperty(metadata, f);
   return { ...object, metadata };
 }
@@ -314,24 +347,27 @@ interface HandlerDeps {
   readonly address: () => string;
 }
 
-function forbiddenMessage(attrs: RequestAttributes, info: RequestInfo): string {
+function forbiddenMessage(attrs: RequestAttributes): string {
   const user = attrs.user.name;
   if (attrs.nonResourceURL !== undefined)
     return `User ${JSON.stringify(user)} cannot ${attrs.verb} path ${JSON.stringify(attrs.nonResourceURL)}`;
   let resource = attrs.resource ?? '';
-  if (attrs.subresource !== undefined && attrs.subresource !== '') resource += `/${attrs.subresource}`;
+  if (attrs.subresource !== undefined && attrs.subresource !== '')
+    resource += `/${attrs.subresource}`;
   const ns = attrs.namespace ?? '';
   const where = ns === '' ? 'at the cluster scope' : `in the namespace ${JSON.stringify(ns)}`;
-  void info;
   return `User ${JSON.stringify(user)} cannot ${attrs.verb} resource ${JSON.stringify(resource)} in API group ${JSON.stringify(attrs.apiGroup ?? '')} ${where}`;
 }
 
 /** NewForbidden: `pods "x" is forbidden: <msg>`, `pods is forbidden: ...`, or `forbidden: ...`. */
 function forbidden(attrs: RequestAttributes, info: RequestInfo, reason: string): ApiError {
-  let msg = forbiddenMessage(attrs, info);
+  let msg = forbiddenMessage(attrs);
   if (reason !== '') msg = `${msg}: ${reason}`;
   if (attrs.nonResourceURL !== undefined) return new ApiError('Forbidden', `forbidden: ${msg}`, {});
-  const qr = attrs.apiGroup === undefined || attrs.apiGroup === '' ? (attrs.resource ?? '') : `${attrs.resource ?? ''}.${attrs.apiGroup}`;
+  const qr =
+    attrs.apiGroup === undefined || attrs.apiGroup === ''
+      ? (attrs.resource ?? '')
+      : `${attrs.resource ?? ''}.${attrs.apiGroup}`;
   const name = attrs.name ?? '';
   return new ApiError('Forbidden', `${qr}${name === '' ? '' : ` "${name}"`} is forbidden: ${msg}`, {
     ...(name === '' ? {} : { name }),
@@ -354,8 +390,10 @@ function attributesOf(user: AuthUser, info: RequestInfo): RequestAttributes {
   };
 }
 
-function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { store, authorizer } = deps;
+function createHandler(
+  deps: HandlerDeps,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { authorizer } = deps;
 
   const authorize = async (user: AuthUser, info: RequestInfo): Promise<void> => {
     const attrs = attributesOf(user, info);
@@ -371,10 +409,18 @@ function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerRes
     const extraHeaders = Object.keys(req.headers).filter((h) => h.startsWith('impersonate-extra-'));
     if (as === undefined) {
       if (asGroups.length > 0 || asUid !== undefined || extraHeaders.length > 0)
-        throw new ApiError('InternalError', 'requested impersonation without a user; Impersonate-User is required');
+        throw new ApiError(
+          'InternalError',
+          'requested impersonation without a user; Impersonate-User is required',
+        );
       return user;
     }
-    const check = async (resource: string, name: string, namespace = '', apiGroup = ''): Promise<void> => {
+    const check = async (
+      resource: string,
+      name: string,
+      namespace = '',
+      apiGroup = '',
+    ): Promise<void> => {
       const attrs: RequestAttributes = {
         user: { name: user.name, groups: user.groups },
         verb: 'impersonate',
@@ -385,7 +431,10 @@ function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerRes
       };
       const d = await authorizer.authorize(attrs);
       if (!d.allowed) {
-        const where = namespace === '' ? 'at the cluster scope' : `in the namespace ${JSON.stringify(namespace)}`;
+        const where =
+          namespace === ''
+            ? 'at the cluster scope'
+            : `in the namespace ${JSON.stringify(namespace)}`;
         throw new ApiError(
           'Forbidden',
           `${resource}${apiGroup === '' ? '' : `.${apiGroup}`} ${JSON.stringify(name)} is forbidden: User ${JSON.stringify(user.name)} cannot impersonate resource ${JSON.stringify(resource)} in API group ${JSON.stringify(apiGroup)} ${where}`,
@@ -408,8 +457,10 @@ function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerRes
       for (const v of values) await check(`userextras/${key}`, v, '', 'authentication.k8s.io');
       extra[key] = values;
     }
-    if (as !== 'system:anonymous' && !groups.includes('system:authenticated')) groups.push('system:authenticated');
-    if (as === 'system:anonymous' && !groups.includes('system:unauthenticated')) groups.push('system:unauthenticated');
+    if (as !== 'system:anonymous' && !groups.includes('system:authenticated'))
+      groups.push('system:authenticated');
+    if (as === 'system:anonymous' && !groups.includes('system:unauthenticated'))
+      groups.push('system:unauthenticated');
     return {
       name: as,
       groups: [...new Set(groups)],
@@ -452,14 +503,23 @@ function errorStatus(e: unknown): [number, Record<string, unknown>] {
     const err = new ApiError('ServiceUnavailable', 'the storage backend is unavailable');
     return [err.code, err.toStatus()];
   }
-  const err = new ApiError('InternalError', 'Internal error occurred: an unexpected error; see the server log');
-  process.stderr.write(`apiserver: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  const err = new ApiError(
+    'InternalError',
+    'Internal error occurred: an unexpected error; see the server log',
+  );
+  process.stderr.write(
+    `apiserver: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
   return [err.code, err.toStatus()];
 }
 
 function handleNonResource(ctx: RequestContext, deps: HandlerDeps): void {
   const p = ctx.info.path.replace(/\/+$/, '') || '/';
-  if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD') throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+  if (ctx.req.method !== 'GET' && ctx.req.method !== 'HEAD')
+    throw new ApiError(
+      'MethodNotAllowed',
+      'the server does not allow this method on the requested resource',
+    );
   if (p === '/healthz' || p === '/livez' || p === '/readyz') {
     ctx.res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     ctx.res.end('ok');
@@ -483,7 +543,10 @@ function handleNonResource(ctx: RequestContext, deps: HandlerDeps): void {
   }
   const oa = /^\/openapi\/v3\/(?:api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(p);
   if (oa !== null) {
-    const doc = oa[1] !== undefined ? openApiV3Document('', oa[1]) : openApiV3Document(oa[2] ?? '', oa[3] ?? '');
+    const doc =
+      oa[1] !== undefined
+        ? openApiV3Document('', oa[1])
+        : openApiV3Document(oa[2] ?? '', oa[3] ?? '');
     if (doc !== undefined) {
       send(ctx, 200, doc);
       return;
@@ -529,7 +592,10 @@ function groupDoc(g: { name: string; versions: string[] }): Record<string, unkno
   return { name: g.name, versions, preferredVersion: versions[0] };
 }
 
-function resourceList(group: string, version: string): { resources: Record<string, unknown>[] } & Record<string, unknown> {
+function resourceList(
+  group: string,
+  version: string,
+): { resources: Record<string, unknown>[] } & Record<string, unknown> {
   const resources: Record<string, unknown>[] = [];
   for (const t of RESOURCE_TYPES) {
     if (t.group !== group || !versionsOf(t).includes(version)) continue;
@@ -549,11 +615,21 @@ function resourceList(group: string, version: string): { resources: Record<strin
         namespaced: t.namespaced,
         kind: sub === 'token' ? 'TokenRequest' : t.kind,
         ...(sub === 'token' ? { group: 'authentication.k8s.io', version: 'v1' } : {}),
-        verbs: sub === 'token' ? ['create'] : sub === 'finalize' ? ['update'] : ['get', 'patch', 'update'],
+        verbs:
+          sub === 'token'
+            ? ['create']
+            : sub === 'finalize'
+              ? ['update']
+              : ['get', 'patch', 'update'],
       });
     }
   }
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`, resources };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group === '' ? version : `${group}/${version}`,
+    resources,
+  };
 }
 
 /** Sets apiVersion/kind for the version the client asked for. */
@@ -564,9 +640,14 @@ function asVersion(t: ResourceType, version: string, o: KubeObject): KubeObject 
 async function handleResource(ctx: RequestContext, deps: HandlerDeps): Promise<void> {
   const { info } = ctx;
   const t = findResource(info.apiGroup, info.apiVersion, info.resource);
-  if (t === undefined) throw new ApiError('NotFound', 'the server could not find the requested resource', {});
+  if (t === undefined)
+    throw new ApiError('NotFound', 'the server could not find the requested resource', {});
   if (t.virtual === true) {
-    if (info.verb !== 'create') throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    if (info.verb !== 'create')
+      throw new ApiError(
+        'MethodNotAllowed',
+        `the server does not allow this method on the requested resource`,
+      );
     await handleReview(ctx, deps, t);
     return;
   }
@@ -605,7 +686,10 @@ async function handleResource(ctx: RequestContext, deps: HandlerDeps): Promise<v
       await handleDeleteCollection(ctx, deps, t, namespace);
       return;
     default:
-      throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      throw new ApiError(
+        'MethodNotAllowed',
+        'the server does not allow this method on the requested resource',
+      );
   }
 }
 
@@ -613,15 +697,26 @@ function outObject(ctx: RequestContext, t: ResourceType, o: KubeObject): KubeObj
   return asVersion(t, ctx.info.apiVersion, o);
 }
 
-async function handleGet(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handleGet(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const got = await deps.store.get(storageKey(t, ns, ctx.info.name));
   if (got === undefined) throw notFound(t, ctx.info.name);
   const o = outObject(ctx, t, got.object);
-  if (wantsTable(ctx.req.headers.accept)) send(ctx, 200, toTable(t, [o], { resourceVersion: String(got.revision) }));
+  if (wantsTable(ctx.req.headers.accept))
+    send(ctx, 200, toTable(t, [o], { resourceVersion: String(got.revision) }));
   else send(ctx, 200, o);
 }
 
-async function handleList(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handleList(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const q = ctx.url.searchParams;
   const filter = objectFilter(q.get('labelSelector'), q.get('fieldSelector'));
   const { items, revision } = await deps.store.list(storagePrefix(t, ns));
@@ -639,7 +734,12 @@ async function handleList(ctx: RequestContext, deps: HandlerDeps, t: ResourceTyp
   });
 }
 
-async function handleWatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handleWatch(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const q = ctx.url.searchParams;
   const filter = objectFilter(q.get('labelSelector'), q.get('fieldSelector'));
   const table = wantsTable(ctx.req.headers.accept);
@@ -648,12 +748,19 @@ async function handleWatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceTy
   const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '1800');
   const prefix = storagePrefix(t, ns);
   const res = ctx.res;
-  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'cache-control': 'no-cache, private',
+    'transfer-encoding': 'chunked',
+  });
   res.flushHeaders();
   let first = true;
   let lastRevision = 0;
   const write = (type: string, o: KubeObject): void => {
-    const object = table && type !== 'BOOKMARK' && type !== 'ERROR' ? toTable(t, [o], { resourceVersion: str(o.metadata?.resourceVersion) }, first) : o;
+    const object =
+      table && type !== 'BOOKMARK' && type !== 'ERROR'
+        ? toTable(t, [o], { resourceVersion: str(o.metadata?.resourceVersion) }, first)
+        : o;
     if (table && type !== 'BOOKMARK' && type !== 'ERROR') first = false;
     res.write(`${JSON.stringify({ type, object })}\n`);
   };
@@ -668,7 +775,8 @@ async function handleWatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceTy
     after = revision;
   } else {
     after = Number(rvParam);
-    if (!Number.isSafeInteger(after) || after < 0) throw badRequest(`invalid resourceVersion ${JSON.stringify(rvParam)}`);
+    if (!Number.isSafeInteger(after) || after < 0)
+      throw badRequest(`invalid resourceVersion ${JSON.stringify(rvParam)}`);
   }
   lastRevision = after;
   let stopped = false;
@@ -734,7 +842,11 @@ async function admit(
     const nsObj = await deps.store.get(storageKey(NAMESPACE_TYPE, undefined, ns));
     if (nsObj === undefined) throw notFound(NAMESPACE_TYPE, ns);
     if (nsObj.object.metadata?.deletionTimestamp !== undefined)
-      throw forbiddenByAdmission(t, name, `unable to create new content in namespace ${ns} because it is being terminated`);
+      throw forbiddenByAdmission(
+        t,
+        name,
+        `unable to create new content in namespace ${ns} because it is being terminated`,
+      );
   }
   if (t.kind === 'Pod' && ns !== undefined) {
     // ServiceAccount admission: default the service account, require that it exists.
@@ -745,27 +857,37 @@ async function admit(
       o = { ...o, spec };
       const sa = str(spec.serviceAccountName);
       if ((await deps.store.get(storageKey(SA_TYPE, ns, sa))) === undefined)
-        throw forbiddenByAdmission(t, name, `error looking up service account ${ns}/${sa}: serviceaccount "${sa}" not found`);
+        throw forbiddenByAdmission(
+          t,
+          name,
+          `error looking up service account ${ns}/${sa}: serviceaccount "${sa}" not found`,
+        );
     }
     if (!deps.disabled.has('PodSecurity')) {
       const nsObj = await deps.store.get(storageKey(NAMESPACE_TYPE, undefined, ns));
       const labels = rec(nsObj?.object.metadata?.labels) as Record<string, string>;
       const ref = podTemplateOf(o);
       if (ref !== undefined) {
-        const r = admitPod(ref, { namespace: ns, namespaceLabels: labels, username: ctx.user.name, kind: 'Pod' });
+        const r = admitPod(ref, {
+          namespace: ns,
+          namespaceLabels: labels,
+          username: ctx.user.name,
+          kind: 'Pod',
+        });
         ctx.warnings.push(...r.warnings);
         if (!r.allowed) throw forbiddenByAdmission(t, name, r.message ?? 'violates PodSecurity');
-        if (r.auditViolations !== undefined) {
-          // Recorded for the audit log (pod-security.kubernetes.io/audit-violations).
-          void r.auditViolations;
-        }
       }
     }
   }
   // Palisade's validator for mesh and security kinds, as a built-in validating admission.
   if (MESH_GROUPS.has(t.group)) {
     const r = validateMeshObject(o);
-    if (r.ok === false) throw invalid(t, name, r.issues.map((i) => ({ field: i.path, message: i.message })));
+    if (r.ok === false)
+      throw invalid(
+        t,
+        name,
+        r.issues.map((i) => ({ field: i.path, message: i.message })),
+      );
   }
   return o;
 }
@@ -774,39 +896,65 @@ async function admit(
 function validateName(t: ResourceType, name: string): void {
   const re = t.kind === 'Namespace' || t.kind === 'Service' ? DNS_LABEL : DNS_SUBDOMAIN;
   const limit = re === DNS_LABEL ? 63 : 253;
-  if (name === '') throw invalid(t, name, [{ field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+  if (name === '')
+    throw invalid(t, name, [
+      { field: 'metadata.name', message: 'Required value: name or generateName is required' },
+    ]);
   if (name.length > limit || !re.test(name)) {
     const what = re === DNS_LABEL ? 'a lowercase RFC 1123 label' : 'a lowercase RFC 1123 subdomain';
     throw invalid(t, name, [
-      { field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: ${what} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character` },
+      {
+        field: 'metadata.name',
+        message: `Invalid value: ${JSON.stringify(name)}: ${what} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+      },
     ]);
   }
 }
 
-function checkBody(ctx: RequestContext, t: ResourceType, ns: string | undefined, body: unknown): KubeObject {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be an object');
+function checkBody(
+  ctx: RequestContext,
+  t: ResourceType,
+  ns: string | undefined,
+  body: unknown,
+): KubeObject {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest('the request body must be an object');
   const o = body as KubeObject;
   const apiVersion = str(o.apiVersion);
   const kind = str(o.kind);
   const want = t.group === '' ? ctx.info.apiVersion : `${t.group}/${ctx.info.apiVersion}`;
   if ((apiVersion !== '' && apiVersion !== want) || (kind !== '' && kind !== t.kind)) {
-    throw badRequest(`the API version in the data (${apiVersion}) does not match the expected API version (${want})`);
+    throw badRequest(
+      `the API version in the data (${apiVersion}) does not match the expected API version (${want})`,
+    );
   }
   const metaNs = str(o.metadata?.namespace);
   if (t.namespaced && ns !== undefined && metaNs !== '' && metaNs !== ns)
-    throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    throw badRequest(
+      'the namespace of the provided object does not match the namespace sent on the request',
+    );
   return { ...o, apiVersion: want, kind: t.kind };
 }
 
-async function handleCreate(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
-  if (t.namespaced && ns === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+async function handleCreate(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
+  if (t.namespaced && ns === undefined)
+    throw new ApiError(
+      'MethodNotAllowed',
+      'the server does not allow this method on the requested resource',
+    );
   let o = checkBody(ctx, t, ns, await readObject(ctx.req));
   const meta = rec(o.metadata);
   let name = str(meta.name);
   if (name === '' && str(meta.generateName) !== '') name = generateName(str(meta.generateName));
   validateName(t, name);
   o = withSystemFields({ ...o, metadata: { ...meta, name } }, ns);
-  if (t.kind === 'Namespace') o = { ...o, spec: { finalizers: ['kubernetes'], ...rec(o.spec) }, status: { phase: 'Active' } };
+  if (t.kind === 'Namespace')
+    o = { ...o, spec: { finalizers: ['kubernetes'], ...rec(o.spec) }, status: { phase: 'Active' } };
   if (t.kind === 'Namespace') {
     const labels = { ...rec(o.metadata?.labels), 'kubernetes.io/metadata.name': name };
     o = { ...o, metadata: { ...rec(o.metadata), labels } };
@@ -851,10 +999,24 @@ async function writeUpdate(
   const cur = current.object;
   const curMeta = rec(cur.metadata);
   const nextMeta = { ...rec(next.metadata) };
-  if (str(nextMeta.name) !== '' && nextMeta.name !== name) throw badRequest(`the name of the object (${str(nextMeta.name)}) does not match the name on the URL (${name})`);
+  if (str(nextMeta.name) !== '' && nextMeta.name !== name)
+    throw badRequest(
+      `the name of the object (${str(nextMeta.name)}) does not match the name on the URL (${name})`,
+    );
   if (str(nextMeta.uid) !== '' && nextMeta.uid !== curMeta.uid)
-    throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${str(nextMeta.uid)}, UID in object meta: ${str(curMeta.uid)}`, { name, kind: t.plural });
-  for (const f of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'namespace']) {
+    throw new ApiError(
+      'Conflict',
+      `Precondition failed: UID in precondition: ${str(nextMeta.uid)}, UID in object meta: ${str(curMeta.uid)}`,
+      { name, kind: t.plural },
+    );
+  for (const f of [
+    'uid',
+    'creationTimestamp',
+    'deletionTimestamp',
+    'deletionGracePeriodSeconds',
+    'generation',
+    'namespace',
+  ]) {
     if (curMeta[f] === undefined) Reflect.deleteProperty(nextMeta, f);
     else nextMeta[f] = curMeta[f];
   }
@@ -868,13 +1030,21 @@ async function writeUpdate(
     o = { ...o, ...(cur.status === undefined ? {} : { status: cur.status }) };
     if (cur.status === undefined) Reflect.deleteProperty(o, 'status');
   }
-  if (specOf(o) !== specOf(cur)) o = { ...o, metadata: { ...rec(o.metadata), generation: (Number(curMeta.generation) || 1) + 1 } };
+  if (specOf(o) !== specOf(cur))
+    o = {
+      ...o,
+      metadata: { ...rec(o.metadata), generation: (Number(curMeta.generation) || 1) + 1 },
+    };
   if (ctx.info.subresource !== 'status') o = await admit(ctx, deps, t, ns, o, 'UPDATE');
   const key = storageKey(t, ns, name);
-  if (ctx.url.searchParams.get('dryRun') === 'All') return { key, object: o, revision: current.revision };
+  if (ctx.url.searchParams.get('dryRun') === 'All')
+    return { key, object: o, revision: current.revision };
   try {
     const finalizers = o.metadata?.finalizers;
-    if (o.metadata?.deletionTimestamp !== undefined && (!Array.isArray(finalizers) || finalizers.length === 0)) {
+    if (
+      o.metadata?.deletionTimestamp !== undefined &&
+      (!Array.isArray(finalizers) || finalizers.length === 0)
+    ) {
       // The last finalizer is gone from an object being deleted: delete it now.
       await deps.store.delete(key, expected ?? current.revision);
       return undefined;
@@ -887,7 +1057,12 @@ async function writeUpdate(
   }
 }
 
-async function handleUpdate(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handleUpdate(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const body = checkBody(ctx, t, ns, await readObject(ctx.req));
   const name = ctx.info.name;
   const current = await deps.store.get(storageKey(t, ns, name));
@@ -896,14 +1071,20 @@ async function handleUpdate(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
   let expected: number | undefined;
   if (rv !== '') {
     expected = Number(rv);
-    if (!Number.isSafeInteger(expected)) throw badRequest(`invalid resourceVersion ${JSON.stringify(rv)}`);
+    if (!Number.isSafeInteger(expected))
+      throw badRequest(`invalid resourceVersion ${JSON.stringify(rv)}`);
     if (expected !== current.revision) throw conflict(t, name);
   }
   const updated = await writeUpdate(ctx, deps, t, ns, current, body, expected);
   send(ctx, 200, outObject(ctx, t, updated?.object ?? current.object));
 }
 
-async function handlePatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handlePatch(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
   const patch = await readObject(ctx.req);
   const name = ctx.info.name;
@@ -915,7 +1096,8 @@ async function handlePatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceTy
       if (type === 'application/apply-patch+yaml') {
         // Server-side apply of an object that does not exist creates it.
         const o = checkBody(ctx, t, ns, patch);
-        if (str(o.metadata?.name) !== name) throw badRequest('the name of the applied object does not match the URL');
+        if (str(o.metadata?.name) !== name)
+          throw badRequest('the name of the applied object does not match the URL');
         let created = withSystemFields(o, ns);
         created = await admit(ctx, deps, t, ns, created, 'CREATE');
         try {
@@ -945,7 +1127,10 @@ async function handlePatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceTy
           next = strategicMergePatch(base, patch);
           break;
         default:
-          throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+          throw new ApiError(
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+          );
       }
     } catch (e) {
       if (e instanceof TestFailed) throw invalid(t, name, [{ field: '', message: e.message }]);
@@ -954,7 +1139,10 @@ async function handlePatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceTy
     const o = checkBody(ctx, t, ns, next);
     const rv = str(o.metadata?.resourceVersion);
     // A patch that names a resourceVersion is a precondition; otherwise it applies to the latest.
-    const explicit = rv !== '' && rv !== String(current.revision) && rv !== str(base.metadata?.resourceVersion) ? Number(rv) : undefined;
+    const explicit =
+      rv !== '' && rv !== String(current.revision) && rv !== str(base.metadata?.resourceVersion)
+        ? Number(rv)
+        : undefined;
     if (explicit !== undefined) throw conflict(t, name);
     try {
       const updated = await writeUpdate(ctx, deps, t, ns, current, o, current.revision);
@@ -967,7 +1155,12 @@ async function handlePatch(ctx: RequestContext, deps: HandlerDeps, t: ResourceTy
   }
 }
 
-async function handleDelete(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handleDelete(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const name = ctx.info.name;
   const key = storageKey(t, ns, name);
   let options: Record<string, unknown> = {};
@@ -983,8 +1176,13 @@ async function handleDelete(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
   if (current === undefined) throw notFound(t, name);
   const pre = rec(options.preconditions);
   if (str(pre.uid) !== '' && pre.uid !== current.object.metadata?.uid)
-    throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${str(pre.uid)}, UID in object meta: ${str(current.object.metadata?.uid)}`, { name, kind: t.plural });
-  if (str(pre.resourceVersion) !== '' && pre.resourceVersion !== String(current.revision)) throw conflict(t, name);
+    throw new ApiError(
+      'Conflict',
+      `Precondition failed: UID in precondition: ${str(pre.uid)}, UID in object meta: ${str(current.object.metadata?.uid)}`,
+      { name, kind: t.plural },
+    );
+  if (str(pre.resourceVersion) !== '' && pre.resourceVersion !== String(current.revision))
+    throw conflict(t, name);
   if (t.kind === 'Namespace' && SYSTEM_NAMESPACES.includes(name))
     throw forbiddenByAdmission(t, name, 'this namespace may not be deleted');
   const finalizers = current.object.metadata?.finalizers;
@@ -997,7 +1195,10 @@ async function handleDelete(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
     // Graceful namespace deletion: Terminating, its content removed, then the namespace.
     const terminating: KubeObject = {
       ...current.object,
-      metadata: { ...rec(current.object.metadata), deletionTimestamp: current.object.metadata?.deletionTimestamp ?? rfc3339() },
+      metadata: {
+        ...rec(current.object.metadata),
+        deletionTimestamp: current.object.metadata?.deletionTimestamp ?? rfc3339(),
+      },
       status: { phase: 'Terminating' },
     };
     let updated: StoredObject;
@@ -1009,7 +1210,9 @@ async function handleDelete(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
     }
     send(ctx, 200, outObject(ctx, t, updated.object));
     void finishNamespaceDeletion(deps.store, name).catch((e: unknown) => {
-      process.stderr.write(`apiserver: deleting namespace ${name}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(
+        `apiserver: deleting namespace ${name}: ${e instanceof Error ? e.message : String(e)}\n`,
+      );
     });
     return;
   }
@@ -1020,7 +1223,11 @@ async function handleDelete(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
     }
     const marked: KubeObject = {
       ...current.object,
-      metadata: { ...rec(current.object.metadata), deletionTimestamp: rfc3339(), deletionGracePeriodSeconds: 0 },
+      metadata: {
+        ...rec(current.object.metadata),
+        deletionTimestamp: rfc3339(),
+        deletionGracePeriodSeconds: 0,
+      },
     };
     try {
       const u = await deps.store.update(key, marked, current.revision);
@@ -1065,7 +1272,12 @@ async function finishNamespaceDeletion(store: ObjectStore, ns: string): Promise<
   }
 }
 
-async function handleDeleteCollection(ctx: RequestContext, deps: HandlerDeps, t: ResourceType, ns: string | undefined): Promise<void> {
+async function handleDeleteCollection(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+  ns: string | undefined,
+): Promise<void> {
   const q = ctx.url.searchParams;
   const filter = objectFilter(q.get('labelSelector'), q.get('fieldSelector'));
   const { items, revision } = await deps.store.list(storagePrefix(t, ns));
@@ -1075,7 +1287,8 @@ async function handleDeleteCollection(ctx: RequestContext, deps: HandlerDeps, t:
     try {
       deleted.push(outObject(ctx, t, (await deps.store.delete(i.key, i.revision)).object));
     } catch (e) {
-      if (!(e instanceof StoreError && (e.reason === 'NotFound' || e.reason === 'Conflict'))) throw e;
+      if (!(e instanceof StoreError && (e.reason === 'NotFound' || e.reason === 'Conflict')))
+        throw e;
     }
   }
   send(ctx, 200, {
@@ -1087,20 +1300,44 @@ async function handleDeleteCollection(ctx: RequestContext, deps: HandlerDeps, t:
 }
 
 /** POST serviceaccounts/NAME/token (TokenRequest). */
-async function handleTokenRequest(ctx: RequestContext, deps: HandlerDeps, ns: string): Promise<void> {
-  if (ctx.info.verb !== 'create') throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+async function handleTokenRequest(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  ns: string,
+): Promise<void> {
+  if (ctx.info.verb !== 'create')
+    throw new ApiError(
+      'MethodNotAllowed',
+      'the server does not allow this method on the requested resource',
+    );
   const body = rec(await readObject(ctx.req));
   const name = ctx.info.name;
   const sa = await deps.store.get(storageKey(SA_TYPE, ns, name));
   if (sa === undefined) throw notFound(SA_TYPE, name);
   const spec = rec(body.spec);
-  const audiences = Array.isArray(spec.audiences) && spec.audiences.length > 0 ? spec.audiences.map(str) : [deps.saTokens.issuer];
-  const expirationSeconds = spec.expirationSeconds === undefined || spec.expirationSeconds === null ? 3600 : Number(spec.expirationSeconds);
+  const audiences =
+    Array.isArray(spec.audiences) && spec.audiences.length > 0
+      ? spec.audiences.map(str)
+      : [deps.saTokens.issuer];
+  const expirationSeconds =
+    spec.expirationSeconds === undefined || spec.expirationSeconds === null
+      ? 3600
+      : Number(spec.expirationSeconds);
   const tokenType: ResourceType = { ...SA_TYPE, kind: 'TokenRequest' };
   if (!Number.isSafeInteger(expirationSeconds) || expirationSeconds < 600)
-    throw invalid(tokenType, name, [{ field: 'spec.expirationSeconds', message: 'Invalid value: may not specify a duration less than 10 minutes' }]);
+    throw invalid(tokenType, name, [
+      {
+        field: 'spec.expirationSeconds',
+        message: 'Invalid value: may not specify a duration less than 10 minutes',
+      },
+    ]);
   if (expirationSeconds > 2 ** 32)
-    throw invalid(tokenType, name, [{ field: 'spec.expirationSeconds', message: 'Invalid value: may not specify a duration larger than 2^32 seconds' }]);
+    throw invalid(tokenType, name, [
+      {
+        field: 'spec.expirationSeconds',
+        message: 'Invalid value: may not specify a duration larger than 2^32 seconds',
+      },
+    ]);
   const { token, expiresAt } = await deps.saTokens.mint({
     namespace: ns,
     name,
@@ -1118,16 +1355,32 @@ async function handleTokenRequest(ctx: RequestContext, deps: HandlerDeps, ns: st
 }
 
 /** The review kinds: SelfSubjectAccessReview, SubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview, TokenReview. */
-async function handleReview(ctx: RequestContext, deps: HandlerDeps, t: ResourceType): Promise<void> {
+async function handleReview(
+  ctx: RequestContext,
+  deps: HandlerDeps,
+  t: ResourceType,
+): Promise<void> {
   const body = rec(await readObject(ctx.req));
   const spec = rec(body.spec);
-  const header = { kind: t.kind, apiVersion: `${t.group}/${ctx.info.apiVersion}`, metadata: { creationTimestamp: null } };
-  const decide = async (user: { name: string; groups: readonly string[] }, s: Record<string, unknown>, ns?: string): Promise<Record<string, unknown>> => {
+  const header = {
+    kind: t.kind,
+    apiVersion: `${t.group}/${ctx.info.apiVersion}`,
+    metadata: { creationTimestamp: null },
+  };
+  const decide = async (
+    user: { name: string; groups: readonly string[] },
+    s: Record<string, unknown>,
+    ns?: string,
+  ): Promise<Record<string, unknown>> => {
     const ra = rec(s.resourceAttributes);
     const nra = rec(s.nonResourceAttributes);
     let attrs: RequestAttributes;
     if (s.nonResourceAttributes !== undefined) {
-      attrs = { user: { name: user.name, groups: [...user.groups] }, verb: str(nra.verb), nonResourceURL: str(nra.path) };
+      attrs = {
+        user: { name: user.name, groups: [...user.groups] },
+        verb: str(nra.verb),
+        nonResourceURL: str(nra.path),
+      };
     } else {
       const namespace = ns ?? str(ra.namespace);
       attrs = {
@@ -1151,7 +1404,8 @@ async function handleReview(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
     case 'LocalSubjectAccessReview': {
       const user = str(spec.user);
       const groups = Array.isArray(spec.groups) ? spec.groups.map(str) : [];
-      if (user === '' && groups.length === 0) throw badRequest('at least one of user or group must be specified');
+      if (user === '' && groups.length === 0)
+        throw badRequest('at least one of user or group must be specified');
       const ns = t.kind === 'LocalSubjectAccessReview' ? ctx.info.namespace : undefined;
       send(ctx, 201, { ...header, spec, status: await decide({ name: user, groups }, spec, ns) });
       return;
@@ -1205,7 +1459,11 @@ async function handleReview(ctx: RequestContext, deps: HandlerDeps, t: ResourceT
             user: {
               username: `system:serviceaccount:${claims.namespace}:${claims.name}`,
               uid: claims.uid,
-              groups: ['system:serviceaccounts', `system:serviceaccounts:${claims.namespace}`, 'system:authenticated'],
+              groups: [
+                'system:serviceaccounts',
+                `system:serviceaccounts:${claims.namespace}`,
+                'system:authenticated',
+              ],
             },
             audiences: [deps.saTokens.issuer],
           };

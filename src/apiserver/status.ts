@@ -89,7 +89,11 @@ export function notFound(t: ResourceType, name: string): ApiError {
 
 /** `pods "x" already exists`. */
 export function alreadyExists(t: ResourceType, name: string): ApiError {
-  return new ApiError('AlreadyExists', `${qualifiedResource(t)} "${name}" already exists`, details(t, name));
+  return new ApiError(
+    'AlreadyExists',
+    `${qualifiedResource(t)} "${name}" already exists`,
+    details(t, name),
+  );
 }
 
 /** The optimistic-concurrency conflict, worded as registry/rest does. */
@@ -113,7 +117,11 @@ export function invalid(
     ...(name === '' ? {} : { name }),
     ...(t.group === '' ? {} : { group: t.group }),
     kind: t.kind,
-    causes: causes.map((c) => ({ reason: 'FieldValueInvalid', message: c.message, field: c.field })),
+    causes: causes.map((c) => ({
+      reason: 'FieldValueInvalid',
+      message: c.message,
+      field: c.field,
+    })),
   });
 }
 

@@ -19,7 +19,9 @@ interface Column {
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 function rec(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : {};
 }
 
 function arr(v: unknown): unknown[] {
@@ -53,7 +55,8 @@ const NAME: Column = {
 const AGE: Column = {
   name: 'Age',
   type: 'string',
-  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  description:
+    'CreationTimestamp is a timestamp representing the server time when this object was created.',
   cell: (o, now) => {
     const t = Date.parse(str(o.metadata?.creationTimestamp));
     return Number.isNaN(t) ? '<unknown>' : humanAge(now - t);
@@ -75,17 +78,29 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       description: 'The aggregate readiness state of this pod for accepting traffic.',
       cell: (o) => {
         const containers = arr(rec(o.spec).containers).length;
-        const ready = arr(rec(o.status).containerStatuses).filter((c) => rec(c).ready === true).length;
+        const ready = arr(rec(o.status).containerStatuses).filter(
+          (c) => rec(c).ready === true,
+        ).length;
         return `${ready}/${containers}`;
       },
     },
-    { name: 'Status', type: 'string', description: 'The aggregate status of the containers in this pod.', cell: podStatus },
+    {
+      name: 'Status',
+      type: 'string',
+      description: 'The aggregate status of the containers in this pod.',
+      cell: podStatus,
+    },
     {
       name: 'Restarts',
       type: 'string',
       description: 'The number of times the containers in this pod have been restarted.',
       cell: (o) =>
-        String(arr(rec(o.status).containerStatuses).reduce<number>((n, c) => n + (Number(rec(c).restartCount) || 0), 0)),
+        String(
+          arr(rec(o.status).containerStatuses).reduce<number>(
+            (n, c) => n + (Number(rec(c).restartCount) || 0),
+            0,
+          ),
+        ),
     },
     AGE,
   ],
@@ -101,8 +116,18 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   ],
   Service: [
     NAME,
-    { name: 'Type', type: 'string', description: 'The type of the service.', cell: (o) => str(rec(o.spec).type) || 'ClusterIP' },
-    { name: 'Cluster-IP', type: 'string', description: 'The cluster IP of the service.', cell: (o) => str(rec(o.spec).clusterIP) || '<none>' },
+    {
+      name: 'Type',
+      type: 'string',
+      description: 'The type of the service.',
+      cell: (o) => str(rec(o.spec).type) || 'ClusterIP',
+    },
+    {
+      name: 'Cluster-IP',
+      type: 'string',
+      description: 'The cluster IP of the service.',
+      cell: (o) => str(rec(o.spec).clusterIP) || '<none>',
+    },
     {
       name: 'External-IP',
       type: 'string',
@@ -120,26 +145,80 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
     },
     AGE,
   ],
-  ServiceAccount: [NAME, { name: 'Secrets', type: 'integer', description: 'Secrets', cell: (o) => arr(o.secrets).length }, AGE],
-  ConfigMap: [NAME, { name: 'Data', type: 'integer', description: 'Number of data keys', cell: (o) => Object.keys(rec(o.data)).length + Object.keys(rec(o.binaryData)).length }, AGE],
+  ServiceAccount: [
+    NAME,
+    {
+      name: 'Secrets',
+      type: 'integer',
+      description: 'Secrets',
+      cell: (o) => arr(o.secrets).length,
+    },
+    AGE,
+  ],
+  ConfigMap: [
+    NAME,
+    {
+      name: 'Data',
+      type: 'integer',
+      description: 'Number of data keys',
+      cell: (o) => Object.keys(rec(o.data)).length + Object.keys(rec(o.binaryData)).length,
+    },
+    AGE,
+  ],
   Secret: [
     NAME,
-    { name: 'Type', type: 'string', description: 'The type of the secret', cell: (o) => str(o.type) || 'Opaque' },
-    { name: 'Data', type: 'integer', description: 'Number of data keys', cell: (o) => Object.keys(rec(o.data)).length },
+    {
+      name: 'Type',
+      type: 'string',
+      description: 'The type of the secret',
+      cell: (o) => str(o.type) || 'Opaque',
+    },
+    {
+      name: 'Data',
+      type: 'integer',
+      description: 'Number of data keys',
+      cell: (o) => Object.keys(rec(o.data)).length,
+    },
     AGE,
   ],
   ClusterRoleBinding: [
     NAME,
-    { name: 'Role', type: 'string', description: 'Role', cell: (o) => `${str(rec(o.roleRef).kind)}/${str(rec(o.roleRef).name)}` },
+    {
+      name: 'Role',
+      type: 'string',
+      description: 'Role',
+      cell: (o) => `${str(rec(o.roleRef).kind)}/${str(rec(o.roleRef).name)}`,
+    },
     AGE,
   ],
   RoleBinding: [
     NAME,
-    { name: 'Role', type: 'string', description: 'Role', cell: (o) => `${str(rec(o.roleRef).kind)}/${str(rec(o.roleRef).name)}` },
+    {
+      name: 'Role',
+      type: 'string',
+      description: 'Role',
+      cell: (o) => `${str(rec(o.roleRef).kind)}/${str(rec(o.roleRef).name)}`,
+    },
     AGE,
   ],
-  ClusterRole: [NAME, { name: 'Created At', type: 'date', description: 'Creation time', cell: (o) => str(o.metadata?.creationTimestamp) }],
-  Role: [NAME, { name: 'Created At', type: 'date', description: 'Creation time', cell: (o) => str(o.metadata?.creationTimestamp) }],
+  ClusterRole: [
+    NAME,
+    {
+      name: 'Created At',
+      type: 'date',
+      description: 'Creation time',
+      cell: (o) => str(o.metadata?.creationTimestamp),
+    },
+  ],
+  Role: [
+    NAME,
+    {
+      name: 'Created At',
+      type: 'date',
+      description: 'Creation time',
+      cell: (o) => str(o.metadata?.creationTimestamp),
+    },
+  ],
 };
 
 function columnsFor(t: ResourceType): readonly Column[] {
@@ -184,6 +263,10 @@ export function wantsTable(accept: string | undefined): boolean {
   if (accept === undefined) return false;
   return accept.split(',').some((part) => {
     const params = part.split(';').map((p) => p.trim());
-    return params.includes('as=Table') && params.includes('g=meta.k8s.io') && params.some((p) => p === 'v=v1');
+    return (
+      params.includes('as=Table') &&
+      params.includes('g=meta.k8s.io') &&
+      params.some((p) => p === 'v=v1')
+    );
   });
 }

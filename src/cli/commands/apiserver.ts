@@ -14,7 +14,11 @@ const KNOWN_PLUGINS = ['NamespaceLifecycle', 'ServiceAccount', 'PodSecurity'];
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
-  if (m === null || port > 65535) throw new PalisadeError('PAL_ERR_USAGE', `--listen ${JSON.stringify(text)}: expected HOST:PORT`);
+  if (m === null || port > 65535)
+    throw new PalisadeError(
+      'PAL_ERR_USAGE',
+      `--listen ${JSON.stringify(text)}: expected HOST:PORT`,
+    );
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
 }
 
@@ -23,7 +27,10 @@ function plugins(flag: string, text: string | undefined): string[] {
   const list = text.split(',').map((p) => p.trim());
   for (const p of list)
     if (!KNOWN_PLUGINS.includes(p))
-      throw new PalisadeError('PAL_ERR_USAGE', `${flag}: unknown admission plugin ${JSON.stringify(p)} (known: ${KNOWN_PLUGINS.join(', ')})`);
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `${flag}: unknown admission plugin ${JSON.stringify(p)} (known: ${KNOWN_PLUGINS.join(', ')})`,
+      );
   return list;
 }
 
@@ -62,19 +69,31 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
     const { host, port } = parseListen(values.listen ?? '127.0.0.1:6443');
     const storeKind = values.store ?? 'embedded';
     if (storeKind !== 'embedded')
-      throw new PalisadeError('PAL_ERR_USAGE', `--store ${JSON.stringify(storeKind)}: only "embedded" is available in this build`);
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--store ${JSON.stringify(storeKind)}: only "embedded" is available in this build`,
+      );
     const mode = values['authorization-mode'] ?? 'RBAC';
-    if (mode !== 'RBAC') throw new PalisadeError('PAL_ERR_USAGE', `--authorization-mode ${JSON.stringify(mode)}: only RBAC is available in this build`);
+    if (mode !== 'RBAC')
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--authorization-mode ${JSON.stringify(mode)}: only RBAC is available in this build`,
+      );
     plugins('--enable-admission-plugins', values['enable-admission-plugins']);
     const disabled = plugins('--disable-admission-plugins', values['disable-admission-plugins']);
-    const tokenAuthFile = values['token-auth-file'] === undefined ? undefined : resolve(io.cwd, values['token-auth-file']);
+    const tokenAuthFile =
+      values['token-auth-file'] === undefined
+        ? undefined
+        : resolve(io.cwd, values['token-auth-file']);
     let clientCaPem: string | undefined;
     if (values['client-ca-file'] !== undefined) {
       const p = resolve(io.cwd, values['client-ca-file']);
       try {
         clientCaPem = readFileSync(p, 'utf8');
       } catch (cause) {
-        throw new PalisadeError('PAL_ERR_FILE_READ', `--client-ca-file ${p}: cannot read`, { cause });
+        throw new PalisadeError('PAL_ERR_FILE_READ', `--client-ca-file ${p}: cannot read`, {
+          cause,
+        });
       }
     }
     const store = await openEmbeddedStore({ dir: dataDir });
@@ -90,7 +109,9 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         ...(tokenAuthFile === undefined ? {} : { tokenAuthFile }),
         ...(clientCaPem === undefined ? {} : { clientCaPem }),
         anonymous: values['anonymous-auth'] === true,
-        ...(values['service-account-issuer'] === undefined ? {} : { serviceAccountIssuer: values['service-account-issuer'] }),
+        ...(values['service-account-issuer'] === undefined
+          ? {}
+          : { serviceAccountIssuer: values['service-account-issuer'] }),
         disabledAdmissionPlugins: disabled,
       });
       if (port === 0) await ensurePki(dataDir, host, server.url);
