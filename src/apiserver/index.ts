@@ -1,6 +1,7 @@
 /** Public surface of the API server: its stores, the server and its PKI. */
 export * from './store/types.js';
 export { openEmbeddedStore, type EmbeddedStoreOptions } from './store/embedded-store.js';
+export { openEtcdStore, type EtcdStoreOptions } from './store/etcd-store.js';
 export { ensurePki, issueClientCertificate, kubeconfig, type ApiServerPki } from './pki.js';
 export {
   startApiServer,

@@ -793,12 +793,25 @@ async function handleWatch(
   deps.openWatches.add(stop);
   res.on('close', stop);
   try {
-    storeWatch = deps.store.watch(prefix, after, (e) => {
-      if (stopped) return;
-      lastRevision = e.revision;
-      const o = outObject(ctx, t, e.object);
-      if (filter(o)) write(e.type, o);
-    });
+    storeWatch = deps.store.watch(
+      prefix,
+      after,
+      (e) => {
+        if (stopped) return;
+        lastRevision = e.revision;
+        const o = outObject(ctx, t, e.object);
+        if (filter(o)) write(e.type, o);
+      },
+      (e) => {
+        if (stopped) return;
+        const status =
+          e.reason === 'Gone'
+            ? new ApiError('Expired', e.message)
+            : new ApiError('InternalError', 'the watch ended: the storage backend is unavailable');
+        write('ERROR', status.toStatus());
+        stop();
+      },
+    );
   } catch (e) {
     if (e instanceof StoreError && e.reason === 'Gone') {
       write('ERROR', new ApiError('Expired', e.message).toStatus());

@@ -8,11 +8,29 @@ import { strict as assert } from 'node:assert';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openEmbeddedStore } from '../../src/apiserver/index.js';
+import { openEmbeddedStore, type ObjectStore } from '../../src/apiserver/index.js';
 import { tempDir } from '../helpers/index.js';
 import { storeConformance } from './store-conformance.js';
 
-storeConformance('embedded (memory)', { open: () => openEmbeddedStore({ historyLimit: 100 }) });
+const cm = (name: string, v: string) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name },
+  data: { v },
+});
+
+// A history of 100 events: a revision 200 writes back is no longer watchable.
+async function pushOutHistory(store: ObjectStore): Promise<number> {
+  const first = await store.currentRevision();
+  for (let i = 0; i < 110; i++)
+    await store.create(`/registry/core/configmaps/filler/f${i}`, cm(`f${i}`, 'x'));
+  return first;
+}
+
+storeConformance('embedded (memory)', {
+  open: () => openEmbeddedStore({ historyLimit: 100 }),
+  tooOldRevision: pushOutHistory,
+});
 
 storeConformance('embedded (disk)', {
   open: async () => {
@@ -26,13 +44,7 @@ storeConformance('embedded (disk)', {
       },
     });
   },
-});
-
-const cm = (name: string, v: string) => ({
-  apiVersion: 'v1',
-  kind: 'ConfigMap',
-  metadata: { name },
-  data: { v },
+  tooOldRevision: pushOutHistory,
 });
 
 test('embedded store: acknowledged writes survive a restart, with their revisions', async (t) => {

@@ -71,9 +71,17 @@ export interface ObjectStore {
   /**
    * Delivers every change under `prefix` with a revision greater than
    * `afterRevision`, in order, then every later change as it happens.
-   * Throws `Gone` when that history has been compacted away.
+   * When that history has been compacted away it throws `Gone`, or (a
+   * backend that learns it later) calls `onError` with `Gone`; a broken
+   * connection is `onError` with `Unavailable`. After `onError` nothing more
+   * is delivered.
    */
-  watch(prefix: string, afterRevision: number, onEvent: (e: StoreEvent) => void): StoreWatch;
+  watch(
+    prefix: string,
+    afterRevision: number,
+    onEvent: (e: StoreEvent) => void,
+    onError?: (e: StoreError) => void,
+  ): StoreWatch;
   /** The newest revision. */
   currentRevision(): Promise<number>;
   close(): Promise<void>;

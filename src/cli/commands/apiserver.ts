@@ -5,7 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PalisadeError } from '../../errors/index.js';
-import { ensurePki, openEmbeddedStore, startApiServer } from '../../apiserver/index.js';
+import {
+  ensurePki,
+  openEmbeddedStore,
+  openEtcdStore,
+  startApiServer,
+} from '../../apiserver/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -34,16 +39,42 @@ function plugins(flag: string, text: string | undefined): string[] {
   return list;
 }
 
+function readEtcdTls(
+  cwd: string,
+  ca: string | undefined,
+  cert: string | undefined,
+  key: string | undefined,
+): { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  if (ca === undefined) {
+    if (cert !== undefined || key !== undefined)
+      throw new PalisadeError('PAL_ERR_USAGE', '--etcd-certfile/--etcd-keyfile need --etcd-cafile');
+    return undefined;
+  }
+  const read = (flag: string, f: string): Buffer => {
+    try {
+      return readFileSync(resolve(cwd, f));
+    } catch (cause) {
+      throw new PalisadeError('PAL_ERR_FILE_READ', `${flag} ${f}: cannot read`, { cause });
+    }
+  };
+  return {
+    ca: read('--etcd-cafile', ca),
+    ...(cert === undefined ? {} : { cert: read('--etcd-certfile', cert) }),
+    ...(key === undefined ? {} : { key: read('--etcd-keyfile', key) }),
+  };
+}
+
 export const apiserverCommand: Command = {
   path: ['apiserver'],
   summary: 'Run the Kubernetes-compatible API server (kubectl works against it)',
-  usage: `Usage: palisade apiserver --data-dir DIR [--listen 127.0.0.1:6443] [--store embedded]
+  usage: `Usage: palisade apiserver --data-dir DIR [--listen 127.0.0.1:6443]
+       [--store embedded|etcd] [--etcd-endpoints URL,…] [--etcd-cafile F --etcd-certfile F --etcd-keyfile F]
        [--token-auth-file FILE] [--client-ca-file FILE] [--anonymous-auth]
        [--service-account-issuer URL] [--authorization-mode RBAC]
        [--enable-admission-plugins LIST] [--disable-admission-plugins LIST]
 
 Serves HTTPS with a certificate from a CA it creates in DIR/pki, keeps its
-objects in DIR (an fsync'd log; --store embedded), writes DIR/admin.kubeconfig
+objects in DIR (an fsync'd log; --store embedded) or in etcd, writes DIR/admin.kubeconfig
 (user admin in group system:masters, by client certificate) and prints
 "API server ready: https://HOST:PORT" once it serves. Admission plugins on by
 default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
@@ -55,6 +86,9 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         listen: { type: 'string' },
         store: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
+        'etcd-cafile': { type: 'string' },
+        'etcd-certfile': { type: 'string' },
+        'etcd-keyfile': { type: 'string' },
         'token-auth-file': { type: 'string' },
         'client-ca-file': { type: 'string' },
         'anonymous-auth': { type: 'boolean' },
@@ -68,11 +102,23 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
     const dataDir = resolve(io.cwd, requireOption(values['data-dir'], '--data-dir'));
     const { host, port } = parseListen(values.listen ?? '127.0.0.1:6443');
     const storeKind = values.store ?? 'embedded';
-    if (storeKind !== 'embedded')
+    if (storeKind !== 'embedded' && storeKind !== 'etcd')
       throw new PalisadeError(
         'PAL_ERR_USAGE',
-        `--store ${JSON.stringify(storeKind)}: only "embedded" is available in this build`,
+        `--store ${JSON.stringify(storeKind)}: must be embedded or etcd`,
       );
+    const endpoints = (values['etcd-endpoints'] ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== '');
+    if (storeKind === 'etcd' && endpoints.length === 0)
+      throw new PalisadeError('PAL_ERR_USAGE', '--store etcd needs --etcd-endpoints URL[,URL…]');
+    for (const e of endpoints)
+      if (!/^https?:\/\/[^/]+$/.test(e))
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          `--etcd-endpoints: ${JSON.stringify(e)} is not http(s)://HOST:PORT`,
+        );
     const mode = values['authorization-mode'] ?? 'RBAC';
     if (mode !== 'RBAC')
       throw new PalisadeError(
@@ -96,7 +142,16 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         });
       }
     }
-    const store = await openEmbeddedStore({ dir: dataDir });
+    const tls = readEtcdTls(
+      io.cwd,
+      values['etcd-cafile'],
+      values['etcd-certfile'],
+      values['etcd-keyfile'],
+    );
+    const store =
+      storeKind === 'etcd'
+        ? await openEtcdStore({ endpoints, ...(tls === undefined ? {} : { tls }) })
+        : await openEmbeddedStore({ dir: dataDir });
     const displayHost = host.includes(':') ? `[${host}]` : host;
     try {
       // Port 0 picks a free port; the kubeconfig is rewritten with the real one below.
