@@ -170,6 +170,8 @@ export interface AuthenticatorOptions {
   /** Looks up a service account's UID; undefined when it does not exist. */
   readonly serviceAccountUid?: (namespace: string, name: string) => Promise<string | undefined>;
   readonly anonymous?: boolean;
+  /** OpenID Connect ID tokens (after static and service-account tokens). */
+  readonly oidc?: (token: string) => Promise<AuthUser | undefined>;
 }
 
 /** Adds the groups Kubernetes adds to every authenticated user. */
@@ -220,6 +222,10 @@ export function createAuthenticator(
             });
           }
         }
+      }
+      if (options.oidc !== undefined) {
+        const user = await options.oidc(token);
+        if (user !== undefined) return finish(user);
       }
       throw UNAUTHORIZED();
     }

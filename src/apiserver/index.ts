@@ -10,4 +10,5 @@ export {
   type ApiServer,
   type ApiServerOptions,
 } from './server.js';
+export { createOidcAuthenticator, type OidcOptions } from './oidc.js';
 export { RESOURCE_TYPES, type ResourceType } from './resources.js';

@@ -25,6 +25,7 @@ import { createStoreAuthorizer, type Authorizer } from './authz.js';
 import { bootstrapPolicy } from './bootstrap-policy.js';
 import { decodeKubernetesProtobuf } from './protobuf.js';
 import { openApiV3Document, openApiV3Root } from './openapi.js';
+import { createOidcAuthenticator, type OidcOptions } from './oidc.js';
 import { jsonPatch, mergePatch, strategicMergePatch, TestFailed } from './patch.js';
 import type { ApiServerPki } from './pki.js';
 import { requestInfo, type RequestInfo } from './request-info.js';
@@ -81,6 +82,8 @@ export interface ApiServerOptions {
   readonly port: number;
   /** `--client-ca-file`: further CAs whose client certificates are accepted. */
   readonly clientCaPem?: string;
+  /** `--oidc-*`: OpenID Connect ID tokens. */
+  readonly oidc?: OidcOptions;
   /** `--token-auth-file`. */
   readonly tokenAuthFile?: string;
   /** `--anonymous-auth` (default false). */
@@ -211,6 +214,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       return sa === undefined ? undefined : str(sa.object.metadata?.uid);
     },
     anonymous: options.anonymous ?? false,
+    ...(options.oidc === undefined ? {} : { oidc: createOidcAuthenticator(options.oidc) }),
   });
   await bootstrap(store);
   const authorizer = await createStoreAuthorizer(store);

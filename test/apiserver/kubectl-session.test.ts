@@ -15,7 +15,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { issueClientCertificate, kubeconfig } from '../../src/apiserver/index.js';
+import { createTlsCa, issueServerCertificate } from '../../src/identity/index.js';
 import {
   runPalisade,
   runProcess,
@@ -93,7 +97,62 @@ test(
       tokens,
       'alice-token-0123456789,alice,uid-alice,"devs"\nbob-token-0123456789,bob,uid-bob,"viewers,qa"\n',
     );
-    let { server, url } = await startServer(dir, ['--token-auth-file', tokens]);
+    // An OIDC issuer run by the test: HTTPS discovery and JWKS, an ES256 signing key.
+    const issuerCa = await createTlsCa('oidc-test-ca');
+    const issuerCert = await issueServerCertificate(issuerCa, {
+      dnsNames: ['localhost'],
+      ips: [HOST],
+    });
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    let issuerUrl = '';
+    const issuer = createHttpsServer(
+      { cert: issuerCert.certPem, key: issuerCert.keyPem },
+      (req, res) => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url === '/.well-known/openid-configuration')
+          res.end(JSON.stringify({ issuer: issuerUrl, jwks_uri: `${issuerUrl}/keys` }));
+        else if (req.url === '/keys') res.end(JSON.stringify({ keys: [jwk] }));
+        else res.writeHead(404).end('{}');
+      },
+    );
+    await new Promise<void>((r) => issuer.listen(0, HOST, r));
+    t.after(
+      () =>
+        new Promise<void>((r) =>
+          issuer.close(() => {
+            r();
+          }),
+        ),
+    );
+    issuerUrl = `https://${HOST}:${String((issuer.address() as AddressInfo).port)}`;
+    const issuerCaFile = join(dir, 'oidc-ca.crt');
+    writeFileSync(issuerCaFile, issuerCa.certPem);
+    const oidcToken = (claims: Record<string, unknown>, aud = 'palisade'): Promise<string> =>
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(issuerUrl)
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(privateKey);
+    const serverArgs = [
+      '--token-auth-file',
+      tokens,
+      '--oidc-issuer-url',
+      issuerUrl,
+      '--oidc-client-id',
+      'palisade',
+      '--oidc-username-claim',
+      'email',
+      '--oidc-groups-claim',
+      'groups',
+      '--oidc-groups-prefix',
+      'oidc:',
+      '--oidc-ca-file',
+      issuerCaFile,
+    ];
+    let { server, url } = await startServer(dir, serverArgs);
     t.after(() => server.stop());
     let s = session(dir, server, url);
     const tokenConfig = (name: string, token: string): string => {
@@ -373,6 +432,65 @@ test(
       },
     );
 
+    await t.test('OIDC ID tokens from an issuer the test runs: user, groups, RBAC', async () => {
+      ok(
+        await s.kubectl([
+          '-n',
+          'app',
+          'create',
+          'rolebinding',
+          'oidc-ops',
+          '--clusterrole=edit',
+          '--group=oidc:ops',
+        ]),
+        'bind',
+      );
+      const dana = tokenConfig(
+        'dana',
+        await oidcToken({
+          sub: 'u-1',
+          email: 'dana@example.com',
+          email_verified: true,
+          groups: ['ops'],
+        }),
+      );
+      const who = ok(await s.kubectl(['auth', 'whoami'], { kubeconfig: dana }), 'whoami');
+      assert.match(who, /Username\s+dana@example.com/);
+      assert.match(who, /Groups\s+\[oidc:ops system:authenticated\]/);
+      const list = ok(
+        await s.kubectl(['-n', 'app', 'auth', 'can-i', '--list'], { kubeconfig: dana }),
+        'can-i --list',
+      );
+      assert.match(
+        list,
+        /^pods\s+\[\]\s+\[\]\s+\[create delete deletecollection patch update get list watch\]$/m,
+      );
+      assert.equal(
+        (
+          await s.kubectl(['-n', 'default', 'auth', 'can-i', 'create', 'pods'], {
+            kubeconfig: dana,
+          })
+        ).stdout.trim(),
+        'no',
+      );
+      const wrongAud = tokenConfig(
+        'eve',
+        await oidcToken({ email: 'eve@example.com', groups: ['ops'] }, 'someone-else'),
+      );
+      assert.match(
+        (await s.kubectl(['get', 'ns'], { kubeconfig: wrongAud })).stderr,
+        /Unauthorized/,
+      );
+      const unverified = tokenConfig(
+        'fay',
+        await oidcToken({ email: 'fay@example.com', email_verified: false }),
+      );
+      assert.match(
+        (await s.kubectl(['get', 'ns'], { kubeconfig: unverified })).stderr,
+        /Unauthorized/,
+      );
+    });
+
     await t.test('impersonation is checked with the impersonate verb', async () => {
       const alice = join(dir, 'alice.kubeconfig');
       const asAlice = ok(
@@ -600,7 +718,7 @@ test(
 
     await t.test('objects survive a restart of the server', async () => {
       await server.stop();
-      ({ server, url } = await startServer(dir, ['--token-auth-file', tokens]));
+      ({ server, url } = await startServer(dir, serverArgs));
       s = session(dir, server, url);
       assert.equal(
         ok(

@@ -10,6 +10,7 @@ import {
   openEmbeddedStore,
   openEtcdStore,
   startApiServer,
+  type OidcOptions,
 } from '../../apiserver/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
@@ -70,6 +71,8 @@ export const apiserverCommand: Command = {
   usage: `Usage: palisade apiserver --data-dir DIR [--listen 127.0.0.1:6443]
        [--store embedded|etcd] [--etcd-endpoints URL,…] [--etcd-cafile F --etcd-certfile F --etcd-keyfile F]
        [--token-auth-file FILE] [--client-ca-file FILE] [--anonymous-auth]
+       [--oidc-issuer-url URL --oidc-client-id ID [--oidc-username-claim C] [--oidc-username-prefix P]
+        [--oidc-groups-claim C] [--oidc-groups-prefix P] [--oidc-ca-file FILE]]
        [--service-account-issuer URL] [--authorization-mode RBAC]
        [--enable-admission-plugins LIST] [--disable-admission-plugins LIST]
 
@@ -92,6 +95,13 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         'token-auth-file': { type: 'string' },
         'client-ca-file': { type: 'string' },
         'anonymous-auth': { type: 'boolean' },
+        'oidc-issuer-url': { type: 'string' },
+        'oidc-client-id': { type: 'string' },
+        'oidc-username-claim': { type: 'string' },
+        'oidc-username-prefix': { type: 'string' },
+        'oidc-groups-claim': { type: 'string' },
+        'oidc-groups-prefix': { type: 'string' },
+        'oidc-ca-file': { type: 'string' },
         'service-account-issuer': { type: 'string' },
         'authorization-mode': { type: 'string' },
         'enable-admission-plugins': { type: 'string' },
@@ -142,6 +152,43 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         });
       }
     }
+    const oidcIssuer = values['oidc-issuer-url'];
+    let oidc: OidcOptions | undefined;
+    if (oidcIssuer !== undefined) {
+      if (!oidcIssuer.startsWith('https://'))
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          `--oidc-issuer-url ${oidcIssuer}: must be an https URL`,
+        );
+      const caFile = values['oidc-ca-file'];
+      let caPem: string | undefined;
+      if (caFile !== undefined) {
+        try {
+          caPem = readFileSync(resolve(io.cwd, caFile), 'utf8');
+        } catch (cause) {
+          throw new PalisadeError('PAL_ERR_FILE_READ', `--oidc-ca-file ${caFile}: cannot read`, {
+            cause,
+          });
+        }
+      }
+      oidc = {
+        issuerUrl: oidcIssuer,
+        clientId: requireOption(values['oidc-client-id'], '--oidc-client-id'),
+        ...(values['oidc-username-claim'] === undefined
+          ? {}
+          : { usernameClaim: values['oidc-username-claim'] }),
+        ...(values['oidc-username-prefix'] === undefined
+          ? {}
+          : { usernamePrefix: values['oidc-username-prefix'] }),
+        ...(values['oidc-groups-claim'] === undefined
+          ? {}
+          : { groupsClaim: values['oidc-groups-claim'] }),
+        ...(values['oidc-groups-prefix'] === undefined
+          ? {}
+          : { groupsPrefix: values['oidc-groups-prefix'] }),
+        ...(caPem === undefined ? {} : { caPem }),
+      };
+    }
     const tls = readEtcdTls(
       io.cwd,
       values['etcd-cafile'],
@@ -164,6 +211,7 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         ...(tokenAuthFile === undefined ? {} : { tokenAuthFile }),
         ...(clientCaPem === undefined ? {} : { clientCaPem }),
         anonymous: values['anonymous-auth'] === true,
+        ...(oidc === undefined ? {} : { oidc }),
         ...(values['service-account-issuer'] === undefined
           ? {}
           : { serviceAccountIssuer: values['service-account-issuer'] }),
