@@ -48,11 +48,17 @@ export function createOidcAuthenticator(options: OidcOptions): OidcAuthenticator
     if (typeof doc.jwks_uri !== 'string' || !doc.jwks_uri.startsWith('https://'))
       throw new Error('OIDC discovery: jwks_uri must be an https URL');
     jwks = createRemoteJWKSet(new URL(doc.jwks_uri), {
-      [customFetch]: (url: string, init: RequestInit) =>
-        undiciFetch(url, {
-          ...(init as object),
+      // jose wants a WHATWG Response; the JWKS is fetched through the issuer's CA and handed over.
+      [customFetch]: async (url: string, init: { signal?: AbortSignal }) => {
+        const r = await undiciFetch(url, {
+          ...(init.signal === undefined ? {} : { signal: init.signal }),
           ...(dispatcher === undefined ? {} : { dispatcher }),
-        }),
+        });
+        return new Response(await r.text(), {
+          status: r.status,
+          headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' },
+        });
+      },
     });
     return jwks;
   };
