@@ -190,9 +190,12 @@ export function createAuthenticator(
   return async (req) => {
     const socket = req.socket;
     if (socket instanceof TLSSocket && socket.authorized) {
-      const cert = socket.getPeerCertificate();
-      const cn = cert.subject.CN;
-      const o: string | string[] | undefined = cert.subject.O;
+      // A resumed TLS session can report authorized with no certificate: then it is no cert user.
+      const cert = socket.getPeerCertificate() as Partial<
+        ReturnType<TLSSocket['getPeerCertificate']>
+      >;
+      const cn = cert.subject?.CN;
+      const o: string | string[] | undefined = cert.subject?.O;
       if (typeof cn === 'string' && cn !== '') {
         return finish({ name: cn, groups: o === undefined ? [] : Array.isArray(o) ? o : [o] });
       }

@@ -8,7 +8,7 @@
  * Kubernetes: "Controlling Access to the Kubernetes API", "API Concepts"
  * (resourceVersion, watch, 410 Gone, bookmarks, server-side printing).
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { constants as cryptoConstants, randomInt, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -141,15 +141,22 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
+        // Stop buffering and answer 413; drain what the client still sends, up to a bound.
+        req.off('data', onData);
+        let drained = 0;
+        req.on('data', (d: Buffer) => {
+          drained += d.length;
+          if (drained > 4 * MAX_BODY_BYTES) req.socket.destroy();
+        });
         reject(new ApiError('RequestEntityTooLarge', 'Request entity too large: limit is 3145728'));
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => {
       resolve(Buffer.concat(chunks));
     });
@@ -243,6 +250,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       // eslint-disable-next-line no-restricted-syntax
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      // No session tickets: a resumed session carries no peer certificate in Node.
+      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
     },
     (req, res) => {
       void handler(req, res);
@@ -476,10 +485,18 @@ function createHandler(
   return async (req, res) => {
     const warnings: string[] = [];
     try {
+      // Dot segments (plain or percent-encoded), encoded slashes and empty segments are refused
+      // before URL parsing could resolve them, so routing and authorization see one path.
+      const rawPath = (req.url ?? '/').split('?')[0] ?? '/';
+      if (
+        !rawPath.startsWith('/') ||
+        rawPath.includes('//') ||
+        /%2f|%5c|\\/i.test(rawPath) ||
+        rawPath.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg))
+      )
+        throw badRequest(`invalid path ${JSON.stringify(rawPath)}`);
       const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
       const path = url.pathname;
-      if (path.split('/').some((s) => s === '..' || s === '.') || path.includes('//'))
-        throw badRequest(`invalid path ${JSON.stringify(path)}`);
       const authenticated = await deps.authenticate(req);
       const user = await impersonate(req, authenticated);
       const info = requestInfo(req.method ?? 'GET', path, url.searchParams);
@@ -752,12 +769,6 @@ async function handleWatch(
   const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '1800');
   const prefix = storagePrefix(t, ns);
   const res = ctx.res;
-  res.writeHead(200, {
-    'content-type': 'application/json',
-    'cache-control': 'no-cache, private',
-    'transfer-encoding': 'chunked',
-  });
-  res.flushHeaders();
   let first = true;
   let lastRevision = 0;
   const write = (type: string, o: KubeObject): void => {
@@ -769,20 +780,25 @@ async function handleWatch(
     res.write(`${JSON.stringify({ type, object })}\n`);
   };
   let after: number;
+  let initial: KubeObject[] = [];
   if (rvParam === '' || rvParam === '0') {
     // "Get State and Start at Most Recent": synthetic ADDED for what exists.
-    const { items, revision } = await deps.store.list(prefix);
-    for (const i of items) {
-      const o = outObject(ctx, t, i.object);
-      if (filter(o)) write('ADDED', o);
-    }
-    after = revision;
+    const listed = await deps.store.list(prefix);
+    initial = listed.items.map((i) => outObject(ctx, t, i.object)).filter(filter);
+    after = listed.revision;
   } else {
     after = Number(rvParam);
     if (!Number.isSafeInteger(after) || after < 0)
       throw badRequest(`invalid resourceVersion ${JSON.stringify(rvParam)}`);
   }
   lastRevision = after;
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'cache-control': 'no-cache, private',
+    'transfer-encoding': 'chunked',
+  });
+  res.flushHeaders();
+  for (const o of initial) write('ADDED', o);
   let stopped = false;
   let storeWatch: { cancel(): void } | undefined;
   const timers: NodeJS.Timeout[] = [];
