@@ -22,6 +22,7 @@ import { analyzeCommand } from './analyze.js';
 import { upCommand } from './up.js';
 import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
+import { apiserverCommand } from './apiserver.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -46,4 +47,5 @@ export const COMMANDS: readonly Command[] = [
   deleteCommand,
   proxyStatusCommand,
   proxyConfigCommand,
+  apiserverCommand,
 ];
