@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { createProxyTelemetry } from './telemetry-hooks.js';
 import { createOtlpExporter } from '../telemetry/index.js';
 import { createSvidSource, type SvidSource } from '../identity/svid-source.js';
-import { xdsChannelCredentials, type XdsTransport } from '../xds/index.js';
+import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from '../xds/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {
   createAdsClient,
@@ -216,6 +216,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const ads = createAdsClient({
     address: options.xdsAddress,
     credentials: xdsChannelCredentials(options.xdsTransport),
+    channelOptions: XDS_CHANNEL_OPTIONS,
     node: options.node,
     ...(options.token === undefined ? {} : { token: options.token }),
     // Every listener (inbound, gateway) is built and bound before the update is ACKed; any

@@ -11,4 +11,4 @@ export {
 } from './protos.js';
 export { objectToStruct, structToObject } from './struct.js';
 export { list, num, rec, str } from './decoded.js';
-export { xdsChannelCredentials, type XdsTransport } from './transport.js';
+export { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from './transport.js';

@@ -19,3 +19,14 @@ export function xdsChannelCredentials(transport: XdsTransport): grpc.ChannelCred
     checkServerIdentity: spiffeServerIdentityCheck([controlPlaneSpiffeId(transport.trustDomain)]),
   });
 }
+
+/**
+ * Channel options for the control plane's port. The SNI is a name, never the
+ * dialled IP (RFC 6066 forbids IP literals in server_name, and Node warns,
+ * DEP0123): `localhost`, which the control plane's certificate also names. The
+ * server's identity is checked by its SPIFFE ID, not by this name.
+ */
+export const XDS_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.ssl_target_name_override': 'localhost',
+  'grpc.default_authority': 'localhost',
+};

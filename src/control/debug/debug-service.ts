@@ -18,7 +18,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { xdsChannelCredentials, type XdsTransport } from '../../xds/index.js';
+import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from '../../xds/index.js';
 
 const SERVICE = 'palisade.debug.v1.Debug';
 
@@ -173,7 +173,7 @@ export function callDebug<T>(
   timeoutMs = 5000,
 ): Promise<T> {
   const Client = grpc.makeGenericClientConstructor(DEBUG_SERVICE, SERVICE);
-  const client = new Client(address, xdsChannelCredentials(access.transport));
+  const client = new Client(address, xdsChannelCredentials(access.transport), XDS_CHANNEL_OPTIONS);
   const metadata = new grpc.Metadata();
   if (access.token !== undefined) metadata.set('authorization', `Bearer ${access.token}`);
   return new Promise<T>((resolve, reject) => {

@@ -37,6 +37,8 @@ export interface AdsClientOptions {
   /** Returns the service-account token sent as `authorization: Bearer …` (read per stream). */
   token?: () => string;
   credentials?: grpc.ChannelCredentials;
+  /** gRPC channel options (e.g. the TLS server name). */
+  channelOptions?: grpc.ChannelOptions;
   /** Called after each accepted update with the whole new snapshot. */
   onUpdate?: (snapshot: XdsSnapshot, kind: ResourceKind) => void;
   /** Extra check a consumer applies before an update is accepted (e.g. listeners can bind); returns problems. */
@@ -147,6 +149,7 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
   const client = new Client(
     options.address,
     options.credentials ?? grpc.credentials.createInsecure(),
+    options.channelOptions ?? {},
   );
   const initialBackoff = options.initialBackoffMs ?? 100;
   const maxBackoff = options.maxBackoffMs ?? 5_000;
