@@ -32,16 +32,17 @@ metadata: { name: ratings, namespace: default }
 spec: { serviceAccount: ratings, labels: { app: ratings }, command: node, ports: [{ name: http, port: 9080 }] }
 `;
 
-/** A VirtualService the API accepts and the proxy refuses: a regex over its size limit. */
-const REGEX_OVER_LIMIT = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: ratings-regex, namespace: default }
+/**
+ * A policy the API accepts and the proxy refuses: a path template whose
+ * compiled RE2 pattern is over the proxy's regex size bound.
+ */
+const LONG_TEMPLATE = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: long-template, namespace: default }
 spec:
-  hosts: [ratings]
-  http:
-  - match: [{ uri: { regex: "/${'a'.repeat(5000)}" } }]
-    route: [{ destination: { host: ratings } }]
-  - route: [{ destination: { host: ratings } }]
+  selector: { matchLabels: { app: productpage } }
+  action: DENY
+  rules: [{ to: [{ operation: { paths: ["${'/{*}'.repeat(400)}"] } }] }]
 `;
 
 const TO_RATINGS = `apiVersion: networking.istio.io/v1
@@ -62,7 +63,12 @@ spec:
 
 test('apply reports every proxy ACK, a NACK with the proxy and its reason, and refuses when the mesh is gone', async (t) => {
   const dirs = await meshDirs(t);
-  writeFileSync(join(dirs.configDir, 'service.default.ratings.yaml'), SERVICE);
+  // One object per file, named as \`apply\` names them, so applying one again configures it.
+  for (const doc of SERVICE.split('---\n')) {
+    const kind = /kind: (\w+)/.exec(doc)?.[1]?.toLowerCase() ?? '';
+    const name = /name: ([\w-]+)/.exec(doc)?.[1] ?? '';
+    writeFileSync(join(dirs.configDir, `${kind}.default.${name}.yaml`), doc);
+  }
   const control = await startControlPlane(dirs.configDir, dirs.caDir);
   t.after(() => control.stop());
   const sidecar = await startSidecar(control, {
@@ -114,10 +120,10 @@ test('apply reports every proxy ACK, a NACK with the proxy and its reason, and r
   assert.match(good.stdout, /every proxy ACKed the change \(1\)/);
 
   // Rejected by the proxy: the NACK names the proxy and its reason, exit 1.
-  const bad = await apply(file('bad.yaml', REGEX_OVER_LIMIT));
+  const bad = await apply(file('bad.yaml', LONG_TEMPLATE));
   assert.equal(bad.code, 1, bad.stdout + bad.stderr);
-  assert.match(bad.stdout, /^VirtualService default\/ratings-regex created$/m);
-  assert.match(bad.stdout, /^ {2}NACKed {2}productpage-0\.default: route: .*regex/m);
+  assert.match(bad.stdout, /^AuthorizationPolicy default\/long-template created$/m);
+  assert.match(bad.stdout, /^ {2}NACKed {2}productpage-0\.default: .*regex/m, bad.stderr);
   assert.match(bad.stderr, /1 of 1 proxies did not take the change/);
 
   // Deleting it brings the proxy back in sync; the old NACK is not reported again.
@@ -129,7 +135,7 @@ test('apply reports every proxy ACK, a NACK with the proxy and its reason, and r
     state,
   ]);
   assert.equal(undo.code, 0, undo.stdout + undo.stderr);
-  assert.match(undo.stdout, /^VirtualService default\/ratings-regex deleted$/m);
+  assert.match(undo.stdout, /^AuthorizationPolicy default\/long-template deleted$/m);
   assert.match(undo.stdout, /^ {2}ACKed {3}productpage-0\.default$/m);
 
   // A route to a host that does not exist: applied, with the analyzer's warning and code.
