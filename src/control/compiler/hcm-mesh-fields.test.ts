@@ -155,3 +155,40 @@ for (const [level, want] of LEVELS)
       assert.equal(upgradeAllowed('CONNECT-UDP', hcm, undefined), false, name);
     }
   });
+
+test('the proxy NACKs HCM head fields it would not enforce (per-upgrade filters, unknown escaped-slash action)', () => {
+  const listener = (fields: R): R => ({
+    '@type': TYPE_URLS.listener,
+    name: 'outbound',
+    filter_chains: [
+      {
+        name: 'outbound|80',
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              stat_prefix: 'x',
+              rds: { route_config_name: '80', config_source: { ads: {} } },
+              ...fields,
+            },
+          },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(
+    validateResource('listener', listener({ upgrade_configs: [{ upgrade_type: 'websocket' }] })),
+    [],
+  );
+  assert.match(
+    validateResource(
+      'listener',
+      listener({ upgrade_configs: [{ upgrade_type: 'websocket', filters: [] }] }),
+    ).join(),
+    /upgrade_configs\[0\]: unsupported field filters/,
+  );
+  assert.match(
+    validateResource('listener', listener({ path_with_escaped_slashes_action: 'DECODE' })).join(),
+    /path_with_escaped_slashes_action: unknown value "DECODE"/,
+  );
+});
