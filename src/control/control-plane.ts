@@ -18,7 +18,7 @@ import {
   type LoadedCa,
 } from '../identity/index.js';
 import type { Logger } from '../logging/index.js';
-import { DEFAULT_ROOT_NAMESPACE } from '../policy/index.js';
+import { DEFAULT_ROOT_NAMESPACE, type PathNormalization } from '../policy/index.js';
 import { structToObject, TYPE_URLS, type ResourceKind } from '../xds/index.js';
 import { compileProxy, type MeshSettings, type ProxyResources } from './compiler/compile-proxy.js';
 import { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
@@ -47,6 +47,8 @@ export interface ControlPlaneOptions {
   readonly mesh?: Partial<MeshSettings>;
   /** meshConfig `trustDomainAliases` (the trust domain itself is the CA's). */
   readonly trustDomainAliases?: readonly string[];
+  /** meshConfig `pathNormalization.normalization` of every HCM (default BASE, as Istio). */
+  readonly pathNormalization?: PathNormalization;
   /** Quiet period of the config watch and of the push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
   /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
@@ -229,6 +231,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         ...(options.trustDomainAliases === undefined
           ? {}
           : { trustDomainAliases: options.trustDomainAliases }),
+        ...(options.pathNormalization === undefined
+          ? {}
+          : { pathNormalization: options.pathNormalization }),
         rootNamespace,
         mesh,
         trustBundlePem: ca.trustBundle.toPem(),

@@ -33,3 +33,35 @@ test('a policy field of the wrong type names the file and the field', () => {
         'data.mesh.trustDomainAliases,data.mesh.defaultConfig.gatewayTopology.numTrustedProxies',
   );
 });
+
+// meshConfig.pathNormalization.normalization (istio.io MeshConfig reference,
+// ProxyPathNormalization.NormalizationType: DEFAULT is BASE).
+test('pathNormalization: each level, DEFAULT as BASE, an unknown level named with its path', () => {
+  for (const level of ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'])
+    assert.equal(
+      parsePolicyMeshConfig(`pathNormalization: {normalization: ${level}}\n`, 'm.yaml')
+        .pathNormalization,
+      level,
+    );
+  assert.equal(
+    parsePolicyMeshConfig('pathNormalization: {normalization: DEFAULT}\n', 'm.yaml')
+      .pathNormalization,
+    'BASE',
+  );
+  assert.equal(
+    parsePolicyMeshConfig('pathNormalization: {}\n', 'm.yaml').pathNormalization,
+    'BASE',
+  );
+  assert.equal(parsePolicyMeshConfig('{}', 'm.yaml').pathNormalization, undefined);
+  const iop =
+    'kind: IstioOperator\nspec:\n  meshConfig:\n    pathNormalization:\n      normalization: MERGE_SLASHES\n';
+  assert.equal(parsePolicyMeshConfig(iop, 'iop.yaml').pathNormalization, 'MERGE_SLASHES');
+  for (const bad of ['{normalization: merge_slashes}', '{normalization: 3}', 'BASE'])
+    assert.throws(
+      () => parsePolicyMeshConfig(`pathNormalization: ${bad}\n`, 'bad.yaml'),
+      (err: unknown) =>
+        err instanceof ValidationError &&
+        err.message.includes('bad.yaml') &&
+        err.issues.some((i) => i.path.startsWith('pathNormalization')),
+    );
+});

@@ -1,7 +1,8 @@
 /**
  * The part of Istio's MeshConfig (istio.io/latest/docs/reference/config/istio.mesh.v1alpha1/)
  * that decides security policy: `trustDomain`, `trustDomainAliases`,
- * `rootNamespace` and `defaultConfig.gatewayTopology.numTrustedProxies`.
+ * `rootNamespace`, `defaultConfig.gatewayTopology.numTrustedProxies` and
+ * `pathNormalization.normalization` (the path that routing, policy and the app see).
  *
  * Accepted shapes, as users hold them: the MeshConfig object itself, the
  * `istio` ConfigMap (`data.mesh` holds MeshConfig as YAML), or an
@@ -13,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { PalisadeError } from '../errors/index.js';
 import { parseManifests, ValidationError, type ValidationIssue } from '../api/index.js';
+import { PATH_NORMALIZATIONS, type PathNormalization } from './path-normalization.js';
 
 /** The policy-relevant MeshConfig fields, defaulted as Istio does. */
 export interface PolicyMeshConfig {
@@ -23,6 +25,11 @@ export interface PolicyMeshConfig {
   readonly rootNamespace?: string;
   /** `defaultConfig.gatewayTopology.numTrustedProxies`: gateways' xff_num_trusted_hops. */
   readonly numTrustedProxies?: number;
+  /**
+   * `pathNormalization.normalization`; undefined when the file does not set it
+   * (Istio's default, `DEFAULT`, is BASE). `DEFAULT` is read as BASE.
+   */
+  readonly pathNormalization?: PathNormalization;
 }
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
@@ -103,12 +110,30 @@ export function parsePolicyMeshConfig(text: string, file: string): PolicyMeshCon
       else numTrustedProxies = n;
     }
   }
+  let pathNormalization: PathNormalization | undefined;
+  const pn = m['pathNormalization'];
+  if (pn !== undefined && pn !== null) {
+    const level = isObj(pn) ? pn['normalization'] : pn;
+    if (!isObj(pn)) issues.push({ path: `${at}pathNormalization`, message: 'must be a mapping' });
+    else if (level === undefined || level === 'DEFAULT') pathNormalization = 'BASE';
+    else if (
+      typeof level === 'string' &&
+      (PATH_NORMALIZATIONS as readonly string[]).includes(level)
+    )
+      pathNormalization = level as PathNormalization;
+    else
+      issues.push({
+        path: `${at}pathNormalization.normalization`,
+        message: `must be one of DEFAULT, ${PATH_NORMALIZATIONS.join(', ')}`,
+      });
+  }
   if (issues.length > 0) throw new ValidationError(`${file}: invalid MeshConfig`, issues);
   return {
     ...(trustDomain === undefined ? {} : { trustDomain }),
     trustDomainAliases,
     ...(rootNamespace === undefined ? {} : { rootNamespace }),
     ...(numTrustedProxies === undefined ? {} : { numTrustedProxies }),
+    ...(pathNormalization === undefined ? {} : { pathNormalization }),
   };
 }
 

@@ -228,6 +228,46 @@ export function upgradeAllowed(type: string, hcm: R | undefined, route: R | unde
   );
 }
 
+/** Envoy's PathWithEscapedSlashesAction values (by name and number). */
+const ESCAPED_SLASH_ACTIONS = new Set<unknown>([
+  'IMPLEMENTATION_SPECIFIC_DEFAULT',
+  'KEEP_UNCHANGED',
+  'REJECT_REQUEST',
+  'UNESCAPE_AND_REDIRECT',
+  'UNESCAPE_AND_FORWARD',
+  0,
+  1,
+  2,
+  3,
+  4,
+]);
+
+/**
+ * Problems with an HCM's request-head fields as this proxy enforces them: an
+ * unknown `path_with_escaped_slashes_action`, or an `upgrade_configs` entry with
+ * anything but `upgrade_type` and `enabled` (per-upgrade `filters` would be
+ * skipped: NACK rather than fail open).
+ */
+export function hcmHeadProblems(hcm: R, at: string): string[] {
+  const problems: string[] = [];
+  const action = hcm['path_with_escaped_slashes_action'];
+  if (action !== undefined && !ESCAPED_SLASH_ACTIONS.has(action))
+    problems.push(
+      `${at}.path_with_escaped_slashes_action: unknown value ${JSON.stringify(action)}`,
+    );
+  const configs = hcm['upgrade_configs'];
+  if (configs !== undefined && !Array.isArray(configs))
+    problems.push(`${at}.upgrade_configs: must be a list`);
+  list(configs).forEach((c, i) => {
+    for (const key of Object.keys(c))
+      if (key !== 'upgrade_type' && key !== 'enabled')
+        problems.push(`${at}.upgrade_configs[${String(i)}]: unsupported field ${key}`);
+    if (typeof c['upgrade_type'] !== 'string' || c['upgrade_type'] === '')
+      problems.push(`${at}.upgrade_configs[${String(i)}]: upgrade_type is required`);
+  });
+  return problems;
+}
+
 function list(value: unknown): R[] {
   return Array.isArray(value) ? value.map(rec) : [];
 }

@@ -42,7 +42,9 @@ Envoy computes it: on a sidecar (gateway false) the last address; on a gateway t
 or with meshConfig defaultConfig.gatewayTopology.numTrustedProxies N the Nth from the right.
 --mesh-config takes Istio's MeshConfig (the object, the istio ConfigMap, or an
 IstioOperator): trustDomain and trustDomainAliases (a policy principal matches under the
-trust domain and every alias), rootNamespace, gatewayTopology.numTrustedProxies.
+trust domain and every alias), rootNamespace, gatewayTopology.numTrustedProxies,
+pathNormalization.normalization (the request path is normalised as the proxies do;
+default BASE).
 The answer: { "decision": "ALLOW"|"DENY", "status": 200|401|403|"connection-refused",
               "policy": "ns/name"|null, "rule": n|null, "reason": "..." }
 --requests takes a JSON array and answers an array in the same order.
@@ -171,6 +173,7 @@ function authorizerFor(
       ...(rootNamespace === undefined ? {} : { rootNamespace }),
       trustDomain: mesh?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
       trustDomainAliases: mesh?.trustDomainAliases ?? [],
+      pathNormalization: mesh?.pathNormalization ?? 'BASE',
       xff,
     },
   );

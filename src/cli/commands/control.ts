@@ -57,7 +57,9 @@ data.mesh, or an IstioOperator's spec.meshConfig); Palisade reads
 trustDomain (used when the CA is created), trustDomainAliases (policy
 principals match under the trust domain and every alias), rootNamespace and
 defaultConfig.gatewayTopology.numTrustedProxies (gateways'
-X-Forwarded-For trusted hops).
+X-Forwarded-For trusted hops) and pathNormalization.normalization (NONE,
+BASE — the default —, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES: how every
+proxy normalises the request path before routing, policy and the app see it).
 
 
 The xDS port speaks TLS (1.2+, AEAD cipher suites only) with a certificate
@@ -131,6 +133,9 @@ operator: at every start the control plane writes a new random token to
           : { numTrustedProxies: meshConfig.numTrustedProxies }),
       },
       ...(meshConfig === undefined ? {} : { trustDomainAliases: meshConfig.trustDomainAliases }),
+      ...(meshConfig?.pathNormalization === undefined
+        ? {}
+        : { pathNormalization: meshConfig.pathNormalization }),
       allowUnauthenticatedProxyless: values['allow-unauthenticated-proxyless'] === true,
       xdsPlaintext: values['xds-insecure'] === true,
       debugTokenFile: resolve(

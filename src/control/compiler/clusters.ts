@@ -11,6 +11,7 @@
  * service accounts of the workloads behind the service (secure naming).
  */
 import type { DestinationRule } from '../../api/networking/index.js';
+import type { PathNormalization } from '../../policy/index.js';
 import { EXTENSION_TYPE_URLS, objectToStruct, TYPE_URLS } from '../../xds/index.js';
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
 import type {
@@ -42,6 +43,8 @@ export interface CompileContext {
   /** meshConfig `trustDomainAliases`: policy principals also match under these. */
   readonly trustDomainAliases?: readonly string[];
   readonly rootNamespace: string;
+  /** meshConfig `pathNormalization.normalization` (Istio's default: BASE) for every HCM. */
+  readonly pathNormalization?: PathNormalization;
 }
 
 /** The DestinationRule for `host` as seen from `fromNamespace` (Istio: own ns, then host's ns, then root). */

@@ -18,6 +18,7 @@ import { ROUTER_FILTER, sdsSecret } from './envoy-values.js';
 import {
   buildInboundListener,
   buildOutboundListener,
+  hcmMeshFields,
   CATCH_ALL_ROUTE,
   policyHttpFilters,
 } from './listeners.js';
@@ -223,6 +224,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       proxy,
       [...byPort.keys()].sort((a, b) => a - b),
       routeFilters,
+      inputs.pathNormalization,
     ),
   );
   add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
@@ -368,6 +370,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
           '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
           stat_prefix: `outbound_0.0.0.0_${String(port)}`,
           codec_type: 'AUTO',
+          ...hcmMeshFields(inputs.pathNormalization),
           rds: { route_config_name: routeName, config_source: { ads: {} } },
           // Istio's gateways: the client address is the peer's, or from X-Forwarded-For past
           // numTrustedProxies trusted hops (what remoteIpBlocks and remote.ip match).

@@ -22,6 +22,7 @@ import {
   type AuthorizationFilters,
   type AuthorizationTranslationOptions,
   type JwtAuthenticationConfig,
+  type PathNormalization,
 } from '../../policy/index.js';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import type { PortProtocol } from '../registry/service-registry.js';
@@ -42,6 +43,29 @@ export const OUTBOUND_PORT = 15001;
 
 /** The route config name of the outbound catch-all chain. */
 export const CATCH_ALL_ROUTE = 'allow_any';
+
+/**
+ * The fields Istio's pilot sets on every HttpConnectionManager it builds
+ * (pilot/pkg/networking/core/listener_builder.go, buildHTTPConnectionManager):
+ * the path normalisation of meshConfig.pathNormalization — escaped slashes
+ * KEEP_UNCHANGED, then NONE: normalize_path false; BASE (and DEFAULT):
+ * normalize_path; MERGE_SLASHES: and merge_slashes; DECODE_AND_MERGE_SLASHES:
+ * and `%2F`/`%5C` UNESCAPE_AND_FORWARD — and websocket as the one upgrade type.
+ */
+export function hcmMeshFields(
+  normalization: PathNormalization | undefined,
+): Record<string, unknown> {
+  const level = normalization ?? 'BASE';
+  return {
+    normalize_path: { value: level !== 'NONE' },
+    ...(level === 'MERGE_SLASHES' || level === 'DECODE_AND_MERGE_SLASHES'
+      ? { merge_slashes: true }
+      : {}),
+    path_with_escaped_slashes_action:
+      level === 'DECODE_AND_MERGE_SLASHES' ? 'UNESCAPE_AND_FORWARD' : 'KEEP_UNCHANGED',
+    upgrade_configs: [{ upgrade_type: 'websocket' }],
+  };
+}
 
 function securityObjects<T>(context: CompileContext, kind: string): T[] {
   return context.snapshot.ofKind(kind).map((o) => o.resource as T);
@@ -163,6 +187,7 @@ function inboundFilters(
         '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
         stat_prefix: `inbound_${String(port)}`,
         codec_type: 'AUTO',
+        ...hcmMeshFields(context.pathNormalization),
         route_config: {
           name: `inbound|${String(port)}`,
           virtual_hosts: [
@@ -233,13 +258,18 @@ export function buildInboundListener(
 }
 
 /** The outbound HCM for a port's chain: the route filters its routes need (CORS, fault), then router. */
-export function outboundHcm(routeName: string, routeFilters: readonly object[]): object {
+export function outboundHcm(
+  routeName: string,
+  routeFilters: readonly object[],
+  normalization?: PathNormalization,
+): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
       '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
       stat_prefix: `outbound_0.0.0.0_${routeName}`,
       codec_type: 'AUTO',
+      ...hcmMeshFields(normalization),
       rds: { route_config_name: routeName, config_source: { ads: {} } },
       http_filters: [...routeFilters, ROUTER_FILTER],
     },
@@ -251,6 +281,7 @@ export function buildOutboundListener(
   proxy: ProxyNode,
   ports: readonly number[],
   routeFilters: ReadonlyMap<number, readonly object[]>,
+  normalization?: PathNormalization,
 ): Record<string, unknown> {
   return {
     '@type': TYPE_URLS.listener,
@@ -261,9 +292,12 @@ export function buildOutboundListener(
       ...ports.map((port) => ({
         name: `outbound|${String(port)}`,
         filter_chain_match: { destination_port: { value: port } },
-        filters: [outboundHcm(String(port), routeFilters.get(port) ?? [])],
+        filters: [outboundHcm(String(port), routeFilters.get(port) ?? [], normalization)],
       })),
-      { name: 'outbound|catch-all', filters: [outboundHcm(CATCH_ALL_ROUTE, [])] },
+      {
+        name: 'outbound|catch-all',
+        filters: [outboundHcm(CATCH_ALL_ROUTE, [], normalization)],
+      },
     ],
   };
 }

@@ -129,6 +129,11 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
         'use_remote_address',
         'xff_num_trusted_hops',
         'http_filters',
+        // Path normalisation and upgrade types: enforced by request-head.ts.
+        'normalize_path',
+        'merge_slashes',
+        'path_with_escaped_slashes_action',
+        'upgrade_configs',
       ],
       `${at}.filters[0]`,
       problems,

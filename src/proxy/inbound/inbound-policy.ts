@@ -16,6 +16,7 @@ import {
   type Decision,
   type XffOptions,
 } from '../../policy/workload-authorizer.js';
+import { requestHeadPolicy } from '../request-head.js';
 
 /** What the listeners ask of a chain's policy filters. */
 export interface PolicyEvaluator {
@@ -157,7 +158,14 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
     else if (f['name'] === 'envoy.filters.http.rbac') rbacs.push(config(f));
   }
   const [http = {}] = classifyRbacFilters(rbacs, 1, 'http_filters');
-  return new EnvoyPolicyEvaluator({ jwt, http, tcp: {}, xff: xffOf(hcm) });
+  // Policy matches the path as the HCM normalised it for routing and the app (NONE: as received).
+  return new EnvoyPolicyEvaluator({
+    jwt,
+    http,
+    tcp: {},
+    xff: xffOf(hcm),
+    pathNormalization: requestHeadPolicy(hcm).normalization,
+  });
 }
 
 /**

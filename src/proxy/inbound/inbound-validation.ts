@@ -59,6 +59,11 @@ function checkHcm(config: R, at: string, problems: string[]): void {
       'use_remote_address',
       'xff_num_trusted_hops',
       'http_filters',
+      // Path normalisation and upgrade types: enforced by request-head.ts.
+      'normalize_path',
+      'merge_slashes',
+      'path_with_escaped_slashes_action',
+      'upgrade_configs',
     ],
     at,
     problems,

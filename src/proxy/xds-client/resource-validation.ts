@@ -12,6 +12,7 @@ import { inboundListenerProblems } from '../inbound/inbound-validation.js';
 import { healthCheckProblems } from '../outbound/health-checker.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
+import { hcmHeadProblems } from '../request-head.js';
 
 /** A decoded xDS resource (decoded plain object, `@type` set). */
 export type XdsResource = Record<string, unknown>;
@@ -246,6 +247,23 @@ function collectUnsupportedRouteFields(resource: XdsResource, problems: string[]
 }
 
 /** The local rate limit filters of a listener's HTTP connection managers, field by field. */
+/** Every HTTP connection manager's path-normalisation and upgrade fields (request-head.ts). */
+function hcmFieldProblems(listener: XdsResource): string[] {
+  const problems: string[] = [];
+  list(listener['filter_chains']).forEach((chain, i) => {
+    list(chain['filters']).forEach((filter, j) => {
+      if (filter['name'] === 'envoy.filters.network.http_connection_manager')
+        problems.push(
+          ...hcmHeadProblems(
+            rec(filter['typed_config']),
+            `filter_chains[${String(i)}].filters[${String(j)}]`,
+          ),
+        );
+    });
+  });
+  return problems;
+}
+
 function rateLimitFilterProblems(listener: XdsResource): string[] {
   const problems: string[] = [];
   list(listener['filter_chains']).forEach((chain, i) => {
@@ -434,6 +452,7 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
   if (gateway) nested.push(...gatewayListenerProblems(resource));
   if (kind === 'cluster') collectClusterProblems(resource, nested);
   if (kind === 'listener') nested.push(...rateLimitFilterProblems(resource));
+  if (kind === 'listener') nested.push(...hcmFieldProblems(resource));
   if (kind === 'route' || kind === 'listener') collectRegexProblems(resource, '', nested);
   for (const [key, child] of Object.entries(resource)) {
     if (key !== '@type')
