@@ -5,6 +5,7 @@
  * config change or a proxy (dis)connecting rebuilds the registry and triggers
  * a debounced push; each proxy's resources are compiled once per generation.
  */
+import type { ExtensionProvider } from '../policy/index.js';
 import type { Secret } from '../api/core/index.js';
 import { PalisadeError } from '../errors/index.js';
 import { isIP } from 'node:net';
@@ -47,6 +48,8 @@ export interface ControlPlaneOptions {
   readonly mesh?: Partial<MeshSettings>;
   /** meshConfig `trustDomainAliases` (the trust domain itself is the CA's). */
   readonly trustDomainAliases?: readonly string[];
+  /** meshConfig `extensionProviders` (external authorizers of CUSTOM policies). */
+  readonly extensionProviders?: readonly ExtensionProvider[];
   /** Quiet period of the config watch and of the push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
   /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
@@ -229,6 +232,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         ...(options.trustDomainAliases === undefined
           ? {}
           : { trustDomainAliases: options.trustDomainAliases }),
+        ...(options.extensionProviders === undefined
+          ? {}
+          : { extensionProviders: options.extensionProviders }),
         rootNamespace,
         mesh,
         trustBundlePem: ca.trustBundle.toPem(),

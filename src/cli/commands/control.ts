@@ -130,7 +130,12 @@ operator: at every start the control plane writes a new random token to
           ? {}
           : { numTrustedProxies: meshConfig.numTrustedProxies }),
       },
-      ...(meshConfig === undefined ? {} : { trustDomainAliases: meshConfig.trustDomainAliases }),
+      ...(meshConfig === undefined
+        ? {}
+        : {
+            trustDomainAliases: meshConfig.trustDomainAliases,
+            extensionProviders: meshConfig.extensionProviders,
+          }),
       allowUnauthenticatedProxyless: values['allow-unauthenticated-proxyless'] === true,
       xdsPlaintext: values['xds-insecure'] === true,
       debugTokenFile: resolve(

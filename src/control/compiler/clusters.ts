@@ -10,6 +10,7 @@
  * off. ISTIO_MUTUAL clusters verify the server's SPIFFE ID against the
  * service accounts of the workloads behind the service (secure naming).
  */
+import type { ExtensionProvider } from '../../policy/index.js';
 import type { DestinationRule } from '../../api/networking/index.js';
 import { EXTENSION_TYPE_URLS, objectToStruct, TYPE_URLS } from '../../xds/index.js';
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
@@ -42,6 +43,8 @@ export interface CompileContext {
   /** meshConfig `trustDomainAliases`: policy principals also match under these. */
   readonly trustDomainAliases?: readonly string[];
   readonly rootNamespace: string;
+  /** meshConfig `extensionProviders`: the external authorizers CUSTOM policies name. */
+  readonly extensionProviders?: readonly ExtensionProvider[];
 }
 
 /** The DestinationRule for `host` as seen from `fromNamespace` (Istio: own ns, then host's ns, then root). */

@@ -17,10 +17,13 @@ import type {
 import {
   applicablePolicies,
   resolvePeerAuthentication,
+  EXT_AUTHZ_MATCH_PREFIX,
+  EXT_AUTHZ_STAT_PREFIX,
   translateAuthorizationPolicies,
   translateRequestAuthentications,
   type AuthorizationFilters,
   type AuthorizationTranslationOptions,
+  type ExtAuthzHttpProvider,
   type JwtAuthenticationConfig,
 } from '../../policy/index.js';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
@@ -87,6 +90,68 @@ export function rbacFilters(filters: AuthorizationFilters, http: boolean): objec
   return out;
 }
 
+/**
+ * The envoy.filters.http.ext_authz filter of an envoyExtAuthzHttp provider, as Istio's
+ * extauthz builder (pilot/pkg/security/authz/builder/extauthz.go) emits it: enabled only
+ * when the preceding RBAC filter's shadow rules (stat prefix `istio_ext_authz_`) matched a
+ * CUSTOM rule, i.e. when `istio_ext_authz_shadow_effective_policy_id` starts with
+ * `istio-ext-authz`.
+ */
+export function extAuthzHttpFilter(p: ExtAuthzHttpProvider): object {
+  const [ns, name] = p.service.split('/');
+  const host = name === undefined ? p.service : `${name}.${ns ?? ''}.svc.cluster.local`;
+  const headers = (names: readonly string[]) =>
+    names.length === 0 ? undefined : { patterns: names.map((exact) => ({ exact })) };
+  const request = headers(p.includeRequestHeadersInCheck);
+  const upstream = headers(p.headersToUpstreamOnAllow);
+  const client = headers(p.headersToDownstreamOnDeny);
+  return {
+    name: 'envoy.filters.http.ext_authz',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.httpExtAuthz,
+      status_on_error: { code: p.statusOnError },
+      failure_mode_allow: p.failOpen,
+      transport_api_version: 'V3',
+      http_service: {
+        path_prefix: p.pathPrefix,
+        server_uri: {
+          uri: `http://${host}:${String(p.port)}`,
+          cluster: `outbound|${String(p.port)}||${host}`,
+          timeout: { seconds: Math.floor(p.timeoutMs / 1000), nanos: (p.timeoutMs % 1000) * 1e6 },
+        },
+        ...(request === undefined ? {} : { authorization_request: { allowed_headers: request } }),
+        ...(upstream === undefined && client === undefined
+          ? {}
+          : {
+              authorization_response: {
+                ...(upstream === undefined ? {} : { allowed_upstream_headers: upstream }),
+                ...(client === undefined ? {} : { allowed_client_headers: client }),
+              },
+            }),
+      },
+      filter_enabled_metadata: {
+        filter: 'envoy.filters.http.rbac',
+        path: [{ key: `${EXT_AUTHZ_STAT_PREFIX}shadow_effective_policy_id` }],
+        value: { string_match: { prefix: EXT_AUTHZ_MATCH_PREFIX } },
+      },
+    },
+  };
+}
+
+/** The HTTP filters of the CUSTOM policies with an enforceable provider: the trigger RBAC, then ext_authz. */
+function extAuthzHttpFilters(filters: AuthorizationFilters, context: CompileContext): object[] {
+  const ext = filters.extAuthz;
+  const provider = context.extensionProviders?.find((p) => p.name === ext?.provider);
+  if (ext === undefined || provider?.envoyExtAuthzHttp === undefined) return [];
+  return [
+    {
+      name: 'envoy.filters.http.rbac',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.httpRbac, ...ext.rbac },
+    },
+    extAuthzHttpFilter(provider.envoyExtAuthzHttp),
+  ];
+}
+
 /** The jwt_authn HTTP filter as the listeners carry it. */
 export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): object {
   return {
@@ -117,15 +182,17 @@ export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): ob
     workload,
     context.rootNamespace,
   );
-  out.push(
-    ...rbacFilters(translateAuthorizationPolicies(authz, 'http', trustDomains(context)), true),
-  );
+  const filters = translateAuthorizationPolicies(authz, 'http', trustDomains(context));
+  out.push(...extAuthzHttpFilters(filters, context), ...rbacFilters(filters, true));
   return out;
 }
 
 /** The trust domain and its aliases, for principals in policies (Istio's trust-domain bundle). */
 function trustDomains(context: CompileContext): AuthorizationTranslationOptions {
   return {
+    knownProviders: (context.extensionProviders ?? [])
+      .filter((p) => p.envoyExtAuthzHttp !== undefined)
+      .map((p) => p.name),
     trustDomain: context.trustDomain,
     ...(context.trustDomainAliases === undefined
       ? {}
