@@ -1,0 +1,211 @@
+// CUSTOM AuthorizationPolicy with an envoyExtAuthzHttp provider, through real processes:
+// `palisade control --mesh-config` (meshConfig extensionProviders) and a sidecar, with an
+// ext_authz HTTP server written here. Behaviour checked against Istio's "External
+// Authorization" task (istio.io/latest/docs/tasks/security/authorization/authz-custom/) and
+// Envoy's ext_authz HTTP service docs: 200 allows and headersToUpstreamOnAllow reach the
+// app; any other status is relayed with the provider's body and headersToDownstreamOnDeny;
+// a provider that cannot be reached denies with statusOnError (403) when failOpen is false;
+// requests no CUSTOM rule matches never reach the provider; a CUSTOM policy naming an
+// unknown provider denies. The proxy's PID is the same after every request.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { spawnPalisade, waitFor } from '../helpers/index.js';
+import { meshDirs, startSidecar } from '../helpers/mesh-processes.js';
+
+// This suite's loopback range (127.39.0.0/16).
+const APP_IP = '127.39.0.1';
+const INSTANCE_IP = '127.39.0.2';
+const AUTHZ_IP = '127.39.0.3';
+
+function mesh(port: number, provider: string): string {
+  return `
+apiVersion: v1
+kind: Service
+metadata: { name: httpbin, namespace: foo }
+spec:
+  selector: { app: httpbin }
+  ports: [{ name: http, port: ${String(port)} }]
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: httpbin, namespace: foo }
+spec:
+  serviceAccount: httpbin
+  labels: { app: httpbin }
+  command: node
+  ports: [{ name: http, port: ${String(port)} }]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: PERMISSIVE } }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ext-authz, namespace: foo }
+spec:
+  selector: { matchLabels: { app: httpbin } }
+  action: CUSTOM
+  provider: { name: ${provider} }
+  rules: [{ to: [{ operation: { paths: ["/headers*"] } }] }]
+`;
+}
+
+const meshConfig = (authzPort: number): string => `apiVersion: v1
+kind: ConfigMap
+metadata: { name: istio, namespace: istio-system }
+data:
+  mesh: |-
+    extensionProviders:
+      - name: sample-ext-authz-http
+        envoyExtAuthzHttp:
+          service: ${AUTHZ_IP}
+          port: "${String(authzPort)}"
+          timeout: 5s
+          pathPrefix: /check
+          includeRequestHeadersInCheck: [x-ext-authz]
+          headersToUpstreamOnAllow: [x-ext-authz-check-result]
+          headersToDownstreamOnDeny: [x-ext-authz-check-result]
+`;
+
+interface Reply {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: INSTANCE_IP, port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
+      });
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+test('CUSTOM with an envoyExtAuthzHttp provider: allow, deny, provider down, unknown provider', async (t) => {
+  const dir = await meshDirs(t);
+  const seen: http.IncomingHttpHeaders[] = [];
+  const app = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.end(`app ${req.url ?? ''}`);
+  });
+  await new Promise<void>((resolve) => app.listen(0, APP_IP, resolve));
+  t.after(() => {
+    app.closeAllConnections();
+    app.close();
+  });
+  // The sample ext_authz server of Istio's task: allows when `x-ext-authz: allow`.
+  const checks: { method: string; url: string; headers: http.IncomingHttpHeaders }[] = [];
+  const authz = http.createServer((req, res) => {
+    checks.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    if (req.headers['x-ext-authz'] === 'allow') {
+      res.writeHead(200, { 'x-ext-authz-check-result': 'allowed', 'x-not-listed': 'secret' });
+      res.end();
+    } else {
+      res.writeHead(401, { 'x-ext-authz-check-result': 'denied', 'x-not-listed': 'secret' });
+      res.end('denied by ext_authz');
+    }
+  });
+  await new Promise<void>((resolve) => authz.listen(0, AUTHZ_IP, resolve));
+  t.after(() => {
+    authz.closeAllConnections();
+    authz.close();
+  });
+  const authzPort = (authz.address() as AddressInfo).port;
+  const port = (app.address() as AddressInfo).port;
+  writeFileSync(join(dir.configDir, 'mesh.yaml'), mesh(port, 'sample-ext-authz-http'));
+  const meshFile = join(dir.path, 'meshconfig.yaml');
+  writeFileSync(meshFile, meshConfig(authzPort));
+
+  const proc = await spawnPalisade(
+    [
+      'control',
+      '--config-dir',
+      dir.configDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--ca-dir',
+      dir.caDir,
+      '--mesh-config',
+      meshFile,
+    ],
+    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+  );
+  const control = Object.assign(proc, {
+    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
+    caUrl: proc.match[2] ?? '',
+    caDir: dir.caDir,
+    stateDir: dirname(dir.caDir),
+  });
+  t.after(() => control.stop());
+  const proxy = await startSidecar(control, {
+    namespace: 'foo',
+    name: 'httpbin',
+    instanceIp: INSTANCE_IP,
+    appIp: APP_IP,
+    dir: dir.path,
+    metadata: { PROXY_TYPE: 'sidecar' },
+  });
+  t.after(() => proxy.stop());
+  const pid = proxy.child.pid;
+
+  await waitFor(async () => (await get(port, '/ip')).status === 200, 20_000).catch(
+    (error: unknown) => {
+      throw new Error(
+        `no 200 through the sidecar: ${String(error)}\n--- control\n${control.output()}\n--- proxy\n${proxy.output()}`,
+      );
+    },
+  );
+  // No CUSTOM rule matches /ip: the provider is not asked.
+  assert.equal(checks.length, 0);
+
+  const allowed = await get(port, '/headers?a=1', { 'x-ext-authz': 'allow', 'x-other': 'o' });
+  assert.equal(allowed.status, 200, allowed.body);
+  assert.equal(allowed.body, 'app /headers?a=1');
+  assert.equal(seen.at(-1)?.['x-ext-authz-check-result'], 'allowed');
+  assert.equal(seen.at(-1)?.['x-not-listed'], undefined);
+  // The check request: the client's method, pathPrefix + path, the listed headers only.
+  const check = checks.at(-1);
+  assert.equal(check?.method, 'GET');
+  assert.equal(check?.url, '/check/headers?a=1');
+  assert.equal(check?.headers['x-ext-authz'], 'allow');
+  assert.equal(check?.headers['x-other'], undefined);
+
+  const denied = await get(port, '/headers', { 'x-ext-authz': 'deny' });
+  assert.equal(denied.status, 401);
+  assert.equal(denied.body, 'denied by ext_authz');
+  assert.equal(denied.headers['x-ext-authz-check-result'], 'denied');
+  assert.equal(denied.headers['x-not-listed'], undefined);
+  const appRequests = seen.length;
+
+  // Provider down (failOpen false): statusOnError, 403 by default; the app is not reached.
+  authz.closeAllConnections();
+  await new Promise<void>((resolve) => authz.close(() => resolve()));
+  const down = await get(port, '/headers', { 'x-ext-authz': 'allow' });
+  assert.equal(down.status, 403);
+  assert.equal(seen.length, appRequests);
+  assert.equal((await get(port, '/ip')).status, 200);
+
+  // A CUSTOM policy naming a provider meshConfig does not define denies what it matches.
+  writeFileSync(join(dir.configDir, 'mesh.yaml'), mesh(port, 'no-such-provider'));
+  await waitFor(
+    async () =>
+      (await get(port, '/headers', { 'x-ext-authz': 'allow' })).body === 'RBAC: access denied',
+    20_000,
+  );
+  assert.equal((await get(port, '/headers')).status, 403);
+  assert.equal((await get(port, '/ip')).status, 200);
+  assert.equal(proxy.child.pid, pid);
+  assert.equal(proxy.child.exitCode, null);
+});
