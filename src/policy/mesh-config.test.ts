@@ -5,7 +5,12 @@ import { ValidationError } from '../api/index.js';
 import { parsePolicyMeshConfig } from './mesh-config.js';
 
 test('MeshConfig as the object, the istio ConfigMap and an IstioOperator', () => {
-  const want = { trustDomain: 'td2', trustDomainAliases: ['td1'], numTrustedProxies: 2 };
+  const want = {
+    extensionProviders: [],
+    trustDomain: 'td2',
+    trustDomainAliases: ['td1'],
+    numTrustedProxies: 2,
+  };
   const body =
     'trustDomain: td2\ntrustDomainAliases: [td1]\ndefaultConfig:\n  gatewayTopology:\n    numTrustedProxies: 2\n';
   assert.deepEqual(parsePolicyMeshConfig(body, 'm.yaml'), want);
@@ -16,7 +21,10 @@ test('MeshConfig as the object, the istio ConfigMap and an IstioOperator', () =>
   assert.deepEqual(parsePolicyMeshConfig(cm, 'cm.yaml'), want);
   const iop = `apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n    trustDomain: td2\n    trustDomainAliases: [td1]\n    defaultConfig: {gatewayTopology: {numTrustedProxies: 2}}\n    accessLogFile: /dev/stdout\n`;
   assert.deepEqual(parsePolicyMeshConfig(iop, 'iop.yaml'), want);
-  assert.deepEqual(parsePolicyMeshConfig('{}', 'e.yaml'), { trustDomainAliases: [] });
+  assert.deepEqual(parsePolicyMeshConfig('{}', 'e.yaml'), {
+    extensionProviders: [],
+    trustDomainAliases: [],
+  });
 });
 
 test('a policy field of the wrong type names the file and the field', () => {
@@ -31,5 +39,60 @@ test('a policy field of the wrong type names the file and the field', () => {
       err.message.includes('cm.yaml') &&
       err.issues.map((i) => i.path).join() ===
         'data.mesh.trustDomainAliases,data.mesh.defaultConfig.gatewayTopology.numTrustedProxies',
+  );
+});
+
+// istio.io MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationHttpProvider; Istio's
+// extauthz builder rejects a port outside [1, 65535], a pathPrefix without a leading `/`
+// and duplicate provider names.
+test('extensionProviders: envoyExtAuthzHttp defaulted as Istio, other kinds kept by name, bad fields named', () => {
+  const m = parsePolicyMeshConfig(
+    `extensionProviders:
+  - name: http
+    envoyExtAuthzHttp:
+      service: ext-authz.foo.svc.cluster.local
+      port: "8000"
+      includeRequestHeadersInCheck: [X-Ext-Authz]
+  - name: grpc
+    envoyExtAuthzGrpc: { service: ext-authz.foo.svc.cluster.local, port: 9000 }
+`,
+    'm.yaml',
+  );
+  assert.deepEqual(m.extensionProviders, [
+    {
+      name: 'http',
+      envoyExtAuthzHttp: {
+        service: 'ext-authz.foo.svc.cluster.local',
+        port: 8000,
+        timeoutMs: 600_000,
+        pathPrefix: '',
+        failOpen: false,
+        statusOnError: 403,
+        includeRequestHeadersInCheck: ['x-ext-authz'],
+        headersToUpstreamOnAllow: [],
+        headersToDownstreamOnDeny: [],
+      },
+    },
+    { name: 'grpc', unsupported: 'envoyExtAuthzGrpc' },
+  ]);
+  assert.throws(
+    () =>
+      parsePolicyMeshConfig(
+        `extensionProviders:
+  - name: a
+    envoyExtAuthzHttp: { service: s, port: 70000, pathPrefix: check }
+  - name: a
+    envoyExtAuthzHttp: { service: s, port: 1 }
+`,
+        'm.yaml',
+      ),
+    (e: unknown) => {
+      const text = JSON.stringify(e) + String(e);
+      return (
+        text.includes('extensionProviders[0].envoyExtAuthzHttp.port') &&
+        text.includes('extensionProviders[0].envoyExtAuthzHttp.pathPrefix') &&
+        text.includes('extensionProviders[1].name')
+      );
+    },
   );
 });
