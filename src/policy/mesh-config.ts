@@ -238,7 +238,8 @@ function parseExtAuthzHttp(
     issues.push({ path: `${at}.failOpen`, message: 'must be a boolean' });
   let statusOnError = 403;
   if (raw['statusOnError'] !== undefined) {
-    const s = String(raw['statusOnError']);
+    const v = raw['statusOnError'];
+    const s = typeof v === 'string' || typeof v === 'number' ? String(v) : '';
     // Istio parses statusOnError as an Envoy StatusCode (an HTTP status).
     if (!/^[1-5]\d\d$/.test(s))
       issues.push({ path: `${at}.statusOnError`, message: 'must be an HTTP status code' });

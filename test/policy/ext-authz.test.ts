@@ -177,10 +177,11 @@ test('CUSTOM with an envoyExtAuthzHttp provider: allow, deny, provider down, unk
   assert.equal(seen.at(-1)?.['x-not-listed'], undefined);
   // The check request: the client's method, pathPrefix + path, the listed headers only.
   const check = checks.at(-1);
-  assert.equal(check?.method, 'GET');
-  assert.equal(check?.url, '/check/headers?a=1');
-  assert.equal(check?.headers['x-ext-authz'], 'allow');
-  assert.equal(check?.headers['x-other'], undefined);
+  assert.ok(check !== undefined);
+  assert.equal(check.method, 'GET');
+  assert.equal(check.url, '/check/headers?a=1');
+  assert.equal(check.headers['x-ext-authz'], 'allow');
+  assert.equal(check.headers['x-other'], undefined);
 
   const denied = await get(port, '/headers', { 'x-ext-authz': 'deny' });
   assert.equal(denied.status, 401);
@@ -191,7 +192,11 @@ test('CUSTOM with an envoyExtAuthzHttp provider: allow, deny, provider down, unk
 
   // Provider down (failOpen false): statusOnError, 403 by default; the app is not reached.
   authz.closeAllConnections();
-  await new Promise<void>((resolve) => authz.close(() => resolve()));
+  await new Promise<void>((resolve) => {
+    authz.close(() => {
+      resolve();
+    });
+  });
   const down = await get(port, '/headers', { 'x-ext-authz': 'allow' });
   assert.equal(down.status, 403);
   assert.equal(seen.length, appRequests);

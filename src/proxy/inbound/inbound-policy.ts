@@ -197,7 +197,7 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
   // The trigger's shadow rules as enforced DENY rules: a "denial" means a CUSTOM rule matched.
   const matcher = new EnvoyPolicyEvaluator({
     jwt,
-    http: { deny: { rules: trigger['shadow_rules'] as RbacConfig['rules'] } as RbacConfig },
+    http: { deny: { rules: trigger['shadow_rules'] as RbacConfig['rules'] } },
     tcp: {},
     xff: xffOf(hcm),
   });
