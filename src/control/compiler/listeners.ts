@@ -24,6 +24,7 @@ import {
   type AuthorizationFilters,
   type AuthorizationTranslationOptions,
   type ExtAuthzHttpProvider,
+  type ExtensionProvider,
   type JwtAuthenticationConfig,
 } from '../../policy/index.js';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
@@ -139,9 +140,12 @@ export function extAuthzHttpFilter(p: ExtAuthzHttpProvider): object {
 }
 
 /** The HTTP filters of the CUSTOM policies with an enforceable provider: the trigger RBAC, then ext_authz. */
-function extAuthzHttpFilters(filters: AuthorizationFilters, context: CompileContext): object[] {
+export function extAuthzHttpFilters(
+  filters: AuthorizationFilters,
+  providers: readonly ExtensionProvider[] | undefined,
+): object[] {
   const ext = filters.extAuthz;
-  const provider = context.extensionProviders?.find((p) => p.name === ext?.provider);
+  const provider = providers?.find((p) => p.name === ext?.provider);
   if (ext === undefined || provider?.envoyExtAuthzHttp === undefined) return [];
   return [
     {
@@ -183,16 +187,22 @@ export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): ob
     context.rootNamespace,
   );
   const filters = translateAuthorizationPolicies(authz, 'http', trustDomains(context));
-  out.push(...extAuthzHttpFilters(filters, context), ...rbacFilters(filters, true));
+  out.push(
+    ...extAuthzHttpFilters(filters, context.extensionProviders),
+    ...rbacFilters(filters, true),
+  );
   return out;
+}
+
+/** The names of the providers the proxy enforces (envoyExtAuthzHttp). */
+export function enforcedProviders(providers: readonly ExtensionProvider[] | undefined): string[] {
+  return (providers ?? []).filter((p) => p.envoyExtAuthzHttp !== undefined).map((p) => p.name);
 }
 
 /** The trust domain and its aliases, for principals in policies (Istio's trust-domain bundle). */
 function trustDomains(context: CompileContext): AuthorizationTranslationOptions {
   return {
-    knownProviders: (context.extensionProviders ?? [])
-      .filter((p) => p.envoyExtAuthzHttp !== undefined)
-      .map((p) => p.name),
+    knownProviders: enforcedProviders(context.extensionProviders),
     trustDomain: context.trustDomain,
     ...(context.trustDomainAliases === undefined
       ? {}
