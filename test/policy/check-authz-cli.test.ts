@@ -227,19 +227,20 @@ spec:
     ['envoy.filters.http.rbac', 'envoy.filters.http.ext_authz'],
   );
   const [rbac, ext] = out.http_filters;
-  assert.equal(rbac?.typed_config['shadow_rules_stat_prefix'], 'istio_ext_authz_');
+  assert.ok(rbac !== undefined && ext !== undefined);
+  assert.equal(rbac.typed_config['shadow_rules_stat_prefix'], 'istio_ext_authz_');
   assert.deepEqual(
     Object.keys(
-      (rbac?.typed_config['shadow_rules'] as { policies: Record<string, unknown> }).policies,
+      (rbac.typed_config['shadow_rules'] as { policies: Record<string, unknown> }).policies,
     ),
     ['istio-ext-authz-ns[foo]-policy[ext]-rule[0]'],
   );
-  assert.deepEqual(ext?.typed_config['filter_enabled_metadata'], {
+  assert.deepEqual(ext.typed_config['filter_enabled_metadata'], {
     filter: 'envoy.filters.http.rbac',
     path: [{ key: 'istio_ext_authz_shadow_effective_policy_id' }],
     value: { string_match: { prefix: 'istio-ext-authz' } },
   });
-  const service = ext?.typed_config['http_service'] as Record<string, Record<string, unknown>>;
+  const service = ext.typed_config['http_service'] as Record<string, Record<string, unknown>>;
   assert.equal(
     service['server_uri']?.['cluster'],
     'outbound|8000||ext-authz.foo.svc.cluster.local',
