@@ -65,6 +65,7 @@ export {
   DEFAULT_TRUST_DOMAIN,
   parsePolicyMeshConfig,
   readPolicyMeshConfig,
+  type ExtAuthzGrpcProvider,
   type ExtAuthzHttpProvider,
   type ExtensionProvider,
   type PolicyMeshConfig,

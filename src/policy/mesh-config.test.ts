@@ -45,7 +45,7 @@ test('a policy field of the wrong type names the file and the field', () => {
 // istio.io MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationHttpProvider; Istio's
 // extauthz builder rejects a port outside [1, 65535], a pathPrefix without a leading `/`
 // and duplicate provider names.
-test('extensionProviders: envoyExtAuthzHttp defaulted as Istio, other kinds kept by name, bad fields named', () => {
+test('extensionProviders: envoyExtAuthzHttp and envoyExtAuthzGrpc defaulted as Istio, other kinds kept by name, bad fields named', () => {
   const m = parsePolicyMeshConfig(
     `extensionProviders:
   - name: http
@@ -55,6 +55,8 @@ test('extensionProviders: envoyExtAuthzHttp defaulted as Istio, other kinds kept
       includeRequestHeadersInCheck: [X-Ext-Authz]
   - name: grpc
     envoyExtAuthzGrpc: { service: ext-authz.foo.svc.cluster.local, port: 9000 }
+  - name: otel
+    opentelemetry: { service: otel.foo.svc.cluster.local, port: 4317 }
 `,
     'm.yaml',
   );
@@ -73,7 +75,17 @@ test('extensionProviders: envoyExtAuthzHttp defaulted as Istio, other kinds kept
         headersToDownstreamOnDeny: [],
       },
     },
-    { name: 'grpc', unsupported: 'envoyExtAuthzGrpc' },
+    {
+      name: 'grpc',
+      envoyExtAuthzGrpc: {
+        service: 'ext-authz.foo.svc.cluster.local',
+        port: 9000,
+        timeoutMs: 600_000,
+        failOpen: false,
+        statusOnError: 403,
+      },
+    },
+    { name: 'otel', unsupported: 'opentelemetry' },
   ]);
   assert.throws(
     () =>
@@ -83,6 +95,8 @@ test('extensionProviders: envoyExtAuthzHttp defaulted as Istio, other kinds kept
     envoyExtAuthzHttp: { service: s, port: 70000, pathPrefix: check }
   - name: a
     envoyExtAuthzHttp: { service: s, port: 1 }
+  - name: g
+    envoyExtAuthzGrpc: { service: s, port: 1, pathPrefix: /x }
 `,
         'm.yaml',
       ),
@@ -91,7 +105,8 @@ test('extensionProviders: envoyExtAuthzHttp defaulted as Istio, other kinds kept
       return (
         text.includes('extensionProviders[0].envoyExtAuthzHttp.port') &&
         text.includes('extensionProviders[0].envoyExtAuthzHttp.pathPrefix') &&
-        text.includes('extensionProviders[1].name')
+        text.includes('extensionProviders[1].name') &&
+        text.includes('extensionProviders[2].envoyExtAuthzGrpc.pathPrefix')
       );
     },
   );

@@ -47,10 +47,17 @@ export interface ExtAuthzHttpProvider {
   readonly headersToDownstreamOnDeny: readonly string[];
 }
 
+/** meshConfig `extensionProviders[].envoyExtAuthzGrpc` (the Envoy ext_authz v3 gRPC protocol). */
+export type ExtAuthzGrpcProvider = Pick<
+  ExtAuthzHttpProvider,
+  'service' | 'port' | 'timeoutMs' | 'failOpen' | 'statusOnError'
+>;
+
 /** One `extensionProviders` entry; a kind Palisade cannot enforce keeps only its name. */
 export interface ExtensionProvider {
   readonly name: string;
   readonly envoyExtAuthzHttp?: ExtAuthzHttpProvider;
+  readonly envoyExtAuthzGrpc?: ExtAuthzGrpcProvider;
   /** The provider kind (`envoyExtAuthzGrpc`, ...), when it is not one Palisade enforces. */
   readonly unsupported?: string;
 }
@@ -149,6 +156,7 @@ export function parsePolicyMeshConfig(text: string, file: string): PolicyMeshCon
 }
 
 const DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 600_000;
+const GRPC_FIELDS = ['service', 'port', 'timeout', 'failOpen', 'statusOnError'];
 
 /** A protobuf Duration as YAML holds it (`0.5s`, `200ms`, `1m`), in milliseconds. */
 function durationMs(v: unknown): number | undefined {
@@ -190,6 +198,26 @@ function parseExtensionProviders(
     }
     names.add(name);
     const http = entry['envoyExtAuthzHttp'];
+    const grpc = entry['envoyExtAuthzGrpc'];
+    if (http === undefined && grpc !== undefined) {
+      const at = `${here}.envoyExtAuthzGrpc`;
+      const httpOnly = isObj(grpc) ? Object.keys(grpc).filter((k) => !GRPC_FIELDS.includes(k)) : [];
+      for (const k of httpOnly)
+        issues.push({ path: `${at}.${k}`, message: 'not a field of envoyExtAuthzGrpc' });
+      const p = parseExtAuthzHttp(grpc, at, issues);
+      if (p !== undefined && httpOnly.length === 0)
+        out.push({
+          name,
+          envoyExtAuthzGrpc: {
+            service: p.service,
+            port: p.port,
+            timeoutMs: p.timeoutMs,
+            failOpen: p.failOpen,
+            statusOnError: p.statusOnError,
+          },
+        });
+      return;
+    }
     if (http === undefined) {
       const kind = Object.keys(entry).find((k) => k !== 'name') ?? 'none';
       out.push({ name, unsupported: kind });

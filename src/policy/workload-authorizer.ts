@@ -52,6 +52,8 @@ export interface AuthorizerOptions {
    * count a CUSTOM match as a denial, since the provider's answer is not known here.
    */
   readonly knownProviders?: readonly string[];
+  /** The same for TCP ports (HTTP-only providers build no TCP filter). */
+  readonly knownTcpProviders?: readonly string[];
 }
 
 /**
@@ -341,10 +343,15 @@ export class WorkloadAuthorizer {
         : { trustDomainAliases: options.trustDomainAliases }),
     };
     this.#jwt = translateRequestAuthentications(requestAuthn);
-    const sent = { ...translation, knownProviders: options.knownProviders ?? [] };
     this.#envoy = {
-      http: translateAuthorizationPolicies(authz, 'http', sent),
-      tcp: translateAuthorizationPolicies(authz, 'tcp', sent),
+      http: translateAuthorizationPolicies(authz, 'http', {
+        ...translation,
+        knownProviders: options.knownProviders ?? [],
+      }),
+      tcp: translateAuthorizationPolicies(authz, 'tcp', {
+        ...translation,
+        knownProviders: options.knownTcpProviders ?? [],
+      }),
     };
     this.#evaluator = new EnvoyPolicyEvaluator({
       jwt: this.#jwt,

@@ -13,6 +13,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { extAuthzGrpcTypes } from '../../src/proxy/inbound/ext-authz-grpc.js';
 import { spawnPalisade, waitFor } from '../helpers/index.js';
 import { meshDirs, startSidecar } from '../helpers/mesh-processes.js';
 
@@ -210,6 +212,149 @@ test('CUSTOM with an envoyExtAuthzHttp provider: allow, deny, provider down, unk
     20_000,
   );
   assert.equal((await get(port, '/headers')).status, 403);
+  assert.equal((await get(port, '/ip')).status, 200);
+  assert.equal(proxy.child.pid, pid);
+  assert.equal(proxy.child.exitCode, null);
+});
+
+// envoyExtAuthzGrpc: the Envoy ext_authz v3 gRPC protocol (envoy.service.auth.v3.Authorization/
+// Check), served here with @grpc/grpc-js. status.code OK allows and ok_response.headers reach the
+// app; a denial returns denied_response's status, headers and body; a provider that cannot be
+// reached denies with 403 (failOpen false).
+test('CUSTOM with an envoyExtAuthzGrpc provider: Check allows with headers, denies with its status, down → 403', async (t) => {
+  const dir = await meshDirs(t);
+  const seen: http.IncomingHttpHeaders[] = [];
+  const app = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.end(`app ${req.url ?? ''}`);
+  });
+  await new Promise<void>((resolve) => app.listen(0, APP_IP, resolve));
+  t.after(() => {
+    app.closeAllConnections();
+    app.close();
+  });
+  const { request, response } = extAuthzGrpcTypes();
+  const checks: Record<string, unknown>[] = [];
+  const server = new grpc.Server();
+  server.addService(
+    {
+      Check: {
+        path: '/envoy.service.auth.v3.Authorization/Check',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (v: object) =>
+          Buffer.from(request.encode(request.fromObject(v)).finish()),
+        requestDeserialize: (b: Buffer) =>
+          request.toObject(request.decode(b)) as Record<string, unknown>,
+        responseSerialize: (v: object) =>
+          Buffer.from(response.encode(response.fromObject(v)).finish()),
+        responseDeserialize: (b: Buffer) => response.toObject(response.decode(b)),
+      },
+    },
+    {
+      Check: (
+        call: grpc.ServerUnaryCall<Record<string, unknown>, object>,
+        callback: grpc.sendUnaryData<object>,
+      ) => {
+        checks.push(call.request);
+        const attributes = call.request['attributes'] as {
+          request: { http: { headers: Record<string, string> } };
+        };
+        if (attributes.request.http.headers['x-ext-authz'] === 'allow')
+          callback(null, {
+            status: { code: 0 },
+            ok_response: {
+              headers: [{ header: { key: 'x-ext-authz-check-result', value: 'allowed' } }],
+            },
+          });
+        else
+          callback(null, {
+            status: { code: 7 },
+            denied_response: {
+              status: { code: 401 },
+              headers: [{ header: { key: 'x-ext-authz-check-result', value: 'denied' } }],
+              body: 'denied by ext_authz grpc',
+            },
+          });
+      },
+    },
+  );
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${AUTHZ_IP}:0`, grpc.ServerCredentials.createInsecure(), (error, p) => {
+      if (error === null) resolve(p);
+      else reject(error);
+    });
+  });
+  let stopped = false;
+  t.after(() => {
+    if (!stopped) server.forceShutdown();
+  });
+  const port = (app.address() as AddressInfo).port;
+  writeFileSync(join(dir.configDir, 'mesh.yaml'), mesh(port, 'sample-ext-authz-grpc'));
+  const meshFile = join(dir.path, 'meshconfig.yaml');
+  writeFileSync(
+    meshFile,
+    `extensionProviders:
+  - name: sample-ext-authz-grpc
+    envoyExtAuthzGrpc: { service: ${AUTHZ_IP}, port: ${String(grpcPort)}, timeout: 5s }
+`,
+  );
+  const proc = await spawnPalisade(
+    [
+      'control',
+      '--config-dir',
+      dir.configDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--ca-dir',
+      dir.caDir,
+      '--mesh-config',
+      meshFile,
+    ],
+    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+  );
+  const control = Object.assign(proc, {
+    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
+    caUrl: proc.match[2] ?? '',
+    caDir: dir.caDir,
+    stateDir: dirname(dir.caDir),
+  });
+  t.after(() => control.stop());
+  const proxy = await startSidecar(control, {
+    namespace: 'foo',
+    name: 'httpbin',
+    instanceIp: INSTANCE_IP,
+    appIp: APP_IP,
+    dir: dir.path,
+    metadata: { PROXY_TYPE: 'sidecar' },
+  });
+  t.after(() => proxy.stop());
+  const pid = proxy.child.pid;
+  await waitFor(async () => (await get(port, '/ip')).status === 200, 20_000).catch(
+    (error: unknown) => {
+      throw new Error(
+        `no 200 through the sidecar: ${String(error)}\n--- control\n${control.output()}\n--- proxy\n${proxy.output()}`,
+      );
+    },
+  );
+  assert.equal(checks.length, 0);
+  const allowed = await get(port, '/headers?x=1', { 'x-ext-authz': 'allow' });
+  assert.equal(allowed.status, 200, allowed.body);
+  assert.equal(seen.at(-1)?.['x-ext-authz-check-result'], 'allowed');
+  const http1 = (checks.at(-1)?.['attributes'] as { request: { http: Record<string, unknown> } })
+    .request.http;
+  assert.equal(http1['method'], 'GET');
+  assert.equal(http1['path'], '/headers?x=1');
+
+  const denied = await get(port, '/headers', { 'x-ext-authz': 'deny' });
+  assert.equal(denied.status, 401);
+  assert.equal(denied.body, 'denied by ext_authz grpc');
+  assert.equal(denied.headers['x-ext-authz-check-result'], 'denied');
+
+  stopped = true;
+  server.forceShutdown();
+  const down = await get(port, '/headers', { 'x-ext-authz': 'allow' });
+  assert.equal(down.status, 403);
   assert.equal((await get(port, '/ip')).status, 200);
   assert.equal(proxy.child.pid, pid);
   assert.equal(proxy.child.exitCode, null);

@@ -176,7 +176,8 @@ function authorizerFor(
       ...(rootNamespace === undefined ? {} : { rootNamespace }),
       trustDomain: mesh?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
       trustDomainAliases: mesh?.trustDomainAliases ?? [],
-      knownProviders: enforcedProviders(mesh?.extensionProviders),
+      knownProviders: enforcedProviders(mesh?.extensionProviders, 'http'),
+      knownTcpProviders: enforcedProviders(mesh?.extensionProviders, 'tcp'),
       xff,
     },
   );

@@ -20,7 +20,12 @@ import {
   type Decision,
   type XffOptions,
 } from '../../policy/workload-authorizer.js';
+import { checkGrpc, parseExtAuthzGrpc, type ExtAuthzGrpcConfig } from './ext-authz-grpc.js';
 import { checkHttp, parseExtAuthzHttp, type ExtAuthzHttpConfig } from './ext-authz-http.js';
+
+type ExtAuthzService =
+  | { readonly kind: 'http'; readonly config: ExtAuthzHttpConfig }
+  | { readonly kind: 'grpc'; readonly config: ExtAuthzGrpcConfig };
 
 /** A decision, with the external authorizer's own reply when it denied. */
 export type ProxyDecision = Decision & {
@@ -165,7 +170,7 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
   let jwt: JwtAuthenticationConfig | undefined;
   const rbacs: Record<string, unknown>[] = [];
   let trigger: Record<string, unknown> | undefined;
-  let extAuthz: ExtAuthzHttpConfig | undefined;
+  let extAuthz: ExtAuthzService | undefined;
   for (const f of httpFilters) {
     if (!isRecord(f)) continue;
     if (f['name'] === 'envoy.filters.http.jwt_authn')
@@ -178,7 +183,11 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
         throw new Error(
           'http_filters: an ext_authz filter must follow its istio_ext_authz_ RBAC filter, once',
         );
-      extAuthz = parseExtAuthzHttp(config(f));
+      const cfg = config(f);
+      extAuthz =
+        cfg['grpc_service'] !== undefined && cfg['http_service'] === undefined
+          ? { kind: 'grpc', config: parseExtAuthzGrpc(cfg) }
+          : { kind: 'http', config: parseExtAuthzHttp(cfg) };
       checkEnabledMetadata(config(f));
     } else if (f['name'] === 'envoy.filters.http.rbac') {
       const rbac = config(f);
@@ -211,11 +220,25 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
       if (matched.status === 403) {
         const where = `CUSTOM policy ${matched.policy ?? ''} rule ${String(matched.rule ?? 0)}`;
         const headers = { ...(req.headers ?? {}) };
-        const result = await checkHttp(provider, {
-          method: (req.method ?? 'GET').toUpperCase(),
-          path: req.path ?? '/',
-          headers: { ...headers, ...(req.host === undefined ? {} : { host: req.host }) },
-        });
+        const method = (req.method ?? 'GET').toUpperCase();
+        const path = req.path ?? '/';
+        const result =
+          provider.kind === 'http'
+            ? await checkHttp(provider.config, {
+                method,
+                path,
+                headers: { ...headers, ...(req.host === undefined ? {} : { host: req.host }) },
+              })
+            : await checkGrpc(provider.config, {
+                method,
+                path,
+                host: req.host ?? headers['host'] ?? '',
+                headers,
+                ...(req.sourceIp === undefined ? {} : { sourceIp: req.sourceIp }),
+                ...(req.destinationIp === undefined ? {} : { destinationIp: req.destinationIp }),
+                destinationPort: req.destinationPort,
+                principal: req.principal,
+              });
         if (result.kind === 'deny')
           return {
             decision: 'DENY',
@@ -225,14 +248,14 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
             reason: `denied by the external authorizer of ${where} (status ${String(result.status)})`,
             localReply: result,
           };
-        if (result.kind === 'error' && !provider.failOpen)
+        if (result.kind === 'error' && !provider.config.failOpen)
           return {
             decision: 'DENY',
             status: 403,
             policy: matched.policy,
             rule: matched.rule,
             reason: `external authorizer of ${where} failed (${result.reason}): statusOnError`,
-            localReply: { status: provider.statusOnError, body: '', headers: {} },
+            localReply: { status: provider.config.statusOnError, body: '', headers: {} },
           };
         if (result.kind === 'allow') upstream = result.headers;
       }
