@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { extAuthzGrpcTypes } from '../../src/proxy/inbound/ext-authz-grpc.js';
 import { spawnPalisade, waitFor } from '../helpers/index.js';
-import { meshDirs, startSidecar } from '../helpers/mesh-processes.js';
+import { meshDirs, startIngressGateway, startSidecar } from '../helpers/mesh-processes.js';
 
 // This suite's loopback range (127.39.0.0/16).
 const APP_IP = '127.39.0.1';
@@ -81,8 +81,17 @@ interface Reply {
 }
 
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return getFrom(INSTANCE_IP, port, path, headers);
+}
+
+function getFrom(
+  host: string,
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: INSTANCE_IP, port, path, headers, agent: false }, (res) => {
+    const req = http.get({ host, port, path, headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -358,4 +367,126 @@ test('CUSTOM with an envoyExtAuthzGrpc provider: Check allows with headers, deni
   assert.equal((await get(port, '/ip')).status, 200);
   assert.equal(proxy.child.pid, pid);
   assert.equal(proxy.child.exitCode, null);
+});
+
+const GATEWAY_IP = '127.39.0.10';
+const BACKEND_IP = '127.39.0.11';
+
+// Istio's "External Authorization" task applies CUSTOM at the ingress gateway too: the
+// gateway relays the provider's denial and forwards headersToUpstreamOnAllow.
+test('ingress gateway: CUSTOM with an envoyExtAuthzHttp provider before routing', async (t) => {
+  const dir = await meshDirs(t);
+  const seen: http.IncomingHttpHeaders[] = [];
+  const backend = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.end(`backend ${req.url ?? ''}`);
+  });
+  await new Promise<void>((resolve) => backend.listen(0, BACKEND_IP, resolve));
+  t.after(() => {
+    backend.closeAllConnections();
+    backend.close();
+  });
+  const authz = http.createServer((req, res) => {
+    const ok = req.headers['x-ext-authz'] === 'allow';
+    res.writeHead(ok ? 200 : 403, { 'x-ext-authz-check-result': ok ? 'allowed' : 'denied' });
+    res.end(ok ? '' : 'denied at the edge');
+  });
+  await new Promise<void>((resolve) => authz.listen(0, AUTHZ_IP, resolve));
+  t.after(() => {
+    authz.closeAllConnections();
+    authz.close();
+  });
+  const port = (backend.address() as AddressInfo).port;
+  writeFileSync(
+    join(dir.configDir, 'mesh.yaml'),
+    `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: backend, namespace: default }
+spec:
+  hosts: [backend.example.com]
+  location: MESH_EXTERNAL
+  ports: [{ number: ${String(port)}, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: ${BACKEND_IP} }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: default }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ['*'] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: backend, namespace: default }
+spec:
+  hosts: ['*']
+  gateways: [edge]
+  http: [{ route: [{ destination: { host: backend.example.com, port: { number: ${String(port)} } } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ext-authz, namespace: istio-system }
+spec:
+  selector: { matchLabels: { istio: ingressgateway } }
+  action: CUSTOM
+  provider: { name: edge-authz }
+  rules: [{ to: [{ operation: { paths: ["/private*"] } }] }]
+`,
+  );
+  const meshFile = join(dir.path, 'meshconfig.yaml');
+  writeFileSync(
+    meshFile,
+    `extensionProviders:
+  - name: edge-authz
+    envoyExtAuthzHttp:
+      service: ${AUTHZ_IP}
+      port: ${String((authz.address() as AddressInfo).port)}
+      includeRequestHeadersInCheck: [x-ext-authz]
+      headersToUpstreamOnAllow: [x-ext-authz-check-result]
+      headersToDownstreamOnDeny: [x-ext-authz-check-result]
+`,
+  );
+  const proc = await spawnPalisade(
+    [
+      'control',
+      '--config-dir',
+      dir.configDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--ca-dir',
+      dir.caDir,
+      '--mesh-config',
+      meshFile,
+    ],
+    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+  );
+  const control = Object.assign(proc, {
+    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
+    caUrl: proc.match[2] ?? '',
+    caDir: dir.caDir,
+    stateDir: dirname(dir.caDir),
+  });
+  t.after(() => control.stop());
+  const gateway = await startIngressGateway(control, { ip: GATEWAY_IP, dir: dir.path });
+  t.after(() => gateway.stop());
+  const pid = gateway.child.pid;
+  const edge = (path: string, headers: Record<string, string> = {}) =>
+    getFrom(GATEWAY_IP, 8080, path, headers);
+  await waitFor(async () => (await edge('/public')).status === 200, 20_000).catch(
+    (error: unknown) => {
+      throw new Error(
+        `no 200 through the gateway: ${String(error)}\n--- control\n${control.output()}\n--- gateway\n${gateway.output()}`,
+      );
+    },
+  );
+  const ok = await edge('/private/a', { 'x-ext-authz': 'allow' });
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(seen.at(-1)?.['x-ext-authz-check-result'], 'allowed');
+  const no = await edge('/private/a');
+  assert.equal(no.status, 403);
+  assert.equal(no.body, 'denied at the edge');
+  assert.equal(no.headers['x-ext-authz-check-result'], 'denied');
+  assert.equal(gateway.child.pid, pid);
+  assert.equal(gateway.child.exitCode, null);
 });
