@@ -57,7 +57,8 @@ data.mesh, or an IstioOperator's spec.meshConfig); Palisade reads
 trustDomain (used when the CA is created), trustDomainAliases (policy
 principals match under the trust domain and every alias), rootNamespace and
 defaultConfig.gatewayTopology.numTrustedProxies (gateways'
-X-Forwarded-For trusted hops).
+X-Forwarded-For trusted hops) and extensionProviders (envoyExtAuthzHttp and
+envoyExtAuthzGrpc: the external authorizers CUSTOM policies name).
 
 
 The xDS port speaks TLS (1.2+, AEAD cipher suites only) with a certificate
