@@ -5,6 +5,7 @@
  * config change or a proxy (dis)connecting rebuilds the registry and triggers
  * a debounced push; each proxy's resources are compiled once per generation.
  */
+import type { ExtensionProvider } from '../policy/index.js';
 import type { Secret } from '../api/core/index.js';
 import { PalisadeError } from '../errors/index.js';
 import { isIP } from 'node:net';
@@ -49,6 +50,8 @@ export interface ControlPlaneOptions {
   readonly trustDomainAliases?: readonly string[];
   /** meshConfig `pathNormalization.normalization` of every HCM (default BASE, as Istio). */
   readonly pathNormalization?: PathNormalization;
+  /** meshConfig `extensionProviders` (external authorizers of CUSTOM policies). */
+  readonly extensionProviders?: readonly ExtensionProvider[];
   /** Quiet period of the config watch and of the push (default 100 ms, PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
   /** Longest delay after the first change of a steady stream (default 10 s, PILOT_DEBOUNCE_MAX). */
@@ -234,6 +237,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         ...(options.pathNormalization === undefined
           ? {}
           : { pathNormalization: options.pathNormalization }),
+        ...(options.extensionProviders === undefined
+          ? {}
+          : { extensionProviders: options.extensionProviders }),
         rootNamespace,
         mesh,
         trustBundlePem: ca.trustBundle.toPem(),

@@ -16,7 +16,13 @@ export {
   type ProxyResources,
 } from './compiler/compile-proxy.js';
 export { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
-export { jwtAuthnFilter, OUTBOUND_PORT, rbacFilters } from './compiler/listeners.js';
+export {
+  enforcedProviders,
+  extAuthzHttpFilters,
+  jwtAuthnFilter,
+  OUTBOUND_PORT,
+  rbacFilters,
+} from './compiler/listeners.js';
 export { buildRegistry, serviceHostname, type Registry } from './registry/service-registry.js';
 export {
   createSnapshot,

@@ -26,6 +26,9 @@ import type {
 } from './envoy-rbac.js';
 
 export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
+/** Istio's extauthz builder: shadow policy names start with this; ext_authz runs when one matched. */
+export const EXT_AUTHZ_MATCH_PREFIX = 'istio-ext-authz';
+export const EXT_AUTHZ_STAT_PREFIX = 'istio_ext_authz_';
 const AUTHN_FILTER = 'istio_authn';
 
 export type Protocol = 'http' | 'tcp';
@@ -34,6 +37,12 @@ export type Protocol = 'http' | 'tcp';
 export interface AuthorizationFilters {
   /** CUSTOM policies whose provider is not configured: enforced as DENY (fail closed). */
   readonly custom?: RbacFilterConfig;
+  /**
+   * CUSTOM policies whose provider is an enforceable external authorizer (Istio's
+   * extauthz builder): shadow DENY rules named `istio-ext-authz-…` under the stat
+   * prefix `istio_ext_authz_`; a match turns the provider's ext_authz filter on.
+   */
+  readonly extAuthz?: { readonly provider: string; readonly rbac: RbacFilterConfig };
   readonly deny?: RbacFilterConfig;
   readonly allow?: RbacFilterConfig;
   readonly audit?: RbacFilterConfig;
@@ -499,7 +508,12 @@ function isDryRun(p: AuthorizationPolicy): boolean {
 
 /** Mesh-wide inputs of the translation (Istio's meshConfig). */
 export interface AuthorizationTranslationOptions {
-  /** Configured CUSTOM providers; none can be enforced yet, so CUSTOM policies act as DENY. */
+  /**
+   * Providers the proxy enforces (meshConfig extensionProviders of a supported kind).
+   * CUSTOM policies naming one become the ext_authz trigger; naming any other provider,
+   * or two different providers on one workload (Istio: "all extension providers must be
+   * the same for a specific workload"), they act as DENY (fail closed).
+   */
   readonly knownProviders?: readonly string[];
   /**
    * meshConfig `trustDomain`: when set, principals match under it and every
@@ -519,6 +533,17 @@ export function translateAuthorizationPolicies(
   options: AuthorizationTranslationOptions = {},
 ): AuthorizationFilters {
   const knownProviders = options.knownProviders ?? [];
+  const customProviders = new Set(
+    policies.filter((p) => p.spec?.action === 'CUSTOM').map((p) => p.spec?.provider?.name ?? ''),
+  );
+  const [onlyProvider] = customProviders;
+  const extProvider =
+    customProviders.size === 1 &&
+    onlyProvider !== undefined &&
+    knownProviders.includes(onlyProvider)
+      ? onlyProvider
+      : undefined;
+  const extRules: Record<string, RbacPolicy> = {};
   const trustDomains =
     options.trustDomain === undefined
       ? undefined
@@ -561,7 +586,20 @@ export function translateAuthorizationPolicies(
           : action === 'AUDIT'
             ? buckets.audit
             : buckets.allow;
-    if (action === 'CUSTOM' && knownProviders.includes(p.spec?.provider?.name ?? '')) continue;
+    if (action === 'CUSTOM' && extProvider !== undefined) {
+      // Istio translates a dry-run CUSTOM policy to nothing that calls the provider.
+      if (dry) continue;
+      (p.spec?.rules ?? []).forEach((rule, i) => {
+        const translated = translateRule(rule, 'DENY', protocol, {
+          namespace: ns,
+          ...(trustDomains === undefined ? {} : { trustDomains }),
+        });
+        if (translated !== undefined)
+          extRules[`${EXT_AUTHZ_MATCH_PREFIX}-${rbacPolicyName(ns, p.metadata.name, i)}`] =
+            translated;
+      });
+      continue;
+    }
     bucket.used = true;
     if (!dry) bucket.enforced = true;
     const target = dry ? bucket.shadow : bucket.rules;
@@ -594,6 +632,14 @@ export function translateAuthorizationPolicies(
   const allow = build(buckets.allow, 'ALLOW', 'istio_dry_run_allow_');
   const audit = build(buckets.audit, 'LOG', 'istio_dry_run_audit_');
   if (custom !== undefined) out.custom = custom;
+  if (extProvider !== undefined && Object.keys(extRules).length > 0)
+    out.extAuthz = {
+      provider: extProvider,
+      rbac: {
+        shadow_rules: { action: 'DENY', policies: extRules },
+        shadow_rules_stat_prefix: EXT_AUTHZ_STAT_PREFIX,
+      },
+    };
   if (deny !== undefined) out.deny = deny;
   if (allow !== undefined) out.allow = allow;
   if (audit !== undefined) out.audit = audit;

@@ -25,6 +25,8 @@ export {
   serviceAccountRegex,
   rbacPolicyName,
   stringMatcher,
+  EXT_AUTHZ_MATCH_PREFIX,
+  EXT_AUTHZ_STAT_PREFIX,
   translateAuthorizationPolicies,
   type AuthorizationFilters,
   type AuthorizationTranslationOptions,
@@ -63,5 +65,8 @@ export {
   DEFAULT_TRUST_DOMAIN,
   parsePolicyMeshConfig,
   readPolicyMeshConfig,
+  type ExtAuthzGrpcProvider,
+  type ExtAuthzHttpProvider,
+  type ExtensionProvider,
   type PolicyMeshConfig,
 } from './mesh-config.js';

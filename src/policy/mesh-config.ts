@@ -3,6 +3,7 @@
  * that decides security policy: `trustDomain`, `trustDomainAliases`,
  * `rootNamespace`, `defaultConfig.gatewayTopology.numTrustedProxies` and
  * `pathNormalization.normalization` (the path that routing, policy and the app see).
+ * `extensionProviders` (the external authorizers of CUSTOM policies).
  *
  * Accepted shapes, as users hold them: the MeshConfig object itself, the
  * `istio` ConfigMap (`data.mesh` holds MeshConfig as YAML), or an
@@ -30,6 +31,42 @@ export interface PolicyMeshConfig {
    * (Istio's default, `DEFAULT`, is BASE). `DEFAULT` is read as BASE.
    */
   readonly pathNormalization?: PathNormalization;
+  /** `extensionProviders`: the external authorizers CUSTOM policies name. */
+  readonly extensionProviders: readonly ExtensionProvider[];
+}
+
+/**
+ * meshConfig `extensionProviders[].envoyExtAuthzHttp` (Istio's
+ * EnvoyExternalAuthorizationHttpProvider), defaulted as Istio does.
+ */
+export interface ExtAuthzHttpProvider {
+  /** A hostname (`ext-authz.foo.svc.cluster.local`), `<ns>/<name>`, or an IP address. */
+  readonly service: string;
+  readonly port: number;
+  /** Milliseconds; Istio's default is 600 s. */
+  readonly timeoutMs: number;
+  readonly pathPrefix: string;
+  readonly failOpen: boolean;
+  /** `statusOnError`: Envoy's default is 403. */
+  readonly statusOnError: number;
+  readonly includeRequestHeadersInCheck: readonly string[];
+  readonly headersToUpstreamOnAllow: readonly string[];
+  readonly headersToDownstreamOnDeny: readonly string[];
+}
+
+/** meshConfig `extensionProviders[].envoyExtAuthzGrpc` (the Envoy ext_authz v3 gRPC protocol). */
+export type ExtAuthzGrpcProvider = Pick<
+  ExtAuthzHttpProvider,
+  'service' | 'port' | 'timeoutMs' | 'failOpen' | 'statusOnError'
+>;
+
+/** One `extensionProviders` entry; a kind Palisade cannot enforce keeps only its name. */
+export interface ExtensionProvider {
+  readonly name: string;
+  readonly envoyExtAuthzHttp?: ExtAuthzHttpProvider;
+  readonly envoyExtAuthzGrpc?: ExtAuthzGrpcProvider;
+  /** The provider kind (`envoyExtAuthzGrpc`, ...), when it is not one Palisade enforces. */
+  readonly unsupported?: string;
 }
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
@@ -127,13 +164,166 @@ export function parsePolicyMeshConfig(text: string, file: string): PolicyMeshCon
         message: `must be one of DEFAULT, ${PATH_NORMALIZATIONS.join(', ')}`,
       });
   }
+  const extensionProviders = parseExtensionProviders(
+    m['extensionProviders'],
+    `${at}extensionProviders`,
+    issues,
+  );
   if (issues.length > 0) throw new ValidationError(`${file}: invalid MeshConfig`, issues);
   return {
+    extensionProviders,
     ...(trustDomain === undefined ? {} : { trustDomain }),
     trustDomainAliases,
     ...(rootNamespace === undefined ? {} : { rootNamespace }),
     ...(numTrustedProxies === undefined ? {} : { numTrustedProxies }),
     ...(pathNormalization === undefined ? {} : { pathNormalization }),
+  };
+}
+
+const DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 600_000;
+const GRPC_FIELDS = ['service', 'port', 'timeout', 'failOpen', 'statusOnError'];
+
+/** A protobuf Duration as YAML holds it (`0.5s`, `200ms`, `1m`), in milliseconds. */
+function durationMs(v: unknown): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
+  if (m === null) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const ms = Number(m[1]) * unit;
+  return ms > 0 && Number.isFinite(ms) ? ms : undefined;
+}
+
+function parseExtensionProviders(
+  raw: unknown,
+  at: string,
+  issues: ValidationIssue[],
+): ExtensionProvider[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    issues.push({ path: at, message: 'must be a list' });
+    return [];
+  }
+  const out: ExtensionProvider[] = [];
+  const names = new Set<string>();
+  raw.forEach((entry: unknown, i) => {
+    const here = `${at}[${String(i)}]`;
+    if (!isObj(entry)) {
+      issues.push({ path: here, message: 'must be a mapping' });
+      return;
+    }
+    const name = entry['name'];
+    if (typeof name !== 'string' || name === '') {
+      issues.push({ path: `${here}.name`, message: 'must be a non-empty string' });
+      return;
+    }
+    // Istio: "extension provider name must be unique".
+    if (names.has(name)) {
+      issues.push({ path: `${here}.name`, message: `duplicate extension provider ${name}` });
+      return;
+    }
+    names.add(name);
+    const http = entry['envoyExtAuthzHttp'];
+    const grpc = entry['envoyExtAuthzGrpc'];
+    if (http === undefined && grpc !== undefined) {
+      const at = `${here}.envoyExtAuthzGrpc`;
+      const httpOnly = isObj(grpc) ? Object.keys(grpc).filter((k) => !GRPC_FIELDS.includes(k)) : [];
+      for (const k of httpOnly)
+        issues.push({ path: `${at}.${k}`, message: 'not a field of envoyExtAuthzGrpc' });
+      const p = parseExtAuthzHttp(grpc, at, issues);
+      if (p !== undefined && httpOnly.length === 0)
+        out.push({
+          name,
+          envoyExtAuthzGrpc: {
+            service: p.service,
+            port: p.port,
+            timeoutMs: p.timeoutMs,
+            failOpen: p.failOpen,
+            statusOnError: p.statusOnError,
+          },
+        });
+      return;
+    }
+    if (http === undefined) {
+      const kind = Object.keys(entry).find((k) => k !== 'name') ?? 'none';
+      out.push({ name, unsupported: kind });
+      return;
+    }
+    const provider = parseExtAuthzHttp(http, `${here}.envoyExtAuthzHttp`, issues);
+    if (provider !== undefined) out.push({ name, envoyExtAuthzHttp: provider });
+  });
+  return out;
+}
+
+function parseExtAuthzHttp(
+  raw: unknown,
+  at: string,
+  issues: ValidationIssue[],
+): ExtAuthzHttpProvider | undefined {
+  if (!isObj(raw)) {
+    issues.push({ path: at, message: 'must be a mapping' });
+    return undefined;
+  }
+  const before = issues.length;
+  const service = raw['service'];
+  if (typeof service !== 'string' || service === '' || /[\s@?#]/.test(service))
+    issues.push({
+      path: `${at}.service`,
+      message: 'must be a service hostname or <namespace>/<name>',
+    });
+  const portRaw = raw['port'];
+  const port = typeof portRaw === 'string' && /^\d+$/.test(portRaw) ? Number(portRaw) : portRaw;
+  // Istio: "port must be in the range [1, 65535]".
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+    issues.push({ path: `${at}.port`, message: 'must be in the range [1, 65535]' });
+  let timeoutMs = DEFAULT_EXT_AUTHZ_TIMEOUT_MS;
+  if (raw['timeout'] !== undefined) {
+    const t = durationMs(raw['timeout']);
+    if (t === undefined)
+      issues.push({ path: `${at}.timeout`, message: 'must be a positive duration such as 0.5s' });
+    else timeoutMs = t;
+  }
+  const pathPrefix = raw['pathPrefix'] ?? '';
+  // Istio: "pathPrefix must begin with `/`".
+  if (typeof pathPrefix !== 'string' || (pathPrefix !== '' && !/^\/[^\s?#]*$/.test(pathPrefix)))
+    issues.push({ path: `${at}.pathPrefix`, message: 'must begin with / and hold no query' });
+  const failOpen = raw['failOpen'] ?? false;
+  if (typeof failOpen !== 'boolean')
+    issues.push({ path: `${at}.failOpen`, message: 'must be a boolean' });
+  let statusOnError = 403;
+  if (raw['statusOnError'] !== undefined) {
+    const v = raw['statusOnError'];
+    const s = typeof v === 'string' || typeof v === 'number' ? String(v) : '';
+    // Istio parses statusOnError as an Envoy StatusCode (an HTTP status).
+    if (!/^[1-5]\d\d$/.test(s))
+      issues.push({ path: `${at}.statusOnError`, message: 'must be an HTTP status code' });
+    else statusOnError = Number(s);
+  }
+  const list = (key: string): string[] => {
+    const v = raw[key] ?? [];
+    if (
+      !Array.isArray(v) ||
+      v.some((h) => typeof h !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))
+    ) {
+      issues.push({ path: `${at}.${key}`, message: 'must be a list of header names' });
+      return [];
+    }
+    return (v as string[]).map((h) => h.toLowerCase());
+  };
+  // `includeHeadersInCheck` is the deprecated name of `includeRequestHeadersInCheck`.
+  const include = [...list('includeRequestHeadersInCheck'), ...list('includeHeadersInCheck')];
+  const headersToUpstreamOnAllow = list('headersToUpstreamOnAllow');
+  const headersToDownstreamOnDeny = list('headersToDownstreamOnDeny');
+  if (issues.length > before) return undefined;
+  return {
+    service: service as string,
+    port: port as number,
+    timeoutMs,
+    pathPrefix: pathPrefix as string,
+    failOpen: failOpen as boolean,
+    statusOnError,
+    includeRequestHeadersInCheck: include,
+    headersToUpstreamOnAllow,
+    headersToDownstreamOnDeny,
   };
 }
 

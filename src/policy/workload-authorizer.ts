@@ -46,6 +46,14 @@ export interface AuthorizerOptions {
   readonly trustDomainAliases?: readonly string[];
   /** How the original client address is taken from X-Forwarded-For (remoteIpBlocks, remote.ip). */
   readonly xff?: XffOptions;
+  /**
+   * meshConfig extension providers the sidecar enforces through ext_authz. They change only
+   * {@link WorkloadAuthorizer.envoyFilters} (what the control plane sends); decisions still
+   * count a CUSTOM match as a denial, since the provider's answer is not known here.
+   */
+  readonly knownProviders?: readonly string[];
+  /** The same for TCP ports (HTTP-only providers build no TCP filter). */
+  readonly knownTcpProviders?: readonly string[];
 }
 
 /**
@@ -319,6 +327,7 @@ export class WorkloadAuthorizer {
   readonly #root: string;
   readonly #evaluator: EnvoyPolicyEvaluator;
   readonly #jwt: JwtAuthenticationConfig | undefined;
+  readonly #envoy: { readonly http: AuthorizationFilters; readonly tcp: AuthorizationFilters };
 
   constructor(policies: SecurityPolicies, workload: Workload, options: AuthorizerOptions = {}) {
     this.#policies = policies;
@@ -334,6 +343,16 @@ export class WorkloadAuthorizer {
         : { trustDomainAliases: options.trustDomainAliases }),
     };
     this.#jwt = translateRequestAuthentications(requestAuthn);
+    this.#envoy = {
+      http: translateAuthorizationPolicies(authz, 'http', {
+        ...translation,
+        knownProviders: options.knownProviders ?? [],
+      }),
+      tcp: translateAuthorizationPolicies(authz, 'tcp', {
+        ...translation,
+        knownProviders: options.knownTcpProviders ?? [],
+      }),
+    };
     this.#evaluator = new EnvoyPolicyEvaluator({
       jwt: this.#jwt,
       http: translateAuthorizationPolicies(authz, 'http', translation),
@@ -350,9 +369,14 @@ export class WorkloadAuthorizer {
     return this.#jwt;
   }
 
-  /** The Envoy RBAC filter configs for a protocol (what the control plane sends). */
+  /** The Envoy RBAC filter configs for a protocol, as decisions use them (CUSTOM as deny). */
   rbacFilters(protocol: Protocol): AuthorizationFilters {
     return this.#evaluator.rbacFilters(protocol);
+  }
+
+  /** The authorization filter configs the control plane sends (ext_authz for known providers). */
+  envoyFilters(protocol: Protocol): AuthorizationFilters {
+    return this.#envoy[protocol];
   }
 
   async decide(req: InboundRequest): Promise<Decision> {

@@ -246,3 +246,76 @@ test('check authz normalises the path at the --mesh-config pathNormalization lev
   assert.match(e.stderr, /bad\.yaml/);
   assert.match(e.stderr, /pathNormalization\.normalization/);
 });
+
+// Istio's extauthz builder: for a CUSTOM policy whose provider is an envoyExtAuthzHttp
+// extension provider, an RBAC filter with shadow rules named `istio-ext-authz-…` (stat
+// prefix istio_ext_authz_) and an ext_authz filter enabled by its shadow effective policy;
+// an HTTP-only provider builds no network filter.
+test('check authz -o envoy prints the ext_authz filter of a CUSTOM policy with a known provider', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  writeFileSync(
+    join(tmp.path, 'c.yaml'),
+    `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  action: CUSTOM
+  provider: {name: http-authz}
+  rules: [{to: [{operation: {paths: ["/headers"]}}]}]
+`,
+  );
+  writeFileSync(
+    join(tmp.path, 'mesh.yaml'),
+    `extensionProviders:
+  - name: http-authz
+    envoyExtAuthzHttp: {service: foo/ext-authz, port: 8000, headersToUpstreamOnAllow: [x-user]}
+`,
+  );
+  writeFileSync(join(tmp.path, 'r.json'), JSON.stringify(request(null, '/headers')));
+  const r = await runPalisade([
+    'check',
+    'authz',
+    '-f',
+    join(tmp.path, 'c.yaml'),
+    '--mesh-config',
+    join(tmp.path, 'mesh.yaml'),
+    '--request',
+    join(tmp.path, 'r.json'),
+    '-o',
+    'envoy',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as {
+    http_filters: { name: string; typed_config: Record<string, unknown> }[];
+    network_filters: unknown[];
+  };
+  assert.deepEqual(
+    out.http_filters.map((f) => f.name),
+    ['envoy.filters.http.rbac', 'envoy.filters.http.ext_authz'],
+  );
+  const [rbac, ext] = out.http_filters;
+  assert.ok(rbac !== undefined && ext !== undefined);
+  assert.equal(rbac.typed_config['shadow_rules_stat_prefix'], 'istio_ext_authz_');
+  assert.deepEqual(
+    Object.keys(
+      (rbac.typed_config['shadow_rules'] as { policies: Record<string, unknown> }).policies,
+    ),
+    ['istio-ext-authz-ns[foo]-policy[ext]-rule[0]'],
+  );
+  assert.deepEqual(ext.typed_config['filter_enabled_metadata'], {
+    filter: 'envoy.filters.http.rbac',
+    path: [{ key: 'istio_ext_authz_shadow_effective_policy_id' }],
+    value: { string_match: { prefix: 'istio-ext-authz' } },
+  });
+  const service = ext.typed_config['http_service'] as Record<string, Record<string, unknown>>;
+  assert.equal(
+    service['server_uri']?.['cluster'],
+    'outbound|8000||ext-authz.foo.svc.cluster.local',
+  );
+  assert.deepEqual(service['authorization_response'], {
+    allowed_upstream_headers: { patterns: [{ exact: 'x-user' }] },
+  });
+  assert.deepEqual(out.network_filters, []);
+});

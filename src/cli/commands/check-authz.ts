@@ -7,7 +7,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PalisadeError } from '../../errors/index.js';
 import { isIP } from 'node:net';
-import { jwtAuthnFilter, rbacFilters } from '../../control/index.js';
+import {
+  enforcedProviders,
+  extAuthzHttpFilters,
+  jwtAuthnFilter,
+  rbacFilters,
+} from '../../control/index.js';
 import {
   createWorkloadAuthorizer,
   DEFAULT_TRUST_DOMAIN,
@@ -174,21 +179,29 @@ function authorizerFor(
       trustDomain: mesh?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
       trustDomainAliases: mesh?.trustDomainAliases ?? [],
       pathNormalization: mesh?.pathNormalization ?? 'BASE',
+      knownProviders: enforcedProviders(mesh?.extensionProviders, 'http'),
+      knownTcpProviders: enforcedProviders(mesh?.extensionProviders, 'tcp'),
       xff,
     },
   );
 }
 
 /** The Envoy filters compiled for a request's destination workload (`-o envoy`). */
-function envoyFilters(authorizer: WorkloadAuthorizer, req: RequestJson): Record<string, unknown> {
+function envoyFilters(
+  authorizer: WorkloadAuthorizer,
+  req: RequestJson,
+  mesh: PolicyMeshConfig | undefined,
+): Record<string, unknown> {
   const jwt = authorizer.jwtConfig();
+  const http = authorizer.envoyFilters('http');
   return {
     workload: { namespace: req.destination.namespace, labels: req.destination.labels },
     http_filters: [
       ...(jwt === undefined ? [] : [jwtAuthnFilter(jwt)]),
-      ...rbacFilters(authorizer.rbacFilters('http'), true),
+      ...extAuthzHttpFilters(http, mesh?.extensionProviders),
+      ...rbacFilters(http, true),
     ],
-    network_filters: rbacFilters(authorizer.rbacFilters('tcp'), false),
+    network_filters: rbacFilters(authorizer.envoyFilters('tcp'), false),
   };
 }
 
@@ -290,7 +303,9 @@ export const checkAuthzCommand: Command = {
       : [parseRequest(raw, 'request')];
     const authorizers = requests.map((r) => authorizerFor(policies, r, root, mesh));
     if (values.output === 'envoy') {
-      const configs = requests.map((r, i) => envoyFilters(authorizers[i] as WorkloadAuthorizer, r));
+      const configs = requests.map((r, i) =>
+        envoyFilters(authorizers[i] as WorkloadAuthorizer, r, mesh),
+      );
       io.stdout(`${JSON.stringify(many ? configs : configs[0], null, 2)}\n`);
       return 0;
     }

@@ -59,7 +59,9 @@ principals match under the trust domain and every alias), rootNamespace and
 defaultConfig.gatewayTopology.numTrustedProxies (gateways'
 X-Forwarded-For trusted hops) and pathNormalization.normalization (NONE,
 BASE — the default —, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES: how every
-proxy normalises the request path before routing, policy and the app see it).
+proxy normalises the request path before routing, policy and the app see it)
+and extensionProviders (envoyExtAuthzHttp and envoyExtAuthzGrpc: the external
+authorizers CUSTOM policies name).
 
 
 The xDS port speaks TLS (1.2+, AEAD cipher suites only) with a certificate
@@ -132,7 +134,12 @@ operator: at every start the control plane writes a new random token to
           ? {}
           : { numTrustedProxies: meshConfig.numTrustedProxies }),
       },
-      ...(meshConfig === undefined ? {} : { trustDomainAliases: meshConfig.trustDomainAliases }),
+      ...(meshConfig === undefined
+        ? {}
+        : {
+            trustDomainAliases: meshConfig.trustDomainAliases,
+            extensionProviders: meshConfig.extensionProviders,
+          }),
       ...(meshConfig?.pathNormalization === undefined
         ? {}
         : { pathNormalization: meshConfig.pathNormalization }),

@@ -10,6 +10,7 @@
  * off. ISTIO_MUTUAL clusters verify the server's SPIFFE ID against the
  * service accounts of the workloads behind the service (secure naming).
  */
+import type { ExtensionProvider } from '../../policy/index.js';
 import type { DestinationRule } from '../../api/networking/index.js';
 import type { PathNormalization } from '../../policy/index.js';
 import { EXTENSION_TYPE_URLS, objectToStruct, TYPE_URLS } from '../../xds/index.js';
@@ -45,6 +46,8 @@ export interface CompileContext {
   readonly rootNamespace: string;
   /** meshConfig `pathNormalization.normalization` (Istio's default: BASE) for every HCM. */
   readonly pathNormalization?: PathNormalization;
+  /** meshConfig `extensionProviders`: the external authorizers CUSTOM policies name. */
+  readonly extensionProviders?: readonly ExtensionProvider[];
 }
 
 /** The DestinationRule for `host` as seen from `fromNamespace` (Istio: own ns, then host's ns, then root). */

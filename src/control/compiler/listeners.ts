@@ -17,10 +17,15 @@ import type {
 import {
   applicablePolicies,
   resolvePeerAuthentication,
+  EXT_AUTHZ_MATCH_PREFIX,
+  EXT_AUTHZ_STAT_PREFIX,
   translateAuthorizationPolicies,
   translateRequestAuthentications,
   type AuthorizationFilters,
   type AuthorizationTranslationOptions,
+  type ExtAuthzGrpcProvider,
+  type ExtAuthzHttpProvider,
+  type ExtensionProvider,
   type JwtAuthenticationConfig,
   type PathNormalization,
 } from '../../policy/index.js';
@@ -111,6 +116,111 @@ export function rbacFilters(filters: AuthorizationFilters, http: boolean): objec
   return out;
 }
 
+/**
+ * The envoy.filters.http.ext_authz filter of an envoyExtAuthzHttp provider, as Istio's
+ * extauthz builder (pilot/pkg/security/authz/builder/extauthz.go) emits it: enabled only
+ * when the preceding RBAC filter's shadow rules (stat prefix `istio_ext_authz_`) matched a
+ * CUSTOM rule, i.e. when `istio_ext_authz_shadow_effective_policy_id` starts with
+ * `istio-ext-authz`.
+ */
+export function extAuthzHttpFilter(p: ExtAuthzHttpProvider): object {
+  const host = providerHost(p.service);
+  const headers = (names: readonly string[]) =>
+    names.length === 0 ? undefined : { patterns: names.map((exact) => ({ exact })) };
+  const request = headers(p.includeRequestHeadersInCheck);
+  const upstream = headers(p.headersToUpstreamOnAllow);
+  const client = headers(p.headersToDownstreamOnDeny);
+  return {
+    name: 'envoy.filters.http.ext_authz',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.httpExtAuthz,
+      status_on_error: { code: p.statusOnError },
+      failure_mode_allow: p.failOpen,
+      transport_api_version: 'V3',
+      http_service: {
+        path_prefix: p.pathPrefix,
+        server_uri: {
+          uri: `http://${host}:${String(p.port)}`,
+          cluster: `outbound|${String(p.port)}||${host}`,
+          timeout: { seconds: Math.floor(p.timeoutMs / 1000), nanos: (p.timeoutMs % 1000) * 1e6 },
+        },
+        ...(request === undefined ? {} : { authorization_request: { allowed_headers: request } }),
+        ...(upstream === undefined && client === undefined
+          ? {}
+          : {
+              authorization_response: {
+                ...(upstream === undefined ? {} : { allowed_upstream_headers: upstream }),
+                ...(client === undefined ? {} : { allowed_client_headers: client }),
+              },
+            }),
+      },
+      filter_enabled_metadata: enabledMetadata(),
+    },
+  };
+}
+
+/**
+ * The ext_authz filter of an envoyExtAuthzGrpc provider (Istio's generateGRPCConfig): the
+ * `envoy.service.auth.v3.Authorization/Check` service at the provider's cluster, with `|`
+ * in the authority replaced by `_.` as Istio does.
+ */
+export function extAuthzGrpcFilter(p: ExtAuthzGrpcProvider): object {
+  const host = providerHost(p.service);
+  const cluster = `outbound|${String(p.port)}||${host}`;
+  return {
+    name: 'envoy.filters.http.ext_authz',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.httpExtAuthz,
+      status_on_error: { code: p.statusOnError },
+      failure_mode_allow: p.failOpen,
+      transport_api_version: 'V3',
+      grpc_service: {
+        envoy_grpc: { cluster_name: cluster, authority: cluster.replaceAll('|', '_.') },
+        timeout: { seconds: Math.floor(p.timeoutMs / 1000), nanos: (p.timeoutMs % 1000) * 1e6 },
+      },
+      filter_enabled_metadata: enabledMetadata(),
+    },
+  };
+}
+
+function enabledMetadata(): object {
+  return {
+    filter: 'envoy.filters.http.rbac',
+    path: [{ key: `${EXT_AUTHZ_STAT_PREFIX}shadow_effective_policy_id` }],
+    value: { string_match: { prefix: EXT_AUTHZ_MATCH_PREFIX } },
+  };
+}
+
+/** `ns/name` → the service's hostname; a hostname or IP as is. */
+function providerHost(service: string): string {
+  const [ns, name] = service.split('/');
+  return name === undefined ? service : `${name}.${ns ?? ''}.svc.cluster.local`;
+}
+
+/** The HTTP filters of the CUSTOM policies with an enforceable provider: the trigger RBAC, then ext_authz. */
+export function extAuthzHttpFilters(
+  filters: AuthorizationFilters,
+  providers: readonly ExtensionProvider[] | undefined,
+): object[] {
+  const ext = filters.extAuthz;
+  const provider = providers?.find((p) => p.name === ext?.provider);
+  if (ext === undefined || provider === undefined) return [];
+  const filter =
+    provider.envoyExtAuthzHttp !== undefined
+      ? extAuthzHttpFilter(provider.envoyExtAuthzHttp)
+      : provider.envoyExtAuthzGrpc !== undefined
+        ? extAuthzGrpcFilter(provider.envoyExtAuthzGrpc)
+        : undefined;
+  if (filter === undefined) return [];
+  return [
+    {
+      name: 'envoy.filters.http.rbac',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.httpRbac, ...ext.rbac },
+    },
+    filter,
+  ];
+}
+
 /** The jwt_authn HTTP filter as the listeners carry it. */
 export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): object {
   return {
@@ -141,15 +251,40 @@ export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): ob
     workload,
     context.rootNamespace,
   );
+  const filters = translateAuthorizationPolicies(authz, 'http', trustDomains(context, 'http'));
   out.push(
-    ...rbacFilters(translateAuthorizationPolicies(authz, 'http', trustDomains(context)), true),
+    ...extAuthzHttpFilters(filters, context.extensionProviders),
+    ...rbacFilters(filters, true),
   );
   return out;
 }
 
+/**
+ * The names of the providers the proxy enforces on HTTP (envoyExtAuthzHttp and
+ * envoyExtAuthzGrpc). On TCP only the HTTP ones are listed: Istio builds no TCP filter for
+ * an HTTP provider, and this proxy has no network ext_authz yet, so a gRPC provider's
+ * CUSTOM rules deny on TCP (fail closed).
+ */
+export function enforcedProviders(
+  providers: readonly ExtensionProvider[] | undefined,
+  protocol: 'http' | 'tcp' = 'http',
+): string[] {
+  return (providers ?? [])
+    .filter(
+      (p) =>
+        p.envoyExtAuthzHttp !== undefined ||
+        (protocol === 'http' && p.envoyExtAuthzGrpc !== undefined),
+    )
+    .map((p) => p.name);
+}
+
 /** The trust domain and its aliases, for principals in policies (Istio's trust-domain bundle). */
-function trustDomains(context: CompileContext): AuthorizationTranslationOptions {
+function trustDomains(
+  context: CompileContext,
+  protocol: 'http' | 'tcp',
+): AuthorizationTranslationOptions {
   return {
+    knownProviders: enforcedProviders(context.extensionProviders, protocol),
     trustDomain: context.trustDomain,
     ...(context.trustDomainAliases === undefined
       ? {}
@@ -172,7 +307,10 @@ function inboundFilters(
   const cluster = inboundClusterName(port);
   if (!isHttp(protocol)) {
     return [
-      ...rbacFilters(translateAuthorizationPolicies(authz, 'tcp', trustDomains(context)), false),
+      ...rbacFilters(
+        translateAuthorizationPolicies(authz, 'tcp', trustDomains(context, 'tcp')),
+        false,
+      ),
       {
         name: 'envoy.filters.network.tcp_proxy',
         typed_config: { '@type': EXTENSION_TYPE_URLS.tcpProxy, stat_prefix: cluster, cluster },

@@ -191,7 +191,9 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   const authorize = async (
     req: AnyRequest,
     hcm: Record<string, unknown>,
-  ): Promise<{ status: number; body: string } | undefined> => {
+  ): Promise<
+    { status: number; body: string; headers?: Readonly<Record<string, string>> } | undefined
+  > => {
     let evaluator = evaluators.get(hcm);
     if (evaluator === undefined) {
       evaluator = httpPolicyEvaluator(hcm);
@@ -214,7 +216,8 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           { path: req.url, status, policy: decision.policy, reason: decision.reason },
           'gateway request denied',
         );
-        return { status, body: denialBody(status, decision.reason) };
+        // An external authorizer's denial is relayed as it answered (status, body, headers).
+        return decision.localReply ?? { status, body: denialBody(status, decision.reason) };
       }
       for (const h of decision.headersToRemove ?? [])
         Reflect.deleteProperty(req.headers, h.toLowerCase());
@@ -250,6 +253,7 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       }
       if (res.headersSent) return;
       res.writeHead(denied.status, {
+        ...denied.headers,
         'content-type': 'text/plain',
         'content-length': Buffer.byteLength(denied.body),
       });

@@ -11,6 +11,7 @@ import { list, rec, str } from '../../xds/index.js';
 
 const GATEWAY_HTTP_FILTERS = new Set([
   'envoy.filters.http.jwt_authn',
+  'envoy.filters.http.ext_authz',
   'envoy.filters.http.rbac',
   'envoy.filters.http.fault',
   'envoy.filters.http.cors',

@@ -413,6 +413,13 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
               'x-palisade-policy',
               `${decision.policy}${decision.rule === null ? '' : ` rule ${String(decision.rule)}`}`,
             );
+          const ext = decision.localReply;
+          if (ext !== undefined) {
+            // The external authorizer's own answer (status, body, headersToDownstreamOnDeny).
+            localReply(req, res, ext.status, ext.body, ext.headers);
+            done(ext.status, decision.reason, decision.policy);
+            return;
+          }
           reply(status, denialBody(status, decision.reason), decision.policy, decision.reason);
           return;
         }
@@ -543,7 +550,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             { listener, principal, path: req.url, status, policy: decision.policy },
             'upgrade denied',
           );
-          rejectUpgrade(socket, status, status === 403 ? 'RBAC: access denied' : 'Unauthorized');
+          if (decision.localReply !== undefined)
+            rejectUpgrade(socket, decision.localReply.status, decision.localReply.body);
+          else
+            rejectUpgrade(socket, status, status === 403 ? 'RBAC: access denied' : 'Unauthorized');
           done(status, decision.reason, decision.policy);
           return;
         }

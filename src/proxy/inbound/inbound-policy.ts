@@ -8,7 +8,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 // The policy modules themselves, not the policy barrel: the barrel also carries the YAML
 // loaders and their validators, which a proxy never runs.
-import type { AuthorizationFilters } from '../../policy/authorization-translation.js';
+import {
+  EXT_AUTHZ_MATCH_PREFIX,
+  EXT_AUTHZ_STAT_PREFIX,
+  type AuthorizationFilters,
+} from '../../policy/authorization-translation.js';
 import type { JwtAuthenticationConfig } from '../../policy/jwt-authn.js';
 import {
   EnvoyPolicyEvaluator,
@@ -17,10 +21,25 @@ import {
   type XffOptions,
 } from '../../policy/workload-authorizer.js';
 import { requestHeadPolicy } from '../request-head.js';
+import { checkGrpc, parseExtAuthzGrpc, type ExtAuthzGrpcConfig } from './ext-authz-grpc.js';
+import { checkHttp, parseExtAuthzHttp, type ExtAuthzHttpConfig } from './ext-authz-http.js';
+
+type ExtAuthzService =
+  | { readonly kind: 'http'; readonly config: ExtAuthzHttpConfig }
+  | { readonly kind: 'grpc'; readonly config: ExtAuthzGrpcConfig };
+
+/** A decision, with the external authorizer's own reply when it denied. */
+export type ProxyDecision = Decision & {
+  readonly localReply?: {
+    readonly status: number;
+    readonly body: string;
+    readonly headers: Readonly<Record<string, string>>;
+  };
+};
 
 /** What the listeners ask of a chain's policy filters. */
 export interface PolicyEvaluator {
-  decide(req: AuthenticatedRequest): Promise<Decision>;
+  decide(req: AuthenticatedRequest): Promise<ProxyDecision>;
 }
 
 type RbacConfig = NonNullable<AuthorizationFilters['allow']>;
@@ -38,7 +57,7 @@ function config(filter: Record<string, unknown>): Record<string, unknown> {
 /** The most RBAC filters one chain may carry: the translation emits at most CUSTOM, DENY, ALLOW, AUDIT. */
 export const MAX_RBAC_FILTERS = 4;
 
-type Role = keyof AuthorizationFilters;
+type Role = Exclude<keyof AuthorizationFilters, 'extAuthz'>;
 
 /**
  * The role of one RBAC filter, from its action (Envoy `RBAC.Action`: ALLOW, DENY, LOG),
@@ -151,21 +170,124 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
   const httpFilters = Array.isArray(hcm['http_filters']) ? (hcm['http_filters'] as unknown[]) : [];
   let jwt: JwtAuthenticationConfig | undefined;
   const rbacs: Record<string, unknown>[] = [];
+  let trigger: Record<string, unknown> | undefined;
+  let extAuthz: ExtAuthzService | undefined;
   for (const f of httpFilters) {
     if (!isRecord(f)) continue;
     if (f['name'] === 'envoy.filters.http.jwt_authn')
       jwt = config(f) as unknown as JwtAuthenticationConfig;
-    else if (f['name'] === 'envoy.filters.http.rbac') rbacs.push(config(f));
+    else if (f['name'] === 'envoy.filters.http.ext_authz') {
+      // Istio's shape: the ext_authz filter runs when the RBAC filter right before it
+      // (shadow rules under `istio_ext_authz_`) matched a CUSTOM rule. Anything else
+      // (no trigger, two ext_authz filters, a gRPC service) is rejected, never skipped.
+      if (trigger === undefined || extAuthz !== undefined)
+        throw new Error(
+          'http_filters: an ext_authz filter must follow its istio_ext_authz_ RBAC filter, once',
+        );
+      const cfg = config(f);
+      extAuthz =
+        cfg['grpc_service'] !== undefined && cfg['http_service'] === undefined
+          ? { kind: 'grpc', config: parseExtAuthzGrpc(cfg) }
+          : { kind: 'http', config: parseExtAuthzHttp(cfg) };
+      checkEnabledMetadata(config(f));
+    } else if (f['name'] === 'envoy.filters.http.rbac') {
+      const rbac = config(f);
+      if (rbac['shadow_rules_stat_prefix'] === EXT_AUTHZ_STAT_PREFIX) {
+        if (trigger !== undefined || rbac['rules'] !== undefined)
+          throw new Error('http_filters: one istio_ext_authz_ RBAC filter, shadow rules only');
+        trigger = rbac;
+      } else rbacs.push(rbac);
+    }
   }
+  if (trigger !== undefined && extAuthz === undefined)
+    throw new Error('http_filters: an istio_ext_authz_ RBAC filter without its ext_authz filter');
   const [http = {}] = classifyRbacFilters(rbacs, 1, 'http_filters');
   // Policy matches the path as the HCM normalised it for routing and the app (NONE: as received).
-  return new EnvoyPolicyEvaluator({
+  const pathNormalization = requestHeadPolicy(hcm).normalization;
+  const base = new EnvoyPolicyEvaluator({ jwt, http, tcp: {}, xff: xffOf(hcm), pathNormalization });
+  if (trigger === undefined || extAuthz === undefined) return base;
+  // The trigger's shadow rules as enforced DENY rules: a "denial" means a CUSTOM rule matched.
+  const matcher = new EnvoyPolicyEvaluator({
     jwt,
-    http,
+    http: { deny: { rules: trigger['shadow_rules'] as RbacConfig['rules'] } },
     tcp: {},
     xff: xffOf(hcm),
-    pathNormalization: requestHeadPolicy(hcm).normalization,
+    pathNormalization,
   });
+  const provider = extAuthz;
+  return {
+    async decide(req): Promise<ProxyDecision> {
+      const matched = await matcher.decide(req);
+      // jwt_authn runs before ext_authz: its 401 (and a bad path's 400) come first.
+      if (matched.status !== 200 && matched.status !== 403) return matched;
+      let upstream: Readonly<Record<string, string>> = {};
+      if (matched.status === 403) {
+        const where = `CUSTOM policy ${matched.policy ?? ''} rule ${String(matched.rule ?? 0)}`;
+        const headers = { ...(req.headers ?? {}) };
+        const method = (req.method ?? 'GET').toUpperCase();
+        const path = req.path ?? '/';
+        const result =
+          provider.kind === 'http'
+            ? await checkHttp(provider.config, {
+                method,
+                path,
+                headers: { ...headers, ...(req.host === undefined ? {} : { host: req.host }) },
+              })
+            : await checkGrpc(provider.config, {
+                method,
+                path,
+                host: req.host ?? headers['host'] ?? '',
+                headers,
+                ...(req.sourceIp === undefined ? {} : { sourceIp: req.sourceIp }),
+                ...(req.destinationIp === undefined ? {} : { destinationIp: req.destinationIp }),
+                destinationPort: req.destinationPort,
+                principal: req.principal,
+              });
+        if (result.kind === 'deny')
+          return {
+            decision: 'DENY',
+            status: 403,
+            policy: matched.policy,
+            rule: matched.rule,
+            reason: `denied by the external authorizer of ${where} (status ${String(result.status)})`,
+            localReply: result,
+          };
+        if (result.kind === 'error' && !provider.config.failOpen)
+          return {
+            decision: 'DENY',
+            status: 403,
+            policy: matched.policy,
+            rule: matched.rule,
+            reason: `external authorizer of ${where} failed (${result.reason}): statusOnError`,
+            localReply: { status: provider.config.statusOnError, body: '', headers: {} },
+          };
+        if (result.kind === 'allow') upstream = result.headers;
+      }
+      // Headers the authorizer added are on the request for the filters after it.
+      const decision = await base.decide({ ...req, headers: { ...req.headers, ...upstream } });
+      if (decision.status !== 200 || Object.keys(upstream).length === 0) return decision;
+      return { ...decision, headersToSet: { ...upstream, ...decision.headersToSet } };
+    },
+  };
+}
+
+/** The ext_authz filter must be enabled by the trigger's shadow effective policy (Istio's matcher). */
+function checkEnabledMetadata(cfg: Record<string, unknown>): void {
+  const m = cfg['filter_enabled_metadata'];
+  const path = isRecord(m) && Array.isArray(m['path']) ? (m['path'] as unknown[]) : [];
+  const key = isRecord(path[0]) ? path[0]['key'] : undefined;
+  const value = isRecord(m) && isRecord(m['value']) ? m['value']['string_match'] : undefined;
+  if (
+    !isRecord(m) ||
+    m['filter'] !== 'envoy.filters.http.rbac' ||
+    path.length !== 1 ||
+    key !== `${EXT_AUTHZ_STAT_PREFIX}shadow_effective_policy_id` ||
+    !isRecord(value) ||
+    value['prefix'] !== EXT_AUTHZ_MATCH_PREFIX
+  )
+    throw new Error(
+      'ext_authz: filter_enabled_metadata must match the istio_ext_authz_ shadow effective policy',
+    );
 }
 
 /**

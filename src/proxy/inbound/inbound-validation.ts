@@ -28,6 +28,7 @@ function extra(object: R, allowed: readonly string[], at: string, problems: stri
 
 const HTTP_FILTERS = new Set([
   'envoy.filters.http.jwt_authn',
+  'envoy.filters.http.ext_authz',
   'envoy.filters.http.rbac',
   'envoy.filters.http.local_ratelimit',
   'envoy.filters.http.router',

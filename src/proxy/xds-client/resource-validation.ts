@@ -71,6 +71,7 @@ const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set([
 const GATEWAY_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.httpRbac,
   EXTENSION_TYPE_URLS.jwtAuthn,
+  EXTENSION_TYPE_URLS.httpExtAuthz,
   EXTENSION_TYPE_URLS.httpConnectionManager,
   EXTENSION_TYPE_URLS.router,
   EXTENSION_TYPE_URLS.fault,
@@ -88,6 +89,7 @@ const INBOUND_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.httpRbac,
   EXTENSION_TYPE_URLS.networkRbac,
   EXTENSION_TYPE_URLS.jwtAuthn,
+  EXTENSION_TYPE_URLS.httpExtAuthz,
   EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.downstreamTls,
   EXTENSION_TYPE_URLS.tlsInspector,

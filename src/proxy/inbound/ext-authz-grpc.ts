@@ -1,0 +1,171 @@
+/**
+ * The gRPC service of Envoy's ext_authz filter: `envoy.service.auth.v3.Authorization/Check`
+ * (external_auth.proto), as Istio configures it for an `envoyExtAuthzGrpc` provider.
+ * Envoy's documented behaviour: a CheckResponse whose `status.code` is OK (0) allows and
+ * `ok_response.headers` are set on the request (`headers_to_remove` removed); any other code
+ * denies with `denied_response` (status, default 403; headers; body); a failed call
+ * (unavailable, deadline exceeded) is an error: `status_on_error` unless `failure_mode_allow`.
+ * The auth protos load on first use, so a proxy without a gRPC provider never parses them.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import { xdsRoot } from '../../xds/protos.js';
+import type { ExtAuthzResult } from './ext-authz-http.js';
+
+export interface ExtAuthzGrpcConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly authority: string;
+  readonly timeoutMs: number;
+  readonly statusOnError: number;
+  readonly failOpen: boolean;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Reads an ext_authz typed_config with a gRPC service; the address comes from the cluster name. */
+export function parseExtAuthzGrpc(config: Record<string, unknown>): ExtAuthzGrpcConfig {
+  const service = isRecord(config['grpc_service']) ? config['grpc_service'] : {};
+  const envoyGrpc = isRecord(service['envoy_grpc']) ? service['envoy_grpc'] : {};
+  const cluster = envoyGrpc['cluster_name'];
+  // Istio's cluster for a provider: outbound|<port>||<host>.
+  const m = typeof cluster === 'string' ? /^outbound\|(\d+)\|\|([^|]+)$/.exec(cluster) : null;
+  const port = Number(m?.[1]);
+  if (m === null || !(port >= 1 && port <= 65535))
+    throw new Error(
+      'ext_authz: grpc_service.envoy_grpc.cluster_name must be outbound|<port>||<host>',
+    );
+  const t = service['timeout'];
+  const timeoutMs = isRecord(t)
+    ? Number(t['seconds'] ?? 0) * 1000 + Number(t['nanos'] ?? 0) / 1e6
+    : 200; // Envoy's default ext_authz gRPC timeout
+  const status = isRecord(config['status_on_error']) ? config['status_on_error']['code'] : 403;
+  const authority = envoyGrpc['authority'];
+  return {
+    host: m[2] ?? '',
+    port,
+    authority: typeof authority === 'string' && authority !== '' ? authority : (m[2] ?? ''),
+    timeoutMs: timeoutMs > 0 ? timeoutMs : 200,
+    statusOnError: typeof status === 'number' && status >= 100 && status <= 599 ? status : 403,
+    failOpen: config['failure_mode_allow'] === true,
+  };
+}
+
+let types: { request: protobuf.Type; response: protobuf.Type } | undefined;
+
+/** The CheckRequest and CheckResponse types (loaded on first use). */
+export function extAuthzGrpcTypes(): { request: protobuf.Type; response: protobuf.Type } {
+  if (types === undefined) {
+    const root = xdsRoot();
+    root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
+    root.resolveAll();
+    types = {
+      request: root.lookupType('envoy.service.auth.v3.CheckRequest'),
+      response: root.lookupType('envoy.service.auth.v3.CheckResponse'),
+    };
+  }
+  return types;
+}
+
+const clients = new Map<string, grpc.Client>();
+
+function clientFor(config: ExtAuthzGrpcConfig): grpc.Client {
+  const target = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${String(config.port)}`;
+  const key = `${target}|${config.authority}`;
+  let client = clients.get(key);
+  if (client === undefined) {
+    client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+      'grpc.default_authority': config.authority,
+    });
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/** What the check request says about the client's request. */
+export interface CheckFacts {
+  readonly method: string;
+  readonly path: string;
+  readonly host: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly sourceIp?: string;
+  readonly destinationIp?: string;
+  readonly destinationPort: number;
+  readonly principal: string | null;
+}
+
+function headerOptions(list: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(list)) return out;
+  for (const option of list) {
+    const header = isRecord(option) && isRecord(option['header']) ? option['header'] : {};
+    const key = header['key'];
+    const value = header['value'];
+    if (typeof key === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key))
+      out[key.toLowerCase()] = typeof value === 'string' ? value.replace(/[\r\n\0]/g, '') : '';
+  }
+  return out;
+}
+
+/** Calls Authorization/Check for one request and classifies the answer. */
+export function checkGrpc(config: ExtAuthzGrpcConfig, facts: CheckFacts): Promise<ExtAuthzResult> {
+  const { request, response } = extAuthzGrpcTypes();
+  const address = (ip: string | undefined, port: number) =>
+    ip === undefined ? {} : { address: { socket_address: { address: ip, port_value: port } } };
+  const q = facts.path.indexOf('?');
+  const message = {
+    attributes: {
+      source: {
+        ...address(facts.sourceIp, 0),
+        ...(facts.principal === null ? {} : { principal: facts.principal }),
+      },
+      destination: address(facts.destinationIp, facts.destinationPort),
+      request: {
+        http: {
+          method: facts.method,
+          path: facts.path,
+          host: facts.host,
+          headers: facts.headers,
+          scheme: facts.principal === null ? 'http' : 'https',
+          query: q < 0 ? '' : facts.path.slice(q + 1),
+          protocol: 'HTTP/1.1',
+        },
+      },
+    },
+  };
+  return new Promise<ExtAuthzResult>((resolve) => {
+    clientFor(config).makeUnaryRequest(
+      '/envoy.service.auth.v3.Authorization/Check',
+      (value: object) => Buffer.from(request.encode(request.fromObject(value)).finish()),
+      (bytes: Buffer) =>
+        response.toObject(response.decode(bytes), { enums: Number, longs: Number }) as Record<
+          string,
+          unknown
+        >,
+      message,
+      { deadline: Date.now() + config.timeoutMs },
+      (error, answer) => {
+        if (error !== null || answer === undefined) {
+          resolve({ kind: 'error', reason: error?.message ?? 'no answer' });
+          return;
+        }
+        const status = isRecord(answer['status']) ? answer['status'] : {};
+        if (Number(status['code'] ?? 0) === 0) {
+          const ok = isRecord(answer['ok_response']) ? answer['ok_response'] : {};
+          resolve({ kind: 'allow', headers: headerOptions(ok['headers']) });
+          return;
+        }
+        const denied = isRecord(answer['denied_response']) ? answer['denied_response'] : {};
+        const code = isRecord(denied['status']) ? Number(denied['status']['code']) : 403;
+        resolve({
+          kind: 'deny',
+          // Envoy: an unset or unknown HttpStatus in a denial is 403.
+          status: code >= 200 && code <= 599 ? code : 403,
+          body: typeof denied['body'] === 'string' ? denied['body'] : '',
+          headers: headerOptions(denied['headers']),
+        });
+      },
+    );
+  });
+}
