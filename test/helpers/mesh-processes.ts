@@ -39,13 +39,26 @@ export interface ControlPlaneProcess extends PalisadeProcess {
   readonly stateDir: string;
 }
 
-/** Starts `palisade control --config-dir configDir --ca-dir caDir` on a free loopback port. */
+/**
+ * Starts `palisade control --config-dir configDir --ca-dir caDir` on a free
+ * loopback port, with `extraArgs` (e.g. `--mesh-config FILE`) after them.
+ */
 export async function startControlPlane(
   configDir: string,
   caDir: string,
+  extraArgs: readonly string[] = [],
 ): Promise<ControlPlaneProcess> {
   const proc = await spawnPalisade(
-    ['control', '--config-dir', configDir, '--listen', '127.0.0.1:0', '--ca-dir', caDir],
+    [
+      'control',
+      '--config-dir',
+      configDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--ca-dir',
+      caDir,
+      ...extraArgs,
+    ],
     { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
   );
   return Object.assign(proc, {

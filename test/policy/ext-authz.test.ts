@@ -11,12 +11,17 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { extAuthzGrpcTypes } from '../../src/proxy/inbound/ext-authz-grpc.js';
-import { spawnPalisade, waitFor } from '../helpers/index.js';
-import { meshDirs, startIngressGateway, startSidecar } from '../helpers/mesh-processes.js';
+import { waitFor } from '../helpers/index.js';
+import {
+  meshDirs,
+  startControlPlane,
+  startIngressGateway,
+  startSidecar,
+} from '../helpers/mesh-processes.js';
 
 // This suite's loopback range (127.39.0.0/16).
 const APP_IP = '127.39.0.1';
@@ -139,26 +144,7 @@ test('CUSTOM with an envoyExtAuthzHttp provider: allow, deny, provider down, unk
   const meshFile = join(dir.path, 'meshconfig.yaml');
   writeFileSync(meshFile, meshConfig(authzPort));
 
-  const proc = await spawnPalisade(
-    [
-      'control',
-      '--config-dir',
-      dir.configDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--ca-dir',
-      dir.caDir,
-      '--mesh-config',
-      meshFile,
-    ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
-  const control = Object.assign(proc, {
-    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
-    caUrl: proc.match[2] ?? '',
-    caDir: dir.caDir,
-    stateDir: dirname(dir.caDir),
-  });
+  const control = await startControlPlane(dir.configDir, dir.caDir, ['--mesh-config', meshFile]);
   t.after(() => control.stop());
   const proxy = await startSidecar(control, {
     namespace: 'foo',
@@ -308,26 +294,7 @@ test('CUSTOM with an envoyExtAuthzGrpc provider: Check allows with headers, deni
     envoyExtAuthzGrpc: { service: ${AUTHZ_IP}, port: ${String(grpcPort)}, timeout: 5s }
 `,
   );
-  const proc = await spawnPalisade(
-    [
-      'control',
-      '--config-dir',
-      dir.configDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--ca-dir',
-      dir.caDir,
-      '--mesh-config',
-      meshFile,
-    ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
-  const control = Object.assign(proc, {
-    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
-    caUrl: proc.match[2] ?? '',
-    caDir: dir.caDir,
-    stateDir: dirname(dir.caDir),
-  });
+  const control = await startControlPlane(dir.configDir, dir.caDir, ['--mesh-config', meshFile]);
   t.after(() => control.stop());
   const proxy = await startSidecar(control, {
     namespace: 'foo',
@@ -447,26 +414,7 @@ spec:
       headersToDownstreamOnDeny: [x-ext-authz-check-result]
 `,
   );
-  const proc = await spawnPalisade(
-    [
-      'control',
-      '--config-dir',
-      dir.configDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--ca-dir',
-      dir.caDir,
-      '--mesh-config',
-      meshFile,
-    ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
-  const control = Object.assign(proc, {
-    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
-    caUrl: proc.match[2] ?? '',
-    caDir: dir.caDir,
-    stateDir: dirname(dir.caDir),
-  });
+  const control = await startControlPlane(dir.configDir, dir.caDir, ['--mesh-config', meshFile]);
   t.after(() => control.stop());
   const gateway = await startIngressGateway(control, { ip: GATEWAY_IP, dir: dir.path });
   t.after(() => gateway.stop());

@@ -13,11 +13,16 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { base64url, SignJWT } from 'jose';
-import { runPalisade, runProcess, spawnPalisade, waitFor } from '../helpers/index.js';
-import { meshDirs, startIngressGateway, startSidecar } from '../helpers/mesh-processes.js';
+import { runPalisade, runProcess, waitFor } from '../helpers/index.js';
+import {
+  meshDirs,
+  startControlPlane,
+  startIngressGateway,
+  startSidecar,
+} from '../helpers/mesh-processes.js';
 
 // This suite's loopback range (127.36.0.0/16).
 const APP_IP = '127.36.0.1';
@@ -109,26 +114,7 @@ test('sidecar enforces trust-domain aliases and an HS256 cookie JWT with claim o
   const meshConfig = join(dir.path, 'meshconfig.yaml');
   writeFileSync(meshConfig, MESH_CONFIG);
 
-  const proc = await spawnPalisade(
-    [
-      'control',
-      '--config-dir',
-      dir.configDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--ca-dir',
-      dir.caDir,
-      '--mesh-config',
-      meshConfig,
-    ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
-  const control = Object.assign(proc, {
-    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
-    caUrl: proc.match[2] ?? '',
-    caDir: dir.caDir,
-    stateDir: dirname(dir.caDir),
-  });
+  const control = await startControlPlane(dir.configDir, dir.caDir, ['--mesh-config', meshConfig]);
   t.after(() => control.stop());
   const proxy = await startSidecar(control, {
     namespace: 'foo',
@@ -228,26 +214,7 @@ async function startControl(
 ) {
   const file = join(dir.path, 'meshconfig.yaml');
   writeFileSync(file, meshConfig);
-  const proc = await spawnPalisade(
-    [
-      'control',
-      '--config-dir',
-      dir.configDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--ca-dir',
-      dir.caDir,
-      '--mesh-config',
-      file,
-    ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
-  return Object.assign(proc, {
-    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
-    caUrl: proc.match[2] ?? '',
-    caDir: dir.caDir,
-    stateDir: dirname(dir.caDir),
-  });
+  return startControlPlane(dir.configDir, dir.caDir, ['--mesh-config', file]);
 }
 
 test('ingress gateway: remoteIpBlocks on the X-Forwarded-For client past numTrustedProxies', async (t) => {

@@ -15,12 +15,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { spawnPalisade, waitFor } from '../helpers/index.js';
+import { waitFor } from '../helpers/index.js';
 import {
   meshDirs,
   startIngressGateway,
+  startControlPlane,
   startSidecar,
-  type ControlPlaneProcess,
 } from '../helpers/mesh-processes.js';
 import { exchange, startEchoApp } from './hostile-mesh.js';
 
@@ -78,34 +78,6 @@ spec:
 `;
 }
 
-/** `palisade control --mesh-config FILE` on a free loopback port (the helper takes no flags). */
-async function startControl(
-  configDir: string,
-  caDir: string,
-  meshConfig: string,
-): Promise<ControlPlaneProcess> {
-  const proc = await spawnPalisade(
-    [
-      'control',
-      '--config-dir',
-      configDir,
-      '--listen',
-      '127.0.0.1:0',
-      '--ca-dir',
-      caDir,
-      '--mesh-config',
-      meshConfig,
-    ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
-  );
-  return Object.assign(proc, {
-    xds: `127.0.0.1:${proc.match[1] ?? ''}`,
-    caUrl: proc.match[2] ?? '',
-    caDir,
-    stateDir: join(caDir, '..'),
-  });
-}
-
 /** [path sent, status expected, path the app receives (undefined: nothing reaches it)]. */
 type Case = readonly [string, number, string | undefined];
 
@@ -147,7 +119,10 @@ for (const [level, { net, cases }] of Object.entries(LEVELS))
     writeFileSync(join(dir.configDir, 'mesh.yaml'), meshYaml(app.port));
     const meshConfig = join(dir.path, 'meshconfig.yaml');
     writeFileSync(meshConfig, `pathNormalization:\n  normalization: ${level}\n`);
-    const control = await startControl(dir.configDir, dir.caDir, meshConfig);
+    const control = await startControlPlane(dir.configDir, dir.caDir, [
+      '--mesh-config',
+      meshConfig,
+    ]);
     t.after(() => control.stop());
     const gateway = await startIngressGateway(control, { ip: gatewayIp, dir: dir.path });
     t.after(() => gateway.stop());
