@@ -589,6 +589,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         destinationPort: socket.localPort ?? 0,
         protocol: 'tcp',
         ...(socket.remoteAddress === undefined ? {} : { sourceIp: socket.remoteAddress }),
+        ...(socket.localAddress === undefined ? {} : { destinationIp: socket.localAddress }),
       })
       .then((decision) => {
         const target =
@@ -802,10 +803,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           return;
         }
         if (current.http !== undefined) toHttp();
-        else {
-          s.resume();
-          handleTcp(name, current, s);
-        }
+        // Stays paused while the policy decides: the sniffed first bytes (unshifted) and
+        // anything after them wait in the socket's buffer until handleTcp pipes it. (Resuming
+        // here dropped them: a flowing stream with no 'data' listener discards its chunks.)
+        else handleTcp(name, current, s);
       };
       if (!chain.tls) {
         principals.set(socket, null);

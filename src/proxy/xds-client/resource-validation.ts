@@ -90,6 +90,7 @@ const INBOUND_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.networkRbac,
   EXTENSION_TYPE_URLS.jwtAuthn,
   EXTENSION_TYPE_URLS.httpExtAuthz,
+  EXTENSION_TYPE_URLS.networkExtAuthz,
   EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.downstreamTls,
   EXTENSION_TYPE_URLS.tlsInspector,
