@@ -576,7 +576,13 @@ function forbidden(attrs: RequestAttributes, info: RequestInfo, reason: string):
 }
 
 function attributesOf(user: AuthUser, info: RequestInfo): RequestAttributes {
-  const u = { name: user.name, groups: user.groups };
+  // uid and extra ride along for the Webhook mode's SubjectAccessReview; RBAC reads name and groups.
+  const u = {
+    name: user.name,
+    groups: user.groups,
+    ...(user.uid === undefined ? {} : { uid: user.uid }),
+    ...(user.extra === undefined ? {} : { extra: user.extra }),
+  };
   if (!info.isResourceRequest) return { user: u, verb: info.verb, nonResourceURL: info.path };
   return {
     user: u,

@@ -25,12 +25,18 @@
 import { randomUUID } from 'node:crypto';
 import { jsonPatch } from '../patch.js';
 import { ApiError } from '../status.js';
-import type { ResourceType } from '../resources.js';
+import { findResource, storageKey, storagePrefix, type ResourceType } from '../resources.js';
 import type { KubeObject, ObjectStore } from '../store/types.js';
 import { postReview, WebhookCallError, type WebhookTarget } from '../webhook-client.js';
 
-const MUTATING_PREFIX = '/registry/admissionregistration.k8s.io/mutatingwebhookconfigurations/';
-const VALIDATING_PREFIX = '/registry/admissionregistration.k8s.io/validatingwebhookconfigurations/';
+const prefixOf = (plural: string): string =>
+  storagePrefix(
+    findResource('admissionregistration.k8s.io', 'v1', plural) as ResourceType,
+    undefined,
+  );
+const MUTATING_PREFIX = prefixOf('mutatingwebhookconfigurations');
+const VALIDATING_PREFIX = prefixOf('validatingwebhookconfigurations');
+const NAMESPACE_TYPE = findResource('', 'v1', 'namespaces') as ResourceType;
 
 function rec(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -152,7 +158,7 @@ export function createWebhookAdmission(store: ObjectStore): {
     if (a.type.group === '' && a.type.kind === 'Namespace')
       return rec((a.object ?? a.oldObject)?.metadata?.labels);
     if (!a.type.namespaced || a.namespace === undefined) return undefined;
-    const ns = await store.get(`/registry/namespaces/${a.namespace}`);
+    const ns = await store.get(storageKey(NAMESPACE_TYPE, undefined, a.namespace));
     return rec(ns?.object.metadata?.labels);
   };
 
