@@ -14,7 +14,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { validateMeshObject } from '../api/index.js';
-import { admitPod, podTemplateOf, type RequestAttributes } from '../kubernetes/index.js';
+import {
+  admitPod,
+  formatLevelVersion,
+  podTemplateOf,
+  type RequestAttributes,
+} from '../kubernetes/index.js';
 import {
   createAuthenticator,
   createServiceAccountTokens,
@@ -1151,8 +1156,9 @@ async function admit(
         });
         ctx.warnings.push(...r.warnings);
         if (r.exempt === undefined) {
-          const e = r.policy.enforce;
-          ctx.annotations['pod-security.kubernetes.io/enforce-policy'] = `${e.level}:${e.version}`;
+          ctx.annotations['pod-security.kubernetes.io/enforce-policy'] = formatLevelVersion(
+            r.policy.enforce,
+          );
         }
         if (r.auditViolations !== undefined)
           ctx.annotations['pod-security.kubernetes.io/audit-violations'] = r.auditViolations;

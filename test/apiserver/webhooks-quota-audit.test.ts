@@ -559,7 +559,7 @@ test(
         ['istio-init'],
       );
       assert.deepEqual(web.spec.initContainers[0]?.command, ['palisade']);
-      assert.deepEqual(web.spec.initContainers[0]?.args.slice(0, 7), [
+      assert.deepEqual(web.spec.initContainers[0].args.slice(0, 7), [
         'proxy-init',
         '-p',
         '15001',

@@ -358,7 +358,10 @@ export function validateWebhookConfiguration(o: KubeObject): { field: string; me
         field: `${at}.admissionReviewVersions`,
         message: `Invalid value: ${JSON.stringify(versions)}: must include at least one of v1 (the version this server speaks)`,
       });
-    if (h.failurePolicy !== undefined && !['Fail', 'Ignore'].includes(String(h.failurePolicy)))
+    if (
+      h.failurePolicy !== undefined &&
+      (typeof h.failurePolicy !== 'string' || !['Fail', 'Ignore'].includes(h.failurePolicy))
+    )
       issues.push({
         field: `${at}.failurePolicy`,
         message: `Unsupported value: ${JSON.stringify(h.failurePolicy)}: supported values: "Fail", "Ignore"`,
