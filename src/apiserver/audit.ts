@@ -141,7 +141,6 @@ export function auditLevel(
               g.resources.some(
                 (x) =>
                   x === full ||
-                  x === info.resource ||
                   x === '*' ||
                   (x.startsWith('*/') && x.slice(2) === info.subresource) ||
                   (x.endsWith('/*') && x.slice(0, -2) === info.resource),

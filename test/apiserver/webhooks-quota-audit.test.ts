@@ -501,7 +501,7 @@ test(
           '--image',
           'registry.example/palisade:test',
         ],
-        { ready: /Injector ready: (https:\/\/\S+)/ },
+        { ready: /Injector ready: (https:\/\/\S+)/, timeoutMs: 30_000 },
       );
       t.after(() => injector.stop());
       const caBundle = Buffer.from(ca.certPem).toString('base64');
