@@ -372,6 +372,22 @@ test(
         ok(await kubectl(['-n', 'quota', 'delete', 'pod', 'p1']), 'delete p1');
         assert.deepEqual(await used(), { pods: '1', 'requests.cpu': '500m' });
         ok(await create(pod('p3', 'quota', { cpu: '100m' })), 'p3 after the delete');
+        // One unit left and two concurrent creates: the quota's status is the commit point, one wins.
+        ok(await kubectl(['-n', 'quota', 'delete', 'pod', 'p2']), 'delete p2');
+        const race = await Promise.all([
+          create(pod('c1', 'quota', { cpu: '100m' })),
+          create(pod('c2', 'quota', { cpu: '100m' })),
+        ]);
+        assert.deepEqual(
+          race.map((r) => r.code === 0).sort(),
+          [false, true],
+          race.map((r) => r.stdout + r.stderr).join('\n'),
+        );
+        assert.match(
+          race.find((r) => r.code !== 0)?.stderr ?? '',
+          /exceeded quota: compute, requested: pods=1/,
+        );
+        assert.deepEqual(await used(), { pods: '2', 'requests.cpu': '200m' });
         // AlwaysPullImages (enabled on this server) rewrote the pull policy.
         const p3 = JSON.parse(
           ok(await kubectl(['-n', 'quota', 'get', 'pod', 'p3', '-o', 'json']), 'get p3'),
