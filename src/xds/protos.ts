@@ -55,8 +55,7 @@ export const EXTENSION_TYPE_URLS = {
     'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   httpInspector:
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
-  originalDst:
-    'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
+  originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 

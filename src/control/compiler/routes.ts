@@ -394,8 +394,7 @@ export function serviceDomains(
     if (service.namespace === proxyNamespace) names.add(service.name);
   }
   // The VIPs too (Istio adds them): a captured client calling http://<vip>:<port> sends them as Host.
-  for (const vip of service.addresses ?? [])
-    names.add(vip.includes(':') ? `[${vip}]` : vip);
+  for (const vip of service.addresses ?? []) names.add(vip.includes(':') ? `[${vip}]` : vip);
   const out: string[] = [];
   for (const n of names) out.push(n, `${n}:${String(port)}`);
   return out;

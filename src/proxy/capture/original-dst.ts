@@ -98,7 +98,7 @@ export function decodeSockaddr(buf: Buffer): OriginalDestination | undefined {
 function compressIpv6(groups: readonly string[]): string {
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i += 1;
       continue;
@@ -124,7 +124,8 @@ export function originalDestination(socket: net.Socket): OriginalDestination | u
   const fd = fdOf(socket);
   if (fd === undefined) return undefined;
   const call = libcGetSockOpt();
-  const v4 = socket.localAddress === undefined || isIPv4(socket.localAddress.replace(/^::ffff:/, ''));
+  const v4 =
+    socket.localAddress === undefined || isIPv4(socket.localAddress.replace(/^::ffff:/, ''));
   const buf = Buffer.alloc(SOCKADDR_IN6_SIZE);
   const len = [buf.length];
   const rc = v4
