@@ -121,7 +121,7 @@ async function spawnReady(
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   let match: RegExpMatchArray;
   try {
-    match = (await waitFor(() => ready.exec(out) ?? undefined, 60_000, 100)) as RegExpMatchArray;
+    match = (await waitFor(() => ready.exec(out) ?? undefined, 120_000, 100)) as RegExpMatchArray;
   } catch {
     child.kill('SIGKILL');
     throw new Error(`${args.join(' ')} not ready:\n${out}`);

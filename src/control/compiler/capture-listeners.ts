@@ -46,6 +46,8 @@ export const PROTOCOL_DETECTION_TIMEOUT_MS = 100;
 /** What http_inspector reports for HTTP/1.x and prior-knowledge HTTP/2 (Envoy's names). */
 const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
 
+type R = Record<string, unknown>;
+
 function tcpProxy(statPrefix: string, cluster: string): object {
   return {
     name: 'envoy.filters.network.tcp_proxy',
@@ -126,6 +128,22 @@ export function buildVirtualOutbound(
       });
   }
   const fallback = policy === 'REGISTRY_ONLY' ? 'BlackHoleCluster' : 'PassthroughCluster';
+  // Envoy matches the destination port first and does not fall back to port-less chains: a
+  // port with only address-specific chains (a TCP VIP, a pod IP) needs its own fallback for
+  // the other addresses (Istio's per-VIP listeners leave those to virtualOutbound).
+  const portOnly = new Set(httpPorts);
+  const specific = new Set<number>();
+  for (const chain of chains) {
+    const match = (chain as { filter_chain_match?: R }).filter_chain_match ?? {};
+    const port = Number((match['destination_port'] as R | undefined)?.['value']);
+    if (match['prefix_ranges'] !== undefined) specific.add(port);
+  }
+  for (const port of [...specific].filter((p) => !portOnly.has(p)).sort((a, b) => a - b))
+    chains.push({
+      name: `PassthroughFilterChain|${String(port)}`,
+      filter_chain_match: { destination_port: { value: port } },
+      filters: [tcpProxy(fallback, fallback)],
+    });
   chains.push({ name: 'PassthroughFilterChain', filters: [tcpProxy(fallback, fallback)] });
   return {
     '@type': TYPE_URLS.listener,
