@@ -34,7 +34,7 @@ const SOL_IPV6 = 41;
 const SO_ORIGINAL_DST = 80;
 const SOCKADDR_IN6_SIZE = 28;
 
-type GetSockOpt = (fd: number, level: number, name: number, buf: Buffer, len: number[]) => number;
+type GetSockOpt = (fd: number, level: number, name: number, buf: Buffer, len: Buffer) => number;
 let getsockopt: GetSockOpt | undefined;
 let loadError: Error | undefined;
 
@@ -48,11 +48,10 @@ function libcGetSockOpt(): GetSockOpt {
     const koffi = require('koffi') as {
       load(path: string): { func(signature: string): GetSockOpt };
     };
-    getsockopt = koffi
-      .load('libc.so.6')
-      .func(
-        'int getsockopt(int fd, int level, int name, _Out_ uint8_t *buf, _Inout_ uint32_t *len)',
-      );
+    getsockopt = koffi.load('libc.so.6').func(
+      // Raw pointers to Node Buffers: koffi passes their memory as is (no array marshalling).
+      'int getsockopt(int fd, int level, int name, void *buf, void *len)',
+    );
     return getsockopt;
   } catch (error) {
     loadError = new Error(
@@ -127,12 +126,13 @@ export function originalDestination(socket: net.Socket): OriginalDestination | u
   const v4 =
     socket.localAddress === undefined || isIPv4(socket.localAddress.replace(/^::ffff:/, ''));
   const buf = Buffer.alloc(SOCKADDR_IN6_SIZE);
-  const len = [buf.length];
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(buf.length, 0);
   const rc = v4
     ? call(fd, SOL_IP, SO_ORIGINAL_DST, buf, len)
     : call(fd, SOL_IPV6, SO_ORIGINAL_DST, buf, len);
   if (rc !== 0) return undefined;
-  const found = decodeSockaddr(buf.subarray(0, len[0]));
+  const found = decodeSockaddr(buf.subarray(0, len.readUInt32LE(0)));
   // Not redirected: the kernel may answer with the socket's own local address.
   if (found === undefined) return undefined;
   return found;

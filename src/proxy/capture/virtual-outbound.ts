@@ -101,13 +101,12 @@ export function candidateChains(listener: R, destination: OriginalDestination): 
   let best = -1;
   for (const c of byPort)
     best = Math.max(best, prefixMatch(rec(c['filter_chain_match']), destination.address));
-  const byAddress = byPort.filter(
+  // Envoy matches the port first and does not fall back to port-less chains when the port's
+  // group has no chain for the address: then there is no chain (the connection is closed).
+  if (best < 0) return [];
+  return byPort.filter(
     (c) => prefixMatch(rec(c['filter_chain_match']), destination.address) === best,
   );
-  if (byAddress.length > 0 || exact.length === 0) return byAddress;
-  // Envoy matches the port first and does not fall back to port-less chains when an exact
-  // port group has no chain for the address; a miss there is no chain (connection closed).
-  return [];
 }
 
 /** What http_inspector reports: `http/1.1`/`http/1.0` for a request line, `h2c` for the HTTP/2 preface. */
