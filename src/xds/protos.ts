@@ -56,6 +56,7 @@ export const EXTENSION_TYPE_URLS = {
     'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   httpInspector:
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 
@@ -81,6 +82,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/service/status/v3/csds.proto',
 ];
