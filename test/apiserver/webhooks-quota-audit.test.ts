@@ -343,6 +343,13 @@ test(
         groups: ['system:authenticated'],
         uid: 'uid-dave',
       });
+      // The rules list says it is incomplete: the webhook's grants cannot be listed.
+      const list = await kubectl(['-n', 'authz', 'auth', 'can-i', '--list'], { kubeconfig: dave });
+      ok(list, 'can-i --list');
+      assert.match(
+        list.stderr,
+        /incomplete.*webhook authorizer does not support user rule resolution/i,
+      );
       // An RBAC allow never reaches the webhook: the admin's requests did not.
       assert.ok(calls.authz.every((s) => s.user !== 'admin'));
     });
