@@ -29,6 +29,8 @@ export interface SelfDescription {
   readonly namespace: string | undefined;
   readonly principal: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
+  /** Istio's CLUSTER_ID (default `Kubernetes`). */
+  readonly cluster?: string | undefined;
 }
 
 /** Metrics and access logs for one proxy. */
@@ -59,13 +61,18 @@ export function createProxyTelemetry(
     principal: self.principal,
     app: self.labels['app'],
     version: self.labels['version'],
+    cluster: self.cluster,
+    canonicalService: self.labels['service.istio.io/canonical-name'],
+    canonicalRevision: self.labels['service.istio.io/canonical-revision'],
   };
   return {
     metrics,
     accessLog,
     inbound(r) {
       if (r.method === undefined) return;
-      const source: PeerInfo = {
+      // The client's metadata when mTLS proved its claim (peer-metadata.ts), else only the
+      // verified principal: a plaintext client is `unknown` whatever it claims.
+      const source: PeerInfo = r.peer ?? {
         principal: r.principal ?? undefined,
         namespace: namespaceOf(r.principal),
       };
@@ -94,12 +101,39 @@ export function createProxyTelemetry(
         durationMs: Math.round(r.durationMs),
         upstreamCluster: `${r.listener}||`,
       });
+      if (spans !== undefined && r.span?.sampled === true) {
+        // Envoy's inbound sidecar span: kind server, named after the inbound cluster's route.
+        const end = unixNanoNow();
+        spans.exporter.export({
+          context: r.span,
+          name: `${r.listener}/*`,
+          kind: 'server',
+          startTimeUnixNano: end - BigInt(Math.round(r.durationMs * 1e6)),
+          endTimeUnixNano: end,
+          attributes: {
+            'http.method': r.method,
+            'http.url': r.path ?? '/',
+            'http.protocol': r.protocol ?? 'HTTP/1.1',
+            'http.status_code': r.status,
+            'peer.principal': r.principal ?? '',
+            ...(r.peer?.workload === undefined ? {} : { 'peer.workload': r.peer.workload }),
+            'istio.mutual_tls': r.mtls,
+            node_id: spans.nodeId,
+            component: 'proxy',
+          },
+          status: r.status === 0 || r.status >= 500 ? { code: 'error' } : { code: 'unset' },
+        });
+      }
     },
     outbound(r) {
       const [, , subset, host] = r.cluster.split('|');
+      // The server's metadata when secure naming vouches for it, else what the cluster name says.
       const destination: PeerInfo = {
+        ...r.peer,
         ...(host === undefined || host === '' ? {} : { service: host }),
-        ...(subset === undefined || subset === '' ? {} : { version: subset }),
+        ...(r.peer?.version === undefined && subset !== undefined && subset !== ''
+          ? { version: subset }
+          : {}),
       };
       metrics.recordRequest(
         requestLabels({
