@@ -9,7 +9,7 @@
  */
 import type * as http from 'node:http';
 import type { Writable } from 'node:stream';
-import { createProxyTelemetry } from './telemetry-hooks.js';
+import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
 import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
 import { createInboundTelemetry } from './inbound/inbound-telemetry.js';
 import { createSvidSource, type SvidSource } from '../identity/svid-source.js';
@@ -170,6 +170,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     },
     options.accessLog,
     exporter === undefined ? undefined : { exporter, nodeId: options.node.id },
+    inboundServiceLookup(() => ads.snapshot, options.instanceIp),
   );
   const sdsNames = new Set<string>();
   const onInbound = options.onInbound;

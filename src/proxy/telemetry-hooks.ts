@@ -21,6 +21,7 @@ import {
   type PeerInfo,
 } from '../telemetry/index.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
+import type { XdsSnapshot } from './xds-client/ads-client.js';
 import type { OutboundRecord } from './outbound/outbound-proxy.js';
 
 /** The proxy's own workload, from its node metadata. */
@@ -46,11 +47,49 @@ function namespaceOf(principal: string | null): string | undefined {
   return principal === null ? undefined : (/\/ns\/([^/]+)\/sa\//.exec(principal)?.[1] ?? undefined);
 }
 
+type R = Record<string, unknown>;
+const rec = (v: unknown): R =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
+const list = (v: unknown): R[] => (Array.isArray(v) ? v.map(rec) : []);
+
+/**
+ * The service an inbound listener serves, for the destination reporter's
+ * `destination_service`: Envoy reads it from the inbound cluster's Istio
+ * metadata; here it is the service whose endpoints (EDS, `outbound|port||host`)
+ * include this instance's address and port. Memoised per snapshot.
+ */
+export function inboundServiceLookup(
+  snapshot: () => XdsSnapshot,
+  instanceIp: string,
+): (listener: string) => string | undefined {
+  let seen: XdsSnapshot | undefined;
+  let byPort = new Map<number, string>();
+  return (listener) => {
+    const current = snapshot();
+    if (current !== seen) {
+      seen = current;
+      byPort = new Map();
+      for (const [name, cla] of current.endpoint) {
+        const [direction, port, subset, host] = name.split('|');
+        if (direction !== 'outbound' || subset !== '' || host === undefined) continue;
+        for (const group of list(cla['endpoints']))
+          for (const lb of list(group['lb_endpoints'])) {
+            const address = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
+            if (address['address'] === instanceIp && String(address['port_value']) === port)
+              if (!byPort.has(Number(port))) byPort.set(Number(port), host);
+          }
+      }
+    }
+    return byPort.get(Number(listener.split('|')[1]));
+  };
+}
+
 /** Creates the telemetry of one proxy; `accessLogStream` undefined disables access logs. */
 export function createProxyTelemetry(
   self: SelfDescription,
   accessLogStream: Writable | undefined,
   spans?: { readonly exporter: OtlpExporter; readonly nodeId: string },
+  inboundService?: (listener: string) => string | undefined,
 ): ProxyTelemetry {
   const metrics = createMeshMetrics();
   const accessLog =
@@ -76,7 +115,8 @@ export function createProxyTelemetry(
         principal: r.principal ?? undefined,
         namespace: namespaceOf(r.principal),
       };
-      const destination: PeerInfo = { ...me };
+      const service = inboundService?.(r.listener);
+      const destination: PeerInfo = service === undefined ? me : { ...me, service };
       metrics.recordRequest(
         requestLabels({
           reporter: 'destination',
@@ -106,7 +146,7 @@ export function createProxyTelemetry(
         const end = unixNanoNow();
         spans.exporter.export({
           context: r.span,
-          name: `${r.listener}/*`,
+          name: `${service ?? r.listener}:${r.listener.split('|')[1] ?? ''}/*`,
           kind: 'server',
           startTimeUnixNano: end - BigInt(Math.round(r.durationMs * 1e6)),
           endTimeUnixNano: end,
