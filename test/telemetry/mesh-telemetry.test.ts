@@ -140,12 +140,12 @@ test(
         1_000,
       );
       assert.ok(edges !== undefined);
-      for (const e of [
-        'istio-ingressgateway → productpage-v1',
-        'productpage-v1 → details-v1',
-      ])
+      for (const e of ['istio-ingressgateway → productpage-v1', 'productpage-v1 → details-v1'])
         assert.ok(edges.includes(e), `${e} in ${edges.join(', ')}`);
-      assert.ok(edges.some((e) => /^productpage-v1 → reviews-v[123]$/.test(e)), edges.join(', '));
+      assert.ok(
+        edges.some((e) => /^productpage-v1 → reviews-v[123]$/.test(e)),
+        edges.join(', '),
+      );
       assert.ok(!edges.some((e) => e.includes('unknown')), edges.join(', '));
       const source = await query(
         'sum(rate(istio_requests_total{reporter="source"}[1m])) by (source_workload, destination_workload, destination_version, destination_principal)',
