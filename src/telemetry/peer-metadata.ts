@@ -180,8 +180,8 @@ export function createPeerMetadataExchange(
   return {
     headers,
     strip(h) {
-      delete h[PEER_METADATA_HEADER];
-      delete h[PEER_METADATA_ID_HEADER];
+      Reflect.deleteProperty(h, PEER_METADATA_HEADER);
+      Reflect.deleteProperty(h, PEER_METADATA_ID_HEADER);
     },
     fromClient(h, principal) {
       if (principal === null) return undefined;

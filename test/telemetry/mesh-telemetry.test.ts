@@ -159,6 +159,7 @@ test(
         30_000,
         1_000,
       );
+      assert.ok(source !== undefined);
       // ingress → productpage → details, reviews (one or more versions) → ratings.
       assert.ok(source.result.length >= 4, JSON.stringify(source.result.map((s) => s.metric)));
       for (const s of source.result) {

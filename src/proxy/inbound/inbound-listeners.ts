@@ -245,8 +245,8 @@ function appHeaders(
   // A client's `expect: 100-continue` was answered by this server already.
   delete headers['expect'];
   // Peer metadata is for the sidecars: the app never sees a (possibly forged) claim.
-  delete headers[PEER_METADATA_HEADER];
-  delete headers[PEER_METADATA_ID_HEADER];
+  Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+  Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
   return headers;
 }
 

@@ -40,11 +40,11 @@ export function createInboundTelemetry(
     exchange,
     serverSpans,
     toApp(headers, span) {
-      injectTraceContext(headers as Record<string, string>, span);
+      injectTraceContext(headers, span);
     },
     toClient(headers, client) {
-      delete headers[PEER_METADATA_HEADER];
-      delete headers[PEER_METADATA_ID_HEADER];
+      Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+      Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
       if (client !== undefined && exchange !== undefined) Object.assign(headers, exchange.headers);
     },
   };

@@ -651,8 +651,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const action = rec(route['route']);
     const headers = forwardedRequestHeaders(req.headers);
     // Only this proxy speaks for its workload: an app's own peer headers never leave.
-    delete headers[PEER_METADATA_HEADER];
-    delete headers[PEER_METADATA_ID_HEADER];
+    Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+    Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
     headers['host'] =
       typeof action['host_rewrite_literal'] === 'string'
         ? action['host_rewrite_literal']
@@ -1051,8 +1051,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
                 : exchange.fromServer(upstreamHeaders, tlsConfig.sans);
             if (serverPeer !== undefined) peers.set(req, serverPeer);
             const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
-            delete out[PEER_METADATA_HEADER];
-            delete out[PEER_METADATA_ID_HEADER];
+            Reflect.deleteProperty(out, PEER_METADATA_HEADER);
+            Reflect.deleteProperty(out, PEER_METADATA_ID_HEADER);
             applyHeaderOps(
               out,
               route['response_headers_to_add'],
