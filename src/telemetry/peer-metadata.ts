@@ -28,6 +28,8 @@ export const PEER_METADATA_HEADER = 'x-envoy-peer-metadata';
 export const PEER_METADATA_ID_HEADER = 'x-envoy-peer-metadata-id';
 /** Longest header value accepted (a bigger claim is ignored, not parsed). */
 export const MAX_PEER_METADATA_BYTES = 4096;
+/** Distinct header values whose decoding one proxy keeps. */
+const DECODE_CACHE_SIZE = 256;
 
 /** The node metadata one proxy tells its peers. Keys as Istio's NodeMetadata. */
 export interface NodeMetadata {
@@ -173,6 +175,17 @@ export function createPeerMetadataExchange(
   nodeId: string,
   self: NodeMetadata,
 ): PeerMetadataExchange {
+  // A peer sends the same value on every request: decode each distinct value once
+  // (bounded: cleared when full, so forged values cannot grow it). Verification stays per request.
+  const decoded = new Map<string, NodeMetadata | undefined>();
+  const decode = (value: unknown): NodeMetadata | undefined => {
+    if (typeof value !== 'string') return undefined;
+    if (decoded.has(value)) return decoded.get(value);
+    const meta = decodePeerMetadata(value);
+    if (decoded.size >= DECODE_CACHE_SIZE) decoded.clear();
+    decoded.set(value, meta);
+    return meta;
+  };
   const headers = Object.freeze({
     [PEER_METADATA_ID_HEADER]: nodeId,
     [PEER_METADATA_HEADER]: encodePeerMetadata(self),
@@ -185,12 +198,12 @@ export function createPeerMetadataExchange(
     },
     fromClient(h, principal) {
       if (principal === null) return undefined;
-      const meta = decodePeerMetadata(h[PEER_METADATA_HEADER]);
+      const meta = decode(h[PEER_METADATA_HEADER]);
       if (meta === undefined || !claimMatches(meta, principal)) return undefined;
       return peerInfoOf(meta, principal);
     },
     fromServer(h, allowed) {
-      const meta = decodePeerMetadata(h[PEER_METADATA_HEADER]);
+      const meta = decode(h[PEER_METADATA_HEADER]);
       if (meta === undefined) return undefined;
       const principal = allowedIdentity(meta, allowed);
       return principal === undefined ? undefined : peerInfoOf(meta, principal);
