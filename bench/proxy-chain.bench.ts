@@ -100,8 +100,12 @@ function start(
     let out = '';
     let found = false;
     const timer = setTimeout(() => {
-      reject(new Error(`${name} not ready in 20 s:\n${child.stderr}`));
-    }, 20_000);
+      reject(
+        new Error(
+          `${name} not ready in 60 s (a loaded shared machine starts slowly):\n${child.stderr}`,
+        ),
+      );
+    }, 60_000);
     proc.stdout?.on('data', (chunk: Buffer) => {
       if (found) return; // access logs and the like: drained, not kept
       out += chunk.toString();

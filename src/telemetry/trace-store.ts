@@ -22,6 +22,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
+import { PalisadeError } from '../errors/index.js';
 
 /** OTLP `SpanKind` numbers → names. */
 const KINDS = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'] as const;
@@ -303,7 +304,11 @@ export async function startTraceReceiver(
 ): Promise<TraceReceiver> {
   const host = options.host ?? '127.0.0.1';
   if (!/^127\.|^::1$|^localhost$/.test(host))
-    throw new Error(`trace receiver: ${host} is not a loopback address`);
+    throw new PalisadeError(
+      'PAL_ERR_CONFIG_INVALID',
+      `trace receiver: ${host} is not a loopback address (spans carry URLs and identities)`,
+      { path: 'host' },
+    );
   const store = options.store ?? createTraceStore();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://receiver');
