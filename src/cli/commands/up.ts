@@ -41,8 +41,7 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
       `Metrics: ${first.adminUrl}/stats/prometheus   (${first.name}; every proxy's admin URL is in ${rel(join(info.stateDir, 'mesh.json'))})\n`,
     );
   if (info.prometheusUrl !== undefined) io.stdout(`Prometheus: ${info.prometheusUrl}\n`);
-  if (info.tracesUrl !== undefined)
-    io.stdout(`Traces: ${info.tracesUrl}   (GET ${info.tracesUrl}api/traces)\n`);
+  if (info.tracesUrl !== undefined) io.stdout(`Traces: ${info.tracesUrl}\n`);
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
   io.stdout(
