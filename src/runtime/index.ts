@@ -18,3 +18,4 @@ export {
   type MeshProxy,
   type RunningMesh,
 } from './mesh-runtime.js';
+export { findOnPath, freeLoopbackPort } from './observability.js';

@@ -36,6 +36,7 @@ import {
 } from '../identity/index.js';
 import { allocateAddresses, assertPortFree } from './address-allocation.js';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from './supervisor.js';
+import { prometheusProcess, startMeshTracing } from './observability.js';
 
 /** Options of {@link startMesh}. */
 export interface MeshOptions {
@@ -52,6 +53,10 @@ export interface MeshOptions {
   readonly onEvent?: (event: SupervisorEvent) => void;
   /** Progress lines for the user. */
   readonly onProgress?: (line: string) => void;
+  /** Run Prometheus (this binary) scraping every proxy (observability.ts). */
+  readonly prometheus?: { readonly binary: string } | undefined;
+  /** Run the trace receiver and make every proxy export spans to it. */
+  readonly tracing?: boolean | undefined;
 }
 
 /** One running proxy, for the summary and tests. */
@@ -77,6 +82,10 @@ export interface MeshInfo {
   };
   readonly proxies: readonly MeshProxy[];
   readonly apps: readonly { readonly name: string; readonly address: string }[];
+  /** Prometheus UI/API, with `--prometheus`. */
+  readonly prometheusUrl?: string;
+  /** The trace receiver (`/api/traces`), with `--tracing`. */
+  readonly tracesUrl?: string;
 }
 
 /** A running mesh. */
@@ -229,6 +238,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       replicas: w.spec.replicas ?? 1,
     })),
   );
+  const tracing = options.tracing === true ? await startMeshTracing() : undefined;
   const tokensDir = join(stateDir, 'tokens');
   mkdirSync(tokensDir, { recursive: true });
   const tokenFile = async (namespace: string, serviceAccount: string): Promise<string> => {
@@ -319,6 +329,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         ca.trustDomain,
         '--admin-port',
         String(adminPort),
+        ...(tracing?.proxyArgs ?? []),
       ],
       env: baseEnv,
       cwd: stateDir,
@@ -394,7 +405,12 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     ip: INGRESS_IP,
     namespace: ROOT_NAMESPACE,
     serviceAccount: 'istio-ingressgateway-service-account',
-    metadata: { PROXY_TYPE: 'ingress' },
+    metadata: {
+      PROXY_TYPE: 'ingress',
+      // As Istio's gateway Deployments: peers report it by workload and app.
+      WORKLOAD_NAME: 'istio-ingressgateway',
+      LABELS: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+    },
   });
   // The egress gateway always runs (as in Istio's demo profile): Gateways selecting it may be applied later.
   await proxySpec({
@@ -403,9 +419,19 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     ip: EGRESS_IP,
     namespace: ROOT_NAMESPACE,
     serviceAccount: 'istio-egressgateway-service-account',
-    metadata: { PROXY_TYPE: 'egress' },
+    metadata: {
+      PROXY_TYPE: 'egress',
+      // As Istio's gateway Deployments: peers report it by workload and app.
+      WORKLOAD_NAME: 'istio-egressgateway',
+      LABELS: { app: 'istio-egressgateway', istio: 'egressgateway' },
+    },
   });
 
+  const prometheus =
+    options.prometheus === undefined
+      ? undefined
+      : await prometheusProcess({ binary: options.prometheus.binary, stateDir, proxies });
+  if (prometheus !== undefined) specs.push(prometheus.spec);
   const supervisor = createSupervisor({
     logDir: join(stateDir, 'logs'),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
@@ -426,6 +452,8 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     },
     proxies,
     apps,
+    ...(prometheus === undefined ? {} : { prometheusUrl: prometheus.url }),
+    ...(tracing === undefined ? {} : { tracesUrl: `${tracing.receiver.url}/` }),
   };
   writeFileSync(join(stateDir, 'mesh.json'), `${JSON.stringify(info, null, 2)}\n`);
 
@@ -468,8 +496,13 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       await waitUntil(`the ingress gateway on port ${String(p.port)}`, () =>
         tcpReady(INGRESS_IP, p.port),
       );
+    if (prometheus !== undefined) {
+      const url = new URL(prometheus.url);
+      await waitUntil('Prometheus', () => tcpReady(url.hostname, Number(url.port)));
+    }
   } catch (error) {
     await supervisor.stop();
+    await tracing?.receiver.close();
     throw error;
   }
   return {
@@ -477,6 +510,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     supervisor,
     async stop() {
       await supervisor.stop();
+      await tracing?.receiver.close();
     },
   };
 }

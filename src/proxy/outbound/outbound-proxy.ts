@@ -91,6 +91,10 @@ import {
   childSpan,
   injectTraceContext,
   parseTraceContext,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  type PeerInfo,
+  type PeerMetadataExchange,
   type SpanContext,
 } from '../../telemetry/index.js';
 import { decide, matchRoute, type RouteDecision } from './route-table.js';
@@ -118,6 +122,8 @@ export interface OutboundRecord {
   readonly grpc?: { readonly status: number | undefined };
   /** The span this hop started (propagated upstream), for span export. */
   readonly span?: SpanContext;
+  /** The server's peer metadata, when secure naming vouches for its claim. */
+  readonly peer?: PeerInfo;
 }
 
 export interface OutboundProxyOptions {
@@ -137,6 +143,8 @@ export interface OutboundProxyOptions {
   logger?: Logger;
   /** Called when a server fails secure naming (presents an identity not allowed for the service). */
   onSecureNamingFailure?: (cluster: string, presented: readonly string[]) => void;
+  /** Peer metadata exchange with mesh (ISTIO_MUTUAL) upstreams; absent = none sent. */
+  peerMetadata?: PeerMetadataExchange;
 }
 
 /** A running outbound proxy. */
@@ -559,6 +567,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
 
   /** Records one outbound exchange (metrics, access log) with its duration since `started`. */
   const spans = new WeakMap<AnyRequest, SpanContext>();
+  const peers = new WeakMap<AnyRequest, PeerInfo>();
   const recorder =
     (req: AnyRequest, target: Target | undefined, started: number) =>
     (
@@ -583,6 +592,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         protocol: protocolOf(req),
         ...(isGrpc(req.headers) ? { grpc: { status: sentGrpcStatus(req) } } : {}),
         ...(spans.has(req) ? { span: spans.get(req) } : {}),
+        ...(peers.has(req) ? { peer: peers.get(req) } : {}),
       });
     };
 
@@ -649,6 +659,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const route = found.route;
     const action = rec(route['route']);
     const headers = forwardedRequestHeaders(req.headers);
+    // Only this proxy speaks for its workload: an app's own peer headers never leave.
+    Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+    Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
     headers['host'] =
       typeof action['host_rewrite_literal'] === 'string'
         ? action['host_rewrite_literal']
@@ -782,6 +795,12 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       const { headers, path } = upstreamRequest(req, target, found, decision);
       // A client's `expect: 100-continue` was answered by this server already.
       delete headers['expect'];
+      // Istio's metadata exchange: only to mesh peers (ISTIO_MUTUAL, the workload's own SVID).
+      const exchange =
+        options.peerMetadata !== undefined && tlsConfig?.certificateSecret === 'default'
+          ? options.peerMetadata
+          : undefined;
+      if (exchange !== undefined) Object.assign(headers, exchange.headers);
 
       // Fault injection (envoy.filters.http.fault, per-route config), only when the HCM runs the fault filter.
       const faultEnabled = records(hcm?.['http_filters']).some(
@@ -1035,7 +1054,14 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
             if (retriableStatus) responseFlags = 'URX';
             clear();
             if (finished) return;
+            const serverPeer =
+              exchange === undefined || tlsConfig === null
+                ? undefined
+                : exchange.fromServer(upstreamHeaders, tlsConfig.sans);
+            if (serverPeer !== undefined) peers.set(req, serverPeer);
             const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
+            Reflect.deleteProperty(out, PEER_METADATA_HEADER);
+            Reflect.deleteProperty(out, PEER_METADATA_ID_HEADER);
             applyHeaderOps(
               out,
               route['response_headers_to_add'],
