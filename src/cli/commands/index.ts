@@ -23,6 +23,8 @@ import { upCommand } from './up.js';
 import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 import { apiserverCommand } from './apiserver.js';
+import { proxyInitCommand } from './proxy-init.js';
+import { execCommand } from './exec.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -48,4 +50,6 @@ export const COMMANDS: readonly Command[] = [
   proxyStatusCommand,
   proxyConfigCommand,
   apiserverCommand,
+  proxyInitCommand,
+  execCommand,
 ];
