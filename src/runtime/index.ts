@@ -14,7 +14,15 @@ export {
   startMesh,
   writeConfigDir,
   type MeshInfo,
+  type MeshPod,
   type MeshOptions,
   type MeshProxy,
   type RunningMesh,
 } from './mesh-runtime.js';
+export {
+  chooseIsolation,
+  cleanLeftovers,
+  netnsProblem,
+  type IsolationMode,
+  type IsolationRecord,
+} from './netns/index.js';

@@ -33,7 +33,10 @@ root on the host's file system; exits with CMD's exit status. Needs root.`,
   run: async (args, io) => {
     const dash = args.indexOf('--');
     if (dash === -1)
-      throw new PalisadeError('PAL_ERR_USAGE', 'missing `--` before the command (palisade exec NAME -- CMD)');
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        'missing `--` before the command (palisade exec NAME -- CMD)',
+      );
     const { values, positionals } = parseCommandArgs(args.slice(0, dash), {
       'state-dir': { type: 'string' },
     });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
-import { startMesh, type MeshInfo } from '../../runtime/index.js';
+import { chooseIsolation, startMesh, type MeshInfo } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -76,6 +76,8 @@ export const upCommand: Command = {
   summary: 'Run a whole mesh locally: control plane, apps with sidecars, gateways',
   usage: `Usage: palisade up [-f MESHDIR] [--state-dir DIR] [--control-port 15010] [--ca-port 15012]
                    [--admin-base-port 15100] [--timeout-ms 90000]
+                   [--isolation auto|netns|loopback] [--pod-cidr 10.244.0.0/24]
+                   [--service-cidr 10.96.0.0/16]
 
 Reads every YAML file directly in MESHDIR (default: the current directory):
 Kubernetes Services and ServiceAccounts, Palisade Workloads (the processes to
@@ -86,7 +88,15 @@ with a sidecar; the ingress gateway listens on 127.12.0.1 (Gateway port 80 →
 generated, with their CA in <state-dir>/ingress-ca.pem for curl --cacert.
 State (config, CA, tokens, logs) goes to --state-dir (default
 .palisade/<mesh name>). Exits non-zero with the reason if the mesh cannot
-become ready; Ctrl-C stops every process.`,
+become ready; Ctrl-C stops every process.
+
+--isolation netns puts each replica and gateway in its own network namespace
+(a pod) on a bridge, with a pod IP from --pod-cidr, proxy-init's capture rules
+and the sidecar as UID 1337; Services get ClusterIPs from --service-cidr and
+resolve by name in every pod; the control plane listens on the bridge's host
+address. loopback is the layout above. auto (the default, or
+$PALISADE_ISOLATION) picks netns when running as root and \`ip netns\` works.
+The choice is printed first: "Isolation: network namespaces (reason)".`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -97,6 +107,9 @@ become ready; Ctrl-C stops every process.`,
         'ca-port': { type: 'string' },
         'admin-base-port': { type: 'string' },
         'timeout-ms': { type: 'string' },
+        isolation: { type: 'string' },
+        'pod-cidr': { type: 'string' },
+        'service-cidr': { type: 'string' },
       },
       false,
     );
@@ -110,7 +123,16 @@ become ready; Ctrl-C stops every process.`,
         .at(-1) ?? 'mesh';
     const stateDir = resolve(io.cwd, values['state-dir'] ?? join('.palisade', name));
     const config = readConfig();
+    const isolation = chooseIsolation(
+      values.isolation ?? process.env['PALISADE_ISOLATION'] ?? 'auto',
+    );
+    io.stdout(
+      `Isolation: ${isolation.mode === 'netns' ? 'network namespaces' : 'loopback'} (${isolation.reason})\n`,
+    );
     const mesh = await startMesh({
+      isolation: isolation.mode,
+      ...(values['pod-cidr'] === undefined ? {} : { podCidr: values['pod-cidr'] }),
+      ...(values['service-cidr'] === undefined ? {} : { serviceCidr: values['service-cidr'] }),
       meshDir,
       stateDir,
       cli: CLI_ENTRY,

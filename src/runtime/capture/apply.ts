@@ -16,7 +16,9 @@ import { builtinJumps, CAPTURE_CHAINS, captureRules, type CaptureOptions } from 
 /** Runs an iptables tool, inside `netns` when given; throws PAL_ERR_RUNTIME_CAPTURE with its stderr. */
 function run(netns: string | undefined, argv: readonly string[], input?: string): string {
   const [command, args] =
-    netns === undefined ? [argv[0] ?? '', argv.slice(1)] : ['ip', ['netns', 'exec', netns, ...argv]];
+    netns === undefined
+      ? [argv[0] ?? '', argv.slice(1)]
+      : ['ip', ['netns', 'exec', netns, ...argv]];
   const result = spawnSync(command, args, {
     encoding: 'utf8',
     ...(input === undefined ? {} : { input }),

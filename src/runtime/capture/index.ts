@@ -9,10 +9,4 @@ export {
   validateCapture,
   type CaptureOptions,
 } from './rules.js';
-export {
-  cleanCapture,
-  cleanScript,
-  installCapture,
-  installScript,
-  natTable,
-} from './apply.js';
+export { cleanCapture, cleanScript, installCapture, installScript, natTable } from './apply.js';

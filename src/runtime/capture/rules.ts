@@ -98,7 +98,14 @@ function checkPort(value: number, field: string): void {
 function checkCidr(value: string, field: string): void {
   const [ip, bits, extra] = value.split('/');
   const n = Number(bits ?? '32');
-  if (extra !== undefined || ip === undefined || !isIPv4(ip) || !Number.isInteger(n) || n < 0 || n > 32)
+  if (
+    extra !== undefined ||
+    ip === undefined ||
+    !isIPv4(ip) ||
+    !Number.isInteger(n) ||
+    n < 0 ||
+    n > 32
+  )
     throw new PalisadeError(
       'PAL_ERR_USAGE',
       `${field}: ${value} is not an IPv4 CIDR (IPv6 capture is not supported)`,

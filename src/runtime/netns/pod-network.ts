@@ -83,9 +83,7 @@ export function chooseIsolation(requested: string): { mode: IsolationMode; reaso
     return {
       mode: 'netns',
       reason:
-        requested === 'netns'
-          ? '--isolation netns'
-          : 'auto: running as root and `ip netns` works',
+        requested === 'netns' ? '--isolation netns' : 'auto: running as root and `ip netns` works',
     };
   if (requested === 'netns')
     throw new PalisadeError(
@@ -253,6 +251,12 @@ export function createNodeNetwork(options: NodeNetworkOptions): NodeNetwork {
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   };
   save();
+  // A crash of `up` (an exception, process.exit) still removes the pods; SIGKILL leaves them to the next `up`.
+  const onExit = (): void => {
+    teardownRecord(record);
+    rmSync(file, { force: true });
+  };
+  process.once('exit', onExit);
   ip(['link', 'add', bridge, 'type', 'bridge'], 'creating the bridge');
   ip(['addr', 'add', `${hostIp}/${String(cidr.prefix)}`, 'dev', bridge], 'addressing the bridge');
   ip(['link', 'set', bridge, 'up'], 'bringing up the bridge');
@@ -299,8 +303,8 @@ export function createNodeNetwork(options: NodeNetworkOptions): NodeNetwork {
       save();
     },
     teardown() {
-      teardownRecord(record);
-      rmSync(file, { force: true });
+      process.removeListener('exit', onExit);
+      onExit();
     },
   };
 }

@@ -14,12 +14,7 @@
 import { chownSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CAPTURE, installCapture } from '../capture/index.js';
-import {
-  createNodeNetwork,
-  netnsExec,
-  type NodeNetwork,
-  type Pod,
-} from './pod-network.js';
+import { createNodeNetwork, netnsExec, type NodeNetwork, type Pod } from './pod-network.js';
 import { assignClusterIps, podHostsFile, writeClusterIps, type ServiceVip } from './service-ips.js';
 
 /** The sidecar's UID and GID (Istio's 1337): capture rules exclude its traffic by owner. */
@@ -133,7 +128,12 @@ export function createPods(options: PodsOptions): MeshPods {
         try {
           const rows = readFileSync(`/proc/${String(pid)}/net/${table}`, 'utf8').split('\n');
           // Columns: sl local_address rem_address st …; st 0A is LISTEN.
-          if (rows.some((r) => r.trim().split(/\s+/)[1]?.endsWith(`:${hex}`) && r.trim().split(/\s+/)[3] === '0A'))
+          if (
+            rows.some(
+              (r) =>
+                r.trim().split(/\s+/)[1]?.endsWith(`:${hex}`) && r.trim().split(/\s+/)[3] === '0A',
+            )
+          )
             return true;
         } catch {
           // the process is gone or restarting
