@@ -40,6 +40,11 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
     io.stdout(
       `Metrics: ${first.adminUrl}/stats/prometheus   (${first.name}; every proxy's admin URL is in ${rel(join(info.stateDir, 'mesh.json'))})\n`,
     );
+  const pod = info.pods.find((p) => p.name === first?.name.replace(/-sidecar$/, ''));
+  if (pod !== undefined)
+    io.stdout(
+      `Pods:    ${String(info.pods.length)} network namespaces, pod IPs in mesh.json   (palisade exec ${pod.name} -- ip -br addr)\n`,
+    );
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
   io.stdout(
@@ -129,6 +134,13 @@ The choice is printed first: "Isolation: network namespaces (reason)".`,
     io.stdout(
       `Isolation: ${isolation.mode === 'netns' ? 'network namespaces' : 'loopback'} (${isolation.reason})\n`,
     );
+    // A stop while starting: exit, which runs the netns teardown (process 'exit' handler).
+    const early = (): void => {
+      io.stderr('palisade up: stopped while starting\n');
+      process.exit(1);
+    };
+    process.once('SIGINT', early);
+    process.once('SIGTERM', early);
     const mesh = await startMesh({
       isolation: isolation.mode,
       ...(values['pod-cidr'] === undefined ? {} : { podCidr: values['pod-cidr'] }),
@@ -155,6 +167,8 @@ The choice is printed first: "Isolation: network namespaces (reason)".`,
           );
       },
     });
+    process.removeListener('SIGINT', early);
+    process.removeListener('SIGTERM', early);
     summary(mesh.info, io, meshMtls(mesh.info));
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {
