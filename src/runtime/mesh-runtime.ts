@@ -560,7 +560,7 @@ async function startMeshWith(
   };
   try {
     progress(`control plane on ${control}`);
-    await waitUntil('the control plane', () => tcpReady('127.0.0.1', controlPort));
+    await waitUntil('the control plane', () => tcpReady(controlHost, controlPort));
     for (const spec of rest) supervisor.start(spec);
     progress(`${String(apps.length)} app instances and ${String(proxies.length)} proxies starting`);
     for (const p of proxies)
