@@ -164,7 +164,9 @@ function tcpReady(host: string, port: number): Promise<boolean> {
 
 function httpJson(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolveGet) => {
-    const req = httpGet(url, { timeout: 2000 }, (res) => {
+    // Host: localhost — the admin endpoint answers only loopback Host headers; in netns mode it is
+    // reached at the pod IP through a DNAT to the pod's 127.0.0.1 (src/runtime/netns/pods.ts).
+    const req = httpGet(url, { timeout: 2000, headers: { host: 'localhost' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
