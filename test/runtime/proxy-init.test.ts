@@ -161,7 +161,11 @@ test(
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     t.after(() => listeners.kill('SIGKILL'));
-    await new Promise<void>((resolve) => listeners.stdout.once('data', () => resolve()));
+    await new Promise<void>((resolve) => {
+      listeners.stdout.once('data', () => {
+        resolve();
+      });
+    });
     const client = (host: string, port: number, uid?: number): Promise<{ stdout: string }> => {
       const asUid =
         uid === undefined

@@ -75,7 +75,7 @@ root on the host's file system; exits with CMD's exit status. Needs root.`,
         resolve(1);
       });
       child.once('close', (code, signal) => {
-        resolve(code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0)));
+        resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal]));
       });
     });
   },
