@@ -45,6 +45,8 @@ export interface IsolationRecord {
   veths: string[];
   /** PIDs of processes `up` started outside pod namespaces (the control plane). */
   hostPids: number[];
+  /** Files shared with the proxy user (its token, the root certificate): /run/palisade/<tag>. */
+  shareDir: string;
 }
 
 function ip(args: readonly string[], what: string): string {
@@ -167,6 +169,8 @@ export function teardownRecord(record: IsolationRecord): void {
   }
   for (const veth of record.veths) tryIp(['link', 'del', veth]);
   if (record.bridge !== '') tryIp(['link', 'del', record.bridge]);
+  if (record.shareDir.startsWith('/run/palisade/'))
+    rmSync(record.shareDir, { recursive: true, force: true });
 }
 
 /**
@@ -246,6 +250,7 @@ export function createNodeNetwork(options: NodeNetworkOptions): NodeNetwork {
     netns: [],
     veths: [],
     hostPids: [],
+    shareDir: join('/run/palisade', tag),
   };
   const save = (): void => {
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);

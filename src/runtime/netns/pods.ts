@@ -115,8 +115,9 @@ export function createPods(options: PodsOptions): MeshPods {
       };
     },
     shareWithProxy(file) {
-      const dir = join(options.stateDir, 'pods');
-      mkdirSync(dir, { recursive: true });
+      // Not under the state directory: its parents may be closed to other users (mkdtemp makes 0700).
+      const dir = network.record.shareDir;
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
       const copy = join(dir, file.split('/').at(-1) ?? 'file');
       copyFileSync(file, copy);
       chownSync(copy, PROXY_UID, PROXY_UID);
