@@ -31,6 +31,7 @@ import {
   waitFor,
 } from '../helpers/index.js';
 import { findTool } from '../helpers/tools.js';
+import { meshTag, teardownRecord } from '../../src/runtime/netns/index.js';
 
 const POD_CIDR = '10.233.20.0/24';
 const SERVICE_CIDR = '10.233.97.0/24';
@@ -73,8 +74,26 @@ test(
   { skip, timeout: 600_000 },
   async (t) => {
     const dir = tempDir('palisade-netns-');
-    t.after(dir.cleanup);
     const state = join(dir.path, 'state');
+    const tag = meshTag(state);
+    t.after(() => {
+      // Whatever a failed run left (normally nothing: asserted below), then the directory.
+      teardownRecord({
+        pid: 0,
+        stateDir: state,
+        bridge: `pal${tag}br`,
+        hostIp: HOST_IP,
+        podCidr: POD_CIDR,
+        netns: spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .map((l) => l.split(' ')[0] ?? '')
+          .filter((n) => n.startsWith(`pal-${tag}-`)),
+        veths: [],
+        hostPids: [],
+        shareDir: `/run/palisade/${tag}`,
+      });
+      dir.cleanup();
+    });
     const up = async (): ReturnType<typeof spawnPalisade> => {
       const [controlPort, caPort] = [await freePort(), await freePort()];
       return spawnPalisade(
@@ -104,12 +123,12 @@ test(
     let mesh = await up();
     const startMs = Date.now() - started;
     t.after(async () => {
-      await mesh.stop(20_000);
+      await mesh.stop(60_000);
     });
     const output = mesh.output();
     assert.match(output, /^Isolation: network namespaces \(--isolation netns\)$/m);
     const info = JSON.parse(readFileSync(join(state, 'mesh.json'), 'utf8')) as MeshJson;
-    const tag = (info.pods[0]?.netns ?? '').split('-')[1] ?? '';
+    assert.equal((info.pods[0]?.netns ?? '').split('-')[1], tag);
     assert.equal(info.isolation, 'netns');
     assert.equal(info.control.split(':')[0], HOST_IP, 'pods reach the control plane on the bridge');
     const byName = new Map(info.pods.map((p) => [p.name, p]));
@@ -338,7 +357,7 @@ test(
     mesh = await up();
     const restartMs = Date.now() - restarted;
     const stopped = Date.now();
-    assert.equal(await mesh.stop(30_000), 0, 'palisade up exits 0 on SIGTERM');
+    assert.equal(await mesh.stop(60_000), 0, 'palisade up exits 0 on SIGTERM');
     const stopMs = Date.now() - stopped;
     assert.deepEqual(leftovers(tag), [], 'no namespace, veth, bridge or rule is left');
     assert.equal(
