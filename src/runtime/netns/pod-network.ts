@@ -187,7 +187,12 @@ export function cleanLeftovers(stateDir: string): IsolationRecord | undefined {
     rmSync(file, { force: true });
     return undefined;
   }
-  if (record.pid !== process.pid && processAlive(record.pid) && cmdline(record.pid).includes('up'))
+  // A live PID whose command line is `palisade up` (a reused PID of something else is not).
+  if (
+    record.pid !== process.pid &&
+    processAlive(record.pid) &&
+    /(main\.js|palisade) up( |$)/.test(cmdline(record.pid))
+  )
     throw new PalisadeError(
       'PAL_ERR_RUNTIME_ISOLATION',
       `a mesh on ${stateDir} is still running (palisade up, PID ${String(record.pid)}): stop it first`,
