@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
-import { findOnPath, startMesh, type MeshInfo } from '../../runtime/index.js';
+import { chooseIsolation, findOnPath, startMesh, type MeshInfo } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -42,6 +42,11 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
     );
   if (info.prometheusUrl !== undefined) io.stdout(`Prometheus: ${info.prometheusUrl}\n`);
   if (info.tracesUrl !== undefined) io.stdout(`Traces: ${info.tracesUrl}\n`);
+  const pod = info.pods.find((p) => p.name === first?.name.replace(/-sidecar$/, ''));
+  if (pod !== undefined)
+    io.stdout(
+      `Pods:    ${String(info.pods.length)} network namespaces, pod IPs in mesh.json   (palisade exec ${pod.name} -- ip -br addr)\n`,
+    );
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
   io.stdout(
@@ -79,6 +84,8 @@ export const upCommand: Command = {
   usage: `Usage: palisade up [-f MESHDIR] [--state-dir DIR] [--control-port 15010] [--ca-port 15012]
                    [--admin-base-port 15100] [--timeout-ms 90000]
                    [--prometheus | --no-prometheus] [--tracing]
+                   [--isolation auto|netns|loopback] [--pod-cidr 10.244.0.0/24]
+                   [--service-cidr 10.96.0.0/16]
 
 Reads every YAML file directly in MESHDIR (default: the current directory):
 Kubernetes Services and ServiceAccounts, Palisade Workloads (the processes to
@@ -96,7 +103,15 @@ Prometheus on 127.0.0.1:9090 (or the next free port) scraping every proxy
 every 5 s, data in <state-dir>/prometheus; --no-prometheus leaves it out.
 --tracing runs a trace receiver (OTLP/HTTP on 127.0.0.1:4318 or the next free
 port) that keeps the last 1,000 traces, and makes every proxy trace every
-request and export its spans there (GET <Traces URL>api/traces).`,
+request and export its spans there (GET <Traces URL>api/traces).
+
+--isolation netns puts each replica and gateway in its own network namespace
+(a pod) on a bridge, with a pod IP from --pod-cidr, proxy-init's capture rules
+and the sidecar as UID 1337; Services get ClusterIPs from --service-cidr and
+resolve by name in every pod; the control plane listens on the bridge's host
+address. loopback is the layout above. auto (the default, or
+$PALISADE_ISOLATION) picks netns when running as root and \`ip netns\` works.
+The choice is printed first: "Isolation: network namespaces (reason)".`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -110,6 +125,9 @@ request and export its spans there (GET <Traces URL>api/traces).`,
         prometheus: { type: 'boolean' },
         'no-prometheus': { type: 'boolean' },
         tracing: { type: 'boolean' },
+        isolation: { type: 'string' },
+        'pod-cidr': { type: 'string' },
+        'service-cidr': { type: 'string' },
       },
       false,
     );
@@ -135,9 +153,25 @@ request and export its spans there (GET <Traces URL>api/traces).`,
         'PAL_ERR_USAGE',
         '--prometheus: no prometheus binary on PATH (apt-get install prometheus)',
       );
+    const isolation = chooseIsolation(
+      values.isolation ?? process.env['PALISADE_ISOLATION'] ?? 'auto',
+    );
+    io.stdout(
+      `Isolation: ${isolation.mode === 'netns' ? 'network namespaces' : 'loopback'} (${isolation.reason})\n`,
+    );
+    // A stop while starting: exit, which runs the netns teardown (process 'exit' handler).
+    const early = (): void => {
+      io.stderr('palisade up: stopped while starting\n');
+      process.exit(1);
+    };
+    process.once('SIGINT', early);
+    process.once('SIGTERM', early);
     const mesh = await startMesh({
       ...(prometheusBinary === undefined ? {} : { prometheus: { binary: prometheusBinary } }),
       tracing: values.tracing === true,
+      isolation: isolation.mode,
+      ...(values['pod-cidr'] === undefined ? {} : { podCidr: values['pod-cidr'] }),
+      ...(values['service-cidr'] === undefined ? {} : { serviceCidr: values['service-cidr'] }),
       meshDir,
       stateDir,
       cli: CLI_ENTRY,
@@ -160,6 +194,8 @@ request and export its spans there (GET <Traces URL>api/traces).`,
           );
       },
     });
+    process.removeListener('SIGINT', early);
+    process.removeListener('SIGTERM', early);
     summary(mesh.info, io, meshMtls(mesh.info));
     await new Promise<void>((resolveStop) => {
       let stopping = false;
