@@ -117,8 +117,8 @@ async function spawnReady(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   let match: RegExpMatchArray;
   try {
     match = (await waitFor(() => ready.exec(out) ?? undefined, 120_000, 100)) as RegExpMatchArray;
