@@ -11,7 +11,7 @@ import type * as http from 'node:http';
 import type { Writable } from 'node:stream';
 import { createProxyTelemetry } from './telemetry-hooks.js';
 import { createOtlpExporter } from '../telemetry/index.js';
-import { createSvidSource, type SvidSource } from '../identity/svid-source.js';
+import { createSvidSource, type SvidSource } from '../identity/workload.js';
 import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from '../xds/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {

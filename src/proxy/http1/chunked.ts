@@ -7,7 +7,7 @@
  * chunk data must be followed by CRLF, and trailer fields follow the header
  * rules (token names, no obs-fold, no bare CR/LF, no NUL).
  */
-import { parseFields } from './head-parser.js';
+import { checkPartialFields, parseFields } from './head-parser.js';
 import type { HeaderList, Http1Limits, ParseFailure } from './types.js';
 
 const CR = 0x0d;
@@ -140,6 +140,9 @@ export class ChunkedDecoder {
     }
     if (this.#trailerBytes > this.#limits.maxTrailerBytes)
       return { status: 431, reason: 'trailers-too-large' };
+    // Refuse a bad trailer line as soon as it shows (llhttp does), not at the section's end.
+    const bad = checkPartialFields(all, 0, this.#limits);
+    if (bad !== undefined) return bad;
     if (this.#trailer.length > 1) this.#trailer = [all];
     return buf.length;
   }

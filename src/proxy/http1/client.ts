@@ -331,18 +331,15 @@ class PoolConnection {
     if (p === undefined || res === undefined) return;
     this.#chunked = undefined;
     this.#read = Read.Head;
-    p.handler.onEnd(trailers);
-    if (!res.keepAlive) {
-      this.#current = undefined;
-      this.socket.destroy();
-      return;
-    }
-    // Reused only once the request was written whole (an early response ends the connection).
-    if (this.#requestDone) this.#release();
+    // Back to the pool before the caller hears of the end, so a request it sends from `onEnd`
+    // (the next pipelined one downstream) reuses this connection. Reused only once the request
+    // was written whole (an early response ends the connection) and the response allows it.
+    if (res.keepAlive && this.#requestDone) this.#release();
     else {
       this.#current = undefined;
       this.socket.destroy();
     }
+    p.handler.onEnd(trailers);
   }
 
   #release(): void {

@@ -96,8 +96,9 @@ for (let c = 0x21; c <= 0x7e; c += 1) TARGET[c] = 1;
 TARGET[0x23] = 0;
 
 const fail = (status: ParseFailure['status'], reason: string): ParseFailure => ({ status, reason });
+/** A refusal, not a parsed head (a ResponseHead has a `reason` too, but no `raw`) or a number. */
 const isFailure = (x: unknown): x is ParseFailure =>
-  typeof x === 'object' && x !== null && 'reason' in x;
+  typeof x === 'object' && x !== null && 'reason' in x && !('raw' in x) && !('headers' in x);
 
 /**
  * Finds the end of a head in `buf` (the index just past its empty line), scanning LFs from
@@ -432,7 +433,19 @@ export function checkPartialRequestHead(
   if (buf[i] !== CR) return fail(400, 'invalid-version');
   if (i + 1 === n) return undefined;
   if (buf[i + 1] !== LF) return fail(400, 'lf-expected');
-  const linesStart = i + 2;
+  return checkPartialFields(buf, i + 2, limits);
+}
+
+/**
+ * Checks header (or trailer) lines that have not fully arrived, from `linesStart`: the whole
+ * lines so far as {@link parseFields} would, then the line being received, byte by byte.
+ */
+export function checkPartialFields(
+  buf: Buffer,
+  linesStart: number,
+  limits: Http1Limits,
+): ParseFailure | undefined {
+  const n = buf.length;
   // Whole header lines so far, then the line being received.
   const lastLf = buf.lastIndexOf(LF);
   const whole = lastLf + 1 > linesStart ? lastLf + 1 : linesStart;
@@ -440,7 +453,7 @@ export function checkPartialRequestHead(
     const f = parseFields(buf, linesStart, whole + 2, limits);
     if (isFailure(f)) return f;
   }
-  i = whole;
+  let i = whole;
   if (i === n) return undefined;
   if (buf[i] === SP || buf[i] === HTAB) return fail(400, 'obs-fold');
   const nameStart = i;
