@@ -6,18 +6,21 @@
  * nginx (the same shape: a plaintext front, mutual TLS between two instances
  * with certificates from the same CA, keep-alive everywhere, one thread or
  * worker each), with a bare Node.js pair that only forwards
- * (bench/fixtures/proxy-chain/bare-node-proxy.ts: the floor of any Node proxy
- * here) and a direct connection, in one run. Per chain: max
- * throughput (32 keep-alive connections, 1 s warm-up + 5 s, best of two
- * alternating rounds), p50/p99 at a fixed 500 req/s (5 s) and the latency
+ * (bench/fixtures/proxy-chain/bare-node-proxy.ts: the floor of a node:http
+ * + undici proxy), a raw-socket pair (raw-socket-proxy.ts: node:net/tls and
+ * the least framing, the floor of any Node proxy here), a pair on Palisade's
+ * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1) and a direct
+ * connection, in one run. Per chain: max
+ * throughput (32 keep-alive connections, 1 s warm-up + 5 s, median of five
+ * alternating rounds, with per-round ratios min/median/max), p50/p99 at a fixed 500 req/s (5 s) and the latency
  * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
  * V8 has given back its start-up young generation) and peak, and
  * their CPU per request (/proc utime+stime over the measured window).
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
- * Run: node dist/bench/proxy-chain.bench.js [--only palisade,node,haproxy,nginx,direct] [--profile DIR]
- *   [--no-access-log]
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,node,raw,http1,haproxy,nginx,direct]
+ *   [--profile DIR] [--no-access-log] [--rounds N]
  *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
  *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
  *   HAProxy and nginx log nothing here either). By default they log every request to stdout, as
@@ -36,6 +39,8 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const LOADGEN = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'loadgen.js');
 const BARE_NODE = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'bare-node-proxy.js');
+const RAW_SOCKET = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'raw-socket-proxy.js');
+const HTTP1 = join(ROOT, 'dist', 'bench', 'fixtures', 'proxy-chain', 'http1-proxy.js');
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
   const i = argv.indexOf(name);
@@ -51,7 +56,7 @@ const SECONDS = 5;
 const WARMUP_S = 1;
 const CONCURRENCY = 32;
 const RATE = 500;
-const ROUNDS = 2;
+const ROUNDS = Number(flag('--rounds') ?? '5');
 const SETTLE_S = 20;
 // Loopback addresses of this bench only (127.77.0.0/24), so it can run beside tests.
 const NET = '127.77.0';
@@ -476,6 +481,41 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
     });
   }
 
+  // The raw-socket floor (issue 22) and a pair on Palisade's own HTTP/1.1 transport.
+  for (const [name, script, base] of [
+    ['raw', RAW_SOCKET, 30],
+    ['http1', HTTP1, 40],
+  ] as const) {
+    if (!wanted(name)) continue;
+    const pair = (role: 'front' | 'back', ip: string, port: number, upstream: string) =>
+      start(
+        `${name}-${role}`,
+        process.execPath,
+        [
+          script,
+          JSON.stringify({
+            role,
+            host: ip,
+            port,
+            upstream,
+            cert: join(dir, role === 'front' ? 'client-cert.pem' : 'server-cert.pem'),
+            key: join(dir, role === 'front' ? 'client-key.pem' : 'server-key.pem'),
+            ca: root,
+          }),
+        ],
+        /ready/,
+      );
+    const backIp = `${NET}.${String(base + 1)}`;
+    const frontIp = `${NET}.${String(base)}`;
+    const back = await pair('back', backIp, 18501 + base, `${APP.host}:${String(APP.port)}`);
+    const front = await pair('front', frontIp, 18500 + base, `${backIp}:${String(18501 + base)}`);
+    chains.push({
+      name,
+      target: { host: frontIp, port: 18500 + base, path: '/', authority: 'app.bench' },
+      procs: [front.child, back.child],
+    });
+  }
+
   if (!wanted('haproxy')) {
     /* not asked for */
   } else if (!which('haproxy')) skipped.push('haproxy: not installed (apt-get install haproxy)');
@@ -546,22 +586,25 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
   await sleep(SETTLE_S * 1000);
   const settledRss = new Map(chains.map((c) => [c.name, pidsOf(c).map(rssKb)]));
 
-  const best = new Map<string, Load>();
+  // Alternating rounds: every chain once per round, so drifting machine load hits all alike.
+  const rounds = new Map<string, Load[]>(chains.map((c) => [c.name, []]));
   for (let round = 0; round < ROUNDS; round += 1)
-    for (const c of chains) {
-      const r = await load(c.target, 'throughput', pidsOf(c));
-      const prev = best.get(c.name);
-      if (prev === undefined || r.rps > prev.rps)
-        best.set(c.name, { ...r, peakRssKb: Math.max(r.peakRssKb, prev?.peakRssKb ?? 0) });
-      else prev.peakRssKb = Math.max(prev.peakRssKb, r.peakRssKb);
-    }
+    for (const c of chains) rounds.get(c.name)?.push(await load(c.target, 'throughput', pidsOf(c)));
+  // The table shows each chain's median round (by throughput), with the peak RSS of all rounds.
+  const best = new Map<string, Load>();
+  for (const [name, rs] of rounds) {
+    const sorted = [...rs].sort((a, b) => a.rps - b.rps);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    if (median !== undefined)
+      best.set(name, { ...median, peakRssKb: Math.max(...rs.map((r) => r.peakRssKb)) });
+  }
   const rated = new Map<string, Load>();
   for (const c of chains) rated.set(c.name, await load(c.target, 'rate', pidsOf(c)));
 
   const mb = (kb: number): string => (kb / 1024).toFixed(0);
   const direct = rated.get('direct');
   console.log(
-    `\n${SECONDS} s per run after ${String(WARMUP_S)} s warm-up; ${String(CONCURRENCY)} connections (best of ${String(ROUNDS)}); latency at ${String(RATE)} req/s; RSS and CPU of both proxies together`,
+    `\n${SECONDS} s per run after ${String(WARMUP_S)} s warm-up; ${String(CONCURRENCY)} connections (median of ${String(ROUNDS)} alternating rounds); latency at ${String(RATE)} req/s; RSS and CPU of both proxies together`,
   );
   const each = (kbs: readonly number[]): string =>
     kbs.length === 0 ? '-' : `${mb(kbs.reduce((a, b) => a + b, 0))} (${kbs.map(mb).join(' + ')})`;
@@ -581,12 +624,32 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
     );
   }
   for (const s of skipped) console.log(`skipped: ${s}`);
+  // Per-round ratios (round i of one chain against round i of the reference): min/median/max.
+  const spread = (xs: number[]): string => {
+    const s = [...xs].sort((a, b) => a - b);
+    const f = (x: number | undefined): string => (x ?? NaN).toFixed(2);
+    return `${f(s[0])} / ${f(s[Math.floor(s.length / 2)])} / ${f(s[s.length - 1])}`;
+  };
+  const cpuPerReq = (r: Load): number => r.cpuS / r.requests;
+  console.log(`\nper-round ratios, min / median / max over ${String(ROUNDS)} rounds:`);
+  for (const name of ['raw', 'http1', 'palisade', 'node'])
+    for (const ref of ['haproxy', 'node']) {
+      const mine = rounds.get(name);
+      const other = rounds.get(ref);
+      if (name === ref || mine === undefined || other === undefined || other.length === 0) continue;
+      const pairs = mine.map((r, i) => [r, other[i]] as const).filter(([, b]) => b !== undefined);
+      console.log(
+        `${name} / ${ref}: throughput ${spread(pairs.map(([a, b]) => a.rps / (b?.rps ?? 1)))}×, CPU per request ${spread(pairs.map(([a, b]) => cpuPerReq(a) / (b === undefined ? 1 : cpuPerReq(b))))}×`,
+      );
+    }
   const sum = (kbs: readonly number[] | undefined): number =>
     (kbs ?? []).reduce((a, b) => a + b, 0);
   for (const [name, refs] of [
     ['traced', ['palisade']],
     ['palisade', ['haproxy', 'nginx', 'node']],
     ['node', ['haproxy']],
+    ['raw', ['haproxy', 'node']],
+    ['http1', ['haproxy', 'node', 'raw']],
   ] as const) {
     const mine = best.get(name);
     const mineRate = rated.get(name);

@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
 import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
 import { createInboundTelemetry } from './inbound/inbound-telemetry.js';
-import { createSvidSource, type SvidSource } from '../identity/svid-source.js';
+import { createSvidSource, type SvidSource } from '../identity/workload.js';
 import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from '../xds/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {

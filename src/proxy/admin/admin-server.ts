@@ -18,7 +18,7 @@
 import * as http from 'node:http';
 import { isIPv4 } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import type { SvidSource } from '../../identity/index.js';
+import type { SvidSource } from '../../identity/workload.js';
 import type { Logger } from '../../logging/index.js';
 import type { MeshMetrics } from '../../telemetry/index.js';
 import type { SecretStore } from '../tls/secrets.js';

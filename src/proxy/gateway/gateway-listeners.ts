@@ -56,7 +56,7 @@ import {
   cipherList,
   DEFAULT_TLS12_CIPHER_SUITES,
   SERVER_TLS_DEFAULTS,
-} from '../../identity/tls-policy.js';
+} from '../../identity/workload.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import type { XdsResource } from '../xds-client/resource-validation.js';
 

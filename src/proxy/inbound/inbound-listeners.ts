@@ -52,8 +52,7 @@ import {
   type UpstreamController,
   type UpstreamDispatcher,
 } from '../h2-upstream.js';
-import { peerSpiffeIds } from '../../identity/secure-naming.js';
-import { SERVER_TLS_DEFAULTS } from '../../identity/tls-policy.js';
+import { peerSpiffeIds, SERVER_TLS_DEFAULTS } from '../../identity/workload.js';
 import type { Logger } from '../../logging/index.js';
 import type { InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';

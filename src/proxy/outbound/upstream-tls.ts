@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
-import { peerSpiffeIds } from '../../identity/secure-naming.js';
+import { peerSpiffeIds } from '../../identity/workload.js';
 import type { SecretStore } from '../tls/secrets.js';
 
 type R = Record<string, unknown>;

@@ -1,0 +1,470 @@
+/**
+ * HTTP/1.1 head parsing (RFC 9112 §2–§7), at least as strict as llhttp in
+ * Node's default (strict) mode — the parser is where request smuggling and
+ * desync live, so every rule here is checked against node:http by the
+ * differential fuzz test (test/proxy/http1-differential.test.ts). Where this
+ * parser is stricter than llhttp it says so (`stricter:`), and follows the RFC
+ * or Envoy's documented behaviour:
+ *
+ * - only HTTP/1.0 and HTTP/1.1 (llhttp also takes 0.9 and 2.0): 505 otherwise;
+ * - a request-target never carries a fragment (`#`, RFC 9112 §3.2; Envoy rejects it);
+ * - exactly one `Host` in a request (RFC 9112 §3.2: 400 for more than one);
+ * - `Transfer-Encoding` must be exactly `chunked` once (llhttp takes `gzip, chunked`):
+ *   501 otherwise (RFC 9112 §6.1: a server MAY answer 501 to a coding it does not know);
+ *   HTTP/1.0 with `Transfer-Encoding` is refused (RFC 9112 §6.1: "faulty framing");
+ * - at most `maxHeaders` header fields (431).
+ *
+ * Same as llhttp: methods from Node's list only, case-sensitive; token-only
+ * field names, no whitespace before the colon, no obs-fold (RFC 9112 §5.2),
+ * no bare CR or LF, no NUL or other control character in a value (HTAB and
+ * obs-text allowed), Content-Length digits only and at most once, never with
+ * Transfer-Encoding (RFC 9112 §6.3 rule 3: the smuggling case), a
+ * request-target of visible ASCII only, one or more empty lines before a
+ * request line ignored (RFC 9112 §2.2).
+ *
+ * Parsing works on a buffer that holds the whole head ({@link findHeadEnd}
+ * finds its end and rejects a bare LF as soon as it arrives).
+ */
+import type {
+  BodyFraming,
+  HeaderList,
+  Http1Limits,
+  ParseFailure,
+  RequestHead,
+  ResponseHead,
+} from './types.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const COLON = 0x3a;
+
+/** Node's `http.METHODS` (llhttp's request methods in HTTP mode), kept here to avoid loading node:http. */
+export const METHODS: ReadonlySet<string> = new Set([
+  'ACL',
+  'BIND',
+  'CHECKOUT',
+  'CONNECT',
+  'COPY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'LINK',
+  'LOCK',
+  'M-SEARCH',
+  'MERGE',
+  'MKACTIVITY',
+  'MKCALENDAR',
+  'MKCOL',
+  'MOVE',
+  'NOTIFY',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PROPFIND',
+  'PROPPATCH',
+  'PURGE',
+  'PUT',
+  'QUERY',
+  'REBIND',
+  'REPORT',
+  'SEARCH',
+  'SOURCE',
+  'SUBSCRIBE',
+  'TRACE',
+  'UNBIND',
+  'UNLINK',
+  'UNLOCK',
+  'UNSUBSCRIBE',
+]);
+
+/** tchar (RFC 9110 §5.6.2). */
+export const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c += 1) TOKEN[c] = 1;
+for (let c = 0x41; c <= 0x5a; c += 1) TOKEN[c] = 1;
+for (let c = 0x61; c <= 0x7a; c += 1) TOKEN[c] = 1;
+/** field-vchar, SP and HTAB (RFC 9110 §5.5): VCHAR and obs-text; no NUL, CR, LF, DEL or other CTL. */
+export const FIELD_VALUE = new Uint8Array(256);
+FIELD_VALUE[HTAB] = 1;
+for (let c = 0x20; c <= 0x7e; c += 1) FIELD_VALUE[c] = 1;
+for (let c = 0x80; c <= 0xff; c += 1) FIELD_VALUE[c] = 1;
+/** Request-target bytes: visible ASCII except `#` (a fragment is never sent, RFC 9112 §3.2). */
+const TARGET = new Uint8Array(256);
+for (let c = 0x21; c <= 0x7e; c += 1) TARGET[c] = 1;
+TARGET[0x23] = 0;
+
+const fail = (status: ParseFailure['status'], reason: string): ParseFailure => ({ status, reason });
+/** A refusal, not a parsed head (a ResponseHead has a `reason` too, but no `raw`) or a number. */
+const isFailure = (x: unknown): x is ParseFailure =>
+  typeof x === 'object' && x !== null && 'reason' in x && !('raw' in x) && !('headers' in x);
+
+/**
+ * Finds the end of a head in `buf` (the index just past its empty line), scanning LFs from
+ * `from` (pass the previous length − 3 when more bytes arrived). Returns -1 when the head is
+ * not complete yet and -2 for an LF without its CR (bare LF: llhttp's `HPE_CR_EXPECTED`).
+ * Empty lines before a request line are skipped by the parser, not here: a head that starts
+ * with CRLF ends at the first CRLFCRLF after a non-empty line.
+ */
+export function findHeadEnd(buf: Buffer, from: number, length = buf.length): number {
+  const s = skipEmptyLines(buf);
+  let i = buf.indexOf(LF, Math.max(s, from));
+  while (i !== -1 && i < length) {
+    if (buf[i - 1] !== CR) return -2;
+    // An empty line that ends the head: CRLF CRLF, after the start line.
+    if (i >= s + 3 && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
+    i = buf.indexOf(LF, i + 1);
+  }
+  return -1;
+}
+
+/**
+ * Where a request line starts: llhttp skips any CR and LF bytes before it (RFC 9112 §2.2: a
+ * server SHOULD ignore at least one empty line received before the request-line).
+ */
+export function skipEmptyLines(buf: Buffer): number {
+  let s = 0;
+  while (buf[s] === CR || buf[s] === LF) s += 1;
+  return s;
+}
+
+interface Fields {
+  headers: HeaderList;
+  lines: Uint32Array;
+  contentLength: number;
+  chunked: boolean;
+  teCount: number;
+  hosts: number;
+  host: string;
+  connection: string[];
+  expectContinue: boolean;
+  upgrade: string;
+}
+
+/** Parses the header section of `raw` from `pos` (just past the start line's CRLF) to `end`. */
+export function parseFields(
+  raw: Buffer,
+  pos: number,
+  end: number,
+  limits: Http1Limits,
+): Fields | ParseFailure {
+  const headers: HeaderList = [];
+  const starts: number[] = [];
+  let contentLength = -1;
+  let chunked = false;
+  let teCount = 0;
+  let hosts = 0;
+  let host = '';
+  const connection: string[] = [];
+  let expectContinue = false;
+  let upgrade = '';
+  // The head ends with CRLF CRLF: the last CRLF (at end - 2) is the empty line.
+  const last = end - 2;
+  while (pos < last) {
+    starts.push(pos);
+    if (starts.length > limits.maxHeaders) return fail(431, 'too-many-headers');
+    const first = raw[pos];
+    // obs-fold (RFC 9112 §5.2: a server MUST reject it or replace it; llhttp rejects it).
+    if (first === SP || first === HTAB) return fail(400, 'obs-fold');
+    let i = pos;
+    while (i < last && TOKEN[raw[i] ?? 0] === 1) i += 1;
+    if (i === pos || raw[i] !== COLON) return fail(400, 'invalid-header-token');
+    const name = raw.toString('latin1', pos, i);
+    i += 1;
+    while (raw[i] === SP || raw[i] === HTAB) i += 1;
+    const vStart = i;
+    while (FIELD_VALUE[raw[i] ?? 0] === 1) i += 1;
+    if (raw[i] !== CR || raw[i + 1] !== LF) {
+      return fail(400, raw[i] === CR ? 'lf-expected' : 'invalid-header-token');
+    }
+    let vEnd = i;
+    while (vEnd > vStart && (raw[vEnd - 1] === SP || raw[vEnd - 1] === HTAB)) vEnd -= 1;
+    const value = raw.toString('latin1', vStart, vEnd);
+    headers.push(name, value);
+    pos = i + 2;
+    // The framing and connection fields, by length first so most names cost one comparison.
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') {
+          hosts += 1;
+          host = value;
+        }
+        break;
+      case 6:
+        if (name.toLowerCase() === 'expect' && value.toLowerCase() === '100-continue')
+          expectContinue = true;
+        break;
+      case 7:
+        if (name.toLowerCase() === 'upgrade') upgrade = value.toLowerCase();
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection')
+          for (const t of value.split(',')) {
+            const token = t.trim().toLowerCase();
+            if (token !== '') connection.push(token);
+          }
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          // llhttp: digits only (no sign, no list), and once (HPE_UNEXPECTED_CONTENT_LENGTH).
+          if (contentLength !== -1) return fail(400, 'duplicate-content-length');
+          if (value.length === 0 || value.length > 15 || !/^[0-9]+$/.test(value))
+            return fail(400, 'invalid-content-length');
+          contentLength = Number(value);
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') {
+          teCount += 1;
+          chunked = value.toLowerCase() === 'chunked';
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  starts.push(last);
+  return {
+    headers,
+    lines: Uint32Array.from(starts),
+    contentLength,
+    chunked,
+    teCount,
+    hosts,
+    host,
+    connection,
+    expectContinue,
+    upgrade,
+  };
+}
+
+/** Reads `HTTP/1.x` at `i`; returns the minor version, or a failure. */
+function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
+  // "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3).
+  if (
+    raw[i] !== 0x48 ||
+    raw[i + 1] !== 0x54 ||
+    raw[i + 2] !== 0x54 ||
+    raw[i + 3] !== 0x50 ||
+    raw[i + 4] !== 0x2f
+  )
+    return fail(400, 'invalid-constant');
+  const major = raw[i + 5] ?? 0;
+  const minor = raw[i + 7] ?? 0;
+  if (major < 0x30 || major > 0x39 || raw[i + 6] !== 0x2e || minor < 0x30 || minor > 0x39)
+    return fail(400, 'invalid-version');
+  // stricter: llhttp also takes 0.9 and 2.0 over HTTP/1 framing.
+  if (major !== 0x31 || (minor !== 0x30 && minor !== 0x31)) return fail(505, 'unsupported-version');
+  return minor === 0x31 ? 1 : 0;
+}
+
+/** Whether `target` has a request-target form llhttp accepts for `method` (RFC 9112 §3.2). */
+function targetForm(method: string, target: string): boolean {
+  if (method === 'CONNECT') return /^[^/?@]+:[0-9]+$/.test(target); // authority-form
+  if (target.charCodeAt(0) === 0x2f) return true; // origin-form
+  if (target === '*') return true; // asterisk-form
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?]+/.test(target); // absolute-form
+}
+
+/**
+ * Parses a request head: `raw` holds exactly the head (as {@link findHeadEnd} delimited it;
+ * leading empty lines included). Returns the head or why it is refused.
+ */
+export function parseRequestHead(raw: Buffer, limits: Http1Limits): RequestHead | ParseFailure {
+  const end = raw.length;
+  if (end > limits.maxHeadBytes) return fail(431, 'head-too-large');
+  const pos = skipEmptyLines(raw);
+  let i = pos;
+  while (TOKEN[raw[i] ?? 0] === 1) i += 1;
+  const method = raw.toString('latin1', pos, i);
+  if (raw[i] !== SP || !METHODS.has(method)) return fail(400, 'invalid-method');
+  while (raw[i] === SP) i += 1; // llhttp takes several spaces before the target
+  const tStart = i;
+  while (TARGET[raw[i] ?? 0] === 1) i += 1;
+  // stricter: a target followed by the line's end is an HTTP/0.9 request, which llhttp takes.
+  if (i > tStart && raw[i] === CR) return fail(400, 'unsupported-version');
+  if (i === tStart || raw[i] !== SP) return fail(400, 'invalid-url');
+  const target = raw.toString('latin1', tStart, i);
+  if (!targetForm(method, target)) return fail(400, 'invalid-url');
+  while (raw[i + 1] === SP) i += 1; // and several before the version
+  const minor = version(raw, i + 1);
+  if (isFailure(minor)) return minor;
+  if (raw[i + 9] !== CR || raw[i + 10] !== LF) return fail(400, 'invalid-version');
+  const f = parseFields(raw, i + 11, end, limits);
+  if (isFailure(f)) return f;
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (as node:http), and (stricter) for two.
+  if ((minor === 1 && f.hosts === 0) || f.hosts > 1) return fail(400, 'invalid-host');
+  const framing = requestFraming(f, minor);
+  if (isFailure(framing)) return framing;
+  return {
+    method,
+    target,
+    minor,
+    headers: f.headers,
+    raw,
+    lines: f.lines,
+    framing,
+    keepAlive: keepAlive(minor, f.connection),
+    connectionTokens: f.connection,
+    host: f.host,
+    expectContinue: f.expectContinue,
+    upgrade: f.upgrade,
+  };
+}
+
+const NONE: BodyFraming = { kind: 'none' };
+const CHUNKED: BodyFraming = { kind: 'chunked' };
+const CLOSE: BodyFraming = { kind: 'close' };
+
+function requestFraming(f: Fields, minor: 0 | 1): BodyFraming | ParseFailure {
+  if (f.teCount > 0) {
+    // RFC 9112 §6.3 rule 3: Transfer-Encoding with Content-Length is how requests are smuggled.
+    if (f.contentLength !== -1) return fail(400, 'content-length-with-transfer-encoding');
+    if (minor === 0) return fail(400, 'transfer-encoding-in-http-1.0');
+    if (f.teCount > 1 || !f.chunked) return fail(501, 'transfer-encoding-not-chunked');
+    return CHUNKED;
+  }
+  if (f.contentLength > 0) return { kind: 'length', length: f.contentLength };
+  return NONE;
+}
+
+function keepAlive(minor: 0 | 1, connection: readonly string[]): boolean {
+  if (connection.includes('close')) return false;
+  return minor === 1 || connection.includes('keep-alive');
+}
+
+/**
+ * Parses a response head. `requestMethod` decides the framing of a HEAD response (no body,
+ * RFC 9112 §6.3 rule 1). 1xx heads come back as such: the caller reads the next head.
+ */
+export function parseResponseHead(
+  raw: Buffer,
+  requestMethod: string,
+  limits: Http1Limits,
+): ResponseHead | ParseFailure {
+  const end = raw.length;
+  if (end > limits.maxHeadBytes) return fail(431, 'head-too-large');
+  const minor = version(raw, 0);
+  if (isFailure(minor)) return minor;
+  if (raw[8] !== SP) return fail(400, 'invalid-status');
+  let status = 0;
+  for (let k = 9; k < 12; k += 1) {
+    const d = (raw[k] ?? 0) - 0x30;
+    if (d < 0 || d > 9) return fail(400, 'invalid-status');
+    status = status * 10 + d;
+  }
+  if (status < 100) return fail(400, 'invalid-status');
+  let i = 12;
+  let reason = '';
+  if (raw[i] === SP) {
+    i += 1;
+    const rStart = i;
+    while (FIELD_VALUE[raw[i] ?? 0] === 1) i += 1;
+    reason = raw.toString('latin1', rStart, i);
+  }
+  if (raw[i] !== CR || raw[i + 1] !== LF) return fail(400, 'invalid-status');
+  const f = parseFields(raw, i + 2, end, limits);
+  if (isFailure(f)) return f;
+  let framing: BodyFraming;
+  if (requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304) framing = NONE;
+  else if (f.teCount > 0) {
+    // A response with both is refused too: it is the same desync in the other direction.
+    if (f.contentLength !== -1) return fail(400, 'content-length-with-transfer-encoding');
+    // RFC 9112 §6.3 rule 4: chunked not final in a response → read until the connection closes.
+    framing = f.teCount === 1 && f.chunked ? CHUNKED : CLOSE;
+  } else if (f.contentLength >= 0)
+    framing = f.contentLength === 0 ? NONE : { kind: 'length', length: f.contentLength };
+  else framing = CLOSE;
+  return {
+    status,
+    reason,
+    minor,
+    headers: f.headers,
+    raw,
+    lines: f.lines,
+    framing,
+    keepAlive: framing.kind !== 'close' && keepAlive(minor, f.connection),
+    connectionTokens: f.connection,
+  };
+}
+
+export { isFailure };
+
+const HTTP_VERSION_PREFIX = 'HTTP/1.1';
+
+/**
+ * Checks a request head that has not fully arrived, as llhttp does byte by byte: the bytes so
+ * far must be the start of a valid head. Lets a server refuse garbage (a TLS hello on a
+ * plaintext port, a bad byte after a body) at once instead of waiting for a head that never
+ * completes, and keeps refusals the same as node:http's when the peer stops mid-head.
+ */
+export function checkPartialRequestHead(
+  buf: Buffer,
+  limits: Http1Limits,
+): ParseFailure | undefined {
+  const n = buf.length;
+  const pos = skipEmptyLines(buf);
+  if (pos === n) return undefined;
+  let i = pos;
+  while (i < n && TOKEN[buf[i] ?? 0] === 1) i += 1;
+  const method = buf.toString('latin1', pos, i);
+  if (i === n) {
+    for (const m of METHODS) if (m.startsWith(method)) return undefined;
+    return fail(400, 'invalid-method');
+  }
+  if (buf[i] !== SP || !METHODS.has(method)) return fail(400, 'invalid-method');
+  while (i < n && buf[i] === SP) i += 1;
+  const tStart = i;
+  while (i < n && TARGET[buf[i] ?? 0] === 1) i += 1;
+  if (i === n) return undefined;
+  if (i > tStart && buf[i] === CR) return fail(400, 'unsupported-version');
+  if (i === tStart || buf[i] !== SP) return fail(400, 'invalid-url');
+  while (i < n && buf[i] === SP) i += 1;
+  if (i === n) return undefined;
+  // The version: "HTTP/" DIGIT "." DIGIT CRLF (the digits are checked when the line is whole).
+  for (let k = 0; k < HTTP_VERSION_PREFIX.length && i < n; k += 1, i += 1) {
+    const want = HTTP_VERSION_PREFIX.charCodeAt(k);
+    const got = buf[i] ?? 0;
+    if (k === 5 || k === 7 ? got < 0x30 || got > 0x39 : got !== want)
+      return fail(400, k < 5 ? 'invalid-constant' : 'invalid-version');
+  }
+  if (i === n) return undefined;
+  if (buf[i] !== CR) return fail(400, 'invalid-version');
+  if (i + 1 === n) return undefined;
+  if (buf[i + 1] !== LF) return fail(400, 'lf-expected');
+  return checkPartialFields(buf, i + 2, limits);
+}
+
+/**
+ * Checks header (or trailer) lines that have not fully arrived, from `linesStart`: the whole
+ * lines so far as {@link parseFields} would, then the line being received, byte by byte.
+ */
+export function checkPartialFields(
+  buf: Buffer,
+  linesStart: number,
+  limits: Http1Limits,
+): ParseFailure | undefined {
+  const n = buf.length;
+  // Whole header lines so far, then the line being received.
+  const lastLf = buf.lastIndexOf(LF);
+  const whole = lastLf + 1 > linesStart ? lastLf + 1 : linesStart;
+  if (whole > linesStart) {
+    const f = parseFields(buf, linesStart, whole + 2, limits);
+    if (isFailure(f)) return f;
+  }
+  let i = whole;
+  if (i === n) return undefined;
+  if (buf[i] === SP || buf[i] === HTAB) return fail(400, 'obs-fold');
+  const nameStart = i;
+  while (i < n && TOKEN[buf[i] ?? 0] === 1) i += 1;
+  if (i === n) return undefined;
+  if (buf[i] === CR && i === nameStart)
+    return i + 1 === n || buf[i + 1] === LF ? undefined : fail(400, 'lf-expected');
+  if (buf[i] !== COLON || i === nameStart) return fail(400, 'invalid-header-token');
+  i += 1;
+  while (i < n && FIELD_VALUE[buf[i] ?? 0] === 1) i += 1;
+  if (i === n) return undefined;
+  if (buf[i] !== CR) return fail(400, 'invalid-header-token');
+  return i + 1 === n ? undefined : fail(400, 'lf-expected');
+}

@@ -1,0 +1,660 @@
+/**
+ * An HTTP/1.1 server on node:net / node:tls sockets (RFC 9112): keep-alive,
+ * pipelined requests served one at a time in order (§9.3.2), header, request
+ * and idle timeouts, backpressure both ways with bounded buffers,
+ * `Connection: close` and HTTP/1.0, 1xx (`100 Continue` sent when a body is
+ * read), HEAD/204/304 without a body, and close-delimited responses to
+ * HTTP/1.0 clients. Parse failures are answered with their status (400, 431,
+ * 501, 505) and the connection is closed, as llhttp-based node:http does.
+ *
+ * Per request it allocates the head, one exchange object and the views of the
+ * body it hands out; timers are one coarse interval per server (as node:http's
+ * `connectionsCheckingInterval`), not a timer per request.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
+import {
+  checkPartialRequestHead,
+  findHeadEnd,
+  isFailure,
+  parseRequestHead,
+} from './head-parser.js';
+import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
+import {
+  DEFAULT_LIMITS,
+  type HeaderList,
+  type Http1Limits,
+  type ParseFailure,
+  type RequestHead,
+  type ResponseHead,
+} from './types.js';
+
+/** Options of {@link createHttp1Server} / {@link serveHttp1}. */
+export interface Http1ServerOptions {
+  /** Called once per request, in order; the next pipelined request waits for this one's response. */
+  readonly onRequest: (exchange: ServerExchange) => void;
+  /**
+   * Called for a request that asks for `Upgrade` or is a CONNECT: the socket is handed over with
+   * the bytes read after the head. Without it, CONNECT is answered 501 and `Upgrade` is ignored.
+   */
+  readonly onUpgrade?: (head: RequestHead, socket: net.Socket, rest: Buffer) => void;
+  readonly limits?: Partial<Http1Limits>;
+  /** Told why a request was refused (for the access log and metrics: Envoy's response code details). */
+  readonly onParseError?: (failure: ParseFailure, socket: net.Socket) => void;
+  /** Time from a request's first byte to the end of its head (node:http `headersTimeout`: 60 s) → 408. */
+  readonly headersTimeoutMs?: number;
+  /** Time from a request's first byte to the end of its body (node:http `requestTimeout`: 300 s) → 408. */
+  readonly requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long (default 60 s). */
+  readonly idleTimeoutMs?: number;
+  /** Bytes read ahead (pipelined requests, unread body) before reading pauses (default 64 KiB). */
+  readonly maxReadAheadBytes?: number;
+  /** How often timeouts are checked (default 1 s; their resolution). */
+  readonly checkIntervalMs?: number;
+}
+
+const enum Phase {
+  /** Waiting for (the rest of) a head. */
+  Head,
+  /** A request is being served. */
+  Busy,
+  /** Closed or handed over. */
+  Gone,
+}
+
+/** One request and its response. The body arrives through {@link onBody}. */
+export class ServerExchange {
+  readonly head: RequestHead;
+  readonly #conn: Http1ServerConnection;
+  /** @internal */ sink: BodySink | undefined;
+  /** @internal */ bodyDone: boolean;
+  /** @internal */ trailers: HeaderList = [];
+  /** @internal */ resFraming: 'length' | 'chunked' | 'close' | 'none' = 'none';
+  #headSent = false;
+  #ended = false;
+  #onDrain: (() => void) | undefined;
+  #onAbort: ((err: Error) => void) | undefined;
+
+  constructor(conn: Http1ServerConnection, head: RequestHead) {
+    this.#conn = conn;
+    this.head = head;
+    this.bodyDone = head.framing.kind === 'none';
+  }
+
+  /** The connection's socket (for the peer's address and TLS identity). */
+  get socket(): net.Socket {
+    return this.#conn.socket;
+  }
+  get headersSent(): boolean {
+    return this.#headSent;
+  }
+  get finished(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Receives the request body: `data` returns false to pause reading until {@link resume};
+   * `end` gets the trailers. A request without a body ends at once.
+   */
+  onBody(sink: BodySink): void {
+    this.sink = sink;
+    if (this.head.expectContinue && !this.bodyDone && !this.#headSent)
+      this.#conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+    this.#conn.flushBody(this);
+  }
+  /** Reading resumes after a `data` callback returned false. */
+  resume(): void {
+    this.#conn.resumeRead();
+  }
+  /** Called when the request or the connection fails before the response ended. */
+  onAbort(cb: (err: Error) => void): void {
+    this.#onAbort = cb;
+  }
+  /** Called when the socket can take more after {@link write} returned false. */
+  onDrain(cb: () => void): void {
+    this.#onDrain = cb;
+  }
+
+  /** Sends a 1xx head (e.g. a forwarded 103); not 101, which goes with an upgrade. */
+  writeInformational(status: number, headers: HeaderList = []): void {
+    this.#conn.socket.write(
+      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, headers),
+    );
+  }
+
+  /**
+   * Writes the response head. The body framing follows RFC 9112 §6: none for HEAD, 1xx, 204 and
+   * 304; the given `content-length`; chunked for an HTTP/1.1 client otherwise; and for an HTTP/1.0
+   * client, until the connection closes.
+   */
+  writeHead(status: number, headers: HeaderList, body?: Buffer): boolean {
+    let contentLength = false;
+    for (let k = 0; k < headers.length; k += 2)
+      if ((headers[k] ?? '').toLowerCase() === 'content-length') contentLength = true;
+    const add = this.#framing(status, contentLength);
+    const all = add.length === 0 ? headers : [...headers, ...add];
+    return this.#sendHead(
+      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, all, body),
+    );
+  }
+
+  /**
+   * Forwards a response head read by the client: its bytes are copied, hop-by-hop fields
+   * dropped and `edits` applied in one pass (see serializeHead).
+   */
+  forwardHead(res: ResponseHead, edits: HeadEdits = {}): boolean {
+    const hasLength =
+      res.framing.kind === 'length' ||
+      (res.framing.kind === 'none' && hasField(res.headers, 'content-length'));
+    const add = this.#framing(res.status, hasLength);
+    const chunked = add.length === 2 && add[0] === 'transfer-encoding';
+    const extra = add.length === 0 || chunked ? edits.add : [...(edits.add ?? []), ...add];
+    const startLine =
+      res.minor === 1
+        ? edits.startLine
+        : (edits.startLine ?? `HTTP/1.1 ${String(res.status)} ${res.reason}`);
+    return this.#sendHead(
+      serializeHead(res, {
+        ...edits,
+        ...(startLine === undefined ? {} : { startLine }),
+        ...(extra === undefined ? {} : { add: extra }),
+        chunked,
+      }),
+    );
+  }
+
+  /** Fields to add for the framing chosen; sets {@link resFraming}. */
+  #framing(status: number, hasLength: boolean): HeaderList {
+    if (this.head.method === 'HEAD' || status < 200 || status === 204 || status === 304) {
+      this.resFraming = 'none';
+      return [];
+    }
+    if (hasLength) {
+      this.resFraming = 'length';
+      return this.head.keepAlive ? [] : ['connection', 'close'];
+    }
+    if (this.head.minor === 1) {
+      this.resFraming = 'chunked';
+      return this.head.keepAlive
+        ? ['transfer-encoding', 'chunked']
+        : ['transfer-encoding', 'chunked', 'connection', 'close'];
+    }
+    this.resFraming = 'close';
+    return ['connection', 'close'];
+  }
+
+  #sendHead(buf: Buffer): boolean {
+    if (this.#headSent) throw new Error('response head already sent');
+    this.#headSent = true;
+    return this.#conn.write(buf);
+  }
+
+  /** Writes body bytes (chunk-framed when the response is chunked); false → wait for onDrain. */
+  write(chunk: Buffer): boolean {
+    if (this.resFraming === 'none' || chunk.length === 0) return true;
+    if (this.resFraming === 'chunked') {
+      this.#conn.socket.cork();
+      this.#conn.write(chunkHeader(chunk.length));
+      this.#conn.write(chunk);
+      const ok = this.#conn.write(CRLF);
+      this.#conn.socket.uncork();
+      return ok;
+    }
+    return this.#conn.write(chunk);
+  }
+
+  /** Ends the response (with trailers when it is chunked); the next request is served after it. */
+  end(chunk?: Buffer, trailers?: HeaderList): void {
+    if (this.#ended) return;
+    if (!this.#headSent) this.writeHead(200, ['content-length', String(chunk?.length ?? 0)]);
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    if (this.resFraming === 'chunked') this.#conn.write(lastChunk(trailers));
+    this.#ended = true;
+    this.#conn.responseEnded(this);
+  }
+
+  /** Sends a whole response in one write. */
+  respond(status: number, headers: HeaderList, body?: Buffer): void {
+    const hasBody = body !== undefined && body.length > 0;
+    this.writeHead(
+      status,
+      [...headers, 'content-length', String(body?.length ?? 0)],
+      hasBody && this.head.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304
+        ? body
+        : undefined,
+    );
+    this.#ended = true;
+    this.#conn.responseEnded(this);
+  }
+
+  /** @internal */ drained(): void {
+    const cb = this.#onDrain;
+    this.#onDrain = undefined;
+    cb?.();
+  }
+  /** @internal */ aborted(err: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#onAbort?.(err);
+  }
+}
+
+function hasField(headers: HeaderList, lower: string): boolean {
+  for (let k = 0; k < headers.length; k += 2)
+    if ((headers[k] ?? '').toLowerCase() === lower) return true;
+  return false;
+}
+
+/** Receives a body: `data` returns false to pause the producer; `end` carries trailers. */
+export interface BodySink {
+  data(chunk: Buffer): boolean | undefined;
+  end(trailers: HeaderList): void;
+}
+
+/** Server-wide state shared by its connections. */
+interface ServerState {
+  readonly options: Http1ServerOptions;
+  readonly limits: Http1Limits;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxReadAhead: number;
+  readonly connections: Set<Http1ServerConnection>;
+  /** A coarse clock, advanced by the check interval (no clock read per request). */
+  now: number;
+}
+
+/** One HTTP/1.1 connection's reading, framing and ordering. */
+class Http1ServerConnection {
+  readonly socket: net.Socket;
+  readonly #s: ServerState;
+  #phase = Phase.Head;
+  #buf: Buffer | undefined;
+  #scanned = 0;
+  #exchange: ServerExchange | undefined;
+  #remaining = 0;
+  #chunked: ChunkedDecoder | undefined;
+  /** Bytes that arrived while the body had no sink yet. */
+  #pendingBody: Buffer[] = [];
+  #paused = false;
+  /** When the current head or request started (coarse clock); 0 when idle. */
+  #requestStart = 0;
+  #idleSince: number;
+
+  constructor(socket: net.Socket, state: ServerState) {
+    this.socket = socket;
+    this.#s = state;
+    this.#idleSince = state.now;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.#onData(chunk);
+    });
+    socket.on('drain', () => {
+      this.#exchange?.drained();
+    });
+    socket.on('error', () => {
+      /* 'close' follows */
+    });
+    socket.on('end', () => {
+      // The client half-closed: requests it sent whole are answered (pipelined ones too, as
+      // node:http does), then the connection closes; a request cut short is aborted.
+      const ex = this.#exchange;
+      if (ex === undefined) {
+        this.#phase = Phase.Gone;
+        socket.end();
+      } else if (!ex.bodyDone) socket.destroy();
+    });
+    socket.on('close', () => {
+      this.#phase = Phase.Gone;
+      state.connections.delete(this);
+      this.#exchange?.aborted(new Error('connection closed'));
+    });
+  }
+
+  /** Checked by the server's interval: header, request and idle timeouts. */
+  tick(now: number): void {
+    if (this.#phase === Phase.Gone) return;
+    if (this.#requestStart !== 0) {
+      const limit =
+        this.#phase === Phase.Head ? this.#s.headersTimeoutMs : this.#s.requestTimeoutMs;
+      const bodyPending = this.#phase === Phase.Head || this.#exchange?.bodyDone === false;
+      if (bodyPending && now - this.#requestStart > limit) {
+        if (this.#exchange?.headersSent !== true)
+          this.#reject({ status: 408, reason: 'request-timeout' });
+        else this.socket.destroy();
+      }
+    } else if (this.#exchange === undefined && now - this.#idleSince > this.#s.idleTimeoutMs)
+      this.socket.destroy();
+  }
+
+  write(buf: Buffer): boolean {
+    return this.socket.write(buf);
+  }
+
+  resumeRead(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const buf = this.#buf;
+    this.#buf = undefined;
+    this.socket.resume();
+    if (buf !== undefined && buf.length > 0) this.#onData(buf);
+  }
+
+  /** Whether a request is being served (a method: calls in between may change it). */
+  #serving(): boolean {
+    return this.#exchange !== undefined;
+  }
+
+  /** A method, so flow analysis does not narrow the phase across calls that change it. */
+  #gone(): boolean {
+    return this.#phase === Phase.Gone;
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#gone()) return;
+    let buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+    this.#buf = undefined;
+    let at = 0;
+    while (at < buf.length && !this.#gone()) {
+      if (this.#phase === Phase.Busy) {
+        if (this.#exchange !== undefined && !this.#exchange.bodyDone) {
+          const r = this.#readBody(buf, at);
+          if (isFailure(r)) {
+            this.#fail(r);
+            return;
+          }
+          at = r;
+          if (this.#paused) break;
+          continue;
+        }
+        // The next pipelined request waits until this response ends; read ahead is bounded.
+        break;
+      }
+      // Phase.Head
+      if (this.#requestStart === 0) this.#requestStart = this.#s.now;
+      const view = at === 0 ? buf : buf.subarray(at);
+      const end = findHeadEnd(view, this.#scanned - 3);
+      if (end === -2) {
+        this.#reject({ status: 400, reason: 'cr-expected' });
+        return;
+      }
+      if (end === -1) {
+        if (view.length > this.#s.limits.maxHeadBytes) {
+          this.#reject({ status: 431, reason: 'head-too-large' });
+          return;
+        }
+        const bad = checkPartialRequestHead(view, this.#s.limits);
+        if (bad !== undefined) {
+          this.#reject(bad);
+          return;
+        }
+        this.#scanned = view.length;
+        buf = view;
+        at = 0;
+        break;
+      }
+      this.#scanned = 0;
+      const head = parseRequestHead(view.subarray(0, end), this.#s.limits);
+      if (isFailure(head)) {
+        this.#reject(head);
+        return;
+      }
+      at += end;
+      if (
+        (head.upgrade !== '' || head.method === 'CONNECT') &&
+        this.#s.options.onUpgrade !== undefined
+      ) {
+        this.#phase = Phase.Gone;
+        this.socket.removeAllListeners('data');
+        this.socket.removeAllListeners('drain');
+        this.socket.removeAllListeners('end');
+        this.#s.connections.delete(this);
+        this.#s.options.onUpgrade(head, this.socket, buf.subarray(at));
+        return;
+      }
+      if (head.method === 'CONNECT') {
+        this.#reject({ status: 501, reason: 'connect-not-served' });
+        return;
+      }
+      this.#start(head);
+    }
+    if (at < buf.length && !this.#gone()) {
+      const rest = at === 0 ? buf : buf.subarray(at);
+      this.#buf = rest;
+      if (this.#phase === Phase.Busy && rest.length > this.#s.maxReadAhead && !this.#paused) {
+        this.#paused = true;
+        this.socket.pause();
+      }
+    }
+  }
+
+  #start(head: RequestHead): void {
+    const ex = new ServerExchange(this, head);
+    this.#exchange = ex;
+    this.#phase = Phase.Busy;
+    if (head.framing.kind === 'length') this.#remaining = head.framing.length;
+    else if (head.framing.kind === 'chunked')
+      this.#chunked = new ChunkedDecoder((c) => {
+        this.#deliver(c);
+      }, this.#s.limits);
+    if (ex.bodyDone) this.#requestStart = 0;
+    this.#s.options.onRequest(ex);
+  }
+
+  /** Hands body bytes to the sink, or holds them until there is one. */
+  #deliver(chunk: Buffer): void {
+    const ex = this.#exchange;
+    if (ex === undefined) return;
+    const sink = ex.sink;
+    if (sink === undefined) {
+      this.#pendingBody.push(chunk);
+      return;
+    }
+    if (sink.data(chunk) === false && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  #readBody(buf: Buffer, at: number): number | ParseFailure {
+    const ex = this.#exchange;
+    if (ex === undefined) return buf.length;
+    let next: number;
+    if (this.#chunked !== undefined) {
+      const r = this.#chunked.push(buf, at);
+      if (isFailure(r)) return r;
+      next = r;
+      if (this.#chunked.done) {
+        ex.trailers = this.#chunked.trailers;
+        this.#chunked = undefined;
+        this.#bodyEnded(ex);
+      }
+    } else {
+      const take = Math.min(this.#remaining, buf.length - at);
+      this.#remaining -= take;
+      next = at + take;
+      this.#deliver(buf.subarray(at, next));
+      if (this.#remaining === 0) this.#bodyEnded(ex);
+    }
+    if (ex.sink === undefined && this.#pendingBody.length > 0) {
+      let held = 0;
+      for (const b of this.#pendingBody) held += b.length;
+      if (held > this.#s.maxReadAhead && !this.#paused) {
+        this.#paused = true;
+        this.socket.pause();
+      }
+    }
+    return next;
+  }
+
+  #bodyEnded(ex: ServerExchange): void {
+    ex.bodyDone = true;
+    this.#requestStart = 0;
+    if (ex.sink !== undefined) ex.sink.end(ex.trailers);
+    if (ex.finished) this.responseEnded(ex);
+  }
+
+  /** The sink was attached: hand over what was held. */
+  flushBody(ex: ServerExchange): void {
+    const sink = ex.sink;
+    if (sink === undefined) return;
+    const held = this.#pendingBody;
+    this.#pendingBody = [];
+    let pause = false;
+    for (const b of held) if (sink.data(b) === false) pause = true;
+    if (ex.bodyDone) sink.end(ex.trailers);
+    if (pause && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    } else if (!pause) this.resumeRead();
+  }
+
+  /** The response ended: close, or serve the next pipelined request. */
+  responseEnded(ex: ServerExchange): void {
+    if (this.#exchange !== ex || this.#phase === Phase.Gone) return;
+    if (!ex.bodyDone) {
+      // The response went out before the request body was read: the rest of the body cannot be
+      // told from a next request without reading it, so the connection closes (as Envoy does).
+      this.#phase = Phase.Gone;
+      this.socket.end();
+      return;
+    }
+    this.#exchange = undefined;
+    this.#pendingBody = [];
+    const buffered = this.#buf !== undefined && this.#buf.length > 0;
+    if (
+      !ex.head.keepAlive ||
+      ex.resFraming === 'close' ||
+      (this.socket.readableEnded && !buffered)
+    ) {
+      this.#phase = Phase.Gone;
+      this.socket.end();
+      return;
+    }
+    this.#phase = Phase.Head;
+    this.#idleSince = this.#s.now;
+    const buf = this.#buf;
+    this.#buf = undefined;
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    if (buf !== undefined && buf.length > 0) this.#onData(buf);
+    // Half-closed by the client and no whole request left: nothing more can arrive.
+    if (this.socket.readableEnded && !this.#serving() && !this.#gone()) {
+      this.#phase = Phase.Gone;
+      this.socket.end();
+    }
+  }
+
+  #fail(f: ParseFailure): void {
+    if (this.#exchange?.headersSent === true) {
+      this.#phase = Phase.Gone;
+      this.socket.destroy();
+      return;
+    }
+    this.#exchange?.aborted(new Error(`request body refused: ${f.reason}`));
+    this.#reject(f);
+  }
+
+  /** Answers a refused request with its status and closes (llhttp/node:http close too). */
+  #reject(f: ParseFailure): void {
+    this.#phase = Phase.Gone;
+    this.#s.options.onParseError?.(f, this.socket);
+    this.#exchange = undefined;
+    const status = f.status as number;
+    this.socket.end(
+      `HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    );
+  }
+}
+
+/** An HTTP/1.1 server: a net.Server or tls.Server whose connections are served by this module. */
+export interface Http1Server {
+  readonly server: net.Server;
+  /** Open connections (for draining). */
+  readonly connections: number;
+  listen(port: number, host: string): Promise<net.AddressInfo>;
+  /** Stops listening and closes every connection. */
+  close(): Promise<void>;
+}
+
+function stateFor(options: Http1ServerOptions): ServerState {
+  return {
+    options,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    maxReadAhead: options.maxReadAheadBytes ?? 64 * 1024,
+    connections: new Set(),
+    now: Date.now(),
+  };
+}
+
+/**
+ * Serves HTTP/1.1 on sockets accepted elsewhere (a listener of the proxy's own): returns the
+ * function to call per socket and a stop function for the timeout interval.
+ */
+export function serveHttp1(options: Http1ServerOptions): {
+  accept: (socket: net.Socket) => void;
+  stop: () => void;
+  readonly connections: number;
+} {
+  const state = stateFor(options);
+  const timer = setInterval(() => {
+    state.now = Date.now();
+    for (const c of state.connections) c.tick(state.now);
+  }, options.checkIntervalMs ?? 1000);
+  timer.unref();
+  return {
+    accept(socket) {
+      state.connections.add(new Http1ServerConnection(socket, state));
+    },
+    stop() {
+      clearInterval(timer);
+      for (const c of state.connections) c.socket.destroy();
+    },
+    get connections() {
+      return state.connections.size;
+    },
+  };
+}
+
+/**
+ * Creates an HTTP/1.1 server; with `tls` options a TLS server (each secure connection is
+ * served once its handshake completed).
+ */
+export function createHttp1Server(
+  options: Http1ServerOptions & { readonly tls?: tls.TlsOptions },
+): Http1Server {
+  const served = serveHttp1(options);
+  const server =
+    options.tls === undefined
+      ? net.createServer({ noDelay: true, allowHalfOpen: true }, served.accept)
+      : tls.createServer({ allowHalfOpen: true, ...options.tls }, served.accept);
+  return {
+    server,
+    get connections() {
+      return served.connections;
+    },
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as net.AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        served.stop();
+      });
+    },
+  };
+}
