@@ -15,4 +15,9 @@ export const RUNTIME_ERRORS = {
       'The local mesh did not become ready (a process kept crashing or a readiness check timed out); everything was stopped.',
     exit: 1,
   },
+  PAL_ERR_DASHBOARD_TOKEN_REQUIRED: {
+    summary:
+      'The dashboard was asked to listen on a non-loopback address without an access token (--token-file).',
+    exit: 2,
+  },
 } as const;

@@ -23,6 +23,9 @@ import { upCommand } from './up.js';
 import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 import { apiserverCommand } from './apiserver.js';
+import { dashboardCommand } from './dashboard.js';
+import { tapCommand } from './tap.js';
+import { topCommand } from './top.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -48,4 +51,7 @@ export const COMMANDS: readonly Command[] = [
   proxyStatusCommand,
   proxyConfigCommand,
   apiserverCommand,
+  dashboardCommand,
+  topCommand,
+  tapCommand,
 ];

@@ -2,13 +2,14 @@
  * `palisade up` runs a whole mesh locally (`palisade apply` and `palisade
  * delete`, in apply.ts, change a running one's config).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { startMesh, type MeshInfo } from '../../runtime/index.js';
+import { createMeshData, startDashboardServer, type DashboardServer } from '../../dashboard/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -21,6 +22,39 @@ function port(value: string | undefined, flag: string, fallback: number): number
   if (!Number.isInteger(n) || n < 1 || n > 65535)
     throw new PalisadeError('PAL_ERR_USAGE', `${flag}: ${value} is not a port`);
   return n;
+}
+
+/**
+ * Starts the dashboard (src/dashboard) in this process on 127.0.0.1:`port`,
+ * or on a free port when that one is taken, and records its URL in mesh.json
+ * (`dashboardUrl`) for `palisade dashboard`'s users and tests.
+ */
+async function startDashboard(
+  info: MeshInfo,
+  port: number,
+): Promise<{ server: DashboardServer; close: () => Promise<void> }> {
+  const data = createMeshData({ stateDir: info.stateDir });
+  let server: DashboardServer;
+  try {
+    server = await startDashboardServer({ data, port });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) {
+      data.close();
+      throw error;
+    }
+    server = await startDashboardServer({ data, port: 0 });
+  }
+  const file = join(info.stateDir, 'mesh.json');
+  const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, `${JSON.stringify({ ...written, dashboardUrl: server.url }, null, 2)}\n`);
+  void data.scrape();
+  return {
+    server,
+    close: async () => {
+      data.close();
+      await server.close();
+    },
+  };
 }
 
 function summary(info: MeshInfo, io: CliIO, mtls: string): void {
@@ -75,7 +109,7 @@ export const upCommand: Command = {
   path: ['up'],
   summary: 'Run a whole mesh locally: control plane, apps with sidecars, gateways',
   usage: `Usage: palisade up [-f MESHDIR] [--state-dir DIR] [--control-port 15010] [--ca-port 15012]
-                   [--admin-base-port 15100] [--timeout-ms 90000]
+                   [--admin-base-port 15100] [--dashboard-port 20001] [--timeout-ms 90000]
 
 Reads every YAML file directly in MESHDIR (default: the current directory):
 Kubernetes Services and ServiceAccounts, Palisade Workloads (the processes to
@@ -86,7 +120,9 @@ with a sidecar; the ingress gateway listens on 127.12.0.1 (Gateway port 80 →
 generated, with their CA in <state-dir>/ingress-ca.pem for curl --cacert.
 State (config, CA, tokens, logs) goes to --state-dir (default
 .palisade/<mesh name>). Exits non-zero with the reason if the mesh cannot
-become ready; Ctrl-C stops every process.`,
+become ready; Ctrl-C stops every process. The dashboard (palisade dashboard)
+runs on 127.0.0.1:--dashboard-port (a free port if that one is taken; 0: any)
+and its URL is printed as "Dashboard: URL".`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -96,6 +132,7 @@ become ready; Ctrl-C stops every process.`,
         'control-port': { type: 'string' },
         'ca-port': { type: 'string' },
         'admin-base-port': { type: 'string' },
+        'dashboard-port': { type: 'string' },
         'timeout-ms': { type: 'string' },
       },
       false,
@@ -133,11 +170,24 @@ become ready; Ctrl-C stops every process.`,
           );
       },
     });
+    const dashboardPort =
+      values['dashboard-port'] === '0' ? 0 : port(values['dashboard-port'], '--dashboard-port', 20001);
+    let dashboard: Awaited<ReturnType<typeof startDashboard>>;
+    try {
+      dashboard = await startDashboard(mesh.info, dashboardPort);
+    } catch (error) {
+      await mesh.stop();
+      throw error;
+    }
+    io.stdout(`Dashboard: ${dashboard.server.url}\n`);
     summary(mesh.info, io, meshMtls(mesh.info));
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {
         io.stderr('palisade up: stopping\n');
-        void mesh.stop().then(resolveStop);
+        void dashboard
+          .close()
+          .then(() => mesh.stop())
+          .then(resolveStop);
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
