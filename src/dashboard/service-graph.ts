@@ -116,7 +116,8 @@ function deltas(
     if (!keep(s.name)) continue;
     const old = before.get(seriesKey(s.name, s.labels)) ?? 0;
     const delta = s.value >= old ? s.value - old : s.value;
-    if (delta > 0) out.push({ sample: s, delta });
+    // Unchanged buckets stay: histogram_quantile needs the empty ones below the rank as lower bounds.
+    if (delta > 0 || s.name.endsWith('_bucket')) out.push({ sample: s, delta });
   }
   return out;
 }
@@ -323,6 +324,7 @@ export function computeServiceGraph(
 
   const out: GraphEdge[] = [];
   const finish = (key: string, acc: Acc, reporter: 'source' | 'destination'): void => {
+    if (acc.requests === 0) return; // only histogram buckets that did not move
     const [source = '', target = ''] = key.split('>');
     let mtls = acc.requests > 0 && acc.mtls >= acc.requests * 0.999;
     if (reporter === 'source') {
@@ -343,6 +345,9 @@ export function computeServiceGraph(
     });
   };
   for (const [key, acc] of edges.destination) finish(key, acc, 'destination');
+  const reported = new Set(
+    [...edges.destination].filter(([, acc]) => acc.requests > 0).map(([key]) => key),
+  );
   // A source-side edge is used only where the destination side could not name the caller:
   // `productpage > service:reviews` is dropped when reviews v1–v3 reported productpage's calls.
   for (const [key, acc] of edges.source) {
@@ -350,7 +355,7 @@ export function computeServiceGraph(
     const targets = target.startsWith('service:')
       ? dir.behind(target.slice('service:'.length), undefined).map((w) => w.id)
       : [target];
-    if (targets.some((t) => edges.destination.has(`${source}>${t}`))) continue;
+    if (targets.some((t) => reported.has(`${source}>${t}`))) continue;
     finish(key, acc, 'source');
   }
   out.sort((a, b) => a.source.localeCompare(b.source) || a.target.localeCompare(b.target));
