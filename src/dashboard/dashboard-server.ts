@@ -96,7 +96,7 @@ function tap(data: MeshData, workloadId: string, res: http.ServerResponse): void
   });
   res.write(': tap\n\n');
   const upstream = w.proxies.map((p) =>
-    http.get(`${p.adminUrl}/tap`, (up) => {
+    http.get(`${p.adminUrl}/tap`, { agent: false }, (up) => {
       let buffered = '';
       up.setEncoding('utf8');
       up.on('data', (chunk: string) => {

@@ -33,7 +33,8 @@ export function httpGet(
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string } | undefined> {
   return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs, headers }, (res) => {
+    // No keep-alive pool: idle pooled sockets would hold a short CLI run (top) open.
+    const req = http.get(url, { timeout: timeoutMs, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {

@@ -74,7 +74,7 @@ name (reviews-v2) or name.namespace. Stops after --max requests, after
       process.once('SIGTERM', finish);
       let open = 0;
       for (const p of w.proxies) {
-        const req = http.get(`${p.adminUrl}/tap`, (res) => {
+        const req = http.get(`${p.adminUrl}/tap`, { agent: false }, (res) => {
           if (res.statusCode !== 200) {
             res.resume();
             reject(new PalisadeError('PAL_ERR_USAGE', `${p.name}: /tap answered ${String(res.statusCode)}`));
