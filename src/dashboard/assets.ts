@@ -31,7 +31,7 @@ const HTML = `<!DOCTYPE html>
 </header>
 <main>
   <section id="view-graph" class="view">
-    <p class="legend"><span class="lock-legend">&#128274; mTLS</span> <span class="warn-legend">&#9888; plaintext</span>
+    <p class="legend"><span class="lock-legend">lock: mTLS</span> <span class="warn-legend">&#9888; plaintext</span>
     Edge labels: requests/s, error rate, p50/p99 latency over the last <span id="window">–</span> s.</p>
     <div id="graph"></div>
     <h2>Workloads</h2>
@@ -39,6 +39,7 @@ const HTML = `<!DOCTYPE html>
   </section>
   <section id="view-security" class="view">
     <h2>Denied requests (last 10 minutes)</h2>
+    <p id="denies-count" class="hint"></p>
     <table id="denies"><thead><tr><th>Time</th><th>Source</th><th>Destination</th><th>Request</th><th>Status</th><th>Policy</th><th>Detail</th></tr></thead><tbody></tbody></table>
     <h2>Who may call whom</h2>
     <p class="hint">Each cell: may the column's identity send <code>GET /</code> to the row's workload (the engine of <code>palisade check authz</code>)?</p>
@@ -167,7 +168,7 @@ const JS = String.raw`
     var pos = {};
     Object.keys(columns).forEach(function (r) {
       columns[r].sort(function (a, b) { return a.id < b.id ? -1 : 1; });
-      columns[r].forEach(function (n, j) { pos[n.id] = { x: 20 + Number(r) * 250, y: 20 + j * 84 }; });
+      columns[r].forEach(function (n, j) { pos[n.id] = { x: 20 + Number(r) * 400, y: 20 + j * 84 }; });
     });
     return pos;
   }
@@ -182,7 +183,7 @@ const JS = String.raw`
     marker.appendChild(sv('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#829ab1' }));
     defs.appendChild(marker);
     svg.appendChild(defs);
-    g.edges.forEach(function (e, idx) {
+    g.edges.forEach(function (e) {
       var a = pos[e.source], b = pos[e.target];
       if (!a || !b) return;
       var x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
@@ -192,7 +193,8 @@ const JS = String.raw`
         'data-error-rate': e.errorRate, 'data-mtls': e.mtls ? 'true' : 'false', 'data-denied-rps': e.deniedRps });
       var mx = (x1 + x2) / 2;
       group.appendChild(sv('path', { d: 'M ' + x1 + ' ' + y1 + ' C ' + mx + ' ' + y1 + ', ' + mx + ' ' + y2 + ', ' + x2 + ' ' + y2, 'marker-end': 'url(#arrow)' }));
-      var lx = mx - 20, ly = (y1 + y2) / 2 - 4 + (idx % 2) * 10;
+      // The label sits at the curve's midpoint, in the gap between the two columns.
+      var lx = mx - 100, ly = (y1 + y2) / 2 - 4;
       var label = fmt(e.rps, 2) + ' rps  ' + pct(e.errorRate) + ' err  ' + (e.p50Ms === null ? '' : 'p50 ' + fmt(e.p50Ms) + ' / p99 ' + fmt(e.p99Ms) + ' ms');
       group.appendChild(sv('text', { x: lx + 14, y: ly, 'class': 'edge-label' }, label));
       var title = sv('title', {}, e.source + ' → ' + e.target + ': ' + label + (e.mtls ? ' (mTLS)' : ' (plaintext)'));
@@ -237,7 +239,8 @@ const JS = String.raw`
   function refreshSecurity() {
     return getJson('/api/security').then(function (r) {
       var s = r.body;
-      rows(document.querySelector('#denies tbody'), s.denies.map(function (d) {
+      document.getElementById('denies-count').textContent = s.denies.length + ' denials' + (s.denies.length > 12 ? ', the 12 newest:' : '');
+      rows(document.querySelector('#denies tbody'), s.denies.slice(0, 12).map(function (d) {
         var tr = el('tr', { 'class': 'deny-row', 'data-policy': d.policy || '' });
         [new Date(d.time).toLocaleTimeString(), d.sources.length ? d.sources.join(', ') : (d.sourcePrincipal || 'plaintext'), d.proxy,
          d.method + ' ' + d.path, d.status, d.policy || '–', d.details || ''].forEach(function (c) { tr.appendChild(el('td', null, c)); });
@@ -407,7 +410,9 @@ const JS = String.raw`
 `;
 
 /** Path → asset. */
-export const DASHBOARD_ASSETS: Readonly<Record<string, { readonly type: string; readonly body: string }>> = {
+export const DASHBOARD_ASSETS: Readonly<
+  Record<string, { readonly type: string; readonly body: string }>
+> = {
   '/index.html': { type: 'text/html; charset=utf-8', body: HTML },
   '/app.css': { type: 'text/css; charset=utf-8', body: CSS },
   '/app.js': { type: 'text/javascript; charset=utf-8', body: JS },

@@ -12,7 +12,13 @@ import { startDashboardServer, tokenMatches } from './dashboard-server.js';
 import type { MeshData } from './mesh-data.js';
 
 const DATA: MeshData = {
-  state: () => ({ name: 'm', stateDir: '/nonexistent', configDir: '/nonexistent', control: '127.0.0.1:1', proxies: [] }),
+  state: () => ({
+    name: 'm',
+    stateDir: '/nonexistent',
+    configDir: '/nonexistent',
+    control: '127.0.0.1:1',
+    proxies: [],
+  }),
   workloads: () => [],
   graph: () => ({ nodes: [], edges: [], windowSeconds: 0, generatedAt: new Date(0).toISOString() }),
   top: () => [],

@@ -77,9 +77,11 @@ function presentedToken(req: http.IncomingMessage, url: URL): string | undefined
   return url.searchParams.get('token') ?? undefined;
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+function sendJson(res: http.ServerResponse, status: number, body: unknown): undefined {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
+  // `undefined`, not void: the API handler returns it as its answer.
+  return undefined;
 }
 
 /** Relays `/api/tap` as Server-Sent Events from every proxy of the workload. */
@@ -105,7 +107,10 @@ function tap(data: MeshData, workloadId: string, res: http.ServerResponse): void
         while (nl >= 0) {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
-          if (line !== '') res.write(`data: ${JSON.stringify({ proxy: p.name, ...(JSON.parse(line) as object) })}\n\n`);
+          if (line !== '')
+            res.write(
+              `data: ${JSON.stringify({ proxy: p.name, ...(JSON.parse(line) as object) })}\n\n`,
+            );
           nl = buffered.indexOf('\n');
         }
       });
@@ -133,7 +138,9 @@ async function api(
       control: s.control,
       tracing: s.tracesUrl !== undefined,
       prometheus: s.prometheusUrl ?? null,
-      workloads: data.workloads().map((w) => ({ id: w.id, kind: w.kind, proxies: w.proxies.map((p) => p.name) })),
+      workloads: data
+        .workloads()
+        .map((w) => ({ id: w.id, kind: w.kind, proxies: w.proxies.map((p) => p.name) })),
     });
   }
   if (path === '/api/security') {
@@ -141,7 +148,11 @@ async function api(
     return sendJson(
       res,
       200,
-      await securityView(data.workloads(), readConfigObjects(s.configDir), trustDomainOf(s.stateDir)),
+      await securityView(
+        data.workloads(),
+        readConfigObjects(s.configDir),
+        trustDomainOf(s.stateDir),
+      ),
     );
   }
   if (path === '/api/proxies') {
@@ -161,7 +172,8 @@ async function api(
       });
     const target = new URL(path.slice(1) + url.search, base.endsWith('/') ? base : `${base}/`);
     const r = await httpGet(target.href, 5000);
-    if (r === undefined) return sendJson(res, 502, { error: `the trace receiver at ${base} did not answer` });
+    if (r === undefined)
+      return sendJson(res, 502, { error: `the trace receiver at ${base} did not answer` });
     res.writeHead(r.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(r.body);
     return;
@@ -174,7 +186,9 @@ async function api(
 }
 
 /** Starts the dashboard; rejects binding a non-loopback address without a token. */
-export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
+export async function startDashboardServer(
+  options: DashboardServerOptions,
+): Promise<DashboardServer> {
   const host = options.host ?? '127.0.0.1';
   const loopback = isLoopbackAddress(host);
   const token = options.token;
@@ -189,7 +203,9 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       const presented = presentedToken(req, url);
       if (!tokenMatches(token, presented)) {
         res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
-        res.end('unauthorized: open the dashboard URL with ?token=… (see palisade dashboard --help)\n');
+        res.end(
+          'unauthorized: open the dashboard URL with ?token=… (see palisade dashboard --help)\n',
+        );
         return;
       }
       if (url.searchParams.has('token')) {
@@ -203,7 +219,9 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       }
     } else {
       // Loopback without a token: refuse non-loopback Host names (DNS rebinding), as the proxy admin does.
-      const hosts = req.rawHeaders.filter((_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host');
+      const hosts = req.rawHeaders.filter(
+        (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
+      );
       if (!hosts.every((h) => isLoopbackAddress(hostOnly(h)))) {
         res.writeHead(403, { 'content-type': 'text/plain' });
         res.end('forbidden: the dashboard answers only Host: localhost / 127.0.0.1 / [::1]\n');

@@ -19,7 +19,11 @@ export interface MeshState {
   readonly stateDir: string;
   readonly configDir: string;
   readonly control: string;
-  readonly proxies: readonly { readonly name: string; readonly nodeId: string; readonly adminUrl: string }[];
+  readonly proxies: readonly {
+    readonly name: string;
+    readonly nodeId: string;
+    readonly adminUrl: string;
+  }[];
   readonly prometheusUrl?: string;
   readonly tracesUrl?: string;
   readonly dashboardUrl?: string;
@@ -44,7 +48,8 @@ export function readMeshState(stateDir: string): MeshState {
   const problems: string[] = [];
   const str = (o: Record<string, unknown>, key: string, where: string): string => {
     const v = o[key];
-    if (typeof v !== 'string' || v === '') problems.push(`${where}.${key}: must be a non-empty string`);
+    if (typeof v !== 'string' || v === '')
+      problems.push(`${where}.${key}: must be a non-empty string`);
     return typeof v === 'string' ? v : '';
   };
   if (!isRecord(parsed)) throw new PalisadeError('PAL_ERR_FILE_READ', `${file}: not a JSON object`);
@@ -57,9 +62,15 @@ export function readMeshState(stateDir: string): MeshState {
     proxies: proxies.map((p: unknown, i) => {
       const o = isRecord(p) ? p : {};
       const where = `mesh.proxies[${String(i)}]`;
-      return { name: str(o, 'name', where), nodeId: str(o, 'nodeId', where), adminUrl: str(o, 'adminUrl', where) };
+      return {
+        name: str(o, 'name', where),
+        nodeId: str(o, 'nodeId', where),
+        adminUrl: str(o, 'adminUrl', where),
+      };
     }),
-    ...(typeof parsed['prometheusUrl'] === 'string' ? { prometheusUrl: parsed['prometheusUrl'] } : {}),
+    ...(typeof parsed['prometheusUrl'] === 'string'
+      ? { prometheusUrl: parsed['prometheusUrl'] }
+      : {}),
     ...(typeof parsed['tracesUrl'] === 'string' ? { tracesUrl: parsed['tracesUrl'] } : {}),
     ...(typeof parsed['dashboardUrl'] === 'string' ? { dashboardUrl: parsed['dashboardUrl'] } : {}),
   };
@@ -109,7 +120,10 @@ export function readConfigObjects(configDir: string): Manifest[] {
 }
 
 const GATEWAYS: readonly { proxy: string; labels: Record<string, string> }[] = [
-  { proxy: 'istio-ingressgateway', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' } },
+  {
+    proxy: 'istio-ingressgateway',
+    labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+  },
   { proxy: 'istio-egressgateway', labels: { istio: 'egressgateway', app: 'istio-egressgateway' } },
 ];
 
@@ -153,7 +167,9 @@ export function meshWorkloads(
     const labels = isRecord(spec['labels']) ? (spec['labels'] as Record<string, string>) : {};
     const sa = typeof spec['serviceAccount'] === 'string' ? spec['serviceAccount'] : 'default';
     const ports = Array.isArray(spec['ports'])
-      ? spec['ports'].map((p: unknown) => (isRecord(p) ? Number(p['port']) : NaN)).filter((n) => n > 0)
+      ? spec['ports']
+          .map((p: unknown) => (isRecord(p) ? Number(p['port']) : NaN))
+          .filter((n) => n > 0)
       : [];
     const proxyPrefix = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d+-sidecar$`);
     out.push({

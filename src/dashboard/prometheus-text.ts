@@ -57,8 +57,8 @@ export function parsePrometheusText(
         for (; j < line.length && line[j] !== '"'; j += 1) {
           if (line[j] === '\\' && j + 1 < line.length) {
             j += 1;
-            value += line[j] === 'n' ? '\n' : line[j];
-          } else value += line[j];
+            value += line[j] === 'n' ? '\n' : (line[j] ?? '');
+          } else value += line[j] ?? '';
         }
         if (j >= line.length) {
           i = -1;

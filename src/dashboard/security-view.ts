@@ -76,7 +76,9 @@ export interface SecurityView {
 
 interface CertsJson {
   spiffe_id?: string | null;
-  certificates?: { cert_chain?: { serial_number?: string; valid_from?: string; expiration_time?: string }[] }[];
+  certificates?: {
+    cert_chain?: { serial_number?: string; valid_from?: string; expiration_time?: string }[];
+  }[];
 }
 
 interface TapDeny {
@@ -115,7 +117,7 @@ export async function securityView(
       const certificates = await Promise.all(
         w.proxies.map(async (p) => {
           const r = await httpGet(`${p.adminUrl}/certs`);
-          let parsed: CertsJson = {};
+          let parsed: CertsJson;
           try {
             parsed = r?.status === 200 ? (JSON.parse(r.body) as CertsJson) : {};
           } catch {
@@ -138,19 +140,17 @@ export async function securityView(
             if (r?.status !== 200) return [];
             try {
               const list = (JSON.parse(r.body) as { denies?: TapDeny[] }).denies ?? [];
-              return list.map(
-                (d): DenyEntry => ({
-                  time: d.time,
-                  proxy: p.name,
-                  method: d.method,
-                  path: d.path,
-                  status: d.status,
-                  sourcePrincipal: d.sourcePrincipal,
-                  sources: byPrincipal(d.sourcePrincipal),
-                  policy: d.policy ?? null,
-                  details: d.details ?? null,
-                }),
-              );
+              return list.map((d): DenyEntry => ({
+                time: d.time,
+                proxy: p.name,
+                method: d.method,
+                path: d.path,
+                status: d.status,
+                sourcePrincipal: d.sourcePrincipal,
+                sources: byPrincipal(d.sourcePrincipal),
+                policy: d.policy ?? null,
+                details: d.details ?? null,
+              }));
             } catch {
               return [];
             }
@@ -163,7 +163,9 @@ export async function securityView(
       if (w.kind === 'workload') {
         const authorizer = createWorkloadAuthorizer(policies, subject, { trustDomain });
         const sources: { id: string; principal: string | null }[] = [
-          ...workloads.filter((s) => s.id !== w.id).map((s) => ({ id: s.id, principal: s.principal })),
+          ...workloads
+            .filter((s) => s.id !== w.id)
+            .map((s) => ({ id: s.id, principal: s.principal })),
           { id: 'plaintext', principal: null },
         ];
         for (const port of ports)
@@ -196,10 +198,12 @@ export async function securityView(
           const pa = resolvePeerAuthentication(policies.peerAuthentications, subject, port);
           return { port, mode: pa.mode, policy: pa.policy };
         }),
-        authorizationPolicies: applicablePolicies(policies.authorizationPolicies, subject).map((p) => ({
-          name: `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`,
-          action: p.spec?.action ?? 'ALLOW',
-        })),
+        authorizationPolicies: applicablePolicies(policies.authorizationPolicies, subject).map(
+          (p) => ({
+            name: `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`,
+            action: p.spec?.action ?? 'ALLOW',
+          }),
+        ),
         callers,
         denies,
       };

@@ -100,7 +100,12 @@ function outbound(
   durationMs: number,
 ): void {
   p.metrics.recordRequest(
-    requestLabels({ reporter: 'source', source: peer(self), destination: { service }, responseCode: status }),
+    requestLabels({
+      reporter: 'source',
+      source: peer(self),
+      destination: { service },
+      responseCode: status,
+    }),
     { durationMs, requestBytes: 0, responseBytes: 0 },
   );
 }
@@ -200,7 +205,16 @@ test('histogram_quantile: linear interpolation inside the bucket, +Inf answers t
   ]);
   assert.equal(histogramQuantile(0.5, b), 5);
   assert.equal(histogramQuantile(0.75, b), 7.5);
-  assert.equal(histogramQuantile(0.99, new Map([[5, 1], [Infinity, 10]])), 5);
+  assert.equal(
+    histogramQuantile(
+      0.99,
+      new Map([
+        [5, 1],
+        [Infinity, 10],
+      ]),
+    ),
+    5,
+  );
   assert.equal(histogramQuantile(0.5, new Map()), null);
 });
 

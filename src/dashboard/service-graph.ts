@@ -361,22 +361,25 @@ export function computeServiceGraph(
   out.sort((a, b) => a.source.localeCompare(b.source) || a.target.localeCompare(b.target));
 
   const nodes: GraphNode[] = [
-    ...workloads.map(
-      (w): GraphNode => ({
-        id: w.id,
-        workload: w.workload,
-        namespace: w.namespace,
-        version: w.version ?? '',
-        app: w.app ?? '',
-        kind: w.kind,
-        services: w.services.map((h) => h.split('.')[0] ?? h),
-        principal: w.principal,
-      }),
-    ),
+    ...workloads.map((w): GraphNode => ({
+      id: w.id,
+      workload: w.workload,
+      namespace: w.namespace,
+      version: w.version ?? '',
+      app: w.app ?? '',
+      kind: w.kind,
+      services: w.services.map((h) => h.split('.')[0] ?? h),
+      principal: w.principal,
+    })),
     // Services, external hosts and unknown callers only while an edge names them.
     ...[...extra.values()].filter((n) => out.some((e) => e.source === n.id || e.target === n.id)),
   ];
-  return { nodes, edges: out, windowSeconds: round(windowSeconds), generatedAt: new Date().toISOString() };
+  return {
+    nodes,
+    edges: out,
+    windowSeconds: round(windowSeconds),
+    generatedAt: new Date().toISOString(),
+  };
 }
 
 const round = (n: number): number => Math.round(n * 1000) / 1000;
@@ -409,14 +412,22 @@ export function computeWorkloadStats(
   current: readonly ProxyScrape[],
 ): WorkloadStats[] {
   const prevByProxy = new Map(previous.map((s) => [s.proxy, s]));
-  const acc = new Map<string, { req: number; fail: number; mtls: number; buckets: Map<number, number> }>();
+  const acc = new Map<
+    string,
+    { req: number; fail: number; mtls: number; buckets: Map<number, number> }
+  >();
   for (const curr of current) {
     const prev = prevByProxy.get(curr.proxy);
     if (prev === undefined || curr.atMs <= prev.atMs) continue;
     const seconds = (curr.atMs - prev.atMs) / 1000;
     const w = workloads.find((x) => x.id === curr.workloadId);
     const reporter = w?.kind === 'gateway' ? 'source' : 'destination';
-    const a = acc.get(curr.workloadId) ?? { req: 0, fail: 0, mtls: 0, buckets: new Map() };
+    const a = acc.get(curr.workloadId) ?? {
+      req: 0,
+      fail: 0,
+      mtls: 0,
+      buckets: new Map<number, number>(),
+    };
     acc.set(curr.workloadId, a);
     for (const { sample, delta } of deltas(
       prev,

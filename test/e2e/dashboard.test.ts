@@ -24,7 +24,13 @@ import { bookinfoLock, findTool } from '../helpers/tools.js';
 
 const chromium = findTool('chromium', 'apt-get install chromium');
 const PRODUCTPAGE = 'http://127.12.0.1:8080/productpage';
-const DENY_POLICY = join(REPO_ROOT, 'test', 'fixtures', 'dashboard', 'deny-reviews-to-ratings.yaml');
+const DENY_POLICY = join(
+  REPO_ROOT,
+  'test',
+  'fixtures',
+  'dashboard',
+  'deny-reviews-to-ratings.yaml',
+);
 // The one place the test reads the environment: whether to refresh the docs' pictures.
 const UPDATE = process.env['PALISADE_UPDATE_SCREENSHOTS'] === '1';
 const SCREENSHOT_DIR = UPDATE
@@ -95,10 +101,10 @@ test(
     assert.equal(meshJson.dashboardUrl, url);
 
     // Background traffic through the ingress until the test stops it.
-    let pumping = true;
+    const traffic = { on: true };
     let sent = 0;
     const pump = (async () => {
-      while (pumping) {
+      while (traffic.on) {
         const r = await fetch(PRODUCTPAGE).catch(() => undefined);
         await r?.arrayBuffer();
         sent += 1;
@@ -106,7 +112,7 @@ test(
       }
     })();
     cleanups.push(async () => {
-      pumping = false;
+      traffic.on = false;
       await pump;
     });
 
@@ -116,32 +122,70 @@ test(
         timeoutMs: 120_000,
       }),
       runPalisade(
-        ['tap', 'reviews-v2', '--state-dir', stateDir, '--max', '4', '--duration-ms', '60000', '-o', 'json'],
+        [
+          'tap',
+          'reviews-v2',
+          '--state-dir',
+          stateDir,
+          '--max',
+          '4',
+          '--duration-ms',
+          '60000',
+          '-o',
+          'json',
+        ],
         { timeoutMs: 120_000 },
       ),
     ]);
     assert.equal(top.code, 0, top.stderr);
     const stats = Object.fromEntries(
-      (JSON.parse(top.stdout) as { workloads: { workload: string; rps: number; successRate: number | null; mtlsRate: number | null }[] }).workloads.map(
-        (w) => [w.workload, w],
-      ),
+      (
+        JSON.parse(top.stdout) as {
+          workloads: {
+            workload: string;
+            rps: number;
+            successRate: number | null;
+            mtlsRate: number | null;
+          }[];
+        }
+      ).workloads.map((w) => [w.workload, w]),
     );
     assert.ok((stats['productpage-v1']?.rps ?? 0) > 0, top.stdout);
     assert.equal(stats['productpage-v1']?.successRate, 1);
-    assert.equal(stats['productpage-v1']?.mtlsRate, 1);
+    assert.equal(stats['productpage-v1'].mtlsRate, 1);
     assert.ok((stats['ratings-v1']?.rps ?? 0) > 0, top.stdout);
     assert.equal(tap.code, 0, tap.stderr);
     const tapped = tap.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { direction: string; method: string; path: string; status: number; sourcePrincipal: string | null; destination: string });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            direction: string;
+            method: string;
+            path: string;
+            status: number;
+            sourcePrincipal: string | null;
+            destination: string;
+          },
+      );
     assert.equal(tapped.length, 4, tap.stdout);
     const inbound = tapped.find((e) => e.direction === 'inbound');
     assert.ok(inbound !== undefined, tap.stdout);
     assert.equal(inbound.method, 'GET');
     assert.match(inbound.path, /^\/reviews\//);
-    assert.equal(inbound.sourcePrincipal, 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
-    assert.ok(tapped.some((e) => e.direction === 'outbound' && e.destination.endsWith('|ratings.default.svc.cluster.local')), tap.stdout);
+    assert.equal(
+      inbound.sourcePrincipal,
+      'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+    );
+    assert.ok(
+      tapped.some(
+        (e) =>
+          e.direction === 'outbound' &&
+          e.destination.endsWith('|ratings.default.svc.cluster.local'),
+      ),
+      tap.stdout,
+    );
 
     // 3. The service graph in the browser.
     const browser = await puppeteer.launch({
@@ -166,7 +210,8 @@ test(
     let edges: EdgeFact[] = [];
     for (let i = 0; i < 40; i += 1) {
       edges = (await page.evaluate(GRAPH_FACTS)) as EdgeFact[];
-      if (want.every(([s, d]) => edges.some((e) => e.source === s && e.target === d && e.rps > 0))) break;
+      if (want.every(([s, d]) => edges.some((e) => e.source === s && e.target === d && e.rps > 0)))
+        break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     for (const [s, d] of want) {
@@ -179,7 +224,15 @@ test(
     // The JSON contract behind it.
     const graph = (await (await fetch(`${url}api/graph`)).json()) as {
       nodes: { id: string; workload: string; namespace: string; version: string }[];
-      edges: { source: string; target: string; rps: number; errorRate: number; p50Ms: number; p99Ms: number; mtls: boolean }[];
+      edges: {
+        source: string;
+        target: string;
+        rps: number;
+        errorRate: number;
+        p50Ms: number;
+        p99Ms: number;
+        mtls: boolean;
+      }[];
     };
     const v3 = graph.nodes.find((n) => n.id === 'reviews-v3.default');
     assert.deepEqual([v3?.workload, v3?.namespace, v3?.version], ['reviews-v3', 'default', 'v3']);
@@ -188,9 +241,14 @@ test(
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-graph.png') });
 
     // 4. A DENY policy: the denied edge and the denial with its policy name.
-    const applied = await runPalisade(['apply', '-f', DENY_POLICY, '--state-dir', stateDir], {
-      timeoutMs: 60_000,
+    // apply writes nothing when the control plane does not answer in time (a loaded machine): retry, bounded.
+    let applied = await runPalisade(['apply', '-f', DENY_POLICY, '--state-dir', stateDir], {
+      timeoutMs: 120_000,
     });
+    for (let i = 0; i < 3 && /PAL_ERR_CONTROL_UNREACHABLE/.test(applied.stderr); i += 1)
+      applied = await runPalisade(['apply', '-f', DENY_POLICY, '--state-dir', stateDir], {
+        timeoutMs: 120_000,
+      });
     assert.equal(applied.code, 0, applied.stdout + applied.stderr);
     await page.goto(`${url}#security`, { waitUntil: 'load' });
     let denies: { policy: string; text: string }[] = [];
@@ -206,10 +264,13 @@ test(
     const deny = denies.find((d) => d.policy === 'default/deny-reviews-to-ratings');
     assert.ok(deny !== undefined, JSON.stringify(denies));
     assert.match(deny.text, /reviews-v[123]\.default/);
-    assert.match(deny.text, /rbac_access_denied_matched_policy\[ns\[default\]-policy\[deny-reviews-to-ratings\]\]/);
+    assert.match(
+      deny.text,
+      /rbac_access_denied_matched_policy\[ns\[default\]-policy\[deny-reviews-to-ratings\]\]/,
+    );
     // The "who may call me" matrix (check authz's engine) agrees: reviews may not call ratings.
     const cell = (await page.evaluate(
-      "document.querySelector('#matrix tr[data-workload=\"ratings-v1.default\"] td[data-source=\"reviews-v2.default\"]')?.className ?? ''",
+      'document.querySelector(\'#matrix tr[data-workload="ratings-v1.default"] td[data-source="reviews-v2.default"]\')?.className ?? \'\'',
     )) as string;
     assert.equal(cell, 'deny');
     const policiesCell = (await page.evaluate(
@@ -218,34 +279,52 @@ test(
     assert.match(policiesCell, /DENY default\/deny-reviews-to-ratings/);
     assert.match(policiesCell, /spiffe:\/\/cluster\.local\/ns\/default\/sa\/bookinfo-ratings/);
     assert.match(policiesCell, /9080: STRICT/);
-    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-security.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-security.png') });
     // The denied edge in the graph: reviews → ratings now answers 403.
     let denied: { errorRate: number } | undefined;
     for (let i = 0; i < 30 && !(denied !== undefined && denied.errorRate > 0); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const g = (await (await fetch(`${url}api/graph`)).json()) as { edges: { source: string; target: string; errorRate: number; deniedRps: number }[] };
-      denied = g.edges.find((e) => /^reviews-v[23]\.default$/.test(e.source) && e.target === 'ratings-v1.default' && e.deniedRps > 0);
+      const g = (await (await fetch(`${url}api/graph`)).json()) as {
+        edges: { source: string; target: string; errorRate: number; deniedRps: number }[];
+      };
+      denied = g.edges.find(
+        (e) =>
+          /^reviews-v[23]\.default$/.test(e.source) &&
+          e.target === 'ratings-v1.default' &&
+          e.deniedRps > 0,
+      );
     }
     assert.ok(denied !== undefined && denied.errorRate > 0, 'the denied edge shows errors');
 
     // 5. Proxies: every proxy SYNCED; live requests stream through the tap.
     await page.goto(`${url}#proxies`, { waitUntil: 'load' });
-    await page.waitForFunction("document.querySelectorAll('#proxies tbody tr').length >= 8", { timeout: 15_000 });
+    await page.waitForFunction("document.querySelectorAll('#proxies tbody tr').length >= 8", {
+      timeout: 15_000,
+    });
     const lds = (await page.evaluate(
       "[...document.querySelectorAll('#proxies tbody tr')].map((r) => r.children[2].textContent)",
     )) as string[];
-    assert.ok(lds.every((c) => c.startsWith('SYNCED')), JSON.stringify(lds));
+    assert.ok(
+      lds.every((c) => c.startsWith('SYNCED')),
+      JSON.stringify(lds),
+    );
     await page.goto(`${url}#live`, { waitUntil: 'load' });
-    await page.waitForFunction("document.querySelectorAll('#tap-workload option').length > 0", { timeout: 15_000 });
+    await page.waitForFunction("document.querySelectorAll('#tap-workload option').length > 0", {
+      timeout: 15_000,
+    });
     await page.select('#tap-workload', 'productpage-v1.default');
     await page.click('#tap-start');
-    await page.waitForFunction("document.querySelectorAll('#tap tr.tap-row').length >= 3", { timeout: 20_000 });
+    await page.waitForFunction("document.querySelectorAll('#tap tr.tap-row').length >= 3", {
+      timeout: 20_000,
+    });
     const live = (await page.evaluate("document.querySelector('#tap tbody').innerText")) as string;
     assert.match(live, /GET\s+\/productpage/);
 
     // 6. Traces (issue 20's trace receiver, `up --tracing`).
     if (!tracing) {
-      t.diagnostic('tracing: this tree has no `palisade up --tracing` yet; the waterfall check did not run');
+      t.diagnostic(
+        'tracing: this tree has no `palisade up --tracing` yet; the waterfall check did not run',
+      );
       return;
     }
     let traceId: string | undefined;

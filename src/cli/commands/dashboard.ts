@@ -22,7 +22,8 @@ export function portFlag(value: string | undefined, flag: string, fallback: numb
 
 export const dashboardCommand: Command = {
   path: ['dashboard'],
-  summary: 'Serve the web dashboard of a running mesh: graph, security, proxies, traces, live requests',
+  summary:
+    'Serve the web dashboard of a running mesh: graph, security, proxies, traces, live requests',
   usage: `Usage: palisade dashboard [--state-dir DIR] [--address 127.0.0.1] [--port 20001]
                           [--token-file FILE]
 

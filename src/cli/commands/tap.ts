@@ -50,7 +50,10 @@ name (reviews-v2) or name.namespace. Stops after --max requests, after
     const duration = values['duration-ms'] === undefined ? Infinity : Number(values['duration-ms']);
     if (!(max > 0) || !(duration > 0))
       throw new PalisadeError('PAL_ERR_USAGE', '--max and --duration-ms take positive numbers');
-    const data = createMeshData({ stateDir: findMeshState(values['state-dir'], io.cwd), intervalMs: 3_600_000 });
+    const data = createMeshData({
+      stateDir: findMeshState(values['state-dir'], io.cwd),
+      intervalMs: 3_600_000,
+    });
     const workloads = data.workloads();
     data.close();
     const w = workloads.find((x) => x.id === name || x.workload === name);
@@ -77,7 +80,12 @@ name (reviews-v2) or name.namespace. Stops after --max requests, after
         const req = http.get(`${p.adminUrl}/tap`, { agent: false }, (res) => {
           if (res.statusCode !== 200) {
             res.resume();
-            reject(new PalisadeError('PAL_ERR_USAGE', `${p.name}: /tap answered ${String(res.statusCode)}`));
+            reject(
+              new PalisadeError(
+                'PAL_ERR_USAGE',
+                `${p.name}: /tap answered ${String(res.statusCode)}`,
+              ),
+            );
             finish();
             return;
           }
@@ -92,11 +100,14 @@ name (reviews-v2) or name.namespace. Stops after --max requests, after
               if (line === '' || seen >= max) continue;
               const e = JSON.parse(line) as TapLine;
               seen += 1;
-              if (values.output === 'json') io.stdout(`${JSON.stringify({ proxy: p.name, ...e })}\n`);
+              if (values.output === 'json')
+                io.stdout(`${JSON.stringify({ proxy: p.name, ...e })}\n`);
               else
                 io.stdout(
                   `${e.time} ${p.name} ${e.direction === 'inbound' ? 'in ' : 'out'} ${e.method} ${e.path} ${String(e.status)} ${e.durationMs.toFixed(1)}ms ${
-                    e.direction === 'inbound' ? `src=${e.sourcePrincipal ?? 'plaintext'}` : `dst=${e.destination}`
+                    e.direction === 'inbound'
+                      ? `src=${e.sourcePrincipal ?? 'plaintext'}`
+                      : `dst=${e.destination}`
                   } tls=${String(e.mtls)}${e.policy === undefined ? '' : ` policy=${e.policy}`}\n`,
                 );
               if (seen >= max) finish();
@@ -108,7 +119,12 @@ name (reviews-v2) or name.namespace. Stops after --max requests, after
           });
         });
         req.on('error', (error) => {
-          reject(new PalisadeError('PAL_ERR_USAGE', `${p.name}: cannot tap ${p.adminUrl} (${error.message}): is the mesh running?`));
+          reject(
+            new PalisadeError(
+              'PAL_ERR_USAGE',
+              `${p.name}: cannot tap ${p.adminUrl} (${error.message}): is the mesh running?`,
+            ),
+          );
           finish();
         });
         requests.push(req);

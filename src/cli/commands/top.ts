@@ -11,7 +11,8 @@ import type { Command } from '../command.js';
 import { table } from './proxy-status.js';
 
 const pct = (n: number | null): string => (n === null ? '-' : `${(n * 100).toFixed(2)}%`);
-const ms = (n: number | null): string => (n === null ? '-' : `${String(Math.round(n * 10) / 10)}ms`);
+const ms = (n: number | null): string =>
+  n === null ? '-' : `${String(Math.round(n * 10) / 10)}ms`;
 
 export const topCommand: Command = {
   path: ['top'],
@@ -37,10 +38,16 @@ over mutual TLS). Gateways show what they forwarded. DIR is the running mesh
     );
     const windowMs = Number(values['window-ms'] ?? 5000);
     if (!Number.isInteger(windowMs) || windowMs < 100 || windowMs > 600_000)
-      throw new PalisadeError('PAL_ERR_USAGE', `--window-ms: ${String(values['window-ms'])} is not 100..600000`);
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--window-ms: ${String(values['window-ms'])} is not 100..600000`,
+      );
     if (values.output !== undefined && values.output !== 'json')
       throw new PalisadeError('PAL_ERR_USAGE', `-o: ${values.output} is not supported (use json)`);
-    const data = createMeshData({ stateDir: findMeshState(values['state-dir'], io.cwd), intervalMs: 3_600_000 });
+    const data = createMeshData({
+      stateDir: findMeshState(values['state-dir'], io.cwd),
+      intervalMs: 3_600_000,
+    });
     try {
       const workloads = data.workloads();
       const first = await scrapeAll(workloads);

@@ -9,7 +9,11 @@ import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { startMesh, type MeshInfo } from '../../runtime/index.js';
-import { createMeshData, startDashboardServer, type DashboardServer } from '../../dashboard/index.js';
+import {
+  createMeshData,
+  startDashboardServer,
+  type DashboardServer,
+} from '../../dashboard/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -57,7 +61,7 @@ async function startDashboard(
   };
 }
 
-function summary(info: MeshInfo, io: CliIO, mtls: string): void {
+function summary(info: MeshInfo, io: CliIO, mtls: string, dashboardUrl: string): void {
   const rel = (p: string): string => (p.startsWith(`${io.cwd}/`) ? p.slice(io.cwd.length + 1) : p);
   const sidecars = info.proxies.filter((p) => p.name.endsWith('-sidecar'));
   io.stdout(
@@ -74,6 +78,7 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
     io.stdout(
       `Metrics: ${first.adminUrl}/stats/prometheus   (${first.name}; every proxy's admin URL is in ${rel(join(info.stateDir, 'mesh.json'))})\n`,
     );
+  io.stdout(`Dashboard: ${dashboardUrl}\n`);
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
   io.stdout(
@@ -171,7 +176,9 @@ and its URL is printed as "Dashboard: URL".`,
       },
     });
     const dashboardPort =
-      values['dashboard-port'] === '0' ? 0 : port(values['dashboard-port'], '--dashboard-port', 20001);
+      values['dashboard-port'] === '0'
+        ? 0
+        : port(values['dashboard-port'], '--dashboard-port', 20001);
     let dashboard: Awaited<ReturnType<typeof startDashboard>>;
     try {
       dashboard = await startDashboard(mesh.info, dashboardPort);
@@ -179,8 +186,7 @@ and its URL is printed as "Dashboard: URL".`,
       await mesh.stop();
       throw error;
     }
-    io.stdout(`Dashboard: ${dashboard.server.url}\n`);
-    summary(mesh.info, io, meshMtls(mesh.info));
+    summary(mesh.info, io, meshMtls(mesh.info), dashboard.server.url);
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {
         io.stderr('palisade up: stopping\n');

@@ -105,7 +105,10 @@ const ENDPOINTS: readonly (readonly [string, string])[] = [
   ['/logging', 'query/change logging levels'],
   ['/ready', 'print server state, return 200 if LIVE, otherwise return 503'],
   ['/stats/prometheus', 'print server stats in prometheus format'],
-  ['/tap', 'stream finished requests as JSON lines (?recent=1: the last ones; /tap/denies: denials)'],
+  [
+    '/tap',
+    'stream finished requests as JSON lines (?recent=1: the last ones; /tap/denies: denials)',
+  ],
 ];
 
 const escapeHtml = (s: string): string =>
