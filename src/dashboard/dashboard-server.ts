@@ -77,11 +77,9 @@ function presentedToken(req: http.IncomingMessage, url: URL): string | undefined
   return url.searchParams.get('token') ?? undefined;
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): undefined {
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
-  // `undefined`, not void: the API handler returns it as its answer.
-  return undefined;
 }
 
 /** Relays `/api/tap` as Server-Sent Events from every proxy of the workload. */
@@ -129,11 +127,17 @@ async function api(
   url: URL,
   res: http.ServerResponse,
 ): Promise<void> {
-  if (path === '/api/graph') return sendJson(res, 200, data.graph());
-  if (path === '/api/top') return sendJson(res, 200, { workloads: data.top() });
+  if (path === '/api/graph') {
+    sendJson(res, 200, data.graph());
+    return;
+  }
+  if (path === '/api/top') {
+    sendJson(res, 200, { workloads: data.top() });
+    return;
+  }
   if (path === '/api/mesh') {
     const s = data.state();
-    return sendJson(res, 200, {
+    sendJson(res, 200, {
       name: s.name,
       control: s.control,
       tracing: s.tracesUrl !== undefined,
@@ -142,10 +146,11 @@ async function api(
         .workloads()
         .map((w) => ({ id: w.id, kind: w.kind, proxies: w.proxies.map((p) => p.name) })),
     });
+    return;
   }
   if (path === '/api/security') {
     const s = data.state();
-    return sendJson(
+    sendJson(
       res,
       200,
       await securityView(
@@ -154,26 +159,33 @@ async function api(
         trustDomainOf(s.stateDir),
       ),
     );
+    return;
   }
   if (path === '/api/proxies') {
     try {
-      return sendJson(res, 200, await data.syncStatus());
+      sendJson(res, 200, await data.syncStatus());
+      return;
     } catch (error) {
-      return sendJson(res, 502, {
+      sendJson(res, 502, {
         error: `the control plane's debug API did not answer: ${(error as { details?: string }).details ?? (error as Error).message}`,
       });
+      return;
     }
   }
   if (path === '/api/traces' || path.startsWith('/api/traces/')) {
     const base = data.state().tracesUrl;
-    if (base === undefined)
-      return sendJson(res, 404, {
+    if (base === undefined) {
+      sendJson(res, 404, {
         error: 'tracing is off in this mesh: start it with palisade up --tracing',
       });
+      return;
+    }
     const target = new URL(path.slice(1) + url.search, base.endsWith('/') ? base : `${base}/`);
     const r = await httpGet(target.href, 5000);
-    if (r === undefined)
-      return sendJson(res, 502, { error: `the trace receiver at ${base} did not answer` });
+    if (r === undefined) {
+      sendJson(res, 502, { error: `the trace receiver at ${base} did not answer` });
+      return;
+    }
     res.writeHead(r.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(r.body);
     return;
