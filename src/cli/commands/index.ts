@@ -23,6 +23,7 @@ import { upCommand } from './up.js';
 import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 import { apiserverCommand } from './apiserver.js';
+import { injectWebhookCommand } from './inject-webhook.js';
 import { dashboardCommand } from './dashboard.js';
 import { tapCommand } from './tap.js';
 import { topCommand } from './top.js';
@@ -51,6 +52,7 @@ export const COMMANDS: readonly Command[] = [
   proxyStatusCommand,
   proxyConfigCommand,
   apiserverCommand,
+  injectWebhookCommand,
   dashboardCommand,
   topCommand,
   tapCommand,

@@ -153,8 +153,17 @@ export interface OutboundProxy {
   ): void;
   /** Applies an accepted snapshot's side effects (active health checks start/stop). */
   sync(snapshot: XdsSnapshot): void;
-  /** Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers). */
-  handleTcp(socket: Duplex, tcpProxy: Record<string, unknown>, first: Buffer): void;
+  /**
+   * Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers);
+   * `to`: that endpoint of the cluster instead of a load-balanced one (a captured connection
+   * to a pod IP, src/proxy/capture), closed when it is not a healthy endpoint of the cluster.
+   */
+  handleTcp(
+    socket: Duplex,
+    tcpProxy: Record<string, unknown>,
+    first: Buffer,
+    to?: { host: string; port: number },
+  ): void;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -1303,7 +1312,12 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
    * `weighted_clusters`), an endpoint by its load balancer, then an opaque tunnel. No cluster
    * or no healthy endpoint closes the connection, as Envoy does.
    */
-  const tcpProxy = (socket: Duplex, config: Record<string, unknown>, first: Buffer): void => {
+  const tcpProxy = (
+    socket: Duplex,
+    config: Record<string, unknown>,
+    first: Buffer,
+    to?: { host: string; port: number },
+  ): void => {
     const snapshot = options.snapshot();
     let clusterName = str(config['cluster']);
     const weighted = records(rec(config['weighted_clusters'])['clusters']);
@@ -1325,7 +1339,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const endpoint =
       cluster === undefined || tlsAgent instanceof Error
         ? undefined
-        : pick(cluster, clusterName, endpointsOf(snapshot.endpoint.get(clusterName)), undefined);
+        : to !== undefined
+          ? endpointsOf(snapshot.endpoint.get(clusterName)).find(
+              (e) => e.host === to.host && e.port === to.port,
+            )
+          : pick(cluster, clusterName, endpointsOf(snapshot.endpoint.get(clusterName)), undefined);
     if (endpoint === undefined || tlsAgent instanceof Error) {
       options.logger?.info(
         {
