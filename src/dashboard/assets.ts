@@ -159,16 +159,14 @@ const JS = String.raw`
     }
     var busy = {};
     edges.forEach(function (e) { busy[e.source] = true; busy[e.target] = true; });
-    var maxRank = 0;
-    nodes.forEach(function (n) { if (busy[n.id] && rank[n.id] > maxRank) maxRank = rank[n.id]; });
-    // Idle nodes go to a last column, so the traffic reads left to right.
-    nodes.forEach(function (n) { if (!busy[n.id]) rank[n.id] = maxRank + 1; });
+    // Idle nodes go under the first column, so the traffic reads left to right.
+    nodes.forEach(function (n) { if (!busy[n.id]) rank[n.id] = 0; });
     var columns = {};
     nodes.forEach(function (n) { (columns[rank[n.id]] = columns[rank[n.id]] || []).push(n); });
     var pos = {};
     Object.keys(columns).forEach(function (r) {
       columns[r].sort(function (a, b) { return a.id < b.id ? -1 : 1; });
-      columns[r].forEach(function (n, j) { pos[n.id] = { x: 20 + Number(r) * 400, y: 20 + j * 84 }; });
+      columns[r].forEach(function (n, j) { pos[n.id] = { x: 20 + Number(r) * 330, y: 20 + j * 84 }; });
     });
     return pos;
   }
@@ -194,9 +192,13 @@ const JS = String.raw`
       var mx = (x1 + x2) / 2;
       group.appendChild(sv('path', { d: 'M ' + x1 + ' ' + y1 + ' C ' + mx + ' ' + y1 + ', ' + mx + ' ' + y2 + ', ' + x2 + ' ' + y2, 'marker-end': 'url(#arrow)' }));
       // The label sits at the curve's midpoint, in the gap between the two columns.
-      var lx = mx - 100, ly = (y1 + y2) / 2 - 4;
+      var lx = mx - 66, ly = (y1 + y2) / 2 - 4;
       var label = fmt(e.rps, 2) + ' rps  ' + pct(e.errorRate) + ' err  ' + (e.p50Ms === null ? '' : 'p50 ' + fmt(e.p50Ms) + ' / p99 ' + fmt(e.p99Ms) + ' ms');
-      group.appendChild(sv('text', { x: lx + 14, y: ly, 'class': 'edge-label' }, label));
+      // Two lines (rate and errors; latency) so the label fits between the columns.
+      var text = sv('text', { x: lx + 14, y: ly, 'class': 'edge-label' });
+      text.appendChild(sv('tspan', {}, fmt(e.rps, 2) + ' rps  ' + pct(e.errorRate) + ' err '));
+      if (e.p50Ms !== null) text.appendChild(sv('tspan', { x: lx + 14, dy: 11 }, 'p50 ' + fmt(e.p50Ms) + ' / p99 ' + fmt(e.p99Ms) + ' ms'));
+      group.appendChild(text);
       var title = sv('title', {}, e.source + ' → ' + e.target + ': ' + label + (e.mtls ? ' (mTLS)' : ' (plaintext)'));
       group.appendChild(title);
       if (e.mtls) {
