@@ -25,4 +25,9 @@ export const RUNTIME_ERRORS = {
       'Network-namespace isolation is unavailable or its setup failed (not root, no `ip netns`, a pod namespace or bridge could not be created); the message says which.',
     exit: 1,
   },
+  PAL_ERR_DASHBOARD_TOKEN_REQUIRED: {
+    summary:
+      'The dashboard was asked to listen on a non-loopback address without an access token (--token-file).',
+    exit: 2,
+  },
 } as const;

@@ -23,6 +23,7 @@ import {
 } from './xds-client/ads-client.js';
 import { createOutboundProxy, type OutboundProxy } from './outbound/outbound-proxy.js';
 import { createAdminServer } from './admin/admin-server.js';
+import { createProxyTap } from './admin/tap.js';
 import {
   createInboundListeners,
   type InboundListeners,
@@ -164,6 +165,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
             ? {}
             : { flushIntervalMs: options.tracing.flushIntervalMs }),
         });
+  const tap = createProxyTap();
   const telemetry = createProxyTelemetry(
     {
       workload: text(meta['WORKLOAD_NAME']),
@@ -178,6 +180,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     options.accessLog,
     exporter === undefined ? undefined : { exporter, nodeId: options.node.id },
     inboundServiceLookup(() => ads.snapshot, options.instanceIp),
+    tap,
   );
   const sdsNames = new Set<string>();
   const onInbound = options.onInbound;
@@ -278,6 +281,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     secrets,
     metrics: telemetry.metrics,
     loggers: { proxy: logger },
+    tap,
     ...(svid === undefined ? {} : { svid }),
   });
   try {
@@ -324,6 +328,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       async close() {
         ads.close();
         svid?.close();
+        tap.close();
         admin.close();
         out.server.close();
         out.server.closeIdleConnections();

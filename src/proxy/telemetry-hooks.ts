@@ -20,6 +20,7 @@ import {
   type MeshMetrics,
   type PeerInfo,
 } from '../telemetry/index.js';
+import type { ProxyTap } from './admin/tap.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
 import type { XdsSnapshot } from './xds-client/ads-client.js';
 import type { OutboundRecord } from './outbound/outbound-proxy.js';
@@ -84,12 +85,25 @@ export function inboundServiceLookup(
   };
 }
 
+/**
+ * Envoy's RBAC response code detail for a denial: `rbac_access_denied_matched_policy[<policy>]`
+ * with Istio's policy naming `ns[<ns>]-policy[<name>]` (the proxy records the deciding policy,
+ * not the rule index, so the `-rule[N]` suffix Envoy adds is left out).
+ */
+export function rbacDeniedDetails(policy: string): string {
+  const slash = policy.indexOf('/');
+  const named =
+    slash < 0 ? policy : `ns[${policy.slice(0, slash)}]-policy[${policy.slice(slash + 1)}]`;
+  return `rbac_access_denied_matched_policy[${named}]`;
+}
+
 /** Creates the telemetry of one proxy; `accessLogStream` undefined disables access logs. */
 export function createProxyTelemetry(
   self: SelfDescription,
   accessLogStream: Writable | undefined,
   spans?: { readonly exporter: OtlpExporter; readonly nodeId: string },
   inboundService?: (listener: string) => string | undefined,
+  tap?: ProxyTap,
 ): ProxyTelemetry {
   const metrics = createMeshMetrics();
   const accessLog =
@@ -130,6 +144,21 @@ export function createProxyTelemetry(
         }),
         { durationMs: r.durationMs, requestBytes: 0, responseBytes: 0 },
       );
+      // Envoy's RBAC filter names the deciding policy in the response code details.
+      const details =
+        r.status === 403 && r.policy !== null ? rbacDeniedDetails(r.policy) : r.reason;
+      tap?.record({
+        time: new Date().toISOString(),
+        direction: 'inbound',
+        method: r.method,
+        path: r.path ?? '',
+        status: r.status,
+        durationMs: r.durationMs,
+        sourcePrincipal: r.principal,
+        destination: r.listener,
+        mtls: r.mtls,
+        ...(r.policy === null || r.status < 400 ? {} : { policy: r.policy, details }),
+      });
       accessLog?.log({
         startTime: Date.now() - r.durationMs,
         method: r.method,
@@ -137,7 +166,7 @@ export function createProxyTelemetry(
         protocol: r.protocol ?? 'HTTP/1.1',
         responseCode: r.status,
         responseFlags: '-',
-        responseCodeDetails: r.reason,
+        responseCodeDetails: details,
         durationMs: Math.round(r.durationMs),
         upstreamCluster: `${r.listener}||`,
       });
@@ -166,6 +195,18 @@ export function createProxyTelemetry(
       }
     },
     outbound(r) {
+      tap?.record({
+        time: new Date().toISOString(),
+        direction: 'outbound',
+        method: r.method,
+        path: r.path,
+        authority: r.authority,
+        status: r.status,
+        durationMs: r.durationMs,
+        sourcePrincipal: self.principal ?? null,
+        destination: r.cluster,
+        mtls: r.mtls,
+      });
       const [, , subset, host] = r.cluster.split('|');
       // The server's metadata when secure naming vouches for it, else what the cluster name says.
       const destination: PeerInfo = {

@@ -26,6 +26,9 @@ import { apiserverCommand } from './apiserver.js';
 import { injectWebhookCommand } from './inject-webhook.js';
 import { proxyInitCommand } from './proxy-init.js';
 import { execCommand } from './exec.js';
+import { dashboardCommand } from './dashboard.js';
+import { tapCommand } from './tap.js';
+import { topCommand } from './top.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -54,4 +57,7 @@ export const COMMANDS: readonly Command[] = [
   injectWebhookCommand,
   proxyInitCommand,
   execCommand,
+  dashboardCommand,
+  topCommand,
+  tapCommand,
 ];

@@ -2,13 +2,18 @@
  * `palisade up` runs a whole mesh locally (`palisade apply` and `palisade
  * delete`, in apply.ts, change a running one's config).
  */
-import { existsSync, fstatSync } from 'node:fs';
+import { existsSync, fstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { chooseIsolation, findOnPath, startMesh, type MeshInfo } from '../../runtime/index.js';
+import {
+  createMeshData,
+  startDashboardServer,
+  type DashboardServer,
+} from '../../dashboard/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -23,7 +28,40 @@ function port(value: string | undefined, flag: string, fallback: number): number
   return n;
 }
 
-function summary(info: MeshInfo, io: CliIO, mtls: string): void {
+/**
+ * Starts the dashboard (src/dashboard) in this process on 127.0.0.1:`port`,
+ * or on a free port when that one is taken, and records its URL in mesh.json
+ * (`dashboardUrl`) for `palisade dashboard`'s users and tests.
+ */
+async function startDashboard(
+  info: MeshInfo,
+  port: number,
+): Promise<{ server: DashboardServer; close: () => Promise<void> }> {
+  const data = createMeshData({ stateDir: info.stateDir });
+  let server: DashboardServer;
+  try {
+    server = await startDashboardServer({ data, port });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) {
+      data.close();
+      throw error;
+    }
+    server = await startDashboardServer({ data, port: 0 });
+  }
+  const file = join(info.stateDir, 'mesh.json');
+  const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, `${JSON.stringify({ ...written, dashboardUrl: server.url }, null, 2)}\n`);
+  void data.scrape();
+  return {
+    server,
+    close: async () => {
+      data.close();
+      await server.close();
+    },
+  };
+}
+
+function summary(info: MeshInfo, io: CliIO, mtls: string, dashboardUrl: string): void {
   const rel = (p: string): string => (p.startsWith(`${io.cwd}/`) ? p.slice(io.cwd.length + 1) : p);
   const sidecars = info.proxies.filter((p) => p.name.endsWith('-sidecar'));
   io.stdout(
@@ -40,6 +78,7 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
     io.stdout(
       `Metrics: ${first.adminUrl}/stats/prometheus   (${first.name}; every proxy's admin URL is in ${rel(join(info.stateDir, 'mesh.json'))})\n`,
     );
+  io.stdout(`Dashboard: ${dashboardUrl}\n`);
   if (info.prometheusUrl !== undefined) io.stdout(`Prometheus: ${info.prometheusUrl}\n`);
   if (info.tracesUrl !== undefined) io.stdout(`Traces: ${info.tracesUrl}\n`);
   const pod = info.pods.find((p) => p.name === first?.name.replace(/-sidecar$/, ''));
@@ -82,7 +121,7 @@ export const upCommand: Command = {
   path: ['up'],
   summary: 'Run a whole mesh locally: control plane, apps with sidecars, gateways',
   usage: `Usage: palisade up [-f MESHDIR] [--state-dir DIR] [--control-port 15010] [--ca-port 15012]
-                   [--admin-base-port 15100] [--timeout-ms 90000]
+                   [--admin-base-port 15100] [--dashboard-port 20001] [--timeout-ms 90000]
                    [--prometheus | --no-prometheus] [--tracing]
                    [--isolation auto|netns|loopback] [--pod-cidr 10.244.0.0/24]
                    [--service-cidr 10.96.0.0/16]
@@ -96,7 +135,9 @@ with a sidecar; the ingress gateway listens on 127.12.0.1 (Gateway port 80 →
 generated, with their CA in <state-dir>/ingress-ca.pem for curl --cacert.
 State (config, CA, tokens, logs) goes to --state-dir (default
 .palisade/<mesh name>). Exits non-zero with the reason if the mesh cannot
-become ready; Ctrl-C stops every process.
+become ready; Ctrl-C stops every process. The dashboard (palisade dashboard)
+runs on 127.0.0.1:--dashboard-port (a free port if that one is taken; 0: any)
+and its URL is printed as "Dashboard: URL".
 
 --prometheus (the default when a \`prometheus\` binary is on PATH) runs
 Prometheus on 127.0.0.1:9090 (or the next free port) scraping every proxy
@@ -121,6 +162,7 @@ The choice is printed first: "Isolation: network namespaces (reason)".`,
         'control-port': { type: 'string' },
         'ca-port': { type: 'string' },
         'admin-base-port': { type: 'string' },
+        'dashboard-port': { type: 'string' },
         'timeout-ms': { type: 'string' },
         prometheus: { type: 'boolean' },
         'no-prometheus': { type: 'boolean' },
@@ -196,14 +238,28 @@ The choice is printed first: "Isolation: network namespaces (reason)".`,
     });
     process.removeListener('SIGINT', early);
     process.removeListener('SIGTERM', early);
-    summary(mesh.info, io, meshMtls(mesh.info));
+    const dashboardPort =
+      values['dashboard-port'] === '0'
+        ? 0
+        : port(values['dashboard-port'], '--dashboard-port', 20001);
+    let dashboard: Awaited<ReturnType<typeof startDashboard>>;
+    try {
+      dashboard = await startDashboard(mesh.info, dashboardPort);
+    } catch (error) {
+      await mesh.stop();
+      throw error;
+    }
+    summary(mesh.info, io, meshMtls(mesh.info), dashboard.server.url);
     await new Promise<void>((resolveStop) => {
       let stopping = false;
       const stop = (): void => {
         if (stopping) return;
         stopping = true;
         io.stderr('palisade up: stopping\n');
-        void mesh.stop().then(resolveStop);
+        void dashboard
+          .close()
+          .then(() => mesh.stop())
+          .then(resolveStop);
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -23,6 +23,7 @@ import type { Logger } from '../../logging/index.js';
 import type { MeshMetrics } from '../../telemetry/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { AdsClient } from '../xds-client/ads-client.js';
+import type { ProxyTap } from './tap.js';
 
 export interface AdminServerOptions {
   ads: AdsClient;
@@ -32,6 +33,8 @@ export interface AdminServerOptions {
   svid?: SvidSource;
   /** Loggers whose level `/logging` shows and changes, by name. */
   loggers?: Readonly<Record<string, Logger>>;
+  /** Live requests, served on /tap and /tap/denies (tap.ts). */
+  tap?: ProxyTap;
 }
 
 /** Envoy's level names → pino's. */
@@ -102,6 +105,10 @@ const ENDPOINTS: readonly (readonly [string, string])[] = [
   ['/logging', 'query/change logging levels'],
   ['/ready', 'print server state, return 200 if LIVE, otherwise return 503'],
   ['/stats/prometheus', 'print server stats in prometheus format'],
+  [
+    '/tap',
+    'stream finished requests as JSON lines (?recent=1: the last ones; /tap/denies: denials)',
+  ],
 ];
 
 const escapeHtml = (s: string): string =>
@@ -205,6 +212,10 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
           res.writeHead(500).end();
         },
       );
+      return;
+    }
+    if ((path === '/tap' || path === '/tap/denies') && options.tap !== undefined) {
+      options.tap.handle(req, res, url);
       return;
     }
     if (path === '/certs') {
