@@ -5,7 +5,8 @@
  */
 export const PROXY_ERRORS = {
   PAL_ERR_PROXY_BAD_REQUEST: {
-    summary: 'A request head was refused before routing (bad target, header checks): 400, flag DPE.',
+    summary:
+      'A request head was refused before routing (bad target, header checks): 400, flag DPE.',
     exit: 1,
   },
   PAL_ERR_PROXY_NO_ROUTE: {
@@ -33,7 +34,8 @@ export const PROXY_ERRORS = {
     exit: 1,
   },
   PAL_ERR_PROXY_UPSTREAM_TLS: {
-    summary: 'Upstream TLS failed (no usable SVID or bundle, or secure naming refused the peer): 503, flag UF.',
+    summary:
+      'Upstream TLS failed (no usable SVID or bundle, or secure naming refused the peer): 503, flag UF.',
     exit: 1,
   },
   PAL_ERR_PROXY_TIMEOUT: {

@@ -3,9 +3,7 @@
  * request: the only place the layers' types meet node's. A faster HTTP/1.1
  * transport supplies its own Exchange and nothing above it changes.
  */
-import {
-  downstreamConnection,
-} from '../local-rate-limit.js';
+import { downstreamConnection } from '../local-rate-limit.js';
 import {
   isGrpc,
   isH2,

@@ -115,7 +115,10 @@ function answer(
 }
 
 /** The response for a proxy failure: HTTP status, response flags, gRPC status and body. */
-export function proxyFailure(code: ProxyFailureCode, detail: ProxyFailureDetail = {}): ProxyFailure {
+export function proxyFailure(
+  code: ProxyFailureCode,
+  detail: ProxyFailureDetail = {},
+): ProxyFailure {
   const { status, flags, body } = answer(code, detail);
   return { code, status, flags, body, grpcStatus: detail.grpcStatus ?? grpcStatusForHttp(status) };
 }

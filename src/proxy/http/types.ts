@@ -61,7 +61,9 @@ export interface ResponseSink {
   /** Writes a body chunk; false asks the caller to wait for `drain`. */
   write(chunk: Buffer): boolean;
   addTrailers(trailers: Record<string, string | string[]>): void;
+  // Two signatures (not `body?`): node's end(callback?) overload must stay assignable.
   end(): unknown;
+  // eslint-disable-next-line @typescript-eslint/unified-signatures
   end(body: string): unknown;
   destroy(error?: Error): unknown;
   once(event: 'drain', listener: () => void): unknown;
@@ -95,7 +97,12 @@ export interface Exchange {
   /** The body streamed to the first attempt and kept up to `limit` bytes for retries. */
   replayable(limit: number): ReplayableBody;
   /** Answers locally (gRPC: HTTP 200 with the status in trailers; `grpcStatus` overrides the mapping). */
-  reply(status: number, body: string, headers: Readonly<Record<string, string>>, grpcStatus?: number): void;
+  reply(
+    status: number,
+    body: string,
+    headers: Readonly<Record<string, string>>,
+    grpcStatus?: number,
+  ): void;
   /** Notes the gRPC status relayed in trailers (or trailers-only headers), for metrics. */
   noteGrpcStatus(fields: Readonly<Record<string, unknown>>): void;
   /** The gRPC status sent to the client, when one was. */

@@ -82,12 +82,17 @@ export interface ClusterManagerOptions {
   readonly secrets?: SecretStore | undefined;
   readonly logger?: Logger | undefined;
   readonly localAddress?: string | undefined;
-  readonly onSecureNamingFailure?: ((cluster: string, presented: readonly string[]) => void) | undefined;
+  readonly onSecureNamingFailure?:
+    ((cluster: string, presented: readonly string[]) => void) | undefined;
 }
 
 export interface ClusterManager {
   /** The cluster and its hosts, or why there is none to send to (NR, NC, UH). */
-  resolve(snapshot: XdsSnapshot, name: string, target: RequestTarget): ResolvedCluster | ClusterFailure;
+  resolve(
+    snapshot: XdsSnapshot,
+    name: string,
+    target: RequestTarget,
+  ): ResolvedCluster | ClusterFailure;
   /** A host by the cluster's LB policy (ejected/unhealthy skipped), or undefined (UH). */
   pick(cluster: ResolvedCluster, avoid?: string, hash?: number): ReturnType<typeof pickEndpoint>;
   /** The cluster's TLS agent (current SVID and bundle), undefined for plaintext, or the TLS error. */

@@ -11,11 +11,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { chance, durationMs, fraction } from '../envoy-values.js';
 import type { Exchange } from '../http/types.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
-import {
-  hcmRateLimit,
-  routeRateLimit,
-  type LocalRateLimiter,
-} from '../local-rate-limit.js';
+import { hcmRateLimit, routeRateLimit, type LocalRateLimiter } from '../local-rate-limit.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
 import type { RouteMatch } from './router.js';
 
@@ -27,7 +23,11 @@ const rec = (v: unknown): R => (isRecord(v) ? v : {});
 /** A filter answered: a CORS preflight (200 with `headers`) or a failure. */
 export type FilterStop =
   | { readonly kind: 'preflight'; readonly headers: OutgoingHttpHeaders }
-  | { readonly kind: 'failure'; readonly failure: ProxyFailure; readonly headers: Record<string, string> };
+  | {
+      readonly kind: 'failure';
+      readonly failure: ProxyFailure;
+      readonly headers: Record<string, string>;
+    };
 
 /** The request goes on: headers the filters set on whatever response it gets. */
 export interface FilterPass {
@@ -87,7 +87,12 @@ interface FaultConfig {
   readonly abortShare: number;
 }
 
-const NO_FAULT: FaultConfig = { delayMs: undefined, delayShare: 0, abort: undefined, abortShare: 0 };
+const NO_FAULT: FaultConfig = {
+  delayMs: undefined,
+  delayShare: 0,
+  abort: undefined,
+  abortShare: 0,
+};
 const faults = new WeakMap<R, FaultConfig>();
 
 function faultConfig(route: R): FaultConfig {
@@ -103,7 +108,8 @@ function faultConfig(route: R): FaultConfig {
       abort: hasAbort
         ? {
             status: Number(abort['http_status']),
-            grpcStatus: abort['grpc_status'] === undefined ? undefined : Number(abort['grpc_status']),
+            grpcStatus:
+              abort['grpc_status'] === undefined ? undefined : Number(abort['grpc_status']),
           }
         : undefined,
       abortShare: fraction(abort['percentage']),

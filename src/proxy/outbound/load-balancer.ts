@@ -85,11 +85,13 @@ const policies = new WeakMap<XdsResource, ClusterPolicy>();
 export function clusterPolicy(cluster: XdsResource): ClusterPolicy {
   let policy = policies.get(cluster);
   if (policy === undefined) {
-    const lb = String(cluster['lb_policy'] ?? 'ROUND_ROBIN');
+    const lb = typeof cluster['lb_policy'] === 'string' ? cluster['lb_policy'] : 'ROUND_ROBIN';
     const od = cluster['outlier_detection'];
-    const t = rec((Array.isArray(rec(cluster['circuit_breakers'])['thresholds'])
-      ? (rec(cluster['circuit_breakers'])['thresholds'] as unknown[])
-      : [])[0]);
+    const t = rec(
+      (Array.isArray(rec(cluster['circuit_breakers'])['thresholds'])
+        ? (rec(cluster['circuit_breakers'])['thresholds'] as unknown[])
+        : [])[0],
+    );
     policy = {
       lbPolicy: (LB_POLICIES.has(lb) ? lb : 'ROUND_ROBIN') as ClusterPolicy['lbPolicy'],
       outlier: isRecord(od)

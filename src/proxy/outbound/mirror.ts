@@ -27,7 +27,11 @@ export interface MirrorRequest {
 }
 
 /** Sends the mirror (fire and forget); false when it was not sent (share, no host, TLS error). */
-export function sendMirror(layers: ForwardLayers, snapshot: XdsSnapshot, m: MirrorRequest): boolean {
+export function sendMirror(
+  layers: ForwardLayers,
+  snapshot: XdsSnapshot,
+  m: MirrorRequest,
+): boolean {
   if (!chance(m.share)) return false;
   const cluster = layers.clusters.resolve(snapshot, m.cluster, m.target);
   if (isClusterFailure(cluster)) return false;
@@ -53,18 +57,16 @@ export function sendMirror(layers: ForwardLayers, snapshot: XdsSnapshot, m: Mirr
     },
   };
   try {
-    layers.connector
-      .dispatcher(cluster.name, endpoint, agent, str(headers.host), false)
-      .dispatch(
-        {
-          method: m.method,
-          path: m.path,
-          headers: headers as Record<string, string | string[]>,
-          body: null,
-          ...(cluster.tls?.sni === undefined ? {} : { servername: cluster.tls.sni }),
-        },
-        handler,
-      );
+    layers.connector.dispatcher(cluster.name, endpoint, agent, str(headers.host), false).dispatch(
+      {
+        method: m.method,
+        path: m.path,
+        headers: headers as Record<string, string | string[]>,
+        body: null,
+        ...(cluster.tls?.sni === undefined ? {} : { servername: cluster.tls.sni }),
+      },
+      handler,
+    );
   } catch {
     clearTimeout(timer);
     return false;

@@ -20,7 +20,6 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomInt } from 'node:crypto';
-import type { Logger } from '../../logging/index.js';
 import type { SpanContext } from '../../telemetry/index.js';
 import { containRequest, containSocket } from '../containment.js';
 import {
@@ -49,7 +48,6 @@ import {
   rejectOnSocket,
   type HeadRejection,
 } from '../request-head.js';
-import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/ads-client.js';
 import { createClusterManager, isClusterFailure } from './cluster.js';
 import { createEndpointConnector, splice } from './endpoint.js';
@@ -69,65 +67,9 @@ import {
   upstreamHead,
 } from './router.js';
 import { hostFor, relayRoutedUpgrade, tcpProxy } from './tunnels.js';
+import type { OutboundProxy, OutboundProxyOptions } from './outbound-types.js';
 
-/** One finished outbound request, for access logs and metrics. */
-export interface OutboundRecord {
-  readonly authority: string;
-  readonly method: string;
-  readonly path: string;
-  readonly cluster: string;
-  readonly upstream: string;
-  readonly status: number;
-  readonly flags: string;
-  readonly attempts: number;
-  readonly durationMs: number;
-  readonly mtls: boolean;
-  /** `HTTP/1.1` or `HTTP/2` (downstream). */
-  readonly protocol: string;
-  /** Set for gRPC requests: the status the client got, when one was sent. */
-  readonly grpc?: { readonly status: number | undefined };
-  /** The span this hop started (propagated upstream), for span export. */
-  readonly span?: SpanContext;
-}
-
-export interface OutboundProxyOptions {
-  /** Current accepted xDS snapshot. */
-  snapshot: () => XdsSnapshot;
-  /** Listener name to serve (default `outbound`). */
-  listenerName?: string;
-  /** SDS secrets (workload certificate, trust bundle) for TLS clusters. */
-  secrets?: SecretStore;
-  /** Called once per finished request. */
-  onRecord?: (record: OutboundRecord) => void;
-  /** Source address for connections to loopback endpoints (the instance IP), so peers can tell pods apart. */
-  localAddress?: string;
-  /** Share of new traces (no sampled parent context) that are sampled, 0–1 (default 1). */
-  traceSampling?: number;
-  /** Where connection-level events (tcp_proxy refusals) are logged. */
-  logger?: Logger;
-  /** Called when a server fails secure naming (presents an identity not allowed for the service). */
-  onSecureNamingFailure?: (cluster: string, presented: readonly string[]) => void;
-}
-
-/** A running outbound proxy. */
-export interface OutboundProxy {
-  readonly server: http.Server;
-  /** Routes a request with the given HttpConnectionManager (gateway listeners). */
-  handle(req: AnyRequest, res: AnyResponse, hcm: Record<string, unknown>): void;
-  /** Routes an HTTP/1.1 Upgrade with the given HttpConnectionManager (gateway listeners). */
-  handleUpgrade(
-    req: http.IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    hcm: Record<string, unknown>,
-  ): void;
-  /** Applies an accepted snapshot's side effects (active health checks start/stop). */
-  sync(snapshot: XdsSnapshot): void;
-  /** Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers). */
-  handleTcp(socket: Duplex, tcpProxy: Record<string, unknown>, first: Buffer): void;
-  listen(host: string, port: number): Promise<number>;
-  close(): Promise<void>;
-}
+export type { OutboundProxy, OutboundProxyOptions, OutboundRecord } from './outbound-types.js';
 
 type R = Record<string, unknown>;
 
@@ -185,7 +127,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     hcmOverride: R | undefined,
     defaultPort = 80,
   ): { target: RequestTarget } | { rejection: HeadRejection } => {
-    const invalid = { rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' } };
+    const invalid = {
+      rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' },
+    };
     const first = targetOf(req.url ?? '', req.headers.host, defaultPort);
     if (first === undefined) return invalid;
     const rejection = checkRequestHead(
@@ -212,8 +156,9 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       return;
     }
     const target = checked.target;
-    let span: SpanContext | undefined;
-    const record = recorder(req, target, performance.now(), () => span);
+    // The span is known once the upstream head is built; records made before carry none.
+    const hop: { span?: SpanContext } = {};
+    const record = recorder(req, target, performance.now(), () => hop.span);
     const ex = nodeExchange(req, res, target);
     const fail = (failure: ProxyFailure, cluster = ''): void => {
       answerFailure(ex, failure);
@@ -255,7 +200,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       return;
     }
     const up = upstreamHead(ex.head.headers, target, match, decision, traceSampling);
-    span = up.span;
+    hop.span = up.span;
     // A client's `expect: 100-continue` was answered by this server already.
     delete up.headers['expect'];
     const action = routeAction(match);
@@ -388,7 +333,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     }
     const snapshot = options.snapshot();
     const request = { authority: target.authority, path: '/', headers: req.headers };
-    const match = routeIn(snapshot, hcmFor(snapshot, listenerName, target.port, undefined), request);
+    const match = routeIn(
+      snapshot,
+      hcmFor(snapshot, listenerName, target.port, undefined),
+      request,
+    );
     const decision =
       match === undefined ? undefined : decide(match.route, request, (total) => randomInt(total));
     const host =

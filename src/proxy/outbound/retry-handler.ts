@@ -14,6 +14,7 @@
  * kept for the retries.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import { str } from '../../xds/index.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import { takeTrailersOnlyStatus } from '../h2-downstream.js';
 import type { UpstreamController, UpstreamHandler } from '../h2-upstream.js';
@@ -35,7 +36,12 @@ export function answerFailure(ex: Exchange, failure: ProxyFailure): void {
     ex.sink.destroy();
     return;
   }
-  ex.reply(failure.status, failure.body, { 'x-palisade-response-flags': failure.flags }, failure.grpcStatus);
+  ex.reply(
+    failure.status,
+    failure.body,
+    { 'x-palisade-response-flags': failure.flags },
+    failure.grpcStatus,
+  );
 }
 
 /** One routed request ready for its cluster. */
@@ -180,7 +186,10 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
               connecting: true,
               retried: n > 1,
             })
-          : proxyFailure('PAL_ERR_PROXY_UPSTREAM_CONNECT', { retried: n > 1, exhausted: retryable }),
+          : proxyFailure('PAL_ERR_PROXY_UPSTREAM_CONNECT', {
+              retried: n > 1,
+              exhausted: retryable,
+            }),
         key,
         n,
       );
@@ -259,7 +268,7 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
       cluster.name,
       endpoint,
       agent,
-      String(r.headers['host'] ?? ''),
+      str(r.headers['host']),
       r.h2,
     );
     try {

@@ -75,7 +75,11 @@ export function retryPolicyOf(action: R, maxRetries: number): RetryPolicy {
 /** What an attempt ended with. */
 export type AttemptOutcome =
   | { readonly kind: 'reset' }
-  | { readonly kind: 'response'; readonly status: number; readonly grpcStatus?: number | undefined };
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly grpcStatus?: number | undefined;
+    };
 
 /** True when the policy's `retry_on` covers the outcome (the retry budget is the caller's). */
 export function retriable(policy: RetryPolicy, outcome: AttemptOutcome): boolean {

@@ -14,7 +14,12 @@
 import { randomUUID } from 'node:crypto';
 import type * as http from 'node:http';
 import { str } from '../../xds/index.js';
-import { compileRewrite, compileSafeRegex, type SafeRegex, type SafeRewrite } from '../../regex/index.js';
+import {
+  compileRewrite,
+  compileSafeRegex,
+  type SafeRegex,
+  type SafeRewrite,
+} from '../../regex/index.js';
 import {
   childSpan,
   injectTraceContext,
@@ -157,7 +162,8 @@ export function rewrittenPath(path: string, match: RouteMatch, decision: Cluster
   if (regexRewrite !== null) {
     const q = out.indexOf('?');
     const bare = q === -1 ? out : out.slice(0, q);
-    out = regexRewrite.regex.replaceAll(bare, regexRewrite.rewrite) + (q === -1 ? '' : out.slice(q));
+    out =
+      regexRewrite.regex.replaceAll(bare, regexRewrite.rewrite) + (q === -1 ? '' : out.slice(q));
   }
   return out;
 }
@@ -202,7 +208,11 @@ export function upstreamHead(
 
 /** The route's response header operations, then the virtual host's (Envoy's order). */
 export function applyResponseHeaderOps(headers: http.OutgoingHttpHeaders, match: RouteMatch): void {
-  applyHeaderOps(headers, match.route['response_headers_to_add'], match.route['response_headers_to_remove']);
+  applyHeaderOps(
+    headers,
+    match.route['response_headers_to_add'],
+    match.route['response_headers_to_remove'],
+  );
   applyHeaderOps(
     headers,
     match.vhost['response_headers_to_add'],
