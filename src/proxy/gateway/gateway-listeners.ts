@@ -57,8 +57,8 @@ import {
   DEFAULT_TLS12_CIPHER_SUITES,
   SERVER_TLS_DEFAULTS,
 } from '../../identity/tls-policy.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 
 /** Options of {@link createGatewayListeners}. */
 export interface GatewayListenersOptions {

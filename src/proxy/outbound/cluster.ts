@@ -12,8 +12,8 @@
 import type * as https from 'node:https';
 import type { RequestTarget } from '../http/types.js';
 import type { ProxyFailureCode } from '../http/proxy-failure.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 import type { Logger } from '../../logging/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import { createHealthChecker } from './health-checker.js';

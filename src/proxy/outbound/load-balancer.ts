@@ -18,7 +18,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { durationMs } from '../envoy-values.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 import { hashPick } from './hash-lb.js';
 
 /** An upstream host. */

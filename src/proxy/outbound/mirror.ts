@@ -10,7 +10,7 @@ import { str } from '../../xds/index.js';
 import { chance } from '../envoy-values.js';
 import type { UpstreamHandler } from '../h2-upstream.js';
 import type { RequestTarget } from '../http/types.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { isClusterFailure } from './cluster.js';
 import type { ForwardLayers } from './retry-handler.js';
 

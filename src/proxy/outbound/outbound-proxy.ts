@@ -48,7 +48,7 @@ import {
   rejectOnSocket,
   type HeadRejection,
 } from '../request-head.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { createClusterManager, isClusterFailure } from './cluster.js';
 import { createEndpointConnector, splice } from './endpoint.js';
 import { runRequestFilters, rollFault } from './filters.js';

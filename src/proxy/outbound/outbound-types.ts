@@ -5,7 +5,7 @@ import type { Logger } from '../../logging/index.js';
 import type { SpanContext } from '../../telemetry/index.js';
 import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
 import type { SecretStore } from '../tls/secrets.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 
 /** One finished outbound request, for access logs and metrics. */
 export interface OutboundRecord {

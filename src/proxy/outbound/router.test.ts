@@ -4,7 +4,7 @@
 // trace context).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { decide } from './route-table.js';
 import { connectTargetOf, hcmFor, routeIn, targetOf, upstreamHead } from './router.js';
 

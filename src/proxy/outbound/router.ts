@@ -29,8 +29,8 @@ import {
 import { applyHeaderOps, chance, fraction as fractionOf } from '../envoy-values.js';
 import { forwardedRequestHeaders } from '../forwarded-headers.js';
 import type { RequestHeaders, RequestTarget, RouteRequest } from '../http/types.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 import { matchRoute, type RouteDecision } from './route-table.js';
 
 type R = Record<string, unknown>;

@@ -23,7 +23,7 @@ import type { RequestTarget } from '../http/types.js';
 import type { LocalRateLimiter } from '../local-rate-limit.js';
 import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
 import { upgradeAllowed } from '../request-head.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { isClusterFailure, type ResolvedCluster } from './cluster.js';
 import { splice } from './endpoint.js';
 import { admitRequest, endpointKey, releaseRequest, type Endpoint } from './load-balancer.js';

@@ -15,7 +15,8 @@ import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 import { hcmHeadProblems } from '../request-head.js';
 
 /** A decoded xDS resource (decoded plain object, `@type` set). */
-export type XdsResource = Record<string, unknown>;
+import type { XdsResource } from './xds-resource.js';
+export type { XdsResource } from './xds-resource.js';
 
 const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
   listener: new Set([
