@@ -6,7 +6,9 @@
  *  2. bearer token from `--token-auth-file` (CSV `token,user,uid,"g1,g2"`);
  *  3. service-account tokens this server signed (TokenRequest): signature,
  *     issuer, audience, expiry, and the service account must still exist with
- *     the UID the token names.
+ *     the UID the token names;
+ *  4. OpenID Connect ID tokens;
+ *  5. the token webhook (TokenReview to a remote service).
  * A credential that is presented but invalid is a 401, not anonymous.
  * Every authenticated user gets `system:authenticated`; service accounts also
  * `system:serviceaccounts` and `system:serviceaccounts:<ns>`.
@@ -172,6 +174,8 @@ export interface AuthenticatorOptions {
   readonly anonymous?: boolean;
   /** OpenID Connect ID tokens (after static and service-account tokens). */
   readonly oidc?: (token: string) => Promise<AuthUser | undefined>;
+  /** Webhook token authentication (TokenReview), last of the token authenticators. */
+  readonly webhook?: (token: string) => Promise<AuthUser | undefined>;
 }
 
 /** Adds the groups Kubernetes adds to every authenticated user. */
@@ -228,6 +232,18 @@ export function createAuthenticator(
       }
       if (options.oidc !== undefined) {
         const user = await options.oidc(token);
+        if (user !== undefined) return finish(user);
+      }
+      if (options.webhook !== undefined) {
+        let user: AuthUser | undefined;
+        try {
+          user = await options.webhook(token);
+        } catch (e) {
+          // An unreachable webhook authenticates nobody: 401, as kube-apiserver answers.
+          process.stderr.write(
+            `apiserver: token webhook: ${e instanceof Error ? e.message : String(e)}\n`,
+          );
+        }
         if (user !== undefined) return finish(user);
       }
       throw UNAUTHORIZED();

@@ -16,7 +16,9 @@ import type { ObjectStore, StoreWatch } from './store/types.js';
 const RBAC_PREFIX = '/registry/rbac.authorization.k8s.io/';
 
 export interface Authorizer {
-  authorize(attrs: RequestAttributes): Promise<{ allowed: boolean; reason: string }>;
+  authorize(
+    attrs: RequestAttributes,
+  ): Promise<{ allowed: boolean; denied?: boolean; reason: string }>;
   rulesFor(
     user: { name: string; groups: readonly string[] },
     namespace: string,

@@ -145,6 +145,8 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
   tolerations: 'key',
   conditions: 'type',
   hostAliases: 'ip',
+  // admissionregistration/v1 webhook configurations: patchMergeKey name.
+  webhooks: 'name',
 };
 
 function mergeKeyFor(

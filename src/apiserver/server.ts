@@ -14,7 +14,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { validateMeshObject } from '../api/index.js';
-import { admitPod, podTemplateOf, type RequestAttributes } from '../kubernetes/index.js';
+import {
+  admitPod,
+  formatLevelVersion,
+  podTemplateOf,
+  type RequestAttributes,
+} from '../kubernetes/index.js';
 import {
   createAuthenticator,
   createServiceAccountTokens,
@@ -22,6 +27,18 @@ import {
   type AuthUser,
 } from './authn.js';
 import { createStoreAuthorizer, type Authorizer } from './authz.js';
+import {
+  createChainAuthorizer,
+  createWebhookAuthorizer,
+  type AuthorizationMode,
+  type WebhookAuthorizerOptions,
+} from './authz-chain.js';
+import { createWebhookTokenAuthenticator } from './authn-webhook.js';
+import { alwaysPullImages } from './admission/always-pull-images.js';
+import { admitQuota, refreshQuotas } from './admission/quota.js';
+import { createWebhookAdmission, validateWebhookConfiguration } from './admission/webhooks.js';
+import { auditLevel, microTime, openAuditLog, type AuditPolicy, type AuditSink } from './audit.js';
+import type { WebhookTarget } from './webhook-client.js';
 import { bootstrapPolicy } from './bootstrap-policy.js';
 import { decodeKubernetesProtobuf } from './protobuf.js';
 import { openApiV3Document, openApiV3Root } from './openapi.js';
@@ -90,8 +107,20 @@ export interface ApiServerOptions {
   readonly anonymous?: boolean;
   /** `--service-account-issuer`. */
   readonly serviceAccountIssuer?: string;
-  /** Admission plugins on top of the defaults (`--enable-admission-plugins`). */
+  /** Default-on admission plugins turned off (`--disable-admission-plugins`). */
   readonly disabledAdmissionPlugins?: readonly string[];
+  /** Opt-in admission plugins turned on (`--enable-admission-plugins`): AlwaysPullImages. */
+  readonly enabledAdmissionPlugins?: readonly string[];
+  /** `--authentication-token-webhook-config-file` and `--authentication-token-webhook-cache-ttl`. */
+  readonly tokenWebhook?: { readonly target: WebhookTarget; readonly cacheTtlMs: number };
+  /** `--authorization-mode` (default RBAC). */
+  readonly authorizationModes?: readonly AuthorizationMode[];
+  /** `--authorization-webhook-config-file` and its cache TTLs. */
+  readonly authorizationWebhook?: WebhookAuthorizerOptions;
+  /** `--audit-policy-file`, read. */
+  readonly auditPolicy?: AuditPolicy;
+  /** `--audit-log-path` (`-` for stdout). */
+  readonly auditLogPath?: string;
   /** Interval of watch BOOKMARK events when a client allows them (default 60 s). */
   readonly bookmarkIntervalMs?: number;
 }
@@ -110,6 +139,8 @@ interface RequestContext {
   readonly info: RequestInfo;
   readonly user: AuthUser;
   readonly warnings: string[];
+  /** Audit annotations the chain adds (authorization decision, PodSecurity, webhooks). */
+  readonly annotations: Record<string, string>;
 }
 
 function rfc3339(d = new Date()): string {
@@ -165,6 +196,12 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 async function readObject(req: IncomingMessage): Promise<unknown> {
+  const o = await decodeObject(req);
+  readBodies.set(req, o);
+  return o;
+}
+
+async function decodeObject(req: IncomingMessage): Promise<unknown> {
   const bytes = await readBody(req);
   const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim() ?? '';
   if (type === 'application/vnd.kubernetes.protobuf') return decodeKubernetesProtobuf(bytes);
@@ -201,6 +238,137 @@ function send(
   }
   ctx.res.writeHead(code, headers);
   ctx.res.end(text);
+  sentBodies.set(ctx.res, { code, body });
+}
+
+/** What each response carried, for the audit log's responseStatus and responseObject. */
+const sentBodies = new WeakMap<ServerResponse, { code: number; body: unknown }>();
+/** Each request's decoded body, for the audit log's requestObject. */
+const readBodies = new WeakMap<IncomingMessage, unknown>();
+
+interface AuditRecord {
+  readonly deps: { readonly policy: AuditPolicy; readonly sink: AuditSink };
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly info: RequestInfo;
+  readonly user: AuthUser | undefined;
+  impersonated?: AuthUser;
+  readonly id: string;
+  readonly level: string;
+  readonly omitStages: readonly string[];
+  readonly received: Date;
+  readonly annotations: Record<string, string>;
+}
+
+function userInfo(u: AuthUser): Record<string, unknown> {
+  return {
+    username: u.name,
+    ...(u.uid === undefined ? {} : { uid: u.uid }),
+    groups: u.groups,
+    ...(u.extra === undefined ? {} : { extra: u.extra }),
+  };
+}
+
+function auditEvent(a: AuditRecord, stage: string): Record<string, unknown> {
+  const { info } = a;
+  const remote = (a.req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const event: Record<string, unknown> = {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: a.level,
+    auditID: a.id,
+    stage,
+    requestURI: a.req.url ?? '/',
+    verb: info.verb,
+    user: a.user === undefined ? {} : userInfo(a.user),
+    ...(a.impersonated === undefined ? {} : { impersonatedUser: userInfo(a.impersonated) }),
+    sourceIPs: [remote],
+    ...(a.req.headers['user-agent'] === undefined
+      ? {}
+      : { userAgent: a.req.headers['user-agent'] }),
+  };
+  if (info.isResourceRequest) {
+    const body = rec(readBodies.get(a.req));
+    const meta = rec(body.metadata);
+    const name = info.name !== '' ? info.name : str(meta.name);
+    event.objectRef = {
+      resource: info.resource,
+      ...(info.namespace === '' ? {} : { namespace: info.namespace }),
+      ...(name === '' ? {} : { name }),
+      apiGroup: info.apiGroup,
+      apiVersion: info.apiVersion,
+      ...(info.subresource === '' ? {} : { subresource: info.subresource }),
+    };
+  }
+  if (stage !== 'RequestReceived') {
+    const sent = sentBodies.get(a.res);
+    const code = sent?.code ?? a.res.statusCode;
+    const b = rec(sent?.body);
+    event.responseStatus =
+      code >= 400 && b.kind === 'Status'
+        ? {
+            metadata: {},
+            status: b.status,
+            message: b.message,
+            reason: b.reason,
+            ...(b.details === undefined ? {} : { details: b.details }),
+            code,
+          }
+        : { metadata: {}, code };
+    if ((a.level === 'Request' || a.level === 'RequestResponse') && readBodies.has(a.req))
+      event.requestObject = readBodies.get(a.req);
+    if (a.level === 'RequestResponse' && sent !== undefined) event.responseObject = sent.body;
+  }
+  event.requestReceivedTimestamp = microTime(a.received);
+  event.stageTimestamp = microTime(new Date());
+  if (Object.keys(a.annotations).length > 0 && stage !== 'RequestReceived')
+    event.annotations = { ...a.annotations };
+  return event;
+}
+
+function startAudit(
+  deps: { readonly policy: AuditPolicy; readonly sink: AuditSink },
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  user: AuthUser | undefined,
+  received: Date,
+  annotations: Record<string, string>,
+): AuditRecord | undefined {
+  const { level, omitStages } = auditLevel(deps.policy, user, info);
+  if (level === 'None') return undefined;
+  const header = req.headers['audit-id'];
+  const id = typeof header === 'string' && /^[\w-]{1,64}$/.test(header) ? header : randomUUID();
+  res.setHeader('audit-id', id);
+  const a: AuditRecord = {
+    deps,
+    req,
+    res,
+    info,
+    user,
+    id,
+    level,
+    omitStages,
+    received,
+    annotations,
+  };
+  if (!omitStages.includes('RequestReceived')) deps.sink.write(auditEvent(a, 'RequestReceived'));
+  return a;
+}
+
+/** ResponseComplete now, or ResponseStarted now and ResponseComplete when a watch ends. */
+function finishAudit(a: AuditRecord): void {
+  const emit = (stage: string): void => {
+    if (!a.omitStages.includes(stage)) a.deps.sink.write(auditEvent(a, stage));
+  };
+  if (a.res.writableEnded || a.res.destroyed) {
+    emit('ResponseComplete');
+    return;
+  }
+  emit('ResponseStarted');
+  a.res.once('close', () => {
+    emit('ResponseComplete');
+  });
 }
 
 /** Starts the API server; resolves once it listens. */
@@ -222,10 +390,24 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     },
     anonymous: options.anonymous ?? false,
     ...(options.oidc === undefined ? {} : { oidc: createOidcAuthenticator(options.oidc) }),
+    ...(options.tokenWebhook === undefined
+      ? {}
+      : { webhook: createWebhookTokenAuthenticator(options.tokenWebhook) }),
   });
   await bootstrap(store);
-  const authorizer = await createStoreAuthorizer(store);
+  const authorizer = createChainAuthorizer(
+    options.authorizationModes ?? ['RBAC'],
+    await createStoreAuthorizer(store),
+    options.authorizationWebhook === undefined
+      ? undefined
+      : createWebhookAuthorizer(options.authorizationWebhook),
+  );
   const disabled = new Set(options.disabledAdmissionPlugins ?? []);
+  const enabled = new Set(options.enabledAdmissionPlugins ?? []);
+  const auditSink =
+    options.auditPolicy !== undefined && options.auditLogPath !== undefined
+      ? openAuditLog(options.auditLogPath)
+      : undefined;
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
   const openWatches = new Set<() => void>();
   const handler = createHandler({
@@ -234,6 +416,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     authenticate,
     saTokens,
     disabled,
+    enabled,
+    webhooks: createWebhookAdmission(store),
+    ...(auditSink === undefined || options.auditPolicy === undefined
+      ? {}
+      : { audit: { policy: options.auditPolicy, sink: auditSink } }),
     bookmarkIntervalMs,
     openWatches,
     address: () => `${options.host}:${String(port)}`,
@@ -280,6 +467,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         });
         server.closeAllConnections();
       });
+      auditSink?.close();
     },
   };
 }
@@ -355,6 +543,9 @@ interface HandlerDeps {
   readonly authenticate: (req: IncomingMessage) => Promise<AuthUser>;
   readonly saTokens: ReturnType<typeof createServiceAccountTokens>;
   readonly disabled: ReadonlySet<string>;
+  readonly enabled: ReadonlySet<string>;
+  readonly webhooks: ReturnType<typeof createWebhookAdmission>;
+  readonly audit?: { readonly policy: AuditPolicy; readonly sink: AuditSink };
   readonly bookmarkIntervalMs: number;
   readonly openWatches: Set<() => void>;
   readonly address: () => string;
@@ -390,7 +581,13 @@ function forbidden(attrs: RequestAttributes, info: RequestInfo, reason: string):
 }
 
 function attributesOf(user: AuthUser, info: RequestInfo): RequestAttributes {
-  const u = { name: user.name, groups: user.groups };
+  // uid and extra ride along for the Webhook mode's SubjectAccessReview; RBAC reads name and groups.
+  const u = {
+    name: user.name,
+    groups: user.groups,
+    ...(user.uid === undefined ? {} : { uid: user.uid }),
+    ...(user.extra === undefined ? {} : { extra: user.extra }),
+  };
   if (!info.isResourceRequest) return { user: u, verb: info.verb, nonResourceURL: info.path };
   return {
     user: u,
@@ -408,10 +605,16 @@ function createHandler(
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { authorizer } = deps;
 
-  const authorize = async (user: AuthUser, info: RequestInfo): Promise<void> => {
+  const authorize = async (
+    user: AuthUser,
+    info: RequestInfo,
+    annotations: Record<string, string>,
+  ): Promise<void> => {
     const attrs = attributesOf(user, info);
     const d = await authorizer.authorize(attrs);
-    if (!d.allowed) throw forbidden(attrs, info, '');
+    annotations['authorization.k8s.io/decision'] = d.allowed ? 'allow' : 'forbid';
+    annotations['authorization.k8s.io/reason'] = d.reason;
+    if (!d.allowed) throw forbidden(attrs, info, d.reason);
   };
 
   /** Impersonate-User / -Group / -Uid / -Extra-*: each checked with the `impersonate` verb. */
@@ -484,6 +687,9 @@ function createHandler(
 
   return async (req, res) => {
     const warnings: string[] = [];
+    const annotations: Record<string, string> = {};
+    const received = new Date();
+    let audit: AuditRecord | undefined;
     try {
       // Dot segments (plain or percent-encoded), encoded slashes and empty segments are refused
       // before URL parsing could resolve them, so routing and authorization see one path.
@@ -497,11 +703,21 @@ function createHandler(
         throw badRequest(`invalid path ${JSON.stringify(rawPath)}`);
       const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
       const path = url.pathname;
-      const authenticated = await deps.authenticate(req);
-      const user = await impersonate(req, authenticated);
       const info = requestInfo(req.method ?? 'GET', path, url.searchParams);
-      await authorize(user, info);
-      const ctx: RequestContext = { req, res, url, info, user, warnings };
+      let authenticated: AuthUser;
+      try {
+        authenticated = await deps.authenticate(req);
+      } catch (e) {
+        if (deps.audit !== undefined)
+          audit = startAudit(deps.audit, req, res, info, undefined, received, annotations);
+        throw e;
+      }
+      if (deps.audit !== undefined)
+        audit = startAudit(deps.audit, req, res, info, authenticated, received, annotations);
+      const user = await impersonate(req, authenticated);
+      if (audit !== undefined && user !== authenticated) audit.impersonated = user;
+      await authorize(user, info, annotations);
+      const ctx: RequestContext = { req, res, url, info, user, warnings, annotations };
       if (!info.isResourceRequest) {
         handleNonResource(ctx, deps);
         return;
@@ -513,6 +729,8 @@ function createHandler(
         return;
       }
       send({ res, warnings }, ...errorStatus(e));
+    } finally {
+      if (audit !== undefined) finishAudit(audit);
     }
   };
 }
@@ -859,7 +1077,13 @@ async function handleWatch(
   }
 }
 
-/** Admission: mutating (ServiceAccount), then validating (NamespaceLifecycle, PodSecurity, mesh validation). */
+/**
+ * Admission in kube-apiserver's order: NamespaceLifecycle; mutating
+ * (ServiceAccount, AlwaysPullImages, MutatingAdmissionWebhook); validating
+ * (PodSecurity, the mesh validator, webhook-configuration checks,
+ * ValidatingAdmissionWebhook, ResourceQuota last, as its charge is the
+ * commit point).
+ */
 async function admit(
   ctx: RequestContext,
   deps: HandlerDeps,
@@ -867,8 +1091,22 @@ async function admit(
   ns: string | undefined,
   object: KubeObject,
   operation: 'CREATE' | 'UPDATE',
+  oldObject?: KubeObject,
 ): Promise<KubeObject> {
   let o = object;
+  const dryRun = ctx.url.searchParams.get('dryRun') === 'All';
+  const webhookAttrs = (obj: KubeObject): Parameters<HandlerDeps['webhooks']['mutate']>[0] => ({
+    operation,
+    type: t,
+    version: ctx.info.apiVersion,
+    subresource: ctx.info.subresource,
+    namespace: ns,
+    name: str(obj.metadata?.name),
+    object: obj,
+    oldObject,
+    user: ctx.user,
+    dryRun,
+  });
   const name = str(o.metadata?.name);
   // NamespaceLifecycle: no new content in a missing or terminating namespace.
   if (!deps.disabled.has('NamespaceLifecycle') && ns !== undefined && operation === 'CREATE') {
@@ -896,6 +1134,15 @@ async function admit(
           `error looking up service account ${ns}/${sa}: serviceaccount "${sa}" not found`,
         );
     }
+    if (deps.enabled.has('AlwaysPullImages')) o = alwaysPullImages(o);
+  }
+  if (!deps.disabled.has('MutatingAdmissionWebhook')) {
+    const r = await deps.webhooks.mutate(webhookAttrs(o));
+    if (r.object !== undefined) o = r.object;
+    ctx.warnings.push(...r.warnings);
+    Object.assign(ctx.annotations, r.annotations);
+  }
+  if (t.kind === 'Pod' && ns !== undefined) {
     if (!deps.disabled.has('PodSecurity')) {
       const nsObj = await deps.store.get(storageKey(NAMESPACE_TYPE, undefined, ns));
       const labels = rec(nsObj?.object.metadata?.labels) as Record<string, string>;
@@ -908,6 +1155,13 @@ async function admit(
           kind: 'Pod',
         });
         ctx.warnings.push(...r.warnings);
+        if (r.exempt === undefined) {
+          ctx.annotations['pod-security.kubernetes.io/enforce-policy'] = formatLevelVersion(
+            r.policy.enforce,
+          );
+        }
+        if (r.auditViolations !== undefined)
+          ctx.annotations['pod-security.kubernetes.io/audit-violations'] = r.auditViolations;
         if (!r.allowed) throw forbiddenByAdmission(t, name, r.message ?? 'violates PodSecurity');
       }
     }
@@ -922,6 +1176,17 @@ async function admit(
         r.issues.map((i) => ({ field: i.path, message: i.message })),
       );
   }
+  if (t.group === 'admissionregistration.k8s.io') {
+    const issues = validateWebhookConfiguration(o);
+    if (issues.length > 0) throw invalid(t, name, issues);
+  }
+  if (!deps.disabled.has('ValidatingAdmissionWebhook')) {
+    const r = await deps.webhooks.validate(webhookAttrs(o));
+    ctx.warnings.push(...r.warnings);
+    Object.assign(ctx.annotations, r.annotations);
+  }
+  if (!deps.disabled.has('ResourceQuota') && ns !== undefined && operation === 'CREATE')
+    await admitQuota(deps.store, RESOURCE_TYPES, t, ns, o, dryRun);
   return o;
 }
 
@@ -1005,6 +1270,11 @@ async function handleCreate(
     throw e;
   }
   if (t.kind === 'Namespace') await ensureDefaultServiceAccount(deps.store, name);
+  if (t.kind === 'ResourceQuota' && ns !== undefined) {
+    // The quota controller's first count: status.hard and status.used.
+    await refreshQuotas(deps.store, RESOURCE_TYPES, ns);
+    created = (await deps.store.get(storageKey(t, ns, name))) ?? created;
+  }
   send(ctx, 201, outObject(ctx, t, created.object));
 }
 
@@ -1068,7 +1338,7 @@ async function writeUpdate(
       ...o,
       metadata: { ...rec(o.metadata), generation: (Number(curMeta.generation) || 1) + 1 },
     };
-  if (ctx.info.subresource !== 'status') o = await admit(ctx, deps, t, ns, o, 'UPDATE');
+  if (ctx.info.subresource !== 'status') o = await admit(ctx, deps, t, ns, o, 'UPDATE', cur);
   const key = storageKey(t, ns, name);
   if (ctx.url.searchParams.get('dryRun') === 'All')
     return { key, object: o, revision: current.revision };
@@ -1082,7 +1352,12 @@ async function writeUpdate(
       await deps.store.delete(key, expected ?? current.revision);
       return undefined;
     }
-    return await deps.store.update(key, o, expected ?? current.revision);
+    const written = await deps.store.update(key, o, expected ?? current.revision);
+    if (t.kind === 'ResourceQuota' && ns !== undefined && ctx.info.subresource !== 'status') {
+      await refreshQuotas(deps.store, RESOURCE_TYPES, ns);
+      return (await deps.store.get(key)) ?? written;
+    }
+    return written;
   } catch (e) {
     if (e instanceof StoreError && e.reason === 'Conflict') throw conflict(t, name);
     if (e instanceof StoreError && e.reason === 'NotFound') throw notFound(t, name);
@@ -1273,6 +1548,9 @@ async function handleDelete(
   }
   try {
     const d = await deps.store.delete(key, current.revision);
+    // The quota controller's recount: what the deleted object used is released.
+    if (ns !== undefined && !deps.disabled.has('ResourceQuota'))
+      await refreshQuotas(deps.store, RESOURCE_TYPES, ns);
     send(ctx, 200, outObject(ctx, t, d.object));
   } catch (e) {
     if (e instanceof StoreError && e.reason === 'Conflict') throw conflict(t, name);

@@ -60,6 +60,14 @@ export class ApiError extends Error {
     this.details = details;
   }
 
+  /** A Status a webhook chose: its own code and reason, passed through as Kubernetes does. */
+  static withCode(code: number, reason: string, message: string): ApiError {
+    const e = new ApiError('BadRequest', message);
+    (e as { code: number }).code = code;
+    (e as { reason: string }).reason = reason;
+    return e;
+  }
+
   toStatus(): Record<string, unknown> {
     return {
       kind: 'Status',

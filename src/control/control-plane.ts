@@ -328,6 +328,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       namespace,
       serviceAccount,
       labels: workload.labels,
+      ...(text(meta['INTERCEPTION_MODE']) === 'REDIRECT'
+        ? { interception: 'REDIRECT' as const }
+        : {}),
       workload,
     };
   };

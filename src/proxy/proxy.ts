@@ -30,6 +30,7 @@ import {
 } from './inbound/inbound-listeners.js';
 import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
 import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
+import { createVirtualOutbound, type VirtualOutbound } from './capture/virtual-outbound.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -55,6 +56,12 @@ export interface ProxyOptions {
   instanceIp: string;
   /** Outbound listener port (default 15001; 0 picks one). */
   outboundPort?: number;
+  /**
+   * `redirect`: iptables sends the pod's traffic here (Istio's INTERCEPTION_MODE=REDIRECT):
+   * the outbound port serves the capture listener virtualOutbound on 0.0.0.0 instead of the
+   * explicit proxy, and inbound arrives through virtualInbound (src/proxy/capture).
+   */
+  interception?: 'redirect';
   /** Admin port on 127.0.0.1 (default 15000; 0 picks one). */
   adminPort?: number;
   /** Longest wait for in-flight requests on close (default 5000 ms). */
@@ -249,6 +256,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     },
   });
   let outbound: OutboundProxy | undefined;
+  let capture: VirtualOutbound | undefined;
   const admin = createAdminServer({
     ads,
     secrets,
@@ -273,7 +281,12 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       },
     });
     outbound.sync(ads.snapshot);
-    const outboundPort = await outbound.listen(options.instanceIp, options.outboundPort ?? 15001);
+    if (options.interception === 'redirect')
+      capture = createVirtualOutbound({ snapshot: () => ads.snapshot, outbound, logger });
+    const outboundPort =
+      capture === undefined
+        ? await outbound.listen(options.instanceIp, options.outboundPort ?? 15001)
+        : await capture.listen('0.0.0.0', options.outboundPort ?? 15001);
     const gatewaySide = createGatewayListeners({ secrets, logger, outbound });
     gateways = gatewaySide;
     // Updates accepted before the gateway side existed: build them now (a failure is logged;
@@ -304,7 +317,12 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
             resolve();
           });
         });
-        await Promise.all([drain, inbound.close(drainMs), gatewaySide.close(drainMs)]);
+        await Promise.all([
+          drain,
+          inbound.close(drainMs),
+          gatewaySide.close(drainMs),
+          capture?.close(),
+        ]);
         await out.close();
         admin.closeAllConnections();
         telemetry.accessLog?.flush();
@@ -316,6 +334,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     svid?.close();
     admin.close();
     await outbound?.close();
+    await capture?.close();
     await inbound.close(0);
     await exporter?.close();
     throw error;

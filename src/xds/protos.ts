@@ -42,6 +42,7 @@ export const EXTENSION_TYPE_URLS = {
   httpRbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
   jwtAuthn: 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
   httpExtAuthz: 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+  networkExtAuthz: 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
   fault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
   cors: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
   corsPolicy: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
@@ -55,6 +56,7 @@ export const EXTENSION_TYPE_URLS = {
     'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   httpInspector:
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 
@@ -76,9 +78,11 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/service/status/v3/csds.proto',
 ];

@@ -146,7 +146,9 @@ export async function spawnPalisade(
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, PALISADE_LOG_LEVEL: 'info', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin stays an open pipe: if this test process dies (a file timeout kills it, not its
+    // children), the pipe closes and `palisade up` stops its mesh instead of leaking it.
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';

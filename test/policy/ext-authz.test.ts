@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -437,4 +438,191 @@ spec:
   assert.equal(no.headers['x-ext-authz-check-result'], 'denied');
   assert.equal(gateway.child.pid, pid);
   assert.equal(gateway.child.exitCode, null);
+});
+
+const TCP_APP_IP = '127.39.0.20';
+const TCP_INSTANCE_IP = '127.39.0.21';
+
+/** Sends `line` over plain TCP and returns what came back before the peer closed (or 3 s). */
+function echo(port: number, line: string): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: TCP_INSTANCE_IP, port });
+    let data = '';
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ data, closed });
+    };
+    const timer = setTimeout(() => {
+      done(false);
+    }, 3_000);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(line));
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      if (data.includes('\n')) done(false);
+    });
+    socket.on('close', () => {
+      done(true);
+    });
+    socket.on('error', () => {
+      done(true);
+    });
+  });
+}
+
+// Istio builds envoy.filters.network.ext_authz for an envoyExtAuthzGrpc provider on TCP ports
+// (extauthz.go generateGRPCConfig): the CheckRequest carries the peers and no request; a
+// denial, or a provider that cannot be reached with failOpen false, closes the connection.
+test('CUSTOM on a TCP port with an envoyExtAuthzGrpc provider: the network ext_authz filter decides each connection', async (t) => {
+  const dir = await meshDirs(t);
+  const apps = [0, 1].map(() =>
+    net.createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.pipe(socket);
+    }),
+  );
+  const ports: number[] = [];
+  for (const app of apps) {
+    await new Promise<void>((resolve) => app.listen(0, TCP_APP_IP, resolve));
+    ports.push((app.address() as AddressInfo).port);
+    t.after(() => app.close());
+  }
+  const [checked = 0, unchecked = 0] = ports;
+  const { request, response } = extAuthzGrpcTypes();
+  const checks: Record<string, unknown>[] = [];
+  let verdict: 'allow' | 'deny' = 'allow';
+  const server = new grpc.Server();
+  server.addService(
+    {
+      Check: {
+        path: '/envoy.service.auth.v3.Authorization/Check',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (v: object) =>
+          Buffer.from(request.encode(request.fromObject(v)).finish()),
+        requestDeserialize: (b: Buffer) =>
+          request.toObject(request.decode(b), { longs: Number, oneofs: false }) as Record<
+            string,
+            unknown
+          >,
+        responseSerialize: (v: object) =>
+          Buffer.from(response.encode(response.fromObject(v)).finish()),
+        responseDeserialize: (b: Buffer) => response.toObject(response.decode(b)),
+      },
+    },
+    {
+      Check: (
+        call: grpc.ServerUnaryCall<Record<string, unknown>, object>,
+        callback: grpc.sendUnaryData<object>,
+      ) => {
+        checks.push(call.request);
+        callback(null, { status: { code: verdict === 'allow' ? 0 : 7 } });
+      },
+    },
+  );
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${AUTHZ_IP}:0`, grpc.ServerCredentials.createInsecure(), (error, p) => {
+      if (error === null) resolve(p);
+      else reject(error);
+    });
+  });
+  let stopped = false;
+  t.after(() => {
+    if (!stopped) server.forceShutdown();
+  });
+  writeFileSync(
+    join(dir.configDir, 'mesh.yaml'),
+    `apiVersion: v1
+kind: Service
+metadata: { name: tcp-echo, namespace: foo }
+spec:
+  selector: { app: tcp-echo }
+  ports:
+    - { name: tcp-a, port: ${String(checked)} }
+    - { name: tcp-b, port: ${String(unchecked)} }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: tcp-echo, namespace: foo }
+spec:
+  serviceAccount: tcp-echo
+  labels: { app: tcp-echo }
+  command: node
+  ports:
+    - { name: tcp-a, port: ${String(checked)} }
+    - { name: tcp-b, port: ${String(unchecked)} }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: PERMISSIVE } }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ext-authz-tcp, namespace: foo }
+spec:
+  selector: { matchLabels: { app: tcp-echo } }
+  action: CUSTOM
+  provider: { name: sample-ext-authz-grpc }
+  rules: [{ to: [{ operation: { ports: ["${String(checked)}"] } }] }]
+`,
+  );
+  const meshFile = join(dir.path, 'meshconfig.yaml');
+  writeFileSync(
+    meshFile,
+    `extensionProviders:
+  - name: sample-ext-authz-grpc
+    envoyExtAuthzGrpc: { service: ${AUTHZ_IP}, port: ${String(grpcPort)}, timeout: 2s }
+`,
+  );
+  const control = await startControlPlane(dir.configDir, dir.caDir, ['--mesh-config', meshFile]);
+  t.after(() => control.stop());
+  const proxy = await startSidecar(control, {
+    namespace: 'foo',
+    name: 'tcp-echo',
+    instanceIp: TCP_INSTANCE_IP,
+    appIp: TCP_APP_IP,
+    dir: dir.path,
+    metadata: { PROXY_TYPE: 'sidecar' },
+  });
+  t.after(() => proxy.stop());
+  const pid = proxy.child.pid;
+  await waitFor(async () => (await echo(unchecked, 'ping\n')).data === 'ping\n', 20_000).catch(
+    async (error: unknown) => {
+      throw new Error(
+        `no echo through the sidecar: ${String(error)} ${JSON.stringify(await echo(unchecked, 'ping\n'))}\n--- control\n${control.output()}\n--- proxy\n${proxy.output()}`,
+      );
+    },
+  );
+  // No CUSTOM rule matches the other port: the provider is never asked.
+  assert.equal(checks.length, 0);
+
+  const allowed = await echo(checked, 'hello\n');
+  assert.equal(allowed.data, 'hello\n');
+  assert.equal(checks.length, 1);
+  const attributes = checks[0]?.['attributes'] as {
+    source: { address: { socket_address: { address: string } } };
+    destination: { address: { socket_address: { port_value: number } } };
+    request?: unknown;
+  };
+  assert.equal(attributes.source.address.socket_address.address, '127.0.0.1');
+  assert.deepEqual(attributes.destination.address.socket_address, {
+    address: TCP_INSTANCE_IP,
+    port_value: checked,
+  });
+  assert.equal(attributes.request, undefined, 'a network check carries no request');
+
+  verdict = 'deny';
+  const denied = await echo(checked, 'hello\n');
+  assert.deepEqual(denied, { data: '', closed: true });
+  assert.equal(checks.length, 2);
+
+  stopped = true;
+  server.forceShutdown();
+  const down = await echo(checked, 'hello\n');
+  assert.deepEqual(down, { data: '', closed: true }, 'failOpen false: a dead provider closes');
+  assert.equal((await echo(unchecked, 'still\n')).data, 'still\n');
+  assert.equal(proxy.child.pid, pid);
+  assert.equal(proxy.child.exitCode, null);
 });

@@ -55,7 +55,12 @@ export const ServiceSchema = Type.Object(
             Type.Literal('LoadBalancer'),
           ]),
         ),
-        clusterIP: Type.Optional(Type.String()),
+        // The service's VIP (an IPv4 or IPv6 address) or `None` (headless), as in Kubernetes.
+        clusterIP: Type.Optional(
+          Type.String({
+            pattern: '^(None|(\\d{1,3}\\.){3}\\d{1,3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7})$',
+          }),
+        ),
       },
       strict,
     ),

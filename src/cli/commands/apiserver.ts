@@ -12,10 +12,46 @@ import {
   startApiServer,
   type OidcOptions,
 } from '../../apiserver/index.js';
+import { AUTHORIZATION_MODES, type AuthorizationMode } from '../../apiserver/authz-chain.js';
+import { readAuditPolicy } from '../../apiserver/audit.js';
+import { parseDuration, readWebhookKubeconfig } from '../../apiserver/webhook-client.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
-const KNOWN_PLUGINS = ['NamespaceLifecycle', 'ServiceAccount', 'PodSecurity'];
+/** On unless disabled, as in kube-apiserver's default set. */
+const DEFAULT_PLUGINS = [
+  'NamespaceLifecycle',
+  'ServiceAccount',
+  'PodSecurity',
+  'MutatingAdmissionWebhook',
+  'ValidatingAdmissionWebhook',
+  'ResourceQuota',
+];
+/** Off unless enabled. */
+const OPT_IN_PLUGINS = ['AlwaysPullImages'];
+const KNOWN_PLUGINS = [...DEFAULT_PLUGINS, ...OPT_IN_PLUGINS];
+
+function authorizationModes(text: string): AuthorizationMode[] {
+  const modes = text.split(',').map((m) => m.trim());
+  for (const m of modes) {
+    if (m === 'Node')
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        '--authorization-mode Node: not available (this server keeps no Node objects for kubelets)',
+      );
+    if (!(AUTHORIZATION_MODES as readonly string[]).includes(m))
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--authorization-mode ${JSON.stringify(m)}: unknown (known: ${AUTHORIZATION_MODES.join(', ')})`,
+      );
+  }
+  if (new Set(modes).size !== modes.length)
+    throw new PalisadeError(
+      'PAL_ERR_USAGE',
+      `--authorization-mode ${text}: a mode is listed twice`,
+    );
+  return modes as AuthorizationMode[];
+}
 
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
@@ -73,14 +109,19 @@ export const apiserverCommand: Command = {
        [--token-auth-file FILE] [--client-ca-file FILE] [--anonymous-auth]
        [--oidc-issuer-url URL --oidc-client-id ID [--oidc-username-claim C] [--oidc-username-prefix P]
         [--oidc-groups-claim C] [--oidc-groups-prefix P] [--oidc-ca-file FILE]]
-       [--service-account-issuer URL] [--authorization-mode RBAC]
+       [--authentication-token-webhook-config-file FILE [--authentication-token-webhook-cache-ttl 2m]]
+       [--service-account-issuer URL] [--authorization-mode RBAC[,Webhook|,AlwaysAllow|,AlwaysDeny]]
+       [--authorization-webhook-config-file FILE [--authorization-webhook-cache-authorized-ttl 5m]
+        [--authorization-webhook-cache-unauthorized-ttl 30s]]
        [--enable-admission-plugins LIST] [--disable-admission-plugins LIST]
+       [--audit-policy-file FILE --audit-log-path FILE|-]
 
 Serves HTTPS with a certificate from a CA it creates in DIR/pki, keeps its
 objects in DIR (an fsync'd log; --store embedded) or in etcd, writes DIR/admin.kubeconfig
 (user admin in group system:masters, by client certificate) and prints
 "API server ready: https://HOST:PORT" once it serves. Admission plugins on by
-default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
+default: ${DEFAULT_PLUGINS.join(', ')}; opt-in: ${OPT_IN_PLUGINS.join(', ')}.
+Stops on SIGINT/SIGTERM.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -106,6 +147,14 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
         'authorization-mode': { type: 'string' },
         'enable-admission-plugins': { type: 'string' },
         'disable-admission-plugins': { type: 'string' },
+        'authentication-token-webhook-config-file': { type: 'string' },
+        'authentication-token-webhook-cache-ttl': { type: 'string' },
+        'authentication-token-webhook-version': { type: 'string' },
+        'authorization-webhook-config-file': { type: 'string' },
+        'authorization-webhook-cache-authorized-ttl': { type: 'string' },
+        'authorization-webhook-cache-unauthorized-ttl': { type: 'string' },
+        'audit-policy-file': { type: 'string' },
+        'audit-log-path': { type: 'string' },
       },
       false,
     );
@@ -129,14 +178,69 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
           'PAL_ERR_USAGE',
           `--etcd-endpoints: ${JSON.stringify(e)} is not http(s)://HOST:PORT`,
         );
-    const mode = values['authorization-mode'] ?? 'RBAC';
-    if (mode !== 'RBAC')
+    const modes = authorizationModes(values['authorization-mode'] ?? 'RBAC');
+    const authzFile = values['authorization-webhook-config-file'];
+    if (modes.includes('Webhook') !== (authzFile !== undefined))
       throw new PalisadeError(
         'PAL_ERR_USAGE',
-        `--authorization-mode ${JSON.stringify(mode)}: only RBAC is available in this build`,
+        '--authorization-mode Webhook and --authorization-webhook-config-file go together',
       );
-    plugins('--enable-admission-plugins', values['enable-admission-plugins']);
+    const authorizationWebhook =
+      authzFile === undefined
+        ? undefined
+        : {
+            target: readWebhookKubeconfig(
+              '--authorization-webhook-config-file',
+              resolve(io.cwd, authzFile),
+            ),
+            authorizedTtlMs: parseDuration(
+              '--authorization-webhook-cache-authorized-ttl',
+              values['authorization-webhook-cache-authorized-ttl'] ?? '5m',
+            ),
+            unauthorizedTtlMs: parseDuration(
+              '--authorization-webhook-cache-unauthorized-ttl',
+              values['authorization-webhook-cache-unauthorized-ttl'] ?? '30s',
+            ),
+          };
+    const version = values['authentication-token-webhook-version'] ?? 'v1';
+    if (version !== 'v1')
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--authentication-token-webhook-version ${version}: only v1 is spoken`,
+      );
+    const authnFile = values['authentication-token-webhook-config-file'];
+    const tokenWebhook =
+      authnFile === undefined
+        ? undefined
+        : {
+            target: readWebhookKubeconfig(
+              '--authentication-token-webhook-config-file',
+              resolve(io.cwd, authnFile),
+            ),
+            cacheTtlMs: parseDuration(
+              '--authentication-token-webhook-cache-ttl',
+              values['authentication-token-webhook-cache-ttl'] ?? '2m',
+            ),
+          };
+    const enabled = plugins('--enable-admission-plugins', values['enable-admission-plugins']);
     const disabled = plugins('--disable-admission-plugins', values['disable-admission-plugins']);
+    for (const p of enabled)
+      if (disabled.includes(p))
+        throw new PalisadeError(
+          'PAL_ERR_USAGE',
+          `admission plugin ${JSON.stringify(p)} is both enabled and disabled`,
+        );
+    const policyFile = values['audit-policy-file'];
+    const auditLog = values['audit-log-path'];
+    if ((policyFile === undefined) !== (auditLog === undefined))
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        '--audit-policy-file and --audit-log-path go together (a policy with nowhere to write, or a log with no policy, audits nothing)',
+      );
+    const auditPolicy =
+      policyFile === undefined ? undefined : readAuditPolicy(resolve(io.cwd, policyFile));
+    const auditLogPath =
+      auditLog === undefined || auditLog === '-' ? auditLog : resolve(io.cwd, auditLog);
     const tokenAuthFile =
       values['token-auth-file'] === undefined
         ? undefined
@@ -216,6 +320,12 @@ default: ${KNOWN_PLUGINS.join(', ')}. Stops on SIGINT/SIGTERM.`,
           ? {}
           : { serviceAccountIssuer: values['service-account-issuer'] }),
         disabledAdmissionPlugins: disabled,
+        enabledAdmissionPlugins: enabled,
+        authorizationModes: modes,
+        ...(authorizationWebhook === undefined ? {} : { authorizationWebhook }),
+        ...(tokenWebhook === undefined ? {} : { tokenWebhook }),
+        ...(auditPolicy === undefined ? {} : { auditPolicy }),
+        ...(auditLogPath === undefined ? {} : { auditLogPath }),
       });
       if (port === 0) await ensurePki(dataDir, host, server.url);
       io.stdout(`API server ready: ${server.url}\n`);

@@ -179,8 +179,8 @@ function authorizerFor(
       trustDomain: mesh?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
       trustDomainAliases: mesh?.trustDomainAliases ?? [],
       pathNormalization: mesh?.pathNormalization ?? 'BASE',
-      knownProviders: enforcedProviders(mesh?.extensionProviders, 'http'),
-      knownTcpProviders: enforcedProviders(mesh?.extensionProviders, 'tcp'),
+      knownProviders: enforcedProviders(mesh?.extensionProviders),
+      knownTcpProviders: enforcedProviders(mesh?.extensionProviders),
       xff,
     },
   );

@@ -23,6 +23,7 @@ import { upCommand } from './up.js';
 import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 import { apiserverCommand } from './apiserver.js';
+import { injectWebhookCommand } from './inject-webhook.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -48,4 +49,5 @@ export const COMMANDS: readonly Command[] = [
   proxyStatusCommand,
   proxyConfigCommand,
   apiserverCommand,
+  injectWebhookCommand,
 ];

@@ -30,6 +30,11 @@ Options:
                            the token and gateway keys)
   --instance-ip IP         address the outbound listener binds (default: from --node-id)
   --outbound-port PORT     outbound listener port (default 15001; 0 picks a free one)
+  --interception MODE      none (default): apps use the proxy explicitly (loopback runtime);
+                           redirect: iptables REDIRECTs the pod's TCP here (palisade proxy-init):
+                           the outbound port becomes the capture listener on 0.0.0.0, inbound
+                           arrives on 15006, and node metadata INTERCEPTION_MODE=REDIRECT asks the
+                           control plane for virtualOutbound/virtualInbound (docs/proxy.md)
   --admin-port PORT        admin port on 127.0.0.1 (default 15000; 0 picks a free one)
   --drain-ms MS            longest wait for in-flight requests on SIGTERM (default 5000)
   --ca-url URL             the CA's CSR service (https://HOST:PORT); with it the proxy generates its key,
@@ -98,6 +103,7 @@ export const proxyCommand: Command = {
         'access-log-file': { type: 'string' },
         'xds-root-cert': { type: 'string' },
         'xds-insecure': { type: 'boolean' },
+        interception: { type: 'string' },
       },
       false,
     );
@@ -116,6 +122,11 @@ export const proxyCommand: Command = {
     }
     const tokenFile = values['token-file'];
     const meta = metadata as Record<string, unknown>;
+    const interception = values.interception ?? 'none';
+    if (interception !== 'none' && interception !== 'redirect')
+      throw new PalisadeError('PAL_ERR_USAGE', '--interception must be none or redirect');
+    // Istio's node metadata key: the control plane sends capture listeners to REDIRECT nodes.
+    if (interception === 'redirect') meta['INTERCEPTION_MODE'] = 'REDIRECT';
     const caUrl = values['ca-url'];
     let identity: ProxyIdentityOptions | undefined;
     if (caUrl !== undefined) {
@@ -183,6 +194,7 @@ export const proxyCommand: Command = {
       ...(tokenFile === undefined ? {} : { token: () => readFileSync(tokenFile, 'utf8').trim() }),
       instanceIp,
       outboundPort: port(values['outbound-port'], '--outbound-port', 15001),
+      ...(interception === 'redirect' ? { interception: 'redirect' as const } : {}),
       adminPort: port(values['admin-port'], '--admin-port', 15000),
       drainMs: Number(values['drain-ms'] ?? 5000),
     });

@@ -2,7 +2,7 @@
  * `palisade up` runs a whole mesh locally (`palisade apply` and `palisade
  * delete`, in apply.ts, change a running one's config).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, fstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readManifests } from '../../api/index.js';
@@ -135,13 +135,44 @@ become ready; Ctrl-C stops every process.`,
     });
     summary(mesh.info, io, meshMtls(mesh.info));
     await new Promise<void>((resolveStop) => {
+      let stopping = false;
       const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
         io.stderr('palisade up: stopping\n');
         void mesh.stop().then(resolveStop);
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      stopWhenParentGoes(stop);
     });
     return 0;
   },
 };
+
+/**
+ * When standard input is a pipe (a test harness, a supervisor, `npm start` under another
+ * program), its end means the process that started this mesh is gone: stop the mesh rather
+ * than leave the control plane, sidecars and apps running on their fixed ports. A terminal,
+ * /dev/null (`nohup`, background jobs) or a file never trigger it.
+ */
+function stopWhenParentGoes(stop: () => void): void {
+  let stat;
+  try {
+    stat = fstatSync(0);
+  } catch {
+    return;
+  }
+  if (!stat.isFIFO() && !stat.isSocket()) return;
+  let stopped = false;
+  const once = (): void => {
+    if (stopped) return;
+    stopped = true;
+    process.stdin.destroy();
+    stop();
+  };
+  process.stdin.on('data', () => undefined);
+  process.stdin.once('end', once);
+  process.stdin.once('error', once);
+  process.stdin.resume();
+}

@@ -23,6 +23,12 @@ import {
   policyHttpFilters,
 } from './listeners.js';
 import type { ProxyNode } from './proxy-node.js';
+import {
+  buildVirtualInbound,
+  buildVirtualOutbound,
+  capturing,
+  handOffInbound,
+} from './capture-listeners.js';
 import { compileProxyless } from './proxyless.js';
 import {
   defaultRoute,
@@ -167,8 +173,10 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   const sidecar = sidecarFor(inputs, proxy);
   const policy = (sidecar?.spec.outboundTrafficPolicy?.mode ??
     inputs.mesh.outboundTrafficPolicy) as MeshSettings['outboundTrafficPolicy'];
+  const captured = capturing(proxy);
   for (const port of proxy.workload?.ports ?? []) {
-    add(out, 'listener', buildInboundListener(inputs, proxy, port.port, port.protocol));
+    const inbound = buildInboundListener(inputs, proxy, port.port, port.protocol);
+    add(out, 'listener', captured ? handOffInbound(inbound, port.port) : inbound);
     add(out, 'cluster', buildInboundCluster(proxy, port.port, port.protocol));
   }
   const services = inputs.registry.services.filter((s) => egressAllows(sidecar, s));
@@ -227,6 +235,20 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       inputs.pathNormalization,
     ),
   );
+  if (captured) {
+    add(
+      out,
+      'listener',
+      buildVirtualOutbound(
+        inputs.registry,
+        services,
+        routeFilters,
+        policy,
+        inputs.pathNormalization,
+      ),
+    );
+    add(out, 'listener', buildVirtualInbound());
+  }
   add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
   return out;
 }

@@ -183,9 +183,30 @@ export function extAuthzGrpcFilter(p: ExtAuthzGrpcProvider): object {
   };
 }
 
-function enabledMetadata(): object {
+/**
+ * The envoy.filters.network.ext_authz filter of an envoyExtAuthzGrpc provider, as Istio's
+ * generateGRPCConfig builds it for TCP: the same gRPC service, stat prefix `tcp.`, enabled by
+ * the preceding network RBAC filter's `istio_ext_authz_` shadow rules. Istio builds no TCP
+ * filter for an envoyExtAuthzHttp provider (an HTTP check needs an HTTP request).
+ */
+export function extAuthzNetworkFilter(p: ExtAuthzGrpcProvider): object {
+  const http = extAuthzGrpcFilter(p) as { typed_config: Record<string, unknown> };
   return {
-    filter: 'envoy.filters.http.rbac',
+    name: 'envoy.filters.network.ext_authz',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.networkExtAuthz,
+      stat_prefix: 'tcp.',
+      failure_mode_allow: p.failOpen,
+      transport_api_version: 'V3',
+      grpc_service: http.typed_config['grpc_service'],
+      filter_enabled_metadata: enabledMetadata('envoy.filters.network.rbac'),
+    },
+  };
+}
+
+function enabledMetadata(filter = 'envoy.filters.http.rbac'): object {
+  return {
+    filter,
     path: [{ key: `${EXT_AUTHZ_STAT_PREFIX}shadow_effective_policy_id` }],
     value: { string_match: { prefix: EXT_AUTHZ_MATCH_PREFIX } },
   };
@@ -221,6 +242,27 @@ export function extAuthzHttpFilters(
   ];
 }
 
+/**
+ * The network filters of the CUSTOM policies on a TCP port with a gRPC provider: the trigger
+ * network RBAC (shadow rules only), then the network ext_authz filter. Nothing for any other
+ * provider: the translation then enforced its CUSTOM rules as DENY (fail closed).
+ */
+export function extAuthzNetworkFilters(
+  filters: AuthorizationFilters,
+  providers: readonly ExtensionProvider[] | undefined,
+): object[] {
+  const ext = filters.extAuthz;
+  const grpc = providers?.find((p) => p.name === ext?.provider)?.envoyExtAuthzGrpc;
+  if (ext === undefined || grpc === undefined) return [];
+  return [
+    {
+      name: 'envoy.filters.network.rbac',
+      typed_config: { '@type': EXTENSION_TYPE_URLS.networkRbac, stat_prefix: 'tcp.', ...ext.rbac },
+    },
+    extAuthzNetworkFilter(grpc),
+  ];
+}
+
 /** The jwt_authn HTTP filter as the listeners carry it. */
 export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): object {
   return {
@@ -251,7 +293,7 @@ export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): ob
     workload,
     context.rootNamespace,
   );
-  const filters = translateAuthorizationPolicies(authz, 'http', trustDomains(context, 'http'));
+  const filters = translateAuthorizationPolicies(authz, 'http', trustDomains(context));
   out.push(
     ...extAuthzHttpFilters(filters, context.extensionProviders),
     ...rbacFilters(filters, true),
@@ -260,31 +302,21 @@ export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): ob
 }
 
 /**
- * The names of the providers the proxy enforces on HTTP (envoyExtAuthzHttp and
- * envoyExtAuthzGrpc). On TCP only the HTTP ones are listed: Istio builds no TCP filter for
- * an HTTP provider, and this proxy has no network ext_authz yet, so a gRPC provider's
- * CUSTOM rules deny on TCP (fail closed).
+ * The names of the providers the proxy enforces: on HTTP envoyExtAuthzHttp and
+ * envoyExtAuthzGrpc (the HTTP ext_authz filter); on TCP both too — a gRPC provider through
+ * the network ext_authz filter, while for an HTTP provider Istio builds no TCP filter at all,
+ * so its CUSTOM policies do nothing on a TCP port (Istio's documented behaviour).
  */
-export function enforcedProviders(
-  providers: readonly ExtensionProvider[] | undefined,
-  protocol: 'http' | 'tcp' = 'http',
-): string[] {
+export function enforcedProviders(providers: readonly ExtensionProvider[] | undefined): string[] {
   return (providers ?? [])
-    .filter(
-      (p) =>
-        p.envoyExtAuthzHttp !== undefined ||
-        (protocol === 'http' && p.envoyExtAuthzGrpc !== undefined),
-    )
+    .filter((p) => p.envoyExtAuthzHttp !== undefined || p.envoyExtAuthzGrpc !== undefined)
     .map((p) => p.name);
 }
 
 /** The trust domain and its aliases, for principals in policies (Istio's trust-domain bundle). */
-function trustDomains(
-  context: CompileContext,
-  protocol: 'http' | 'tcp',
-): AuthorizationTranslationOptions {
+function trustDomains(context: CompileContext): AuthorizationTranslationOptions {
   return {
-    knownProviders: enforcedProviders(context.extensionProviders, protocol),
+    knownProviders: enforcedProviders(context.extensionProviders),
     trustDomain: context.trustDomain,
     ...(context.trustDomainAliases === undefined
       ? {}
@@ -306,11 +338,10 @@ function inboundFilters(
   );
   const cluster = inboundClusterName(port);
   if (!isHttp(protocol)) {
+    const tcp = translateAuthorizationPolicies(authz, 'tcp', trustDomains(context));
     return [
-      ...rbacFilters(
-        translateAuthorizationPolicies(authz, 'tcp', trustDomains(context, 'tcp')),
-        false,
-      ),
+      ...extAuthzNetworkFilters(tcp, context.extensionProviders),
+      ...rbacFilters(tcp, false),
       {
         name: 'envoy.filters.network.tcp_proxy',
         typed_config: { '@type': EXTENSION_TYPE_URLS.tcpProxy, stat_prefix: cluster, cluster },

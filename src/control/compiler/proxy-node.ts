@@ -24,6 +24,11 @@ export interface ProxyNode {
   readonly labels: Readonly<Record<string, string>>;
   /** The Workload fronted (sidecars only). */
   readonly workload: WorkloadView | undefined;
+  /**
+   * Istio's node metadata INTERCEPTION_MODE: `REDIRECT` when iptables sends the pod's traffic
+   * to the sidecar (it then gets virtualOutbound/virtualInbound); absent: explicit-proxy mode.
+   */
+  readonly interception?: 'REDIRECT';
 }
 
 /** Built-in gateway labels (Istio's charts use these selectors). */

@@ -393,6 +393,8 @@ export function serviceDomains(
     names.add(`${service.name}.${service.namespace}.svc`);
     if (service.namespace === proxyNamespace) names.add(service.name);
   }
+  // The VIPs too (Istio adds them): a captured client calling http://<vip>:<port> sends them as Host.
+  for (const vip of service.addresses ?? []) names.add(vip.includes(':') ? `[${vip}]` : vip);
   const out: string[] = [];
   for (const n of names) out.push(n, `${n}:${String(port)}`);
   return out;

@@ -39,6 +39,12 @@ export interface ServiceView {
   readonly autoMtls?: boolean;
   /** ServiceEntry resolution (Services are STATIC over their instances). */
   readonly resolution: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  /**
+   * Virtual IPs (a Service's `spec.clusterIP`, a ServiceEntry's `addresses`, or one
+   * auto-allocated from 240.240.0.0/16 as Istio's DNS auto-allocation does): where captured
+   * traffic to the service is recognised (virtualOutbound). Absent or empty: none.
+   */
+  readonly addresses?: readonly string[];
   /** Inline ServiceEntry endpoints. */
   readonly staticEndpoints: readonly {
     address: string;
@@ -154,6 +160,11 @@ function fromService(s: Service): ServiceView {
     source: 'Service',
     external: false,
     resolution: 'STATIC',
+    // Headless (`None`) and unset cluster IPs have no VIP: pod IPs only.
+    addresses:
+      s.spec.clusterIP === undefined || s.spec.clusterIP === '' || s.spec.clusterIP === 'None'
+        ? []
+        : [s.spec.clusterIP],
     staticEndpoints: [],
   };
 }
@@ -174,6 +185,7 @@ function fromServiceEntry(se: ServiceEntry): ServiceView[] {
     source: 'ServiceEntry',
     external: (se.spec.location ?? 'MESH_EXTERNAL') === 'MESH_EXTERNAL',
     resolution: (se.spec.resolution ?? 'NONE') as ServiceView['resolution'],
+    addresses: se.spec.addresses ?? [],
     staticEndpoints: (se.spec.endpoints ?? []).map((e) => ({
       address: e.address ?? host,
       ports: e.ports ?? {},
@@ -211,6 +223,42 @@ function fromWorkloadEntry(we: WorkloadEntry): InstanceView | undefined {
 }
 
 /** Builds the registry from the snapshot and the connected instances. */
+/** Istio's auto-allocation range for ServiceEntries without `addresses` (Class E, never routed). */
+export const AUTO_ALLOCATED_CIDR = '240.240.0.0/16';
+
+/**
+ * Gives every ServiceEntry host without addresses a VIP from 240.240.0.0/16, as Istio does
+ * with DNS auto-allocation (`ISTIO_META_DNS_AUTO_ALLOCATE`): so an app resolving the host
+ * gets an address its sidecar's capture can tell apart. Wildcard hosts get none (they name
+ * no single destination). Allocation is by sorted host name, like Istio's, so every proxy
+ * sees the same VIPs for the same config; adding an entry can move later ones.
+ */
+function allocateServiceEntryAddresses(services: ServiceView[]): void {
+  const hosts = [
+    ...new Set(
+      services
+        .filter(
+          (s) =>
+            s.source === 'ServiceEntry' &&
+            (s.addresses ?? []).length === 0 &&
+            !s.hostname.startsWith('*'),
+        )
+        .map((s) => s.hostname),
+    ),
+  ].sort();
+  const vip = new Map<string, string>();
+  // 240.240.0.1 … 240.240.255.254: index i → third and fourth octet.
+  hosts.slice(0, 65_534).forEach((host, i) => {
+    const n = i + 1;
+    vip.set(host, `240.240.${String(n >> 8)}.${String(n & 255)}`);
+  });
+  for (const [i, s] of services.entries()) {
+    const address = vip.get(s.hostname);
+    if (s.source === 'ServiceEntry' && address !== undefined && (s.addresses ?? []).length === 0)
+      services[i] = { ...s, addresses: [address] };
+  }
+}
+
 export function buildRegistry(
   snapshot: ConfigSnapshot,
   connected: readonly InstanceView[],
@@ -242,6 +290,7 @@ export function buildRegistry(
       staticEndpoints: [],
     });
   }
+  allocateServiceEntryAddresses(services);
   const workloads = snapshot.ofKind('Workload').map((o) => fromWorkload(o.resource as Workload));
   const instances: InstanceView[] = [...connected];
   for (const o of snapshot.ofKind('WorkloadEntry')) {

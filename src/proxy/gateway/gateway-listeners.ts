@@ -559,7 +559,14 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
   const prepare = async (snapshot: XdsSnapshot): Promise<PreparedUpdate> => {
     const wanted = new Map<string, XdsResource>();
     for (const [name, resource] of snapshot.listener)
-      if (name !== 'outbound' && !name.startsWith('inbound|')) wanted.set(name, resource);
+      if (
+        name !== 'outbound' &&
+        !name.startsWith('inbound|') &&
+        // Capture listeners are served by src/proxy/capture and the inbound side.
+        name !== 'virtualOutbound' &&
+        name !== 'virtualInbound'
+      )
+        wanted.set(name, resource);
     const rebuilt = new Map<string, { resource: XdsResource; built: Built }>();
     const fresh: { name: string; state: ListenerState }[] = [];
     const problems: string[] = [];

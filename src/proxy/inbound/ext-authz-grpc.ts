@@ -108,19 +108,44 @@ function headerOptions(list: unknown): Record<string, string> {
   return out;
 }
 
+/** What the network ext_authz filter's check says about a connection (no request). */
+export type ConnectionFacts = Pick<
+  CheckFacts,
+  'sourceIp' | 'destinationIp' | 'destinationPort' | 'principal'
+> & { readonly sourcePort?: number };
+
+function address(ip: string | undefined, port: number): object {
+  return ip === undefined ? {} : { address: { socket_address: { address: ip, port_value: port } } };
+}
+
+function peers(facts: ConnectionFacts): { source: object; destination: object } {
+  return {
+    source: {
+      ...address(facts.sourceIp, facts.sourcePort ?? 0),
+      ...(facts.principal === null ? {} : { principal: facts.principal }),
+    },
+    destination: address(facts.destinationIp, facts.destinationPort),
+  };
+}
+
+/**
+ * Calls Authorization/Check for one TCP connection, as Envoy's network ext_authz filter does
+ * (source/network/filters/ext_authz: the check carries the source and destination peers, no
+ * request attributes). Any non-OK answer denies: the filter closes the connection.
+ */
+export function checkGrpcConnection(
+  config: ExtAuthzGrpcConfig,
+  facts: ConnectionFacts,
+): Promise<ExtAuthzResult> {
+  return callCheck(config, { attributes: peers(facts) });
+}
+
 /** Calls Authorization/Check for one request and classifies the answer. */
 export function checkGrpc(config: ExtAuthzGrpcConfig, facts: CheckFacts): Promise<ExtAuthzResult> {
-  const { request, response } = extAuthzGrpcTypes();
-  const address = (ip: string | undefined, port: number) =>
-    ip === undefined ? {} : { address: { socket_address: { address: ip, port_value: port } } };
   const q = facts.path.indexOf('?');
-  const message = {
+  return callCheck(config, {
     attributes: {
-      source: {
-        ...address(facts.sourceIp, 0),
-        ...(facts.principal === null ? {} : { principal: facts.principal }),
-      },
-      destination: address(facts.destinationIp, facts.destinationPort),
+      ...peers(facts),
       request: {
         http: {
           method: facts.method,
@@ -133,7 +158,11 @@ export function checkGrpc(config: ExtAuthzGrpcConfig, facts: CheckFacts): Promis
         },
       },
     },
-  };
+  });
+}
+
+function callCheck(config: ExtAuthzGrpcConfig, message: object): Promise<ExtAuthzResult> {
+  const { request, response } = extAuthzGrpcTypes();
   return new Promise<ExtAuthzResult>((resolve) => {
     clientFor(config).makeUnaryRequest(
       '/envoy.service.auth.v3.Authorization/Check',

@@ -79,6 +79,8 @@ import {
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
+import { bindsToPort, handOff } from '../capture/virtual-inbound.js';
+import { destinationOf } from '../capture/destinations.js';
 import {
   denialBody,
   flatHeaders,
@@ -189,11 +191,13 @@ interface Peer {
 }
 
 function peerOf(socket: net.Socket, principal: string | null): Peer {
+  // A captured connection's destination is its original one (src/proxy/capture).
+  const destination = destinationOf(socket);
   return {
     principal,
     sourceIp: socket.remoteAddress,
-    destinationIp: socket.localAddress,
-    destinationPort: socket.localPort ?? 0,
+    destinationIp: destination.address,
+    destinationPort: destination.port,
   };
 }
 
@@ -586,9 +590,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     void state.evaluator
       .decide({
         principal,
-        destinationPort: socket.localPort ?? 0,
+        destinationPort: destinationOf(socket).port,
         protocol: 'tcp',
         ...(socket.remoteAddress === undefined ? {} : { sourceIp: socket.remoteAddress }),
+        ...(socket.localAddress === undefined ? {} : { destinationIp: socket.localAddress }),
       })
       .then((decision) => {
         const target =
@@ -716,7 +721,9 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
       };
     });
 
-  const onConnection = (name: string, socket: net.Socket): void => {
+  const onConnection = (received: string, socket: net.Socket): void => {
+    // virtualInbound hands a captured connection to the listener of its original port.
+    const name = handOff(received, socket, (n) => lookup(n) !== undefined);
     socket.on('error', () => socket.destroy());
     socket.setTimeout(15_000, () => socket.destroy());
     socket.once('data', (first: Buffer) => {
@@ -772,7 +779,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             .decide({
               principal: principals.get(s) ?? null,
               protocol: 'tcp',
-              destinationPort: s.localPort ?? 0,
+              destinationPort: destinationOf(s).port,
               ...(s.remoteAddress === undefined ? {} : { sourceIp: s.remoteAddress }),
             })
             .then((decision) => {
@@ -802,10 +809,10 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           return;
         }
         if (current.http !== undefined) toHttp();
-        else {
-          s.resume();
-          handleTcp(name, current, s);
-        }
+        // Stays paused while the policy decides: the sniffed first bytes (unshifted) and
+        // anything after them wait in the socket's buffer until handleTcp pipes it. (Resuming
+        // here dropped them: a flowing stream with no 'data' listener discards its chunks.)
+        else handleTcp(name, current, s);
       };
       if (!chain.tls) {
         principals.set(socket, null);
@@ -854,7 +861,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
   const prepare = async (next: XdsSnapshot): Promise<PreparedUpdate> => {
     const wanted = new Map<string, XdsResource>();
     for (const [name, resource] of next.listener)
-      if (name.startsWith('inbound|')) wanted.set(name, resource);
+      if (name.startsWith('inbound|') || name === 'virtualInbound') wanted.set(name, resource);
     /** Existing listeners on the same address whose chains were rebuilt. */
     const rebuilt = new Map<string, { resource: XdsResource; chains: ChainState[] }>();
     /** New listeners, and existing ones moved to another address, bound now. */
@@ -877,12 +884,13 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
         continue;
       }
       try {
-        const server = await bind(name, host, port);
+        // bind_to_port false (capture): reached only through virtualInbound, never bound.
+        const server = bindsToPort(resource) ? await bind(name, host, port) : net.createServer();
         const state: ListenerState = {
           name,
           resource,
           server,
-          port: (server.address() as net.AddressInfo).port,
+          port: bindsToPort(resource) ? (server.address() as net.AddressInfo).port : port,
           chains,
         };
         fresh.push(state);

@@ -92,3 +92,70 @@ test('two DENY filters both deny; a third, a second ALLOW or an unknown action i
   // Two groups (network filters): two ALLOW filters are both kept.
   assert.equal(classifyRbacFilters(rbacs(['ALLOW', 'ALLOW']), 2).length, 2);
 });
+
+test('network ext_authz: the trigger decides who is checked; anything but its shape is refused', async () => {
+  // The control plane's shape (listeners.ts extAuthzNetworkFilters, Istio's generateGRPCConfig).
+  const trigger = {
+    name: 'envoy.filters.network.rbac',
+    typed_config: {
+      stat_prefix: 'tcp.',
+      shadow_rules: {
+        action: 'DENY',
+        policies: {
+          'istio-ext-authz-ns[foo]-policy[x]-rule[0]': {
+            permissions: [{ destination_port: 1 }],
+            principals: [{ any: true }],
+          },
+        },
+      },
+      shadow_rules_stat_prefix: 'istio_ext_authz_',
+    },
+  };
+  const grpc = {
+    name: 'envoy.filters.network.ext_authz',
+    typed_config: {
+      stat_prefix: 'tcp.',
+      failure_mode_allow: false,
+      transport_api_version: 'V3',
+      // 127.0.0.9:9 answers nothing here: a check fails.
+      grpc_service: {
+        envoy_grpc: { cluster_name: 'outbound|9||127.0.0.9' },
+        timeout: { seconds: 0, nanos: 200_000_000 },
+      },
+      filter_enabled_metadata: {
+        filter: 'envoy.filters.network.rbac',
+        path: [{ key: 'istio_ext_authz_shadow_effective_policy_id' }],
+        value: { string_match: { prefix: 'istio-ext-authz' } },
+      },
+    },
+  };
+  const evaluator = tcpPolicyEvaluator([trigger, grpc]);
+  // A connection no CUSTOM rule matches never reaches the provider.
+  const other = await evaluator.decide({ principal: WEB, destinationPort: 2, protocol: 'tcp' });
+  assert.equal(other.status, 200);
+  // One that matches asks it; an unreachable provider without failure_mode_allow denies.
+  const matched = await evaluator.decide({ principal: WEB, destinationPort: 1, protocol: 'tcp' });
+  assert.equal(matched.status, 403);
+  assert.match(matched.reason, /external authorizer .* failed/);
+  // With failure_mode_allow the same failure lets the connection through.
+  const open = tcpPolicyEvaluator([
+    trigger,
+    { ...grpc, typed_config: { ...grpc.typed_config, failure_mode_allow: true } },
+  ]);
+  assert.equal(
+    (await open.decide({ principal: WEB, destinationPort: 1, protocol: 'tcp' })).status,
+    200,
+  );
+  // ext_authz without its trigger, a trigger without ext_authz, a second one: refused (NACK).
+  assert.throws(() => tcpPolicyEvaluator([grpc]), /must follow its istio_ext_authz_ RBAC/);
+  assert.throws(() => tcpPolicyEvaluator([trigger]), /without its ext_authz filter/);
+  assert.throws(() => tcpPolicyEvaluator([trigger, grpc, grpc]), /must follow/);
+  assert.throws(
+    () =>
+      tcpPolicyEvaluator([
+        trigger,
+        { ...grpc, typed_config: { ...grpc.typed_config, filter_enabled_metadata: undefined } },
+      ]),
+    /filter_enabled_metadata/,
+  );
+});

@@ -21,7 +21,12 @@ import {
   type XffOptions,
 } from '../../policy/workload-authorizer.js';
 import { requestHeadPolicy } from '../request-head.js';
-import { checkGrpc, parseExtAuthzGrpc, type ExtAuthzGrpcConfig } from './ext-authz-grpc.js';
+import {
+  checkGrpc,
+  checkGrpcConnection,
+  parseExtAuthzGrpc,
+  type ExtAuthzGrpcConfig,
+} from './ext-authz-grpc.js';
 import { checkHttp, parseExtAuthzHttp, type ExtAuthzHttpConfig } from './ext-authz-http.js';
 
 type ExtAuthzService =
@@ -272,14 +277,17 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
 }
 
 /** The ext_authz filter must be enabled by the trigger's shadow effective policy (Istio's matcher). */
-function checkEnabledMetadata(cfg: Record<string, unknown>): void {
+function checkEnabledMetadata(
+  cfg: Record<string, unknown>,
+  filter = 'envoy.filters.http.rbac',
+): void {
   const m = cfg['filter_enabled_metadata'];
   const path = isRecord(m) && Array.isArray(m['path']) ? (m['path'] as unknown[]) : [];
   const key = isRecord(path[0]) ? path[0]['key'] : undefined;
   const value = isRecord(m) && isRecord(m['value']) ? m['value']['string_match'] : undefined;
   if (
     !isRecord(m) ||
-    m['filter'] !== 'envoy.filters.http.rbac' ||
+    m['filter'] !== filter ||
     path.length !== 1 ||
     key !== `${EXT_AUTHZ_STAT_PREFIX}shadow_effective_policy_id` ||
     !isRecord(value) ||
@@ -290,28 +298,111 @@ function checkEnabledMetadata(cfg: Record<string, unknown>): void {
     );
 }
 
-/**
- * The evaluator for a chain's network RBAC filters: every group runs, in order, and the
- * first denial wins (a NetworkPolicy ALLOW and an AuthorizationPolicy ALLOW both apply).
- */
-export function tcpPolicyEvaluator(filters: readonly unknown[]): PolicyEvaluator {
-  const rbacs: Record<string, unknown>[] = [];
-  for (const f of filters)
-    if (isRecord(f) && f['name'] === 'envoy.filters.network.rbac') rbacs.push(config(f));
-  const groups = classifyRbacFilters(rbacs, 2, 'filters').map(
-    (tcp) => new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp }),
-  );
-  const [first] = groups;
-  if (first === undefined || groups.length === 1)
-    return first ?? new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: {} });
+/** Runs evaluators in order; the first denial wins (a NetworkPolicy ALLOW and an AuthorizationPolicy ALLOW both apply). */
+function allOf(evaluators: readonly PolicyEvaluator[]): PolicyEvaluator {
   return {
     async decide(req) {
-      let last: Decision | undefined;
-      for (const group of groups) {
-        last = await group.decide(req);
+      let last: ProxyDecision | undefined;
+      for (const evaluator of evaluators) {
+        last = await evaluator.decide(req);
         if (last.status !== 200) return last;
       }
-      return last ?? (await first.decide(req));
+      return last ?? (await NO_TCP_POLICY.decide(req));
+    },
+  };
+}
+
+const NO_TCP_POLICY = new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: {} });
+
+function rbacGroups(rbacs: readonly Record<string, unknown>[], where: string): PolicyEvaluator[] {
+  if (rbacs.length === 0) return [];
+  return classifyRbacFilters(rbacs, 2, where).map(
+    (tcp) => new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp }),
+  );
+}
+
+/**
+ * The evaluator for a chain's network filters, in Envoy's order: RBAC filters (every group
+ * runs; the first denial wins) and, for CUSTOM policies with a gRPC provider, the
+ * `istio_ext_authz_` trigger RBAC (shadow rules only) followed by `envoy.filters.network.ext_authz`:
+ * when a CUSTOM rule matches the connection, the provider's Check decides — a denial (or a
+ * failed call without `failure_mode_allow`) closes the connection, as Envoy's network filter does.
+ */
+export function tcpPolicyEvaluator(filters: readonly unknown[]): PolicyEvaluator {
+  const before: Record<string, unknown>[] = [];
+  const after: Record<string, unknown>[] = [];
+  let trigger: Record<string, unknown> | undefined;
+  let extAuthz: ExtAuthzGrpcConfig | undefined;
+  for (const f of filters) {
+    if (!isRecord(f)) continue;
+    if (f['name'] === 'envoy.filters.network.rbac') {
+      const rbac = config(f);
+      if (rbac['shadow_rules_stat_prefix'] === EXT_AUTHZ_STAT_PREFIX) {
+        if (trigger !== undefined || rbac['rules'] !== undefined)
+          throw new Error('filters: one istio_ext_authz_ network RBAC filter, shadow rules only');
+        trigger = rbac;
+      } else (trigger === undefined ? before : after).push(rbac);
+    } else if (f['name'] === 'envoy.filters.network.ext_authz') {
+      if (trigger === undefined || extAuthz !== undefined || after.length > 0)
+        throw new Error(
+          'filters: a network ext_authz filter must follow its istio_ext_authz_ RBAC filter, once',
+        );
+      const cfg = config(f);
+      checkEnabledMetadata(cfg, 'envoy.filters.network.rbac');
+      extAuthz = parseExtAuthzGrpc(cfg);
+    }
+  }
+  if (trigger !== undefined && extAuthz === undefined)
+    throw new Error(
+      'filters: an istio_ext_authz_ network RBAC filter without its ext_authz filter',
+    );
+  const stages = [...rbacGroups(before, 'filters')];
+  if (trigger !== undefined && extAuthz !== undefined)
+    stages.push(networkExtAuthz(trigger, extAuthz));
+  stages.push(...rbacGroups(after, 'filters'));
+  const [only] = stages;
+  if (stages.length <= 1) return only ?? NO_TCP_POLICY;
+  return allOf(stages);
+}
+
+/** The trigger's shadow rules decide whether the provider is asked; its answer decides the connection. */
+function networkExtAuthz(
+  trigger: Record<string, unknown>,
+  provider: ExtAuthzGrpcConfig,
+): PolicyEvaluator {
+  const matcher = new EnvoyPolicyEvaluator({
+    jwt: undefined,
+    http: {},
+    tcp: { deny: { rules: trigger['shadow_rules'] as RbacConfig['rules'] } },
+  });
+  return {
+    async decide(req): Promise<ProxyDecision> {
+      const matched = await matcher.decide(req);
+      if (matched.status !== 403) return matched;
+      const where = `CUSTOM policy ${matched.policy ?? ''} rule ${String(matched.rule ?? 0)}`;
+      const result = await checkGrpcConnection(provider, {
+        principal: req.principal,
+        destinationPort: req.destinationPort,
+        ...(req.sourceIp === undefined ? {} : { sourceIp: req.sourceIp }),
+        ...(req.destinationIp === undefined ? {} : { destinationIp: req.destinationIp }),
+      });
+      if (result.kind === 'allow' || (result.kind === 'error' && provider.failOpen))
+        return {
+          ...matched,
+          decision: 'ALLOW',
+          status: 200,
+          reason: `allowed by the external authorizer of ${where}`,
+        };
+      return {
+        decision: 'DENY',
+        status: 403,
+        policy: matched.policy,
+        rule: matched.rule,
+        reason:
+          result.kind === 'deny'
+            ? `denied by the external authorizer of ${where}`
+            : `external authorizer of ${where} failed (${result.reason}): connection closed`,
+      };
     },
   };
 }

@@ -33,6 +33,16 @@ const HTTP_FILTERS = new Set([
   'envoy.filters.http.local_ratelimit',
   'envoy.filters.http.router',
 ]);
+const NETWORK_EXT_AUTHZ = 'envoy.filters.network.ext_authz';
+/** The network ext_authz fields enforced (tcp-ext-authz.ts); anything else is NACKed. */
+const NETWORK_EXT_AUTHZ_FIELDS = [
+  '@type',
+  'stat_prefix',
+  'grpc_service',
+  'failure_mode_allow',
+  'transport_api_version',
+  'filter_enabled_metadata',
+];
 const JWT_PROVIDER_FIELDS = [
   'issuer',
   'audiences',
@@ -145,10 +155,19 @@ export function inboundListenerProblems(listener: R): string[] {
       );
     else if (
       names.at(-1) === 'envoy.filters.network.tcp_proxy' &&
-      names.slice(0, -1).every((n) => n === 'envoy.filters.network.rbac')
+      names.slice(0, -1).every((n) => n === 'envoy.filters.network.rbac' || n === NETWORK_EXT_AUTHZ)
     ) {
       const proxy = rec(filters.at(-1)?.['typed_config']);
       extra(proxy, ['@type', 'stat_prefix', 'cluster'], `${at}.tcp_proxy`, problems);
+      filters.forEach((f, j) => {
+        if (f['name'] === NETWORK_EXT_AUTHZ)
+          extra(
+            rec(f['typed_config']),
+            NETWORK_EXT_AUTHZ_FIELDS,
+            `${at}.filters[${String(j)}]`,
+            problems,
+          );
+      });
     } else
       problems.push(
         `${at}: filters must be network RBAC filters then one HTTP connection manager or tcp_proxy`,

@@ -382,8 +382,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     server,
     handle: serve,
     handleUpgrade: upgrade,
-    handleTcp: (socket, config, first) => {
-      tcpProxy(layers, options.snapshot(), options.logger, socket, config, first);
+    handleTcp: (socket, config, first, to) => {
+      tcpProxy(layers, options.snapshot(), options.logger, socket, config, first, to);
     },
     sync(snapshot) {
       clusters.sync(snapshot);

@@ -60,8 +60,17 @@ export interface OutboundProxy {
   ): void;
   /** Applies an accepted snapshot's side effects (active health checks start/stop). */
   sync(snapshot: XdsSnapshot): void;
-  /** Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers). */
-  handleTcp(socket: Duplex, tcpProxy: Record<string, unknown>, first: Buffer): void;
+  /**
+   * Relays a connection through a tcp_proxy config (gateway TLS passthrough, TCP servers);
+   * `to`: that endpoint of the cluster instead of a load-balanced one (a captured connection
+   * to a pod IP, src/proxy/capture), closed when it is not a healthy endpoint of the cluster.
+   */
+  handleTcp(
+    socket: Duplex,
+    tcpProxy: Record<string, unknown>,
+    first: Buffer,
+    to?: { host: string; port: number },
+  ): void;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }

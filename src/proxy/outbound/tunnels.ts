@@ -6,8 +6,8 @@
  *   circuit breaker — a tunnel holds a request slot while it lives), upstream
  *   mTLS, rewrites, header operations and trace context; then spliced on 101.
  *   No retries, timeouts or faults: the exchange becomes a tunnel.
- * - CONNECT tunnels that are not HTTP, and gateway tcp_proxy (TLS passthrough,
- *   TCP servers): the cluster (weighted when `weighted_clusters`), a host by
+ * - CONNECT tunnels that are not HTTP, gateway tcp_proxy (TLS passthrough,
+ *   TCP servers) and captured TCP connections (src/proxy/capture): the cluster (weighted when `weighted_clusters`), a host by
  *   its load balancer, then an opaque splice (over mTLS when the cluster says
  *   so). No cluster or no healthy host closes the connection, as Envoy does.
  */
@@ -51,6 +51,7 @@ export function hostFor(
   snapshot: XdsSnapshot,
   name: string,
   target: RequestTarget,
+  to?: Endpoint,
 ):
   | { cluster: ResolvedCluster; endpoint: Endpoint; agent: https.Agent | undefined }
   | { failure: ProxyFailure; mtls: boolean; reason?: string } {
@@ -71,7 +72,11 @@ export function hostFor(
       mtls: true,
       reason: agent.message,
     };
-  const endpoint = layers.clusters.pick(cluster);
+  // `to`: that host of the cluster (a captured connection to a pod IP), only when it is one.
+  const endpoint =
+    to === undefined
+      ? layers.clusters.pick(cluster)
+      : cluster.endpoints.find((e) => e.host === to.host && e.port === to.port);
   if (endpoint === undefined)
     return { failure: proxyFailure('PAL_ERR_PROXY_NO_HEALTHY_UPSTREAM'), mtls: false };
   return { cluster, endpoint, agent };
@@ -168,6 +173,7 @@ export function tcpProxy(
   socket: Duplex,
   config: R,
   first: Buffer,
+  to?: Endpoint,
 ): void {
   let clusterName = str(config['cluster']);
   const weighted = records(rec(config['weighted_clusters'])['clusters']);

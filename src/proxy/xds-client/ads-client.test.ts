@@ -250,11 +250,11 @@ test('NACKs route features and listeners this build does not implement (fail clo
     client.close();
   });
   await until(() => ads.requests.length > 0, 'first request');
-  ads.push(TYPE_URLS.listener, 'v1', [{ '@type': TYPE_URLS.listener, name: 'virtualInbound' }]);
+  ads.push(TYPE_URLS.listener, 'v1', [{ '@type': TYPE_URLS.listener, name: 'mysteryListener' }]);
   await until(() => nacks.length > 0, 'listener NACK');
   assert.match(
     nacks[0] ?? '',
-    /"virtualInbound": only the outbound, inbound\|<port> and 0\.0\.0\.0_<port> \(gateway\) listeners/,
+    /"mysteryListener": only the outbound, inbound\|<port>, virtualOutbound, virtualInbound and 0\.0\.0\.0_<port> \(gateway\) listeners/,
   );
   // An inbound chain with a filter the inbound path does not enforce would fail open: NACK.
   ads.push(TYPE_URLS.listener, 'v2', [

@@ -13,6 +13,11 @@ import { healthCheckProblems } from '../outbound/health-checker.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 import { hcmHeadProblems } from '../request-head.js';
+import {
+  CAPTURE_EXTENSIONS,
+  captureListenerProblems,
+  isCaptureListener,
+} from '../capture/capture-validation.js';
 
 /** A decoded xDS resource (decoded plain object, `@type` set). */
 import type { XdsResource } from './xds-resource.js';
@@ -28,6 +33,11 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'traffic_direction',
     'default_filter_chain',
     'stat_prefix',
+    // Transparent capture (src/proxy/capture): checked per listener below.
+    'use_original_dst',
+    'bind_to_port',
+    'listener_filters_timeout',
+    'continue_on_listener_filters_timeout',
   ]),
   route: new Set(['@type', 'name', 'virtual_hosts', 'validate_clusters']),
   cluster: new Set([
@@ -91,6 +101,7 @@ const INBOUND_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.networkRbac,
   EXTENSION_TYPE_URLS.jwtAuthn,
   EXTENSION_TYPE_URLS.httpExtAuthz,
+  EXTENSION_TYPE_URLS.networkExtAuthz,
   EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.downstreamTls,
   EXTENSION_TYPE_URLS.tlsInspector,
@@ -444,15 +455,37 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
   }
   const inbound = kind === 'listener' && name.startsWith('inbound|');
   const gateway = kind === 'listener' && /^0\.0\.0\.0_\d+$/.test(name);
-  if (kind === 'listener' && name !== '' && name !== 'outbound' && !inbound && !gateway) {
+  const capture = kind === 'listener' && isCaptureListener(name);
+  if (
+    kind === 'listener' &&
+    name !== '' &&
+    name !== 'outbound' &&
+    !inbound &&
+    !gateway &&
+    !capture
+  ) {
     problems.push(
-      `${label}: only the outbound, inbound|<port> and 0.0.0.0_<port> (gateway) listeners are implemented in this build`,
+      `${label}: only the outbound, inbound|<port>, virtualOutbound, virtualInbound and 0.0.0.0_<port> (gateway) listeners are implemented in this build`,
     );
   }
+  // Only capture listeners route by original destination; only inbound|<port> may stay unbound.
+  if (kind === 'listener' && !capture && resource['use_original_dst'] !== undefined)
+    problems.push(`${label}: use_original_dst is only implemented on capture listeners`);
+  if (
+    kind === 'listener' &&
+    resource['bind_to_port'] !== undefined &&
+    !(inbound && rec(resource['bind_to_port'])['value'] === false)
+  )
+    problems.push(`${label}: bind_to_port is only implemented as false on inbound|<port>`);
+  if (kind === 'listener' && !capture)
+    for (const key of ['listener_filters_timeout', 'continue_on_listener_filters_timeout'])
+      if (resource[key] !== undefined)
+        problems.push(`${label}: ${key} is only implemented on capture listeners`);
   const nested: string[] = [];
   if (kind === 'route') collectUnsupportedRouteFields(resource, nested);
   if (inbound) nested.push(...inboundListenerProblems(resource));
   if (gateway) nested.push(...gatewayListenerProblems(resource));
+  if (capture) nested.push(...captureListenerProblems(resource));
   if (kind === 'cluster') collectClusterProblems(resource, nested);
   if (kind === 'listener') nested.push(...rateLimitFilterProblems(resource));
   if (kind === 'listener') nested.push(...hcmFieldProblems(resource));
@@ -463,7 +496,13 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
         child,
         key,
         nested,
-        inbound ? INBOUND_EXTENSIONS : gateway ? GATEWAY_EXTENSIONS : SUPPORTED_EXTENSIONS,
+        inbound
+          ? INBOUND_EXTENSIONS
+          : gateway
+            ? GATEWAY_EXTENSIONS
+            : capture
+              ? CAPTURE_EXTENSIONS
+              : SUPPORTED_EXTENSIONS,
       );
   }
   problems.push(...nested.map((problem) => `${label}: ${problem}`));

@@ -1,0 +1,185 @@
+// The capture listeners a REDIRECT-mode sidecar gets (virtualOutbound,
+// virtualInbound, hand-off inbound listeners), checked as compiled: they
+// survive the Envoy codec and the proxy's validation, chains match what Istio's
+// listeners match (HTTP ports by any address with detection, TCP ports by VIP,
+// pod IPs, then Passthrough/BlackHole), VIPs come from spec.clusterIP and
+// ServiceEntry auto-allocation, and an explicit-mode sidecar is unchanged.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseManifests } from '../../api/index.js';
+import { validateResource } from '../../proxy/index.js';
+import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
+import { buildRegistry } from '../registry/service-registry.js';
+import { compileProxy } from './compile-proxy.js';
+import type { ProxyNode } from './proxy-node.js';
+
+const MESH = `
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: default }
+spec:
+  clusterIP: 10.96.0.10
+  selector: { app: web }
+  ports: [{ name: http, port: 9080 }, { name: tcp-echo, port: 9000 }]
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: web, namespace: default }
+spec:
+  serviceAccount: web
+  labels: { app: web }
+  command: node
+  ports: [{ name: http, port: 9080 }, { name: tcp-echo, port: 9000 }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ext, namespace: default }
+spec:
+  hosts: [db.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{ number: 5432, name: tcp-pg, protocol: TCP }]
+`;
+
+function setup(extra = '') {
+  const validated = validateManifests(parseManifests(MESH + extra, 'mesh.yaml'));
+  assert.ok(validated.ok, JSON.stringify(validated.ok ? [] : validated.problems));
+  const snapshot = createSnapshot(1, validated.objects);
+  const registry = buildRegistry(snapshot, [
+    {
+      id: 'web-0',
+      address: '10.234.0.3',
+      namespace: 'default',
+      labels: { app: 'web' },
+      serviceAccount: 'web',
+      workload: 'web',
+      portNames: { http: 9080 },
+      healthy: true,
+    },
+  ]);
+  const web = registry.workloads.find((w) => w.name === 'web');
+  assert.ok(web);
+  const node: ProxyNode = {
+    id: 'sidecar~10.234.0.3~web-0.default~default.svc.cluster.local',
+    type: 'sidecar',
+    ip: '10.234.0.3',
+    appAddress: '10.234.0.3',
+    namespace: 'default',
+    serviceAccount: 'web',
+    labels: web.labels,
+    workload: web,
+    interception: 'REDIRECT',
+  };
+  const inputs = {
+    snapshot,
+    registry,
+    trustDomain: 'cluster.local',
+    rootNamespace: 'istio-system',
+    mesh: { outboundTrafficPolicy: 'ALLOW_ANY' as const },
+    trustBundlePem: '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n',
+    credentials: new Map(),
+  };
+  return { inputs, node, registry };
+}
+
+type R = Record<string, unknown>;
+const chainsOf = (listener: R | undefined): R[] => (listener?.['filter_chains'] ?? []) as R[];
+
+test('a REDIRECT sidecar gets virtualOutbound/virtualInbound that encode and validate', () => {
+  const { inputs, node } = setup();
+  const resources = compileProxy(inputs, node);
+  const codec = adsServiceDefinition()['StreamAggregatedResources'];
+  assert.ok(codec);
+  for (const kind of Object.keys(resources) as ResourceKind[])
+    for (const [name, resource] of resources[kind]) {
+      const bytes = codec.responseSerialize({
+        version_info: '1',
+        type_url: TYPE_URLS[kind],
+        nonce: '1',
+        resources: [resource],
+      });
+      const decoded = codec.responseDeserialize(bytes) as { resources: R[] };
+      const back: R | undefined = decoded.resources[0];
+      assert.ok(back, `${kind} ${name} lost in encoding`);
+      assert.deepEqual(validateResource(kind, back), [], `${kind} ${name}`);
+    }
+
+  const out = resources.listener.get('virtualOutbound');
+  assert.deepEqual(out?.['address'], {
+    socket_address: { address: '0.0.0.0', port_value: 15001 },
+  });
+  assert.deepEqual(out?.['use_original_dst'], { value: true });
+  assert.deepEqual(out?.['listener_filters_timeout'], { seconds: '0', nanos: 100_000_000 });
+  const byName = new Map(chainsOf(out).map((c) => [c['name'] as string, c]));
+  // HTTP port: any address, with detection; its TCP fallback beside it.
+  assert.deepEqual(byName.get('outbound|9080|http')?.['filter_chain_match'], {
+    destination_port: { value: 9080 },
+    application_protocols: ['http/1.0', 'http/1.1', 'h2c'],
+  });
+  // TCP port: the VIP only.
+  assert.deepEqual(
+    byName.get('outbound|9000||web.default.svc.cluster.local|vip')?.['filter_chain_match'],
+    {
+      destination_port: { value: 9000 },
+      prefix_ranges: [{ address_prefix: '10.96.0.10', prefix_len: { value: 32 } }],
+    },
+  );
+  // The ServiceEntry host got an auto-allocated VIP (Istio's 240.240.0.0/16).
+  assert.deepEqual(
+    (byName.get('outbound|5432||db.example.com|vip')?.['filter_chain_match'] as R)['prefix_ranges'],
+    [{ address_prefix: '240.240.0.1', prefix_len: { value: 32 } }],
+  );
+  // The pod IP of the endpoint, per port: still the service cluster (mTLS).
+  assert.ok(byName.has('outbound|9080||web.default.svc.cluster.local|endpoint|10.234.0.3:9080'));
+  // A TCP port's other addresses fall through to Passthrough for that port (Envoy matches port first).
+  assert.match(JSON.stringify(byName.get('PassthroughFilterChain|9000')), /PassthroughCluster/);
+  const last = chainsOf(out).at(-1);
+  assert.equal(last?.['name'], 'PassthroughFilterChain');
+  assert.match(JSON.stringify(last), /"cluster":"PassthroughCluster"/);
+
+  // Inbound: hand-off listeners (not bound) + virtualInbound on 15006.
+  const inbound = resources.listener.get('inbound|9080');
+  assert.deepEqual(inbound?.['bind_to_port'], { value: false });
+  const vin = resources.listener.get('virtualInbound');
+  assert.deepEqual(vin?.['address'], { socket_address: { address: '0.0.0.0', port_value: 15006 } });
+  assert.match(JSON.stringify(vin), /BlackHoleCluster/);
+
+  // The VIP is a domain of the service's virtual host (Host: 10.96.0.10:9080 routes).
+  assert.match(JSON.stringify(resources.route.get('9080')), /"10\.96\.0\.10:9080"/);
+});
+
+test('REGISTRY_ONLY sends unknown captured destinations to BlackHoleCluster', () => {
+  const { inputs, node } = setup();
+  const resources = compileProxy(
+    { ...inputs, mesh: { outboundTrafficPolicy: 'REGISTRY_ONLY' } },
+    node,
+  );
+  const last = chainsOf(resources.listener.get('virtualOutbound')).at(-1);
+  assert.match(JSON.stringify(last), /"cluster":"BlackHoleCluster"/);
+});
+
+test('an explicit-proxy sidecar (no INTERCEPTION_MODE) gets no capture listeners', () => {
+  const { inputs, node } = setup();
+  const { interception: _, ...explicit } = node;
+  const resources = compileProxy(inputs, explicit);
+  assert.equal(resources.listener.has('virtualOutbound'), false);
+  assert.equal(resources.listener.has('virtualInbound'), false);
+  assert.equal(resources.listener.get('inbound|9080')?.['bind_to_port'], undefined);
+  assert.ok(resources.listener.has('outbound'));
+});
+
+test('spec.clusterIP must be an address or None', () => {
+  const bad = validateManifests(
+    parseManifests(
+      `apiVersion: v1
+kind: Service
+metadata: { name: x }
+spec: { clusterIP: "not-an-ip", ports: [{ port: 80 }] }
+`,
+      'bad.yaml',
+    ),
+  );
+  assert.equal(bad.ok, false);
+  assert.match(JSON.stringify(bad.ok ? [] : bad.problems), /clusterIP/);
+});

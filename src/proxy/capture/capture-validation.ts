@@ -1,0 +1,84 @@
+/**
+ * What the capture side implements of the `virtualOutbound` and
+ * `virtualInbound` listeners (docs/xds-contract.md "Capture listeners"),
+ * checked before a snapshot is accepted: chains matched only on
+ * `destination_port`, `prefix_ranges` and `application_protocols`; one HTTP
+ * connection manager (RDS) or one tcp_proxy to a named cluster per chain; the
+ * `original_dst` and `http_inspector` listener filters. Anything else is
+ * NACKed: a match field the proxy ignored would send traffic down the wrong
+ * chain.
+ */
+import { EXTENSION_TYPE_URLS, list, rec, str } from '../../xds/index.js';
+
+type R = Record<string, unknown>;
+
+/** The listener filters capture implements. */
+const LISTENER_FILTERS = new Set([
+  'envoy.filters.listener.original_dst',
+  'envoy.filters.listener.http_inspector',
+]);
+
+/** Extensions inside a capture listener. */
+export const CAPTURE_EXTENSIONS: ReadonlySet<string> = new Set([
+  EXTENSION_TYPE_URLS.httpConnectionManager,
+  EXTENSION_TYPE_URLS.router,
+  EXTENSION_TYPE_URLS.fault,
+  EXTENSION_TYPE_URLS.cors,
+  EXTENSION_TYPE_URLS.localRateLimit,
+  EXTENSION_TYPE_URLS.tcpProxy,
+  EXTENSION_TYPE_URLS.originalDst,
+  EXTENSION_TYPE_URLS.httpInspector,
+]);
+
+function extra(object: R, allowed: readonly string[], at: string, problems: string[]): void {
+  for (const key of Object.keys(object)) {
+    const value = object[key];
+    // protobufjs oneof discriminators name a sibling field.
+    if (typeof value === 'string' && value !== key && value in object) continue;
+    if (!allowed.includes(key)) problems.push(`${at}: unsupported field ${key}`);
+  }
+}
+
+/** True for the listeners this module serves. */
+export function isCaptureListener(name: string): boolean {
+  return name === 'virtualOutbound' || name === 'virtualInbound';
+}
+
+/** Problems with a `virtualOutbound` / `virtualInbound` listener (empty when capture can apply it). */
+export function captureListenerProblems(listener: R): string[] {
+  const problems: string[] = [];
+  const inbound = listener['name'] === 'virtualInbound';
+  if (rec(listener['use_original_dst'])['value'] !== true)
+    problems.push('use_original_dst: a capture listener must route by original destination');
+  list(listener['listener_filters']).forEach((f, i) => {
+    if (!LISTENER_FILTERS.has(str(f['name'])))
+      problems.push(`listener_filters[${String(i)}]: unsupported filter ${str(f['name'])}`);
+  });
+  list(listener['filter_chains']).forEach((chain, i) => {
+    const at = `filter_chains[${String(i)}]`;
+    extra(chain, ['name', 'filter_chain_match', 'filters'], at, problems);
+    const match = rec(chain['filter_chain_match']);
+    extra(
+      match,
+      inbound ? [] : ['destination_port', 'prefix_ranges', 'application_protocols'],
+      `${at}.filter_chain_match`,
+      problems,
+    );
+    const filters = list(chain['filters']);
+    const name = str(filters[0]?.['name']);
+    if (filters.length !== 1) problems.push(`${at}: exactly one network filter is supported`);
+    else if (name === 'envoy.filters.network.tcp_proxy') {
+      const config = rec(filters[0]?.['typed_config']);
+      extra(config, ['@type', 'stat_prefix', 'cluster'], `${at}.tcp_proxy`, problems);
+      if (str(config['cluster']) === '') problems.push(`${at}.tcp_proxy: cluster is required`);
+      if (inbound && config['cluster'] !== 'BlackHoleCluster')
+        problems.push(
+          `${at}: virtualInbound hands declared ports to inbound|<port>; its own chain can only close (BlackHoleCluster)`,
+        );
+    } else if (name === 'envoy.filters.network.http_connection_manager' && !inbound) {
+      if (str(rec(rec(filters[0]?.['typed_config'])['rds'])['route_config_name']) === '')
+        problems.push(`${at}: the HTTP connection manager must name its routes over RDS`);
+    } else problems.push(`${at}: unsupported filter ${name}`);
+  });
+  return problems;
+}

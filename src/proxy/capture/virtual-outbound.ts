@@ -1,0 +1,319 @@
+/**
+ * The `virtualOutbound` capture listener (0.0.0.0:15001 in a pod whose
+ * outbound TCP iptables REDIRECTs here): each connection's original
+ * destination (SO_ORIGINAL_DST) picks a filter chain of the `virtualOutbound`
+ * resource as Envoy's filter chain matching does — `destination_port` (exact
+ * before none), then `prefix_ranges` (longest prefix before none), then
+ * `application_protocols` (a match before none) — and the chain's one filter
+ * serves it:
+ *
+ * - an HTTP connection manager: the connection is parsed here and each request
+ *   is routed by Host/`:authority` with the chain's RDS routes, exactly as the
+ *   explicit outbound listener routes (src/proxy/outbound): retries, mTLS,
+ *   metrics, policy all apply per request;
+ * - tcp_proxy to a service cluster: an opaque relay over the cluster's mTLS,
+ *   to the original destination when it is one of the cluster's endpoints (a
+ *   pod IP), else to a load-balanced endpoint (a VIP);
+ * - tcp_proxy to PassthroughCluster: a plain connection to the original
+ *   destination (ALLOW_ANY); to BlackHoleCluster: closed (REGISTRY_ONLY).
+ *
+ * Protocol detection (Envoy's http_inspector) only runs when the best chains
+ * for the destination differ by `application_protocols`; it waits for the
+ * client's first bytes at most `listener_filters_timeout` (100 ms from the
+ * control plane), then, with `continue_on_listener_filters_timeout`, takes the
+ * chain without protocols: a server-first protocol is delayed by at most that
+ * bound, and not at all on a port whose chains need no detection.
+ */
+import * as http from 'node:http';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../logging/index.js';
+import { list, rec, str } from '../../xds/index.js';
+import { containRequest, containSocket } from '../containment.js';
+import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
+import type { OutboundProxy } from '../outbound/outbound-proxy.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import { recordDestination } from './destinations.js';
+import { originalDestination, type OriginalDestination } from './original-dst.js';
+
+type R = Record<string, unknown>;
+
+export interface VirtualOutboundOptions {
+  readonly snapshot: () => XdsSnapshot;
+  readonly outbound: OutboundProxy;
+  readonly logger: Logger;
+  /** Source of the original destination (tests may stub it); default SO_ORIGINAL_DST. */
+  readonly originalDestination?: (socket: net.Socket) => OriginalDestination | undefined;
+}
+
+export interface VirtualOutbound {
+  readonly server: net.Server;
+  listen(host: string, port: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** IPv4/IPv6 address → bigint, with its bit width. */
+function addressBits(address: string): { value: bigint; bits: number } | undefined {
+  if (net.isIPv4(address)) {
+    const value = address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+    return { value, bits: 32 };
+  }
+  if (!net.isIPv6(address)) return undefined;
+  const [head = '', tail = ''] = address.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === '' ? [] : tail.split(':');
+  const groups = address.includes('::')
+    ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t]
+    : h;
+  return {
+    value: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n),
+    bits: 128,
+  };
+}
+
+/** Length of the longest `prefix_ranges` entry containing `address`; -1 when none; 0 when the chain has none. */
+function prefixMatch(match: R, address: string): number {
+  const ranges = list(match['prefix_ranges']);
+  if (ranges.length === 0) return 0;
+  const target = addressBits(address);
+  if (target === undefined) return -1;
+  let best = -1;
+  for (const range of ranges) {
+    const base = addressBits(str(range['address_prefix']));
+    const len = Number(rec(range['prefix_len'])['value'] ?? 0);
+    if (base === undefined || base.bits !== target.bits) continue;
+    const shift = BigInt(base.bits - len);
+    if (base.value >> shift === target.value >> shift && len > best) best = len;
+  }
+  return best;
+}
+
+/** The chains that fit a destination best on port and address (Envoy's first two match steps). */
+export function candidateChains(listener: R, destination: OriginalDestination): R[] {
+  const chains = list(listener['filter_chains']);
+  const portOf = (c: R): number | undefined => {
+    const v = rec(rec(c['filter_chain_match'])['destination_port'])['value'];
+    return v === undefined ? undefined : Number(v);
+  };
+  const exact = chains.filter((c) => portOf(c) === destination.port);
+  const byPort = exact.length > 0 ? exact : chains.filter((c) => portOf(c) === undefined);
+  // Within the port group, the longest prefix; if no prefix fits, the chains without prefixes.
+  let best = -1;
+  for (const c of byPort)
+    best = Math.max(best, prefixMatch(rec(c['filter_chain_match']), destination.address));
+  // Envoy matches the port first and does not fall back to port-less chains when the port's
+  // group has no chain for the address: then there is no chain (the connection is closed).
+  if (best < 0) return [];
+  return byPort.filter(
+    (c) => prefixMatch(rec(c['filter_chain_match']), destination.address) === best,
+  );
+}
+
+/** What http_inspector reports: `http/1.1`/`http/1.0` for a request line, `h2c` for the HTTP/2 preface. */
+export function detectProtocol(first: Buffer): string | undefined {
+  if (isH2Preface(first)) return 'h2c';
+  const line = first.toString('latin1', 0, Math.min(first.length, 256));
+  const m = /^[A-Z][A-Z-]{1,19} \S+ HTTP\/1\.([01])\r?\n/.exec(line);
+  if (m !== null) return m[1] === '0' ? 'http/1.0' : 'http/1.1';
+  // A request line still arriving: method and target with no version yet.
+  return /^[A-Z][A-Z-]{1,19} \/\S*$/.test(line) ? 'http/1.1' : undefined;
+}
+
+function protocolsOf(chain: R): string[] {
+  const p = rec(chain['filter_chain_match'])['application_protocols'];
+  return Array.isArray(p) ? p.map(String) : [];
+}
+
+function timeoutMs(listener: R): number {
+  const d = rec(listener['listener_filters_timeout']);
+  // Envoy's default listener_filters_timeout is 15 s.
+  if (d['seconds'] === undefined && d['nanos'] === undefined) return 15_000;
+  return Number(d['seconds'] ?? 0) * 1000 + Math.round(Number(d['nanos'] ?? 0) / 1e6);
+}
+
+/** Starts nothing; `listen()` binds the capture port. */
+export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualOutbound {
+  const { logger, outbound } = options;
+  const lookup = options.originalDestination ?? originalDestination;
+  /** One HTTP/1.1 server and one HTTP/2 side per HCM config object (rebuilt with the snapshot). */
+  const httpSides = new WeakMap<object, { http1: http.Server; h2: H2Downstream<null> }>();
+  let sides = new Set<{ http1: http.Server; h2: H2Downstream<null> }>();
+  let generation: R | undefined;
+  /** A new virtualOutbound drains the HTTP sides of the old one (idle connections close). */
+  const retireOld = (listener: R): void => {
+    if (generation === listener) return;
+    generation = listener;
+    for (const side of sides) {
+      side.http1.closeIdleConnections();
+      side.h2.close();
+    }
+    sides = new Set();
+  };
+  const httpSideFor = (hcm: R): { http1: http.Server; h2: H2Downstream<null> } => {
+    let side = httpSides.get(hcm);
+    if (side === undefined) {
+      const http1 = http.createServer({ requestTimeout: 0 }, (req, res) => {
+        containRequest(req, res, logger, 'captured request', () => {
+          outbound.handle(req, res, hcm);
+        });
+      });
+      http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        containSocket(socket, logger, 'captured upgrade', () => {
+          outbound.handleUpgrade(req, socket, head, hcm);
+        });
+      });
+      // Never listens: connections are handed to it (Node starts idle tracking on 'listening').
+      http1.emit('listening');
+      const h2 = createH2Downstream<null>((req, res) => {
+        containRequest(req, res, logger, 'captured request', () => {
+          outbound.handle(req, res, hcm);
+        });
+      });
+      side = { http1, h2 };
+      httpSides.set(hcm, side);
+      sides.add(side);
+    }
+    return side;
+  };
+
+  const serveChain = (
+    socket: net.Socket,
+    chain: R | undefined,
+    destination: OriginalDestination,
+    first: Buffer,
+  ): void => {
+    const filter = list(chain?.['filters'])[0];
+    const config = rec(filter?.['typed_config']);
+    if (str(filter?.['name']) === 'envoy.filters.network.http_connection_manager') {
+      const side = httpSideFor(config);
+      if (first.length > 0) socket.unshift(first);
+      if (isH2Preface(first)) side.h2.accept(socket, null, true);
+      else {
+        side.http1.emit('connection', socket);
+        socket.resume();
+      }
+      return;
+    }
+    const cluster = str(config['cluster']);
+    if (filter === undefined || cluster === 'BlackHoleCluster' || cluster === '') {
+      logger.info(
+        { destination: `${destination.address}:${String(destination.port)}`, cluster },
+        'captured connection closed (no route: BlackHoleCluster)',
+      );
+      socket.destroy();
+      return;
+    }
+    if (cluster === 'PassthroughCluster') {
+      // ORIGINAL_DST: connect where the app was connecting (the proxy's own traffic is not
+      // captured again: it runs as the excluded user, UID 1337).
+      const upstream = net.connect({ host: destination.address, port: destination.port });
+      upstream.once('connect', () => {
+        if (first.length > 0) upstream.write(first);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+        socket.resume();
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+      socket.on('close', () => upstream.destroy());
+      return;
+    }
+    const name = str(chain?.['name']);
+    outbound.handleTcp(
+      socket,
+      config,
+      first,
+      name.includes('|endpoint|')
+        ? { host: destination.address, port: destination.port }
+        : undefined,
+    );
+  };
+
+  const onConnection = (socket: net.Socket): void => {
+    socket.on('error', () => socket.destroy());
+    socket.pause();
+    const destination = lookup(socket);
+    if (destination === undefined) {
+      // Not redirected (someone dialled 15001 itself): nowhere to route it.
+      logger.info(
+        { peer: socket.remoteAddress },
+        'connection to the capture port without an original destination: closed',
+      );
+      socket.destroy();
+      return;
+    }
+    if (
+      destination.port === (socket.localPort ?? -1) &&
+      destination.address === socket.localAddress
+    ) {
+      socket.destroy();
+      return;
+    }
+    recordDestination(socket, destination);
+    const listener = options.snapshot().listener.get('virtualOutbound');
+    if (listener === undefined) {
+      logger.warn('captured connection before virtualOutbound was received: closed');
+      socket.destroy();
+      return;
+    }
+    retireOld(listener);
+    const candidates = candidateChains(listener, destination);
+    const sniff = candidates.some((c) => protocolsOf(c).length > 0);
+    if (!sniff) {
+      serveChain(socket, candidates[0], destination, Buffer.alloc(0));
+      return;
+    }
+    let done = false;
+    const decide = (first: Buffer): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.pause();
+      const protocol = first.length === 0 ? undefined : detectProtocol(first);
+      const chain =
+        (protocol === undefined
+          ? undefined
+          : candidates.find((c) => protocolsOf(c).includes(protocol))) ??
+        candidates.find((c) => protocolsOf(c).length === 0);
+      containSocket(socket, logger, 'captured connection', () => {
+        serveChain(socket, chain, destination, first);
+      });
+    };
+    const timer = setTimeout(() => {
+      socket.removeListener('data', decide);
+      decide(Buffer.alloc(0));
+    }, timeoutMs(listener));
+    socket.once('data', decide);
+    socket.once('close', () => clearTimeout(timer));
+    socket.resume();
+  };
+
+  const server = net.createServer((socket) => {
+    containSocket(socket, logger, 'captured connection', () => {
+      onConnection(socket);
+    });
+  });
+  return {
+    server,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port }, () => {
+          resolve((server.address() as net.AddressInfo).port);
+        });
+      });
+    },
+    close() {
+      for (const side of sides) {
+        side.http1.closeAllConnections();
+        side.http1.close();
+        side.h2.close();
+      }
+      return new Promise((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+    },
+  };
+}
