@@ -11,6 +11,7 @@
  * call resolves once every sidecar has its certificate and config and the
  * ingress answers, or rejects with the reason and stops everything.
  */
+import { formatNodeId } from '../xds/index.js';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
@@ -363,7 +364,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       apps.push({ name, address: `${appIp}:${String(w.spec.ports[0]?.port ?? 0)}` });
       await proxySpec({
         name: `${name}-sidecar`,
-        nodeId: `sidecar~${instance.address}~${name}.${namespace}~${namespace}.svc.cluster.local`,
+        nodeId: formatNodeId({ ip: instance.address, name, namespace }),
         ip: instance.address,
         namespace,
         serviceAccount,

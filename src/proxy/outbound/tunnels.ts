@@ -191,7 +191,9 @@ export function tcpProxy(
   // tcp_proxy has no request target: PassthroughCluster is not meaningful here.
   const none: RequestTarget = { authority: '', host: '', port: 0, path: '' };
   const host =
-    clusterName === 'PassthroughCluster' ? undefined : hostFor(layers, snapshot, clusterName, none);
+    clusterName === 'PassthroughCluster'
+      ? undefined
+      : hostFor(layers, snapshot, clusterName, none, to);
   if (host === undefined || 'failure' in host) {
     logger?.info(
       {
