@@ -30,6 +30,7 @@ import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCaDirectory } from '../src/identity/index.js';
+import { startTraceReceiver, type TraceReceiver } from '../src/telemetry/index.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -99,8 +100,12 @@ function start(
     let out = '';
     let found = false;
     const timer = setTimeout(() => {
-      reject(new Error(`${name} not ready in 20 s:\n${child.stderr}`));
-    }, 20_000);
+      reject(
+        new Error(
+          `${name} not ready in 60 s (a loaded shared machine starts slowly):\n${child.stderr}`,
+        ),
+      );
+    }, 60_000);
     proc.stdout?.on('data', (chunk: Buffer) => {
       if (found) return; // access logs and the like: drained, not kept
       out += chunk.toString();
@@ -235,6 +240,7 @@ interface Chain {
   procs: Child[];
 }
 const chains: Chain[] = [];
+let receiver: TraceReceiver | undefined;
 const skipped: string[] = [];
 
 try {
@@ -294,7 +300,26 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: istio-system }
 spec: { mtls: { mode: STRICT } }
-`,
+${
+  wanted('traced')
+    ? `---
+apiVersion: v1
+kind: Service
+metadata: { name: app-t, namespace: bench }
+spec: { selector: { app: app-t }, ports: [{ name: http, port: ${String(APP.port)} }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: app-t, namespace: bench }
+spec: { serviceAccount: app-t, labels: { app: app-t }, command: node, ports: [{ name: http, port: ${String(APP.port)} }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: client-t, namespace: bench }
+spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, ports: [{ name: http, port: 18081 }] }
+`
+    : ''
+}`,
     );
     const control = await start(
       'control',
@@ -310,6 +335,7 @@ spec: { mtls: { mode: STRICT } }
       name: string,
       ip: string,
       appIp: string,
+      extra: readonly string[] = [],
     ): Promise<{ child: Child; admin: string }> => {
       const token = join(dir, `${name}.jwt`);
       writeFileSync(
@@ -355,6 +381,7 @@ spec: { mtls: { mode: STRICT } }
           '--admin-port',
           '0',
           ...(noAccessLog ? ['--access-log-file', ''] : []),
+          ...extra,
         ],
         /ready outbound=\d+ admin=(\d+)/,
       );
@@ -362,8 +389,23 @@ spec: { mtls: { mode: STRICT } }
     };
     const server = await sidecar('app', `${NET}.3`, APP.host);
     const client = await sidecar('client', `${NET}.4`, `${NET}.5`);
+    // The same pair tracing every request to a receiver in this process (as `up --tracing`):
+    // the receiver's CPU is not the proxies' and is not counted.
+    let traced: { server: typeof server; client: typeof client } | undefined;
+    if (wanted('traced')) {
+      receiver = await startTraceReceiver({ host: '127.0.0.1' });
+      const tracing = ['--otlp-endpoint', receiver.url, '--trace-sampling', '100'];
+      traced = {
+        server: await sidecar('app-t', `${NET}.6`, APP.host, tracing),
+        client: await sidecar('client-t', `${NET}.7`, `${NET}.8`, tracing),
+      };
+    }
     // Ready as `palisade up` decides it: config accepted and an SVID installed, on both.
-    for (const s of [server, client])
+    for (const s of [
+      server,
+      client,
+      ...(traced === undefined ? [] : [traced.server, traced.client]),
+    ])
       for (let i = 0; ; i += 1) {
         const certs = await new Promise<string>((resolve) => {
           http
@@ -392,6 +434,17 @@ spec: { mtls: { mode: STRICT } }
       },
       procs: [client.child, server.child],
     });
+    if (traced !== undefined)
+      chains.push({
+        name: 'traced',
+        target: {
+          host: `${NET}.7`,
+          port: 15001,
+          path: `http://app-t.bench:${String(APP.port)}/`,
+          authority: `app-t.bench:${String(APP.port)}`,
+        },
+        procs: [traced.client.child, traced.server.child],
+      });
   }
 
   if (wanted('node')) {
@@ -531,6 +584,7 @@ spec: { mtls: { mode: STRICT } }
   const sum = (kbs: readonly number[] | undefined): number =>
     (kbs ?? []).reduce((a, b) => a + b, 0);
   for (const [name, refs] of [
+    ['traced', ['palisade']],
     ['palisade', ['haproxy', 'nginx', 'node']],
     ['node', ['haproxy']],
   ] as const) {
@@ -583,5 +637,10 @@ spec: { mtls: { mode: STRICT } }
   );
   app.close();
   app.closeAllConnections();
+  if (receiver !== undefined)
+    console.log(
+      `trace receiver: ${String(receiver.store.size.traces)} traces, ${String(receiver.store.size.spans)} spans kept (bounded)`,
+    );
+  await receiver?.close();
   cleanup();
 }

@@ -5,6 +5,9 @@
  * pino writing the same access-log object (the alternative we did not pick),
  * and one loopback HTTP/1.1 request through node:http (what a request costs
  * the proxy anyway). Labels cycle through 200 distinct peer/status sets.
+ * Also: the peer metadata exchange of one request (both sidecars' work) and
+ * exporting one span (queue, JSON encoding, POST to a loopback receiver,
+ * amortised over batches of 512).
  *
  * Run: node --expose-gc dist/bench/telemetry.bench.js
  */
@@ -20,6 +23,10 @@ import {
   injectTraceContext,
   parseTraceContext,
   requestLabels,
+  createOtlpExporter,
+  createPeerMetadataExchange,
+  newRootSpan,
+  unixNanoNow,
   type AccessLogEntry,
   type PeerInfo,
 } from '../src/telemetry/index.js';
@@ -139,6 +146,48 @@ function everything(i: number): void {
   accessLog(i);
 }
 
+// Peer metadata exchange, both sides of one request: the client's sidecar adds its headers;
+// the server's decodes and verifies them against the mTLS principal and answers with its own;
+// the client's decodes and verifies those against the cluster's SANs; both strip them.
+const clientSide = createPeerMetadataExchange(
+  'sidecar~127.10.2.1~productpage-v1-0.default~default.svc.cluster.local',
+  {
+    NAME: 'productpage-v1-0',
+    NAMESPACE: 'default',
+    WORKLOAD_NAME: 'productpage-v1',
+    SERVICE_ACCOUNT: 'bookinfo-productpage',
+    CLUSTER_ID: 'Kubernetes',
+    LABELS: { app: 'productpage', version: 'v1' },
+  },
+);
+const serverSide = createPeerMetadataExchange(
+  'sidecar~127.10.3.1~reviews-v2-0.default~default.svc.cluster.local',
+  {
+    NAME: 'reviews-v2-0',
+    NAMESPACE: 'default',
+    WORKLOAD_NAME: 'reviews-v2',
+    SERVICE_ACCOUNT: 'bookinfo-reviews',
+    CLUSTER_ID: 'Kubernetes',
+    LABELS: { app: 'reviews', version: 'v2' },
+  },
+);
+const sans = [{ exact: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' }];
+let exchanged = 0;
+function metadataExchange(): void {
+  const request: Record<string, unknown> = { ...headers };
+  Object.assign(request, clientSide.headers);
+  const client = serverSide.fromClient(
+    request,
+    'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+  );
+  serverSide.strip(request);
+  const response: Record<string, unknown> = { 'content-type': 'application/json' };
+  if (client !== undefined) Object.assign(response, serverSide.headers);
+  const server = clientSide.fromServer(response, sans);
+  clientSide.strip(response);
+  if (server?.workload === 'reviews-v2') exchanged += 1;
+}
+
 let blackhole = 0;
 function nothing(i: number): void {
   blackhole += i;
@@ -206,7 +255,68 @@ const log = measure('palisade: formatAccessLog + stream.write', accessLog);
 const pinoNs = measure('reference: pino.info(same fields) to same stream', pinoAccessLog);
 const tr = measure('palisade: request id + parse + child + inject', tracing);
 const all = measure('palisade: all of the above per request', everything);
+const md = measure('palisade: peer metadata exchange (both sidecars)', metadataExchange);
 const http = await loopbackRequestNs();
+
+/** One span: built as telemetry-hooks does, queued, encoded and POSTed in batches of 512. */
+async function spanExportNs(): Promise<number> {
+  // A collector that only drains the body: its work is not the proxy's.
+  const collector = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  const exporter = createOtlpExporter({
+    endpoint: `http://127.0.0.1:${String((collector.address() as AddressInfo).port)}`,
+    serviceName: 'reviews-v2.default',
+    flushIntervalMs: 3_600_000,
+    maxQueue: OPS,
+  });
+  const exportOne = (i: number): void => {
+    const end = unixNanoNow();
+    exporter.export({
+      context: newRootSpan(),
+      name: 'reviews.default.svc.cluster.local:9080/*',
+      kind: 'server',
+      startTimeUnixNano: end - 4_000_000n,
+      endTimeUnixNano: end,
+      attributes: {
+        'http.method': 'GET',
+        'http.url': `/reviews/${String(i % 100)}`,
+        'http.protocol': 'HTTP/1.1',
+        'http.status_code': code(i),
+        'peer.principal': 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+        'istio.mutual_tls': true,
+        node_id: 'sidecar~127.10.3.1~reviews-v2-0.default~default.svc.cluster.local',
+        component: 'proxy',
+      },
+      status: { code: 'unset' },
+    });
+  };
+  const perOp: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    globalThis.gc?.();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < OPS; i++) exportOne(i);
+    await exporter.flush();
+    perOp.push(Number(process.hrtime.bigint() - t0) / OPS);
+  }
+  const stats = exporter.stats();
+  await exporter.close();
+  await new Promise<void>((resolve) => {
+    collector.close(() => {
+      resolve();
+    });
+    collector.closeAllConnections();
+  });
+  perOp.sort((a, b) => a - b);
+  const median = perOp[Math.floor(perOp.length / 2)] ?? 0;
+  console.log(
+    `${'palisade: export one span (OTLP/HTTP JSON, batched)'.padEnd(52)} ${(median / 1000).toFixed(2).padStart(8)} µs/request  (exported ${String(stats.exported)}, dropped ${String(stats.dropped)}, failed ${String(stats.failed)}; wall time; the collector only drains)`,
+  );
+  return median;
+}
+const spanNs = await spanExportNs();
 const s0 = process.hrtime.bigint();
 const scrape = await metrics.registry.metrics();
 const scrapeMs = Number(process.hrtime.bigint() - s0) / 1e6;
@@ -215,6 +325,7 @@ console.log(
 );
 console.log(
   `ratios: all telemetry / one loopback request ${(all / http).toFixed(2)}; ` +
+    `peer metadata exchange ${(md / http).toFixed(3)}; span export ${(spanNs / http).toFixed(3)}; ` +
     `metrics ${(m / http).toFixed(3)}; tracing ${(tr / http).toFixed(3)}; ` +
-    `access log palisade/pino ${(log / pinoNs).toFixed(2)}; loop floor ${(base / 1000).toFixed(3)} µs; sink ${sinkBytes} B (checksum ${blackhole % 1000})`,
+    `access log palisade/pino ${(log / pinoNs).toFixed(2)}; loop floor ${(base / 1000).toFixed(3)} µs; sink ${sinkBytes} B (checksum ${blackhole % 1000}, exchanged ${exchanged})`,
 );

@@ -149,5 +149,7 @@ export function createChainAuthorizer(
     close() {
       rbac.close();
     },
+    // SelfSubjectRulesReview says so, as kube-apiserver does for the Webhook mode.
+    rulesIncomplete: modes.some((m) => m !== 'RBAC'),
   };
 }

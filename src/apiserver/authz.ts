@@ -24,6 +24,8 @@ export interface Authorizer {
     namespace: string,
   ): Promise<PolicyRule[]>;
   close(): void;
+  /** Rule lists leave out what a mode that cannot list rules (Webhook) may allow. */
+  readonly rulesIncomplete?: boolean;
 }
 
 export async function createStoreAuthorizer(store: ObjectStore): Promise<Authorizer> {

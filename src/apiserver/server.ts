@@ -1740,7 +1740,10 @@ async function handleReview(
           nonResourceRules: all
             .filter((r) => r.nonResourceURLs !== undefined && r.nonResourceURLs.length > 0)
             .map((r) => ({ verbs: r.verbs, nonResourceURLs: r.nonResourceURLs })),
-          incomplete: false,
+          incomplete: deps.authorizer.rulesIncomplete === true,
+          ...(deps.authorizer.rulesIncomplete === true
+            ? { evaluationError: 'webhook authorizer does not support user rule resolution' }
+            : {}),
         },
       });
       return;

@@ -54,7 +54,10 @@ export async function runCli(args: readonly string[], io: CliIO): Promise<number
     }
     return 2;
   }
-  if (found.rest.includes('--help') || found.rest.includes('-h')) {
+  // Flags after `--` belong to a wrapped command (`palisade exec POD -- curl -h`), not to ours.
+  const dash = found.rest.indexOf('--');
+  const own = dash === -1 ? found.rest : found.rest.slice(0, dash);
+  if (own.includes('--help') || own.includes('-h')) {
     io.stdout(`${found.command.usage.trimEnd()}\n`);
     return 0;
   }

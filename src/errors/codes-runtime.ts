@@ -15,4 +15,14 @@ export const RUNTIME_ERRORS = {
       'The local mesh did not become ready (a process kept crashing or a readiness check timed out); everything was stopped.',
     exit: 1,
   },
+  PAL_ERR_RUNTIME_CAPTURE: {
+    summary:
+      'Installing or removing the traffic-capture rules (iptables) failed; the message names the command and its error.',
+    exit: 1,
+  },
+  PAL_ERR_RUNTIME_ISOLATION: {
+    summary:
+      'Network-namespace isolation is unavailable or its setup failed (not root, no `ip netns`, a pod namespace or bridge could not be created); the message says which.',
+    exit: 1,
+  },
 } as const;

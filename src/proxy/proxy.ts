@@ -9,8 +9,9 @@
  */
 import type * as http from 'node:http';
 import type { Writable } from 'node:stream';
-import { createProxyTelemetry } from './telemetry-hooks.js';
-import { createOtlpExporter } from '../telemetry/index.js';
+import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
+import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
+import { createInboundTelemetry } from './inbound/inbound-telemetry.js';
 import { createSvidSource, type SvidSource } from '../identity/svid-source.js';
 import { workloadSpiffeId } from '../identity/spiffe-id.js';
 import {
@@ -177,15 +178,30 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       namespace: text(meta['NAMESPACE']),
       principal: options.identity === undefined ? undefined : workloadSpiffeId(options.identity),
       labels,
+      cluster: text(meta['CLUSTER_ID']) ?? 'Kubernetes',
     },
     options.accessLog,
     exporter === undefined ? undefined : { exporter, nodeId: options.node.id },
+    inboundServiceLookup(() => ads.snapshot, options.instanceIp),
   );
   const sdsNames = new Set<string>();
   const onInbound = options.onInbound;
+  // Istio's peer metadata exchange: this proxy's node metadata, told to mTLS peers only.
+  const peerMetadata =
+    options.identity === undefined
+      ? undefined
+      : createPeerMetadataExchange(options.node.id, {
+          NAME: options.node.id.split('~')[2]?.split('.')[0],
+          NAMESPACE: options.identity.namespace,
+          WORKLOAD_NAME: workloadName,
+          SERVICE_ACCOUNT: options.identity.serviceAccount,
+          CLUSTER_ID: text(meta['CLUSTER_ID']) ?? 'Kubernetes',
+          LABELS: labels,
+        });
   const inbound = createInboundListeners({
     secrets,
     logger,
+    telemetry: createInboundTelemetry(peerMetadata, exporter !== undefined),
     onRecord: (record) => {
       telemetry.inbound(record);
       onInbound?.(record);
@@ -278,6 +294,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       ...(options.tracing === undefined
         ? {}
         : { traceSampling: options.tracing.samplingPercent / 100 }),
+      ...(peerMetadata === undefined ? {} : { peerMetadata }),
       onRecord: (record) => {
         telemetry.outbound(record);
       },

@@ -21,6 +21,7 @@ import {
   type PeerInfo,
 } from '../telemetry/index.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
+import type { XdsSnapshot } from './xds-client/ads-client.js';
 import type { OutboundRecord } from './outbound/outbound-proxy.js';
 
 /** The proxy's own workload, from its node metadata. */
@@ -29,6 +30,8 @@ export interface SelfDescription {
   readonly namespace: string | undefined;
   readonly principal: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
+  /** Istio's CLUSTER_ID (default `Kubernetes`). */
+  readonly cluster?: string | undefined;
 }
 
 /** Metrics and access logs for one proxy. */
@@ -44,11 +47,49 @@ function namespaceOf(principal: string | null): string | undefined {
   return principal === null ? undefined : (/\/ns\/([^/]+)\/sa\//.exec(principal)?.[1] ?? undefined);
 }
 
+type R = Record<string, unknown>;
+const rec = (v: unknown): R =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
+const list = (v: unknown): R[] => (Array.isArray(v) ? v.map(rec) : []);
+
+/**
+ * The service an inbound listener serves, for the destination reporter's
+ * `destination_service`: Envoy reads it from the inbound cluster's Istio
+ * metadata; here it is the service whose endpoints (EDS, `outbound|port||host`)
+ * include this instance's address and port. Memoised per snapshot.
+ */
+export function inboundServiceLookup(
+  snapshot: () => XdsSnapshot,
+  instanceIp: string,
+): (listener: string) => string | undefined {
+  let seen: XdsSnapshot | undefined;
+  let byPort = new Map<number, string>();
+  return (listener) => {
+    const current = snapshot();
+    if (current !== seen) {
+      seen = current;
+      byPort = new Map();
+      for (const [name, cla] of current.endpoint) {
+        const [direction, port, subset, host] = name.split('|');
+        if (direction !== 'outbound' || subset !== '' || host === undefined) continue;
+        for (const group of list(cla['endpoints']))
+          for (const lb of list(group['lb_endpoints'])) {
+            const address = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
+            if (address['address'] === instanceIp && String(address['port_value']) === port)
+              if (!byPort.has(Number(port))) byPort.set(Number(port), host);
+          }
+      }
+    }
+    return byPort.get(Number(listener.split('|')[1]));
+  };
+}
+
 /** Creates the telemetry of one proxy; `accessLogStream` undefined disables access logs. */
 export function createProxyTelemetry(
   self: SelfDescription,
   accessLogStream: Writable | undefined,
   spans?: { readonly exporter: OtlpExporter; readonly nodeId: string },
+  inboundService?: (listener: string) => string | undefined,
 ): ProxyTelemetry {
   const metrics = createMeshMetrics();
   const accessLog =
@@ -59,17 +100,23 @@ export function createProxyTelemetry(
     principal: self.principal,
     app: self.labels['app'],
     version: self.labels['version'],
+    cluster: self.cluster,
+    canonicalService: self.labels['service.istio.io/canonical-name'],
+    canonicalRevision: self.labels['service.istio.io/canonical-revision'],
   };
   return {
     metrics,
     accessLog,
     inbound(r) {
       if (r.method === undefined) return;
-      const source: PeerInfo = {
+      // The client's metadata when mTLS proved its claim (peer-metadata.ts), else only the
+      // verified principal: a plaintext client is `unknown` whatever it claims.
+      const source: PeerInfo = r.peer ?? {
         principal: r.principal ?? undefined,
         namespace: namespaceOf(r.principal),
       };
-      const destination: PeerInfo = { ...me };
+      const service = inboundService?.(r.listener);
+      const destination: PeerInfo = service === undefined ? me : { ...me, service };
       metrics.recordRequest(
         requestLabels({
           reporter: 'destination',
@@ -94,12 +141,39 @@ export function createProxyTelemetry(
         durationMs: Math.round(r.durationMs),
         upstreamCluster: `${r.listener}||`,
       });
+      if (spans !== undefined && r.span?.sampled === true) {
+        // Envoy's inbound sidecar span: kind server, named after the inbound cluster's route.
+        const end = unixNanoNow();
+        spans.exporter.export({
+          context: r.span,
+          name: `${service ?? r.listener}:${r.listener.split('|')[1] ?? ''}/*`,
+          kind: 'server',
+          startTimeUnixNano: end - BigInt(Math.round(r.durationMs * 1e6)),
+          endTimeUnixNano: end,
+          attributes: {
+            'http.method': r.method,
+            'http.url': r.path ?? '/',
+            'http.protocol': r.protocol ?? 'HTTP/1.1',
+            'http.status_code': r.status,
+            'peer.principal': r.principal ?? '',
+            ...(r.peer?.workload === undefined ? {} : { 'peer.workload': r.peer.workload }),
+            'istio.mutual_tls': r.mtls,
+            node_id: spans.nodeId,
+            component: 'proxy',
+          },
+          status: r.status === 0 || r.status >= 500 ? { code: 'error' } : { code: 'unset' },
+        });
+      }
     },
     outbound(r) {
       const [, , subset, host] = r.cluster.split('|');
+      // The server's metadata when secure naming vouches for it, else what the cluster name says.
       const destination: PeerInfo = {
+        ...r.peer,
         ...(host === undefined || host === '' ? {} : { service: host }),
-        ...(subset === undefined || subset === '' ? {} : { version: subset }),
+        ...(r.peer?.version === undefined && subset !== undefined && subset !== ''
+          ? { version: subset }
+          : {}),
       };
       metrics.recordRequest(
         requestLabels({

@@ -14,7 +14,16 @@ export {
   startMesh,
   writeConfigDir,
   type MeshInfo,
+  type MeshPod,
   type MeshOptions,
   type MeshProxy,
   type RunningMesh,
 } from './mesh-runtime.js';
+export { findOnPath, freeLoopbackPort } from './observability.js';
+export {
+  chooseIsolation,
+  cleanLeftovers,
+  netnsProblem,
+  type IsolationMode,
+  type IsolationRecord,
+} from './netns/index.js';

@@ -37,6 +37,11 @@ import {
 } from '../identity/index.js';
 import { allocateAddresses, assertPortFree } from './address-allocation.js';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from './supervisor.js';
+import { prometheusProcess, startMeshTracing } from './observability.js';
+import { createPods, POD_ADMIN_PORT, type MeshPods, type Pod } from './netns/index.js';
+
+/** Loopback mode: Node apps get a global fetch that honours HTTP_PROXY (see the preload's comment). */
+const HTTP_PROXY_PRELOAD = new URL('./preload/http-proxy.js', import.meta.url).href;
 
 /** Options of {@link startMesh}. */
 export interface MeshOptions {
@@ -53,6 +58,23 @@ export interface MeshOptions {
   readonly onEvent?: (event: SupervisorEvent) => void;
   /** Progress lines for the user. */
   readonly onProgress?: (line: string) => void;
+  /** Run Prometheus (this binary) scraping every proxy (observability.ts). */
+  readonly prometheus?: { readonly binary: string } | undefined;
+  /** Run the trace receiver and make every proxy export spans to it. */
+  readonly tracing?: boolean | undefined;
+  /** `netns`: each replica and gateway in its own network namespace (see src/runtime/netns). Default loopback. */
+  readonly isolation?: 'netns' | 'loopback';
+  /** netns mode: the pod CIDR (default 10.244.0.0/24; its first address is the host's on the bridge). */
+  readonly podCidr?: string;
+  /** netns mode: the service CIDR ClusterIPs come from (default 10.96.0.0/16). */
+  readonly serviceCidr?: string;
+}
+
+/** netns mode: a pod as mesh.json lists it. */
+export interface MeshPod {
+  readonly name: string;
+  readonly netns: string;
+  readonly podIP: string;
 }
 
 /** One running proxy, for the summary and tests. */
@@ -77,7 +99,19 @@ export interface MeshInfo {
     readonly caFile: string | undefined;
   };
   readonly proxies: readonly MeshProxy[];
-  readonly apps: readonly { readonly name: string; readonly address: string }[];
+  readonly apps: readonly {
+    readonly name: string;
+    readonly address: string;
+    readonly netns?: string;
+    readonly podIP?: string;
+  }[];
+  readonly isolation: 'netns' | 'loopback';
+  /** netns mode: every pod (replicas and gateways) with its namespace and address. */
+  readonly pods: readonly MeshPod[];
+  /** Prometheus UI/API, with `--prometheus`. */
+  readonly prometheusUrl?: string;
+  /** The trace receiver (`/api/traces`), with `--tracing`. */
+  readonly tracesUrl?: string;
 }
 
 /** A running mesh. */
@@ -140,7 +174,9 @@ function tcpReady(host: string, port: number): Promise<boolean> {
 
 function httpJson(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolveGet) => {
-    const req = httpGet(url, { timeout: 2000 }, (res) => {
+    // Host: localhost — the admin endpoint answers only loopback Host headers; in netns mode it is
+    // reached at the pod IP through a DNAT to the pod's 127.0.0.1 (src/runtime/netns/pods.ts).
+    const req = httpGet(url, { timeout: 2000, headers: { host: 'localhost' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -164,6 +200,7 @@ async function generateCredentials(
   snapshot: ConfigSnapshot,
   configDir: string,
   stateDir: string,
+  ingressIp = INGRESS_IP,
 ): Promise<string | undefined> {
   const present = new Set(snapshot.ofKind('Secret').map((o) => o.name));
   const wanted = new Map<string, Set<string>>();
@@ -187,7 +224,7 @@ async function generateCredentials(
   for (const [credential, hosts] of wanted) {
     const leaf = await issueServerCertificate(ca, {
       dnsNames: ['localhost', ...hosts],
-      ips: [INGRESS_IP, '127.0.0.1'],
+      ips: [ingressIp, '127.0.0.1'],
     });
     const secret = {
       apiVersion: 'v1',
@@ -205,6 +242,20 @@ async function generateCredentials(
 
 /** Starts the mesh; resolves when it is ready, rejects (after stopping everything) when it cannot become ready. */
 export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
+  const cleanup: { pods?: MeshPods } = {};
+  try {
+    return await startMeshWith(options, cleanup);
+  } catch (error) {
+    // netns mode: nothing of a mesh that did not start stays behind.
+    cleanup.pods?.teardown();
+    throw error;
+  }
+}
+
+async function startMeshWith(
+  options: MeshOptions,
+  cleanup: { pods?: MeshPods },
+): Promise<RunningMesh> {
   const meshDir = resolve(options.meshDir);
   const stateDir = resolve(options.stateDir);
   const progress = options.onProgress ?? (() => undefined);
@@ -216,13 +267,41 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   const caDir = join(stateDir, 'ca');
   if (!existsSync(join(caDir, CA_FILES.rootCert))) await initCaDirectory(caDir);
   const ca = await loadCaDirectory(caDir);
-  const ingressCa = await generateCredentials(snapshot, configDir, stateDir);
+  // netns mode: the bridge, service VIPs (spec.clusterIP in configDir) and the gateway pods first.
+  const netns =
+    options.isolation === 'netns'
+      ? createPods({
+          stateDir,
+          configDir,
+          podCidr: options.podCidr ?? '10.244.0.0/24',
+          serviceCidr: options.serviceCidr ?? '10.96.0.0/16',
+          services: snapshot.ofKind('Service').map((o) => ({
+            namespace: o.namespace,
+            name: o.name,
+            clusterIP: (o.resource as { spec?: { clusterIP?: string } }).spec?.clusterIP,
+          })),
+          fileOf: (namespace, name) => objectFileName('Service', namespace, name),
+        })
+      : undefined;
+  if (netns !== undefined) cleanup.pods = netns;
+  const pods: MeshPod[] = [];
+  const addPod = (name: string, namespace: string, capture: boolean): Pod | undefined => {
+    const pod = netns?.add(name, namespace, capture);
+    if (pod !== undefined) pods.push({ name, netns: pod.netns, podIP: pod.podIP });
+    return pod;
+  };
+  const ingressPod = addPod('istio-ingressgateway', ROOT_NAMESPACE, false);
+  const egressPod = addPod('istio-egressgateway', ROOT_NAMESPACE, false);
+  const ingressIp = ingressPod?.podIP ?? INGRESS_IP;
+  const ingressCa = await generateCredentials(snapshot, configDir, stateDir, ingressIp);
 
   const controlPort = options.controlPort ?? 15010;
   const caPort = options.caPort ?? 15012;
   const adminBase = options.adminBasePort ?? 15100;
-  await assertPortFree('127.0.0.1', controlPort, 'the control plane (xDS)');
-  await assertPortFree('127.0.0.1', caPort, 'the control plane (CA)');
+  // netns mode: pods reach the control plane on the host's bridge address.
+  const controlHost = netns?.network.hostIp ?? '127.0.0.1';
+  await assertPortFree(controlHost, controlPort, 'the control plane (xDS)');
+  await assertPortFree(controlHost, caPort, 'the control plane (CA)');
 
   const placed = allocateAddresses(
     workloads.map((w) => ({
@@ -230,6 +309,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       replicas: w.spec.replicas ?? 1,
     })),
   );
+  const tracing = options.tracing === true ? await startMeshTracing() : undefined;
   const tokensDir = join(stateDir, 'tokens');
   mkdirSync(tokensDir, { recursive: true });
   const tokenFile = async (namespace: string, serviceAccount: string): Promise<string> => {
@@ -248,11 +328,11 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     PALISADE_LOG_LEVEL: options.logLevel ?? 'info',
   };
   const node = process.execPath;
-  const control = `127.0.0.1:${String(controlPort)}`;
-  const caUrl = `https://127.0.0.1:${String(caPort)}`;
+  const control = `${controlHost}:${String(controlPort)}`;
+  const caUrl = `https://${controlHost}:${String(caPort)}`;
   const rootCert = join(caDir, CA_FILES.rootCert);
   const proxies: MeshProxy[] = [];
-  const apps: { name: string; address: string }[] = [];
+  const apps: { name: string; address: string; netns?: string; podIP?: string }[] = [];
   const specs: Parameters<Supervisor['start']>[0][] = [
     {
       name: 'control',
@@ -267,7 +347,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         '--ca-dir',
         caDir,
         '--ca-listen',
-        `127.0.0.1:${String(caPort)}`,
+        `${controlHost}:${String(caPort)}`,
       ],
       env: baseEnv,
       cwd: stateDir,
@@ -281,9 +361,11 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     namespace: string;
     serviceAccount: string;
     metadata: Record<string, unknown>;
+    pod?: Pod | undefined;
+    capture?: boolean;
   }): Promise<void> => {
     // Admin ports are internal: skip ones something else holds (bounded search).
-    for (let tries = 0; ; tries += 1) {
+    for (let tries = 0; p.pod === undefined; tries += 1) {
       try {
         await assertPortFree('127.0.0.1', adminPort, `${p.name} (admin)`);
         break;
@@ -292,35 +374,43 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         adminPort += 1;
       }
     }
-    await assertPortFree(p.ip, 15001, `${p.name} (outbound)`);
+    if (p.pod === undefined) await assertPortFree(p.ip, 15001, `${p.name} (outbound)`);
+    const pod = p.pod;
     const token = await tokenFile(p.namespace, p.serviceAccount);
+    const proxyArgs = [
+      options.cli,
+      'proxy',
+      '--xds',
+      control,
+      '--node-id',
+      p.nodeId,
+      '--metadata',
+      JSON.stringify({
+        NAMESPACE: p.namespace,
+        SERVICE_ACCOUNT: p.serviceAccount,
+        ...p.metadata,
+      }),
+      '--token-file',
+      pod === undefined ? token : (netns?.shareWithProxy(token) ?? token),
+      '--ca-url',
+      caUrl,
+      '--ca-root-cert',
+      pod === undefined ? rootCert : (netns?.shareWithProxy(rootCert) ?? rootCert),
+      '--trust-domain',
+      ca.trustDomain,
+      '--admin-port',
+      String(pod === undefined ? adminPort : POD_ADMIN_PORT),
+      // Capture (n19b's contract): the proxy announces INTERCEPTION_MODE=REDIRECT and gets virtual listeners.
+      ...(p.capture === true ? ['--interception', 'redirect'] : []),
+      ...(tracing?.proxyArgs ?? []),
+    ];
+    // netns mode: the proxy runs in its pod as UID/GID 1337, which the capture rules exempt.
+    const run =
+      pod === undefined ? { command: node, args: proxyArgs } : netns?.proxy(pod, node, proxyArgs);
     specs.push({
       name: p.name,
-      command: node,
-      args: [
-        options.cli,
-        'proxy',
-        '--xds',
-        control,
-        '--node-id',
-        p.nodeId,
-        '--metadata',
-        JSON.stringify({
-          NAMESPACE: p.namespace,
-          SERVICE_ACCOUNT: p.serviceAccount,
-          ...p.metadata,
-        }),
-        '--token-file',
-        token,
-        '--ca-url',
-        caUrl,
-        '--ca-root-cert',
-        rootCert,
-        '--trust-domain',
-        ca.trustDomain,
-        '--admin-port',
-        String(adminPort),
-      ],
+      command: run?.command ?? node,
+      args: run?.args ?? proxyArgs,
       env: baseEnv,
       cwd: stateDir,
     });
@@ -328,9 +418,12 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       name: p.name,
       nodeId: p.nodeId,
       ip: p.ip,
-      adminUrl: `http://127.0.0.1:${String(adminPort)}`,
+      adminUrl:
+        pod === undefined
+          ? `http://127.0.0.1:${String(adminPort)}`
+          : `http://${pod.podIP}:${String(POD_ADMIN_PORT)}`,
     });
-    adminPort += 1;
+    if (pod === undefined) adminPort += 1;
   };
 
   for (const w of workloads) {
@@ -338,34 +431,53 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     const serviceAccount = w.spec.serviceAccount ?? 'default';
     for (const instance of placed.filter((p) => p.workload === `${w.metadata.name}.${namespace}`)) {
       const name = `${w.metadata.name}-${String(instance.replica)}`;
-      const appIp = instance.address.replace(/^127\.10\./, '127.11.');
-      for (const port of w.spec.ports) {
+      // netns mode: a pod with capture; the app listens on all its addresses, the sidecar is transparent.
+      const pod = addPod(name, namespace, true);
+      const instanceIp = pod?.podIP ?? instance.address;
+      const appIp =
+        pod === undefined ? instance.address.replace(/^127\.10\./, '127.11.') : '127.0.0.1';
+      for (const port of pod === undefined ? w.spec.ports : []) {
         await assertPortFree(instance.address, port.port, `${name} (sidecar inbound)`);
         await assertPortFree(appIp, port.port, `${name} (app)`);
       }
-      const env: Record<string, string> = {
-        ...baseEnv,
-        HOST: appIp,
-        PORT: String(w.spec.ports[0]?.port ?? 8080),
-        HTTP_PROXY: `http://${instance.address}:15001`,
-        http_proxy: `http://${instance.address}:15001`,
-        NO_PROXY: '',
-        POD_NAME: name,
-        POD_NAMESPACE: namespace,
-      };
+      const env: Record<string, string> =
+        pod === undefined
+          ? {
+              ...baseEnv,
+              HOST: appIp,
+              PORT: String(w.spec.ports[0]?.port ?? 8080),
+              HTTP_PROXY: `http://${instance.address}:15001`,
+              http_proxy: `http://${instance.address}:15001`,
+              NO_PROXY: '',
+              // Node's fetch ignores HTTP_PROXY: the preload makes it honour it, as curl does.
+              NODE_OPTIONS: `--import=${HTTP_PROXY_PRELOAD}`,
+              POD_NAME: name,
+              POD_NAMESPACE: namespace,
+            }
+          : {
+              ...baseEnv,
+              HOST: '0.0.0.0',
+              PORT: String(w.spec.ports[0]?.port ?? 8080),
+              POD_NAME: name,
+              POD_NAMESPACE: namespace,
+              POD_IP: pod.podIP,
+            };
       for (const e of w.spec.env ?? []) env[e.name] = e.value;
-      specs.push({
+      const command = w.spec.command === 'node' ? node : w.spec.command;
+      const run =
+        pod === undefined
+          ? { command, args: [...(w.spec.args ?? [])] }
+          : (netns?.app(pod, command, w.spec.args ?? []) ?? { command, args: [] });
+      specs.push({ name, command: run.command, args: run.args, env, cwd: meshDir });
+      apps.push({
         name,
-        command: w.spec.command === 'node' ? node : w.spec.command,
-        args: w.spec.args ?? [],
-        env,
-        cwd: meshDir,
+        address: `${pod?.podIP ?? appIp}:${String(w.spec.ports[0]?.port ?? 0)}`,
+        ...(pod === undefined ? {} : { netns: pod.netns, podIP: pod.podIP }),
       });
-      apps.push({ name, address: `${appIp}:${String(w.spec.ports[0]?.port ?? 0)}` });
       await proxySpec({
         name: `${name}-sidecar`,
-        nodeId: formatNodeId({ ip: instance.address, name, namespace }),
-        ip: instance.address,
+        nodeId: formatNodeId({ ip: instanceIp, name, namespace }),
+        ip: instanceIp,
         namespace,
         serviceAccount,
         metadata: {
@@ -373,8 +485,11 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
           WORKLOAD_NAME: w.metadata.name,
           APP_ADDRESS: appIp,
           PROXY_TYPE: 'sidecar',
-          INSTANCE_IPS: instance.address,
+          INSTANCE_IPS: instanceIp,
+          ...(pod === undefined ? {} : { INTERCEPTION_MODE: 'REDIRECT' }),
         },
+        pod,
+        capture: pod !== undefined,
       });
     }
   }
@@ -388,28 +503,51 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         tls: s.tls !== undefined,
       })),
     );
-  for (const p of ingressPorts) await assertPortFree(INGRESS_IP, p.port, 'the ingress gateway');
+  if (ingressPod === undefined)
+    for (const p of ingressPorts) await assertPortFree(INGRESS_IP, p.port, 'the ingress gateway');
   await proxySpec({
     name: 'istio-ingressgateway',
-    nodeId: `router~${INGRESS_IP}~istio-ingressgateway-0.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`,
-    ip: INGRESS_IP,
+    nodeId: `router~${ingressIp}~istio-ingressgateway-0.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`,
+    ip: ingressIp,
     namespace: ROOT_NAMESPACE,
     serviceAccount: 'istio-ingressgateway-service-account',
-    metadata: { PROXY_TYPE: 'ingress' },
+    metadata: {
+      PROXY_TYPE: 'ingress',
+      // As Istio's gateway Deployments: peers report it by workload and app.
+      WORKLOAD_NAME: 'istio-ingressgateway',
+      LABELS: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+    },
+    pod: ingressPod,
   });
   // The egress gateway always runs (as in Istio's demo profile): Gateways selecting it may be applied later.
   await proxySpec({
     name: 'istio-egressgateway',
-    nodeId: `router~${EGRESS_IP}~istio-egressgateway-0.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`,
-    ip: EGRESS_IP,
+    nodeId: `router~${egressPod?.podIP ?? EGRESS_IP}~istio-egressgateway-0.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`,
+    ip: egressPod?.podIP ?? EGRESS_IP,
     namespace: ROOT_NAMESPACE,
     serviceAccount: 'istio-egressgateway-service-account',
-    metadata: { PROXY_TYPE: 'egress' },
+    metadata: {
+      PROXY_TYPE: 'egress',
+      // As Istio's gateway Deployments: peers report it by workload and app.
+      WORKLOAD_NAME: 'istio-egressgateway',
+      LABELS: { app: 'istio-egressgateway', istio: 'egressgateway' },
+    },
+    pod: egressPod,
   });
 
+  const prometheus =
+    options.prometheus === undefined
+      ? undefined
+      : await prometheusProcess({ binary: options.prometheus.binary, stateDir, proxies });
+  if (prometheus !== undefined) specs.push(prometheus.spec);
   const supervisor = createSupervisor({
     logDir: join(stateDir, 'logs'),
-    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    onEvent: (event) => {
+      // netns mode: a later `up` kills the control plane of this one if it dies by SIGKILL.
+      if (event.type === 'started' && event.name === 'control')
+        netns?.network.recordHostPid(event.pid);
+      options.onEvent?.(event);
+    },
   });
   const info: MeshInfo = {
     name: basename(meshDir),
@@ -419,14 +557,16 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     control,
     caUrl,
     ingress: {
-      ip: INGRESS_IP,
-      urls: ingressPorts.map(
-        (p) => `${p.tls ? 'https' : 'http'}://${INGRESS_IP}:${String(p.port)}`,
-      ),
+      ip: ingressIp,
+      urls: ingressPorts.map((p) => `${p.tls ? 'https' : 'http'}://${ingressIp}:${String(p.port)}`),
       caFile: ingressCa,
     },
     proxies,
     apps,
+    ...(prometheus === undefined ? {} : { prometheusUrl: prometheus.url }),
+    ...(tracing === undefined ? {} : { tracesUrl: `${tracing.receiver.url}/` }),
+    isolation: netns === undefined ? 'loopback' : 'netns',
+    pods,
   };
   writeFileSync(join(stateDir, 'mesh.json'), `${JSON.stringify(info, null, 2)}\n`);
 
@@ -451,7 +591,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   };
   try {
     progress(`control plane on ${control}`);
-    await waitUntil('the control plane', () => tcpReady('127.0.0.1', controlPort));
+    await waitUntil('the control plane', () => tcpReady(controlHost, controlPort));
     for (const spec of rest) supervisor.start(spec);
     progress(`${String(apps.length)} app instances and ${String(proxies.length)} proxies starting`);
     for (const p of proxies)
@@ -463,14 +603,24 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       });
     for (const a of apps) {
       const [host, port] = a.address.split(':');
-      await waitUntil(`app ${a.name}`, () => tcpReady(host ?? '', Number(port)));
+      // netns mode: a connection from the host would be captured by the sidecar; look at the pod's sockets.
+      await waitUntil(`app ${a.name}`, () =>
+        netns === undefined
+          ? tcpReady(host ?? '', Number(port))
+          : Promise.resolve(netns.listening(supervisor.pids().get(a.name) ?? 0, Number(port))),
+      );
     }
     for (const p of ingressPorts)
       await waitUntil(`the ingress gateway on port ${String(p.port)}`, () =>
-        tcpReady(INGRESS_IP, p.port),
+        tcpReady(ingressIp, p.port),
       );
+    if (prometheus !== undefined) {
+      const url = new URL(prometheus.url);
+      await waitUntil('Prometheus', () => tcpReady(url.hostname, Number(url.port)));
+    }
   } catch (error) {
     await supervisor.stop();
+    await tracing?.receiver.close();
     throw error;
   }
   return {
@@ -478,6 +628,8 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     supervisor,
     async stop() {
       await supervisor.stop();
+      netns?.teardown();
+      await tracing?.receiver.close();
     },
   };
 }

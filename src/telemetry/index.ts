@@ -64,3 +64,28 @@ export {
   type SpanKind,
   type SpanStatusCode,
 } from './otlp-exporter.js';
+export {
+  createPeerMetadataExchange,
+  encodePeerMetadata,
+  decodePeerMetadata,
+  claimMatches,
+  peerInfoOf,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  MAX_PEER_METADATA_BYTES,
+  type IdentityMatcher,
+  type NodeMetadata,
+  type PeerMetadataExchange,
+} from './peer-metadata.js';
+export {
+  createTraceStore,
+  startTraceReceiver,
+  decodeOtlpProtobuf,
+  encodeOtlpProtobuf,
+  type StoredSpan,
+  type TraceQuery,
+  type TraceReceiver,
+  type TraceStore,
+  type TraceSummary,
+} from './trace-store.js';
+export { prometheusConfig, type PrometheusTarget } from './prometheus-config.js';

@@ -124,6 +124,8 @@ test(
               response,
             }),
           );
+        } else if (path === '/slow') {
+          // Never answers: the API server's timeoutSeconds must end the call.
         } else res.writeHead(404).end('{}');
       });
     });
@@ -343,6 +345,13 @@ test(
         groups: ['system:authenticated'],
         uid: 'uid-dave',
       });
+      // The rules list says it is incomplete: the webhook's grants cannot be listed.
+      const list = await kubectl(['-n', 'authz', 'auth', 'can-i', '--list'], { kubeconfig: dave });
+      ok(list, 'can-i --list');
+      assert.match(
+        list.stderr,
+        /incomplete.*webhook authorizer does not support user rule resolution/i,
+      );
       // An RBAC allow never reaches the webhook: the admin's requests did not.
       assert.ok(calls.authz.every((s) => s.user !== 'admin'));
     });
@@ -444,6 +453,22 @@ test(
                 admissionReviewVersions: ['v1'],
                 timeoutSeconds: 2,
               },
+              {
+                name: 'slow.palisade.test',
+                clientConfig: { url: `${hooksUrl}/slow`, caBundle },
+                rules: [
+                  {
+                    operations: ['CREATE'],
+                    apiGroups: [''],
+                    apiVersions: ['v1'],
+                    resources: ['pods'],
+                  },
+                ],
+                objectSelector: { matchLabels: { probe: 'slow' } },
+                sideEffects: 'None',
+                admissionReviewVersions: ['v1'],
+                timeoutSeconds: 1,
+              },
             ],
           });
         // Edge validation with field paths.
@@ -493,6 +518,11 @@ test(
           new RegExp(
             `Internal error occurred: failed calling webhook "down\\.palisade\\.test": failed to call webhook: Post "https://${HOST.replace(/\./g, '\\.')}:${String(downPort)}/validate\\?timeout=2s": dial tcp ${HOST.replace(/\./g, '\\.')}:${String(downPort)}: connect: connection refused`,
           ),
+        );
+        // timeoutSeconds bounds the call; the default failurePolicy is Fail.
+        assert.match(
+          refused(await create(pod('slow', 'plain', { labels: { probe: 'slow' } })), 'slow'),
+          /Internal error occurred: failed calling webhook "slow\.palisade\.test": failed to call webhook: Post "https:\/\/[^"]+\/slow\?timeout=1s": context deadline exceeded/,
         );
         await apply(config('Ignore'));
         ok(await create(pod('probe', 'plain', { labels: { probe: 'down' } })), 'down+Ignore');

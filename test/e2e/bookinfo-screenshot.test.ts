@@ -53,6 +53,8 @@ test(
         'up',
         '-f',
         'examples/bookinfo',
+        '--isolation',
+        'loopback',
         '--state-dir',
         join(dir.path, 'state'),
         '--control-port',

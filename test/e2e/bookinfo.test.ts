@@ -40,6 +40,8 @@ test('seed-004 walkthrough on the local Bookinfo mesh', { timeout: 420_000 }, as
       'up',
       '-f',
       'examples/bookinfo',
+      '--isolation',
+      'loopback',
       '--state-dir',
       state,
       '--control-port',

@@ -29,12 +29,13 @@ export function findTool(
  * file from the one people wrap whole runs in (/tmp/palisade-e2e.lock), so a
  * run wrapped in that lock does not deadlock here.
  */
-export async function bookinfoLock(): Promise<{ release: () => Promise<void> }> {
-  const child = spawn(
-    'flock',
-    ['-w', '900', '/tmp/palisade-bookinfo-tests.lock', '-c', 'echo locked; exec cat >/dev/null'],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
+export async function bookinfoLock(
+  // Other tests with fixed machine-wide names (network namespaces) pass their own lock file.
+  file = '/tmp/palisade-bookinfo-tests.lock',
+): Promise<{ release: () => Promise<void> }> {
+  const child = spawn('flock', ['-w', '900', file, '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => {
       resolve();
@@ -47,7 +48,7 @@ export async function bookinfoLock(): Promise<{ release: () => Promise<void> }> 
       if (out.includes('locked')) resolve();
     });
     child.once('exit', (code) => {
-      reject(new Error(`flock exited (${String(code)}) without the Bookinfo test lock`));
+      reject(new Error(`flock exited (${String(code)}) without the lock ${file}`));
     });
   });
   return {

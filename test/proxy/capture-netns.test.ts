@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, REPO_ROOT, runPalisade, runProcess, waitFor } from '../helpers/index.js';
 import { meshDirs } from '../helpers/mesh-processes.js';
-import { findTool } from '../helpers/tools.js';
+import { bookinfoLock, findTool } from '../helpers/tools.js';
 
 const BRIDGE = 'n19b-br';
 const HOST_IP = '10.234.0.1';
@@ -117,8 +117,8 @@ async function spawnReady(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   let match: RegExpMatchArray;
   try {
     match = (await waitFor(() => ready.exec(out) ?? undefined, 120_000, 100)) as RegExpMatchArray;
@@ -199,6 +199,9 @@ test(
   'transparent capture in network namespaces: VIP/pod-IP HTTP mTLS, TCP, server-first, passthrough, REGISTRY_ONLY, no bypass',
   { skip },
   async (t) => {
+    // The namespace, bridge and veth names are fixed (n19b-*): runs of this test from several
+    // checkouts on one machine take turns (the lock is released after the teardown).
+    const lock = await bookinfoLock('/tmp/palisade-capture-netns-test.lock');
     const dir = await meshDirs(t);
     writeFileSync(join(dir.configDir, 'mesh.yaml'), MESH);
     const children: ChildProcess[] = [];
@@ -207,6 +210,7 @@ test(
     t.after(async () => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       await teardown();
+      await lock.release();
     });
     await setupNetwork();
 

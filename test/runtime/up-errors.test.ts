@@ -56,6 +56,8 @@ test('a taken control-plane port is named with what wanted it', async (t) => {
     'up',
     '-f',
     mesh,
+    '--isolation',
+    'loopback',
     '--state-dir',
     join(dir.path, 'state'),
     '--control-port',

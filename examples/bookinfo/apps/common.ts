@@ -1,13 +1,14 @@
 /**
  * Shared plumbing of the Bookinfo example apps: a plain node:http server on
  * HOST:PORT, one log line per request, clean exit on SIGTERM, and calls to
- * other services by name (`http://details:9080`) through the HTTP proxy the
- * runtime sets in HTTP_PROXY (undici's EnvHttpProxyAgent) — the apps know
- * nothing of the mesh. Tracing headers are propagated as Istio's Bookinfo
- * apps do, so the mesh can join the spans.
+ * other services by name (`http://details:9080`) with plain `fetch` — the
+ * apps know nothing of the mesh: in netns mode the pod's capture rules take
+ * the connection to the sidecar, in loopback mode the runtime preloads a
+ * dispatcher that honours HTTP_PROXY (src/runtime/preload/http-proxy.ts).
+ * Tracing headers are propagated as Istio's Bookinfo apps do, so the mesh can
+ * join the spans.
  */
 import * as http from 'node:http';
-import { EnvHttpProxyAgent, request } from 'undici';
 
 export const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
 
@@ -37,10 +38,6 @@ export function forwardedHeaders(req: http.IncomingMessage): Record<string, stri
   return out;
 }
 
-// proxyTunnel: false sends absolute-form requests (`GET http://details:9080/...`) to the
-// proxy instead of CONNECT tunnels, so the sidecar sees and routes each HTTP request.
-const dispatcher = new EnvHttpProxyAgent({ proxyTunnel: false });
-
 /** GETs JSON from another service; undefined with the reason on any failure or timeout. */
 export async function getJson(
   url: string,
@@ -50,17 +47,10 @@ export async function getJson(
   { ok: true; status: number; body: unknown } | { ok: false; status: number; reason: string }
 > {
   try {
-    const res = await request(url, {
-      method: 'GET',
-      headers,
-      dispatcher,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-    const text = await res.body.text();
-    if (res.statusCode >= 400)
-      return { ok: false, status: res.statusCode, reason: text.slice(0, 200) };
-    return { ok: true, status: res.statusCode, body: JSON.parse(text) as unknown };
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    if (res.status >= 400) return { ok: false, status: res.status, reason: text.slice(0, 200) };
+    return { ok: true, status: res.status, body: JSON.parse(text) as unknown };
   } catch (error) {
     return { ok: false, status: 0, reason: error instanceof Error ? error.message : String(error) };
   }

@@ -24,6 +24,8 @@ import { applyCommand, deleteCommand } from './apply.js';
 import { proxyConfigCommand, proxyStatusCommand } from './proxy-status.js';
 import { apiserverCommand } from './apiserver.js';
 import { injectWebhookCommand } from './inject-webhook.js';
+import { proxyInitCommand } from './proxy-init.js';
+import { execCommand } from './exec.js';
 
 export const COMMANDS: readonly Command[] = [
   startCommand,
@@ -50,4 +52,6 @@ export const COMMANDS: readonly Command[] = [
   proxyConfigCommand,
   apiserverCommand,
   injectWebhookCommand,
+  proxyInitCommand,
+  execCommand,
 ];

@@ -122,7 +122,9 @@ export const proxyCommand: Command = {
     }
     const tokenFile = values['token-file'];
     const meta = metadata as Record<string, unknown>;
-    const interception = values.interception ?? 'none';
+    // Metadata INTERCEPTION_MODE=REDIRECT alone means the same as the flag (Istio sets only the key).
+    const interception =
+      values.interception ?? (meta['INTERCEPTION_MODE'] === 'REDIRECT' ? 'redirect' : 'none');
     if (interception !== 'none' && interception !== 'redirect')
       throw new PalisadeError('PAL_ERR_USAGE', '--interception must be none or redirect');
     // Istio's node metadata key: the control plane sends capture listeners to REDIRECT nodes.

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { readManifests } from '../../api/index.js';
 import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
-import { startMesh, type MeshInfo } from '../../runtime/index.js';
+import { chooseIsolation, findOnPath, startMesh, type MeshInfo } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 
@@ -39,6 +39,13 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
   if (first !== undefined)
     io.stdout(
       `Metrics: ${first.adminUrl}/stats/prometheus   (${first.name}; every proxy's admin URL is in ${rel(join(info.stateDir, 'mesh.json'))})\n`,
+    );
+  if (info.prometheusUrl !== undefined) io.stdout(`Prometheus: ${info.prometheusUrl}\n`);
+  if (info.tracesUrl !== undefined) io.stdout(`Traces: ${info.tracesUrl}\n`);
+  const pod = info.pods.find((p) => p.name === first?.name.replace(/-sidecar$/, ''));
+  if (pod !== undefined)
+    io.stdout(
+      `Pods:    ${String(info.pods.length)} network namespaces, pod IPs in mesh.json   (palisade exec ${pod.name} -- ip -br addr)\n`,
     );
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
@@ -76,6 +83,9 @@ export const upCommand: Command = {
   summary: 'Run a whole mesh locally: control plane, apps with sidecars, gateways',
   usage: `Usage: palisade up [-f MESHDIR] [--state-dir DIR] [--control-port 15010] [--ca-port 15012]
                    [--admin-base-port 15100] [--timeout-ms 90000]
+                   [--prometheus | --no-prometheus] [--tracing]
+                   [--isolation auto|netns|loopback] [--pod-cidr 10.244.0.0/24]
+                   [--service-cidr 10.96.0.0/16]
 
 Reads every YAML file directly in MESHDIR (default: the current directory):
 Kubernetes Services and ServiceAccounts, Palisade Workloads (the processes to
@@ -86,7 +96,22 @@ with a sidecar; the ingress gateway listens on 127.12.0.1 (Gateway port 80 →
 generated, with their CA in <state-dir>/ingress-ca.pem for curl --cacert.
 State (config, CA, tokens, logs) goes to --state-dir (default
 .palisade/<mesh name>). Exits non-zero with the reason if the mesh cannot
-become ready; Ctrl-C stops every process.`,
+become ready; Ctrl-C stops every process.
+
+--prometheus (the default when a \`prometheus\` binary is on PATH) runs
+Prometheus on 127.0.0.1:9090 (or the next free port) scraping every proxy
+every 5 s, data in <state-dir>/prometheus; --no-prometheus leaves it out.
+--tracing runs a trace receiver (OTLP/HTTP on 127.0.0.1:4318 or the next free
+port) that keeps the last 1,000 traces, and makes every proxy trace every
+request and export its spans there (GET <Traces URL>api/traces).
+
+--isolation netns puts each replica and gateway in its own network namespace
+(a pod) on a bridge, with a pod IP from --pod-cidr, proxy-init's capture rules
+and the sidecar as UID 1337; Services get ClusterIPs from --service-cidr and
+resolve by name in every pod; the control plane listens on the bridge's host
+address. loopback is the layout above. auto (the default, or
+$PALISADE_ISOLATION) picks netns when running as root and \`ip netns\` works.
+The choice is printed first: "Isolation: network namespaces (reason)".`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -97,6 +122,12 @@ become ready; Ctrl-C stops every process.`,
         'ca-port': { type: 'string' },
         'admin-base-port': { type: 'string' },
         'timeout-ms': { type: 'string' },
+        prometheus: { type: 'boolean' },
+        'no-prometheus': { type: 'boolean' },
+        tracing: { type: 'boolean' },
+        isolation: { type: 'string' },
+        'pod-cidr': { type: 'string' },
+        'service-cidr': { type: 'string' },
       },
       false,
     );
@@ -110,7 +141,37 @@ become ready; Ctrl-C stops every process.`,
         .at(-1) ?? 'mesh';
     const stateDir = resolve(io.cwd, values['state-dir'] ?? join('.palisade', name));
     const config = readConfig();
+    if (values.prometheus === true && values['no-prometheus'] === true)
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        '--prometheus and --no-prometheus exclude each other',
+      );
+    const prometheusBinary =
+      values['no-prometheus'] === true ? undefined : findOnPath('prometheus', process.env['PATH']);
+    if (values.prometheus === true && prometheusBinary === undefined)
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        '--prometheus: no prometheus binary on PATH (apt-get install prometheus)',
+      );
+    const isolation = chooseIsolation(
+      values.isolation ?? process.env['PALISADE_ISOLATION'] ?? 'auto',
+    );
+    io.stdout(
+      `Isolation: ${isolation.mode === 'netns' ? 'network namespaces' : 'loopback'} (${isolation.reason})\n`,
+    );
+    // A stop while starting: exit, which runs the netns teardown (process 'exit' handler).
+    const early = (): void => {
+      io.stderr('palisade up: stopped while starting\n');
+      process.exit(1);
+    };
+    process.once('SIGINT', early);
+    process.once('SIGTERM', early);
     const mesh = await startMesh({
+      ...(prometheusBinary === undefined ? {} : { prometheus: { binary: prometheusBinary } }),
+      tracing: values.tracing === true,
+      isolation: isolation.mode,
+      ...(values['pod-cidr'] === undefined ? {} : { podCidr: values['pod-cidr'] }),
+      ...(values['service-cidr'] === undefined ? {} : { serviceCidr: values['service-cidr'] }),
       meshDir,
       stateDir,
       cli: CLI_ENTRY,
@@ -133,6 +194,8 @@ become ready; Ctrl-C stops every process.`,
           );
       },
     });
+    process.removeListener('SIGINT', early);
+    process.removeListener('SIGTERM', early);
     summary(mesh.info, io, meshMtls(mesh.info));
     await new Promise<void>((resolveStop) => {
       let stopping = false;

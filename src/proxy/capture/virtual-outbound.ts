@@ -284,7 +284,9 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       decide(Buffer.alloc(0));
     }, timeoutMs(listener));
     socket.once('data', decide);
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', () => {
+      clearTimeout(timer);
+    });
     socket.resume();
   };
 

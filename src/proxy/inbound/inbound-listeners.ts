@@ -82,6 +82,13 @@ import type { XdsResource } from '../xds-client/xds-resource.js';
 import { bindsToPort, handOff } from '../capture/virtual-inbound.js';
 import { destinationOf } from '../capture/destinations.js';
 import {
+  inboundPeer,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  type InboundTelemetry,
+} from './inbound-telemetry.js';
+import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
+import {
   denialBody,
   flatHeaders,
   httpPolicyEvaluator,
@@ -104,6 +111,10 @@ export interface InboundRecord {
   readonly protocol?: string;
   /** Set for gRPC requests: the status the client got, when one was sent. */
   readonly grpc?: { readonly status: number | undefined };
+  /** The client's peer metadata, when mTLS proved its claim (inbound-telemetry.ts). */
+  readonly peer?: PeerInfo;
+  /** The server span of this request, when server spans are on. */
+  readonly span?: SpanContext;
 }
 
 /** Options of {@link createInboundListeners}. */
@@ -112,6 +123,8 @@ export interface InboundListenersOptions {
   readonly logger: Logger;
   /** Called once per finished request/connection. */
   readonly onRecord?: (record: InboundRecord) => void;
+  /** Peer metadata exchange and server spans (inbound-telemetry.ts); absent = neither. */
+  readonly telemetry?: InboundTelemetry;
 }
 
 /** A built update, not yet serving: {@link PreparedUpdate.commit} swaps it in, `abort` releases it. */
@@ -235,6 +248,9 @@ function appHeaders(
   else delete headers['x-forwarded-client-cert'];
   // A client's `expect: 100-continue` was answered by this server already.
   delete headers['expect'];
+  // Peer metadata is for the sidecars: the app never sees a (possibly forged) claim.
+  Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+  Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
   return headers;
 }
 
@@ -339,10 +355,12 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     listener: string,
     req: AnyRequest,
     principal: string | null,
+    seen?: { readonly peer?: PeerInfo; readonly span?: SpanContext },
   ): ((status: number, reason: string, policy: string | null) => void) => {
     const started = performance.now();
     return (status, reason, policy) => {
       record({
+        ...seen,
         listener,
         principal,
         method: req.method ?? 'GET',
@@ -368,7 +386,8 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     const peer = connectionOf(req, state);
     const principal = peer.principal;
     const mtls = principal !== null;
-    const done = requestRecorder(listener, req, principal);
+    const seen = inboundPeer(options.telemetry, req.headers, principal);
+    const done = requestRecorder(listener, req, principal, seen);
     const reply = (status: number, body: string, policy: string | null, reason: string): void => {
       localReply(
         req,
@@ -444,6 +463,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           return;
         }
         const headers = appHeaders(req, decision, principal);
+        if (seen.span !== undefined) options.telemetry?.toApp(headers, seen.span);
         if (limit !== undefined) {
           Object.assign(headers, limit.requestHeaders);
           for (const [name, value] of Object.entries(limit.responseHeaders))
@@ -472,6 +492,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
             },
             onResponseStart(controller, statusCode, upstreamHeaders) {
               const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
+              options.telemetry?.toClient(out, seen.peer);
               trailersOnly = takeTrailersOnlyStatus(out);
               res.writeHead(statusCode, out);
               upstream = controller;

@@ -20,7 +20,7 @@ import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomInt } from 'node:crypto';
-import type { SpanContext } from '../../telemetry/index.js';
+import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
 import { containRequest, containSocket } from '../containment.js';
 import {
   createH2Downstream,
@@ -88,7 +88,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       req: AnyRequest,
       target: RequestTarget | undefined,
       started: number,
-      span: () => SpanContext | undefined,
+      hopOf: () => { span?: SpanContext; peer?: PeerInfo },
     ) =>
     (
       cluster: string,
@@ -98,7 +98,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       attempts: number,
       mtls: boolean,
     ): void => {
-      const s = span();
+      const hop = hopOf();
       options.onRecord?.({
         authority: target?.authority ?? '',
         method: req.method ?? 'GET',
@@ -112,10 +112,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         mtls,
         protocol: protocolOf(req),
         ...(isGrpc(req.headers) ? { grpc: { status: sentGrpcStatus(req) } } : {}),
-        ...(s === undefined ? {} : { span: s }),
+        ...(hop.span === undefined ? {} : { span: hop.span }),
+        ...(hop.peer === undefined ? {} : { peer: hop.peer }),
       });
     };
-  const noSpan = (): undefined => undefined;
+  const noSpan = (): { span?: SpanContext; peer?: PeerInfo } => ({});
 
   /**
    * The request's target after the request-head checks of its HCM (request-head.ts): the
@@ -157,8 +158,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     }
     const target = checked.target;
     // The span is known once the upstream head is built; records made before carry none.
-    const hop: { span?: SpanContext } = {};
-    const record = recorder(req, target, performance.now(), () => hop.span);
+    const hop: { span?: SpanContext; peer?: PeerInfo } = {};
+    const record = recorder(req, target, performance.now(), () => hop);
     const ex = nodeExchange(req, res, target);
     const fail = (failure: ProxyFailure, cluster = ''): void => {
       answerFailure(ex, failure);
@@ -203,6 +204,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     hop.span = up.span;
     // A client's `expect: 100-continue` was answered by this server already.
     delete up.headers['expect'];
+    // Istio's metadata exchange: only to mesh peers (ISTIO_MUTUAL, the workload's own SVID).
+    const tls = cluster.tls;
+    const exchange =
+      options.peerMetadata !== undefined && tls?.certificateSecret === 'default'
+        ? options.peerMetadata
+        : undefined;
+    if (exchange !== undefined) Object.assign(up.headers, exchange.headers);
     const action = routeAction(match);
     const retry = retryPolicyOf(action, cluster.policy.maxRetries);
     if (!ex.hasBody)
@@ -234,6 +242,13 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       setCookie: hashed?.setCookie,
       h2: upstreamHttp2(cluster.resource, isH2(req)),
       servername: cluster.tls?.sni,
+      peer:
+        exchange === undefined || tls === undefined
+          ? undefined
+          : (headers) => {
+              const peer = exchange.fromServer(headers, tls.sans);
+              if (peer !== undefined) hop.peer = peer;
+            },
       finish: (status, flags, upstream, attempts) => {
         record(cluster.name, upstream, status, flags, attempts, cluster.mtls);
       },

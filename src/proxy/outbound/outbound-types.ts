@@ -2,7 +2,7 @@
 import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
-import type { SpanContext } from '../../telemetry/index.js';
+import type { PeerInfo, PeerMetadataExchange, SpanContext } from '../../telemetry/index.js';
 import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
@@ -25,6 +25,8 @@ export interface OutboundRecord {
   readonly grpc?: { readonly status: number | undefined };
   /** The span this hop started (propagated upstream), for span export. */
   readonly span?: SpanContext;
+  /** The server's peer metadata, when secure naming vouches for its claim. */
+  readonly peer?: PeerInfo;
 }
 
 export interface OutboundProxyOptions {
@@ -44,6 +46,8 @@ export interface OutboundProxyOptions {
   logger?: Logger;
   /** Called when a server fails secure naming (presents an identity not allowed for the service). */
   onSecureNamingFailure?: (cluster: string, presented: readonly string[]) => void;
+  /** Peer metadata exchange with mesh (ISTIO_MUTUAL) upstreams; absent = none sent. */
+  peerMetadata?: PeerMetadataExchange;
 }
 
 /** A running outbound proxy. */

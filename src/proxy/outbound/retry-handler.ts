@@ -15,6 +15,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { str } from '../../xds/index.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../../telemetry/index.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import { takeTrailersOnlyStatus } from '../h2-downstream.js';
 import type { UpstreamController, UpstreamHandler } from '../h2-upstream.js';
@@ -62,6 +63,8 @@ export interface ForwardRequest {
   readonly h2: boolean;
   /** SNI to send (the cluster's `sni`), overriding the Host header. */
   readonly servername: string | undefined;
+  /** Istio's metadata exchange with a mesh upstream: the server's peer, when vouched for. */
+  readonly peer?: ((headers: Record<string, string | string[] | undefined>) => void) | undefined;
   /** Called once when the exchange ends: status, flags, upstream host, attempts. */
   readonly finish: (status: number, flags: string, upstream: string, attempts: number) => void;
 }
@@ -222,7 +225,10 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
         if (retriableStatus) responseFlags = 'URX';
         clear();
         if (finished) return;
+        r.peer?.(upstreamHeaders);
         const out: OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
+        Reflect.deleteProperty(out, PEER_METADATA_HEADER);
+        Reflect.deleteProperty(out, PEER_METADATA_ID_HEADER);
         applyResponseHeaderOps(out, r.match);
         // The CORS filter sets its headers over the app's (Envoy's encodeHeaders).
         if (r.cors !== undefined) Object.assign(out, r.cors);

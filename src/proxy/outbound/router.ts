@@ -24,6 +24,8 @@ import {
   childSpan,
   injectTraceContext,
   parseTraceContext,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
   type SpanContext,
 } from '../../telemetry/index.js';
 import { applyHeaderOps, chance, fraction as fractionOf } from '../envoy-values.js';
@@ -186,6 +188,9 @@ export function upstreamHead(
   const route = match.route;
   const action = rec(route['route']);
   const headers = forwardedRequestHeaders(headersIn);
+  // Only this proxy speaks for its workload: an app's own peer headers never leave.
+  Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+  Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
   headers['host'] =
     typeof action['host_rewrite_literal'] === 'string'
       ? action['host_rewrite_literal']

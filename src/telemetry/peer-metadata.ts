@@ -1,0 +1,212 @@
+/**
+ * Peer metadata exchange between sidecars, as Istio's telemetry does it
+ * (Envoy `metadata_exchange` filter, istio.io "Telemetry: peer metadata"):
+ * the client's sidecar sends `x-envoy-peer-metadata-id` (its node id) and
+ * `x-envoy-peer-metadata` (its node metadata) on the request; the server's
+ * sidecar answers with its own on the response. Each side then fills the
+ * other's `source_*` / `destination_*` labels instead of `unknown`.
+ *
+ * Encoding: Istio base64-encodes a serialized `google.protobuf.Struct`;
+ * Palisade base64-encodes the same keys as JSON (`NAME`, `NAMESPACE`,
+ * `WORKLOAD_NAME`, `SERVICE_ACCOUNT`, `CLUSTER_ID`, `LABELS`). Only Palisade
+ * proxies read it; the header names and the keys are Istio's.
+ *
+ * Trust: metadata is a claim. It is only accepted over mutual TLS, and only
+ * when the claimed namespace and service account are the ones of the SPIFFE
+ * ID the TLS handshake proved (inbound: the client certificate; outbound:
+ * the identities secure naming allows for the cluster). Anything else is
+ * ignored, so a plaintext client that claims to be `productpage` is reported
+ * as `unknown`. The headers are removed before a request reaches the app
+ * and before a response reaches the caller, and are never sent to a
+ * destination that is not a mesh peer (no mTLS), so nothing leaks outside.
+ */
+import type { PeerInfo } from './mesh-metrics.js';
+
+/** Istio's header with the sender's node metadata. */
+export const PEER_METADATA_HEADER = 'x-envoy-peer-metadata';
+/** Istio's header with the sender's node id. */
+export const PEER_METADATA_ID_HEADER = 'x-envoy-peer-metadata-id';
+/** Longest header value accepted (a bigger claim is ignored, not parsed). */
+export const MAX_PEER_METADATA_BYTES = 4096;
+/** Distinct header values whose decoding one proxy keeps. */
+const DECODE_CACHE_SIZE = 256;
+
+/** The node metadata one proxy tells its peers. Keys as Istio's NodeMetadata. */
+export interface NodeMetadata {
+  /** Pod (instance) name. */
+  readonly NAME?: string | undefined;
+  readonly NAMESPACE?: string | undefined;
+  readonly WORKLOAD_NAME?: string | undefined;
+  readonly SERVICE_ACCOUNT?: string | undefined;
+  /** Istio's default is `Kubernetes`. */
+  readonly CLUSTER_ID?: string | undefined;
+  readonly LABELS?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A matcher of the identities an upstream may present (UpstreamTlsContext SANs). */
+export type IdentityMatcher = { readonly exact: string } | { readonly prefix: string };
+
+/** The exchange of one proxy: its own headers, and reading its peers'. */
+export interface PeerMetadataExchange {
+  /** The two headers this proxy sends (on mTLS requests and on responses to mesh peers). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Deletes both headers from `headers` (mutated). */
+  strip(headers: Record<string, unknown>): void;
+  /**
+   * Inbound: the client's metadata when `principal` (the SPIFFE ID mTLS proved;
+   * `null` = plaintext) owns the claim; otherwise undefined.
+   */
+  fromClient(
+    headers: Readonly<Record<string, unknown>>,
+    principal: string | null,
+  ): PeerInfo | undefined;
+  /**
+   * Outbound: the server's metadata when the claimed identity is one `allowed`
+   * (the cluster's secure-naming SANs) accepts; otherwise undefined.
+   */
+  fromServer(
+    headers: Readonly<Record<string, unknown>>,
+    allowed: readonly IdentityMatcher[],
+  ): PeerInfo | undefined;
+}
+
+const text = (v: unknown): string | undefined =>
+  typeof v === 'string' && v !== '' && v.length <= 253 ? v : undefined;
+
+/** Encodes node metadata as the `x-envoy-peer-metadata` value. */
+export function encodePeerMetadata(meta: NodeMetadata): string {
+  return Buffer.from(JSON.stringify(meta), 'utf8').toString('base64');
+}
+
+/**
+ * Decodes an `x-envoy-peer-metadata` value; undefined for anything that is
+ * not one bounded base64 JSON object (it comes from the network: never throws).
+ */
+export function decodePeerMetadata(value: unknown): NodeMetadata | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PEER_METADATA_BYTES)
+    return undefined;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value, 'base64').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const o = parsed as Record<string, unknown>;
+  const labels: Record<string, string> = {};
+  if (typeof o['LABELS'] === 'object' && o['LABELS'] !== null && !Array.isArray(o['LABELS']))
+    for (const [k, v] of Object.entries(o['LABELS'] as Record<string, unknown>)) {
+      const s = text(v);
+      if (s !== undefined && k.length <= 253) labels[k] = s;
+    }
+  return {
+    NAME: text(o['NAME']),
+    NAMESPACE: text(o['NAMESPACE']),
+    WORKLOAD_NAME: text(o['WORKLOAD_NAME']),
+    SERVICE_ACCOUNT: text(o['SERVICE_ACCOUNT']),
+    CLUSTER_ID: text(o['CLUSTER_ID']),
+    LABELS: labels,
+  };
+}
+
+/** `spiffe://<td>/ns/<ns>/sa/<sa>` → its parts; undefined for anything else. */
+function spiffeParts(
+  id: string,
+): { trustDomain: string; namespace: string; serviceAccount: string } | undefined {
+  const m = /^spiffe:\/\/([^/]+)\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id);
+  if (m === null) return undefined;
+  return { trustDomain: m[1] ?? '', namespace: m[2] ?? '', serviceAccount: m[3] ?? '' };
+}
+
+/** The labels of a peer from its (verified) metadata. */
+export function peerInfoOf(meta: NodeMetadata, principal: string): PeerInfo {
+  const labels = meta.LABELS ?? {};
+  return {
+    workload: meta.WORKLOAD_NAME,
+    namespace: meta.NAMESPACE,
+    principal,
+    app: labels['app'],
+    version: labels['version'],
+    cluster: meta.CLUSTER_ID,
+    canonicalService: labels['service.istio.io/canonical-name'],
+    canonicalRevision: labels['service.istio.io/canonical-revision'],
+  };
+}
+
+/**
+ * Whether `principal` (proved by mTLS) is the identity `meta` claims: the
+ * same namespace and service account (any trust domain the handshake
+ * accepted, so trust-domain aliases keep working).
+ */
+export function claimMatches(meta: NodeMetadata, principal: string): boolean {
+  const parts = spiffeParts(principal);
+  return (
+    parts !== undefined &&
+    meta.NAMESPACE !== undefined &&
+    meta.SERVICE_ACCOUNT !== undefined &&
+    parts.namespace === meta.NAMESPACE &&
+    parts.serviceAccount === meta.SERVICE_ACCOUNT
+  );
+}
+
+/** The first allowed identity that is the claim's namespace and service account. */
+function allowedIdentity(
+  meta: NodeMetadata,
+  allowed: readonly IdentityMatcher[],
+): string | undefined {
+  if (meta.NAMESPACE === undefined || meta.SERVICE_ACCOUNT === undefined) return undefined;
+  const suffix = `/ns/${meta.NAMESPACE}/sa/${meta.SERVICE_ACCOUNT}`;
+  for (const m of allowed) {
+    if ('exact' in m) {
+      if (claimMatches(meta, m.exact)) return m.exact;
+      continue;
+    }
+    const td = /^spiffe:\/\/([^/]+)\//.exec(m.prefix)?.[1];
+    if (td === undefined) continue;
+    const candidate = `spiffe://${td}${suffix}`;
+    if (candidate.startsWith(m.prefix)) return candidate;
+  }
+  return undefined;
+}
+
+/** Creates the exchange of a proxy whose own node id and metadata are given. */
+export function createPeerMetadataExchange(
+  nodeId: string,
+  self: NodeMetadata,
+): PeerMetadataExchange {
+  // A peer sends the same value on every request: decode each distinct value once
+  // (bounded: cleared when full, so forged values cannot grow it). Verification stays per request.
+  const decoded = new Map<string, NodeMetadata | undefined>();
+  const decode = (value: unknown): NodeMetadata | undefined => {
+    if (typeof value !== 'string') return undefined;
+    if (decoded.has(value)) return decoded.get(value);
+    const meta = decodePeerMetadata(value);
+    if (decoded.size >= DECODE_CACHE_SIZE) decoded.clear();
+    decoded.set(value, meta);
+    return meta;
+  };
+  const headers = Object.freeze({
+    [PEER_METADATA_ID_HEADER]: nodeId,
+    [PEER_METADATA_HEADER]: encodePeerMetadata(self),
+  });
+  return {
+    headers,
+    strip(h) {
+      Reflect.deleteProperty(h, PEER_METADATA_HEADER);
+      Reflect.deleteProperty(h, PEER_METADATA_ID_HEADER);
+    },
+    fromClient(h, principal) {
+      if (principal === null) return undefined;
+      const meta = decode(h[PEER_METADATA_HEADER]);
+      if (meta === undefined || !claimMatches(meta, principal)) return undefined;
+      return peerInfoOf(meta, principal);
+    },
+    fromServer(h, allowed) {
+      const meta = decode(h[PEER_METADATA_HEADER]);
+      if (meta === undefined) return undefined;
+      const principal = allowedIdentity(meta, allowed);
+      return principal === undefined ? undefined : peerInfoOf(meta, principal);
+    },
+  };
+}
