@@ -20,7 +20,13 @@ import {
 } from '../identity/index.js';
 import type { Logger } from '../logging/index.js';
 import { DEFAULT_ROOT_NAMESPACE, type PathNormalization } from '../policy/index.js';
-import { structToObject, TYPE_URLS, type ResourceKind } from '../xds/index.js';
+import {
+  nodeWorkloadName,
+  parseNodeId,
+  structToObject,
+  TYPE_URLS,
+  type ResourceKind,
+} from '../xds/index.js';
 import { compileProxy, type MeshSettings, type ProxyResources } from './compiler/compile-proxy.js';
 import { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
 import { createConfigDirSource, type ConfigDirSource } from './config/config-dir-source.js';
@@ -257,7 +263,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   ): Promise<ProxyNode> => {
     const id = node.id ?? '';
     const meta = structToObject(node.metadata);
-    const [kind, ip] = id.split('~');
+    const { type: kind, ip } = parseNodeId(id);
     // Istio's proxyless gRPC bootstrap marks the node with GENERATOR=grpc.
     const type = (text(meta['PROXY_TYPE']) ||
       (text(meta['GENERATOR']) === 'grpc'
@@ -268,7 +274,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (!PROXY_TYPES.has(type)) throw new Error(`unknown PROXY_TYPE ${JSON.stringify(type)}`);
     if (token === undefined) {
       if (type === 'proxyless' && options.allowUnauthenticatedProxyless === true)
-        return proxylessNode(id, ip ?? '', meta, undefined);
+        return proxylessNode(id, ip, meta, undefined);
       throw new Error(
         type === 'proxyless'
           ? 'missing bearer service-account token (gRPC clients that cannot send one need the control plane started with --allow-unauthenticated-proxyless)'
@@ -290,9 +296,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       throw new Error(
         `node ${id} claims ${namespace}/${serviceAccount} but the token is for ${claims.namespace}/${claims.serviceAccount}`,
       );
-    if (type === 'proxyless') return proxylessNode(id, ip ?? '', meta, claims);
-    if (ip === undefined || ip === '')
-      throw new Error(`node id ${JSON.stringify(id)} has no instance IP`);
+    if (type === 'proxyless') return proxylessNode(id, ip, meta, claims);
+    if (ip === '') throw new Error(`node id ${JSON.stringify(id)} has no instance IP`);
     const appAddress = text(meta['APP_ADDRESS']) || '127.0.0.1';
     if (type !== 'sidecar') {
       if (namespace !== rootNamespace)
@@ -436,8 +441,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             }),
             proxyConfig: (id) => {
               const c = ads?.connected().find((p) => {
-                const [, ip, name] = p.id.split('~');
-                return p.id === id || ip === id || name === id || name?.split('.')[0] === id;
+                const node = parseNodeId(p.id);
+                return (
+                  p.id === id || node.ip === id || node.id === id || nodeWorkloadName(node) === id
+                );
               });
               if (c === undefined) return undefined;
               const redacted = Object.fromEntries(

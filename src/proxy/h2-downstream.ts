@@ -164,26 +164,9 @@ export const GRPC_STATUS = {
   UNAUTHENTICATED: 16,
 } as const;
 
-/** Envoy's HTTP → gRPC status mapping for local replies. */
-export function grpcStatusForHttp(status: number): number {
-  switch (status) {
-    case 400:
-      return GRPC_STATUS.INTERNAL;
-    case 401:
-      return GRPC_STATUS.UNAUTHENTICATED;
-    case 403:
-      return GRPC_STATUS.PERMISSION_DENIED;
-    case 404:
-      return GRPC_STATUS.UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return GRPC_STATUS.UNAVAILABLE;
-    default:
-      return GRPC_STATUS.UNKNOWN;
-  }
-}
+/** Envoy's HTTP → gRPC status mapping for local replies (one home: http/proxy-failure.ts). */
+export { grpcStatusForHttp } from './http/proxy-failure.js';
+import { grpcStatusForHttp } from './http/proxy-failure.js';
 
 /** `grpc-message` encoding (PROTOCOL-HTTP2.md): bytes outside 0x20–0x7E, and `%`, percent-encoded. */
 export function grpcMessage(text: string): string {

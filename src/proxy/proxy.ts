@@ -13,7 +13,14 @@ import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js
 import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
 import { createInboundTelemetry } from './inbound/inbound-telemetry.js';
 import { createSvidSource, type SvidSource } from '../identity/workload.js';
-import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from '../xds/index.js';
+import { workloadSpiffeId } from '../identity/spiffe-id.js';
+import {
+  nodeWorkloadName,
+  parseNodeId,
+  XDS_CHANNEL_OPTIONS,
+  xdsChannelCredentials,
+  type XdsTransport,
+} from '../xds/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {
   createAdsClient,
@@ -153,14 +160,15 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     typeof meta['LABELS'] === 'object' && meta['LABELS'] !== null
       ? (meta['LABELS'] as Record<string, string>)
       : {};
-  const workloadName = text(meta['WORKLOAD_NAME']) ?? options.node.id.split('~')[2]?.split('.')[0];
+  const workloadName =
+    text(meta['WORKLOAD_NAME']) ?? nodeWorkloadName(parseNodeId(options.node.id));
   const exporter =
     options.tracing === undefined
       ? undefined
       : createOtlpExporter({
           endpoint: options.tracing.otlpEndpoint,
           // Istio names a proxy's spans' service `<workload>.<namespace>`.
-          serviceName: `${workloadName ?? 'unknown'}.${text(meta['NAMESPACE']) ?? 'default'}`,
+          serviceName: `${workloadName === '' ? 'unknown' : workloadName}.${text(meta['NAMESPACE']) ?? 'default'}`,
           ...(options.tracing.flushIntervalMs === undefined
             ? {}
             : { flushIntervalMs: options.tracing.flushIntervalMs }),
@@ -170,10 +178,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     {
       workload: text(meta['WORKLOAD_NAME']),
       namespace: text(meta['NAMESPACE']),
-      principal:
-        options.identity === undefined
-          ? undefined
-          : `spiffe://${options.identity.trustDomain}/ns/${options.identity.namespace}/sa/${options.identity.serviceAccount}`,
+      principal: options.identity === undefined ? undefined : workloadSpiffeId(options.identity),
       labels,
       cluster: text(meta['CLUSTER_ID']) ?? 'Kubernetes',
     },

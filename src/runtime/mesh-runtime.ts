@@ -11,6 +11,7 @@
  * call resolves once every sidecar has its certificate and config and the
  * ingress answers, or rejects with the reason and stops everything.
  */
+import { formatNodeId } from '../xds/index.js';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
@@ -475,7 +476,7 @@ async function startMeshWith(
       });
       await proxySpec({
         name: `${name}-sidecar`,
-        nodeId: `sidecar~${instanceIp}~${name}.${namespace}~${namespace}.svc.cluster.local`,
+        nodeId: formatNodeId({ ip: instanceIp, name, namespace }),
         ip: instanceIp,
         namespace,
         serviceAccount,

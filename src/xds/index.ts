@@ -11,4 +11,5 @@ export {
 } from './protos.js';
 export { objectToStruct, structToObject } from './struct.js';
 export { list, num, rec, str } from './decoded.js';
+export { formatNodeId, nodeWorkloadName, parseNodeId, type NodeId } from './node-id.js';
 export { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from './transport.js';

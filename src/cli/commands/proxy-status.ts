@@ -4,7 +4,7 @@
  * proxy-status/proxy-config), read from the control plane's debug API.
  */
 import { stringify } from 'yaml';
-import { num, str } from '../../xds/index.js';
+import { num, parseNodeId, str } from '../../xds/index.js';
 import { readConfig } from '../../config/index.js';
 import { callDebug, type ProxyConfigReply, type SyncStatusReply } from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
@@ -15,7 +15,7 @@ import { describeControlError } from '../control-errors.js';
 
 /** `instance.ns` from `sidecar~ip~instance.ns~ns.svc.cluster.local`. */
 export function proxyName(id: string): string {
-  return id.split('~')[2] ?? id;
+  return parseNodeId(id).id;
 }
 
 /** Renders rows as a left-aligned table with a header, like istioctl. */

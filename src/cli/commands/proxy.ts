@@ -9,7 +9,7 @@ import { PalisadeError } from '../../errors/index.js';
 import { readConfig } from '../../config/index.js';
 import { createLogger } from '../../logging/index.js';
 import { startProxy, type ProxyIdentityOptions } from '../../proxy/index.js';
-import type { XdsTransport } from '../../xds/index.js';
+import { parseNodeId, type XdsTransport } from '../../xds/index.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -109,8 +109,8 @@ export const proxyCommand: Command = {
     );
     const xdsAddress = requireOption(values.xds, '--xds');
     const nodeId = requireOption(values['node-id'], '--node-id');
-    const parts = nodeId.split('~');
-    const instanceIp = values['instance-ip'] ?? parts[1] ?? '127.0.0.1';
+    const node = parseNodeId(nodeId);
+    const instanceIp = values['instance-ip'] ?? (node.ip || '127.0.0.1');
     let metadata: unknown;
     try {
       metadata = values.metadata === undefined ? {} : JSON.parse(values.metadata);
@@ -188,7 +188,7 @@ export const proxyCommand: Command = {
       ...(identity === undefined ? {} : { identity }),
       node: {
         id: nodeId,
-        cluster: values.cluster ?? parts[2] ?? 'unknown',
+        cluster: values.cluster ?? (node.type === '' ? 'unknown' : node.id),
         metadata: metadata as Record<string, unknown>,
       },
       xdsAddress,

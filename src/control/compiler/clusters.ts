@@ -10,6 +10,7 @@
  * off. ISTIO_MUTUAL clusters verify the server's SPIFFE ID against the
  * service accounts of the workloads behind the service (secure naming).
  */
+import { workloadSpiffeId } from '../../identity/index.js';
 import type { ExtensionProvider } from '../../policy/index.js';
 import type { DestinationRule } from '../../api/networking/index.js';
 import type { PathNormalization } from '../../policy/index.js';
@@ -97,18 +98,21 @@ function effectivePolicy(
   return out;
 }
 
+/** A workload's SPIFFE ID through identity's one builder (`spiffe://<td>/ns/<ns>/sa/<sa>`). */
+function spiffeIdOf(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return workloadSpiffeId({ trustDomain, namespace, serviceAccount });
+}
+
 /** SPIFFE IDs allowed to serve a service (secure naming). */
 export function serviceIdentities(context: CompileContext, service: ServiceView): string[] {
   const accounts = new Set<string>();
   for (const w of context.registry.workloadsOf(service))
-    accounts.add(`spiffe://${context.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`);
+    accounts.add(spiffeIdOf(context.trustDomain, w.namespace, w.serviceAccount));
   for (const instance of context.registry.instances)
     if (instance.namespace === service.namespace && service.selector !== undefined) {
       const match = Object.entries(service.selector).every(([k, v]) => instance.labels[k] === v);
       if (match)
-        accounts.add(
-          `spiffe://${context.trustDomain}/ns/${instance.namespace}/sa/${instance.serviceAccount}`,
-        );
+        accounts.add(spiffeIdOf(context.trustDomain, instance.namespace, instance.serviceAccount));
     }
   return [...accounts].sort();
 }
@@ -268,7 +272,11 @@ function assignment(
                     istio: objectToStruct({
                       workload: e.instance.workload,
                       namespace: e.instance.namespace,
-                      service_account: `spiffe://${trustDomain}/ns/${e.instance.namespace}/sa/${e.instance.serviceAccount}`,
+                      service_account: spiffeIdOf(
+                        trustDomain,
+                        e.instance.namespace,
+                        e.instance.serviceAccount,
+                      ),
                     }),
                   },
                 },

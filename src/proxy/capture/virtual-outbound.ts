@@ -32,7 +32,7 @@ import { list, rec, str } from '../../xds/index.js';
 import { containRequest, containSocket } from '../containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
 import { originalDestination, type OriginalDestination } from './original-dst.js';
 

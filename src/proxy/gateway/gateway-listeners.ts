@@ -57,8 +57,7 @@ import {
   DEFAULT_TLS12_CIPHER_SUITES,
   SERVER_TLS_DEFAULTS,
 } from '../../identity/workload.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 
 /** Options of {@link createGatewayListeners}. */
 export interface GatewayListenersOptions {

@@ -76,8 +76,8 @@ import {
   routeRateLimit,
 } from '../local-rate-limit.js';
 import type { SecretStore } from '../tls/secrets.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 import { bindsToPort, handOff } from '../capture/virtual-inbound.js';
 import { destinationOf } from '../capture/destinations.js';
 import {

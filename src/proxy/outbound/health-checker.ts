@@ -22,8 +22,8 @@ import * as tls from 'node:tls';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
 import { durationMs as optionalMs } from '../envoy-values.js';
-import type { XdsSnapshot } from '../xds-client/ads-client.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 
 type R = Record<string, unknown>;
 

@@ -6,7 +6,7 @@
  * safe_regex; headers; query parameters) fits the request wins.
  */
 import { compileSafeRegex, type SafeRegex } from '../../regex/index.js';
-import type { XdsResource } from '../xds-client/resource-validation.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
+import { PalisadeError } from '../../errors/index.js';
 import { peerSpiffeIds } from '../../identity/workload.js';
 import type { SecretStore } from '../tls/secrets.js';
 
@@ -180,7 +181,9 @@ export function createUpstreamTlsAgents(
           if (sanAllowed(peer, sans)) return undefined;
           const presented = peerSpiffeIds(peer);
           onMismatch?.(clusterName, presented);
-          return new Error(
+          // Coded, so the request path recognises it without reading its text (no retry, UF).
+          return new PalisadeError(
+            'PAL_ERR_PEER_IDENTITY_MISMATCH',
             `secure naming: server presented ${presented.join(', ') || 'no SPIFFE ID'}, not one of ${sans.map((m) => ('exact' in m ? m.exact : `${m.prefix}*`)).join(', ')}`,
           );
         },

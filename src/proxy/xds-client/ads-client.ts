@@ -28,7 +28,8 @@ export interface XdsNode {
 }
 
 /** Accepted resources of every kind, by name. Replaced whole on each accepted update. */
-export type XdsSnapshot = Readonly<Record<ResourceKind, ReadonlyMap<string, XdsResource>>>;
+import type { XdsSnapshot } from './xds-resource.js';
+export type { XdsSnapshot } from './xds-resource.js';
 
 export interface AdsClientOptions {
   /** `host:port` of the control plane's ADS server. */

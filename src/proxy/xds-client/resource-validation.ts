@@ -20,7 +20,8 @@ import {
 } from '../capture/capture-validation.js';
 
 /** A decoded xDS resource (decoded plain object, `@type` set). */
-export type XdsResource = Record<string, unknown>;
+import type { XdsResource } from './xds-resource.js';
+export type { XdsResource } from './xds-resource.js';
 
 const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
   listener: new Set([

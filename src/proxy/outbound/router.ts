@@ -1,0 +1,239 @@
+/**
+ * The router layer: from a request head to a route decision and the head
+ * that goes upstream. The outbound listener's filter chain is chosen by the
+ * target's port (`filter_chain_match.destination_port`), its
+ * HttpConnectionManager names the RDS route configuration, route-table.ts
+ * picks the virtual host and route (a gateway passes its own HCM instead).
+ * What goes upstream — for requests, upgrades and mirrors alike — is built by
+ * {@link upstreamHead}: forwarded headers with the host rewrite, request id,
+ * trace context (this hop as a child span), the virtual host's and route's
+ * header operations, and the path after prefix and regex rewrites.
+ *
+ * Speaks only http/types.ts: no node:http request or response here.
+ */
+import { randomUUID } from 'node:crypto';
+import type * as http from 'node:http';
+import { str } from '../../xds/index.js';
+import {
+  compileRewrite,
+  compileSafeRegex,
+  type SafeRegex,
+  type SafeRewrite,
+} from '../../regex/index.js';
+import {
+  childSpan,
+  injectTraceContext,
+  parseTraceContext,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  type SpanContext,
+} from '../../telemetry/index.js';
+import { applyHeaderOps, chance, fraction as fractionOf } from '../envoy-values.js';
+import { forwardedRequestHeaders } from '../forwarded-headers.js';
+import type { RequestHeaders, RequestTarget, RouteRequest } from '../http/types.js';
+import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
+import { matchRoute, type RouteDecision } from './route-table.js';
+
+type R = Record<string, unknown>;
+const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
+const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
+const rec = (v: unknown): R => (isRecord(v) ? v : {});
+
+/** A matched virtual host and route. */
+export type RouteMatch = NonNullable<ReturnType<typeof matchRoute>>;
+/** A decision that sends the request to a cluster. */
+export type ClusterDecision = Extract<RouteDecision, { kind: 'cluster' }>;
+
+/**
+ * The request's target from its request-target and Host: absolute-form
+ * `http://…` (an explicit proxy request) or origin-form with Host;
+ * `defaultPort` applies when the authority names none (80, or a CONNECT
+ * tunnel's port). Undefined for anything else.
+ */
+export function targetOf(
+  url: string,
+  host: string | undefined,
+  defaultPort = 80,
+): RequestTarget | undefined {
+  if (url.startsWith('http://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return undefined;
+    }
+    return {
+      authority: parsed.host,
+      host: parsed.hostname,
+      port: parsed.port === '' ? 80 : Number(parsed.port),
+      path: `${parsed.pathname}${parsed.search}`,
+    };
+  }
+  if (host === undefined || !url.startsWith('/')) return undefined;
+  const portMatch = /:(\d+)$/.exec(host);
+  return {
+    authority: host,
+    host: host.replace(/:\d+$/, ''),
+    port: portMatch?.[1] === undefined ? defaultPort : Number(portMatch[1]),
+    path: url,
+  };
+}
+
+/** A CONNECT request's authority-form target, or undefined without a port. */
+export function connectTargetOf(authority: string): RequestTarget | undefined {
+  const portMatch = /:(\d+)$/.exec(authority);
+  if (portMatch?.[1] === undefined) return undefined;
+  return {
+    authority,
+    host: authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''),
+    port: Number(portMatch[1]),
+    path: '/',
+  };
+}
+
+/** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
+export function hcmForPort(listener: XdsResource, port: number): R | undefined {
+  for (const chain of records(listener['filter_chains'])) {
+    const match = rec(chain['filter_chain_match']);
+    const wanted = isRecord(match['destination_port'])
+      ? match['destination_port']['value']
+      : undefined;
+    if (wanted !== undefined && Number(wanted) !== port) continue;
+    for (const filter of records(chain['filters'])) {
+      const config = rec(filter['typed_config']);
+      if (isRecord(config['rds'])) return config;
+    }
+  }
+  return undefined;
+}
+
+/** The HCM for `port` on listener `listenerName`, or the gateway's own (`hcmOverride`). */
+export function hcmFor(
+  snapshot: XdsSnapshot,
+  listenerName: string,
+  port: number,
+  hcmOverride: R | undefined,
+): R | undefined {
+  if (hcmOverride !== undefined) return hcmOverride;
+  const listener = snapshot.listener.get(listenerName);
+  return listener === undefined ? undefined : hcmForPort(listener, port);
+}
+
+/** The route `request` matches in the HCM's RDS route configuration, if any. */
+export function routeIn(
+  snapshot: XdsSnapshot,
+  hcm: R | undefined,
+  request: RouteRequest,
+): RouteMatch | undefined {
+  const routeName = rec(hcm?.['rds'])['route_config_name'];
+  const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
+  return routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
+}
+
+const rewrites = new WeakMap<object, { regex: SafeRegex; rewrite: SafeRewrite } | null>();
+/**
+ * A `regex_rewrite` (RE2 pattern, RE2 substitution: `\1` is group 1, `\\` a
+ * backslash), compiled once per accepted route object; resource validation
+ * NACKs one that does not compile, so null (no rewrite) is only unvalidated input.
+ */
+function regexRewriteOf(holder: R): { regex: SafeRegex; rewrite: SafeRewrite } | null {
+  let hit = rewrites.get(holder);
+  if (hit === undefined) {
+    const pattern = rec(holder['pattern'])['regex'];
+    try {
+      const regex = compileSafeRegex(typeof pattern === 'string' ? pattern : '');
+      hit = { regex, rewrite: compileRewrite(str(holder['substitution']), regex) };
+    } catch {
+      hit = null;
+    }
+    rewrites.set(holder, hit);
+  }
+  return hit;
+}
+
+/** The path after the route's prefix and regex rewrites (the query is kept as is). */
+export function rewrittenPath(path: string, match: RouteMatch, decision: ClusterDecision): string {
+  let out = path;
+  if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined)
+    out = decision.prefixRewrite + out.slice(decision.matchedPrefix.length);
+  const action = rec(match.route['route']);
+  const regexRewrite = isRecord(action['regex_rewrite'])
+    ? regexRewriteOf(action['regex_rewrite'])
+    : null;
+  if (regexRewrite !== null) {
+    const q = out.indexOf('?');
+    const bare = q === -1 ? out : out.slice(0, q);
+    out =
+      regexRewrite.regex.replaceAll(bare, regexRewrite.rewrite) + (q === -1 ? '' : out.slice(q));
+  }
+  return out;
+}
+
+/** The upstream head of a routed request, upgrade or mirror, and the span this hop started. */
+export interface UpstreamHead {
+  readonly headers: http.OutgoingHttpHeaders;
+  readonly path: string;
+  readonly span: SpanContext;
+}
+
+/** See the module comment; `traceSampling` is the share of new root traces sampled. */
+export function upstreamHead(
+  headersIn: RequestHeaders,
+  target: RequestTarget,
+  match: RouteMatch,
+  decision: ClusterDecision,
+  traceSampling: number,
+): UpstreamHead {
+  const route = match.route;
+  const action = rec(route['route']);
+  const headers = forwardedRequestHeaders(headersIn);
+  // Only this proxy speaks for its workload: an app's own peer headers never leave.
+  Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+  Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
+  headers['host'] =
+    typeof action['host_rewrite_literal'] === 'string'
+      ? action['host_rewrite_literal']
+      : target.authority;
+  headers['x-request-id'] ??= randomUUID();
+  headers['x-forwarded-proto'] ??= 'http';
+  // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context
+  // (W3C traceparent, else B3), or a new root; written in W3C and B3 forms.
+  const parent = parseTraceContext(headersIn);
+  const span = childSpan(parent, parent === undefined ? { sampled: chance(traceSampling) } : {});
+  injectTraceContext(headers, span);
+  applyHeaderOps(
+    headers,
+    match.vhost['request_headers_to_add'],
+    match.vhost['request_headers_to_remove'],
+  );
+  applyHeaderOps(headers, route['request_headers_to_add'], route['request_headers_to_remove']);
+  return { headers, path: rewrittenPath(target.path, match, decision), span };
+}
+
+/** The route's response header operations, then the virtual host's (Envoy's order). */
+export function applyResponseHeaderOps(headers: http.OutgoingHttpHeaders, match: RouteMatch): void {
+  applyHeaderOps(
+    headers,
+    match.route['response_headers_to_add'],
+    match.route['response_headers_to_remove'],
+  );
+  applyHeaderOps(
+    headers,
+    match.vhost['response_headers_to_add'],
+    match.vhost['response_headers_to_remove'],
+  );
+}
+
+/** The route action (`route.route`) of a match, for the retry policy, mirrors and hashing. */
+export function routeAction(match: RouteMatch): R {
+  return rec(match.route['route']);
+}
+
+/** The route's mirror policies: cluster and share of requests (1 without runtime_fraction, as Envoy). */
+export function mirrorsOf(match: RouteMatch): { cluster: string; share: number }[] {
+  return records(routeAction(match)['request_mirror_policies']).map((m) => ({
+    cluster: str(m['cluster']),
+    share: isRecord(m['runtime_fraction']) ? fractionOf(m['runtime_fraction']['default_value']) : 1,
+  }));
+}
