@@ -18,3 +18,4 @@ export {
   type MeshProxy,
   type RunningMesh,
 } from './mesh-runtime.js';
+export { meshApiClient, replyMessage, type MeshApiClient, type MeshApiInfo } from './mesh-api.js';

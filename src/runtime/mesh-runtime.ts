@@ -35,6 +35,9 @@ import {
   loadCaDirectory,
 } from '../identity/index.js';
 import { allocateAddresses, assertPortFree } from './address-allocation.js';
+import type { MeshApiInfo } from './mesh-api.js';
+import { loadMeshIntoApiServer } from './mesh-apiserver.js';
+import { objectFileName } from './object-file-name.js';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from './supervisor.js';
 
 /** Options of {@link startMesh}. */
@@ -52,6 +55,12 @@ export interface MeshOptions {
   readonly onEvent?: (event: SupervisorEvent) => void;
   /** Progress lines for the user. */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Run an API server (`palisade apiserver`, embedded store in
+   * `<state>/apiserver`) on this address in front of the control plane, which
+   * then reads its config from it (`--kubeconfig`) instead of `<state>/config`.
+   */
+  readonly apiServer?: { readonly host: string; readonly port: number };
 }
 
 /** One running proxy, for the summary and tests. */
@@ -77,6 +86,8 @@ export interface MeshInfo {
   };
   readonly proxies: readonly MeshProxy[];
   readonly apps: readonly { readonly name: string; readonly address: string }[];
+  /** With `up --apiserver`: the API server the mesh's config lives in (apply/delete go there). */
+  readonly apiServer?: MeshApiInfo;
 }
 
 /** A running mesh. */
@@ -90,10 +101,7 @@ const INGRESS_IP = '127.12.0.1';
 const EGRESS_IP = '127.12.0.2';
 const ROOT_NAMESPACE = 'istio-system';
 
-/** The file name an object is stored under in the control plane's config dir. */
-export function objectFileName(kind: string, namespace: string, name: string): string {
-  return `${kind.toLowerCase()}.${namespace === '' ? '_cluster' : namespace}.${name}.yaml`;
-}
+export { objectFileName } from './object-file-name.js';
 
 /** Reads and validates the YAML files directly in `meshDir` (not subdirectories). */
 export function readMeshDir(meshDir: string): ConfigSnapshot {
@@ -222,6 +230,11 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   const adminBase = options.adminBasePort ?? 15100;
   await assertPortFree('127.0.0.1', controlPort, 'the control plane (xDS)');
   await assertPortFree('127.0.0.1', caPort, 'the control plane (CA)');
+  const apiListen = options.apiServer;
+  if (apiListen !== undefined)
+    await assertPortFree(apiListen.host, apiListen.port, 'the API server');
+  const apiDataDir = join(stateDir, 'apiserver');
+  const kubeconfigFile = join(stateDir, 'kubeconfig');
 
   const placed = allocateAddresses(
     workloads.map((w) => ({
@@ -259,8 +272,9 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       args: [
         options.cli,
         'control',
-        '--config-dir',
-        configDir,
+        ...(apiListen === undefined
+          ? ['--config-dir', configDir]
+          : ['--kubeconfig', kubeconfigFile]),
         '--listen',
         control,
         '--ca-dir',
@@ -426,12 +440,56 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     },
     proxies,
     apps,
+    ...(apiListen === undefined
+      ? {}
+      : {
+          apiServer: {
+            url: `https://${apiListen.host.includes(':') ? `[${apiListen.host}]` : apiListen.host}:${String(apiListen.port)}`,
+            kubeconfig: kubeconfigFile,
+          },
+        }),
   };
   writeFileSync(join(stateDir, 'mesh.json'), `${JSON.stringify(info, null, 2)}\n`);
 
   const [first, ...rest] = specs;
-  if (first !== undefined) supervisor.start(first);
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  if (apiListen !== undefined) {
+    supervisor.start({
+      name: 'apiserver',
+      command: node,
+      args: [
+        options.cli,
+        'apiserver',
+        '--data-dir',
+        apiDataDir,
+        '--listen',
+        `${apiListen.host}:${String(apiListen.port)}`,
+      ],
+      env: baseEnv,
+      cwd: stateDir,
+    });
+    progress(`API server on ${info.apiServer?.url ?? ''}`);
+    try {
+      // What the control plane would read from <state>/config (mesh dir plus generated credentials).
+      const loaded = validateManifests(readManifests([configDir]));
+      if (!loaded.ok)
+        throw new PalisadeError(
+          'PAL_ERR_VALIDATION',
+          loaded.problems.map(formatProblem).join('\n  '),
+        );
+      await loadMeshIntoApiServer({
+        dataDir: apiDataDir,
+        stateDir,
+        snapshot: createSnapshot(1, loaded.objects),
+        deadline,
+        failed: () => supervisor.failed(),
+      });
+    } catch (error) {
+      await supervisor.stop();
+      throw error;
+    }
+  }
+  if (first !== undefined) supervisor.start(first);
   const waitUntil = async (what: string, check: () => Promise<boolean>): Promise<void> => {
     while (!(await check())) {
       const failed = supervisor.failed();

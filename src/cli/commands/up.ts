@@ -10,6 +10,7 @@ import { readConfig } from '../../config/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import { startMesh, type MeshInfo } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
+import { parseHostPort } from './control.js';
 import type { CliIO, Command } from '../command.js';
 
 /** The compiled CLI entry that child processes run. */
@@ -41,6 +42,10 @@ function summary(info: MeshInfo, io: CliIO, mtls: string): void {
       `Metrics: ${first.adminUrl}/stats/prometheus   (${first.name}; every proxy's admin URL is in ${rel(join(info.stateDir, 'mesh.json'))})\n`,
     );
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
+  if (info.apiServer !== undefined)
+    io.stdout(
+      `API server: ${info.apiServer.url}   (kubectl --kubeconfig ${rel(info.apiServer.kubeconfig)} get virtualservices -A)\n`,
+    );
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
   io.stdout(
     `Change it: palisade apply -f FILE   (e.g. ${rel(join(info.meshDir, 'samples'))}/virtual-service-all-v1.yaml)\n`,
@@ -76,6 +81,7 @@ export const upCommand: Command = {
   summary: 'Run a whole mesh locally: control plane, apps with sidecars, gateways',
   usage: `Usage: palisade up [-f MESHDIR] [--state-dir DIR] [--control-port 15010] [--ca-port 15012]
                    [--admin-base-port 15100] [--timeout-ms 90000]
+                   [--apiserver [--apiserver-listen 127.0.0.1:6443]]
 
 Reads every YAML file directly in MESHDIR (default: the current directory):
 Kubernetes Services and ServiceAccounts, Palisade Workloads (the processes to
@@ -86,7 +92,15 @@ with a sidecar; the ingress gateway listens on 127.12.0.1 (Gateway port 80 →
 generated, with their CA in <state-dir>/ingress-ca.pem for curl --cacert.
 State (config, CA, tokens, logs) goes to --state-dir (default
 .palisade/<mesh name>). Exits non-zero with the reason if the mesh cannot
-become ready; Ctrl-C stops every process.`,
+become ready; Ctrl-C stops every process.
+
+--apiserver keeps the mesh's config in an API server instead of a directory:
+palisade apiserver (embedded store in <state-dir>/apiserver, durable across
+restarts) runs on --apiserver-listen, the mesh's objects are loaded into it
+(server-side apply), the control plane watches it (palisade control
+--kubeconfig) and the admin kubeconfig is written to <state-dir>/kubeconfig:
+kubectl --kubeconfig <state-dir>/kubeconfig works, and palisade apply/delete
+go through the API server, authenticated and authorized like kubectl.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -97,6 +111,8 @@ become ready; Ctrl-C stops every process.`,
         'ca-port': { type: 'string' },
         'admin-base-port': { type: 'string' },
         'timeout-ms': { type: 'string' },
+        apiserver: { type: 'boolean' },
+        'apiserver-listen': { type: 'string' },
       },
       false,
     );
@@ -118,6 +134,14 @@ become ready; Ctrl-C stops every process.`,
       caPort: port(values['ca-port'], '--ca-port', 15012),
       adminBasePort: port(values['admin-base-port'], '--admin-base-port', 15100),
       readyTimeoutMs: Number(values['timeout-ms'] ?? 90_000),
+      ...(values.apiserver === true
+        ? {
+            apiServer: parseHostPort(
+              values['apiserver-listen'] ?? '127.0.0.1:6443',
+              '--apiserver-listen',
+            ),
+          }
+        : {}),
       logLevel: config.logLevel,
       onProgress: (line) => {
         io.stderr(`palisade up: ${line}\n`);
