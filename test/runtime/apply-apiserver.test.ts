@@ -106,9 +106,12 @@ test(
             {},
             debugAccessAt(control.stateDir, control.stateDir, false),
           )
-        ).proxies.length === 1,
-      30_000,
-      100,
+        ).proxies.some((p) =>
+          // Connected and every type it was sent answered: the control plane has settled.
+          Object.values(p.types).every((row) => row.sent !== null && row.acked === row.sent),
+        ),
+      60_000,
+      200,
     );
     writeFileSync(
       join(state, 'mesh.json'),
