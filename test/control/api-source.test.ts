@@ -136,10 +136,13 @@ test(
     assert.equal(plane.config.origin, `https://${HOST}:${String(port)}`);
     // The bootstrap objects the server creates are read (and validate) too.
     assert.ok(has('Namespace//default'), [...plane.config.current.objects.keys()].join(' '));
+    assert.equal(plane.config.current.version, 1);
 
     await t.test('kubectl apply reaches the snapshot and the registry', async () => {
       await ok(['apply', '-f', '-'], MESH);
       await waitFor(() => has('AuthorizationPolicy/shop/deny-all') && has('Workload/shop/web'));
+      // Each accepted change is a new version (apply waits for it).
+      assert.ok(plane.config.current.version >= 2, String(plane.config.current.version));
       const file = plane.config.current.objects.get('AuthorizationPolicy/shop/deny-all')?.file;
       assert.equal(
         file,

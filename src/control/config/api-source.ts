@@ -249,7 +249,8 @@ export async function openApiConfigSource(
     watches.push(w);
   }
 
-  let version = 1;
+  // The accepted snapshot's version: 1 for the first, +1 for each accepted change.
+  let version = 0;
   let current: ConfigSnapshot = createSnapshot(0, []);
   let problems: ConfigProblem[] = [];
   let started = false;
@@ -335,6 +336,7 @@ export async function openApiConfigSource(
     );
   }
   current = first.snapshot;
+  version = current.version;
   started = true;
   options.onSnapshot(current);
 
