@@ -185,8 +185,23 @@ async function watchFanOut(
   const times: number[] = [];
   for (let e = 1; e <= WATCH_EVENTS; e++) {
     const t0 = performance.now();
-    await new Promise<void>((done) => {
-      waiting = { count: 0, target: e, done };
+    // Bounded: a watcher that never sees the event fails the bench instead of hanging it.
+    await new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => {
+        fail(
+          new Error(
+            `event ${String(e)}: ${String(waiting?.count)} of ${String(WATCHERS)} watchers saw it within 60 s`,
+          ),
+        );
+      }, 60_000);
+      waiting = {
+        count: 0,
+        target: e,
+        done: () => {
+          clearTimeout(timer);
+          done();
+        },
+      };
       void create(e);
     });
     times.push(performance.now() - t0);
