@@ -2,11 +2,18 @@
  * The API server's request rate and p99 for GET, LIST (100 objects) and
  * CREATE over HTTPS with a client certificate, against the embedded store
  * (on disk, fsync'd) and against etcd (one local member), with etcd itself
- * through the same gRPC client (put/get, no API server) as the reference in
- * the same run. 16 requests in flight, a fixed duration per case.
+ * as the reference in the same run: through the same gRPC client (put/get,
+ * no API server) and through `etcdctl` (one process per request, as a shell
+ * script would use it). 16 requests in flight, a fixed duration per case.
+ * WATCH fan-out: 1,000 watch streams (HTTPS, one connection each, as 1,000
+ * kubectl -w would hold) on one collection; an object is created and the time
+ * until every watcher has its ADDED event is taken (5 events; median and
+ * worst), against etcd's own watch fan-out (1,000 etcd3 watchers) as the
+ * reference.
  * Run: npm run bench -- apiserver
  */
 import { spawn } from 'node:child_process';
+import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +31,14 @@ import {
 const HOST = '127.38.2.1';
 const CONCURRENCY = 16;
 const DURATION_MS = Number(process.env.BENCH_MS ?? 2000);
+const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
+const WATCH_EVENTS = 5;
 
 interface Result {
   readonly rps: number;
   readonly p99: number;
+  /** WATCH fan-out: the median time until every watcher saw an event (p99 holds the worst). */
+  readonly median?: number;
 }
 
 async function run(op: (i: number) => Promise<void>): Promise<Result> {
@@ -88,10 +99,163 @@ async function benchServer(
   );
   out.GET = await run((i) => call('GET', `/api/v1/namespaces/bench/configmaps/seed-${i % 100}`));
   out.LIST = await run(() => call('GET', '/api/v1/namespaces/bench/configmaps'));
+  await call('POST', '/api/v1/namespaces', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'watch' },
+  });
+  out.WATCH = await watchFanOut(server.url, pki, (i) =>
+    call('POST', '/api/v1/namespaces/watch/configmaps', cm(`w-${String(i)}`)),
+  );
   await agent.close();
   await server.close();
   await store.close();
   return out;
+}
+
+/** Median and worst of the times until all watchers saw an event, as a Result (rps = events/s). */
+function fanOutResult(times: number[]): Result {
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)] ?? 0;
+  return { rps: 1000 / median, p99: times.at(-1) ?? 0, median };
+}
+
+/**
+ * WATCHERS watch streams on one collection (one TLS connection each); then
+ * WATCH_EVENTS creates, each timed until every watcher has its ADDED line.
+ */
+async function watchFanOut(
+  url: string,
+  pki: { ca: { certPem: string }; admin: { certPem: string; keyPem: string } },
+  create: (i: number) => Promise<void>,
+): Promise<Result> {
+  const agent = new HttpsAgent({
+    ca: pki.ca.certPem,
+    cert: pki.admin.certPem,
+    key: pki.admin.keyPem,
+    keepAlive: false,
+    maxSockets: Infinity,
+  });
+  const u = new URL(url);
+  const seen = new Array<number>(WATCHERS).fill(0);
+  let waiting: { count: number; target: number; done: () => void } | undefined;
+  const requests: ReturnType<typeof httpsRequest>[] = [];
+  let closing = false;
+  await Promise.all(
+    Array.from(
+      { length: WATCHERS },
+      (_, w) =>
+        new Promise<void>((resolve, reject) => {
+          const req = httpsRequest(
+            {
+              host: u.hostname,
+              port: u.port,
+              path: '/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion=0',
+              agent,
+            },
+            (res) => {
+              if (res.statusCode !== 200) reject(new Error(`watch: ${String(res.statusCode)}`));
+              resolve();
+              let buf = '';
+              res.on('data', (d: Buffer) => {
+                buf += d.toString();
+                let nl;
+                while ((nl = buf.indexOf('\n')) >= 0) {
+                  if (buf.slice(0, nl).includes('"ADDED"')) {
+                    seen[w] = (seen[w] ?? 0) + 1;
+                    if (waiting !== undefined && seen[w] === waiting.target) {
+                      waiting.count += 1;
+                      if (waiting.count === WATCHERS) waiting.done();
+                    }
+                  }
+                  buf = buf.slice(nl + 1);
+                }
+              });
+              res.on('error', () => undefined);
+            },
+          );
+          req.on('error', (e) => {
+            if (!closing) reject(e);
+          });
+          req.end();
+          requests.push(req);
+        }),
+    ),
+  );
+  const times: number[] = [];
+  for (let e = 1; e <= WATCH_EVENTS; e++) {
+    const t0 = performance.now();
+    // Bounded: a watcher that never sees the event fails the bench instead of hanging it.
+    await new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => {
+        fail(
+          new Error(
+            `event ${String(e)}: ${String(waiting?.count)} of ${String(WATCHERS)} watchers saw it within 60 s`,
+          ),
+        );
+      }, 60_000);
+      waiting = {
+        count: 0,
+        target: e,
+        done: () => {
+          clearTimeout(timer);
+          done();
+        },
+      };
+      void create(e);
+    });
+    times.push(performance.now() - t0);
+  }
+  closing = true;
+  for (const r of requests) r.destroy();
+  agent.destroy();
+  return fanOutResult(times);
+}
+
+/** etcd's own fan-out: WATCHERS etcd3 watchers on one prefix, WATCH_EVENTS puts. */
+async function etcdWatchFanOut(client: Etcd3): Promise<Result> {
+  let waiting: { count: number; done: () => void } | undefined;
+  const watchers = await Promise.all(
+    Array.from({ length: WATCHERS }, () =>
+      client
+        .watch()
+        .prefix('/watch/')
+        .create()
+        .then((w) => {
+          w.on('put', () => {
+            if (waiting !== undefined && ++waiting.count === WATCHERS) waiting.done();
+          });
+          return w;
+        }),
+    ),
+  );
+  const times: number[] = [];
+  for (let e = 1; e <= WATCH_EVENTS; e++) {
+    const t0 = performance.now();
+    await new Promise<void>((done) => {
+      waiting = { count: 0, done };
+      void client.put(`/watch/k${String(e)}`).value('v');
+    });
+    times.push(performance.now() - t0);
+  }
+  await Promise.all(watchers.map((w) => w.cancel()));
+  return fanOutResult(times);
+}
+
+/** `etcdctl put|get` as processes, CONCURRENCY at a time, for DURATION_MS. */
+function etcdctl(url: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('etcdctl', ['--endpoints', url, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ETCDCTL_API: '3' },
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`etcdctl ${args.join(' ')}: ${err}`));
+    });
+  });
 }
 
 async function startEtcd(dir: string): Promise<{ url: string; stop: () => void }> {
@@ -173,16 +337,32 @@ try {
           .then(() => undefined),
       ),
     };
+    ref.WATCH = await etcdWatchFanOut(client);
     client.close();
-    console.log(`concurrency ${CONCURRENCY}, ${DURATION_MS} ms per case`);
+    const ctl: Record<string, Result> = {
+      CREATE: await run((i) => etcdctl(etcd.url, ['put', `/ctl/c${String(i)}`, value])),
+      GET: await run((i) => etcdctl(etcd.url, ['get', `/ref/c${String(i % 100)}`])),
+      LIST: await run(() => etcdctl(etcd.url, ['get', '--prefix', '/ref/c1', '--limit', '100'])),
+    };
     console.log(
-      '| op | embedded store | etcd store | etcd alone (etcd3 client) | etcd store / etcd alone |',
+      `concurrency ${String(CONCURRENCY)}, ${String(DURATION_MS)} ms per case; WATCH: ${String(WATCHERS)} watchers, ${String(WATCH_EVENTS)} events, time until all saw each (median, worst)`,
     );
-    console.log('| --- | --- | --- | --- | --- |');
-    for (const op of ['GET', 'LIST', 'CREATE']) {
-      const ratio = (viaEtcd[op]?.rps ?? 0) / (ref[op]?.rps ?? 1);
+    console.log(
+      '| op | embedded store | etcd store | etcd alone (etcd3 client) | etcdctl (process per request) | embedded / etcd alone | etcd store / etcd alone | etcd store / etcdctl |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    const fmtWatch = (r: Result | undefined): string => {
+      const m = r?.median;
+      return m === undefined || r === undefined
+        ? '-'
+        : `median ${m.toFixed(0)} ms, worst ${r.p99.toFixed(0)} ms`;
+    };
+    const ratio = (a: Result | undefined, b: Result | undefined): string =>
+      a === undefined || b === undefined ? '-' : `${(a.rps / b.rps).toFixed(2)}x`;
+    for (const op of ['GET', 'LIST', 'CREATE', 'WATCH']) {
+      const f = op === 'WATCH' ? fmtWatch : fmt;
       console.log(
-        `| ${op} | ${fmt(embedded[op])} | ${fmt(viaEtcd[op])} | ${fmt(ref[op])} | ${ratio.toFixed(2)}x |`,
+        `| ${op} | ${f(embedded[op])} | ${f(viaEtcd[op])} | ${f(ref[op])} | ${op === 'WATCH' ? '-' : fmt(ctl[op])} | ${ratio(embedded[op], ref[op])} | ${ratio(viaEtcd[op], ref[op])} | ${ratio(viaEtcd[op], ctl[op])} |`,
       );
     }
   } finally {

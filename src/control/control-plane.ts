@@ -29,7 +29,8 @@ import {
 } from '../xds/index.js';
 import { compileProxy, type MeshSettings, type ProxyResources } from './compiler/compile-proxy.js';
 import { GATEWAY_LABELS, type ProxyNode, type ProxyType } from './compiler/proxy-node.js';
-import { createConfigDirSource, type ConfigDirSource } from './config/config-dir-source.js';
+import { createConfigDirSource } from './config/config-dir-source.js';
+import type { ConfigSource } from './config/config-source.js';
 import { formatProblem } from './config/config-snapshot.js';
 import {
   addDebugService,
@@ -42,7 +43,10 @@ import { buildRegistry, type InstanceView, type Registry } from './registry/serv
 
 /** Options of {@link startControlPlane}. */
 export interface ControlPlaneOptions {
-  readonly configDir: string;
+  /** The config source: a watched directory of YAML … */
+  readonly configDir?: string;
+  /** … or the Kubernetes API of this kubeconfig (informers); exactly one of the two. */
+  readonly kubeconfig?: string;
   readonly ca: LoadedCa;
   readonly logger: Logger;
   /** xDS (and debug) listen address. */
@@ -86,7 +90,7 @@ export interface ControlPlaneOptions {
 export interface ControlPlane {
   readonly xdsPort: number;
   readonly caUrl: string;
-  readonly config: ConfigDirSource;
+  readonly config: ConfigSource;
   readonly ads: AdsServer<ProxyNode>;
   /** The operator's credential for the debug API (also in `debugTokenFile`). */
   readonly debugToken: string;
@@ -136,7 +140,7 @@ function decodeSecretValue(secret: Secret, key: string): string | undefined {
 }
 
 /** Gateway credentials from TLS Secrets, as SDS secrets `kubernetes://<name>` (+ `-cacert`). */
-function credentialsOf(config: ConfigDirSource): Map<string, Record<string, unknown>> {
+function credentialsOf(config: ConfigSource): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
   for (const o of config.current.ofKind('Secret')) {
     const secret = o.resource as Secret;
@@ -216,15 +220,24 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     generation += 1;
     ads?.push();
   };
-  const config: ConfigDirSource = createConfigDirSource({
-    dir: options.configDir,
+  const sourceOptions = {
     logger,
     onSnapshot: () => {
       if (registry !== undefined) rebuild();
     },
     ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
     ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
-  });
+  };
+  if ((options.configDir === undefined) === (options.kubeconfig === undefined))
+    throw new PalisadeError('PAL_ERR_USAGE', 'give exactly one of --config-dir and --kubeconfig');
+  const config: ConfigSource =
+    options.kubeconfig === undefined
+      ? createConfigDirSource({ dir: options.configDir ?? '', ...sourceOptions })
+      : // Loaded on use: @kubernetes/client-node is large (seconds to import on a
+        // busy machine), and every CLI command imports the control plane.
+        await (
+          await import('./config/api-source.js')
+        ).openApiConfigSource({ kubeconfig: options.kubeconfig, ...sourceOptions });
   rebuild();
 
   const resourcesFor = (proxy: ProxyNode): ProxyResources => {

@@ -18,4 +18,9 @@ export const CONTROL_ERRORS = {
     summary: 'The control plane could not be reached at the given address.',
     exit: 1,
   },
+  PAL_ERR_CONTROL_CONFIG_API: {
+    summary:
+      'The control plane could not read its config from the API server of --kubeconfig (unreachable, refused or not answering in time).',
+    exit: 1,
+  },
 } as const;

@@ -27,3 +27,4 @@ export {
   type IsolationMode,
   type IsolationRecord,
 } from './netns/index.js';
+export { meshApiClient, replyMessage, type MeshApiClient, type MeshApiInfo } from './mesh-api.js';

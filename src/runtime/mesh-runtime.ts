@@ -36,6 +36,9 @@ import {
   loadCaDirectory,
 } from '../identity/index.js';
 import { allocateAddresses, assertPortFree } from './address-allocation.js';
+import type { MeshApiInfo } from './mesh-api.js';
+import { loadMeshIntoApiServer } from './mesh-apiserver.js';
+import { objectFileName } from './object-file-name.js';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from './supervisor.js';
 import { prometheusProcess, startMeshTracing } from './observability.js';
 import { createPods, POD_ADMIN_PORT, type MeshPods, type Pod } from './netns/index.js';
@@ -68,6 +71,12 @@ export interface MeshOptions {
   readonly podCidr?: string;
   /** netns mode: the service CIDR ClusterIPs come from (default 10.96.0.0/16). */
   readonly serviceCidr?: string;
+  /**
+   * Run an API server (`palisade apiserver`, embedded store in
+   * `<state>/apiserver`) on this address in front of the control plane, which
+   * then reads its config from it (`--kubeconfig`) instead of `<state>/config`.
+   */
+  readonly apiServer?: { readonly host: string; readonly port: number };
 }
 
 /** netns mode: a pod as mesh.json lists it. */
@@ -112,6 +121,8 @@ export interface MeshInfo {
   readonly prometheusUrl?: string;
   /** The trace receiver (`/api/traces`), with `--tracing`. */
   readonly tracesUrl?: string;
+  /** With `up --apiserver`: the API server the mesh's config lives in (apply/delete go there). */
+  readonly apiServer?: MeshApiInfo;
 }
 
 /** A running mesh. */
@@ -125,10 +136,7 @@ const INGRESS_IP = '127.12.0.1';
 const EGRESS_IP = '127.12.0.2';
 const ROOT_NAMESPACE = 'istio-system';
 
-/** The file name an object is stored under in the control plane's config dir. */
-export function objectFileName(kind: string, namespace: string, name: string): string {
-  return `${kind.toLowerCase()}.${namespace === '' ? '_cluster' : namespace}.${name}.yaml`;
-}
+export { objectFileName } from './object-file-name.js';
 
 /** Reads and validates the YAML files directly in `meshDir` (not subdirectories). */
 export function readMeshDir(meshDir: string): ConfigSnapshot {
@@ -302,6 +310,11 @@ async function startMeshWith(
   const controlHost = netns?.network.hostIp ?? '127.0.0.1';
   await assertPortFree(controlHost, controlPort, 'the control plane (xDS)');
   await assertPortFree(controlHost, caPort, 'the control plane (CA)');
+  const apiListen = options.apiServer;
+  if (apiListen !== undefined)
+    await assertPortFree(apiListen.host, apiListen.port, 'the API server');
+  const apiDataDir = join(stateDir, 'apiserver');
+  const kubeconfigFile = join(stateDir, 'kubeconfig');
 
   const placed = allocateAddresses(
     workloads.map((w) => ({
@@ -340,8 +353,9 @@ async function startMeshWith(
       args: [
         options.cli,
         'control',
-        '--config-dir',
-        configDir,
+        ...(apiListen === undefined
+          ? ['--config-dir', configDir]
+          : ['--kubeconfig', kubeconfigFile]),
         '--listen',
         control,
         '--ca-dir',
@@ -567,12 +581,56 @@ async function startMeshWith(
     ...(tracing === undefined ? {} : { tracesUrl: `${tracing.receiver.url}/` }),
     isolation: netns === undefined ? 'loopback' : 'netns',
     pods,
+    ...(apiListen === undefined
+      ? {}
+      : {
+          apiServer: {
+            url: `https://${apiListen.host.includes(':') ? `[${apiListen.host}]` : apiListen.host}:${String(apiListen.port)}`,
+            kubeconfig: kubeconfigFile,
+          },
+        }),
   };
   writeFileSync(join(stateDir, 'mesh.json'), `${JSON.stringify(info, null, 2)}\n`);
 
   const [first, ...rest] = specs;
-  if (first !== undefined) supervisor.start(first);
   const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  if (apiListen !== undefined) {
+    supervisor.start({
+      name: 'apiserver',
+      command: node,
+      args: [
+        options.cli,
+        'apiserver',
+        '--data-dir',
+        apiDataDir,
+        '--listen',
+        `${apiListen.host}:${String(apiListen.port)}`,
+      ],
+      env: baseEnv,
+      cwd: stateDir,
+    });
+    progress(`API server on ${info.apiServer?.url ?? ''}`);
+    try {
+      // What the control plane would read from <state>/config (mesh dir plus generated credentials).
+      const loaded = validateManifests(readManifests([configDir]));
+      if (!loaded.ok)
+        throw new PalisadeError(
+          'PAL_ERR_VALIDATION',
+          loaded.problems.map(formatProblem).join('\n  '),
+        );
+      await loadMeshIntoApiServer({
+        dataDir: apiDataDir,
+        stateDir,
+        snapshot: createSnapshot(1, loaded.objects),
+        deadline,
+        failed: () => supervisor.failed(),
+      });
+    } catch (error) {
+      await supervisor.stop();
+      throw error;
+    }
+  }
+  if (first !== undefined) supervisor.start(first);
   const waitUntil = async (what: string, check: () => Promise<boolean>): Promise<void> => {
     while (!(await check())) {
       const failed = supervisor.failed();

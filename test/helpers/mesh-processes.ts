@@ -40,26 +40,32 @@ export interface ControlPlaneProcess extends PalisadeProcess {
 }
 
 /**
- * Starts `palisade control --config-dir configDir --ca-dir caDir` on a free
+ * Starts `palisade control --config-dir configDir --ca-dir caDir` (or
+ * `--kubeconfig FILE` when given `{ kubeconfig }`) on a free
  * loopback port, with `extraArgs` (e.g. `--mesh-config FILE`) after them.
  */
 export async function startControlPlane(
-  configDir: string,
+  configDir: string | { readonly kubeconfig: string },
   caDir: string,
   extraArgs: readonly string[] = [],
 ): Promise<ControlPlaneProcess> {
   const proc = await spawnPalisade(
     [
       'control',
-      '--config-dir',
-      configDir,
+      ...(typeof configDir === 'string'
+        ? ['--config-dir', configDir]
+        : ['--kubeconfig', configDir.kubeconfig]),
       '--listen',
       '127.0.0.1:0',
       '--ca-dir',
       caDir,
       ...extraArgs,
     ],
-    { ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/ },
+    {
+      ready: /xDS 127\.0\.0\.1:(\d+), CA (https:\/\/\S+),/,
+      // The API source loads @kubernetes/client-node and lists every kind first.
+      ...(typeof configDir === 'string' ? {} : { timeoutMs: 60_000 }),
+    },
   );
   return Object.assign(proc, {
     xds: `127.0.0.1:${proc.match[1] ?? ''}`,

@@ -24,7 +24,13 @@ import {
   type SyncStatusReply,
 } from '../../control/index.js';
 import { PalisadeError } from '../../errors/index.js';
-import { findMeshState, objectFileName, type MeshInfo } from '../../runtime/index.js';
+import {
+  findMeshState,
+  meshApiClient,
+  objectFileName,
+  replyMessage,
+  type MeshInfo,
+} from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { CliIO, Command } from '../command.js';
 import { describeControlError } from '../control-errors.js';
@@ -184,11 +190,10 @@ const findingKey = (f: Parameters<typeof formatFinding>[0]): string => formatFin
  * the change; returns the Error and Warning findings the change brings.
  */
 function newFindings(
-  configDir: string,
+  current: readonly Manifest[],
   replaced: ReadonlySet<string>,
   added: readonly Manifest[],
 ): string[] {
-  const current = existsSync(configDir) ? readManifests([configDir]) : [];
   const after = [...current.filter((m) => !replaced.has(basename(m.file))), ...added];
   const seen = new Set(analyzeManifests(current).map(findingKey));
   return analyzeManifests(after)
@@ -205,6 +210,103 @@ function printFindings(findings: readonly string[], strict: boolean, io: CliIO):
   );
   for (const f of findings) io.stderr(`  ${f}\n`);
   return strict;
+}
+
+/** A Status body's reason (Forbidden, Invalid, …), as kubectl prints it. */
+function replyReason(reply: { status: number; body: unknown }): string {
+  const r = (reply.body as { reason?: unknown } | undefined)?.reason;
+  return typeof r === 'string' ? r : String(reply.status);
+}
+
+/** Sorted-key JSON: the API returns fields in its own order. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  return value;
+}
+
+/**
+ * Where the running mesh's config lives: its config directory (files named
+ * by objectFileName) or, with `up --apiserver`, its API server — read and
+ * written with the mesh's admin kubeconfig, so every change is authenticated,
+ * authorized and admitted like kubectl's.
+ */
+interface ConfigStore {
+  current(): Promise<Manifest[]>;
+  /** The stored form of a resource, to tell "unchanged" from "configured". */
+  text(resource: unknown, namespace: string): string;
+  existing(current: readonly Manifest[], final: string): string | undefined;
+  /** Writes every staged object; returns those the store refused (reasons on stderr). */
+  write(
+    staged: readonly { text: string; final: string; resource: unknown }[],
+    io: CliIO,
+  ): Promise<Set<unknown>>;
+  /** Removes one object; false (reason on stderr) when it was not removed. */
+  remove(
+    o: { final: string; what: string; kind: string; namespace: string; name: string },
+    io: CliIO,
+  ): Promise<boolean>;
+}
+
+function configStore(info: MeshInfo): ConfigStore {
+  const api = info.apiServer;
+  if (api === undefined)
+    return {
+      current: () =>
+        Promise.resolve(existsSync(info.configDir) ? readManifests([info.configDir]) : []),
+      text: (resource) => stringify(resource),
+      existing: (_current, final) => (existsSync(final) ? readFileSync(final, 'utf8') : undefined),
+      write(staged) {
+        for (const s of staged) writeFileSync(`${s.final}.tmp`, s.text, { mode: 0o600 });
+        for (const s of staged) renameSync(`${s.final}.tmp`, s.final);
+        return Promise.resolve(new Set());
+      },
+      remove(o) {
+        rmSync(o.final);
+        return Promise.resolve(true);
+      },
+    };
+  const client = meshApiClient(api.kubeconfig);
+  const text = (resource: unknown, namespace: string): string => {
+    const o = resource as { metadata?: Record<string, unknown> };
+    const metadata = { ...o.metadata, ...(namespace === '' ? {} : { namespace }) };
+    return JSON.stringify(canonical({ ...o, metadata }));
+  };
+  return {
+    current: () => client.list(),
+    text,
+    existing(current, final) {
+      const m = current.find((c) => c.file === basename(final));
+      if (m === undefined) return undefined;
+      const ns = (m.object as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
+      return text(m.object, ns);
+    },
+    async write(staged, io) {
+      const refused = new Set<unknown>();
+      for (const s of staged) {
+        const reply = await client.apply(s.resource);
+        if (reply.status === 200 || reply.status === 201) continue;
+        refused.add(s);
+        io.stderr(`Error from server (${replyReason(reply)}): ${replyMessage(reply)}\n`);
+      }
+      return refused;
+    },
+    async remove(o, io) {
+      const reply = await client.remove(o.kind, o.namespace, o.name);
+      if (reply.status === 200 || reply.status === 202) return true;
+      io.stderr(
+        reply.status === 404
+          ? `${o.what} not found\n`
+          : `Error from server (${replyReason(reply)}): ${replyMessage(reply)}\n`,
+      );
+      return false;
+    },
+  };
 }
 
 export const applyCommand: Command = {
@@ -234,12 +336,14 @@ rejected the change or cannot be reached; 2 on invalid input.`,
         `nothing applied:\n  ${result.problems.map(formatProblem).join('\n  ')}`,
       );
     const before = await syncStatus(target, io);
+    const store = configStore(info);
+    const current = await store.current();
     const staged: { text: string; final: string; line: string; resource: unknown }[] = [];
     const lines: string[] = [];
     for (const o of result.objects) {
       const final = join(info.configDir, objectFileName(o.kind, o.namespace, o.name));
-      const text = stringify(o.resource);
-      const existing = existsSync(final) ? readFileSync(final, 'utf8') : undefined;
+      const text = store.text(o.resource, o.namespace);
+      const existing = store.existing(current, final);
       const what = `${o.kind} ${o.namespace === '' ? '' : `${o.namespace}/`}${o.name}`;
       if (existing === text) {
         lines.push(`${what} unchanged`);
@@ -253,7 +357,7 @@ rejected the change or cannot be reached; 2 on invalid input.`,
       });
     }
     const findings = newFindings(
-      info.configDir,
+      current,
       new Set(staged.map((s) => basename(s.final))),
       staged.map((s) => ({ file: s.final, index: 0, object: s.resource })),
     );
@@ -261,9 +365,10 @@ rejected the change or cannot be reached; 2 on invalid input.`,
       io.stderr('nothing applied\n');
       return 1;
     }
-    for (const s of staged) writeFileSync(`${s.final}.tmp`, s.text, { mode: 0o600 });
-    for (const s of staged) renameSync(`${s.final}.tmp`, s.final);
-    for (const line of [...lines, ...staged.map((s) => s.line)]) io.stdout(`${line}\n`);
+    const refused = await store.write(staged, io);
+    for (const line of [...lines, ...staged.filter((s) => !refused.has(s)).map((s) => s.line)])
+      io.stdout(`${line}\n`);
+    if (refused.size > 0) return 1;
     if (staged.length === 0) return 0;
     return report(target, before, io);
   },
@@ -290,32 +395,41 @@ the others are still deleted. Exit 1 too when a proxy NACKed or did not answer.`
         `nothing deleted:\n  ${result.problems.map(formatProblem).join('\n  ')}`,
       );
     const before = await syncStatus(target, io);
-    const present: { final: string; what: string }[] = [];
+    const store = configStore(info);
+    const current = await store.current();
+    const present: {
+      final: string;
+      what: string;
+      kind: string;
+      namespace: string;
+      name: string;
+    }[] = [];
     let missing = 0;
     for (const o of result.objects) {
       const final = join(info.configDir, objectFileName(o.kind, o.namespace, o.name));
       const what = `${o.kind} ${o.namespace === '' ? '' : `${o.namespace}/`}${o.name}`;
-      if (!existsSync(final)) {
+      if (store.existing(current, final) === undefined) {
         io.stderr(`${what} not found\n`);
         missing += 1;
         continue;
       }
-      present.push({ final, what });
+      present.push({ final, what, kind: o.kind, namespace: o.namespace, name: o.name });
     }
-    const findings = newFindings(
-      info.configDir,
-      new Set(present.map((p) => basename(p.final))),
-      [],
-    );
+    const findings = newFindings(current, new Set(present.map((p) => basename(p.final))), []);
     if (printFindings(findings, target.strict, io)) {
       io.stderr('nothing deleted\n');
       return 1;
     }
+    let removed = 0;
     for (const p of present) {
-      rmSync(p.final);
+      if (!(await store.remove(p, io))) {
+        missing += 1;
+        continue;
+      }
+      removed += 1;
       io.stdout(`${p.what} deleted\n`);
     }
-    const status = present.length > 0 ? await report(target, before, io) : 0;
+    const status = removed > 0 ? await report(target, before, io) : 0;
     return missing > 0 ? 1 : status;
   },
 };

@@ -29,7 +29,7 @@ export function parseHostPort(value: string, flag: string): { host: string; port
 export const controlCommand: Command = {
   path: ['control'],
   summary: 'Run the control plane (config dir watch, xDS server, CA)',
-  usage: `Usage: palisade control --config-dir DIR [--listen 127.0.0.1:15010] [--ca-dir DIR]
+  usage: `Usage: palisade control (--config-dir DIR | --kubeconfig FILE) [--listen 127.0.0.1:15010] [--ca-dir DIR]
                         [--ca-listen HOST:PORT] [--trust-domain TD] [--root-namespace NS]
                         [--outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY]
                         [--mesh-config FILE]
@@ -41,7 +41,16 @@ Namespace/Service/ServiceAccount/Secret and RBAC/NetworkPolicy kinds, Palisade
 Workloads), validates them as one unit and serves each connected proxy its
 config over Envoy's xDS v3 (ADS, state of the world) on --listen. A change to
 DIR that fails validation is rejected whole and logged; the last good config
-keeps serving. The CA (created in --ca-dir, default <state-dir>/ca, when
+keeps serving.
+
+--kubeconfig FILE reads the same kinds from a Kubernetes API instead (a
+Palisade API server — palisade apiserver, or the one palisade up --apiserver
+runs — or a real kube-apiserver): informers list and watch every kind the
+server serves (kinds it does not serve are skipped and logged), and every
+change is validated as one unit like a directory; a rejected change is
+logged and the last good config keeps serving.
+
+The CA (created in --ca-dir, default <state-dir>/ca, when
 missing) signs workload certificates on --ca-listen (default 15012 next to
 the default --listen, else a free port). Runs until interrupted.
 
@@ -79,6 +88,7 @@ operator: at every start the control plane writes a new random token to
       args,
       {
         'config-dir': { type: 'string' },
+        kubeconfig: { type: 'string' },
         listen: { type: 'string' },
         'ca-dir': { type: 'string' },
         'ca-listen': { type: 'string' },
@@ -93,7 +103,14 @@ operator: at every start the control plane writes a new random token to
       false,
     );
     const config = readConfig();
-    const configDir = resolve(io.cwd, requireOption(values['config-dir'], '--config-dir'));
+    const kubeconfigFile =
+      values.kubeconfig === undefined ? undefined : resolve(io.cwd, values.kubeconfig);
+    if (kubeconfigFile !== undefined && values['config-dir'] !== undefined)
+      throw new PalisadeError('PAL_ERR_USAGE', '--config-dir and --kubeconfig exclude each other');
+    const configDir =
+      kubeconfigFile === undefined
+        ? resolve(io.cwd, requireOption(values['config-dir'], '--config-dir'))
+        : undefined;
     const listen = parseHostPort(values.listen ?? config.controlAddress, '--listen');
     const caListen =
       values['ca-listen'] === undefined
@@ -121,7 +138,7 @@ operator: at every start the control plane writes a new random token to
     const rootNamespace = values['root-namespace'] ?? meshConfig?.rootNamespace;
     const logger = createLogger('control', config.logLevel);
     const plane = await startControlPlane({
-      configDir,
+      ...(kubeconfigFile === undefined ? { configDir } : { kubeconfig: kubeconfigFile }),
       ca,
       logger,
       host: listen.host,
@@ -152,7 +169,7 @@ operator: at every start the control plane writes a new random token to
     });
     io.stdout(
       `Control plane ready: xDS ${listen.host}:${String(plane.xdsPort)}, CA ${plane.caUrl}, ` +
-        `config ${configDir} (${String(plane.config.current.objects.size)} objects), trust domain ${ca.trustDomain}\n`,
+        `config ${plane.config.origin} (${String(plane.config.current.objects.size)} objects), trust domain ${ca.trustDomain}\n`,
     );
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {

@@ -15,6 +15,7 @@ import {
   type DashboardServer,
 } from '../../dashboard/index.js';
 import { parseCommandArgs } from '../args.js';
+import { parseHostPort } from './control.js';
 import type { CliIO, Command } from '../command.js';
 
 /** The compiled CLI entry that child processes run. */
@@ -87,6 +88,10 @@ function summary(info: MeshInfo, io: CliIO, mtls: string, dashboardUrl: string):
       `Pods:    ${String(info.pods.length)} network namespaces, pod IPs in mesh.json   (palisade exec ${pod.name} -- ip -br addr)\n`,
     );
   io.stdout(`Control: ${info.control}   (palisade proxy-status --control ${info.control})\n`);
+  if (info.apiServer !== undefined)
+    io.stdout(
+      `API server: ${info.apiServer.url}   (kubectl --kubeconfig ${rel(info.apiServer.kubeconfig)} get virtualservices -A)\n`,
+    );
   io.stdout(`Logs:    ${rel(join(info.stateDir, 'logs'))}/\n`);
   io.stdout(
     `Change it: palisade apply -f FILE   (e.g. ${rel(join(info.meshDir, 'samples'))}/virtual-service-all-v1.yaml)\n`,
@@ -125,6 +130,7 @@ export const upCommand: Command = {
                    [--prometheus | --no-prometheus] [--tracing]
                    [--isolation auto|netns|loopback] [--pod-cidr 10.244.0.0/24]
                    [--service-cidr 10.96.0.0/16]
+                   [--apiserver [--apiserver-listen 127.0.0.1:6443]]
 
 Reads every YAML file directly in MESHDIR (default: the current directory):
 Kubernetes Services and ServiceAccounts, Palisade Workloads (the processes to
@@ -152,7 +158,16 @@ and the sidecar as UID 1337; Services get ClusterIPs from --service-cidr and
 resolve by name in every pod; the control plane listens on the bridge's host
 address. loopback is the layout above. auto (the default, or
 $PALISADE_ISOLATION) picks netns when running as root and \`ip netns\` works.
-The choice is printed first: "Isolation: network namespaces (reason)".`,
+The choice is printed first: "Isolation: network namespaces (reason)".
+
+
+--apiserver keeps the mesh's config in an API server instead of a directory:
+palisade apiserver (embedded store in <state-dir>/apiserver, durable across
+restarts) runs on --apiserver-listen, the mesh's objects are loaded into it
+(server-side apply), the control plane watches it (palisade control
+--kubeconfig) and the admin kubeconfig is written to <state-dir>/kubeconfig:
+kubectl --kubeconfig <state-dir>/kubeconfig works, and palisade apply/delete
+go through the API server, authenticated and authorized like kubectl.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -170,6 +185,8 @@ The choice is printed first: "Isolation: network namespaces (reason)".`,
         isolation: { type: 'string' },
         'pod-cidr': { type: 'string' },
         'service-cidr': { type: 'string' },
+        apiserver: { type: 'boolean' },
+        'apiserver-listen': { type: 'string' },
       },
       false,
     );
@@ -221,6 +238,14 @@ The choice is printed first: "Isolation: network namespaces (reason)".`,
       caPort: port(values['ca-port'], '--ca-port', 15012),
       adminBasePort: port(values['admin-base-port'], '--admin-base-port', 15100),
       readyTimeoutMs: Number(values['timeout-ms'] ?? 90_000),
+      ...(values.apiserver === true
+        ? {
+            apiServer: parseHostPort(
+              values['apiserver-listen'] ?? '127.0.0.1:6443',
+              '--apiserver-listen',
+            ),
+          }
+        : {}),
       logLevel: config.logLevel,
       onProgress: (line) => {
         io.stderr(`palisade up: ${line}\n`);

@@ -18,6 +18,7 @@ import {
   type ConfigProblem,
   type ConfigSnapshot,
 } from './config-snapshot.js';
+import type { ConfigSource } from './config-source.js';
 
 /** Options of {@link createConfigDirSource}. */
 export interface ConfigDirSourceOptions {
@@ -32,14 +33,9 @@ export interface ConfigDirSourceOptions {
 }
 
 /** A watched config directory. */
-export interface ConfigDirSource {
-  /** The last accepted snapshot. */
-  readonly current: ConfigSnapshot;
-  /** Problems of the last rejected change (empty after a good one). */
-  readonly problems: readonly ConfigProblem[];
+export interface ConfigDirSource extends ConfigSource {
   /** Re-reads the directory now; resolves true when the result was accepted. */
   reload(): boolean;
-  close(): void;
 }
 
 type LoadResult = { ok: true; snapshot: ConfigSnapshot } | { ok: false; problems: ConfigProblem[] };
@@ -116,6 +112,7 @@ export function createConfigDirSource(options: ConfigDirSourceOptions): ConfigDi
   options.onSnapshot(current);
 
   return {
+    origin: dir,
     get current() {
       return current;
     },
