@@ -283,6 +283,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   let capture: VirtualOutbound | undefined;
   const admin = createAdminServer({
     ads,
+    instanceIp: options.instanceIp,
     secrets,
     metrics: telemetry.metrics,
     loggers: { proxy: logger },

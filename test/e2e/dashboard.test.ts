@@ -76,6 +76,8 @@ test(
         'up',
         '-f',
         'examples/bookinfo',
+        '--isolation',
+        'loopback',
         '--state-dir',
         stateDir,
         '--control-port',

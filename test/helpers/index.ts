@@ -150,6 +150,7 @@ export async function spawnPalisade(
     // children), the pipe closes and `palisade up` stops its mesh instead of leaking it.
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin.on('error', () => undefined);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -160,6 +161,8 @@ export async function spawnPalisade(
   });
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
+      // The stdin pipe is this process's handle: left open, it keeps the test file alive.
+      child.stdin.destroy();
       resolve(code);
     });
   });

@@ -59,6 +59,8 @@ test('up stops its mesh when the process that started it dies', async (t) => {
         meshDir,
         '--state-dir',
         join(dir.path, 'state'),
+        '--isolation',
+        'loopback',
       ])}, { stdio: ['pipe', 'inherit', 'inherit'] });
        console.log('UP ' + c.pid); setInterval(() => {}, 1000);`,
     ],

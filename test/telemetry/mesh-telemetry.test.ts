@@ -56,6 +56,8 @@ test(
         'up',
         '-f',
         'examples/bookinfo',
+        '--isolation',
+        'loopback',
         '--state-dir',
         state,
         '--control-port',

@@ -290,6 +290,8 @@ go through the API server, authenticated and authorized like kubectl.`,
       process.once('SIGTERM', stop);
       stopWhenParentGoes(stop);
     });
+    // A stdin still being read keeps the event loop (and so this process) alive.
+    process.stdin.destroy();
     return 0;
   },
 };

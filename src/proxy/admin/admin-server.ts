@@ -35,6 +35,12 @@ export interface AdminServerOptions {
   loggers?: Readonly<Record<string, Logger>>;
   /** Live requests, served on /tap and /tap/denies (tap.ts). */
   tap?: ProxyTap;
+  /**
+   * The workload's own address (the pod IP in a network namespace, where the admin port is
+   * reached through a DNAT from the node): also accepted as Host. An IP literal cannot be
+   * re-bound by DNS, so this keeps the rebinding protection.
+   */
+  instanceIp?: string;
 }
 
 /** Envoy's level names → pino's. */
@@ -154,9 +160,11 @@ function hostOnly(value: string): string {
 export function isLoopbackHost(
   host: string | undefined,
   localAddress: string | undefined,
+  instanceIp?: string,
 ): boolean {
   if (host === undefined || host === '') return true;
   const h = hostOnly(host);
+  if (instanceIp !== undefined && (h === instanceIp || h === `[${instanceIp}]`)) return true;
   if (h === 'localhost' || h === '[::1]') return true;
   if (isIPv4(h) && h.startsWith('127.')) return true;
   const local = localAddress?.replace(/^::ffff:/, '');
@@ -170,7 +178,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     const hosts = req.rawHeaders.filter(
       (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
     );
-    if (!hosts.every((h) => isLoopbackHost(h, req.socket.localAddress))) {
+    if (!hosts.every((h) => isLoopbackHost(h, req.socket.localAddress, options.instanceIp))) {
       res.writeHead(403, { 'content-type': 'text/plain', connection: 'close' });
       res.end('forbidden: the admin endpoint answers only Host: localhost / 127.0.0.1 / [::1]\n');
       return;
