@@ -12,3 +12,6 @@ export {
 } from './server.js';
 export { createOidcAuthenticator, type OidcOptions } from './oidc.js';
 export { RESOURCE_TYPES, type ResourceType } from './resources.js';
+export { AUTHORIZATION_MODES, type AuthorizationMode } from './authz-chain.js';
+export { readAuditPolicy } from './audit.js';
+export { parseDuration, readWebhookKubeconfig } from './webhook-client.js';

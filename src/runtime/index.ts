@@ -28,3 +28,11 @@ export {
   type IsolationRecord,
 } from './netns/index.js';
 export { meshApiClient, replyMessage, type MeshApiClient, type MeshApiInfo } from './mesh-api.js';
+export {
+  cleanCapture,
+  DEFAULT_CAPTURE,
+  installCapture,
+  installScript,
+  validateCapture,
+  type CaptureOptions,
+} from './capture/index.js';

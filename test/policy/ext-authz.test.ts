@@ -13,7 +13,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { extAuthzGrpcTypes } from '../../src/proxy/inbound/ext-authz-grpc.js';
 import { waitFor } from '../helpers/index.js';
@@ -79,6 +79,56 @@ data:
           headersToUpstreamOnAllow: [x-ext-authz-check-result]
           headersToDownstreamOnDeny: [x-ext-authz-check-result]
 `;
+
+/**
+ * An `envoy.service.auth.v3.Authorization/Check` server (Envoy's ext_authz v3 gRPC
+ * protocol) on AUTHZ_IP, answering with `onCheck`; stopped after the test or by `stop()`.
+ */
+async function startCheckServer(
+  t: TestContext,
+  onCheck: (request: Record<string, unknown>, callback: grpc.sendUnaryData<object>) => void,
+): Promise<{ port: number; stop: () => void }> {
+  const { request, response } = extAuthzGrpcTypes();
+  const server = new grpc.Server();
+  server.addService(
+    {
+      Check: {
+        path: '/envoy.service.auth.v3.Authorization/Check',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (v: object) =>
+          Buffer.from(request.encode(request.fromObject(v)).finish()),
+        requestDeserialize: (b: Buffer) =>
+          request.toObject(request.decode(b), { longs: Number }) as Record<string, unknown>,
+        responseSerialize: (v: object) =>
+          Buffer.from(response.encode(response.fromObject(v)).finish()),
+        responseDeserialize: (b: Buffer) => response.toObject(response.decode(b)),
+      },
+    },
+    {
+      Check: (
+        call: grpc.ServerUnaryCall<Record<string, unknown>, object>,
+        callback: grpc.sendUnaryData<object>,
+      ) => {
+        onCheck(call.request, callback);
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${AUTHZ_IP}:0`, grpc.ServerCredentials.createInsecure(), (error, p) => {
+      if (error === null) resolve(p);
+      else reject(error);
+    });
+  });
+  let stopped = false;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    server.forceShutdown();
+  };
+  t.after(stop);
+  return { port, stop };
+}
 
 interface Reply {
   status: number;
@@ -229,62 +279,30 @@ test('CUSTOM with an envoyExtAuthzGrpc provider: Check allows with headers, deni
     app.closeAllConnections();
     app.close();
   });
-  const { request, response } = extAuthzGrpcTypes();
   const checks: Record<string, unknown>[] = [];
-  const server = new grpc.Server();
-  server.addService(
-    {
-      Check: {
-        path: '/envoy.service.auth.v3.Authorization/Check',
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (v: object) =>
-          Buffer.from(request.encode(request.fromObject(v)).finish()),
-        requestDeserialize: (b: Buffer) =>
-          request.toObject(request.decode(b)) as Record<string, unknown>,
-        responseSerialize: (v: object) =>
-          Buffer.from(response.encode(response.fromObject(v)).finish()),
-        responseDeserialize: (b: Buffer) => response.toObject(response.decode(b)),
-      },
-    },
-    {
-      Check: (
-        call: grpc.ServerUnaryCall<Record<string, unknown>, object>,
-        callback: grpc.sendUnaryData<object>,
-      ) => {
-        checks.push(call.request);
-        const attributes = call.request['attributes'] as {
-          request: { http: { headers: Record<string, string> } };
-        };
-        if (attributes.request.http.headers['x-ext-authz'] === 'allow')
-          callback(null, {
-            status: { code: 0 },
-            ok_response: {
-              headers: [{ header: { key: 'x-ext-authz-check-result', value: 'allowed' } }],
-            },
-          });
-        else
-          callback(null, {
-            status: { code: 7 },
-            denied_response: {
-              status: { code: 401 },
-              headers: [{ header: { key: 'x-ext-authz-check-result', value: 'denied' } }],
-              body: 'denied by ext_authz grpc',
-            },
-          });
-      },
-    },
-  );
-  const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${AUTHZ_IP}:0`, grpc.ServerCredentials.createInsecure(), (error, p) => {
-      if (error === null) resolve(p);
-      else reject(error);
-    });
+  const server = await startCheckServer(t, (request, callback) => {
+    checks.push(request);
+    const attributes = request['attributes'] as {
+      request: { http: { headers: Record<string, string> } };
+    };
+    if (attributes.request.http.headers['x-ext-authz'] === 'allow')
+      callback(null, {
+        status: { code: 0 },
+        ok_response: {
+          headers: [{ header: { key: 'x-ext-authz-check-result', value: 'allowed' } }],
+        },
+      });
+    else
+      callback(null, {
+        status: { code: 7 },
+        denied_response: {
+          status: { code: 401 },
+          headers: [{ header: { key: 'x-ext-authz-check-result', value: 'denied' } }],
+          body: 'denied by ext_authz grpc',
+        },
+      });
   });
-  let stopped = false;
-  t.after(() => {
-    if (!stopped) server.forceShutdown();
-  });
+  const grpcPort = server.port;
   const port = (app.address() as AddressInfo).port;
   writeFileSync(join(dir.configDir, 'mesh.yaml'), mesh(port, 'sample-ext-authz-grpc'));
   const meshFile = join(dir.path, 'meshconfig.yaml');
@@ -328,8 +346,7 @@ test('CUSTOM with an envoyExtAuthzGrpc provider: Check allows with headers, deni
   assert.equal(denied.body, 'denied by ext_authz grpc');
   assert.equal(denied.headers['x-ext-authz-check-result'], 'denied');
 
-  stopped = true;
-  server.forceShutdown();
+  server.stop();
   const down = await get(port, '/headers', { 'x-ext-authz': 'allow' });
   assert.equal(down.status, 403);
   assert.equal((await get(port, '/ip')).status, 200);
@@ -489,48 +506,13 @@ test('CUSTOM on a TCP port with an envoyExtAuthzGrpc provider: the network ext_a
     t.after(() => app.close());
   }
   const [checked = 0, unchecked = 0] = ports;
-  const { request, response } = extAuthzGrpcTypes();
   const checks: Record<string, unknown>[] = [];
   let verdict: 'allow' | 'deny' = 'allow';
-  const server = new grpc.Server();
-  server.addService(
-    {
-      Check: {
-        path: '/envoy.service.auth.v3.Authorization/Check',
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (v: object) =>
-          Buffer.from(request.encode(request.fromObject(v)).finish()),
-        requestDeserialize: (b: Buffer) =>
-          request.toObject(request.decode(b), { longs: Number, oneofs: false }) as Record<
-            string,
-            unknown
-          >,
-        responseSerialize: (v: object) =>
-          Buffer.from(response.encode(response.fromObject(v)).finish()),
-        responseDeserialize: (b: Buffer) => response.toObject(response.decode(b)),
-      },
-    },
-    {
-      Check: (
-        call: grpc.ServerUnaryCall<Record<string, unknown>, object>,
-        callback: grpc.sendUnaryData<object>,
-      ) => {
-        checks.push(call.request);
-        callback(null, { status: { code: verdict === 'allow' ? 0 : 7 } });
-      },
-    },
-  );
-  const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${AUTHZ_IP}:0`, grpc.ServerCredentials.createInsecure(), (error, p) => {
-      if (error === null) resolve(p);
-      else reject(error);
-    });
+  const server = await startCheckServer(t, (request, callback) => {
+    checks.push(request);
+    callback(null, { status: { code: verdict === 'allow' ? 0 : 7 } });
   });
-  let stopped = false;
-  t.after(() => {
-    if (!stopped) server.forceShutdown();
-  });
+  const grpcPort = server.port;
   writeFileSync(
     join(dir.configDir, 'mesh.yaml'),
     `apiVersion: v1
@@ -618,8 +600,7 @@ spec:
   assert.deepEqual(denied, { data: '', closed: true });
   assert.equal(checks.length, 2);
 
-  stopped = true;
-  server.forceShutdown();
+  server.stop();
   const down = await echo(checked, 'hello\n');
   assert.deepEqual(down, { data: '', closed: true }, 'failOpen false: a dead provider closes');
   assert.equal((await echo(unchecked, 'still\n')).data, 'still\n');

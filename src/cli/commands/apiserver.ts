@@ -11,10 +11,12 @@ import {
   openEtcdStore,
   startApiServer,
   type OidcOptions,
+  AUTHORIZATION_MODES,
+  type AuthorizationMode,
+  readAuditPolicy,
+  parseDuration,
+  readWebhookKubeconfig,
 } from '../../apiserver/index.js';
-import { AUTHORIZATION_MODES, type AuthorizationMode } from '../../apiserver/authz-chain.js';
-import { readAuditPolicy } from '../../apiserver/audit.js';
-import { parseDuration, readWebhookKubeconfig } from '../../apiserver/webhook-client.js';
 import { parseCommandArgs, requireOption } from '../args.js';
 import type { Command } from '../command.js';
 

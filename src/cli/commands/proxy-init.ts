@@ -11,7 +11,7 @@ import {
   installScript,
   validateCapture,
   type CaptureOptions,
-} from '../../runtime/capture/index.js';
+} from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 
