@@ -103,6 +103,8 @@ test(
           'examples/bookinfo',
           '--isolation',
           'netns',
+          // Prometheus is not what this test checks; left on, it takes 9090 from a concurrent test.
+          '--no-prometheus',
           '--pod-cidr',
           POD_CIDR,
           '--service-cidr',
