@@ -23,6 +23,7 @@
  * Kubernetes: "Dynamic Admission Control".
  */
 import { randomUUID } from 'node:crypto';
+import { selectorMatches } from '../../kubernetes/index.js';
 import { jsonPatch } from '../patch.js';
 import { ApiError } from '../status.js';
 import { findResource, storageKey, storagePrefix, type ResourceType } from '../resources.js';
@@ -71,34 +72,28 @@ export interface WebhookOutcome {
   readonly annotations: Record<string, string>;
 }
 
-/** metav1.LabelSelector: matchLabels and matchExpressions; empty matches everything. */
+/**
+ * metav1.LabelSelector from a decoded webhook configuration: matchLabels and
+ * matchExpressions; empty matches everything. Matching is the shared engine
+ * (src/kubernetes selectorMatches); this only reads the untyped object.
+ */
 export function labelSelectorMatches(selector: unknown, labels: Record<string, unknown>): boolean {
   const s = rec(selector);
-  for (const [k, v] of Object.entries(rec(s.matchLabels))) if (labels[k] !== v) return false;
-  const exprs = Array.isArray(s.matchExpressions) ? s.matchExpressions.map(rec) : [];
-  for (const e of exprs) {
-    const key = typeof e.key === 'string' ? e.key : '';
-    const has = Object.hasOwn(labels, key);
-    const value = has ? String(labels[key]) : undefined;
-    const values = strs(e.values);
-    switch (e.operator) {
-      case 'In':
-        if (value === undefined || !values.includes(value)) return false;
-        break;
-      case 'NotIn':
-        if (value !== undefined && values.includes(value)) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
+  const matchLabels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rec(s.matchLabels)))
+    // A non-string value can equal no label value.
+    matchLabels[k] = typeof v === 'string' ? v : `\u0000${JSON.stringify(v)}`;
+  const matchExpressions = (Array.isArray(s.matchExpressions) ? s.matchExpressions : [])
+    .map(rec)
+    .map((e) => ({
+      key: typeof e.key === 'string' ? e.key : '',
+      operator: typeof e.operator === 'string' ? e.operator : '',
+      values: strs(e.values),
+    }));
+  const present: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels))
+    if (v !== undefined) present[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  return selectorMatches({ matchLabels, matchExpressions }, present);
 }
 
 /** One rule of `rules[]` (admissionregistration/v1 RuleWithOperations). */
