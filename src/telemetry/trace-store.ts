@@ -20,7 +20,7 @@
  * and principals.
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv4, type AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
 import { PalisadeError } from '../errors/index.js';
 
@@ -114,13 +114,13 @@ function nanosToMs(v: unknown): number {
 /** Creates a store keeping at most `maxTraces` traces and `maxSpans` spans. */
 export function createTraceStore(maxTraces = 1_000, maxSpans = 10_000): TraceStore {
   // Map order = insertion order: the first key is the oldest trace.
-  const traces = new Map<string, StoredSpan[]>();
+  const traces = new Map<string, Map<string, StoredSpan>>();
   let spanCount = 0;
   const evict = (): void => {
     while (traces.size > maxTraces || spanCount > maxSpans) {
       const oldest = traces.keys().next();
       if (oldest.done === true) return;
-      spanCount -= traces.get(oldest.value)?.length ?? 0;
+      spanCount -= traces.get(oldest.value)?.size ?? 0;
       traces.delete(oldest.value);
     }
   };
@@ -174,13 +174,19 @@ export function createTraceStore(maxTraces = 1_000, maxSpans = 10_000): TraceSto
             };
             let spans = traces.get(traceId);
             if (spans === undefined) {
-              spans = [];
+              spans = new Map();
               traces.set(traceId, spans);
             }
-            if (spans.some((x) => x.spanId === spanId)) continue;
-            spans.push(span);
+            // Keyed by span id: a duplicate is one lookup, not a scan (a single
+            // export of 100k spans of one trace was quadratic: minutes of CPU).
+            // One trace holds at most maxSpans spans; the rest of a flood is dropped.
+            if (spans.has(spanId) || spans.size >= maxSpans) continue;
+            spans.set(spanId, span);
             spanCount += 1;
             kept += 1;
+            // The store never holds more than maxSpans: evict as we go, so one
+            // huge export cannot grow it to the body's size first.
+            if (spanCount > maxSpans) evict();
           }
       }
       evict();
@@ -190,7 +196,7 @@ export function createTraceStore(maxTraces = 1_000, maxSpans = 10_000): TraceSto
       const out: TraceSummary[] = [];
       const limit = Math.min(Math.max(query.limit ?? 20, 1), 1_000);
       for (const [id, spans] of [...traces].reverse()) {
-        const s = summary(id, spans);
+        const s = summary(id, [...spans.values()]);
         if (
           query.service !== undefined &&
           query.service !== '' &&
@@ -208,7 +214,7 @@ export function createTraceStore(maxTraces = 1_000, maxSpans = 10_000): TraceSto
       const spans = traces.get(traceId.toLowerCase());
       return spans === undefined
         ? undefined
-        : [...spans].sort((a, b) => a.startTimeUnixMs - b.startTimeUnixMs);
+        : [...spans.values()].sort((a, b) => a.startTimeUnixMs - b.startTimeUnixMs);
     },
     get size() {
       return { traces: traces.size, spans: spanCount };
@@ -292,6 +298,23 @@ export interface TraceReceiver {
 }
 
 const MAX_BODY = 4 * 1024 * 1024;
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** True when every Host header names loopback (127/8, ::1, localhost), with or without a port. */
+function loopbackHost(req: http.IncomingMessage): boolean {
+  const hosts = req.rawHeaders.filter(
+    (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
+  );
+  return (
+    hosts.length > 0 &&
+    hosts.every((h) => {
+      const v = h.trim().toLowerCase();
+      const name = v.startsWith('[') ? v.slice(1, v.indexOf(']')) : (v.split(':')[0] ?? v);
+      return name === 'localhost' || name === '::1' || (isIPv4(name) && name.startsWith('127.'));
+    })
+  );
+}
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -310,67 +333,99 @@ export async function startTraceReceiver(
       { path: 'host' },
     );
   const store = options.store ?? createTraceStore();
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://receiver');
-    if (req.method === 'POST' && url.pathname === '/v1/traces') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) {
-          send(res, 413, { error: 'body larger than 4 MiB' });
+  const server = http.createServer(
+    {
+      // Slowloris bounds: a head must arrive in 5 s and a whole request in 10 s
+      // (an exporter sends one small batch per POST; Node's defaults are 60/300 s).
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+      maxHeaderSize: 16 * 1024,
+    },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://receiver');
+      // DNS rebinding: a web page whose name resolves to loopback must not read
+      // spans (URLs, principals) nor write fake ones. Only loopback Host names.
+      if (!loopbackHost(req)) {
+        res.writeHead(403, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error: 'the trace receiver answers only loopback Host names' }));
+        return;
+      }
+      if (req.method === 'POST' && url.pathname === '/v1/traces') {
+        const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+        if (encoding !== 'identity') {
+          // Not decompressing means no decompression bomb; OTLP exporters retry uncompressed.
+          res.writeHead(415, { 'content-type': 'application/json', connection: 'close' });
+          res.end(JSON.stringify({ error: `Content-Encoding ${encoding} is not accepted` }));
           req.destroy();
           return;
         }
-        chunks.push(c);
-      });
-      req.on('end', () => {
-        if (res.headersSent) return;
-        const body = Buffer.concat(chunks);
-        const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
-        try {
-          const decoded =
-            type === 'application/x-protobuf'
-              ? decodeOtlpProtobuf(body)
-              : (JSON.parse(body.toString('utf8')) as unknown);
-          store.add(decoded);
-        } catch (error) {
-          send(res, 400, { error: error instanceof Error ? error.message : 'undecodable body' });
+        if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+          // Refused from the head alone: no waiting for a body that is too large anyway.
+          res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+          res.end(JSON.stringify({ error: 'body larger than 4 MiB' }));
+          req.destroy();
           return;
         }
-        // OTLP/HTTP: a full success is an empty ExportTraceServiceResponse in the request's encoding.
-        if (type === 'application/x-protobuf') {
-          res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-          res.end();
-        } else send(res, 200, {});
-      });
-      return;
-    }
-    if (req.method === 'GET' && url.pathname === '/api/traces') {
-      const n = (k: string): number | undefined => {
-        const v = url.searchParams.get(k);
-        return v === null || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
-      };
-      const e = url.searchParams.get('error');
-      send(res, 200, {
-        traces: store.search({
-          service: url.searchParams.get('service') ?? undefined,
-          minDurationMs: n('minDurationMs'),
-          error: e === 'true' ? true : e === 'false' ? false : undefined,
-          limit: n('limit'),
-        }),
-      });
-      return;
-    }
-    const one = /^\/api\/traces\/([0-9a-fA-F]{32})$/.exec(url.pathname);
-    if (req.method === 'GET' && one !== null) {
-      const spans = store.trace(one[1] ?? '');
-      if (spans === undefined) send(res, 404, { error: 'no such trace' });
-      else send(res, 200, { traceId: (one[1] ?? '').toLowerCase(), spans });
-      return;
-    }
-    send(res, 404, { error: 'not found' });
-  });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        req.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_BODY) {
+            send(res, 413, { error: 'body larger than 4 MiB' });
+            req.destroy();
+            return;
+          }
+          chunks.push(c);
+        });
+        req.on('end', () => {
+          if (res.headersSent) return;
+          const body = Buffer.concat(chunks);
+          const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+          try {
+            const decoded =
+              type === 'application/x-protobuf'
+                ? decodeOtlpProtobuf(body)
+                : (JSON.parse(body.toString('utf8')) as unknown);
+            store.add(decoded);
+          } catch (error) {
+            send(res, 400, { error: error instanceof Error ? error.message : 'undecodable body' });
+            return;
+          }
+          // OTLP/HTTP: a full success is an empty ExportTraceServiceResponse in the request's encoding.
+          if (type === 'application/x-protobuf') {
+            res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+            res.end();
+          } else send(res, 200, {});
+        });
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/api/traces') {
+        const n = (k: string): number | undefined => {
+          const v = url.searchParams.get(k);
+          return v === null || v === '' || !Number.isFinite(Number(v)) ? undefined : Number(v);
+        };
+        const e = url.searchParams.get('error');
+        send(res, 200, {
+          traces: store.search({
+            service: url.searchParams.get('service') ?? undefined,
+            minDurationMs: n('minDurationMs'),
+            error: e === 'true' ? true : e === 'false' ? false : undefined,
+            limit: n('limit'),
+          }),
+        });
+        return;
+      }
+      const one = /^\/api\/traces\/([0-9a-fA-F]{32})$/.exec(url.pathname);
+      if (req.method === 'GET' && one !== null) {
+        const spans = store.trace(one[1] ?? '');
+        if (spans === undefined) send(res, 404, { error: 'no such trace' });
+        else send(res, 200, { traceId: (one[1] ?? '').toLowerCase(), spans });
+        return;
+      }
+      send(res, 404, { error: 'not found' });
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, resolve);
