@@ -2,7 +2,7 @@
  * Reading manifests: files or directories of YAML/JSON, many documents per
  * file, each remembered with its file and index so errors can name them.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { PalisadeError } from '../errors/index.js';
@@ -184,11 +184,26 @@ export function listManifestFiles(path: string): string[] {
   return files;
 }
 
-/** Reads every manifest under the given files or directories. */
+function realpathOr(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
+/** Reads every manifest under the given files or directories (each file once). */
 export function readManifests(paths: readonly string[]): Manifest[] {
   const out: Manifest[] = [];
+  // A file reached twice (`-f dir -f dir/a.yaml`, the same -f twice) is read
+  // once, as kubectl reads it: otherwise its objects are "duplicates of
+  // themselves". Two different files holding one object stay an error.
+  const read = new Set<string>();
   for (const p of paths) {
     for (const file of listManifestFiles(p)) {
+      const real = realpathOr(file);
+      if (read.has(real)) continue;
+      read.add(real);
       let bytes: Buffer;
       try {
         if (statSync(file).size > MAX_MANIFEST_FILE_BYTES)
