@@ -73,13 +73,38 @@ function presentedToken(req: http.IncomingMessage, url: URL): string | undefined
     ?.split(';')
     .map((c) => c.trim())
     .find((c) => c.startsWith(`${COOKIE}=`));
-  if (cookie !== undefined) return decodeURIComponent(cookie.slice(COOKIE.length + 1));
+  if (cookie !== undefined) {
+    // A malformed escape (`%E0%A4%A`) threw out of the request handler and ended the process.
+    try {
+      return decodeURIComponent(cookie.slice(COOKIE.length + 1));
+    } catch {
+      return undefined;
+    }
+  }
   return url.searchParams.get('token') ?? undefined;
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
+}
+
+/** At most this many /api/tap streams at once (each holds a connection to every proxy of its workload). */
+const MAX_TAPS = 32;
+/** A tap line longer than this (no newline yet) ends that proxy's stream. */
+const MAX_TAP_LINE = 64 * 1024;
+let openTaps = 0;
+
+/** One relayed tap line as an SSE event, or undefined when the proxy sent no JSON object. */
+function tapEvent(proxy: string, line: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  return `data: ${JSON.stringify({ proxy, ...parsed })}\n\n`;
 }
 
 /** Relays `/api/tap` as Server-Sent Events from every proxy of the workload. */
@@ -89,6 +114,15 @@ function tap(data: MeshData, workloadId: string, res: http.ServerResponse): void
     sendJson(res, 404, { error: `no workload ${workloadId} with a proxy in this mesh` });
     return;
   }
+  if (openTaps >= MAX_TAPS) {
+    res.setHeader('retry-after', '5');
+    sendJson(res, 503, { error: `${String(MAX_TAPS)} tap streams are open; close one first` });
+    return;
+  }
+  openTaps += 1;
+  res.once('close', () => {
+    openTaps -= 1;
+  });
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-store',
@@ -105,13 +139,16 @@ function tap(data: MeshData, workloadId: string, res: http.ServerResponse): void
         while (nl >= 0) {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
-          if (line !== '')
-            res.write(
-              `data: ${JSON.stringify({ proxy: p.name, ...(JSON.parse(line) as object) })}\n\n`,
-            );
+          // A line that is not a JSON object is skipped: JSON.parse threw out of this
+          // handler and ended the dashboard.
+          const event = line === '' ? undefined : tapEvent(p.name, line);
+          if (event !== undefined) res.write(event);
           nl = buffered.indexOf('\n');
         }
+        // Unbounded otherwise: a proxy that never sends a newline grew this without limit.
+        if (buffered.length > MAX_TAP_LINE) up.destroy();
       });
+      up.on('error', () => undefined);
     }),
   );
   for (const u of upstream) u.on('error', () => undefined);
@@ -209,66 +246,74 @@ export async function startDashboardServer(
       'PAL_ERR_DASHBOARD_TOKEN_REQUIRED',
       `the dashboard would listen on ${host}, which is not loopback: pass --token-file FILE (a secret of at least 16 characters) so only holders of it can read the mesh`,
     );
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard');
-    if (token !== undefined) {
-      const presented = presentedToken(req, url);
-      if (!tokenMatches(token, presented)) {
-        res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
-        res.end(
-          'unauthorized: open the dashboard URL with ?token=… (see palisade dashboard --help)\n',
+  const server = http.createServer(
+    {
+      // Slowloris bounds (Node's defaults are 60 s / 300 s): a GET's head in 10 s.
+      headersTimeout: 10_000,
+      requestTimeout: 15_000,
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://dashboard');
+      if (token !== undefined) {
+        const presented = presentedToken(req, url);
+        if (!tokenMatches(token, presented)) {
+          res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
+          res.end(
+            'unauthorized: open the dashboard URL with ?token=… (see palisade dashboard --help)\n',
+          );
+          return;
+        }
+        if (url.searchParams.has('token')) {
+          // Trade the URL token for a cookie so it leaves the address bar and history.
+          res.writeHead(303, {
+            location: url.pathname,
+            'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+          });
+          res.end();
+          return;
+        }
+      } else {
+        // Loopback without a token: refuse non-loopback Host names (DNS rebinding), as the proxy admin does.
+        const hosts = req.rawHeaders.filter(
+          (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
         );
+        if (!hosts.every((h) => isLoopbackAddress(hostOnly(h)))) {
+          res.writeHead(403, { 'content-type': 'text/plain' });
+          res.end('forbidden: the dashboard answers only Host: localhost / 127.0.0.1 / [::1]\n');
+          return;
+        }
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
+        res.end('the dashboard is read-only\n');
         return;
       }
-      if (url.searchParams.has('token')) {
-        // Trade the URL token for a cookie so it leaves the address bar and history.
-        res.writeHead(303, {
-          location: url.pathname,
-          'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+      const path = url.pathname;
+      const asset = DASHBOARD_ASSETS[path === '/' ? '/index.html' : path];
+      if (asset !== undefined) {
+        res.writeHead(200, {
+          'content-type': asset.type,
+          'cache-control': 'no-cache',
+          // Everything comes from this origin; no inline script, no third party.
+          'content-security-policy':
+            "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'",
+          'x-content-type-options': 'nosniff',
         });
-        res.end();
+        res.end(asset.body);
         return;
       }
-    } else {
-      // Loopback without a token: refuse non-loopback Host names (DNS rebinding), as the proxy admin does.
-      const hosts = req.rawHeaders.filter(
-        (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
-      );
-      if (!hosts.every((h) => isLoopbackAddress(hostOnly(h)))) {
-        res.writeHead(403, { 'content-type': 'text/plain' });
-        res.end('forbidden: the dashboard answers only Host: localhost / 127.0.0.1 / [::1]\n');
+      if (path.startsWith('/api/')) {
+        api(options.data, path, url, res).catch(() => {
+          if (!res.headersSent) sendJson(res, 502, { error: 'the mesh did not answer' });
+          else res.end();
+        });
         return;
       }
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
-      res.end('the dashboard is read-only\n');
-      return;
-    }
-    const path = url.pathname;
-    const asset = DASHBOARD_ASSETS[path === '/' ? '/index.html' : path];
-    if (asset !== undefined) {
-      res.writeHead(200, {
-        'content-type': asset.type,
-        'cache-control': 'no-cache',
-        // Everything comes from this origin; no inline script, no third party.
-        'content-security-policy':
-          "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'",
-        'x-content-type-options': 'nosniff',
-      });
-      res.end(asset.body);
-      return;
-    }
-    if (path.startsWith('/api/')) {
-      api(options.data, path, url, res).catch(() => {
-        if (!res.headersSent) sendJson(res, 502, { error: 'the mesh did not answer' });
-        else res.end();
-      });
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end(`not found: ${path}\n`);
-  });
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(`not found: ${path}\n`);
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
