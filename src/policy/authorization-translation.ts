@@ -13,7 +13,16 @@
  * in DENY and AUDIT only the field is dropped, so the rule matches more
  * (Istio: "fail closed for TCP").
  */
-import type { AuthorizationPolicy, AuthzCondition, AuthzRule } from '../api/security/index.js';
+import {
+  isPathTemplate,
+  namespaceRegex,
+  pathTemplateRegex,
+  serviceAccountRegex,
+  trustDomainRegex,
+  type AuthorizationPolicy,
+  type AuthzCondition,
+  type AuthzRule,
+} from '../api/security/index.js';
 import type {
   CidrRange,
   HeaderMatcher,
@@ -58,8 +67,6 @@ export function rbacPolicyName(namespace: string, name: string, rule: number): s
   return `ns[${namespace}]-policy[${name}]-rule[${rule}]`;
 }
 
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /** Istio string semantics: `*` (present, non-empty), `abc*` prefix, `*abc` suffix, else exact. */
 export function stringMatcher(
   value: string,
@@ -73,27 +80,10 @@ export function stringMatcher(
   return { exact: pre + value, ...ic };
 }
 
-/**
- * Envoy's uri_template character classes (source/extensions/path/uri_template/
- * uri_template_internal.cc): `*` is one or more pchars of one segment, `**`
- * zero or more pchars and `/` (so `/allow/{**}` matches `/allow/` and
- * `/allow/admin/`, and `/store/{**}` matches `/store//cart`).
- */
-const URI_TEMPLATE_LITERAL = "a-zA-Z0-9\\-._~%!$&'()+,;:@=";
-const URI_TEMPLATE_ONE = `[${URI_TEMPLATE_LITERAL}]+`;
-const URI_TEMPLATE_ANY = `[${URI_TEMPLATE_LITERAL}/]*`;
-
 /** Istio path values: templates (`{*}`, `{**}`) as Envoy's uri_template, else Istio string semantics. */
 function pathMatcher(value: string): StringMatcher {
-  if (value.includes('{*}') || value.includes('{**}')) {
-    const regex = value
-      .split('/')
-      .map((seg) =>
-        seg === '{*}' ? URI_TEMPLATE_ONE : seg === '{**}' ? URI_TEMPLATE_ANY : escapeRegex(seg),
-      )
-      .join('/');
-    return { safe_regex: { regex } };
-  }
+  // Templates as Envoy's uri_template (the regex built where validation size-checks it).
+  if (isPathTemplate(value)) return { safe_regex: { regex: pathTemplateRegex(value) } };
   return stringMatcher(value);
 }
 
@@ -117,13 +107,7 @@ function cidr(value: string): CidrRange {
 
 function namespaceMatcher(ns: string): StringMatcher {
   // Istio matches the namespace segment of the peer's SPIFFE ID.
-  if (ns === '*') return { safe_regex: { regex: '.*/ns/[^/]+/.*' } };
-  const body = ns.endsWith('*')
-    ? `${escapeRegex(ns.slice(0, -1))}[^/]*`
-    : ns.startsWith('*')
-      ? `[^/]*${escapeRegex(ns.slice(1))}`
-      : escapeRegex(ns);
-  return { safe_regex: { regex: `.*/ns/${body}/.*` } };
+  return { safe_regex: { regex: namespaceRegex(ns) } };
 }
 
 const authenticated = (m: StringMatcher): Principal => ({ authenticated: { principal_name: m } });
@@ -148,27 +132,13 @@ interface TranslationContext {
   readonly trustDomains?: readonly string[];
 }
 
-/**
- * Istio's serviceAccountRegex (pilot/pkg/security/authz/model/generator.go):
- * `spiffe://<td>/ns/<ns>/` then optional pairs, `sa/<sa>`, optional pairs —
- * so `my-sa` does not match `my-sa-suffix`. A bare `<sa>` is in `namespace`.
- */
-export function serviceAccountRegex(namespace: string, value: string): string {
-  const slash = value.indexOf('/');
-  const ns = slash < 0 ? namespace : value.slice(0, slash);
-  const sa = slash < 0 ? value : value.slice(slash + 1);
-  return `spiffe://.+/ns/${escapeRegex(ns)}/(.+/|)sa/${escapeRegex(sa)}(/.+)?`;
-}
-
 /** `trustDomains` values (Istio string semantics) against the peer's SPIFFE ID. */
 function trustDomainMatcher(td: string): StringMatcher {
-  if (td === '*') return { safe_regex: { regex: 'spiffe://[^/]+/.*' } };
-  if (td.endsWith('*'))
-    return { safe_regex: { regex: `spiffe://${escapeRegex(td.slice(0, -1))}[^/]*/.*` } };
-  if (td.startsWith('*'))
-    return { safe_regex: { regex: `spiffe://[^/]*${escapeRegex(td.slice(1))}/.*` } };
-  return { prefix: `spiffe://${td}/` };
+  const regex = trustDomainRegex(td);
+  return regex === undefined ? { prefix: `spiffe://${td}/` } : { safe_regex: { regex } };
 }
+
+export { serviceAccountRegex };
 
 const ISTIO_DEFAULT_TRUST_DOMAIN = 'cluster.local';
 

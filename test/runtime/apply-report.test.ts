@@ -33,16 +33,19 @@ spec: { serviceAccount: ratings, labels: { app: ratings }, command: node, ports:
 `;
 
 /**
- * A policy the API accepts and the proxy refuses: a path template whose
- * compiled RE2 pattern is over the proxy's regex size bound.
+ * Config the API accepts and the proxy refuses: a Maglev table size that is
+ * not prime (Istio does not validate it; Envoy, and Palisade's proxy, NACK
+ * the cluster). (A path template too large for the regex bound was the
+ * fixture before; the API now refuses that itself — test/security/
+ * control-regex-bounds.test.ts.)
  */
-const LONG_TEMPLATE = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: long-template, namespace: default }
+const NON_PRIME_MAGLEV = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ratings-maglev, namespace: default }
 spec:
-  selector: { matchLabels: { app: productpage } }
-  action: DENY
-  rules: [{ to: [{ operation: { paths: ["${'/{*}'.repeat(400)}"] } }] }]
+  host: ratings
+  trafficPolicy:
+    loadBalancer: { consistentHash: { httpHeaderName: x-user, maglev: { tableSize: 1000 } } }
 `;
 
 const TO_RATINGS = `apiVersion: networking.istio.io/v1
@@ -120,10 +123,10 @@ test('apply reports every proxy ACK, a NACK with the proxy and its reason, and r
   assert.match(good.stdout, /every proxy ACKed the change \(1\)/);
 
   // Rejected by the proxy: the NACK names the proxy and its reason, exit 1.
-  const bad = await apply(file('bad.yaml', LONG_TEMPLATE));
+  const bad = await apply(file('bad.yaml', NON_PRIME_MAGLEV));
   assert.equal(bad.code, 1, bad.stdout + bad.stderr);
-  assert.match(bad.stdout, /^AuthorizationPolicy default\/long-template created$/m);
-  assert.match(bad.stdout, /^ {2}NACKed {2}productpage-0\.default: .*regex/m, bad.stderr);
+  assert.match(bad.stdout, /^DestinationRule default\/ratings-maglev created$/m);
+  assert.match(bad.stdout, /^ {2}NACKed {2}productpage-0\.default: .*table_size/m, bad.stderr);
   assert.match(bad.stderr, /1 of 1 proxies did not take the change/);
 
   // Deleting it brings the proxy back in sync; the old NACK is not reported again.
@@ -135,7 +138,7 @@ test('apply reports every proxy ACK, a NACK with the proxy and its reason, and r
     state,
   ]);
   assert.equal(undo.code, 0, undo.stdout + undo.stderr);
-  assert.match(undo.stdout, /^AuthorizationPolicy default\/long-template deleted$/m);
+  assert.match(undo.stdout, /^DestinationRule default\/ratings-maglev deleted$/m);
   assert.match(undo.stdout, /^ {2}ACKed {3}productpage-0\.default$/m);
 
   // A route to a host that does not exist: applied, with the analyzer's warning and code.

@@ -6,3 +6,11 @@ export {
   validateSecurityResource,
   type SecurityKind,
 } from './validate.js';
+export {
+  escapeRegex,
+  isPathTemplate,
+  namespaceRegex,
+  pathTemplateRegex,
+  serviceAccountRegex,
+  trustDomainRegex,
+} from './authz-regex.js';

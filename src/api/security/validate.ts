@@ -3,7 +3,15 @@
  * plus Istio's semantic rules, every problem reported with its field path.
  */
 import { isIP } from 'node:net';
+import { safeRegexProblem } from '../../regex/index.js';
 import { createValidator, joinPath, type ValidationIssue } from '../validation.js';
+import {
+  isPathTemplate,
+  namespaceRegex,
+  pathTemplateRegex,
+  serviceAccountRegex,
+  trustDomainRegex,
+} from './authz-regex.js';
 import {
   AuthorizationPolicySchema,
   PeerAuthenticationSchema,
@@ -84,8 +92,29 @@ function validatePort(v: string, path: string, issues: ValidationIssue[]): void 
     issues.push({ path, message: `invalid port ${JSON.stringify(v)}` });
 }
 
+/**
+ * The RE2 pattern a value becomes in the proxy's RBAC filter must be within
+ * src/regex's bounds (1,024 bytes, 1,024 instructions): refused here with the
+ * field, not NACKed by every proxy that gets the policy.
+ */
+function checkCompiledRegex(
+  regex: string | undefined,
+  path: string,
+  value: string,
+  issues: ValidationIssue[],
+): void {
+  if (regex === undefined) return;
+  const problem = safeRegexProblem(regex);
+  if (problem !== undefined)
+    issues.push({
+      path,
+      message: `${JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value)} compiles to a regular expression over the proxy's bound (${problem}); split it into shorter values`,
+    });
+}
+
 function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void {
   const spec = p.spec ?? {};
+  const policyNamespace = p.metadata.namespace ?? 'default';
   const action = spec.action ?? 'ALLOW';
   if (action === 'CUSTOM' && spec.provider === undefined) {
     issues.push({ path: 'spec.provider', message: 'CUSTOM action requires a provider' });
@@ -125,6 +154,15 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
             message: 'not supported with the CUSTOM action',
           });
         }
+        (values ?? []).forEach((v, k) => {
+          const at = joinPath(joinPath(sp, name), k);
+          if (/^(not)?[nN]amespaces$/.test(name))
+            checkCompiledRegex(namespaceRegex(v), at, v, issues);
+          if (/^(not)?[sS]erviceAccounts$/.test(name))
+            checkCompiledRegex(serviceAccountRegex(policyNamespace, v), at, v, issues);
+          if (/^(not)?[tT]rustDomains$/.test(name))
+            checkCompiledRegex(trustDomainRegex(v), at, v, issues);
+        });
         if (/^(not)?([iI]pBlocks|[rR]emoteIpBlocks)$/.test(name)) {
           (values ?? []).forEach((v, k) => {
             if (!isCidrOrIp(v))
@@ -167,6 +205,8 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
             const error = pathTemplateError(v);
             if (error !== undefined)
               issues.push({ path: joinPath(joinPath(op, name), k), message: error });
+            else if (isPathTemplate(v))
+              checkCompiledRegex(pathTemplateRegex(v), joinPath(joinPath(op, name), k), v, issues);
           });
         }
       }
@@ -191,6 +231,11 @@ function semanticAuthz(p: AuthorizationPolicy, issues: ValidationIssue[]): void 
             issues.push({ path: cp, message: `invalid IP address or CIDR ${JSON.stringify(v)}` });
         });
       }
+      [...(c.values ?? []), ...(c.notValues ?? [])].forEach((v) => {
+        if (c.key === 'source.namespace') checkCompiledRegex(namespaceRegex(v), cp, v, issues);
+        if (c.key === 'source.serviceAccount')
+          checkCompiledRegex(serviceAccountRegex(policyNamespace, v), cp, v, issues);
+      });
       if (c.key === 'destination.port')
         [...(c.values ?? []), ...(c.notValues ?? [])].forEach((v) => {
           validatePort(v, cp, issues);
