@@ -102,8 +102,13 @@ function headerOptions(list: unknown): Record<string, string> {
     const header = isRecord(option) && isRecord(option['header']) ? option['header'] : {};
     const key = header['key'];
     const value = header['value'];
-    if (typeof key === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key))
-      out[key.toLowerCase()] = typeof value === 'string' ? value.replace(/[\r\n\0]/g, '') : '';
+    if (typeof key !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) continue;
+    const v = typeof value === 'string' ? value.replace(/[\r\n\0]/g, '') : '';
+    // A value Node cannot send (other control characters, code points over U+00FF)
+    // threw from writeHead: the authorizer's denial became a bare 403. Such a header
+    // is dropped, as an invalid key is; the answer itself still counts.
+    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(v)) continue;
+    out[key.toLowerCase()] = v;
   }
   return out;
 }
