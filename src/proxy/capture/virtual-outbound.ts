@@ -31,6 +31,13 @@ import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
 import { containRequest, containSocket } from '../containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
+import {
+  answerParseError,
+  CONNECTION_CHECK_INTERVAL_MS,
+  enforceHeadersTimeout,
+  MAX_REQUEST_HEADER_BYTES,
+  REQUEST_HEADERS_TIMEOUT_MS,
+} from '../request-head.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
@@ -119,6 +126,20 @@ export function detectProtocol(first: Buffer): string | undefined {
   return /^[A-Z][A-Z-]{1,19} \/\S*$/.test(line) ? 'http/1.1' : undefined;
 }
 
+/** The most bytes protocol detection reads before it decides (Envoy's http_inspector reads at most 8 KiB). */
+const MAX_SNIFF_BYTES = 8 * 1024;
+
+/**
+ * True while `first` cannot be told yet: a method still arriving (`G`, `GET`,
+ * `GET `) or the start of the HTTP/2 preface. http_inspector then waits for
+ * more bytes (until `listener_filters_timeout`) instead of deciding on the
+ * first TCP segment: a request line split across segments is still HTTP.
+ */
+export function undecided(first: Buffer): boolean {
+  if (first.length < 3 && 'PRI'.startsWith(first.toString('latin1'))) return true;
+  return /^[A-Z][A-Z-]{0,19} ?$/.test(first.toString('latin1', 0, Math.min(first.length, 32)));
+}
+
 function protocolsOf(chain: R): string[] {
   const p = rec(chain['filter_chain_match'])['application_protocols'];
   return Array.isArray(p) ? p.map(String) : [];
@@ -152,11 +173,26 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
   const httpSideFor = (hcm: R): { http1: http.Server; h2: H2Downstream<null> } => {
     let side = httpSides.get(hcm);
     if (side === undefined) {
-      const http1 = http.createServer({ requestTimeout: 0 }, (req, res) => {
-        containRequest(req, res, logger, 'captured request', () => {
-          outbound.handle(req, res, hcm);
-        });
+      // The same head bounds as the explicit outbound listener: without them a captured
+      // connection that sent half a request line was held for Node's 60 s (or longer:
+      // Node's sweep misses connections handed over with emit('connection')).
+      const http1 = http.createServer(
+        {
+          requestTimeout: 0,
+          headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
+          maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
+          connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
+        },
+        (req, res) => {
+          containRequest(req, res, logger, 'captured request', () => {
+            outbound.handle(req, res, hcm);
+          });
+        },
+      );
+      http1.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+        answerParseError(error, socket);
       });
+      enforceHeadersTimeout(http1, REQUEST_HEADERS_TIMEOUT_MS);
       http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
         containSocket(socket, logger, 'captured upgrade', () => {
           outbound.handleUpgrade(req, socket, head, hcm);
@@ -264,10 +300,12 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       return;
     }
     let done = false;
+    let sniffed: Buffer = Buffer.alloc(0);
     const decide = (first: Buffer): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      socket.removeListener('data', onData);
       socket.pause();
       const protocol = first.length === 0 ? undefined : detectProtocol(first);
       const chain =
@@ -279,11 +317,17 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
         serveChain(socket, chain, destination, first);
       });
     };
+    // Read until the bytes tell (or 8 KiB, or the timeout): whatever was read goes to the
+    // chosen chain first, so nothing is lost and nothing unparsed is taken for HTTP.
+    const onData = (chunk: Buffer): void => {
+      sniffed = sniffed.length === 0 ? chunk : Buffer.concat([sniffed, chunk]);
+      if (sniffed.length < MAX_SNIFF_BYTES && undecided(sniffed)) return;
+      decide(sniffed);
+    };
     const timer = setTimeout(() => {
-      socket.removeListener('data', decide);
-      decide(Buffer.alloc(0));
+      decide(sniffed);
     }, timeoutMs(listener));
-    socket.once('data', decide);
+    socket.on('data', onData);
     socket.once('close', () => {
       clearTimeout(timer);
     });
