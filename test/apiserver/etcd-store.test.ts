@@ -7,101 +7,15 @@
  * Loopback 127.38.1.0/24 (this area's range).
  */
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { openEtcdStore, StoreError, type ObjectStore } from '../../src/apiserver/index.js';
-import { freePort, runProcess, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { runProcess, spawnPalisade, tempDir, waitFor } from '../helpers/index.js';
+import { etcdBin, members, startCluster, stopCluster, type Member } from './etcd-cluster.js';
 import { storeConformance } from './store-conformance.js';
-
-const which = spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' });
-const etcdBin = which.status === 0 ? which.stdout.trim() : undefined;
-if (etcdBin === undefined) {
-  if (process.env.CI === 'true')
-    throw new Error('etcd is required in CI (apt-get install etcd-server)');
-  console.log('# etcd-store: skipped, no `etcd` binary (apt-get install etcd-server)');
-}
-
-interface Member {
-  readonly name: string;
-  readonly client: string;
-  readonly peer: string;
-  child?: ChildProcess;
-}
-
-async function members(hosts: readonly string[]): Promise<Member[]> {
-  return Promise.all(
-    hosts.map(async (h, i) => ({
-      name: `m${i}`,
-      client: `http://${h}:${String(await freePort(h))}`,
-      peer: `http://${h}:${String(await freePort(h))}`,
-    })),
-  );
-}
-
-/** Starts every member and resolves once each says it serves clients. */
-async function startCluster(list: Member[], dataDir: string): Promise<void> {
-  const initial = list.map((m) => `${m.name}=${m.peer}`).join(',');
-  const token = randomUUID();
-  await Promise.all(
-    list.map(
-      (m) =>
-        new Promise<void>((resolve, reject) => {
-          const child = spawn(
-            etcdBin ?? 'etcd',
-            [
-              '--name',
-              m.name,
-              '--data-dir',
-              `${dataDir}/${m.name}`,
-              '--listen-client-urls',
-              m.client,
-              '--advertise-client-urls',
-              m.client,
-              '--listen-peer-urls',
-              m.peer,
-              '--initial-advertise-peer-urls',
-              m.peer,
-              '--initial-cluster',
-              initial,
-              '--initial-cluster-token',
-              token,
-              '--initial-cluster-state',
-              'new',
-            ],
-            { stdio: ['ignore', 'pipe', 'pipe'] },
-          );
-          m.child = child;
-          let log = '';
-          const timer = setTimeout(() => {
-            reject(new Error(`etcd ${m.name} not ready:\n${log}`));
-          }, 30_000);
-          const onData = (d: Buffer): void => {
-            log += d.toString();
-            if (/ready to serve client requests/.test(log)) {
-              clearTimeout(timer);
-              resolve();
-            }
-          };
-          child.stdout.on('data', onData);
-          child.stderr.on('data', onData);
-          child.once('exit', (code) => {
-            clearTimeout(timer);
-            reject(new Error(`etcd ${m.name} exited ${String(code)}:\n${log}`));
-          });
-        }),
-    ),
-  );
-}
-
-function stopCluster(list: readonly Member[]): void {
-  for (const m of list) {
-    m.child?.removeAllListeners('exit');
-    m.child?.kill('SIGKILL');
-  }
-}
 
 if (etcdBin !== undefined) {
   const dir = tempDir('palisade-etcd-');
