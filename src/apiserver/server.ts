@@ -780,6 +780,26 @@ function handleNonResource(ctx: RequestContext, deps: HandlerDeps): void {
     send(ctx, 200, openApiV3Root());
     return;
   }
+  if (p === '/openapi/v2') {
+    // No schemas are published (see openapi.ts). kubectl falls back to v2 for kinds without a
+    // PATCH operation in v3 (the create-only reviews: `kubectl create -f sar.yaml`), and its
+    // v2 validator skips kinds the document does not define — so an empty Swagger 2.0
+    // document, as protobuf (openapi_v2.Document{swagger: "2.0"}) when asked, or JSON.
+    if ((ctx.req.headers.accept ?? '').includes('protobuf')) {
+      ctx.res.writeHead(200, {
+        'content-type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+      });
+      ctx.res.end(Buffer.from([0x0a, 0x03, 0x32, 0x2e, 0x30]));
+      return;
+    }
+    send(ctx, 200, {
+      swagger: '2.0',
+      info: { title: 'Palisade API server', version: KUBERNETES_VERSION.gitVersion },
+      paths: {},
+      definitions: {},
+    });
+    return;
+  }
   const oa = /^\/openapi\/v3\/(?:api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(p);
   if (oa !== null) {
     const doc =

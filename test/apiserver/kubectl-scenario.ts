@@ -651,76 +651,153 @@ export async function kubectlScenario(t: TestContext, opts: ScenarioOptions): Pr
     },
   );
 
-  await t.test('RBAC answers agree with palisade auth can-i on the same objects', async () => {
-    const rbac = ok(
-      await s.kubectl([
-        'get',
-        'clusterroles,clusterrolebindings,roles,rolebindings',
-        '-A',
+  await t.test(
+    'RBAC answers agree with palisade auth can-i on the same objects (6 subjects x 23 checks)',
+    async () => {
+      const rbac = ok(
+        await s.kubectl([
+          'get',
+          'clusterroles,clusterrolebindings,roles,rolebindings',
+          '-A',
+          '-o',
+          'yaml',
+        ]),
+        'get rbac',
+      );
+      const file = join(dir, 'rbac.yaml');
+      writeFileSync(file, rbac);
+      // [verb, apiGroup, resource, subresource, namespace ('' = cluster scope), nonResourceURL]
+      const checks: [string, string, string, string, string, string][] = [
+        ['create', '', 'pods', '', 'app', ''],
+        ['create', '', 'pods', '', 'default', ''],
+        ['get', '', 'secrets', '', 'app', ''],
+        ['list', 'networking.istio.io', 'virtualservices', '', 'app', ''],
+        ['list', 'security.istio.io', 'authorizationpolicies', '', 'default', ''],
+        ['delete', 'rbac.authorization.k8s.io', 'rolebindings', '', 'app', ''],
+        ['get', '', 'pods', 'log', 'app', ''],
+        ['create', '', 'pods', 'exec', 'app', ''],
+        ['create', '', 'pods', 'eviction', 'app', ''],
+        ['update', '', 'pods', 'status', 'app', ''],
+        ['get', 'apps', 'deployments', 'scale', 'app', ''],
+        ['watch', '', 'configmaps', '', 'app', ''],
+        ['deletecollection', '', 'configmaps', '', 'app', ''],
+        ['impersonate', '', 'serviceaccounts', '', 'app', ''],
+        ['create', '', 'serviceaccounts', 'token', 'app', ''],
+        ['list', '', 'namespaces', '', '', ''],
+        ['create', '', 'namespaces', '', '', ''],
+        ['list', '', 'nodes', '', '', ''],
+        ['create', 'authentication.k8s.io', 'tokenreviews', '', '', ''],
+        ['get', '', '', '', '', '/healthz'],
+        ['get', '', '', '', '', '/version'],
+        ['get', '', '', '', '', '/metrics'],
+        ['get', '', '', '', '', '/api'],
+      ];
+      // Impersonated and SubjectAccessReview users get system:authenticated as Kubernetes adds it.
+      const subjects: [string, string[]][] = [
+        ['alice', ['devs']],
+        ['bob', ['viewers', 'qa']],
+        ['carol', ['viewers']],
+        ['dana@example.com', ['oidc:ops']],
+        [
+          'system:serviceaccount:app:robot',
+          ['system:serviceaccounts', 'system:serviceaccounts:app'],
+        ],
+        ['mallory', []],
+      ];
+      const requests = subjects.flatMap(([user, groups]) =>
+        checks.map(([verb, apiGroup, resource, subresource, namespace, nonResourceURL]) => ({
+          user,
+          groups: [...groups, 'system:authenticated'],
+          verb,
+          apiGroup,
+          resource,
+          subresource,
+          namespace,
+          nonResourceURL,
+        })),
+      );
+      const reqFile = join(dir, 'requests.json');
+      writeFileSync(reqFile, JSON.stringify(requests));
+      const offline = await runPalisade([
+        'auth',
+        'can-i',
+        '--requests',
+        reqFile,
+        '-f',
+        file,
         '-o',
-        'yaml',
-      ]),
-      'get rbac',
-    );
-    const file = join(dir, 'rbac.yaml');
-    writeFileSync(file, rbac);
-    const checks: [string, string, string, string][] = [
-      ['create', '', 'pods', 'app'],
-      ['create', '', 'pods', 'default'],
-      ['get', '', 'secrets', 'app'],
-      ['list', 'networking.istio.io', 'virtualservices', 'app'],
-      ['delete', 'rbac.authorization.k8s.io', 'rolebindings', 'app'],
-    ];
-    const users = [
-      ['alice', 'devs'],
-      ['bob', 'viewers'],
-    ] as const;
-    const requests = users.flatMap(([user, group]) =>
-      checks.map(([verb, apiGroup, resource, namespace]) => ({
-        user,
-        groups: [group],
-        verb,
-        apiGroup,
-        resource,
-        namespace,
-      })),
-    );
-    const reqFile = join(dir, 'requests.json');
-    writeFileSync(reqFile, JSON.stringify(requests));
-    const offline = await runPalisade([
-      'auth',
-      'can-i',
-      '--requests',
-      reqFile,
-      '-f',
-      file,
-      '-o',
-      'json',
-    ]);
-    const answers = (JSON.parse(offline.stdout) as { allowed: boolean }[]).map((a) =>
-      a.allowed ? 'yes' : 'no',
-    );
-    const live = await Promise.all(
-      requests.map(async (r) => {
-        const res = r.apiGroup === '' ? r.resource : `${r.resource}.${r.apiGroup}`;
-        const out = await s.kubectl([
-          '-n',
-          r.namespace,
-          'auth',
-          'can-i',
-          r.verb,
-          res,
-          '--as',
-          r.user,
-          '--as-group',
-          r.groups[0] ?? '',
-        ]);
-        return out.stdout.trim();
-      }),
-    );
-    assert.deepEqual(live, answers);
-    assert.ok(answers.includes('yes') && answers.includes('no'));
-  });
+        'json',
+      ]);
+      const answers = (JSON.parse(offline.stdout) as { allowed: boolean }[]).map((a) => a.allowed);
+      // The live server, one SubjectAccessReview per request (one kubectl call creates them all).
+      const reviews = requests.map((r) => ({
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: r.user,
+          groups: r.groups,
+          ...(r.nonResourceURL === ''
+            ? {
+                resourceAttributes: {
+                  verb: r.verb,
+                  group: r.apiGroup,
+                  resource: r.resource,
+                  subresource: r.subresource,
+                  namespace: r.namespace,
+                },
+              }
+            : { nonResourceAttributes: { verb: r.verb, path: r.nonResourceURL } }),
+        },
+      }));
+      const created = ok(
+        await s.kubectl(['create', '-f', '-', '-o', 'jsonpath={.status.allowed}{"\\n"}'], {
+          input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: reviews }),
+        }),
+        'create SubjectAccessReviews',
+      );
+      const live = created
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l === 'true');
+      assert.equal(live.length, requests.length, created);
+      const differ = requests
+        .map((r, i) => ({ r, offline: answers[i], live: live[i] }))
+        .filter((d) => d.offline !== d.live);
+      assert.deepEqual(differ, [], 'live SubjectAccessReview and palisade auth can-i agree');
+      assert.ok(answers.filter(Boolean).length > 20 && answers.filter((a) => !a).length > 20);
+      // And kubectl auth can-i --as (impersonation, SelfSubjectAccessReview) on a sample.
+      const sample = requests.filter((_, i) => i % 7 === 0);
+      const viaCanI = await Promise.all(
+        sample.map(async (r) => {
+          const target =
+            r.nonResourceURL !== ''
+              ? [r.nonResourceURL]
+              : [
+                  r.apiGroup === '' ? r.resource : `${r.resource}.${r.apiGroup}`,
+                  ...(r.subresource === '' ? [] : ['--subresource', r.subresource]),
+                  ...(r.namespace === '' ? ['-A'] : ['-n', r.namespace]),
+                ];
+          const groups = r.groups
+            .filter((g) => g !== 'system:authenticated')
+            .flatMap((g) => ['--as-group', g]);
+          const out = await s.kubectl([
+            'auth',
+            'can-i',
+            r.verb,
+            ...target,
+            '--as',
+            r.user,
+            ...groups,
+          ]);
+          return out.stdout.trim() === 'yes';
+        }),
+      );
+      assert.deepEqual(
+        viaCanI,
+        sample.map((r) => answers[requests.indexOf(r)]),
+      );
+    },
+  );
 
   await t.test('objects survive a restart of the server', async () => {
     await server.stop();
