@@ -637,6 +637,71 @@ export async function kubectlScenario(t: TestContext, opts: ScenarioOptions): Pr
     },
   );
 
+  await t.test('sidecar injection by palisade inject webhook in a labelled namespace', async () => {
+    // The injector serves with the test issuer's certificate (SANs: localhost and the host).
+    const certFile = join(dir, 'injector.crt');
+    const keyFile = join(dir, 'injector.key');
+    writeFileSync(certFile, issuerCert.certPem);
+    writeFileSync(keyFile, issuerCert.keyPem);
+    const injector = await spawnPalisade(
+      [
+        'inject',
+        'webhook',
+        '--listen',
+        `${opts.host}:0`,
+        '--tls-cert',
+        certFile,
+        '--tls-key',
+        keyFile,
+      ],
+      { ready: /Injector ready: (https:\/\/\S+)/, timeoutMs: 30_000 },
+    );
+    try {
+      const webhook = {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'MutatingWebhookConfiguration',
+        metadata: { name: 'palisade-sidecar-injector' },
+        webhooks: [
+          {
+            name: 'namespace.sidecar-injector.istio.io',
+            clientConfig: {
+              url: injector.match[1],
+              caBundle: Buffer.from(issuerCa.certPem).toString('base64'),
+            },
+            rules: [
+              { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] },
+            ],
+            namespaceSelector: { matchLabels: { 'istio-injection': 'enabled' } },
+            failurePolicy: 'Fail',
+            sideEffects: 'None',
+            admissionReviewVersions: ['v1'],
+          },
+        ],
+      };
+      ok(await s.kubectl(['apply', '-f', '-'], { input: JSON.stringify(webhook) }), 'webhook');
+      ok(await s.kubectl(['create', 'namespace', 'mesh']), 'ns');
+      ok(await s.kubectl(['label', 'namespace', 'mesh', 'istio-injection=enabled']), 'label');
+      const pod = (ns: string): string =>
+        `apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: ${ns}\n  labels: {app: web}\nspec:\n  containers:\n  - name: main\n    image: nginx\n`;
+      ok(await s.kubectl(['create', '-f', '-'], { input: pod('mesh') }), 'create injected pod');
+      ok(await s.kubectl(['create', '-f', '-'], { input: pod('app') }), 'create plain pod');
+      const names = async (ns: string): Promise<string[]> => {
+        const spec = JSON.parse(
+          ok(await s.kubectl(['-n', ns, 'get', 'pod', 'web', '-o', 'jsonpath={.spec}']), 'get'),
+        ) as { containers: { name: string }[]; initContainers?: { name: string }[] };
+        return [...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name);
+      };
+      assert.deepEqual(await names('mesh'), ['istio-init', 'main', 'istio-proxy']);
+      assert.deepEqual(await names('app'), ['main'], 'an unlabelled namespace is not injected');
+      ok(
+        await s.kubectl(['delete', 'mutatingwebhookconfiguration', 'palisade-sidecar-injector']),
+        'rm',
+      );
+    } finally {
+      await injector.stop();
+    }
+  });
+
   await t.test(
     "Palisade's validator refuses an invalid VirtualService with the field path",
     async () => {
