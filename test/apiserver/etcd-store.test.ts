@@ -145,7 +145,7 @@ test(
     // AlreadyExists on a retry means an earlier attempt landed without its answer reaching us.
     const write = async (i: number): Promise<void> => {
       const key = `/registry/core/configmaps/ha/k${i}`;
-      for (let attempt = 0; attempt < 50; attempt++) {
+      for (let attempt = 0; attempt < 150; attempt++) {
         try {
           await store.create(key, {
             apiVersion: 'v1',
@@ -163,7 +163,7 @@ test(
           }
           assert.equal(e.reason, 'Unavailable', e.message);
           unavailable++;
-          await new Promise((r) => setTimeout(r, 100));
+          await new Promise((r) => setTimeout(r, 200)); // up to 30 s: an election on a loaded machine
         }
       }
       assert.fail(`write ${key} never succeeded after the member was killed`);

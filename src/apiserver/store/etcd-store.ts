@@ -18,6 +18,7 @@ import {
   type StoredObject,
   type StoreWatch,
 } from './types.js';
+import { WatchCache } from './watch-cache.js';
 
 export interface EtcdStoreOptions {
   /** `http://127.0.0.1:2379`, … */
@@ -61,6 +62,19 @@ class EtcdStore implements ObjectStore {
   readonly #client: Etcd3;
   readonly #prefix: string;
   readonly #watchers = new Set<Watcher>();
+  /** Every API watch shares one etcd watch on the whole store (watch-cache.ts). */
+  readonly #cache = new WatchCache(
+    (after, onEvents, onError) => this.#etcdWatch('/', after, onEvents, onError),
+    (prefix, after, onEvent, onError) =>
+      this.#etcdWatch(
+        prefix,
+        after,
+        (events) => {
+          for (const e of events) onEvent(e);
+        },
+        onError,
+      ),
+  );
 
   constructor(client: Etcd3, prefix: string) {
     this.#client = client;
@@ -161,6 +175,36 @@ class EtcdStore implements ObjectStore {
     onEvent: (e: StoreEvent) => void,
     onError?: (e: StoreError) => void,
   ): StoreWatch {
+    return this.#cache.watch(prefix, afterRevision, onEvent, onError);
+  }
+
+  /** Store events of one etcd watch response, in order (DELETED carries the last state). */
+  #events(res: IWatchResponse): StoreEvent[] {
+    const out: StoreEvent[] = [];
+    for (const ev of res.events) {
+      const key = ev.kv.key.toString('utf8').slice(this.#prefix.length);
+      const revision = Number(ev.kv.mod_revision);
+      if (ev.type === 'Delete') {
+        const prevKv = ev.prev_kv as IKeyValue | undefined;
+        if (prevKv === undefined) continue;
+        const prev = JSON.parse(prevKv.value.toString('utf8')) as KubeObject;
+        out.push({ type: 'DELETED', key, object: stampRevision(prev, revision), revision });
+      } else {
+        const object = JSON.parse(ev.kv.value.toString('utf8')) as KubeObject;
+        const type = ev.kv.create_revision === ev.kv.mod_revision ? 'ADDED' : 'MODIFIED';
+        out.push({ type, key, object: stampRevision(object, revision), revision });
+      }
+    }
+    return out;
+  }
+
+  /** One etcd watch on `prefix` from `afterRevision + 1`; a compacted start ends it with Gone. */
+  #etcdWatch(
+    prefix: string,
+    afterRevision: number,
+    onEvents: (e: readonly StoreEvent[]) => void,
+    onError?: (e: StoreError) => void,
+  ): StoreWatch {
     let cancelled = false;
     const fail = (e: unknown): void => {
       if (cancelled) return;
@@ -185,21 +229,7 @@ class EtcdStore implements ObjectStore {
       cancelled = true;
     });
     w.on('data', (res: IWatchResponse) => {
-      if (cancelled) return;
-      for (const ev of res.events) {
-        const key = ev.kv.key.toString('utf8').slice(this.#prefix.length);
-        const revision = Number(ev.kv.mod_revision);
-        if (ev.type === 'Delete') {
-          const prevKv = ev.prev_kv as IKeyValue | undefined;
-          if (prevKv === undefined) continue;
-          const prev = JSON.parse(prevKv.value.toString('utf8')) as KubeObject;
-          onEvent({ type: 'DELETED', key, object: stampRevision(prev, revision), revision });
-        } else {
-          const object = JSON.parse(ev.kv.value.toString('utf8')) as KubeObject;
-          const type = ev.kv.create_revision === ev.kv.mod_revision ? 'ADDED' : 'MODIFIED';
-          onEvent({ type, key, object: stampRevision(object, revision), revision });
-        }
-      }
+      if (!cancelled) onEvents(this.#events(res));
     });
     return {
       cancel: () => {
@@ -212,6 +242,7 @@ class EtcdStore implements ObjectStore {
   }
 
   close(): Promise<void> {
+    this.#cache.close();
     // Closing the client ends every watch stream; a cancel round-trip per watcher is not needed.
     this.#watchers.clear();
     this.#client.close();
