@@ -35,6 +35,7 @@ import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
 import { originalDestination, type OriginalDestination } from './original-dst.js';
+import { handedOff } from '../listeners/listener-manager.js';
 
 type R = Record<string, unknown>;
 
@@ -162,8 +163,8 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
           outbound.handleUpgrade(req, socket, head, hcm);
         });
       });
-      // Never listens: connections are handed to it (Node starts idle tracking on 'listening').
-      http1.emit('listening');
+      // Never listens: connections are handed to it (src/proxy/listeners).
+      handedOff(http1);
       const h2 = createH2Downstream<null>((req, res) => {
         containRequest(req, res, logger, 'captured request', () => {
           outbound.handle(req, res, hcm);
