@@ -101,6 +101,9 @@ interface Entry extends ManagedListener {
   readonly sockets: Set<net.Socket>;
   readonly hooks: (() => void)[];
   done: Promise<void> | undefined;
+  /** When the running drain closes what is left (epoch ms), and how. */
+  deadline: number;
+  cut: (() => void) | undefined;
 }
 
 function track(server: net.Server, spec: ListenerSpec): Entry {
@@ -119,6 +122,8 @@ function track(server: net.Server, spec: ListenerSpec): Entry {
     hooks,
     draining: false,
     done: undefined,
+    deadline: Infinity,
+    cut: undefined,
     connections: () => sockets.size,
     onDrain(hook) {
       hooks.push(hook);
@@ -159,7 +164,15 @@ export function createListenerManager(options: ListenerManagerOptions): Listener
 
   const drain = (listener: ManagedListener, drainMs = defaultDrainMs): Promise<void> => {
     const entry = listener as Entry;
-    if (entry.done !== undefined) return entry.done;
+    if (entry.done !== undefined) {
+      // Already draining: a shorter bound (e.g. shutdown during a replacement's drain) wins.
+      const cut = entry.cut;
+      if (cut !== undefined && Date.now() + drainMs < entry.deadline) {
+        entry.deadline = Date.now() + drainMs;
+        setTimeout(cut, drainMs);
+      }
+      return entry.done;
+    }
     entry.draining = true;
     if (active.get(entry.spec.name) === entry) active.delete(entry.spec.name);
     entry.done = new Promise<void>((resolve) => {
@@ -169,10 +182,11 @@ export function createListenerManager(options: ListenerManagerOptions): Listener
         if (!closed || entry.sockets.size > 0) return;
         clearTimeout(bound);
         clearInterval(poll);
+        entry.cut = undefined;
         live.delete(entry);
         resolve();
       };
-      const bound = setTimeout(() => {
+      const cut = (): void => {
         if (entry.sockets.size > 0)
           logger.info(
             { listener: entry.spec.name, connections: entry.sockets.size },
@@ -182,7 +196,10 @@ export function createListenerManager(options: ListenerManagerOptions): Listener
         entry.sockets.clear();
         closed = true;
         finish();
-      }, drainMs);
+      };
+      entry.cut = cut;
+      entry.deadline = Date.now() + drainMs;
+      const bound = setTimeout(cut, drainMs);
       // A server that never listened (bind_to_port false) has nothing to stop.
       if (entry.server.listening)
         entry.server.close(() => {
