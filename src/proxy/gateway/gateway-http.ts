@@ -13,10 +13,10 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import {
   denialBody,
-  flatHeaders,
+  httpAuthzRequest,
   httpPolicyEvaluator,
   type PolicyEvaluator,
-} from '../inbound/inbound-policy.js';
+} from '../filters/authz/index.js';
 import {
   createH2Downstream,
   type AnyRequest,
@@ -76,16 +76,15 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
     { status: number; body: string; headers?: Readonly<Record<string, string>> } | undefined
   > => {
     try {
-      const decision = await evaluatorOf(hcm).decide({
-        principal: null,
-        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
-        destinationPort: req.socket.localPort ?? 0,
-        protocol: 'http',
-        method: req.method ?? 'GET',
-        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
-        path: req.url ?? '/',
-        headers: flatHeaders(req.headers),
-      });
+      // A gateway's clients are outside the mesh: no peer principal, only addresses.
+      const decision = await evaluatorOf(hcm).decide(
+        httpAuthzRequest(req, {
+          principal: null,
+          sourceIp: req.socket.remoteAddress,
+          destinationIp: undefined,
+          destinationPort: req.socket.localPort ?? 0,
+        }),
+      );
       if (decision.status !== 200) {
         const status = typeof decision.status === 'number' ? decision.status : 403;
         logger.info(

@@ -21,7 +21,12 @@ import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import { destinationOf } from '../capture/destinations.js';
 import { createHandedOffHttpServer } from '../listeners/http-server.js';
-import { httpPolicyEvaluator, tcpPolicyEvaluator, type PolicyEvaluator } from './inbound-policy.js';
+import {
+  httpPolicyEvaluator,
+  tcpPolicyEvaluator,
+  type ConnectionFacts,
+  type PolicyEvaluator,
+} from '../filters/authz/index.js';
 
 type R = Record<string, unknown>;
 
@@ -45,12 +50,7 @@ export interface ChainState {
 }
 
 /** The connection a request came on: verified peer and addresses. */
-export interface Peer {
-  readonly principal: string | null;
-  readonly sourceIp: string | undefined;
-  readonly destinationIp: string | undefined;
-  readonly destinationPort: number;
-}
+export type Peer = ConnectionFacts;
 
 export function peerOf(socket: net.Socket, principal: string | null): Peer {
   // A captured connection's destination is its original one (src/proxy/capture).

@@ -20,7 +20,6 @@ import {
   type AnyRequest,
 } from '../h2-downstream.js';
 import { upstreamHttp2 } from '../h2-upstream.js';
-import type { InboundRequest } from '../../policy/index.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import {
   checkRequestHead,
@@ -32,7 +31,7 @@ import {
 import { createLocalRateLimiter, downstreamConnection } from '../local-rate-limit.js';
 import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
 import { inboundPeer, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './inbound-telemetry.js';
-import { denialBody, flatHeaders } from './inbound-policy.js';
+import { denialBody, httpAuthzRequest } from '../filters/authz/index.js';
 import {
   clusterEndpoint,
   peerOf,
@@ -42,21 +41,6 @@ import {
 } from './inbound-chains.js';
 import type { InboundContext } from './inbound-context.js';
 import type { AppRelay } from './app-relay.js';
-
-/** What the HTTP policy filters decide on, for a request (or an upgrade) on an inbound socket. */
-function httpRequestFacts(req: AnyRequest, peer: Peer): InboundRequest {
-  return {
-    principal: peer.principal,
-    ...(peer.sourceIp === undefined ? {} : { sourceIp: peer.sourceIp }),
-    ...(peer.destinationIp === undefined ? {} : { destinationIp: peer.destinationIp }),
-    destinationPort: peer.destinationPort,
-    protocol: 'http',
-    method: req.method ?? 'GET',
-    ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
-    path: req.url ?? '/',
-    headers: flatHeaders(req.headers),
-  };
-}
 
 /** Headers for the app: hop-by-hop dropped, the policy's header changes, XFCC from the verified peer only. */
 function appHeaders(
@@ -160,7 +144,7 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
       return;
     }
     return state.evaluator
-      .decide(httpRequestFacts(req, peer))
+      .decide(httpAuthzRequest(req, peer))
       .then((decision) => {
         if (decision.status !== 200) {
           const status = typeof decision.status === 'number' ? decision.status : 403;
@@ -271,7 +255,7 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
       return;
     }
     return state.evaluator
-      .decide(httpRequestFacts(req, peer))
+      .decide(httpAuthzRequest(req, peer))
       .then(async (decision) => {
         if (decision.status !== 200) {
           const status = typeof decision.status === 'number' ? decision.status : 403;
