@@ -29,7 +29,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
-import { containRequest, containSocket } from '../containment.js';
+import { containRequest, containSocket } from '../listeners/containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';

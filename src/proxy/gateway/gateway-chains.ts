@@ -19,7 +19,7 @@ import {
   DEFAULT_TLS12_CIPHER_SUITES,
   SERVER_TLS_DEFAULTS,
 } from '../../identity/workload.js';
-import { containSocket } from '../containment.js';
+import { containSocket } from '../listeners/containment.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
 

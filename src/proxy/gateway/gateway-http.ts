@@ -24,7 +24,7 @@ import {
   type H2Downstream,
 } from '../h2-downstream.js';
 import { rejectUpgrade } from '../http-upgrade.js';
-import { containRequest, containSocket } from '../containment.js';
+import { containRequest, containSocket } from '../listeners/containment.js';
 import {
   checkRequestHead,
   rejectionHeaders,

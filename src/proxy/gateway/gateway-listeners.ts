@@ -18,7 +18,7 @@ import { rec, str } from '../../xds/index.js';
 import type { PreparedUpdate } from '../inbound/inbound-listeners.js';
 import { isH2Preface } from '../h2-downstream.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHelloState } from './client-hello.js';
-import { containSocket } from '../containment.js';
+import { containSocket } from '../listeners/containment.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';

@@ -16,7 +16,7 @@ import {
   type AnyResponse,
   type H2Downstream,
 } from '../h2-downstream.js';
-import { containRequest, containSocket } from '../containment.js';
+import { containRequest, containSocket } from '../listeners/containment.js';
 import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import { destinationOf } from '../capture/destinations.js';

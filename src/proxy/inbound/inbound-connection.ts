@@ -10,7 +10,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { isH2Preface } from '../h2-downstream.js';
-import { containSocket } from '../containment.js';
+import { containSocket } from '../listeners/containment.js';
 import { handOff } from '../capture/virtual-inbound.js';
 import { destinationOf } from '../capture/destinations.js';
 import { peerOf, type ChainState } from './inbound-chains.js';

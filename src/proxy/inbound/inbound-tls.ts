@@ -9,7 +9,7 @@
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { peerSpiffeIds, SERVER_TLS_DEFAULTS } from '../../identity/workload.js';
-import { containSocket } from '../containment.js';
+import { containSocket } from '../listeners/containment.js';
 import type { ChainState } from './inbound-chains.js';
 import type { InboundContext } from './inbound-context.js';
 
