@@ -77,7 +77,7 @@ const MUTANTS = [
     find: 'const deny = f.deny?.match(facts);',
     replace: 'const deny = undefined;',
     property: 'DENY policies are enforced',
-    tests: ['src/policy', 'src/proxy/inbound', 'test/proxy/inbound-updates'],
+    tests: ['src/policy', 'src/proxy/filters', 'test/proxy/inbound-updates'],
   },
   {
     id: 'authz-custom-dropped',
@@ -85,7 +85,7 @@ const MUTANTS = [
     find: 'const custom = f.custom?.match(facts);',
     replace: 'const custom = undefined;',
     property: 'CUSTOM policies without a provider are enforced as DENY (fail closed)',
-    tests: ['src/policy', 'src/proxy/inbound'],
+    tests: ['src/policy', 'src/proxy/filters'],
   },
   {
     id: 'authz-allow-ignored',
@@ -93,7 +93,7 @@ const MUTANTS = [
     find: 'if (f.allow === undefined || !f.allow.enforced) {',
     replace: 'if (true) {',
     property: 'when ALLOW policies apply, a request none of them matches is denied',
-    tests: ['src/policy', 'src/proxy/inbound'],
+    tests: ['src/policy', 'src/proxy/filters'],
   },
   {
     id: 'authz-strict-plaintext',
@@ -111,40 +111,40 @@ const MUTANTS = [
     property: 'on a DISABLE (plaintext) port the peer has no identity',
     tests: ['src/policy'],
   },
-  // --- The proxy's policy filters and config updates (src/proxy/inbound) ---
+  // --- The proxy's policy filters (src/proxy/filters) and config updates ---
   {
     id: 'proxy-lone-deny-dropped',
-    file: 'src/proxy/inbound/inbound-policy.ts',
+    file: 'src/proxy/filters/authz/http-authz.ts',
     find: "const [http = {}] = classifyRbacFilters(rbacs, 1, 'http_filters');",
     replace:
       "const [http = {}] = classifyRbacFilters(rbacs.filter((r) => rbacs.length > 1 || !JSON.stringify(r).includes('DENY')), 1, 'http_filters');",
     property: 'the proxy enforces a lone DENY RBAC filter',
-    tests: ['src/proxy/inbound', 'test/proxy/inbound-updates'],
+    tests: ['src/proxy/filters', 'test/proxy/inbound-updates'],
   },
   {
     id: 'proxy-extra-rbac-dropped',
-    file: 'src/proxy/inbound/inbound-policy.ts',
+    file: 'src/proxy/filters/authz/evaluator.ts',
     find: 'if (groups.length >= maxGroups)',
     replace: 'if (groups.length >= maxGroups) return; if (false)',
     property: 'RBAC filters beyond what the proxy enforces are rejected, never dropped',
-    tests: ['src/proxy/inbound', 'test/proxy/inbound-updates'],
+    tests: ['src/proxy/filters', 'test/proxy/inbound-updates'],
   },
   {
     id: 'proxy-tcp-group-skipped',
-    file: 'src/proxy/inbound/inbound-policy.ts',
+    file: 'src/proxy/filters/authz/network-authz.ts',
     find: 'if (last.status !== 200) return last;',
     replace: '',
     property: "every group of a TCP chain's RBAC filters is enforced (NetworkPolicy and authz)",
-    tests: ['src/proxy/inbound'],
+    tests: ['src/proxy/filters'],
   },
   {
     id: 'proxy-position-classifies',
-    file: 'src/proxy/inbound/inbound-policy.ts',
+    file: 'src/proxy/filters/authz/evaluator.ts',
     find: 'const roles = rbacs.map((rbac, i) => roleOf(rbac, `${where}[${String(i)}]`));',
     replace:
       "const roles = rbacs.map((rbac, i) => (roleOf(rbac, `${where}[${String(i)}]`), i === 0 && rbacs.length > 1 ? 'deny' : 'allow'));",
     property: 'RBAC filters are classified by their action, not their position',
-    tests: ['src/proxy/inbound', 'test/proxy/inbound-updates'],
+    tests: ['src/proxy/filters', 'test/proxy/inbound-updates'],
   },
   {
     id: 'proxy-partial-update-acked',
@@ -172,7 +172,7 @@ const MUTANTS = [
   },
   {
     id: 'xfcc-plaintext-forwarded',
-    file: 'src/proxy/inbound/inbound-listeners.ts',
+    file: 'src/proxy/inbound/inbound-http.ts',
     find: "else delete headers['x-forwarded-client-cert'];",
     replace: '',
     property: 'a client-supplied x-forwarded-client-cert never reaches the app in plaintext',
@@ -180,7 +180,7 @@ const MUTANTS = [
   },
   {
     id: 'xfcc-mtls-client-value',
-    file: 'src/proxy/inbound/inbound-listeners.ts',
+    file: 'src/proxy/inbound/inbound-http.ts',
     find: "if (principal !== null) headers['x-forwarded-client-cert'] = `URI=${principal}`;",
     replace:
       "if (principal !== null) headers['x-forwarded-client-cert'] = req.headers['x-forwarded-client-cert'] ?? `URI=${principal}`;",

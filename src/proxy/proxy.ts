@@ -7,7 +7,6 @@
  * accepting, lets in-flight requests finish within `drainMs`, then closes
  * what is left.
  */
-import type * as http from 'node:http';
 import type { Writable } from 'node:stream';
 import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
 import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
@@ -40,6 +39,7 @@ import {
 import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
 import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
 import { createVirtualOutbound, type VirtualOutbound } from './capture/virtual-outbound.js';
+import { createListenerManager } from './listeners/listener-manager.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -101,16 +101,6 @@ export interface Proxy {
   readonly inbound: InboundListeners;
   readonly svid: SvidSource | undefined;
   close(): Promise<void>;
-}
-
-function listen(server: http.Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : port);
-    });
-  });
 }
 
 type R = Record<string, unknown>;
@@ -201,9 +191,13 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
           CLUSTER_ID: text(meta['CLUSTER_ID']) ?? 'Kubernetes',
           LABELS: labels,
         });
+  const drainMs = options.drainMs ?? 5_000;
+  // Every socket the proxy accepts on is bound, replaced and drained here.
+  const manager = createListenerManager({ logger, drainMs });
   const inbound = createInboundListeners({
     secrets,
     logger,
+    listeners: manager,
     telemetry: createInboundTelemetry(peerMetadata, exporter !== undefined),
     onRecord: (record) => {
       telemetry.inbound(record);
@@ -310,20 +304,39 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     outbound.sync(ads.snapshot);
     if (options.interception === 'redirect')
       capture = createVirtualOutbound({ snapshot: () => ads.snapshot, outbound, logger });
-    const outboundPort =
+    const out = outbound;
+    const port = options.outboundPort ?? 15001;
+    const outboundSocket =
       capture === undefined
-        ? await outbound.listen(options.instanceIp, options.outboundPort ?? 15001)
-        : await capture.listen('0.0.0.0', options.outboundPort ?? 15001);
-    const gatewaySide = createGatewayListeners({ secrets, logger, outbound });
+        ? await manager.listen(
+            { name: 'outbound', kind: 'outbound', host: options.instanceIp, port },
+            out.server,
+          )
+        : await manager.listen(
+            { name: 'virtualOutbound', kind: 'capture', host: '0.0.0.0', port },
+            capture.server,
+          );
+    outboundSocket.onDrain(() => {
+      out.server.closeIdleConnections();
+    });
+    manager.activate(outboundSocket);
+    const outboundPort = outboundSocket.port;
+    const gatewaySide = createGatewayListeners({ secrets, logger, outbound, listeners: manager });
     gateways = gatewaySide;
     // Updates accepted before the gateway side existed: build them now (a failure is logged;
     // later updates are NACKed).
     await gatewaySide.sync(ads.snapshot).catch((error: unknown) => {
       logger.error({ err: error }, 'gateway listeners could not be built');
     });
-    const adminPort = await listen(admin, '127.0.0.1', options.adminPort ?? 15000);
-    const out = outbound;
-    const drainMs = options.drainMs ?? 5_000;
+    const adminSocket = await manager.listen(
+      { name: 'admin', kind: 'admin', host: '127.0.0.1', port: options.adminPort ?? 15000 },
+      admin,
+    );
+    adminSocket.onDrain(() => {
+      admin.closeIdleConnections();
+    });
+    manager.activate(adminSocket);
+    const adminPort = adminSocket.port;
     return {
       ads,
       outboundPort,
@@ -335,24 +348,14 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         ads.close();
         svid?.close();
         tap.close();
-        admin.close();
-        out.server.close();
-        out.server.closeIdleConnections();
-        const drain = new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, drainMs);
-          out.server.once('close', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        // Every listener stops accepting now and drains within drainMs (listener manager).
         await Promise.all([
-          drain,
+          manager.close(drainMs),
           inbound.close(drainMs),
           gatewaySide.close(drainMs),
-          capture?.close(),
         ]);
+        await capture?.close();
         await out.close();
-        admin.closeAllConnections();
         telemetry.accessLog?.flush();
         await exporter?.close();
       },
@@ -360,7 +363,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   } catch (error) {
     ads.close();
     svid?.close();
-    admin.close();
+    await manager.close(0);
     await outbound?.close();
     await capture?.close();
     await inbound.close(0);

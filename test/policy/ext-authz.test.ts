@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { extAuthzGrpcTypes } from '../../src/proxy/inbound/ext-authz-grpc.js';
+import { extAuthzGrpcTypes } from '../../src/proxy/filters/authz/ext-authz-grpc.js';
 import { waitFor } from '../helpers/index.js';
 import {
   meshDirs,

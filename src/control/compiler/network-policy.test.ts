@@ -17,7 +17,7 @@ import {
   createNetworkPolicyEngine,
   type NetpolPod,
 } from '../../kubernetes/index.js';
-import { tcpPolicyEvaluator } from '../../proxy/inbound/inbound-policy.js';
+import { tcpPolicyEvaluator } from '../../proxy/filters/authz/index.js';
 import { ALL, cases, ip, netpol, NS, PODS } from '../../../test/helpers/netpol-e2e.js';
 import { CONFORMANCE_CASES, conformanceCluster } from '../../../test/helpers/anp-conformance.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';

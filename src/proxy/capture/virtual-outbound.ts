@@ -29,7 +29,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { list, rec, str } from '../../xds/index.js';
-import { containRequest, containSocket } from '../containment.js';
+import { containRequest, containSocket } from '../listeners/containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
 import {
   answerParseError,
@@ -42,6 +42,7 @@ import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
 import { originalDestination, type OriginalDestination } from './original-dst.js';
+import { handedOff } from '../listeners/listener-manager.js';
 
 type R = Record<string, unknown>;
 
@@ -198,8 +199,8 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
           outbound.handleUpgrade(req, socket, head, hcm);
         });
       });
-      // Never listens: connections are handed to it (Node starts idle tracking on 'listening').
-      http1.emit('listening');
+      // Never listens: connections are handed to it (src/proxy/listeners).
+      handedOff(http1);
       const h2 = createH2Downstream<null>((req, res) => {
         containRequest(req, res, logger, 'captured request', () => {
           outbound.handle(req, res, hcm);

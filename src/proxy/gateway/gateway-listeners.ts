@@ -1,69 +1,46 @@
 /**
  * Gateway listeners (docs/xds-contract.md "Gateways"): one socket per
- * `0.0.0.0_<port>` listener. A TLS ClientHello is terminated by the chain
- * whose `server_names` match its SNI (SIMPLE: the server certificate from
- * SDS `kubernetes://<credentialName>` or files; MUTUAL: a client certificate
- * verified against the `-cacert` secret is required); plaintext takes the
- * chain without TLS. Each chain's HttpConnectionManager routes through the
- * same path as the outbound listener (RDS `http.<port>`).
+ * `0.0.0.0_<port>` listener, bound by the listener manager
+ * (src/proxy/listeners). The stack (docs/proxy.md "Layers"):
+ *   connection (here: the first bytes pick plaintext, TLS PASSTHROUGH by the
+ *   ClientHello's SNI, or TLS termination) → chain (gateway-chains.ts:
+ *   SNI → certificate, MUTUAL) → HTTP (gateway-http.ts: request head → authz
+ *   → the outbound router) — or tcp_proxy through the outbound cluster layer
+ *   (TLS PASSTHROUGH chains, TCP servers, TLS terminated in front of TCP).
  *
- * A port whose TLS chains are all MUTUAL rejects a client without a
- * certificate in the handshake itself, as Envoy does.
- *
- * HTTP chains speak HTTP/1.1 and HTTP/2 (ALPN `h2` after TLS, the h2c
- * preface in plaintext), so gRPC works through the ingress. A chain with a
- * tcp_proxy relays bytes instead: TLS PASSTHROUGH chains (no
- * transport_socket, matched on the SNI read from the ClientHello, the
- * client's TLS untouched), TCP servers, and TLS terminated in front of TCP.
+ * This file owns the update: chains compiled and sockets bound before the ACK
+ * (any failure rejects the whole update), swapped in on commit; the manager
+ * drains what is replaced or removed.
  */
-import { readFileSync } from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
-import * as tls from 'node:tls';
-import type { Duplex } from 'node:stream';
+import type * as net from 'node:net';
 import type { Logger } from '../../logging/index.js';
-import { list, rec, str } from '../../xds/index.js';
-import {
-  denialBody,
-  flatHeaders,
-  httpPolicyEvaluator,
-  type PolicyEvaluator,
-} from '../inbound/inbound-policy.js';
+import { rec, str } from '../../xds/index.js';
 import type { PreparedUpdate } from '../inbound/inbound-listeners.js';
-import {
-  createH2Downstream,
-  isH2Preface,
-  type AnyRequest,
-  type AnyResponse,
-} from '../h2-downstream.js';
+import { isH2Preface } from '../h2-downstream.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHelloState } from './client-hello.js';
-import { rejectUpgrade } from '../http-upgrade.js';
-import { containRequest, containSocket } from '../containment.js';
-import {
-  answerParseError,
-  checkRequestHead,
-  enforceHeadersTimeout,
-  CONNECTION_CHECK_INTERVAL_MS,
-  MAX_REQUEST_HEADER_BYTES,
-  REQUEST_HEADERS_TIMEOUT_MS,
-  rejectionHeaders,
-  rejectOnSocket,
-  requestHeadPolicy,
-} from '../request-head.js';
+import { containSocket } from '../listeners/containment.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { SecretStore } from '../tls/secrets.js';
-import {
-  cipherList,
-  DEFAULT_TLS12_CIPHER_SUITES,
-  SERVER_TLS_DEFAULTS,
-} from '../../identity/workload.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { ListenerManager, ManagedListener } from '../listeners/listener-manager.js';
+import {
+  buildGatewayChains,
+  chainForSni,
+  type ChainAction,
+  type GatewayChains,
+  type PassthroughChain,
+} from './gateway-chains.js';
+import { createGatewayHttp, type GatewayHttpSide } from './gateway-http.js';
+
+export { chainForSni } from './gateway-chains.js';
 
 /** Options of {@link createGatewayListeners}. */
 export interface GatewayListenersOptions {
   readonly secrets: SecretStore;
   readonly logger: Logger;
   readonly outbound: OutboundProxy;
+  /** Binds, replaces and drains the sockets. */
+  readonly listeners: ListenerManager;
 }
 
 /** The gateway listeners of one proxy. */
@@ -80,407 +57,85 @@ export interface GatewayListeners {
   close(drainMs: number): Promise<void>;
 }
 
-interface TlsMaterial {
-  readonly cert: string;
-  readonly key: string;
-  readonly ca?: string;
-}
-
-/** What a chain does with a connection: HTTP through its HttpConnectionManager, or tcp_proxy. */
-type ChainAction =
-  | { readonly kind: 'http'; readonly hcm: Record<string, unknown> }
-  | { readonly kind: 'tcp'; readonly tcpProxy: Record<string, unknown> };
-
-interface TlsChain {
-  readonly names: readonly string[];
-  readonly mutual: boolean;
-  readonly context: tls.SecureContext | undefined;
-  readonly material: TlsMaterial | undefined;
-  readonly action: ChainAction;
-  /** TLS 1.2 suites this server accepts (Gateway tls.cipherSuites; default AEAD only). */
-  readonly suites: readonly string[];
-}
-
-/** A TLS PASSTHROUGH chain: SNI names and the tcp_proxy that relays the untouched TLS. */
-interface PassthroughChain {
-  readonly names: readonly string[];
-  readonly tcpProxy: Record<string, unknown>;
-}
-
-interface ListenerState {
+interface ListenerState extends GatewayChains {
   resource: XdsResource;
-  readonly server: net.Server;
-  readonly port: number;
-  plain: ChainAction | undefined;
-  tlsChains: TlsChain[];
-  passthrough: PassthroughChain[];
-  tlsServer: tls.Server | undefined;
-  generation: number;
+  readonly socket: ManagedListener;
+  readonly side: GatewayHttpSide;
 }
 
-/** PEM of a DataSource: inline, or a file (Gateway serverCertificate/privateKey paths). */
-function dataSourcePem(value: unknown): string | undefined {
-  const v = rec(value);
-  if (typeof v['inline_string'] === 'string') return v['inline_string'];
-  if (typeof v['filename'] === 'string') return readFileSync(v['filename'], 'utf8');
-  return undefined;
-}
+const addressOf = (resource: XdsResource): { host: string; port: number } => {
+  const address = rec(rec(resource['address'])['socket_address']);
+  return { host: str(address['address'], '0.0.0.0'), port: Number(address['port_value'] ?? 0) };
+};
+const message = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
 
-/**
- * The chain for a ClientHello's SNI, by Envoy's `server_names` precedence: an exact name,
- * then the longest matching `*.suffix`, then a chain without names.
- */
-export function chainForSni<T extends { readonly names: readonly string[] }>(
-  chains: readonly T[],
-  servername: string | undefined,
-): T | undefined {
-  if (servername !== undefined && servername !== '') {
-    const exact = chains.find((c) => c.names.includes(servername));
-    if (exact !== undefined) return exact;
-    let best: T | undefined;
-    let bestLength = 0;
-    for (const c of chains)
-      for (const n of c.names)
-        if (n.startsWith('*.') && servername.endsWith(n.slice(1)) && n.length > bestLength) {
-          best = c;
-          bestLength = n.length;
-        }
-    if (best !== undefined) return best;
-  }
-  return chains.find((c) => c.names.length === 0);
-}
-
-/** The HCM or tcp_proxy of a chain's filters. */
-function actionOf(chain: Record<string, unknown>): ChainAction {
-  const filters = list(chain['filters']);
-  const tcp = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
-  if (tcp !== undefined) return { kind: 'tcp', tcpProxy: rec(tcp['typed_config']) };
-  const hcm = filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager');
-  return { kind: 'http', hcm: rec(hcm?.['typed_config']) };
+/** True for the listeners this module serves (not sidecar or capture listeners). */
+function isGatewayListener(name: string): boolean {
+  return (
+    name !== 'outbound' &&
+    !name.startsWith('inbound|') &&
+    // Capture listeners are served by src/proxy/capture and the inbound side.
+    name !== 'virtualOutbound' &&
+    name !== 'virtualInbound'
+  );
 }
 
 /** Creates the gateway side; listeners are bound by {@link GatewayListeners.sync}. */
 export function createGatewayListeners(options: GatewayListenersOptions): GatewayListeners {
-  const { secrets, logger, outbound } = options;
+  const { secrets, logger, outbound, listeners: manager } = options;
   const listeners = new Map<string, ListenerState>();
   /** Listeners bound by a prepared update not committed yet (connections may already arrive). */
   const staged = new Map<string, ListenerState>();
-  const http1 = http.createServer({
-    headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
-    requestTimeout: 0,
-    maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
-    connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
-  });
-  http1.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-    answerParseError(error, socket);
-  });
-  enforceHeadersTimeout(http1, REQUEST_HEADERS_TIMEOUT_MS);
-  const hcmOf = new WeakMap<net.Socket, Record<string, unknown>>();
-  const h2 = createH2Downstream<Record<string, unknown>>((req, res) => {
-    containRequest(req, res, logger, 'gateway request', () => serve(req, res, h2.contextOf(req)));
-  });
-  // Never listens (connections are handed to it): start Node's connection tracking and timeouts.
-  http1.emit('listening');
-  const evaluators = new WeakMap<object, PolicyEvaluator>();
-  /**
-   * RequestAuthentication / AuthorizationPolicy selecting the gateway, run before routing
-   * (Istio) for requests and upgrades alike: the denial to send, or undefined when allowed
-   * (the policy's header changes are then applied to `req`). Fails closed.
-   */
-  const authorize = async (
-    req: AnyRequest,
-    hcm: Record<string, unknown>,
-  ): Promise<
-    { status: number; body: string; headers?: Readonly<Record<string, string>> } | undefined
-  > => {
-    let evaluator = evaluators.get(hcm);
-    if (evaluator === undefined) {
-      evaluator = httpPolicyEvaluator(hcm);
-      evaluators.set(hcm, evaluator);
-    }
-    try {
-      const decision = await evaluator.decide({
-        principal: null,
-        ...(req.socket.remoteAddress === undefined ? {} : { sourceIp: req.socket.remoteAddress }),
-        destinationPort: req.socket.localPort ?? 0,
-        protocol: 'http',
-        method: req.method ?? 'GET',
-        ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
-        path: req.url ?? '/',
-        headers: flatHeaders(req.headers),
-      });
-      if (decision.status !== 200) {
-        const status = typeof decision.status === 'number' ? decision.status : 403;
-        logger.info(
-          { path: req.url, status, policy: decision.policy, reason: decision.reason },
-          'gateway request denied',
-        );
-        // An external authorizer's denial is relayed as it answered (status, body, headers).
-        return decision.localReply ?? { status, body: denialBody(status, decision.reason) };
-      }
-      for (const h of decision.headersToRemove ?? [])
-        Reflect.deleteProperty(req.headers, h.toLowerCase());
-      for (const [k, v] of Object.entries(decision.headersToSet ?? {})) req.headers[k] = v;
-      return undefined;
-    } catch (error) {
-      logger.error({ err: error }, 'gateway policy evaluation failed: denying');
-      return { status: 403, body: 'RBAC: access denied' };
-    }
-  };
+  const gatewayHttp = createGatewayHttp(logger, outbound);
 
-  const serve = (
-    req: AnyRequest,
-    res: AnyResponse,
-    hcm: Record<string, unknown> | undefined,
-  ): Promise<void> | undefined => {
-    if (hcm === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    // The request head is checked and its path normalised before policy and routing see it.
-    const rejected = checkRequestHead(req, requestHeadPolicy(hcm));
-    if (rejected !== undefined) {
-      res.writeHead(rejected.status, rejectionHeaders(req, rejected));
-      res.end(rejected.body);
-      return;
-    }
-    if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
-    return authorize(req, hcm).then((denied) => {
-      if (denied === undefined) {
-        outbound.handle(req, res, hcm);
-        return;
-      }
-      if (res.headersSent) return;
-      res.writeHead(denied.status, {
-        ...denied.headers,
-        'content-type': 'text/plain',
-        'content-length': Buffer.byteLength(denied.body),
-      });
-      res.end(denied.body);
-    });
-  };
-  http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    containRequest(req, res, logger, 'gateway request', () =>
-      serve(req, res, hcmOf.get(req.socket)),
-    );
-  });
-
-  // WebSocket/Upgrade through the gateway: the same policy first, then routed like a request.
-  http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    containSocket(socket, logger, 'gateway upgrade', () => {
-      const hcm = hcmOf.get(req.socket);
-      if (hcm === undefined) {
-        rejectUpgrade(socket, 404, '');
-        return;
-      }
-      const rejected = checkRequestHead(req, requestHeadPolicy(hcm));
-      if (rejected !== undefined) {
-        rejectOnSocket(socket, rejected);
-        return;
-      }
-      if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
-      return authorize(req, hcm).then((denied) => {
-        if (denied === undefined) outbound.handleUpgrade(req, socket, head, hcm);
-        else rejectUpgrade(socket, denied.status, denied.body);
-      });
-    });
-  });
-
-  /** Builds a chain's TLS context from SDS secrets or files; undefined while material is missing. */
-  const contextOf = (
-    chain: Record<string, unknown>,
-  ): {
-    context: tls.SecureContext | undefined;
-    material: TlsMaterial | undefined;
-    mutual: boolean;
-    suites: readonly string[];
-  } => {
-    const config = rec(rec(chain['transport_socket'])['typed_config']);
-    const common = rec(config['common_tls_context']);
-    const mutual = rec(config['require_client_certificate'])['value'] === true;
-    const asked = rec(common['tls_params'])['cipher_suites'];
-    const suites =
-      Array.isArray(asked) && asked.length > 0
-        ? asked.map((c) => str(c))
-        : DEFAULT_TLS12_CIPHER_SUITES;
-    let cert: string | undefined;
-    let key: string | undefined;
-    let ca: string | undefined;
-    const sdsCert = str(list(common['tls_certificate_sds_secret_configs'])[0]?.['name']);
-    if (sdsCert !== '') {
-      const material = secrets.get(sdsCert)?.tlsCertificate;
-      cert = material?.certChainPem;
-      key = material?.privateKeyPem;
-    } else {
-      const files = list(common['tls_certificates'])[0];
-      cert = dataSourcePem(files?.['certificate_chain']);
-      key = dataSourcePem(files?.['private_key']);
-    }
-    const sdsCa = str(rec(common['validation_context_sds_secret_config'])['name']);
-    if (sdsCa !== '') ca = secrets.get(sdsCa)?.validationContext?.trustedCaPem;
-    else ca = dataSourcePem(rec(common['validation_context'])['trusted_ca']);
-    if (cert === undefined || key === undefined || (mutual && ca === undefined))
-      return { context: undefined, material: undefined, mutual, suites };
-    const material: TlsMaterial = { cert, key, ...(ca === undefined ? {} : { ca }) };
-    return {
-      context: tls.createSecureContext({
-        ...material,
-        ...SERVER_TLS_DEFAULTS,
-        ciphers: cipherList(suites),
-      }),
-      material,
-      mutual,
-      suites,
-    };
-  };
-
-  type Built = Pick<
-    ListenerState,
-    'plain' | 'tlsChains' | 'passthrough' | 'tlsServer' | 'generation'
-  >;
-  /** A listener's chains from its resource; `strict` (an xDS update) throws on unusable TLS material. */
-  const compute = (resource: XdsResource, name: string, strict: boolean): Built => {
-    const state: Built = {
-      plain: undefined,
-      tlsChains: [],
-      passthrough: [],
-      tlsServer: undefined,
-      generation: secrets.generation,
-    };
-    for (const chain of list(resource['filter_chains'])) {
-      const action = actionOf(chain);
-      // The policy filters are compiled with the update, so a bad one is NACKed, not met per request.
-      if (action.kind === 'http' && !evaluators.has(action.hcm))
-        evaluators.set(action.hcm, httpPolicyEvaluator(action.hcm));
-      const match = rec(chain['filter_chain_match']);
-      const names = Array.isArray(match['server_names'])
-        ? (match['server_names'] as unknown[]).map((n) => str(n))
-        : [];
-      if (chain['transport_socket'] === undefined) {
-        if (match['transport_protocol'] === 'tls' && action.kind === 'tcp')
-          state.passthrough.push({ names, tcpProxy: action.tcpProxy });
-        else state.plain = action;
-        continue;
-      }
-      let built: ReturnType<typeof contextOf>;
-      try {
-        built = contextOf(chain);
-      } catch (error) {
-        if (strict)
-          throw new Error(
-            `chain ${JSON.stringify(str(chain['name']))}: TLS material unusable: ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error },
-          );
-        logger.error(
-          { listener: name, err: error instanceof Error ? error.message : String(error) },
-          'gateway TLS material unusable',
-        );
-        built = {
-          context: undefined,
-          material: undefined,
-          mutual: true,
-          suites: DEFAULT_TLS12_CIPHER_SUITES,
-        };
-      }
-      state.tlsChains.push({
-        names,
-        mutual: built.mutual,
-        context: built.context,
-        material: built.material,
-        action,
-        suites: built.suites,
-      });
-    }
-    const chains = state.tlsChains;
-    if (chains.length === 0) return state;
-    const pickChain = (servername: string | undefined): TlsChain | undefined =>
-      chainForSni(chains, servername);
-    const allMutual = chains.every((c) => c.mutual);
-    const offersH2 = list(resource['filter_chains']).some((c) => {
-      const common = rec(rec(rec(c['transport_socket'])['typed_config'])['common_tls_context']);
-      return Array.isArray(common['alpn_protocols']) && common['alpn_protocols'].includes('h2');
-    });
-    const server = tls.createServer({
-      requestCert: chains.some((c) => c.mutual),
-      rejectUnauthorized: allMutual,
-      ALPNProtocols: offersH2 ? ['h2', 'http/1.1'] : ['http/1.1'],
-      handshakeTimeout: 10_000,
-      SNICallback: (servername, callback) => {
-        const chain = pickChain(servername);
-        if (chain?.context === undefined) callback(new Error(`no certificate for ${servername}`));
-        else callback(null, chain.context);
-      },
-      // The certificate for clients that send no SNI (e.g. a request to the IP): tls.Server takes
-      // material, not a SecureContext, for its default.
-      ...((pickChain(undefined) ?? chains[0])?.material ?? {}),
-      // OpenSSL keeps the cipher list of the first context across an SNI switch: offer the union
-      // here and check the chain's own list after the handshake.
-      ...SERVER_TLS_DEFAULTS,
-      ciphers: cipherList([...new Set(chains.flatMap((c) => c.suites))]),
-    });
-    server.on('secureConnection', (socket: tls.TLSSocket) => {
-      containSocket(socket, logger, 'gateway TLS connection', () => {
-        secureConnection(socket);
-      });
-    });
-    const secureConnection = (socket: tls.TLSSocket): void => {
-      const servername = typeof socket.servername === 'string' ? socket.servername : undefined;
-      const chain = pickChain(servername);
-      const cipher = socket.getCipher();
-      if (
-        chain !== undefined &&
-        socket.getProtocol() !== 'TLSv1.3' &&
-        !chain.suites.includes(cipher.name)
-      ) {
-        logger.info(
-          { listener: name, servername, cipher: cipher.name },
-          'gateway refused a TLS cipher suite its server does not allow',
-        );
-        socket.destroy();
-        return;
-      }
-      if (chain === undefined || (chain.mutual && !socket.authorized)) {
-        logger.info(
-          { listener: name, servername },
-          'gateway refused a TLS client without a valid certificate (MUTUAL)',
-        );
-        socket.destroy();
-        return;
-      }
-      if (chain.action.kind === 'tcp')
-        outbound.handleTcp(socket, chain.action.tcpProxy, Buffer.alloc(0));
-      else if (socket.alpnProtocol === 'h2') h2.accept(socket, chain.action.hcm, false);
-      else {
-        hcmOf.set(socket, chain.action.hcm);
-        http1.emit('connection', socket);
-      }
-    };
-    server.on('tlsClientError', (error) => {
-      logger.info({ listener: name, err: error.message }, 'gateway TLS handshake failed');
-    });
-    state.tlsServer = server;
-    return state;
-  };
-  /** Rebuilds a serving listener (its TLS material changed in the secret store). */
-  const build = (state: ListenerState, name: string): void => {
-    Object.assign(state, compute(state.resource, name, false));
-  };
-
-  /** Plaintext: the h2c preface or HTTP/1.1 for an HTTP chain, bytes relayed for a TCP one. */
-  const servePlain = (socket: net.Socket, action: ChainAction, first: Buffer): void => {
+  /** Serves a connection with a chain's action: HTTP/1.1, HTTP/2 or bytes relayed. */
+  const serveAction = (
+    side: GatewayHttpSide,
+    socket: net.Socket,
+    action: ChainAction,
+    first: Buffer,
+    /** After TLS termination: whether ALPN chose h2; undefined for plaintext. */
+    alpnH2: boolean | undefined,
+  ): void => {
     if (action.kind === 'tcp') {
       outbound.handleTcp(socket, action.tcpProxy, first);
       return;
     }
-    socket.unshift(first);
-    if (isH2Preface(first)) {
-      h2.accept(socket, action.hcm, true);
+    if (alpnH2 !== undefined) {
+      if (alpnH2) side.h2(socket, action.hcm, false);
+      else side.http1(socket, action.hcm);
       return;
     }
-    hcmOf.set(socket, action.hcm);
-    http1.emit('connection', socket);
+    socket.unshift(first);
+    if (isH2Preface(first)) {
+      side.h2(socket, action.hcm, true);
+      return;
+    }
+    side.http1(socket, action.hcm);
     socket.resume();
   };
+
+  const compute = (
+    resource: XdsResource,
+    name: string,
+    side: GatewayHttpSide,
+    strict: boolean,
+  ): GatewayChains =>
+    buildGatewayChains(
+      {
+        secrets,
+        logger,
+        // The policy filters are compiled with the update, so a bad one is NACKed, not met per request.
+        compileHttp: gatewayHttp.compile,
+        secured(socket, action) {
+          serveAction(side, socket, action, Buffer.alloc(0), socket.alpnProtocol === 'h2');
+        },
+      },
+      resource,
+      name,
+      strict,
+    );
 
   /** TLS: PASSTHROUGH when the SNI picks such a chain (the ClientHello is read first), else terminated. */
   const serveTls = (
@@ -540,60 +195,47 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       socket.removeListener('data', onData);
       socket.pause();
       socket.setTimeout(0);
-      if (state.generation !== secrets.generation) build(state, name);
+      // TLS material changed in the secret store: rebuild the serving listener's chains.
+      if (state.generation !== secrets.generation)
+        Object.assign(state, compute(state.resource, name, state.side, false));
       if (buffered[0] === 0x16) serveTls(state, socket, buffered, read);
       else if (state.plain === undefined) socket.destroy();
-      else servePlain(socket, state.plain, buffered);
+      else serveAction(state.side, socket, state.plain, buffered, undefined);
     };
     socket.on('data', onData);
   };
 
-  const addressOf = (resource: XdsResource): { host: string; port: number } => {
-    const address = rec(rec(resource['address'])['socket_address']);
-    return { host: str(address['address'], '0.0.0.0'), port: Number(address['port_value'] ?? 0) };
-  };
-  const message = (error: unknown): string =>
-    error instanceof Error ? error.message : String(error);
-
   const prepare = async (snapshot: XdsSnapshot): Promise<PreparedUpdate> => {
     const wanted = new Map<string, XdsResource>();
     for (const [name, resource] of snapshot.listener)
-      if (
-        name !== 'outbound' &&
-        !name.startsWith('inbound|') &&
-        // Capture listeners are served by src/proxy/capture and the inbound side.
-        name !== 'virtualOutbound' &&
-        name !== 'virtualInbound'
-      )
-        wanted.set(name, resource);
-    const rebuilt = new Map<string, { resource: XdsResource; built: Built }>();
+      if (isGatewayListener(name)) wanted.set(name, resource);
+    const rebuilt = new Map<string, { resource: XdsResource; built: GatewayChains }>();
     const fresh: { name: string; state: ListenerState }[] = [];
     const problems: string[] = [];
     for (const [name, resource] of wanted) {
       const existing = listeners.get(name);
       if (existing?.resource === resource) continue;
-      let built: Built;
+      const { host, port } = addressOf(resource);
+      const old = existing === undefined ? undefined : addressOf(existing.resource);
+      const moved = existing === undefined || old?.host !== host || old.port !== port;
+      const side = moved ? gatewayHttp.side() : existing.side;
+      let built: GatewayChains;
       try {
-        built = compute(resource, name, true);
+        built = compute(resource, name, side, true);
       } catch (error) {
         problems.push(`listener ${JSON.stringify(name)}: ${message(error)}`);
         continue;
       }
-      const { host, port } = addressOf(resource);
-      const old = existing === undefined ? undefined : addressOf(existing.resource);
-      if (existing !== undefined && old?.host === host && old.port === port) {
+      if (!moved) {
         rebuilt.set(name, { resource, built });
         continue;
       }
-      const server = net.createServer((socket) => {
-        containSocket(socket, logger, 'gateway connection', () => {
-          onConnection(name, socket);
-        });
-      });
+      let socket: ManagedListener;
       try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host, port, exclusive: true }, resolve);
+        socket = await manager.bind({ name, kind: 'gateway', host, port }, (s) => {
+          containSocket(s, logger, 'gateway connection', () => {
+            onConnection(name, s);
+          });
         });
       } catch (error) {
         problems.push(
@@ -601,18 +243,18 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         );
         continue;
       }
-      const state: ListenerState = {
-        resource,
-        server,
-        port: (server.address() as net.AddressInfo).port,
-        ...built,
-      };
+      socket.onDrain(() => {
+        side.release();
+      });
+      const state: ListenerState = { resource, socket, side, ...built };
       fresh.push({ name, state });
       if (existing === undefined) staged.set(name, state);
     }
     const release = (): void => {
       for (const { name, state } of fresh) {
-        state.server.close();
+        void manager.drain(state.socket, 0).then(() => {
+          state.side.destroy();
+        });
         if (staged.get(name) === state) staged.delete(name);
       }
     };
@@ -625,8 +267,8 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       commit() {
         for (const [name, state] of listeners)
           if (!wanted.has(name)) {
-            state.server.close();
             listeners.delete(name);
+            void manager.drain(state.socket);
           }
         for (const [name, { resource, built }] of rebuilt) {
           const existing = listeners.get(name);
@@ -635,13 +277,9 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
           Object.assign(existing, built);
         }
         for (const { name, state } of fresh) {
-          listeners.get(name)?.server.close();
           listeners.set(name, state);
           staged.delete(name);
-          logger.info(
-            { listener: name, address: `${addressOf(state.resource).host}:${String(state.port)}` },
-            'gateway listener bound',
-          );
+          manager.activate(state.socket);
         }
       },
     };
@@ -653,27 +291,16 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       (await prepare(snapshot)).commit();
     },
     bound() {
-      return new Map([...listeners].map(([name, s]) => [name, s.port]));
+      return new Map([...listeners].map(([name, s]) => [name, s.socket.port]));
     },
     async close(drainMs) {
       const all = [...listeners.values()];
       listeners.clear();
-      h2.close();
-      http1.closeIdleConnections();
       await Promise.all(
-        all.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              const timer = setTimeout(() => {
-                http1.closeAllConnections();
-                resolve();
-              }, drainMs);
-              s.server.close(() => {
-                clearTimeout(timer);
-                resolve();
-              });
-            }),
-        ),
+        all.map(async (s) => {
+          await manager.drain(s.socket, drainMs);
+          s.side.destroy();
+        }),
       );
     },
   };

@@ -21,7 +21,7 @@ import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomInt } from 'node:crypto';
 import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
-import { containRequest, containSocket } from '../containment.js';
+import { containRequest, containSocket } from '../listeners/containment.js';
 import {
   createH2Downstream,
   isH2,

@@ -7,8 +7,8 @@
  * connection — and every promise a handler starts ends in a catch here.
  */
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../logging/index.js';
-import type { AnyRequest, AnyResponse } from './h2-downstream.js';
+import type { Logger } from '../../logging/index.js';
+import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
 
 /** Runs `fn`; a throw or a rejection destroys `socket` (and is logged). */
 export function containSocket(

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { extAuthzHttpFilter } from '../../control/compiler/listeners.js';
-import type { ExtAuthzHttpProvider } from '../../policy/index.js';
+import { extAuthzHttpFilter } from '../../../control/compiler/listeners.js';
+import type { ExtAuthzHttpProvider } from '../../../policy/index.js';
 import { MAX_EXT_AUTHZ_BODY } from './ext-authz-http.js';
-import { httpPolicyEvaluator } from './inbound-policy.js';
+import { httpPolicyEvaluator } from './index.js';
 
 // This suite's loopback range (127.39.0.0/16).
 const AUTHZ_IP = '127.39.1.1';

@@ -3,7 +3,7 @@
 // the proxy cannot enforce is an error, never a filter dropped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classifyRbacFilters, httpPolicyEvaluator, tcpPolicyEvaluator } from './inbound-policy.js';
+import { classifyRbacFilters, httpPolicyEvaluator, tcpPolicyEvaluator } from './index.js';
 
 const WEB = 'spiffe://cluster.local/ns/foo/sa/web';
 const EVIL = 'spiffe://cluster.local/ns/foo/sa/evil';

@@ -1,0 +1,123 @@
+/**
+ * The inbound response relay: a request allowed by the chain's filters goes
+ * to the local app (`inbound|<port>||`) and the app's answer comes back —
+ * status, headers, body with back-pressure, trailers (gRPC), and Envoy's 503
+ * when the app cannot be reached before headers.
+ *
+ * Keep-alive pools to the app: undici's dispatch() costs less per request than
+ * node:http's Agent + ClientRequest + IncomingMessage (bench/proxy-chain); one
+ * multiplexed session for HTTP/2 apps (the inbound cluster's
+ * HttpProtocolOptions ask for it on gRPC/HTTP2 ports).
+ */
+import type * as http from 'node:http';
+import { Pool } from '../upstream-pool.js';
+import { forwardedResponseHeaders } from '../forwarded-headers.js';
+import {
+  noteGrpcStatus,
+  requestHasBody,
+  takeTrailersOnlyStatus,
+  writeChunk,
+  type AnyRequest,
+  type AnyResponse,
+} from '../h2-downstream.js';
+import {
+  createH2Origin,
+  type UpstreamController,
+  type UpstreamDispatcher,
+} from '../h2-upstream.js';
+
+/** How the relay reports: response headers on their way out, the end, a failure before headers. */
+export interface RelayHooks {
+  /** Adds headers to the response (peer metadata) before they are written. */
+  responseHeaders(headers: http.OutgoingHttpHeaders): void;
+  /** The response ended (trailers relayed). */
+  ended(status: number): void;
+  /** The app could not be reached, or reset before headers. */
+  failed(error: Error): void;
+}
+
+/** Keep-alive pools to the local app's endpoints. */
+export interface AppRelay {
+  relay(
+    target: { readonly host: string; readonly port: number; readonly h2: boolean },
+    req: AnyRequest,
+    res: AnyResponse,
+    headers: http.OutgoingHttpHeaders,
+    hooks: RelayHooks,
+  ): void;
+  close(): Promise<void>;
+}
+
+export function createAppRelay(): AppRelay {
+  const pools = new Map<string, UpstreamDispatcher>();
+  const poolFor = (host: string, port: number, h2: boolean): UpstreamDispatcher => {
+    const origin = `http://${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
+    const key = h2 ? `${origin}|h2` : origin;
+    let pool = pools.get(key);
+    if (pool === undefined) {
+      pool = h2
+        ? createH2Origin({ host, port })
+        : new Pool(origin, { connections: 512, pipelining: 1 });
+      pools.set(key, pool);
+    }
+    return pool;
+  };
+  return {
+    relay(target, req, res, headers, hooks) {
+      let ended = false;
+      let upstream: UpstreamController | undefined;
+      let trailersOnly: Record<string, string | string[]> | undefined;
+      const onClose = (): void => {
+        if (!ended) upstream?.abort(new Error('downstream closed'));
+      };
+      res.once('close', onClose);
+      poolFor(target.host, target.port, target.h2).dispatch(
+        {
+          method: req.method ?? 'GET',
+          path: req.url ?? '/',
+          headers: headers as Record<string, string | string[]>,
+          body: requestHasBody(req) ? req : null,
+        },
+        {
+          onRequestStart(controller) {
+            upstream = controller;
+          },
+          onResponseStart(controller, statusCode, upstreamHeaders) {
+            const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
+            hooks.responseHeaders(out);
+            trailersOnly = takeTrailersOnlyStatus(out);
+            res.writeHead(statusCode, out);
+            upstream = controller;
+          },
+          onResponseData(controller, chunk) {
+            if (!writeChunk(res, chunk)) {
+              controller.pause();
+              res.once('drain', () => {
+                controller.resume();
+              });
+            }
+          },
+          onResponseEnd(_controller, trailers) {
+            ended = true;
+            res.removeListener('close', onClose);
+            const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
+            if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
+            noteGrpcStatus(req, relayed);
+            res.end();
+            hooks.ended(res.statusCode);
+          },
+          onResponseError(_controller, error) {
+            ended = true;
+            res.removeListener('close', onClose);
+            if (!res.headersSent) hooks.failed(error);
+            else res.destroy();
+          },
+        },
+      );
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.destroy()));
+      pools.clear();
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * The compiled filter chains of an inbound listener (docs/xds-contract.md
+ * "Sidecar listeners"): per chain its transport (TLS or raw_buffer), policy
+ * evaluators (HTTP jwt_authn → RBAC → ext_authz, or network RBAC), local rate
+ * limit, the inbound cluster, and for HTTP chains the HTTP/1.1 server (from the
+ * listeners' server factory) and HTTP/2 side that its connections are handed to.
+ */
+import type * as http from 'node:http';
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { list, rec, str } from '../../xds/index.js';
+import type { Logger } from '../../logging/index.js';
+import {
+  createH2Downstream,
+  type AnyRequest,
+  type AnyResponse,
+  type H2Downstream,
+} from '../h2-downstream.js';
+import { containRequest, containSocket } from '../listeners/containment.js';
+import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
+import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
+import { destinationOf } from '../capture/destinations.js';
+import { createHandedOffHttpServer } from '../listeners/http-server.js';
+import {
+  httpPolicyEvaluator,
+  tcpPolicyEvaluator,
+  type ConnectionFacts,
+  type PolicyEvaluator,
+} from '../filters/authz/index.js';
+
+type R = Record<string, unknown>;
+
+/** One compiled filter chain of an inbound listener. */
+export interface ChainState {
+  readonly name: string;
+  readonly tls: boolean;
+  readonly requireClientCert: boolean;
+  readonly http: http.Server | undefined;
+  /** The chain's HTTP/2 side (same handler); the connection's verified peer is its context. */
+  readonly h2: H2Downstream<Peer> | undefined;
+  readonly evaluator: PolicyEvaluator;
+  /** Network RBAC ahead of an HTTP connection manager (NetworkPolicy), checked per connection. */
+  readonly connection: PolicyEvaluator | undefined;
+  readonly cluster: string;
+  /** The HCM's local rate limit filter config and the route's override (HTTP chains). */
+  readonly rateLimit: { readonly filter: R | undefined; readonly route: R | undefined };
+  /** The HCM's config and its one route (HTTP chains): request-head checks, upgrade types. */
+  readonly hcm: R | undefined;
+  readonly route: R | undefined;
+}
+
+/** The connection a request came on: verified peer and addresses. */
+export type Peer = ConnectionFacts;
+
+export function peerOf(socket: net.Socket, principal: string | null): Peer {
+  // A captured connection's destination is its original one (src/proxy/capture).
+  const destination = destinationOf(socket);
+  return {
+    principal,
+    sourceIp: socket.remoteAddress,
+    destinationIp: destination.address,
+    destinationPort: destination.port,
+  };
+}
+
+/** The inbound cluster's one endpoint (STATIC `load_assignment`). */
+export function clusterEndpoint(
+  snapshot: XdsSnapshot,
+  name: string,
+): { host: string; port: number } | undefined {
+  const cluster = snapshot.cluster.get(name);
+  const lb = list(list(rec(cluster?.['load_assignment'])['endpoints'])[0]?.['lb_endpoints'])[0];
+  const address = rec(rec(rec(lb?.['endpoint'])['address'])['socket_address']);
+  const host = address['address'];
+  const port = address['port_value'];
+  return typeof host === 'string' && port !== undefined ? { host, port: Number(port) } : undefined;
+}
+
+/** What an HTTP chain does with its requests and upgrades (inbound-http.ts). */
+export interface ChainHandlers {
+  request(
+    listener: string,
+    chain: () => ChainState | undefined,
+    req: AnyRequest,
+    res: AnyResponse,
+  ): Promise<void> | undefined;
+  upgrade(
+    listener: string,
+    chain: () => ChainState | undefined,
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<void> | undefined;
+}
+
+/**
+ * Compiles a listener's chains; throws on a policy that cannot be compiled (the update is
+ * NACKed). `lookup` finds the chain as it is when a request arrives (it may have been rebuilt).
+ */
+export function buildChains(
+  name: string,
+  resource: XdsResource,
+  logger: Logger,
+  handlers: ChainHandlers,
+  lookup: (listener: string, chain: string) => ChainState | undefined,
+): ChainState[] {
+  return list(resource['filter_chains']).map((chain) => {
+    const chainName = str(chain['name']);
+    const match = rec(chain['filter_chain_match']);
+    const socket = rec(rec(chain['transport_socket'])['typed_config']);
+    const filters = list(chain['filters']);
+    const hcm = filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager');
+    const common = {
+      name: chainName,
+      tls: match['transport_protocol'] === 'tls',
+      requireClientCert: rec(socket['require_client_certificate'])['value'] === true,
+    };
+    if (hcm === undefined) {
+      const proxy = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
+      return {
+        ...common,
+        http: undefined,
+        h2: undefined,
+        evaluator: tcpPolicyEvaluator(filters),
+        connection: undefined,
+        cluster: str(rec(proxy?.['typed_config'])['cluster']),
+        rateLimit: { filter: undefined, route: undefined },
+        hcm: undefined,
+        route: undefined,
+      };
+    }
+    const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
+    const config = rec(hcm['typed_config']);
+    const vh = list(rec(config['route_config'])['virtual_hosts'])[0];
+    const route = list(vh?.['routes'])[0];
+    const current = (): ChainState | undefined => lookup(name, chainName);
+    const h2 = createH2Downstream<Peer>((req, res) => {
+      containRequest(req, res, logger, 'inbound request', () =>
+        handlers.request(name, current, req, res),
+      );
+    });
+    // The server factory seam: the HTTP/1.1 transport under this chain.
+    const server = createHandedOffHttpServer(
+      {
+        request(req, res) {
+          containRequest(req, res, logger, 'inbound request', () =>
+            handlers.request(name, current, req, res),
+          );
+        },
+        upgrade(req, duplex, head) {
+          containSocket(duplex, logger, 'inbound upgrade', () =>
+            handlers.upgrade(name, current, req, duplex, head),
+          );
+        },
+      },
+      { keepAliveTimeout: 30_000 },
+    );
+    return {
+      ...common,
+      http: server,
+      h2,
+      evaluator: httpPolicyEvaluator(config),
+      connection: networkRbac.length > 0 ? tcpPolicyEvaluator(networkRbac) : undefined,
+      cluster: str(rec(route?.['route'])['cluster']),
+      rateLimit: { filter: hcmRateLimit(config), route: routeRateLimit(route) },
+      hcm: config,
+      route,
+    };
+  });
+}
+
+/** Idle keep-alive connections close and HTTP/2 sessions get GOAWAY (a drained or replaced chain). */
+export function releaseChains(chains: readonly ChainState[]): void {
+  for (const c of chains) {
+    c.http?.closeIdleConnections();
+    c.h2?.close();
+  }
+}
+
+/** Stops the chains' servers for good (idle connections close; busy ones finish). */
+export function closeChains(chains: readonly ChainState[]): void {
+  for (const c of chains) {
+    c.http?.close();
+    c.h2?.close();
+  }
+}
