@@ -8,9 +8,11 @@
 // server-first protocol pass through capture; an unknown destination goes to
 // PassthroughCluster, and to BlackHoleCluster once a Sidecar says
 // REGISTRY_ONLY; a plaintext client outside the mesh cannot reach the app.
+// An egress NetworkPolicy on the client is enforced by its own sidecar
+// (denied connections reset before any upstream), ingress by the server's.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, REPO_ROOT, runPalisade, runProcess, waitFor } from '../helpers/index.js';
@@ -62,6 +64,29 @@ kind: Sidecar
 metadata: { name: default, namespace: default }
 spec:
   outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+`;
+
+const EGRESS_POLICY = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: sleep-egress, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: sleep } }
+  policyTypes: [Egress]
+  egress:
+    - to: [{ podSelector: { matchLabels: { app: web } } }]
+      ports: [{ port: 9080 }]
+    - to: [{ ipBlock: { cidr: 10.234.0.0/24, except: [${PODS.s}/32] } }]
+      ports: [{ port: 7000, endPort: 7001 }]
+`;
+
+const INGRESS_DENY = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: web-deny-ingress, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: web } }
+  policyTypes: [Ingress]
 `;
 
 /** The server pod's apps: HTTP that echoes XFCC, TCP echo, and a server-first greeting. */
@@ -364,6 +389,54 @@ test(
     assert.match(
       metrics.stdout,
       /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep"[^}]*connection_security_policy="mutual_tls"|istio_requests_total\{[^}]*connection_security_policy="mutual_tls"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep"/,
+    );
+
+    // Egress NetworkPolicy at the source: sleep may reach web on 9080 only, and outside
+    // addresses 10.234.0.0/24 on 7000-7001 except the server pod. A denied connection is reset
+    // by sleep's sidecar before it dials anything; ingress stays enforced at web's sidecar.
+    writeFileSync(join(dir.configDir, 'netpol.yaml'), EGRESS_POLICY);
+    const reset = await waitFor(
+      async () => {
+        const r = await inNs('c', process.execPath, ['-e', TCP_CLIENT, VIP, '9000', 'ping\n']);
+        return /ECONNRESET/.test(r.stdout) ? r : undefined;
+      },
+      15_000,
+      300,
+    ).catch((error: unknown) => {
+      throw new Error(`egress to web:9000 never denied (${String(error)})\n${logs()}`);
+    });
+    assert.doesNotMatch(reset?.stdout ?? '', /ping/, 'no byte crossed');
+    const allowed = await curlIn('c', ['--resolve', `web:9080:${VIP}`, 'http://web:9080/egress']);
+    assert.match(allowed.stdout, /"path":"\/egress".*sa\/sleep/, allowed.stderr);
+    // The pod IP is denied on 3306 too (the destination's pod, not only its VIP).
+    const podDenied = await inNs('c', process.execPath, ['-e', TCP_CLIENT, PODS.s, '3306', '']);
+    assert.match(podDenied.stdout, /ECONNRESET/, podDenied.stdout);
+    assert.doesNotMatch(podDenied.stdout, /HELLO/);
+    // curl to a denied HTTP destination: the connection is reset (curl exit 56), no response.
+    const curlDenied = await curlIn('c', [`http://${PODS.s}:9000/`]);
+    assert.equal(curlDenied.code, 56, `${curlDenied.stdout}${curlDenied.stderr}`);
+    // ipBlock with endPort: the outside address on 7000 is allowed (passthrough).
+    const block = await inNs('c', process.execPath, ['-e', TCP_CLIENT, PODS.x, '7000', '']);
+    assert.match(block.stdout, /EXTERNAL/, block.stdout);
+    // Ingress at the destination still holds: web now admits nobody on 9080.
+    writeFileSync(join(dir.configDir, 'netpol-ingress.yaml'), INGRESS_DENY);
+    await waitFor(
+      async () => {
+        const r = await curlIn('c', ['--resolve', `web:9080:${VIP}`, 'http://web:9080/in']);
+        return r.stdout.includes('"path"') ? undefined : r;
+      },
+      15_000,
+      300,
+    );
+    rmSync(join(dir.configDir, 'netpol.yaml'));
+    rmSync(join(dir.configDir, 'netpol-ingress.yaml'));
+    await waitFor(
+      async () => {
+        const r = await inNs('c', process.execPath, ['-e', TCP_CLIENT, VIP, '9000', 'ping\n']);
+        return r.stdout.includes('"got":"ping\\n"') ? r : undefined;
+      },
+      15_000,
+      300,
     );
 
     // REGISTRY_ONLY (a Sidecar): unknown destinations go to BlackHoleCluster, the mesh still works.
