@@ -40,6 +40,7 @@ import {
 import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
 import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
 import { createVirtualOutbound, type VirtualOutbound } from './capture/virtual-outbound.js';
+import { createDnsProxy, DNS_LISTENER, type DnsProxy } from './dns/index.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -71,6 +72,8 @@ export interface ProxyOptions {
    * explicit proxy, and inbound arrives through virtualInbound (src/proxy/capture).
    */
   interception?: 'redirect';
+  /** DNS proxy port on 127.0.0.1 in redirect mode (default 15053, Istio's; 0 picks one). */
+  dnsPort?: number;
   /** Admin port on 127.0.0.1 (default 15000; 0 picks one). */
   adminPort?: number;
   /** Longest wait for in-flight requests on close (default 5000 ms). */
@@ -281,6 +284,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   });
   let outbound: OutboundProxy | undefined;
   let capture: VirtualOutbound | undefined;
+  let dns: DnsProxy | undefined;
   const admin = createAdminServer({
     ads,
     instanceIp: options.instanceIp,
@@ -310,6 +314,14 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     outbound.sync(ads.snapshot);
     if (options.interception === 'redirect')
       capture = createVirtualOutbound({ snapshot: () => ads.snapshot, outbound, logger });
+    if (options.interception === 'redirect') {
+      // The pod's DNS proxy (src/proxy/dns), where proxy-init --redirect-dns sends port 53.
+      dns = createDnsProxy({
+        listener: () => ads.snapshot.listener.get(DNS_LISTENER),
+        logger,
+      });
+      await dns.listen('127.0.0.1', options.dnsPort ?? 15053);
+    }
     const outboundPort =
       capture === undefined
         ? await outbound.listen(options.instanceIp, options.outboundPort ?? 15001)
@@ -350,6 +362,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
           inbound.close(drainMs),
           gatewaySide.close(drainMs),
           capture?.close(),
+          dns?.close(),
         ]);
         await out.close();
         admin.closeAllConnections();
@@ -363,6 +376,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     admin.close();
     await outbound?.close();
     await capture?.close();
+    await dns?.close();
     await inbound.close(0);
     await exporter?.close();
     throw error;

@@ -30,6 +30,7 @@ import {
   handOffInbound,
 } from './capture-listeners.js';
 import { compileProxyless } from './proxyless.js';
+import { buildDnsListener } from './dns-listener.js';
 import {
   egressPolicyFor,
   withAllowedEndpoints,
@@ -269,6 +270,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       ),
     );
     add(out, 'listener', buildVirtualInbound());
+    add(out, 'listener', buildDnsListener(proxy, services));
   }
   add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
   return out;

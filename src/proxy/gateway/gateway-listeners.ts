@@ -563,7 +563,9 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
         !name.startsWith('inbound|') &&
         // Capture listeners are served by src/proxy/capture and the inbound side.
         name !== 'virtualOutbound' &&
-        name !== 'virtualInbound'
+        name !== 'virtualInbound' &&
+        // The DNS proxy's table (src/proxy/dns).
+        name !== 'dns'
       )
         wanted.set(name, resource);
     const rebuilt = new Map<string, { resource: XdsResource; built: Built }>();
