@@ -78,13 +78,23 @@ function asDestination(principal: unknown): R {
   return { any: true };
 }
 
-/** Ports a pod is reached on: its workload's declared ports and its service endpoints'. */
-function podPorts(context: CompileContext, pod: NetpolPod): number[] {
-  const ports = new Set(pod.ports.map((p) => p.containerPort));
+/** Endpoint ports by instance address, over every service (built once per policy). */
+function endpointPorts(context: CompileContext): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
   for (const service of context.registry.services)
     for (const port of service.ports)
-      for (const e of context.registry.endpoints(service, port))
-        if (e.instance.address === pod.ip) ports.add(e.port);
+      for (const e of context.registry.endpoints(service, port)) {
+        const set = out.get(e.instance.address) ?? new Set<number>();
+        set.add(e.port);
+        out.set(e.instance.address, set);
+      }
+  return out;
+}
+
+/** Ports a pod is reached on: its workload's declared ports and its service endpoints'. */
+function podPorts(pod: NetpolPod, endpoints: ReadonlyMap<string, Set<number>>): number[] {
+  const ports = new Set(pod.ports.map((p) => p.containerPort));
+  for (const port of endpoints.get(pod.ip ?? '') ?? []) ports.add(port);
   return [...ports].sort((a, b) => a - b);
 }
 
@@ -123,10 +133,11 @@ export function egressPolicyFor(
   const permissions: R[] = [];
   const known: R[] = [];
   // Pods: each allowed (pod IP, port), as the engine decides.
+  const endpoints = endpointPorts(context);
   for (const pod of model.pods) {
     if (pod.ip === undefined || isIP(pod.ip) === 0) continue;
     known.push({ destination_ip: hostCidr(pod.ip) });
-    const ports = podPorts(context, pod).filter((port) => allowsEndpoint(pod.ip ?? '', port));
+    const ports = podPorts(pod, endpoints).filter((port) => allowsEndpoint(pod.ip ?? '', port));
     const port = anyOf(ports.map((p) => ({ destination_port: p })));
     if (port !== undefined)
       permissions.push({ and_rules: { rules: [{ destination_ip: hostCidr(pod.ip) }, port] } });
