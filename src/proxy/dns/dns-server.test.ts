@@ -81,30 +81,81 @@ function rcodeOf(b: Buffer | undefined): number {
   return b.readUInt16BE(2) & 0xf;
 }
 
-/** A real upstream resolver: answers `*.upstream.test` A 192.0.2.1, NXDOMAIN otherwise. */
+/**
+ * A real upstream resolver on UDP and TCP (same port): `*.upstream.test` A 192.0.2.1 (60
+ * records for `big.upstream.test`, and over UDP only the first 5 with TC set), NXDOMAIN otherwise.
+ */
 async function upstream(): Promise<{ port: number; close: () => void; seen: string[] }> {
-  const socket = dgram.createSocket('udp4');
   const seen: string[] = [];
-  socket.on('message', (m, r) => {
+  const answer = (m: Buffer, udp: boolean): Buffer => {
     const q = dnsPacket.decode(m);
     const question = q.questions?.[0];
-    seen.push(question?.name ?? '');
     const name = question?.name ?? '';
+    seen.push(`${udp ? 'udp' : 'tcp'}:${name}`);
     const ok = name.endsWith('.upstream.test');
-    socket.send(
-      dnsPacket.encode({
-        type: 'response',
-        id: q.id ?? 0,
-        flags: ok ? 0 : 3,
-        questions: q.questions ?? [],
-        answers: ok ? [{ type: 'A', name, ttl: 5, data: '192.0.2.1' }] : [],
-      }),
-      r.port,
-      r.address,
-    );
+    const count = name === 'big.upstream.test' ? 60 : 1;
+    const truncated = udp && count > 5;
+    return dnsPacket.encode({
+      type: 'response',
+      id: q.id ?? 0,
+      flags: (ok ? 0 : 3) | (truncated ? dnsPacket.TRUNCATED_RESPONSE : 0),
+      questions: q.questions ?? [],
+      answers: ok
+        ? Array.from({ length: truncated ? 5 : count }, (_, i) => ({
+            type: 'A' as const,
+            name,
+            ttl: 5,
+            data: `192.0.2.${String(i + 1)}`,
+          }))
+        : [],
+    });
+  };
+  const socket = dgram.createSocket('udp4');
+  socket.on('message', (m, r) => {
+    socket.send(answer(m, true), r.port, r.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return { port: socket.address().port, close: () => socket.close(), seen };
+  const port = socket.address().port;
+  const tcp = net.createServer((s) => {
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length < 2 || got.length < 2 + got.readUInt16BE(0)) return;
+      const out = answer(got.subarray(2, 2 + got.readUInt16BE(0)), false);
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16BE(out.length);
+      s.end(Buffer.concat([prefix, out]));
+    });
+  });
+  await new Promise<void>((resolve) => tcp.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    close: () => {
+      socket.close();
+      tcp.close();
+    },
+    seen,
+  };
+}
+
+/** One query over TCP (length-prefixed), its response. */
+async function tcpQuery(port: number, q: Buffer): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16BE(q.length);
+      s.write(Buffer.concat([prefix, q]));
+    });
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
+        s.destroy();
+        resolve(got.subarray(2, 2 + got.readUInt16BE(0)));
+      }
+    });
+    s.on('error', reject);
+  });
 }
 
 test('DNS proxy: mesh names, forwarding, REFUSED/SERVFAIL, hostile input', async (t) => {
@@ -140,23 +191,7 @@ test('DNS proxy: mesh names, forwarding, REFUSED/SERVFAIL, hostile input', async
   assert.equal(bigPacket.flag_tc, true);
   assert.equal(bigPacket.answers?.length, 0);
   assert.ok((big?.length ?? 0) <= 512);
-  const viaTcp = await new Promise<Buffer>((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      const q = query('many.example');
-      const prefix = Buffer.alloc(2);
-      prefix.writeUInt16BE(q.length);
-      s.write(Buffer.concat([prefix, q]));
-    });
-    let got = Buffer.alloc(0);
-    s.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0)) {
-        s.destroy();
-        resolve(got.subarray(2));
-      }
-    });
-    s.on('error', reject);
-  });
+  const viaTcp = await tcpQuery(port, query('many.example'));
   assert.equal(dnsPacket.decode(viaTcp).answers?.length, 60);
 
   // Other names: forwarded to the upstream, its answer relayed (NXDOMAIN too).
@@ -166,8 +201,17 @@ test('DNS proxy: mesh names, forwarding, REFUSED/SERVFAIL, hostile input', async
     ['192.0.2.1'],
   );
   assert.equal(rcodeOf(await udpQuery(port, query('nothing.example'))), 3);
-  assert.ok(up.seen.includes('a.upstream.test'));
-  assert.ok(!up.seen.includes('reviews'), 'mesh names never leave the pod');
+  assert.ok(up.seen.includes('udp:a.upstream.test'));
+  assert.ok(!up.seen.some((n) => n.endsWith(':reviews')), 'mesh names never leave the pod');
+  // A truncated upstream answer is relayed as is (TC); the client's TCP retry is forwarded
+  // over TCP and gets every record.
+  const bigUdp = dnsPacket.decode(
+    (await udpQuery(port, query('big.upstream.test'))) ?? Buffer.alloc(0),
+  );
+  assert.equal(bigUdp.flag_tc, true);
+  const bigTcp = dnsPacket.decode(await tcpQuery(port, query('big.upstream.test')));
+  assert.equal(bigTcp.answers?.length, 60);
+  assert.ok(up.seen.includes('tcp:big.upstream.test'));
 
   // Hostile input: never a crash, never more bytes back than a header for junk.
   assert.equal(await udpQuery(port, Buffer.from([1, 2, 3]), 300), undefined, 'no header: dropped');

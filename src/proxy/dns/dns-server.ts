@@ -5,8 +5,8 @@
  * are answered here (A from the VIPs; AAAA and other types of a known name:
  * no data); everything else is forwarded to the pod's upstream resolver
  * (`nameserver` in /etc/resolv.conf — the proxy's own queries run as UID 1337,
- * which capture leaves alone); with no upstream the answer is REFUSED, when
- * it fails or times out SERVFAIL.
+ * which capture leaves alone) over the query's own transport; with no
+ * upstream the answer is REFUSED, when it fails or times out SERVFAIL.
  *
  * Hostile input: the wire format is parsed by dns-packet; anything it cannot
  * decode gets FORMERR (when at least a header came) or nothing; only standard
@@ -95,8 +95,17 @@ export function createDnsProxy(options: DnsProxyOptions): DnsProxy {
   const tcp = net.createServer();
   const sockets = new Set<net.Socket>();
 
-  /** Forwards a raw query to the first upstream; the answer, or SERVFAIL on error/timeout. */
-  const forward = (query: Buffer, id: number, table: DnsTable, reply: Answer): void => {
+  /**
+   * Forwards a raw query to the first upstream over the transport it came on (a TCP query is
+   * usually a retry of a truncated UDP answer); the answer, or SERVFAIL on error/timeout.
+   */
+  const forward = (
+    query: Buffer,
+    id: number,
+    table: DnsTable,
+    transport: 'udp' | 'tcp',
+    reply: Answer,
+  ): void => {
     const upstream = upstreams[0];
     if (upstream === undefined) {
       const refused = errorResponse(query, RCODE.REFUSED);
@@ -109,25 +118,50 @@ export function createDnsProxy(options: DnsProxyOptions): DnsProxy {
       return;
     }
     pending++;
-    const socket = dgram.createSocket(net.isIPv6(upstream.host) ? 'udp6' : 'udp4');
+    let close = (): void => undefined;
     let done = false;
     const finish = (response: Buffer | undefined): void => {
       if (done) return;
       done = true;
       pending--;
       clearTimeout(timer);
-      socket.close();
-      const out = response ?? errorResponse(query, RCODE.SERVFAIL);
+      close();
+      // Only the upstream's answer to this very query (id) counts.
+      const valid =
+        response !== undefined && response.length >= 12 && response.readUInt16BE(0) === id;
+      const out = valid ? response : errorResponse(query, RCODE.SERVFAIL);
       if (out !== undefined) reply(out);
     };
     const timer = setTimeout(() => {
       finish(undefined);
     }, table.resolverTimeoutMs);
+    if (transport === 'tcp') {
+      const conn = net.connect({ host: upstream.host, port: upstream.port });
+      close = () => conn.destroy();
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16BE(query.length);
+      conn.on('connect', () => conn.write(Buffer.concat([prefix, query])));
+      let got = Buffer.alloc(0);
+      conn.on('data', (chunk: Buffer) => {
+        got = Buffer.concat([got, chunk]);
+        // RFC 1035 §4.2.2: a two-byte length, then the message (at most 64 KiB).
+        if (got.length >= 2 && got.length >= 2 + got.readUInt16BE(0))
+          finish(got.subarray(2, 2 + got.readUInt16BE(0)));
+      });
+      conn.on('error', () => {
+        finish(undefined);
+      });
+      conn.on('close', () => {
+        finish(undefined);
+      });
+      return;
+    }
+    const socket = dgram.createSocket(net.isIPv6(upstream.host) ? 'udp6' : 'udp4');
+    close = () => socket.close();
     socket.on('error', () => {
       finish(undefined);
     });
     socket.on('message', (message, from) => {
-      // Only the upstream's answer to this very query (id) counts.
       if (from.address !== upstream.host || message.length < 12 || message.readUInt16BE(0) !== id)
         return;
       finish(message);
@@ -172,7 +206,7 @@ export function createDnsProxy(options: DnsProxyOptions): DnsProxy {
     const table = dnsTableOf(options.listener());
     const entry = (question.class ?? 'IN') === 'IN' ? table.lookup(question.name) : undefined;
     if (entry === undefined) {
-      forward(query, packet.id ?? 0, table, reply);
+      forward(query, packet.id ?? 0, table, limit, reply);
       return;
     }
     const answers: dnsPacket.Answer[] =
