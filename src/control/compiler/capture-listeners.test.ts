@@ -198,6 +198,7 @@ spec:
   egress:
     - to: [{ ipBlock: { cidr: 192.0.2.0/24, except: [192.0.2.9/32] } }]
       ports: [{ port: 7000, endPort: 7010 }]
+    - ports: [{ port: 5432 }]
 `);
   const resources = compileProxy(inputs, node);
   const codec = adsServiceDefinition()['StreamAggregatedResources'];
@@ -235,4 +236,8 @@ spec:
   assert.equal(await allows('192.0.2.1', 7011), false);
   assert.equal(await allows('192.0.2.9', 7000), false, 'except');
   assert.equal(await allows('10.96.0.10', 9080), false, 'web VIP: no rule allows it');
+  // A rule without peers allows any destination on its port: the DNS ServiceEntry's VIP too.
+  assert.equal(await allows('240.240.0.1', 5432), true, 'db.example.com on 5432');
+  assert.equal(await allows('198.51.100.7', 5432), true);
+  assert.equal(await allows('198.51.100.7', 5433), false);
 });

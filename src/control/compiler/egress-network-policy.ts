@@ -26,7 +26,7 @@
 import { isIP } from 'node:net';
 import type { NetpolPod, NetworkPolicyPort } from '../../kubernetes/index.js';
 import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
-import type { ServiceView } from '../registry/service-registry.js';
+import type { ServicePortView, ServiceView } from '../registry/service-registry.js';
 import type { CompileContext } from './clusters.js';
 import { ipBlockPrincipal, modelOf, selfPod, type Model } from './network-policy.js';
 import type { ProxyNode } from './proxy-node.js';
@@ -98,6 +98,24 @@ function podPorts(pod: NetpolPod, endpoints: ReadonlyMap<string, Set<number>>): 
   return [...ports].sort((a, b) => a - b);
 }
 
+/** Where a service port's connections end up, as its cluster's endpoints (clusters.ts). */
+function serviceTargets(
+  context: CompileContext,
+  service: ServiceView,
+  port: ServicePortView,
+): { address: string; port: number }[] {
+  if (service.source === 'ServiceEntry' && service.staticEndpoints.length > 0)
+    return service.staticEndpoints.map((e) => ({
+      address: e.address,
+      port: e.ports[port.name] ?? port.port,
+    }));
+  if (service.source === 'ServiceEntry' && service.selector === undefined)
+    return service.resolution === 'DNS' ? [{ address: service.hostname, port: port.port }] : [];
+  return context.registry
+    .endpoints(service, port)
+    .map((e) => ({ address: e.instance.address, port: e.port }));
+}
+
 /**
  * The egress policy of a captured sidecar's pod, or undefined when its pod is
  * not isolated for egress (no NetworkPolicy with Egress and no admin tier
@@ -142,18 +160,21 @@ export function egressPolicyFor(
     if (port !== undefined)
       permissions.push({ and_rules: { rules: [{ destination_ip: hostCidr(pod.ip) }, port] } });
   }
-  // Mesh service VIPs: allowed on a service port when some backend pod is (post-DNAT semantics).
+  // Service VIPs: allowed on a service port when some backend is (Kubernetes decides after the
+  // DNAT, on the backend): a mesh Service's pods; a ServiceEntry's endpoint addresses, its host
+  // (resolution DNS: only a rule without peers names it) or, with no endpoints (resolution
+  // NONE), the address itself.
   for (const service of services) {
-    if (service.external) continue;
     for (const vip of service.addresses ?? []) {
       if (isIP(vip) === 0) continue;
       known.push({ destination_ip: hostCidr(vip) });
       const ports = service.ports
-        .filter((port) =>
-          context.registry
-            .endpoints(service, port)
-            .some((e) => allowsEndpoint(e.instance.address, e.port)),
-        )
+        .filter((port) => {
+          const targets = serviceTargets(context, service, port);
+          return (
+            targets.length === 0 && service.external ? [{ address: vip, port: port.port }] : targets
+          ).some((t) => allowsEndpoint(t.address, t.port));
+        })
         .map((port) => ({ destination_port: port.port }));
       const port = anyOf(ports);
       if (port !== undefined)
