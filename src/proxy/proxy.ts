@@ -207,8 +207,6 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const inbound = createInboundListeners({
     secrets,
     logger,
-    // Captured pods: inbound reaches the app from 127.0.0.6 (src/runtime/capture's passthrough).
-    ...(options.interception === 'redirect' ? { appSource: '127.0.0.6' } : {}),
     telemetry: createInboundTelemetry(peerMetadata, exporter !== undefined),
     onRecord: (record) => {
       telemetry.inbound(record);

@@ -124,12 +124,6 @@ export interface InboundListenersOptions {
   readonly onRecord?: (record: InboundRecord) => void;
   /** Peer metadata exchange and server spans (inbound-telemetry.ts); absent = neither. */
   readonly telemetry?: InboundTelemetry;
-  /**
-   * Source address of connections to the local app: Istio's 127.0.0.6
-   * (InboundPassthroughClusterIpv4) in a captured pod, so the app sees the sidecar and
-   * proxy-init's `-s 127.0.0.6 -o lo` rule keeps them from being captured; default: any.
-   */
-  readonly appSource?: string;
 }
 
 /** A built update, not yet serving: {@link PreparedUpdate.commit} swaps it in, `abort` releases it. */
@@ -292,10 +286,9 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
     const key = h2 ? `${origin}|h2` : origin;
     let pool = pools.get(key);
     if (pool === undefined) {
-      const from = options.appSource === undefined ? {} : { localAddress: options.appSource };
       pool = h2
-        ? createH2Origin({ host, port, ...from })
-        : new Pool(origin, { connections: 512, pipelining: 1, ...from });
+        ? createH2Origin({ host, port })
+        : new Pool(origin, { connections: 512, pipelining: 1 });
       pools.set(key, pool);
     }
     return pool;
@@ -638,11 +631,7 @@ export function createInboundListeners(options: InboundListenersOptions): Inboun
           socket.destroy();
           return;
         }
-        const upstream = net.connect({
-          port: target.port,
-          host: target.host,
-          ...(options.appSource === undefined ? {} : { localAddress: options.appSource }),
-        });
+        const upstream = net.connect(target.port, target.host);
         socket.pipe(upstream).pipe(socket);
         const end = (): void => {
           socket.destroy();
