@@ -45,6 +45,8 @@ export type Permission =
   | { readonly url_path: { readonly path: StringMatcher } }
   | { readonly destination_ip: CidrRange }
   | { readonly destination_port: number }
+  /** Envoy's Int32Range, half-open: [start, end). */
+  | { readonly destination_port_range: { readonly start?: number; readonly end?: number } }
   | { readonly requested_server_name: StringMatcher }
   | { readonly metadata: MetadataMatcher };
 

@@ -151,6 +151,12 @@ export function compilePermission(p: Permission): Check {
     const port = p.destination_port;
     return (f) => f.destinationPort === port;
   }
+  if ('destination_port_range' in p) {
+    const start = p.destination_port_range.start ?? 0;
+    const end = p.destination_port_range.end ?? 0;
+    return (f) =>
+      f.destinationPort !== undefined && f.destinationPort >= start && f.destinationPort < end;
+  }
   if ('metadata' in p) return compileMetadata(p.metadata);
   if ('requested_server_name' in p) {
     const sni = compileString(p.requested_server_name);

@@ -40,6 +40,7 @@ import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
 import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
 import { createVirtualOutbound, type VirtualOutbound } from './capture/virtual-outbound.js';
 import { createListenerManager } from './listeners/listener-manager.js';
+import { createDnsProxy, DNS_LISTENER, type DnsProxy } from './dns/index.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -71,6 +72,8 @@ export interface ProxyOptions {
    * explicit proxy, and inbound arrives through virtualInbound (src/proxy/capture).
    */
   interception?: 'redirect';
+  /** DNS proxy port on 127.0.0.1 in redirect mode (default 15053, Istio's; 0 picks one). */
+  dnsPort?: number;
   /** Admin port on 127.0.0.1 (default 15000; 0 picks one). */
   adminPort?: number;
   /** Longest wait for in-flight requests on close (default 5000 ms). */
@@ -275,6 +278,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   });
   let outbound: OutboundProxy | undefined;
   let capture: VirtualOutbound | undefined;
+  let dns: DnsProxy | undefined;
   const admin = createAdminServer({
     ads,
     instanceIp: options.instanceIp,
@@ -304,6 +308,14 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     outbound.sync(ads.snapshot);
     if (options.interception === 'redirect')
       capture = createVirtualOutbound({ snapshot: () => ads.snapshot, outbound, logger });
+    if (options.interception === 'redirect') {
+      // The pod's DNS proxy (src/proxy/dns), where proxy-init --redirect-dns sends port 53.
+      dns = createDnsProxy({
+        listener: () => ads.snapshot.listener.get(DNS_LISTENER),
+        logger,
+      });
+      await dns.listen('127.0.0.1', options.dnsPort ?? 15053);
+    }
     const out = outbound;
     const port = options.outboundPort ?? 15001;
     const outboundSocket =
@@ -353,6 +365,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
           manager.close(drainMs),
           inbound.close(drainMs),
           gatewaySide.close(drainMs),
+          dns?.close(),
         ]);
         await capture?.close();
         await out.close();
@@ -366,6 +379,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     await manager.close(0);
     await outbound?.close();
     await capture?.close();
+    await dns?.close();
     await inbound.close(0);
     await exporter?.close();
     throw error;

@@ -24,6 +24,7 @@ export {
   chooseIsolation,
   cleanLeftovers,
   netnsProblem,
+  withClusterIps,
   type IsolationMode,
   type IsolationRecord,
 } from './netns/index.js';

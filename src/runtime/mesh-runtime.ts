@@ -115,6 +115,8 @@ export interface MeshInfo {
     readonly podIP?: string;
   }[];
   readonly isolation: 'netns' | 'loopback';
+  /** netns mode: the service CIDR ClusterIPs come from (`apply` allocates new Services' there). */
+  readonly serviceCidr?: string;
   /** netns mode: every pod (replicas and gateways) with its namespace and address. */
   readonly pods: readonly MeshPod[];
   /** Prometheus UI/API, with `--prometheus`. */
@@ -580,6 +582,7 @@ async function startMeshWith(
     ...(prometheus === undefined ? {} : { prometheusUrl: prometheus.url }),
     ...(tracing === undefined ? {} : { tracesUrl: `${tracing.receiver.url}/` }),
     isolation: netns === undefined ? 'loopback' : 'netns',
+    ...(netns === undefined ? {} : { serviceCidr: options.serviceCidr ?? '10.96.0.0/16' }),
     pods,
     ...(apiListen === undefined
       ? {}

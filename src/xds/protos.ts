@@ -57,6 +57,7 @@ export const EXTENSION_TYPE_URLS = {
   httpInspector:
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
   originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
+  dnsFilter: 'type.googleapis.com/envoy.extensions.filters.udp.dns_filter.v3.DnsFilterConfig',
   httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 
@@ -83,6 +84,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
+  'envoy/extensions/filters/udp/dns_filter/v3/dns_filter.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/service/status/v3/csds.proto',
 ];

@@ -3,7 +3,8 @@
 // CIDR 10.233.97.0/24: this test's own ranges), then
 // - mesh.json names each replica's namespace and pod IP (the CLI contract);
 // - `palisade exec` runs commands inside a pod with its exit status, and the
-//   pod's /etc/hosts resolves Service names to their ClusterIPs;
+//   pod resolves Service names to their ClusterIPs through its sidecar's DNS
+//   proxy (its /etc/hosts has none);
 // - bypass from an attacker namespace the test puts on the same bridge: no
 //   pod address and port answers as an app without its sidecar, plaintext to
 //   a pod IP:9080 under STRICT reaches no app;
@@ -12,13 +13,16 @@
 //   fetch with no proxy settings inside a pod reach other Services by name
 //   with mTLS (the destination sidecar's metrics name the client's SPIFFE id),
 //   and a connection to another pod's IP is captured too;
+// - a Service applied while up runs gets a ClusterIP and a name; an egress
+//   NetworkPolicy (reviews → ratings:9080 only) refuses reviews → details at
+//   reviews' own sidecar, and leaves other pods' egress alone;
 // - after SIGKILL of `up` its namespaces remain, a new `up` removes them, and
 //   after a clean stop nothing of the mesh is left.
 // Takes no Bookinfo lock: its addresses (10.233.20.x) and ports (free ones)
 // do not overlap the loopback Bookinfo tests'.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -38,6 +42,29 @@ const SERVICE_CIDR = '10.233.97.0/24';
 const HOST_IP = '10.233.20.1';
 const ATTACKER_IP = '10.233.20.250';
 const ATTACKER = `n19a-attacker-${String(process.pid)}`;
+
+/** Applied while `up` runs: a second Service in front of the ratings pods (no clusterIP). */
+const RATINGS_ALIAS = `
+apiVersion: v1
+kind: Service
+metadata: { name: ratings-alias, namespace: default }
+spec:
+  selector: { app: ratings }
+  ports: [{ name: http, port: 9080 }]
+`;
+
+/** reviews may open connections to ratings on 9080 only (Kubernetes NetworkPolicy egress). */
+const REVIEWS_EGRESS = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: reviews-egress, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: reviews } }
+  policyTypes: [Egress]
+  egress:
+    - to: [{ podSelector: { matchLabels: { app: ratings } } }]
+      ports: [{ port: 9080 }]
+`;
 
 const curlTool = findTool('curl', 'apt-get install curl');
 const ipTool = findTool('ip', 'apt-get install iproute2');
@@ -201,6 +228,17 @@ test(
         /^10\.233\.97\.\d+\s+reviews\b/m,
         'Service names resolve to ClusterIPs',
       );
+      // ...through the sidecar's DNS proxy: the pod's hosts file has no Service names.
+      const etcHosts = await runPalisade([
+        'exec',
+        '--state-dir',
+        state,
+        'productpage-v1-0',
+        '--',
+        'cat',
+        '/etc/hosts',
+      ]);
+      assert.doesNotMatch(etcHosts.stdout, /reviews/);
     });
 
     await t.test(
@@ -347,6 +385,83 @@ test(
           `details' sidecar saw productpage's SPIFFE id:\n${metrics.stdout.slice(0, 2000)}`,
         );
         assert.match(line, /connection_security_policy="mutual_tls"/);
+      },
+    );
+
+    await t.test(
+      'an applied Service gets a ClusterIP and a name; egress NetworkPolicy holds at the source',
+      async () => {
+        const exec = (pod: string, ...cmd: string[]) =>
+          runPalisade(['exec', '--state-dir', state, pod, '--', ...cmd]);
+        const apply = async (yaml: string, name: string): Promise<void> => {
+          const file = join(dir.path, name);
+          writeFileSync(file, yaml);
+          const r = await runPalisade(['apply', '--state-dir', state, '-f', file]);
+          assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+        };
+        // A new Service while up runs: a ClusterIP from the service CIDR, resolvable in every
+        // sidecar pod through its DNS proxy, and reachable (mTLS to the ratings pods).
+        await apply(RATINGS_ALIAS, 'ratings-alias.yaml');
+        const resolved = await waitFor(
+          async () => {
+            const r = await exec('productpage-v1-0', 'getent', 'ahostsv4', 'ratings-alias');
+            return r.code === 0 ? r : undefined;
+          },
+          20_000,
+          500,
+        );
+        assert.match(resolved?.stdout ?? '', /^10\.233\.97\.\d+\s/m);
+        const alias = await exec(
+          'productpage-v1-0',
+          'curl',
+          '-sS',
+          '-m',
+          '10',
+          'http://ratings-alias:9080/ratings/0',
+        );
+        assert.match(alias.stdout, /"ratings"/, alias.stderr);
+
+        // reviews may reach only ratings:9080: details is refused at reviews' own sidecar.
+        await apply(REVIEWS_EGRESS, 'reviews-egress.yaml');
+        const denied = await waitFor(
+          async () => {
+            const r = await exec(
+              'reviews-v2-0',
+              'curl',
+              '-sS',
+              '-m',
+              '5',
+              'http://details:9080/details/0',
+            );
+            return r.code !== 0 ? r : undefined;
+          },
+          20_000,
+          500,
+        );
+        assert.ok(
+          [7, 56].includes(denied?.code ?? 0),
+          `${denied?.stdout ?? ''}${denied?.stderr ?? ''}`,
+        );
+        assert.doesNotMatch(denied?.stdout ?? '', /"author"/);
+        const ratings = await exec(
+          'reviews-v2-0',
+          'curl',
+          '-sS',
+          '-m',
+          '10',
+          'http://ratings:9080/ratings/0',
+        );
+        assert.match(ratings.stdout, /"ratings"/, ratings.stderr);
+        // Pods not selected keep their egress: productpage still reaches details.
+        const open = await exec(
+          'productpage-v1-0',
+          'curl',
+          '-sS',
+          '-m',
+          '10',
+          'http://details:9080/details/0',
+        );
+        assert.match(open.stdout, /"author"/, open.stderr);
       },
     );
 

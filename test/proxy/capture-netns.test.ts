@@ -8,9 +8,11 @@
 // server-first protocol pass through capture; an unknown destination goes to
 // PassthroughCluster, and to BlackHoleCluster once a Sidecar says
 // REGISTRY_ONLY; a plaintext client outside the mesh cannot reach the app.
+// An egress NetworkPolicy on the client is enforced by its own sidecar
+// (denied connections reset before any upstream), ingress by the server's.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, REPO_ROOT, runPalisade, runProcess, waitFor } from '../helpers/index.js';
@@ -22,6 +24,7 @@ const HOST_IP = '10.234.0.1';
 const PODS = { c: '10.234.0.2', s: '10.234.0.3', x: '10.234.0.4' } as const;
 const VIP = '10.96.0.10';
 const PROXY_UID = '1337';
+const RESOLV_DIR = '/etc/netns/n19b-c';
 
 const MESH = `
 apiVersion: v1
@@ -64,6 +67,29 @@ spec:
   outboundTrafficPolicy: { mode: REGISTRY_ONLY }
 `;
 
+const EGRESS_POLICY = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: sleep-egress, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: sleep } }
+  policyTypes: [Egress]
+  egress:
+    - to: [{ podSelector: { matchLabels: { app: web } } }]
+      ports: [{ port: 9080 }]
+    - to: [{ ipBlock: { cidr: 10.234.0.0/24, except: [${PODS.s}/32] } }]
+      ports: [{ port: 7000, endPort: 7001 }]
+`;
+
+const INGRESS_DENY = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: web-deny-ingress, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: web } }
+  policyTypes: [Ingress]
+`;
+
 /** The server pod's apps: HTTP that echoes XFCC, TCP echo, and a server-first greeting. */
 const SERVER_APPS = `
 const http = require('node:http'), net = require('node:net');
@@ -76,9 +102,29 @@ net.createServer((s) => { s.write('HELLO mysql-like\\n'); s.on('data', (d) => s.
 console.log('apps ready');
 `;
 
-/** An outside server (no sidecar): greets, for Passthrough. */
+/** An outside server (no sidecar): greets, for Passthrough; and a DNS server for `*.upstream.test`. */
 const OUTSIDE_APP = `
-require('node:net').createServer((s) => { s.end('EXTERNAL\\n'); }).listen(7000, '0.0.0.0', () => console.log('apps ready'));
+const dnsPacket = require('dns-packet');
+const udp = require('node:dgram').createSocket('udp4');
+udp.on('message', (m, r) => {
+  let q; try { q = dnsPacket.decode(m); } catch { return; }
+  const name = q.questions?.[0]?.name ?? '';
+  const ok = name.endsWith('.upstream.test') && q.questions[0].type === 'A';
+  udp.send(dnsPacket.encode({ type: 'response', id: q.id, flags: name.endsWith('.upstream.test') ? 0 : 3,
+    questions: q.questions, answers: ok ? [{ type: 'A', name, ttl: 5, data: '${PODS.x}' }] : [] }), r.port, r.address);
+});
+udp.bind(53, '0.0.0.0', () => {
+  require('node:net').createServer((s) => { s.end('EXTERNAL\\n'); }).listen(7000, '0.0.0.0', () => console.log('apps ready'));
+});
+`;
+
+/** Junk at the DNS proxy: no header, a bad name, a truncated and an oversized query. */
+const DNS_JUNK = `
+const udp = require('node:dgram').createSocket('udp4');
+const q = require('dns-packet').encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'web' }] });
+const junk = [Buffer.from([1]), Buffer.concat([q.subarray(0, 12), Buffer.alloc(40, 0xff)]), q.subarray(0, 15), Buffer.concat([q, Buffer.alloc(9000)])];
+let n = 0;
+for (const j of junk) udp.send(j, 15053, '127.0.0.1', () => { if (++n === junk.length) setTimeout(() => { udp.close(); console.log('sent'); }, 200); });
 `;
 
 /** A client that connects, optionally writes, and prints what came back and after how long. */
@@ -135,18 +181,25 @@ function captureRules(): string {
     '*nat',
     ':N19B_INBOUND - [0:0]',
     ':N19B_OUTPUT - [0:0]',
+    ':N19B_DNS - [0:0]',
     '-A PREROUTING -p tcp -j N19B_INBOUND',
     '-A N19B_INBOUND -p tcp -j REDIRECT --to-ports 15006',
     '-A OUTPUT -p tcp -j N19B_OUTPUT',
     `-A N19B_OUTPUT -m owner --uid-owner ${PROXY_UID} -j RETURN`,
+    // DNS capture (--redirect-dns): TCP and UDP 53 to the DNS proxy, except the proxy's own.
+    '-A N19B_OUTPUT -p tcp --dport 53 -j REDIRECT --to-ports 15053',
     '-A N19B_OUTPUT -d 127.0.0.1/32 -j RETURN',
     '-A N19B_OUTPUT -p tcp -j REDIRECT --to-ports 15001',
+    '-A OUTPUT -p udp --dport 53 -j N19B_DNS',
+    `-A N19B_DNS -m owner --uid-owner ${PROXY_UID} -j RETURN`,
+    '-A N19B_DNS -p udp -j REDIRECT --to-ports 15053',
     'COMMIT',
     '',
   ].join('\n');
 }
 
 async function teardown(): Promise<void> {
+  rmSync(RESOLV_DIR, { recursive: true, force: true });
   for (const ns of Object.keys(PODS))
     await runProcess('ip', ['netns', 'del', `n19b-${ns}`], { timeoutMs: 10_000 });
   await runProcess('ip', ['link', 'del', BRIDGE], { timeoutMs: 10_000 });
@@ -170,6 +223,10 @@ async function setupNetwork(): Promise<void> {
     // VIPs are routed out like any address (iptables rewrites them in OUTPUT).
     await run('ip', 'route', 'add', 'default', 'via', HOST_IP);
   }
+  // The client pod's resolver is the outside namespace's DNS server (`ip netns exec` bind-mounts
+  // /etc/netns/<ns>/resolv.conf); its sidecar answers mesh names and forwards the rest there.
+  mkdirSync(RESOLV_DIR, { recursive: true });
+  writeFileSync(join(RESOLV_DIR, 'resolv.conf'), `nameserver ${PODS.x}\n`);
   for (const ns of ['c', 's']) {
     const r = await runProcess('ip', ['netns', 'exec', `n19b-${ns}`, 'iptables-restore'], {
       input: captureRules(),
@@ -232,7 +289,7 @@ test(
     const xds = `${HOST_IP}:${control.match[2] ?? ''}`;
     const caUrl = control.match[3] ?? '';
 
-    const sidecar = async (ns: 'c' | 's', name: string): Promise<void> => {
+    const sidecar = async (ns: 'c' | 's', name: string): Promise<ChildProcess> => {
       const token = await runPalisade([
         'ca',
         'token',
@@ -286,6 +343,7 @@ test(
       );
       children.push(proc.child);
       outputs.push(proc.output);
+      return proc.child;
     };
     const apps = await spawnReady(
       ['ip', 'netns', 'exec', 'n19b-s', process.execPath, '-e', SERVER_APPS],
@@ -298,7 +356,7 @@ test(
     );
     children.push(outside.child);
     await sidecar('s', 'web');
-    await sidecar('c', 'sleep');
+    const sleepSidecar = await sidecar('c', 'sleep');
 
     const curlIn = (ns: string, args: string[]) =>
       inNs(ns, 'curl', ['-sS', '--max-time', '5', ...args]);
@@ -348,6 +406,40 @@ test(
     const pass = await inNs('c', process.execPath, ['-e', TCP_CLIENT, PODS.x, '7000', '']);
     assert.equal((JSON.parse(pass.stdout) as { got: string }).got, 'EXTERNAL\n', pass.stdout);
 
+    // DNS proxy: the app resolves mesh names with no --resolve and no hosts entry (its queries
+    // to the pod's nameserver are captured to the sidecar's DNS proxy, which answers the VIP).
+    const byDns = await waitFor(
+      async () => {
+        const r = await curlIn('c', ['http://web:9080/dns']);
+        return r.code === 0 && r.stdout.includes('"path":"/dns"') ? r : undefined;
+      },
+      15_000,
+      300,
+    ).catch((error: unknown) => {
+      throw new Error(`web did not resolve through the DNS proxy (${String(error)})\n${logs()}`);
+    });
+    assert.match(byDns?.stdout ?? '', /sa\/sleep/);
+    const fqdn = await curlIn('c', ['http://web.default.svc.cluster.local:9080/fqdn']);
+    assert.match(fqdn.stdout, /"path":"\/fqdn"/, fqdn.stderr);
+    // Node's fetch with no proxy settings, by name.
+    const fetched = await inNs('c', process.execPath, [
+      '-e',
+      "fetch('http://web:9080/fetch').then((r) => r.text()).then((t) => console.log(t))",
+    ]);
+    assert.match(fetched.stdout, /"path":"\/fetch".*sa\/sleep/, fetched.stderr);
+    // Other names go to the pod's own resolver (the outside namespace's DNS server).
+    const external = await inNs('c', 'getent', ['ahostsv4', 'ext.upstream.test']);
+    assert.match(external.stdout, /^10\.234\.0\.4\s/m, external.stderr);
+    const missing = await inNs('c', 'getent', ['ahostsv4', 'nothing.invalid']);
+    assert.notEqual(missing.code, 0, missing.stdout);
+    // Junk at the DNS proxy: the sidecar survives and still answers.
+    const junk = await inNs('c', process.execPath, ['-e', DNS_JUNK]);
+    assert.match(junk.stdout, /sent/, junk.stderr);
+    const again = await inNs('c', 'getent', ['ahostsv4', 'web']);
+    assert.match(again.stdout, new RegExp(`^${VIP.replaceAll('.', '\\.')}\\s`, 'm'), again.stderr);
+    assert.equal(sleepSidecar.exitCode, null, 'the sidecar is still running');
+    assert.equal(sleepSidecar.signalCode, null);
+
     // No bypass: a plaintext client outside the mesh reaches no app on the pod IP (STRICT).
     const attacker = await curlIn('x', [`http://${PODS.s}:9080/admin`]);
     assert.notEqual(attacker.code, 0, `plaintext reached the app: ${attacker.stdout}`);
@@ -364,6 +456,56 @@ test(
     assert.match(
       metrics.stdout,
       /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep"[^}]*connection_security_policy="mutual_tls"|istio_requests_total\{[^}]*connection_security_policy="mutual_tls"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep"/,
+    );
+
+    // Egress NetworkPolicy at the source: sleep may reach web on 9080 only, and outside
+    // addresses 10.234.0.0/24 on 7000-7001 except the server pod. A denied connection is reset
+    // by sleep's sidecar before it dials anything; ingress stays enforced at web's sidecar.
+    writeFileSync(join(dir.configDir, 'netpol.yaml'), EGRESS_POLICY);
+    const reset = await waitFor(
+      async () => {
+        const r = await inNs('c', process.execPath, ['-e', TCP_CLIENT, VIP, '9000', 'ping\n']);
+        return /ECONNRESET/.test(r.stdout) ? r : undefined;
+      },
+      15_000,
+      300,
+    ).catch((error: unknown) => {
+      throw new Error(`egress to web:9000 never denied (${String(error)})\n${logs()}`);
+    });
+    assert.doesNotMatch(reset?.stdout ?? '', /ping/, 'no byte crossed');
+    const allowed = await curlIn('c', ['--resolve', `web:9080:${VIP}`, 'http://web:9080/egress']);
+    assert.match(allowed.stdout, /"path":"\/egress".*sa\/sleep/, allowed.stderr);
+    // The pod IP is denied on 3306 too (the destination's pod, not only its VIP).
+    const podDenied = await inNs('c', process.execPath, ['-e', TCP_CLIENT, PODS.s, '3306', '']);
+    assert.match(podDenied.stdout, /ECONNRESET/, podDenied.stdout);
+    assert.doesNotMatch(podDenied.stdout, /HELLO/);
+    // curl to a denied destination: the connection is reset, no response.
+    const curlDenied = await curlIn('c', [`http://${PODS.s}:9000/`]);
+    // (56 when the reset follows the handshake, 7 when it races it: no response either way.)
+    assert.ok([7, 56].includes(curlDenied.code ?? 0), `${curlDenied.stdout}${curlDenied.stderr}`);
+    assert.equal(curlDenied.stdout, '');
+    // ipBlock with endPort: the outside address on 7000 is allowed (passthrough).
+    const block = await inNs('c', process.execPath, ['-e', TCP_CLIENT, PODS.x, '7000', '']);
+    assert.match(block.stdout, /EXTERNAL/, block.stdout);
+    // Ingress at the destination still holds: web now admits nobody on 9080.
+    writeFileSync(join(dir.configDir, 'netpol-ingress.yaml'), INGRESS_DENY);
+    await waitFor(
+      async () => {
+        const r = await curlIn('c', ['--resolve', `web:9080:${VIP}`, 'http://web:9080/in']);
+        return r.stdout.includes('"path"') ? undefined : r;
+      },
+      15_000,
+      300,
+    );
+    rmSync(join(dir.configDir, 'netpol.yaml'));
+    rmSync(join(dir.configDir, 'netpol-ingress.yaml'));
+    await waitFor(
+      async () => {
+        const r = await inNs('c', process.execPath, ['-e', TCP_CLIENT, VIP, '9000', 'ping\n']);
+        return r.stdout.includes('"got":"ping\\n"') ? r : undefined;
+      },
+      15_000,
+      300,
     );
 
     // REGISTRY_ONLY (a Sidecar): unknown destinations go to BlackHoleCluster, the mesh still works.

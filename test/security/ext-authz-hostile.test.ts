@@ -25,7 +25,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { extAuthzGrpcTypes } from '../../src/proxy/inbound/ext-authz-grpc.js';
+import { extAuthzGrpcTypes } from '../../src/proxy/filters/authz/ext-authz-grpc.js';
 import { waitFor } from '../helpers/index.js';
 import { meshDirs, startControlPlane, startSidecar } from '../helpers/mesh-processes.js';
 

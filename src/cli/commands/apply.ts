@@ -29,6 +29,7 @@ import {
   meshApiClient,
   objectFileName,
   replyMessage,
+  withClusterIps,
   type MeshInfo,
 } from '../../runtime/index.js';
 import { parseCommandArgs } from '../args.js';
@@ -340,7 +341,12 @@ rejected the change or cannot be reached; 2 on invalid input.`,
     const current = await store.current();
     const staged: { text: string; final: string; line: string; resource: unknown }[] = [];
     const lines: string[] = [];
-    for (const o of result.objects) {
+    // netns mode: new Services get a ClusterIP from the service CIDR (src/runtime/netns).
+    const objects =
+      info.serviceCidr === undefined
+        ? result.objects
+        : withClusterIps(result.objects, current, info.serviceCidr);
+    for (const o of objects) {
       const final = join(info.configDir, objectFileName(o.kind, o.namespace, o.name));
       const text = store.text(o.resource, o.namespace);
       const existing = store.existing(current, final);

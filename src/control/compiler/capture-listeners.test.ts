@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseManifests } from '../../api/index.js';
 import { validateResource } from '../../proxy/index.js';
+import { egressDenied } from '../../proxy/capture/egress-filter.js';
+import { dnsTableOf } from '../../proxy/dns/index.js';
 import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
 import { buildRegistry } from '../registry/service-registry.js';
@@ -182,4 +184,60 @@ spec: { clusterIP: "not-an-ip", ports: [{ port: 80 }] }
   );
   assert.ok(!bad.ok);
   assert.match(JSON.stringify(bad.problems), /clusterIP/);
+});
+
+test('a REDIRECT sidecar gets the DNS table and, under an egress policy, RBAC ahead of every chain', async () => {
+  const { inputs, node } = setup(`
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: web-egress, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: web } }
+  policyTypes: [Egress]
+  egress:
+    - to: [{ ipBlock: { cidr: 192.0.2.0/24, except: [192.0.2.9/32] } }]
+      ports: [{ port: 7000, endPort: 7010 }]
+    - ports: [{ port: 5432 }]
+`);
+  const resources = compileProxy(inputs, node);
+  const codec = adsServiceDefinition()['StreamAggregatedResources'];
+  assert.ok(codec);
+  const decode = (kind: ResourceKind, resource: R): R => {
+    const bytes = codec.responseSerialize({
+      version_info: '1',
+      type_url: TYPE_URLS[kind],
+      nonce: '1',
+      resources: [resource],
+    });
+    const back = (codec.responseDeserialize(bytes) as { resources: R[] }).resources[0];
+    assert.ok(back);
+    assert.deepEqual(validateResource(kind, back), [], `${kind} ${String(resource['name'])}`);
+    return back;
+  };
+  const dns = resources.listener.get('dns');
+  assert.ok(dns, 'the dns listener');
+  const table = dnsTableOf(decode('listener', dns));
+  for (const name of ['web', 'web.default', 'web.default.svc', 'WEB.default.svc.cluster.local.'])
+    assert.deepEqual(table.lookup(name)?.v4, ['10.96.0.10'], name);
+  assert.deepEqual(table.lookup('db.example.com')?.v4, ['240.240.0.1'], 'auto-allocated VIP');
+  assert.equal(table.lookup('example.org'), undefined);
+
+  const out = decode('listener', resources.listener.get('virtualOutbound') ?? {});
+  const chains = chainsOf(out);
+  assert.ok(chains.length > 3);
+  for (const chain of chains)
+    assert.equal((chain['filters'] as R[])[0]?.['name'], 'envoy.filters.network.rbac');
+  // The decoded filter decides as the engine: the ipBlock's ports, minus except, nothing else.
+  const allows = async (address: string, port: number): Promise<boolean> =>
+    (await egressDenied([chains[0] ?? {}], { address, port, family: 4 })) === undefined;
+  assert.equal(await allows('192.0.2.1', 7000), true);
+  assert.equal(await allows('192.0.2.1', 7010), true);
+  assert.equal(await allows('192.0.2.1', 7011), false);
+  assert.equal(await allows('192.0.2.9', 7000), false, 'except');
+  assert.equal(await allows('10.96.0.10', 9080), false, 'web VIP: no rule allows it');
+  // A rule without peers allows any destination on its port: the DNS ServiceEntry's VIP too.
+  assert.equal(await allows('240.240.0.1', 5432), true, 'db.example.com on 5432');
+  assert.equal(await allows('198.51.100.7', 5432), true);
+  assert.equal(await allows('198.51.100.7', 5433), false);
 });

@@ -30,6 +30,20 @@ import {
   handOffInbound,
 } from './capture-listeners.js';
 import { compileProxyless } from './proxyless.js';
+import { buildDnsListener } from './dns-listener.js';
+import {
+  egressPolicyFor,
+  withAllowedEndpoints,
+  withEgressFilter,
+  type EgressPolicy,
+} from './egress-network-policy.js';
+
+function withEgress(
+  listener: Record<string, unknown>,
+  egress: EgressPolicy | undefined,
+): Record<string, unknown> {
+  return egress === undefined ? listener : withEgressFilter(listener, egress);
+}
 import {
   defaultRoute,
   qualifiedGateways,
@@ -181,6 +195,11 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   }
   const services = inputs.registry.services.filter((s) => egressAllows(sidecar, s));
   addServiceClusters(inputs, proxy, services, out);
+  // Egress NetworkPolicy at the source, for captured pods (egress-network-policy.ts).
+  const egress = captured ? egressPolicyFor(inputs, proxy, services) : undefined;
+  if (egress !== undefined)
+    for (const [name, cla] of out.endpoint)
+      out.endpoint.set(name, withAllowedEndpoints(cla, egress));
   const byPort = new Map<number, ServiceView[]>();
   for (const s of services)
     for (const p of s.ports) byPort.set(p.port, [...(byPort.get(p.port) ?? []), s]);
@@ -239,15 +258,19 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     add(
       out,
       'listener',
-      buildVirtualOutbound(
-        inputs.registry,
-        services,
-        routeFilters,
-        policy,
-        inputs.pathNormalization,
+      withEgress(
+        buildVirtualOutbound(
+          inputs.registry,
+          services,
+          routeFilters,
+          policy,
+          inputs.pathNormalization,
+        ),
+        egress,
       ),
     );
     add(out, 'listener', buildVirtualInbound());
+    add(out, 'listener', buildDnsListener(proxy, services));
   }
   add(out, 'secret', rootCaSecret(inputs.trustBundlePem));
   return out;

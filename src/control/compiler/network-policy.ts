@@ -7,7 +7,7 @@
  * allows — and sends the answer as a network RBAC filter (ALLOW by the
  * peer's address) ahead of the port's other filters. Sidecars and gateways
  * connect from their own instance addresses, so the address names the pod.
- * Egress policies are not enforced yet (they would be checked at the source).
+ * Egress is enforced at the source for captured pods (egress-network-policy.ts).
  */
 import { isIP } from 'node:net';
 import {
@@ -21,7 +21,7 @@ import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
 import type { CompileContext } from './clusters.js';
 import type { ProxyNode } from './proxy-node.js';
 
-interface Model {
+export interface Model {
   readonly engine: NetworkPolicyEngine;
   readonly pods: readonly NetpolPod[];
 }
@@ -49,7 +49,7 @@ function podOf(instance: {
 }
 
 /** The engine over the current config and instances (built once per registry), or null without policies. */
-function modelOf(context: CompileContext): Model | null {
+export function modelOf(context: CompileContext): Model | null {
   const hit = models.get(context.registry);
   if (hit !== undefined) return hit;
   const policies = [
@@ -80,6 +80,23 @@ function modelOf(context: CompileContext): Model | null {
   };
   models.set(context.registry, model);
   return model;
+}
+
+/** This proxy's pod as the engine knows it (its instance), or built from its node. */
+export function selfPod(model: Model, proxy: ProxyNode): NetpolPod {
+  return (
+    model.pods.find((p) => p.name === proxy.id && p.namespace === proxy.namespace) ?? {
+      namespace: proxy.namespace,
+      name: proxy.id,
+      labels: { ...proxy.labels },
+      ip: proxy.ip,
+      ports: (proxy.workload?.ports ?? []).map((p) => ({
+        containerPort: p.port,
+        protocol: 'TCP',
+        ...(p.name === undefined ? {} : { name: p.name }),
+      })),
+    }
+  );
 }
 
 /** `address/bits` as an Envoy CidrRange principal; undefined for a malformed CIDR. */
@@ -138,17 +155,7 @@ export function networkPolicyFilter(
 ): object | undefined {
   const model = modelOf(context);
   if (model === null || proxy.workload === undefined) return undefined;
-  const self = model.pods.find((p) => p.name === proxy.id && p.namespace === proxy.namespace) ?? {
-    namespace: proxy.namespace,
-    name: proxy.id,
-    labels: { ...proxy.labels },
-    ip: proxy.ip,
-    ports: proxy.workload.ports.map((p) => ({
-      containerPort: p.port,
-      protocol: 'TCP',
-      ...(p.name === undefined ? {} : { name: p.name }),
-    })),
-  };
+  const self = selfPod(model, proxy);
   const isolating = model.engine.selecting(self).ingress;
   const admin = model.engine.selectingAdmin(self);
   if (isolating.length === 0 && admin.admin.length === 0 && admin.baseline.length === 0)

@@ -3,7 +3,8 @@
  * `virtualInbound` listeners (docs/xds-contract.md "Capture listeners"),
  * checked before a snapshot is accepted: chains matched only on
  * `destination_port`, `prefix_ranges` and `application_protocols`; one HTTP
- * connection manager (RDS) or one tcp_proxy to a named cluster per chain; the
+ * connection manager (RDS) or one tcp_proxy to a named cluster per chain,
+ * optionally after network RBAC filters (egress NetworkPolicy); the
  * `original_dst` and `http_inspector` listener filters. Anything else is
  * NACKed: a match field the proxy ignored would send traffic down the wrong
  * chain.
@@ -28,6 +29,7 @@ export const CAPTURE_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.tcpProxy,
   EXTENSION_TYPE_URLS.originalDst,
   EXTENSION_TYPE_URLS.httpInspector,
+  EXTENSION_TYPE_URLS.networkRbac,
 ]);
 
 function extra(object: R, allowed: readonly string[], at: string, problems: string[]): void {
@@ -64,7 +66,20 @@ export function captureListenerProblems(listener: R): string[] {
       `${at}.filter_chain_match`,
       problems,
     );
-    const filters = list(chain['filters']);
+    // virtualOutbound: network RBAC filters (egress NetworkPolicy) may precede the terminal one.
+    const all = list(chain['filters']);
+    const rbac = inbound ? [] : all.filter((f) => str(f['name']) === 'envoy.filters.network.rbac');
+    rbac.forEach((f, k) => {
+      extra(
+        rec(f['typed_config']),
+        ['@type', 'stat_prefix', 'rules'],
+        `${at}.rbac[${String(k)}]`,
+        problems,
+      );
+    });
+    const filters = all.filter((f) => !rbac.includes(f));
+    if (all.slice(0, rbac.length).some((f) => !rbac.includes(f)))
+      problems.push(`${at}: network RBAC filters must precede the terminal filter`);
     const name = str(filters[0]?.['name']);
     if (filters.length !== 1) problems.push(`${at}: exactly one network filter is supported`);
     else if (name === 'envoy.filters.network.tcp_proxy') {

@@ -41,6 +41,7 @@ import {
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
+import { egressDenied, hasEgressFilters, terminalFilter } from './egress-filter.js';
 import { originalDestination, type OriginalDestination } from './original-dst.js';
 import { handedOff } from '../listeners/listener-manager.js';
 
@@ -219,7 +220,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
     destination: OriginalDestination,
     first: Buffer,
   ): void => {
-    const filter = list(chain?.['filters'])[0];
+    const filter = terminalFilter(chain);
     const config = rec(filter?.['typed_config']);
     if (str(filter?.['name']) === 'envoy.filters.network.http_connection_manager') {
       const side = httpSideFor(config);
@@ -295,6 +296,44 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
     }
     retireOld(listener);
     const candidates = candidateChains(listener, destination);
+    if (hasEgressFilters(candidates)) {
+      // Egress NetworkPolicy (RBAC ahead of the chains): reset before any upstream is dialled.
+      void egressDenied(candidates, destination).then(
+        (denied) => {
+          if (socket.destroyed) return;
+          if (denied === undefined) {
+            containSocket(socket, logger, 'captured connection', () => {
+              route(socket, listener, candidates, destination);
+            });
+            return;
+          }
+          logger.info(
+            { destination: `${destination.address}:${String(destination.port)}`, reason: denied },
+            'captured connection reset: egress NetworkPolicy',
+          );
+          socket.resetAndDestroy();
+        },
+        (error: unknown) => {
+          // Fail closed: a policy that cannot be evaluated lets nothing through.
+          logger.warn(
+            { error: String(error) },
+            'egress policy evaluation failed: connection reset',
+          );
+          if (!socket.destroyed) socket.resetAndDestroy();
+        },
+      );
+      return;
+    }
+    route(socket, listener, candidates, destination);
+  };
+
+  /** Serves a captured connection by its candidate chains (sniffing when they differ by protocol). */
+  const route = (
+    socket: net.Socket,
+    listener: R,
+    candidates: R[],
+    destination: OriginalDestination,
+  ): void => {
     const sniff = candidates.some((c) => protocolsOf(c).length > 0);
     if (!sniff) {
       serveChain(socket, candidates[0], destination, Buffer.alloc(0));

@@ -77,7 +77,9 @@ function isGatewayListener(name: string): boolean {
     !name.startsWith('inbound|') &&
     // Capture listeners are served by src/proxy/capture and the inbound side.
     name !== 'virtualOutbound' &&
-    name !== 'virtualInbound'
+    name !== 'virtualInbound' &&
+    // The DNS proxy's table (src/proxy/dns).
+    name !== 'dns'
   );
 }
 

@@ -13,6 +13,7 @@ import { healthCheckProblems } from '../outbound/health-checker.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 import { hcmHeadProblems } from '../request-head.js';
+import { DNS_LISTENER, dnsListenerProblems } from '../dns/index.js';
 import {
   CAPTURE_EXTENSIONS,
   captureListenerProblems,
@@ -456,6 +457,9 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
   const inbound = kind === 'listener' && name.startsWith('inbound|');
   const gateway = kind === 'listener' && /^0\.0\.0\.0_\d+$/.test(name);
   const capture = kind === 'listener' && isCaptureListener(name);
+  // The DNS proxy's listener (src/proxy/dns): validated there, nothing else applies to it.
+  if (kind === 'listener' && name === DNS_LISTENER)
+    return [...problems, ...dnsListenerProblems(resource).map((p) => `${label}: ${p}`)];
   if (
     kind === 'listener' &&
     name !== '' &&

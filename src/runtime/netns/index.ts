@@ -13,5 +13,11 @@ export {
   type NodeNetworkOptions,
   type Pod,
 } from './pod-network.js';
-export { assignClusterIps, podHostsFile, writeClusterIps, type ServiceVip } from './service-ips.js';
+export {
+  assignClusterIps,
+  podHostsFile,
+  withClusterIps,
+  writeClusterIps,
+  type ServiceVip,
+} from './service-ips.js';
 export { createPods, POD_ADMIN_PORT, PROXY_UID, type MeshPods, type PodsOptions } from './pods.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanScript, installScript, DEFAULT_CAPTURE } from '../capture/index.js';
 import { cidrHost, parseCidr } from './cidr.js';
-import { assignClusterIps, podHostsFile } from './service-ips.js';
+import { assignClusterIps, podHostsFile, withClusterIps } from './service-ips.js';
 
 test('CIDRs: hosts by index, host bits and bad input refused with the flag', () => {
   const c = parseCidr('10.233.20.0/24', '--pod-cidr');
@@ -60,4 +60,38 @@ test('proxy-init: a second install adds no jump, clean removes only ours', () =>
     '*nat\n-D PREROUTING -p tcp -j PALISADE_INBOUND\n-D OUTPUT -p tcp -j PALISADE_OUTPUT\n-F PALISADE_INBOUND\n-F PALISADE_OUTPUT\n-X PALISADE_INBOUND\n-X PALISADE_OUTPUT\nCOMMIT\n',
   );
   assert.equal(cleanScript('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n'), undefined);
+});
+
+test('apply in netns mode: a new Service gets the next free ClusterIP, an existing one keeps its own', () => {
+  const svc = (name: string, clusterIP?: string) => ({
+    kind: 'Service',
+    namespace: 'default',
+    name,
+    resource: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'default' },
+      spec: { ports: [{ port: 80 }], ...(clusterIP === undefined ? {} : { clusterIP }) },
+    },
+  });
+  const current = [svc('reviews', '10.96.0.10'), svc('details', '10.96.0.12')].map((s) => ({
+    object: s.resource,
+  }));
+  const out = withClusterIps(
+    [
+      svc('reviews'),
+      svc('echo'),
+      svc('fixed', '10.96.0.11'),
+      svc('other'),
+      { ...svc('x'), kind: 'Gateway' },
+    ],
+    current,
+    '10.96.0.0/16',
+  );
+  const ips = out.map((o) => (o.resource as { spec: { clusterIP?: string } }).spec.clusterIP);
+  assert.deepEqual(ips, ['10.96.0.10', '10.96.0.13', '10.96.0.11', '10.96.0.14', undefined]);
+  assert.throws(
+    () => withClusterIps([svc('a'), svc('b')], [], '10.96.0.0/29'),
+    /PAL_ERR_RUNTIME_ADDRESS_SPACE|outside/,
+  );
 });

@@ -5,8 +5,10 @@
  * lines each.
  *
  * Per pod, before any of its processes starts (Istio's init container):
- * the namespace, veth and address; /etc/netns/<netns>/hosts; for sidecar
- * pods the capture rules of `palisade proxy-init` with Istio's defaults; and
+ * the namespace, veth and address; /etc/netns/<netns>/hosts (service names
+ * only in gateway pods); for sidecar pods the capture rules of `palisade
+ * proxy-init` with Istio's defaults plus `--redirect-dns` (names come from the
+ * sidecar's DNS proxy, src/proxy/dns); and
  * a DNAT that lets the host (only the bridge's host address) reach the
  * sidecar's admin port, which listens on the pod's 127.0.0.1:15000 as
  * Envoy's admin does (route_localnet lets the kernel deliver it there).
@@ -60,7 +62,12 @@ export function createPods(options: PodsOptions): MeshPods {
     network,
     vips,
     add(name, namespace, capture) {
-      const pod = network.addPod(name, (podIP) => podHostsFile({ name, podIP, namespace }, vips));
+      // Sidecar pods resolve mesh names through their sidecar's DNS proxy (port 53 captured to
+      // 15053, the table from the control plane: it follows `apply`); their hosts file keeps only
+      // localhost and the pod's own name. Gateway pods have no DNS capture: they keep the names.
+      const pod = network.addPod(name, (podIP) =>
+        podHostsFile({ name, podIP, namespace }, capture ? [] : vips),
+      );
       netnsExec(
         pod.netns,
         ['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet'],
@@ -89,7 +96,7 @@ export function createPods(options: PodsOptions): MeshPods {
         ],
         `exposing the admin port of ${name} to the host`,
       );
-      if (capture) installCapture(DEFAULT_CAPTURE, pod.netns);
+      if (capture) installCapture({ ...DEFAULT_CAPTURE, redirectDns: true }, pod.netns);
       return pod;
     },
     app(pod, command, args) {
