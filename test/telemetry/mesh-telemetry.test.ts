@@ -150,8 +150,11 @@ test(
           const pairs = r.result.map(
             (s) => `${s.metric.source_workload} → ${s.metric.destination_workload}`,
           );
-          return pairs.includes('reviews-v2 → ratings-v1') ||
-            pairs.includes('reviews-v3 → ratings-v1')
+          // rate() needs two scrapes after the traffic for every edge: wait for all of them.
+          return (pairs.includes('reviews-v2 → ratings-v1') ||
+            pairs.includes('reviews-v3 → ratings-v1')) &&
+            pairs.includes('istio-ingressgateway → productpage-v1') &&
+            pairs.includes('productpage-v1 → details-v1')
             ? pairs
             : undefined;
         },
