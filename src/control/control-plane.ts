@@ -38,6 +38,11 @@ import {
   writeDebugToken,
   type SyncStatusReply,
 } from './debug/debug-service.js';
+import {
+  createControlMetrics,
+  startMonitoringServer,
+  type MonitoringServer,
+} from './metrics/index.js';
 import { startAdsServer, type AdsServer } from './discovery/ads-server.js';
 import { buildRegistry, type InstanceView, type Registry } from './registry/service-registry.js';
 
@@ -84,6 +89,11 @@ export interface ControlPlaneOptions {
    * undefined (in-process callers read `debugToken`).
    */
   readonly debugTokenFile?: string;
+  /**
+   * Port of the monitoring endpoint (`GET /metrics`, istiod's :15014) on
+   * `host`; 0 picks one. No endpoint when undefined.
+   */
+  readonly monitoringPort?: number;
 }
 
 /** A running control plane. */
@@ -94,6 +104,8 @@ export interface ControlPlane {
   readonly ads: AdsServer<ProxyNode>;
   /** The operator's credential for the debug API (also in `debugTokenFile`). */
   readonly debugToken: string;
+  /** `http://host:port/metrics` when `monitoringPort` was given. */
+  readonly monitoringUrl?: string;
   /** The registry as of now (tests, debug). */
   registry(): Registry;
   close(): Promise<void>;
@@ -396,8 +408,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       );
     }
   let caServer: CaServer | undefined;
+  let monitoring: MonitoringServer | undefined;
+  const metrics = createControlMetrics();
   try {
-    caServer = await startCaServer({ ca, host: options.host, port: options.caPort });
+    caServer = await startCaServer({
+      ca,
+      host: options.host,
+      port: options.caPort,
+      onDecision: (d) => {
+        metrics.record({
+          type: 'csr',
+          signed: d.code === undefined,
+          ...(d.code === undefined ? {} : { error: d.code }),
+        });
+      },
+    });
     ads = await startAdsServer<ProxyNode>({
       transport:
         options.xdsPlaintext === true ? 'plaintext' : await xdsServerCertificate(ca, options.host),
@@ -406,6 +431,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       logger,
       authenticate,
       resources: resourcesFor,
+      onMetric: (event) => {
+        metrics.record(event);
+      },
       onConnect(proxy) {
         const instance = instanceOf(proxy);
         if (instance !== undefined) {
@@ -479,9 +507,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
       ...(options.debounceMaxMs === undefined ? {} : { debounceMaxMs: options.debounceMaxMs }),
     });
+    if (options.monitoringPort !== undefined)
+      monitoring = await startMonitoringServer({
+        host: options.host,
+        port: options.monitoringPort,
+        metrics: () =>
+          metrics.render((ads?.connected() ?? []).map((c) => ({ type: c.proxy.type }))),
+      });
   } catch (error) {
     config.close();
     await caServer?.close();
+    await ads?.close();
     throw new PalisadeError(
       'PAL_ERR_CONTROL_UNREACHABLE',
       `cannot listen on ${options.host}:${String(options.port)}: ${error instanceof Error ? error.message : String(error)}`,
@@ -504,11 +540,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     config,
     ads: server,
     debugToken,
+    ...(monitoring === undefined ? {} : { monitoringUrl: monitoring.url }),
     registry: () => registry ?? buildRegistry(config.current, []),
     async close() {
       config.close();
       await server.close();
       await caSrv.close();
+      await monitoring?.close();
     },
   };
 }

@@ -40,7 +40,7 @@ import type { MeshApiInfo } from './mesh-api.js';
 import { loadMeshIntoApiServer } from './mesh-apiserver.js';
 import { objectFileName } from './object-file-name.js';
 import { createSupervisor, type Supervisor, type SupervisorEvent } from './supervisor.js';
-import { prometheusProcess, startMeshTracing } from './observability.js';
+import { freeLoopbackPort, prometheusProcess, startMeshTracing } from './observability.js';
 import { createPods, POD_ADMIN_PORT, type MeshPods, type Pod } from './netns/index.js';
 
 /** Loopback mode: Node apps get a global fetch that honours HTTP_PROXY (see the preload's comment). */
@@ -312,6 +312,12 @@ async function startMeshWith(
   const controlHost = netns?.network.hostIp ?? '127.0.0.1';
   await assertPortFree(controlHost, controlPort, 'the control plane (xDS)');
   await assertPortFree(controlHost, caPort, 'the control plane (CA)');
+  // istiod's monitoring port 15014 next to the default xDS port, else the next free one.
+  const monitoringPort = await freeLoopbackPort(
+    controlPort + 4,
+    'the control plane (metrics)',
+    controlHost,
+  );
   const apiListen = options.apiServer;
   if (apiListen !== undefined)
     await assertPortFree(apiListen.host, apiListen.port, 'the API server');
@@ -364,6 +370,8 @@ async function startMeshWith(
         caDir,
         '--ca-listen',
         `${controlHost}:${String(caPort)}`,
+        '--monitoring-port',
+        String(monitoringPort),
       ],
       env: baseEnv,
       cwd: stateDir,
@@ -554,7 +562,12 @@ async function startMeshWith(
   const prometheus =
     options.prometheus === undefined
       ? undefined
-      : await prometheusProcess({ binary: options.prometheus.binary, stateDir, proxies });
+      : await prometheusProcess({
+          binary: options.prometheus.binary,
+          stateDir,
+          proxies,
+          control: `${controlHost}:${String(monitoringPort)}`,
+        });
   if (prometheus !== undefined) specs.push(prometheus.spec);
   const supervisor = createSupervisor({
     logDir: join(stateDir, 'logs'),

@@ -12,10 +12,14 @@ import { assertPortFree } from './address-allocation.js';
 import type { ProcessSpec } from './supervisor.js';
 
 /** The first free port on 127.0.0.1 from `preferred` (at most 100 tries). */
-export async function freeLoopbackPort(preferred: number, wantedBy: string): Promise<number> {
+export async function freeLoopbackPort(
+  preferred: number,
+  wantedBy: string,
+  host = '127.0.0.1',
+): Promise<number> {
   for (let port = preferred; ; port += 1) {
     try {
-      await assertPortFree('127.0.0.1', port, wantedBy);
+      await assertPortFree(host, port, wantedBy);
       return port;
     } catch (error) {
       if (port - preferred >= 100) throw error;
@@ -39,6 +43,8 @@ export async function prometheusProcess(options: {
   readonly binary: string;
   readonly stateDir: string;
   readonly proxies: readonly { readonly name: string; readonly adminUrl: string }[];
+  /** `host:port` of the control plane's monitoring endpoint (`/metrics`). */
+  readonly control?: string;
 }): Promise<{ spec: ProcessSpec; url: string }> {
   const port = await freeLoopbackPort(9090, 'Prometheus');
   const dir = join(options.stateDir, 'prometheus');
@@ -51,6 +57,7 @@ export async function prometheusProcess(options: {
         name: p.name,
         address: new URL(p.adminUrl).host,
       })),
+      control: options.control,
     }),
   );
   return {

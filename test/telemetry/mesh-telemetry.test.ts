@@ -123,6 +123,23 @@ test(
       assert.equal(up?.length, info.proxies.length);
     });
 
+    await t.test('Prometheus scrapes the control plane (pilot_xds, pushes, CSRs)', async () => {
+      // Every proxy of the mesh holds one xDS stream; each was pushed config and signed a CSR.
+      const connected = await waitFor(
+        async () => {
+          const r = await query('sum(pilot_xds{job="palisade-control"})');
+          return Number(r.result[0]?.value[1] ?? '0') >= info.proxies.length ? r.result : undefined;
+        },
+        30_000,
+        500,
+      );
+      assert.ok(connected);
+      const pushes = await query('sum(pilot_xds_pushes{job="palisade-control",type="lds"})');
+      assert.ok(Number(pushes.result[0]?.value[1] ?? '0') >= info.proxies.length);
+      const issued = await query('citadel_server_success_cert_issue_count{job="palisade-control"}');
+      assert.ok(Number(issued.result[0]?.value[1] ?? '0') >= info.proxies.length);
+    });
+
     await t.test('both reporters name every workload of the mesh traffic', async () => {
       const q =
         'sum(rate(istio_requests_total{reporter="destination"}[1m])) by (source_workload, destination_workload)';
@@ -133,8 +150,11 @@ test(
           const pairs = r.result.map(
             (s) => `${s.metric.source_workload} → ${s.metric.destination_workload}`,
           );
-          return pairs.includes('reviews-v2 → ratings-v1') ||
-            pairs.includes('reviews-v3 → ratings-v1')
+          // rate() needs two scrapes after the traffic for every edge: wait for all of them.
+          return (pairs.includes('reviews-v2 → ratings-v1') ||
+            pairs.includes('reviews-v3 → ratings-v1')) &&
+            pairs.includes('istio-ingressgateway → productpage-v1') &&
+            pairs.includes('productpage-v1 → details-v1')
             ? pairs
             : undefined;
         },

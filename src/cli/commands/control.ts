@@ -34,7 +34,7 @@ export const controlCommand: Command = {
                         [--outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY]
                         [--mesh-config FILE]
                         [--allow-unauthenticated-proxyless] [--xds-insecure]
-                        [--debug-token-file FILE]
+                        [--debug-token-file FILE] [--monitoring-port PORT]
 
 Reads every YAML file in DIR (Istio networking and security kinds, Kubernetes
 Namespace/Service/ServiceAccount/Secret and RBAC/NetworkPolicy kinds, Palisade
@@ -82,7 +82,14 @@ loopback tests and proxyless gRPC clients whose bootstrap cannot do TLS.
 The debug API (proxy-status, proxy-config) on the same port answers only the
 operator: at every start the control plane writes a new random token to
 --debug-token-file (default: debug-token next to the CA directory, i.e.
-<state-dir>/debug-token), mode 0600; the CLI reads it from there.`,
+<state-dir>/debug-token), mode 0600; the CLI reads it from there.
+
+--monitoring-port PORT serves the control plane's own metrics as Prometheus
+text on http://<listen host>:PORT/metrics (istiod's :15014, with its names):
+pilot_xds (connected proxies), pilot_xds_pushes, pilot_total_xds_rejects
+(NACKs), pilot_xds_push_time_seconds, citadel_server_csr_count,
+citadel_server_success_cert_issue_count, citadel_server_csr_sign_error_count.
+palisade up passes 15014 (or the next free port) and Prometheus scrapes it.`,
   run: async (args, io) => {
     const { values } = parseCommandArgs(
       args,
@@ -99,6 +106,7 @@ operator: at every start the control plane writes a new random token to
         'mesh-config': { type: 'string' },
         'xds-insecure': { type: 'boolean' },
         'debug-token-file': { type: 'string' },
+        'monitoring-port': { type: 'string' },
       },
       false,
     );
@@ -137,6 +145,16 @@ operator: at every start the control plane writes a new random token to
       );
     const rootNamespace = values['root-namespace'] ?? meshConfig?.rootNamespace;
     const logger = createLogger('control', config.logLevel);
+    const monitoringPort =
+      values['monitoring-port'] === undefined ? undefined : Number(values['monitoring-port']);
+    if (
+      monitoringPort !== undefined &&
+      (!Number.isInteger(monitoringPort) || monitoringPort < 0 || monitoringPort > 65535)
+    )
+      throw new PalisadeError(
+        'PAL_ERR_USAGE',
+        `--monitoring-port ${String(values['monitoring-port'])}: expected a port number`,
+      );
     const plane = await startControlPlane({
       ...(kubeconfigFile === undefined ? { configDir } : { kubeconfig: kubeconfigFile }),
       ca,
@@ -166,10 +184,13 @@ operator: at every start the control plane writes a new random token to
         io.cwd,
         values['debug-token-file'] ?? join(dirname(caDir), DEBUG_TOKEN_FILE),
       ),
+      ...(monitoringPort === undefined ? {} : { monitoringPort }),
     });
     io.stdout(
       `Control plane ready: xDS ${listen.host}:${String(plane.xdsPort)}, CA ${plane.caUrl}, ` +
-        `config ${plane.config.origin} (${String(plane.config.current.objects.size)} objects), trust domain ${ca.trustDomain}\n`,
+        `config ${plane.config.origin} (${String(plane.config.current.objects.size)} objects), trust domain ${ca.trustDomain}` +
+        (plane.monitoringUrl === undefined ? '' : `, metrics ${plane.monitoringUrl}`) +
+        '\n',
     );
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {

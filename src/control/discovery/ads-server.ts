@@ -86,6 +86,12 @@ export interface AdsServerOptions<P> {
    * gRPC clients that cannot speak TLS to xDS).
    */
   readonly transport: { readonly certChainPem: string; readonly keyPem: string } | 'plaintext';
+  /** Counts pushes, NACKs and push time for the monitoring port (src/control/metrics). */
+  onMetric?(
+    event:
+      | { readonly type: 'push' | 'nack'; readonly kind: ResourceKind }
+      | { readonly type: 'pushAll'; readonly seconds: number },
+  ): void;
 }
 
 /**
@@ -264,9 +270,11 @@ export async function startAdsServer<P>(
     state.sentNames = names;
     state.sent = selected;
     stream.call.write(encodeResponse(version, TYPE_URLS[kind], nonce, selected));
+    options.onMetric?.({ type: 'push', kind });
   };
 
   const pushAll = (): void => {
+    const started = process.hrtime.bigint();
     for (const stream of streams) {
       try {
         for (const kind of PUSH_ORDER) send(stream, kind, false);
@@ -274,6 +282,10 @@ export async function startAdsServer<P>(
         logger.error({ err: error, proxy: stream.id }, 'push failed');
       }
     }
+    options.onMetric?.({
+      type: 'pushAll',
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    });
   };
 
   const handle = (stream: Stream, request: DiscoveryRequest): void => {
@@ -308,6 +320,7 @@ export async function startAdsServer<P>(
           { proxy: stream.id, kind, version: state.sentVersion, error: state.nack.message },
           'NACK',
         );
+        options.onMetric?.({ type: 'nack', kind });
       } else {
         state.ackedVersion = request.version_info;
         state.nack = undefined;

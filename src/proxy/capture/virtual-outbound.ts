@@ -28,7 +28,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
-import { list, rec, str } from '../../xds/index.js';
+import { rec, str } from '../../xds/index.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
 import {
