@@ -260,7 +260,7 @@ export interface ReplayableBody {
  * upstream can answer early): its copy gets the kept bytes, then the rest.
  * A body beyond the limit is not retried (Envoy's per-request buffer limit).
  */
-export function replayableBody(req: AnyRequest, limit: number): ReplayableBody {
+export function replayableBody(req: Readable, limit: number): ReplayableBody {
   const first = new PassThrough();
   const chunks: Buffer[] = [];
   const copies: PassThrough[] = [];

@@ -6,7 +6,8 @@
  * parser is stricter than llhttp it says so (`stricter:`), and follows the RFC
  * or Envoy's documented behaviour:
  *
- * - only HTTP/1.0 and HTTP/1.1 (llhttp also takes 0.9 and 2.0): 505 otherwise;
+ * - only HTTP/1.0 and HTTP/1.1 (llhttp also takes 0.9 and 2.0): 400 otherwise, the status
+ *   node:http answers every other version with (its hostile corpus expects it; not RFC 9110's 505);
  * - a request-target never carries a fragment (`#`, RFC 9112 §3.2; Envoy rejects it);
  * - exactly one `Host` in a request (RFC 9112 §3.2: 400 for more than one);
  * - `Transfer-Encoding` must be exactly `chunked` once (llhttp takes `gzip, chunked`):
@@ -255,7 +256,7 @@ function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
   if (major < 0x30 || major > 0x39 || raw[i + 6] !== 0x2e || minor < 0x30 || minor > 0x39)
     return fail(400, 'invalid-version');
   // stricter: llhttp also takes 0.9 and 2.0 over HTTP/1 framing.
-  if (major !== 0x31 || (minor !== 0x30 && minor !== 0x31)) return fail(505, 'unsupported-version');
+  if (major !== 0x31 || (minor !== 0x30 && minor !== 0x31)) return fail(400, 'unsupported-version');
   return minor === 0x31 ? 1 : 0;
 }
 
