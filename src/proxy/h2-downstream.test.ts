@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { TYPE_URLS, EXTENSION_TYPE_URLS } from '../xds/index.js';
 import { grpcMessage, grpcStatusForHttp, takeTrailersOnlyStatus } from './h2-downstream.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY, upstreamHttp2 } from './h2-upstream.js';
-import { validateResource } from './xds-client/resource-validation.js';
+import { validateResource } from './config/index.js';
 
 test('grpc-message keeps printable ASCII and percent-encodes the rest', () => {
   assert.equal(grpcMessage('RBAC: access denied'), 'RBAC: access denied');

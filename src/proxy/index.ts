@@ -10,7 +10,7 @@ export {
   validateResource,
   resourceName,
   type XdsResource,
-} from './xds-client/resource-validation.js';
+} from './config/index.js';
 export { startProxy, type Proxy, type ProxyIdentityOptions, type ProxyOptions } from './proxy.js';
 export {
   createInboundListeners,

@@ -14,8 +14,6 @@ const MAX_LINES = 400;
 const EXCEPTIONS: Readonly<Record<string, string>> = {
   'src/proxy/outbound/outbound-proxy.ts':
     'the outbound server layer; its node:http server moves under the raw HTTP/1.1 transport (issue 15)',
-  'src/proxy/xds-client/resource-validation.ts':
-    'being replaced by the typed config compiled before the ACK (issue 18, typed config)',
   'src/proxy/http1/server.ts': 'the raw HTTP/1.1 transport, being split (issue 15)',
   'src/proxy/http1/client.ts': 'the raw HTTP/1.1 transport, being split (issue 15)',
   'src/proxy/http1/head-parser.ts': 'the raw HTTP/1.1 transport, being split (issue 15)',

@@ -312,3 +312,194 @@ test('NACKs route features and listeners this build does not implement (fail clo
   assert.equal(client.snapshot.listener.size, 0);
   assert.equal(client.snapshot.route.size, 0);
 });
+
+const HCM_TYPE = EXTENSION_TYPE_URLS.httpConnectionManager;
+const outboundListener = (routeName: string): object => ({
+  '@type': TYPE_URLS.listener,
+  name: 'outbound',
+  address: { socket_address: { address: '127.32.0.1', port_value: 15001 } },
+  filter_chains: [
+    {
+      filters: [
+        {
+          name: 'envoy.filters.network.http_connection_manager',
+          typed_config: {
+            '@type': HCM_TYPE,
+            stat_prefix: 'outbound',
+            rds: { route_config_name: routeName, config_source: { ads: {} } },
+            http_filters: [
+              {
+                name: 'envoy.filters.http.router',
+                typed_config: { '@type': EXTENSION_TYPE_URLS.router },
+              },
+            ],
+          },
+        },
+      ],
+    },
+  ],
+});
+const routeConfig = (name: string, cluster: string, action: object = {}): object => ({
+  '@type': TYPE_URLS.route,
+  name,
+  virtual_hosts: [
+    {
+      name: 'all',
+      domains: ['*'],
+      routes: [{ match: { prefix: '/' }, route: { cluster, ...action } }],
+    },
+  ],
+});
+const assignment = (cluster: string, port: number, extra: object = {}): object => ({
+  '@type': TYPE_URLS.endpoint,
+  cluster_name: cluster,
+  endpoints: [
+    {
+      lb_endpoints: [
+        { endpoint: { address: { socket_address: { address: '127.32.0.2', port_value: port } } } },
+      ],
+    },
+  ],
+  ...extra,
+});
+const rootCa = (name: string, extra: object = {}): object => ({
+  '@type': TYPE_URLS.secret,
+  name,
+  validation_context: { trusted_ca: { inline_string: 'ca' } },
+  ...extra,
+});
+
+// For every resource type: v1 (all good) is ACKed; v2 carries changed good
+// resources beside one bad resource and is NACKed whole — the error names the
+// bad resource and its field, and the snapshot still holds exactly v1.
+test('one bad resource among good ones NACKs the whole update, per resource type', async (t) => {
+  const ads = await startAds();
+  t.after(() => ads.stop());
+  const nacks: { kind: string; reason: string }[] = [];
+  const client = createAdsClient({
+    address: `127.0.0.1:${String(ads.port)}`,
+    node,
+    onNack: (kind, reason) => nacks.push({ kind, reason }),
+  });
+  t.after(() => {
+    client.close();
+  });
+  await until(() => ads.requests.length > 0, 'first request');
+  const subscribedTo = (typeUrl: string, name: string): boolean =>
+    ads.requests.some((r) => r.type_url === typeUrl && r.resource_names?.includes(name) === true);
+
+  // v1 of every type, subscriptions followed (CDS → EDS, LDS → RDS, ROOTCA).
+  ads.push(TYPE_URLS.cluster, 'v1', [edsCluster('a'), edsCluster('b')]);
+  await until(() => client.versions.cluster === 'v1', 'CDS v1');
+  ads.push(TYPE_URLS.listener, 'v1', [outboundListener('r')]);
+  await until(() => client.versions.listener === 'v1', 'LDS v1');
+  await until(() => subscribedTo(TYPE_URLS.endpoint, 'b'), 'EDS subscription');
+  await until(() => subscribedTo(TYPE_URLS.route, 'r'), 'RDS subscription');
+  await until(() => subscribedTo(TYPE_URLS.secret, 'ROOTCA'), 'SDS subscription');
+  ads.push(TYPE_URLS.endpoint, 'v1', [assignment('a', 8080), assignment('b', 8080)]);
+  ads.push(TYPE_URLS.route, 'v1', [routeConfig('r', 'a')]);
+  ads.push(TYPE_URLS.secret, 'v1', [rootCa('ROOTCA')]);
+  await until(
+    () =>
+      client.versions.endpoint === 'v1' &&
+      client.versions.route === 'v1' &&
+      client.versions.secret === 'v1',
+    'EDS, RDS and SDS v1',
+  );
+  const before = {
+    cluster: new Map(client.snapshot.cluster),
+    endpoint: new Map(client.snapshot.endpoint),
+    route: new Map(client.snapshot.route),
+    listener: new Map(client.snapshot.listener),
+    secret: new Map(client.snapshot.secret),
+  };
+
+  const cases: {
+    kind: keyof typeof before;
+    bad: string;
+    typeUrl: string;
+    resources: object[];
+    error: RegExp;
+  }[] = [
+    {
+      kind: 'cluster',
+      bad: 'bad',
+      typeUrl: TYPE_URLS.cluster,
+      resources: [
+        edsCluster('a'),
+        { ...edsCluster('b'), connect_timeout: { seconds: '2', nanos: 0 } },
+        { ...edsCluster('bad'), lb_policy: 'LOAD_BALANCING_POLICY_CONFIG' },
+      ],
+      error: /cluster "bad": unsupported lb_policy LOAD_BALANCING_POLICY_CONFIG/,
+    },
+    {
+      kind: 'endpoint',
+      bad: 'b',
+      typeUrl: TYPE_URLS.endpoint,
+      resources: [
+        assignment('a', 9090),
+        assignment('b', 9090, {
+          named_endpoints: {
+            x: { address: { socket_address: { address: '127.32.0.3', port_value: 1 } } },
+          },
+        }),
+      ],
+      error: /endpoint "b": unsupported field named_endpoints/,
+    },
+    {
+      kind: 'route',
+      bad: 'r2',
+      typeUrl: TYPE_URLS.route,
+      resources: [
+        routeConfig('r', 'b'),
+        routeConfig('r2', 'a', { idle_timeout: { seconds: '5', nanos: 0 } }),
+      ],
+      error: /route "r2": virtual_hosts\[0\]\.routes\[0\]\.route: unsupported field idle_timeout/,
+    },
+    {
+      kind: 'listener',
+      bad: 'inbound|9080',
+      typeUrl: TYPE_URLS.listener,
+      resources: [
+        outboundListener('r2'),
+        {
+          ...outboundListener('r'),
+          name: 'inbound|9080',
+          per_connection_buffer_limit_bytes: { value: 1024 },
+        },
+      ],
+      error: /listener "inbound\|9080": unsupported field per_connection_buffer_limit_bytes/,
+    },
+    {
+      kind: 'secret',
+      bad: 'extra',
+      typeUrl: TYPE_URLS.secret,
+      resources: [
+        rootCa('ROOTCA', { validation_context: { trusted_ca: { inline_string: 'other' } } }),
+        rootCa('extra', { generic_secret: { secret: { inline_string: 'x' } } }),
+      ],
+      error: /secret "extra": unsupported field generic_secret/,
+    },
+  ];
+  for (const c of cases) {
+    const seen = nacks.length;
+    ads.push(c.typeUrl, 'v2', c.resources);
+    await until(() => nacks.length > seen, `${c.kind} NACK`);
+    const nack = nacks[seen];
+    assert.equal(nack?.kind, c.kind);
+    assert.match(nack.reason, c.error);
+    // Only the bad resource is named: the good ones beside it are not the reason.
+    for (const problem of nack.reason.split('; '))
+      assert.ok(problem.startsWith(`${c.kind} ${JSON.stringify(c.bad)}:`), problem);
+    await until(
+      () =>
+        ads.requests.some(
+          (r) =>
+            r.type_url === c.typeUrl && r.version_info === 'v1' && r.error_detail !== undefined,
+        ),
+      `${c.kind} NACK on the wire`,
+    );
+    assert.equal(client.versions[c.kind], 'v1');
+    assert.deepEqual(client.snapshot[c.kind], before[c.kind], `${c.kind} snapshot kept`);
+  }
+});

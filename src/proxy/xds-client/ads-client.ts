@@ -18,7 +18,7 @@ import {
   TYPE_URLS,
   type ResourceKind,
 } from '../../xds/index.js';
-import { resourceName, validateResource, type XdsResource } from './resource-validation.js';
+import { resourceName, validateResource, type XdsResource } from '../config/index.js';
 
 /** The Envoy `Node` sent with every request (docs/xds-contract.md "Node identity"). */
 export interface XdsNode {

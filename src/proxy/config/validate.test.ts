@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
-import { validateResource } from './resource-validation.js';
+import { validateResource } from './index.js';
 
 function route(match: object, action: object = {}): Record<string, unknown> {
   return {

@@ -1,0 +1,3 @@
+/** Validation of xDS resources before the ADS client ACKs them (one module per resource type). */
+export { resourceName, validateResource } from './validate.js';
+export type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
