@@ -18,6 +18,7 @@ import {
   type OtlpExporter,
   type AccessLogger,
   type MeshMetrics,
+  type IstioRequestLabels,
   type PeerInfo,
 } from '../telemetry/index.js';
 import type { ProxyTap } from './admin/tap.js';
@@ -97,6 +98,43 @@ export function rbacDeniedDetails(policy: string): string {
   return `rbac_access_denied_matched_policy[${named}]`;
 }
 
+/** Label sets one proxy keeps built; more distinct ones than this clear the cache (the metrics cap is lower). */
+const LABEL_CACHE_SIZE = 4096;
+
+/**
+ * Label sets reused across requests: building Istio's 25 labels (and the metrics' key over them)
+ * was most of a request's telemetry cost (bench/feature-cost.bench.ts). A request's labels depend
+ * only on the peer, the service/cluster, status, flags, mTLS and gRPC status, so they are looked up
+ * by a short key of those; a peer object (from the exchange's per-claim cache) is keyed by identity.
+ */
+function labelCache(): {
+  peerKey(peer: PeerInfo): string;
+  get(key: string, build: () => IstioRequestLabels): IstioRequestLabels;
+} {
+  const ids = new WeakMap<PeerInfo, string>();
+  let nextId = 0;
+  const built = new Map<string, IstioRequestLabels>();
+  return {
+    peerKey(peer) {
+      let id = ids.get(peer);
+      if (id === undefined) {
+        id = `#${String(nextId++)}`;
+        ids.set(peer, id);
+      }
+      return id;
+    },
+    get(key, build) {
+      let labels = built.get(key);
+      if (labels === undefined) {
+        if (built.size >= LABEL_CACHE_SIZE) built.clear();
+        labels = build();
+        built.set(key, labels);
+      }
+      return labels;
+    },
+  };
+}
+
 /** Creates the telemetry of one proxy; `accessLogStream` undefined disables access logs. */
 export function createProxyTelemetry(
   self: SelfDescription,
@@ -118,6 +156,7 @@ export function createProxyTelemetry(
     canonicalService: self.labels['service.istio.io/canonical-name'],
     canonicalRevision: self.labels['service.istio.io/canonical-revision'],
   };
+  const labels = labelCache();
   return {
     metrics,
     accessLog,
@@ -125,30 +164,33 @@ export function createProxyTelemetry(
       if (r.method === undefined) return;
       // The client's metadata when mTLS proved its claim (peer-metadata.ts), else only the
       // verified principal: a plaintext client is `unknown` whatever it claims.
-      const source: PeerInfo = r.peer ?? {
-        principal: r.principal ?? undefined,
-        namespace: namespaceOf(r.principal),
-      };
       const service = inboundService?.(r.listener);
-      const destination: PeerInfo = service === undefined ? me : { ...me, service };
+      const sourceKey = r.peer === undefined ? `p:${r.principal ?? ''}` : labels.peerKey(r.peer);
+      const grpcKey = r.grpc === undefined ? 'h' : `g${String(r.grpc.status)}`;
+      const key = `i\0${sourceKey}\0${service ?? ''}\0${String(r.status)}\0${r.mtls ? 1 : 0}\0${grpcKey}`;
       metrics.recordRequest(
-        requestLabels({
-          reporter: 'destination',
-          source,
-          destination,
-          responseCode: r.status,
-          responseFlags: r.status === 0 ? 'NR' : '-',
-          mutualTls: r.mtls,
-          protocol: r.grpc === undefined ? 'http' : 'grpc',
-          grpcStatus: r.grpc?.status,
-        }),
+        labels.get(key, () =>
+          requestLabels({
+            reporter: 'destination',
+            source: r.peer ?? {
+              principal: r.principal ?? undefined,
+              namespace: namespaceOf(r.principal),
+            },
+            destination: service === undefined ? me : { ...me, service },
+            responseCode: r.status,
+            responseFlags: r.status === 0 ? 'NR' : '-',
+            mutualTls: r.mtls,
+            protocol: r.grpc === undefined ? 'http' : 'grpc',
+            grpcStatus: r.grpc?.status,
+          }),
+        ),
         { durationMs: r.durationMs, requestBytes: 0, responseBytes: 0 },
       );
       // Envoy's RBAC filter names the deciding policy in the response code details.
       const details =
         r.status === 403 && r.policy !== null ? rbacDeniedDetails(r.policy) : r.reason;
       tap?.record({
-        time: new Date().toISOString(),
+        timeMs: Date.now(),
         direction: 'inbound',
         method: r.method,
         path: r.path ?? '',
@@ -196,7 +238,7 @@ export function createProxyTelemetry(
     },
     outbound(r) {
       tap?.record({
-        time: new Date().toISOString(),
+        timeMs: Date.now(),
         direction: 'outbound',
         method: r.method,
         path: r.path,
@@ -207,25 +249,30 @@ export function createProxyTelemetry(
         destination: r.cluster,
         mtls: r.mtls,
       });
-      const [, , subset, host] = r.cluster.split('|');
       // The server's metadata when secure naming vouches for it, else what the cluster name says.
-      const destination: PeerInfo = {
-        ...r.peer,
-        ...(host === undefined || host === '' ? {} : { service: host }),
-        ...(r.peer?.version === undefined && subset !== undefined && subset !== ''
-          ? { version: subset }
-          : {}),
-      };
+      const peerKey = r.peer === undefined ? '-' : labels.peerKey(r.peer);
+      const grpcKey = r.grpc === undefined ? 'h' : `g${String(r.grpc.status)}`;
+      const key = `o\0${peerKey}\0${r.cluster}\0${String(r.status)}\0${r.flags}\0${r.mtls ? 1 : 0}\0${grpcKey}`;
       metrics.recordRequest(
-        requestLabels({
-          reporter: 'source',
-          source: me,
-          destination,
-          responseCode: r.status,
-          responseFlags: r.flags,
-          mutualTls: r.mtls,
-          protocol: r.grpc === undefined ? 'http' : 'grpc',
-          grpcStatus: r.grpc?.status,
+        labels.get(key, () => {
+          const [, , subset, host] = r.cluster.split('|');
+          const destination: PeerInfo = {
+            ...r.peer,
+            ...(host === undefined || host === '' ? {} : { service: host }),
+            ...(r.peer?.version === undefined && subset !== undefined && subset !== ''
+              ? { version: subset }
+              : {}),
+          };
+          return requestLabels({
+            reporter: 'source',
+            source: me,
+            destination,
+            responseCode: r.status,
+            responseFlags: r.flags,
+            mutualTls: r.mtls,
+            protocol: r.grpc === undefined ? 'http' : 'grpc',
+            grpcStatus: r.grpc?.status,
+          });
         }),
         { durationMs: r.durationMs, requestBytes: 0, responseBytes: 0 },
       );

@@ -400,7 +400,12 @@ export function createMeshMetrics(options: MeshMetricsOptions = {}): MeshMetrics
     overflow.inc();
     return true;
   };
+  // A caller that reuses its label objects (telemetry-hooks.ts caches them) skips the 25-label
+  // key: the record is found by the object's identity. Cleared with the series on reset.
+  let byObject = new WeakMap<IstioRequestLabels, RequestSeries>();
   const httpSeries = (labels: IstioRequestLabels): RequestSeries | undefined => {
+    const known = byObject.get(labels);
+    if (known !== undefined) return known;
     const k = key(labels);
     let s = http.get(k);
     if (s === undefined) {
@@ -417,6 +422,7 @@ export function createMeshMetrics(options: MeshMetricsOptions = {}): MeshMetrics
       };
       http.set(k, s);
     }
+    byObject.set(labels, s);
     return s;
   };
   const tcpSeries = (labels: IstioTcpLabels): TcpSeries | undefined => {
@@ -433,6 +439,7 @@ export function createMeshMetrics(options: MeshMetricsOptions = {}): MeshMetrics
 
   const resetHttp = (): void => {
     http.clear();
+    byObject = new WeakMap();
   };
   const resetTcp = (): void => {
     tcp.clear();

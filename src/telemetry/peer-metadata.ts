@@ -170,21 +170,52 @@ function allowedIdentity(
   return undefined;
 }
 
+/** One decoded header value and the PeerInfo of each principal that proved it. */
+interface DecodedClaim {
+  readonly meta: NodeMetadata | undefined;
+  readonly infos: Map<string, PeerInfo>;
+}
+
 /** Creates the exchange of a proxy whose own node id and metadata are given. */
 export function createPeerMetadataExchange(
   nodeId: string,
   self: NodeMetadata,
 ): PeerMetadataExchange {
-  // A peer sends the same value on every request: decode each distinct value once
-  // (bounded: cleared when full, so forged values cannot grow it). Verification stays per request.
-  const decoded = new Map<string, NodeMetadata | undefined>();
-  const decode = (value: unknown): NodeMetadata | undefined => {
+  // A peer sends the same value on every request: decode each distinct value once, in a bounded
+  // LRU (forged values evict each other, never grow it). Verification stays per request: the claim
+  // is checked against the principal mTLS proved every time; only the PeerInfo built for a verified
+  // (value, principal) pair is kept, so the same peer yields the same object (telemetry-hooks.ts
+  // keys its label-set cache on it).
+  const decoded = new Map<string, DecodedClaim>();
+  const decode = (value: unknown): DecodedClaim | undefined => {
     if (typeof value !== 'string') return undefined;
-    if (decoded.has(value)) return decoded.get(value);
-    const meta = decodePeerMetadata(value);
-    if (decoded.size >= DECODE_CACHE_SIZE) decoded.clear();
-    decoded.set(value, meta);
-    return meta;
+    let entry = decoded.get(value);
+    if (entry !== undefined) {
+      // Most recently used last: Map keeps insertion order, so re-insert on a hit.
+      if (decoded.size > 1) {
+        decoded.delete(value);
+        decoded.set(value, entry);
+      }
+      return entry;
+    }
+    entry = { meta: decodePeerMetadata(value), infos: new Map() };
+    if (decoded.size >= DECODE_CACHE_SIZE) {
+      const oldest = decoded.keys().next();
+      if (oldest.done !== true) decoded.delete(oldest.value);
+    }
+    decoded.set(value, entry);
+    return entry;
+  };
+  /** The PeerInfo of a verified claim, built once per (value, principal). */
+  const infoOf = (entry: DecodedClaim, meta: NodeMetadata, principal: string): PeerInfo => {
+    let info = entry.infos.get(principal);
+    if (info === undefined) {
+      // A claim is proved by few identities (its own, trust-domain aliases): bound it anyway.
+      if (entry.infos.size >= 8) entry.infos.clear();
+      info = Object.freeze(peerInfoOf(meta, principal));
+      entry.infos.set(principal, info);
+    }
+    return info;
   };
   const headers = Object.freeze({
     [PEER_METADATA_ID_HEADER]: nodeId,
@@ -198,15 +229,18 @@ export function createPeerMetadataExchange(
     },
     fromClient(h, principal) {
       if (principal === null) return undefined;
-      const meta = decode(h[PEER_METADATA_HEADER]);
-      if (meta === undefined || !claimMatches(meta, principal)) return undefined;
-      return peerInfoOf(meta, principal);
+      const entry = decode(h[PEER_METADATA_HEADER]);
+      const meta = entry?.meta;
+      if (entry === undefined || meta === undefined || !claimMatches(meta, principal))
+        return undefined;
+      return infoOf(entry, meta, principal);
     },
     fromServer(h, allowed) {
-      const meta = decode(h[PEER_METADATA_HEADER]);
-      if (meta === undefined) return undefined;
+      const entry = decode(h[PEER_METADATA_HEADER]);
+      const meta = entry?.meta;
+      if (entry === undefined || meta === undefined) return undefined;
       const principal = allowedIdentity(meta, allowed);
-      return principal === undefined ? undefined : peerInfoOf(meta, principal);
+      return principal === undefined ? undefined : infoOf(entry, meta, principal);
     },
   };
 }

@@ -37,9 +37,19 @@ export interface TapEvent {
   readonly details?: string;
 }
 
+/**
+ * What the proxy hands the tap per request: a TapEvent whose `time` may be left out and given as
+ * `timeMs` (epoch ms) instead; the ISO string is built only when someone reads the event, so an
+ * unread tap costs a ring slot per request, not a date format.
+ */
+export type TapInput = Omit<TapEvent, 'time'> & {
+  readonly time?: string;
+  readonly timeMs?: number;
+};
+
 /** The tap of one proxy. */
 export interface ProxyTap {
-  record(event: TapEvent): void;
+  record(event: TapInput): void;
   /** The last requests, oldest first. */
   recent(): readonly TapEvent[];
   /** Denials (status 401/403 or a refused connection) of the last `windowMs`, oldest first. */
@@ -56,34 +66,64 @@ export const TAP_MAX_SUBSCRIBERS = 8;
 /** How far back `/tap/denies` looks by default ("denies in the last minutes"). */
 export const TAP_DENY_WINDOW_MS = 10 * 60_000;
 
-const isDenial = (e: TapEvent): boolean =>
+const isDenial = (e: TapInput): boolean =>
   e.direction === 'inbound' && (e.status === 403 || e.status === 401 || e.policy !== undefined);
+
+/** A fixed-size ring of inputs (no array shifting per request), oldest first when read. */
+class Ring {
+  private readonly slots: (TapInput | undefined)[];
+  private next = 0;
+  private size = 0;
+  constructor(private readonly max: number) {
+    this.slots = new Array<TapInput | undefined>(max).fill(undefined);
+  }
+  push(e: TapInput): void {
+    this.slots[this.next] = e;
+    this.next = (this.next + 1) % this.max;
+    if (this.size < this.max) this.size += 1;
+  }
+  values(): TapInput[] {
+    const out: TapInput[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const e = this.slots[(this.next - this.size + i + this.max) % this.max];
+      if (e !== undefined) out.push(e);
+    }
+    return out;
+  }
+}
+
+/** The event as served: `time` built from `timeMs` when the hook left it out. */
+function materialize(e: TapInput): TapEvent {
+  if (e.time !== undefined && e.timeMs === undefined) return e as TapEvent;
+  const { timeMs, ...rest } = e;
+  return { ...rest, time: e.time ?? new Date(timeMs ?? Date.now()).toISOString() };
+}
 
 /** Creates an empty tap. */
 export function createProxyTap(): ProxyTap {
-  const recent: TapEvent[] = [];
-  const denies: TapEvent[] = [];
+  const recent = new Ring(TAP_RECENT);
+  const denies = new Ring(TAP_DENIES);
   const subscribers = new Set<ServerResponse>();
-  const push = (ring: TapEvent[], event: TapEvent, max: number): void => {
-    ring.push(event);
-    if (ring.length > max) ring.splice(0, ring.length - max);
-  };
+  const at = (e: TapInput): number => e.timeMs ?? Date.parse(e.time ?? '');
   return {
     record(event) {
-      push(recent, event, TAP_RECENT);
-      if (isDenial(event)) push(denies, event, TAP_DENIES);
+      recent.push(event);
+      if (isDenial(event)) denies.push(event);
       if (subscribers.size === 0) return;
-      const line = `${JSON.stringify(event)}\n`;
+      const line = `${JSON.stringify(materialize(event))}\n`;
       for (const res of subscribers) {
         // A slow reader loses events instead of growing the proxy's memory.
         if (res.writableNeedDrain) continue;
         res.write(line);
       }
     },
-    recent: () => [...recent],
+    recent: () => recent.values().map(materialize),
     denies(windowMs = TAP_DENY_WINDOW_MS) {
       const since = Date.now() - windowMs;
-      return denies.filter((e) => Date.parse(e.time) >= since);
+      return denies
+        .values()
+        .filter((e) => at(e) >= since)
+        .map(materialize);
     },
     handle(req, res, url) {
       if (req.method !== 'GET') {
@@ -101,7 +141,7 @@ export function createProxyTap(): ProxyTap {
       }
       if (url.searchParams.get('recent') === '1') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ requests: recent }));
+        res.end(JSON.stringify({ requests: this.recent() }));
         return;
       }
       if (subscribers.size >= TAP_MAX_SUBSCRIBERS) {

@@ -1,0 +1,158 @@
+/**
+ * The per-request feature work of both sidecars of a chain, function by
+ * function, beside its reference in the same run (an empty call of the same
+ * shape): what the outbound proxy's telemetry hook costs (metrics labels and
+ * recording, tap, access-log line), the inbound one's, and the peer-metadata
+ * exchange (the outbound proxy reads the server's claim, the inbound one the
+ * client's). Each with the access log on (a null stream) and off.
+ *
+ * Run: node dist/bench/feature-cost.bench.js
+ */
+import { Writable } from 'node:stream';
+import { createProxyTelemetry } from '../src/proxy/telemetry-hooks.js';
+import { createProxyTap } from '../src/proxy/admin/tap.js';
+import type { InboundRecord } from '../src/proxy/inbound/inbound-listeners.js';
+import type { OutboundRecord } from '../src/proxy/outbound/outbound-types.js';
+import { createPeerMetadataExchange } from '../src/telemetry/index.js';
+
+const OPS = 50_000;
+const ROUNDS = 5;
+
+const nullStream = (): Writable =>
+  new Writable({
+    write(_chunk, _enc, cb) {
+      cb();
+    },
+  });
+
+const self = {
+  workload: 'productpage-v1',
+  namespace: 'default',
+  principal: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage',
+  labels: { app: 'productpage', version: 'v1' },
+  cluster: 'Kubernetes',
+};
+const server = createPeerMetadataExchange('sidecar~10.0.0.2~reviews-v1.default~default.svc', {
+  NAME: 'reviews-v1-abc',
+  NAMESPACE: 'default',
+  WORKLOAD_NAME: 'reviews-v1',
+  SERVICE_ACCOUNT: 'bookinfo-reviews',
+  CLUSTER_ID: 'Kubernetes',
+  LABELS: { app: 'reviews', version: 'v1' },
+});
+const client = createPeerMetadataExchange('sidecar~10.0.0.1~productpage-v1.default~default.svc', {
+  NAME: 'productpage-v1-abc',
+  NAMESPACE: 'default',
+  WORKLOAD_NAME: 'productpage-v1',
+  SERVICE_ACCOUNT: 'bookinfo-productpage',
+  CLUSTER_ID: 'Kubernetes',
+  LABELS: { app: 'productpage', version: 'v1' },
+});
+const clientPrincipal = 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage';
+const sans = [{ exact: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' }];
+const clientHeaders: Record<string, unknown> = { ...client.headers, host: 'reviews:9080' };
+const serverHeaders: Record<string, unknown> = { ...server.headers };
+const serverPeer = client.fromServer(serverHeaders, sans);
+const clientPeer = server.fromClient(clientHeaders, clientPrincipal);
+
+const outboundRecord = (i: number): OutboundRecord => ({
+  authority: 'reviews:9080',
+  method: 'GET',
+  path: '/reviews/0',
+  cluster: 'outbound|9080||reviews.default.svc.cluster.local',
+  upstream: '10.0.0.2:9080',
+  status: i % 50 === 0 ? 503 : 200,
+  flags: i % 50 === 0 ? 'UF' : '-',
+  attempts: 1,
+  durationMs: 1.3,
+  mtls: true,
+  protocol: 'HTTP/1.1',
+  ...(serverPeer === undefined ? {} : { peer: serverPeer }),
+});
+const inboundRecord = (i: number): InboundRecord => ({
+  listener: 'inbound|9080||',
+  principal: clientPrincipal,
+  method: 'GET',
+  path: '/reviews/0',
+  status: i % 50 === 0 ? 503 : 200,
+  reason: 'via_upstream',
+  policy: null,
+  durationMs: 1.1,
+  mtls: true,
+  protocol: 'HTTP/1.1',
+  ...(clientPeer === undefined ? {} : { peer: clientPeer }),
+});
+
+/** Median ns per op over ROUNDS rounds of OPS calls of `fn(i)`. */
+function time(fn: (i: number) => void): number {
+  const rounds: number[] = [];
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < OPS; i++) fn(i);
+    const ns = Number(process.hrtime.bigint() - t0) / OPS;
+    if (r > 0) rounds.push(ns); // the first round warms up
+  }
+  rounds.sort((a, b) => a - b);
+  return rounds[Math.floor(rounds.length / 2)] ?? 0;
+}
+
+let sink: unknown;
+const rows: [string, number][] = [];
+const add = (name: string, fn: (i: number) => void): void => {
+  rows.push([name, time(fn)]);
+};
+
+// Reference: building the record and an empty hook call (what the layers pay anyway).
+add('reference: record objects + empty hook', (i) => {
+  sink = outboundRecord(i);
+  sink = inboundRecord(i);
+});
+const logged = createProxyTelemetry(
+  self,
+  nullStream(),
+  undefined,
+  () => 'reviews.default.svc.cluster.local',
+  createProxyTap(),
+);
+const quiet = createProxyTelemetry(
+  self,
+  undefined,
+  undefined,
+  () => 'reviews.default.svc.cluster.local',
+  createProxyTap(),
+);
+// The logger writes once per event-loop turn; this loop never yields, so flush as a turn would.
+add('outbound hook, access log on', (i) => {
+  logged.outbound(outboundRecord(i));
+  if (i % 64 === 63) logged.accessLog?.flush();
+});
+add('outbound hook, access log off', (i) => {
+  quiet.outbound(outboundRecord(i));
+});
+add('inbound hook, access log on', (i) => {
+  logged.inbound(inboundRecord(i));
+  if (i % 64 === 63) logged.accessLog?.flush();
+});
+add('inbound hook, access log off', (i) => {
+  quiet.inbound(inboundRecord(i));
+});
+add('peer metadata: inbound fromClient + strip', (i) => {
+  const h = { ...clientHeaders };
+  sink = server.fromClient(h, i % 1000 === 0 ? null : clientPrincipal);
+  server.strip(h);
+});
+add('peer metadata: outbound fromServer + strip', () => {
+  const h = { ...serverHeaders };
+  sink = client.fromServer(h, sans);
+  client.strip(h);
+});
+logged.accessLog?.flush();
+if (sink === Symbol.for('never')) console.log(sink);
+
+const ref = rows[0]?.[1] ?? 0;
+console.log(`feature cost per request, median of ${String(ROUNDS)} rounds × ${String(OPS)} ops`);
+console.log('work                                            ns/op   above reference ns');
+for (const [name, ns] of rows)
+  console.log(
+    `${name.padEnd(46)} ${ns.toFixed(0).padStart(7)}   ${name.startsWith('reference') ? '-' : (ns - ref).toFixed(0).padStart(7)}`,
+  );
