@@ -13,16 +13,16 @@
  * in DENY and AUDIT only the field is dropped, so the rule matches more
  * (Istio: "fail closed for TCP").
  */
+import type { AuthorizationPolicy, AuthzCondition, AuthzRule } from '../api/security/index.js';
+// The regex builders only, not the api barrel: that loads the validators (Ajv), and the proxy
+// imports this module (test/proxy/proxy-imports.test.ts).
 import {
   isPathTemplate,
   namespaceRegex,
   pathTemplateRegex,
   serviceAccountRegex,
   trustDomainRegex,
-  type AuthorizationPolicy,
-  type AuthzCondition,
-  type AuthzRule,
-} from '../api/security/index.js';
+} from '../api/security/authz-regex.js';
 import type {
   CidrRange,
   HeaderMatcher,

@@ -6,11 +6,7 @@ export {
   type XdsNode,
   type XdsSnapshot,
 } from './xds-client/ads-client.js';
-export {
-  validateResource,
-  resourceName,
-  type XdsResource,
-} from './config/index.js';
+export { validateResource, resourceName, type XdsResource } from './config/index.js';
 export { startProxy, type Proxy, type ProxyIdentityOptions, type ProxyOptions } from './proxy.js';
 export {
   createInboundListeners,

@@ -328,8 +328,11 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
             { name: 'virtualOutbound', kind: 'capture', host: '0.0.0.0', port },
             capture.server,
           );
+    const captured = capture;
     outboundSocket.onDrain(() => {
-      out.server.closeIdleConnections();
+      // The capture listener's HTTP connections live in its own HTTP sides.
+      if (captured === undefined) out.server.closeIdleConnections();
+      else captured.drainIdle();
     });
     manager.activate(outboundSocket);
     const outboundPort = outboundSocket.port;

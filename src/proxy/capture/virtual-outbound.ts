@@ -60,6 +60,8 @@ export interface VirtualOutboundOptions {
 
 export interface VirtualOutbound {
   readonly server: net.Server;
+  /** Draining (listener manager): idle keep-alive connections of every HTTP side close now. */
+  drainIdle(): void;
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -327,6 +329,9 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
   });
   return {
     server,
+    drainIdle() {
+      for (const side of sides) side.http1.closeIdleConnections();
+    },
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
