@@ -154,7 +154,8 @@ test(
           return (pairs.includes('reviews-v2 → ratings-v1') ||
             pairs.includes('reviews-v3 → ratings-v1')) &&
             pairs.includes('istio-ingressgateway → productpage-v1') &&
-            pairs.includes('productpage-v1 → details-v1')
+            pairs.includes('productpage-v1 → details-v1') &&
+            pairs.some((p) => /^productpage-v1 → reviews-v[123]$/.test(p))
             ? pairs
             : undefined;
         },
