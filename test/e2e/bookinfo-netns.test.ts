@@ -474,7 +474,12 @@ test(
     mesh = await up();
     const restartMs = Date.now() - restarted;
     const stopped = Date.now();
-    assert.equal(await mesh.stop(60_000), 0, 'palisade up exits 0 on SIGTERM');
+    const code = await mesh.stop(60_000);
+    assert.equal(
+      code,
+      0,
+      `palisade up exits 0 on SIGTERM (exit ${String(code)}, signal ${String(mesh.child.signalCode)}, after ${String(Date.now() - stopped)} ms):\n${mesh.output().slice(-4000)}`,
+    );
     const stopMs = Date.now() - stopped;
     assert.deepEqual(leftovers(tag), [], 'no namespace, veth, bridge or rule is left');
     assert.equal(

@@ -218,13 +218,19 @@ go through the API server, authenticated and authorized like kubectl.`,
     io.stdout(
       `Isolation: ${isolation.mode === 'netns' ? 'network namespaces' : 'loopback'} (${isolation.reason})\n`,
     );
-    // A stop while starting: exit, which runs the netns teardown (process 'exit' handler).
-    const early = (): void => {
-      io.stderr('palisade up: stopped while starting\n');
+    // One handler for SIGINT/SIGTERM for the whole life of `up`, so no signal ever meets
+    // Node's default action (death by signal, no teardown): while the mesh starts it exits
+    // (the netns teardown runs from the process 'exit' handler); once the mesh runs it stops
+    // it; a further signal while stopping is reported and otherwise ignored.
+    let onSignal: (signal: NodeJS.Signals) => void = (signal) => {
+      io.stderr(`palisade up: ${signal} while starting: stopped\n`);
       process.exit(1);
     };
-    process.once('SIGINT', early);
-    process.once('SIGTERM', early);
+    const signalled = (signal: NodeJS.Signals): void => {
+      onSignal(signal);
+    };
+    process.on('SIGINT', signalled);
+    process.on('SIGTERM', signalled);
     const mesh = await startMesh({
       ...(prometheusBinary === undefined ? {} : { prometheus: { binary: prometheusBinary } }),
       tracing: values.tracing === true,
@@ -261,8 +267,11 @@ go through the API server, authenticated and authorized like kubectl.`,
           );
       },
     });
-    process.removeListener('SIGINT', early);
-    process.removeListener('SIGTERM', early);
+    // A signal while the dashboard starts: stop right after it (below).
+    let stopRequested = false;
+    onSignal = () => {
+      stopRequested = true;
+    };
     const dashboardPort =
       values['dashboard-port'] === '0'
         ? 0
@@ -286,10 +295,15 @@ go through the API server, authenticated and authorized like kubectl.`,
           .then(() => mesh.stop())
           .then(resolveStop);
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      onSignal = (signal) => {
+        if (stopping) io.stderr(`palisade up: ${signal} while stopping: still stopping\n`);
+        stop();
+      };
       stopWhenParentGoes(stop);
+      if (stopRequested) stop();
     });
+    process.removeListener('SIGINT', signalled);
+    process.removeListener('SIGTERM', signalled);
     // A stdin still being read keeps the event loop (and so this process) alive.
     process.stdin.destroy();
     return 0;

@@ -137,7 +137,7 @@ function killNetnsProcesses(netns: string): void {
       .map((s) => Number(s.trim()))
       .filter((n) => Number.isInteger(n) && n > 0);
     if (pids.length === 0) return;
-    for (const pid of pids)
+    for (const pid of pids.filter((p) => p !== process.pid))
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -150,8 +150,15 @@ function killNetnsProcesses(netns: string): void {
 /** Removes everything a record names (idempotent: what is already gone is skipped). */
 export function teardownRecord(record: IsolationRecord): void {
   for (const pid of record.hostPids)
-    // Only a process whose command line names this mesh's state directory: a reused PID is left alone.
-    if (processAlive(pid) && cmdline(pid).includes(record.stateDir))
+    // Only a process whose command line names this mesh's state directory: a reused PID is left
+    // alone. PIDs wrap (pid_max is often 32768), so a dead control plane's PID can come back as
+    // this very `up` (whose command line names the state directory too): never signal ourselves.
+    if (
+      pid !== process.pid &&
+      pid !== process.ppid &&
+      processAlive(pid) &&
+      cmdline(pid).includes(record.stateDir)
+    )
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
