@@ -48,15 +48,19 @@ test(
 
     // The dependencies are the ones installed here (npm ci would need the network).
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(clone, 'node_modules'), 'dir');
-    const build = await runProcess(
-      process.execPath,
-      [join(clone, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
-      {
-        cwd: clone,
-        timeoutMs: 600_000,
-      },
-    );
+    // `npm run build`, as README's `npm start` and `npm test` do (it also marks the CLI executable).
+    const build = await runProcess('npm', ['run', 'build', '--silent'], {
+      cwd: clone,
+      timeoutMs: 600_000,
+    });
     assert.equal(build.code, 0, build.stdout + build.stderr);
+    // The README's `npx palisade …` on the fresh build (CI once failed: "palisade: Permission denied").
+    const npx = await runProcess('npx', ['--no', 'palisade', 'help'], {
+      cwd: clone,
+      timeoutMs: 60_000,
+    });
+    assert.equal(npx.code, 0, npx.stdout + npx.stderr);
+    assert.match(npx.stdout + npx.stderr, /Usage: palisade/);
     const run = await runProcess(
       process.execPath,
       ['scripts/run-tests.mjs', 'test/kubernetes/pod-security-fixtures.test.ts'],
