@@ -352,6 +352,34 @@ test(
         ]);
         assert.equal(node.code, 0, node.stderr);
         assert.match(node.stdout, /^200 .*"reviews"/, 'Node fetch with no proxy settings');
+        // A slow client (a loaded pod): its request starts 400 ms after connecting. Protocol
+        // detection waits for it (no timeout, Istio's default), so it is still routed by Host to
+        // reviews. With a 100 ms bound it was relayed as bytes to the first service on port
+        // 9080 — details answered reviews' path (found as the delay-fault flake of issue 19).
+        const slowScript = [
+          "const s = require('node:net').connect(9080, 'reviews');",
+          "let got = '';",
+          "s.on('data', (d) => { got += d; });",
+          "s.on('close', () => { console.log(got); });",
+          "setTimeout(() => s.write('GET /reviews/0 HTTP/1.1\\r\\nHost: reviews:9080\\r\\nConnection: close\\r\\n\\r\\n'), 400);",
+        ].join(' ');
+        const slow = await runPalisade([
+          'exec',
+          '--state-dir',
+          state,
+          'productpage-v1-0',
+          '--',
+          process.execPath,
+          '-e',
+          slowScript,
+        ]);
+        assert.equal(slow.code, 0, slow.stderr);
+        assert.match(slow.stdout, /^HTTP\/1\.1 200 /, `slow client: ${slow.stdout}`);
+        assert.match(
+          slow.stdout,
+          /"podname":"reviews-v[123]-0"/,
+          'the slow request reached reviews',
+        );
         // A connection to another pod's IP is captured as well (no way around the sidecar).
         const direct = await runPalisade([
           'exec',

@@ -545,24 +545,10 @@ spec:
         const delayed = await page('user=jason', 20);
         assert.match(delayed, /Sorry, product reviews are currently unavailable for this book\./);
         assert.ok(Date.now() - started >= 2500, "the page waited for productpage's timeout");
-        if (mode === 'loopback')
-          assert.equal(servedBy(await page()), 'reviews-v1', 'other users are not delayed');
-        else {
-          // netns: once in a full-suite run the first page after the delayed one came back
-          // without reviews (productpage's 3 s call to reviews-v1 failed while jason's chain was
-          // still in its 7 s delay); not reproduced alone. Up to 3 pages, each reported — see
-          // issue 19's note; the next page must be reviews-v1.
-          const seen: string[] = [];
-          for (let i = 0; i < 3 && seen.at(-1) !== 'reviews-v1'; i += 1)
-            seen.push(servedBy(await page()));
-          if (seen.length > 1)
-            t.diagnostic(`other user after the delayed page: ${seen.join(', ')}`);
-          assert.equal(
-            seen.at(-1),
-            'reviews-v1',
-            `other users are not delayed: ${seen.join(', ')}`,
-          );
-        }
+        // Other users are not delayed. (In netns mode this once failed under load: productpage's
+        // call to reviews missed the 100 ms protocol-detection bound and was relayed as bytes to
+        // details; detection now has no timeout and a VIP's bytes only go to its own service.)
+        assert.equal(servedBy(await page()), 'reviews-v1', 'other users are not delayed');
         await apply(sample('virtual-service-ratings-test-abort.yaml'));
         const aborted = await page('user=jason');
         assert.equal(servedBy(aborted), 'reviews-v2');

@@ -49,10 +49,20 @@ export async function getJson(
   try {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
-    if (res.status >= 400) return { ok: false, status: res.status, reason: text.slice(0, 200) };
+    if (res.status >= 400) {
+      process.stdout.write(
+        `${new Date().toISOString()} call ${url} failed: ${String(res.status)} ${text.slice(0, 200)}\n`,
+      );
+      return { ok: false, status: res.status, reason: text.slice(0, 200) };
+    }
     return { ok: true, status: res.status, body: JSON.parse(text) as unknown };
   } catch (error) {
-    return { ok: false, status: 0, reason: error instanceof Error ? error.message : String(error) };
+    // Logged as Istio's Bookinfo apps log a failed call: the page only says "unavailable".
+    const cause =
+      error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    const reason = `${error instanceof Error ? error.message : String(error)}${cause}`;
+    process.stdout.write(`${new Date().toISOString()} call ${url} failed: ${reason}\n`);
+    return { ok: false, status: 0, reason };
   }
 }
 

@@ -112,13 +112,32 @@ test('a REDIRECT sidecar gets virtualOutbound/virtualInbound that encode and val
     socket_address: { address: '0.0.0.0', port_value: 15001 },
   });
   assert.deepEqual(out['use_original_dst'], { value: true });
-  assert.deepEqual(out['listener_filters_timeout'], { seconds: '0', nanos: 100_000_000 });
+  // No detection timeout (Istio's protocolDetectionTimeout default): a slow HTTP client stays HTTP.
+  assert.deepEqual(out['listener_filters_timeout'], { seconds: '0' });
   const byName = new Map(chainsOf(out).map((c) => [c['name'] as string, c]));
-  // HTTP port: any address, with detection; its TCP fallback beside it.
+  // HTTP port: any address, with detection; what is not HTTP goes to its original destination,
+  // never to a service that happens to share the port.
   assert.deepEqual(byName.get('outbound|9080|http')?.['filter_chain_match'], {
     destination_port: { value: 9080 },
     application_protocols: ['http/1.0', 'http/1.1', 'h2c'],
   });
+  assert.equal(byName.has('outbound|9080|tcp'), false);
+  assert.match(JSON.stringify(byName.get('PassthroughFilterChain|9080')), /PassthroughCluster/);
+  assert.doesNotMatch(JSON.stringify(byName.get('PassthroughFilterChain|9080')), /outbound\|/);
+  // The HTTP service's VIP: HTTP by Host, and its own TCP fallback.
+  const vip = [{ address_prefix: '10.96.0.10', prefix_len: { value: 32 } }];
+  assert.deepEqual(
+    byName.get('outbound|9080||web.default.svc.cluster.local|vip|http')?.['filter_chain_match'],
+    {
+      destination_port: { value: 9080 },
+      prefix_ranges: vip,
+      application_protocols: ['http/1.0', 'http/1.1', 'h2c'],
+    },
+  );
+  assert.match(
+    JSON.stringify(byName.get('outbound|9080||web.default.svc.cluster.local|vip')),
+    /"cluster":"outbound\|9080\|\|web\.default\.svc\.cluster\.local"/,
+  );
   // TCP port: the VIP only.
   assert.deepEqual(
     byName.get('outbound|9000||web.default.svc.cluster.local|vip')?.['filter_chain_match'],

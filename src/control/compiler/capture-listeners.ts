@@ -7,16 +7,19 @@
  *   sidecar listeners match it. HTTP service ports: one chain per port that
  *   matches any address (Istio's `0.0.0.0_<port>` listener) and routes by
  *   Host/`:authority` with the port's route configuration (RDS `"<port>"`, the
- *   same routes as the explicit `outbound` listener); it carries
- *   `application_protocols` (found by `envoy.filters.listener.http_inspector`),
- *   and a tcp_proxy chain beside it takes what is not HTTP. TCP service ports:
- *   a chain per port matching the service's VIPs (Istio's `<vip>_<port>`
- *   listener), tcp_proxy to the service cluster. Pod IPs of mesh endpoints: a
- *   chain per endpoint address and port, tcp_proxy to the service cluster (the
- *   proxy connects to that very endpoint, over the cluster's mTLS), so an app
- *   dialling a pod IP is still mTLS'd. The rest: `PassthroughFilterChain`
- *   (tcp_proxy to PassthroughCluster, ALLOW_ANY) or to BlackHoleCluster
- *   (REGISTRY_ONLY).
+ *   same routes as the explicit `outbound` listener); per service VIP on that
+ *   port the same HTTP chain plus a tcp_proxy chain to that service for what is
+ *   not HTTP; the HTTP chains carry `application_protocols` (found by
+ *   `envoy.filters.listener.http_inspector`); non-HTTP bytes to any other
+ *   address of the port go to the original destination
+ *   (`PassthroughFilterChain|<port>`), never to a service that merely shares
+ *   the port. TCP service ports: a chain per port matching the service's VIPs
+ *   (Istio's `<vip>_<port>` listener), tcp_proxy to the service cluster. Pod
+ *   IPs of mesh endpoints: a chain per endpoint address and port, tcp_proxy to
+ *   the service cluster (the proxy connects to that very endpoint, over the
+ *   cluster's mTLS), so an app dialling a pod IP is still mTLS'd. The rest:
+ *   `PassthroughFilterChain` (tcp_proxy to PassthroughCluster, ALLOW_ANY) or
+ *   to BlackHoleCluster (REGISTRY_ONLY).
  * - `virtualInbound` at 0.0.0.0:15006, `use_original_dst`: hands each
  *   connection to the `inbound|<port>` listener of its original destination
  *   port (those are sent with `bind_to_port: false`, Envoy's field for a
@@ -25,11 +28,12 @@
  *   loopback mode; a port with no listener falls to the one chain here, a
  *   tcp_proxy to BlackHoleCluster (closed): only declared ports are served.
  *
- * Protocol detection is bounded by `listener_filters_timeout` (100 ms, Istio's
- * former `protocolDetectionTimeout` default) with
- * `continue_on_listener_filters_timeout`: a server-first protocol on an HTTP
- * port waits at most that long before its bytes are relayed as TCP; TCP ports
- * never wait (no chain of theirs needs detection).
+ * Protocol detection has no timeout (`listener_filters_timeout` 0 s, Istio's
+ * `protocolDetectionTimeout` current default): a slow HTTP client is never
+ * taken for TCP (with the former 100 ms bound, a loaded pod's HTTP call could
+ * miss it and be relayed as bytes). A server-first protocol must be on a port
+ * declared TCP, as Istio documents; TCP ports never wait (no chain of theirs
+ * needs detection).
  */
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import type { PathNormalization } from '../../policy/index.js';
@@ -40,9 +44,6 @@ import type { ProxyNode } from './proxy-node.js';
 /** Istio's ports: outbound capture (15001) and inbound capture (15006). */
 export const VIRTUAL_OUTBOUND_PORT = 15001;
 export const VIRTUAL_INBOUND_PORT = 15006;
-/** Longest wait for a client's first bytes when a port's chains differ by protocol. */
-export const PROTOCOL_DETECTION_TIMEOUT_MS = 100;
-
 /** What http_inspector reports for HTTP/1.x and prior-knowledge HTTP/2 (Envoy's names). */
 const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
 
@@ -76,15 +77,34 @@ export function buildVirtualOutbound(
 ): Record<string, unknown> {
   const chains: object[] = [];
   const httpPorts = new Set<number>();
-  /** Port → first service that claims it (HTTP ports' TCP fallback goes there). */
-  const httpFallback = new Map<number, ServiceView>();
   const endpointChains = new Map<string, object>();
   for (const service of services)
     for (const port of service.ports) {
       const name = clusterName(port.port, service);
       if (isHttp(port.protocol)) {
         httpPorts.add(port.port);
-        if (!httpFallback.has(port.port)) httpFallback.set(port.port, service);
+        // The service's VIPs: HTTP routed by Host as on any address of the port, and what is
+        // not HTTP relayed to this service (never to another service sharing the port).
+        if ((service.addresses ?? []).length > 0) {
+          const destination = {
+            destination_port: { value: port.port },
+            prefix_ranges: (service.addresses ?? []).map(cidr),
+          };
+          chains.push(
+            {
+              name: `${name}|vip|http`,
+              filter_chain_match: { ...destination, application_protocols: HTTP_PROTOCOLS },
+              filters: [
+                outboundHcm(String(port.port), routeFilters.get(port.port) ?? [], normalization),
+              ],
+            },
+            {
+              name: `${name}|vip`,
+              filter_chain_match: destination,
+              filters: [tcpProxy(name, name)],
+            },
+          );
+        }
       } else if ((service.addresses ?? []).length > 0)
         chains.push({
           name: `${name}|vip`,
@@ -110,24 +130,25 @@ export function buildVirtualOutbound(
       }
     }
   chains.push(...endpointChains.values());
-  for (const port of [...httpPorts].sort((a, b) => a - b)) {
-    chains.push({
-      name: `outbound|${String(port)}|http`,
-      filter_chain_match: {
-        destination_port: { value: port },
-        application_protocols: HTTP_PROTOCOLS,
-      },
-      filters: [outboundHcm(String(port), routeFilters.get(port) ?? [], normalization)],
-    });
-    const service = httpFallback.get(port);
-    if (service !== undefined)
-      chains.push({
-        name: `outbound|${String(port)}|tcp`,
-        filter_chain_match: { destination_port: { value: port } },
-        filters: [tcpProxy(clusterName(port, service), clusterName(port, service))],
-      });
-  }
   const fallback = policy === 'REGISTRY_ONLY' ? 'BlackHoleCluster' : 'PassthroughCluster';
+  for (const port of [...httpPorts].sort((a, b) => a - b))
+    chains.push(
+      {
+        name: `outbound|${String(port)}|http`,
+        filter_chain_match: {
+          destination_port: { value: port },
+          application_protocols: HTTP_PROTOCOLS,
+        },
+        filters: [outboundHcm(String(port), routeFilters.get(port) ?? [], normalization)],
+      },
+      // Not HTTP, to an address of no service: the original destination (Istio's
+      // PassthroughFilterChain), never some service that happens to share the port.
+      {
+        name: `PassthroughFilterChain|${String(port)}`,
+        filter_chain_match: { destination_port: { value: port } },
+        filters: [tcpProxy(fallback, fallback)],
+      },
+    );
   // Envoy matches the destination port first and does not fall back to port-less chains: a
   // port with only address-specific chains (a TCP VIP, a pod IP) needs its own fallback for
   // the other addresses (Istio's per-VIP listeners leave those to virtualOutbound).
@@ -161,7 +182,9 @@ export function buildVirtualOutbound(
         typed_config: { '@type': EXTENSION_TYPE_URLS.httpInspector },
       },
     ],
-    listener_filters_timeout: { seconds: '0', nanos: PROTOCOL_DETECTION_TIMEOUT_MS * 1_000_000 },
+    // 0 s: no detection timeout, Istio's `protocolDetectionTimeout` default (a slow HTTP client
+    // is never taken for TCP); the proxy still closes a silent client after its head timeout.
+    listener_filters_timeout: { seconds: '0' },
     continue_on_listener_filters_timeout: true,
     filter_chains: chains,
   };

@@ -19,10 +19,11 @@
  *
  * Protocol detection (Envoy's http_inspector) only runs when the best chains
  * for the destination differ by `application_protocols`; it waits for the
- * client's first bytes at most `listener_filters_timeout` (100 ms from the
- * control plane), then, with `continue_on_listener_filters_timeout`, takes the
- * chain without protocols: a server-first protocol is delayed by at most that
- * bound, and not at all on a port whose chains need no detection.
+ * client's first bytes up to `listener_filters_timeout` and then, with
+ * `continue_on_listener_filters_timeout`, takes the chain without protocols.
+ * The control plane sends 0 s (Istio's default: no timeout, so a slow HTTP
+ * client is never taken for TCP); then a client silent for the HTTP head
+ * timeout is closed.
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -95,11 +96,17 @@ function protocolsOf(chain: R): string[] {
   return Array.isArray(p) ? p.map(String) : [];
 }
 
-function timeoutMs(listener: R): number {
+/**
+ * How long detection waits for the client's bytes, and what happens then: Envoy's
+ * `listener_filters_timeout` (default 15 s) continuing with the protocol-less chain, or
+ * — for 0 s, Envoy's "no timeout" — closing a client still silent after the HTTP head
+ * timeout, so a connection that never speaks holds nothing forever.
+ */
+function detectionBound(listener: R): { ms: number; close: boolean } {
   const d = rec(listener['listener_filters_timeout']);
-  // Envoy's default listener_filters_timeout is 15 s.
-  if (d['seconds'] === undefined && d['nanos'] === undefined) return 15_000;
-  return Number(d['seconds'] ?? 0) * 1000 + Math.round(Number(d['nanos'] ?? 0) / 1e6);
+  if (d['seconds'] === undefined && d['nanos'] === undefined) return { ms: 15_000, close: false };
+  const ms = Number(d['seconds'] ?? 0) * 1000 + Math.round(Number(d['nanos'] ?? 0) / 1e6);
+  return ms > 0 ? { ms, close: false } : { ms: REQUEST_HEADERS_TIMEOUT_MS, close: true };
 }
 
 /** Starts nothing; `listen()` binds the capture port. */
@@ -312,9 +319,15 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       if (sniffed.length < MAX_SNIFF_BYTES && undecided(sniffed)) return;
       decide(sniffed);
     };
+    const bound = detectionBound(listener);
     const timer = setTimeout(() => {
+      if (bound.close) {
+        done = true;
+        socket.destroy();
+        return;
+      }
       decide(sniffed);
-    }, timeoutMs(listener));
+    }, bound.ms);
     socket.on('data', onData);
     socket.once('close', () => {
       clearTimeout(timer);
