@@ -301,6 +301,9 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       onRecord: (record) => {
         telemetry.outbound(record);
       },
+      onTcpRecord: (record) => {
+        telemetry.outboundTcp(record);
+      },
       onSecureNamingFailure: (cluster, presented) => {
         logger.warn({ cluster, presented }, 'secure naming check failed: upstream refused');
       },

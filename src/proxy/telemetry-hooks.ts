@@ -14,17 +14,20 @@ import {
   createAccessLogger,
   createMeshMetrics,
   requestLabels,
+  tcpLabels,
   unixNanoNow,
   type OtlpExporter,
   type AccessLogger,
   type MeshMetrics,
   type IstioRequestLabels,
+  type IstioTcpLabels,
   type PeerInfo,
+  type TcpEvent,
 } from '../telemetry/index.js';
 import type { ProxyTap } from './admin/tap.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
 import type { XdsSnapshot } from './xds-client/ads-client.js';
-import type { OutboundRecord } from './outbound/outbound-proxy.js';
+import type { OutboundRecord, OutboundTcpRecord } from './outbound/outbound-proxy.js';
 
 /** The proxy's own workload, from its node metadata. */
 export interface SelfDescription {
@@ -42,6 +45,18 @@ export interface ProxyTelemetry {
   readonly accessLog: AccessLogger | undefined;
   inbound(record: InboundRecord): void;
   outbound(record: OutboundRecord): void;
+  /** A relayed TCP connection through a tcp_proxy (the source reporter). */
+  outboundTcp(record: OutboundTcpRecord): void;
+}
+
+/** Records one TCP connection event on a label set (opened; or closed with its bytes). */
+function recordTcp(metrics: MeshMetrics, labels: IstioTcpLabels, tcp: TcpEvent): void {
+  if (tcp.event === 'open') {
+    metrics.recordTcpOpen(labels);
+    return;
+  }
+  metrics.recordTcpBytes(labels, { sent: tcp.sentBytes, received: tcp.receivedBytes });
+  metrics.recordTcpClose(labels);
 }
 
 /** `spiffe://td/ns/<ns>/sa/<sa>` → the namespace, for source_workload_namespace. */
@@ -161,6 +176,23 @@ export function createProxyTelemetry(
     metrics,
     accessLog,
     inbound(r) {
+      if (r.tcp !== undefined) {
+        const service = inboundService?.(r.listener);
+        recordTcp(
+          metrics,
+          tcpLabels({
+            reporter: 'destination',
+            source: r.peer ?? {
+              principal: r.principal ?? undefined,
+              namespace: namespaceOf(r.principal),
+            },
+            destination: service === undefined ? me : { ...me, service },
+            mutualTls: r.mtls,
+          }),
+          r.tcp,
+        );
+        return;
+      }
       if (r.method === undefined) return;
       // The client's metadata when mTLS proved its claim (peer-metadata.ts), else only the
       // verified principal: a plaintext client is `unknown` whatever it claims.
@@ -235,6 +267,25 @@ export function createProxyTelemetry(
           status: r.status === 0 || r.status >= 500 ? { code: 'error' } : { code: 'unset' },
         });
       }
+    },
+    outboundTcp(r) {
+      const [, , subset, host] = r.cluster.split('|');
+      recordTcp(
+        metrics,
+        tcpLabels({
+          reporter: 'source',
+          source: me,
+          destination: {
+            ...r.peer,
+            ...(host === undefined || host === '' ? { service: r.cluster } : { service: host }),
+            ...(r.peer?.version === undefined && subset !== undefined && subset !== ''
+              ? { version: subset }
+              : {}),
+          },
+          mutualTls: r.mtls,
+        }),
+        r.tcp,
+      );
     },
     outbound(r) {
       tap?.record({

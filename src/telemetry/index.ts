@@ -23,6 +23,7 @@ export {
   type RequestMeasurements,
   type RequestProtocol,
   type TcpBytes,
+  type TcpEvent,
   type TcpLabelsInput,
 } from './mesh-metrics.js';
 export {

@@ -268,6 +268,11 @@ export interface MeshMetricsOptions {
   readonly maxSeries?: number | undefined;
 }
 
+/** A relayed TCP connection's life, for the `istio_tcp_*` metrics. */
+export type TcpEvent =
+  | { readonly event: 'open' }
+  | { readonly event: 'close'; readonly sentBytes: number; readonly receivedBytes: number };
+
 /** The proxy's Istio metrics. Recording never throws. */
 export interface MeshMetrics {
   /** Serve `await registry.metrics()` with `registry.contentType` on `/stats/prometheus`. */

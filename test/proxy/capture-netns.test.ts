@@ -458,6 +458,64 @@ test(
       /istio_requests_total\{[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep"[^}]*connection_security_policy="mutual_tls"|istio_requests_total\{[^}]*connection_security_policy="mutual_tls"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep"/,
     );
 
+    // TCP (the echo and the server-first greeting above): both reporters count the connections
+    // and bytes, and the TCP peer-metadata exchange (ALPN istio-peer-exchange, over the mTLS
+    // connection) names the peer workload on each side.
+    const sample = (text: string, metric: string, labels: Record<string, string>): number[] =>
+      text
+        .split('\n')
+        .filter(
+          (line) =>
+            line.startsWith(`${metric}{`) &&
+            Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)),
+        )
+        .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+    const serverTcp = await waitFor(async () => {
+      const r = await inNs('s', 'curl', ['-sS', 'http://127.0.0.1:15000/stats/prometheus']);
+      const closed = sample(r.stdout, 'istio_tcp_connections_closed_total', {
+        reporter: 'destination',
+      });
+      return closed.length > 0 ? r.stdout : undefined;
+    }, 10_000);
+    const destination = {
+      reporter: 'destination',
+      source_workload: 'sleep',
+      source_principal: 'spiffe://cluster.local/ns/default/sa/sleep',
+      destination_workload: 'web',
+      connection_security_policy: 'mutual_tls',
+      request_protocol: 'tcp',
+    };
+    assert.ok(
+      (sample(serverTcp ?? '', 'istio_tcp_connections_opened_total', destination)[0] ?? 0) >= 2,
+      `destination reporter, TCP opened:\n${(serverTcp ?? '')
+        .split('\n')
+        .filter((l) => l.startsWith('istio_tcp'))
+        .join('\n')}`,
+    );
+    assert.ok(
+      (sample(serverTcp ?? '', 'istio_tcp_received_bytes_total', destination)[0] ?? 0) >= 5,
+      "the echo's 5 bytes were received from sleep",
+    );
+    const clientTcp = await inNs('c', 'curl', ['-sS', 'http://127.0.0.1:15000/stats/prometheus']);
+    const source = {
+      reporter: 'source',
+      source_workload: 'sleep',
+      destination_workload: 'web',
+      destination_principal: 'spiffe://cluster.local/ns/default/sa/web',
+      request_protocol: 'tcp',
+    };
+    assert.ok(
+      (sample(clientTcp.stdout, 'istio_tcp_connections_opened_total', source)[0] ?? 0) >= 2,
+      `source reporter, TCP opened:\n${clientTcp.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('istio_tcp'))
+        .join('\n')}`,
+    );
+    assert.ok(
+      (sample(clientTcp.stdout, 'istio_tcp_sent_bytes_total', source)[0] ?? 0) >= 5,
+      'the echo came back to sleep',
+    );
+
     // Egress NetworkPolicy at the source: sleep may reach web on 9080 only, and outside
     // addresses 10.234.0.0/24 on 7000-7001 except the server pod. A denied connection is reset
     // by sleep's sidecar before it dials anything; ingress stays enforced at web's sidecar.

@@ -5,7 +5,7 @@
  */
 import type * as net from 'node:net';
 import type { Logger } from '../../logging/index.js';
-import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
+import type { PeerInfo, SpanContext, TcpEvent } from '../../telemetry/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { ManagedListener } from '../listeners/listener-manager.js';
@@ -31,6 +31,8 @@ export interface InboundRecord {
   readonly peer?: PeerInfo;
   /** The server span of this request, when server spans are on. */
   readonly span?: SpanContext;
+  /** TCP (non-HTTP) connections: opened, or closed with the bytes each way. */
+  readonly tcp?: TcpEvent;
 }
 
 /** One inbound listener: its resource, its socket (none for `bind_to_port: false`), its chains. */

@@ -1,12 +1,37 @@
 /**
  * The TCP handler of inbound chains without an HTTP connection manager:
- * network RBAC on the connection (principal, addresses, port), then bytes
- * piped to the local app (`inbound|<port>||`); a denial closes the connection.
+ * the peer-metadata preamble when the client sidecar negotiated it
+ * (tcp-peer-exchange.ts), network RBAC on the connection (principal,
+ * addresses, port), then bytes piped to the local app (`inbound|<port>||`);
+ * a denial closes the connection. Opened and closed connections and the bytes
+ * each way are recorded for Istio's `istio_tcp_*` metrics.
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { PeerInfo } from '../../telemetry/index.js';
+import { PEER_METADATA_HEADER } from '../../telemetry/index.js';
 import { destinationOf } from '../capture/destinations.js';
+import { encodePreamble, readPreamble, TCP_PEER_EXCHANGE_ALPN } from '../tcp-peer-exchange.js';
 import { clusterEndpoint, type ChainState } from './inbound-chains.js';
 import type { InboundContext } from './inbound-context.js';
+
+/**
+ * The client's verified metadata when it negotiated the exchange (its preamble read, ours
+ * written); undefined when it did not; an Error when it negotiated and then broke the protocol.
+ */
+async function exchangeMetadata(
+  context: InboundContext,
+  socket: net.Socket,
+  principal: string | null,
+): Promise<PeerInfo | undefined | Error> {
+  if (!(socket instanceof tls.TLSSocket) || socket.alpnProtocol !== TCP_PEER_EXCHANGE_ALPN)
+    return undefined;
+  const exchange = context.telemetry?.exchange;
+  socket.write(encodePreamble(exchange?.headers[PEER_METADATA_HEADER] ?? ''));
+  const value = await readPreamble(socket);
+  if (value instanceof Error) return value;
+  return exchange?.fromClient({ [PEER_METADATA_HEADER]: value }, principal);
+}
 
 /** Decides and relays one TCP connection on `state` (a paused socket: nothing is lost while deciding). */
 export function handleInboundTcp(
@@ -18,30 +43,40 @@ export function handleInboundTcp(
   const { logger } = context;
   const started = performance.now();
   const principal = context.principals.get(socket) ?? null;
-  void state.evaluator
-    .decide({
-      principal,
-      destinationPort: destinationOf(socket).port,
-      protocol: 'tcp',
-      ...(socket.remoteAddress === undefined ? {} : { sourceIp: socket.remoteAddress }),
-      ...(socket.localAddress === undefined ? {} : { destinationIp: socket.localAddress }),
-    })
-    .then((decision) => {
-      const snapshot = context.snapshot();
-      const target = snapshot === undefined ? undefined : clusterEndpoint(snapshot, state.cluster);
-      if (decision.status !== 200 || target === undefined) {
-        context.record({
-          listener,
-          principal,
-          status: 403,
-          reason: decision.reason,
-          policy: decision.policy,
-          durationMs: performance.now() - started,
-          mtls: principal !== null,
-        });
+  const mtls = principal !== null;
+  void exchangeMetadata(context, socket, principal)
+    .then(async (peer) => {
+      if (peer instanceof Error) {
+        logger.info(
+          { listener, peer: socket.remoteAddress, reason: peer.message },
+          'TCP peer metadata exchange failed: closing',
+        );
         socket.destroy();
         return;
       }
+      const decision = await state.evaluator.decide({
+        principal,
+        destinationPort: destinationOf(socket).port,
+        protocol: 'tcp',
+        ...(socket.remoteAddress === undefined ? {} : { sourceIp: socket.remoteAddress }),
+        ...(socket.localAddress === undefined ? {} : { destinationIp: socket.localAddress }),
+      });
+      const snapshot = context.snapshot();
+      const target = snapshot === undefined ? undefined : clusterEndpoint(snapshot, state.cluster);
+      const base = {
+        listener,
+        principal,
+        reason: decision.reason,
+        policy: decision.policy,
+        mtls,
+        ...(peer === undefined ? {} : { peer }),
+      };
+      if (decision.status !== 200 || target === undefined) {
+        context.record({ ...base, status: 403, durationMs: performance.now() - started });
+        socket.destroy();
+        return;
+      }
+      context.record({ ...base, status: 200, durationMs: 0, tcp: { event: 'open' } });
       const upstream = net.connect(target.port, target.host);
       socket.pipe(upstream).pipe(socket);
       const end = (): void => {
@@ -53,13 +88,15 @@ export function handleInboundTcp(
       socket.on('close', () => {
         upstream.destroy();
         context.record({
-          listener,
-          principal,
+          ...base,
           status: 200,
-          reason: decision.reason,
-          policy: decision.policy,
           durationMs: performance.now() - started,
-          mtls: principal !== null,
+          // Istio's direction names: sent = towards the downstream client, received = from it.
+          tcp: {
+            event: 'close',
+            sentBytes: upstream.bytesRead,
+            receivedBytes: upstream.bytesWritten,
+          },
         });
       });
     })

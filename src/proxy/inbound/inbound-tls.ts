@@ -10,6 +10,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { peerSpiffeIds, SERVER_TLS_DEFAULTS } from '../../identity/workload.js';
 import { containSocket } from '../listeners/containment.js';
+import { TCP_PEER_EXCHANGE_ALPN } from '../tcp-peer-exchange.js';
 import type { ChainState } from './inbound-chains.js';
 import type { InboundContext } from './inbound-context.js';
 
@@ -41,7 +42,9 @@ export function createInboundTls(context: InboundContext): TlsServerFor {
         ...material,
         requestCert: true,
         rejectUnauthorized: chain.requireClientCert,
-        ALPNProtocols: ['h2', 'http/1.1'],
+        // istio-peer-exchange first: only a sidecar relaying TCP offers it (tcp-peer-exchange.ts);
+        // HTTP clients, which do not, still get h2 or http/1.1 as before.
+        ALPNProtocols: [TCP_PEER_EXCHANGE_ALPN, 'h2', 'http/1.1'],
         handshakeTimeout: 10_000,
       });
       server.on('secureConnection', (secure: tls.TLSSocket) => {

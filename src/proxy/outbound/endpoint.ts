@@ -27,8 +27,16 @@ export interface EndpointConnector {
     authority: string,
     h2: boolean,
   ): UpstreamDispatcher;
-  /** A raw connection to `endpoint` (mTLS with the agent's options when given); `ready` fires once usable. */
-  connect(endpoint: Endpoint, tlsAgent: https.Agent | undefined, ready: () => void): Duplex;
+  /**
+   * A raw connection to `endpoint` (mTLS with the agent's options when given, offering `alpn`
+   * instead of the agent's protocols when set); `ready` fires once usable.
+   */
+  connect(
+    endpoint: Endpoint,
+    tlsAgent: https.Agent | undefined,
+    ready: () => void,
+    alpn?: readonly string[],
+  ): Duplex;
   /** The source address for connections to `endpoint` (the instance IP for loopback hosts). */
   localAddressFor(endpoint: Endpoint): string | undefined;
   close(): void;
@@ -96,14 +104,20 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
       }
       return pool;
     },
-    connect(endpoint, tlsAgent, ready) {
+    connect(endpoint, tlsAgent, ready, alpn) {
       const at = { host: endpoint.host, port: endpoint.port };
       const local = localAddressFor(endpoint);
       const source = local === undefined ? {} : { localAddress: local };
+      const protocols = alpn === undefined ? {} : { ALPNProtocols: [...alpn] };
       const socket =
         tlsAgent === undefined
           ? net.connect({ ...at, ...source })
-          : tls.connect({ ...(tlsAgent.options as tls.ConnectionOptions), ...at, ...source });
+          : tls.connect({
+              ...(tlsAgent.options as tls.ConnectionOptions),
+              ...at,
+              ...source,
+              ...protocols,
+            });
       socket.once(tlsAgent === undefined ? 'connect' : 'secureConnect', ready);
       return socket;
     },
@@ -120,7 +134,7 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
 /**
  * Splices `socket` to `upstream` once it is ready, writing `first` (bytes
  * already read from the client) ahead of the rest; either side closing or
- * failing closes both.
+ * failing closes both. Returns the upstream connection.
  */
 export function splice(
   socket: Duplex,
@@ -128,7 +142,7 @@ export function splice(
   endpoint: Endpoint,
   tlsAgent: https.Agent | undefined,
   first: Buffer,
-): void {
+): Duplex {
   const upstream = connector.connect(endpoint, tlsAgent, () => {
     if (first.length > 0) upstream.write(first);
     upstream.pipe(socket);
@@ -138,4 +152,5 @@ export function splice(
   upstream.on('error', () => socket.destroy());
   socket.on('error', () => upstream.destroy());
   socket.on('close', () => upstream.destroy());
+  return upstream;
 }

@@ -69,7 +69,12 @@ import {
 import { hostFor, relayRoutedUpgrade, tcpProxy } from './tunnels.js';
 import type { OutboundProxy, OutboundProxyOptions } from './outbound-types.js';
 
-export type { OutboundProxy, OutboundProxyOptions, OutboundRecord } from './outbound-types.js';
+export type {
+  OutboundProxy,
+  OutboundProxyOptions,
+  OutboundRecord,
+  OutboundTcpRecord,
+} from './outbound-types.js';
 
 type R = Record<string, unknown>;
 
@@ -398,7 +403,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     handle: serve,
     handleUpgrade: upgrade,
     handleTcp: (socket, config, first, to) => {
-      tcpProxy(layers, options.snapshot(), options.logger, socket, config, first, to);
+      tcpProxy(layers, options.snapshot(), options.logger, socket, config, first, to, {
+        exchange: options.peerMetadata,
+        record: options.onTcpRecord,
+      });
     },
     sync(snapshot) {
       clusters.sync(snapshot);

@@ -2,7 +2,12 @@
 import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
-import type { PeerInfo, PeerMetadataExchange, SpanContext } from '../../telemetry/index.js';
+import type {
+  PeerInfo,
+  PeerMetadataExchange,
+  SpanContext,
+  TcpEvent,
+} from '../../telemetry/index.js';
 import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
@@ -29,6 +34,16 @@ export interface OutboundRecord {
   readonly peer?: PeerInfo;
 }
 
+/** A TCP connection relayed by a tcp_proxy (opened, or closed with its bytes). */
+export interface OutboundTcpRecord {
+  readonly cluster: string;
+  readonly upstream: string;
+  readonly mtls: boolean;
+  /** The server's peer metadata (TCP exchange), when secure naming vouches for its claim. */
+  readonly peer?: PeerInfo;
+  readonly tcp: TcpEvent;
+}
+
 export interface OutboundProxyOptions {
   /** Current accepted xDS snapshot. */
   snapshot: () => XdsSnapshot;
@@ -38,6 +53,8 @@ export interface OutboundProxyOptions {
   secrets?: SecretStore;
   /** Called once per finished request. */
   onRecord?: (record: OutboundRecord) => void;
+  /** Called when a tcp_proxy connection opens and when it closes. */
+  onTcpRecord?: (record: OutboundTcpRecord) => void;
   /** Source address for connections to loopback endpoints (the instance IP), so peers can tell pods apart. */
   localAddress?: string;
   /** Share of new traces (no sampled parent context) that are sampled, 0–1 (default 1). */

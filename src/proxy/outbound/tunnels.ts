@@ -25,7 +25,7 @@ import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
 import { upgradeAllowed } from '../request-head.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { isClusterFailure, type ResolvedCluster } from './cluster.js';
-import { splice } from './endpoint.js';
+import { relayTcp, type TcpRelayTelemetry } from './tcp-relay.js';
 import { admitRequest, endpointKey, releaseRequest, type Endpoint } from './load-balancer.js';
 import type { ForwardLayers } from './retry-handler.js';
 import { decide } from './route-table.js';
@@ -174,6 +174,7 @@ export function tcpProxy(
   config: R,
   first: Buffer,
   to?: Endpoint,
+  telemetry: TcpRelayTelemetry = {},
 ): void {
   let clusterName = str(config['cluster']);
   const weighted = records(rec(config['weighted_clusters'])['clusters']);
@@ -205,5 +206,18 @@ export function tcpProxy(
     socket.destroy();
     return;
   }
-  splice(socket, layers.connector, host.endpoint, host.agent, first);
+  relayTcp(
+    layers.connector,
+    {
+      cluster: clusterName,
+      endpoint: host.endpoint,
+      agent: host.agent,
+      mtls: host.cluster.mtls,
+      sans: host.cluster.tls?.sans ?? [],
+    },
+    socket,
+    first,
+    telemetry,
+    logger,
+  );
 }
