@@ -330,7 +330,8 @@ async function startMeshWith(
       replicas: w.spec.replicas ?? 1,
     })),
   );
-  const tracing = options.tracing === true ? await startMeshTracing() : undefined;
+  const tracing =
+    options.tracing === true ? await startMeshTracing(netns?.network.hostIp) : undefined;
   const tokensDir = join(stateDir, 'tokens');
   mkdirSync(tokensDir, { recursive: true });
   const tokenFile = async (namespace: string, serviceAccount: string): Promise<string> => {

@@ -28,12 +28,19 @@ export async function freeLoopbackPort(
 }
 
 /** Starts the trace receiver; proxies get `--otlp-endpoint` and sample every request. */
-export async function startMeshTracing(): Promise<{
+export async function startMeshTracing(bridgeIp?: string): Promise<{
   receiver: TraceReceiver;
   proxyArgs: string[];
 }> {
-  const port = await freeLoopbackPort(4318, 'the trace receiver');
-  const receiver = await startTraceReceiver({ host: '127.0.0.1', port });
+  // netns mode: the proxies are in pods, where the host's loopback is not theirs; they reach
+  // the host at its bridge address (as they reach the control plane).
+  const host = bridgeIp ?? '127.0.0.1';
+  const port = await freeLoopbackPort(4318, 'the trace receiver', host);
+  const receiver = await startTraceReceiver({
+    host,
+    port,
+    ...(bridgeIp === undefined ? {} : { meshBridge: true }),
+  });
   // A local mesh is for looking at: every request is traced (Istio's default is 1 %).
   return { receiver, proxyArgs: ['--otlp-endpoint', receiver.url, '--trace-sampling', '100'] };
 }

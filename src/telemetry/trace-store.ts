@@ -301,8 +301,12 @@ const MAX_BODY = 4 * 1024 * 1024;
 const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-/** True when every Host header names loopback (127/8, ::1, localhost), with or without a port. */
-function loopbackHost(req: http.IncomingMessage): boolean {
+/**
+ * True when every Host header names loopback (127/8, ::1, localhost) or `bound` (the bridge
+ * address it listens on in netns mode: an IP literal, which no rebinding name can be), with or
+ * without a port.
+ */
+function loopbackHost(req: http.IncomingMessage, bound: string | undefined): boolean {
   const hosts = req.rawHeaders.filter(
     (_, i, a) => i % 2 === 1 && a[i - 1]?.toLowerCase() === 'host',
   );
@@ -311,7 +315,12 @@ function loopbackHost(req: http.IncomingMessage): boolean {
     hosts.every((h) => {
       const v = h.trim().toLowerCase();
       const name = v.startsWith('[') ? v.slice(1, v.indexOf(']')) : (v.split(':')[0] ?? v);
-      return name === 'localhost' || name === '::1' || (isIPv4(name) && name.startsWith('127.'));
+      return (
+        name === 'localhost' ||
+        name === '::1' ||
+        (isIPv4(name) && name.startsWith('127.')) ||
+        (bound !== undefined && name === bound)
+      );
     })
   );
 }
@@ -323,10 +332,19 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 
 /** Starts the receiver on `host:port` (loopback; port 0 = any). */
 export async function startTraceReceiver(
-  options: { host?: string; port?: number; store?: TraceStore } = {},
+  options: {
+    host?: string;
+    port?: number;
+    store?: TraceStore;
+    /**
+     * `host` is a local mesh's bridge address (netns mode: only its pods and this host reach
+     * it), where the proxies in the pods export to; any other address must be loopback.
+     */
+    meshBridge?: boolean;
+  } = {},
 ): Promise<TraceReceiver> {
   const host = options.host ?? '127.0.0.1';
-  if (!/^127\.|^::1$|^localhost$/.test(host))
+  if (options.meshBridge !== true && !/^127\.|^::1$|^localhost$/.test(host))
     throw new PalisadeError(
       'PAL_ERR_CONFIG_INVALID',
       `trace receiver: ${host} is not a loopback address (spans carry URLs and identities)`,
@@ -345,8 +363,9 @@ export async function startTraceReceiver(
     (req, res) => {
       const url = new URL(req.url ?? '/', 'http://receiver');
       // DNS rebinding: a web page whose name resolves to loopback must not read
-      // spans (URLs, principals) nor write fake ones. Only loopback Host names.
-      if (!loopbackHost(req)) {
+      // spans (URLs, principals) nor write fake ones. Only loopback Host names (or the
+      // bridge address it listens on).
+      if (!loopbackHost(req, options.meshBridge === true ? host : undefined)) {
         res.writeHead(403, { 'content-type': 'application/json', connection: 'close' });
         res.end(JSON.stringify({ error: 'the trace receiver answers only loopback Host names' }));
         return;

@@ -132,6 +132,8 @@ test(
           'netns',
           // Prometheus is not what this test checks; left on, it takes 9090 from a concurrent test.
           '--no-prometheus',
+          // Traces from pods: the receiver listens on the bridge address the pods reach.
+          '--tracing',
           '--pod-cidr',
           POD_CIDR,
           '--service-cidr',
@@ -413,6 +415,41 @@ test(
           `details' sidecar saw productpage's SPIFFE id:\n${metrics.stdout.slice(0, 2000)}`,
         );
         assert.match(line, /connection_security_policy="mutual_tls"/);
+      },
+    );
+
+    await t.test(
+      '--tracing: the pods export spans to the host, one trace across four proxies',
+      async () => {
+        const tracesUrl = /^Traces: (http:\/\/\S+\/)$/m.exec(mesh.output())?.[1] ?? '';
+        assert.ok(tracesUrl.startsWith(`http://${HOST_IP}:`), mesh.output());
+        const ingress = info.ingress.urls.find((u) => u.startsWith('http:')) ?? '';
+        const r = await runProcess(
+          'curl',
+          ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', `${ingress}/productpage`],
+          { timeoutMs: 15_000 },
+        );
+        assert.equal(r.stdout, '200', r.stderr);
+        const workloads = await waitFor(
+          async () => {
+            const list = (await (
+              await fetch(`${tracesUrl}api/traces?service=istio-ingressgateway&limit=50`)
+            ).json()) as { traces: { traceId: string; services: string[] }[] };
+            for (const summary of list.traces) {
+              if (!summary.services.some((x) => x.startsWith('ratings-'))) continue;
+              const detail = (await (
+                await fetch(`${tracesUrl}api/traces/${summary.traceId}`)
+              ).json()) as { spans: { workload: string }[] };
+              const seen = new Set(detail.spans.map((x) => x.workload));
+              if (seen.size >= 4) return seen;
+            }
+            return undefined;
+          },
+          45_000,
+          1_000,
+        );
+        for (const w of ['istio-ingressgateway', 'productpage-v1', 'ratings-v1'])
+          assert.ok(workloads?.has(w), `${w} in ${[...(workloads ?? [])].join(', ')}`);
       },
     );
 
