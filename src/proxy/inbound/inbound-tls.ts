@@ -42,9 +42,13 @@ export function createInboundTls(context: InboundContext): TlsServerFor {
         ...material,
         requestCert: true,
         rejectUnauthorized: chain.requireClientCert,
-        // istio-peer-exchange first: only a sidecar relaying TCP offers it (tcp-peer-exchange.ts);
-        // HTTP clients, which do not, still get h2 or http/1.1 as before.
-        ALPNProtocols: [TCP_PEER_EXCHANGE_ALPN, 'h2', 'http/1.1'],
+        // A TCP chain selects istio-peer-exchange when a client sidecar offers it
+        // (tcp-peer-exchange.ts); an HTTP chain never does: a sidecar relaying bytes to an HTTP
+        // port (a pod IP dialled directly) must not put a preamble in front of the request.
+        ALPNProtocols:
+          chain.http === undefined
+            ? [TCP_PEER_EXCHANGE_ALPN, 'h2', 'http/1.1']
+            : ['h2', 'http/1.1'],
         handshakeTimeout: 10_000,
       });
       server.on('secureConnection', (secure: tls.TLSSocket) => {

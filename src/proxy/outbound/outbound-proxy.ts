@@ -25,7 +25,6 @@ import { containRequest, containSocket } from '../listeners/containment.js';
 import {
   createH2Downstream,
   isH2,
-  isH2Preface,
   isGrpc,
   protocolOf,
   sentGrpcStatus,
@@ -50,7 +49,7 @@ import {
 } from '../request-head.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { createClusterManager, isClusterFailure } from './cluster.js';
-import { createEndpointConnector, splice } from './endpoint.js';
+import { createEndpointConnector } from './endpoint.js';
 import { runRequestFilters, rollFault } from './filters.js';
 import { requestHash } from './hash-lb.js';
 import { sendMirror } from './mirror.js';
@@ -58,7 +57,6 @@ import { answerFailure, forward, type ForwardLayers } from './retry-handler.js';
 import { retryPolicyOf } from './retry-policy.js';
 import { decide } from './route-table.js';
 import {
-  connectTargetOf,
   hcmFor,
   mirrorsOf,
   routeAction,
@@ -66,7 +64,8 @@ import {
   targetOf,
   upstreamHead,
 } from './router.js';
-import { hostFor, relayRoutedUpgrade, tcpProxy } from './tunnels.js';
+import { createConnectHandler } from './connect-tunnel.js';
+import { relayRoutedUpgrade, tcpProxy } from './tunnels.js';
 import type { OutboundProxy, OutboundProxyOptions } from './outbound-types.js';
 
 export type {
@@ -339,59 +338,15 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     return (isH2(req) ? h2.contextOf(req) : tunnelPorts.get(req.socket)) ?? 80;
   }
 
-  // CONNECT authority-form (how gRPC and other HTTP/2 clients use an HTTP proxy): after
-  // `200 Connection Established` the tunnel's first bytes decide, as Istio's protocol sniffing
-  // does — the HTTP/2 preface or an HTTP/1.1 request line is served here, routed and policed
-  // like any request (so mTLS, retries and metrics apply per request); anything else (TLS
-  // from the app, other protocols) is an opaque tunnel to the routed host, over mTLS when
-  // the cluster says so.
-  const connect = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
-    const target = connectTargetOf(req.url ?? '');
-    if (target === undefined) {
-      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
-      return;
-    }
-    const snapshot = options.snapshot();
-    const request = { authority: target.authority, path: '/', headers: req.headers };
-    const match = routeIn(
-      snapshot,
-      hcmFor(snapshot, listenerName, target.port, undefined),
-      request,
-    );
-    const decision =
-      match === undefined ? undefined : decide(match.route, request, (total) => randomInt(total));
-    const host =
-      decision?.kind === 'cluster'
-        ? hostFor(layers, snapshot, decision.cluster, target)
-        : undefined;
-    const routed = host !== undefined && !('failure' in host) ? host : undefined;
-    if (match === undefined && routed === undefined) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\n\r\n');
-      return;
-    }
-    socket.on('error', () => socket.destroy());
-    const start = (first: Buffer): void => {
-      if (match !== undefined && isH2Preface(first)) {
-        socket.unshift(first);
-        h2.accept(socket, target.port, true);
-      } else if (match !== undefined && /^[A-Z]+ \S/.test(first.toString('latin1', 0, 16))) {
-        socket.unshift(first);
-        tunnelPorts.set(socket, target.port);
-        server.emit('connection', socket);
-        socket.resume();
-      } else if (routed === undefined) socket.destroy();
-      else splice(socket, connector, routed.endpoint, routed.agent, first);
-    };
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) start(head);
-    else
-      socket.once('data', (first: Buffer) => {
-        socket.pause();
-        containSocket(socket, options.logger, 'CONNECT tunnel', () => {
-          start(first);
-        });
-      });
-  };
+  const connect = createConnectHandler({
+    snapshot: options.snapshot,
+    listenerName,
+    layers,
+    logger: options.logger,
+    h2,
+    tunnelPorts,
+    server,
+  });
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     containSocket(socket, options.logger, 'outbound CONNECT', () => {
       connect(req, socket, head);
