@@ -14,7 +14,6 @@ const MAX_LINES = 400;
 const EXCEPTIONS: Readonly<Record<string, string>> = {
   'src/proxy/http1/server.ts': 'the raw HTTP/1.1 transport, being split (issue 15)',
   'src/proxy/http1/client.ts': 'the raw HTTP/1.1 transport, being split (issue 15)',
-  'src/proxy/http1/head-parser.ts': 'the raw HTTP/1.1 transport, being split (issue 15)',
 };
 
 function sources(dir: string, out: string[] = []): string[] {

@@ -7,7 +7,8 @@
  * chunk data must be followed by CRLF, and trailer fields follow the header
  * rules (token names, no obs-fold, no bare CR/LF, no NUL).
  */
-import { checkPartialFields, parseFields } from './head-parser.js';
+import { parseFields } from './head-parser.js';
+import { checkPartialFields } from './partial-head.js';
 import type { HeaderList, Http1Limits, ParseFailure } from './types.js';
 
 const CR = 0x0d;

@@ -35,11 +35,11 @@ import type {
   ResponseHead,
 } from './types.js';
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
-const HTAB = 0x09;
-const COLON = 0x3a;
+export const CR = 0x0d;
+export const LF = 0x0a;
+export const SP = 0x20;
+export const HTAB = 0x09;
+export const COLON = 0x3a;
 
 /** Node's `http.METHODS` (llhttp's request methods in HTTP mode), kept here to avoid loading node:http. */
 export const METHODS: ReadonlySet<string> = new Set([
@@ -92,11 +92,14 @@ FIELD_VALUE[HTAB] = 1;
 for (let c = 0x20; c <= 0x7e; c += 1) FIELD_VALUE[c] = 1;
 for (let c = 0x80; c <= 0xff; c += 1) FIELD_VALUE[c] = 1;
 /** Request-target bytes: visible ASCII except `#` (a fragment is never sent, RFC 9112 §3.2). */
-const TARGET = new Uint8Array(256);
+export const TARGET = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c += 1) TARGET[c] = 1;
 TARGET[0x23] = 0;
 
-const fail = (status: ParseFailure['status'], reason: string): ParseFailure => ({ status, reason });
+export const fail = (status: ParseFailure['status'], reason: string): ParseFailure => ({
+  status,
+  reason,
+});
 /** A refusal, not a parsed head (a ResponseHead has a `reason` too, but no `raw`) or a number. */
 const isFailure = (x: unknown): x is ParseFailure =>
   typeof x === 'object' && x !== null && 'reason' in x && !('raw' in x) && !('headers' in x);
@@ -391,81 +394,3 @@ export function parseResponseHead(
 }
 
 export { isFailure };
-
-const HTTP_VERSION_PREFIX = 'HTTP/1.1';
-
-/**
- * Checks a request head that has not fully arrived, as llhttp does byte by byte: the bytes so
- * far must be the start of a valid head. Lets a server refuse garbage (a TLS hello on a
- * plaintext port, a bad byte after a body) at once instead of waiting for a head that never
- * completes, and keeps refusals the same as node:http's when the peer stops mid-head.
- */
-export function checkPartialRequestHead(
-  buf: Buffer,
-  limits: Http1Limits,
-): ParseFailure | undefined {
-  const n = buf.length;
-  const pos = skipEmptyLines(buf);
-  if (pos === n) return undefined;
-  let i = pos;
-  while (i < n && TOKEN[buf[i] ?? 0] === 1) i += 1;
-  const method = buf.toString('latin1', pos, i);
-  if (i === n) {
-    for (const m of METHODS) if (m.startsWith(method)) return undefined;
-    return fail(400, 'invalid-method');
-  }
-  if (buf[i] !== SP || !METHODS.has(method)) return fail(400, 'invalid-method');
-  while (i < n && buf[i] === SP) i += 1;
-  const tStart = i;
-  while (i < n && TARGET[buf[i] ?? 0] === 1) i += 1;
-  if (i === n) return undefined;
-  if (i > tStart && buf[i] === CR) return fail(400, 'unsupported-version');
-  if (i === tStart || buf[i] !== SP) return fail(400, 'invalid-url');
-  while (i < n && buf[i] === SP) i += 1;
-  if (i === n) return undefined;
-  // The version: "HTTP/" DIGIT "." DIGIT CRLF (the digits are checked when the line is whole).
-  for (let k = 0; k < HTTP_VERSION_PREFIX.length && i < n; k += 1, i += 1) {
-    const want = HTTP_VERSION_PREFIX.charCodeAt(k);
-    const got = buf[i] ?? 0;
-    if (k === 5 || k === 7 ? got < 0x30 || got > 0x39 : got !== want)
-      return fail(400, k < 5 ? 'invalid-constant' : 'invalid-version');
-  }
-  if (i === n) return undefined;
-  if (buf[i] !== CR) return fail(400, 'invalid-version');
-  if (i + 1 === n) return undefined;
-  if (buf[i + 1] !== LF) return fail(400, 'lf-expected');
-  return checkPartialFields(buf, i + 2, limits);
-}
-
-/**
- * Checks header (or trailer) lines that have not fully arrived, from `linesStart`: the whole
- * lines so far as {@link parseFields} would, then the line being received, byte by byte.
- */
-export function checkPartialFields(
-  buf: Buffer,
-  linesStart: number,
-  limits: Http1Limits,
-): ParseFailure | undefined {
-  const n = buf.length;
-  // Whole header lines so far, then the line being received.
-  const lastLf = buf.lastIndexOf(LF);
-  const whole = lastLf + 1 > linesStart ? lastLf + 1 : linesStart;
-  if (whole > linesStart) {
-    const f = parseFields(buf, linesStart, whole + 2, limits);
-    if (isFailure(f)) return f;
-  }
-  let i = whole;
-  if (i === n) return undefined;
-  if (buf[i] === SP || buf[i] === HTAB) return fail(400, 'obs-fold');
-  const nameStart = i;
-  while (i < n && TOKEN[buf[i] ?? 0] === 1) i += 1;
-  if (i === n) return undefined;
-  if (buf[i] === CR && i === nameStart)
-    return i + 1 === n || buf[i + 1] === LF ? undefined : fail(400, 'lf-expected');
-  if (buf[i] !== COLON || i === nameStart) return fail(400, 'invalid-header-token');
-  i += 1;
-  while (i < n && FIELD_VALUE[buf[i] ?? 0] === 1) i += 1;
-  if (i === n) return undefined;
-  if (buf[i] !== CR) return fail(400, 'invalid-header-token');
-  return i + 1 === n ? undefined : fail(400, 'lf-expected');
-}

@@ -14,12 +14,8 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
-import {
-  checkPartialRequestHead,
-  findHeadEnd,
-  isFailure,
-  parseRequestHead,
-} from './head-parser.js';
+import { findHeadEnd, isFailure, parseRequestHead } from './head-parser.js';
+import { checkPartialRequestHead } from './partial-head.js';
 import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
 import {
   DEFAULT_LIMITS,
