@@ -56,14 +56,7 @@ import { sendMirror } from './mirror.js';
 import { answerFailure, forward, type ForwardLayers } from './retry-handler.js';
 import { retryPolicyOf } from './retry-policy.js';
 import { decide } from './route-table.js';
-import {
-  hcmFor,
-  mirrorsOf,
-  routeAction,
-  routeIn,
-  targetOf,
-  upstreamHead,
-} from './router.js';
+import { hcmFor, mirrorsOf, routeAction, routeIn, targetOf, upstreamHead } from './router.js';
 import { createConnectHandler } from './connect-tunnel.js';
 import { relayRoutedUpgrade, tcpProxy } from './tunnels.js';
 import type { OutboundProxy, OutboundProxyOptions } from './outbound-types.js';
