@@ -35,14 +35,8 @@ export {
 } from './head-parser.js';
 export { ChunkedDecoder, lastChunk } from './chunked.js';
 export { buildHead, HOP_BY_HOP, REASONS, serializeHead, type HeadEdits } from './serializer.js';
-export {
-  createHttp1Server,
-  serveHttp1,
-  ServerExchange,
-  type BodySink,
-  type Http1Server,
-  type Http1ServerOptions,
-} from './server.js';
+export { ServerExchange, type BodySink, type Http1ServerOptions } from './server.js';
+export { createHttp1Server, serveHttp1, type Http1Server } from './server-listen.js';
 export {
   Http1Pool,
   type ClientRequest,

@@ -12,19 +12,12 @@
  * `connectionsCheckingInterval`), not a timer per request.
  */
 import * as net from 'node:net';
-import * as tls from 'node:tls';
-import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
+import { ChunkedDecoder } from './chunked.js';
 import { findHeadEnd, isFailure, parseRequestHead } from './head-parser.js';
 import { checkPartialRequestHead } from './partial-head.js';
-import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
-import {
-  DEFAULT_LIMITS,
-  type HeaderList,
-  type Http1Limits,
-  type ParseFailure,
-  type RequestHead,
-  type ResponseHead,
-} from './types.js';
+import { REASONS } from './serializer.js';
+import { ServerExchange, type ExchangeConnection } from './server-exchange.js';
+import type { Http1Limits, ParseFailure, RequestHead } from './types.js';
 
 /** Options of {@link createHttp1Server} / {@link serveHttp1}. */
 export interface Http1ServerOptions {
@@ -59,197 +52,8 @@ const enum Phase {
   Gone,
 }
 
-/** One request and its response. The body arrives through {@link onBody}. */
-export class ServerExchange {
-  readonly head: RequestHead;
-  readonly #conn: Http1ServerConnection;
-  /** @internal */ sink: BodySink | undefined;
-  /** @internal */ bodyDone: boolean;
-  /** @internal */ trailers: HeaderList = [];
-  /** @internal */ resFraming: 'length' | 'chunked' | 'close' | 'none' = 'none';
-  #headSent = false;
-  #ended = false;
-  #onDrain: (() => void) | undefined;
-  #onAbort: ((err: Error) => void) | undefined;
-
-  constructor(conn: Http1ServerConnection, head: RequestHead) {
-    this.#conn = conn;
-    this.head = head;
-    this.bodyDone = head.framing.kind === 'none';
-  }
-
-  /** The connection's socket (for the peer's address and TLS identity). */
-  get socket(): net.Socket {
-    return this.#conn.socket;
-  }
-  get headersSent(): boolean {
-    return this.#headSent;
-  }
-  get finished(): boolean {
-    return this.#ended;
-  }
-
-  /**
-   * Receives the request body: `data` returns false to pause reading until {@link resume};
-   * `end` gets the trailers. A request without a body ends at once.
-   */
-  onBody(sink: BodySink): void {
-    this.sink = sink;
-    if (this.head.expectContinue && !this.bodyDone && !this.#headSent)
-      this.#conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
-    this.#conn.flushBody(this);
-  }
-  /** Reading resumes after a `data` callback returned false. */
-  resume(): void {
-    this.#conn.resumeRead();
-  }
-  /** Called when the request or the connection fails before the response ended. */
-  onAbort(cb: (err: Error) => void): void {
-    this.#onAbort = cb;
-  }
-  /** Called when the socket can take more after {@link write} returned false. */
-  onDrain(cb: () => void): void {
-    this.#onDrain = cb;
-  }
-
-  /** Sends a 1xx head (e.g. a forwarded 103); not 101, which goes with an upgrade. */
-  writeInformational(status: number, headers: HeaderList = []): void {
-    this.#conn.socket.write(
-      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, headers),
-    );
-  }
-
-  /**
-   * Writes the response head. The body framing follows RFC 9112 §6: none for HEAD, 1xx, 204 and
-   * 304; the given `content-length`; chunked for an HTTP/1.1 client otherwise; and for an HTTP/1.0
-   * client, until the connection closes.
-   */
-  writeHead(status: number, headers: HeaderList, body?: Buffer): boolean {
-    let contentLength = false;
-    for (let k = 0; k < headers.length; k += 2)
-      if ((headers[k] ?? '').toLowerCase() === 'content-length') contentLength = true;
-    const add = this.#framing(status, contentLength);
-    const all = add.length === 0 ? headers : [...headers, ...add];
-    return this.#sendHead(
-      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, all, body),
-    );
-  }
-
-  /**
-   * Forwards a response head read by the client: its bytes are copied, hop-by-hop fields
-   * dropped and `edits` applied in one pass (see serializeHead).
-   */
-  forwardHead(res: ResponseHead, edits: HeadEdits = {}): boolean {
-    const hasLength =
-      res.framing.kind === 'length' ||
-      (res.framing.kind === 'none' && hasField(res.headers, 'content-length'));
-    const add = this.#framing(res.status, hasLength);
-    const chunked = add.length === 2 && add[0] === 'transfer-encoding';
-    const extra = add.length === 0 || chunked ? edits.add : [...(edits.add ?? []), ...add];
-    const startLine =
-      res.minor === 1
-        ? edits.startLine
-        : (edits.startLine ?? `HTTP/1.1 ${String(res.status)} ${res.reason}`);
-    return this.#sendHead(
-      serializeHead(res, {
-        ...edits,
-        ...(startLine === undefined ? {} : { startLine }),
-        ...(extra === undefined ? {} : { add: extra }),
-        chunked,
-      }),
-    );
-  }
-
-  /** Fields to add for the framing chosen; sets {@link resFraming}. */
-  #framing(status: number, hasLength: boolean): HeaderList {
-    if (this.head.method === 'HEAD' || status < 200 || status === 204 || status === 304) {
-      this.resFraming = 'none';
-      return [];
-    }
-    if (hasLength) {
-      this.resFraming = 'length';
-      return this.head.keepAlive ? [] : ['connection', 'close'];
-    }
-    if (this.head.minor === 1) {
-      this.resFraming = 'chunked';
-      return this.head.keepAlive
-        ? ['transfer-encoding', 'chunked']
-        : ['transfer-encoding', 'chunked', 'connection', 'close'];
-    }
-    this.resFraming = 'close';
-    return ['connection', 'close'];
-  }
-
-  #sendHead(buf: Buffer): boolean {
-    if (this.#headSent) throw new Error('response head already sent');
-    this.#headSent = true;
-    return this.#conn.write(buf);
-  }
-
-  /** Writes body bytes (chunk-framed when the response is chunked); false → wait for onDrain. */
-  write(chunk: Buffer): boolean {
-    if (this.resFraming === 'none' || chunk.length === 0) return true;
-    if (this.resFraming === 'chunked') {
-      this.#conn.socket.cork();
-      this.#conn.write(chunkHeader(chunk.length));
-      this.#conn.write(chunk);
-      const ok = this.#conn.write(CRLF);
-      this.#conn.socket.uncork();
-      return ok;
-    }
-    return this.#conn.write(chunk);
-  }
-
-  /** Ends the response (with trailers when it is chunked); the next request is served after it. */
-  end(chunk?: Buffer, trailers?: HeaderList): void {
-    if (this.#ended) return;
-    if (!this.#headSent) this.writeHead(200, ['content-length', String(chunk?.length ?? 0)]);
-    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
-    if (this.resFraming === 'chunked') this.#conn.write(lastChunk(trailers));
-    this.#ended = true;
-    this.#conn.responseEnded(this);
-  }
-
-  /** Sends a whole response in one write. */
-  respond(status: number, headers: HeaderList, body?: Buffer): void {
-    const hasBody = body !== undefined && body.length > 0;
-    this.writeHead(
-      status,
-      [...headers, 'content-length', String(body?.length ?? 0)],
-      hasBody && this.head.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304
-        ? body
-        : undefined,
-    );
-    this.#ended = true;
-    this.#conn.responseEnded(this);
-  }
-
-  /** @internal */ drained(): void {
-    const cb = this.#onDrain;
-    this.#onDrain = undefined;
-    cb?.();
-  }
-  /** @internal */ aborted(err: Error): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#onAbort?.(err);
-  }
-}
-
-function hasField(headers: HeaderList, lower: string): boolean {
-  for (let k = 0; k < headers.length; k += 2)
-    if ((headers[k] ?? '').toLowerCase() === lower) return true;
-  return false;
-}
-
-/** Receives a body: `data` returns false to pause the producer; `end` carries trailers. */
-export interface BodySink {
-  data(chunk: Buffer): boolean | undefined;
-  end(trailers: HeaderList): void;
-}
-
 /** Server-wide state shared by its connections. */
-interface ServerState {
+export interface ServerState {
   readonly options: Http1ServerOptions;
   readonly limits: Http1Limits;
   readonly headersTimeoutMs: number;
@@ -262,7 +66,7 @@ interface ServerState {
 }
 
 /** One HTTP/1.1 connection's reading, framing and ordering. */
-class Http1ServerConnection {
+export class Http1ServerConnection implements ExchangeConnection {
   readonly socket: net.Socket;
   readonly #s: ServerState;
   #phase = Phase.Head;
@@ -566,91 +370,4 @@ class Http1ServerConnection {
   }
 }
 
-/** An HTTP/1.1 server: a net.Server or tls.Server whose connections are served by this module. */
-export interface Http1Server {
-  readonly server: net.Server;
-  /** Open connections (for draining). */
-  readonly connections: number;
-  listen(port: number, host: string): Promise<net.AddressInfo>;
-  /** Stops listening and closes every connection. */
-  close(): Promise<void>;
-}
-
-function stateFor(options: Http1ServerOptions): ServerState {
-  return {
-    options,
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
-    headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
-    requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
-    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
-    maxReadAhead: options.maxReadAheadBytes ?? 64 * 1024,
-    connections: new Set(),
-    now: Date.now(),
-  };
-}
-
-/**
- * Serves HTTP/1.1 on sockets accepted elsewhere (a listener of the proxy's own): returns the
- * function to call per socket and a stop function for the timeout interval.
- */
-export function serveHttp1(options: Http1ServerOptions): {
-  accept: (socket: net.Socket) => void;
-  stop: () => void;
-  readonly connections: number;
-} {
-  const state = stateFor(options);
-  const timer = setInterval(() => {
-    state.now = Date.now();
-    for (const c of state.connections) c.tick(state.now);
-  }, options.checkIntervalMs ?? 1000);
-  timer.unref();
-  return {
-    accept(socket) {
-      state.connections.add(new Http1ServerConnection(socket, state));
-    },
-    stop() {
-      clearInterval(timer);
-      for (const c of state.connections) c.socket.destroy();
-    },
-    get connections() {
-      return state.connections.size;
-    },
-  };
-}
-
-/**
- * Creates an HTTP/1.1 server; with `tls` options a TLS server (each secure connection is
- * served once its handshake completed).
- */
-export function createHttp1Server(
-  options: Http1ServerOptions & { readonly tls?: tls.TlsOptions },
-): Http1Server {
-  const served = serveHttp1(options);
-  const server =
-    options.tls === undefined
-      ? net.createServer({ noDelay: true, allowHalfOpen: true }, served.accept)
-      : tls.createServer({ allowHalfOpen: true, ...options.tls }, served.accept);
-  return {
-    server,
-    get connections() {
-      return served.connections;
-    },
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as net.AddressInfo);
-        });
-      });
-    },
-    close() {
-      return new Promise((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-        served.stop();
-      });
-    },
-  };
-}
+export { ServerExchange, type BodySink } from './server-exchange.js';

@@ -1,0 +1,345 @@
+/**
+ * One upstream connection of the HTTP/1.1 client pool (client.ts): writes one
+ * request at a time, reads its response (1xx, length, chunked with trailers,
+ * close-delimited), flow control both ways, and tells the pool when it is idle,
+ * gone, or needs a request retried on a fresh connection.
+ */
+import type * as net from 'node:net';
+import { PalisadeError } from '../../errors/index.js';
+import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
+import type { ClientRequest, RequestBody, ResponseHandler } from './client-types.js';
+import { findHeadEnd, isFailure, parseResponseHead } from './head-parser.js';
+import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
+
+/** What a connection needs of its pool (Http1Pool implements it). */
+export interface PoolHost {
+  /** The pool's coarse clock (ms), updated by its timeout sweep. */
+  readonly now: number;
+  connectionReady(c: PoolConnection): void;
+  connectionGone(c: PoolConnection): void;
+  retry(p: Pending): void;
+  dropPending(b: PendingBody): void;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export interface Pending {
+  readonly req: ClientRequest;
+  readonly handler: ResponseHandler;
+  readonly body: PendingBody;
+  retried: boolean;
+}
+
+/** Body bytes written before a connection was assigned, and the caller's drain callback. */
+export class PendingBody implements RequestBody {
+  conn: PoolConnection | undefined;
+  queued: Buffer[] = [];
+  ended = false;
+  trailers: HeaderList | undefined;
+  drain: (() => void) | undefined;
+  aborted = false;
+  constructor(
+    readonly pool: PoolHost,
+    readonly framing: ClientRequest['body'],
+  ) {}
+  write(chunk: Buffer): boolean {
+    if (this.conn !== undefined) return this.conn.writeBody(chunk);
+    this.queued.push(chunk);
+    return false;
+  }
+  end(trailers?: HeaderList): void {
+    if (this.conn !== undefined) this.conn.endBody(trailers);
+    else {
+      this.ended = true;
+      this.trailers = trailers;
+    }
+  }
+  onDrain(cb: () => void): void {
+    this.drain = cb;
+  }
+  resume(): void {
+    this.conn?.resumeRead();
+  }
+  abort(): void {
+    this.aborted = true;
+    this.conn?.socket.destroy();
+    this.pool.dropPending(this);
+  }
+}
+
+const enum Read {
+  Head,
+  Length,
+  Chunked,
+  Close,
+}
+
+/** One upstream connection. */
+export class PoolConnection {
+  readonly socket: net.Socket;
+  readonly #pool: PoolHost;
+  readonly #limits: Http1Limits;
+  #current: Pending | undefined;
+  #buf: Buffer | undefined;
+  #scanned = 0;
+  #read = Read.Head;
+  #remaining = 0;
+  #chunked: ChunkedDecoder | undefined;
+  #response: ResponseHead | undefined;
+  /** Requests this connection has served (0: fresh, never stale). */
+  served = 0;
+  #gotBytes = false;
+  #requestDone = false;
+  #paused = false;
+  connected = false;
+  /** Coarse-clock time the request was written (0: none waiting for a head) / idle since. */
+  waitingSince = 0;
+  idleSince = 0;
+
+  constructor(pool: PoolHost, socket: net.Socket, limits: Http1Limits) {
+    this.#pool = pool;
+    this.#limits = limits;
+    this.socket = socket;
+    socket.setNoDelay(true);
+    const ready = (): void => {
+      this.connected = true;
+      this.#pool.connectionReady(this);
+    };
+    if ('encrypted' in socket) socket.once('secureConnect', ready);
+    else socket.once('connect', ready);
+    socket.on('data', (chunk: Buffer) => {
+      this.#onData(chunk);
+    });
+    socket.on('drain', () => {
+      const cb = this.#current?.body.drain;
+      if (cb !== undefined && this.#current !== undefined) this.#current.body.drain = undefined;
+      cb?.();
+    });
+    socket.on('error', () => {
+      /* 'close' follows */
+    });
+    socket.on('end', () => {
+      if (this.#read === Read.Close) this.#finish([]);
+    });
+    socket.on('close', () => {
+      this.#closed();
+    });
+  }
+
+  get busy(): boolean {
+    return this.#current !== undefined;
+  }
+
+  assign(p: Pending): void {
+    this.#current = p;
+    this.#gotBytes = false;
+    this.#requestDone = false;
+    this.#read = Read.Head;
+    p.body.conn = this;
+    this.socket.cork();
+    this.socket.write(p.req.head);
+    if (p.req.body === 'none') this.#requestDone = true;
+    else {
+      const queued = p.body.queued;
+      p.body.queued = [];
+      for (const c of queued) this.writeBody(c);
+      if (p.body.ended) this.endBody(p.body.trailers);
+    }
+    this.socket.uncork();
+    this.waitingSince = this.#pool.now;
+    if (p.req.body !== 'none' && !p.body.ended) p.body.drain?.();
+  }
+
+  writeBody(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true;
+    if (this.#current?.req.body === 'chunked') {
+      this.socket.cork();
+      this.socket.write(chunkHeader(chunk.length));
+      this.socket.write(chunk);
+      const ok = this.socket.write(CRLF);
+      this.socket.uncork();
+      return ok;
+    }
+    return this.socket.write(chunk);
+  }
+
+  endBody(trailers?: HeaderList): void {
+    if (this.#current?.req.body === 'chunked') this.socket.write(lastChunk(trailers));
+    this.#requestDone = true;
+  }
+
+  resumeRead(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.socket.resume();
+    const buf = this.#buf;
+    this.#buf = undefined;
+    if (buf !== undefined) this.#onData(buf);
+  }
+
+  #onData(chunk: Buffer): void {
+    const p = this.#current;
+    if (p === undefined) {
+      // Bytes with no request in flight: the upstream is not speaking HTTP/1.1 to us.
+      this.socket.destroy();
+      return;
+    }
+    this.#gotBytes = true;
+    const buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+    this.#buf = undefined;
+    let at = 0;
+    while (at < buf.length && this.#current === p) {
+      if (this.#read === Read.Head) {
+        const view = at === 0 ? buf : buf.subarray(at);
+        const end = findHeadEnd(view, this.#scanned - 3);
+        if (end === -2) {
+          this.#fail('PAL_ERR_HTTP1_BAD_RESPONSE', 'bare LF in a response head');
+          return;
+        }
+        if (end === -1) {
+          if (view.length > this.#limits.maxHeadBytes) {
+            this.#fail('PAL_ERR_HTTP1_BAD_RESPONSE', 'response head too large');
+            return;
+          }
+          this.#scanned = view.length;
+          this.#buf = view;
+          return;
+        }
+        this.#scanned = 0;
+        const head = parseResponseHead(view.subarray(0, end), p.req.method, this.#limits);
+        if (isFailure(head)) {
+          this.#fail('PAL_ERR_HTTP1_BAD_RESPONSE', `response refused: ${head.reason}`);
+          return;
+        }
+        at += end;
+        if (head.status < 200) {
+          // 101 would hand the connection over: not asked for by this client.
+          if (head.status === 101) {
+            this.#fail('PAL_ERR_HTTP1_BAD_RESPONSE', 'unexpected 101');
+            return;
+          }
+          p.handler.onInformational?.(head);
+          continue;
+        }
+        this.waitingSince = 0;
+        this.#response = head;
+        p.handler.onResponse(head);
+        const f = head.framing;
+        if (f.kind === 'none') {
+          this.#finish([]);
+          continue;
+        }
+        if (f.kind === 'length') {
+          this.#read = Read.Length;
+          this.#remaining = f.length;
+        } else if (f.kind === 'chunked') {
+          this.#read = Read.Chunked;
+          this.#chunked = new ChunkedDecoder((c) => {
+            this.#deliver(c);
+          }, this.#limits);
+        } else this.#read = Read.Close;
+        continue;
+      }
+      if (this.#read === Read.Length) {
+        const take = Math.min(this.#remaining, buf.length - at);
+        this.#remaining -= take;
+        this.#deliver(buf.subarray(at, at + take));
+        at += take;
+        if (this.#remaining === 0) this.#finish([]);
+      } else if (this.#read === Read.Chunked && this.#chunked !== undefined) {
+        const r = this.#chunked.push(buf, at);
+        if (isFailure(r)) {
+          this.#fail('PAL_ERR_HTTP1_BAD_RESPONSE', `response body refused: ${r.reason}`);
+          return;
+        }
+        at = r;
+        if (this.#chunked.done) this.#finish(this.#chunked.trailers);
+      } else {
+        this.#deliver(at === 0 ? buf : buf.subarray(at));
+        at = buf.length;
+      }
+      if (this.#paused && at < buf.length) {
+        this.#buf = buf.subarray(at);
+        return;
+      }
+    }
+    // Bytes after a complete response with no request: a desync; the connection is not reused.
+    if (at < buf.length && this.#current !== p) this.socket.destroy();
+  }
+
+  #deliver(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.#current?.handler.onData(chunk) === false && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  #finish(trailers: HeaderList): void {
+    const p = this.#current;
+    const res = this.#response;
+    if (p === undefined || res === undefined) return;
+    this.#chunked = undefined;
+    this.#read = Read.Head;
+    // Back to the pool before the caller hears of the end, so a request it sends from `onEnd`
+    // (the next pipelined one downstream) reuses this connection. Reused only once the request
+    // was written whole (an early response ends the connection) and the response allows it.
+    if (res.keepAlive && this.#requestDone) this.#release();
+    else {
+      this.#current = undefined;
+      this.socket.destroy();
+    }
+    p.handler.onEnd(trailers);
+  }
+
+  #release(): void {
+    this.#current = undefined;
+    this.#response = undefined;
+    this.served += 1;
+    this.idleSince = this.#pool.now;
+    this.waitingSince = 0;
+    this.#pool.connectionReady(this);
+  }
+
+  #fail(
+    code: 'PAL_ERR_HTTP1_BAD_RESPONSE' | 'PAL_ERR_HTTP1_UPSTREAM_TIMEOUT',
+    message: string,
+  ): void {
+    const p = this.#current;
+    this.#current = undefined;
+    this.socket.destroy();
+    p?.handler.onError(new PalisadeError(code, message));
+  }
+
+  timeout(): void {
+    this.#fail('PAL_ERR_HTTP1_UPSTREAM_TIMEOUT', 'no response head within the response timeout');
+  }
+
+  #closed(): void {
+    const p = this.#current;
+    this.#current = undefined;
+    this.#pool.connectionGone(this);
+    if (p === undefined) return;
+    if (this.#read === Read.Close && this.#response !== undefined) return; // ended by 'end'
+    // Stale keep-alive connection: reused, closed before any response byte, request replayable.
+    if (
+      this.served > 0 &&
+      !this.#gotBytes &&
+      !p.retried &&
+      p.req.body === 'none' &&
+      IDEMPOTENT.has(p.req.method)
+    ) {
+      p.retried = true;
+      this.#pool.retry(p);
+      return;
+    }
+    p.handler.onError(
+      new PalisadeError(
+        'PAL_ERR_HTTP1_UPSTREAM_RESET',
+        this.connected
+          ? 'upstream connection closed before the response ended'
+          : 'upstream connection failed',
+      ),
+    );
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * One request and its response on the raw HTTP/1.1 server (server.ts): the
+ * head, the body delivered through a {@link BodySink}, and the response written
+ * with the framing the request allows. What it needs of its connection is
+ * {@link ExchangeConnection} (Http1ServerConnection implements it).
+ */
+import type * as net from 'node:net';
+import { CRLF, chunkHeader, lastChunk } from './chunked.js';
+import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
+import type { HeaderList, RequestHead, ResponseHead } from './types.js';
+
+/** What an exchange uses of its connection. */
+export interface ExchangeConnection {
+  readonly socket: net.Socket;
+  write(buf: Buffer): boolean;
+  resumeRead(): void;
+  flushBody(ex: ServerExchange): void;
+  responseEnded(ex: ServerExchange): void;
+}
+
+/** One request and its response. The body arrives through {@link onBody}. */
+export class ServerExchange {
+  readonly head: RequestHead;
+  readonly #conn: ExchangeConnection;
+  /** @internal */ sink: BodySink | undefined;
+  /** @internal */ bodyDone: boolean;
+  /** @internal */ trailers: HeaderList = [];
+  /** @internal */ resFraming: 'length' | 'chunked' | 'close' | 'none' = 'none';
+  #headSent = false;
+  #ended = false;
+  #onDrain: (() => void) | undefined;
+  #onAbort: ((err: Error) => void) | undefined;
+
+  constructor(conn: ExchangeConnection, head: RequestHead) {
+    this.#conn = conn;
+    this.head = head;
+    this.bodyDone = head.framing.kind === 'none';
+  }
+
+  /** The connection's socket (for the peer's address and TLS identity). */
+  get socket(): net.Socket {
+    return this.#conn.socket;
+  }
+  get headersSent(): boolean {
+    return this.#headSent;
+  }
+  get finished(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Receives the request body: `data` returns false to pause reading until {@link resume};
+   * `end` gets the trailers. A request without a body ends at once.
+   */
+  onBody(sink: BodySink): void {
+    this.sink = sink;
+    if (this.head.expectContinue && !this.bodyDone && !this.#headSent)
+      this.#conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+    this.#conn.flushBody(this);
+  }
+  /** Reading resumes after a `data` callback returned false. */
+  resume(): void {
+    this.#conn.resumeRead();
+  }
+  /** Called when the request or the connection fails before the response ended. */
+  onAbort(cb: (err: Error) => void): void {
+    this.#onAbort = cb;
+  }
+  /** Called when the socket can take more after {@link write} returned false. */
+  onDrain(cb: () => void): void {
+    this.#onDrain = cb;
+  }
+
+  /** Sends a 1xx head (e.g. a forwarded 103); not 101, which goes with an upgrade. */
+  writeInformational(status: number, headers: HeaderList = []): void {
+    this.#conn.socket.write(
+      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, headers),
+    );
+  }
+
+  /**
+   * Writes the response head. The body framing follows RFC 9112 §6: none for HEAD, 1xx, 204 and
+   * 304; the given `content-length`; chunked for an HTTP/1.1 client otherwise; and for an HTTP/1.0
+   * client, until the connection closes.
+   */
+  writeHead(status: number, headers: HeaderList, body?: Buffer): boolean {
+    let contentLength = false;
+    for (let k = 0; k < headers.length; k += 2)
+      if ((headers[k] ?? '').toLowerCase() === 'content-length') contentLength = true;
+    const add = this.#framing(status, contentLength);
+    const all = add.length === 0 ? headers : [...headers, ...add];
+    return this.#sendHead(
+      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, all, body),
+    );
+  }
+
+  /**
+   * Forwards a response head read by the client: its bytes are copied, hop-by-hop fields
+   * dropped and `edits` applied in one pass (see serializeHead).
+   */
+  forwardHead(res: ResponseHead, edits: HeadEdits = {}): boolean {
+    const hasLength =
+      res.framing.kind === 'length' ||
+      (res.framing.kind === 'none' && hasField(res.headers, 'content-length'));
+    const add = this.#framing(res.status, hasLength);
+    const chunked = add.length === 2 && add[0] === 'transfer-encoding';
+    const extra = add.length === 0 || chunked ? edits.add : [...(edits.add ?? []), ...add];
+    const startLine =
+      res.minor === 1
+        ? edits.startLine
+        : (edits.startLine ?? `HTTP/1.1 ${String(res.status)} ${res.reason}`);
+    return this.#sendHead(
+      serializeHead(res, {
+        ...edits,
+        ...(startLine === undefined ? {} : { startLine }),
+        ...(extra === undefined ? {} : { add: extra }),
+        chunked,
+      }),
+    );
+  }
+
+  /** Fields to add for the framing chosen; sets {@link resFraming}. */
+  #framing(status: number, hasLength: boolean): HeaderList {
+    if (this.head.method === 'HEAD' || status < 200 || status === 204 || status === 304) {
+      this.resFraming = 'none';
+      return [];
+    }
+    if (hasLength) {
+      this.resFraming = 'length';
+      return this.head.keepAlive ? [] : ['connection', 'close'];
+    }
+    if (this.head.minor === 1) {
+      this.resFraming = 'chunked';
+      return this.head.keepAlive
+        ? ['transfer-encoding', 'chunked']
+        : ['transfer-encoding', 'chunked', 'connection', 'close'];
+    }
+    this.resFraming = 'close';
+    return ['connection', 'close'];
+  }
+
+  #sendHead(buf: Buffer): boolean {
+    if (this.#headSent) throw new Error('response head already sent');
+    this.#headSent = true;
+    return this.#conn.write(buf);
+  }
+
+  /** Writes body bytes (chunk-framed when the response is chunked); false → wait for onDrain. */
+  write(chunk: Buffer): boolean {
+    if (this.resFraming === 'none' || chunk.length === 0) return true;
+    if (this.resFraming === 'chunked') {
+      this.#conn.socket.cork();
+      this.#conn.write(chunkHeader(chunk.length));
+      this.#conn.write(chunk);
+      const ok = this.#conn.write(CRLF);
+      this.#conn.socket.uncork();
+      return ok;
+    }
+    return this.#conn.write(chunk);
+  }
+
+  /** Ends the response (with trailers when it is chunked); the next request is served after it. */
+  end(chunk?: Buffer, trailers?: HeaderList): void {
+    if (this.#ended) return;
+    if (!this.#headSent) this.writeHead(200, ['content-length', String(chunk?.length ?? 0)]);
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    if (this.resFraming === 'chunked') this.#conn.write(lastChunk(trailers));
+    this.#ended = true;
+    this.#conn.responseEnded(this);
+  }
+
+  /** Sends a whole response in one write. */
+  respond(status: number, headers: HeaderList, body?: Buffer): void {
+    const hasBody = body !== undefined && body.length > 0;
+    this.writeHead(
+      status,
+      [...headers, 'content-length', String(body?.length ?? 0)],
+      hasBody && this.head.method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304
+        ? body
+        : undefined,
+    );
+    this.#ended = true;
+    this.#conn.responseEnded(this);
+  }
+
+  /** @internal */ drained(): void {
+    const cb = this.#onDrain;
+    this.#onDrain = undefined;
+    cb?.();
+  }
+  /** @internal */ aborted(err: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#onAbort?.(err);
+  }
+}
+
+export function hasField(headers: HeaderList, lower: string): boolean {
+  for (let k = 0; k < headers.length; k += 2)
+    if ((headers[k] ?? '').toLowerCase() === lower) return true;
+  return false;
+}
+
+/** Receives a body: `data` returns false to pause the producer; `end` carries trailers. */
+export interface BodySink {
+  data(chunk: Buffer): boolean | undefined;
+  end(trailers: HeaderList): void;
+}
