@@ -64,6 +64,15 @@ function namespaceOf(principal: string | null): string | undefined {
   return principal === null ? undefined : (/\/ns\/([^/]+)\/sa\//.exec(principal)?.[1] ?? undefined);
 }
 
+/**
+ * The caller as the destination reporter sees it: its metadata when mTLS proved its claim
+ * (peer-metadata.ts, HTTP or TCP exchange), else only the verified principal — a plaintext
+ * client is `unknown` whatever it claims.
+ */
+function inboundSource(r: InboundRecord): PeerInfo {
+  return r.peer ?? { principal: r.principal ?? undefined, namespace: namespaceOf(r.principal) };
+}
+
 type R = Record<string, unknown>;
 const rec = (v: unknown): R =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
@@ -182,10 +191,7 @@ export function createProxyTelemetry(
           metrics,
           tcpLabels({
             reporter: 'destination',
-            source: r.peer ?? {
-              principal: r.principal ?? undefined,
-              namespace: namespaceOf(r.principal),
-            },
+            source: inboundSource(r),
             destination: service === undefined ? me : { ...me, service },
             mutualTls: r.mtls,
           }),
@@ -194,8 +200,6 @@ export function createProxyTelemetry(
         return;
       }
       if (r.method === undefined) return;
-      // The client's metadata when mTLS proved its claim (peer-metadata.ts), else only the
-      // verified principal: a plaintext client is `unknown` whatever it claims.
       const service = inboundService?.(r.listener);
       const sourceKey = r.peer === undefined ? `p:${r.principal ?? ''}` : labels.peerKey(r.peer);
       const grpcKey = r.grpc === undefined ? 'h' : `g${String(r.grpc.status)}`;
@@ -204,10 +208,7 @@ export function createProxyTelemetry(
         labels.get(key, () =>
           requestLabels({
             reporter: 'destination',
-            source: r.peer ?? {
-              principal: r.principal ?? undefined,
-              namespace: namespaceOf(r.principal),
-            },
+            source: inboundSource(r),
             destination: service === undefined ? me : { ...me, service },
             responseCode: r.status,
             responseFlags: r.status === 0 ? 'NR' : '-',
