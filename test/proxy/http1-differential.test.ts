@@ -24,6 +24,8 @@ import { createHttp1Server, type ParseFailure } from '../../src/proxy/http1/inde
 const HOST = '127.32.0.1';
 const RUNS = Number(process.env['PALISADE_HTTP1_FUZZ_RUNS'] ?? '300');
 const TIME_LIMIT_MS = Number(process.env['PALISADE_HTTP1_FUZZ_MS'] ?? '15000');
+/** Replays a reported failure: PALISADE_HTTP1_FUZZ_SEED=<seed printed by a failing run>. */
+const SEED = process.env['PALISADE_HTTP1_FUZZ_SEED'];
 
 /** What a server saw of one request. */
 interface Seen {
@@ -306,6 +308,9 @@ const STRICTER = new Set([
   'invalid-url', // only a fragment: checked below
   'transfer-encoding-not-chunked',
   'transfer-encoding-in-http-1.0',
+  // Content-Length beside a Transfer-Encoding field node:http ignores (an empty value): http1
+  // refuses any request carrying both (RFC 9112 §6.1 lets a server; the smuggling pattern).
+  'content-length-with-transfer-encoding',
 ]);
 
 test('http1 parser agrees with node:http on generated and mutated request streams', async (t) => {
@@ -356,13 +361,22 @@ test('http1 parser agrees with node:http on generated and mutated request stream
           m.rejected !== undefined,
           `node:http refused (${o.rejected}) what http1 took: ${show}`,
         );
-      else if (m.rejected !== undefined)
+      // Both took the same requests and node:http reached no verdict on the bytes after them
+      // (it parses a pipelined request only once the previous response is sent, and the
+      // stream ended first): http1 judged those trailing bytes as they arrived — any refusal
+      // of bytes after the last request both took is its earlier, not a different, verdict.
+      else if (m.rejected !== undefined && o.requests.length === 0)
         assert.ok(
           STRICTER.has(m.rejected),
           `http1 refused (${m.rejected}) what node:http did not: ${show}`,
         );
     }),
-    { numRuns: RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS, endOnFailure: true },
+    {
+      numRuns: RUNS,
+      interruptAfterTimeLimit: TIME_LIMIT_MS,
+      endOnFailure: true,
+      ...(SEED === undefined ? {} : { seed: Number(SEED) }),
+    },
   );
   if (details.failed)
     assert.fail(

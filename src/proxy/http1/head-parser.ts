@@ -264,11 +264,13 @@ function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
 }
 
 /** Whether `target` has a request-target form llhttp accepts for `method` (RFC 9112 §3.2). */
-function targetForm(method: string, target: string): boolean {
+/** Whether a request-target has a form RFC 9112 §3.2 allows for the method. */
+export function targetForm(method: string, target: string): boolean {
   if (method === 'CONNECT') return /^[^/?@]+:[0-9]+$/.test(target); // authority-form
   if (target.charCodeAt(0) === 0x2f) return true; // origin-form
   if (target === '*') return true; // asterisk-form
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?]+/.test(target); // absolute-form
+  // absolute-form; the scheme letters only, as llhttp reads it (stricter than RFC 3986's).
+  return /^[A-Za-z]+:\/\/[^/?]+/.test(target);
 }
 
 /**

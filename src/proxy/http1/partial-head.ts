@@ -17,6 +17,7 @@ import {
   isFailure,
   parseFields,
   skipEmptyLines,
+  targetForm,
 } from './head-parser.js';
 import type { Http1Limits, ParseFailure } from './types.js';
 
@@ -49,6 +50,8 @@ export function checkPartialRequestHead(
   if (i === n) return undefined;
   if (i > tStart && buf[i] === CR) return fail(400, 'unsupported-version');
   if (i === tStart || buf[i] !== SP) return fail(400, 'invalid-url');
+  // The whole target is in: its form is known now (llhttp refuses `a` as it reads the space).
+  if (!targetForm(method, buf.toString('latin1', tStart, i))) return fail(400, 'invalid-url');
   while (i < n && buf[i] === SP) i += 1;
   if (i === n) return undefined;
   // The version: "HTTP/" DIGIT "." DIGIT CRLF (the digits are checked when the line is whole).
