@@ -5,7 +5,8 @@
  * an HTTP/1.1 request line is served by the outbound server itself, routed and
  * policed like any request (so mTLS, retries and metrics apply per request);
  * anything else (TLS from the app, other protocols) is an opaque tunnel to the
- * routed host, over mTLS when the cluster says so.
+ * routed host, over mTLS when the cluster says so — a TCP connection like a
+ * tcp_proxy's (tcp-relay.ts: the peer exchange with a mesh peer, istio_tcp_*).
  */
 import { randomInt } from 'node:crypto';
 import type * as http from 'node:http';
@@ -14,10 +15,10 @@ import type { Logger } from '../../logging/index.js';
 import { isH2Preface, type H2Downstream } from '../h2-downstream.js';
 import { containSocket } from '../listeners/containment.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
-import { splice } from './endpoint.js';
 import type { ForwardLayers } from './retry-handler.js';
 import { decide } from './route-table.js';
 import { connectTargetOf, hcmFor, routeIn } from './router.js';
+import { relayTcp, type TcpRelayTelemetry } from './tcp-relay.js';
 import { hostFor } from './tunnels.js';
 
 /** What the CONNECT handler shares with the outbound server that created it. */
@@ -32,6 +33,8 @@ export interface ConnectContext {
   readonly tunnelPorts: WeakMap<object, number>;
   /** The outbound HTTP/1.1 server (a tunnel's HTTP/1.1 requests are its connections). */
   readonly server: http.Server;
+  /** Opaque tunnels are TCP connections: the peer exchange and istio_tcp_* as for tcp_proxy. */
+  readonly tcp?: TcpRelayTelemetry;
 }
 
 /** The `connect` event handler of the outbound server. */
@@ -74,7 +77,21 @@ export function createConnectHandler(
         server.emit('connection', socket);
         socket.resume();
       } else if (routed === undefined) socket.destroy();
-      else splice(socket, layers.connector, routed.endpoint, routed.agent, first);
+      else
+        relayTcp(
+          layers.connector,
+          {
+            cluster: routed.cluster.name,
+            endpoint: routed.endpoint,
+            agent: routed.agent,
+            mtls: routed.cluster.mtls,
+            sans: routed.cluster.tls?.sans ?? [],
+          },
+          socket,
+          first,
+          ctx.tcp ?? {},
+          ctx.logger,
+        );
     };
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) start(head);

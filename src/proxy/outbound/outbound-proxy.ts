@@ -339,6 +339,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     h2,
     tunnelPorts,
     server,
+    tcp: { exchange: options.peerMetadata, record: options.onTcpRecord },
   });
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     containSocket(socket, options.logger, 'outbound CONNECT', () => {
