@@ -40,7 +40,8 @@ import { createSecretStore, type MutableSecretStore } from './tls/secrets.js';
 import { createGatewayListeners, type GatewayListeners } from './gateway/gateway-listeners.js';
 import { createVirtualOutbound, type VirtualOutbound } from './capture/virtual-outbound.js';
 import { createListenerManager } from './listeners/listener-manager.js';
-import { createDnsProxy, DNS_LISTENER, type DnsProxy } from './dns/index.js';
+import type { DnsProxy } from './dns/dns-server.js';
+import { DNS_LISTENER } from './dns/dns-table.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -313,6 +314,8 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       capture = createVirtualOutbound({ snapshot: () => ads.snapshot, outbound, logger });
     if (options.interception === 'redirect') {
       // The pod's DNS proxy (src/proxy/dns), where proxy-init --redirect-dns sends port 53.
+      // Imported here: only captured pods run it, and dns-packet is idle RSS for every other proxy.
+      const { createDnsProxy } = await import('./dns/dns-server.js');
       dns = createDnsProxy({
         listener: () => ads.snapshot.listener.get(DNS_LISTENER),
         logger,

@@ -13,7 +13,9 @@ import {
   isCaptureListener,
 } from '../capture/capture-validation.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
-import { DNS_LISTENER, dnsListenerProblems } from '../dns/index.js';
+// Not dns/index.js: that pulls the DNS server and dns-packet into every proxy (idle RSS, issue 18).
+import { DNS_LISTENER } from '../dns/dns-table.js';
+import { dnsListenerProblems } from '../dns/dns-validation.js';
 import { collectClusterProblems } from './cluster-config.js';
 import {
   collectRegexProblems,
