@@ -81,39 +81,30 @@ export function buildVirtualOutbound(
   for (const service of services)
     for (const port of service.ports) {
       const name = clusterName(port.port, service);
-      if (isHttp(port.protocol)) {
-        httpPorts.add(port.port);
-        // The service's VIPs: HTTP routed by Host as on any address of the port, and what is
-        // not HTTP relayed to this service (never to another service sharing the port).
-        if ((service.addresses ?? []).length > 0) {
-          const destination = {
-            destination_port: { value: port.port },
-            prefix_ranges: (service.addresses ?? []).map(cidr),
-          };
-          chains.push(
-            {
-              name: `${name}|vip|http`,
-              filter_chain_match: { ...destination, application_protocols: HTTP_PROTOCOLS },
-              filters: [
-                outboundHcm(String(port.port), routeFilters.get(port.port) ?? [], normalization),
-              ],
-            },
-            {
-              name: `${name}|vip`,
-              filter_chain_match: destination,
-              filters: [tcpProxy(name, name)],
-            },
-          );
-        }
-      } else if ((service.addresses ?? []).length > 0)
+      if (isHttp(port.protocol)) httpPorts.add(port.port);
+      const vips = service.addresses ?? [];
+      if (vips.length > 0) {
+        const destination = {
+          destination_port: { value: port.port },
+          prefix_ranges: vips.map(cidr),
+        };
+        // An HTTP port's VIPs: HTTP routed by Host as on any address of the port.
+        if (isHttp(port.protocol))
+          chains.push({
+            name: `${name}|vip|http`,
+            filter_chain_match: { ...destination, application_protocols: HTTP_PROTOCOLS },
+            filters: [
+              outboundHcm(String(port.port), routeFilters.get(port.port) ?? [], normalization),
+            ],
+          });
+        // Bytes to the VIPs (all of a TCP port's, what is not HTTP on an HTTP port) go to this
+        // service, never to another one sharing the port.
         chains.push({
           name: `${name}|vip`,
-          filter_chain_match: {
-            destination_port: { value: port.port },
-            prefix_ranges: (service.addresses ?? []).map(cidr),
-          },
+          filter_chain_match: destination,
           filters: [tcpProxy(name, name)],
         });
+      }
       // Pod IPs: a connection straight to an endpoint still goes through mTLS to that pod.
       if (service.external) continue;
       for (const endpoint of registry.endpoints(service, port)) {
@@ -152,14 +143,13 @@ export function buildVirtualOutbound(
   // Envoy matches the destination port first and does not fall back to port-less chains: a
   // port with only address-specific chains (a TCP VIP, a pod IP) needs its own fallback for
   // the other addresses (Istio's per-VIP listeners leave those to virtualOutbound).
-  const portOnly = new Set(httpPorts);
   const specific = new Set<number>();
   for (const chain of chains) {
     const match = (chain as { filter_chain_match?: R }).filter_chain_match ?? {};
     const port = Number((match['destination_port'] as R | undefined)?.['value']);
     if (match['prefix_ranges'] !== undefined) specific.add(port);
   }
-  for (const port of [...specific].filter((p) => !portOnly.has(p)).sort((a, b) => a - b))
+  for (const port of [...specific].filter((p) => !httpPorts.has(p)).sort((a, b) => a - b))
     chains.push({
       name: `PassthroughFilterChain|${String(port)}`,
       filter_chain_match: { destination_port: { value: port } },
