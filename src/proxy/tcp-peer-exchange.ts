@@ -16,7 +16,11 @@
  * `fromServer` checks).
  */
 import type { Duplex } from 'node:stream';
-import { MAX_PEER_METADATA_BYTES } from '../telemetry/index.js';
+import {
+  MAX_PEER_METADATA_BYTES,
+  PEER_METADATA_HEADER,
+  type PeerMetadataExchange,
+} from '../telemetry/index.js';
 
 /** The ALPN that says "exchange metadata first" (Istio's). */
 export const TCP_PEER_EXCHANGE_ALPN = 'istio-peer-exchange';
@@ -97,4 +101,20 @@ export function readPreamble(
     socket.once('close', onClose);
     socket.resume();
   });
+}
+
+/**
+ * Both preambles of a negotiated exchange: writes this proxy's (empty without an exchange),
+ * then reads the peer's. Resolves the peer's metadata value and the bytes each preamble took
+ * (left out of the byte metrics), or why the peer is not to be served.
+ */
+export async function swapPreambles(
+  socket: Duplex,
+  exchange: PeerMetadataExchange | undefined,
+): Promise<{ value: string; wrote: number; read: number } | Error> {
+  const own = encodePreamble(exchange?.headers[PEER_METADATA_HEADER] ?? '');
+  socket.write(own);
+  const value = await readPreamble(socket);
+  if (value instanceof Error) return value;
+  return { value, wrote: own.length, read: 8 + Buffer.byteLength(value, 'latin1') };
 }

@@ -11,7 +11,7 @@ import * as tls from 'node:tls';
 import type { PeerInfo } from '../../telemetry/index.js';
 import { PEER_METADATA_HEADER } from '../../telemetry/index.js';
 import { destinationOf } from '../capture/destinations.js';
-import { encodePreamble, readPreamble, TCP_PEER_EXCHANGE_ALPN } from '../tcp-peer-exchange.js';
+import { swapPreambles, TCP_PEER_EXCHANGE_ALPN } from '../tcp-peer-exchange.js';
 import { clusterEndpoint, type ChainState } from './inbound-chains.js';
 import type { InboundContext } from './inbound-context.js';
 
@@ -27,10 +27,9 @@ async function exchangeMetadata(
   if (!(socket instanceof tls.TLSSocket) || socket.alpnProtocol !== TCP_PEER_EXCHANGE_ALPN)
     return undefined;
   const exchange = context.telemetry?.exchange;
-  socket.write(encodePreamble(exchange?.headers[PEER_METADATA_HEADER] ?? ''));
-  const value = await readPreamble(socket);
-  if (value instanceof Error) return value;
-  return exchange?.fromClient({ [PEER_METADATA_HEADER]: value }, principal);
+  const swapped = await swapPreambles(socket, exchange);
+  if (swapped instanceof Error) return swapped;
+  return exchange?.fromClient({ [PEER_METADATA_HEADER]: swapped.value }, principal);
 }
 
 /** Decides and relays one TCP connection on `state` (a paused socket: nothing is lost while deciding). */

@@ -77,21 +77,7 @@ export function createConnectHandler(
         server.emit('connection', socket);
         socket.resume();
       } else if (routed === undefined) socket.destroy();
-      else
-        relayTcp(
-          layers.connector,
-          {
-            cluster: routed.cluster.name,
-            endpoint: routed.endpoint,
-            agent: routed.agent,
-            mtls: routed.cluster.mtls,
-            sans: routed.cluster.tls?.sans ?? [],
-          },
-          socket,
-          first,
-          ctx.tcp ?? {},
-          ctx.logger,
-        );
+      else relayTcp(layers.connector, routed, socket, first, ctx.tcp ?? {}, ctx.logger);
     };
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) start(head);

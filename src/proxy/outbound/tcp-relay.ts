@@ -16,7 +16,8 @@ import {
   type PeerInfo,
   type PeerMetadataExchange,
 } from '../../telemetry/index.js';
-import { encodePreamble, readPreamble, TCP_PEER_EXCHANGE_ALPN } from '../tcp-peer-exchange.js';
+import { swapPreambles, TCP_PEER_EXCHANGE_ALPN } from '../tcp-peer-exchange.js';
+import type { ResolvedCluster } from './cluster.js';
 import { splice, type EndpointConnector } from './endpoint.js';
 import type { Endpoint } from './load-balancer.js';
 import type { OutboundTcpRecord } from './outbound-types.js';
@@ -27,14 +28,11 @@ export interface TcpRelayTelemetry {
   readonly record?: ((record: OutboundTcpRecord) => void) | undefined;
 }
 
-/** The host a tcp_proxy chose, as the cluster layer resolved it. */
+/** The host a tcp_proxy chose, as the cluster layer resolved it (tunnels.ts `hostFor`). */
 export interface TcpRelayTarget {
-  readonly cluster: string;
+  readonly cluster: ResolvedCluster;
   readonly endpoint: Endpoint;
   readonly agent: https.Agent | undefined;
-  readonly mtls: boolean;
-  /** The identities secure naming allows for the cluster (to vouch for the server's claim). */
-  readonly sans: readonly IdentityMatcher[];
 }
 
 /** Relays `socket` to `target`, `first` (bytes already read) ahead of the rest. */
@@ -47,9 +45,10 @@ export function relayTcp(
   logger: Logger | undefined,
 ): void {
   const { record, exchange } = telemetry;
+  const { cluster } = target;
   const upstreamAddress = `${target.endpoint.host}:${String(target.endpoint.port)}`;
-  const base = { cluster: target.cluster, upstream: upstreamAddress, mtls: target.mtls };
-  if (exchange === undefined || target.agent === undefined || !target.mtls) {
+  const base = { cluster: cluster.name, upstream: upstreamAddress, mtls: cluster.mtls };
+  if (exchange === undefined || target.agent === undefined || !cluster.mtls) {
     const upstream = splice(socket, connector, target.endpoint, target.agent, first);
     if (record !== undefined) track(upstream, record, base, undefined);
     return;
@@ -66,11 +65,11 @@ export function relayTcp(
         socket.destroy();
         return;
       }
-      void handshake(upstream, exchange, target.sans).then((result) => {
+      void handshake(upstream, exchange, cluster.tls?.sans ?? []).then((result) => {
         const { peer, overhead } = result;
         if (peer instanceof Error) {
           logger?.info(
-            { cluster: target.cluster, upstream: upstreamAddress, reason: peer.message },
+            { cluster: cluster.name, upstream: upstreamAddress, reason: peer.message },
             'TCP peer metadata exchange failed: closing',
           );
           upstream.destroy();
@@ -103,13 +102,11 @@ async function handshake(
 ): Promise<{ peer: PeerInfo | undefined | Error; overhead: Overhead }> {
   if (upstream.alpnProtocol !== TCP_PEER_EXCHANGE_ALPN)
     return { peer: undefined, overhead: { sent: 0, received: 0 } };
-  const preamble = encodePreamble(exchange.headers[PEER_METADATA_HEADER] ?? '');
-  upstream.write(preamble);
-  const value = await readPreamble(upstream);
-  if (value instanceof Error) return { peer: value, overhead: { sent: 0, received: 0 } };
+  const swapped = await swapPreambles(upstream, exchange);
+  if (swapped instanceof Error) return { peer: swapped, overhead: { sent: 0, received: 0 } };
   return {
-    peer: exchange.fromServer({ [PEER_METADATA_HEADER]: value }, sans),
-    overhead: { sent: 8 + Buffer.byteLength(value, 'latin1'), received: preamble.length },
+    peer: exchange.fromServer({ [PEER_METADATA_HEADER]: swapped.value }, sans),
+    overhead: { sent: swapped.read, received: swapped.wrote },
   };
 }
 

@@ -206,18 +206,5 @@ export function tcpProxy(
     socket.destroy();
     return;
   }
-  relayTcp(
-    layers.connector,
-    {
-      cluster: clusterName,
-      endpoint: host.endpoint,
-      agent: host.agent,
-      mtls: host.cluster.mtls,
-      sans: host.cluster.tls?.sans ?? [],
-    },
-    socket,
-    first,
-    telemetry,
-    logger,
-  );
+  relayTcp(layers.connector, host, socket, first, telemetry, logger);
 }
