@@ -4,6 +4,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Second, lean surfaces beside an area's index.ts, for a proxy that must load only what it
+// runs: the workload side of identity (no CA, YAML or ASN.1) and the evaluation side of
+// policy (no YAML loaders or validators). test/proxy/proxy-imports.test.ts checks the load.
+const LEAN_SURFACES = ['identity/workload\\.js', 'policy/evaluation\\.js'];
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'proto/', 'scripts/', 'eslint.config.js'] },
   js.configs.recommended,
@@ -43,7 +48,9 @@ export default tseslint.config(
   // STYLE.md §1: a folder's index.ts is its public surface; no deep import into another
   // area (src/<area>/…) from outside it. Relative depth differs per file depth, hence one
   // pattern per level: `../<area>/<file>.js` from src/<a>/x.ts, `../../<area>/<file>.js`
-  // from src/<a>/<b>/x.ts, and so on (`<area>/index.js` is allowed).
+  // from src/<a>/<b>/x.ts, and so on. Allowed: any folder's `index.js` (an area's, or a
+  // sub-area's such as an API group's `api/networking/index.js`) and the lean second
+  // surfaces listed in LEAN_SURFACES.
   ...[
     ['src/*/*.ts', '\\.\\./'],
     ['src/*/*/*.ts', '(\\.\\./){2}'],
@@ -57,9 +64,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              // identity/workload.js is src/identity's second, lean surface: the workload
-              // side (SVIDs, CSRs, secure naming, TLS policy) without the CA, YAML or ASN.1.
-              regex: `^${up}(?!identity/workload\\.js$)[a-z][a-z0-9-]*/(?!index\\.js$).+`,
+              regex: `^${up}(?!(?:${LEAN_SURFACES.join('|')})$)[a-z][a-z0-9-]*/(?:[a-z0-9-]+/)*(?!index\\.js$)[^/]+$`,
               message:
                 'Import another area through its index.ts surface (STYLE.md §1), not its internals.',
             },
@@ -68,42 +73,6 @@ export default tseslint.config(
       ],
     },
   })),
-  {
-    // Deep imports that predate the rule, kept as warnings until their areas grow lean
-    // surfaces (e.g. the workload side of src/identity apart from the CA, so the proxy
-    // loads no ASN.1 or YAML). New files get the error above.
-    files: [
-      'src/cli/commands/analyze.ts',
-      'src/cli/commands/apply.ts',
-      'src/control/analyze/analyze.ts',
-      'src/control/compiler/clusters.ts',
-      'src/control/compiler/compile-proxy.ts',
-      'src/control/compiler/listeners.ts',
-      'src/control/compiler/routes.ts',
-      'src/control/control-plane.ts',
-      'src/control/registry/service-registry.ts',
-      'src/kubernetes/cluster-objects.ts',
-      'src/policy/authorization-translation.ts',
-      'src/policy/jwt-authn.ts',
-      'src/policy/load-policies.ts',
-      'src/policy/policy-selection.ts',
-      'src/policy/workload-authorizer.ts',
-      'src/proxy/gateway/gateway-listeners.ts',
-      // The policy evaluator modules, not the policy barrel (it loads the YAML side).
-      'src/proxy/filters/authz/evaluator.ts',
-      'src/proxy/filters/authz/ext-authz-grpc.ts',
-      'src/proxy/filters/authz/http-authz.ts',
-      'src/proxy/filters/authz/network-authz.ts',
-      'src/proxy/outbound/upstream-tls.ts',
-      'src/proxy/proxy.ts',
-      'src/proxy/request-head.ts',
-      'src/runtime/mesh-runtime.ts',
-      // The list of watched kinds alone: control's index would load @kubernetes/client-node.
-      'src/runtime/mesh-api.ts',
-      'src/xds/transport.ts',
-    ],
-    rules: { 'no-restricted-imports': 'warn' },
-  },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {

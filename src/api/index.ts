@@ -24,3 +24,10 @@ export {
   type MeshObjectResult,
   type MeshResource,
 } from './mesh-objects.js';
+export {
+  asManifestObject,
+  basePath,
+  WATCHED_KINDS,
+  type ApiMetadata,
+  type WatchedKind,
+} from './watched-kinds.js';

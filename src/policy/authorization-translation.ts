@@ -14,15 +14,15 @@
  * (Istio: "fail closed for TCP").
  */
 import type { AuthorizationPolicy, AuthzCondition, AuthzRule } from '../api/security/index.js';
-// The regex builders only, not the api barrel: that loads the validators (Ajv), and the proxy
-// imports this module (test/proxy/proxy-imports.test.ts).
+// From src/regex, not the api barrel: that loads the validators (Ajv), and the proxy imports
+// this module (test/proxy/proxy-imports.test.ts).
 import {
   isPathTemplate,
   namespaceRegex,
   pathTemplateRegex,
   serviceAccountRegex,
   trustDomainRegex,
-} from '../api/security/authz-regex.js';
+} from '../regex/index.js';
 import type {
   CidrRange,
   HeaderMatcher,

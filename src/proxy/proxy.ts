@@ -11,8 +11,7 @@ import type { Writable } from 'node:stream';
 import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
 import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
 import { createInboundTelemetry } from './inbound/inbound-telemetry.js';
-import { createSvidSource, type SvidSource } from '../identity/workload.js';
-import { workloadSpiffeId } from '../identity/spiffe-id.js';
+import { createSvidSource, workloadSpiffeId, type SvidSource } from '../identity/workload.js';
 import {
   nodeWorkloadName,
   parseNodeId,

@@ -24,7 +24,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { normalizePath, type PathNormalization } from '../policy/path-normalization.js';
+import { normalizePath, type PathNormalization } from '../policy/evaluation.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
 
 type R = Record<string, unknown>;

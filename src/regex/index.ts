@@ -1,4 +1,7 @@
-/** Public surface of config regexes: RE2 semantics in linear time (Envoy's safe_regex). */
+/**
+ * Public surface of config regexes: RE2 semantics in linear time (Envoy's safe_regex), and
+ * the patterns an AuthorizationPolicy value becomes.
+ */
 export {
   compileRewrite,
   compileSafeRegex,
@@ -10,3 +13,11 @@ export {
   type SafeRegexOptions,
   type SafeRewrite,
 } from './safe-regex.js';
+export {
+  escapeRegex,
+  isPathTemplate,
+  namespaceRegex,
+  pathTemplateRegex,
+  serviceAccountRegex,
+  trustDomainRegex,
+} from './authz-regex.js';

@@ -11,14 +11,14 @@
 import { readFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { parse as parseYaml } from 'yaml';
-import type { Manifest } from '../api/index.js';
 import {
   asManifestObject,
   basePath,
   WATCHED_KINDS,
   type ApiMetadata,
+  type Manifest,
   type WatchedKind,
-} from '../control/config/watched-kinds.js';
+} from '../api/index.js';
 import { PalisadeError } from '../errors/index.js';
 import { objectFileName } from './object-file-name.js';
 

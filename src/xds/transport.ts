@@ -5,8 +5,7 @@
  * only when asked for explicitly — plaintext.
  */
 import * as grpc from '@grpc/grpc-js';
-import { spiffeServerIdentityCheck } from '../identity/secure-naming.js';
-import { controlPlaneSpiffeId } from '../identity/tls-policy.js';
+import { controlPlaneSpiffeId, spiffeServerIdentityCheck } from '../identity/workload.js';
 
 /** TLS to the control plane (roots + trust domain), or plaintext on an explicit flag. */
 export type XdsTransport = { readonly rootPem: string; readonly trustDomain: string } | 'plaintext';

@@ -13,4 +13,4 @@ export {
   pathTemplateRegex,
   serviceAccountRegex,
   trustDomainRegex,
-} from './authz-regex.js';
+} from '../../regex/index.js';

@@ -3,15 +3,15 @@
  * plus Istio's semantic rules, every problem reported with its field path.
  */
 import { isIP } from 'node:net';
-import { safeRegexProblem } from '../../regex/index.js';
-import { createValidator, joinPath, type ValidationIssue } from '../validation.js';
 import {
   isPathTemplate,
   namespaceRegex,
   pathTemplateRegex,
+  safeRegexProblem,
   serviceAccountRegex,
   trustDomainRegex,
-} from './authz-regex.js';
+} from '../../regex/index.js';
+import { createValidator, joinPath, type ValidationIssue } from '../validation.js';
 import {
   AuthorizationPolicySchema,
   PeerAuthenticationSchema,

@@ -23,7 +23,13 @@ import {
   type KubernetesObject,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import type { Manifest } from '../../api/index.js';
+import {
+  asManifestObject,
+  basePath,
+  WATCHED_KINDS,
+  type Manifest,
+  type WatchedKind,
+} from '../../api/index.js';
 import { PalisadeError } from '../../errors/index.js';
 import type { Logger } from '../../logging/index.js';
 import { createDebouncer } from '../debounce.js';
@@ -35,7 +41,6 @@ import {
   type ConfigSnapshot,
 } from './config-snapshot.js';
 import type { ConfigSource } from './config-source.js';
-import { asManifestObject, basePath, WATCHED_KINDS, type WatchedKind } from './watched-kinds.js';
 
 /** Options of {@link openApiConfigSource}. */
 export interface ApiConfigSourceOptions {

@@ -7,14 +7,15 @@
  * (http-authz.ts) or a chain's network filters (network-authz.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-// The policy modules themselves, not the policy barrel: the barrel also carries the YAML
-// loaders and their validators, which a proxy never runs.
+// Policy's evaluation surface, not its barrel: the barrel also carries the YAML loaders and
+// their validators, which a proxy never runs.
 import {
   EXT_AUTHZ_MATCH_PREFIX,
   EXT_AUTHZ_STAT_PREFIX,
+  type AuthenticatedRequest,
   type AuthorizationFilters,
-} from '../../../policy/authorization-translation.js';
-import type { AuthenticatedRequest, Decision } from '../../../policy/workload-authorizer.js';
+  type Decision,
+} from '../../../policy/evaluation.js';
 
 /** A decision, with the external authorizer's own reply when it denied. */
 export type ProxyDecision = Decision & {

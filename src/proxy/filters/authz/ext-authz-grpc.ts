@@ -9,7 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import { xdsRoot } from '../../../xds/protos.js';
+import { xdsRoot } from '../../../xds/index.js';
 import type { ExtAuthzResult } from './ext-authz-http.js';
 
 export interface ExtAuthzGrpcConfig {

@@ -6,11 +6,14 @@
  * evaluator is the policy module's, so the proxy decides exactly as
  * `palisade check authz`. Used alike by inbound chains and gateways.
  */
-// The policy modules themselves, not the policy barrel: the barrel also carries the YAML
-// loaders and their validators, which a proxy never runs.
-import { EXT_AUTHZ_STAT_PREFIX } from '../../../policy/authorization-translation.js';
-import type { JwtAuthenticationConfig } from '../../../policy/jwt-authn.js';
-import { EnvoyPolicyEvaluator, type XffOptions } from '../../../policy/workload-authorizer.js';
+// Policy's evaluation surface, not its barrel: the barrel also carries the YAML loaders and
+// their validators, which a proxy never runs.
+import {
+  EnvoyPolicyEvaluator,
+  EXT_AUTHZ_STAT_PREFIX,
+  type JwtAuthenticationConfig,
+  type XffOptions,
+} from '../../../policy/evaluation.js';
 import { requestHeadPolicy } from '../../request-head.js';
 import { checkGrpc, parseExtAuthzGrpc, type ExtAuthzGrpcConfig } from './ext-authz-grpc.js';
 import { checkHttp, parseExtAuthzHttp, type ExtAuthzHttpConfig } from './ext-authz-http.js';

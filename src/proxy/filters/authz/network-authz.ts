@@ -4,8 +4,7 @@
  * gRPC provider, `envoy.filters.network.ext_authz`. Inbound TCP chains, and
  * the NetworkPolicy gate ahead of an inbound HTTP connection manager.
  */
-import { EXT_AUTHZ_STAT_PREFIX } from '../../../policy/authorization-translation.js';
-import { EnvoyPolicyEvaluator } from '../../../policy/workload-authorizer.js';
+import { EnvoyPolicyEvaluator, EXT_AUTHZ_STAT_PREFIX } from '../../../policy/evaluation.js';
 import {
   checkGrpcConnection,
   parseExtAuthzGrpc,

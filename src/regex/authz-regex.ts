@@ -5,7 +5,8 @@
  * accepted — e.g. a path of 400 `{*}` segments, or a 2,000-character
  * namespace — reached the proxy and was NACKed there; now it is refused at
  * the edge with its field path, as Istio refuses a StringMatch regex over
- * 1,024 bytes at validation (src/regex has the bounds).
+ * 1,024 bytes at validation (safe-regex.ts has the bounds). Both sides import
+ * it through src/regex's surface, which loads no validator.
  */
 
 /** Escapes RE2/JS metacharacters so the value matches literally. */

@@ -1,8 +1,9 @@
 /**
  * The kinds the control plane reads from a Kubernetes API (`--kubeconfig`)
  * and `palisade apply` writes there: every kind `--config-dir` reads that a
- * Kubernetes API serves. Kept apart from api-source.ts so the CLI can use
- * the list without loading @kubernetes/client-node.
+ * Kubernetes API serves. In the API area (not beside the control plane's
+ * api-source.ts) so the CLI and the runtime use the list without loading
+ * @kubernetes/client-node.
  */
 /** A kind the mesh reads, with the versions to try in order (first one served wins). */
 export interface WatchedKind {
