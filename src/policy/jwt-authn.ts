@@ -10,16 +10,16 @@
  * (`requestPrincipals: ["*"]`). Istio expresses this as
  * `requires_any: [provider…, allow_missing]`.
  */
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeJwt,
-  decodeProtectedHeader,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { JwtRule, RequestAuthentication } from '../api/security/index.js';
+
+type Jose = typeof import('jose');
+let jose: Promise<Jose> | undefined;
+/**
+ * jose, loaded when a jwt_authn config is first compiled: a proxy with no
+ * RequestAuthentication never loads it (~3 MB of its idle memory).
+ */
+const loadJose = (): Promise<Jose> => (jose ??= import('jose'));
 
 export const DEFAULT_JWKS_TIMEOUT_MS = 5000;
 export const JWKS_CACHE_MS = 5 * 60 * 1000;
@@ -261,7 +261,7 @@ const HMAC_ALGS = new Set(['HS256', 'HS384', 'HS512']);
  * (google/jwt_verify_lib jwks.cc); jose's JWKS sets refuse symmetric keys, so
  * they are kept apart and tried here, and asymmetric keys go to jose.
  */
-function localKeys(inline: string): ProviderKeys {
+function localKeys(j: Jose, inline: string): ProviderKeys {
   const all = jwksKeys(inline);
   const hmac = hmacKeys(all);
   const asymmetric = all.filter((k) => k['kty'] !== 'oct');
@@ -269,7 +269,7 @@ function localKeys(inline: string): ProviderKeys {
     ...(asymmetric.length === 0
       ? {}
       : {
-          asymmetric: createLocalJWKSet({
+          asymmetric: j.createLocalJWKSet({
             keys: asymmetric,
           }),
         }),
@@ -341,7 +341,7 @@ function hmacKeys(all: readonly Record<string, unknown>[]): HmacKey[] {
   return hmac;
 }
 
-type VerifyOptions = NonNullable<Parameters<typeof jwtVerify>[2]>;
+type VerifyOptions = NonNullable<Parameters<Jose['jwtVerify']>[2]>;
 
 /**
  * Verifies with the provider's keys. HS* tokens are tried against every
@@ -350,11 +350,12 @@ type VerifyOptions = NonNullable<Parameters<typeof jwtVerify>[2]>;
  * public key cannot be used as an HMAC secret.
  */
 async function verifyToken(
+  j: Jose,
   token: string,
   keys: ProviderKeys,
   options: VerifyOptions,
 ): Promise<{ payload: JWTPayload }> {
-  const header = decodeProtectedHeader(token);
+  const header = j.decodeProtectedHeader(token);
   const noKey = (): Error =>
     Object.assign(new Error('no JWKS key matches the token kid and alg'), {
       code: 'ERR_JWKS_NO_MATCHING_KEY',
@@ -372,7 +373,7 @@ async function verifyToken(
     let last: unknown = noKey();
     for (const c of candidates) {
       try {
-        return await jwtVerify(token, c.key, { ...options, algorithms: [alg] });
+        return await j.jwtVerify(token, c.key, { ...options, algorithms: [alg] });
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw err;
         last = err;
@@ -381,7 +382,7 @@ async function verifyToken(
     throw last;
   }
   if (keys.asymmetric === undefined) throw noKey();
-  return jwtVerify(token, keys.asymmetric, options);
+  return j.jwtVerify(token, keys.asymmetric, options);
 }
 
 /** Compiles a jwt_authn config into an authenticator (JWKS sets are built once and cached). */
@@ -397,27 +398,41 @@ export function createJwtAuthenticator(
     };
   }
   const providers = config.providers;
-  const keySets = new Map<string, ProviderKeys>();
-  for (const [name, p] of Object.entries(config.providers)) {
-    if (p.local_jwks !== undefined) {
-      try {
-        keySets.set(name, localKeys(p.local_jwks.inline_string));
-      } catch {
-        // An unusable inline JWKS fails only requests that carry a token for this issuer.
+  // A JWKS URI that is not a URL fails the compile, as before jose was loaded lazily.
+  const remotes = new Map(
+    Object.entries(config.providers).flatMap(([name, p]) =>
+      p.remote_jwks === undefined ? [] : [[name, new URL(p.remote_jwks.http_uri.uri)] as const],
+    ),
+  );
+  // The key sets are built once jose is loaded (started here, so the first token rarely waits).
+  const keySets: Promise<Map<string, ProviderKeys>> = loadJose().then((j) => {
+    const sets = new Map<string, ProviderKeys>();
+    for (const [name, p] of Object.entries(config.providers)) {
+      if (p.local_jwks !== undefined) {
+        try {
+          sets.set(name, localKeys(j, p.local_jwks.inline_string));
+        } catch {
+          // An unusable inline JWKS fails only requests that carry a token for this issuer.
+        }
+      } else if (p.remote_jwks !== undefined) {
+        const t = p.remote_jwks.http_uri.timeout;
+        const timeout = Number(t.seconds) * 1000 + t.nanos / 1e6;
+        const url = remotes.get(name);
+        if (url === undefined) continue;
+        sets.set(name, {
+          asymmetric: j.createRemoteJWKSet(url, {
+            timeoutDuration: timeout,
+            cacheMaxAge: JWKS_CACHE_MS,
+            cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+          }),
+          hmac: remoteHmacKeys(p.remote_jwks.http_uri.uri, timeout),
+        });
       }
-    } else if (p.remote_jwks !== undefined) {
-      const t = p.remote_jwks.http_uri.timeout;
-      const timeout = Number(t.seconds) * 1000 + t.nanos / 1e6;
-      keySets.set(name, {
-        asymmetric: createRemoteJWKSet(new URL(p.remote_jwks.http_uri.uri), {
-          timeoutDuration: timeout,
-          cacheMaxAge: JWKS_CACHE_MS,
-          cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
-        }),
-        hmac: remoteHmacKeys(p.remote_jwks.http_uri.uri, timeout),
-      });
     }
-  }
+    return sets;
+  });
+  // Never an unhandled rejection: a request awaiting the sets sees the failure (401).
+  keySets.catch(() => undefined);
   return {
     async authenticate(req) {
       const found: Location[] = [];
@@ -448,9 +463,10 @@ export function createJwtAuthenticator(
   };
 
   async function verify(token: string, found: readonly Location[]): Promise<JwtOutcome> {
+    const j = await loadJose();
     let unverified: JWTPayload;
     try {
-      unverified = decodeJwt(token);
+      unverified = j.decodeJwt(token);
     } catch {
       return { status: 401, reason: 'Jwt is not in the form of Header.Payload.Signature' };
     }
@@ -464,7 +480,7 @@ export function createJwtAuthenticator(
         reason: `Jwt issuer ${JSON.stringify(unverified.iss)} is not configured`,
       };
     const provider = providers[chosen.provider];
-    const keys = keySets.get(chosen.provider);
+    const keys = (await keySets.catch(() => undefined))?.get(chosen.provider);
     if (provider === undefined || keys === undefined)
       return { status: 401, reason: 'Jwks remote fetch is failed' };
     let payload: JWTPayload;
@@ -474,7 +490,7 @@ export function createJwtAuthenticator(
       // Envoy (jwt_authn/jwt.cc verifyTimeConstraint): expired only when now > exp + skew,
       // so a token is still valid at exactly exp + skew; jose rejects at exp + tolerance,
       // hence one more second there, and nbf checked here with Envoy's exact bound.
-      ({ payload } = await verifyToken(chosen.token, keys, {
+      ({ payload } = await verifyToken(j, chosen.token, keys, {
         issuer: provider.issuer,
         ...(provider.audiences === undefined ? {} : { audience: [...provider.audiences] }),
         clockTolerance: skew + 1,

@@ -20,6 +20,8 @@ const FORBIDDEN = [
   'undici',
   // Only captured pods run the DNS proxy; proxy.ts imports it when it starts one (issue 18: idle RSS).
   'dns-packet',
+  // Loaded when a jwt_authn config (a RequestAuthentication) is first compiled.
+  'jose',
 ];
 
 test('palisade proxy loads neither the other commands nor YAML, Ajv or ASN.1', async (t) => {
