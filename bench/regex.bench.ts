@@ -16,7 +16,11 @@
  * Run: node --expose-gc dist/bench/regex.bench.js
  */
 import { compileSafeRegex, MAX_REGEX_PROGRAM_SIZE } from '../src/regex/index.js';
-import { matchRoute, type RouteRequest } from '../src/proxy/outbound/route-table.js';
+import {
+  compileRouteConfig,
+  matchRoute,
+  type RouteRequest,
+} from '../src/proxy/outbound/route-table.js';
 
 function median(fn: () => void, rounds: number): number {
   const times: number[] = [];
@@ -74,7 +78,7 @@ const regexRoutes = Array.from({ length: 10 }, (_, i) => ({
   match: { safe_regex: { regex: `/svc${String(i)}/v[0-9]+/items/[0-9]+` } },
   direct_response: { status: 200 },
 }));
-const config = {
+const config = compileRouteConfig({
   name: '80',
   virtual_hosts: [
     {
@@ -83,7 +87,7 @@ const config = {
       routes: [...regexRoutes, { match: { prefix: '/' }, direct_response: { status: 200 } }],
     },
   ],
-};
+});
 const nativeRoutes = regexRoutes.map((r) => new RegExp(`^(?:${r.match.safe_regex.regex})$`));
 const request: RouteRequest = { authority: 'h', path: '/svc9/v2/items/77?x=1', headers: {} };
 const nativeMatch = (path: string): number => nativeRoutes.findIndex((re) => re.test(path));

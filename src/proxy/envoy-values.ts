@@ -60,3 +60,12 @@ export function applyHeaderOps(
     else headers[h.key] = h.value;
   }
 }
+
+/** A request header's value (repeated headers joined with `,`), by case-insensitive name. */
+export function headerValue(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  name: string,
+): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(',') : value;
+}

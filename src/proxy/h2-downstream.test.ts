@@ -7,7 +7,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { TYPE_URLS, EXTENSION_TYPE_URLS } from '../xds/index.js';
 import { grpcMessage, grpcStatusForHttp, takeTrailersOnlyStatus } from './h2-downstream.js';
-import { HTTP_PROTOCOL_OPTIONS_KEY, upstreamHttp2 } from './h2-upstream.js';
+import { HTTP_PROTOCOL_OPTIONS_KEY, upstreamHttp2Mode, usesHttp2 } from './h2-upstream.js';
+
+const upstreamHttp2 = (cluster: Record<string, unknown>, downstreamH2: boolean): boolean =>
+  usesHttp2(upstreamHttp2Mode(cluster), downstreamH2);
 import { validateResource } from './config/index.js';
 
 test('grpc-message keeps printable ASCII and percent-encodes the rest', () => {

@@ -229,17 +229,25 @@ export function createH2Origin(options: H2OriginOptions): UpstreamDispatcher {
   };
 }
 
-/** True when a cluster's HttpProtocolOptions ask for HTTP/2 upstream (explicit, or the downstream's on an h2 request). */
-export function upstreamHttp2(cluster: Record<string, unknown>, downstreamH2: boolean): boolean {
+/** When a cluster speaks HTTP/2 upstream: always, never, or when the downstream request does. */
+export type UpstreamHttp2 = 'always' | 'never' | 'downstream';
+
+/** A cluster's HttpProtocolOptions: explicit HTTP/2 or HTTP/1.1, or the downstream's protocol. */
+export function upstreamHttp2Mode(cluster: Record<string, unknown>): UpstreamHttp2 {
   const all = cluster['typed_extension_protocol_options'];
-  if (typeof all !== 'object' || all === null) return false;
+  if (typeof all !== 'object' || all === null) return 'never';
   const options = (all as Record<string, unknown>)[HTTP_PROTOCOL_OPTIONS_KEY];
-  if (typeof options !== 'object' || options === null) return false;
+  if (typeof options !== 'object' || options === null) return 'never';
   const o = options as Record<string, unknown>;
   const explicit = o['explicit_http_config'];
   if (typeof explicit === 'object' && explicit !== null)
-    return 'http2_protocol_options' in explicit;
-  return downstreamH2 && o['use_downstream_protocol_config'] !== undefined;
+    return 'http2_protocol_options' in explicit ? 'always' : 'never';
+  return o['use_downstream_protocol_config'] !== undefined ? 'downstream' : 'never';
+}
+
+/** True when a request goes upstream over HTTP/2 under `mode`. */
+export function usesHttp2(mode: UpstreamHttp2, downstreamH2: boolean): boolean {
+  return mode === 'always' || (mode === 'downstream' && downstreamH2);
 }
 
 /** The `typed_extension_protocol_options` key of Envoy's upstream HttpProtocolOptions. */

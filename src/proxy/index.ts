@@ -20,6 +20,7 @@ export {
   type OutboundProxyOptions,
 } from './outbound/outbound-proxy.js';
 export {
+  compileRouteConfig,
   routeRequest,
   selectVirtualHost,
   type RouteDecision,

@@ -255,15 +255,16 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
       json(200, {
         connected: options.ads.connected,
         configs: Object.fromEntries(
-          Object.entries(snapshot).map(([kind, resources]) => [
+          // The accepted resources of each kind (the typed config is compiled from them).
+          (Object.keys(versions) as (keyof typeof versions)[]).map((kind) => [
             kind,
             {
-              version_info: versions[kind as keyof typeof versions],
+              version_info: versions[kind],
               // Secrets carry key material: names only.
               resources:
                 kind === 'secret'
-                  ? [...resources.keys()].map((name) => ({ name }))
-                  : [...resources.values()],
+                  ? [...snapshot[kind].keys()].map((name) => ({ name }))
+                  : [...snapshot[kind].values()],
             },
           ]),
         ),

@@ -1,11 +1,16 @@
 /**
- * Cluster (CDS) checks: discovery type, LB policy and its ring/Maglev settings,
- * upstream TLS, HTTP protocol options and health checks.
+ * Clusters (CDS) and their endpoints (EDS): the checks that decide what to NACK
+ * (discovery type, LB policy and its ring/Maglev settings, upstream TLS, HTTP
+ * protocol options, health checks), and the compilation of an accepted
+ * resource into the typed {@link ClusterConfig} the cluster layer reads per
+ * request — done once, before the update is ACKed (typed-config.ts).
  */
+import { durationMs } from '../envoy-values.js';
 import { healthCheckProblems } from '../outbound/health-checker.js';
+import type { ClusterPolicy, Endpoint } from '../outbound/load-balancer.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
-import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
-import type { XdsResource } from '../xds-client/xds-resource.js';
+import { HTTP_PROTOCOL_OPTIONS_KEY, upstreamHttp2Mode } from '../h2-upstream.js';
+import type { ClusterConfig, XdsResource } from '../xds-client/xds-resource.js';
 import { isRecord, unsupportedKeys } from './fields.js';
 
 const SUPPORTED_LB_POLICIES: ReadonlySet<string> = new Set([
@@ -87,4 +92,82 @@ function collectProtocolOptionProblems(options: unknown, problems: string[]): vo
           problems.push(`${at}.${name}.${protocol}: unsupported field ${field}`);
     }
   }
+}
+
+type R = Record<string, unknown>;
+const rec = (v: unknown): R => (isRecord(v) ? v : {});
+const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
+const wrapped = (v: unknown, d: number): number => (isRecord(v) ? Number(v['value']) : d);
+
+const LB_POLICIES = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
+
+/** The load-balancing, outlier and circuit-breaker settings of a cluster resource. */
+export function clusterPolicy(cluster: XdsResource): ClusterPolicy {
+  const lb = typeof cluster['lb_policy'] === 'string' ? cluster['lb_policy'] : 'ROUND_ROBIN';
+  const od = cluster['outlier_detection'];
+  const t = rec(
+    (Array.isArray(rec(cluster['circuit_breakers'])['thresholds'])
+      ? (rec(cluster['circuit_breakers'])['thresholds'] as unknown[])
+      : [])[0],
+  );
+  const tableSize = (config: unknown, key: string, d: number): number =>
+    Number(rec(rec(config)[key])['value'] ?? d);
+  return {
+    lbPolicy: (LB_POLICIES.has(lb) ? lb : 'ROUND_ROBIN') as ClusterPolicy['lbPolicy'],
+    outlier: isRecord(od)
+      ? {
+          consecutive5xx: wrapped(od['consecutive_5xx'], 5),
+          consecutiveGatewayFailure: isRecord(od['consecutive_gateway_failure'])
+            ? Number(od['consecutive_gateway_failure']['value'])
+            : undefined,
+          baseEjectionMs: durationMs(od['base_ejection_time']) ?? 30_000,
+          maxEjectionPercent: wrapped(od['max_ejection_percent'], 10),
+        }
+      : undefined,
+    maxRequests: Math.min(
+      wrapped(t['max_requests'], 1024),
+      wrapped(t['max_connections'], 1024) * 1024,
+    ),
+    maxPending: wrapped(t['max_pending_requests'], 1024),
+    maxRetries: wrapped(t['max_retries'], 3),
+    hashTableSize:
+      lb === 'MAGLEV'
+        ? tableSize(cluster['maglev_lb_config'], 'table_size', 65537)
+        : tableSize(cluster['ring_hash_lb_config'], 'minimum_ring_size', 1024),
+  };
+}
+
+/**
+ * The hosts of a ClusterLoadAssignment (EDS, or a STATIC cluster's
+ * `load_assignment`), UNHEALTHY/DRAINING/TIMEOUT ones left out.
+ */
+export function compileEndpoints(assignment: unknown): readonly Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const locality of records(rec(assignment)['endpoints']))
+    for (const lb of records(locality['lb_endpoints'])) {
+      const status = lb['health_status'];
+      if (status === 'UNHEALTHY' || status === 'DRAINING' || status === 'TIMEOUT') continue;
+      const socket = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
+      if (typeof socket['address'] === 'string')
+        out.push({ host: socket['address'], port: Number(socket['port_value']) });
+    }
+  return out;
+}
+
+/**
+ * An accepted cluster resource as the proxy serves it, or the problems that NACK it.
+ * Everything a request needs is a typed field here; nothing is re-read from the resource.
+ */
+export function compileCluster(name: string, resource: XdsResource): ClusterConfig | string[] {
+  const problems: string[] = [];
+  const tls = parseUpstreamTls(resource, problems);
+  if (problems.length > 0) return problems;
+  return {
+    name,
+    policy: clusterPolicy(resource),
+    tls,
+    mtls: tls?.certificateSecret !== undefined,
+    upstreamHttp2: upstreamHttp2Mode(resource),
+    loadAssignment: compileEndpoints(resource['load_assignment']),
+  };
 }

@@ -63,17 +63,12 @@ export function peerOf(socket: net.Socket, principal: string | null): Peer {
   };
 }
 
-/** The inbound cluster's one endpoint (STATIC `load_assignment`). */
+/** The inbound cluster's endpoint (its STATIC `load_assignment`, first healthy host). */
 export function clusterEndpoint(
   snapshot: XdsSnapshot,
   name: string,
 ): { host: string; port: number } | undefined {
-  const cluster = snapshot.cluster.get(name);
-  const lb = list(list(rec(cluster?.['load_assignment'])['endpoints'])[0]?.['lb_endpoints'])[0];
-  const address = rec(rec(rec(lb?.['endpoint'])['address'])['socket_address']);
-  const host = address['address'];
-  const port = address['port_value'];
-  return typeof host === 'string' && port !== undefined ? { host, port: Number(port) } : undefined;
+  return snapshot.typed.clusters.get(name)?.loadAssignment[0];
 }
 
 /** What an HTTP chain does with its requests and upgrades (inbound-http.ts). */

@@ -19,7 +19,7 @@ import {
   sentGrpcStatus,
   type AnyRequest,
 } from '../h2-downstream.js';
-import { upstreamHttp2 } from '../h2-upstream.js';
+import { usesHttp2 } from '../h2-upstream.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
 import {
   checkRequestHead,
@@ -198,8 +198,8 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
           for (const [name, value] of Object.entries(limit.responseHeaders))
             res.setHeader(name, value);
         }
-        const cluster = current.cluster.get(state.cluster);
-        const h2 = cluster !== undefined && upstreamHttp2(cluster, isH2(req));
+        const cluster = current.typed.clusters.get(state.cluster);
+        const h2 = cluster !== undefined && usesHttp2(cluster.upstreamHttp2, isH2(req));
         relay.relay({ ...target, h2 }, req, res, headers, {
           responseHeaders(out) {
             context.telemetry?.toClient(out, seen.peer);

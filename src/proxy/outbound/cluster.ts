@@ -12,53 +12,18 @@
 import type * as https from 'node:https';
 import type { RequestTarget } from '../http/types.js';
 import type { ProxyFailureCode } from '../http/proxy-failure.js';
-import type { XdsSnapshot } from '../xds-client/xds-resource.js';
-import type { XdsResource } from '../xds-client/xds-resource.js';
+import type { ClusterConfig, XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { Logger } from '../../logging/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import { createHealthChecker } from './health-checker.js';
 import {
-  clusterPolicy,
   createClusterState,
   pickEndpoint,
   type ClusterPolicy,
   type ClusterState,
   type Endpoint,
 } from './load-balancer.js';
-import {
-  createUpstreamTlsAgents,
-  parseUpstreamTls,
-  type UpstreamTlsConfig,
-} from './upstream-tls.js';
-
-type R = Record<string, unknown>;
-const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
-const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
-const rec = (v: unknown): R => (isRecord(v) ? v : {});
-
-const endpointLists = new WeakMap<XdsResource, Endpoint[]>();
-/**
- * Healthy endpoints of a ClusterLoadAssignment (UNHEALTHY/DRAINING/TIMEOUT
- * excluded), typed once per accepted resource object.
- */
-export function endpointsOf(assignment: XdsResource | undefined): Endpoint[] {
-  if (assignment === undefined) return [];
-  let out = endpointLists.get(assignment);
-  if (out === undefined) {
-    out = [];
-    for (const locality of records(assignment['endpoints'])) {
-      for (const lb of records(locality['lb_endpoints'])) {
-        const status = lb['health_status'];
-        if (status === 'UNHEALTHY' || status === 'DRAINING' || status === 'TIMEOUT') continue;
-        const socket = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
-        if (typeof socket['address'] === 'string')
-          out.push({ host: socket['address'], port: Number(socket['port_value']) });
-      }
-    }
-    endpointLists.set(assignment, out);
-  }
-  return out;
-}
+import { createUpstreamTlsAgents, type UpstreamTlsConfig } from './upstream-tls.js';
 
 /** A cluster ready to send to: its policy, state, hosts and upstream TLS. */
 export interface ResolvedCluster {
@@ -69,7 +34,8 @@ export interface ResolvedCluster {
   readonly tls: UpstreamTlsConfig | undefined;
   /** True when the cluster presents a workload certificate (mTLS). */
   readonly mtls: boolean;
-  readonly resource: XdsResource;
+  /** The typed cluster config (compiled before the update was ACKed). */
+  readonly config: ClusterConfig;
 }
 
 /** A cluster layer failure: the code for proxy-failure.ts and the reason (TLS errors). */
@@ -104,21 +70,12 @@ export interface ClusterManager {
 
 export function createClusterManager(options: ClusterManagerOptions): ClusterManager {
   const tlsAgents = createUpstreamTlsAgents(options.secrets, options.onSecureNamingFailure);
-  const tlsConfigs = new WeakMap<XdsResource, UpstreamTlsConfig | null>();
-  /** A cluster's upstream TLS config, parsed once per accepted cluster resource. */
-  const tlsOf = (cluster: XdsResource): UpstreamTlsConfig | undefined => {
-    let tls = tlsConfigs.get(cluster);
-    if (tls === undefined) {
-      tls = parseUpstreamTls(cluster) ?? null;
-      tlsConfigs.set(cluster, tls);
-    }
-    return tls ?? undefined;
-  };
+  let typed: XdsSnapshot['typed'] | undefined;
   const health = createHealthChecker({
     logger: options.logger,
     localAddress: options.localAddress,
-    tlsFor: (name, cluster) => {
-      const config = tlsOf(cluster);
+    tlsFor: (name) => {
+      const config = typed?.clusters.get(name)?.tls;
       return config === undefined ? undefined : tlsAgents.agentFor(name, config);
     },
   });
@@ -135,22 +92,21 @@ export function createClusterManager(options: ClusterManagerOptions): ClusterMan
   return {
     resolve(snapshot, name, target) {
       if (name === 'BlackHoleCluster') return { failure: 'PAL_ERR_PROXY_BLACKHOLE' };
-      const resource = snapshot.cluster.get(name);
-      if (resource === undefined) return { failure: 'PAL_ERR_PROXY_NO_CLUSTER' };
+      const config = snapshot.typed.clusters.get(name);
+      if (config === undefined) return { failure: 'PAL_ERR_PROXY_NO_CLUSTER' };
       const endpoints =
         name === 'PassthroughCluster'
           ? [{ host: target.host, port: target.port }]
-          : endpointsOf(snapshot.endpoint.get(name));
+          : (snapshot.typed.endpoints.get(name) ?? []);
       if (endpoints.length === 0) return { failure: 'PAL_ERR_PROXY_NO_HEALTHY_UPSTREAM' };
-      const tls = tlsOf(resource);
       return {
         name,
-        policy: clusterPolicy(resource),
+        policy: config.policy,
         state: stateOf(name),
         endpoints,
-        tls,
-        mtls: tls?.certificateSecret !== undefined,
-        resource,
+        tls: config.tls,
+        mtls: config.mtls,
+        config,
       };
     },
     pick(cluster, avoid, hash) {
@@ -165,9 +121,12 @@ export function createClusterManager(options: ClusterManagerOptions): ClusterMan
       return cluster.tls === undefined ? undefined : tlsAgents.agentFor(cluster.name, cluster.tls);
     },
     sync(snapshot) {
+      typed = snapshot.typed;
       health.sync(snapshot, (name) =>
-        endpointsOf(
-          snapshot.endpoint.get(name) ?? rec(snapshot.cluster.get(name)?.['load_assignment']),
+        (
+          snapshot.typed.endpoints.get(name) ??
+          snapshot.typed.clusters.get(name)?.loadAssignment ??
+          []
         ).map((e) => `${e.host}:${String(e.port)}`),
       );
     },

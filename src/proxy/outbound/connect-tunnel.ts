@@ -56,7 +56,7 @@ export function createConnectHandler(
       request,
     );
     const decision =
-      match === undefined ? undefined : decide(match.route, request, (total) => randomInt(total));
+      match === undefined ? undefined : decide(match.entry, request, (total) => randomInt(total));
     const host =
       decision?.kind === 'cluster'
         ? hostFor(layers, snapshot, decision.cluster, target)

@@ -14,7 +14,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { list, rec, str } from '../../xds/index.js';
-import { stringMatch } from './route-table.js';
+import { stringMatch } from './route-match.js';
 
 /** What the CORS filter does with one request. */
 export type CorsOutcome =

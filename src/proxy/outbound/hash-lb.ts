@@ -15,7 +15,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { list, rec, str } from '../../xds/index.js';
-import { headerValue } from './route-table.js';
+import { headerValue } from '../envoy-values.js';
 
 /** A request's hash, and a cookie to set on its response when the policy generated one. */
 export interface RequestHash {
@@ -174,20 +174,17 @@ function maglevFor(keys: readonly string[], size: number): Uint32Array {
  * the cluster's RING_HASH or MAGLEV config; random without a hash.
  */
 export function hashPick(
-  cluster: Record<string, unknown>,
+  lbPolicy: string,
+  tableSize: number,
   keys: readonly string[],
   hash: number | undefined,
 ): number {
   if (keys.length <= 1 || hash === undefined) return keys.length <= 1 ? 0 : randomInt(keys.length);
-  if (cluster['lb_policy'] === 'MAGLEV') {
-    const size = Number(rec(rec(cluster['maglev_lb_config'])['table_size'])['value'] ?? 65537);
-    const table = maglevFor(keys, size);
-    return table[hash % size] ?? 0;
+  if (lbPolicy === 'MAGLEV') {
+    const table = maglevFor(keys, tableSize);
+    return table[hash % tableSize] ?? 0;
   }
-  const minimum = Number(
-    rec(rec(cluster['ring_hash_lb_config'])['minimum_ring_size'])['value'] ?? 1024,
-  );
-  const ring = ringFor(keys, Math.min(minimum, 8_388_608));
+  const ring = ringFor(keys, Math.min(tableSize, 8_388_608));
   // First point at or after the hash, wrapping (Envoy's ring lookup).
   let lo = 0;
   let hi = ring.points.length;

@@ -88,7 +88,7 @@ interface HostState {
 }
 
 /** How checks reach a cluster's endpoints over its TLS, if any. */
-export type TlsFor = (clusterName: string, cluster: XdsResource) => https.Agent | Error | undefined;
+export type TlsFor = (clusterName: string) => https.Agent | Error | undefined;
 
 /** The active health checkers of one proxy. */
 export interface HealthChecker {
@@ -118,7 +118,6 @@ export function createHealthChecker(options: {
 
   const probe = (
     clusterName: string,
-    cluster: XdsResource,
     config: R,
     endpoint: string,
   ): Promise<'pass' | 'active-fail' | 'network-fail'> => {
@@ -130,7 +129,7 @@ export function createHealthChecker(options: {
       options.localAddress !== undefined && host.startsWith('127.')
         ? { localAddress: options.localAddress }
         : {};
-    const agent = options.tlsFor(clusterName, cluster);
+    const agent = options.tlsFor(clusterName);
     if (agent instanceof Error) return Promise.resolve('network-fail');
     const httpCheck = config['http_health_check'];
     return new Promise((resolve) => {
@@ -205,9 +204,8 @@ export function createHealthChecker(options: {
   };
 
   const run = (clusterName: string, config: R, endpoint: string, state: HostState): void => {
-    const cluster = currentCluster.get(clusterName);
-    if (state.stopped || cluster === undefined) return;
-    void probe(clusterName, cluster, config, endpoint)
+    if (state.stopped || !currentCluster.has(clusterName)) return;
+    void probe(clusterName, config, endpoint)
       .then((result) => {
         if (state.stopped) return;
         const wasHealthy = state.healthy;

@@ -3,9 +3,9 @@
 // circuit breaking (Envoy's cluster.v3 semantics, see load-balancer.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { clusterPolicy } from '../config/cluster-config.js';
 import {
   admitRequest,
-  clusterPolicy,
   createClusterState,
   endpointKey,
   observeOutcome,

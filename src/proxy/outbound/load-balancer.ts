@@ -17,8 +17,6 @@
  *   max_requests, max_pending_requests, max_retries (defaults 1024, 1024, 3).
  */
 import { randomInt } from 'node:crypto';
-import { durationMs } from '../envoy-values.js';
-import type { XdsResource } from '../xds-client/xds-resource.js';
 import { hashPick } from './hash-lb.js';
 
 /** An upstream host. */
@@ -32,7 +30,10 @@ export function endpointKey(e: Endpoint): string {
   return `${e.host}:${String(e.port)}`;
 }
 
-/** A cluster's load-balancing, outlier and breaker settings, typed once per accepted resource. */
+/**
+ * A cluster's load-balancing, outlier and breaker settings, compiled once when its update is
+ * accepted (src/proxy/config/cluster-config.ts `clusterPolicy`).
+ */
 export interface ClusterPolicy {
   readonly lbPolicy: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
   readonly outlier:
@@ -46,8 +47,8 @@ export interface ClusterPolicy {
   readonly maxRequests: number;
   readonly maxPending: number;
   readonly maxRetries: number;
-  /** The raw resource, for hash-lb's ring/Maglev tables (keyed by it). */
-  readonly resource: XdsResource;
+  /** RING_HASH's minimum ring size or MAGLEV's table size (Envoy's defaults 1024, 65537). */
+  readonly hashTableSize: number;
 }
 
 /** Per-cluster runtime state: LB cursor, active requests, outlier detection. */
@@ -71,50 +72,6 @@ export function createClusterState(): ClusterState {
     ejectedUntil: new Map(),
     ejections: new Map(),
   };
-}
-
-type R = Record<string, unknown>;
-const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
-const rec = (v: unknown): R => (isRecord(v) ? v : {});
-const wrapped = (v: unknown, d: number): number => (isRecord(v) ? Number(v['value']) : d);
-
-const LB_POLICIES = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
-const policies = new WeakMap<XdsResource, ClusterPolicy>();
-
-/** The typed policy of an accepted cluster resource (compiled once per resource object). */
-export function clusterPolicy(cluster: XdsResource): ClusterPolicy {
-  let policy = policies.get(cluster);
-  if (policy === undefined) {
-    const lb = typeof cluster['lb_policy'] === 'string' ? cluster['lb_policy'] : 'ROUND_ROBIN';
-    const od = cluster['outlier_detection'];
-    const t = rec(
-      (Array.isArray(rec(cluster['circuit_breakers'])['thresholds'])
-        ? (rec(cluster['circuit_breakers'])['thresholds'] as unknown[])
-        : [])[0],
-    );
-    policy = {
-      lbPolicy: (LB_POLICIES.has(lb) ? lb : 'ROUND_ROBIN') as ClusterPolicy['lbPolicy'],
-      outlier: isRecord(od)
-        ? {
-            consecutive5xx: wrapped(od['consecutive_5xx'], 5),
-            consecutiveGatewayFailure: isRecord(od['consecutive_gateway_failure'])
-              ? Number(od['consecutive_gateway_failure']['value'])
-              : undefined,
-            baseEjectionMs: durationMs(od['base_ejection_time']) ?? 30_000,
-            maxEjectionPercent: wrapped(od['max_ejection_percent'], 10),
-          }
-        : undefined,
-      maxRequests: Math.min(
-        wrapped(t['max_requests'], 1024),
-        wrapped(t['max_connections'], 1024) * 1024,
-      ),
-      maxPending: wrapped(t['max_pending_requests'], 1024),
-      maxRetries: wrapped(t['max_retries'], 3),
-      resource: cluster,
-    };
-    policies.set(cluster, policy);
-  }
-  return policy;
 }
 
 /** What a pick may consider beyond the state. */
@@ -155,7 +112,9 @@ export function pickEndpoint(
   switch (policy.lbPolicy) {
     case 'RING_HASH':
     case 'MAGLEV':
-      return usable[hashPick(policy.resource, usable.map(endpointKey), options.hash)];
+      return usable[
+        hashPick(policy.lbPolicy, policy.hashTableSize, usable.map(endpointKey), options.hash)
+      ];
     case 'RANDOM':
       return usable[randomInt(usable.length)];
     case 'LEAST_REQUEST': {

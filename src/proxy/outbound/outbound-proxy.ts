@@ -31,7 +31,7 @@ import {
   type AnyRequest,
   type AnyResponse,
 } from '../h2-downstream.js';
-import { upstreamHttp2 } from '../h2-upstream.js';
+import { usesHttp2 } from '../h2-upstream.js';
 import { nodeExchange } from '../http/node-exchange.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import type { RequestTarget } from '../http/types.js';
@@ -180,7 +180,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       fail(filtered.failure);
       return;
     }
-    const decision = decide(match.route, ex.head, (total) => randomInt(total));
+    const decision = decide(match.entry, ex.head, (total) => randomInt(total));
     if (decision.kind === 'direct') {
       ex.reply(decision.status, decision.body, { 'x-palisade-response-flags': '-' });
       record('', '', decision.status, '-', 0, false);
@@ -237,7 +237,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       cors: filtered.cors,
       hash: hashed?.hash,
       setCookie: hashed?.setCookie,
-      h2: upstreamHttp2(cluster.resource, isH2(req)),
+      h2: usesHttp2(cluster.config.upstreamHttp2, isH2(req)),
       servername: cluster.tls?.sni,
       peer:
         exchange === undefined || tls === undefined

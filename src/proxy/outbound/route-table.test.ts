@@ -5,9 +5,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { routeRequest, selectVirtualHost } from './route-table.js';
+import {
+  compileListenerHcms,
+  compileRouteConfig,
+  hcmForPort,
+  routeRequest,
+  selectVirtualHost,
+} from './route-table.js';
 
-const config = {
+const raw = {
   '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
   name: '80',
   virtual_hosts: [
@@ -60,6 +66,8 @@ const config = {
   ],
 };
 
+const config = compileRouteConfig(raw);
+
 const req = (authority: string, path: string, headers: Record<string, string> = {}) => ({
   authority,
   path,
@@ -67,9 +75,9 @@ const req = (authority: string, path: string, headers: Record<string, string> = 
 });
 
 test('virtual host precedence: exact, then suffix wildcard, then *', () => {
-  assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.['name'], 'reviews');
-  assert.equal(selectVirtualHost(config, 'a.example.com')?.['name'], 'suffix');
-  assert.equal(selectVirtualHost(config, 'elsewhere')?.['name'], 'any');
+  assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.raw['name'], 'reviews');
+  assert.equal(selectVirtualHost(config, 'a.example.com')?.raw['name'], 'suffix');
+  assert.equal(selectVirtualHost(config, 'elsewhere')?.raw['name'], 'any');
 });
 
 test('route matching in order with path, regex, headers and query', () => {
@@ -121,7 +129,7 @@ test('weighted clusters split by weight', () => {
 });
 
 test('no virtual host or route: undefined (404 NR)', () => {
-  const only = { ...config, virtual_hosts: config.virtual_hosts.slice(2) };
+  const only = compileRouteConfig({ ...raw, virtual_hosts: raw.virtual_hosts.slice(2) });
   assert.equal(
     routeRequest(only, req('nobody', '/'), () => 0),
     undefined,
@@ -140,4 +148,25 @@ test('property: any authority and origin-form path routes somewhere (catch-all p
       },
     ),
   );
+});
+
+test('the HCM for a port: the first chain that fits, in chain order (a port-less chain fits all)', () => {
+  const hcm = (name: string): object => ({ rds: { route_config_name: name } });
+  const at = (port: number) => ({ filter_chain_match: { destination_port: { value: port } } });
+  const listener = compileListenerHcms({
+    filter_chains: [
+      { ...at(80), filters: [{ typed_config: hcm('80') }] },
+      { filters: [{ typed_config: { stat_prefix: 'tcp', cluster: 'tcp' } }] },
+      { filters: [{ typed_config: hcm('any') }] },
+      { ...at(81), filters: [{ typed_config: hcm('81') }] },
+      { ...at(80), filters: [{ typed_config: hcm('80 again') }] },
+    ],
+  });
+  const routeName = (port: number): unknown =>
+    (hcmForPort(listener, port)?.['rds'] as { route_config_name?: string } | undefined)
+      ?.route_config_name;
+  assert.equal(routeName(80), '80');
+  assert.equal(routeName(81), 'any', 'a port-less chain ahead of it wins');
+  assert.equal(routeName(9), 'any');
+  assert.equal(hcmForPort(compileListenerHcms({ filter_chains: [] }), 80), undefined);
 });

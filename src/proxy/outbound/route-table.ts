@@ -5,8 +5,13 @@
  * domain may carry `:port`), then the first route whose match (path, prefix or
  * safe_regex; headers; query parameters) fits the request wins.
  */
-import { compileSafeRegex, type SafeRegex } from '../../regex/index.js';
-import type { XdsResource } from '../xds-client/xds-resource.js';
+import {
+  compileRewrite,
+  compileSafeRegex,
+  type SafeRegex,
+  type SafeRewrite,
+} from '../../regex/index.js';
+import { compileMatch, matches, type RouteMatcherConfig } from './route-match.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -29,8 +34,8 @@ function records(value: unknown): Record<string, unknown>[] {
   return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 
-function domainMatches(domain: string, host: string, authority: string): number {
-  const d = domain.toLowerCase();
+/** How well a (lower-cased) domain fits: 4 exact, 3 suffix wildcard, 2 prefix wildcard, 1 `*`. */
+function domainMatches(d: string, host: string, authority: string): number {
   if (d === authority || d === host) return 4;
   if (d.startsWith('*') && d.length > 1 && host.endsWith(d.slice(1))) return 3;
   if (d.endsWith('*') && d.length > 1 && host.startsWith(d.slice(0, -1))) return 2;
@@ -38,118 +43,171 @@ function domainMatches(domain: string, host: string, authority: string): number 
   return 0;
 }
 
+/** What a matched route does, compiled: a direct response, a redirect, or a cluster. */
+export type RouteActionConfig =
+  | { readonly kind: 'direct'; readonly status: number; readonly body: string }
+  | {
+      readonly kind: 'redirect';
+      readonly status: number;
+      readonly host: string | undefined;
+      readonly path: string | undefined;
+      readonly scheme: 'http' | 'https';
+    }
+  | {
+      readonly kind: 'cluster';
+      /** The cluster, or '' when it is weighted (or absent). */
+      readonly cluster: string;
+      readonly weighted: readonly { readonly name: string; readonly weight: number }[];
+      readonly totalWeight: number;
+      readonly prefixRewrite: string | undefined;
+      readonly matchedPrefix: string | undefined;
+      readonly regexRewrite: { readonly regex: SafeRegex; readonly rewrite: SafeRewrite } | null;
+      readonly hostRewrite: string | undefined;
+    };
+
+/** A route, compiled; `raw` is the accepted resource's route (filters read their configs there). */
+export interface RouteEntry {
+  readonly raw: Record<string, unknown>;
+  readonly match: RouteMatcherConfig;
+  readonly action: RouteActionConfig;
+}
+
+/** A virtual host, compiled; `raw` carries its header operations and per-filter configs. */
+export interface VirtualHostConfig {
+  readonly raw: Record<string, unknown>;
+  /** Its domains, lower-cased. */
+  readonly domains: readonly string[];
+  readonly routes: readonly RouteEntry[];
+}
+
+/** A RouteConfiguration as the router reads it per request (compiled before the ACK). */
+export interface RouteConfig {
+  readonly virtualHosts: readonly VirtualHostConfig[];
+}
+
+const REDIRECT_CODES: Readonly<Record<string, number>> = {
+  MOVED_PERMANENTLY: 301,
+  FOUND: 302,
+  SEE_OTHER: 303,
+  TEMPORARY_REDIRECT: 307,
+  PERMANENT_REDIRECT: 308,
+};
+
+/**
+ * A `regex_rewrite` (RE2 pattern, RE2 substitution: `\1` is group 1, `\\` a backslash);
+ * resource validation NACKs one that does not compile, so null (no rewrite) is only
+ * unvalidated input.
+ */
+function compileRegexRewrite(holder: unknown): { regex: SafeRegex; rewrite: SafeRewrite } | null {
+  if (!isRecord(holder)) return null;
+  const pattern = isRecord(holder['pattern']) ? holder['pattern']['regex'] : undefined;
+  try {
+    const regex = compileSafeRegex(typeof pattern === 'string' ? pattern : '');
+    const substitution = holder['substitution'];
+    return {
+      regex,
+      rewrite: compileRewrite(typeof substitution === 'string' ? substitution : '', regex),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function compileAction(
+  route: Record<string, unknown>,
+  match: Record<string, unknown>,
+): RouteActionConfig {
+  const direct = route['direct_response'];
+  if (isRecord(direct)) {
+    const body =
+      isRecord(direct['body']) && typeof direct['body']['inline_string'] === 'string'
+        ? direct['body']['inline_string']
+        : '';
+    return { kind: 'direct', status: Number(direct['status']) || 200, body };
+  }
+  const redirect = route['redirect'];
+  if (isRecord(redirect)) {
+    const code = redirect['response_code'];
+    return {
+      kind: 'redirect',
+      status: (typeof code === 'string' ? REDIRECT_CODES[code] : undefined) ?? 301,
+      host: typeof redirect['host_redirect'] === 'string' ? redirect['host_redirect'] : undefined,
+      path: typeof redirect['path_redirect'] === 'string' ? redirect['path_redirect'] : undefined,
+      scheme: redirect['https_redirect'] === true ? 'https' : 'http',
+    };
+  }
+  const action = isRecord(route['route']) ? route['route'] : {};
+  const weighted = isRecord(action['weighted_clusters'])
+    ? records(action['weighted_clusters']['clusters']).map((c) => ({
+        name: typeof c['name'] === 'string' ? c['name'] : '',
+        weight: Number(isRecord(c['weight']) ? c['weight']['value'] : c['weight']) || 0,
+      }))
+    : [];
+  const rewrite =
+    typeof action['prefix_rewrite'] === 'string' && typeof match['prefix'] === 'string';
+  return {
+    kind: 'cluster',
+    cluster: typeof action['cluster'] === 'string' ? action['cluster'] : '',
+    weighted,
+    totalWeight: weighted.reduce((a, c) => a + c.weight, 0),
+    prefixRewrite: rewrite ? (action['prefix_rewrite'] as string) : undefined,
+    matchedPrefix: rewrite ? (match['prefix'] as string) : undefined,
+    regexRewrite: compileRegexRewrite(action['regex_rewrite']),
+    hostRewrite:
+      typeof action['host_rewrite_literal'] === 'string'
+        ? action['host_rewrite_literal']
+        : undefined,
+  };
+}
+
+/** Compiles an accepted RouteConfiguration (route-config.ts has already checked its fields). */
+export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteConfig {
+  return {
+    virtualHosts: records(routeConfig['virtual_hosts']).map((vhost) => ({
+      raw: vhost,
+      domains: (Array.isArray(vhost['domains']) ? vhost['domains'] : [])
+        .filter((d): d is string => typeof d === 'string')
+        .map((d) => d.toLowerCase()),
+      routes: records(vhost['routes']).map((route) => {
+        const match = isRecord(route['match']) ? route['match'] : {};
+        return { raw: route, match: compileMatch(match), action: compileAction(route, match) };
+      }),
+    })),
+  };
+}
+
 /** The virtual host for `authority` (case-insensitive), or undefined. */
 export function selectVirtualHost(
-  routeConfig: XdsResource,
+  routeConfig: RouteConfig,
   authority: string,
-): Record<string, unknown> | undefined {
+): VirtualHostConfig | undefined {
   const lower = authority.toLowerCase();
   const host = lower.replace(/:\d+$/, '');
-  let best: Record<string, unknown> | undefined;
+  let best: VirtualHostConfig | undefined;
   let bestScore = 0;
-  for (const vhost of records(routeConfig['virtual_hosts'])) {
-    for (const domain of Array.isArray(vhost['domains']) ? vhost['domains'] : []) {
-      if (typeof domain !== 'string') continue;
+  for (const vhost of routeConfig.virtualHosts)
+    for (const domain of vhost.domains) {
       const score = domainMatches(domain, host, lower);
       if (score > bestScore) {
         best = vhost;
         bestScore = score;
       }
     }
-  }
   return best;
 }
 
-const compiled = new WeakMap<object, SafeRegex | null>();
-
-/**
- * The RE2 regex of a `safe_regex` matcher (full match, linear time), compiled
- * once per accepted config object; resource validation NACKs any pattern that
- * does not compile, so null (never matches) is only reached by unvalidated input.
- */
-function regexOf(holder: Record<string, unknown>): SafeRegex | null {
-  const hit = compiled.get(holder);
-  if (hit !== undefined) return hit;
-  const source = holder['regex'];
-  let re: SafeRegex | null = null;
-  if (typeof source === 'string') {
-    try {
-      re = compileSafeRegex(source);
-    } catch {
-      re = null;
-    }
-  }
-  compiled.set(holder, re);
-  return re;
-}
-
-/** Envoy StringMatcher (exact, prefix, suffix, contains, safe_regex; ignore_case). */
-export function stringMatch(matcher: Record<string, unknown>, value: string): boolean {
-  const ignoreCase = matcher['ignore_case'] === true;
-  const v = ignoreCase ? value.toLowerCase() : value;
-  const norm = (s: unknown): string =>
-    typeof s === 'string' ? (ignoreCase ? s.toLowerCase() : s) : '';
-  if ('exact' in matcher) return v === norm(matcher['exact']);
-  if ('prefix' in matcher) return v.startsWith(norm(matcher['prefix']));
-  if ('suffix' in matcher) return v.endsWith(norm(matcher['suffix']));
-  if ('contains' in matcher) return v.includes(norm(matcher['contains']));
-  const regex = matcher['safe_regex'];
-  if (isRecord(regex)) return regexOf(regex)?.fullMatch(value) === true;
-  return false;
-}
-
-/** A request header's value (repeated headers joined with `,`), by case-insensitive name. */
-export function headerValue(headers: RouteRequest['headers'], name: string): string | undefined {
-  const value = headers[name.toLowerCase()];
-  return Array.isArray(value) ? value.join(',') : value;
-}
-
-function matches(match: Record<string, unknown>, request: RouteRequest): boolean {
-  const queryAt = request.path.indexOf('?');
-  const path = queryAt === -1 ? request.path : request.path.slice(0, queryAt);
-  const cs = match['case_sensitive'];
-  const caseSensitive = !(cs === false || (isRecord(cs) && cs['value'] === false));
-  const p = caseSensitive ? path : path.toLowerCase();
-  const fold = (s: unknown): string =>
-    typeof s === 'string' ? (caseSensitive ? s : s.toLowerCase()) : '';
-  if (typeof match['path'] === 'string' && p !== fold(match['path'])) return false;
-  if (typeof match['prefix'] === 'string' && !p.startsWith(fold(match['prefix']))) return false;
-  const regex = match['safe_regex'];
-  if (isRecord(regex) && regexOf(regex)?.fullMatch(path) !== true) return false;
-  for (const header of records(match['headers'])) {
-    const name = typeof header['name'] === 'string' ? header['name'] : '';
-    const value = headerValue(request.headers, name);
-    let ok: boolean;
-    if (header['present_match'] === true) ok = value !== undefined;
-    else if (isRecord(header['string_match']))
-      ok = value !== undefined && stringMatch(header['string_match'], value);
-    else ok = value !== undefined;
-    if (header['invert_match'] === true) ok = !ok;
-    if (!ok) return false;
-  }
-  const params = new URLSearchParams(queryAt === -1 ? '' : request.path.slice(queryAt + 1));
-  for (const query of records(match['query_parameters'])) {
-    const value = params.get(typeof query['name'] === 'string' ? query['name'] : '');
-    if (value === null) return false;
-    if (isRecord(query['string_match']) && !stringMatch(query['string_match'], value)) return false;
-  }
-  return true;
-}
-
-/** Picks a weighted cluster with a uniform draw in [0, total). */
-function pickWeighted(weighted: Record<string, unknown>, draw: (total: number) => number): string {
-  const clusters = records(weighted['clusters']);
-  const weights = clusters.map(
-    (c) => Number(isRecord(c['weight']) ? c['weight']['value'] : c['weight']) || 0,
-  );
-  const total = weights.reduce((a, b) => a + b, 0);
-  let point = total > 0 ? draw(total) : 0;
-  for (const [index, cluster] of clusters.entries()) {
-    point -= weights[index] ?? 0;
-    if (point < 0) return typeof cluster['name'] === 'string' ? cluster['name'] : '';
-  }
-  const first = clusters[0];
-  return first !== undefined && typeof first['name'] === 'string' ? first['name'] : '';
+/** The virtual host and first matching route for `request`, or undefined. */
+export function matchRoute(
+  routeConfig: RouteConfig,
+  request: RouteRequest,
+):
+  | { vhost: Record<string, unknown>; route: Record<string, unknown>; entry: RouteEntry }
+  | undefined {
+  const vhost = selectVirtualHost(routeConfig, request.authority);
+  if (vhost === undefined) return undefined;
+  for (const entry of vhost.routes)
+    if (matches(entry.match, request)) return { vhost: vhost.raw, route: entry.raw, entry };
+  return undefined;
 }
 
 /**
@@ -157,79 +215,94 @@ function pickWeighted(weighted: Record<string, unknown>, draw: (total: number) =
  * host or route matches (Envoy answers 404 with response flag NR).
  */
 export function routeRequest(
-  routeConfig: XdsResource,
+  routeConfig: RouteConfig,
   request: RouteRequest,
   draw: (total: number) => number,
 ): RouteDecision | undefined {
   const found = matchRoute(routeConfig, request);
   if (found === undefined) return undefined;
-  return decide(found.route, request, draw);
+  return decide(found.entry, request, draw);
 }
 
-/** The virtual host and first matching route for `request`, or undefined. */
-export function matchRoute(
-  routeConfig: XdsResource,
-  request: RouteRequest,
-): { vhost: Record<string, unknown>; route: Record<string, unknown> } | undefined {
-  const vhost = selectVirtualHost(routeConfig, request.authority);
-  if (vhost === undefined) return undefined;
-  for (const route of records(vhost['routes'])) {
-    const match = isRecord(route['match']) ? route['match'] : {};
-    if (matches(match, request)) return { vhost, route };
-  }
-  return undefined;
-}
-
-/** What a matched route does with the request. */
+/** What a matched route does with the request (a weighted cluster drawn in [0, total)). */
 export function decide(
-  route: Record<string, unknown>,
+  entry: RouteEntry,
   request: RouteRequest,
   draw: (total: number) => number,
 ): RouteDecision {
-  {
-    const match = isRecord(route['match']) ? route['match'] : {};
-    const direct = route['direct_response'];
-    if (isRecord(direct)) {
-      const body =
-        isRecord(direct['body']) && typeof direct['body']['inline_string'] === 'string'
-          ? direct['body']['inline_string']
-          : '';
-      return { kind: 'direct', status: Number(direct['status']) || 200, body };
-    }
-    const redirect = route['redirect'];
-    if (isRecord(redirect)) {
-      const host =
-        typeof redirect['host_redirect'] === 'string'
-          ? redirect['host_redirect']
-          : request.authority;
-      const path =
-        typeof redirect['path_redirect'] === 'string' ? redirect['path_redirect'] : request.path;
-      const scheme = redirect['https_redirect'] === true ? 'https' : 'http';
-      const codes: Record<string, number> = {
-        MOVED_PERMANENTLY: 301,
-        FOUND: 302,
-        SEE_OTHER: 303,
-        TEMPORARY_REDIRECT: 307,
-        PERMANENT_REDIRECT: 308,
+  const action = entry.action;
+  switch (action.kind) {
+    case 'direct':
+      return { kind: 'direct', status: action.status, body: action.body };
+    case 'redirect':
+      return {
+        kind: 'redirect',
+        status: action.status,
+        location: `${action.scheme}://${action.host ?? request.authority}${action.path ?? request.path}`,
       };
-      const code =
-        typeof redirect['response_code'] === 'string'
-          ? codes[redirect['response_code']]
-          : undefined;
-      return { kind: 'redirect', status: code ?? 301, location: `${scheme}://${host}${path}` };
+    case 'cluster': {
+      let cluster = action.cluster;
+      if (cluster === '' && action.weighted.length > 0) {
+        let point = action.totalWeight > 0 ? draw(action.totalWeight) : 0;
+        cluster = action.weighted[0]?.name ?? '';
+        for (const c of action.weighted) {
+          point -= c.weight;
+          if (point < 0) {
+            cluster = c.name;
+            break;
+          }
+        }
+      }
+      const decision: RouteDecision = { kind: 'cluster', cluster };
+      if (action.prefixRewrite !== undefined && action.matchedPrefix !== undefined) {
+        decision.prefixRewrite = action.prefixRewrite;
+        decision.matchedPrefix = action.matchedPrefix;
+      }
+      return decision;
     }
-    const action = isRecord(route['route']) ? route['route'] : {};
-    const cluster =
-      typeof action['cluster'] === 'string'
-        ? action['cluster']
-        : isRecord(action['weighted_clusters'])
-          ? pickWeighted(action['weighted_clusters'], draw)
-          : '';
-    const decision: RouteDecision = { kind: 'cluster', cluster };
-    if (typeof action['prefix_rewrite'] === 'string' && typeof match['prefix'] === 'string') {
-      decision.prefixRewrite = action['prefix_rewrite'];
-      decision.matchedPrefix = match['prefix'];
-    }
-    return decision;
   }
+}
+
+const recordOf = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
+
+/** A listener's RDS HttpConnectionManagers by destination port (compiled before the ACK). */
+export interface ListenerHcms {
+  /** The first chain's HCM per `destination_port`, with that chain's position. */
+  readonly byPort: ReadonlyMap<
+    number,
+    { readonly index: number; readonly hcm: Record<string, unknown> }
+  >;
+  /** The first chain without a `destination_port`, if any. */
+  readonly anyPort: { readonly index: number; readonly hcm: Record<string, unknown> } | undefined;
+}
+
+/** Indexes a listener's chains that carry an RDS HttpConnectionManager, in chain order. */
+export function compileListenerHcms(listener: Record<string, unknown>): ListenerHcms {
+  const byPort = new Map<number, { index: number; hcm: Record<string, unknown> }>();
+  let anyPort: { index: number; hcm: Record<string, unknown> } | undefined;
+  for (const [index, chain] of records(listener['filter_chains']).entries()) {
+    const match = recordOf(chain['filter_chain_match']);
+    const wanted = isRecord(match['destination_port'])
+      ? match['destination_port']['value']
+      : undefined;
+    const hcm = records(chain['filters'])
+      .map((filter) => recordOf(filter['typed_config']))
+      .find((config) => isRecord(config['rds']));
+    if (hcm === undefined) continue;
+    if (wanted === undefined) anyPort ??= { index, hcm };
+    else if (!byPort.has(Number(wanted))) byPort.set(Number(wanted), { index, hcm });
+  }
+  return { byPort, anyPort };
+}
+
+/** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
+export function hcmForPort(
+  listener: ListenerHcms,
+  port: number,
+): Record<string, unknown> | undefined {
+  const specific = listener.byPort.get(port);
+  const any = listener.anyPort;
+  if (specific !== undefined && (any === undefined || specific.index < any.index))
+    return specific.hcm;
+  return any?.hcm;
 }

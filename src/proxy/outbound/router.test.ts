@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
-import { decide } from './route-table.js';
+import { compileListenerHcms, compileRouteConfig, decide } from './route-table.js';
 import { connectTargetOf, hcmFor, routeIn, targetOf, upstreamHead } from './router.js';
 
 const listener = {
@@ -50,6 +50,10 @@ const snapshot = {
   route: new Map([['9080', routes]]),
   cluster: new Map(),
   endpoint: new Map(),
+  typed: {
+    routes: new Map([['9080', compileRouteConfig(routes)]]),
+    listeners: new Map([['outbound', compileListenerHcms(listener)]]),
+  },
 } as unknown as XdsSnapshot;
 
 test('targets: absolute-form, origin-form with Host, CONNECT authority-form', () => {
@@ -95,7 +99,7 @@ test('upstream head: host rewrite, header operations, prefix and regex rewrites,
   const headers = { host: 'reviews:9080', 'x-secret': 's', connection: 'keep-alive' };
   const target = targetOf('http://reviews:9080/api/list?page=2', undefined)!;
   const match = routeIn(snapshot, hcm, { ...target, headers })!;
-  const decision = decide(match.route, { ...target, headers }, () => 0);
+  const decision = decide(match.entry, { ...target, headers }, () => 0);
   if (decision.kind !== 'cluster') throw new Error('expected a cluster decision');
   const up = upstreamHead(headers, target, match, decision, 1);
   assert.equal(up.path, '/v2/list?page=2');
@@ -111,7 +115,7 @@ test('upstream head: host rewrite, header operations, prefix and regex rewrites,
 
   const t2 = targetOf('http://reviews/r/42?x=1', undefined)!;
   const m2 = routeIn(snapshot, hcm, { ...t2, headers: {} })!;
-  const d2 = decide(m2.route, { ...t2, headers: {} }, () => 0);
+  const d2 = decide(m2.entry, { ...t2, headers: {} }, () => 0);
   if (d2.kind !== 'cluster') throw new Error('expected a cluster decision');
   assert.equal(upstreamHead({}, t2, m2, d2, 0).path, '/reviews/42?x=1');
 });

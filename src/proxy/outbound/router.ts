@@ -15,12 +15,6 @@ import { randomUUID } from 'node:crypto';
 import type * as http from 'node:http';
 import { str } from '../../xds/index.js';
 import {
-  compileRewrite,
-  compileSafeRegex,
-  type SafeRegex,
-  type SafeRewrite,
-} from '../../regex/index.js';
-import {
   childSpan,
   injectTraceContext,
   parseTraceContext,
@@ -32,8 +26,7 @@ import { applyHeaderOps, chance, fraction as fractionOf } from '../envoy-values.
 import { forwardedRequestHeaders } from '../forwarded-headers.js';
 import type { RequestHeaders, RequestTarget, RouteRequest } from '../http/types.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
-import type { XdsResource } from '../xds-client/xds-resource.js';
-import { matchRoute, type RouteDecision } from './route-table.js';
+import { hcmForPort, matchRoute, type RouteDecision } from './route-table.js';
 
 type R = Record<string, unknown>;
 const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,22 +85,6 @@ export function connectTargetOf(authority: string): RequestTarget | undefined {
   };
 }
 
-/** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
-export function hcmForPort(listener: XdsResource, port: number): R | undefined {
-  for (const chain of records(listener['filter_chains'])) {
-    const match = rec(chain['filter_chain_match']);
-    const wanted = isRecord(match['destination_port'])
-      ? match['destination_port']['value']
-      : undefined;
-    if (wanted !== undefined && Number(wanted) !== port) continue;
-    for (const filter of records(chain['filters'])) {
-      const config = rec(filter['typed_config']);
-      if (isRecord(config['rds'])) return config;
-    }
-  }
-  return undefined;
-}
-
 /** The HCM for `port` on listener `listenerName`, or the gateway's own (`hcmOverride`). */
 export function hcmFor(
   snapshot: XdsSnapshot,
@@ -116,7 +93,7 @@ export function hcmFor(
   hcmOverride: R | undefined,
 ): R | undefined {
   if (hcmOverride !== undefined) return hcmOverride;
-  const listener = snapshot.listener.get(listenerName);
+  const listener = snapshot.typed.listeners.get(listenerName);
   return listener === undefined ? undefined : hcmForPort(listener, port);
 }
 
@@ -127,29 +104,9 @@ export function routeIn(
   request: RouteRequest,
 ): RouteMatch | undefined {
   const routeName = rec(hcm?.['rds'])['route_config_name'];
-  const routeConfig = typeof routeName === 'string' ? snapshot.route.get(routeName) : undefined;
+  const routeConfig =
+    typeof routeName === 'string' ? snapshot.typed.routes.get(routeName) : undefined;
   return routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
-}
-
-const rewrites = new WeakMap<object, { regex: SafeRegex; rewrite: SafeRewrite } | null>();
-/**
- * A `regex_rewrite` (RE2 pattern, RE2 substitution: `\1` is group 1, `\\` a
- * backslash), compiled once per accepted route object; resource validation
- * NACKs one that does not compile, so null (no rewrite) is only unvalidated input.
- */
-function regexRewriteOf(holder: R): { regex: SafeRegex; rewrite: SafeRewrite } | null {
-  let hit = rewrites.get(holder);
-  if (hit === undefined) {
-    const pattern = rec(holder['pattern'])['regex'];
-    try {
-      const regex = compileSafeRegex(typeof pattern === 'string' ? pattern : '');
-      hit = { regex, rewrite: compileRewrite(str(holder['substitution']), regex) };
-    } catch {
-      hit = null;
-    }
-    rewrites.set(holder, hit);
-  }
-  return hit;
 }
 
 /** The path after the route's prefix and regex rewrites (the query is kept as is). */
@@ -157,10 +114,8 @@ export function rewrittenPath(path: string, match: RouteMatch, decision: Cluster
   let out = path;
   if (decision.prefixRewrite !== undefined && decision.matchedPrefix !== undefined)
     out = decision.prefixRewrite + out.slice(decision.matchedPrefix.length);
-  const action = rec(match.route['route']);
-  const regexRewrite = isRecord(action['regex_rewrite'])
-    ? regexRewriteOf(action['regex_rewrite'])
-    : null;
+  const action = match.entry.action;
+  const regexRewrite = action.kind === 'cluster' ? action.regexRewrite : null;
   if (regexRewrite !== null) {
     const q = out.indexOf('?');
     const bare = q === -1 ? out : out.slice(0, q);
@@ -186,15 +141,13 @@ export function upstreamHead(
   traceSampling: number,
 ): UpstreamHead {
   const route = match.route;
-  const action = rec(route['route']);
+  const action = match.entry.action;
   const headers = forwardedRequestHeaders(headersIn);
   // Only this proxy speaks for its workload: an app's own peer headers never leave.
   Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
   Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
   headers['host'] =
-    typeof action['host_rewrite_literal'] === 'string'
-      ? action['host_rewrite_literal']
-      : target.authority;
+    (action.kind === 'cluster' ? action.hostRewrite : undefined) ?? target.authority;
   headers['x-request-id'] ??= randomUUID();
   headers['x-forwarded-proto'] ??= 'http';
   // Trace propagation as Envoy's tracer does: this hop is a child span of the caller's context

@@ -126,7 +126,7 @@ export function relayRoutedUpgrade(
     return;
   }
   if (limit !== undefined) Object.assign(req.headers, limit.requestHeaders);
-  const decision = decide(match.route, request, (total) => randomInt(total));
+  const decision = decide(match.entry, request, (total) => randomInt(total));
   if (decision.kind !== 'cluster' || decision.cluster === 'BlackHoleCluster') {
     const status = decision.kind === 'cluster' ? 502 : decision.status;
     rejectUpgrade(socket, status, decision.kind === 'direct' ? decision.body : '', 'NR');

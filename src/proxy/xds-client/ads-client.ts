@@ -18,7 +18,13 @@ import {
   TYPE_URLS,
   type ResourceKind,
 } from '../../xds/index.js';
-import { resourceName, validateResource, type XdsResource } from '../config/index.js';
+import {
+  compileTypedConfig,
+  emptyTypedConfig,
+  resourceName,
+  validateResource,
+  type XdsResource,
+} from '../config/index.js';
 
 /** The Envoy `Node` sent with every request (docs/xds-contract.md "Node identity"). */
 export interface XdsNode {
@@ -90,6 +96,7 @@ function emptySnapshot(): XdsSnapshot {
     listener: new Map(),
     route: new Map(),
     secret: new Map(),
+    typed: emptyTypedConfig(),
   };
 }
 
@@ -236,8 +243,12 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
         kind === 'cluster' || kind === 'listener'
           ? next
           : mergeNamed(snapshot[kind], next, subscribed[kind]);
-      candidate = { ...snapshot, [kind]: merged };
-      problems.push(...(options.check?.(candidate, kind) ?? []));
+      const raw = { ...snapshot, [kind]: merged };
+      // Typed before anything else sees it: a resource that does not compile NACKs the update.
+      const uncompiled: string[] = [];
+      candidate = { ...raw, typed: compileTypedConfig(snapshot.typed, raw, kind, uncompiled) };
+      problems.push(...uncompiled);
+      if (uncompiled.length === 0) problems.push(...(options.check?.(candidate, kind) ?? []));
     }
     let prepared: { commit(): void; abort(): void } | undefined;
     if (candidate !== undefined && problems.length === 0 && options.prepare !== undefined) {

@@ -1,0 +1,224 @@
+// The typed config is compiled before the ACK (typed-config.ts): clusters and
+// endpoints become the typed objects the cluster layer reads per request, and a
+// resource that does not compile is a problem (the ADS client NACKs the whole
+// update on it; test/proxy/nack-keeps-serving.test.ts shows a proxy still
+// serving the previous config).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
+import type { XdsResource } from '../xds-client/xds-resource.js';
+import { compileTypedConfig, emptyTypedConfig } from './index.js';
+
+const sds = (name: string): object => ({ name, sds_config: { ads: {} } });
+const mtls = {
+  name: 'envoy.transport_sockets.tls',
+  typed_config: {
+    '@type': EXTENSION_TYPE_URLS.upstreamTls,
+    common_tls_context: {
+      tls_certificate_sds_secret_configs: [sds('default')],
+      combined_validation_context: {
+        default_validation_context: {
+          match_subject_alt_names: [{ exact: 'spiffe://cluster.local/ns/default/sa/reviews' }],
+        },
+        validation_context_sds_secret_config: sds('ROOTCA'),
+      },
+    },
+  },
+};
+const lbEndpoint = (address: string, health?: string): object => ({
+  endpoint: { address: { socket_address: { address, port_value: 9080 } } },
+  ...(health === undefined ? {} : { health_status: health }),
+});
+const raw = (
+  clusters: Record<string, XdsResource>,
+  endpoints: Record<string, XdsResource> = {},
+): Parameters<typeof compileTypedConfig>[1] => ({
+  listener: new Map(),
+  route: new Map(),
+  secret: new Map(),
+  cluster: new Map(Object.entries(clusters)),
+  endpoint: new Map(Object.entries(endpoints)),
+});
+
+test('clusters compile to typed policy, TLS, protocol and static hosts', () => {
+  const problems: string[] = [];
+  const typed = compileTypedConfig(
+    emptyTypedConfig(),
+    raw({
+      reviews: {
+        '@type': TYPE_URLS.cluster,
+        name: 'reviews',
+        type: 'EDS',
+        lb_policy: 'MAGLEV',
+        maglev_lb_config: { table_size: { value: 307 } },
+        circuit_breakers: { thresholds: [{ max_requests: { value: 7 } }] },
+        outlier_detection: { consecutive_5xx: { value: 2 }, base_ejection_time: { seconds: 5 } },
+        transport_socket: mtls,
+        typed_extension_protocol_options: {
+          [HTTP_PROTOCOL_OPTIONS_KEY]: {
+            '@type': EXTENSION_TYPE_URLS.httpProtocolOptions,
+            use_downstream_protocol_config: { http2_protocol_options: {} },
+          },
+        },
+      },
+      inbound: {
+        '@type': TYPE_URLS.cluster,
+        name: 'inbound',
+        type: 'STATIC',
+        load_assignment: {
+          cluster_name: 'inbound',
+          endpoints: [
+            { lb_endpoints: [lbEndpoint('10.0.0.9', 'DRAINING'), lbEndpoint('127.0.0.1')] },
+          ],
+        },
+      },
+    }),
+    'cluster',
+    problems,
+  );
+  assert.deepEqual(problems, []);
+  const reviews = typed.clusters.get('reviews');
+  assert.ok(reviews !== undefined);
+  assert.equal(reviews.policy.lbPolicy, 'MAGLEV');
+  assert.equal(reviews.policy.hashTableSize, 307);
+  assert.equal(reviews.policy.maxRequests, 7);
+  assert.deepEqual(reviews.policy.outlier, {
+    consecutive5xx: 2,
+    consecutiveGatewayFailure: undefined,
+    baseEjectionMs: 5_000,
+    maxEjectionPercent: 10,
+  });
+  assert.equal(reviews.mtls, true);
+  assert.equal(reviews.tls?.certificateSecret, 'default');
+  assert.equal(reviews.upstreamHttp2, 'downstream');
+  const inbound = typed.clusters.get('inbound');
+  assert.ok(inbound !== undefined);
+  assert.equal(inbound.mtls, false);
+  assert.equal(inbound.tls, undefined);
+  assert.equal(inbound.upstreamHttp2, 'never');
+  assert.equal(inbound.policy.lbPolicy, 'ROUND_ROBIN');
+  assert.equal(inbound.policy.hashTableSize, 1024);
+  // Draining hosts are not sent to (Envoy), for static hosts as for EDS.
+  assert.deepEqual(inbound.loadAssignment, [{ host: '127.0.0.1', port: 9080 }]);
+});
+
+test('a cluster that does not compile is a problem naming it; other kinds keep their typed maps', () => {
+  const problems: string[] = [];
+  const previous = compileTypedConfig(
+    emptyTypedConfig(),
+    raw(
+      {},
+      {
+        reviews: {
+          cluster_name: 'reviews',
+          endpoints: [
+            { lb_endpoints: [lbEndpoint('10.0.0.1'), lbEndpoint('10.0.0.2', 'UNHEALTHY')] },
+          ],
+        },
+      },
+    ),
+    'endpoint',
+    problems,
+  );
+  assert.deepEqual(previous.endpoints.get('reviews'), [{ host: '10.0.0.1', port: 9080 }]);
+  const unanchored = structuredClone(mtls);
+  delete (
+    unanchored.typed_config.common_tls_context.combined_validation_context as Record<
+      string,
+      unknown
+    >
+  )['validation_context_sds_secret_config'];
+  const next = compileTypedConfig(
+    previous,
+    raw({
+      good: { '@type': TYPE_URLS.cluster, name: 'good', type: 'EDS' },
+      bad: { '@type': TYPE_URLS.cluster, name: 'bad', type: 'EDS', transport_socket: unanchored },
+    }),
+    'cluster',
+    problems,
+  );
+  assert.equal(problems.length, 1);
+  assert.match(problems[0] ?? '', /^cluster "bad": transport_socket: no trust anchor/);
+  assert.equal(next.clusters.has('bad'), false);
+  // A cluster update leaves the endpoints' typed map as it was (and the other way round).
+  assert.equal(next.endpoints, previous.endpoints);
+  const listenerUpdate = compileTypedConfig(next, raw({}), 'listener', problems);
+  assert.equal(listenerUpdate.clusters, next.clusters);
+  assert.equal(compileTypedConfig(next, raw({}), 'secret', problems), next);
+});
+
+test('route configurations compile to matchers and actions the router reads per request', () => {
+  const problems: string[] = [];
+  const candidate = {
+    ...raw({}),
+    route: new Map<string, XdsResource>([
+      [
+        '9080',
+        {
+          name: '9080',
+          virtual_hosts: [
+            {
+              name: 'reviews',
+              domains: ['Reviews', 'reviews:9080'],
+              routes: [
+                {
+                  match: {
+                    prefix: '/API/',
+                    case_sensitive: false,
+                    headers: [
+                      { name: 'end-user', string_match: { exact: 'Jason', ignore_case: true } },
+                    ],
+                  },
+                  route: {
+                    cluster: 'v2',
+                    prefix_rewrite: '/',
+                    regex_rewrite: { pattern: { regex: '^/(\\d+)$' }, substitution: '/id/\\1' },
+                    host_rewrite_literal: 'reviews.internal',
+                  },
+                },
+                {
+                  match: { prefix: '/' },
+                  route: {
+                    weighted_clusters: {
+                      clusters: [
+                        { name: 'v1', weight: { value: 3 } },
+                        { name: 'v3', weight: { value: 1 } },
+                      ],
+                    },
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    ]),
+  };
+  const typed = compileTypedConfig(emptyTypedConfig(), candidate, 'route', problems);
+  assert.deepEqual(problems, []);
+  const vhost = typed.routes.get('9080')?.virtualHosts[0];
+  assert.ok(vhost !== undefined);
+  assert.deepEqual(vhost.domains, ['reviews', 'reviews:9080']);
+  const [first, second] = vhost.routes;
+  assert.ok(first !== undefined && second !== undefined);
+  assert.equal(first.match.caseSensitive, false);
+  assert.equal(first.match.prefix, '/api/');
+  assert.deepEqual(first.match.headers[0]?.string, {
+    kind: 'exact',
+    value: 'jason',
+    ignoreCase: true,
+    regex: null,
+  });
+  assert.ok(first.action.kind === 'cluster' && second.action.kind === 'cluster');
+  assert.equal(first.action.hostRewrite, 'reviews.internal');
+  assert.equal(first.action.matchedPrefix, '/API/');
+  assert.equal(first.action.regexRewrite?.regex.fullMatch('/42'), true);
+  assert.deepEqual(second.action.weighted, [
+    { name: 'v1', weight: 3 },
+    { name: 'v3', weight: 1 },
+  ]);
+  assert.equal(second.action.totalWeight, 4);
+  // A route update leaves the clusters' typed map as it was.
+  assert.equal(typed.clusters.size, 0);
+});

@@ -1,0 +1,66 @@
+/**
+ * Compiles an update into the typed config per-request code reads, before the
+ * ADS client ACKs it (Envoy builds its typed config when a resource is
+ * loaded, not when a request reads it). A resource that does not compile adds
+ * a problem, which NACKs the whole update; the previous config keeps serving.
+ */
+import type { ResourceKind } from '../../xds/index.js';
+import type { Endpoint } from '../outbound/load-balancer.js';
+import type { ClusterConfig, TypedConfig, XdsResource } from '../xds-client/xds-resource.js';
+import {
+  compileListenerHcms,
+  compileRouteConfig,
+  type ListenerHcms,
+  type RouteConfig,
+} from '../outbound/route-table.js';
+import { compileCluster, compileEndpoints } from './cluster-config.js';
+
+/** The typed config of an empty snapshot. */
+export function emptyTypedConfig(): TypedConfig {
+  return { clusters: new Map(), endpoints: new Map(), routes: new Map(), listeners: new Map() };
+}
+
+/**
+ * The typed config of `candidate` after an update of `kind`: that kind's typed maps rebuilt,
+ * the others kept. Problems (each naming the resource) are pushed onto `problems`.
+ */
+export function compileTypedConfig(
+  previous: TypedConfig,
+  candidate: Readonly<Record<ResourceKind, ReadonlyMap<string, XdsResource>>>,
+  kind: ResourceKind,
+  problems: string[],
+): TypedConfig {
+  switch (kind) {
+    case 'cluster': {
+      const clusters = new Map<string, ClusterConfig>();
+      for (const [name, resource] of candidate.cluster) {
+        const compiled = compileCluster(name, resource);
+        if (Array.isArray(compiled))
+          problems.push(...compiled.map((p) => `cluster ${JSON.stringify(name)}: ${p}`));
+        else clusters.set(name, compiled);
+      }
+      return { ...previous, clusters };
+    }
+    case 'endpoint': {
+      const endpoints = new Map<string, readonly Endpoint[]>();
+      for (const [name, resource] of candidate.endpoint)
+        endpoints.set(name, compileEndpoints(resource));
+      return { ...previous, endpoints };
+    }
+    case 'route': {
+      // Every route configuration of the candidate, as Envoy rebuilds a RouteConfiguration whole.
+      const routes = new Map<string, RouteConfig>();
+      for (const [name, resource] of candidate.route)
+        routes.set(name, compileRouteConfig(resource));
+      return { ...previous, routes };
+    }
+    case 'listener': {
+      const listeners = new Map<string, ListenerHcms>();
+      for (const [name, resource] of candidate.listener)
+        listeners.set(name, compileListenerHcms(resource));
+      return { ...previous, listeners };
+    }
+    case 'secret':
+      return previous;
+  }
+}
