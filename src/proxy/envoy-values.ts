@@ -43,22 +43,46 @@ function headerValueOf(
   return { key: header['key'].toLowerCase(), value: str(header['value']), append };
 }
 
+/** Header operations compiled: names to remove (lower-cased), then headers to add. */
+export interface HeaderOps {
+  readonly remove: readonly string[];
+  readonly add: readonly {
+    readonly key: string;
+    readonly value: string;
+    readonly append: boolean;
+  }[];
+}
+
+/** No header operations. */
+export const NO_HEADER_OPS: HeaderOps = { remove: [], add: [] };
+
+/** Compiles `*_headers_to_add` (HeaderValueOptions) and `*_headers_to_remove` (names). */
+export function compileHeaderOps(add: unknown, remove: unknown): HeaderOps {
+  const adds = list(add)
+    .map(headerValueOf)
+    .filter((h) => h !== undefined);
+  const removes = Array.isArray(remove) ? remove.map((name) => String(name).toLowerCase()) : [];
+  return adds.length === 0 && removes.length === 0 ? NO_HEADER_OPS : { remove: removes, add: adds };
+}
+
+/** Removes the `remove` names, then adds each header (append or overwrite). */
+export function applyCompiledHeaderOps(headers: http.OutgoingHttpHeaders, ops: HeaderOps): void {
+  for (const name of ops.remove) Reflect.deleteProperty(headers, name);
+  for (const h of ops.add) {
+    const existing = headers[h.key];
+    if (h.append && existing !== undefined)
+      headers[h.key] = [...(Array.isArray(existing) ? existing : [String(existing)]), h.value];
+    else headers[h.key] = h.value;
+  }
+}
+
 /** Removes `remove` names, then adds each HeaderValueOption of `add` (append or overwrite). */
 export function applyHeaderOps(
   headers: http.OutgoingHttpHeaders,
   add: unknown,
   remove: unknown,
 ): void {
-  if (Array.isArray(remove))
-    for (const name of remove) Reflect.deleteProperty(headers, String(name).toLowerCase());
-  for (const entry of list(add)) {
-    const h = headerValueOf(entry);
-    if (h === undefined) continue;
-    const existing = headers[h.key];
-    if (h.append && existing !== undefined)
-      headers[h.key] = [...(Array.isArray(existing) ? existing : [String(existing)]), h.value];
-    else headers[h.key] = h.value;
-  }
+  applyCompiledHeaderOps(headers, compileHeaderOps(add, remove));
 }
 
 /** A request header's value (repeated headers joined with `,`), by case-insensitive name. */

@@ -175,6 +175,21 @@ test('route configurations compile to matchers and actions the router reads per 
                     prefix_rewrite: '/',
                     regex_rewrite: { pattern: { regex: '^/(\\d+)$' }, substitution: '/id/\\1' },
                     host_rewrite_literal: 'reviews.internal',
+                    timeout: { seconds: 2 },
+                    retry_policy: { retry_on: '5xx,reset', num_retries: { value: 4 } },
+                    request_mirror_policies: [
+                      {
+                        cluster: 'shadow',
+                        runtime_fraction: { default_value: { numerator: 25 } },
+                      },
+                    ],
+                  },
+                  request_headers_to_add: [{ header: { key: 'X-Route', value: 'r' } }],
+                  response_headers_to_remove: ['Server'],
+                  typed_per_filter_config: {
+                    'envoy.filters.http.fault': {
+                      abort: { http_status: 503, percentage: { numerator: 100 } },
+                    },
                   },
                 },
                 {
@@ -219,6 +234,26 @@ test('route configurations compile to matchers and actions the router reads per 
     { name: 'v3', weight: 1 },
   ]);
   assert.equal(second.action.totalWeight, 4);
+  // The route action's settings, header operations and fault config, compiled with it.
+  assert.equal(first.retry.timeoutMs, 2_000);
+  assert.deepEqual([...first.retry.retryOn], ['5xx', 'reset']);
+  assert.equal(first.retry.asked, 4);
+  assert.deepEqual(first.mirrors, [{ cluster: 'shadow', share: 0.25 }]);
+  assert.deepEqual(first.requestHeaders.add, [{ key: 'x-route', value: 'r', append: false }]);
+  assert.deepEqual(first.responseHeaders.remove, ['server']);
+  assert.deepEqual(first.fault.abort, { status: 503, grpcStatus: undefined });
+  assert.equal(first.fault.abortShare, 1);
+  assert.equal(second.retry.asked, 0);
+  assert.equal(second.retry.timeoutMs, 15_000);
+  assert.equal(second.fault.abort, undefined);
   // A route update leaves the clusters' typed map as it was.
   assert.equal(typed.clusters.size, 0);
+  // An RDS update that keeps a configuration (the same accepted object) keeps its compiled form;
+  // one it resends is compiled again.
+  const kept = compileTypedConfig(typed, candidate, 'route', problems);
+  assert.equal(kept.routes.get('9080'), typed.routes.get('9080'));
+  const resent = new Map([['9080', structuredClone(candidate.route.get('9080') ?? {})]]);
+  const again = compileTypedConfig(typed, { ...candidate, route: resent }, 'route', problems);
+  assert.notEqual(again.routes.get('9080'), typed.routes.get('9080'));
+  assert.deepEqual(again.routes.get('9080')?.virtualHosts[0]?.domains, vhost.domains);
 });

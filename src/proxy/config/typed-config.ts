@@ -48,10 +48,13 @@ export function compileTypedConfig(
       return { ...previous, endpoints };
     }
     case 'route': {
-      // Every route configuration of the candidate, as Envoy rebuilds a RouteConfiguration whole.
+      // A route configuration the response resent is rebuilt whole (as Envoy does); one the
+      // update kept (the same accepted object) keeps its compiled form.
       const routes = new Map<string, RouteConfig>();
-      for (const [name, resource] of candidate.route)
-        routes.set(name, compileRouteConfig(resource));
+      for (const [name, resource] of candidate.route) {
+        const kept = previous.routes.get(name);
+        routes.set(name, kept?.source === resource ? kept : compileRouteConfig(resource));
+      }
       return { ...previous, routes };
     }
     case 'listener': {

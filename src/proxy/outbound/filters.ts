@@ -8,17 +8,17 @@
  * naming it in its HCM's `http_filters`, as Envoy does.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
-import { chance, durationMs, fraction } from '../envoy-values.js';
+import { chance } from '../envoy-values.js';
 import type { Exchange } from '../http/types.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import { hcmRateLimit, routeRateLimit, type LocalRateLimiter } from '../local-rate-limit.js';
 import { corsOutcome, corsPolicyOf } from './cors.js';
+import { NO_FAULT } from './fault-config.js';
 import type { RouteMatch } from './router.js';
 
 type R = Record<string, unknown>;
 const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
 const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
-const rec = (v: unknown): R => (isRecord(v) ? v : {});
 
 /** A filter answered: a CORS preflight (200 with `headers`) or a failure. */
 export type FilterStop =
@@ -79,46 +79,6 @@ export function runRequestFilters(
   return { kind: 'pass', cors };
 }
 
-/** A route's fault filter config (typed once per route object). */
-interface FaultConfig {
-  readonly delayMs: number | undefined;
-  readonly delayShare: number;
-  readonly abort: { readonly status: number; readonly grpcStatus: number | undefined } | undefined;
-  readonly abortShare: number;
-}
-
-const NO_FAULT: FaultConfig = {
-  delayMs: undefined,
-  delayShare: 0,
-  abort: undefined,
-  abortShare: 0,
-};
-const faults = new WeakMap<R, FaultConfig>();
-
-function faultConfig(route: R): FaultConfig {
-  let f = faults.get(route);
-  if (f === undefined) {
-    const fault = rec(rec(route['typed_per_filter_config'])['envoy.filters.http.fault']);
-    const abort = rec(fault['abort']);
-    const delay = rec(fault['delay']);
-    const hasAbort = abort['http_status'] !== undefined || abort['grpc_status'] !== undefined;
-    f = {
-      delayMs: durationMs(delay['fixed_delay']),
-      delayShare: fraction(delay['percentage']),
-      abort: hasAbort
-        ? {
-            status: Number(abort['http_status']),
-            grpcStatus:
-              abort['grpc_status'] === undefined ? undefined : Number(abort['grpc_status']),
-          }
-        : undefined,
-      abortShare: fraction(abort['percentage']),
-    };
-    faults.set(route, f);
-  }
-  return f;
-}
-
 /** What the fault filter does to one request: a delay first, then maybe an abort. */
 export interface FaultRoll {
   readonly delayMs: number | undefined;
@@ -130,7 +90,7 @@ export function rollFault(hcm: R | undefined, match: RouteMatch): FaultRoll {
   const enabled = records(hcm?.['http_filters']).some(
     (f) => f['name'] === 'envoy.filters.http.fault',
   );
-  const f = enabled ? faultConfig(match.route) : NO_FAULT;
+  const f = enabled ? match.entry.fault : NO_FAULT;
   const delayMs = f.delayMs !== undefined && chance(f.delayShare) ? f.delayMs : undefined;
   const abort =
     f.abort !== undefined && chance(f.abortShare)

@@ -54,9 +54,9 @@ import { runRequestFilters, rollFault } from './filters.js';
 import { requestHash } from './hash-lb.js';
 import { sendMirror } from './mirror.js';
 import { answerFailure, forward, type ForwardLayers } from './retry-handler.js';
-import { retryPolicyOf } from './retry-policy.js';
+import { capRetries } from './retry-policy.js';
 import { decide } from './route-table.js';
-import { hcmFor, mirrorsOf, routeAction, routeIn, targetOf, upstreamHead } from './router.js';
+import { hcmFor, routeIn, targetOf, upstreamHead } from './router.js';
 import { createConnectHandler } from './connect-tunnel.js';
 import { relayRoutedUpgrade, tcpProxy } from './tunnels.js';
 import type { OutboundProxy, OutboundProxyOptions } from './outbound-types.js';
@@ -208,10 +208,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         ? options.peerMetadata
         : undefined;
     if (exchange !== undefined) Object.assign(up.headers, exchange.headers);
-    const action = routeAction(match);
-    const retry = retryPolicyOf(action, cluster.policy.maxRetries);
+    const route = match.entry;
+    const retry = capRetries(route.retry, cluster.policy.maxRetries);
     if (!ex.hasBody)
-      for (const mirror of mirrorsOf(match))
+      for (const mirror of route.mirrors)
         sendMirror(layers, snapshot, {
           ...mirror,
           method: ex.head.method,
@@ -224,7 +224,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const lb = cluster.policy.lbPolicy;
     const hashed =
       lb === 'RING_HASH' || lb === 'MAGLEV'
-        ? requestHash(action['hash_policy'], req.headers, target.path, ex.head.remoteAddress)
+        ? requestHash(route.hashPolicy, req.headers, target.path, ex.head.remoteAddress)
         : undefined;
     forward(layers, {
       ex,

@@ -1,6 +1,6 @@
 /**
  * A route's retry and timeout policy (route.v3.RouteAction `timeout`,
- * `retry_policy`), typed once per accepted route object and decided by pure
+ * `retry_policy`), compiled with its route before the ACK and decided by pure
  * functions, so the retry handler (retry-handler.ts) holds no policy and
  * retry-policy.test.ts drives it without processes.
  *
@@ -40,36 +40,47 @@ const RESET_CONDITIONS = ['5xx', 'gateway-error', 'connect-failure', 'reset', 'r
 type R = Record<string, unknown>;
 const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const compiled = new WeakMap<R, Omit<RetryPolicy, 'numRetries'> & { asked: number }>();
+/** A route action's retry and timeout settings before the cluster's `max_retries` cap. */
+export type RouteRetry = Omit<RetryPolicy, 'numRetries'> & { readonly asked: number };
+
+/** Compiles a route action's `timeout` and `retry_policy` (once, with its route). */
+export function compileRetry(action: R): RouteRetry {
+  const retry = isRecord(action['retry_policy']) ? action['retry_policy'] : {};
+  const retryOn = typeof retry['retry_on'] === 'string' ? retry['retry_on'] : '';
+  return {
+    timeoutMs: durationMs(action['timeout']) ?? 15_000,
+    retryOn: new Set(
+      retryOn
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+    asked: isRecord(retry['num_retries'])
+      ? Number(retry['num_retries']['value'])
+      : retryOn === ''
+        ? 0
+        : 1,
+    perTryMs: durationMs(retry['per_try_timeout']),
+    retriableStatusCodes: Array.isArray(retry['retriable_status_codes'])
+      ? (retry['retriable_status_codes'] as unknown[]).map(Number)
+      : [],
+  };
+}
+
+/** A compiled route retry capped by the cluster's `max_retries`. */
+export function capRetries(retry: RouteRetry, maxRetries: number): RetryPolicy {
+  return {
+    timeoutMs: retry.timeoutMs,
+    retryOn: retry.retryOn,
+    numRetries: Math.min(retry.asked, maxRetries),
+    perTryMs: retry.perTryMs,
+    retriableStatusCodes: retry.retriableStatusCodes,
+  };
+}
 
 /** The retry policy of a route action, capped by the cluster's `max_retries`. */
 export function retryPolicyOf(action: R, maxRetries: number): RetryPolicy {
-  let base = compiled.get(action);
-  if (base === undefined) {
-    const retry = isRecord(action['retry_policy']) ? action['retry_policy'] : {};
-    const retryOn = typeof retry['retry_on'] === 'string' ? retry['retry_on'] : '';
-    base = {
-      timeoutMs: durationMs(action['timeout']) ?? 15_000,
-      retryOn: new Set(
-        retryOn
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== ''),
-      ),
-      asked: isRecord(retry['num_retries'])
-        ? Number(retry['num_retries']['value'])
-        : retryOn === ''
-          ? 0
-          : 1,
-      perTryMs: durationMs(retry['per_try_timeout']),
-      retriableStatusCodes: Array.isArray(retry['retriable_status_codes'])
-        ? (retry['retriable_status_codes'] as unknown[]).map(Number)
-        : [],
-    };
-    compiled.set(action, base);
-  }
-  const { asked, ...rest } = base;
-  return { ...rest, numRetries: Math.min(asked, maxRetries) };
+  return capRetries(compileRetry(action), maxRetries);
 }
 
 /** What an attempt ended with. */

@@ -11,7 +11,10 @@ import {
   type SafeRegex,
   type SafeRewrite,
 } from '../../regex/index.js';
+import { compileHeaderOps, fraction, type HeaderOps } from '../envoy-values.js';
 import { compileMatch, matches, type RouteMatcherConfig } from './route-match.js';
+import { compileRetry, type RouteRetry } from './retry-policy.js';
+import { compileFault, type FaultConfig } from './fault-config.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -70,6 +73,16 @@ export interface RouteEntry {
   readonly raw: Record<string, unknown>;
   readonly match: RouteMatcherConfig;
   readonly action: RouteActionConfig;
+  /** `timeout` and `retry_policy`, before the cluster's `max_retries` cap. */
+  readonly retry: RouteRetry;
+  /** `request_mirror_policies`: cluster and share of requests (1 without runtime_fraction). */
+  readonly mirrors: readonly { readonly cluster: string; readonly share: number }[];
+  /** `hash_policy` entries (hash-lb.ts reads them for RING_HASH/MAGLEV clusters). */
+  readonly hashPolicy: readonly Record<string, unknown>[];
+  /** The fault filter's per-route config (rolled only when the HCM runs the filter). */
+  readonly fault: FaultConfig;
+  readonly requestHeaders: HeaderOps;
+  readonly responseHeaders: HeaderOps;
 }
 
 /** A virtual host, compiled; `raw` carries its header operations and per-filter configs. */
@@ -78,10 +91,14 @@ export interface VirtualHostConfig {
   /** Its domains, lower-cased. */
   readonly domains: readonly string[];
   readonly routes: readonly RouteEntry[];
+  readonly requestHeaders: HeaderOps;
+  readonly responseHeaders: HeaderOps;
 }
 
 /** A RouteConfiguration as the router reads it per request (compiled before the ACK). */
 export interface RouteConfig {
+  /** The accepted resource it was compiled from (an RDS update that keeps it keeps this too). */
+  readonly source: Record<string, unknown>;
   readonly virtualHosts: readonly VirtualHostConfig[];
 }
 
@@ -160,9 +177,40 @@ function compileAction(
   };
 }
 
+/** The route action's retry, mirror and hash settings (defaults without a `route` action). */
+function actionSettingsOf(
+  action: Record<string, unknown>,
+): Pick<RouteEntry, 'retry' | 'mirrors' | 'hashPolicy'> {
+  return {
+    retry: compileRetry(action),
+    mirrors: records(action['request_mirror_policies']).map((m) => ({
+      cluster: typeof m['cluster'] === 'string' ? m['cluster'] : '',
+      share: isRecord(m['runtime_fraction']) ? fraction(m['runtime_fraction']['default_value']) : 1,
+    })),
+    hashPolicy: records(action['hash_policy']),
+  };
+}
+
+function headerOpsOf(holder: Record<string, unknown>): {
+  requestHeaders: HeaderOps;
+  responseHeaders: HeaderOps;
+} {
+  return {
+    requestHeaders: compileHeaderOps(
+      holder['request_headers_to_add'],
+      holder['request_headers_to_remove'],
+    ),
+    responseHeaders: compileHeaderOps(
+      holder['response_headers_to_add'],
+      holder['response_headers_to_remove'],
+    ),
+  };
+}
+
 /** Compiles an accepted RouteConfiguration (route-config.ts has already checked its fields). */
 export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteConfig {
   return {
+    source: routeConfig,
     virtualHosts: records(routeConfig['virtual_hosts']).map((vhost) => ({
       raw: vhost,
       domains: (Array.isArray(vhost['domains']) ? vhost['domains'] : [])
@@ -170,8 +218,16 @@ export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteC
         .map((d) => d.toLowerCase()),
       routes: records(vhost['routes']).map((route) => {
         const match = isRecord(route['match']) ? route['match'] : {};
-        return { raw: route, match: compileMatch(match), action: compileAction(route, match) };
+        return {
+          raw: route,
+          match: compileMatch(match),
+          action: compileAction(route, match),
+          ...actionSettingsOf(isRecord(route['route']) ? route['route'] : {}),
+          fault: compileFault(route),
+          ...headerOpsOf(route),
+        };
       }),
+      ...headerOpsOf(vhost),
     })),
   };
 }
@@ -196,17 +252,24 @@ export function selectVirtualHost(
   return best;
 }
 
+/** A matched virtual host and route: compiled, and the accepted resource's (filter configs). */
+export interface RouteMatch {
+  readonly vhost: Record<string, unknown>;
+  readonly route: Record<string, unknown>;
+  readonly host: VirtualHostConfig;
+  readonly entry: RouteEntry;
+}
+
 /** The virtual host and first matching route for `request`, or undefined. */
 export function matchRoute(
   routeConfig: RouteConfig,
   request: RouteRequest,
-):
-  | { vhost: Record<string, unknown>; route: Record<string, unknown>; entry: RouteEntry }
-  | undefined {
+): RouteMatch | undefined {
   const vhost = selectVirtualHost(routeConfig, request.authority);
   if (vhost === undefined) return undefined;
   for (const entry of vhost.routes)
-    if (matches(entry.match, request)) return { vhost: vhost.raw, route: entry.raw, entry };
+    if (matches(entry.match, request))
+      return { vhost: vhost.raw, route: entry.raw, host: vhost, entry };
   return undefined;
 }
 

@@ -13,7 +13,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type * as http from 'node:http';
-import { str } from '../../xds/index.js';
 import {
   childSpan,
   injectTraceContext,
@@ -22,19 +21,17 @@ import {
   PEER_METADATA_ID_HEADER,
   type SpanContext,
 } from '../../telemetry/index.js';
-import { applyHeaderOps, chance, fraction as fractionOf } from '../envoy-values.js';
+import { applyCompiledHeaderOps, chance } from '../envoy-values.js';
 import { forwardedRequestHeaders } from '../forwarded-headers.js';
 import type { RequestHeaders, RequestTarget, RouteRequest } from '../http/types.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
-import { hcmForPort, matchRoute, type RouteDecision } from './route-table.js';
+import { hcmForPort, matchRoute, type RouteDecision, type RouteMatch } from './route-table.js';
 
 type R = Record<string, unknown>;
 const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
-const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
 const rec = (v: unknown): R => (isRecord(v) ? v : {});
 
-/** A matched virtual host and route. */
-export type RouteMatch = NonNullable<ReturnType<typeof matchRoute>>;
+export type { RouteMatch };
 /** A decision that sends the request to a cluster. */
 export type ClusterDecision = Extract<RouteDecision, { kind: 'cluster' }>;
 
@@ -140,7 +137,6 @@ export function upstreamHead(
   decision: ClusterDecision,
   traceSampling: number,
 ): UpstreamHead {
-  const route = match.route;
   const action = match.entry.action;
   const headers = forwardedRequestHeaders(headersIn);
   // Only this proxy speaks for its workload: an app's own peer headers never leave.
@@ -155,38 +151,13 @@ export function upstreamHead(
   const parent = parseTraceContext(headersIn);
   const span = childSpan(parent, parent === undefined ? { sampled: chance(traceSampling) } : {});
   injectTraceContext(headers, span);
-  applyHeaderOps(
-    headers,
-    match.vhost['request_headers_to_add'],
-    match.vhost['request_headers_to_remove'],
-  );
-  applyHeaderOps(headers, route['request_headers_to_add'], route['request_headers_to_remove']);
+  applyCompiledHeaderOps(headers, match.host.requestHeaders);
+  applyCompiledHeaderOps(headers, match.entry.requestHeaders);
   return { headers, path: rewrittenPath(target.path, match, decision), span };
 }
 
 /** The route's response header operations, then the virtual host's (Envoy's order). */
 export function applyResponseHeaderOps(headers: http.OutgoingHttpHeaders, match: RouteMatch): void {
-  applyHeaderOps(
-    headers,
-    match.route['response_headers_to_add'],
-    match.route['response_headers_to_remove'],
-  );
-  applyHeaderOps(
-    headers,
-    match.vhost['response_headers_to_add'],
-    match.vhost['response_headers_to_remove'],
-  );
-}
-
-/** The route action (`route.route`) of a match, for the retry policy, mirrors and hashing. */
-export function routeAction(match: RouteMatch): R {
-  return rec(match.route['route']);
-}
-
-/** The route's mirror policies: cluster and share of requests (1 without runtime_fraction, as Envoy). */
-export function mirrorsOf(match: RouteMatch): { cluster: string; share: number }[] {
-  return records(routeAction(match)['request_mirror_policies']).map((m) => ({
-    cluster: str(m['cluster']),
-    share: isRecord(m['runtime_fraction']) ? fractionOf(m['runtime_fraction']['default_value']) : 1,
-  }));
+  applyCompiledHeaderOps(headers, match.entry.responseHeaders);
+  applyCompiledHeaderOps(headers, match.host.responseHeaders);
 }
