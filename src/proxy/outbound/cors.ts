@@ -14,7 +14,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { list, rec, str } from '../../xds/index.js';
-import { stringMatch } from './route-match.js';
+import { compileStringMatcher, stringMatches, type StringMatcherConfig } from './route-match.js';
 
 /** What the CORS filter does with one request. */
 export type CorsOutcome =
@@ -31,10 +31,18 @@ function header(headers: IncomingHttpHeaders, name: string): string {
   return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
 }
 
-function originAllowed(policy: Record<string, unknown>, origin: string): boolean {
-  return list(policy['allow_origin_string_match']).some(
-    (m) => m['exact'] === '*' || stringMatch(m, origin),
-  );
+/** A route's CorsPolicy, compiled with the route before the ACK. */
+export interface CorsConfig {
+  /** An exact `*` matcher: every origin is allowed (and echoed). */
+  readonly anyOrigin: boolean;
+  readonly origins: readonly StringMatcherConfig[];
+  readonly credentials: boolean;
+  /** `forward_not_matching_preflights` (default true). */
+  readonly forwardNotMatching: boolean;
+  readonly methods: string;
+  readonly headers: string;
+  readonly maxAge: string;
+  readonly expose: string;
 }
 
 /** A google.protobuf.BoolValue as decoded (`{value: true}`), or a bare boolean. */
@@ -44,50 +52,57 @@ function boolValue(value: unknown): boolean | undefined {
   return typeof inner === 'boolean' ? inner : undefined;
 }
 
-/** The CORS outcome for a request under `policy` (a CorsPolicy; undefined = no CORS on the route). */
+/** Compiles a route's CorsPolicy (its `typed_per_filter_config` entry). */
+export function compileCors(policy: Record<string, unknown>): CorsConfig {
+  const matchers = list(policy['allow_origin_string_match']);
+  return {
+    anyOrigin: matchers.some((m) => m['exact'] === '*'),
+    origins: matchers.map(compileStringMatcher),
+    credentials: boolValue(policy['allow_credentials']) === true,
+    forwardNotMatching: boolValue(policy['forward_not_matching_preflights']) !== false,
+    methods: str(policy['allow_methods']),
+    headers: str(policy['allow_headers']),
+    maxAge: str(policy['max_age']),
+    expose: str(policy['expose_headers']),
+  };
+}
+
+/** The CorsPolicy of an accepted route, if it has one. */
+export function routeCors(route: Record<string, unknown>): CorsConfig | undefined {
+  const perFilter = rec(route['typed_per_filter_config']);
+  return 'envoy.filters.http.cors' in perFilter
+    ? compileCors(rec(perFilter['envoy.filters.http.cors']))
+    : undefined;
+}
+
+/** The CORS outcome for a request under `policy` (undefined = no CORS on the route). */
 export function corsOutcome(
-  policy: Record<string, unknown> | undefined,
+  policy: CorsConfig | undefined,
   method: string | undefined,
   headers: IncomingHttpHeaders,
 ): CorsOutcome {
   if (policy === undefined) return NONE;
   const origin = header(headers, 'origin');
   if (origin === '') return NONE;
-  const allowed = originAllowed(policy, origin);
-  const credentials = boolValue(policy['allow_credentials']) === true;
+  const allowed = policy.anyOrigin || policy.origins.some((m) => stringMatches(m, origin));
   const preflight = method === 'OPTIONS' && header(headers, 'access-control-request-method') !== '';
   if (preflight) {
-    if (!allowed)
-      return boolValue(policy['forward_not_matching_preflights']) === false
-        ? { kind: 'preflight', headers: {} }
-        : NONE;
+    if (!allowed) return policy.forwardNotMatching ? NONE : { kind: 'preflight', headers: {} };
     const out: OutgoingHttpHeaders = { 'access-control-allow-origin': origin };
-    if (credentials) out['access-control-allow-credentials'] = 'true';
-    const methods = str(policy['allow_methods']);
-    if (methods !== '') out['access-control-allow-methods'] = methods;
-    const allowHeaders = str(policy['allow_headers']);
-    if (allowHeaders !== '') out['access-control-allow-headers'] = allowHeaders;
-    const maxAge = str(policy['max_age']);
-    if (maxAge !== '') out['access-control-max-age'] = maxAge;
+    if (policy.credentials) out['access-control-allow-credentials'] = 'true';
+    if (policy.methods !== '') out['access-control-allow-methods'] = policy.methods;
+    if (policy.headers !== '') out['access-control-allow-headers'] = policy.headers;
+    if (policy.maxAge !== '') out['access-control-max-age'] = policy.maxAge;
     return { kind: 'preflight', headers: out };
   }
   if (!allowed) return NONE;
   const out: OutgoingHttpHeaders = { 'access-control-allow-origin': origin };
-  if (credentials) out['access-control-allow-credentials'] = 'true';
-  const expose = str(policy['expose_headers']);
-  if (expose !== '') out['access-control-expose-headers'] = expose;
+  if (policy.credentials) out['access-control-allow-credentials'] = 'true';
+  if (policy.expose !== '') out['access-control-expose-headers'] = policy.expose;
   return { kind: 'response', headers: out };
 }
 
-/** The route's CorsPolicy when the HCM runs the CORS filter. */
-export function corsPolicyOf(
-  hcm: Record<string, unknown> | undefined,
-  route: Record<string, unknown>,
-): Record<string, unknown> | undefined {
-  const enabled = list(hcm?.['http_filters']).some((f) => f['name'] === 'envoy.filters.http.cors');
-  if (!enabled) return undefined;
-  const perFilter = rec(route['typed_per_filter_config']);
-  return 'envoy.filters.http.cors' in perFilter
-    ? rec(perFilter['envoy.filters.http.cors'])
-    : undefined;
+/** True when the HCM runs the CORS filter (otherwise a route's policy is not applied). */
+export function corsEnabled(hcm: Record<string, unknown> | undefined): boolean {
+  return list(hcm?.['http_filters']).some((f) => f['name'] === 'envoy.filters.http.cors');
 }

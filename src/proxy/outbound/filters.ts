@@ -12,7 +12,7 @@ import { chance } from '../envoy-values.js';
 import type { Exchange } from '../http/types.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import { hcmRateLimit, routeRateLimit, type LocalRateLimiter } from '../local-rate-limit.js';
-import { corsOutcome, corsPolicyOf } from './cors.js';
+import { corsEnabled, corsOutcome } from './cors.js';
 import { NO_FAULT } from './fault-config.js';
 import type { RouteMatch } from './router.js';
 
@@ -51,7 +51,8 @@ export function runRequestFilters(
   let cors: OutgoingHttpHeaders | undefined;
   if (setResponseHeaders) {
     // CORS (before fault and router): preflights from allowed origins are answered here.
-    const outcome = corsOutcome(corsPolicyOf(hcm, match.route), ex.head.method, ex.head.headers);
+    const policy = corsEnabled(hcm) ? match.entry.cors : undefined;
+    const outcome = corsOutcome(policy, ex.head.method, ex.head.headers);
     if (outcome.kind === 'preflight') return { kind: 'preflight', headers: outcome.headers };
     if (outcome.kind === 'response') {
       cors = outcome.headers;

@@ -14,8 +14,6 @@ type R = Record<string, unknown>;
 const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
 const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
 
-const compiled = new WeakMap<object, SafeRegex | null>();
-
 /**
  * The RE2 regex of a `safe_regex` (full match, linear time). Resource validation NACKs any
  * pattern that does not compile, so null (never matches) is only reached by unvalidated input.
@@ -30,30 +28,6 @@ function compileRegex(holder: Record<string, unknown>): SafeRegex | null {
   }
 }
 
-/** A `safe_regex` cached per config object, for matchers not yet in the typed config (CORS). */
-function regexOf(holder: Record<string, unknown>): SafeRegex | null {
-  const hit = compiled.get(holder);
-  if (hit !== undefined) return hit;
-  const re = compileRegex(holder);
-  compiled.set(holder, re);
-  return re;
-}
-
-/** Envoy StringMatcher (exact, prefix, suffix, contains, safe_regex; ignore_case) on a raw matcher. */
-export function stringMatch(matcher: Record<string, unknown>, value: string): boolean {
-  const ignoreCase = matcher['ignore_case'] === true;
-  const v = ignoreCase ? value.toLowerCase() : value;
-  const norm = (s: unknown): string =>
-    typeof s === 'string' ? (ignoreCase ? s.toLowerCase() : s) : '';
-  if ('exact' in matcher) return v === norm(matcher['exact']);
-  if ('prefix' in matcher) return v.startsWith(norm(matcher['prefix']));
-  if ('suffix' in matcher) return v.endsWith(norm(matcher['suffix']));
-  if ('contains' in matcher) return v.includes(norm(matcher['contains']));
-  const regex = matcher['safe_regex'];
-  if (isRecord(regex)) return regexOf(regex)?.fullMatch(value) === true;
-  return false;
-}
-
 /** A StringMatcher compiled: its kind, its (case-folded) operand, its regex. */
 export interface StringMatcherConfig {
   readonly kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex' | 'never';
@@ -62,7 +36,7 @@ export interface StringMatcherConfig {
   readonly regex: SafeRegex | null;
 }
 
-function compileStringMatcher(matcher: Record<string, unknown>): StringMatcherConfig {
+export function compileStringMatcher(matcher: Record<string, unknown>): StringMatcherConfig {
   const ignoreCase = matcher['ignore_case'] === true;
   const norm = (s: unknown): string =>
     typeof s === 'string' ? (ignoreCase ? s.toLowerCase() : s) : '';
@@ -73,7 +47,7 @@ function compileStringMatcher(matcher: Record<string, unknown>): StringMatcherCo
   return { kind: 'never', value: '', ignoreCase, regex: null };
 }
 
-function stringMatches(m: StringMatcherConfig, value: string): boolean {
+export function stringMatches(m: StringMatcherConfig, value: string): boolean {
   const v = m.ignoreCase ? value.toLowerCase() : value;
   switch (m.kind) {
     case 'exact':

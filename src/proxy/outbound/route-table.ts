@@ -15,6 +15,7 @@ import { compileHeaderOps, fraction, type HeaderOps } from '../envoy-values.js';
 import { compileMatch, matches, type RouteMatcherConfig } from './route-match.js';
 import { compileRetry, type RouteRetry } from './retry-policy.js';
 import { compileFault, type FaultConfig } from './fault-config.js';
+import { routeCors, type CorsConfig } from './cors.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -81,6 +82,8 @@ export interface RouteEntry {
   readonly hashPolicy: readonly Record<string, unknown>[];
   /** The fault filter's per-route config (rolled only when the HCM runs the filter). */
   readonly fault: FaultConfig;
+  /** The CORS filter's per-route policy (applied only when the HCM runs the filter). */
+  readonly cors: CorsConfig | undefined;
   readonly requestHeaders: HeaderOps;
   readonly responseHeaders: HeaderOps;
 }
@@ -224,6 +227,7 @@ export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteC
           action: compileAction(route, match),
           ...actionSettingsOf(isRecord(route['route']) ? route['route'] : {}),
           fault: compileFault(route),
+          cors: routeCors(route),
           ...headerOpsOf(route),
         };
       }),
