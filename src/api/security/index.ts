@@ -6,11 +6,3 @@ export {
   validateSecurityResource,
   type SecurityKind,
 } from './validate.js';
-export {
-  escapeRegex,
-  isPathTemplate,
-  namespaceRegex,
-  pathTemplateRegex,
-  serviceAccountRegex,
-  trustDomainRegex,
-} from '../../regex/index.js';
