@@ -96,26 +96,31 @@ const REJECT = new Set(['REJECT_REQUEST', 2]);
 
 const policies = new WeakMap<object, RequestHeadPolicy>();
 
-/** The request-head policy of an HCM's typed_config (read once per accepted config object). */
+/** Compiles the request-head policy of an HCM's typed_config (none: Envoy's defaults). */
+export function compileRequestHeadPolicy(hcm: R | undefined): RequestHeadPolicy {
+  const config = hcm ?? {};
+  const normalize = rec(config['normalize_path'])['value'] !== false;
+  const merge = config['merge_slashes'] === true;
+  const escaped = config['path_with_escaped_slashes_action'];
+  return {
+    normalization: !normalize
+      ? 'NONE'
+      : UNESCAPE.has(escaped as string)
+        ? 'DECODE_AND_MERGE_SLASHES'
+        : merge
+          ? 'MERGE_SLASHES'
+          : 'BASE',
+    rejectEscapedSlashes: REJECT.has(escaped as string),
+    acceptHttp10: rec(config['http_protocol_options'])['accept_http_10'] === true,
+  };
+}
+
+/** The request-head policy of a raw HCM (inbound chains), cached per accepted config object. */
 export function requestHeadPolicy(hcm: R | undefined): RequestHeadPolicy {
   const key = hcm ?? DEFAULT_KEY;
   let policy = policies.get(key);
   if (policy === undefined) {
-    const config = hcm ?? {};
-    const normalize = rec(config['normalize_path'])['value'] !== false;
-    const merge = config['merge_slashes'] === true;
-    const escaped = config['path_with_escaped_slashes_action'];
-    policy = {
-      normalization: !normalize
-        ? 'NONE'
-        : UNESCAPE.has(escaped as string)
-          ? 'DECODE_AND_MERGE_SLASHES'
-          : merge
-            ? 'MERGE_SLASHES'
-            : 'BASE',
-      rejectEscapedSlashes: REJECT.has(escaped as string),
-      acceptHttp10: rec(config['http_protocol_options'])['accept_http_10'] === true,
-    };
+    policy = compileRequestHeadPolicy(hcm);
     policies.set(key, policy);
   }
   return policy;

@@ -39,6 +39,7 @@ import {
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
 } from '../request-head.js';
+import { compileHcm } from '../outbound/hcm-config.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
@@ -127,9 +128,11 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
     }
     sides = new Set();
   };
-  const httpSideFor = (hcm: R): { http1: http.Server; h2: H2Downstream<null> } => {
-    let side = httpSides.get(hcm);
+  const httpSideFor = (raw: R): { http1: http.Server; h2: H2Downstream<null> } => {
+    let side = httpSides.get(raw);
     if (side === undefined) {
+      // Compiled once per accepted HCM object, with the side that serves it.
+      const hcm = compileHcm(raw);
       // The same head bounds as the explicit outbound listener: without them a captured
       // connection that sent half a request line was held for Node's 60 s (or longer:
       // Node's sweep misses connections handed over with emit('connection')).
@@ -163,7 +166,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
         });
       });
       side = { http1, h2 };
-      httpSides.set(hcm, side);
+      httpSides.set(raw, side);
       sides.add(side);
     }
     return side;

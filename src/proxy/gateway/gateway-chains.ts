@@ -20,6 +20,7 @@ import {
   SERVER_TLS_DEFAULTS,
 } from '../../identity/workload.js';
 import { containSocket } from '../listeners/containment.js';
+import { compileHcm, type HcmConfig } from '../outbound/hcm-config.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
 
@@ -31,7 +32,7 @@ interface TlsMaterial {
 
 /** What a chain does with a connection: HTTP through its HttpConnectionManager, or tcp_proxy. */
 export type ChainAction =
-  | { readonly kind: 'http'; readonly hcm: Record<string, unknown> }
+  | { readonly kind: 'http'; readonly hcm: HcmConfig }
   | { readonly kind: 'tcp'; readonly tcpProxy: Record<string, unknown> };
 
 export interface TlsChain {
@@ -98,7 +99,7 @@ export function actionOf(chain: Record<string, unknown>): ChainAction {
   const tcp = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
   if (tcp !== undefined) return { kind: 'tcp', tcpProxy: rec(tcp['typed_config']) };
   const hcm = filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager');
-  return { kind: 'http', hcm: rec(hcm?.['typed_config']) };
+  return { kind: 'http', hcm: compileHcm(rec(hcm?.['typed_config'])) };
 }
 
 /** A chain's TLS context from SDS secrets or files; undefined while material is missing. */
@@ -155,7 +156,7 @@ export interface GatewayChainOptions {
   readonly secrets: SecretStore;
   readonly logger: Logger;
   /** Compiles an HCM's policy filters now, so a bad one is NACKed and not met per request. */
-  compileHttp(hcm: Record<string, unknown>): void;
+  compileHttp(hcm: HcmConfig): void;
   /** A terminated TLS connection and the chain its SNI picked (verified: suite, MUTUAL). */
   secured(socket: tls.TLSSocket, action: ChainAction): void;
 }

@@ -25,16 +25,13 @@ import {
 } from '../h2-downstream.js';
 import { rejectUpgrade } from '../http-upgrade.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
-import {
-  checkRequestHead,
-  rejectionHeaders,
-  rejectOnSocket,
-  requestHeadPolicy,
-} from '../request-head.js';
+import { checkRequestHead, rejectionHeaders, rejectOnSocket } from '../request-head.js';
+import type { HcmConfig } from '../outbound/hcm-config.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import { createHandedOffHttpServer } from '../listeners/http-server.js';
 
-type Hcm = Record<string, unknown>;
+/** The gateway chain's HttpConnectionManager, compiled with its chain (before the ACK). */
+type Hcm = HcmConfig;
 
 /** The HTTP/1.1 server and HTTP/2 side of one gateway listener. */
 export interface GatewayHttpSide {
@@ -60,7 +57,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
   const evaluatorOf = (hcm: Hcm): PolicyEvaluator => {
     let evaluator = evaluators.get(hcm);
     if (evaluator === undefined) {
-      evaluator = httpPolicyEvaluator(hcm);
+      evaluator = httpPolicyEvaluator(hcm.raw);
       evaluators.set(hcm, evaluator);
     }
     return evaluator;
@@ -114,7 +111,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
       return;
     }
     // The request head is checked and its path normalised before policy and routing see it.
-    const rejected = checkRequestHead(req, requestHeadPolicy(hcm));
+    const rejected = checkRequestHead(req, hcm.requestHead);
     if (rejected !== undefined) {
       res.writeHead(rejected.status, rejectionHeaders(req, rejected));
       res.end(rejected.body);
@@ -147,7 +144,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
       rejectUpgrade(socket, 404, '');
       return;
     }
-    const rejected = checkRequestHead(req, requestHeadPolicy(hcm));
+    const rejected = checkRequestHead(req, hcm.requestHead);
     if (rejected !== undefined) {
       rejectOnSocket(socket, rejected);
       return;

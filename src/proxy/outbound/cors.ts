@@ -101,8 +101,3 @@ export function corsOutcome(
   if (policy.expose !== '') out['access-control-expose-headers'] = policy.expose;
   return { kind: 'response', headers: out };
 }
-
-/** True when the HCM runs the CORS filter (otherwise a route's policy is not applied). */
-export function corsEnabled(hcm: Record<string, unknown> | undefined): boolean {
-  return list(hcm?.['http_filters']).some((f) => f['name'] === 'envoy.filters.http.cors');
-}

@@ -11,14 +11,11 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { chance } from '../envoy-values.js';
 import type { Exchange } from '../http/types.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
-import { hcmRateLimit, routeRateLimit, type LocalRateLimiter } from '../local-rate-limit.js';
-import { corsEnabled, corsOutcome } from './cors.js';
+import { routeRateLimit, type LocalRateLimiter } from '../local-rate-limit.js';
+import { corsOutcome } from './cors.js';
+import type { HcmConfig } from './hcm-config.js';
 import { NO_FAULT } from './fault-config.js';
 import type { RouteMatch } from './router.js';
-
-type R = Record<string, unknown>;
-const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
-const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
 
 /** A filter answered: a CORS preflight (200 with `headers`) or a failure. */
 export type FilterStop =
@@ -43,7 +40,7 @@ export interface FilterPass {
  */
 export function runRequestFilters(
   ex: Exchange,
-  hcm: R | undefined,
+  hcm: HcmConfig | undefined,
   match: RouteMatch,
   limiter: LocalRateLimiter,
   setResponseHeaders: boolean,
@@ -51,7 +48,7 @@ export function runRequestFilters(
   let cors: OutgoingHttpHeaders | undefined;
   if (setResponseHeaders) {
     // CORS (before fault and router): preflights from allowed origins are answered here.
-    const policy = corsEnabled(hcm) ? match.entry.cors : undefined;
+    const policy = hcm?.cors === true ? match.entry.cors : undefined;
     const outcome = corsOutcome(policy, ex.head.method, ex.head.headers);
     if (outcome.kind === 'preflight') return { kind: 'preflight', headers: outcome.headers };
     if (outcome.kind === 'response') {
@@ -61,7 +58,7 @@ export function runRequestFilters(
     }
   }
   // Local rate limit (after CORS, before fault and router).
-  const limit = limiter.check(hcmRateLimit(hcm), routeRateLimit(match.route), ex.connection);
+  const limit = limiter.check(hcm?.rateLimit, routeRateLimit(match.route), ex.connection);
   if (limit?.kind === 'limited')
     return {
       kind: 'failure',
@@ -87,11 +84,8 @@ export interface FaultRoll {
 }
 
 /** Envoy's fault filter (envoy.filters.http.fault, per-route config), only when the HCM runs it. */
-export function rollFault(hcm: R | undefined, match: RouteMatch): FaultRoll {
-  const enabled = records(hcm?.['http_filters']).some(
-    (f) => f['name'] === 'envoy.filters.http.fault',
-  );
-  const f = enabled ? match.entry.fault : NO_FAULT;
+export function rollFault(hcm: HcmConfig | undefined, match: RouteMatch): FaultRoll {
+  const f = hcm?.fault === true ? match.entry.fault : NO_FAULT;
   const delayMs = f.delayMs !== undefined && chance(f.delayShare) ? f.delayMs : undefined;
   const abort =
     f.abort !== undefined && chance(f.abortShare)

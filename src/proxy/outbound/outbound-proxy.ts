@@ -39,11 +39,11 @@ import { createLocalRateLimiter, downstreamConnection } from '../local-rate-limi
 import {
   answerParseError,
   checkRequestHead,
+  compileRequestHeadPolicy,
   enforceHeadersTimeout,
   CONNECTION_CHECK_INTERVAL_MS,
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
-  requestHeadPolicy,
   rejectOnSocket,
   type HeadRejection,
 } from '../request-head.js';
@@ -57,6 +57,10 @@ import { answerFailure, forward, type ForwardLayers } from './retry-handler.js';
 import { capRetries } from './retry-policy.js';
 import { decide } from './route-table.js';
 import { hcmFor, routeIn, targetOf, upstreamHead } from './router.js';
+import type { HcmConfig } from './hcm-config.js';
+
+/** Envoy's defaults, for a target port whose chain has no HCM (nothing routes there). */
+const DEFAULT_HEAD_POLICY = compileRequestHeadPolicy(undefined);
 import { createConnectHandler } from './connect-tunnel.js';
 import { relayRoutedUpgrade, tcpProxy } from './tunnels.js';
 import type { OutboundProxy, OutboundProxyOptions } from './outbound-types.js';
@@ -67,8 +71,6 @@ export type {
   OutboundRecord,
   OutboundTcpRecord,
 } from './outbound-types.js';
-
-type R = Record<string, unknown>;
 
 /** Starts nothing; `listen()` binds the outbound listener. */
 export function createOutboundProxy(options: OutboundProxyOptions): OutboundProxy {
@@ -122,7 +124,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   const checkedTarget = (
     req: AnyRequest,
     snapshot: XdsSnapshot,
-    hcmOverride: R | undefined,
+    hcmOverride: HcmConfig | undefined,
     defaultPort = 80,
   ): { target: RequestTarget } | { rejection: HeadRejection } => {
     const invalid = {
@@ -132,7 +134,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     if (first === undefined) return invalid;
     const rejection = checkRequestHead(
       req,
-      requestHeadPolicy(hcmFor(snapshot, listenerName, first.port, hcmOverride)),
+      hcmFor(snapshot, listenerName, first.port, hcmOverride)?.requestHead ?? DEFAULT_HEAD_POLICY,
     );
     if (rejection !== undefined) return { rejection };
     const target = targetOf(req.url ?? '', req.headers.host, defaultPort);
@@ -140,7 +142,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
   };
 
   /** Serves one request: routed by the outbound listener's chain for the target port, or by `hcmOverride` (gateways). */
-  const serve = (req: AnyRequest, res: AnyResponse, hcmOverride?: R): void => {
+  const serve = (req: AnyRequest, res: AnyResponse, hcmOverride?: HcmConfig): void => {
     const snapshot = options.snapshot();
     const checked = checkedTarget(req, snapshot, hcmOverride, tunnelPortOf(req));
     if ('rejection' in checked) {
@@ -276,7 +278,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     req: http.IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    hcmOverride?: R,
+    hcmOverride?: HcmConfig,
   ): void => {
     const snapshot = options.snapshot();
     const checked = checkedTarget(req, snapshot, hcmOverride);

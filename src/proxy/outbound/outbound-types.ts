@@ -11,6 +11,7 @@ import type {
 import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { HcmConfig } from './hcm-config.js';
 
 /** One finished outbound request, for access logs and metrics. */
 export interface OutboundRecord {
@@ -71,14 +72,9 @@ export interface OutboundProxyOptions {
 export interface OutboundProxy {
   readonly server: http.Server;
   /** Routes a request with the given HttpConnectionManager (gateway listeners). */
-  handle(req: AnyRequest, res: AnyResponse, hcm: Record<string, unknown>): void;
+  handle(req: AnyRequest, res: AnyResponse, hcm: HcmConfig): void;
   /** Routes an HTTP/1.1 Upgrade with the given HttpConnectionManager (gateway listeners). */
-  handleUpgrade(
-    req: http.IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    hcm: Record<string, unknown>,
-  ): void;
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, hcm: HcmConfig): void;
   /** Applies an accepted snapshot's side effects (active health checks start/stop). */
   sync(snapshot: XdsSnapshot): void;
   /**

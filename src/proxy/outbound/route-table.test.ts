@@ -162,9 +162,7 @@ test('the HCM for a port: the first chain that fits, in chain order (a port-less
       { ...at(80), filters: [{ typed_config: hcm('80 again') }] },
     ],
   });
-  const routeName = (port: number): unknown =>
-    (hcmForPort(listener, port)?.['rds'] as { route_config_name?: string } | undefined)
-      ?.route_config_name;
+  const routeName = (port: number): unknown => hcmForPort(listener, port)?.routeConfigName;
   assert.equal(routeName(80), '80');
   assert.equal(routeName(81), 'any', 'a port-less chain ahead of it wins');
   assert.equal(routeName(9), 'any');

@@ -16,6 +16,7 @@ import { compileMatch, matches, type RouteMatcherConfig } from './route-match.js
 import { compileRetry, type RouteRetry } from './retry-policy.js';
 import { compileFault, type FaultConfig } from './fault-config.js';
 import { routeCors, type CorsConfig } from './cors.js';
+import { compileHcm, type HcmConfig } from './hcm-config.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -335,38 +336,33 @@ const recordOf = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {})
 /** A listener's RDS HttpConnectionManagers by destination port (compiled before the ACK). */
 export interface ListenerHcms {
   /** The first chain's HCM per `destination_port`, with that chain's position. */
-  readonly byPort: ReadonlyMap<
-    number,
-    { readonly index: number; readonly hcm: Record<string, unknown> }
-  >;
+  readonly byPort: ReadonlyMap<number, { readonly index: number; readonly hcm: HcmConfig }>;
   /** The first chain without a `destination_port`, if any. */
-  readonly anyPort: { readonly index: number; readonly hcm: Record<string, unknown> } | undefined;
+  readonly anyPort: { readonly index: number; readonly hcm: HcmConfig } | undefined;
 }
 
 /** Indexes a listener's chains that carry an RDS HttpConnectionManager, in chain order. */
 export function compileListenerHcms(listener: Record<string, unknown>): ListenerHcms {
-  const byPort = new Map<number, { index: number; hcm: Record<string, unknown> }>();
-  let anyPort: { index: number; hcm: Record<string, unknown> } | undefined;
+  const byPort = new Map<number, { index: number; hcm: HcmConfig }>();
+  let anyPort: { index: number; hcm: HcmConfig } | undefined;
   for (const [index, chain] of records(listener['filter_chains']).entries()) {
     const match = recordOf(chain['filter_chain_match']);
     const wanted = isRecord(match['destination_port'])
       ? match['destination_port']['value']
       : undefined;
-    const hcm = records(chain['filters'])
+    const raw = records(chain['filters'])
       .map((filter) => recordOf(filter['typed_config']))
       .find((config) => isRecord(config['rds']));
-    if (hcm === undefined) continue;
-    if (wanted === undefined) anyPort ??= { index, hcm };
-    else if (!byPort.has(Number(wanted))) byPort.set(Number(wanted), { index, hcm });
+    if (raw === undefined) continue;
+    const port = Number(wanted);
+    if (wanted === undefined) anyPort ??= { index, hcm: compileHcm(raw) };
+    else if (!byPort.has(port)) byPort.set(port, { index, hcm: compileHcm(raw) });
   }
   return { byPort, anyPort };
 }
 
 /** The HCM of the listener's chain for `port` (first chain whose destination_port fits). */
-export function hcmForPort(
-  listener: ListenerHcms,
-  port: number,
-): Record<string, unknown> | undefined {
+export function hcmForPort(listener: ListenerHcms, port: number): HcmConfig | undefined {
   const specific = listener.byPort.get(port);
   const any = listener.anyPort;
   if (specific !== undefined && (any === undefined || specific.index < any.index))

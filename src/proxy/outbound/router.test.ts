@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import { compileHcm } from './hcm-config.js';
 import { compileListenerHcms, compileRouteConfig, decide } from './route-table.js';
 import { connectTargetOf, hcmFor, routeIn, targetOf, upstreamHead } from './router.js';
 
@@ -89,7 +90,7 @@ test('the outbound chain is chosen by destination port; the route through its RD
   assert.equal(match?.vhost['name'], 'reviews');
   assert.equal(routeIn(snapshot, hcm, { ...request, authority: 'other' }), undefined);
   // A gateway's own HCM wins over the listener's.
-  const own = { rds: { route_config_name: 'missing' } };
+  const own = compileHcm({ rds: { route_config_name: 'missing' } });
   assert.equal(hcmFor(snapshot, 'outbound', 9080, own), own);
   assert.equal(routeIn(snapshot, own, request), undefined);
 });

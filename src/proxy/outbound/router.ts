@@ -25,11 +25,8 @@ import { applyCompiledHeaderOps, chance } from '../envoy-values.js';
 import { forwardedRequestHeaders } from '../forwarded-headers.js';
 import type { RequestHeaders, RequestTarget, RouteRequest } from '../http/types.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
+import type { HcmConfig } from './hcm-config.js';
 import { hcmForPort, matchRoute, type RouteDecision, type RouteMatch } from './route-table.js';
-
-type R = Record<string, unknown>;
-const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
-const rec = (v: unknown): R => (isRecord(v) ? v : {});
 
 export type { RouteMatch };
 /** A decision that sends the request to a cluster. */
@@ -87,8 +84,8 @@ export function hcmFor(
   snapshot: XdsSnapshot,
   listenerName: string,
   port: number,
-  hcmOverride: R | undefined,
-): R | undefined {
+  hcmOverride: HcmConfig | undefined,
+): HcmConfig | undefined {
   if (hcmOverride !== undefined) return hcmOverride;
   const listener = snapshot.typed.listeners.get(listenerName);
   return listener === undefined ? undefined : hcmForPort(listener, port);
@@ -97,12 +94,11 @@ export function hcmFor(
 /** The route `request` matches in the HCM's RDS route configuration, if any. */
 export function routeIn(
   snapshot: XdsSnapshot,
-  hcm: R | undefined,
+  hcm: HcmConfig | undefined,
   request: RouteRequest,
 ): RouteMatch | undefined {
-  const routeName = rec(hcm?.['rds'])['route_config_name'];
-  const routeConfig =
-    typeof routeName === 'string' ? snapshot.typed.routes.get(routeName) : undefined;
+  const routeName = hcm?.routeConfigName;
+  const routeConfig = routeName === undefined ? undefined : snapshot.typed.routes.get(routeName);
   return routeConfig === undefined ? undefined : matchRoute(routeConfig, request);
 }
 

@@ -21,13 +21,14 @@ import { relayUpgrade, rejectUpgrade } from '../http-upgrade.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import type { RequestTarget } from '../http/types.js';
 import type { LocalRateLimiter } from '../local-rate-limit.js';
-import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
+import { routeRateLimit } from '../local-rate-limit.js';
 import { upgradeAllowed } from '../request-head.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { isClusterFailure, type ResolvedCluster } from './cluster.js';
 import { relayTcp, type TcpRelayTelemetry } from './tcp-relay.js';
 import { admitRequest, endpointKey, releaseRequest, type Endpoint } from './load-balancer.js';
 import type { ForwardLayers } from './retry-handler.js';
+import type { HcmConfig } from './hcm-config.js';
 import { decide } from './route-table.js';
 import { hcmFor, routeIn, upstreamHead, type RouteMatch } from './router.js';
 
@@ -101,7 +102,7 @@ export function relayRoutedUpgrade(
   socket: Duplex,
   head: Buffer,
   target: RequestTarget,
-  hcmOverride: R | undefined,
+  hcmOverride: HcmConfig | undefined,
   record: UpgradeRecord,
 ): void {
   const refuse = (failure: ProxyFailure, cluster = '', mtls = false): void => {
@@ -116,11 +117,11 @@ export function relayRoutedUpgrade(
     return;
   }
   // Envoy relays only the upgrade types its upgrade_configs allow; others get 403 (upgrade_failed).
-  if (!upgradeAllowed(str(req.headers.upgrade), hcm, match.route)) {
+  if (!upgradeAllowed(str(req.headers.upgrade), hcm?.raw, match.route)) {
     refuse(proxyFailure('PAL_ERR_PROXY_UPGRADE_REFUSED'));
     return;
   }
-  const limit = ctx.limiter.check(hcmRateLimit(hcm), routeRateLimit(match.route), ctx.connection);
+  const limit = ctx.limiter.check(hcm?.rateLimit, routeRateLimit(match.route), ctx.connection);
   if (limit?.kind === 'limited') {
     refuse(proxyFailure('PAL_ERR_PROXY_RATE_LIMITED', { status: limit.status }));
     return;

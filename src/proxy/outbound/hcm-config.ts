@@ -1,0 +1,42 @@
+/**
+ * An HttpConnectionManager as the outbound and gateway stacks read it per
+ * request, compiled when its listener (or gateway chain) is accepted: the RDS
+ * route configuration it names, its request-head policy, which HTTP filters
+ * it runs (CORS, fault) and its local rate limit filter config. `raw` stays
+ * for what is still read from the resource (upgrade configs, the gateway's
+ * RBAC/JWT filters, which it compiles itself before the ACK).
+ */
+import { list, rec } from '../../xds/index.js';
+import { LOCAL_RATE_LIMIT_FILTER } from '../local-rate-limit.js';
+import { compileRequestHeadPolicy, type RequestHeadPolicy } from '../request-head.js';
+
+export interface HcmConfig {
+  readonly raw: Record<string, unknown>;
+  /** `rds.route_config_name`, or undefined (no RDS: nothing routes). */
+  readonly routeConfigName: string | undefined;
+  readonly requestHead: RequestHeadPolicy;
+  /** The HCM runs envoy.filters.http.cors (a route's CORS policy applies). */
+  readonly cors: boolean;
+  /** The HCM runs envoy.filters.http.fault (a route's fault config applies). */
+  readonly fault: boolean;
+  /**
+   * The local rate limit filter's config, when the HCM runs it: the accepted object itself,
+   * which keys its token buckets (a new config starts full).
+   */
+  readonly rateLimit: Record<string, unknown> | undefined;
+}
+
+/** Compiles an accepted HCM's typed_config. */
+export function compileHcm(raw: Record<string, unknown>): HcmConfig {
+  const filters = list(raw['http_filters']);
+  const name = rec(raw['rds'])['route_config_name'];
+  const limit = filters.find((f) => f['name'] === LOCAL_RATE_LIMIT_FILTER);
+  return {
+    raw,
+    routeConfigName: typeof name === 'string' ? name : undefined,
+    requestHead: compileRequestHeadPolicy(raw),
+    cors: filters.some((f) => f['name'] === 'envoy.filters.http.cors'),
+    fault: filters.some((f) => f['name'] === 'envoy.filters.http.fault'),
+    rateLimit: limit === undefined ? undefined : rec(limit['typed_config']),
+  };
+}
