@@ -15,7 +15,14 @@
  * stages and cluster-wide sharing are not implemented: NACKed.
  */
 import { enumNumber, list, rec, str } from '../xds/index.js';
-import { applyHeaderOps, chance, durationMs as optionalMs, fraction } from './envoy-values.js';
+import {
+  applyCompiledHeaderOps,
+  chance,
+  compileHeaderOps,
+  durationMs as optionalMs,
+  fraction,
+  type HeaderOps,
+} from './envoy-values.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
 
 export const LOCAL_RATE_LIMIT_FILTER = 'envoy.filters.http.local_ratelimit';
@@ -100,9 +107,58 @@ export type RateLimitVerdict =
 interface Bucket {
   tokens: number;
   lastFill: number;
-  readonly max: number;
-  readonly perFill: number;
-  readonly intervalMs: number;
+}
+
+/**
+ * A LocalRateLimit config compiled when its HCM or route is accepted. The limiter keys its
+ * token buckets by this object: a bucket lives exactly as long as its compiled config.
+ */
+export interface RateLimitConfig {
+  /** `token_bucket`; without one the filter does nothing (Envoy). */
+  readonly bucket:
+    { readonly max: number; readonly perFill: number; readonly intervalMs: number } | undefined;
+  /** `filter_enabled` and `filter_enforced` as shares of requests (0 when absent, as Envoy). */
+  readonly enabledShare: number;
+  readonly enforcedShare: number;
+  readonly perConnection: boolean;
+  /** `enable_x_ratelimit_headers: DRAFT_VERSION_03`. */
+  readonly xRateLimitHeaders: boolean;
+  readonly headersWhenNotEnforced: HeaderOps;
+  readonly responseHeaders: HeaderOps;
+  /** `status` (429 when absent or not an HTTP status). */
+  readonly status: number;
+  /** `rate_limited_as_resource_exhausted`: gRPC RESOURCE_EXHAUSTED instead of the mapped status. */
+  readonly resourceExhausted: boolean;
+}
+
+/** Compiles an accepted LocalRateLimit config (localRateLimitProblems has checked it). */
+export function compileRateLimit(config: R): RateLimitConfig {
+  const spec = config['token_bucket'];
+  const bucket = rec(spec);
+  const perFill = rec(bucket['tokens_per_fill'])['value'];
+  const draft = str(config['enable_x_ratelimit_headers']);
+  const code = enumNumber('envoy.type.v3.StatusCode', rec(config['status'])['code']) ?? 0;
+  return {
+    bucket:
+      spec === undefined
+        ? undefined
+        : {
+            max: Number(bucket['max_tokens'] ?? 1),
+            perFill: perFill === undefined ? 1 : Number(perFill),
+            intervalMs: durationMs(bucket['fill_interval']),
+          },
+    enabledShare: fraction(rec(config['filter_enabled'])['default_value']),
+    enforcedShare: fraction(rec(config['filter_enforced'])['default_value']),
+    perConnection: config['local_rate_limit_per_downstream_connection'] === true,
+    xRateLimitHeaders: draft === 'DRAFT_VERSION_03' || draft === '1',
+    headersWhenNotEnforced: compileHeaderOps(
+      config['request_headers_to_add_when_not_enforced'],
+      [],
+    ),
+    responseHeaders: compileHeaderOps(config['response_headers_to_add'], []),
+    status: code >= 200 ? code : 429,
+    resourceExhausted: config['rate_limited_as_resource_exhausted'] === true,
+  };
 }
 
 /** A process's local rate limiter; `now` is a monotonic clock in ms. */
@@ -113,41 +169,45 @@ export interface LocalRateLimiter {
    * buckets. Undefined when no bucket applies.
    */
   check(
-    filter: R | undefined,
-    route: R | undefined,
+    filter: RateLimitConfig | undefined,
+    route: RateLimitConfig | undefined,
     connection: object,
   ): RateLimitVerdict | undefined;
 }
 
-/** The per-route config of `route` for the local rate limit filter, if any. */
-export function routeRateLimit(route: R | undefined): R | undefined {
+/** The per-route config of `route` for the local rate limit filter, compiled, if any. */
+export function routeRateLimit(route: R | undefined): RateLimitConfig | undefined {
   const config = rec(route?.['typed_per_filter_config'])[LOCAL_RATE_LIMIT_FILTER];
-  return config === undefined ? undefined : rec(config);
+  return config === undefined ? undefined : compileRateLimit(rec(config));
 }
 
-const hcmFilters = new WeakMap<R, R | undefined>();
-
-/** The local rate limit filter's config in an HCM's `http_filters`, if it runs there. */
-export function hcmRateLimit(hcm: R | undefined): R | undefined {
-  if (hcm === undefined) return undefined;
-  // Looked up once per accepted HCM object: this runs on every request.
-  if (!hcmFilters.has(hcm)) {
-    const filter = list(hcm['http_filters']).find((f) => f['name'] === LOCAL_RATE_LIMIT_FILTER);
-    hcmFilters.set(hcm, filter === undefined ? undefined : rec(filter['typed_config']));
-  }
-  return hcmFilters.get(hcm);
+/** The local rate limit filter's config in an HCM's `http_filters`, compiled, if it runs there. */
+export function hcmRateLimit(hcm: R | undefined): RateLimitConfig | undefined {
+  const filter = list(hcm?.['http_filters']).find((f) => f['name'] === LOCAL_RATE_LIMIT_FILTER);
+  return filter === undefined ? undefined : compileRateLimit(rec(filter['typed_config']));
 }
 
-/** Creates a limiter; buckets are created on first use of each config object. */
+/** Header values as one string each (repeated ones joined with `,`). */
+function flatten(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]),
+  );
+}
+
+/** Creates a limiter; buckets are created on first use of each compiled config. */
 export function createLocalRateLimiter(
   now: () => number = () => performance.now(),
 ): LocalRateLimiter {
   const shared = new WeakMap<object, Bucket>();
   const perConnection = new WeakMap<object, WeakMap<object, Bucket>>();
 
-  const bucketOf = (config: R, connection: object): Bucket => {
+  const bucketOf = (
+    config: RateLimitConfig,
+    spec: NonNullable<RateLimitConfig['bucket']>,
+    connection: object,
+  ): Bucket => {
     let buckets = shared;
-    if (config['local_rate_limit_per_downstream_connection'] === true) {
+    if (config.perConnection) {
       let own = perConnection.get(connection);
       if (own === undefined) {
         own = new WeakMap();
@@ -157,22 +217,13 @@ export function createLocalRateLimiter(
     }
     let bucket = buckets.get(config);
     if (bucket === undefined) {
-      const spec = rec(config['token_bucket']);
-      const max = Number(spec['max_tokens'] ?? 1);
-      const perFill = rec(spec['tokens_per_fill'])['value'];
-      bucket = {
-        tokens: max,
-        lastFill: now(),
-        max,
-        perFill: perFill === undefined ? 1 : Number(perFill),
-        intervalMs: durationMs(spec['fill_interval']),
-      };
+      bucket = { tokens: spec.max, lastFill: now() };
       buckets.set(config, bucket);
     }
-    const fills = Math.floor((now() - bucket.lastFill) / bucket.intervalMs);
+    const fills = Math.floor((now() - bucket.lastFill) / spec.intervalMs);
     if (fills > 0) {
-      bucket.tokens = Math.min(bucket.max, bucket.tokens + fills * bucket.perFill);
-      bucket.lastFill += fills * bucket.intervalMs;
+      bucket.tokens = Math.min(spec.max, bucket.tokens + fills * spec.perFill);
+      bucket.lastFill += fills * spec.intervalMs;
     }
     return bucket;
   };
@@ -182,47 +233,35 @@ export function createLocalRateLimiter(
       // The filter must run in the HCM for a per-route config to mean anything (Envoy).
       if (filter === undefined) return undefined;
       const config = route ?? filter;
-      if (config['token_bucket'] === undefined) return undefined;
-      if (!chance(fraction(rec(config['filter_enabled'])['default_value']))) return undefined;
-      const bucket = bucketOf(config, connection);
+      const spec = config.bucket;
+      if (spec === undefined) return undefined;
+      if (!chance(config.enabledShare)) return undefined;
+      const bucket = bucketOf(config, spec, connection);
       const allowed = bucket.tokens >= 1;
       if (allowed) bucket.tokens -= 1;
       const responseHeaders: Record<string, string> = {};
-      const draft = str(config['enable_x_ratelimit_headers']);
-      if (draft === 'DRAFT_VERSION_03' || draft === '1') {
-        const resetMs = bucket.intervalMs - (now() - bucket.lastFill);
-        responseHeaders['x-ratelimit-limit'] = String(bucket.max);
+      if (config.xRateLimitHeaders) {
+        const resetMs = spec.intervalMs - (now() - bucket.lastFill);
+        responseHeaders['x-ratelimit-limit'] = String(spec.max);
         responseHeaders['x-ratelimit-remaining'] = String(Math.floor(bucket.tokens));
         responseHeaders['x-ratelimit-reset'] = String(Math.max(0, Math.ceil(resetMs / 1000)));
       }
       if (allowed) return { kind: 'pass', requestHeaders: {}, responseHeaders };
-      if (!chance(fraction(rec(config['filter_enforced'])['default_value']))) {
+      if (!chance(config.enforcedShare)) {
         const requestHeaders: Record<string, string | string[] | undefined> = {};
-        applyHeaderOps(requestHeaders, config['request_headers_to_add_when_not_enforced'], []);
-        return {
-          kind: 'pass',
-          requestHeaders: Object.fromEntries(
-            Object.entries(requestHeaders).map(([k, v]) => [
-              k,
-              Array.isArray(v) ? v.join(',') : String(v),
-            ]),
-          ),
-          responseHeaders,
-        };
+        applyCompiledHeaderOps(requestHeaders, config.headersWhenNotEnforced);
+        return { kind: 'pass', requestHeaders: flatten(requestHeaders), responseHeaders };
       }
       const headers: Record<string, string | string[] | undefined> = {
         ...responseHeaders,
         'x-envoy-ratelimited': 'true',
       };
-      applyHeaderOps(headers, config['response_headers_to_add'], []);
-      const code = enumNumber('envoy.type.v3.StatusCode', rec(config['status'])['code']) ?? 0;
+      applyCompiledHeaderOps(headers, config.responseHeaders);
       return {
         kind: 'limited',
-        status: code >= 200 ? code : 429,
-        headers: Object.fromEntries(
-          Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]),
-        ),
-        grpcStatus: config['rate_limited_as_resource_exhausted'] === true ? 8 : undefined,
+        status: config.status,
+        headers: flatten(headers),
+        grpcStatus: config.resourceExhausted ? 8 : undefined,
       };
     },
   };

@@ -17,7 +17,7 @@ import {
   type H2Downstream,
 } from '../h2-downstream.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
-import { hcmRateLimit, routeRateLimit } from '../local-rate-limit.js';
+import { hcmRateLimit, routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import { destinationOf } from '../capture/destinations.js';
 import { createHandedOffHttpServer } from '../listeners/http-server.js';
@@ -43,7 +43,10 @@ export interface ChainState {
   readonly connection: PolicyEvaluator | undefined;
   readonly cluster: string;
   /** The HCM's local rate limit filter config and the route's override (HTTP chains). */
-  readonly rateLimit: { readonly filter: R | undefined; readonly route: R | undefined };
+  readonly rateLimit: {
+    readonly filter: RateLimitConfig | undefined;
+    readonly route: RateLimitConfig | undefined;
+  };
   /** The HCM's config and its one route (HTTP chains): request-head checks, upgrade types. */
   readonly hcm: R | undefined;
   readonly route: R | undefined;

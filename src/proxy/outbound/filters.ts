@@ -11,7 +11,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { chance } from '../envoy-values.js';
 import type { Exchange } from '../http/types.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
-import { routeRateLimit, type LocalRateLimiter } from '../local-rate-limit.js';
+import type { LocalRateLimiter } from '../local-rate-limit.js';
 import { corsOutcome } from './cors.js';
 import type { HcmConfig } from './hcm-config.js';
 import { NO_FAULT } from './fault-config.js';
@@ -58,7 +58,7 @@ export function runRequestFilters(
     }
   }
   // Local rate limit (after CORS, before fault and router).
-  const limit = limiter.check(hcm?.rateLimit, routeRateLimit(match.route), ex.connection);
+  const limit = limiter.check(hcm?.rateLimit, match.entry.rateLimit, ex.connection);
   if (limit?.kind === 'limited')
     return {
       kind: 'failure',

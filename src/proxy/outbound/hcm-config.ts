@@ -7,7 +7,7 @@
  * RBAC/JWT filters, which it compiles itself before the ACK).
  */
 import { list, rec } from '../../xds/index.js';
-import { LOCAL_RATE_LIMIT_FILTER } from '../local-rate-limit.js';
+import { hcmRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
 import { compileRequestHeadPolicy, type RequestHeadPolicy } from '../request-head.js';
 
 export interface HcmConfig {
@@ -19,24 +19,20 @@ export interface HcmConfig {
   readonly cors: boolean;
   /** The HCM runs envoy.filters.http.fault (a route's fault config applies). */
   readonly fault: boolean;
-  /**
-   * The local rate limit filter's config, when the HCM runs it: the accepted object itself,
-   * which keys its token buckets (a new config starts full).
-   */
-  readonly rateLimit: Record<string, unknown> | undefined;
+  /** The local rate limit filter's config, when the HCM runs it (keys its token buckets). */
+  readonly rateLimit: RateLimitConfig | undefined;
 }
 
 /** Compiles an accepted HCM's typed_config. */
 export function compileHcm(raw: Record<string, unknown>): HcmConfig {
   const filters = list(raw['http_filters']);
   const name = rec(raw['rds'])['route_config_name'];
-  const limit = filters.find((f) => f['name'] === LOCAL_RATE_LIMIT_FILTER);
   return {
     raw,
     routeConfigName: typeof name === 'string' ? name : undefined,
     requestHead: compileRequestHeadPolicy(raw),
     cors: filters.some((f) => f['name'] === 'envoy.filters.http.cors'),
     fault: filters.some((f) => f['name'] === 'envoy.filters.http.fault'),
-    rateLimit: limit === undefined ? undefined : rec(limit['typed_config']),
+    rateLimit: hcmRateLimit(raw),
   };
 }

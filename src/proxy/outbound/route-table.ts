@@ -17,6 +17,7 @@ import { compileRetry, type RouteRetry } from './retry-policy.js';
 import { compileFault, type FaultConfig } from './fault-config.js';
 import { routeCors, type CorsConfig } from './cors.js';
 import { compileHcm, type HcmConfig } from './hcm-config.js';
+import { routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -85,6 +86,8 @@ export interface RouteEntry {
   readonly fault: FaultConfig;
   /** The CORS filter's per-route policy (applied only when the HCM runs the filter). */
   readonly cors: CorsConfig | undefined;
+  /** The local rate limit filter's per-route config (replaces the HCM's for this route). */
+  readonly rateLimit: RateLimitConfig | undefined;
   readonly requestHeaders: HeaderOps;
   readonly responseHeaders: HeaderOps;
 }
@@ -229,6 +232,7 @@ export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteC
           ...actionSettingsOf(isRecord(route['route']) ? route['route'] : {}),
           fault: compileFault(route),
           cors: routeCors(route),
+          rateLimit: routeRateLimit(route),
           ...headerOpsOf(route),
         };
       }),

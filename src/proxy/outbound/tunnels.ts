@@ -21,7 +21,6 @@ import { relayUpgrade, rejectUpgrade } from '../http-upgrade.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import type { RequestTarget } from '../http/types.js';
 import type { LocalRateLimiter } from '../local-rate-limit.js';
-import { routeRateLimit } from '../local-rate-limit.js';
 import { upgradeAllowed } from '../request-head.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { isClusterFailure, type ResolvedCluster } from './cluster.js';
@@ -121,7 +120,7 @@ export function relayRoutedUpgrade(
     refuse(proxyFailure('PAL_ERR_PROXY_UPGRADE_REFUSED'));
     return;
   }
-  const limit = ctx.limiter.check(hcm?.rateLimit, routeRateLimit(match.route), ctx.connection);
+  const limit = ctx.limiter.check(hcm?.rateLimit, match.entry.rateLimit, ctx.connection);
   if (limit?.kind === 'limited') {
     refuse(proxyFailure('PAL_ERR_PROXY_RATE_LIMITED', { status: limit.status }));
     return;
