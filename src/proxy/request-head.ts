@@ -220,17 +220,46 @@ export function checkRequestHead(
  * HTTP/2 session inside the tunnel would bypass routing and policy per request.
  */
 export function upgradeAllowed(type: string, hcm: R | undefined, route: R | undefined): boolean {
+  return upgradeAllowedBy(
+    type,
+    compileHcmUpgrades(hcm?.['upgrade_configs']),
+    compileRouteUpgrades(route?.['upgrade_configs']),
+  );
+}
+
+/**
+ * An HCM's `upgrade_configs` compiled: the upgrade types with at least one enabled entry, or
+ * undefined when it has none (then only `websocket` is allowed).
+ */
+export function compileHcmUpgrades(configs: unknown): ReadonlySet<string> | undefined {
+  if (!Array.isArray(configs)) return undefined;
+  const allowed = new Set<string>();
+  for (const c of list(configs))
+    if (rec(c['enabled'])['value'] !== false) allowed.add(String(c['upgrade_type']).toLowerCase());
+  return allowed;
+}
+
+/** A route's `upgrade_configs` compiled: each type's first entry decides (enabled or not). */
+export function compileRouteUpgrades(configs: unknown): ReadonlyMap<string, boolean> {
+  const decided = new Map<string, boolean>();
+  for (const c of list(configs)) {
+    const type = String(c['upgrade_type']).toLowerCase();
+    if (!decided.has(type)) decided.set(type, rec(c['enabled'])['value'] !== false);
+  }
+  return decided;
+}
+
+/** {@link upgradeAllowed} over compiled upgrade configs. */
+export function upgradeAllowedBy(
+  type: string,
+  hcm: ReadonlySet<string> | undefined,
+  route: ReadonlyMap<string, boolean>,
+): boolean {
   const wanted = type.trim().toLowerCase();
   if (wanted === 'h2c' || wanted === '') return false;
-  for (const config of list(route?.['upgrade_configs']))
-    if (String(config['upgrade_type']).toLowerCase() === wanted)
-      return rec(config['enabled'])['value'] !== false;
-  const configs = hcm === undefined ? undefined : hcm['upgrade_configs'];
-  if (!Array.isArray(configs)) return wanted === 'websocket';
-  return list(configs).some(
-    (c) =>
-      String(c['upgrade_type']).toLowerCase() === wanted && rec(c['enabled'])['value'] !== false,
-  );
+  const decided = route.get(wanted);
+  if (decided !== undefined) return decided;
+  return hcm === undefined ? wanted === 'websocket' : hcm.has(wanted);
 }
 
 /** Envoy's PathWithEscapedSlashesAction values (by name and number). */

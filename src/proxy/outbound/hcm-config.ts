@@ -8,7 +8,11 @@
  */
 import { list, rec } from '../../xds/index.js';
 import { hcmRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
-import { compileRequestHeadPolicy, type RequestHeadPolicy } from '../request-head.js';
+import {
+  compileHcmUpgrades,
+  compileRequestHeadPolicy,
+  type RequestHeadPolicy,
+} from '../request-head.js';
 
 export interface HcmConfig {
   readonly raw: Record<string, unknown>;
@@ -21,6 +25,8 @@ export interface HcmConfig {
   readonly fault: boolean;
   /** The local rate limit filter's config, when the HCM runs it (keys its token buckets). */
   readonly rateLimit: RateLimitConfig | undefined;
+  /** `upgrade_configs`: the enabled upgrade types, or undefined (websocket only). */
+  readonly upgrades: ReadonlySet<string> | undefined;
 }
 
 /** Compiles an accepted HCM's typed_config. */
@@ -34,5 +40,6 @@ export function compileHcm(raw: Record<string, unknown>): HcmConfig {
     cors: filters.some((f) => f['name'] === 'envoy.filters.http.cors'),
     fault: filters.some((f) => f['name'] === 'envoy.filters.http.fault'),
     rateLimit: hcmRateLimit(raw),
+    upgrades: compileHcmUpgrades(raw['upgrade_configs']),
   };
 }

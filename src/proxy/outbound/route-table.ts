@@ -18,6 +18,7 @@ import { compileFault, type FaultConfig } from './fault-config.js';
 import { routeCors, type CorsConfig } from './cors.js';
 import { compileHcm, type HcmConfig } from './hcm-config.js';
 import { routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
+import { compileRouteUpgrades } from '../request-head.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -88,6 +89,8 @@ export interface RouteEntry {
   readonly cors: CorsConfig | undefined;
   /** The local rate limit filter's per-route config (replaces the HCM's for this route). */
   readonly rateLimit: RateLimitConfig | undefined;
+  /** `upgrade_configs`: each upgrade type's decision (the HCM's apply to the others). */
+  readonly upgrades: ReadonlyMap<string, boolean>;
   readonly requestHeaders: HeaderOps;
   readonly responseHeaders: HeaderOps;
 }
@@ -233,6 +236,7 @@ export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteC
           fault: compileFault(route),
           cors: routeCors(route),
           rateLimit: routeRateLimit(route),
+          upgrades: compileRouteUpgrades(route['upgrade_configs']),
           ...headerOpsOf(route),
         };
       }),

@@ -21,7 +21,7 @@ import { relayUpgrade, rejectUpgrade } from '../http-upgrade.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import type { RequestTarget } from '../http/types.js';
 import type { LocalRateLimiter } from '../local-rate-limit.js';
-import { upgradeAllowed } from '../request-head.js';
+import { upgradeAllowedBy } from '../request-head.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { isClusterFailure, type ResolvedCluster } from './cluster.js';
 import { relayTcp, type TcpRelayTelemetry } from './tcp-relay.js';
@@ -116,7 +116,7 @@ export function relayRoutedUpgrade(
     return;
   }
   // Envoy relays only the upgrade types its upgrade_configs allow; others get 403 (upgrade_failed).
-  if (!upgradeAllowed(str(req.headers.upgrade), hcm?.raw, match.route)) {
+  if (!upgradeAllowedBy(str(req.headers.upgrade), hcm?.upgrades, match.entry.upgrades)) {
     refuse(proxyFailure('PAL_ERR_PROXY_UPGRADE_REFUSED'));
     return;
   }
