@@ -13,3 +13,17 @@ export { objectToStruct, structToObject } from './struct.js';
 export { list, num, rec, str } from './decoded.js';
 export { formatNodeId, nodeWorkloadName, parseNodeId, type NodeId } from './node-id.js';
 export { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from './transport.js';
+export { asResource } from './envoy-cluster.js';
+export type {
+  CircuitBreakerThresholds,
+  Cluster,
+  ClusterLoadAssignment,
+  Duration,
+  HealthStatus,
+  LbEndpoint,
+  LbPolicy,
+  OutlierDetection,
+  SocketAddress,
+  TransportSocket,
+  WrappedNumber,
+} from './envoy-cluster.js';

@@ -14,7 +14,17 @@ import { workloadSpiffeId } from '../../identity/index.js';
 import type { ExtensionProvider } from '../../policy/index.js';
 import type { DestinationRule } from '../../api/networking/index.js';
 import type { PathNormalization } from '../../policy/index.js';
-import { EXTENSION_TYPE_URLS, objectToStruct, TYPE_URLS } from '../../xds/index.js';
+import {
+  EXTENSION_TYPE_URLS,
+  objectToStruct,
+  TYPE_URLS,
+  type CircuitBreakerThresholds,
+  type Cluster,
+  type ClusterLoadAssignment,
+  type LbPolicy,
+  type OutlierDetection,
+  type TransportSocket,
+} from '../../xds/index.js';
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
 import type {
   EndpointView,
@@ -117,7 +127,7 @@ export function serviceIdentities(context: CompileContext, service: ServiceView)
   return [...accounts].sort();
 }
 
-function istioMutualSocket(sni: string, identities: readonly string[]): object {
+function istioMutualSocket(sni: string, identities: readonly string[]): TransportSocket {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
@@ -137,7 +147,7 @@ function istioMutualSocket(sni: string, identities: readonly string[]): object {
   };
 }
 
-function userTlsSocket(tls: NonNullable<CoreTrafficPolicy['tls']>, host: string): object {
+function userTlsSocket(tls: NonNullable<CoreTrafficPolicy['tls']>, host: string): TransportSocket {
   const validation: Record<string, unknown> = {};
   if (tls.caCertificates !== undefined) validation['trusted_ca'] = { filename: tls.caCertificates };
   if (tls.subjectAltNames !== undefined)
@@ -161,7 +171,7 @@ function userTlsSocket(tls: NonNullable<CoreTrafficPolicy['tls']>, host: string)
   };
 }
 
-const LB_POLICY: Record<string, string> = {
+const LB_POLICY: Record<string, LbPolicy> = {
   ROUND_ROBIN: 'ROUND_ROBIN',
   LEAST_REQUEST: 'LEAST_REQUEST',
   LEAST_CONN: 'LEAST_REQUEST',
@@ -171,53 +181,53 @@ const LB_POLICY: Record<string, string> = {
 };
 
 /** Adds the DestinationRule traffic policy fields to a cluster (Istio's translation). */
-function applyTrafficPolicy(cluster: Record<string, unknown>, policy: CoreTrafficPolicy): void {
+function applyTrafficPolicy(cluster: Cluster, policy: CoreTrafficPolicy): void {
   const lb = policy.loadBalancer;
   if (lb?.consistentHash !== undefined) {
     const ch = lb.consistentHash;
-    cluster['lb_policy'] = ch.maglev !== undefined ? 'MAGLEV' : 'RING_HASH';
+    cluster.lb_policy = ch.maglev !== undefined ? 'MAGLEV' : 'RING_HASH';
     const ring = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
     if (ch.maglev === undefined && ring !== undefined)
-      cluster['ring_hash_lb_config'] = { minimum_ring_size: { value: String(ring) } };
+      cluster.ring_hash_lb_config = { minimum_ring_size: { value: String(ring) } };
     if (ch.maglev?.tableSize !== undefined)
-      cluster['maglev_lb_config'] = { table_size: { value: String(ch.maglev.tableSize) } };
+      cluster.maglev_lb_config = { table_size: { value: String(ch.maglev.tableSize) } };
   } else if (lb?.simple !== undefined) {
-    cluster['lb_policy'] = LB_POLICY[lb.simple] ?? 'ROUND_ROBIN';
+    cluster.lb_policy = LB_POLICY[lb.simple] ?? 'ROUND_ROBIN';
   }
   const pool = policy.connectionPool;
   if (pool?.tcp?.connectTimeout !== undefined)
-    cluster['connect_timeout'] = durationOf(pool.tcp.connectTimeout);
-  const thresholds: Record<string, unknown> = {};
+    cluster.connect_timeout = durationOf(pool.tcp.connectTimeout);
+  const thresholds: CircuitBreakerThresholds = {};
   if (pool?.tcp?.maxConnections !== undefined)
-    thresholds['max_connections'] = { value: pool.tcp.maxConnections };
+    thresholds.max_connections = { value: pool.tcp.maxConnections };
   if (pool?.http?.http1MaxPendingRequests !== undefined)
-    thresholds['max_pending_requests'] = { value: pool.http.http1MaxPendingRequests };
+    thresholds.max_pending_requests = { value: pool.http.http1MaxPendingRequests };
   if (pool?.http?.http2MaxRequests !== undefined)
-    thresholds['max_requests'] = { value: pool.http.http2MaxRequests };
+    thresholds.max_requests = { value: pool.http.http2MaxRequests };
   if (pool?.http?.maxRetries !== undefined)
-    thresholds['max_retries'] = { value: pool.http.maxRetries };
+    thresholds.max_retries = { value: pool.http.maxRetries };
   if (Object.keys(thresholds).length > 0)
-    cluster['circuit_breakers'] = { thresholds: [{ priority: 'DEFAULT', ...thresholds }] };
+    cluster.circuit_breakers = { thresholds: [{ priority: 'DEFAULT', ...thresholds }] };
   if (pool?.http?.maxRequestsPerConnection !== undefined && pool.http.maxRequestsPerConnection > 0)
-    cluster['max_requests_per_connection'] = { value: pool.http.maxRequestsPerConnection };
+    cluster.max_requests_per_connection = { value: pool.http.maxRequestsPerConnection };
   const od = policy.outlierDetection;
   if (od !== undefined) {
-    const outlier: Record<string, unknown> = {};
+    const outlier: OutlierDetection = {};
     const c5xx = od.consecutive5xxErrors ?? od.consecutiveErrors;
     if (c5xx !== undefined) {
-      outlier['consecutive_5xx'] = { value: c5xx };
-      outlier['enforcing_consecutive_5xx'] = { value: c5xx > 0 ? 100 : 0 };
+      outlier.consecutive_5xx = { value: c5xx };
+      outlier.enforcing_consecutive_5xx = { value: c5xx > 0 ? 100 : 0 };
     }
     if (od.consecutiveGatewayErrors !== undefined) {
-      outlier['consecutive_gateway_failure'] = { value: od.consecutiveGatewayErrors };
-      outlier['enforcing_consecutive_gateway_failure'] = { value: 100 };
+      outlier.consecutive_gateway_failure = { value: od.consecutiveGatewayErrors };
+      outlier.enforcing_consecutive_gateway_failure = { value: 100 };
     }
-    if (od.interval !== undefined) outlier['interval'] = durationOf(od.interval);
+    if (od.interval !== undefined) outlier.interval = durationOf(od.interval);
     if (od.baseEjectionTime !== undefined)
-      outlier['base_ejection_time'] = durationOf(od.baseEjectionTime);
+      outlier.base_ejection_time = durationOf(od.baseEjectionTime);
     if (od.maxEjectionPercent !== undefined)
-      outlier['max_ejection_percent'] = { value: od.maxEjectionPercent };
-    cluster['outlier_detection'] = outlier;
+      outlier.max_ejection_percent = { value: od.maxEjectionPercent };
+    cluster.outlier_detection = outlier;
   }
 }
 
@@ -226,7 +236,7 @@ function applyTrafficPolicy(cluster: Record<string, unknown>, policy: CoreTraffi
  * HTTP port whose DestinationRule says `h2UpgradePolicy: UPGRADE`
  * (DO_NOT_UPGRADE keeps HTTP/1.1): Envoy's upstream HttpProtocolOptions.
  */
-export function http2ProtocolOptions(): Record<string, unknown> {
+export function http2ProtocolOptions(): Record<string, Record<string, unknown>> {
   return {
     'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
       '@type': EXTENSION_TYPE_URLS.httpProtocolOptions,
@@ -243,15 +253,15 @@ function speaksHttp2(protocol: PortProtocol, policy: CoreTrafficPolicy): boolean
 
 /** One built cluster plus its endpoints. */
 export interface BuiltCluster {
-  readonly cluster: Record<string, unknown>;
-  readonly assignment: Record<string, unknown> | undefined;
+  readonly cluster: Cluster;
+  readonly assignment: ClusterLoadAssignment | undefined;
 }
 
 function assignment(
   name: string,
   endpoints: readonly EndpointView[],
   trustDomain: string,
-): Record<string, unknown> {
+): ClusterLoadAssignment {
   return {
     '@type': TYPE_URLS.endpoint,
     cluster_name: name,
@@ -345,7 +355,7 @@ function buildServiceClustersUncached(
   for (const subset of subsets) {
     const name = outboundClusterName(port.port, subset.name, service.hostname);
     const policy = effectivePolicy(dr, port.port, subset.name);
-    const cluster: Record<string, unknown> = {
+    const cluster: Cluster = {
       '@type': TYPE_URLS.cluster,
       name,
       type: 'EDS',
@@ -355,15 +365,15 @@ function buildServiceClustersUncached(
     };
     applyTrafficPolicy(cluster, policy);
     if (speaksHttp2(port.protocol, policy))
-      cluster['typed_extension_protocol_options'] = http2ProtocolOptions();
+      cluster.typed_extension_protocol_options = http2ProtocolOptions();
     const mode =
       policy.tls?.mode ??
       (service.external || service.autoMtls === false ? 'DISABLE' : 'ISTIO_MUTUAL');
     if (mode === 'ISTIO_MUTUAL') {
       const sni = `outbound_.${String(port.port)}_.${subset.name}_.${service.hostname}`;
-      cluster['transport_socket'] = istioMutualSocket(sni, identities);
+      cluster.transport_socket = istioMutualSocket(sni, identities);
     } else if ((mode === 'SIMPLE' || mode === 'MUTUAL') && policy.tls !== undefined) {
-      cluster['transport_socket'] = userTlsSocket(policy.tls, service.hostname);
+      cluster.transport_socket = userTlsSocket(policy.tls, service.hostname);
     }
     const endpoints =
       service.source === 'ServiceEntry' && service.staticEndpoints.length > 0
@@ -397,7 +407,7 @@ export function buildInboundCluster(
   proxy: ProxyNode,
   port: number,
   protocol: PortProtocol,
-): Record<string, unknown> {
+): Cluster {
   const name = inboundClusterName(port);
   return {
     ...(protocol === 'GRPC' || protocol === 'HTTP2'
@@ -425,7 +435,7 @@ export function buildInboundCluster(
 }
 
 /** PassthroughCluster (ALLOW_ANY) and BlackHoleCluster (REGISTRY_ONLY), as Istio names them. */
-export function buildSpecialClusters(): Record<string, unknown>[] {
+export function buildSpecialClusters(): Cluster[] {
   return [
     {
       '@type': TYPE_URLS.cluster,

@@ -94,8 +94,11 @@ function emptyResources(): ProxyResources {
 function add(
   resources: ProxyResources,
   kind: ResourceKind,
-  resource: Record<string, unknown>,
+  // A typed resource (src/xds's Cluster, ClusterLoadAssignment) or a plain one: opaque from
+  // here on, encoded as an Any by the ADS server.
+  typed: object,
 ): void {
+  const resource = typed as Record<string, unknown>;
   const name = (resource['name'] ?? resource['cluster_name']) as string;
   resources[kind].set(name, resource);
 }

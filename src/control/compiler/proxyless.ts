@@ -14,7 +14,7 @@
  * decide TLS; mesh mTLS for proxyless clients needs certificate providers in
  * their bootstrap, which Palisade does not hand out yet).
  */
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { asResource, EXTENSION_TYPE_URLS, TYPE_URLS, type Cluster } from '../../xds/index.js';
 import type { ServiceView } from '../registry/service-registry.js';
 import { buildServiceClusters, type CompileContext } from './clusters.js';
 import { ROUTER_FILTER } from './envoy-values.js';
@@ -38,18 +38,20 @@ export interface ProxylessResources {
 const GRPC_LB_POLICIES = new Set(['ROUND_ROBIN', 'RING_HASH']);
 
 /** Cluster copies with what gRPC cannot take removed; shared like the originals. */
-const adaptedClusters = new WeakMap<object, Record<string, unknown>>();
+const adaptedClusters = new WeakMap<object, Cluster>();
 
-function adaptCluster(cluster: Record<string, unknown>): Record<string, unknown> {
+function adaptCluster(cluster: Cluster): Cluster {
   let out = adaptedClusters.get(cluster);
   if (out === undefined) {
-    const { transport_socket: _socket, ...rest } = cluster;
+    const {
+      transport_socket: _socket,
+      ring_hash_lb_config: _ring,
+      // gRPC clients speak HTTP/2 to every backend; the Envoy upstream-protocol option is not theirs.
+      typed_extension_protocol_options: _options,
+      ...rest
+    } = cluster;
     out = rest;
-    if (!GRPC_LB_POLICIES.has(String(out['lb_policy']))) out['lb_policy'] = 'ROUND_ROBIN';
-    delete out['ring_hash_lb_config'];
-    delete out['least_request_lb_config'];
-    // gRPC clients speak HTTP/2 to every backend; the Envoy upstream-protocol option is not theirs.
-    delete out['typed_extension_protocol_options'];
+    if (!GRPC_LB_POLICIES.has(String(out.lb_policy))) out.lb_policy = 'ROUND_ROBIN';
     adaptedClusters.set(cluster, out);
   }
   return out;
@@ -137,9 +139,10 @@ export function compileProxyless(
       if (!httpPort(port)) continue;
       for (const built of buildServiceClusters(context, proxy, service, port)) {
         const cluster = adaptCluster(built.cluster);
-        out.cluster.set(String(cluster['name']), cluster);
+        // Opaque from here on: encoded as an Any by the ADS server.
+        out.cluster.set(cluster.name, asResource(cluster));
         if (built.assignment !== undefined)
-          out.endpoint.set(String(built.assignment['cluster_name']), built.assignment);
+          out.endpoint.set(String(built.assignment.cluster_name), asResource(built.assignment));
       }
       const name = proxylessListenerName(service.hostname, port.port);
       const routes: Record<string, unknown>[] = [];

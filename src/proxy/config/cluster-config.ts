@@ -5,6 +5,7 @@
  * resource into the typed {@link ClusterConfig} the cluster layer reads per
  * request — done once, before the update is ACKed (typed-config.ts).
  */
+import type { Cluster, ClusterLoadAssignment, WrappedNumber } from '../../xds/index.js';
 import { durationMs } from '../envoy-values.js';
 import { healthCheckProblems } from '../outbound/health-checker.js';
 import type { ClusterPolicy, Endpoint } from '../outbound/load-balancer.js';
@@ -94,46 +95,55 @@ function collectProtocolOptionProblems(options: unknown, problems: string[]): vo
   }
 }
 
-type R = Record<string, unknown>;
-const rec = (v: unknown): R => (isRecord(v) ? v : {});
-const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
-const wrapped = (v: unknown, d: number): number => (isRecord(v) ? Number(v['value']) : d);
+/** A wrapper's number, `d` when the wrapper is absent (a present empty wrapper is NaN, as before). */
+const wrapped = (v: WrappedNumber | undefined, d: number): number =>
+  v === undefined ? d : Number(v.value);
 
-const LB_POLICIES = new Set(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']);
+const LB_POLICIES: ReadonlySet<string> = new Set([
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'RANDOM',
+  'RING_HASH',
+  'MAGLEV',
+]);
 
-/** The load-balancing, outlier and circuit-breaker settings of a cluster resource. */
-export function clusterPolicy(cluster: XdsResource): ClusterPolicy {
-  const lb = typeof cluster['lb_policy'] === 'string' ? cluster['lb_policy'] : 'ROUND_ROBIN';
-  const od = cluster['outlier_detection'];
-  const t = rec(
-    (Array.isArray(rec(cluster['circuit_breakers'])['thresholds'])
-      ? (rec(cluster['circuit_breakers'])['thresholds'] as unknown[])
-      : [])[0],
-  );
-  const tableSize = (config: unknown, key: string, d: number): number =>
-    Number(rec(rec(config)[key])['value'] ?? d);
+/**
+ * A decoded cluster resource with the shared type (src/xds's Cluster, which the control
+ * plane builds): protobufjs decoded it from the Cluster proto, so its structure is the
+ * proto's, and the checks above refused what this build does not honour.
+ */
+function asCluster(resource: XdsResource): Cluster {
+  return resource as unknown as Cluster;
+}
+
+/** The load-balancing, outlier and circuit-breaker settings of a cluster. */
+export function clusterPolicy(cluster: Cluster): ClusterPolicy {
+  const lb = cluster.lb_policy ?? 'ROUND_ROBIN';
+  const od = cluster.outlier_detection;
+  const t = cluster.circuit_breakers?.thresholds?.[0] ?? {};
   return {
     lbPolicy: (LB_POLICIES.has(lb) ? lb : 'ROUND_ROBIN') as ClusterPolicy['lbPolicy'],
-    outlier: isRecord(od)
-      ? {
-          consecutive5xx: wrapped(od['consecutive_5xx'], 5),
-          consecutiveGatewayFailure: isRecord(od['consecutive_gateway_failure'])
-            ? Number(od['consecutive_gateway_failure']['value'])
-            : undefined,
-          baseEjectionMs: durationMs(od['base_ejection_time']) ?? 30_000,
-          maxEjectionPercent: wrapped(od['max_ejection_percent'], 10),
-        }
-      : undefined,
-    maxRequests: Math.min(
-      wrapped(t['max_requests'], 1024),
-      wrapped(t['max_connections'], 1024) * 1024,
+    outlier:
+      od === undefined
+        ? undefined
+        : {
+            consecutive5xx: wrapped(od.consecutive_5xx, 5),
+            consecutiveGatewayFailure:
+              od.consecutive_gateway_failure === undefined
+                ? undefined
+                : Number(od.consecutive_gateway_failure.value),
+            baseEjectionMs: durationMs(od.base_ejection_time) ?? 30_000,
+            maxEjectionPercent: wrapped(od.max_ejection_percent, 10),
+          },
+    maxRequests: Math.min(wrapped(t.max_requests, 1024), wrapped(t.max_connections, 1024) * 1024),
+    maxPending: wrapped(t.max_pending_requests, 1024),
+    maxRetries: wrapped(t.max_retries, 3),
+    hashTableSize: Number(
+      (lb === 'MAGLEV'
+        ? cluster.maglev_lb_config?.table_size?.value
+        : cluster.ring_hash_lb_config?.minimum_ring_size?.value) ??
+        (lb === 'MAGLEV' ? 65537 : 1024),
     ),
-    maxPending: wrapped(t['max_pending_requests'], 1024),
-    maxRetries: wrapped(t['max_retries'], 3),
-    hashTableSize:
-      lb === 'MAGLEV'
-        ? tableSize(cluster['maglev_lb_config'], 'table_size', 65537)
-        : tableSize(cluster['ring_hash_lb_config'], 'minimum_ring_size', 1024),
   };
 }
 
@@ -141,17 +151,27 @@ export function clusterPolicy(cluster: XdsResource): ClusterPolicy {
  * The hosts of a ClusterLoadAssignment (EDS, or a STATIC cluster's
  * `load_assignment`), UNHEALTHY/DRAINING/TIMEOUT ones left out.
  */
-export function compileEndpoints(assignment: unknown): readonly Endpoint[] {
+export function compileEndpoints(
+  assignment: ClusterLoadAssignment | undefined,
+): readonly Endpoint[] {
   const out: Endpoint[] = [];
-  for (const locality of records(rec(assignment)['endpoints']))
-    for (const lb of records(locality['lb_endpoints'])) {
-      const status = lb['health_status'];
+  for (const locality of assignment?.endpoints ?? [])
+    for (const lb of locality.lb_endpoints ?? []) {
+      const status = lb.health_status;
       if (status === 'UNHEALTHY' || status === 'DRAINING' || status === 'TIMEOUT') continue;
-      const socket = rec(rec(rec(lb['endpoint'])['address'])['socket_address']);
-      if (typeof socket['address'] === 'string')
-        out.push({ host: socket['address'], port: Number(socket['port_value']) });
+      const socket = lb.endpoint?.address?.socket_address;
+      if (typeof socket?.address === 'string')
+        out.push({ host: socket.address, port: socket.port_value });
     }
   return out;
+}
+
+/**
+ * The healthy hosts of an accepted EDS resource: decoded from the ClusterLoadAssignment proto,
+ * so it has that type's shape (all of its fields are optional).
+ */
+export function compileAssignment(resource: XdsResource): readonly Endpoint[] {
+  return compileEndpoints(resource);
 }
 
 /**
@@ -162,12 +182,13 @@ export function compileCluster(name: string, resource: XdsResource): ClusterConf
   const problems: string[] = [];
   const tls = parseUpstreamTls(resource, problems);
   if (problems.length > 0) return problems;
+  const cluster = asCluster(resource);
   return {
     name,
-    policy: clusterPolicy(resource),
+    policy: clusterPolicy(cluster),
     tls,
     mtls: tls?.certificateSecret !== undefined,
     upstreamHttp2: upstreamHttp2Mode(resource),
-    loadAssignment: compileEndpoints(resource['load_assignment']),
+    loadAssignment: compileEndpoints(cluster.load_assignment),
   };
 }

@@ -13,7 +13,7 @@ import {
   type ListenerHcms,
   type RouteConfig,
 } from '../outbound/route-table.js';
-import { compileCluster, compileEndpoints } from './cluster-config.js';
+import { compileAssignment, compileCluster } from './cluster-config.js';
 
 /** The typed config of an empty snapshot. */
 export function emptyTypedConfig(): TypedConfig {
@@ -44,7 +44,7 @@ export function compileTypedConfig(
     case 'endpoint': {
       const endpoints = new Map<string, readonly Endpoint[]>();
       for (const [name, resource] of candidate.endpoint)
-        endpoints.set(name, compileEndpoints(resource));
+        endpoints.set(name, compileAssignment(resource));
       return { ...previous, endpoints };
     }
     case 'route': {
