@@ -20,7 +20,9 @@ import {
   SERVER_TLS_DEFAULTS,
 } from '../../identity/workload.js';
 import { containSocket } from '../listeners/containment.js';
+import { httpPolicyEvaluator, type PolicyEvaluator } from '../filters/authz/index.js';
 import { compileHcm, type HcmConfig } from '../outbound/hcm-config.js';
+import { compileTcpProxy, type TcpProxyConfig } from '../outbound/tcp-proxy-config.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
 
@@ -32,8 +34,18 @@ interface TlsMaterial {
 
 /** What a chain does with a connection: HTTP through its HttpConnectionManager, or tcp_proxy. */
 export type ChainAction =
-  | { readonly kind: 'http'; readonly hcm: HcmConfig }
-  | { readonly kind: 'tcp'; readonly tcpProxy: Record<string, unknown> };
+  HttpChainAction | { readonly kind: 'tcp'; readonly tcpProxy: TcpProxyConfig };
+
+/**
+ * An HTTP chain: its HttpConnectionManager and the policy filters it runs before routing
+ * (RequestAuthentication/AuthorizationPolicy selecting the gateway), both compiled with
+ * the chain before the ACK — a filter that does not compile throws, and the update is NACKed.
+ */
+export interface HttpChainAction {
+  readonly kind: 'http';
+  readonly hcm: HcmConfig;
+  readonly policy: PolicyEvaluator;
+}
 
 export interface TlsChain {
   readonly names: readonly string[];
@@ -48,7 +60,7 @@ export interface TlsChain {
 /** A TLS PASSTHROUGH chain: SNI names and the tcp_proxy that relays the untouched TLS. */
 export interface PassthroughChain {
   readonly names: readonly string[];
-  readonly tcpProxy: Record<string, unknown>;
+  readonly tcpProxy: TcpProxyConfig;
 }
 
 /** A listener's compiled chains and the TLS server that terminates its TLS chains. */
@@ -97,9 +109,14 @@ export function chainForSni<T extends { readonly names: readonly string[] }>(
 export function actionOf(chain: Record<string, unknown>): ChainAction {
   const filters = list(chain['filters']);
   const tcp = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
-  if (tcp !== undefined) return { kind: 'tcp', tcpProxy: rec(tcp['typed_config']) };
-  const hcm = filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager');
-  return { kind: 'http', hcm: compileHcm(rec(hcm?.['typed_config'])) };
+  if (tcp !== undefined)
+    return { kind: 'tcp', tcpProxy: compileTcpProxy(rec(tcp['typed_config'])) };
+  const hcm = rec(
+    filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager')?.[
+      'typed_config'
+    ],
+  );
+  return { kind: 'http', hcm: compileHcm(hcm), policy: httpPolicyEvaluator(hcm) };
 }
 
 /** A chain's TLS context from SDS secrets or files; undefined while material is missing. */
@@ -155,8 +172,6 @@ function contextOf(
 export interface GatewayChainOptions {
   readonly secrets: SecretStore;
   readonly logger: Logger;
-  /** Compiles an HCM's policy filters now, so a bad one is NACKed and not met per request. */
-  compileHttp(hcm: HcmConfig): void;
   /** A terminated TLS connection and the chain its SNI picked (verified: suite, MUTUAL). */
   secured(socket: tls.TLSSocket, action: ChainAction): void;
 }
@@ -178,7 +193,6 @@ export function buildGatewayChains(
   };
   for (const chain of list(resource['filter_chains'])) {
     const action = actionOf(chain);
-    if (action.kind === 'http') options.compileHttp(action.hcm);
     const match = rec(chain['filter_chain_match']);
     const names = Array.isArray(match['server_names'])
       ? (match['server_names'] as unknown[]).map((n) => str(n))

@@ -11,12 +11,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
-import {
-  denialBody,
-  httpAuthzRequest,
-  httpPolicyEvaluator,
-  type PolicyEvaluator,
-} from '../filters/authz/index.js';
+import { denialBody, httpAuthzRequest } from '../filters/authz/index.js';
 import {
   createH2Downstream,
   type AnyRequest,
@@ -26,12 +21,12 @@ import {
 import { rejectUpgrade } from '../http-upgrade.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { checkRequestHead, rejectionHeaders, rejectOnSocket } from '../request-head.js';
-import type { HcmConfig } from '../outbound/hcm-config.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import { createHandedOffHttpServer } from '../listeners/http-server.js';
+import type { HttpChainAction } from './gateway-chains.js';
 
-/** The gateway chain's HttpConnectionManager, compiled with its chain (before the ACK). */
-type Hcm = HcmConfig;
+/** The gateway chain's HttpConnectionManager and policy, compiled with its chain (before the ACK). */
+type Hcm = HttpChainAction;
 
 /** The HTTP/1.1 server and HTTP/2 side of one gateway listener. */
 export interface GatewayHttpSide {
@@ -45,23 +40,12 @@ export interface GatewayHttpSide {
   destroy(): void;
 }
 
-/** The gateway's HTTP handling: policy compiled per HCM, one HTTP side per listener. */
+/** The gateway's HTTP handling: one HTTP side per listener. */
 export interface GatewayHttp {
-  /** Compiles the HCM's policy filters (throws on a bad one: the update is NACKed). */
-  readonly compile: (hcm: Hcm) => void;
   side(): GatewayHttpSide;
 }
 
 export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): GatewayHttp {
-  const evaluators = new WeakMap<object, PolicyEvaluator>();
-  const evaluatorOf = (hcm: Hcm): PolicyEvaluator => {
-    let evaluator = evaluators.get(hcm);
-    if (evaluator === undefined) {
-      evaluator = httpPolicyEvaluator(hcm.raw);
-      evaluators.set(hcm, evaluator);
-    }
-    return evaluator;
-  };
   /**
    * The denial to send, or undefined when allowed (the policy's header changes are then
    * applied to `req`). Fails closed.
@@ -74,7 +58,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
   > => {
     try {
       // A gateway's clients are outside the mesh: no peer principal, only addresses.
-      const decision = await evaluatorOf(hcm).decide(
+      const decision = await hcm.policy.decide(
         httpAuthzRequest(req, {
           principal: null,
           sourceIp: req.socket.remoteAddress,
@@ -111,7 +95,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
       return;
     }
     // The request head is checked and its path normalised before policy and routing see it.
-    const rejected = checkRequestHead(req, hcm.requestHead);
+    const rejected = checkRequestHead(req, hcm.hcm.requestHead);
     if (rejected !== undefined) {
       res.writeHead(rejected.status, rejectionHeaders(req, rejected));
       res.end(rejected.body);
@@ -120,7 +104,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
     if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
     return authorize(req, hcm).then((denied) => {
       if (denied === undefined) {
-        outbound.handle(req, res, hcm);
+        outbound.handle(req, res, hcm.hcm);
         return;
       }
       if (res.headersSent) return;
@@ -144,22 +128,19 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
       rejectUpgrade(socket, 404, '');
       return;
     }
-    const rejected = checkRequestHead(req, hcm.requestHead);
+    const rejected = checkRequestHead(req, hcm.hcm.requestHead);
     if (rejected !== undefined) {
       rejectOnSocket(socket, rejected);
       return;
     }
     if (req.socket instanceof tls.TLSSocket) req.headers['x-forwarded-proto'] = 'https';
     return authorize(req, hcm).then((denied) => {
-      if (denied === undefined) outbound.handleUpgrade(req, socket, head, hcm);
+      if (denied === undefined) outbound.handleUpgrade(req, socket, head, hcm.hcm);
       else rejectUpgrade(socket, denied.status, denied.body);
     });
   };
 
   return {
-    compile(hcm) {
-      evaluatorOf(hcm);
-    },
     side() {
       const hcmOf = new WeakMap<object, Hcm>();
       // The server factory seam: the HTTP/1.1 transport under the gateway.

@@ -105,16 +105,16 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       return;
     }
     if (alpnH2 !== undefined) {
-      if (alpnH2) side.h2(socket, action.hcm, false);
-      else side.http1(socket, action.hcm);
+      if (alpnH2) side.h2(socket, action, false);
+      else side.http1(socket, action);
       return;
     }
     socket.unshift(first);
     if (isH2Preface(first)) {
-      side.h2(socket, action.hcm, true);
+      side.h2(socket, action, true);
       return;
     }
-    side.http1(socket, action.hcm);
+    side.http1(socket, action);
     socket.resume();
   };
 
@@ -128,8 +128,6 @@ export function createGatewayListeners(options: GatewayListenersOptions): Gatewa
       {
         secrets,
         logger,
-        // The policy filters are compiled with the update, so a bad one is NACKed, not met per request.
-        compileHttp: gatewayHttp.compile,
         secured(socket, action) {
           serveAction(side, socket, action, Buffer.alloc(0), socket.alpnProtocol === 'h2');
         },
