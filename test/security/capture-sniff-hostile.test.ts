@@ -23,6 +23,7 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/logging/index.js';
+import { compileCaptureListener } from '../../src/proxy/capture/capture-config.js';
 import { createVirtualOutbound } from '../../src/proxy/capture/virtual-outbound.js';
 import type { OutboundProxy } from '../../src/proxy/outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../../src/proxy/xds-client/xds-resource.js';
@@ -80,9 +81,12 @@ const outbound = {
   },
 } as unknown as OutboundProxy;
 
+const problems: string[] = [];
 const snapshot = {
   listener: new Map([['virtualOutbound', LISTENER]]),
+  typed: { virtualOutbound: compileCaptureListener(LISTENER, problems) },
 } as unknown as XdsSnapshot;
+assert.deepEqual(problems, []);
 
 /** Connects, writes `parts` `gapMs` apart (each its own segment), collects the answer until close or `waitMs`. */
 function exchange(

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseManifests } from '../../api/index.js';
 import { validateResource } from '../../proxy/index.js';
+import { compileCaptureListener } from '../../proxy/capture/capture-config.js';
 import { egressDenied } from '../../proxy/capture/egress-filter.js';
 import { dnsTableOf } from '../../proxy/dns/index.js';
 import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
@@ -247,9 +248,15 @@ spec:
   assert.ok(chains.length > 3);
   for (const chain of chains)
     assert.equal((chain['filters'] as R[])[0]?.['name'], 'envoy.filters.network.rbac');
-  // The decoded filter decides as the engine: the ipBlock's ports, minus except, nothing else.
+  // The decoded filter, compiled as the proxy compiles it before the ACK, decides as the
+  // engine: the ipBlock's ports, minus except, nothing else.
+  const problems: string[] = [];
+  const compiled = compileCaptureListener(out, problems);
+  assert.deepEqual(problems, []);
+  const first = compiled.chains[0];
+  assert.ok(first?.egress);
   const allows = async (address: string, port: number): Promise<boolean> =>
-    (await egressDenied([chains[0] ?? {}], { address, port, family: 4 })) === undefined;
+    (await egressDenied([first], { address, port, family: 4 })) === undefined;
   assert.equal(await allows('192.0.2.1', 7000), true);
   assert.equal(await allows('192.0.2.1', 7010), true);
   assert.equal(await allows('192.0.2.1', 7011), false);

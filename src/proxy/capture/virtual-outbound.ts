@@ -29,7 +29,6 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
-import { rec, str } from '../../xds/index.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
 import {
@@ -39,18 +38,17 @@ import {
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
 } from '../request-head.js';
-import { compileHcm } from '../outbound/hcm-config.js';
+import type { HcmConfig } from '../outbound/hcm-config.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import { recordDestination } from './destinations.js';
-import { egressDenied, hasEgressFilters, terminalFilter } from './egress-filter.js';
+import type { CaptureChain, CaptureListenerConfig } from './capture-config.js';
+import { egressDenied } from './egress-filter.js';
 import { originalDestination, type OriginalDestination } from './original-dst.js';
 import { handedOff } from '../listeners/listener-manager.js';
 import { candidateChains } from './chain-match.js';
 
 export { candidateChains } from './chain-match.js';
-
-type R = Record<string, unknown>;
 
 export interface VirtualOutboundOptions {
   readonly snapshot: () => XdsSnapshot;
@@ -92,47 +90,26 @@ export function undecided(first: Buffer): boolean {
   return /^[A-Z][A-Z-]{0,19} ?$/.test(first.toString('latin1', 0, Math.min(first.length, 32)));
 }
 
-function protocolsOf(chain: R): string[] {
-  const p = rec(chain['filter_chain_match'])['application_protocols'];
-  return Array.isArray(p) ? p.map(String) : [];
-}
-
-/**
- * How long detection waits for the client's bytes, and what happens then: Envoy's
- * `listener_filters_timeout` (default 15 s) continuing with the protocol-less chain, or
- * — for 0 s, Envoy's "no timeout" — closing a client still silent after the HTTP head
- * timeout, so a connection that never speaks holds nothing forever.
- */
-function detectionBound(listener: R): { ms: number; close: boolean } {
-  const d = rec(listener['listener_filters_timeout']);
-  if (d['seconds'] === undefined && d['nanos'] === undefined) return { ms: 15_000, close: false };
-  const ms = Number(d['seconds'] ?? 0) * 1000 + Math.round(Number(d['nanos'] ?? 0) / 1e6);
-  return ms > 0 ? { ms, close: false } : { ms: REQUEST_HEADERS_TIMEOUT_MS, close: true };
-}
-
 /** Starts nothing; `listen()` binds the capture port. */
 export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualOutbound {
   const { logger, outbound } = options;
   const lookup = options.originalDestination ?? originalDestination;
-  /** One HTTP/1.1 server and one HTTP/2 side per HCM config object (rebuilt with the snapshot). */
-  const httpSides = new WeakMap<object, { http1: http.Server; h2: H2Downstream<null> }>();
-  let sides = new Set<{ http1: http.Server; h2: H2Downstream<null> }>();
-  let generation: R | undefined;
+  /** One HTTP/1.1 server and one HTTP/2 side per compiled HCM of the current virtualOutbound. */
+  let sides = new Map<HcmConfig, { http1: http.Server; h2: H2Downstream<null> }>();
+  let generation: CaptureListenerConfig | undefined;
   /** A new virtualOutbound drains the HTTP sides of the old one (idle connections close). */
-  const retireOld = (listener: R): void => {
+  const retireOld = (listener: CaptureListenerConfig): void => {
     if (generation === listener) return;
     generation = listener;
-    for (const side of sides) {
+    for (const side of sides.values()) {
       side.http1.closeIdleConnections();
       side.h2.close();
     }
-    sides = new Set();
+    sides = new Map();
   };
-  const httpSideFor = (raw: R): { http1: http.Server; h2: H2Downstream<null> } => {
-    let side = httpSides.get(raw);
+  const httpSideFor = (hcm: HcmConfig): { http1: http.Server; h2: H2Downstream<null> } => {
+    let side = sides.get(hcm);
     if (side === undefined) {
-      // Compiled once per accepted HCM object, with the side that serves it.
-      const hcm = compileHcm(raw);
       // The same head bounds as the explicit outbound listener: without them a captured
       // connection that sent half a request line was held for Node's 60 s (or longer:
       // Node's sweep misses connections handed over with emit('connection')).
@@ -166,63 +143,62 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
         });
       });
       side = { http1, h2 };
-      httpSides.set(raw, side);
-      sides.add(side);
+      sides.set(hcm, side);
     }
     return side;
   };
 
   const serveChain = (
     socket: net.Socket,
-    chain: R | undefined,
+    chain: CaptureChain | undefined,
     destination: OriginalDestination,
     first: Buffer,
   ): void => {
-    const filter = terminalFilter(chain);
-    const config = rec(filter?.['typed_config']);
-    if (str(filter?.['name']) === 'envoy.filters.network.http_connection_manager') {
-      const side = httpSideFor(config);
-      if (first.length > 0) socket.unshift(first);
-      if (isH2Preface(first)) side.h2.accept(socket, null, true);
-      else {
-        side.http1.emit('connection', socket);
-        socket.resume();
+    const action = chain?.action ?? { kind: 'blackhole', cluster: '' };
+    switch (action.kind) {
+      case 'http': {
+        const side = httpSideFor(action.hcm);
+        if (first.length > 0) socket.unshift(first);
+        if (isH2Preface(first)) side.h2.accept(socket, null, true);
+        else {
+          side.http1.emit('connection', socket);
+          socket.resume();
+        }
+        return;
       }
-      return;
+      case 'blackhole':
+        logger.info(
+          {
+            destination: `${destination.address}:${String(destination.port)}`,
+            cluster: action.cluster,
+          },
+          'captured connection closed (no route: BlackHoleCluster)',
+        );
+        socket.destroy();
+        return;
+      case 'passthrough': {
+        // ORIGINAL_DST: connect where the app was connecting (the proxy's own traffic is not
+        // captured again: it runs as the excluded user, UID 1337).
+        const upstream = net.connect({ host: destination.address, port: destination.port });
+        upstream.once('connect', () => {
+          if (first.length > 0) upstream.write(first);
+          upstream.pipe(socket);
+          socket.pipe(upstream);
+          socket.resume();
+        });
+        upstream.on('error', () => socket.destroy());
+        socket.on('error', () => upstream.destroy());
+        socket.on('close', () => upstream.destroy());
+        return;
+      }
+      case 'tcp':
+        outbound.handleTcp(
+          socket,
+          action.tcp,
+          first,
+          action.toDestination ? { host: destination.address, port: destination.port } : undefined,
+        );
     }
-    const cluster = str(config['cluster']);
-    if (filter === undefined || cluster === 'BlackHoleCluster' || cluster === '') {
-      logger.info(
-        { destination: `${destination.address}:${String(destination.port)}`, cluster },
-        'captured connection closed (no route: BlackHoleCluster)',
-      );
-      socket.destroy();
-      return;
-    }
-    if (cluster === 'PassthroughCluster') {
-      // ORIGINAL_DST: connect where the app was connecting (the proxy's own traffic is not
-      // captured again: it runs as the excluded user, UID 1337).
-      const upstream = net.connect({ host: destination.address, port: destination.port });
-      upstream.once('connect', () => {
-        if (first.length > 0) upstream.write(first);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-        socket.resume();
-      });
-      upstream.on('error', () => socket.destroy());
-      socket.on('error', () => upstream.destroy());
-      socket.on('close', () => upstream.destroy());
-      return;
-    }
-    const name = str(chain?.['name']);
-    outbound.handleTcp(
-      socket,
-      config,
-      first,
-      name.includes('|endpoint|')
-        ? { host: destination.address, port: destination.port }
-        : undefined,
-    );
   };
 
   const onConnection = (socket: net.Socket): void => {
@@ -246,15 +222,15 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       return;
     }
     recordDestination(socket, destination);
-    const listener = options.snapshot().listener.get('virtualOutbound');
+    const listener = options.snapshot().typed.virtualOutbound;
     if (listener === undefined) {
       logger.warn('captured connection before virtualOutbound was received: closed');
       socket.destroy();
       return;
     }
     retireOld(listener);
-    const candidates = candidateChains(listener, destination);
-    if (hasEgressFilters(candidates)) {
+    const candidates = candidateChains(listener.chains, destination);
+    if (candidates.some((c) => c.egress !== null)) {
       // Egress NetworkPolicy (RBAC ahead of the chains): reset before any upstream is dialled.
       void egressDenied(candidates, destination).then(
         (denied) => {
@@ -288,11 +264,11 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
   /** Serves a captured connection by its candidate chains (sniffing when they differ by protocol). */
   const route = (
     socket: net.Socket,
-    listener: R,
-    candidates: R[],
+    listener: CaptureListenerConfig,
+    candidates: readonly CaptureChain[],
     destination: OriginalDestination,
   ): void => {
-    const sniff = candidates.some((c) => protocolsOf(c).length > 0);
+    const sniff = candidates.some((c) => c.protocols.length > 0);
     if (!sniff) {
       serveChain(socket, candidates[0], destination, Buffer.alloc(0));
       return;
@@ -309,8 +285,8 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       const chain =
         (protocol === undefined
           ? undefined
-          : candidates.find((c) => protocolsOf(c).includes(protocol))) ??
-        candidates.find((c) => protocolsOf(c).length === 0);
+          : candidates.find((c) => c.protocols.includes(protocol))) ??
+        candidates.find((c) => c.protocols.length === 0);
       containSocket(socket, logger, 'captured connection', () => {
         serveChain(socket, chain, destination, first);
       });
@@ -322,7 +298,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       if (sniffed.length < MAX_SNIFF_BYTES && undecided(sniffed)) return;
       decide(sniffed);
     };
-    const bound = detectionBound(listener);
+    const bound = listener.detection;
     const timer = setTimeout(() => {
       if (bound.close) {
         done = true;
@@ -346,7 +322,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
   return {
     server,
     drainIdle() {
-      for (const side of sides) side.http1.closeIdleConnections();
+      for (const side of sides.values()) side.http1.closeIdleConnections();
     },
     listen(host, port) {
       return new Promise((resolve, reject) => {
@@ -357,7 +333,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       });
     },
     close() {
-      for (const side of sides) {
+      for (const side of sides.values()) {
         side.http1.closeAllConnections();
         side.http1.close();
         side.h2.close();

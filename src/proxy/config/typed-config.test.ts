@@ -257,3 +257,39 @@ test('route configurations compile to matchers and actions the router reads per 
   assert.notEqual(again.routes.get('9080'), typed.routes.get('9080'));
   assert.deepEqual(again.routes.get('9080')?.virtualHosts[0]?.domains, vhost.domains);
 });
+
+test('a virtualOutbound listener compiles with the listeners; a chain that does not compile NACKs', () => {
+  const chain = (prefix: string, len: number): object => ({
+    name: 'vip',
+    filter_chain_match: {
+      destination_port: { value: 9000 },
+      prefix_ranges: [{ address_prefix: prefix, prefix_len: { value: len } }],
+    },
+    filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { cluster: 'db' } }],
+  });
+  const withCapture = (listener: XdsResource): Parameters<typeof compileTypedConfig>[1] => ({
+    ...raw({}),
+    listener: new Map([['virtualOutbound', listener]]),
+  });
+  const problems: string[] = [];
+  const typed = compileTypedConfig(
+    emptyTypedConfig(),
+    withCapture({ name: 'virtualOutbound', filter_chains: [chain('10.96.0.0', 16)] }),
+    'listener',
+    problems,
+  );
+  assert.deepEqual(problems, []);
+  assert.equal(typed.virtualOutbound?.chains[0]?.prefixes[0]?.len, 16);
+  const bad: string[] = [];
+  compileTypedConfig(
+    typed,
+    withCapture({ name: 'virtualOutbound', filter_chains: [chain('10.96.0.0', 40)] }),
+    'listener',
+    bad,
+  );
+  assert.equal(bad.length, 1);
+  assert.match(bad[0] ?? '', /^listener "virtualOutbound": filter_chains\[0\]/);
+  // Without a virtualOutbound listener there is nothing captured to route.
+  const none = compileTypedConfig(typed, raw({}), 'listener', bad);
+  assert.equal(none.virtualOutbound, undefined);
+});

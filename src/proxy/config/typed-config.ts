@@ -13,11 +13,18 @@ import {
   type ListenerHcms,
   type RouteConfig,
 } from '../outbound/route-table.js';
+import { compileCaptureListener } from '../capture/capture-config.js';
 import { compileAssignment, compileCluster } from './cluster-config.js';
 
 /** The typed config of an empty snapshot. */
 export function emptyTypedConfig(): TypedConfig {
-  return { clusters: new Map(), endpoints: new Map(), routes: new Map(), listeners: new Map() };
+  return {
+    clusters: new Map(),
+    endpoints: new Map(),
+    routes: new Map(),
+    listeners: new Map(),
+    virtualOutbound: undefined,
+  };
 }
 
 /**
@@ -61,7 +68,12 @@ export function compileTypedConfig(
       const listeners = new Map<string, ListenerHcms>();
       for (const [name, resource] of candidate.listener)
         listeners.set(name, compileListenerHcms(resource));
-      return { ...previous, listeners };
+      const capture = candidate.listener.get('virtualOutbound');
+      const captureProblems: string[] = [];
+      const virtualOutbound =
+        capture === undefined ? undefined : compileCaptureListener(capture, captureProblems);
+      problems.push(...captureProblems.map((p) => `listener "virtualOutbound": ${p}`));
+      return { ...previous, listeners, virtualOutbound };
     }
     case 'secret':
       return previous;

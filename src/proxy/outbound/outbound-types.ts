@@ -12,6 +12,7 @@ import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { HcmConfig } from './hcm-config.js';
+import type { TcpProxyConfig } from './tcp-proxy-config.js';
 
 /** One finished outbound request, for access logs and metrics. */
 export interface OutboundRecord {
@@ -84,7 +85,7 @@ export interface OutboundProxy {
    */
   handleTcp(
     socket: Duplex,
-    tcpProxy: Record<string, unknown>,
+    tcpProxy: TcpProxyConfig,
     first: Buffer,
     to?: { host: string; port: number },
   ): void;

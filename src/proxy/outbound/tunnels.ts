@@ -28,13 +28,9 @@ import { relayTcp, type TcpRelayTelemetry } from './tcp-relay.js';
 import { admitRequest, endpointKey, releaseRequest, type Endpoint } from './load-balancer.js';
 import type { ForwardLayers } from './retry-handler.js';
 import type { HcmConfig } from './hcm-config.js';
+import { pickTcpCluster, type TcpProxyConfig } from './tcp-proxy-config.js';
 import { decide } from './route-table.js';
 import { hcmFor, routeIn, upstreamHead, type RouteMatch } from './router.js';
-
-type R = Record<string, unknown>;
-const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
-const records = (v: unknown): R[] => (Array.isArray(v) ? v.filter(isRecord) : []);
-const rec = (v: unknown): R => (isRecord(v) ? v : {});
 
 /** Records an exchange: cluster, upstream host, status, flags, mTLS. */
 export type UpgradeRecord = (
@@ -171,24 +167,12 @@ export function tcpProxy(
   snapshot: XdsSnapshot,
   logger: Logger | undefined,
   socket: Duplex,
-  config: R,
+  config: TcpProxyConfig,
   first: Buffer,
   to?: Endpoint,
   telemetry: TcpRelayTelemetry = {},
 ): void {
-  let clusterName = str(config['cluster']);
-  const weighted = records(rec(config['weighted_clusters'])['clusters']);
-  if (clusterName === '' && weighted.length > 0) {
-    const total = weighted.reduce((sum, c) => sum + Number(c['weight'] ?? 0), 0);
-    let roll = total > 0 ? randomInt(total) : 0;
-    for (const c of weighted) {
-      roll -= Number(c['weight'] ?? 0);
-      if (roll < 0) {
-        clusterName = str(c['name']);
-        break;
-      }
-    }
-  }
+  const clusterName = pickTcpCluster(config);
   // tcp_proxy has no request target: PassthroughCluster is not meaningful here.
   const none: RequestTarget = { authority: '', host: '', port: 0, path: '' };
   const host =

@@ -5,6 +5,7 @@
  * read config need not import the validator that imports them (no cycle).
  */
 import type { ResourceKind } from '../../xds/index.js';
+import type { CaptureListenerConfig } from '../capture/capture-config.js';
 import type { UpstreamHttp2 } from '../h2-upstream.js';
 import type { ClusterPolicy, Endpoint } from '../outbound/load-balancer.js';
 import type { ListenerHcms, RouteConfig } from '../outbound/route-table.js';
@@ -35,6 +36,8 @@ export interface TypedConfig {
   readonly routes: ReadonlyMap<string, RouteConfig>;
   /** Each listener's HTTP connection managers by destination port. */
   readonly listeners: ReadonlyMap<string, ListenerHcms>;
+  /** The `virtualOutbound` capture listener's chains compiled, when there is one. */
+  readonly virtualOutbound: CaptureListenerConfig | undefined;
 }
 
 /** The accepted resources by kind and name, and the typed config compiled from them. */
