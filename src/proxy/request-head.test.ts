@@ -3,7 +3,22 @@ import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { normalizePath } from '../policy/path-normalization.js';
-import { checkRequestHead, requestHeadPolicy, upgradeAllowed } from './request-head.js';
+import {
+  checkRequestHead,
+  compileHcmUpgrades,
+  compileRequestHeadPolicy,
+  compileRouteUpgrades,
+  upgradeAllowedBy,
+} from './request-head.js';
+
+type R = Record<string, unknown>;
+/** Whether the HCM and route (raw, as decoded) allow an upgrade type, as the proxy compiles them. */
+const upgradeAllowed = (type: string, hcm: R | undefined, route: R | undefined): boolean =>
+  upgradeAllowedBy(
+    type,
+    compileHcmUpgrades(hcm?.['upgrade_configs']),
+    compileRouteUpgrades(route?.['upgrade_configs']),
+  );
 
 /** A parsed HTTP/1 request head as Node's parser hands it over (only what the check reads). */
 function h1(
@@ -25,14 +40,14 @@ function h1(
   } as unknown as IncomingMessage;
 }
 
-const BASE = requestHeadPolicy(undefined);
+const BASE = compileRequestHeadPolicy(undefined);
 
 test('versions: HTTP/1.1 passes; 1.0 and 0.9 are 426 unless accept_http_10; others 400', () => {
   assert.equal(checkRequestHead(h1('/'), BASE), undefined);
   assert.equal(checkRequestHead(h1('/', ['Host', 'a'], [1, 0]), BASE)?.status, 426);
   assert.equal(checkRequestHead(h1('/', [], [0, 9]), BASE)?.status, 426);
   assert.equal(checkRequestHead(h1('/', ['Host', 'a'], [2, 0]), BASE)?.status, 400);
-  const http10 = requestHeadPolicy({ http_protocol_options: { accept_http_10: true } });
+  const http10 = compileRequestHeadPolicy({ http_protocol_options: { accept_http_10: true } });
   assert.equal(checkRequestHead(h1('/', ['Host', 'a'], [1, 0]), http10), undefined);
 });
 
@@ -64,20 +79,22 @@ test('paths: fragment and non-ASCII are 400; the normalised path is written back
 });
 
 test('the HCM picks the normalisation: merge_slashes, escaped-slash actions, normalize_path off', () => {
-  const merge = requestHeadPolicy({ normalize_path: { value: true }, merge_slashes: true });
+  const merge = compileRequestHeadPolicy({ normalize_path: { value: true }, merge_slashes: true });
   const a = h1('//a///b');
   checkRequestHead(a, merge);
   assert.equal(a.url, '/a/b');
-  const decode = requestHeadPolicy({
+  const decode = compileRequestHeadPolicy({
     merge_slashes: true,
     path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD',
   });
   const b = h1('/a%2F..%2Fadmin');
   checkRequestHead(b, decode);
   assert.equal(b.url, '/admin');
-  const rejecting = requestHeadPolicy({ path_with_escaped_slashes_action: 'REJECT_REQUEST' });
+  const rejecting = compileRequestHeadPolicy({
+    path_with_escaped_slashes_action: 'REJECT_REQUEST',
+  });
   assert.equal(checkRequestHead(h1('/a%2fb'), rejecting)?.status, 400);
-  const none = requestHeadPolicy({ normalize_path: { value: false } });
+  const none = compileRequestHeadPolicy({ normalize_path: { value: false } });
   const c = h1('/a/../b');
   checkRequestHead(c, none);
   assert.equal(c.url, '/a/../b');

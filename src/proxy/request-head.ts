@@ -94,8 +94,6 @@ export interface RequestHeadPolicy {
 const UNESCAPE = new Set(['UNESCAPE_AND_FORWARD', 'UNESCAPE_AND_REDIRECT', 3, 4]);
 const REJECT = new Set(['REJECT_REQUEST', 2]);
 
-const policies = new WeakMap<object, RequestHeadPolicy>();
-
 /** Compiles the request-head policy of an HCM's typed_config (none: Envoy's defaults). */
 export function compileRequestHeadPolicy(hcm: R | undefined): RequestHeadPolicy {
   const config = hcm ?? {};
@@ -114,18 +112,6 @@ export function compileRequestHeadPolicy(hcm: R | undefined): RequestHeadPolicy 
     acceptHttp10: rec(config['http_protocol_options'])['accept_http_10'] === true,
   };
 }
-
-/** The request-head policy of a raw HCM (inbound chains), cached per accepted config object. */
-export function requestHeadPolicy(hcm: R | undefined): RequestHeadPolicy {
-  const key = hcm ?? DEFAULT_KEY;
-  let policy = policies.get(key);
-  if (policy === undefined) {
-    policy = compileRequestHeadPolicy(hcm);
-    policies.set(key, policy);
-  }
-  return policy;
-}
-const DEFAULT_KEY = {};
 
 /** A request head refused: the local reply to send. */
 export interface HeadRejection {
@@ -214,20 +200,6 @@ export function checkRequestHead(
 }
 
 /**
- * The upgrade types a route allows (Envoy's `upgrade_configs`): the route's
- * entries override the HCM's; an HCM without any allows `websocket` only, as
- * Istio configures every HTTP connection manager. `h2c` is never relayed: an
- * HTTP/2 session inside the tunnel would bypass routing and policy per request.
- */
-export function upgradeAllowed(type: string, hcm: R | undefined, route: R | undefined): boolean {
-  return upgradeAllowedBy(
-    type,
-    compileHcmUpgrades(hcm?.['upgrade_configs']),
-    compileRouteUpgrades(route?.['upgrade_configs']),
-  );
-}
-
-/**
  * An HCM's `upgrade_configs` compiled: the upgrade types with at least one enabled entry, or
  * undefined when it has none (then only `websocket` is allowed).
  */
@@ -249,7 +221,12 @@ export function compileRouteUpgrades(configs: unknown): ReadonlyMap<string, bool
   return decided;
 }
 
-/** {@link upgradeAllowed} over compiled upgrade configs. */
+/**
+ * The upgrade types a route allows (Envoy's `upgrade_configs`, compiled with the HCM and
+ * the route): the route's entries override the HCM's; an HCM without any allows
+ * `websocket` only, as Istio configures every HTTP connection manager. `h2c` is never
+ * relayed: an HTTP/2 session inside the tunnel would bypass routing and policy per request.
+ */
 export function upgradeAllowedBy(
   type: string,
   hcm: ReadonlySet<string> | undefined,

@@ -12,13 +12,26 @@ import { test } from 'node:test';
 import { readManifests } from '../../api/index.js';
 import type { PathNormalization } from '../../policy/index.js';
 import { validateResource } from '../../proxy/index.js';
-import { requestHeadPolicy, upgradeAllowed } from '../../proxy/request-head.js';
+import {
+  compileHcmUpgrades,
+  compileRequestHeadPolicy,
+  compileRouteUpgrades,
+  upgradeAllowedBy,
+} from '../../proxy/request-head.js';
 import { adsServiceDefinition, TYPE_URLS } from '../../xds/index.js';
 import { REPO_ROOT } from '../../../test/helpers/index.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
 import { buildRegistry } from '../registry/service-registry.js';
 import { compileProxy } from './compile-proxy.js';
 import { GATEWAY_LABELS, type ProxyNode } from './proxy-node.js';
+
+/** Whether the HCM and route (raw, as decoded) allow an upgrade type, as the proxy compiles them. */
+const upgradeAllowed = (type: string, hcm: R | undefined, route: R | undefined): boolean =>
+  upgradeAllowedBy(
+    type,
+    compileHcmUpgrades(hcm?.['upgrade_configs']),
+    compileRouteUpgrades(route?.['upgrade_configs']),
+  );
 
 type R = Record<string, unknown>;
 const rec = (v: unknown): R => (typeof v === 'object' && v !== null ? (v as R) : {});
@@ -148,8 +161,8 @@ for (const [level, want] of LEVELS)
         assert.ok(hcm['merge_slashes'] !== true, `${name}: merge_slashes`);
       assert.deepEqual(hcm['upgrade_configs'], [{ upgrade_type: 'websocket' }], name);
       // The proxy's request-head policy reads the same level back from the decoded HCM.
-      assert.equal(requestHeadPolicy(hcm).normalization, level ?? 'BASE', name);
-      assert.equal(requestHeadPolicy(hcm).rejectEscapedSlashes, false, name);
+      assert.equal(compileRequestHeadPolicy(hcm).normalization, level ?? 'BASE', name);
+      assert.equal(compileRequestHeadPolicy(hcm).rejectEscapedSlashes, false, name);
       assert.equal(upgradeAllowed('websocket', hcm, undefined), true, name);
       assert.equal(upgradeAllowed('h2c', hcm, undefined), false, name);
       assert.equal(upgradeAllowed('CONNECT-UDP', hcm, undefined), false, name);

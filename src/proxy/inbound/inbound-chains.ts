@@ -18,6 +18,12 @@ import {
 } from '../h2-downstream.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { hcmRateLimit, routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
+import {
+  compileHcmUpgrades,
+  compileRequestHeadPolicy,
+  compileRouteUpgrades,
+  type RequestHeadPolicy,
+} from '../request-head.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import { destinationOf } from '../capture/destinations.js';
 import { createHandedOffHttpServer } from '../listeners/http-server.js';
@@ -27,8 +33,6 @@ import {
   type ConnectionFacts,
   type PolicyEvaluator,
 } from '../filters/authz/index.js';
-
-type R = Record<string, unknown>;
 
 /** One compiled filter chain of an inbound listener. */
 export interface ChainState {
@@ -47,9 +51,13 @@ export interface ChainState {
     readonly filter: RateLimitConfig | undefined;
     readonly route: RateLimitConfig | undefined;
   };
-  /** The HCM's config and its one route (HTTP chains): request-head checks, upgrade types. */
-  readonly hcm: R | undefined;
-  readonly route: R | undefined;
+  /** The HCM's request-head policy (path normalisation, HTTP/1.0, escaped slashes). */
+  readonly requestHead: RequestHeadPolicy;
+  /** The upgrade types the HCM and its one route allow (`upgrade_configs`). */
+  readonly upgrades: {
+    readonly hcm: ReadonlySet<string> | undefined;
+    readonly route: ReadonlyMap<string, boolean>;
+  };
 }
 
 /** The connection a request came on: verified peer and addresses. */
@@ -123,8 +131,8 @@ export function buildChains(
         connection: undefined,
         cluster: str(rec(proxy?.['typed_config'])['cluster']),
         rateLimit: { filter: undefined, route: undefined },
-        hcm: undefined,
-        route: undefined,
+        requestHead: compileRequestHeadPolicy(undefined),
+        upgrades: { hcm: undefined, route: new Map() },
       };
     }
     const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
@@ -161,8 +169,11 @@ export function buildChains(
       connection: networkRbac.length > 0 ? tcpPolicyEvaluator(networkRbac) : undefined,
       cluster: str(rec(route?.['route'])['cluster']),
       rateLimit: { filter: hcmRateLimit(config), route: routeRateLimit(route) },
-      hcm: config,
-      route,
+      requestHead: compileRequestHeadPolicy(config),
+      upgrades: {
+        hcm: compileHcmUpgrades(config['upgrade_configs']),
+        route: compileRouteUpgrades(route?.['upgrade_configs']),
+      },
     };
   });
 }

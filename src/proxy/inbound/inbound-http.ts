@@ -25,8 +25,7 @@ import {
   checkRequestHead,
   rejectionHeaders,
   rejectOnSocket,
-  requestHeadPolicy,
-  upgradeAllowed,
+  upgradeAllowedBy,
 } from '../request-head.js';
 import { createLocalRateLimiter, downstreamConnection } from '../local-rate-limit.js';
 import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
@@ -136,7 +135,7 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
     }
     // The request head is checked and its path normalised before policy sees it: the app
     // gets exactly the path that was authorised.
-    const rejected = checkRequestHead(req, requestHeadPolicy(state.hcm));
+    const rejected = checkRequestHead(req, state.requestHead);
     if (rejected !== undefined) {
       res.writeHead(rejected.status, rejectionHeaders(req, rejected));
       res.end(rejected.body);
@@ -242,14 +241,14 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
       done(503, 'listener removed', null);
       return;
     }
-    const rejected = checkRequestHead(req, requestHeadPolicy(state.hcm));
+    const rejected = checkRequestHead(req, state.requestHead);
     if (rejected !== undefined) {
       rejectOnSocket(socket, rejected);
       done(rejected.status, rejected.details, null);
       return;
     }
     // Envoy relays only the upgrade types its upgrade_configs allow; others get 403 (upgrade_failed).
-    if (!upgradeAllowed(str(req.headers.upgrade), state.hcm, state.route)) {
+    if (!upgradeAllowedBy(str(req.headers.upgrade), state.upgrades.hcm, state.upgrades.route)) {
       rejectUpgrade(socket, 403, '');
       done(403, 'upgrade_failed', null);
       return;

@@ -14,7 +14,7 @@ import {
   type JwtAuthenticationConfig,
   type XffOptions,
 } from '../../../policy/evaluation.js';
-import { requestHeadPolicy } from '../../request-head.js';
+import { compileRequestHeadPolicy } from '../../request-head.js';
 import { checkGrpc, parseExtAuthzGrpc, type ExtAuthzGrpcConfig } from './ext-authz-grpc.js';
 import { checkHttp, parseExtAuthzHttp, type ExtAuthzHttpConfig } from './ext-authz-http.js';
 import {
@@ -84,7 +84,7 @@ export function httpPolicyEvaluator(hcm: Record<string, unknown>): PolicyEvaluat
     throw new Error('http_filters: an istio_ext_authz_ RBAC filter without its ext_authz filter');
   const [http = {}] = classifyRbacFilters(rbacs, 1, 'http_filters');
   // Policy matches the path as the HCM normalised it for routing and the app (NONE: as received).
-  const pathNormalization = requestHeadPolicy(hcm).normalization;
+  const pathNormalization = compileRequestHeadPolicy(hcm).normalization;
   const base = new EnvoyPolicyEvaluator({ jwt, http, tcp: {}, xff: xffOf(hcm), pathNormalization });
   if (trigger === undefined || extAuthz === undefined) return base;
   // The trigger's shadow rules as enforced DENY rules: a "denial" means a CUSTOM rule matched.
