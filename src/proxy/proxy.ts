@@ -40,7 +40,6 @@ import { createGatewayListeners, type GatewayListeners } from './gateway/gateway
 import { createVirtualOutbound, type VirtualOutbound } from './capture/virtual-outbound.js';
 import { createListenerManager } from './listeners/listener-manager.js';
 import type { DnsProxy } from './dns/dns-server.js';
-import { DNS_LISTENER } from './dns/dns-table.js';
 
 /** Where the proxy gets its SVID. */
 export interface ProxyIdentityOptions {
@@ -316,7 +315,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
       // Imported here: only captured pods run it, and dns-packet is idle RSS for every other proxy.
       const { createDnsProxy } = await import('./dns/dns-server.js');
       dns = createDnsProxy({
-        listener: () => ads.snapshot.listener.get(DNS_LISTENER),
+        table: () => ads.snapshot.typed.dns,
         logger,
       });
       await dns.listen('127.0.0.1', options.dnsPort ?? 15053);

@@ -10,7 +10,7 @@ import { parseManifests } from '../../api/index.js';
 import { validateResource } from '../../proxy/index.js';
 import { compileCaptureListener } from '../../proxy/capture/capture-config.js';
 import { egressDenied } from '../../proxy/capture/egress-filter.js';
-import { dnsTableOf } from '../../proxy/dns/index.js';
+import { compileDnsTable } from '../../proxy/dns/index.js';
 import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
 import { buildRegistry } from '../registry/service-registry.js';
@@ -237,7 +237,7 @@ spec:
   };
   const dns = resources.listener.get('dns');
   assert.ok(dns, 'the dns listener');
-  const table = dnsTableOf(decode('listener', dns));
+  const table = compileDnsTable(decode('listener', dns));
   for (const name of ['web', 'web.default', 'web.default.svc', 'WEB.default.svc.cluster.local.'])
     assert.deepEqual(table.lookup(name)?.v4, ['10.96.0.10'], name);
   assert.deepEqual(table.lookup('db.example.com')?.v4, ['240.240.0.1'], 'auto-allocated VIP');

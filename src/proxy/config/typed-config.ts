@@ -14,6 +14,7 @@ import {
   type RouteConfig,
 } from '../outbound/route-table.js';
 import { compileCaptureListener } from '../capture/capture-config.js';
+import { compileDnsTable, DNS_LISTENER, EMPTY_DNS_TABLE } from '../dns/dns-table.js';
 import { compileAssignment, compileCluster } from './cluster-config.js';
 
 /** The typed config of an empty snapshot. */
@@ -24,6 +25,7 @@ export function emptyTypedConfig(): TypedConfig {
     routes: new Map(),
     listeners: new Map(),
     virtualOutbound: undefined,
+    dns: EMPTY_DNS_TABLE,
   };
 }
 
@@ -73,7 +75,8 @@ export function compileTypedConfig(
       const virtualOutbound =
         capture === undefined ? undefined : compileCaptureListener(capture, captureProblems);
       problems.push(...captureProblems.map((p) => `listener "virtualOutbound": ${p}`));
-      return { ...previous, listeners, virtualOutbound };
+      const dns = compileDnsTable(candidate.listener.get(DNS_LISTENER));
+      return { ...previous, listeners, virtualOutbound, dns };
     }
     case 'secret':
       return previous;

@@ -12,6 +12,7 @@ import * as dnsPacket from 'dns-packet';
 import { silentLogger } from '../../logging/index.js';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import { createDnsProxy } from './dns-server.js';
+import { compileDnsTable } from './dns-table.js';
 import { dnsListenerProblems } from './dns-validation.js';
 
 const LISTENER = {
@@ -48,6 +49,8 @@ const LISTENER = {
     },
   ],
 };
+/** The table as the proxy compiles it with the listener update. */
+const TABLE = compileDnsTable(LISTENER);
 
 async function udpQuery(port: number, message: Buffer, waitMs = 1500): Promise<Buffer | undefined> {
   const socket = dgram.createSocket('udp4');
@@ -163,7 +166,7 @@ test('DNS proxy: mesh names, forwarding, REFUSED/SERVFAIL, hostile input', async
   const up = await upstream();
   t.after(up.close);
   const dns = createDnsProxy({
-    listener: () => LISTENER,
+    table: () => TABLE,
     logger: silentLogger(),
     upstreams: [`127.0.0.1:${String(up.port)}`],
   });
@@ -263,7 +266,7 @@ test('DNS proxy: mesh names, forwarding, REFUSED/SERVFAIL, hostile input', async
 });
 
 test('DNS proxy: REFUSED without an upstream, SERVFAIL when the upstream is silent', async (t) => {
-  const none = createDnsProxy({ listener: () => LISTENER, logger: silentLogger(), upstreams: [] });
+  const none = createDnsProxy({ table: () => TABLE, logger: silentLogger(), upstreams: [] });
   const p1 = await none.listen('127.0.0.1', 0);
   t.after(() => none.close());
   assert.equal(rcodeOf(await udpQuery(p1, query('example.org'))), 5);
@@ -276,7 +279,7 @@ test('DNS proxy: REFUSED without an upstream, SERVFAIL when the upstream is sile
   await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
   t.after(() => silent.close());
   const dead = createDnsProxy({
-    listener: () => LISTENER,
+    table: () => TABLE,
     logger: silentLogger(),
     upstreams: [`127.0.0.1:${String(silent.address().port)}`],
   });

@@ -21,9 +21,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Logger } from '../../logging/index.js';
-import { dnsTableOf, type DnsTable } from './dns-table.js';
-
-type R = Record<string, unknown>;
+import type { DnsTable } from './dns-table.js';
 
 /** RFC 1035 §4.1.1 RCODEs and the header bits Palisade sets itself. */
 const RCODE = { FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -35,8 +33,8 @@ const EDNS_LIMIT = 1232;
 const MAX_QUERY = 4096;
 
 export interface DnsProxyOptions {
-  /** The `dns` listener of the current snapshot (undefined before it arrives). */
-  readonly listener: () => R | undefined;
+  /** The name table of the current snapshot's `dns` listener (typed config; empty before it arrives). */
+  readonly table: () => DnsTable;
   readonly logger: Logger;
   /** Upstream resolvers (`host:port` or host); default: `nameserver` lines of /etc/resolv.conf. */
   readonly upstreams?: readonly string[];
@@ -203,7 +201,7 @@ export function createDnsProxy(options: DnsProxyOptions): DnsProxy {
       if (formerr !== undefined) reply(formerr);
       return;
     }
-    const table = dnsTableOf(options.listener());
+    const table = options.table();
     const entry = (question.class ?? 'IN') === 'IN' ? table.lookup(question.name) : undefined;
     if (entry === undefined) {
       forward(query, packet.id ?? 0, table, limit, reply);

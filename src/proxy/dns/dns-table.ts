@@ -32,7 +32,7 @@ export interface DnsTable {
   readonly maxPendingLookups: number;
 }
 
-const EMPTY: DnsTable = {
+export const EMPTY_DNS_TABLE: DnsTable = {
   lookup: () => undefined,
   size: 0,
   resolverTimeoutMs: 2_000,
@@ -54,13 +54,9 @@ export function canonicalName(name: string): string {
   return name.toLowerCase().replace(/\.$/, '');
 }
 
-const tables = new WeakMap<object, DnsTable>();
-
-/** The table of a `dns` listener (compiled once per listener object); empty without one. */
-export function dnsTableOf(listener: R | undefined): DnsTable {
-  if (listener === undefined) return EMPTY;
-  const hit = tables.get(listener);
-  if (hit !== undefined) return hit;
+/** The table of a `dns` listener, compiled with the listener update (before the ACK); empty without one. */
+export function compileDnsTable(listener: R | undefined): DnsTable {
+  if (listener === undefined) return EMPTY_DNS_TABLE;
   const filter = (
     Array.isArray(listener['listener_filters']) ? (listener['listener_filters'] as R[]) : []
   ).find((f) => f['name'] === DNS_FILTER);
@@ -81,12 +77,10 @@ export function dnsTableOf(listener: R | undefined): DnsTable {
       ttl: Math.max(1, Math.round(seconds(domain['answer_ttl'], 30))),
     });
   }
-  const compiled: DnsTable = {
+  return {
     lookup: (name) => names.get(canonicalName(name)),
     size: names.size,
     resolverTimeoutMs: Math.round(seconds(client['resolver_timeout'], 2) * 1000),
     maxPendingLookups: Math.max(1, Number(client['max_pending_lookups'] ?? 256)),
   };
-  tables.set(listener, compiled);
-  return compiled;
 }

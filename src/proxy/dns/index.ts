@@ -10,7 +10,7 @@ export {
 } from './dns-server.js';
 export {
   canonicalName,
-  dnsTableOf,
+  compileDnsTable,
   DNS_FILTER,
   DNS_LISTENER,
   type DnsEntry,

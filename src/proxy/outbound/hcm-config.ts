@@ -2,9 +2,9 @@
  * An HttpConnectionManager as the outbound and gateway stacks read it per
  * request, compiled when its listener (or gateway chain) is accepted: the RDS
  * route configuration it names, its request-head policy, which HTTP filters
- * it runs (CORS, fault) and its local rate limit filter config. `raw` stays
- * for what is still read from the resource (upgrade configs, the gateway's
- * RBAC/JWT filters, which it compiles itself before the ACK).
+ * it runs (CORS, fault), its local rate limit filter config and its upgrade
+ * types. Nothing per request reads the resource itself (the gateway's
+ * RBAC/JWT filters are compiled beside it, src/proxy/gateway/gateway-chains.ts).
  */
 import { list, rec } from '../../xds/index.js';
 import { hcmRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
@@ -15,7 +15,6 @@ import {
 } from '../request-head.js';
 
 export interface HcmConfig {
-  readonly raw: Record<string, unknown>;
   /** `rds.route_config_name`, or undefined (no RDS: nothing routes). */
   readonly routeConfigName: string | undefined;
   readonly requestHead: RequestHeadPolicy;
@@ -34,7 +33,6 @@ export function compileHcm(raw: Record<string, unknown>): HcmConfig {
   const filters = list(raw['http_filters']);
   const name = rec(raw['rds'])['route_config_name'];
   return {
-    raw,
     routeConfigName: typeof name === 'string' ? name : undefined,
     requestHead: compileRequestHeadPolicy(raw),
     cors: filters.some((f) => f['name'] === 'envoy.filters.http.cors'),

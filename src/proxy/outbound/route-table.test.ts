@@ -75,9 +75,9 @@ const req = (authority: string, path: string, headers: Record<string, string> = 
 });
 
 test('virtual host precedence: exact, then suffix wildcard, then *', () => {
-  assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.raw['name'], 'reviews');
-  assert.equal(selectVirtualHost(config, 'a.example.com')?.raw['name'], 'suffix');
-  assert.equal(selectVirtualHost(config, 'elsewhere')?.raw['name'], 'any');
+  assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.name, 'reviews');
+  assert.equal(selectVirtualHost(config, 'a.example.com')?.name, 'suffix');
+  assert.equal(selectVirtualHost(config, 'elsewhere')?.name, 'any');
 });
 
 test('route matching in order with path, regex, headers and query', () => {

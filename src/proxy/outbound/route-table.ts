@@ -72,9 +72,8 @@ export type RouteActionConfig =
       readonly hostRewrite: string | undefined;
     };
 
-/** A route, compiled; `raw` is the accepted resource's route (filters read their configs there). */
+/** A route, compiled: everything per-request code reads of it. */
 export interface RouteEntry {
-  readonly raw: Record<string, unknown>;
   readonly match: RouteMatcherConfig;
   readonly action: RouteActionConfig;
   /** `timeout` and `retry_policy`, before the cluster's `max_retries` cap. */
@@ -95,9 +94,9 @@ export interface RouteEntry {
   readonly responseHeaders: HeaderOps;
 }
 
-/** A virtual host, compiled; `raw` carries its header operations and per-filter configs. */
+/** A virtual host, compiled. */
 export interface VirtualHostConfig {
-  readonly raw: Record<string, unknown>;
+  readonly name: string;
   /** Its domains, lower-cased. */
   readonly domains: readonly string[];
   readonly routes: readonly RouteEntry[];
@@ -222,14 +221,13 @@ export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteC
   return {
     source: routeConfig,
     virtualHosts: records(routeConfig['virtual_hosts']).map((vhost) => ({
-      raw: vhost,
+      name: typeof vhost['name'] === 'string' ? vhost['name'] : '',
       domains: (Array.isArray(vhost['domains']) ? vhost['domains'] : [])
         .filter((d): d is string => typeof d === 'string')
         .map((d) => d.toLowerCase()),
       routes: records(vhost['routes']).map((route) => {
         const match = isRecord(route['match']) ? route['match'] : {};
         return {
-          raw: route,
           match: compileMatch(match),
           action: compileAction(route, match),
           ...actionSettingsOf(isRecord(route['route']) ? route['route'] : {}),
@@ -265,10 +263,8 @@ export function selectVirtualHost(
   return best;
 }
 
-/** A matched virtual host and route: compiled, and the accepted resource's (filter configs). */
+/** A matched virtual host and route. */
 export interface RouteMatch {
-  readonly vhost: Record<string, unknown>;
-  readonly route: Record<string, unknown>;
   readonly host: VirtualHostConfig;
   readonly entry: RouteEntry;
 }
@@ -281,8 +277,7 @@ export function matchRoute(
   const vhost = selectVirtualHost(routeConfig, request.authority);
   if (vhost === undefined) return undefined;
   for (const entry of vhost.routes)
-    if (matches(entry.match, request))
-      return { vhost: vhost.raw, route: entry.raw, host: vhost, entry };
+    if (matches(entry.match, request)) return { host: vhost, entry };
   return undefined;
 }
 

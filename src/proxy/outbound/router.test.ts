@@ -87,7 +87,7 @@ test('the outbound chain is chosen by destination port; the route through its RD
   assert.ok(hcm !== undefined);
   const request = { authority: 'reviews:9080', path: '/api/x', headers: {} };
   const match = routeIn(snapshot, hcm, request);
-  assert.equal(match?.vhost['name'], 'reviews');
+  assert.equal(match?.host.name, 'reviews');
   assert.equal(routeIn(snapshot, hcm, { ...request, authority: 'other' }), undefined);
   // A gateway's own HCM wins over the listener's.
   const own = compileHcm({ rds: { route_config_name: 'missing' } });

@@ -6,6 +6,7 @@
  */
 import type { ResourceKind } from '../../xds/index.js';
 import type { CaptureListenerConfig } from '../capture/capture-config.js';
+import type { DnsTable } from '../dns/dns-table.js';
 import type { UpstreamHttp2 } from '../h2-upstream.js';
 import type { ClusterPolicy, Endpoint } from '../outbound/load-balancer.js';
 import type { ListenerHcms, RouteConfig } from '../outbound/route-table.js';
@@ -38,6 +39,8 @@ export interface TypedConfig {
   readonly listeners: ReadonlyMap<string, ListenerHcms>;
   /** The `virtualOutbound` capture listener's chains compiled, when there is one. */
   readonly virtualOutbound: CaptureListenerConfig | undefined;
+  /** The DNS proxy's name table, from the `dns` listener (captured pods; empty without one). */
+  readonly dns: DnsTable;
 }
 
 /** The accepted resources by kind and name, and the typed config compiled from them. */
