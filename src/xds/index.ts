@@ -27,3 +27,21 @@ export type {
   TransportSocket,
   WrappedNumber,
 } from './envoy-cluster.js';
+export type {
+  DirectResponseAction,
+  FractionalPercent,
+  HashPolicy,
+  HeaderMatcher,
+  HeaderOperations,
+  HeaderValueOption,
+  QueryParameterMatcher,
+  RedirectAction,
+  RetryPolicy,
+  Route,
+  RouteAction,
+  RouteConfiguration,
+  RouteMatch,
+  StringMatcher,
+  UpgradeConfig,
+  VirtualHost,
+} from './envoy-route.js';

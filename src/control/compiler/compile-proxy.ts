@@ -6,7 +6,14 @@
  * snapshot + registry + proxy in, resources out.
  */
 import type { Gateway, Sidecar } from '../../api/networking/index.js';
-import { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import {
+  EXTENSION_TYPE_URLS,
+  TYPE_URLS,
+  type ResourceKind,
+  type Route,
+  type RouteConfiguration,
+  type VirtualHost,
+} from '../../xds/index.js';
 import { labelsMatch, type ServiceView } from '../registry/service-registry.js';
 import {
   buildInboundCluster,
@@ -149,7 +156,7 @@ function rootCaSecret(pem: string): Record<string, unknown> {
   };
 }
 
-function fallbackVirtualHost(policy: MeshSettings['outboundTrafficPolicy']): object {
+function fallbackVirtualHost(policy: MeshSettings['outboundTrafficPolicy']): VirtualHost {
   return policy === 'REGISTRY_ONLY'
     ? {
         name: 'block_all',
@@ -217,12 +224,12 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   let routeSet = routeCache.get(routeKey);
   if (routeSet === undefined) {
     const mesh = new Set(['mesh']);
-    const configs: Record<string, unknown>[] = [];
+    const configs: RouteConfiguration[] = [];
     const filters = new Map<number, object[]>();
     for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
-      const virtualHosts: object[] = [];
+      const virtualHosts: VirtualHost[] = [];
       for (const service of list) {
-        const routes: Record<string, unknown>[] = [];
+        const routes: Route[] = [];
         for (const vs of virtualServicesFor(inputs, service, mesh))
           routes.push(...translateHttpRoutes(inputs, vs, { proxy, gateways: mesh, port }));
         if (routes.length === 0) routes.push(defaultRoute(inputs, service, port, proxy.namespace));
@@ -233,7 +240,11 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
         });
       }
       virtualHosts.push(fallbackVirtualHost(policy));
-      const rc = { '@type': TYPE_URLS.route, name: String(port), virtual_hosts: virtualHosts };
+      const rc: RouteConfiguration = {
+        '@type': TYPE_URLS.route,
+        name: String(port),
+        virtual_hosts: virtualHosts,
+      };
       filters.set(port, routeHttpFilters([rc]));
       configs.push(rc);
     }
@@ -242,11 +253,12 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   }
   const routeFilters = routeSet.routeFilters;
   for (const rc of routeSet.configs) add(out, 'route', rc);
-  add(out, 'route', {
+  const catchAll: RouteConfiguration = {
     '@type': TYPE_URLS.route,
     name: CATCH_ALL_ROUTE,
     virtual_hosts: [fallbackVirtualHost(policy)],
-  });
+  };
+  add(out, 'route', catchAll);
   add(
     out,
     'listener',
@@ -386,10 +398,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
     const chains: object[] = [];
     const httpServers = servers.filter(({ server }) => !l4Server(server));
     if (httpServers.length > 0) {
-      const virtualHosts = new Map<
-        string,
-        { domains: Set<string>; routes: Record<string, unknown>[] }
-      >();
+      const virtualHosts = new Map<string, { domains: Set<string>; routes: Route[] }>();
       for (const vs of bound) {
         const routes = translateHttpRoutes(inputs, vs, scope);
         if (routes.length === 0) continue;
@@ -402,7 +411,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
           virtualHosts.set(host, vh);
         }
       }
-      add(out, 'route', {
+      const gatewayRoutes: RouteConfiguration = {
         '@type': TYPE_URLS.route,
         name: routeName,
         virtual_hosts: [...virtualHosts].map(([host, vh]) => ({
@@ -410,8 +419,9 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
           domains: [...vh.domains],
           routes: vh.routes,
         })),
-      });
-      const routeFilters = routeHttpFilters([out.route.get(routeName) ?? {}]);
+      };
+      add(out, 'route', gatewayRoutes);
+      const routeFilters = routeHttpFilters([gatewayRoutes]);
       const hcm = {
         name: 'envoy.filters.network.http_connection_manager',
         typed_config: {

@@ -13,7 +13,19 @@ import {
   type DestinationRule,
   type VirtualService,
 } from '../../api/networking/index.js';
-import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
+import {
+  EXTENSION_TYPE_URLS,
+  type HashPolicy,
+  type HeaderMatcher,
+  type HeaderOperations,
+  type HeaderValueOption,
+  type RedirectAction,
+  type Route,
+  type RouteAction,
+  type RouteConfiguration,
+  type RouteMatch,
+  type StringMatcher,
+} from '../../xds/index.js';
 import { isHttp, type ServicePortView, type ServiceView } from '../registry/service-registry.js';
 import { destinationRuleFor, type CompileContext } from './clusters.js';
 import {
@@ -42,7 +54,7 @@ export interface RouteScope {
   readonly port: number;
 }
 
-function stringMatcher(m: StringMatch): Record<string, unknown> {
+function stringMatcher(m: StringMatch): StringMatcher {
   if ('exact' in m) return { exact: m.exact };
   if ('prefix' in m) return { prefix: m.prefix };
   return { safe_regex: { regex: m.regex } };
@@ -73,15 +85,15 @@ function matchApplies(vs: VirtualService, match: HttpMatch, scope: RouteScope): 
   return true;
 }
 
-function envoyMatch(match: HttpMatch | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+function envoyMatch(match: HttpMatch | undefined): RouteMatch {
+  const out: RouteMatch = {};
   const uri = match?.uri;
-  if (uri === undefined) out['prefix'] = '/';
-  else if ('exact' in uri) out['path'] = uri.exact;
-  else if ('prefix' in uri) out['prefix'] = uri.prefix;
-  else out['safe_regex'] = { regex: uri.regex };
-  if (match?.ignoreUriCase === true) out['case_sensitive'] = { value: false };
-  const headers: Record<string, unknown>[] = [];
+  if (uri === undefined) out.prefix = '/';
+  else if ('exact' in uri) out.path = uri.exact;
+  else if ('prefix' in uri) out.prefix = uri.prefix;
+  else out.safe_regex = { regex: uri.regex };
+  if (match?.ignoreUriCase === true) out.case_sensitive = { value: false };
+  const headers: HeaderMatcher[] = [];
   for (const [name, m] of Object.entries(match?.headers ?? {}))
     headers.push({ name, string_match: stringMatcher(m) });
   // Istio: `regex: "*"` in withoutHeaders is not a regex but "the header is present".
@@ -97,25 +109,25 @@ function envoyMatch(match: HttpMatch | undefined): Record<string, unknown> {
     headers.push({ name: ':authority', string_match: stringMatcher(match.authority) });
   if (match?.scheme !== undefined)
     headers.push({ name: ':scheme', string_match: stringMatcher(match.scheme) });
-  if (headers.length > 0) out['headers'] = headers;
+  if (headers.length > 0) out.headers = headers;
   const query = Object.entries(match?.queryParams ?? {}).map(([name, m]) => ({
     name,
     string_match: stringMatcher(m),
   }));
-  if (query.length > 0) out['query_parameters'] = query;
+  if (query.length > 0) out.query_parameters = query;
   return out;
 }
 
-function headerOps(headers: Headers | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+function headerOps(headers: Headers | undefined): HeaderOperations {
+  const out: HeaderOperations = {};
   const side = (ops: Headers['request'], prefix: 'request' | 'response'): void => {
     if (ops === undefined) return;
-    const add = [
-      ...Object.entries(ops.set ?? {}).map(([key, value]) => ({
+    const add: HeaderValueOption[] = [
+      ...Object.entries(ops.set ?? {}).map(([key, value]): HeaderValueOption => ({
         header: { key, value },
         append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
       })),
-      ...Object.entries(ops.add ?? {}).map(([key, value]) => ({
+      ...Object.entries(ops.add ?? {}).map(([key, value]): HeaderValueOption => ({
         header: { key, value },
         append_action: 'APPEND_IF_EXISTS_OR_ADD',
       })),
@@ -129,7 +141,7 @@ function headerOps(headers: Headers | undefined): Record<string, unknown> {
   return out;
 }
 
-const REDIRECT_CODES: Record<number, string> = {
+const REDIRECT_CODES: Record<number, NonNullable<RedirectAction['response_code']>> = {
   301: 'MOVED_PERMANENTLY',
   302: 'FOUND',
   303: 'SEE_OTHER',
@@ -183,7 +195,7 @@ function destinationClusterName(
   );
 }
 
-function hashPolicy(dr: DestinationRule | undefined): object[] | undefined {
+function hashPolicy(dr: DestinationRule | undefined): HashPolicy[] | undefined {
   const ch = dr?.spec.trafficPolicy?.loadBalancer?.consistentHash;
   if (ch === undefined) return undefined;
   if (ch.httpHeaderName !== undefined) return [{ header: { header_name: ch.httpHeaderName } }];
@@ -209,11 +221,11 @@ function routeAction(
   vs: VirtualService,
   http: HttpRoute,
   scope: RouteScope,
-): Record<string, unknown> | undefined {
-  const out: Record<string, unknown> = { ...headerOps(http.headers) };
+): Omit<Route, 'name' | 'match'> | undefined {
+  const out: Omit<Route, 'name' | 'match'> = { ...headerOps(http.headers) };
   if (http.redirect !== undefined) {
     const r = http.redirect;
-    out['redirect'] = {
+    out.redirect = {
       ...(r.uri === undefined ? {} : { path_redirect: r.uri }),
       ...(r.authority === undefined ? {} : { host_redirect: r.authority }),
       ...(r.port === undefined ? {} : { port_redirect: r.port }),
@@ -224,7 +236,7 @@ function routeAction(
   }
   if (http.directResponse !== undefined) {
     const body = http.directResponse.body;
-    out['direct_response'] = {
+    out.direct_response = {
       status: http.directResponse.status,
       ...(body?.string === undefined ? {} : { body: { inline_string: body.string } }),
     };
@@ -239,21 +251,21 @@ function routeAction(
     name: destinationClusterName(context, vs, d.destination, scope, c),
     weight: d.weight ?? (destinations.length === 1 ? 100 : 0),
   }));
-  const action: Record<string, unknown> = {};
-  if (clusters.length === 1 && clusters[0] !== undefined) action['cluster'] = clusters[0].name;
+  const action: RouteAction = {};
+  if (clusters.length === 1 && clusters[0] !== undefined) action.cluster = clusters[0].name;
   else
-    action['weighted_clusters'] = {
+    action.weighted_clusters = {
       clusters: clusters
         .filter((c) => c.weight > 0)
         .map((c) => ({ name: c.name, weight: { value: c.weight } })),
     };
-  action['timeout'] = http.timeout === undefined ? protoDuration(0) : durationOf(http.timeout);
+  action.timeout = http.timeout === undefined ? protoDuration(0) : durationOf(http.timeout);
   const retries = http.retries;
   if (retries === undefined || (retries.attempts ?? 0) > 0 || retries.perTryTimeout !== undefined) {
     const attempts = retries?.attempts ?? 2;
     if (attempts > 0) {
       const retryOn = retries?.retryOn ?? DEFAULT_RETRY_ON;
-      action['retry_policy'] = {
+      action.retry_policy = {
         retry_on: retryOn,
         num_retries: { value: attempts },
         ...(retries?.perTryTimeout === undefined
@@ -263,14 +275,13 @@ function routeAction(
       };
     }
   }
-  if (http.rewrite?.uri !== undefined) action['prefix_rewrite'] = http.rewrite.uri;
+  if (http.rewrite?.uri !== undefined) action.prefix_rewrite = http.rewrite.uri;
   if (http.rewrite?.uriRegexRewrite !== undefined)
-    action['regex_rewrite'] = {
+    action.regex_rewrite = {
       pattern: { regex: http.rewrite.uriRegexRewrite.match },
       substitution: http.rewrite.uriRegexRewrite.rewrite,
     };
-  if (http.rewrite?.authority !== undefined)
-    action['host_rewrite_literal'] = http.rewrite.authority;
+  if (http.rewrite?.authority !== undefined) action.host_rewrite_literal = http.rewrite.authority;
   const mirrors = [
     ...(http.mirror === undefined
       ? []
@@ -278,7 +289,7 @@ function routeAction(
     ...(http.mirrors ?? []),
   ];
   if (mirrors.length > 0)
-    action['request_mirror_policies'] = mirrors.map((m) => ({
+    action.request_mirror_policies = mirrors.map((m) => ({
       cluster: destinationClusterName(context, vs, m.destination, scope),
       runtime_fraction: { default_value: fractionalPercent(m.percentage?.value ?? 100) },
     }));
@@ -287,10 +298,10 @@ function routeAction(
     first === undefined
       ? undefined
       : hashPolicy(destinationRuleFor(context, first.service, scope.proxy.namespace));
-  if (hash !== undefined) action['hash_policy'] = hash;
+  if (hash !== undefined) action.hash_policy = hash;
   if (clusters.length === 1) Object.assign(out, headerOps(destinations[0]?.headers));
-  out['route'] = action;
-  const perFilter: Record<string, unknown> = {};
+  out.route = action;
+  const perFilter: Record<string, Record<string, unknown>> = {};
   if (http.fault !== undefined) {
     const f = http.fault;
     const fault: Record<string, unknown> = { '@type': EXTENSION_TYPE_URLS.fault };
@@ -331,7 +342,7 @@ function routeAction(
         : {}),
     };
   }
-  if (Object.keys(perFilter).length > 0) out['typed_per_filter_config'] = perFilter;
+  if (Object.keys(perFilter).length > 0) out.typed_per_filter_config = perFilter;
   return out;
 }
 
@@ -340,8 +351,8 @@ export function translateHttpRoutes(
   context: CompileContext,
   vs: VirtualService,
   scope: RouteScope,
-): Record<string, unknown>[] {
-  const routes: Record<string, unknown>[] = [];
+): Route[] {
+  const routes: Route[] = [];
   (vs.spec.http ?? []).forEach((http, i) => {
     const action = routeAction(context, vs, http, scope);
     if (action === undefined) return;
@@ -362,7 +373,7 @@ export function defaultRoute(
   service: ServiceView,
   port: number,
   fromNamespace: string,
-): Record<string, unknown> {
+): Route {
   // Istio's default route carries the DestinationRule's consistent-hash policy too.
   const hash = hashPolicy(destinationRuleFor(context, service, fromNamespace));
   return {
@@ -422,14 +433,11 @@ export function virtualServicesFor(
 }
 
 /** True when any route in the configs carries per-route config for `filter`. */
-export function usesFilter(
-  routeConfigs: Iterable<Record<string, unknown>>,
-  filter: string,
-): boolean {
+export function usesFilter(routeConfigs: Iterable<RouteConfiguration>, filter: string): boolean {
   for (const rc of routeConfigs)
-    for (const vh of (rc['virtual_hosts'] ?? []) as Record<string, unknown>[])
-      for (const r of (vh['routes'] ?? []) as Record<string, unknown>[]) {
-        const per = r['typed_per_filter_config'] as Record<string, unknown> | undefined;
+    for (const vh of rc.virtual_hosts ?? [])
+      for (const r of vh.routes ?? []) {
+        const per = r.typed_per_filter_config;
         if (per !== undefined && filter in per) return true;
       }
   return false;
@@ -440,7 +448,7 @@ export function usesFilter(
  * its routes carry, in Istio's order (CORS, then fault): a filter is added
  * only when a route uses it, so proxies without the feature never see it.
  */
-export function routeHttpFilters(routeConfigs: Iterable<Record<string, unknown>>): object[] {
+export function routeHttpFilters(routeConfigs: Iterable<RouteConfiguration>): object[] {
   const configs = [...routeConfigs];
   const filters: object[] = [];
   if (usesFilter(configs, 'envoy.filters.http.cors'))

@@ -19,6 +19,7 @@ import { routeCors, type CorsConfig } from './cors.js';
 import { compileHcm, type HcmConfig } from './hcm-config.js';
 import { routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
 import { compileRouteUpgrades } from '../request-head.js';
+import type { Route, RouteAction, RouteConfiguration } from '../../xds/index.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -124,79 +125,68 @@ const REDIRECT_CODES: Readonly<Record<string, number>> = {
  * resource validation NACKs one that does not compile, so null (no rewrite) is only
  * unvalidated input.
  */
-function compileRegexRewrite(holder: unknown): { regex: SafeRegex; rewrite: SafeRewrite } | null {
-  if (!isRecord(holder)) return null;
-  const pattern = isRecord(holder['pattern']) ? holder['pattern']['regex'] : undefined;
+function compileRegexRewrite(
+  holder: RouteAction['regex_rewrite'],
+): { regex: SafeRegex; rewrite: SafeRewrite } | null {
+  if (holder === undefined) return null;
   try {
-    const regex = compileSafeRegex(typeof pattern === 'string' ? pattern : '');
-    const substitution = holder['substitution'];
-    return {
-      regex,
-      rewrite: compileRewrite(typeof substitution === 'string' ? substitution : '', regex),
-    };
+    const regex = compileSafeRegex(holder.pattern?.regex ?? '');
+    return { regex, rewrite: compileRewrite(holder.substitution ?? '', regex) };
   } catch {
     return null;
   }
 }
 
-function compileAction(
-  route: Record<string, unknown>,
-  match: Record<string, unknown>,
-): RouteActionConfig {
-  const direct = route['direct_response'];
-  if (isRecord(direct)) {
-    const body =
-      isRecord(direct['body']) && typeof direct['body']['inline_string'] === 'string'
-        ? direct['body']['inline_string']
-        : '';
-    return { kind: 'direct', status: Number(direct['status']) || 200, body };
-  }
-  const redirect = route['redirect'];
-  if (isRecord(redirect)) {
-    const code = redirect['response_code'];
+function compileAction(route: Route): RouteActionConfig {
+  const direct = route.direct_response;
+  if (direct !== undefined)
+    return {
+      kind: 'direct',
+      status: direct.status || 200,
+      body: direct.body?.inline_string ?? '',
+    };
+  const redirect = route.redirect;
+  if (redirect !== undefined)
     return {
       kind: 'redirect',
-      status: (typeof code === 'string' ? REDIRECT_CODES[code] : undefined) ?? 301,
-      host: typeof redirect['host_redirect'] === 'string' ? redirect['host_redirect'] : undefined,
-      path: typeof redirect['path_redirect'] === 'string' ? redirect['path_redirect'] : undefined,
-      scheme: redirect['https_redirect'] === true ? 'https' : 'http',
+      status:
+        (redirect.response_code === undefined
+          ? undefined
+          : REDIRECT_CODES[redirect.response_code]) ?? 301,
+      host: redirect.host_redirect,
+      path: redirect.path_redirect,
+      scheme: redirect.https_redirect === true ? 'https' : 'http',
     };
-  }
-  const action = isRecord(route['route']) ? route['route'] : {};
-  const weighted = isRecord(action['weighted_clusters'])
-    ? records(action['weighted_clusters']['clusters']).map((c) => ({
-        name: typeof c['name'] === 'string' ? c['name'] : '',
-        weight: Number(isRecord(c['weight']) ? c['weight']['value'] : c['weight']) || 0,
-      }))
-    : [];
-  const rewrite =
-    typeof action['prefix_rewrite'] === 'string' && typeof match['prefix'] === 'string';
+  const action = route.route ?? {};
+  const weighted = (action.weighted_clusters?.clusters ?? []).map((c) => ({
+    name: c.name ?? '',
+    weight: Number(c.weight?.value) || 0,
+  }));
+  const prefix = route.match?.prefix;
+  const rewrite = action.prefix_rewrite !== undefined && prefix !== undefined;
   return {
     kind: 'cluster',
-    cluster: typeof action['cluster'] === 'string' ? action['cluster'] : '',
+    cluster: action.cluster ?? '',
     weighted,
     totalWeight: weighted.reduce((a, c) => a + c.weight, 0),
-    prefixRewrite: rewrite ? (action['prefix_rewrite'] as string) : undefined,
-    matchedPrefix: rewrite ? (match['prefix'] as string) : undefined,
-    regexRewrite: compileRegexRewrite(action['regex_rewrite']),
-    hostRewrite:
-      typeof action['host_rewrite_literal'] === 'string'
-        ? action['host_rewrite_literal']
-        : undefined,
+    prefixRewrite: rewrite ? action.prefix_rewrite : undefined,
+    matchedPrefix: rewrite ? prefix : undefined,
+    regexRewrite: compileRegexRewrite(action.regex_rewrite),
+    hostRewrite: action.host_rewrite_literal,
   };
 }
 
 /** The route action's retry, mirror and hash settings (defaults without a `route` action). */
 function actionSettingsOf(
-  action: Record<string, unknown>,
+  action: RouteAction,
 ): Pick<RouteEntry, 'retry' | 'mirrors' | 'hashPolicy'> {
   return {
     retry: compileRetry(action),
-    mirrors: records(action['request_mirror_policies']).map((m) => ({
-      cluster: typeof m['cluster'] === 'string' ? m['cluster'] : '',
-      share: isRecord(m['runtime_fraction']) ? fraction(m['runtime_fraction']['default_value']) : 1,
+    mirrors: (action.request_mirror_policies ?? []).map((m) => ({
+      cluster: m.cluster ?? '',
+      share: m.runtime_fraction === undefined ? 1 : fraction(m.runtime_fraction.default_value),
     })),
-    hashPolicy: records(action['hash_policy']),
+    hashPolicy: action.hash_policy ?? [],
   };
 }
 
@@ -216,28 +206,28 @@ function headerOpsOf(holder: Record<string, unknown>): {
   };
 }
 
-/** Compiles an accepted RouteConfiguration (route-config.ts has already checked its fields). */
-export function compileRouteConfig(routeConfig: Record<string, unknown>): RouteConfig {
+/**
+ * Compiles an accepted RouteConfiguration: route-config.ts has already checked its fields,
+ * and protobufjs decoded it from the RouteConfiguration proto, so its structure is the shared
+ * type's (src/xds/envoy-route.ts, which the control plane builds).
+ */
+export function compileRouteConfig(resource: Record<string, unknown>): RouteConfig {
+  const routeConfig = resource as unknown as RouteConfiguration;
   return {
-    source: routeConfig,
-    virtualHosts: records(routeConfig['virtual_hosts']).map((vhost) => ({
-      name: typeof vhost['name'] === 'string' ? vhost['name'] : '',
-      domains: (Array.isArray(vhost['domains']) ? vhost['domains'] : [])
-        .filter((d): d is string => typeof d === 'string')
-        .map((d) => d.toLowerCase()),
-      routes: records(vhost['routes']).map((route) => {
-        const match = isRecord(route['match']) ? route['match'] : {};
-        return {
-          match: compileMatch(match),
-          action: compileAction(route, match),
-          ...actionSettingsOf(isRecord(route['route']) ? route['route'] : {}),
-          fault: compileFault(route),
-          cors: routeCors(route),
-          rateLimit: routeRateLimit(route),
-          upgrades: compileRouteUpgrades(route['upgrade_configs']),
-          ...headerOpsOf(route),
-        };
-      }),
+    source: resource,
+    virtualHosts: (routeConfig.virtual_hosts ?? []).map((vhost) => ({
+      name: vhost.name ?? '',
+      domains: (vhost.domains ?? []).map((d) => d.toLowerCase()),
+      routes: (vhost.routes ?? []).map((route) => ({
+        match: compileMatch(route.match ?? {}),
+        action: compileAction(route),
+        ...actionSettingsOf(route.route ?? {}),
+        fault: compileFault(route),
+        cors: routeCors(route),
+        rateLimit: routeRateLimit(route),
+        upgrades: compileRouteUpgrades(route.route?.upgrade_configs),
+        ...headerOpsOf(route),
+      })),
       ...headerOpsOf(vhost),
     })),
   };
