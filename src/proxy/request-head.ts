@@ -266,15 +266,23 @@ export function hcmHeadProblems(hcm: R, at: string): string[] {
     problems.push(
       `${at}.path_with_escaped_slashes_action: unknown value ${JSON.stringify(action)}`,
     );
-  const configs = hcm['upgrade_configs'];
-  if (configs !== undefined && !Array.isArray(configs))
-    problems.push(`${at}.upgrade_configs: must be a list`);
+  problems.push(...upgradeConfigProblems(hcm['upgrade_configs'], `${at}.upgrade_configs`));
+  return problems;
+}
+
+/**
+ * Problems with an `upgrade_configs` list (an HCM's or a RouteAction's): an entry with
+ * anything but `upgrade_type` and `enabled`, or without a type.
+ */
+export function upgradeConfigProblems(configs: unknown, at: string): string[] {
+  const problems: string[] = [];
+  if (configs !== undefined && !Array.isArray(configs)) problems.push(`${at}: must be a list`);
   list(configs).forEach((c, i) => {
     for (const key of Object.keys(c))
       if (key !== 'upgrade_type' && key !== 'enabled')
-        problems.push(`${at}.upgrade_configs[${String(i)}]: unsupported field ${key}`);
+        problems.push(`${at}[${String(i)}]: unsupported field ${key}`);
     if (typeof c['upgrade_type'] !== 'string' || c['upgrade_type'] === '')
-      problems.push(`${at}.upgrade_configs[${String(i)}]: upgrade_type is required`);
+      problems.push(`${at}[${String(i)}]: upgrade_type is required`);
   });
   return problems;
 }

@@ -4,6 +4,7 @@
  * implements; anything else is named with its field path.
  */
 import { LOCAL_RATE_LIMIT_FILTER, localRateLimitProblems } from '../local-rate-limit.js';
+import { upgradeConfigProblems } from '../request-head.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
 import { isOneofDiscriminator, isRecord, unsupportedKeys } from './fields.js';
 
@@ -30,6 +31,7 @@ const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = new Set([
   'retry_policy',
   'request_mirror_policies',
   'hash_policy',
+  'upgrade_configs',
 ]);
 const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = new Set([
   'retry_on',
@@ -81,6 +83,9 @@ export function collectUnsupportedRouteFields(resource: XdsResource, problems: s
           problems.push(`${at}.route: unsupported field ${key}`);
         }
         const action = isRecord(route['route']) ? route['route'] : {};
+        problems.push(
+          ...upgradeConfigProblems(action['upgrade_configs'], `${at}.route.upgrade_configs`),
+        );
         for (const key of unsupportedKeys(action['retry_policy'], SUPPORTED_RETRY_FIELDS)) {
           problems.push(`${at}.route.retry_policy: unsupported field ${key}`);
         }

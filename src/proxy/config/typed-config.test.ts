@@ -5,10 +5,10 @@
 // serving the previous config).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
-import { compileTypedConfig, emptyTypedConfig } from './index.js';
+import { compileTypedConfig, emptyTypedConfig, validateResource } from './index.js';
 
 const sds = (name: string): object => ({ name, sds_config: { ads: {} } });
 const mtls = {
@@ -292,4 +292,56 @@ test('a virtualOutbound listener compiles with the listeners; a chain that does 
   // Without a virtualOutbound listener there is nothing captured to route.
   const none = compileTypedConfig(typed, raw({}), 'listener', bad);
   assert.equal(none.virtualOutbound, undefined);
+});
+
+test("a route's upgrade_configs live on its RouteAction: decoded, validated and compiled from there", () => {
+  // Through the real codec: RouteAction.upgrade_configs survives decoding (a field on the
+  // Route itself would not exist in the proto).
+  const codec = adsServiceDefinition()['StreamAggregatedResources'];
+  assert.ok(codec);
+  const decode = (resource: object): XdsResource => {
+    const bytes = codec.responseSerialize({
+      version_info: '1',
+      type_url: TYPE_URLS.route,
+      nonce: '1',
+      resources: [{ '@type': TYPE_URLS.route, ...resource }],
+    });
+    const back = (codec.responseDeserialize(bytes) as { resources: XdsResource[] }).resources[0];
+    assert.ok(back);
+    return back;
+  };
+  const routeWith = (upgrades: object[]): XdsResource =>
+    decode({
+      name: '80',
+      virtual_hosts: [
+        {
+          name: 'ws',
+          domains: ['*'],
+          routes: [
+            {
+              match: { prefix: '/' },
+              route: { cluster: 'ws', upgrade_configs: upgrades },
+            },
+          ],
+        },
+      ],
+    });
+  const off = routeWith([{ upgrade_type: 'websocket', enabled: { value: false } }]);
+  assert.deepEqual(validateResource('route', off), []);
+  const problems: string[] = [];
+  const typed = compileTypedConfig(
+    emptyTypedConfig(),
+    { ...raw({}), route: new Map([['80', off]]) },
+    'route',
+    problems,
+  );
+  assert.deepEqual(problems, []);
+  const entry = typed.routes.get('80')?.virtualHosts[0]?.routes[0];
+  assert.equal(entry?.upgrades.get('websocket'), false, 'the route turns websocket off');
+  // An entry with fields this proxy would skip (CONNECT termination) is NACKed, not ignored.
+  const filtered = routeWith([{ upgrade_type: 'CONNECT', connect_config: {} }]);
+  assert.match(
+    validateResource('route', filtered).join('\n'),
+    /virtual_hosts\[0\]\.routes\[0\]\.route\.upgrade_configs\[0\]: unsupported field connect_config/,
+  );
 });

@@ -172,7 +172,7 @@ export function buildChains(
       requestHead: compileRequestHeadPolicy(config),
       upgrades: {
         hcm: compileHcmUpgrades(config['upgrade_configs']),
-        route: compileRouteUpgrades(route?.['upgrade_configs']),
+        route: compileRouteUpgrades(rec(route?.['route'])['upgrade_configs']),
       },
     };
   });
