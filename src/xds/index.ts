@@ -45,3 +45,20 @@ export type {
   UpgradeConfig,
   VirtualHost,
 } from './envoy-route.js';
+export {
+  asListener,
+  hcmOf,
+  tcpProxyOf,
+  HCM_FILTER,
+  NETWORK_RBAC_FILTER,
+  TCP_PROXY_FILTER,
+} from './envoy-listener.js';
+export type {
+  CidrRange,
+  Filter,
+  FilterChain,
+  FilterChainMatch,
+  HttpConnectionManager,
+  Listener,
+  TcpProxy,
+} from './envoy-listener.js';

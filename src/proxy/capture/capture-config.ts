@@ -7,15 +7,20 @@
  * Passthrough/BlackHole), and how long protocol detection waits. An RBAC
  * filter that does not compile is a problem: the update is NACKed.
  */
-import { list, rec, str } from '../../xds/index.js';
+import {
+  asListener,
+  hcmOf,
+  HCM_FILTER,
+  NETWORK_RBAC_FILTER,
+  tcpProxyOf,
+  type Filter,
+  type Listener,
+} from '../../xds/index.js';
 import { tcpPolicyEvaluator, type PolicyEvaluator } from '../filters/authz/index.js';
 import { compileHcm, type HcmConfig } from '../outbound/hcm-config.js';
 import { compileTcpProxy, type TcpProxyConfig } from '../outbound/tcp-proxy-config.js';
 import { REQUEST_HEADERS_TIMEOUT_MS } from '../request-head.js';
 import { addressBits, type AddressBits } from './address-bits.js';
-
-const RBAC = 'envoy.filters.network.rbac';
-const HCM = 'envoy.filters.network.http_connection_manager';
 
 /** A `prefix_ranges` entry: the prefix's bits and its length. */
 export interface PrefixRange extends AddressBits {
@@ -59,20 +64,17 @@ export interface CaptureListenerConfig {
  * chain) or — for 0 s, Envoy's "no timeout" — closing a client still silent after the
  * HTTP head timeout, so a connection that never speaks holds nothing forever.
  */
-function detectionBound(listener: Record<string, unknown>): { ms: number; close: boolean } {
-  const d = rec(listener['listener_filters_timeout']);
-  if (d['seconds'] === undefined && d['nanos'] === undefined) return { ms: 15_000, close: false };
-  const ms = Number(d['seconds'] ?? 0) * 1000 + Math.round(Number(d['nanos'] ?? 0) / 1e6);
+function detectionBound(listener: Listener): { ms: number; close: boolean } {
+  const d = listener.listener_filters_timeout;
+  if (d === undefined || (d.seconds === undefined && d.nanos === undefined))
+    return { ms: 15_000, close: false };
+  const ms = Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6);
   return ms > 0 ? { ms, close: false } : { ms: REQUEST_HEADERS_TIMEOUT_MS, close: true };
 }
 
-function compileAction(
-  chainName: string,
-  filter: Record<string, unknown> | undefined,
-): CaptureAction {
-  const config = rec(filter?.['typed_config']);
-  if (str(filter?.['name']) === HCM) return { kind: 'http', hcm: compileHcm(config) };
-  const tcp = compileTcpProxy(config);
+function compileAction(chainName: string, filter: Filter | undefined): CaptureAction {
+  if (filter?.name === HCM_FILTER) return { kind: 'http', hcm: compileHcm(hcmOf(filter)) };
+  const tcp = compileTcpProxy(tcpProxyOf(filter));
   if (filter === undefined || tcp.cluster === 'BlackHoleCluster' || tcp.cluster === '')
     return { kind: 'blackhole', cluster: tcp.cluster };
   if (tcp.cluster === 'PassthroughCluster') return { kind: 'passthrough' };
@@ -81,28 +83,28 @@ function compileAction(
 
 /** Compiles an accepted virtualOutbound listener; a chain that does not compile adds a problem. */
 export function compileCaptureListener(
-  listener: Record<string, unknown>,
+  resource: Record<string, unknown>,
   problems: string[],
 ): CaptureListenerConfig {
-  const chains = list(listener['filter_chains']).map((chain, i): CaptureChain => {
-    const name = str(chain['name']);
-    const match = rec(chain['filter_chain_match']);
-    const port = rec(match['destination_port'])['value'];
+  const listener = asListener(resource);
+  const chains = (listener.filter_chains ?? []).map((chain, i): CaptureChain => {
+    const name = chain.name ?? '';
+    const match = chain.filter_chain_match ?? {};
+    const port = match.destination_port?.value;
     const prefixes: PrefixRange[] = [];
-    for (const range of list(match['prefix_ranges'])) {
-      const base = addressBits(str(range['address_prefix']));
-      const len = Number(rec(range['prefix_len'])['value'] ?? 0);
+    for (const range of match.prefix_ranges ?? []) {
+      const base = addressBits(range.address_prefix);
+      const len = Number(range.prefix_len?.value ?? 0);
       if (base === undefined || !(len >= 0 && len <= base.bits)) {
         problems.push(
-          `filter_chains[${String(i)}].filter_chain_match.prefix_ranges: ${JSON.stringify(range['address_prefix'])}/${String(len)} is not an IP prefix`,
+          `filter_chains[${String(i)}].filter_chain_match.prefix_ranges: ${JSON.stringify(range.address_prefix)}/${String(len)} is not an IP prefix`,
         );
         continue;
       }
       prefixes.push({ ...base, len });
     }
-    const protocols = match['application_protocols'];
-    const filters = list(chain['filters']);
-    const rbac = filters.filter((f) => f['name'] === RBAC);
+    const filters = chain.filters ?? [];
+    const rbac = filters.filter((f) => f.name === NETWORK_RBAC_FILTER);
     let egress: PolicyEvaluator | null = null;
     if (rbac.length > 0) {
       try {
@@ -117,11 +119,11 @@ export function compileCaptureListener(
       name,
       port: port === undefined ? undefined : Number(port),
       prefixes,
-      protocols: Array.isArray(protocols) ? protocols.map(String) : [],
+      protocols: match.application_protocols ?? [],
       egress,
       action: compileAction(
         name,
-        filters.find((f) => f['name'] !== RBAC),
+        filters.find((f) => f.name !== NETWORK_RBAC_FILTER),
       ),
     };
   });

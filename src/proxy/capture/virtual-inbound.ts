@@ -10,13 +10,13 @@
  * owns <port>, the sidecar only receives what capture hands over.
  */
 import type * as net from 'node:net';
-import { rec } from '../../xds/index.js';
+import { asListener } from '../../xds/index.js';
 import { recordDestination } from './destinations.js';
 import { originalDestination } from './original-dst.js';
 
 /** False for a listener sent with `bind_to_port: false` (Envoy's default is true). */
 export function bindsToPort(listener: Record<string, unknown>): boolean {
-  return rec(listener['bind_to_port'])['value'] !== false;
+  return asListener(listener).bind_to_port?.value !== false;
 }
 
 /**

@@ -13,7 +13,17 @@
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import type { Logger } from '../../logging/index.js';
-import { list, rec, str } from '../../xds/index.js';
+import {
+  asListener,
+  hcmOf,
+  HCM_FILTER,
+  list,
+  rec,
+  str,
+  TCP_PROXY_FILTER,
+  tcpProxyOf,
+  type FilterChain,
+} from '../../xds/index.js';
 import {
   cipherList,
   DEFAULT_TLS12_CIPHER_SUITES,
@@ -106,30 +116,25 @@ export function chainForSni<T extends { readonly names: readonly string[] }>(
 }
 
 /** The HCM or tcp_proxy of a chain's filters. */
-export function actionOf(chain: Record<string, unknown>): ChainAction {
-  const filters = list(chain['filters']);
-  const tcp = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
-  if (tcp !== undefined)
-    return { kind: 'tcp', tcpProxy: compileTcpProxy(rec(tcp['typed_config'])) };
-  const hcm = rec(
-    filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager')?.[
-      'typed_config'
-    ],
-  );
+export function actionOf(chain: FilterChain): ChainAction {
+  const filters = chain.filters ?? [];
+  const tcp = filters.find((f) => f.name === TCP_PROXY_FILTER);
+  if (tcp !== undefined) return { kind: 'tcp', tcpProxy: compileTcpProxy(tcpProxyOf(tcp)) };
+  const hcm = hcmOf(filters.find((f) => f.name === HCM_FILTER));
   return { kind: 'http', hcm: compileHcm(hcm), policy: httpPolicyEvaluator(hcm) };
 }
 
 /** A chain's TLS context from SDS secrets or files; undefined while material is missing. */
 function contextOf(
   secrets: SecretStore,
-  chain: Record<string, unknown>,
+  chain: FilterChain,
 ): {
   context: tls.SecureContext | undefined;
   material: TlsMaterial | undefined;
   mutual: boolean;
   suites: readonly string[];
 } {
-  const config = rec(rec(chain['transport_socket'])['typed_config']);
+  const config = rec(chain.transport_socket?.typed_config);
   const common = rec(config['common_tls_context']);
   const mutual = rec(config['require_client_certificate'])['value'] === true;
   const asked = rec(common['tls_params'])['cipher_suites'];
@@ -191,14 +196,13 @@ export function buildGatewayChains(
     tlsServer: undefined,
     generation: secrets.generation,
   };
-  for (const chain of list(resource['filter_chains'])) {
+  const listener = asListener(resource);
+  for (const chain of listener.filter_chains ?? []) {
     const action = actionOf(chain);
-    const match = rec(chain['filter_chain_match']);
-    const names = Array.isArray(match['server_names'])
-      ? (match['server_names'] as unknown[]).map((n) => str(n))
-      : [];
-    if (chain['transport_socket'] === undefined) {
-      if (match['transport_protocol'] === 'tls' && action.kind === 'tcp')
+    const match = chain.filter_chain_match ?? {};
+    const names = match.server_names ?? [];
+    if (chain.transport_socket === undefined) {
+      if (match.transport_protocol === 'tls' && action.kind === 'tcp')
         state.passthrough.push({ names, tcpProxy: action.tcpProxy });
       else state.plain = action;
       continue;
@@ -210,7 +214,7 @@ export function buildGatewayChains(
       const reason = error instanceof Error ? error.message : String(error);
       if (strict)
         throw new Error(
-          `chain ${JSON.stringify(str(chain['name']))}: TLS material unusable: ${reason}`,
+          `chain ${JSON.stringify(chain.name ?? '')}: TLS material unusable: ${reason}`,
           { cause: error },
         );
       logger.error({ listener: name, err: reason }, 'gateway TLS material unusable');
@@ -226,8 +230,8 @@ export function buildGatewayChains(
   const chains = state.tlsChains;
   if (chains.length === 0) return state;
   const allMutual = chains.every((c) => c.mutual);
-  const offersH2 = list(resource['filter_chains']).some((c) => {
-    const common = rec(rec(rec(c['transport_socket'])['typed_config'])['common_tls_context']);
+  const offersH2 = (listener.filter_chains ?? []).some((c) => {
+    const common = rec(rec(c.transport_socket?.typed_config)['common_tls_context']);
     return Array.isArray(common['alpn_protocols']) && common['alpn_protocols'].includes('h2');
   });
   const server = tls.createServer({

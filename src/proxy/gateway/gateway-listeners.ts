@@ -14,7 +14,7 @@
  */
 import type * as net from 'node:net';
 import type { Logger } from '../../logging/index.js';
-import { rec, str } from '../../xds/index.js';
+import { asListener } from '../../xds/index.js';
 import type { PreparedUpdate } from '../inbound/inbound-listeners.js';
 import { isH2Preface } from '../h2-downstream.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHelloState } from './client-hello.js';
@@ -64,8 +64,8 @@ interface ListenerState extends GatewayChains {
 }
 
 const addressOf = (resource: XdsResource): { host: string; port: number } => {
-  const address = rec(rec(resource['address'])['socket_address']);
-  return { host: str(address['address'], '0.0.0.0'), port: Number(address['port_value'] ?? 0) };
+  const address = asListener(resource).address?.socket_address;
+  return { host: address?.address ?? '0.0.0.0', port: address?.port_value ?? 0 };
 };
 const message = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);

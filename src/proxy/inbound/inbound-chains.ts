@@ -8,7 +8,15 @@
 import type * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { list, rec, str } from '../../xds/index.js';
+import {
+  asListener,
+  hcmOf,
+  HCM_FILTER,
+  NETWORK_RBAC_FILTER,
+  rec,
+  TCP_PROXY_FILTER,
+  tcpProxyOf,
+} from '../../xds/index.js';
 import type { Logger } from '../../logging/index.js';
 import {
   createH2Downstream,
@@ -110,35 +118,33 @@ export function buildChains(
   handlers: ChainHandlers,
   lookup: (listener: string, chain: string) => ChainState | undefined,
 ): ChainState[] {
-  return list(resource['filter_chains']).map((chain) => {
-    const chainName = str(chain['name']);
-    const match = rec(chain['filter_chain_match']);
-    const socket = rec(rec(chain['transport_socket'])['typed_config']);
-    const filters = list(chain['filters']);
-    const hcm = filters.find((f) => f['name'] === 'envoy.filters.network.http_connection_manager');
+  return (asListener(resource).filter_chains ?? []).map((chain) => {
+    const chainName = chain.name ?? '';
+    const socket = rec(chain.transport_socket?.typed_config);
+    const filters = chain.filters ?? [];
+    const hcmFilter = filters.find((f) => f.name === HCM_FILTER);
     const common = {
       name: chainName,
-      tls: match['transport_protocol'] === 'tls',
+      tls: chain.filter_chain_match?.transport_protocol === 'tls',
       requireClientCert: rec(socket['require_client_certificate'])['value'] === true,
     };
-    if (hcm === undefined) {
-      const proxy = filters.find((f) => f['name'] === 'envoy.filters.network.tcp_proxy');
+    if (hcmFilter === undefined) {
       return {
         ...common,
         http: undefined,
         h2: undefined,
         evaluator: tcpPolicyEvaluator(filters),
         connection: undefined,
-        cluster: str(rec(proxy?.['typed_config'])['cluster']),
+        cluster: tcpProxyOf(filters.find((f) => f.name === TCP_PROXY_FILTER)).cluster ?? '',
         rateLimit: { filter: undefined, route: undefined },
         requestHead: compileRequestHeadPolicy(undefined),
         upgrades: { hcm: undefined, route: new Map() },
       };
     }
-    const networkRbac = filters.filter((f) => f['name'] === 'envoy.filters.network.rbac');
-    const config = rec(hcm['typed_config']);
-    const vh = list(rec(config['route_config'])['virtual_hosts'])[0];
-    const route = list(vh?.['routes'])[0];
+    const networkRbac = filters.filter((f) => f.name === NETWORK_RBAC_FILTER);
+    const config = hcmOf(hcmFilter);
+    // The inbound HCM's inline route configuration: one virtual host, one route to the app.
+    const route = config.route_config?.virtual_hosts?.[0]?.routes?.[0];
     const current = (): ChainState | undefined => lookup(name, chainName);
     const h2 = createH2Downstream<Peer>((req, res) => {
       containRequest(req, res, logger, 'inbound request', () =>
@@ -167,12 +173,12 @@ export function buildChains(
       h2,
       evaluator: httpPolicyEvaluator(config),
       connection: networkRbac.length > 0 ? tcpPolicyEvaluator(networkRbac) : undefined,
-      cluster: str(rec(route?.['route'])['cluster']),
+      cluster: route?.route?.cluster ?? '',
       rateLimit: { filter: hcmRateLimit(config), route: routeRateLimit(route) },
       requestHead: compileRequestHeadPolicy(config),
       upgrades: {
-        hcm: compileHcmUpgrades(config['upgrade_configs']),
-        route: compileRouteUpgrades(rec(route?.['route'])['upgrade_configs']),
+        hcm: compileHcmUpgrades(config.upgrade_configs),
+        route: compileRouteUpgrades(route?.route?.upgrade_configs),
       },
     };
   });

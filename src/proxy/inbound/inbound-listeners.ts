@@ -15,7 +15,7 @@
  * swap them in on commit; the manager drains what is replaced or removed.
  */
 import type * as net from 'node:net';
-import { rec, str } from '../../xds/index.js';
+import { asListener } from '../../xds/index.js';
 import type { Logger } from '../../logging/index.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
@@ -73,8 +73,8 @@ export interface InboundListeners {
 }
 
 const addressOf = (resource: XdsResource): { host: string; port: number } => {
-  const address = rec(rec(resource['address'])['socket_address']);
-  return { host: str(address['address'], '127.0.0.1'), port: Number(address['port_value'] ?? 0) };
+  const address = asListener(resource).address?.socket_address;
+  return { host: address?.address ?? '127.0.0.1', port: address?.port_value ?? 0 };
 };
 const message = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);

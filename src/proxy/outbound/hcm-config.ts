@@ -6,7 +6,7 @@
  * types. Nothing per request reads the resource itself (the gateway's
  * RBAC/JWT filters are compiled beside it, src/proxy/gateway/gateway-chains.ts).
  */
-import { list, rec } from '../../xds/index.js';
+import type { HttpConnectionManager } from '../../xds/index.js';
 import { hcmRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
 import {
   compileHcmUpgrades,
@@ -29,15 +29,14 @@ export interface HcmConfig {
 }
 
 /** Compiles an accepted HCM's typed_config. */
-export function compileHcm(raw: Record<string, unknown>): HcmConfig {
-  const filters = list(raw['http_filters']);
-  const name = rec(raw['rds'])['route_config_name'];
+export function compileHcm(hcm: HttpConnectionManager): HcmConfig {
+  const filters = hcm.http_filters ?? [];
   return {
-    routeConfigName: typeof name === 'string' ? name : undefined,
-    requestHead: compileRequestHeadPolicy(raw),
-    cors: filters.some((f) => f['name'] === 'envoy.filters.http.cors'),
-    fault: filters.some((f) => f['name'] === 'envoy.filters.http.fault'),
-    rateLimit: hcmRateLimit(raw),
-    upgrades: compileHcmUpgrades(raw['upgrade_configs']),
+    routeConfigName: hcm.rds?.route_config_name,
+    requestHead: compileRequestHeadPolicy(hcm),
+    cors: filters.some((f) => f.name === 'envoy.filters.http.cors'),
+    fault: filters.some((f) => f.name === 'envoy.filters.http.fault'),
+    rateLimit: hcmRateLimit(hcm),
+    upgrades: compileHcmUpgrades(hcm.upgrade_configs),
   };
 }

@@ -19,7 +19,13 @@ import { routeCors, type CorsConfig } from './cors.js';
 import { compileHcm, type HcmConfig } from './hcm-config.js';
 import { routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
 import { compileRouteUpgrades } from '../request-head.js';
-import type { Route, RouteAction, RouteConfiguration } from '../../xds/index.js';
+import {
+  asListener,
+  hcmOf,
+  type Route,
+  type RouteAction,
+  type RouteConfiguration,
+} from '../../xds/index.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -32,14 +38,6 @@ export interface RouteRequest {
   authority: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function records(value: unknown): Record<string, unknown>[] {
-  return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 
 /** How well a (lower-cased) domain fits: 4 exact, 3 suffix wildcard, 2 prefix wildcard, 1 `*`. */
@@ -324,8 +322,6 @@ export function decide(
   }
 }
 
-const recordOf = (v: unknown): Record<string, unknown> => (isRecord(v) ? v : {});
-
 /** A listener's RDS HttpConnectionManagers by destination port (compiled before the ACK). */
 export interface ListenerHcms {
   /** The first chain's HCM per `destination_port`, with that chain's position. */
@@ -335,21 +331,16 @@ export interface ListenerHcms {
 }
 
 /** Indexes a listener's chains that carry an RDS HttpConnectionManager, in chain order. */
-export function compileListenerHcms(listener: Record<string, unknown>): ListenerHcms {
+export function compileListenerHcms(resource: Record<string, unknown>): ListenerHcms {
   const byPort = new Map<number, { index: number; hcm: HcmConfig }>();
   let anyPort: { index: number; hcm: HcmConfig } | undefined;
-  for (const [index, chain] of records(listener['filter_chains']).entries()) {
-    const match = recordOf(chain['filter_chain_match']);
-    const wanted = isRecord(match['destination_port'])
-      ? match['destination_port']['value']
-      : undefined;
-    const raw = records(chain['filters'])
-      .map((filter) => recordOf(filter['typed_config']))
-      .find((config) => isRecord(config['rds']));
-    if (raw === undefined) continue;
+  for (const [index, chain] of (asListener(resource).filter_chains ?? []).entries()) {
+    const wanted = chain.filter_chain_match?.destination_port?.value;
+    const hcm = (chain.filters ?? []).map(hcmOf).find((config) => config.rds !== undefined);
+    if (hcm === undefined) continue;
     const port = Number(wanted);
-    if (wanted === undefined) anyPort ??= { index, hcm: compileHcm(raw) };
-    else if (!byPort.has(port)) byPort.set(port, { index, hcm: compileHcm(raw) });
+    if (wanted === undefined) anyPort ??= { index, hcm: compileHcm(hcm) };
+    else if (!byPort.has(port)) byPort.set(port, { index, hcm: compileHcm(hcm) });
   }
   return { byPort, anyPort };
 }
