@@ -75,6 +75,9 @@ export type HttpConnectionManager = {
     | 'UNESCAPE_AND_FORWARD';
   http_protocol_options?: { accept_http_10?: boolean };
   upgrade_configs?: UpgradeConfig[];
+  /** Gateways: the client address is the peer's (or from X-Forwarded-For past trusted hops). */
+  use_remote_address?: { value: boolean };
+  xff_num_trusted_hops?: number;
 };
 
 /** tcp_proxy.v3.TcpProxy. */

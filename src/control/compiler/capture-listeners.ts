@@ -35,7 +35,15 @@
  * declared TCP, as Istio documents; TCP ports never wait (no chain of theirs
  * needs detection).
  */
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import {
+  EXTENSION_TYPE_URLS,
+  TYPE_URLS,
+  type CidrRange,
+  type Filter,
+  type FilterChain,
+  type FilterChainMatch,
+  type Listener,
+} from '../../xds/index.js';
 import type { PathNormalization } from '../../policy/index.js';
 import { isHttp, type Registry, type ServiceView } from '../registry/service-registry.js';
 import { outboundHcm } from './listeners.js';
@@ -47,16 +55,14 @@ export const VIRTUAL_INBOUND_PORT = 15006;
 /** What http_inspector reports for HTTP/1.x and prior-knowledge HTTP/2 (Envoy's names). */
 const HTTP_PROTOCOLS = ['http/1.0', 'http/1.1', 'h2c'];
 
-type R = Record<string, unknown>;
-
-function tcpProxy(statPrefix: string, cluster: string): object {
+function tcpProxy(statPrefix: string, cluster: string): Filter {
   return {
     name: 'envoy.filters.network.tcp_proxy',
     typed_config: { '@type': EXTENSION_TYPE_URLS.tcpProxy, stat_prefix: statPrefix, cluster },
   };
 }
 
-function cidr(address: string): object {
+function cidr(address: string): CidrRange {
   return {
     address_prefix: address,
     prefix_len: { value: address.includes(':') ? 128 : 32 },
@@ -71,20 +77,20 @@ function clusterName(port: number, service: ServiceView): string {
 export function buildVirtualOutbound(
   registry: Registry,
   services: readonly ServiceView[],
-  routeFilters: ReadonlyMap<number, readonly object[]>,
+  routeFilters: ReadonlyMap<number, readonly Filter[]>,
   policy: 'ALLOW_ANY' | 'REGISTRY_ONLY',
   normalization?: PathNormalization,
-): Record<string, unknown> {
-  const chains: object[] = [];
+): Listener {
+  const chains: FilterChain[] = [];
   const httpPorts = new Set<number>();
-  const endpointChains = new Map<string, object>();
+  const endpointChains = new Map<string, FilterChain>();
   for (const service of services)
     for (const port of service.ports) {
       const name = clusterName(port.port, service);
       if (isHttp(port.protocol)) httpPorts.add(port.port);
       const vips = service.addresses ?? [];
       if (vips.length > 0) {
-        const destination = {
+        const destination: FilterChainMatch = {
           destination_port: { value: port.port },
           prefix_ranges: vips.map(cidr),
         };
@@ -145,9 +151,8 @@ export function buildVirtualOutbound(
   // the other addresses (Istio's per-VIP listeners leave those to virtualOutbound).
   const specific = new Set<number>();
   for (const chain of chains) {
-    const match = (chain as { filter_chain_match?: R }).filter_chain_match ?? {};
-    const port = Number((match['destination_port'] as R | undefined)?.['value']);
-    if (match['prefix_ranges'] !== undefined) specific.add(port);
+    const match = chain.filter_chain_match ?? {};
+    if (match.prefix_ranges !== undefined) specific.add(Number(match.destination_port?.value));
   }
   for (const port of [...specific].filter((p) => !httpPorts.has(p)).sort((a, b) => a - b))
     chains.push({
@@ -181,7 +186,7 @@ export function buildVirtualOutbound(
 }
 
 /** The `virtualInbound` listener for a REDIRECT-mode sidecar. */
-export function buildVirtualInbound(): Record<string, unknown> {
+export function buildVirtualInbound(): Listener {
   return {
     '@type': TYPE_URLS.listener,
     name: 'virtualInbound',
@@ -204,10 +209,7 @@ export function buildVirtualInbound(): Record<string, unknown> {
 }
 
 /** A REDIRECT-mode inbound listener: bound by nobody, reached through virtualInbound. */
-export function handOffInbound(
-  listener: Record<string, unknown>,
-  port: number,
-): Record<string, unknown> {
+export function handOffInbound(listener: Listener, port: number): Listener {
   return {
     ...listener,
     address: { socket_address: { address: '0.0.0.0', port_value: port } },

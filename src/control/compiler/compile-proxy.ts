@@ -9,7 +9,13 @@ import type { Gateway, Sidecar } from '../../api/networking/index.js';
 import {
   EXTENSION_TYPE_URLS,
   TYPE_URLS,
+  HCM_FILTER,
+  type Filter,
+  type FilterChain,
+  type HttpConnectionManager,
+  type Listener,
   type ResourceKind,
+  type TransportSocket,
   type Route,
   type RouteConfiguration,
   type VirtualHost,
@@ -45,10 +51,7 @@ import {
   type EgressPolicy,
 } from './egress-network-policy.js';
 
-function withEgress(
-  listener: Record<string, unknown>,
-  egress: EgressPolicy | undefined,
-): Record<string, unknown> {
+function withEgress(listener: Listener, egress: EgressPolicy | undefined): Listener {
   return egress === undefined ? listener : withEgressFilter(listener, egress);
 }
 import {
@@ -66,7 +69,7 @@ export type { CompileContext } from './clusters.js';
 /** Shared route configs per registry generation and route key (see compileSidecar). */
 const routeCaches = new WeakMap<
   object,
-  Map<string, { configs: Record<string, unknown>[]; routeFilters: Map<number, object[]> }>
+  Map<string, { configs: RouteConfiguration[]; routeFilters: Map<number, Filter[]> }>
 >();
 
 /** Resources for one proxy, by kind and name. */
@@ -225,7 +228,7 @@ function compileSidecar(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
   if (routeSet === undefined) {
     const mesh = new Set(['mesh']);
     const configs: RouteConfiguration[] = [];
-    const filters = new Map<number, object[]>();
+    const filters = new Map<number, Filter[]>();
     for (const [port, list] of [...byPort].sort((a, b) => a[0] - b[0])) {
       const virtualHosts: VirtualHost[] = [];
       for (const service of list) {
@@ -302,7 +305,7 @@ export function gatewayBindPort(port: number): number {
   return port < 1024 ? port + 8000 : port;
 }
 
-function gatewayTls(server: GatewayServer): object | undefined {
+function gatewayTls(server: GatewayServer): TransportSocket | undefined {
   const tls = server.tls;
   if (tls === undefined || tls.mode === 'PASSTHROUGH' || tls.mode === 'AUTO_PASSTHROUGH')
     return undefined;
@@ -358,7 +361,12 @@ function l4Server(server: GatewayServer): boolean {
 }
 
 /** A chain terminating a server's TLS (SNI = its hosts) in front of `filter`. */
-function tlsChain(port: number, server: GatewayServer, tls: object, filter: object): object {
+function tlsChain(
+  port: number,
+  server: GatewayServer,
+  tls: TransportSocket,
+  filter: Filter,
+): FilterChain {
   const sni = serverHosts(server).filter((h) => h !== '*');
   return {
     name: `${String(port)}|${server.name ?? server.hosts.join(',')}`,
@@ -395,7 +403,7 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       .ofKind('VirtualService')
       .map((o) => o.resource as Parameters<typeof translateHttpRoutes>[1])
       .filter((vs) => qualifiedGateways(vs, vs.spec.gateways).some((g) => names.has(g)));
-    const chains: object[] = [];
+    const chains: FilterChain[] = [];
     const httpServers = servers.filter(({ server }) => !l4Server(server));
     if (httpServers.length > 0) {
       const virtualHosts = new Map<string, { domains: Set<string>; routes: Route[] }>();
@@ -422,23 +430,21 @@ function compileGateway(inputs: CompileInputs, proxy: ProxyNode): ProxyResources
       };
       add(out, 'route', gatewayRoutes);
       const routeFilters = routeHttpFilters([gatewayRoutes]);
-      const hcm = {
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
-          stat_prefix: `outbound_0.0.0.0_${String(port)}`,
-          codec_type: 'AUTO',
-          ...hcmMeshFields(inputs.pathNormalization),
-          rds: { route_config_name: routeName, config_source: { ads: {} } },
-          // Istio's gateways: the client address is the peer's, or from X-Forwarded-For past
-          // numTrustedProxies trusted hops (what remoteIpBlocks and remote.ip match).
-          use_remote_address: { value: true },
-          ...(inputs.mesh.numTrustedProxies === undefined
-            ? {}
-            : { xff_num_trusted_hops: inputs.mesh.numTrustedProxies }),
-          http_filters: [...policyHttpFilters(inputs, proxy), ...routeFilters, ROUTER_FILTER],
-        },
+      const hcmConfig: HttpConnectionManager = {
+        '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+        stat_prefix: `outbound_0.0.0.0_${String(port)}`,
+        codec_type: 'AUTO',
+        ...hcmMeshFields(inputs.pathNormalization),
+        rds: { route_config_name: routeName, config_source: { ads: {} } },
+        // Istio's gateways: the client address is the peer's, or from X-Forwarded-For past
+        // numTrustedProxies trusted hops (what remoteIpBlocks and remote.ip match).
+        use_remote_address: { value: true },
+        ...(inputs.mesh.numTrustedProxies === undefined
+          ? {}
+          : { xff_num_trusted_hops: inputs.mesh.numTrustedProxies }),
+        http_filters: [...policyHttpFilters(inputs, proxy), ...routeFilters, ROUTER_FILTER],
       };
+      const hcm: Filter = { name: HCM_FILTER, typed_config: hcmConfig };
       for (const { server } of httpServers) {
         const tls = gatewayTls(server);
         if (tls === undefined) continue;

@@ -16,7 +16,7 @@
  * Names not in the table are forwarded by the sidecar to the pod's upstream
  * resolver (src/proxy/dns).
  */
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS, type Listener } from '../../xds/index.js';
 import { DNS_DOMAIN, type ServiceView } from '../registry/service-registry.js';
 import type { ProxyNode } from './proxy-node.js';
 
@@ -34,10 +34,7 @@ export function dnsNames(service: ServiceView, namespace: string): string[] {
   return names;
 }
 
-export function buildDnsListener(
-  proxy: ProxyNode,
-  services: readonly ServiceView[],
-): Record<string, unknown> {
+export function buildDnsListener(proxy: ProxyNode, services: readonly ServiceView[]): Listener {
   const domains = new Map<string, string[]>();
   for (const service of services) {
     const addresses = (service.addresses ?? []).filter((a) => a !== '' && a !== 'None');

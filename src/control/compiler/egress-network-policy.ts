@@ -25,7 +25,7 @@
  */
 import { isIP } from 'node:net';
 import type { NetpolPod, NetworkPolicyPort } from '../../kubernetes/index.js';
-import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, type Filter, type Listener } from '../../xds/index.js';
 import type { ServicePortView, ServiceView } from '../registry/service-registry.js';
 import type { CompileContext } from './clusters.js';
 import { ipBlockPrincipal, modelOf, selfPod, type Model } from './network-policy.js';
@@ -38,7 +38,7 @@ export const EGRESS_STAT_PREFIX = 'netpol_egress.';
 
 export interface EgressPolicy {
   /** The network RBAC filter for virtualOutbound chains (ALLOW by original destination). */
-  readonly filter: R;
+  readonly filter: Filter;
   /** Does the source's egress allow the pod at `address` on TCP `port`? */
   allowsEndpoint(address: string, port: number): boolean;
 }
@@ -212,7 +212,7 @@ export function egressPolicyFor(
         : { and_rules: { rules: [{ not_rule: { or_rules: { rules: known } } }, external] } },
     );
 
-  const filter: R = {
+  const filter: Filter = {
     name: 'envoy.filters.network.rbac',
     typed_config: {
       '@type': EXTENSION_TYPE_URLS.networkRbac,
@@ -235,13 +235,12 @@ export function egressPolicyFor(
 }
 
 /** virtualOutbound with the egress filter ahead of every chain's filters. */
-export function withEgressFilter(listener: R, policy: EgressPolicy): R {
-  const chains = (listener['filter_chains'] as R[] | undefined) ?? [];
+export function withEgressFilter(listener: Listener, policy: EgressPolicy): Listener {
   return {
     ...listener,
-    filter_chains: chains.map((chain) => ({
+    filter_chains: (listener.filter_chains ?? []).map((chain) => ({
       ...chain,
-      filters: [policy.filter, ...((chain['filters'] as unknown[] | undefined) ?? [])],
+      filters: [policy.filter, ...(chain.filters ?? [])],
     })),
   };
 }

@@ -29,7 +29,15 @@ import {
   type JwtAuthenticationConfig,
   type PathNormalization,
 } from '../../policy/index.js';
-import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import {
+  EXTENSION_TYPE_URLS,
+  TYPE_URLS,
+  type Filter,
+  type FilterChain,
+  type HttpConnectionManager,
+  type Listener,
+  type TransportSocket,
+} from '../../xds/index.js';
 import type { PortProtocol } from '../registry/service-registry.js';
 import { isHttp } from '../registry/service-registry.js';
 import type { CompileContext } from './clusters.js';
@@ -57,9 +65,7 @@ export const CATCH_ALL_ROUTE = 'allow_any';
  * normalize_path; MERGE_SLASHES: and merge_slashes; DECODE_AND_MERGE_SLASHES:
  * and `%2F`/`%5C` UNESCAPE_AND_FORWARD — and websocket as the one upgrade type.
  */
-export function hcmMeshFields(
-  normalization: PathNormalization | undefined,
-): Record<string, unknown> {
+export function hcmMeshFields(normalization: PathNormalization | undefined): HttpConnectionManager {
   const level = normalization ?? 'BASE';
   return {
     normalize_path: { value: level !== 'NONE' },
@@ -77,7 +83,7 @@ function securityObjects<T>(context: CompileContext, kind: string): T[] {
 }
 
 /** DownstreamTlsContext requiring a client certificate from the mesh CA (mTLS). */
-export function meshDownstreamTls(): object {
+export function meshDownstreamTls(): TransportSocket {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
@@ -93,8 +99,8 @@ export function meshDownstreamTls(): object {
 }
 
 /** The RBAC filters (HTTP or network) in Envoy's order, as the listeners carry them. */
-export function rbacFilters(filters: AuthorizationFilters, http: boolean): object[] {
-  const out: object[] = [];
+export function rbacFilters(filters: AuthorizationFilters, http: boolean): Filter[] {
+  const out: Filter[] = [];
   for (const config of [filters.custom, filters.deny, filters.allow, filters.audit]) {
     if (config === undefined) continue;
     out.push(
@@ -123,7 +129,7 @@ export function rbacFilters(filters: AuthorizationFilters, http: boolean): objec
  * CUSTOM rule, i.e. when `istio_ext_authz_shadow_effective_policy_id` starts with
  * `istio-ext-authz`.
  */
-export function extAuthzHttpFilter(p: ExtAuthzHttpProvider): object {
+export function extAuthzHttpFilter(p: ExtAuthzHttpProvider): Filter {
   const host = providerHost(p.service);
   const headers = (names: readonly string[]) =>
     names.length === 0 ? undefined : { patterns: names.map((exact) => ({ exact })) };
@@ -164,7 +170,7 @@ export function extAuthzHttpFilter(p: ExtAuthzHttpProvider): object {
  * `envoy.service.auth.v3.Authorization/Check` service at the provider's cluster, with `|`
  * in the authority replaced by `_.` as Istio does.
  */
-export function extAuthzGrpcFilter(p: ExtAuthzGrpcProvider): object {
+export function extAuthzGrpcFilter(p: ExtAuthzGrpcProvider): Filter {
   const host = providerHost(p.service);
   const cluster = `outbound|${String(p.port)}||${host}`;
   return {
@@ -189,8 +195,8 @@ export function extAuthzGrpcFilter(p: ExtAuthzGrpcProvider): object {
  * the preceding network RBAC filter's `istio_ext_authz_` shadow rules. Istio builds no TCP
  * filter for an envoyExtAuthzHttp provider (an HTTP check needs an HTTP request).
  */
-export function extAuthzNetworkFilter(p: ExtAuthzGrpcProvider): object {
-  const http = extAuthzGrpcFilter(p) as { typed_config: Record<string, unknown> };
+export function extAuthzNetworkFilter(p: ExtAuthzGrpcProvider): Filter {
+  const http = extAuthzGrpcFilter(p);
   return {
     name: 'envoy.filters.network.ext_authz',
     typed_config: {
@@ -198,7 +204,7 @@ export function extAuthzNetworkFilter(p: ExtAuthzGrpcProvider): object {
       stat_prefix: 'tcp.',
       failure_mode_allow: p.failOpen,
       transport_api_version: 'V3',
-      grpc_service: http.typed_config['grpc_service'],
+      grpc_service: http.typed_config?.['grpc_service'],
       filter_enabled_metadata: enabledMetadata('envoy.filters.network.rbac'),
     },
   };
@@ -222,7 +228,7 @@ function providerHost(service: string): string {
 export function extAuthzHttpFilters(
   filters: AuthorizationFilters,
   providers: readonly ExtensionProvider[] | undefined,
-): object[] {
+): Filter[] {
   const ext = filters.extAuthz;
   const provider = providers?.find((p) => p.name === ext?.provider);
   if (ext === undefined || provider === undefined) return [];
@@ -250,7 +256,7 @@ export function extAuthzHttpFilters(
 export function extAuthzNetworkFilters(
   filters: AuthorizationFilters,
   providers: readonly ExtensionProvider[] | undefined,
-): object[] {
+): Filter[] {
   const ext = filters.extAuthz;
   const grpc = providers?.find((p) => p.name === ext?.provider)?.envoyExtAuthzGrpc;
   if (ext === undefined || grpc === undefined) return [];
@@ -264,7 +270,7 @@ export function extAuthzNetworkFilters(
 }
 
 /** The jwt_authn HTTP filter as the listeners carry it. */
-export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): object {
+export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): Filter {
   return {
     name: 'envoy.filters.http.jwt_authn',
     typed_config: { '@type': EXTENSION_TYPE_URLS.jwtAuthn, ...jwt },
@@ -277,9 +283,9 @@ export function jwtAuthnFilter(jwt: JwtAuthenticationConfig): object {
  * AUDIT). Sidecars run them on inbound ports; gateways (selected by their
  * labels, as Istio's ingress policies are) before routing.
  */
-export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): object[] {
+export function policyHttpFilters(context: CompileContext, proxy: ProxyNode): Filter[] {
   const workload = { namespace: proxy.namespace, labels: proxy.labels };
-  const out: object[] = [];
+  const out: Filter[] = [];
   const jwt = translateRequestAuthentications(
     applicablePolicies(
       securityObjects<RequestAuthentication>(context, 'RequestAuthentication'),
@@ -329,7 +335,7 @@ function inboundFilters(
   proxy: ProxyNode,
   port: number,
   protocol: PortProtocol,
-): object[] {
+): Filter[] {
   const workload = { namespace: proxy.namespace, labels: proxy.labels };
   const authz = applicablePolicies(
     securityObjects<AuthorizationPolicy>(context, 'AuthorizationPolicy'),
@@ -348,7 +354,7 @@ function inboundFilters(
       },
     ];
   }
-  const httpFilters: object[] = [...policyHttpFilters(context, proxy), ROUTER_FILTER];
+  const httpFilters: Filter[] = [...policyHttpFilters(context, proxy), ROUTER_FILTER];
   return [
     {
       name: 'envoy.filters.network.http_connection_manager',
@@ -385,7 +391,7 @@ export function buildInboundListener(
   proxy: ProxyNode,
   port: number,
   protocol: PortProtocol,
-): Record<string, unknown> {
+): Listener {
   const mode = resolvePeerAuthentication(
     securityObjects<PeerAuthentication>(context, 'PeerAuthentication'),
     { namespace: proxy.namespace, labels: proxy.labels },
@@ -397,7 +403,7 @@ export function buildInboundListener(
     ...(netpol === undefined ? [] : [netpol]),
     ...inboundFilters(context, proxy, port, protocol),
   ];
-  const chains: object[] = [];
+  const chains: FilterChain[] = [];
   if (mode !== 'DISABLE')
     chains.push({
       name: `inbound|${String(port)}|mtls`,
@@ -429,9 +435,9 @@ export function buildInboundListener(
 /** The outbound HCM for a port's chain: the route filters its routes need (CORS, fault), then router. */
 export function outboundHcm(
   routeName: string,
-  routeFilters: readonly object[],
+  routeFilters: readonly Filter[],
   normalization?: PathNormalization,
-): object {
+): Filter {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -449,9 +455,9 @@ export function outboundHcm(
 export function buildOutboundListener(
   proxy: ProxyNode,
   ports: readonly number[],
-  routeFilters: ReadonlyMap<number, readonly object[]>,
+  routeFilters: ReadonlyMap<number, readonly Filter[]>,
   normalization?: PathNormalization,
-): Record<string, unknown> {
+): Listener {
   return {
     '@type': TYPE_URLS.listener,
     name: 'outbound',

@@ -17,7 +17,7 @@ import {
   type NetworkPolicyEngine,
   portMatches,
 } from '../../kubernetes/index.js';
-import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, type Filter } from '../../xds/index.js';
 import type { CompileContext } from './clusters.js';
 import type { ProxyNode } from './proxy-node.js';
 
@@ -152,7 +152,7 @@ export function networkPolicyFilter(
   context: CompileContext,
   proxy: ProxyNode,
   port: number,
-): object | undefined {
+): Filter | undefined {
   const model = modelOf(context);
   if (model === null || proxy.workload === undefined) return undefined;
   const self = selfPod(model, proxy);

@@ -15,6 +15,7 @@ import {
 } from '../../api/networking/index.js';
 import {
   EXTENSION_TYPE_URLS,
+  type Filter,
   type HashPolicy,
   type HeaderMatcher,
   type HeaderOperations,
@@ -448,9 +449,9 @@ export function usesFilter(routeConfigs: Iterable<RouteConfiguration>, filter: s
  * its routes carry, in Istio's order (CORS, then fault): a filter is added
  * only when a route uses it, so proxies without the feature never see it.
  */
-export function routeHttpFilters(routeConfigs: Iterable<RouteConfiguration>): object[] {
+export function routeHttpFilters(routeConfigs: Iterable<RouteConfiguration>): Filter[] {
   const configs = [...routeConfigs];
-  const filters: object[] = [];
+  const filters: Filter[] = [];
   if (usesFilter(configs, 'envoy.filters.http.cors'))
     filters.push({
       name: 'envoy.filters.http.cors',
@@ -472,7 +473,7 @@ export function httpPort(port: ServicePortView): boolean {
 /** A gateway's L4 route: the SNI names it serves (TLS passthrough) and its tcp_proxy filter. */
 export interface L4Route {
   readonly sniHosts: readonly string[];
-  readonly filter: Record<string, unknown>;
+  readonly filter: Filter;
 }
 
 /**
