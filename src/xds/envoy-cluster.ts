@@ -44,6 +44,8 @@ export interface ClusterLoadAssignment {
     load_balancing_weight?: WrappedNumber;
     lb_endpoints?: LbEndpoint[];
   }[];
+  /** Accepted and ignored (overprovisioning and drop overloads are not implemented). */
+  policy?: Record<string, unknown>;
 }
 
 /** cluster.v3.Cluster.LbPolicy values this build implements. */
@@ -94,6 +96,8 @@ export interface Cluster {
   typed_extension_protocol_options?: Record<string, Record<string, unknown>>;
   load_assignment?: ClusterLoadAssignment;
   health_checks?: Record<string, unknown>[];
+  /** Filter metadata (Istio's `istio` block): carried, not read by the proxy. */
+  metadata?: { filter_metadata?: Record<string, unknown> };
 }
 
 /** A typed resource as the ADS server and client hold it: an opaque decoded message. */

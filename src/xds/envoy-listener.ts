@@ -54,6 +54,8 @@ export type Listener = {
   use_original_dst?: { value: boolean };
   bind_to_port?: { value: boolean };
   filter_chains?: FilterChain[];
+  default_filter_chain?: FilterChain;
+  stat_prefix?: string;
 };
 
 /** http_connection_manager.v3.HttpConnectionManager. */

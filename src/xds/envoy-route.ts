@@ -138,4 +138,6 @@ export type RouteConfiguration = {
   '@type'?: string;
   name?: string;
   virtual_hosts?: VirtualHost[];
+  /** Accepted and ignored: the proxy never validates cluster names against CDS at load. */
+  validate_clusters?: { value: boolean };
 };

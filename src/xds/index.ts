@@ -62,3 +62,4 @@ export type {
   Listener,
   TcpProxy,
 } from './envoy-listener.js';
+export { allFieldsOf, fieldsOf } from './fields.js';

@@ -10,6 +10,13 @@
  * chain.
  */
 import { EXTENSION_TYPE_URLS, list, rec, str } from '../../xds/index.js';
+import { checkFields } from '../config/fields.js';
+import {
+  fieldsOf,
+  type FilterChain,
+  type FilterChainMatch,
+  type TcpProxy,
+} from '../../xds/index.js';
 
 type R = Record<string, unknown>;
 
@@ -32,15 +39,6 @@ export const CAPTURE_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_TYPE_URLS.networkRbac,
 ]);
 
-function extra(object: R, allowed: readonly string[], at: string, problems: string[]): void {
-  for (const key of Object.keys(object)) {
-    const value = object[key];
-    // protobufjs oneof discriminators name a sibling field.
-    if (typeof value === 'string' && value !== key && value in object) continue;
-    if (!allowed.includes(key)) problems.push(`${at}: unsupported field ${key}`);
-  }
-}
-
 /** True for the listeners this module serves. */
 export function isCaptureListener(name: string): boolean {
   return name === 'virtualOutbound' || name === 'virtualInbound';
@@ -58,11 +56,22 @@ export function captureListenerProblems(listener: R): string[] {
   });
   list(listener['filter_chains']).forEach((chain, i) => {
     const at = `filter_chains[${String(i)}]`;
-    extra(chain, ['name', 'filter_chain_match', 'filters'], at, problems);
+    checkFields(
+      chain,
+      fieldsOf<FilterChain>()('name', 'filter_chain_match', 'filters'),
+      at,
+      problems,
+    );
     const match = rec(chain['filter_chain_match']);
-    extra(
+    checkFields(
       match,
-      inbound ? [] : ['destination_port', 'prefix_ranges', 'application_protocols'],
+      inbound
+        ? []
+        : fieldsOf<FilterChainMatch>()(
+            'destination_port',
+            'prefix_ranges',
+            'application_protocols',
+          ),
       `${at}.filter_chain_match`,
       problems,
     );
@@ -70,7 +79,7 @@ export function captureListenerProblems(listener: R): string[] {
     const all = list(chain['filters']);
     const rbac = inbound ? [] : all.filter((f) => str(f['name']) === 'envoy.filters.network.rbac');
     rbac.forEach((f, k) => {
-      extra(
+      checkFields(
         rec(f['typed_config']),
         ['@type', 'stat_prefix', 'rules'],
         `${at}.rbac[${String(k)}]`,
@@ -84,7 +93,12 @@ export function captureListenerProblems(listener: R): string[] {
     if (filters.length !== 1) problems.push(`${at}: exactly one network filter is supported`);
     else if (name === 'envoy.filters.network.tcp_proxy') {
       const config = rec(filters[0]?.['typed_config']);
-      extra(config, ['@type', 'stat_prefix', 'cluster'], `${at}.tcp_proxy`, problems);
+      checkFields(
+        config,
+        fieldsOf<TcpProxy>()('@type', 'stat_prefix', 'cluster'),
+        `${at}.tcp_proxy`,
+        problems,
+      );
       if (str(config['cluster']) === '') problems.push(`${at}.tcp_proxy: cluster is required`);
       if (inbound && config['cluster'] !== 'BlackHoleCluster')
         problems.push(

@@ -130,3 +130,18 @@ export function collectUnsupportedExtensions(
     collectUnsupportedExtensions(child, path === '' ? key : `${path}.${key}`, problems, supported);
   }
 }
+
+/**
+ * Pushes `<at>: unsupported field <key>` for each field of `object` outside `allowed`
+ * (oneof aware). Lists of shared-type fields are built with `fieldsOf`/`allFieldsOf`
+ * (src/xds/fields.ts), so the compiler checks them against the type both ends build.
+ */
+export function checkFields(
+  object: unknown,
+  allowed: Iterable<string>,
+  at: string,
+  problems: string[],
+): void {
+  for (const key of unsupportedKeys(object, new Set(allowed)))
+    problems.push(`${at}: unsupported field ${key}`);
+}

@@ -5,11 +5,18 @@
  */
 import { LOCAL_RATE_LIMIT_FILTER, localRateLimitProblems } from '../local-rate-limit.js';
 import { upgradeConfigProblems } from '../request-head.js';
+import {
+  allFieldsOf,
+  type RetryPolicy,
+  type Route,
+  type RouteAction,
+  type VirtualHost,
+} from '../../xds/index.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
 import { isOneofDiscriminator, isRecord, unsupportedKeys } from './fields.js';
 
 /** Fields of a Route (route.v3.Route) and its RouteAction this build implements. */
-const SUPPORTED_ROUTE_FIELDS: ReadonlySet<string> = new Set([
+const SUPPORTED_ROUTE_FIELDS: ReadonlySet<string> = allFieldsOf<Route>()(
   'name',
   'match',
   'route',
@@ -20,8 +27,8 @@ const SUPPORTED_ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'response_headers_to_add',
   'response_headers_to_remove',
   'typed_per_filter_config',
-]);
-const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = new Set([
+);
+const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = allFieldsOf<RouteAction>()(
   'cluster',
   'weighted_clusters',
   'prefix_rewrite',
@@ -32,13 +39,18 @@ const SUPPORTED_ROUTE_ACTION_FIELDS: ReadonlySet<string> = new Set([
   'request_mirror_policies',
   'hash_policy',
   'upgrade_configs',
-]);
-const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = new Set([
+);
+const SUPPORTED_RETRY_FIELDS: ReadonlySet<string> = allFieldsOf<RetryPolicy>()(
   'retry_on',
   'num_retries',
   'per_try_timeout',
   'retriable_status_codes',
-]);
+);
+const SUPPORTED_VIRTUAL_HOST_FIELDS: ReadonlySet<string> = allFieldsOf<VirtualHost>()(
+  'name',
+  'domains',
+  'routes',
+);
 /** Per-route filter configs the outbound path applies. */
 const SUPPORTED_PER_FILTER: ReadonlySet<string> = new Set([
   'envoy.filters.http.fault',
@@ -69,7 +81,7 @@ export function collectUnsupportedRouteFields(resource: XdsResource, problems: s
   const vhosts = Array.isArray(resource['virtual_hosts']) ? resource['virtual_hosts'] : [];
   vhosts.forEach((vhost: unknown, v) => {
     if (!isRecord(vhost)) return;
-    for (const key of unsupportedKeys(vhost, new Set(['name', 'domains', 'routes']))) {
+    for (const key of unsupportedKeys(vhost, SUPPORTED_VIRTUAL_HOST_FIELDS)) {
       problems.push(`virtual_hosts[${String(v)}]: unsupported field ${key}`);
     }
     const routes = Array.isArray(vhost['routes']) ? vhost['routes'] : [];

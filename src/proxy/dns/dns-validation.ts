@@ -8,6 +8,8 @@
  */
 import { EXTENSION_TYPE_URLS } from '../../xds/index.js';
 import { DNS_FILTER } from './dns-table.js';
+import { checkFields } from '../config/fields.js';
+import { fieldsOf, type Listener } from '../../xds/index.js';
 
 type R = Record<string, unknown>;
 
@@ -15,18 +17,14 @@ function rec(value: unknown): R {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as R) : {};
 }
 
-function extra(object: R, allowed: readonly string[], at: string, problems: string[]): void {
-  for (const key of Object.keys(object)) {
-    const value = object[key];
-    // protobufjs oneof discriminators name a sibling field.
-    if (typeof value === 'string' && value !== key && value in object) continue;
-    if (!allowed.includes(key)) problems.push(`${at}: unsupported field ${key}`);
-  }
-}
-
 export function dnsListenerProblems(listener: R): string[] {
   const problems: string[] = [];
-  extra(listener, ['@type', 'name', 'address', 'listener_filters'], 'dns', problems);
+  checkFields(
+    listener,
+    fieldsOf<Listener>()('@type', 'name', 'address', 'listener_filters'),
+    'dns',
+    problems,
+  );
   const socket = rec(rec(listener['address'])['socket_address']);
   if (socket['protocol'] !== 'UDP' && socket['protocol'] !== 1)
     problems.push('dns.address: the DNS listener is a UDP socket address');
@@ -40,11 +38,16 @@ export function dnsListenerProblems(listener: R): string[] {
   const config = rec(filters[0]['typed_config']);
   if (config['@type'] !== EXTENSION_TYPE_URLS.dnsFilter)
     problems.push(`dns_filter: typed_config is not ${EXTENSION_TYPE_URLS.dnsFilter}`);
-  extra(config, ['@type', 'stat_prefix', 'server_config', 'client_config'], 'dns_filter', problems);
+  checkFields(
+    config,
+    ['@type', 'stat_prefix', 'server_config', 'client_config'],
+    'dns_filter',
+    problems,
+  );
   const server = rec(config['server_config']);
-  extra(server, ['inline_dns_table'], 'dns_filter.server_config', problems);
+  checkFields(server, ['inline_dns_table'], 'dns_filter.server_config', problems);
   const table = rec(server['inline_dns_table']);
-  extra(
+  checkFields(
     table,
     ['virtual_domains', 'external_retry_count'],
     'dns_filter.inline_dns_table',
@@ -53,10 +56,10 @@ export function dnsListenerProblems(listener: R): string[] {
   const domains = Array.isArray(table['virtual_domains']) ? (table['virtual_domains'] as R[]) : [];
   domains.forEach((d, i) => {
     const at = `dns_filter.virtual_domains[${String(i)}]`;
-    extra(d, ['name', 'endpoint', 'answer_ttl'], at, problems);
-    extra(rec(d['endpoint']), ['address_list'], `${at}.endpoint`, problems);
+    checkFields(d, ['name', 'endpoint', 'answer_ttl'], at, problems);
+    checkFields(rec(d['endpoint']), ['address_list'], `${at}.endpoint`, problems);
   });
-  extra(
+  checkFields(
     rec(config['client_config']),
     ['resolver_timeout', 'max_pending_lookups'],
     'dns_filter.client_config',

@@ -8,6 +8,14 @@
  * NACKed.
  */
 import { list, rec, str } from '../../xds/index.js';
+import { checkFields } from '../config/fields.js';
+import {
+  fieldsOf,
+  type FilterChain,
+  type FilterChainMatch,
+  type HttpConnectionManager,
+  type TcpProxy,
+} from '../../xds/index.js';
 
 const GATEWAY_HTTP_FILTERS = new Set([
   'envoy.filters.http.jwt_authn',
@@ -19,44 +27,33 @@ const GATEWAY_HTTP_FILTERS = new Set([
   'envoy.filters.http.router',
 ]);
 
-function discriminator(object: Record<string, unknown>, key: string): boolean {
-  const value = object[key];
-  return typeof value === 'string' && value !== key && value in object;
-}
-
-function extra(
-  object: Record<string, unknown>,
-  allowed: readonly string[],
-  at: string,
-  problems: string[],
-): void {
-  for (const key of Object.keys(object))
-    if (!allowed.includes(key) && !discriminator(object, key))
-      problems.push(`${at}: unsupported field ${key}`);
-}
-
 /** Problems with one gateway listener (empty when the gateway side can apply it). */
 export function gatewayListenerProblems(listener: Record<string, unknown>): string[] {
   const problems: string[] = [];
   for (const [i, chain] of list(listener['filter_chains']).entries()) {
     const at = `filter_chains[${String(i)}]`;
-    extra(chain, ['name', 'filter_chain_match', 'transport_socket', 'filters'], at, problems);
-    extra(
+    checkFields(
+      chain,
+      fieldsOf<FilterChain>()('name', 'filter_chain_match', 'transport_socket', 'filters'),
+      at,
+      problems,
+    );
+    checkFields(
       rec(chain['filter_chain_match']),
-      ['server_names', 'transport_protocol'],
+      fieldsOf<FilterChainMatch>()('server_names', 'transport_protocol'),
       `${at}.filter_chain_match`,
       problems,
     );
     if (chain['transport_socket'] !== undefined) {
       const config = rec(rec(chain['transport_socket'])['typed_config']);
-      extra(
+      checkFields(
         config,
         ['@type', 'require_client_certificate', 'common_tls_context'],
         `${at}.transport_socket`,
         problems,
       );
       const common = rec(config['common_tls_context']);
-      extra(
+      checkFields(
         common,
         [
           'alpn_protocols',
@@ -69,7 +66,7 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
         `${at}.transport_socket.common_tls_context`,
         problems,
       );
-      extra(
+      checkFields(
         rec(common['tls_params']),
         ['cipher_suites'],
         `${at}.transport_socket.common_tls_context.tls_params`,
@@ -84,7 +81,7 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
         problems.push(
           `${at}.transport_socket.common_tls_context.tls_params.cipher_suites: must be a list of cipher suite names`,
         );
-      extra(
+      checkFields(
         rec(common['validation_context']),
         ['trusted_ca'],
         `${at}.transport_socket.common_tls_context.validation_context`,
@@ -95,14 +92,14 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
     const only = filters.length === 1 ? filters[0] : undefined;
     if (only?.['name'] === 'envoy.filters.network.tcp_proxy') {
       const tcp = rec(only['typed_config']);
-      extra(
+      checkFields(
         tcp,
-        ['@type', 'stat_prefix', 'cluster', 'weighted_clusters'],
+        fieldsOf<TcpProxy>()('@type', 'stat_prefix', 'cluster', 'weighted_clusters'),
         `${at}.tcp_proxy`,
         problems,
       );
       for (const [j, c] of list(rec(tcp['weighted_clusters'])['clusters']).entries())
-        extra(
+        checkFields(
           c,
           ['name', 'weight'],
           `${at}.tcp_proxy.weighted_clusters.clusters[${String(j)}]`,
@@ -120,9 +117,9 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
       continue;
     }
     const hcm = rec(only['typed_config']);
-    extra(
+    checkFields(
       hcm,
-      [
+      fieldsOf<HttpConnectionManager>()(
         '@type',
         'stat_prefix',
         'codec_type',
@@ -135,7 +132,7 @@ export function gatewayListenerProblems(listener: Record<string, unknown>): stri
         'merge_slashes',
         'path_with_escaped_slashes_action',
         'upgrade_configs',
-      ],
+      ),
       `${at}.filters[0]`,
       problems,
     );

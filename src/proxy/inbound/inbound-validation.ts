@@ -8,23 +8,19 @@
  */
 
 import { str } from '../../xds/index.js';
+import { checkFields } from '../config/fields.js';
+import {
+  fieldsOf,
+  type FilterChain,
+  type FilterChainMatch,
+  type HttpConnectionManager,
+  type TcpProxy,
+} from '../../xds/index.js';
 
 type R = Record<string, unknown>;
 const rec = (v: unknown): R =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as R) : {};
 const list = (v: unknown): R[] => (Array.isArray(v) ? v.map(rec) : []);
-
-/** True when `key` is a oneof discriminator (protobufjs `oneofs: true`) (its value names a sibling field). */
-function discriminator(object: R, key: string): boolean {
-  const value = object[key];
-  return typeof value === 'string' && value !== key && value in object;
-}
-
-function extra(object: R, allowed: readonly string[], at: string, problems: string[]): void {
-  for (const key of Object.keys(object))
-    if (!allowed.includes(key) && !discriminator(object, key))
-      problems.push(`${at}: unsupported field ${key}`);
-}
 
 const HTTP_FILTERS = new Set([
   'envoy.filters.http.jwt_authn',
@@ -60,9 +56,9 @@ const JWT_PROVIDER_FIELDS = [
 ];
 
 function checkHcm(config: R, at: string, problems: string[]): void {
-  extra(
+  checkFields(
     config,
-    [
+    fieldsOf<HttpConnectionManager>()(
       '@type',
       'stat_prefix',
       'codec_type',
@@ -75,7 +71,7 @@ function checkHcm(config: R, at: string, problems: string[]): void {
       'merge_slashes',
       'path_with_escaped_slashes_action',
       'upgrade_configs',
-    ],
+    ),
     at,
     problems,
   );
@@ -94,7 +90,7 @@ function checkHcm(config: R, at: string, problems: string[]): void {
       problems.push(`${at}.http_filters[${String(i)}]: unsupported filter ${name}`);
     if (name === 'envoy.filters.http.jwt_authn')
       for (const [provider, p] of Object.entries(rec(rec(f['typed_config'])['providers'])))
-        extra(
+        checkFields(
           rec(p),
           JWT_PROVIDER_FIELDS,
           `${at}.http_filters[${String(i)}].providers.${provider}`,
@@ -107,9 +103,9 @@ function checkHcm(config: R, at: string, problems: string[]): void {
 
 function checkTls(socket: R, at: string, problems: string[]): void {
   const config = rec(socket['typed_config']);
-  extra(config, ['@type', 'require_client_certificate', 'common_tls_context'], at, problems);
+  checkFields(config, ['@type', 'require_client_certificate', 'common_tls_context'], at, problems);
   const common = rec(config['common_tls_context']);
-  extra(
+  checkFields(
     common,
     [
       'alpn_protocols',
@@ -131,9 +127,19 @@ export function inboundListenerProblems(listener: R): string[] {
   const problems: string[] = [];
   for (const [i, chain] of list(listener['filter_chains']).entries()) {
     const at = `filter_chains[${String(i)}]`;
-    extra(chain, ['name', 'filter_chain_match', 'transport_socket', 'filters'], at, problems);
+    checkFields(
+      chain,
+      fieldsOf<FilterChain>()('name', 'filter_chain_match', 'transport_socket', 'filters'),
+      at,
+      problems,
+    );
     const match = rec(chain['filter_chain_match']);
-    extra(match, ['transport_protocol'], `${at}.filter_chain_match`, problems);
+    checkFields(
+      match,
+      fieldsOf<FilterChainMatch>()('transport_protocol'),
+      `${at}.filter_chain_match`,
+      problems,
+    );
     const transport = match['transport_protocol'];
     if (transport !== 'tls' && transport !== 'raw_buffer')
       problems.push(`${at}: transport_protocol must be "tls" or "raw_buffer"`);
@@ -158,10 +164,15 @@ export function inboundListenerProblems(listener: R): string[] {
       names.slice(0, -1).every((n) => n === 'envoy.filters.network.rbac' || n === NETWORK_EXT_AUTHZ)
     ) {
       const proxy = rec(filters.at(-1)?.['typed_config']);
-      extra(proxy, ['@type', 'stat_prefix', 'cluster'], `${at}.tcp_proxy`, problems);
+      checkFields(
+        proxy,
+        fieldsOf<TcpProxy>()('@type', 'stat_prefix', 'cluster'),
+        `${at}.tcp_proxy`,
+        problems,
+      );
       filters.forEach((f, j) => {
         if (f['name'] === NETWORK_EXT_AUTHZ)
-          extra(
+          checkFields(
             rec(f['typed_config']),
             NETWORK_EXT_AUTHZ_FIELDS,
             `${at}.filters[${String(j)}]`,
