@@ -95,3 +95,49 @@ test('listeners: an RBAC safe_regex RE2 rejects is NACKed', () => {
     /principals\[0\]\.authenticated\.principal_name\.safe_regex\.regex: negative lookahead/,
   );
 });
+
+test('the outbound listener: fields its chains would skip are NACKed, not ignored', () => {
+  const hcm = (config: object): object => ({
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: {
+      '@type': EXTENSION_TYPE_URLS.httpConnectionManager,
+      stat_prefix: 'outbound_80',
+      ...config,
+    },
+  });
+  const outbound = (chain: object): Record<string, unknown> => ({
+    '@type': TYPE_URLS.listener,
+    name: 'outbound',
+    filter_chains: [chain],
+  });
+  const rds = { rds: { route_config_name: '80', config_source: { ads: {} } } };
+  const good = outbound({
+    filter_chain_match: { destination_port: { value: 80 } },
+    filters: [hcm(rds)],
+  });
+  assert.deepEqual(validateResource('listener', good), []);
+  const problems = (chain: object): string =>
+    validateResource('listener', outbound(chain)).join('\n');
+  // TLS on a chain the outbound side serves in plaintext: refused.
+  assert.match(
+    problems({
+      filters: [hcm(rds)],
+      transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: {} },
+    }),
+    /filter_chains\[0\]: unsupported field transport_socket/,
+  );
+  // Matching by SNI or address: the outbound side picks a chain by port only.
+  assert.match(
+    problems({ filter_chain_match: { server_names: ['a'] }, filters: [hcm(rds)] }),
+    /filter_chains\[0\]\.filter_chain_match: unsupported field server_names/,
+  );
+  // An inline route configuration instead of RDS would route nothing.
+  assert.match(
+    problems({ filters: [hcm({ route_config: { name: 'x' } })] }),
+    /filters\[0\]: unsupported field route_config[\s\S]*must name its routes over RDS/,
+  );
+  assert.match(
+    problems({ filters: [] }),
+    /filter_chains\[0\]: exactly one HTTP connection manager is supported/,
+  );
+});

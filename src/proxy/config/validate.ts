@@ -4,7 +4,16 @@
  * filter outside that subset is a reason to NACK the whole response, never to
  * ignore it (DESIGN §3, STYLE §3: fail closed on what we do not support).
  */
-import { rec, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import {
+  allFieldsOf,
+  rec,
+  TYPE_URLS,
+  type Cluster,
+  type ClusterLoadAssignment,
+  type Listener,
+  type ResourceKind,
+  type RouteConfiguration,
+} from '../../xds/index.js';
 import { gatewayListenerProblems } from '../gateway/gateway-validation.js';
 import { inboundListenerProblems } from '../inbound/inbound-validation.js';
 import {
@@ -25,12 +34,18 @@ import {
   isOneofDiscriminator,
   SUPPORTED_EXTENSIONS,
 } from './fields.js';
-import { hcmFieldProblems, rateLimitFilterProblems } from './listener-config.js';
+import {
+  hcmFieldProblems,
+  outboundListenerProblems,
+  rateLimitFilterProblems,
+} from './listener-config.js';
 import { collectUnsupportedRouteFields } from './route-config.js';
 
 /** Top-level fields of each resource kind this build implements. */
 const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
-  listener: new Set([
+  // Transparent capture's fields (use_original_dst, bind_to_port, listener_filters_timeout,
+  // continue_on_listener_filters_timeout) are checked per listener below.
+  listener: allFieldsOf<Listener>()(
     '@type',
     'name',
     'address',
@@ -39,14 +54,13 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'traffic_direction',
     'default_filter_chain',
     'stat_prefix',
-    // Transparent capture (src/proxy/capture): checked per listener below.
     'use_original_dst',
     'bind_to_port',
     'listener_filters_timeout',
     'continue_on_listener_filters_timeout',
-  ]),
-  route: new Set(['@type', 'name', 'virtual_hosts', 'validate_clusters']),
-  cluster: new Set([
+  ),
+  route: allFieldsOf<RouteConfiguration>()('@type', 'name', 'virtual_hosts', 'validate_clusters'),
+  cluster: allFieldsOf<Cluster>()(
     '@type',
     'name',
     'type',
@@ -63,8 +77,8 @@ const SUPPORTED_FIELDS: Record<ResourceKind, ReadonlySet<string>> = {
     'maglev_lb_config',
     'metadata',
     'typed_extension_protocol_options',
-  ]),
-  endpoint: new Set(['@type', 'cluster_name', 'endpoints', 'policy']),
+  ),
+  endpoint: allFieldsOf<ClusterLoadAssignment>()('@type', 'cluster_name', 'endpoints', 'policy'),
   secret: new Set(['@type', 'name', 'tls_certificate', 'validation_context']),
 };
 
@@ -127,6 +141,8 @@ export function validateResource(kind: ResourceKind, resource: XdsResource): str
   if (inbound) nested.push(...inboundListenerProblems(resource));
   if (gateway) nested.push(...gatewayListenerProblems(resource));
   if (capture) nested.push(...captureListenerProblems(resource));
+  if (kind === 'listener' && name === 'outbound')
+    nested.push(...outboundListenerProblems(resource));
   if (kind === 'cluster') collectClusterProblems(resource, nested);
   if (kind === 'listener') nested.push(...rateLimitFilterProblems(resource));
   if (kind === 'listener') nested.push(...hcmFieldProblems(resource));
