@@ -78,6 +78,22 @@ export interface TransportSocket {
   typed_config: Record<string, unknown>;
 }
 
+/** config.core.v3.HealthCheck: HTTP or TCP (connect-only) checks. */
+export type HealthCheck = {
+  timeout?: Duration;
+  interval?: Duration;
+  unhealthy_threshold?: WrappedNumber;
+  healthy_threshold?: WrappedNumber;
+  http_health_check?: {
+    path?: string;
+    host?: string;
+    /** Half-open status ranges [start, end). */
+    expected_statuses?: { start?: number | string; end?: number | string }[];
+    request_headers_to_add?: { header?: { key?: string; value?: string } }[];
+  };
+  tcp_health_check?: Record<string, unknown>;
+};
+
 /** cluster.v3.Cluster: the fields Palisade writes and the proxy honours (others are NACKed). */
 export interface Cluster {
   '@type'?: string;
@@ -95,7 +111,7 @@ export interface Cluster {
   /** By extension name: upstream HttpProtocolOptions. */
   typed_extension_protocol_options?: Record<string, Record<string, unknown>>;
   load_assignment?: ClusterLoadAssignment;
-  health_checks?: Record<string, unknown>[];
+  health_checks?: HealthCheck[];
   /** Filter metadata (Istio's `istio` block): carried, not read by the proxy. */
   metadata?: { filter_metadata?: Record<string, unknown> };
 }

@@ -19,6 +19,7 @@ export type {
   Cluster,
   ClusterLoadAssignment,
   Duration,
+  HealthCheck,
   HealthStatus,
   LbEndpoint,
   LbPolicy,

@@ -7,7 +7,7 @@
  */
 import type { Cluster, ClusterLoadAssignment, WrappedNumber } from '../../xds/index.js';
 import { durationMs } from '../envoy-values.js';
-import { healthCheckProblems } from '../outbound/health-checker.js';
+import { compileHealthCheck, healthCheckProblems } from '../outbound/health-check-config.js';
 import type { ClusterPolicy, Endpoint } from '../outbound/load-balancer.js';
 import { parseUpstreamTls } from '../outbound/upstream-tls.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY, upstreamHttp2Mode } from '../h2-upstream.js';
@@ -59,7 +59,7 @@ export function collectClusterProblems(resource: XdsResource, problems: string[]
   }
   if (resource['transport_socket'] !== undefined) parseUpstreamTls(resource, problems);
   collectProtocolOptionProblems(resource['typed_extension_protocol_options'], problems);
-  problems.push(...healthCheckProblems(resource));
+  problems.push(...healthCheckProblems(asCluster(resource)));
 }
 
 /**
@@ -190,5 +190,6 @@ export function compileCluster(name: string, resource: XdsResource): ClusterConf
     mtls: tls?.certificateSecret !== undefined,
     upstreamHttp2: upstreamHttp2Mode(resource),
     loadAssignment: compileEndpoints(cluster.load_assignment),
+    healthCheck: compileHealthCheck(cluster),
   };
 }

@@ -20,62 +20,8 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../../logging/index.js';
-import { list, rec, str } from '../../xds/index.js';
-import { durationMs as optionalMs } from '../envoy-values.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
-import type { XdsResource } from '../xds-client/xds-resource.js';
-
-type R = Record<string, unknown>;
-
-const HEALTH_CHECK_FIELDS = [
-  'timeout',
-  'interval',
-  'unhealthy_threshold',
-  'healthy_threshold',
-  'http_health_check',
-  'tcp_health_check',
-];
-const HTTP_CHECK_FIELDS = ['path', 'host', 'expected_statuses', 'request_headers_to_add'];
-
-/** A Duration in ms, 0 when absent. */
-function durationMs(value: unknown): number {
-  return optionalMs(value) ?? 0;
-}
-
-function uint(value: unknown, fallback: number): number {
-  const v = rec(value)['value'];
-  return v === undefined ? fallback : Number(v);
-}
-
-/** Problems with a cluster's `health_checks` (empty when the proxy implements all of it). */
-export function healthCheckProblems(cluster: R): string[] {
-  const checks = list(cluster['health_checks']);
-  const problems: string[] = [];
-  if (checks.length > 1)
-    problems.push('health_checks: only one health check per cluster is implemented');
-  checks.forEach((check, i) => {
-    const at = `health_checks[${String(i)}]`;
-    for (const key of Object.keys(check)) {
-      const value = check[key];
-      if (typeof value === 'string' && value in check && value !== key) continue; // oneof name
-      if (!HEALTH_CHECK_FIELDS.includes(key)) problems.push(`${at}: unsupported field ${key}`);
-    }
-    if (durationMs(check['interval']) <= 0) problems.push(`${at}.interval: must be positive`);
-    if (durationMs(check['timeout']) <= 0) problems.push(`${at}.timeout: must be positive`);
-    const httpCheck = check['http_health_check'];
-    const tcpCheck = check['tcp_health_check'];
-    if (httpCheck === undefined && tcpCheck === undefined)
-      problems.push(`${at}: only http_health_check and tcp_health_check are implemented`);
-    for (const key of Object.keys(rec(httpCheck)))
-      if (!HTTP_CHECK_FIELDS.includes(key))
-        problems.push(`${at}.http_health_check: unsupported field ${key}`);
-    if (httpCheck !== undefined && !str(rec(httpCheck)['path']).startsWith('/'))
-      problems.push(`${at}.http_health_check.path: must start with /`);
-    for (const key of Object.keys(rec(tcpCheck)))
-      problems.push(`${at}.tcp_health_check: ${key} is not implemented (connect-only checks are)`);
-  });
-  return problems;
-}
+import type { HealthCheckConfig } from './health-check-config.js';
 
 interface HostState {
   healthy: boolean;
@@ -109,7 +55,7 @@ export function createHealthChecker(options: {
 }): HealthChecker {
   const { logger } = options;
   /** cluster name → the checked config object and its hosts. */
-  const clusters = new Map<string, { config: R; hosts: Map<string, HostState> }>();
+  const clusters = new Map<string, { config: HealthCheckConfig; hosts: Map<string, HostState> }>();
 
   const stop = (state: HostState): void => {
     state.stopped = true;
@@ -118,20 +64,20 @@ export function createHealthChecker(options: {
 
   const probe = (
     clusterName: string,
-    config: R,
+    config: HealthCheckConfig,
     endpoint: string,
   ): Promise<'pass' | 'active-fail' | 'network-fail'> => {
     const at = endpoint.lastIndexOf(':');
     const host = endpoint.slice(0, at).replace(/^\[|\]$/g, '');
     const port = Number(endpoint.slice(at + 1));
-    const timeoutMs = durationMs(config['timeout']);
+    const timeoutMs = config.timeoutMs;
     const local =
       options.localAddress !== undefined && host.startsWith('127.')
         ? { localAddress: options.localAddress }
         : {};
     const agent = options.tlsFor(clusterName);
     if (agent instanceof Error) return Promise.resolve('network-fail');
-    const httpCheck = config['http_health_check'];
+    const httpCheck = config.http;
     return new Promise((resolve) => {
       let settled = false;
       const settle = (result: 'pass' | 'active-fail' | 'network-fail'): void => {
@@ -158,29 +104,19 @@ export function createHealthChecker(options: {
         });
         return;
       }
-      const check = rec(httpCheck);
       const headers: Record<string, string> = {
-        host: str(check['host']) === '' ? clusterName : str(check['host']),
+        host: httpCheck.host ?? clusterName,
         'user-agent': 'Envoy/HC',
       };
-      for (const option of list(check['request_headers_to_add'])) {
-        const header = rec(option['header']);
-        if (typeof header['key'] === 'string')
-          headers[header['key'].toLowerCase()] = str(header['value']);
-      }
-      const ranges = list(check['expected_statuses']).map((r) => [
-        Number(r['start']),
-        Number(r['end']),
-      ]);
+      for (const [key, value] of httpCheck.headers) headers[key] = value;
+      const ranges = httpCheck.expected;
       const expected = (status: number): boolean =>
-        ranges.length === 0
-          ? status === 200
-          : ranges.some(([a = 0, b = 0]) => status >= a && status < b);
+        ranges.length === 0 ? status === 200 : ranges.some(([a, b]) => status >= a && status < b);
       const request = (agent === undefined ? http : https).request(
         {
           host,
           port,
-          path: str(check['path'], '/'),
+          path: httpCheck.path,
           method: 'GET',
           headers,
           agent: agent ?? false,
@@ -203,8 +139,13 @@ export function createHealthChecker(options: {
     });
   };
 
-  const run = (clusterName: string, config: R, endpoint: string, state: HostState): void => {
-    if (state.stopped || !currentCluster.has(clusterName)) return;
+  const run = (
+    clusterName: string,
+    config: HealthCheckConfig,
+    endpoint: string,
+    state: HostState,
+  ): void => {
+    if (state.stopped || !clusters.has(clusterName)) return;
     void probe(clusterName, config, endpoint)
       .then((result) => {
         if (state.stopped) return;
@@ -212,12 +153,11 @@ export function createHealthChecker(options: {
         if (result === 'pass') {
           state.failures = 0;
           state.successes += 1;
-          if (state.pending || state.successes >= uint(config['healthy_threshold'], 1))
-            state.healthy = true;
+          if (state.pending || state.successes >= config.healthyThreshold) state.healthy = true;
         } else {
           state.successes = 0;
           state.failures += 1;
-          if (result === 'active-fail' || state.failures >= uint(config['unhealthy_threshold'], 1))
+          if (result === 'active-fail' || state.failures >= config.unhealthyThreshold)
             state.healthy = false;
         }
         state.pending = false;
@@ -230,7 +170,7 @@ export function createHealthChecker(options: {
           );
         state.timer = setTimeout(() => {
           run(clusterName, config, endpoint, state);
-        }, durationMs(config['interval']));
+        }, config.intervalMs);
         state.timer.unref();
       })
       .catch((error: unknown) => {
@@ -239,23 +179,19 @@ export function createHealthChecker(options: {
       });
   };
 
-  const currentCluster = new Map<string, XdsResource>();
-
   return {
     sync(snapshot, endpointsOf) {
+      const typed = snapshot.typed.clusters;
       for (const [name, entry] of clusters) {
-        const cluster = snapshot.cluster.get(name);
-        const config = list(cluster?.['health_checks'])[0];
-        if (config === undefined || JSON.stringify(config) !== JSON.stringify(entry.config)) {
+        const config = typed.get(name)?.healthCheck;
+        if (config === undefined || config.key !== entry.config.key) {
           for (const state of entry.hosts.values()) stop(state);
           clusters.delete(name);
         }
       }
-      currentCluster.clear();
-      for (const [name, cluster] of snapshot.cluster) {
-        const config = list(cluster['health_checks'])[0];
+      for (const [name, cluster] of typed) {
+        const config = cluster.healthCheck;
         if (config === undefined) continue;
-        currentCluster.set(name, cluster);
         let entry = clusters.get(name);
         if (entry === undefined) {
           entry = { config, hosts: new Map() };

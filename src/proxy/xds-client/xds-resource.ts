@@ -8,6 +8,7 @@ import type { ResourceKind } from '../../xds/index.js';
 import type { CaptureListenerConfig } from '../capture/capture-config.js';
 import type { DnsTable } from '../dns/dns-table.js';
 import type { UpstreamHttp2 } from '../h2-upstream.js';
+import type { HealthCheckConfig } from '../outbound/health-check-config.js';
 import type { ClusterPolicy, Endpoint } from '../outbound/load-balancer.js';
 import type { ListenerHcms, RouteConfig } from '../outbound/route-table.js';
 import type { UpstreamTlsConfig } from '../outbound/upstream-tls.js';
@@ -26,6 +27,8 @@ export interface ClusterConfig {
   readonly upstreamHttp2: UpstreamHttp2;
   /** The cluster's own `load_assignment` hosts (STATIC clusters), healthy ones only. */
   readonly loadAssignment: readonly Endpoint[];
+  /** Its active health check, when it has one (src/proxy/outbound/health-checker.ts runs it). */
+  readonly healthCheck: HealthCheckConfig | undefined;
 }
 
 /** The typed config of an accepted snapshot: what per-request code reads. */
