@@ -14,6 +14,11 @@ export function durationMs(value: unknown): number | undefined {
   return Number(v['seconds'] ?? 0) * 1000 + Number(v['nanos'] ?? 0) / 1e6;
 }
 
+/** A Duration in ms, 0 when absent. */
+export function durationOrZeroMs(value: unknown): number {
+  return durationMs(value) ?? 0;
+}
+
 /** A FractionalPercent as a probability in [0, 1]. */
 export function fraction(value: unknown): number {
   const v = rec(value);

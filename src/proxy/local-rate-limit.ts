@@ -19,7 +19,7 @@ import {
   applyCompiledHeaderOps,
   chance,
   compileHeaderOps,
-  durationMs as optionalMs,
+  durationOrZeroMs as durationMs,
   fraction,
   type HeaderOps,
 } from './envoy-values.js';
@@ -46,11 +46,6 @@ const FIELDS = [
   'stage',
   'vh_rate_limits',
 ];
-
-/** A Duration in ms, 0 when absent. */
-function durationMs(value: unknown): number {
-  return optionalMs(value) ?? 0;
-}
 
 /** Problems with a LocalRateLimit config at `at` (empty when the proxy enforces all of it). */
 export function localRateLimitProblems(config: R, at: string): string[] {

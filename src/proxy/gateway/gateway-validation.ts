@@ -7,10 +7,12 @@
  * transport_socket and matches `transport_protocol: tls`). Anything else is
  * NACKed.
  */
-import { list, rec, str } from '../../xds/index.js';
 import { checkFields } from '../config/fields.js';
 import {
   fieldsOf,
+  list,
+  rec,
+  str,
   type FilterChain,
   type FilterChainMatch,
   type HttpConnectionManager,

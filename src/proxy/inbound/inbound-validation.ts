@@ -7,10 +7,10 @@
  * field the inbound path would not enforce could fail open.
  */
 
-import { str } from '../../xds/index.js';
 import { checkFields } from '../config/fields.js';
 import {
   fieldsOf,
+  str,
   type FilterChain,
   type FilterChainMatch,
   type HttpConnectionManager,

@@ -6,7 +6,7 @@
  */
 import { allFieldsOf, fieldsOf, type Cluster, type HealthCheck } from '../../xds/index.js';
 import { checkFields } from '../config/fields.js';
-import { durationMs as optionalMs } from '../envoy-values.js';
+import { durationOrZeroMs as durationMs } from '../envoy-values.js';
 
 export interface HealthCheckConfig {
   /** The accepted check, serialised: a cluster update with the same key keeps its hosts' state. */
@@ -42,11 +42,6 @@ const HTTP_CHECK_FIELDS = fieldsOf<NonNullable<HealthCheck['http_health_check']>
   'expected_statuses',
   'request_headers_to_add',
 );
-
-/** A Duration in ms, 0 when absent. */
-function durationMs(value: unknown): number {
-  return optionalMs(value) ?? 0;
-}
 
 /** Problems with a cluster's `health_checks` (empty when the proxy implements all of it). */
 export function healthCheckProblems(cluster: Cluster): string[] {
