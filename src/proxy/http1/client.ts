@@ -129,7 +129,11 @@ export class Http1Pool implements PoolHost {
     if (!c.connected && this.#pending.length > 0 && !c.busy) {
       const p = this.#pending.shift();
       p?.handler.onError(
-        new PalisadeError('PAL_ERR_HTTP1_UPSTREAM_RESET', 'upstream connection failed'),
+        new PalisadeError(
+          'PAL_ERR_HTTP1_UPSTREAM_RESET',
+          'upstream connection failed',
+          c.lastError === undefined ? {} : { cause: c.lastError },
+        ),
       );
     }
     if (this.#pending.length > 0 && this.#all.size < this.#maxConnections && !this.#closed)

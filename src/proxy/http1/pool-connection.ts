@@ -92,6 +92,8 @@ export class PoolConnection {
   #requestDone = false;
   #paused = false;
   connected = false;
+  /** The socket's last error, if any. */
+  lastError: Error | undefined;
   /** Coarse-clock time the request was written (0: none waiting for a head) / idle since. */
   waitingSince = 0;
   idleSince = 0;
@@ -115,8 +117,10 @@ export class PoolConnection {
       if (cb !== undefined && this.#current !== undefined) this.#current.body.drain = undefined;
       cb?.();
     });
-    socket.on('error', () => {
-      /* 'close' follows */
+    socket.on('error', (error) => {
+      // 'close' follows; the error is the failure's cause (a TLS secure-naming refusal is
+      // recognised by its code there, and never retried).
+      this.lastError = error;
     });
     socket.on('end', () => {
       if (this.#read === Read.Close) this.#finish([]);
@@ -339,6 +343,7 @@ export class PoolConnection {
         this.connected
           ? 'upstream connection closed before the response ended'
           : 'upstream connection failed',
+        this.lastError === undefined ? {} : { cause: this.lastError },
       ),
     );
   }

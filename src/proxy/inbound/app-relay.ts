@@ -11,6 +11,7 @@
  */
 import type * as http from 'node:http';
 import { Pool } from '../upstream-pool.js';
+import { createHttp1Origin, http1ClientEnabled } from '../http1/dispatcher.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   noteGrpcStatus,
@@ -57,7 +58,9 @@ export function createAppRelay(): AppRelay {
     if (pool === undefined) {
       pool = h2
         ? createH2Origin({ host, port })
-        : new Pool(origin, { connections: 512, pipelining: 1 });
+        : http1ClientEnabled()
+          ? createHttp1Origin({ host, port, maxConnections: 512 })
+          : new Pool(origin, { connections: 512, pipelining: 1 });
       pools.set(key, pool);
     }
     return pool;

@@ -16,6 +16,7 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Pool } from '../upstream-pool.js';
 import { createH2Origin, type UpstreamDispatcher } from '../h2-upstream.js';
+import { createHttp1Origin, http1ClientEnabled } from '../http1/dispatcher.js';
 import type { Endpoint } from './load-balancer.js';
 
 export interface EndpointConnector {
@@ -80,6 +81,19 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
       if (pool === undefined && h2) {
         // HTTP/2 upstream: one multiplexed session (h2c, or ALPN h2 with the cluster's TLS options).
         pool = createH2Origin({
+          host: endpoint.host,
+          port: endpoint.port,
+          tls:
+            agentOptions === undefined
+              ? undefined
+              : { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
+          localAddress: local,
+        });
+        pools.set(key, pool);
+      }
+      if (pool === undefined && http1ClientEnabled()) {
+        // The raw-socket HTTP/1.1 client (issue 22's migration switch, PALISADE_HTTP1=client).
+        pool = createHttp1Origin({
           host: endpoint.host,
           port: endpoint.port,
           tls:

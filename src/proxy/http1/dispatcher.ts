@@ -1,0 +1,207 @@
+/**
+ * The raw-socket HTTP/1.1 client (client.ts) behind the `UpstreamDispatcher`
+ * seam the outbound endpoint layer and the inbound app relay dispatch to
+ * (undici's dispatch/handler shape, h2-upstream.ts), so a pool per upstream
+ * can be an undici Pool or an `Http1Pool` without the layers above knowing.
+ * Selected by `PALISADE_HTTP1=client` (`=client,server` with the raw server too) while issue 22's migration is under way.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { PalisadeError } from '../../errors/index.js';
+import type {
+  UpstreamController,
+  UpstreamDispatcher,
+  UpstreamHandler,
+  UpstreamRequest,
+} from '../h2-upstream.js';
+import { Http1Pool } from './client.js';
+import type { RequestBody } from './client-types.js';
+import type { HeaderList } from './types.js';
+
+/** Where the origin is and how to reach it. */
+export interface Http1OriginOptions {
+  readonly host: string;
+  readonly port: number;
+  /** TLS options (SVID, trust bundle, checkServerIdentity); plaintext when absent. */
+  readonly tls?: tls.ConnectionOptions | undefined;
+  readonly localAddress?: string | undefined;
+  readonly maxConnections?: number;
+}
+
+/**
+ * True when the migration switch `PALISADE_HTTP1` (a comma-separated list) names `part`:
+ * `client` for the upstream pools, `server` for the listeners' HTTP/1.1 servers.
+ */
+export function http1Enabled(part: 'client' | 'server'): boolean {
+  return (process.env['PALISADE_HTTP1'] ?? '').split(',').includes(part);
+}
+
+/** True when the switch asks for the raw-socket client under the HTTP/1.1 upstream pools. */
+export function http1ClientEnabled(): boolean {
+  return http1Enabled('client');
+}
+
+const FORBIDDEN = /[\r\n\0]/;
+
+/** A header record as a flat list; refuses a name or value that would split the head. */
+function headerList(headers: Readonly<Record<string, string | string[]>>): {
+  list: HeaderList;
+  hasHost: boolean;
+  hasLength: boolean;
+} {
+  const list: HeaderList = [];
+  let hasHost = false;
+  let hasLength = false;
+  for (const name in headers) {
+    const lower = name.toLowerCase();
+    // Framing is this hop's own: the client writes it.
+    if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (FORBIDDEN.test(name) || FORBIDDEN.test(v))
+        throw new PalisadeError('PAL_ERR_HTTP1_BAD_RESPONSE', `invalid request header ${name}`);
+      list.push(name, v);
+    }
+    if (lower === 'host') hasHost = true;
+    if (lower === 'content-length') hasLength = true;
+  }
+  return { list, hasHost, hasLength };
+}
+
+/** A header list as undici reports it: lower-case names, repeated fields as arrays. */
+function headerRecord(list: HeaderList): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let k = 0; k + 1 < list.length; k += 2) {
+    const name = (list[k] ?? '').toLowerCase();
+    const value = list[k + 1] ?? '';
+    const had = out[name];
+    out[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+  }
+  return out;
+}
+
+/** An HTTP/1.1 origin served by one keep-alive `Http1Pool`. */
+export function createHttp1Origin(options: Http1OriginOptions): UpstreamDispatcher {
+  const authority = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${String(options.port)}`;
+  const source = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
+  const pool = new Http1Pool({
+    connect: () =>
+      options.tls === undefined
+        ? net.connect({ host: options.host, port: options.port, ...source })
+        : tls.connect({ ...options.tls, host: options.host, port: options.port, ...source }),
+    maxConnections: options.maxConnections ?? 256,
+    // The route's own timeout bounds an exchange (retry-handler.ts); this one only frees a
+    // connection whose upstream never answers.
+    responseTimeoutMs: 300_000,
+  });
+  return {
+    dispatch(request: UpstreamRequest, handler: UpstreamHandler): boolean {
+      const st: { paused: boolean; done: boolean; body: RequestBody | undefined } = {
+        paused: false,
+        done: false,
+        body: undefined,
+      };
+      const fail = (error: Error): void => {
+        if (st.done) return;
+        st.done = true;
+        handler.onResponseError?.(controller, error);
+      };
+      const controller: UpstreamController = {
+        abort(reason) {
+          st.body?.abort();
+          request.body?.destroy();
+          fail(reason);
+        },
+        pause() {
+          st.paused = true;
+        },
+        resume() {
+          if (!st.paused) return;
+          st.paused = false;
+          st.body?.resume();
+        },
+      };
+      handler.onRequestStart?.(controller, {});
+      // The handler may abort at once (a request already cancelled).
+      if (st.done) return true;
+      let head: ReturnType<typeof headerList>;
+      try {
+        head = headerList(request.headers);
+      } catch (error) {
+        fail(error as Error);
+        return true;
+      }
+      const mode = request.body === null ? 'none' : head.hasLength ? 'length' : 'chunked';
+      if (!head.hasHost) head.list.unshift('host', authority);
+      if (mode === 'chunked') head.list.push('transfer-encoding', 'chunked');
+      let text = `${request.method} ${request.path} HTTP/1.1\r\n`;
+      for (let k = 0; k + 1 < head.list.length; k += 2)
+        text += `${head.list[k] ?? ''}: ${head.list[k + 1] ?? ''}\r\n`;
+      text += '\r\n';
+      const out = pool.request(
+        { method: request.method, head: Buffer.from(text, 'latin1'), body: mode },
+        {
+          onResponse(response) {
+            if (st.done) return;
+            handler.onResponseStart?.(
+              controller,
+              response.status,
+              headerRecord(response.headers),
+              response.reason,
+            );
+          },
+          onData(chunk) {
+            if (st.done) return false;
+            handler.onResponseData?.(controller, chunk);
+            return !st.paused;
+          },
+          onEnd(trailers) {
+            if (st.done) return;
+            st.done = true;
+            handler.onResponseEnd?.(controller, headerRecord(trailers));
+          },
+          onError(error) {
+            request.body?.destroy();
+            // As undici reports it: the socket's own error when there is one (a TLS
+            // secure-naming refusal keeps its code and message), else the pool's.
+            fail(error.cause instanceof Error ? error.cause : error);
+          },
+        },
+      );
+      st.body = out;
+      const stream = request.body;
+      if (stream !== null) {
+        stream.on('data', (chunk: Buffer) => {
+          if (!out.write(chunk)) {
+            stream.pause();
+            out.onDrain(() => stream.resume());
+          }
+        });
+        stream.once('end', () => {
+          out.end();
+        });
+        stream.once('error', (error: Error) => {
+          out.abort();
+          fail(error);
+        });
+      }
+      return true;
+    },
+    async close() {
+      // As undici's close(): requests in flight finish (bounded), then the connections close.
+      const until = Date.now() + 30_000;
+      const busy = (): boolean => {
+        const s = pool.stats;
+        return s.pending > 0 || s.connections > s.idle;
+      };
+      while (busy() && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 100).unref());
+      pool.close();
+    },
+    destroy() {
+      pool.close();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * The raw-socket HTTP/1.1 client behind the `UpstreamDispatcher` seam
+ * (src/proxy/http1/dispatcher.ts, selected with PALISADE_HTTP1=client), against
+ * a real node:http server on loopback: what the outbound and inbound layers
+ * get from it must be what they got from undici — status, headers with
+ * repeated fields as arrays, streamed request bodies, trailers, backpressure,
+ * abort, connection failures with the socket's own error, and no header that
+ * could split the request head.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import type { UpstreamHandler } from '../../src/proxy/h2-upstream.js';
+import { createHttp1Origin } from '../../src/proxy/http1/dispatcher.js';
+
+const HOST = '127.36.9.1';
+
+interface Got {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  trailers: Record<string, string | string[] | undefined>;
+  error: Error | undefined;
+}
+
+function collect(onData?: UpstreamHandler['onResponseData']): {
+  handler: UpstreamHandler;
+  done: Promise<Got>;
+} {
+  const got: Got = { status: 0, headers: {}, body: '', trailers: {}, error: undefined };
+  let finish: (g: Got) => void = () => undefined;
+  const done = new Promise<Got>((resolve) => {
+    finish = resolve;
+  });
+  return {
+    done,
+    handler: {
+      onResponseStart(_c, status, headers) {
+        got.status = status;
+        got.headers = headers;
+      },
+      onResponseData(c, chunk) {
+        got.body += chunk.toString('latin1');
+        onData?.(c, chunk);
+      },
+      onResponseEnd(_c, trailers) {
+        got.trailers = trailers;
+        finish(got);
+      },
+      onResponseError(_c, error) {
+        got.error = error;
+        finish(got);
+      },
+    },
+  };
+}
+
+test('the http1 dispatcher gives the layers what undici gave', async (t) => {
+  const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] =
+    [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('latin1');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (req.url === '/trailers') {
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'grpc-status' });
+        res.write('part');
+        res.addTrailers({ 'grpc-status': '0' });
+        res.end();
+        return;
+      }
+      if (req.url === '/big') {
+        res.end('x'.repeat(256 * 1024));
+        return;
+      }
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.end(`echo ${body}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const port = (server.address() as AddressInfo).port;
+  const origin = createHttp1Origin({ host: HOST, port });
+  t.after(async () => {
+    await origin.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  await t.test('GET: status, repeated headers as arrays, Host added when absent', async () => {
+    const { handler, done } = collect();
+    origin.dispatch(
+      { method: 'GET', path: '/x?y=1', headers: { 'x-a': 'b' }, body: null },
+      handler,
+    );
+    const got = await done;
+    assert.equal(got.error, undefined);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.headers['set-cookie'], ['a=1', 'b=2']);
+    assert.equal(got.body, 'echo ');
+    const last = seen.at(-1);
+    assert.ok(last);
+    assert.equal(last.url, '/x?y=1');
+    assert.equal(last.headers.host, `${HOST}:${String(port)}`);
+    assert.equal(last.headers['x-a'], 'b');
+  });
+
+  await t.test('a streamed body without a length goes chunked; with one, as given', async () => {
+    const chunked = collect();
+    origin.dispatch(
+      { method: 'POST', path: '/', headers: { host: 'svc' }, body: Readable.from(['ab', 'cd']) },
+      chunked.handler,
+    );
+    assert.equal((await chunked.done).body, 'echo abcd');
+    assert.equal(seen.at(-1)?.headers['transfer-encoding'], 'chunked');
+    assert.equal(seen.at(-1)?.headers.host, 'svc');
+    const sized = collect();
+    origin.dispatch(
+      {
+        method: 'PUT',
+        path: '/',
+        headers: { 'content-length': '3' },
+        body: Readable.from([Buffer.from('xyz')]),
+      },
+      sized.handler,
+    );
+    assert.equal((await sized.done).body, 'echo xyz');
+    assert.equal(seen.at(-1)?.headers['content-length'], '3');
+    assert.equal(seen.at(-1)?.headers['transfer-encoding'], undefined);
+  });
+
+  await t.test('trailers reach onResponseEnd', async () => {
+    const { handler, done } = collect();
+    origin.dispatch({ method: 'GET', path: '/trailers', headers: {}, body: null }, handler);
+    const got = await done;
+    assert.equal(got.body, 'part');
+    assert.equal(got.trailers['grpc-status'], '0');
+  });
+
+  await t.test('pause/resume: a paused response resumes and arrives whole', async () => {
+    let pauses = 0;
+    const { handler, done } = collect((c) => {
+      if (pauses < 3) {
+        pauses += 1;
+        c.pause();
+        setTimeout(() => {
+          c.resume();
+        }, 5);
+      }
+    });
+    origin.dispatch({ method: 'GET', path: '/big', headers: {}, body: null }, handler);
+    const got = await done;
+    assert.equal(got.body.length, 256 * 1024);
+    assert.equal(pauses, 3);
+  });
+
+  await t.test('abort from onRequestStart ends the exchange with that reason', async () => {
+    const { handler, done } = collect();
+    const reason = new Error('cancelled');
+    origin.dispatch(
+      { method: 'GET', path: '/', headers: {}, body: null },
+      {
+        ...handler,
+        onRequestStart: (c) => {
+          c.abort(reason);
+        },
+      },
+    );
+    assert.equal((await done).error, reason);
+  });
+
+  await t.test('a header that would split the head is refused, nothing sent', async () => {
+    const before = seen.length;
+    const { handler, done } = collect();
+    origin.dispatch(
+      { method: 'GET', path: '/', headers: { 'x-evil': 'a\r\nx-injected: 1' }, body: null },
+      handler,
+    );
+    assert.match(String((await done).error?.message), /invalid request header x-evil/);
+    assert.equal(seen.length, before);
+  });
+});
+
+test('a refused connection reports the socket error itself (as undici does)', async () => {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const origin = createHttp1Origin({ host: HOST, port });
+  const { handler, done } = collect();
+  origin.dispatch({ method: 'GET', path: '/', headers: {}, body: null }, handler);
+  const got = await done;
+  assert.equal((got.error as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+  await origin.destroy();
+});
