@@ -304,6 +304,7 @@ const stream = fc
 /** Why http1 may refuse what llhttp takes (the stricter rules of head-parser.ts). */
 const STRICTER = new Set([
   'unsupported-version',
+  'http-0.9',
   'invalid-host',
   'invalid-url', // only a fragment: checked below
   'transfer-encoding-not-chunked',

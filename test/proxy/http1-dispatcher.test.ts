@@ -171,6 +171,36 @@ test('the http1 dispatcher gives the layers what undici gave', async (t) => {
     assert.equal((await done).error, reason);
   });
 
+  await t.test('an abort after the response ended leaves the reused connection alone', async () => {
+    // A late abort (the downstream went away after the response was relayed) must not close
+    // the pooled connection that a later request now uses: that request would fail or hang.
+    const first = collect();
+    let controller: { abort(reason: Error): void } | undefined;
+    origin.dispatch(
+      { method: 'GET', path: '/first', headers: {}, body: null },
+      {
+        ...first.handler,
+        onRequestStart: (c) => {
+          controller = c;
+        },
+      },
+    );
+    assert.equal((await first.done).status, 200);
+    // The late abort comes while the second request's response streams on the same
+    // keep-alive connection.
+    let aborted = false;
+    const second = collect(() => {
+      if (aborted) return;
+      aborted = true;
+      controller?.abort(new Error('downstream closed'));
+    });
+    origin.dispatch({ method: 'GET', path: '/big', headers: {}, body: null }, second.handler);
+    const got = await second.done;
+    assert.equal(aborted, true);
+    assert.equal(got.error, undefined);
+    assert.equal(got.body.length, 256 * 1024);
+  });
+
   await t.test('a header that would split the head is refused, nothing sent', async () => {
     const before = seen.length;
     const { handler, done } = collect();

@@ -109,6 +109,8 @@ export function createHttp1Origin(options: Http1OriginOptions): UpstreamDispatch
       };
       const controller: UpstreamController = {
         abort(reason) {
+          // After the response ended the exchange is over: nothing to cancel.
+          if (st.done) return;
           st.body?.abort();
           request.body?.destroy();
           fail(reason);

@@ -259,6 +259,7 @@ function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
   if (major < 0x30 || major > 0x39 || raw[i + 6] !== 0x2e || minor < 0x30 || minor > 0x39)
     return fail(400, 'invalid-version');
   // stricter: llhttp also takes 0.9 and 2.0 over HTTP/1 framing.
+  if (major === 0x30 && minor === 0x39) return fail(400, 'http-0.9');
   if (major !== 0x31 || (minor !== 0x30 && minor !== 0x31)) return fail(400, 'unsupported-version');
   return minor === 0x31 ? 1 : 0;
 }
@@ -289,7 +290,7 @@ export function parseRequestHead(raw: Buffer, limits: Http1Limits): RequestHead 
   const tStart = i;
   while (TARGET[raw[i] ?? 0] === 1) i += 1;
   // stricter: a target followed by the line's end is an HTTP/0.9 request, which llhttp takes.
-  if (i > tStart && raw[i] === CR) return fail(400, 'unsupported-version');
+  if (i > tStart && raw[i] === CR) return fail(400, 'http-0.9');
   if (i === tStart || raw[i] !== SP) return fail(400, 'invalid-url');
   const target = raw.toString('latin1', tStart, i);
   if (!targetForm(method, target)) return fail(400, 'invalid-url');

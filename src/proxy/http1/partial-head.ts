@@ -48,7 +48,7 @@ export function checkPartialRequestHead(
   const tStart = i;
   while (i < n && TARGET[buf[i] ?? 0] === 1) i += 1;
   if (i === n) return undefined;
-  if (i > tStart && buf[i] === CR) return fail(400, 'unsupported-version');
+  if (i > tStart && buf[i] === CR) return fail(400, 'http-0.9');
   if (i === tStart || buf[i] !== SP) return fail(400, 'invalid-url');
   // The whole target is in: its form is known now (llhttp refuses `a` as it reads the space).
   if (!targetForm(method, buf.toString('latin1', tStart, i))) return fail(400, 'invalid-url');

@@ -60,9 +60,13 @@ export class PendingBody implements RequestBody {
   resume(): void {
     this.conn?.resumeRead();
   }
+  /**
+   * Cancels the request: a connection still serving it is closed (its framing is in doubt); one
+   * that finished it and went back to the pool serves others and is left alone.
+   */
   abort(): void {
     this.aborted = true;
-    this.conn?.socket.destroy();
+    if (this.conn?.serving(this) === true) this.conn.socket.destroy();
     this.pool.dropPending(this);
   }
 }
@@ -97,6 +101,11 @@ export class PoolConnection {
   /** Coarse-clock time the request was written (0: none waiting for a head) / idle since. */
   waitingSince = 0;
   idleSince = 0;
+
+  /** Whether this connection is still serving the request of `body`. */
+  serving(body: PendingBody): boolean {
+    return this.#current?.body === body;
+  }
 
   constructor(pool: PoolHost, socket: net.Socket, limits: Http1Limits) {
     this.#pool = pool;

@@ -29,6 +29,7 @@ function stateFor(options: Http1ServerOptions): ServerState {
     maxReadAhead: options.maxReadAheadBytes ?? 64 * 1024,
     connections: new Set(),
     now: Date.now(),
+    draining: false,
   };
 }
 
@@ -39,20 +40,48 @@ function stateFor(options: Http1ServerOptions): ServerState {
 export function serveHttp1(options: Http1ServerOptions): {
   accept: (socket: net.Socket) => void;
   stop: () => void;
+  /** Closes the connections waiting for a next request (busy ones finish first). */
+  closeIdle: () => void;
+  /** Closes every connection now. */
+  closeAll: () => void;
+  /** Closes idle connections now and the others after their current response (a closing server). */
+  drain: () => void;
   readonly connections: number;
 } {
   const state = stateFor(options);
-  const timer = setInterval(() => {
+  // The timeout interval runs while there are connections: a server that is closed, or never
+  // listened (it is handed sockets), holds no timer, and one handed a socket later has one again.
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
     state.now = Date.now();
     for (const c of state.connections) c.tick(state.now);
-  }, options.checkIntervalMs ?? 1000);
-  timer.unref();
+    if (state.connections.size === 0 && timer !== undefined) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
   return {
     accept(socket) {
+      if (timer === undefined) {
+        state.now = Date.now();
+        timer = setInterval(check, options.checkIntervalMs ?? 1000);
+        timer.unref();
+      }
       state.connections.add(new Http1ServerConnection(socket, state));
+    },
+    drain() {
+      state.draining = true;
+      for (const c of state.connections) if (c.idle) c.socket.end();
+    },
+    closeAll() {
+      for (const c of state.connections) c.socket.destroy();
+    },
+    closeIdle() {
+      for (const c of state.connections) if (c.idle) c.socket.end();
     },
     stop() {
       clearInterval(timer);
+      timer = undefined;
       for (const c of state.connections) c.socket.destroy();
     },
     get connections() {

@@ -17,31 +17,10 @@ import { findHeadEnd, isFailure, parseRequestHead } from './head-parser.js';
 import { checkPartialRequestHead } from './partial-head.js';
 import { REASONS } from './serializer.js';
 import { ServerExchange, type ExchangeConnection } from './server-exchange.js';
-import type { Http1Limits, ParseFailure, RequestHead } from './types.js';
+import type { ParseFailure, RequestHead } from './types.js';
+import type { ServedConnection, ServerState } from './server-options.js';
 
-/** Options of {@link createHttp1Server} / {@link serveHttp1}. */
-export interface Http1ServerOptions {
-  /** Called once per request, in order; the next pipelined request waits for this one's response. */
-  readonly onRequest: (exchange: ServerExchange) => void;
-  /**
-   * Called for a request that asks for `Upgrade` or is a CONNECT: the socket is handed over with
-   * the bytes read after the head. Without it, CONNECT is answered 501 and `Upgrade` is ignored.
-   */
-  readonly onUpgrade?: (head: RequestHead, socket: net.Socket, rest: Buffer) => void;
-  readonly limits?: Partial<Http1Limits>;
-  /** Told why a request was refused (for the access log and metrics: Envoy's response code details). */
-  readonly onParseError?: (failure: ParseFailure, socket: net.Socket) => void;
-  /** Time from a request's first byte to the end of its head (node:http `headersTimeout`: 60 s) → 408. */
-  readonly headersTimeoutMs?: number;
-  /** Time from a request's first byte to the end of its body (node:http `requestTimeout`: 300 s) → 408. */
-  readonly requestTimeoutMs?: number;
-  /** An idle keep-alive connection is closed after this long (default 60 s). */
-  readonly idleTimeoutMs?: number;
-  /** Bytes read ahead (pipelined requests, unread body) before reading pauses (default 64 KiB). */
-  readonly maxReadAheadBytes?: number;
-  /** How often timeouts are checked (default 1 s; their resolution). */
-  readonly checkIntervalMs?: number;
-}
+export type { Http1ServerOptions, ServerState } from './server-options.js';
 
 const enum Phase {
   /** Waiting for (the rest of) a head. */
@@ -52,21 +31,8 @@ const enum Phase {
   Gone,
 }
 
-/** Server-wide state shared by its connections. */
-export interface ServerState {
-  readonly options: Http1ServerOptions;
-  readonly limits: Http1Limits;
-  readonly headersTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly maxReadAhead: number;
-  readonly connections: Set<Http1ServerConnection>;
-  /** A coarse clock, advanced by the check interval (no clock read per request). */
-  now: number;
-}
-
 /** One HTTP/1.1 connection's reading, framing and ordering. */
-export class Http1ServerConnection implements ExchangeConnection {
+export class Http1ServerConnection implements ExchangeConnection, ServedConnection {
   readonly socket: net.Socket;
   readonly #s: ServerState;
   #phase = Phase.Head;
@@ -86,30 +52,47 @@ export class Http1ServerConnection implements ExchangeConnection {
     this.socket = socket;
     this.#s = state;
     this.#idleSince = state.now;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.#onData(chunk);
-    });
-    socket.on('drain', () => {
-      this.#exchange?.drained();
-    });
+    if (state.options.headersTimeoutFromAccept === true) this.#requestStart = state.now;
+    // A handed-over stream (a TLS socket, a wrapper of sniffed bytes) may have no Nagle switch.
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+    socket.on('data', this.#dataListener);
+    socket.on('drain', this.#drainListener);
     socket.on('error', () => {
       /* 'close' follows */
     });
-    socket.on('end', () => {
-      // The client half-closed: requests it sent whole are answered (pipelined ones too, as
-      // node:http does), then the connection closes; a request cut short is aborted.
-      const ex = this.#exchange;
-      if (ex === undefined) {
-        this.#phase = Phase.Gone;
-        socket.end();
-      } else if (!ex.bodyDone) socket.destroy();
-    });
+    socket.on('end', this.#endListener);
     socket.on('close', () => {
       this.#phase = Phase.Gone;
       state.connections.delete(this);
       this.#exchange?.aborted(new Error('connection closed'));
     });
+  }
+
+  readonly #dataListener = (chunk: Buffer): void => {
+    this.#onData(chunk);
+  };
+  readonly #drainListener = (): void => {
+    this.#exchange?.drained();
+  };
+  /**
+   * The client half-closed: requests it sent whole are answered (pipelined ones too, as
+   * node:http does), then the connection closes; a request cut short is aborted.
+   */
+  readonly #endListener = (): void => {
+    const ex = this.#exchange;
+    if (ex === undefined) {
+      this.#phase = Phase.Gone;
+      this.socket.end();
+    } else if (!ex.bodyDone || this.#s.options.abortOnHalfClose === true) this.socket.destroy();
+  };
+
+  /** True between requests: none being served and no byte of a next head received. */
+  get idle(): boolean {
+    return (
+      this.#exchange === undefined &&
+      this.#phase === Phase.Head &&
+      (this.#buf === undefined || this.#buf.length === 0)
+    );
   }
 
   /** Checked by the server's interval: header, request and idle timeouts. */
@@ -119,7 +102,7 @@ export class Http1ServerConnection implements ExchangeConnection {
       const limit =
         this.#phase === Phase.Head ? this.#s.headersTimeoutMs : this.#s.requestTimeoutMs;
       const bodyPending = this.#phase === Phase.Head || this.#exchange?.bodyDone === false;
-      if (bodyPending && now - this.#requestStart > limit) {
+      if (bodyPending && limit > 0 && now - this.#requestStart > limit) {
         if (this.#exchange?.headersSent !== true)
           this.#reject({ status: 408, reason: 'request-timeout' });
         else this.socket.destroy();
@@ -201,14 +184,21 @@ export class Http1ServerConnection implements ExchangeConnection {
         return;
       }
       at += end;
+      // An upgrade is asked for with `Upgrade` and the `upgrade` connection option (RFC 9110
+      // §7.8); an `Upgrade` field alone is served as a plain request, as node:http (llhttp) does.
       if (
-        (head.upgrade !== '' || head.method === 'CONNECT') &&
+        (head.method === 'CONNECT' ||
+          (head.upgrade !== '' && head.connectionTokens.includes('upgrade'))) &&
         this.#s.options.onUpgrade !== undefined
       ) {
         this.#phase = Phase.Gone;
-        this.socket.removeAllListeners('data');
-        this.socket.removeAllListeners('drain');
-        this.socket.removeAllListeners('end');
+        // Only this server's listeners go (net.Socket's own 'end' handling stays); the socket
+        // stops flowing until its new owner reads, as node:http hands one over, so no byte
+        // arriving in between is lost.
+        this.socket.off('data', this.#dataListener);
+        this.socket.off('drain', this.#drainListener);
+        this.socket.off('end', this.#endListener);
+        Reflect.set(this.socket, 'readableFlowing', null);
         this.#s.connections.delete(this);
         this.#s.options.onUpgrade(head, this.socket, buf.subarray(at));
         return;
@@ -326,6 +316,7 @@ export class Http1ServerConnection implements ExchangeConnection {
     if (
       !ex.head.keepAlive ||
       ex.resFraming === 'close' ||
+      this.#s.draining ||
       (this.socket.readableEnded && !buffered)
     ) {
       this.#phase = Phase.Gone;
@@ -363,8 +354,16 @@ export class Http1ServerConnection implements ExchangeConnection {
     this.#phase = Phase.Gone;
     this.#s.options.onParseError?.(f, this.socket);
     this.#exchange = undefined;
+    // A client that does not take its answer and close is not waited for.
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), 1_000).unref();
+    const answer = this.#s.options.answerParseError;
+    if (answer !== undefined) {
+      answer(f, socket);
+      return;
+    }
     const status = f.status as number;
-    this.socket.end(
+    socket.end(
       `HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
     );
   }
