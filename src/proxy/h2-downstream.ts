@@ -21,11 +21,18 @@
  */
 import * as http2 from 'node:http2';
 import type * as http from 'node:http';
-import { Duplex, PassThrough, Readable } from 'node:stream';
+import { Duplex } from 'node:stream';
+import type { Http1Request } from './http/http1-request.js';
+import type { Http1Sink } from './http/http1-exchange.js';
 
-/** A request on either protocol (the HTTP/1.1 and HTTP/2 compatibility objects share what the listeners use). */
-export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+/**
+ * A request on either protocol (the HTTP/1.1 and HTTP/2 compatibility objects share what the
+ * listeners use; an {@link Http1Request} is the raw-socket transport's, issue 22).
+ */
+export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest | Http1Request;
+export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse | Http1Sink;
+/** A request that asked for an upgrade or a CONNECT (HTTP/1.1 only). */
+export type Http1AnyRequest = http.IncomingMessage | Http1Request;
 
 /**
  * True when a request came over HTTP/2: told by its object, never by the version a
@@ -244,57 +251,4 @@ export function requestHasBody(req: AnyRequest): boolean {
     : req.headers['transfer-encoding'] !== undefined;
 }
 
-/** A request body streamed to the first attempt and kept (up to a limit) for retries. */
-export interface ReplayableBody {
-  /** The live body, for the first attempt. */
-  readonly first: Readable;
-  /** True while everything received so far is kept (the body is within the limit). */
-  replayable(): boolean;
-  /** The body again for a retry: what was kept, then the rest as it arrives. */
-  replay(): Readable;
-}
-
-/**
- * Tees `req` into a live stream for the first attempt and a buffer of at
- * most `limit` bytes. A retry may start before the request has ended (an
- * upstream can answer early): its copy gets the kept bytes, then the rest.
- * A body beyond the limit is not retried (Envoy's per-request buffer limit).
- */
-export function replayableBody(req: Readable, limit: number): ReplayableBody {
-  const first = new PassThrough();
-  const chunks: Buffer[] = [];
-  const copies: PassThrough[] = [];
-  let size = 0;
-  let ended = false;
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-    for (const copy of copies)
-      if (size <= limit) copy.write(chunk);
-      else copy.destroy(new Error('request body exceeded the retry buffer'));
-    if (!first.write(chunk)) {
-      req.pause();
-      first.once('drain', () => req.resume());
-    }
-  });
-  req.on('end', () => {
-    ended = true;
-    first.end();
-    for (const copy of copies) copy.end();
-  });
-  req.on('error', (error) => {
-    first.destroy(error);
-    for (const copy of copies) copy.destroy(error);
-  });
-  return {
-    first,
-    replayable: () => size <= limit,
-    replay: () => {
-      const copy = new PassThrough();
-      for (const chunk of chunks) copy.write(chunk);
-      if (ended) copy.end();
-      else copies.push(copy);
-      return copy;
-    },
-  };
-}
+export { replayableBody } from './http/replayable-body.js';

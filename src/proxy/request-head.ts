@@ -126,7 +126,7 @@ function reject(status: number, body: string, details: string): HeadRejection {
 }
 
 /** Values of `name` in the raw header list (HTTP/1.1 requests keep every repetition there). */
-function rawValues(req: IncomingMessage, name: string): string[] {
+function rawValues(req: { readonly rawHeaders: readonly string[] }, name: string): string[] {
   const out: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2)
@@ -323,6 +323,30 @@ export function answerParseError(error: Error & { code?: string }, socket: Duple
       'http1.codec_error',
     ),
   );
+}
+
+/**
+ * Answers a request the raw-socket HTTP/1.1 parser refused (src/proxy/http1) as
+ * {@link answerParseError} answers node:http's: 408 for a head not complete in
+ * time, 431 for an oversized head, 501 for a transfer coding other than
+ * chunked (as Envoy), 426 for HTTP/0.9 (as for a version below 1.1), 400 for anything else
+ * (a version above 1.x too).
+ */
+export function answerHttp1Failure(
+  failure: { status: number; reason: string },
+  socket: Duplex,
+): void {
+  const { status } = failure;
+  // An HTTP/0.9 request line: 426, as checkRequestHead answers one node:http parsed.
+  if (failure.reason === 'http-0.9')
+    rejectOnSocket(socket, reject(426, 'Upgrade Required', 'low_version'));
+  else if (status === 408)
+    rejectOnSocket(socket, reject(408, 'Request Timeout', 'request_header_timeout'));
+  else if (status === 431)
+    rejectOnSocket(socket, reject(431, 'Request Header Fields Too Large', 'http1.codec_error'));
+  else if (status === 501)
+    rejectOnSocket(socket, reject(501, 'Not Implemented', 'http1.invalid_transfer_encoding'));
+  else rejectOnSocket(socket, reject(400, 'Bad Request', 'http1.codec_error'));
 }
 
 /** Response headers of a local rejection (`connection: close` on HTTP/1.1: framing is in doubt). */

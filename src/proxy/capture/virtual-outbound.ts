@@ -25,19 +25,11 @@
  * client is never taken for TCP); then a client silent for the HTTP head
  * timeout is closed.
  */
-import * as http from 'node:http';
 import * as net from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
-import {
-  answerParseError,
-  CONNECTION_CHECK_INTERVAL_MS,
-  enforceHeadersTimeout,
-  MAX_REQUEST_HEADER_BYTES,
-  REQUEST_HEADERS_TIMEOUT_MS,
-} from '../request-head.js';
+import { createHandedOffHttpServer, type HandedOffHttpServer } from '../listeners/http-server.js';
 import type { HcmConfig } from '../outbound/hcm-config.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
@@ -45,7 +37,6 @@ import { recordDestination } from './destinations.js';
 import type { CaptureChain, CaptureListenerConfig } from './capture-config.js';
 import { egressDenied } from './egress-filter.js';
 import { originalDestination, type OriginalDestination } from './original-dst.js';
-import { handedOff } from '../listeners/listener-manager.js';
 import { candidateChains } from './chain-match.js';
 
 export { candidateChains } from './chain-match.js';
@@ -95,7 +86,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
   const { logger, outbound } = options;
   const lookup = options.originalDestination ?? originalDestination;
   /** One HTTP/1.1 server and one HTTP/2 side per compiled HCM of the current virtualOutbound. */
-  let sides = new Map<HcmConfig, { http1: http.Server; h2: H2Downstream<null> }>();
+  let sides = new Map<HcmConfig, { http1: HandedOffHttpServer; h2: H2Downstream<null> }>();
   let generation: CaptureListenerConfig | undefined;
   /** A new virtualOutbound drains the HTTP sides of the old one (idle connections close). */
   const retireOld = (listener: CaptureListenerConfig): void => {
@@ -107,36 +98,24 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
     }
     sides = new Map();
   };
-  const httpSideFor = (hcm: HcmConfig): { http1: http.Server; h2: H2Downstream<null> } => {
+  const httpSideFor = (hcm: HcmConfig): { http1: HandedOffHttpServer; h2: H2Downstream<null> } => {
     let side = sides.get(hcm);
     if (side === undefined) {
-      // The same head bounds as the explicit outbound listener: without them a captured
-      // connection that sent half a request line was held for Node's 60 s (or longer:
-      // Node's sweep misses connections handed over with emit('connection')).
-      const http1 = http.createServer(
-        {
-          requestTimeout: 0,
-          headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
-          maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
-          connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
-        },
-        (req, res) => {
+      // The same head bounds as the explicit outbound listener (listeners/http-server.ts):
+      // without them a captured connection that sent half a request line was held for Node's
+      // 60 s. Never listens: connections are handed to it (src/proxy/listeners).
+      const http1 = createHandedOffHttpServer({
+        request(req, res) {
           containRequest(req, res, logger, 'captured request', () => {
             outbound.handle(req, res, hcm);
           });
         },
-      );
-      http1.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-        answerParseError(error, socket);
+        upgrade(req, socket, head) {
+          containSocket(socket, logger, 'captured upgrade', () => {
+            outbound.handleUpgrade(req, socket, head, hcm);
+          });
+        },
       });
-      enforceHeadersTimeout(http1, REQUEST_HEADERS_TIMEOUT_MS);
-      http1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-        containSocket(socket, logger, 'captured upgrade', () => {
-          outbound.handleUpgrade(req, socket, head, hcm);
-        });
-      });
-      // Never listens: connections are handed to it (src/proxy/listeners).
-      handedOff(http1);
       const h2 = createH2Downstream<null>((req, res) => {
         containRequest(req, res, logger, 'captured request', () => {
           outbound.handle(req, res, hcm);

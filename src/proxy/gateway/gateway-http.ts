@@ -6,7 +6,6 @@
  * HTTP/1.1 and HTTP/2 (ALPN `h2` after TLS, the h2c preface in plaintext), so
  * gRPC works through the ingress.
  */
-import type * as http from 'node:http';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -17,6 +16,7 @@ import {
   type AnyRequest,
   type AnyResponse,
   type H2Downstream,
+  type Http1AnyRequest,
 } from '../h2-downstream.js';
 import { rejectUpgrade } from '../http-upgrade.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
@@ -119,7 +119,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
 
   // WebSocket/Upgrade through the gateway: the same policy first, then routed like a request.
   const upgrade = (
-    req: http.IncomingMessage,
+    req: Http1AnyRequest,
     socket: Duplex,
     head: Buffer,
     hcm: Hcm | undefined,

@@ -10,7 +10,7 @@
  */
 import { Readable } from 'node:stream';
 import { grpcStatusForHttp } from './proxy-failure.js';
-import { replayableBody } from '../h2-downstream.js';
+import { replayableBody } from './replayable-body.js';
 import type { HeaderList, ServerExchange } from '../http1/index.js';
 import type {
   Exchange,
@@ -129,7 +129,10 @@ export class Http1Sink implements ResponseSink {
     return this;
   }
 
-  writeHead(status: number, headers?: ResponseHeaders): this {
+  writeHead(status: number, headers?: ResponseHeaders): this;
+  writeHead(status: number, statusMessage: string, headers?: ResponseHeaders): this;
+  writeHead(status: number, second?: ResponseHeaders | string, third?: ResponseHeaders): this {
+    const headers = typeof second === 'string' ? third : second;
     this.statusCode = status;
     if (headers !== undefined)
       for (const [name, value] of Object.entries(headers))
@@ -159,9 +162,25 @@ export class Http1Sink implements ResponseSink {
     this.#trailers = list;
   }
 
-  end(body?: string): this {
+  end(callback?: () => void): this;
+  end(data: string | Uint8Array, callback?: () => void): this;
+  end(data: string | Uint8Array, encoding: BufferEncoding, callback?: () => void): this;
+  end(
+    first?: string | Uint8Array | (() => void),
+    second?: BufferEncoding | (() => void),
+    third?: () => void,
+  ): this {
+    const done =
+      typeof first === 'function' ? first : typeof second === 'function' ? second : third;
+    if (done !== undefined) this.on('close', done);
     if (this.#destroyed || this.#ex.finished) return this;
-    const bytes = body === undefined ? undefined : Buffer.from(body, 'utf8');
+    const body = typeof first === 'function' ? undefined : first;
+    const bytes =
+      body === undefined
+        ? undefined
+        : typeof body === 'string'
+          ? Buffer.from(body, typeof second === 'string' ? second : 'utf8')
+          : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     if (!this.#ex.headersSent) {
       if (!this.#fields.has('content-length') && !this.#fields.has('transfer-encoding'))
         this.setHeader('content-length', bytes?.length ?? 0);
@@ -180,23 +199,40 @@ export class Http1Sink implements ResponseSink {
     return this;
   }
 
-  /** The only event the layers wait for with `once` ('drain'). */
-  once(_event: 'drain', listener: () => void): this {
-    this.#onDrain.push(listener);
+  /**
+   * The events the layers and handlers wait for: `drain` (once) and `close` (fires once; after
+   * close, at once). Any other event never fires.
+   */
+  once(event: string, listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  on(event: string, listener: () => void): this {
+    if (event === 'drain') this.#onDrain.push(listener);
+    else if (event === 'close') {
+      if (this.#closed && this.#onClose.length === 0) setImmediate(listener);
+      else this.#onClose.push(listener);
+    }
     return this;
   }
 
-  /** The only event the layers listen to with `on` ('close'); after close, fires at once. */
-  on(_event: 'close', listener: () => void): this {
-    if (this.#closed) queueMicrotask(listener);
-    else this.#onClose.push(listener);
+  removeListener(event: string, listener: () => void): this {
+    const list = event === 'drain' ? this.#onDrain : event === 'close' ? this.#onClose : [];
+    const at = list.indexOf(listener);
+    if (at >= 0) list.splice(at, 1);
     return this;
   }
 
+  /**
+   * `close` fires after the current turn, as node's ServerResponse emits it (after `finish`):
+   * code that ends a response and then records it runs before its close listeners.
+   */
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const cb of this.#onClose.splice(0)) cb();
+    setImmediate(() => {
+      for (const cb of this.#onClose.splice(0)) cb();
+    });
   }
 }
 

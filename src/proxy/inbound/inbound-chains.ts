@@ -5,7 +5,6 @@
  * limit, the inbound cluster, and for HTTP chains the HTTP/1.1 server (from the
  * listeners' server factory) and HTTP/2 side that its connections are handed to.
  */
-import type * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -23,6 +22,7 @@ import {
   type AnyRequest,
   type AnyResponse,
   type H2Downstream,
+  type Http1AnyRequest,
 } from '../h2-downstream.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { hcmRateLimit, routeRateLimit, type RateLimitConfig } from '../local-rate-limit.js';
@@ -34,7 +34,7 @@ import {
 } from '../request-head.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import { destinationOf } from '../capture/destinations.js';
-import { createHandedOffHttpServer } from '../listeners/http-server.js';
+import { createHandedOffHttpServer, type HandedOffHttpServer } from '../listeners/http-server.js';
 import {
   httpPolicyEvaluator,
   tcpPolicyEvaluator,
@@ -47,7 +47,7 @@ export interface ChainState {
   readonly name: string;
   readonly tls: boolean;
   readonly requireClientCert: boolean;
-  readonly http: http.Server | undefined;
+  readonly http: HandedOffHttpServer | undefined;
   /** The chain's HTTP/2 side (same handler); the connection's verified peer is its context. */
   readonly h2: H2Downstream<Peer> | undefined;
   readonly evaluator: PolicyEvaluator;
@@ -101,7 +101,7 @@ export interface ChainHandlers {
   upgrade(
     listener: string,
     chain: () => ChainState | undefined,
-    req: http.IncomingMessage,
+    req: Http1AnyRequest,
     socket: Duplex,
     head: Buffer,
   ): Promise<void> | undefined;

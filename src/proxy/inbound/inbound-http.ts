@@ -18,6 +18,7 @@ import {
   protocolOf,
   sentGrpcStatus,
   type AnyRequest,
+  type Http1AnyRequest,
 } from '../h2-downstream.js';
 import { usesHttp2 } from '../h2-upstream.js';
 import { rejectUpgrade, relayUpgrade } from '../http-upgrade.js';
@@ -227,7 +228,7 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
   const upgrade = (
     listener: string,
     chain: () => ChainState | undefined,
-    req: http.IncomingMessage,
+    req: Http1AnyRequest,
     socket: Duplex,
     head: Buffer,
   ): Promise<void> | undefined => {

@@ -7,8 +7,14 @@
  * without touching the listeners that call it.
  */
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Http1Request } from '../http/http1-request.js';
+import type { Http1Sink } from '../http/http1-exchange.js';
+import { createRawHttpServer, type RawHttpServer } from '../http/http1-server.js';
+import { http1Enabled } from '../http1/dispatcher.js';
 import {
+  answerHttp1Failure,
   answerParseError,
   CONNECTION_CHECK_INTERVAL_MS,
   enforceHeadersTimeout,
@@ -19,9 +25,24 @@ import { handedOff } from './listener-manager.js';
 
 /** What a listener does with the requests and upgrades of its HTTP/1.1 connections. */
 export interface HttpHandlers {
-  readonly request: (req: http.IncomingMessage, res: http.ServerResponse) => void;
-  readonly upgrade?: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly request: (
+    req: http.IncomingMessage | Http1Request,
+    res: http.ServerResponse | Http1Sink,
+  ) => void;
+  readonly upgrade?: (
+    req: http.IncomingMessage | Http1Request,
+    socket: Duplex,
+    head: Buffer,
+  ) => void;
+  readonly connect?: (
+    req: http.IncomingMessage | Http1Request,
+    socket: net.Socket,
+    head: Buffer,
+  ) => void;
 }
+
+/** The server a listener hands its connections to (node:http's, or the raw-socket transport's). */
+export type HandedOffHttpServer = http.Server | RawHttpServer;
 
 /** Options of {@link createHandedOffHttpServer}. */
 export interface HttpServerOptions {
@@ -30,20 +51,32 @@ export interface HttpServerOptions {
 }
 
 /**
- * An HTTP/1.1 server that never listens: a listener hands it connections with
- * `emit('connection', socket)`. Request-head limits (size, headers timeout)
- * are the proxy's (src/proxy/request-head.ts); parse errors are answered as
- * Envoy does.
+ * An HTTP/1.1 server for a listener: node:http's, or the raw-socket transport's
+ * when `PALISADE_HTTP1` names `server` (issue 22's migration switch).
+ * Request-head limits (size, headers timeout) are the proxy's
+ * (src/proxy/request-head.ts); parse errors are answered as Envoy does. A
+ * CONNECT without a `connect` handler closes its connection.
  */
-export function createHandedOffHttpServer(
+export function createHttpServer(
   handlers: HttpHandlers,
   options: HttpServerOptions = {},
-): http.Server {
+): HandedOffHttpServer {
+  if (http1Enabled('server'))
+    return createRawHttpServer(
+      { ...handlers, parseError: answerHttp1Failure },
+      {
+        headersTimeoutMs: REQUEST_HEADERS_TIMEOUT_MS,
+        keepAliveTimeoutMs: options.keepAliveTimeout ?? 5_000,
+        limits: { maxHeadBytes: MAX_REQUEST_HEADER_BYTES },
+      },
+    );
   const server = http.createServer(
     {
       headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
       requestTimeout: 0,
       maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
+      // Node checks its headers timeout on this interval: a slow client is closed at most
+      // this long after the timeout, not up to 30 s (Node's default) later.
       connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
       ...(options.keepAliveTimeout === undefined
         ? {}
@@ -51,11 +84,23 @@ export function createHandedOffHttpServer(
     },
     handlers.request,
   );
-  const upgrade = handlers.upgrade;
+  const { upgrade, connect } = handlers;
   if (upgrade !== undefined) server.on('upgrade', upgrade);
+  if (connect !== undefined) server.on('connect', connect);
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
     answerParseError(error, socket);
   });
   enforceHeadersTimeout(server, REQUEST_HEADERS_TIMEOUT_MS);
-  return handedOff(server);
+  return server;
+}
+
+/**
+ * An HTTP/1.1 server that never listens: a listener hands it connections with
+ * `emit('connection', socket)`.
+ */
+export function createHandedOffHttpServer(
+  handlers: HttpHandlers,
+  options: HttpServerOptions = {},
+): HandedOffHttpServer {
+  return handedOff(createHttpServer(handlers, options));
 }

@@ -18,7 +18,6 @@
  *   until it closes; that is what the bound closes, whatever protocol layer
  *   (TLS, HTTP/1.1, HTTP/2, tcp_proxy) the socket was handed to.
  */
-import type * as http from 'node:http';
 import * as net from 'node:net';
 import type { Logger } from '../../logging/index.js';
 
@@ -91,7 +90,7 @@ export const DRAIN_POLL_MS = 100;
  * idle keep-alive close, headers/request timeouts, `closeIdleConnections` —
  * on `'listening'`, so it is emitted once here for every handed-off server.
  */
-export function handedOff<S extends http.Server>(server: S): S {
+export function handedOff<S extends net.Server>(server: S): S {
   if (!server.listening) server.emit('listening');
   return server;
 }

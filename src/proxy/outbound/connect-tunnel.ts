@@ -9,10 +9,9 @@
  * tcp_proxy's (tcp-relay.ts: the peer exchange with a mesh peer, istio_tcp_*).
  */
 import { randomInt } from 'node:crypto';
-import type * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Logger } from '../../logging/index.js';
-import { isH2Preface, type H2Downstream } from '../h2-downstream.js';
+import { isH2Preface, type H2Downstream, type Http1AnyRequest } from '../h2-downstream.js';
 import { containSocket } from '../listeners/containment.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { ForwardLayers } from './retry-handler.js';
@@ -32,7 +31,7 @@ export interface ConnectContext {
   /** The CONNECT port of each tunnel socket serving HTTP/1.1 (requests default to it). */
   readonly tunnelPorts: WeakMap<object, number>;
   /** The outbound HTTP/1.1 server (a tunnel's HTTP/1.1 requests are its connections). */
-  readonly server: http.Server;
+  readonly server: { emit(event: 'connection', socket: net.Socket): boolean };
   /** Opaque tunnels are TCP connections: the peer exchange and istio_tcp_* as for tcp_proxy. */
   readonly tcp?: TcpRelayTelemetry;
 }
@@ -40,7 +39,7 @@ export interface ConnectContext {
 /** The `connect` event handler of the outbound server. */
 export function createConnectHandler(
   ctx: ConnectContext,
-): (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void {
+): (req: Http1AnyRequest, socket: net.Socket, head: Buffer) => void {
   const { listenerName, layers, h2, tunnelPorts, server } = ctx;
   return (req, socket, head) => {
     const target = connectTargetOf(req.url ?? '');

@@ -17,11 +17,11 @@
  * http/proxy-failure.ts (status, response flags, gRPC status).
  */
 import * as http from 'node:http';
-import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomInt } from 'node:crypto';
 import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
+import { createHttpServer } from '../listeners/http-server.js';
 import {
   createH2Downstream,
   isH2,
@@ -30,6 +30,7 @@ import {
   sentGrpcStatus,
   type AnyRequest,
   type AnyResponse,
+  type Http1AnyRequest,
 } from '../h2-downstream.js';
 import { usesHttp2 } from '../h2-upstream.js';
 import { nodeExchange } from '../http/node-exchange.js';
@@ -37,13 +38,8 @@ import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
 import type { RequestTarget } from '../http/types.js';
 import { createLocalRateLimiter, downstreamConnection } from '../local-rate-limit.js';
 import {
-  answerParseError,
   checkRequestHead,
   compileRequestHeadPolicy,
-  enforceHeadersTimeout,
-  CONNECTION_CHECK_INTERVAL_MS,
-  MAX_REQUEST_HEADER_BYTES,
-  REQUEST_HEADERS_TIMEOUT_MS,
   rejectOnSocket,
   type HeadRejection,
 } from '../request-head.js';
@@ -254,28 +250,8 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     });
   };
 
-  const server = http.createServer(
-    {
-      headersTimeout: REQUEST_HEADERS_TIMEOUT_MS,
-      requestTimeout: 0,
-      maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
-      // Node checks its headers timeout on this interval: a slow client is closed at most
-      // this long after the timeout, not up to 30 s (Node's default) later.
-      connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
-    },
-    (req, res) => {
-      containRequest(req, res, options.logger, 'outbound request', () => {
-        serve(req, res);
-      });
-    },
-  );
-  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-    answerParseError(error, socket);
-  });
-  enforceHeadersTimeout(server, REQUEST_HEADERS_TIMEOUT_MS);
-
   const upgrade = (
-    req: http.IncomingMessage,
+    req: Http1AnyRequest,
     socket: Duplex,
     head: Buffer,
     hcmOverride?: HcmConfig,
@@ -315,11 +291,6 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       },
     );
   };
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    containSocket(socket, options.logger, 'outbound upgrade', () => {
-      upgrade(req, socket, head);
-    });
-  });
 
   // Requests inside CONNECT tunnels (HTTP/1.1 on the socket, HTTP/2 per session) default to the
   // CONNECT's port when their authority names none.
@@ -340,13 +311,28 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     logger: options.logger,
     h2,
     tunnelPorts,
-    server,
+    server: {
+      emit: (event, socket) => server.emit(event, socket),
+    },
     tcp: { exchange: options.peerMetadata, record: options.onTcpRecord },
   });
-  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    containSocket(socket, options.logger, 'outbound CONNECT', () => {
-      connect(req, socket, head);
-    });
+  // The HTTP/1.1 server of the listener (listeners/http-server.ts chooses the transport).
+  const server = createHttpServer({
+    request(req, res) {
+      containRequest(req, res, options.logger, 'outbound request', () => {
+        serve(req, res);
+      });
+    },
+    upgrade(req, socket, head) {
+      containSocket(socket, options.logger, 'outbound upgrade', () => {
+        upgrade(req, socket, head);
+      });
+    },
+    connect(req, socket, head) {
+      containSocket(socket, options.logger, 'outbound CONNECT', () => {
+        connect(req, socket, head);
+      });
+    },
   });
 
   return {

@@ -1,5 +1,5 @@
 /** The outbound proxy's public types: its options, its handle, and the record of one exchange. */
-import type * as http from 'node:http';
+import type { HandedOffHttpServer } from '../listeners/http-server.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
 import type {
@@ -8,7 +8,7 @@ import type {
   SpanContext,
   TcpEvent,
 } from '../../telemetry/index.js';
-import type { AnyRequest, AnyResponse } from '../h2-downstream.js';
+import type { AnyRequest, AnyResponse, Http1AnyRequest } from '../h2-downstream.js';
 import type { SecretStore } from '../tls/secrets.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { HcmConfig } from './hcm-config.js';
@@ -71,11 +71,11 @@ export interface OutboundProxyOptions {
 
 /** A running outbound proxy. */
 export interface OutboundProxy {
-  readonly server: http.Server;
+  readonly server: HandedOffHttpServer;
   /** Routes a request with the given HttpConnectionManager (gateway listeners). */
   handle(req: AnyRequest, res: AnyResponse, hcm: HcmConfig): void;
   /** Routes an HTTP/1.1 Upgrade with the given HttpConnectionManager (gateway listeners). */
-  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, hcm: HcmConfig): void;
+  handleUpgrade(req: Http1AnyRequest, socket: Duplex, head: Buffer, hcm: HcmConfig): void;
   /** Applies an accepted snapshot's side effects (active health checks start/stop). */
   sync(snapshot: XdsSnapshot): void;
   /**

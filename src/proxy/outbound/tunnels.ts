@@ -11,8 +11,8 @@
  *   its load balancer, then an opaque splice (over mTLS when the cluster says
  *   so). No cluster or no healthy host closes the connection, as Envoy does.
  */
+import type { Http1AnyRequest } from '../h2-downstream.js';
 import { randomInt } from 'node:crypto';
-import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../logging/index.js';
@@ -93,7 +93,7 @@ export interface UpgradeContext {
 /** Routes and relays a checked HTTP/1.1 Upgrade request (see the module comment). */
 export function relayRoutedUpgrade(
   ctx: UpgradeContext,
-  req: http.IncomingMessage,
+  req: Http1AnyRequest,
   socket: Duplex,
   head: Buffer,
   target: RequestTarget,
