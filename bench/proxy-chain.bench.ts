@@ -9,8 +9,9 @@
  * (bench/fixtures/proxy-chain/bare-node-proxy.ts: the floor of a node:http
  * + undici proxy), a raw-socket pair (raw-socket-proxy.ts: node:net/tls and
  * the least framing, the floor of any Node proxy here), a pair on Palisade's
- * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1) and a direct
- * connection, in one run. Per chain: max
+ * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1), the full
+ * Palisade pair again on that transport (`palraw`: `PALISADE_HTTP1=client,server`,
+ * issue 22's migration switch) and a direct connection, in one run. Per chain: max
  * throughput (32 keep-alive connections, 1 s warm-up + 5 s, median of five
  * alternating rounds, with per-round ratios min/median/max), p50/p99 at a fixed 500 req/s (5 s) and the latency
  * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
@@ -19,7 +20,7 @@
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
- * Run: node dist/bench/proxy-chain.bench.js [--only palisade,node,raw,http1,haproxy,nginx,direct]
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,palraw,node,raw,http1,haproxy,nginx,direct]
  *   [--profile DIR] [--no-access-log] [--rounds N]
  *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
  *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
@@ -280,7 +281,24 @@ try {
       procs: [],
     });
 
-  if (wanted('palisade')) {
+  /** The Service and Workloads of a second sidecar pair (`app-<suffix>`, `client-<suffix>`). */
+  const pairConfig = (suffix: string): string => `---
+apiVersion: v1
+kind: Service
+metadata: { name: app-${suffix}, namespace: bench }
+spec: { selector: { app: app-${suffix} }, ports: [{ name: http, port: ${String(APP.port)} }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: app-${suffix}, namespace: bench }
+spec: { serviceAccount: app-${suffix}, labels: { app: app-${suffix} }, command: node, ports: [{ name: http, port: ${String(APP.port)} }] }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Workload
+metadata: { name: client-${suffix}, namespace: bench }
+spec: { serviceAccount: client-${suffix}, labels: { app: client-${suffix} }, command: node, ports: [{ name: http, port: 18081 }] }
+`;
+  if (wanted('palisade') || wanted('palraw')) {
     // Control plane with one Service + Workload `app`, a Workload `client`, mesh-wide STRICT.
     const config = join(dir, 'config');
     mkdirSync(config);
@@ -305,26 +323,7 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: istio-system }
 spec: { mtls: { mode: STRICT } }
-${
-  wanted('traced')
-    ? `---
-apiVersion: v1
-kind: Service
-metadata: { name: app-t, namespace: bench }
-spec: { selector: { app: app-t }, ports: [{ name: http, port: ${String(APP.port)} }] }
----
-apiVersion: palisade.dev/v1alpha1
-kind: Workload
-metadata: { name: app-t, namespace: bench }
-spec: { serviceAccount: app-t, labels: { app: app-t }, command: node, ports: [{ name: http, port: ${String(APP.port)} }] }
----
-apiVersion: palisade.dev/v1alpha1
-kind: Workload
-metadata: { name: client-t, namespace: bench }
-spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, ports: [{ name: http, port: 18081 }] }
-`
-    : ''
-}`,
+${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') : ''}`,
     );
     const control = await start(
       'control',
@@ -341,6 +340,7 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
       ip: string,
       appIp: string,
       extra: readonly string[] = [],
+      env: NodeJS.ProcessEnv = {},
     ): Promise<{ child: Child; admin: string }> => {
       const token = join(dir, `${name}.jwt`);
       writeFileSync(
@@ -389,6 +389,7 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
           ...extra,
         ],
         /ready outbound=\d+ admin=(\d+)/,
+        { ...process.env, PALISADE_LOG_LEVEL: 'warn', ...env },
       );
       return { child: proxy.child, admin: `http://127.0.0.1:${proxy.match?.[1] ?? ''}` };
     };
@@ -405,11 +406,22 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
         client: await sidecar('client-t', `${NET}.7`, `${NET}.8`, tracing),
       };
     }
+    // The same pair on the raw-socket HTTP/1.1 transport, server and client (issue 22's
+    // migration switch), to compare with node:http + undici in the same run.
+    let rawPair: { server: typeof server; client: typeof client } | undefined;
+    if (wanted('palraw')) {
+      const env = { PALISADE_HTTP1: 'client,server' };
+      rawPair = {
+        server: await sidecar('app-r', `${NET}.14`, APP.host, [], env),
+        client: await sidecar('client-r', `${NET}.15`, `${NET}.16`, [], env),
+      };
+    }
     // Ready as `palisade up` decides it: config accepted and an SVID installed, on both.
     for (const s of [
       server,
       client,
       ...(traced === undefined ? [] : [traced.server, traced.client]),
+      ...(rawPair === undefined ? [] : [rawPair.server, rawPair.client]),
     ])
       for (let i = 0; ; i += 1) {
         const certs = await new Promise<string>((resolve) => {
@@ -429,16 +441,28 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
         if (i > 200) throw new Error(`${s.child.name}: no SVID:\n${s.child.stderr}`);
         await sleep(100);
       }
-    chains.push({
-      name: 'palisade',
-      target: {
-        host: `${NET}.4`,
-        port: 15001,
-        path: `http://app.bench:${String(APP.port)}/`,
-        authority: `app.bench:${String(APP.port)}`,
-      },
-      procs: [client.child, server.child],
-    });
+    if (wanted('palisade'))
+      chains.push({
+        name: 'palisade',
+        target: {
+          host: `${NET}.4`,
+          port: 15001,
+          path: `http://app.bench:${String(APP.port)}/`,
+          authority: `app.bench:${String(APP.port)}`,
+        },
+        procs: [client.child, server.child],
+      });
+    if (rawPair !== undefined)
+      chains.push({
+        name: 'palraw',
+        target: {
+          host: `${NET}.15`,
+          port: 15001,
+          path: `http://app-r.bench:${String(APP.port)}/`,
+          authority: `app-r.bench:${String(APP.port)}`,
+        },
+        procs: [rawPair.client.child, rawPair.server.child],
+      });
     if (traced !== undefined)
       chains.push({
         name: 'traced',
@@ -632,8 +656,9 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
   };
   const cpuPerReq = (r: Load): number => r.cpuS / r.requests;
   console.log(`\nper-round ratios, min / median / max over ${String(ROUNDS)} rounds:`);
-  for (const name of ['raw', 'http1', 'palisade', 'node'])
-    for (const ref of ['haproxy', 'node']) {
+  for (const name of ['raw', 'http1', 'palisade', 'palraw', 'node'])
+    for (const ref of ['haproxy', 'node', 'palisade']) {
+      if (ref === 'palisade' && name !== 'palraw') continue;
       const mine = rounds.get(name);
       const other = rounds.get(ref);
       if (name === ref || mine === undefined || other === undefined || other.length === 0) continue;
@@ -647,6 +672,7 @@ spec: { serviceAccount: client-t, labels: { app: client-t }, command: node, port
   for (const [name, refs] of [
     ['traced', ['palisade']],
     ['palisade', ['haproxy', 'nginx', 'node']],
+    ['palraw', ['palisade', 'haproxy', 'node']],
     ['node', ['haproxy']],
     ['raw', ['haproxy', 'node']],
     ['http1', ['haproxy', 'node', 'raw']],
