@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,35 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       srv.close(() => {
         resolve(port);
       });
+    });
+  });
+}
+
+/**
+ * Writes `bytes` on a new connection (then half-closes, unless `halfClose` is false) and returns
+ * everything the server sent until it closed; rejects when it has not closed within 5 s.
+ */
+export function rawUntilClose(
+  host: string,
+  port: number,
+  bytes: string | Buffer,
+  halfClose = true,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port }, () => {
+      if (halfClose) socket.end(bytes);
+      else socket.write(bytes);
+    });
+    let out = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close within 5 s; got ${JSON.stringify(out)}`));
+    }, 5000);
+    socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
     });
   });
 }

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { createHttp1Server, type ServerExchange } from '../../src/proxy/http1/index.js';
 import { http1Exchange } from '../../src/proxy/http/http1-exchange.js';
 import type { Exchange } from '../../src/proxy/http/types.js';
+import { rawUntilClose } from '../helpers/index.js';
 
 const HOST = '127.33.0.2';
 
@@ -32,22 +33,7 @@ async function serve(
 }
 
 /** Sends `bytes` and returns what came back until the server closed (5 s bound). */
-function raw(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port }, () => socket.end(bytes));
-    let out = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within 5 s; got ${JSON.stringify(out)}`));
-    }, 5000);
-    socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-}
+const raw = (port: number, bytes: string): Promise<string> => rawUntilClose(HOST, port, bytes);
 
 test('the header object equals node:http req.headers for the same request bytes', async (t) => {
   const request =

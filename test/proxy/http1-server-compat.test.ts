@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { createRawHttpServer, type Http1Handlers } from '../../src/proxy/http/http1-server.js';
 import type { Http1Request } from '../../src/proxy/http/http1-request.js';
+import { rawUntilClose } from '../helpers/index.js';
 
 const HOST = '127.33.0.3';
 const run = promisify(execFile);
@@ -44,32 +45,17 @@ async function serve(
     () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
       }),
   );
   return { port: (server.address() as net.AddressInfo).port, server };
 }
 
 /** Opens a connection, writes `bytes`, and collects what comes back until close (5 s bound). */
-function raw(port: number, bytes: string, endAfter = true): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port }, () => {
-      if (endAfter) socket.end(bytes);
-      else socket.write(bytes);
-    });
-    let out = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within 5 s; got ${JSON.stringify(out)}`));
-    }, 5000);
-    socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-}
+const raw = (port: number, bytes: string, endAfter = true): Promise<string> =>
+  rawUntilClose(HOST, port, bytes, endAfter);
 
 test('requests: node-shaped request and response, keep-alive, a streamed body with 100 Continue (curl)', async (t) => {
   const seen: { method: string; url: string; host: string | undefined; body: string }[] = [];
@@ -148,7 +134,9 @@ test('upgrades: handed over with the bytes after the head, and none lost before 
   assert.match(reply, /bye$/);
   assert.equal(got.length, 1);
   assert.equal(got[0]?.url, '/ws');
-  assert.equal(got[0]?.head + (got[0]?.later ?? ''), 'FIRST-SECOND-END');
+  const upgraded = got.at(0);
+  assert.ok(upgraded !== undefined);
+  assert.equal(upgraded.head + upgraded.later, 'FIRST-SECOND-END');
   // `Upgrade` without the `upgrade` connection option is a plain request (as node:http).
   const plain = await raw(port, 'GET /p HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n');
   assert.match(plain, /^HTTP\/1.1 200 /);
@@ -222,7 +210,9 @@ test('a client gone mid-body aborts the request without a throw; drain closes id
   assert.equal(idleClosed, true);
   assert.ok(finish !== undefined);
   finish();
-  setTimeout(() => server.closeAllConnections(), 100);
+  setTimeout(() => {
+    server.closeAllConnections();
+  }, 100);
   assert.match(await busy, /late$/);
 });
 
@@ -246,7 +236,9 @@ test('a handed-off server keeps its timeouts after close() (the gateway closes r
     () =>
       new Promise<void>((resolve) => {
         handed.closeAllConnections();
-        front.close(() => resolve());
+        front.close(() => {
+          resolve();
+        });
       }),
   );
   const port = (front.address() as net.AddressInfo).port;

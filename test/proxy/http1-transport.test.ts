@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tls from 'node:tls';
-import { tempDir } from '../helpers/index.js';
+import { rawUntilClose, tempDir } from '../helpers/index.js';
 import { issueCert, makeCa } from '../helpers/openssl-pki.js';
 import {
   createHttp1Server,
@@ -41,22 +41,8 @@ async function serve(
 }
 
 /** Writes `bytes`, half-closes, and returns everything the server sent before closing. */
-function raw(port: number, bytes: string | Buffer, host = HOST): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port }, () => socket.end(bytes));
-    let out = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within 5 s; got ${JSON.stringify(out)}`));
-    }, 5000);
-    socket.on('data', (c: Buffer) => (out += c.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
-}
+const raw = (port: number, bytes: string | Buffer, host = HOST): Promise<string> =>
+  rawUntilClose(host, port, bytes);
 
 const statuses = (out: string): number[] =>
   [...out.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
