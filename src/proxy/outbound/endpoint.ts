@@ -78,33 +78,23 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
         pools = entry.pools;
       }
       let pool = pools.get(key);
-      if (pool === undefined && h2) {
+      if (pool !== undefined) return pool;
+      const origin = {
+        host: endpoint.host,
+        port: endpoint.port,
+        tls:
+          agentOptions === undefined
+            ? undefined
+            : { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
+        localAddress: local,
+      };
+      if (h2)
         // HTTP/2 upstream: one multiplexed session (h2c, or ALPN h2 with the cluster's TLS options).
-        pool = createH2Origin({
-          host: endpoint.host,
-          port: endpoint.port,
-          tls:
-            agentOptions === undefined
-              ? undefined
-              : { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
-          localAddress: local,
-        });
-        pools.set(key, pool);
-      }
-      if (pool === undefined && http1ClientEnabled()) {
+        pool = createH2Origin(origin);
+      else if (http1ClientEnabled())
         // The raw-socket HTTP/1.1 client (issue 22's migration switch, PALISADE_HTTP1=client).
-        pool = createHttp1Origin({
-          host: endpoint.host,
-          port: endpoint.port,
-          tls:
-            agentOptions === undefined
-              ? undefined
-              : { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
-          localAddress: local,
-        });
-        pools.set(key, pool);
-      }
-      if (pool === undefined) {
+        pool = createHttp1Origin(origin);
+      else
         pool = new Pool(
           `${tlsAgent === undefined ? 'http' : 'https'}://${host}:${String(endpoint.port)}`,
           {
@@ -114,8 +104,7 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
             connect: { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
           },
         );
-        pools.set(key, pool);
-      }
+      pools.set(key, pool);
       return pool;
     },
     connect(endpoint, tlsAgent, ready, alpn) {
