@@ -13,6 +13,8 @@ import type { HeaderList, RequestHead, ResponseHead } from './types.js';
 export interface ExchangeConnection {
   readonly socket: net.Socket;
   write(buf: Buffer): boolean;
+  /** Holds writes until the end of the current turn, so a head and the body after it go out together. */
+  corkTurn(): void;
   resumeRead(): void;
   flushBody(ex: ServerExchange): void;
   responseEnded(ex: ServerExchange): void;
@@ -142,6 +144,9 @@ export class ServerExchange {
   #sendHead(buf: Buffer): boolean {
     if (this.#headSent) throw new Error('response head already sent');
     this.#headSent = true;
+    // A small response's head, body and last chunk are written in one turn: one write (one TLS
+    // record, one syscall) instead of one each, as node:http coalesces them.
+    this.#conn.corkTurn();
     return this.#conn.write(buf);
   }
 

@@ -115,6 +115,19 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     return this.socket.write(buf);
   }
 
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket.uncork();
+  };
+
+  corkTurn(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    process.nextTick(this.#uncork);
+  }
+
   resumeRead(): void {
     if (!this.#paused) return;
     this.#paused = false;
