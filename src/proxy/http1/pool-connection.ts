@@ -333,7 +333,13 @@ export class PoolConnection {
     this.#current = undefined;
     this.#pool.connectionGone(this);
     if (p === undefined) return;
-    if (this.#read === Read.Close && this.#response !== undefined) return; // ended by 'end'
+    if (this.#read === Read.Close && this.#response !== undefined) {
+      // A close-delimited body ends when the connection does (RFC 9112 §6.3), by FIN or by a
+      // reset: an upstream that refuses a request it did not read whole (a 431 to a huge head)
+      // answers and resets. Without this, the response never ended.
+      p.handler.onEnd([]);
+      return;
+    }
     // Stale keep-alive connection: reused, closed before any response byte, request replayable.
     if (
       this.served > 0 &&
