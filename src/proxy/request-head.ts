@@ -310,43 +310,49 @@ export function rejectOnSocket(socket: Duplex, rejection: HeadRejection): void {
  * destroyed. Nothing of such a request is ever forwarded.
  */
 export function answerParseError(error: Error & { code?: string }, socket: Duplex): void {
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    rejectOnSocket(socket, reject(408, 'Request Timeout', 'request_header_timeout'));
-    return;
-  }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   rejectOnSocket(
     socket,
-    reject(
-      status,
-      status === 431 ? 'Request Header Fields Too Large' : 'Bad Request',
-      'http1.codec_error',
-    ),
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? CODEC_REJECTIONS.timeout
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? CODEC_REJECTIONS.tooLarge
+        : CODEC_REJECTIONS.bad,
   );
 }
+
+/** The answers to a head a parser refused (node:http's or the raw transport's). */
+const CODEC_REJECTIONS = {
+  timeout: reject(408, 'Request Timeout', 'request_header_timeout'),
+  tooLarge: reject(431, 'Request Header Fields Too Large', 'http1.codec_error'),
+  bad: reject(400, 'Bad Request', 'http1.codec_error'),
+  transferEncoding: reject(501, 'Not Implemented', 'http1.invalid_transfer_encoding'),
+  http09: reject(426, 'Upgrade Required', 'low_version'),
+};
 
 /**
  * Answers a request the raw-socket HTTP/1.1 parser refused (src/proxy/http1) as
  * {@link answerParseError} answers node:http's: 408 for a head not complete in
  * time, 431 for an oversized head, 501 for a transfer coding other than
- * chunked (as Envoy), 426 for HTTP/0.9 (as for a version below 1.1), 400 for anything else
- * (a version above 1.x too).
+ * chunked (as Envoy), 426 for HTTP/0.9 (as checkRequestHead answers a version
+ * below 1.1 that node:http parsed), 400 for anything else (a version above 1.x too).
  */
 export function answerHttp1Failure(
   failure: { status: number; reason: string },
   socket: Duplex,
 ): void {
   const { status } = failure;
-  // An HTTP/0.9 request line: 426, as checkRequestHead answers one node:http parsed.
-  if (failure.reason === 'http-0.9')
-    rejectOnSocket(socket, reject(426, 'Upgrade Required', 'low_version'));
-  else if (status === 408)
-    rejectOnSocket(socket, reject(408, 'Request Timeout', 'request_header_timeout'));
-  else if (status === 431)
-    rejectOnSocket(socket, reject(431, 'Request Header Fields Too Large', 'http1.codec_error'));
-  else if (status === 501)
-    rejectOnSocket(socket, reject(501, 'Not Implemented', 'http1.invalid_transfer_encoding'));
-  else rejectOnSocket(socket, reject(400, 'Bad Request', 'http1.codec_error'));
+  rejectOnSocket(
+    socket,
+    failure.reason === 'http-0.9'
+      ? CODEC_REJECTIONS.http09
+      : status === 408
+        ? CODEC_REJECTIONS.timeout
+        : status === 431
+          ? CODEC_REJECTIONS.tooLarge
+          : status === 501
+            ? CODEC_REJECTIONS.transferEncoding
+            : CODEC_REJECTIONS.bad,
+  );
 }
 
 /** Response headers of a local rejection (`connection: close` on HTTP/1.1: framing is in doubt). */

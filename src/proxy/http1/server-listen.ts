@@ -71,7 +71,7 @@ export function serveHttp1(options: Http1ServerOptions): {
     },
     drain() {
       state.draining = true;
-      for (const c of state.connections) if (c.idle) c.socket.end();
+      this.closeIdle();
     },
     closeAll() {
       for (const c of state.connections) c.socket.destroy();

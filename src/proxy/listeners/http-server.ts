@@ -9,7 +9,7 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Http1Request } from '../http/http1-request.js';
+import type { Http1AnyRequest } from '../h2-downstream.js';
 import type { Http1Sink } from '../http/http1-exchange.js';
 import { createRawHttpServer, type RawHttpServer } from '../http/http1-server.js';
 import { http1Enabled } from '../http1/dispatcher.js';
@@ -25,20 +25,9 @@ import { handedOff } from './listener-manager.js';
 
 /** What a listener does with the requests and upgrades of its HTTP/1.1 connections. */
 export interface HttpHandlers {
-  readonly request: (
-    req: http.IncomingMessage | Http1Request,
-    res: http.ServerResponse | Http1Sink,
-  ) => void;
-  readonly upgrade?: (
-    req: http.IncomingMessage | Http1Request,
-    socket: Duplex,
-    head: Buffer,
-  ) => void;
-  readonly connect?: (
-    req: http.IncomingMessage | Http1Request,
-    socket: net.Socket,
-    head: Buffer,
-  ) => void;
+  readonly request: (req: Http1AnyRequest, res: http.ServerResponse | Http1Sink) => void;
+  readonly upgrade?: (req: Http1AnyRequest, socket: Duplex, head: Buffer) => void;
+  readonly connect?: (req: Http1AnyRequest, socket: net.Socket, head: Buffer) => void;
 }
 
 /** The server a listener hands its connections to (node:http's, or the raw-socket transport's). */
