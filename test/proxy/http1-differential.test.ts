@@ -9,8 +9,9 @@
 // or both reject, and accepted requests must agree on method, target,
 // headers, body and trailers. Where http1 is stricter by design
 // (src/proxy/http1/head-parser.ts: version, fragment, two Host, TE other than
-// chunked, TE in 1.0) a rejection by http1 alone is allowed only with one of
-// those reasons; a rejection by node:http alone always fails the test.
+// chunked, TE in 1.0; chunked.ts: a nameless chunk extension) a rejection
+// by http1 alone is allowed only with one of those reasons; a rejection by
+// node:http alone always fails the test.
 //
 // Bounded for `npm test` (PALISADE_HTTP1_FUZZ_RUNS, default 300 runs, at most
 // 15 s); the larger run is documented in docs/proxy.md (http1 transport).
@@ -312,6 +313,10 @@ const STRICTER = new Set([
   // Content-Length beside a Transfer-Encoding field node:http ignores (an empty value): http1
   // refuses any request carrying both (RFC 9112 §6.1 lets a server; the smuggling pattern).
   'content-length-with-transfer-encoding',
+  'invalid-chunk-size', // only a nameless chunk extension: checked below
+  // A framing field in the trailer section (RFC 9110 §6.5.1: never processed there); llhttp
+  // takes one with an empty value. Checked below.
+  'framing-field-in-trailers',
 ]);
 
 test('http1 parser agrees with node:http on generated and mutated request streams', async (t) => {
@@ -346,6 +351,9 @@ test('http1 parser agrees with node:http on generated and mutated request stream
           `http1 took a request node:http did not (${o.rejected ?? 'no rejection'}): ${show}`,
         );
       if (o.requests.length > m.requests.length) {
+        // llhttp takes a request line without a version as HTTP/0.9 (and reads fields after
+        // it); http1 refuses HTTP/0.9 whatever it meets first on that line (e.g. a bare LF).
+        if (o.requests[n]?.version === '0.9' && m.rejected !== undefined) return;
         const why = m.rejected ?? 'nothing';
         assert.ok(STRICTER.has(why), `http1 refused (${why}) what node:http took: ${show}`);
         if (why === 'invalid-url') {
@@ -353,8 +361,26 @@ test('http1 parser agrees with node:http on generated and mutated request stream
           // A fragment, or an asterisk-form target with more after the `*` (RFC 9112 §3.2.4:
           // asterisk-form is exactly `*`; llhttp takes `*:` and the like).
           assert.ok(
-            lines.some((l) => /^\S+ +\S*#/.test(l) || /^\S+ +\*\S+ /.test(l)),
+            lines.some((l) => /[A-Za-z-]+ +\S*#/.test(l) || /[A-Za-z-]+ +\*\S+ /.test(l)),
             `http1 refused a target node:http took: ${show}`,
+          );
+        }
+        if (why === 'framing-field-in-trailers')
+          assert.ok(
+            /\r\n0[^\r\n]*\r\n(?:[^\r\n]+\r\n)*?(?:transfer-encoding|content-length)[ \t]*:/i.test(
+              bytes.toString('latin1'),
+            ),
+            `http1 refused trailers node:http took: ${show}`,
+          );
+        if (why === 'invalid-chunk-size') {
+          // A nameless extension (`;;a`, `;=a`, a trailing `;`): RFC 9112 §7.1.1 makes every
+          // chunk-ext-name a token; llhttp takes some of these positions and not others.
+          assert.ok(
+            bytes
+              .toString('latin1')
+              .split('\r\n')
+              .some((l) => /^[0-9A-Fa-f]+;/.test(l) && /;(?=[;=]|$)/.test(l)),
+            `http1 refused a chunk-size line node:http took: ${show}`,
           );
         }
         return;

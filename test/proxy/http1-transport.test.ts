@@ -146,6 +146,20 @@ test('the hostile corpus against the http1 server: refused with its status, noth
     ['HTTP/0.9', `GET /ok\r\n\r\n`, [400]],
     ['a fragment in the target', `GET /ok#/../admin HTTP/1.1\r\n${h}\r\n`, [400]],
     ['unknown method', `FOO /ok HTTP/1.1\r\n${h}\r\n`, [400]],
+    // Found by the differential fuzz test: llhttp refuses each of these, so http1 must too.
+    [
+      'HTAB after a Content-Length value',
+      `${start('POST', '/ok')}Content-Length: 0\t\r\n\r\n${inner}`,
+      [400],
+    ],
+    [
+      'HTAB after a Transfer-Encoding value',
+      `${start('POST', '/ok')}Transfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n${inner}`,
+      [400, 501],
+    ],
+    ['a quote in an absolute-form authority', `GET http://a"b/ok HTTP/1.1\r\n${h}\r\n`, [400]],
+    // The head never completes: the version is refused as soon as its bytes are in.
+    ['HTTP/1.2 in an unfinished head', `GET /ok HTTP/1.2\r\nHost:\r\n\r`, [400]],
     [
       'TLS hello on a plaintext port',
       '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003',

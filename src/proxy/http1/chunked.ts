@@ -129,7 +129,8 @@ export class ChunkedDecoder {
           return { status: 431, reason: 'trailers-too-large' };
         const f = parseFields(all.subarray(0, endsAt), 0, endsAt, this.#limits);
         if ('reason' in f) return f;
-        // Framing fields never belong in trailers (RFC 9110 §6.5.1); llhttp refuses them too.
+        // Framing fields never belong in trailers (RFC 9110 §6.5.1); llhttp refuses them too
+        // unless the value is empty.
         if (f.teCount > 0 || f.contentLength !== -1)
           return { status: 400, reason: 'framing-field-in-trailers' };
         this.trailers = f.headers;

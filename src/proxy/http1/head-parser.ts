@@ -133,6 +133,12 @@ export function skipEmptyLines(buf: Buffer): number {
   return s;
 }
 
+/** Whether the optional whitespace between a field value's end and its CR holds an HTAB. */
+function tabAfterValue(raw: Buffer, vEnd: number, cr: number): boolean {
+  for (let k = vEnd; k < cr; k += 1) if (raw[k] === HTAB) return true;
+  return false;
+}
+
 interface Fields {
   headers: HeaderList;
   lines: Uint32Array;
@@ -213,7 +219,13 @@ export function parseFields(
         if (name.toLowerCase() === 'content-length') {
           // llhttp: digits only (no sign, no list), and once (HPE_UNEXPECTED_CONTENT_LENGTH).
           if (contentLength !== -1) return fail(400, 'duplicate-content-length');
-          if (value.length === 0 || value.length > 15 || !/^[0-9]+$/.test(value))
+          // llhttp also refuses an HTAB after the digits (not before them, nor a SP after).
+          if (
+            value.length === 0 ||
+            value.length > 15 ||
+            !/^[0-9]+$/.test(value) ||
+            tabAfterValue(raw, vEnd, i)
+          )
             return fail(400, 'invalid-content-length');
           contentLength = Number(value);
         }
@@ -221,7 +233,9 @@ export function parseFields(
       case 17:
         if (name.toLowerCase() === 'transfer-encoding') {
           teCount += 1;
-          chunked = value.toLowerCase() === 'chunked';
+          // llhttp does not read `chunked` followed by an HTAB as chunked (then refuses a
+          // request whose last coding is not chunked).
+          chunked = value.toLowerCase() === 'chunked' && !tabAfterValue(raw, vEnd, i);
         }
         break;
       default:
@@ -244,7 +258,7 @@ export function parseFields(
 }
 
 /** Reads `HTTP/1.x` at `i`; returns the minor version, or a failure. */
-function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
+export function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
   // "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3).
   if (
     raw[i] !== 0x48 ||
@@ -264,14 +278,14 @@ function version(raw: Buffer, i: number): 0 | 1 | ParseFailure {
   return minor === 0x31 ? 1 : 0;
 }
 
-/** Whether `target` has a request-target form llhttp accepts for `method` (RFC 9112 §3.2). */
 /** Whether a request-target has a form RFC 9112 §3.2 allows for the method. */
 export function targetForm(method: string, target: string): boolean {
   if (method === 'CONNECT') return /^[^/?@]+:[0-9]+$/.test(target); // authority-form
   if (target.charCodeAt(0) === 0x2f) return true; // origin-form
   if (target === '*') return true; // asterisk-form
-  // absolute-form; the scheme letters only, as llhttp reads it (stricter than RFC 3986's).
-  return /^[A-Za-z]+:\/\/[^/?]+/.test(target);
+  // absolute-form; the scheme letters only, as llhttp reads it (stricter than RFC 3986's),
+  // and an authority without the bytes llhttp refuses there (`"<>\^`{|}`).
+  return /^[A-Za-z]+:\/\/[^/?"<>\\^`{|}]+(?:[/?]|$)/.test(target);
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   parseFields,
   skipEmptyLines,
   targetForm,
+  version,
 } from './head-parser.js';
 import type { Http1Limits, ParseFailure } from './types.js';
 
@@ -54,7 +55,9 @@ export function checkPartialRequestHead(
   if (!targetForm(method, buf.toString('latin1', tStart, i))) return fail(400, 'invalid-url');
   while (i < n && buf[i] === SP) i += 1;
   if (i === n) return undefined;
-  // The version: "HTTP/" DIGIT "." DIGIT CRLF (the digits are checked when the line is whole).
+  // The version: "HTTP/" DIGIT "." DIGIT CRLF, byte by byte, then as a whole once its eight
+  // bytes are in (llhttp refuses `HTTP/1.2` before the line ends).
+  const vStart = i;
   for (let k = 0; k < HTTP_VERSION_PREFIX.length && i < n; k += 1, i += 1) {
     const want = HTTP_VERSION_PREFIX.charCodeAt(k);
     const got = buf[i] ?? 0;
@@ -62,6 +65,8 @@ export function checkPartialRequestHead(
       return fail(400, k < 5 ? 'invalid-constant' : 'invalid-version');
   }
   if (i === n) return undefined;
+  const known = version(buf, vStart);
+  if (isFailure(known)) return known;
   if (buf[i] !== CR) return fail(400, 'invalid-version');
   if (i + 1 === n) return undefined;
   if (buf[i + 1] !== LF) return fail(400, 'lf-expected');
