@@ -10,8 +10,9 @@
  * + undici proxy), a raw-socket pair (raw-socket-proxy.ts: node:net/tls and
  * the least framing, the floor of any Node proxy here), a pair on Palisade's
  * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1), the full
- * Palisade pair again on that transport (`palraw`: `PALISADE_HTTP1=client,server`,
- * issue 22's migration switch) and a direct connection, in one run. Per chain: max
+ * Palisade pair again on node:http + undici (`palnode`: `PALISADE_HTTP1=node`,
+ * issue 22's migration switch; the default is the raw-socket transport) and a
+ * direct connection, in one run. Per chain: max
  * throughput (32 keep-alive connections, 1 s warm-up + 5 s, median of five
  * alternating rounds, with per-round ratios min/median/max), p50/p99 at a fixed 500 req/s (5 s) and the latency
  * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
@@ -20,7 +21,7 @@
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
- * Run: node dist/bench/proxy-chain.bench.js [--only palisade,palraw,node,raw,http1,haproxy,nginx,direct]
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,palnode,node,raw,http1,haproxy,nginx,direct]
  *   [--profile DIR] [--no-access-log] [--rounds N]
  *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
  *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
@@ -298,7 +299,7 @@ kind: Workload
 metadata: { name: client-${suffix}, namespace: bench }
 spec: { serviceAccount: client-${suffix}, labels: { app: client-${suffix} }, command: node, ports: [{ name: http, port: 18081 }] }
 `;
-  if (wanted('palisade') || wanted('palraw')) {
+  if (wanted('palisade') || wanted('palnode')) {
     // Control plane with one Service + Workload `app`, a Workload `client`, mesh-wide STRICT.
     const config = join(dir, 'config');
     mkdirSync(config);
@@ -323,7 +324,7 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: istio-system }
 spec: { mtls: { mode: STRICT } }
-${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') : ''}`,
+${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') : ''}`,
     );
     const control = await start(
       'control',
@@ -406,12 +407,12 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') :
         client: await sidecar('client-t', `${NET}.7`, `${NET}.8`, tracing),
       };
     }
-    // The same pair on the raw-socket HTTP/1.1 transport, server and client (issue 22's
-    // migration switch), to compare with node:http + undici in the same run.
-    let rawPair: { server: typeof server; client: typeof client } | undefined;
-    if (wanted('palraw')) {
-      const env = { PALISADE_HTTP1: 'client,server' };
-      rawPair = {
+    // The same pair on node:http + undici (issue 22's migration switch), to compare with the
+    // raw-socket transport, the default, in the same run.
+    let nodePair: { server: typeof server; client: typeof client } | undefined;
+    if (wanted('palnode')) {
+      const env = { PALISADE_HTTP1: 'node' };
+      nodePair = {
         server: await sidecar('app-r', `${NET}.14`, APP.host, [], env),
         client: await sidecar('client-r', `${NET}.15`, `${NET}.16`, [], env),
       };
@@ -421,7 +422,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') :
       server,
       client,
       ...(traced === undefined ? [] : [traced.server, traced.client]),
-      ...(rawPair === undefined ? [] : [rawPair.server, rawPair.client]),
+      ...(nodePair === undefined ? [] : [nodePair.server, nodePair.client]),
     ])
       for (let i = 0; ; i += 1) {
         const certs = await new Promise<string>((resolve) => {
@@ -452,16 +453,16 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') :
         },
         procs: [client.child, server.child],
       });
-    if (rawPair !== undefined)
+    if (nodePair !== undefined)
       chains.push({
-        name: 'palraw',
+        name: 'palnode',
         target: {
           host: `${NET}.15`,
           port: 15001,
           path: `http://app-r.bench:${String(APP.port)}/`,
           authority: `app-r.bench:${String(APP.port)}`,
         },
-        procs: [rawPair.client.child, rawPair.server.child],
+        procs: [nodePair.client.child, nodePair.server.child],
       });
     if (traced !== undefined)
       chains.push({
@@ -656,9 +657,9 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') :
   };
   const cpuPerReq = (r: Load): number => r.cpuS / r.requests;
   console.log(`\nper-round ratios, min / median / max over ${String(ROUNDS)} rounds:`);
-  for (const name of ['raw', 'http1', 'palisade', 'palraw', 'node'])
+  for (const name of ['raw', 'http1', 'palisade', 'palnode', 'node'])
     for (const ref of ['haproxy', 'node', 'palisade']) {
-      if (ref === 'palisade' && name !== 'palraw') continue;
+      if (ref === 'palisade' && name !== 'palnode') continue;
       const mine = rounds.get(name);
       const other = rounds.get(ref);
       if (name === ref || mine === undefined || other === undefined || other.length === 0) continue;
@@ -672,7 +673,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palraw') ? pairConfig('r') :
   for (const [name, refs] of [
     ['traced', ['palisade']],
     ['palisade', ['haproxy', 'nginx', 'node']],
-    ['palraw', ['palisade', 'haproxy', 'node']],
+    ['palnode', ['palisade', 'haproxy', 'node']],
     ['node', ['haproxy']],
     ['raw', ['haproxy', 'node']],
     ['http1', ['haproxy', 'node', 'raw']],

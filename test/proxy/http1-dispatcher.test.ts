@@ -1,6 +1,6 @@
 /**
  * The raw-socket HTTP/1.1 client behind the `UpstreamDispatcher` seam
- * (src/proxy/http1/dispatcher.ts, selected with PALISADE_HTTP1=client), against
+ * (src/proxy/http1/dispatcher.ts, the default HTTP/1.1 upstream client), against
  * a real node:http server on loopback: what the outbound and inbound layers
  * get from it must be what they got from undici — status, headers with
  * repeated fields as arrays, streamed request bodies, trailers, backpressure,

@@ -1,5 +1,5 @@
 // The raw-socket HTTP/1.1 server as the listeners use a node:http server
-// (src/proxy/http/http1-server.ts, PALISADE_HTTP1=server): requests reach a
+// (src/proxy/http/http1-server.ts, the default transport): requests reach a
 // handler as an Http1Request / Http1Sink pair with node's shape, over real
 // sockets — keep-alive, a streamed body with `100 Continue`, upgrades handed
 // over without losing a byte, an `Upgrade` field alone served as a request,

@@ -7,8 +7,8 @@
  * upgrades and CONNECT handed over with the socket and the bytes read after
  * the head, and `closeIdleConnections` / `closeAllConnections` for draining.
  *
- * Selected by `PALISADE_HTTP1=server` while issue 22's migration is under
- * way (listeners/http-server.ts is the seam).
+ * The default; `PALISADE_HTTP1=node` selects node:http again while issue
+ * 22's migration is under way (listeners/http-server.ts is the seam).
  */
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -3,7 +3,7 @@
  * seam the outbound endpoint layer and the inbound app relay dispatch to
  * (undici's dispatch/handler shape, h2-upstream.ts), so a pool per upstream
  * can be an undici Pool or an `Http1Pool` without the layers above knowing.
- * Selected by `PALISADE_HTTP1=client` (`=client,server` with the raw server too) while issue 22's migration is under way.
+ * The default; `PALISADE_HTTP1=node` selects undici again while issue 22's migration is under way.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -29,14 +29,20 @@ export interface Http1OriginOptions {
 }
 
 /**
- * True when the migration switch `PALISADE_HTTP1` (a comma-separated list) names `part`:
- * `client` for the upstream pools, `server` for the listeners' HTTP/1.1 servers.
+ * Whether `part` runs on the raw-socket transport: `client` for the upstream pools, `server`
+ * for the listeners' HTTP/1.1 servers. Both do by default. The migration switch
+ * `PALISADE_HTTP1` (a comma-separated list) brings back node:http + undici while
+ * issue 22's removal of that path is under way: `node` for both, or name the raw parts to keep
+ * (`client`, `server`).
  */
 export function http1Enabled(part: 'client' | 'server'): boolean {
-  return (process.env['PALISADE_HTTP1'] ?? '').split(',').includes(part);
+  const value = process.env['PALISADE_HTTP1'];
+  if (value === undefined || value === '') return true;
+  const parts = value.split(',');
+  return !parts.includes('node') && parts.includes(part);
 }
 
-/** True when the switch asks for the raw-socket client under the HTTP/1.1 upstream pools. */
+/** Whether the HTTP/1.1 upstream pools are the raw-socket client (the default). */
 export function http1ClientEnabled(): boolean {
   return http1Enabled('client');
 }

@@ -40,8 +40,8 @@ export interface HttpServerOptions {
 }
 
 /**
- * An HTTP/1.1 server for a listener: node:http's, or the raw-socket transport's
- * when `PALISADE_HTTP1` names `server` (issue 22's migration switch).
+ * An HTTP/1.1 server for a listener: the raw-socket transport's, or node:http's
+ * when issue 22's migration switch asks for it (`PALISADE_HTTP1=node`).
  * Request-head limits (size, headers timeout) are the proxy's
  * (src/proxy/request-head.ts); parse errors are answered as Envoy does. A
  * CONNECT without a `connect` handler closes its connection.

@@ -92,7 +92,7 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
         // HTTP/2 upstream: one multiplexed session (h2c, or ALPN h2 with the cluster's TLS options).
         pool = createH2Origin(origin);
       else if (http1ClientEnabled())
-        // The raw-socket HTTP/1.1 client (issue 22's migration switch, PALISADE_HTTP1=client).
+        // The raw-socket HTTP/1.1 client: the default (undici with PALISADE_HTTP1=node).
         pool = createHttp1Origin(origin);
       else
         pool = new Pool(
