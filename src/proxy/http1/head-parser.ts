@@ -32,7 +32,6 @@ import type {
   Http1Limits,
   ParseFailure,
   RequestHead,
-  ResponseHead,
 } from './types.js';
 
 export const CR = 0x0d;
@@ -334,9 +333,9 @@ export function parseRequestHead(raw: Buffer, limits: Http1Limits): RequestHead 
   };
 }
 
-const NONE: BodyFraming = { kind: 'none' };
-const CHUNKED: BodyFraming = { kind: 'chunked' };
-const CLOSE: BodyFraming = { kind: 'close' };
+export const NONE: BodyFraming = { kind: 'none' };
+export const CHUNKED: BodyFraming = { kind: 'chunked' };
+export const CLOSE: BodyFraming = { kind: 'close' };
 
 function requestFraming(f: Fields, minor: 0 | 1): BodyFraming | ParseFailure {
   if (f.teCount > 0) {
@@ -350,64 +349,10 @@ function requestFraming(f: Fields, minor: 0 | 1): BodyFraming | ParseFailure {
   return NONE;
 }
 
-function keepAlive(minor: 0 | 1, connection: readonly string[]): boolean {
+/** Whether a message keeps its connection open (RFC 9112 §9.3). */
+export function keepAlive(minor: 0 | 1, connection: readonly string[]): boolean {
   if (connection.includes('close')) return false;
   return minor === 1 || connection.includes('keep-alive');
-}
-
-/**
- * Parses a response head. `requestMethod` decides the framing of a HEAD response (no body,
- * RFC 9112 §6.3 rule 1). 1xx heads come back as such: the caller reads the next head.
- */
-export function parseResponseHead(
-  raw: Buffer,
-  requestMethod: string,
-  limits: Http1Limits,
-): ResponseHead | ParseFailure {
-  const end = raw.length;
-  if (end > limits.maxHeadBytes) return fail(431, 'head-too-large');
-  const minor = version(raw, 0);
-  if (isFailure(minor)) return minor;
-  if (raw[8] !== SP) return fail(400, 'invalid-status');
-  let status = 0;
-  for (let k = 9; k < 12; k += 1) {
-    const d = (raw[k] ?? 0) - 0x30;
-    if (d < 0 || d > 9) return fail(400, 'invalid-status');
-    status = status * 10 + d;
-  }
-  if (status < 100) return fail(400, 'invalid-status');
-  let i = 12;
-  let reason = '';
-  if (raw[i] === SP) {
-    i += 1;
-    const rStart = i;
-    while (FIELD_VALUE[raw[i] ?? 0] === 1) i += 1;
-    reason = raw.toString('latin1', rStart, i);
-  }
-  if (raw[i] !== CR || raw[i + 1] !== LF) return fail(400, 'invalid-status');
-  const f = parseFields(raw, i + 2, end, limits);
-  if (isFailure(f)) return f;
-  let framing: BodyFraming;
-  if (requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304) framing = NONE;
-  else if (f.teCount > 0) {
-    // A response with both is refused too: it is the same desync in the other direction.
-    if (f.contentLength !== -1) return fail(400, 'content-length-with-transfer-encoding');
-    // RFC 9112 §6.3 rule 4: chunked not final in a response → read until the connection closes.
-    framing = f.teCount === 1 && f.chunked ? CHUNKED : CLOSE;
-  } else if (f.contentLength >= 0)
-    framing = f.contentLength === 0 ? NONE : { kind: 'length', length: f.contentLength };
-  else framing = CLOSE;
-  return {
-    status,
-    reason,
-    minor,
-    headers: f.headers,
-    raw,
-    lines: f.lines,
-    framing,
-    keepAlive: framing.kind !== 'close' && keepAlive(minor, f.connection),
-    connectionTokens: f.connection,
-  };
 }
 
 export { isFailure };

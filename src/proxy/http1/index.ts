@@ -31,8 +31,8 @@ export {
   isFailure,
   METHODS,
   parseRequestHead,
-  parseResponseHead,
 } from './head-parser.js';
+export { parseResponseHead } from './response-head.js';
 export { ChunkedDecoder, lastChunk } from './chunked.js';
 export { buildHead, HOP_BY_HOP, REASONS, serializeHead, type HeadEdits } from './serializer.js';
 export { ServerExchange, type BodySink, type Http1ServerOptions } from './server.js';

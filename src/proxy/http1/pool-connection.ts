@@ -8,7 +8,8 @@ import type * as net from 'node:net';
 import { PalisadeError } from '../../errors/index.js';
 import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
 import type { ClientRequest, RequestBody, ResponseHandler } from './client-types.js';
-import { findHeadEnd, isFailure, parseResponseHead } from './head-parser.js';
+import { findHeadEnd, isFailure } from './head-parser.js';
+import { parseResponseHead } from './response-head.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
 
 /** What a connection needs of its pool (Http1Pool implements it). */
