@@ -9,10 +9,8 @@
  * (bench/fixtures/proxy-chain/bare-node-proxy.ts: the floor of a node:http
  * + undici proxy), a raw-socket pair (raw-socket-proxy.ts: node:net/tls and
  * the least framing, the floor of any Node proxy here), a pair on Palisade's
- * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1), the full
- * Palisade pair again on node:http + undici (`palnode`: `PALISADE_HTTP1=node`,
- * issue 22's migration switch; the default is the raw-socket transport) and a
- * direct connection, in one run. Per chain: max
+ * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1, which the full
+ * Palisade proxy runs on too) and a direct connection, in one run. Per chain: max
  * throughput (32 keep-alive connections, 1 s warm-up + 5 s, median of five
  * alternating rounds, with per-round ratios min/median/max), p50/p99 at a fixed 500 req/s (5 s) and the latency
  * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
@@ -21,7 +19,7 @@
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
- * Run: node dist/bench/proxy-chain.bench.js [--only palisade,palnode,node,raw,http1,haproxy,nginx,direct]
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,node,raw,http1,haproxy,nginx,direct]
  *   [--profile DIR] [--no-access-log] [--rounds N]
  *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
  *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
@@ -299,7 +297,7 @@ kind: Workload
 metadata: { name: client-${suffix}, namespace: bench }
 spec: { serviceAccount: client-${suffix}, labels: { app: client-${suffix} }, command: node, ports: [{ name: http, port: 18081 }] }
 `;
-  if (wanted('palisade') || wanted('palnode')) {
+  if (wanted('palisade')) {
     // Control plane with one Service + Workload `app`, a Workload `client`, mesh-wide STRICT.
     const config = join(dir, 'config');
     mkdirSync(config);
@@ -324,7 +322,7 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: istio-system }
 spec: { mtls: { mode: STRICT } }
-${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') : ''}`,
+${wanted('traced') ? pairConfig('t') : ''}`,
     );
     const control = await start(
       'control',
@@ -341,7 +339,6 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') 
       ip: string,
       appIp: string,
       extra: readonly string[] = [],
-      env: NodeJS.ProcessEnv = {},
     ): Promise<{ child: Child; admin: string }> => {
       const token = join(dir, `${name}.jwt`);
       writeFileSync(
@@ -390,7 +387,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') 
           ...extra,
         ],
         /ready outbound=\d+ admin=(\d+)/,
-        { ...process.env, PALISADE_LOG_LEVEL: 'warn', ...env },
+        { ...process.env, PALISADE_LOG_LEVEL: 'warn' },
       );
       return { child: proxy.child, admin: `http://127.0.0.1:${proxy.match?.[1] ?? ''}` };
     };
@@ -407,22 +404,11 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') 
         client: await sidecar('client-t', `${NET}.7`, `${NET}.8`, tracing),
       };
     }
-    // The same pair on node:http + undici (issue 22's migration switch), to compare with the
-    // raw-socket transport, the default, in the same run.
-    let nodePair: { server: typeof server; client: typeof client } | undefined;
-    if (wanted('palnode')) {
-      const env = { PALISADE_HTTP1: 'node' };
-      nodePair = {
-        server: await sidecar('app-r', `${NET}.14`, APP.host, [], env),
-        client: await sidecar('client-r', `${NET}.15`, `${NET}.16`, [], env),
-      };
-    }
     // Ready as `palisade up` decides it: config accepted and an SVID installed, on both.
     for (const s of [
       server,
       client,
       ...(traced === undefined ? [] : [traced.server, traced.client]),
-      ...(nodePair === undefined ? [] : [nodePair.server, nodePair.client]),
     ])
       for (let i = 0; ; i += 1) {
         const certs = await new Promise<string>((resolve) => {
@@ -452,17 +438,6 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') 
           authority: `app.bench:${String(APP.port)}`,
         },
         procs: [client.child, server.child],
-      });
-    if (nodePair !== undefined)
-      chains.push({
-        name: 'palnode',
-        target: {
-          host: `${NET}.15`,
-          port: 15001,
-          path: `http://app-r.bench:${String(APP.port)}/`,
-          authority: `app-r.bench:${String(APP.port)}`,
-        },
-        procs: [nodePair.client.child, nodePair.server.child],
       });
     if (traced !== undefined)
       chains.push({
@@ -657,9 +632,8 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') 
   };
   const cpuPerReq = (r: Load): number => r.cpuS / r.requests;
   console.log(`\nper-round ratios, min / median / max over ${String(ROUNDS)} rounds:`);
-  for (const name of ['raw', 'http1', 'palisade', 'palnode', 'node'])
-    for (const ref of ['haproxy', 'node', 'palisade']) {
-      if (ref === 'palisade' && name !== 'palnode') continue;
+  for (const name of ['raw', 'http1', 'palisade', 'node'])
+    for (const ref of ['haproxy', 'node']) {
       const mine = rounds.get(name);
       const other = rounds.get(ref);
       if (name === ref || mine === undefined || other === undefined || other.length === 0) continue;
@@ -673,7 +647,6 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('palnode') ? pairConfig('r') 
   for (const [name, refs] of [
     ['traced', ['palisade']],
     ['palisade', ['haproxy', 'nginx', 'node']],
-    ['palnode', ['palisade', 'haproxy', 'node']],
     ['node', ['haproxy']],
     ['raw', ['haproxy', 'node']],
     ['http1', ['haproxy', 'node', 'raw']],

@@ -11,8 +11,8 @@
  * - Framing: `Transfer-Encoding` other than exactly `chunked` is 501 Not
  *   Implemented, as Envoy answers (`identity, chunked`, `gzip`, repeated
  *   fields); Content-Length with Transfer-Encoding, repeated Content-Length,
- *   obs-fold, bare CR/LF and NUL are refused by Node's parser (llhttp, strict)
- *   with 400 before a request exists.
+ *   obs-fold, bare CR/LF and NUL are refused by the HTTP/1.1 parser
+ *   (src/proxy/http1, at least as strict as llhttp) with 400 before a request exists.
  * - `Host`: more than one is 400 (RFC 9112 §3.2; Node would keep the first).
  * - Path: `#` (a fragment) is 400 as Envoy does by default; bytes outside
  *   visible ASCII are 400; the path is normalised per the HCM's
@@ -22,7 +22,7 @@
  *   that much) and written back into the request, so the forwarded path is
  *   the one that was routed and authorised.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { normalizePath, type PathNormalization } from '../policy/evaluation.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
@@ -35,53 +35,6 @@ const rec = (v: unknown): R =>
 export const REQUEST_HEADERS_TIMEOUT_MS = 15_000;
 /** Largest request head accepted (Envoy's max_request_headers_kb is 60; Node's parser limit here). */
 export const MAX_REQUEST_HEADER_BYTES = 16_384;
-/** How often Node checks its headers timeout (keep-alive requests after the first). */
-export const CONNECTION_CHECK_INTERVAL_MS = 1_000;
-
-/**
- * A connection's first request head must be complete within `timeoutMs` of the
- * connection reaching `server` (its first bytes), as Envoy's
- * `request_headers_timeout` counts; else 408 and the connection is closed. A timer
- * per connection, not Node's periodic sweep: the sweep can close a drip-fed head
- * long after the timeout (it ran every 30 s by default, and stops finding
- * connections that reached the server through `emit('connection')` after the
- * first one closed). Later requests on a kept-alive connection are bounded by
- * Node's own `headersTimeout`.
- */
-export function enforceHeadersTimeout(server: Server, timeoutMs: number): void {
-  const timers = new WeakMap<object, NodeJS.Timeout>();
-  const disarm = (socket: object): void => {
-    const timer = timers.get(socket);
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timers.delete(socket);
-    }
-  };
-  server.on('connection', (socket: Duplex) => {
-    const timer = setTimeout(() => {
-      timers.delete(socket);
-      if (socket.writable)
-        socket.end(
-          'HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n',
-        );
-      // A client that does not read its answer is not waited for.
-      setTimeout(() => socket.destroy(), 1_000).unref();
-    }, timeoutMs);
-    timer.unref();
-    timers.set(socket, timer);
-    socket.once('close', () => {
-      disarm(socket);
-    });
-  });
-  const headComplete = (req: IncomingMessage): void => {
-    disarm(req.socket);
-  };
-  // Listeners run in order of registration: these are added before the request handlers.
-  server.prependListener('request', headComplete);
-  server.prependListener('upgrade', headComplete);
-  server.prependListener('connect', headComplete);
-}
-
 /** What a listener's HttpConnectionManager says about request heads. */
 export interface RequestHeadPolicy {
   readonly normalization: PathNormalization;
@@ -304,23 +257,7 @@ export function rejectOnSocket(socket: Duplex, rejection: HeadRejection): void {
   );
 }
 
-/**
- * Answers a request the HTTP/1 parser refused (Node's 'clientError'): 431
- * for an oversized head, 400 otherwise; a socket that cannot be written is
- * destroyed. Nothing of such a request is ever forwarded.
- */
-export function answerParseError(error: Error & { code?: string }, socket: Duplex): void {
-  rejectOnSocket(
-    socket,
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? CODEC_REJECTIONS.timeout
-      : error.code === 'HPE_HEADER_OVERFLOW'
-        ? CODEC_REJECTIONS.tooLarge
-        : CODEC_REJECTIONS.bad,
-  );
-}
-
-/** The answers to a head a parser refused (node:http's or the raw transport's). */
+/** The answers to a head the HTTP/1.1 parser refused. */
 const CODEC_REJECTIONS = {
   timeout: reject(408, 'Request Timeout', 'request_header_timeout'),
   tooLarge: reject(431, 'Request Header Fields Too Large', 'http1.codec_error'),
@@ -330,11 +267,12 @@ const CODEC_REJECTIONS = {
 };
 
 /**
- * Answers a request the raw-socket HTTP/1.1 parser refused (src/proxy/http1) as
- * {@link answerParseError} answers node:http's: 408 for a head not complete in
- * time, 431 for an oversized head, 501 for a transfer coding other than
- * chunked (as Envoy), 426 for HTTP/0.9 (as checkRequestHead answers a version
- * below 1.1 that node:http parsed), 400 for anything else (a version above 1.x too).
+ * Answers a request the HTTP/1.1 parser refused (src/proxy/http1) as Envoy's
+ * codec does; nothing of such a request is ever forwarded: 408 for a head not
+ * complete in time, 431 for an oversized head, 501 for a transfer coding other
+ * than chunked, 426 for HTTP/0.9 (as checkRequestHead answers HTTP/1.0), 400
+ * for anything else (a version above 1.x too); a socket that cannot be written
+ * is destroyed.
  */
 export function answerHttp1Failure(
   failure: { status: number; reason: string },

@@ -2,8 +2,7 @@
  * The raw-socket HTTP/1.1 client (client.ts) behind the `UpstreamDispatcher`
  * seam the outbound endpoint layer and the inbound app relay dispatch to
  * (undici's dispatch/handler shape, h2-upstream.ts), so a pool per upstream
- * can be an undici Pool or an `Http1Pool` without the layers above knowing.
- * The default; `PALISADE_HTTP1=node` selects undici again while issue 22's migration is under way.
+ * can be an `Http1Pool` or an HTTP/2 origin without the layers above knowing.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -26,25 +25,6 @@ export interface Http1OriginOptions {
   readonly tls?: tls.ConnectionOptions | undefined;
   readonly localAddress?: string | undefined;
   readonly maxConnections?: number;
-}
-
-/**
- * Whether `part` runs on the raw-socket transport: `client` for the upstream pools, `server`
- * for the listeners' HTTP/1.1 servers. Both do by default. The migration switch
- * `PALISADE_HTTP1` (a comma-separated list) brings back node:http + undici while
- * issue 22's removal of that path is under way: `node` for both, or name the raw parts to keep
- * (`client`, `server`).
- */
-export function http1Enabled(part: 'client' | 'server'): boolean {
-  const value = process.env['PALISADE_HTTP1'];
-  if (value === undefined || value === '') return true;
-  const parts = value.split(',');
-  return !parts.includes('node') && parts.includes(part);
-}
-
-/** Whether the HTTP/1.1 upstream pools are the raw-socket client (the default). */
-export function http1ClientEnabled(): boolean {
-  return http1Enabled('client');
 }
 
 const FORBIDDEN = /[\r\n\0]/;

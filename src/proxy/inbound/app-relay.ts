@@ -4,14 +4,12 @@
  * status, headers, body with back-pressure, trailers (gRPC), and Envoy's 503
  * when the app cannot be reached before headers.
  *
- * Keep-alive pools to the app: undici's dispatch() costs less per request than
- * node:http's Agent + ClientRequest + IncomingMessage (bench/proxy-chain); one
- * multiplexed session for HTTP/2 apps (the inbound cluster's
+ * Keep-alive pools to the app: the raw-socket HTTP/1.1 client
+ * (src/proxy/http1); one multiplexed session for HTTP/2 apps (the inbound cluster's
  * HttpProtocolOptions ask for it on gRPC/HTTP2 ports).
  */
 import type * as http from 'node:http';
-import { Pool } from '../upstream-pool.js';
-import { createHttp1Origin, http1ClientEnabled } from '../http1/dispatcher.js';
+import { createHttp1Origin } from '../http1/dispatcher.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   noteGrpcStatus,
@@ -58,9 +56,7 @@ export function createAppRelay(): AppRelay {
     if (pool === undefined) {
       pool = h2
         ? createH2Origin({ host, port })
-        : http1ClientEnabled()
-          ? createHttp1Origin({ host, port, maxConnections: 512 })
-          : new Pool(origin, { connections: 512, pipelining: 1 });
+        : createHttp1Origin({ host, port, maxConnections: 512 });
       pools.set(key, pool);
     }
     return pool;

@@ -1,9 +1,9 @@
 /**
  * The endpoint layer: connections to one upstream host. Keep-alive pools
  * per host (and per TLS agent, i.e. per cluster and secret generation) for
- * requests: undici's dispatch() costs less per request than node:http(s)
- * Agent + ClientRequest + IncomingMessage (bench/proxy-chain); HTTP/2
- * upstreams get one multiplexed session per origin (h2-upstream.ts). Raw
+ * requests: the raw-socket HTTP/1.1 client (src/proxy/http1, issue 22: it
+ * replaced undici's Pool, which had replaced node:http(s)'s Agent, each
+ * measured faster in bench/proxy-chain); HTTP/2 upstreams get one multiplexed session per origin (h2-upstream.ts). Raw
  * connections (plain or mTLS) for tunnels and upgrades. TLS connections use
  * the cluster agent's options: SVID, trust bundle, secure-naming check.
  *
@@ -14,9 +14,8 @@ import type * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Pool } from '../upstream-pool.js';
 import { createH2Origin, type UpstreamDispatcher } from '../h2-upstream.js';
-import { createHttp1Origin, http1ClientEnabled } from '../http1/dispatcher.js';
+import { createHttp1Origin } from '../http1/dispatcher.js';
 import type { Endpoint } from './load-balancer.js';
 
 export interface EndpointConnector {
@@ -88,22 +87,9 @@ export function createEndpointConnector(localAddress: string | undefined): Endpo
             : { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
         localAddress: local,
       };
-      if (h2)
-        // HTTP/2 upstream: one multiplexed session (h2c, or ALPN h2 with the cluster's TLS options).
-        pool = createH2Origin(origin);
-      else if (http1ClientEnabled())
-        // The raw-socket HTTP/1.1 client: the default (undici with PALISADE_HTTP1=node).
-        pool = createHttp1Origin(origin);
-      else
-        pool = new Pool(
-          `${tlsAgent === undefined ? 'http' : 'https'}://${host}:${String(endpoint.port)}`,
-          {
-            connections: 256,
-            pipelining: 1,
-            ...(local === undefined ? {} : { localAddress: local }),
-            connect: { ...agentOptions, ...(servername === undefined ? {} : { servername }) },
-          },
-        );
+      // HTTP/2 upstream: one multiplexed session (h2c, or ALPN h2 with the cluster's TLS
+      // options); HTTP/1.1: a keep-alive pool of up to 256 connections.
+      pool = h2 ? createH2Origin(origin) : createHttp1Origin(origin);
       pools.set(key, pool);
       return pool;
     },
