@@ -6,7 +6,13 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { Writable } from 'node:stream';
-import { ACCESS_LOG_FIELDS, createAccessLogger, formatAccessLog } from './access-log.js';
+import fc from 'fast-check';
+import {
+  ACCESS_LOG_FIELDS,
+  createAccessLogger,
+  formatAccessLog,
+  type AccessLogEntry,
+} from './access-log.js';
 
 test('an HTTP request logs every Istio field with Envoy value types', () => {
   const line = formatAccessLog({
@@ -85,6 +91,93 @@ test('a TCP connection and hostile values still make one valid JSON line', () =>
   assert.equal(obj.user_agent, 'evil\n{"injected":true}\u2028"');
   assert.equal(obj.upstream_service_time, null);
   assert.equal(formatAccessLog({ startTime: Number.NaN }).includes('"start_time":null'), true);
+});
+
+/** The line as JSON.stringify writes it (the formatter's first version): the reference. */
+function referenceLine(e: AccessLogEntry): string {
+  const str = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
+  const num = (v: number | undefined): number | null =>
+    v === undefined || !Number.isFinite(v) ? null : Math.max(0, Math.floor(v));
+  const start = typeof e.startTime === 'number' ? new Date(e.startTime) : e.startTime;
+  const upstream = num(e.upstreamServiceTimeMs);
+  return `${JSON.stringify({
+    authority: str(e.authority),
+    bytes_received: num(e.bytesReceived) ?? 0,
+    bytes_sent: num(e.bytesSent) ?? 0,
+    connection_termination_details: str(e.connectionTerminationDetails),
+    downstream_local_address: str(e.downstreamLocalAddress),
+    downstream_remote_address: str(e.downstreamRemoteAddress),
+    duration: num(e.durationMs),
+    method: str(e.method),
+    path: str(e.path),
+    protocol: str(e.protocol),
+    request_id: str(e.requestId),
+    requested_server_name: str(e.requestedServerName),
+    response_code: num(e.responseCode) ?? 0,
+    response_code_details: str(e.responseCodeDetails),
+    response_flags: str(e.responseFlags) ?? '-',
+    route_name: str(e.routeName),
+    start_time: Number.isNaN(start.getTime()) ? null : start.toISOString(),
+    upstream_cluster: str(e.upstreamCluster),
+    upstream_host: str(e.upstreamHost),
+    upstream_local_address: str(e.upstreamLocalAddress),
+    upstream_service_time: upstream === null ? null : String(upstream),
+    upstream_transport_failure_reason: str(e.upstreamTransportFailureReason),
+    user_agent: str(e.userAgent),
+    x_forwarded_for: str(e.xForwardedFor),
+  })}\n`;
+}
+
+test('every line is byte for byte what JSON.stringify writes, hostile strings and numbers too', () => {
+  // Strings over every UTF-16 unit (quotes, backslashes, controls, lone surrogates, U+2028).
+  const text = fc.option(
+    fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.string({ unit: 'grapheme' }),
+      fc.constantFrom('\ud800x', 'a\udfffb', '\u2028', 'a"b\\c', '\u007f', '\u0000'),
+    ),
+    {
+      nil: undefined,
+    },
+  );
+  const num = fc.option(fc.oneof(fc.integer(), fc.double(), fc.constant(-0)), { nil: undefined });
+  const entry = fc.record({
+    startTime: fc.oneof(
+      fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      fc.constant(Number.NaN),
+      fc.date({ noInvalidDate: false }),
+    ),
+    method: text,
+    path: text,
+    protocol: text,
+    responseCode: num,
+    responseFlags: text,
+    responseCodeDetails: text,
+    connectionTerminationDetails: text,
+    upstreamTransportFailureReason: text,
+    bytesReceived: num,
+    bytesSent: num,
+    durationMs: num,
+    upstreamServiceTimeMs: num,
+    xForwardedFor: text,
+    userAgent: text,
+    requestId: text,
+    authority: text,
+    upstreamHost: text,
+    upstreamCluster: text,
+    upstreamLocalAddress: text,
+    downstreamLocalAddress: text,
+    downstreamRemoteAddress: text,
+    requestedServerName: text,
+    routeName: text,
+  });
+  fc.assert(
+    fc.property(entry, (e) => {
+      assert.equal(formatAccessLog(e), referenceLine(e));
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('the logger writes one batch per event-loop turn and drops (counted) while the stream is backed up', async () => {
