@@ -93,13 +93,19 @@ export const ACCESS_LOG_FIELDS = [
   'x_forwarded_for',
 ] as const;
 
-/** A string that JSON.stringify would write as is between quotes: printable ASCII, no `"` or `\\`. */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+/** Whether JSON.stringify would escape something in `value` (a control, `"`, `\\`, non-ASCII). */
+function needsEscape(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x7f) return true;
+  }
+  return false;
+}
 
 /** A string field as JSON: `null` when absent or empty. */
 function s(value: string | undefined): string {
   if (value === undefined || value === '') return 'null';
-  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+  return needsEscape(value) ? JSON.stringify(value) : `"${value}"`;
 }
 
 /** A number field as JSON: whole, not negative; `null` when absent or not finite. */
@@ -131,7 +137,7 @@ function isoStart(startTime: Date | number): string {
 /**
  * Formats one entry as a JSON line (with the trailing newline) in Istio's
  * field names and Envoy's conventions. Never throws. Written out field by
- * field rather than through JSON.stringify on an object (3.4× less time per
+ * field rather than through JSON.stringify on an object (~3× less time per
  * line, bench/telemetry); a string that needs escaping still goes through
  * JSON.stringify, so the line is byte for byte what it would write
  * (src/telemetry/access-log.test.ts checks it against that).
