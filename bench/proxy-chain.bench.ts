@@ -10,7 +10,8 @@
  * + undici proxy), a raw-socket pair (raw-socket-proxy.ts: node:net/tls and
  * the least framing, the floor of any Node proxy here), a pair on Palisade's
  * own HTTP/1.1 transport (http1-proxy.ts, src/proxy/http1, which the full
- * Palisade proxy runs on too) and a direct connection, in one run. Per chain: max
+ * Palisade proxy runs on too), the full Palisade pair again without access
+ * logs (`nolog`) and a direct connection, in one run. Per chain: max
  * throughput (32 keep-alive connections, 1 s warm-up + 5 s, median of five
  * alternating rounds, with per-round ratios min/median/max), p50/p99 at a fixed 500 req/s (5 s) and the latency
  * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
@@ -19,7 +20,7 @@
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
- * Run: node dist/bench/proxy-chain.bench.js [--only palisade,node,raw,http1,haproxy,nginx,direct]
+ * Run: node dist/bench/proxy-chain.bench.js [--only palisade,nolog,node,raw,http1,haproxy,nginx,direct]
  *   [--profile DIR] [--no-access-log] [--rounds N]
  *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
  *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
@@ -297,7 +298,7 @@ kind: Workload
 metadata: { name: client-${suffix}, namespace: bench }
 spec: { serviceAccount: client-${suffix}, labels: { app: client-${suffix} }, command: node, ports: [{ name: http, port: 18081 }] }
 `;
-  if (wanted('palisade')) {
+  if (wanted('palisade') || wanted('nolog')) {
     // Control plane with one Service + Workload `app`, a Workload `client`, mesh-wide STRICT.
     const config = join(dir, 'config');
     mkdirSync(config);
@@ -322,7 +323,7 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: istio-system }
 spec: { mtls: { mode: STRICT } }
-${wanted('traced') ? pairConfig('t') : ''}`,
+${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : ''}`,
     );
     const control = await start(
       'control',
@@ -404,11 +405,21 @@ ${wanted('traced') ? pairConfig('t') : ''}`,
         client: await sidecar('client-t', `${NET}.7`, `${NET}.8`, tracing),
       };
     }
+    // The same pair without access logs, to measure what the log costs in the same run.
+    let quietPair: { server: typeof server; client: typeof client } | undefined;
+    if (wanted('nolog')) {
+      const off = ['--access-log-file', ''];
+      quietPair = {
+        server: await sidecar('app-r', `${NET}.14`, APP.host, off),
+        client: await sidecar('client-r', `${NET}.15`, `${NET}.16`, off),
+      };
+    }
     // Ready as `palisade up` decides it: config accepted and an SVID installed, on both.
     for (const s of [
       server,
       client,
       ...(traced === undefined ? [] : [traced.server, traced.client]),
+      ...(quietPair === undefined ? [] : [quietPair.server, quietPair.client]),
     ])
       for (let i = 0; ; i += 1) {
         const certs = await new Promise<string>((resolve) => {
@@ -438,6 +449,17 @@ ${wanted('traced') ? pairConfig('t') : ''}`,
           authority: `app.bench:${String(APP.port)}`,
         },
         procs: [client.child, server.child],
+      });
+    if (quietPair !== undefined)
+      chains.push({
+        name: 'nolog',
+        target: {
+          host: `${NET}.15`,
+          port: 15001,
+          path: `http://app-r.bench:${String(APP.port)}/`,
+          authority: `app-r.bench:${String(APP.port)}`,
+        },
+        procs: [quietPair.client.child, quietPair.server.child],
       });
     if (traced !== undefined)
       chains.push({
@@ -632,8 +654,9 @@ ${wanted('traced') ? pairConfig('t') : ''}`,
   };
   const cpuPerReq = (r: Load): number => r.cpuS / r.requests;
   console.log(`\nper-round ratios, min / median / max over ${String(ROUNDS)} rounds:`);
-  for (const name of ['raw', 'http1', 'palisade', 'node'])
-    for (const ref of ['haproxy', 'node']) {
+  for (const name of ['raw', 'http1', 'palisade', 'nolog', 'node'])
+    for (const ref of ['haproxy', 'node', 'palisade']) {
+      if (ref === 'palisade' && name !== 'nolog') continue;
       const mine = rounds.get(name);
       const other = rounds.get(ref);
       if (name === ref || mine === undefined || other === undefined || other.length === 0) continue;
@@ -647,6 +670,7 @@ ${wanted('traced') ? pairConfig('t') : ''}`,
   for (const [name, refs] of [
     ['traced', ['palisade']],
     ['palisade', ['haproxy', 'nginx', 'node']],
+    ['nolog', ['palisade', 'haproxy', 'node']],
     ['node', ['haproxy']],
     ['raw', ['haproxy', 'node']],
     ['http1', ['haproxy', 'node', 'raw']],
