@@ -9,6 +9,8 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import {
   ACCESS_LOG_FIELDS,
+  FLUSH_BYTES,
+  FLUSH_INTERVAL_MS,
   createAccessLogger,
   formatAccessLog,
   type AccessLogEntry,
@@ -145,6 +147,9 @@ test('every line is byte for byte what JSON.stringify writes, hostile strings an
   const entry = fc.record({
     startTime: fc.oneof(
       fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      // Fractional, as `Date.now() - durationMs` is: the same millisecond, another fraction.
+      fc.double({ min: -8.64e15, max: 8.64e15, noNaN: true }),
+      fc.constantFrom(8.64e15, -8.64e15, 8.64e15 + 1, -8.64e15 - 1, Infinity, 999.999, -0.5),
       fc.constant(Number.NaN),
       fc.date({ noInvalidDate: false }),
     ),
@@ -180,7 +185,7 @@ test('every line is byte for byte what JSON.stringify writes, hostile strings an
   );
 });
 
-test('the logger writes one batch per event-loop turn and drops (counted) while the stream is backed up', async () => {
+test('the logger writes a batch per interval (or per 32 KiB) and drops (counted) while the stream is backed up', async () => {
   const chunks: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -191,8 +196,9 @@ test('the logger writes one batch per event-loop turn and drops (counted) while 
   const logger = createAccessLogger({ stream: sink });
   logger.log({ startTime: 0, method: 'GET', path: '/a', responseCode: 200 });
   logger.log({ startTime: 0, method: 'GET', path: '/b', responseCode: 200 });
-  assert.equal(logger.written, 0, 'lines wait for the end of the turn');
   await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(logger.written, 0, 'lines wait for the flush interval, not the end of the turn');
+  await new Promise((resolve) => setTimeout(resolve, FLUSH_INTERVAL_MS + 20));
   assert.equal(logger.written, 2);
   logger.log({ startTime: 0, method: 'GET', path: '/c', responseCode: 200 });
   logger.flush();
@@ -203,6 +209,17 @@ test('the logger writes one batch per event-loop turn and drops (counted) while 
     ['/a', '/b', '/c'],
   );
   assert.equal(logger.written, 3);
+
+  // A batch that reaches FLUSH_BYTES goes out at once, in one write.
+  const big = 'x'.repeat(1000);
+  let n = 0;
+  while (logger.written === 3) {
+    logger.log({ startTime: 0, path: `/${big}`, responseCode: 200 });
+    n += 1;
+  }
+  assert.equal(chunks.length, 3);
+  assert.equal(logger.written, 3 + n);
+  assert.ok((chunks[2]?.length ?? 0) >= FLUSH_BYTES, String(chunks[2]?.length));
 
   // A stream that never finishes a write: after its buffer fills, lines drop.
   let held: (() => void) | undefined;

@@ -175,7 +175,8 @@ test('local rate limiting through a palisade proxy process', async (t) => {
         metrics,
         /istio_requests_total\{[^}]*response_code="429"[^}]*response_flags="RL"/,
       );
-      assert.ok(
+      // Access-log lines are written in batches (every 50 ms).
+      await waitFor(() =>
         proxy.accessLog().some((l) => l['response_code'] === 429 && l['response_flags'] === 'RL'),
       );
     },
