@@ -59,8 +59,5 @@ export function inboundPeer(
   if (telemetry === undefined) return {};
   const peer = telemetry.exchange?.fromClient(headers, principal);
   const span = telemetry.serverSpans ? childSpan(parseTraceContext(headers)) : undefined;
-  return {
-    ...(peer === undefined ? {} : { peer }),
-    ...(span === undefined ? {} : { span }),
-  };
+  return { peer, span };
 }
