@@ -26,13 +26,7 @@
  * Parsing works on a buffer that holds the whole head ({@link findHeadEnd}
  * finds its end and rejects a bare LF as soon as it arrives).
  */
-import type {
-  BodyFraming,
-  HeaderList,
-  Http1Limits,
-  ParseFailure,
-  RequestHead,
-} from './types.js';
+import type { BodyFraming, HeaderList, Http1Limits, ParseFailure, RequestHead } from './types.js';
 
 export const CR = 0x0d;
 export const LF = 0x0a;

@@ -26,12 +26,7 @@ export {
   type RequestHead,
   type ResponseHead,
 } from './types.js';
-export {
-  findHeadEnd,
-  isFailure,
-  METHODS,
-  parseRequestHead,
-} from './head-parser.js';
+export { findHeadEnd, isFailure, METHODS, parseRequestHead } from './head-parser.js';
 export { parseResponseHead } from './response-head.js';
 export { ChunkedDecoder, lastChunk } from './chunked.js';
 export { buildHead, HOP_BY_HOP, REASONS, serializeHead, type HeadEdits } from './serializer.js';
