@@ -3,7 +3,8 @@
  * per host (and per TLS agent, i.e. per cluster and secret generation) for
  * requests: the raw-socket HTTP/1.1 client (src/proxy/http1, issue 22: it
  * replaced undici's Pool, which had replaced node:http(s)'s Agent, each
- * measured faster in bench/proxy-chain); HTTP/2 upstreams get one multiplexed session per origin (h2-upstream.ts). Raw
+ * measured faster in bench/proxy-chain); HTTP/2 upstreams get one
+ * multiplexed session per origin (h2-upstream.ts). Raw
  * connections (plain or mTLS) for tunnels and upgrades. TLS connections use
  * the cluster agent's options: SVID, trust bundle, secure-naming check.
  *
