@@ -29,7 +29,7 @@ import * as net from 'node:net';
 import type { Logger } from '../../logging/index.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { createH2Downstream, isH2Preface, type H2Downstream } from '../h2-downstream.js';
-import { createHandedOffHttpServer, type HandedOffHttpServer } from '../listeners/http-server.js';
+import { createHttpServer, type HandedOffHttpServer } from '../listeners/http-server.js';
 import type { HcmConfig } from '../outbound/hcm-config.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
@@ -104,7 +104,7 @@ export function createVirtualOutbound(options: VirtualOutboundOptions): VirtualO
       // The same head bounds as the explicit outbound listener (listeners/http-server.ts):
       // without them a captured connection that sent half a request line was held for Node's
       // 60 s. Never listens: connections are handed to it (src/proxy/listeners).
-      const http1 = createHandedOffHttpServer({
+      const http1 = createHttpServer({
         request(req, res) {
           containRequest(req, res, logger, 'captured request', () => {
             outbound.handle(req, res, hcm);

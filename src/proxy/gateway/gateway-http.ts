@@ -22,7 +22,7 @@ import { rejectUpgrade } from '../http-upgrade.js';
 import { containRequest, containSocket } from '../listeners/containment.js';
 import { checkRequestHead, rejectionHeaders, rejectOnSocket } from '../request-head.js';
 import type { OutboundProxy } from '../outbound/outbound-proxy.js';
-import { createHandedOffHttpServer } from '../listeners/http-server.js';
+import { createHttpServer } from '../listeners/http-server.js';
 import type { HttpChainAction } from './gateway-chains.js';
 
 /** The gateway chain's HttpConnectionManager and policy, compiled with its chain (before the ACK). */
@@ -144,7 +144,7 @@ export function createGatewayHttp(logger: Logger, outbound: OutboundProxy): Gate
     side() {
       const hcmOf = new WeakMap<object, Hcm>();
       // The server factory seam: the HTTP/1.1 transport under the gateway.
-      const server = createHandedOffHttpServer({
+      const server = createHttpServer({
         request(req, res) {
           containRequest(req, res, logger, 'gateway request', () =>
             serve(req, res, hcmOf.get(req.socket)),

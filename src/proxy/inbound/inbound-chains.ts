@@ -34,7 +34,7 @@ import {
 } from '../request-head.js';
 import type { XdsResource, XdsSnapshot } from '../xds-client/xds-resource.js';
 import { destinationOf } from '../capture/destinations.js';
-import { createHandedOffHttpServer, type HandedOffHttpServer } from '../listeners/http-server.js';
+import { createHttpServer, type HandedOffHttpServer } from '../listeners/http-server.js';
 import {
   httpPolicyEvaluator,
   tcpPolicyEvaluator,
@@ -152,7 +152,7 @@ export function buildChains(
       );
     });
     // The server factory seam: the HTTP/1.1 transport under this chain.
-    const server = createHandedOffHttpServer(
+    const server = createHttpServer(
       {
         request(req, res) {
           containRequest(req, res, logger, 'inbound request', () =>

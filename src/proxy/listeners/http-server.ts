@@ -17,7 +17,6 @@ import {
   MAX_REQUEST_HEADER_BYTES,
   REQUEST_HEADERS_TIMEOUT_MS,
 } from '../request-head.js';
-import { handedOff } from './listener-manager.js';
 
 /** What a listener does with the requests and upgrades of its HTTP/1.1 connections. */
 export interface HttpHandlers {
@@ -29,7 +28,7 @@ export interface HttpHandlers {
 /** The server a listener hands its connections to. */
 export type HandedOffHttpServer = RawHttpServer;
 
-/** Options of {@link createHandedOffHttpServer}. */
+/** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
   /** Idle keep-alive connections close after this (Node's default 5 s when absent). */
   readonly keepAliveTimeout?: number;
@@ -37,7 +36,9 @@ export interface HttpServerOptions {
 
 /**
  * An HTTP/1.1 server for a listener: the raw-socket transport's (issue 22
- * replaced node:http's here). Request-head limits (size, headers timeout) are the proxy's
+ * replaced node:http's here). `listen` on it, or hand it accepted connections
+ * with `emit('connection', socket)` (it needs no 'listening' for its
+ * timeouts, as node:http's did). Request-head limits (size, headers timeout) are the proxy's
  * (src/proxy/request-head.ts); parse errors are answered as Envoy does. A
  * CONNECT without a `connect` handler closes its connection.
  */
@@ -53,15 +54,4 @@ export function createHttpServer(
       limits: { maxHeadBytes: MAX_REQUEST_HEADER_BYTES },
     },
   );
-}
-
-/**
- * An HTTP/1.1 server that never listens: a listener hands it connections with
- * `emit('connection', socket)`.
- */
-export function createHandedOffHttpServer(
-  handlers: HttpHandlers,
-  options: HttpServerOptions = {},
-): HandedOffHttpServer {
-  return handedOff(createHttpServer(handlers, options));
 }

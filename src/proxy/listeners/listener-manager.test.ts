@@ -8,13 +8,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import { silentLogger } from '../../logging/index.js';
-import { createHandedOffHttpServer } from './http-server.js';
-import {
-  createListenerManager,
-  DRAIN_POLL_MS,
-  handedOff,
-  type ListenerSpec,
-} from './listener-manager.js';
+import { createHttpServer } from './http-server.js';
+import { createListenerManager, DRAIN_POLL_MS, type ListenerSpec } from './listener-manager.js';
 
 const spec = (port = 0): ListenerSpec => ({
   name: 'inbound|9',
@@ -93,7 +88,7 @@ test('drain lets an in-flight request finish, then closes the connection once id
   const manager = createListenerManager({ logger: silentLogger() });
   t.after(() => manager.close(0));
   let release: () => void = () => undefined;
-  const server = createHandedOffHttpServer(
+  const server = createHttpServer(
     {
       request(req, res) {
         if (req.url === '/slow')
@@ -168,15 +163,4 @@ test('a connection that never goes idle is closed when the drain bound is over',
   await closed(client, 5_000);
   assert.equal(manager.active('inbound|9'), undefined);
   assert.equal(listener.connections(), 0);
-});
-
-test('handedOff starts Node connection tracking once for servers that never listen', () => {
-  const server = http.createServer();
-  let listening = 0;
-  server.on('listening', () => (listening += 1));
-  handedOff(server);
-  // closeIdleConnections needs the tracking 'listening' sets up (it throws without it).
-  server.closeIdleConnections();
-  assert.equal(listening, 1);
-  server.close();
 });

@@ -84,17 +84,6 @@ export interface ListenerManager {
 /** How often a draining listener's hooks run again (connections that became idle close). */
 export const DRAIN_POLL_MS = 100;
 
-/**
- * Prepares a server that never listens (connections are handed to it with
- * `emit('connection')`): Node's http.Server starts its connection tracking —
- * idle keep-alive close, headers/request timeouts, `closeIdleConnections` —
- * on `'listening'`, so it is emitted once here for every handed-off server.
- */
-export function handedOff<S extends net.Server>(server: S): S {
-  if (!server.listening) server.emit('listening');
-  return server;
-}
-
 interface Entry extends ManagedListener {
   draining: boolean;
   readonly sockets: Set<net.Socket>;
