@@ -4,8 +4,9 @@
 // sockets — keep-alive, a streamed body with `100 Continue`, upgrades handed
 // over without losing a byte, an `Upgrade` field alone served as a request,
 // CONNECT without a handler closed, parse errors answered by the listener's
-// function, a client vanishing mid-body (no throw), and idle connections
-// closed on drain while a busy one finishes.
+// function, a client vanishing mid-body (no throw), idle connections
+// closed on drain while a busy one finishes, and a response saying
+// `connection: close` ending its connection.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as net from 'node:net';
@@ -271,4 +272,29 @@ test('close() closes idle keep-alive connections now and busy ones after their r
   finish();
   // The busy connection gets its response, then the server closes it (raw() resolves on close).
   assert.match(await busy, /late$/);
+});
+
+test('a response that says `connection: close`, or shouldKeepAlive = false, ends the connection: a pipelined request is not served', async (t) => {
+  const seen: string[] = [];
+  const { port } = await serve(t, {
+    request(req, res) {
+      seen.push(req.url);
+      if (req.url === '/header') res.writeHead(400, { connection: 'close' });
+      else if (req.url === '/flag') {
+        // As the outbound listener refuses a request head (node's ServerResponse property).
+        res.shouldKeepAlive = false;
+        res.writeHead(400, { 'content-type': 'text/plain' });
+      } else res.writeHead(200);
+      res.end('x');
+    },
+  });
+  const next = 'GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n';
+  for (const path of ['/header', '/flag']) {
+    // The client does not half-close: only the server can end the connection.
+    const out = await raw(port, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n${next}`, false);
+    assert.equal(out.match(/HTTP\/1\.1 /g)?.length, 1, `${path}: ${out}`);
+    assert.match(out, /^HTTP\/1\.1 400 /);
+    assert.equal(out.match(/\r\nconnection: close\r\n/gi)?.length, 1, `${path}: one close field`);
+  }
+  assert.deepEqual(seen, ['/header', '/flag']);
 });

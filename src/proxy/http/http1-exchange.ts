@@ -85,6 +85,8 @@ function pushField(list: HeaderList, name: string, value: FieldValue): void {
  */
 export class Http1Sink implements ResponseSink {
   statusCode = 200;
+  /** As node's ServerResponse: false sends `connection: close` and ends the connection after. */
+  shouldKeepAlive = true;
   readonly #ex: ServerExchange;
   /** Lower-case name → [name as set, value]. */
   readonly #fields = new Map<string, [string, FieldValue]>();
@@ -137,6 +139,8 @@ export class Http1Sink implements ResponseSink {
     if (headers !== undefined)
       for (const [name, value] of Object.entries(headers))
         this.#fields.set(name.toLowerCase(), [name, value]);
+    if (!this.shouldKeepAlive && !this.#fields.has('connection'))
+      this.#fields.set('connection', ['connection', 'close']);
     const list: HeaderList = [];
     for (const [name, value] of this.#fields.values()) pushField(list, name, value);
     this.#ex.writeHead(status, list);

@@ -9,6 +9,15 @@ import { CRLF, chunkHeader, lastChunk } from './chunked.js';
 import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
 import type { HeaderList, RequestHead, ResponseHead } from './types.js';
 
+/** Framing fields added to a response head (shared, never mutated). */
+const NO_FIELDS: HeaderList = [];
+const CONNECTION_CLOSE: HeaderList = ['connection', 'close'];
+
+/** Whether a `connection` field value lists the `close` option (RFC 9110 §7.6.1). */
+function hasCloseToken(value: string): boolean {
+  return value.split(',').some((t) => t.trim().toLowerCase() === 'close');
+}
+
 /** What an exchange uses of its connection. */
 export interface ExchangeConnection {
   readonly socket: net.Socket;
@@ -28,6 +37,11 @@ export class ServerExchange {
   /** @internal */ bodyDone: boolean;
   /** @internal */ trailers: HeaderList = [];
   /** @internal */ resFraming: 'length' | 'chunked' | 'close' | 'none' = 'none';
+  /**
+   * The response head says `connection: close`: the connection ends after it (RFC 9112 §9.6),
+   * whatever the request asked for.
+   */
+  /** @internal */ closeAfter = false;
   #headSent = false;
   #ended = false;
   #onDrain: (() => void) | undefined;
@@ -87,8 +101,11 @@ export class ServerExchange {
    */
   writeHead(status: number, headers: HeaderList, body?: Buffer): boolean {
     let contentLength = false;
-    for (let k = 0; k < headers.length; k += 2)
-      if ((headers[k] ?? '').toLowerCase() === 'content-length') contentLength = true;
+    for (let k = 0; k < headers.length; k += 2) {
+      const name = (headers[k] ?? '').toLowerCase();
+      if (name === 'content-length') contentLength = true;
+      else if (name === 'connection' && hasCloseToken(headers[k + 1] ?? '')) this.closeAfter = true;
+    }
     const add = this.#framing(status, contentLength);
     const all = add.length === 0 ? headers : [...headers, ...add];
     return this.#sendHead(
@@ -101,6 +118,11 @@ export class ServerExchange {
    * dropped and `edits` applied in one pass (see serializeHead).
    */
   forwardHead(res: ResponseHead, edits: HeadEdits = {}): boolean {
+    // The upstream's own `connection` field is hop-by-hop (dropped); one the proxy adds counts.
+    const added = edits.add ?? [];
+    for (let k = 0; k < added.length; k += 2)
+      if ((added[k] ?? '').toLowerCase() === 'connection' && hasCloseToken(added[k + 1] ?? ''))
+        this.closeAfter = true;
     const hasLength =
       res.framing.kind === 'length' ||
       (res.framing.kind === 'none' && hasField(res.headers, 'content-length'));
@@ -127,18 +149,20 @@ export class ServerExchange {
       this.resFraming = 'none';
       return [];
     }
+    // `connection: close` when the connection ends after this response, unless the head has it.
+    const close = this.closeAfter ? NO_FIELDS : CONNECTION_CLOSE;
     if (hasLength) {
       this.resFraming = 'length';
-      return this.head.keepAlive ? [] : ['connection', 'close'];
+      return this.head.keepAlive ? [] : close;
     }
     if (this.head.minor === 1) {
       this.resFraming = 'chunked';
       return this.head.keepAlive
         ? ['transfer-encoding', 'chunked']
-        : ['transfer-encoding', 'chunked', 'connection', 'close'];
+        : ['transfer-encoding', 'chunked', ...close];
     }
     this.resFraming = 'close';
-    return ['connection', 'close'];
+    return close;
   }
 
   #sendHead(buf: Buffer): boolean {

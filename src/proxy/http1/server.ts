@@ -328,6 +328,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     const buffered = this.#buf !== undefined && this.#buf.length > 0;
     if (
       !ex.head.keepAlive ||
+      ex.closeAfter ||
       ex.resFraming === 'close' ||
       this.#s.draining ||
       (this.socket.readableEnded && !buffered)
