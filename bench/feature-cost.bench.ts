@@ -4,7 +4,10 @@
  * shape): what the outbound proxy's telemetry hook costs (metrics labels and
  * recording, tap, access-log line), the inbound one's, and the peer-metadata
  * exchange (the outbound proxy reads the server's claim, the inbound one the
- * client's). Each with the access log on (a null stream) and off.
+ * client's). Each with the access log on (a null stream) and off. And the
+ * inbound policy filter's question and answer (the authz request built from
+ * the head, then the decision) with no policy on the workload and with
+ * Bookinfo's ALLOW policy for reviews.
  *
  * Run: node dist/bench/feature-cost.bench.js
  */
@@ -14,6 +17,9 @@ import { createProxyTap } from '../src/proxy/admin/tap.js';
 import type { InboundRecord } from '../src/proxy/inbound/inbound-listeners.js';
 import type { OutboundRecord } from '../src/proxy/outbound/outbound-types.js';
 import { createPeerMetadataExchange } from '../src/telemetry/index.js';
+import { httpAuthzRequest } from '../src/proxy/filters/authz/index.js';
+import { EnvoyPolicyEvaluator, translateAuthorizationPolicies } from '../src/policy/index.js';
+import type { AuthorizationPolicy } from '../src/api/security/index.js';
 
 const OPS = 50_000;
 const ROUNDS = 5;
@@ -146,6 +152,64 @@ add('peer metadata: outbound fromServer + strip', () => {
   sink = client.fromServer(h, sans);
   client.strip(h);
 });
+// The inbound authz filter: what inbound-http.ts asks for every request (peer authentication
+// already done), with no AuthorizationPolicy and with one ALLOW policy that matches.
+const bookinfoAllow: AuthorizationPolicy = {
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'reviews-viewer', namespace: 'default' },
+  spec: {
+    selector: { matchLabels: { app: 'reviews' } },
+    action: 'ALLOW',
+    rules: [
+      {
+        from: [{ source: { principals: ['cluster.local/ns/default/sa/bookinfo-productpage'] } }],
+        to: [{ operation: { methods: ['GET'] } }],
+      },
+    ],
+  },
+};
+const noPolicy = new EnvoyPolicyEvaluator({ jwt: undefined, http: {}, tcp: {} });
+const withPolicy = new EnvoyPolicyEvaluator({
+  jwt: undefined,
+  http: translateAuthorizationPolicies([bookinfoAllow], 'http'),
+  tcp: {},
+});
+const requestHead = {
+  method: 'GET',
+  url: '/reviews/0',
+  headers: {
+    host: 'reviews:9080',
+    'user-agent': 'Debian-curl/8.14',
+    accept: '*/*',
+    'x-request-id': 'b7ad6b7169203331',
+    'x-forwarded-proto': 'http',
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  },
+};
+const connection = {
+  principal: clientPrincipal,
+  sourceIp: '127.0.0.1',
+  destinationIp: '127.0.0.2',
+  destinationPort: 9080,
+};
+/** Mean ns per decision over `n` awaited decisions (the filter is async). */
+async function decideNs(evaluator: EnvoyPolicyEvaluator, expect: string): Promise<number> {
+  const n = OPS;
+  const rounds: number[] = [];
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const d = await evaluator.decide(httpAuthzRequest(requestHead, connection));
+      if (d.decision !== expect) throw new Error(`policy bench: ${d.decision}: ${d.reason}`);
+    }
+    if (r > 0) rounds.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  rounds.sort((a, b) => a - b);
+  return rounds[Math.floor(rounds.length / 2)] ?? 0;
+}
+rows.push(['policy: authz request + decide, no policy', await decideNs(noPolicy, 'ALLOW')]);
+rows.push(['policy: authz request + decide, ALLOW policy', await decideNs(withPolicy, 'ALLOW')]);
 logged.accessLog?.flush();
 if (sink === Symbol.for('never')) console.log(sink);
 

@@ -16,6 +16,7 @@ export {
   type AuthorizationFilters,
 } from './authorization-translation.js';
 export type { JwtAuthenticationConfig } from './jwt-authn.js';
+export { headerRecord } from './rbac-evaluator.js';
 export {
   EnvoyPolicyEvaluator,
   type AuthenticatedRequest,

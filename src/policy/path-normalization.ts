@@ -55,6 +55,24 @@ export function removeDotSegments(path: string): string {
   return `/${out.join('/')}`;
 }
 
+const SLASH = 0x2f;
+const DOT = 0x2e;
+const PERCENT = 0x25;
+const BACKSLASH = 0x5c;
+
+/** True when normalisation leaves `path` (which starts with `/`) unchanged. */
+function isNormal(path: string, mergeSlashes: boolean): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === PERCENT || c === BACKSLASH) return false;
+    if (c === SLASH && i + 1 < path.length) {
+      const next = path.charCodeAt(i + 1);
+      if (next === DOT || (mergeSlashes && next === SLASH)) return false;
+    }
+  }
+  return true;
+}
+
 /**
  * Normalises the path part of a request target (`/a/b?x=1#f`) for policy
  * matching and forwarding.
@@ -69,6 +87,9 @@ export function normalizePath(target: string, mode: PathNormalization = 'BASE'):
   if (/%00/.test(rawPath)) return bad('path contains %00');
   if (mode === 'NONE') return { ok: true, path: rawPath, query };
   if (!rawPath.startsWith('/') && !rawPath.startsWith('\\')) return bad('path must start with "/"');
+  // Most paths have nothing to normalise: no escape, no backslash, no dot segment (every
+  // one follows a `/`) and, when slashes merge, no `//`. They are their own normal form.
+  if (isNormal(rawPath, mode !== 'BASE')) return { ok: true, path: rawPath, query };
 
   const decodeSlashes = mode === 'DECODE_AND_MERGE_SLASHES';
   let decoded = '';

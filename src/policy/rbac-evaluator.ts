@@ -21,6 +21,19 @@ import type {
 } from './envoy-rbac.js';
 
 /** What is known about one connection and (for HTTP) one request. */
+/** The prototype of {@link headerRecord}s: no fields at all, and none can be added. */
+const NO_FIELDS: object = Object.freeze(Object.create(null) as object);
+
+/**
+ * An empty record for request headers the policy reads: nothing inherited, so a header the
+ * request did not send (`constructor`, `toString`, `__proto__`…) reads as absent, and
+ * `record['__proto__'] = v` is an ordinary field. (Object.create(null) would do the same but
+ * gives V8 a dictionary-mode object, ~20 % slower per decision.)
+ */
+export function headerRecord(): Record<string, string> {
+  return Object.create(NO_FIELDS) as Record<string, string>;
+}
+
 export interface RequestFacts {
   /** The peer's SPIFFE ID from its verified certificate; null for a plaintext peer. */
   readonly principal: string | null;

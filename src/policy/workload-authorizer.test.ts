@@ -136,6 +136,41 @@ test('when conditions: headers, source.ip, destination.port, connection.sni, req
   assert.equal((await a.decide(http({ destinationPort: 9443, sni: 'httpbin.foo.svc' }))).rule, 1);
 });
 
+test('a header named like an Object property is absent unless the request carries it', async () => {
+  // The request's header record must have no prototype: a policy on request.headers[constructor]
+  // would otherwise see Object's constructor on every request (present, and not a string).
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const present = authorizer(
+      ap('need', `  rules: [{when: [{key: "request.headers[${name}]", values: ["*"]}]}]`),
+    );
+    assert.equal((await present.decide(http())).status, 403, `${name}: absent, not present`);
+    assert.equal(
+      (await present.decide(http({ headers: { [name]: 'x' } }))).status,
+      200,
+      `${name}: sent`,
+    );
+    const prefix = authorizer(
+      ap(
+        'deny',
+        `  action: DENY\n  rules: [{when: [{key: "request.headers[${name}]", values: ["abc*"]}]}]`,
+      ),
+    );
+    const absent = await prefix.decide(http());
+    assert.deepEqual(
+      [absent.status, absent.reason],
+      [200, 'allowed: no ALLOW policy applies to this workload'],
+      name,
+    );
+    assert.equal((await prefix.decide(http({ headers: { [name]: 'abcd' } }))).status, 403, name);
+  }
+  // A `__proto__` field of a header object built by assignment is an own field, not a prototype.
+  const own = JSON.parse('{"__proto__": "x"}') as Record<string, string>;
+  const exact = authorizer(
+    ap('p', '  rules: [{when: [{key: "request.headers[__proto__]", values: ["x"]}]}]'),
+  );
+  assert.equal((await exact.decide(http({ headers: own }))).status, 200);
+});
+
 test('TCP: an ALLOW rule with HTTP-only fields is dropped; in DENY only the field is dropped', async () => {
   const tcp = (over: Partial<InboundRequest> = {}): InboundRequest => ({
     principal: SLEEP,

@@ -30,7 +30,12 @@ import {
   resolvePeerAuthentication,
   type Workload,
 } from './policy-selection.js';
-import { compileRbacFilter, type CompiledRbac, type RequestFacts } from './rbac-evaluator.js';
+import {
+  compileRbacFilter,
+  headerRecord,
+  type CompiledRbac,
+  type RequestFacts,
+} from './rbac-evaluator.js';
 
 export interface SecurityPolicies {
   readonly peerAuthentications: readonly PeerAuthentication[];
@@ -132,6 +137,8 @@ interface CompiledFilters {
   readonly allow?: CompiledRbac;
   readonly audit?: CompiledRbac;
   readonly raw: AuthorizationFilters;
+  /** Decisions by the RBAC policy name that matched, built on first use (config-bound). */
+  readonly decisions: Map<string, Decision>;
 }
 
 function compileFilters(raw: AuthorizationFilters): CompiledFilters {
@@ -141,6 +148,7 @@ function compileFilters(raw: AuthorizationFilters): CompiledFilters {
     ...(raw.allow === undefined ? {} : { allow: compileRbacFilter(raw.allow) }),
     ...(raw.audit === undefined ? {} : { audit: compileRbacFilter(raw.audit) }),
     raw,
+    decisions: new Map(),
   };
 }
 
@@ -178,6 +186,7 @@ export class EnvoyPolicyEvaluator {
   readonly #http: CompiledFilters;
   readonly #tcp: CompiledFilters;
   readonly #jwt: JwtAuthenticator;
+  readonly #jwtConfigured: boolean;
   readonly #requestAuthentication: string | null;
   readonly #xff: XffOptions;
 
@@ -187,6 +196,7 @@ export class EnvoyPolicyEvaluator {
     this.#http = compileFilters(config.http);
     this.#tcp = compileFilters(config.tcp);
     this.#jwt = createJwtAuthenticator(config.jwt);
+    this.#jwtConfigured = config.jwt !== undefined;
     this.#requestAuthentication = config.requestAuthentication ?? null;
   }
 
@@ -196,14 +206,24 @@ export class EnvoyPolicyEvaluator {
   }
 
   async decide(req: AuthenticatedRequest): Promise<Decision> {
-    const base = {
-      principal: req.principal,
-      ...(req.sourceIp === undefined ? {} : { sourceIp: req.sourceIp }),
-      ...(req.destinationIp === undefined ? {} : { destinationIp: req.destinationIp }),
-      destinationPort: req.destinationPort,
-      ...(req.sni === undefined ? {} : { sni: req.sni }),
-    };
-    if (req.protocol === 'tcp') return authorize(this.#tcp, base, {});
+    // One fixed-shape facts object per request (absent facts are undefined, which every
+    // matcher reads as absent); decisions come from per-policy caches (authorize below).
+    if (req.protocol === 'tcp')
+      return authorize(
+        this.#tcp,
+        {
+          principal: req.principal,
+          sourceIp: req.sourceIp,
+          remoteIp: undefined,
+          destinationIp: req.destinationIp,
+          destinationPort: req.destinationPort,
+          sni: req.sni,
+          headers: undefined,
+          path: undefined,
+          metadata: undefined,
+        },
+        undefined,
+      );
 
     const target = req.path ?? '/';
     const normalized = normalizePath(target, this.#normalization);
@@ -215,19 +235,27 @@ export class EnvoyPolicyEvaluator {
         rule: null,
         reason: `bad request path: ${normalized.reason}`,
       };
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
-    headers[':method'] = (req.method ?? 'GET').toUpperCase();
+    // No prototype: a header the request did not send reads as absent, whatever its name.
+    const headers = headerRecord();
+    const given = req.headers;
+    if (given !== undefined)
+      for (const k in given) {
+        const v = given[k];
+        if (v !== undefined) headers[k.toLowerCase()] = v;
+      }
+    const method = (req.method ?? 'GET').toUpperCase();
+    headers[':method'] = method;
     headers[':authority'] = req.host ?? headers['host'] ?? '';
     headers[':path'] = target;
     // Istio: CORS preflight requests skip JWT authentication (browsers send no credentials on them).
     const preflight =
-      headers[':method'] === 'OPTIONS' &&
+      method === 'OPTIONS' &&
       headers['origin'] !== undefined &&
       headers['access-control-request-method'] !== undefined;
-    const jwt = preflight
-      ? ({ status: 200, metadata: {}, headersToSet: {}, headersToRemove: [] } as const)
-      : await this.#jwt.authenticate({ headers, query: normalized.query });
+    const jwt =
+      preflight || !this.#jwtConfigured
+        ? NO_JWT
+        : await this.#jwt.authenticate({ headers, query: normalized.query });
     if (jwt.status === 401) {
       return {
         decision: 'DENY',
@@ -237,88 +265,137 @@ export class EnvoyPolicyEvaluator {
         reason: `invalid JWT: ${jwt.reason}`,
       };
     }
-    const remoteIp =
-      req.remoteIp ?? trustedClientAddress(headers['x-forwarded-for'], req.sourceIp, this.#xff);
-    const facts: RequestFacts = {
-      ...base,
-      ...(remoteIp === undefined ? {} : { remoteIp }),
-      headers,
-      path: normalized.path,
-      metadata: { istio_authn: jwt.metadata },
-    };
-    return authorize(this.#http, facts, {
-      headersToSet: jwt.headersToSet,
-      headersToRemove: jwt.headersToRemove,
-    });
+    return authorize(
+      this.#http,
+      {
+        principal: req.principal,
+        sourceIp: req.sourceIp,
+        remoteIp:
+          req.remoteIp ?? trustedClientAddress(headers['x-forwarded-for'], req.sourceIp, this.#xff),
+        destinationIp: req.destinationIp,
+        destinationPort: req.destinationPort,
+        sni: req.sni,
+        headers,
+        path: normalized.path,
+        metadata: jwt === NO_JWT ? NO_JWT_METADATA : { istio_authn: jwt.metadata },
+      },
+      jwt,
+    );
   }
 }
 
-function authorize(
-  f: CompiledFilters,
-  facts: RequestFacts,
-  extra: Pick<Decision, 'headersToSet' | 'headersToRemove'>,
-): Decision {
-  let dryRun: Decision['dryRun'];
-  const shadow = (c: CompiledRbac | undefined, action: string): void => {
-    const m = c?.shadowMatch(facts);
-    if (m !== undefined && dryRun === undefined) dryRun = { ...named(m), action };
-  };
-  shadow(f.custom, 'CUSTOM');
-  shadow(f.deny, 'DENY');
-  const withDry = (d: Decision): Decision => ({
-    ...d,
-    ...(dryRun === undefined ? {} : { dryRun }),
-    ...extra,
-  });
+/** jwt_authn's outcome when it does not run (no RequestAuthentication, or a CORS preflight). */
+const NO_JWT = Object.freeze({
+  status: 200,
+  metadata: Object.freeze({}),
+  headersToSet: Object.freeze({}),
+  headersToRemove: Object.freeze([]),
+} as const);
+const NO_JWT_METADATA = Object.freeze({ istio_authn: NO_JWT.metadata });
 
+/** What the HTTP decision carries from jwt_authn (the headers it sets and removes). */
+type JwtOutput = Pick<Required<Decision>, 'headersToSet' | 'headersToRemove'>;
+
+/**
+ * RBAC on one request: CUSTOM → DENY → ALLOW, with the first dry-run (shadow) match noted.
+ * The decision for a matched policy is built once per policy and reused; only a request with
+ * a dry-run match or JWT outputs gets an object of its own. A request with neither (the
+ * usual one) allocates nothing here.
+ */
+function authorize(f: CompiledFilters, facts: RequestFacts, jwt: JwtOutput | undefined): Decision {
+  const dryRun = shadowOf(f.custom, 'CUSTOM', facts) ?? shadowOf(f.deny, 'DENY', facts);
   const custom = f.custom?.match(facts);
-  if (custom !== undefined) {
-    const n = named(custom);
-    return withDry({
-      decision: 'DENY',
-      status: 403,
-      ...n,
-      reason: `denied by CUSTOM policy ${n.policy} rule ${n.rule} (no external authorizer configured for its provider: fail closed)`,
-    });
-  }
+  if (custom !== undefined) return finish(decisionFor(f, 'custom', custom), dryRun, jwt);
   const deny = f.deny?.match(facts);
-  if (deny !== undefined) {
-    const n = named(deny);
-    return withDry({
-      decision: 'DENY',
-      status: 403,
-      ...n,
-      reason: `denied by DENY policy ${n.policy} rule ${n.rule}`,
-    });
-  }
-  shadow(f.allow, 'ALLOW');
-  if (f.allow === undefined || !f.allow.enforced) {
-    return withDry({
-      decision: 'ALLOW',
-      status: 200,
-      policy: null,
-      rule: null,
-      reason: 'allowed: no ALLOW policy applies to this workload',
-    });
-  }
+  if (deny !== undefined) return finish(decisionFor(f, 'deny', deny), dryRun, jwt);
+  const dry = dryRun ?? shadowOf(f.allow, 'ALLOW', facts);
+  if (f.allow === undefined || !f.allow.enforced) return finish(NO_ALLOW_POLICY, dry, jwt);
   const allow = f.allow.match(facts);
-  if (allow !== undefined) {
-    const n = named(allow);
-    return withDry({
-      decision: 'ALLOW',
-      status: 200,
-      ...n,
-      reason: `allowed by ALLOW policy ${n.policy} rule ${n.rule}`,
-    });
-  }
-  return withDry({
-    decision: 'DENY',
-    status: 403,
-    policy: null,
-    rule: null,
-    reason: 'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)',
-  });
+  if (allow !== undefined) return finish(decisionFor(f, 'allow', allow), dry, jwt);
+  return finish(NOTHING_ALLOWED, dry, jwt);
 }
+
+const NO_ALLOW_POLICY: Decision = Object.freeze({
+  decision: 'ALLOW',
+  status: 200,
+  policy: null,
+  rule: null,
+  reason: 'allowed: no ALLOW policy applies to this workload',
+});
+const NOTHING_ALLOWED: Decision = Object.freeze({
+  decision: 'DENY',
+  status: 403,
+  policy: null,
+  rule: null,
+  reason: 'denied: ALLOW policies apply to this workload and none matched (RBAC: access denied)',
+});
+
+function shadowOf(
+  c: CompiledRbac | undefined,
+  action: string,
+  facts: RequestFacts,
+): Decision['dryRun'] {
+  const m = c?.shadowMatch(facts);
+  return m === undefined ? undefined : { ...named(m), action };
+}
+
+/** The decision when the `role` filter's policy `name` matched (cached per filter and role). */
+function decisionFor(
+  f: CompiledFilters,
+  role: 'custom' | 'deny' | 'allow',
+  name: string,
+): Decision {
+  const key = `${role}\u0000${name}`;
+  const known = f.decisions.get(key);
+  if (known !== undefined) return known;
+  const n = named(name);
+  const d: Decision = Object.freeze(
+    role === 'custom'
+      ? {
+          decision: 'DENY',
+          status: 403,
+          ...n,
+          reason: `denied by CUSTOM policy ${n.policy} rule ${String(n.rule)} (no external authorizer configured for its provider: fail closed)`,
+        }
+      : role === 'deny'
+        ? {
+            decision: 'DENY',
+            status: 403,
+            ...n,
+            reason: `denied by DENY policy ${n.policy} rule ${String(n.rule)}`,
+          }
+        : {
+            decision: 'ALLOW',
+            status: 200,
+            ...n,
+            reason: `allowed by ALLOW policy ${n.policy} rule ${String(n.rule)}`,
+          },
+  );
+  f.decisions.set(key, d);
+  return d;
+}
+
+/** `d` with the dry-run match and jwt_authn's header changes, in Decision's field order. */
+function finish(d: Decision, dryRun: Decision['dryRun'], jwt: JwtOutput | undefined): Decision {
+  if (dryRun === undefined && jwt === undefined) return d;
+  if (dryRun === undefined && jwt === NO_JWT) {
+    const cached = WITH_NO_JWT.get(d);
+    if (cached !== undefined) return cached;
+  }
+  const out: {
+    -readonly [K in keyof Decision]: Decision[K];
+  } = { decision: d.decision, status: d.status, policy: d.policy, rule: d.rule, reason: d.reason };
+  if (dryRun !== undefined) out.dryRun = dryRun;
+  if (jwt !== undefined) {
+    out.headersToSet = jwt.headersToSet;
+    out.headersToRemove = jwt.headersToRemove;
+  }
+  if (dryRun === undefined && jwt === NO_JWT) WITH_NO_JWT.set(d, Object.freeze(out));
+  return out;
+}
+
+/** The HTTP form of each cached decision when jwt_authn did not run (no own outputs). */
+const WITH_NO_JWT = new WeakMap<Decision, Decision>();
 
 /** The authorizer for one workload: translate and compile once, decide per request. */
 export class WorkloadAuthorizer {

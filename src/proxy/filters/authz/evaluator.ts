@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import {
   EXT_AUTHZ_MATCH_PREFIX,
   EXT_AUTHZ_STAT_PREFIX,
+  headerRecord,
   type AuthenticatedRequest,
   type AuthorizationFilters,
   type Decision,
@@ -134,9 +135,11 @@ export function classifyRbacFilters(
 
 /** Request headers as the policy evaluator takes them: one string each, repeated values joined. */
 export function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers))
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
+  const out = headerRecord();
+  for (const k in headers) {
+    const v = headers[k];
+    if (v !== undefined) out[k] = typeof v === 'string' ? v : v.join(',');
+  }
   return out;
 }
 

@@ -26,14 +26,15 @@ export function httpAuthzRequest(
   },
   peer: ConnectionFacts,
 ): InboundRequest {
+  // One shape for every request (absent addresses are undefined, as the policy reads them).
   return {
     principal: peer.principal,
-    ...(peer.sourceIp === undefined ? {} : { sourceIp: peer.sourceIp }),
-    ...(peer.destinationIp === undefined ? {} : { destinationIp: peer.destinationIp }),
+    sourceIp: peer.sourceIp,
+    destinationIp: peer.destinationIp,
     destinationPort: peer.destinationPort,
     protocol: 'http',
     method: req.method ?? 'GET',
-    ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
+    host: req.headers.host,
     path: req.url ?? '/',
     headers: flatHeaders(req.headers),
   };
