@@ -21,17 +21,32 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 
 const isPseudo = (name: string): boolean => name.charCodeAt(0) === 58;
 
-/** A request's headers as the next hop gets them (before the hop adds its own). */
-export function forwardedRequestHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const connectionNamed = new Set(
-    (headers.connection ?? '')
-      .split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter((h) => h !== ''),
-  );
+/** The lower-cased field names a `Connection` header lists. */
+function connectionOptions(value: string): Set<string> {
+  const names = new Set<string>();
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name !== '') names.add(name);
+  }
+  return names;
+}
+
+/**
+ * A request's headers as the next hop gets them (before the hop adds its own), without the
+ * fields `drop` names (ones the hop replaces or keeps to itself). One pass, no per-request
+ * set unless the request has a `Connection` header.
+ */
+export function forwardedRequestHeaders(
+  headers: IncomingHttpHeaders,
+  drop?: ReadonlySet<string>,
+): OutgoingHttpHeaders {
+  const connection = headers.connection;
+  const connectionNamed = connection === undefined ? undefined : connectionOptions(connection);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || isPseudo(name) || connectionNamed.has(name)) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || isPseudo(name)) continue;
+    if (connectionNamed?.has(name) === true || drop?.has(name) === true) continue;
     if (!HOP_BY_HOP.has(name) || (name === 'te' && value === 'trailers')) out[name] = value;
   }
   return out;

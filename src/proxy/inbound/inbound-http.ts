@@ -42,6 +42,18 @@ import {
 import type { InboundContext } from './inbound-context.js';
 import type { AppRelay } from './app-relay.js';
 
+/**
+ * Request fields the inbound proxy never passes to the app: a client's XFCC (set from the
+ * verified peer only), `expect` (answered by this server already), and the peer-metadata
+ * exchange (for the sidecars: the app never sees a possibly forged claim).
+ */
+const NOT_FOR_THE_APP: ReadonlySet<string> = new Set([
+  'x-forwarded-client-cert',
+  'expect',
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+]);
+
 /** Headers for the app: hop-by-hop dropped, the policy's header changes, XFCC from the verified peer only. */
 function appHeaders(
   req: AnyRequest,
@@ -51,19 +63,16 @@ function appHeaders(
   },
   principal: string | null,
 ): http.OutgoingHttpHeaders {
-  const headers = forwardedRequestHeaders(req.headers);
-  for (const h of decision.headersToRemove ?? []) Reflect.deleteProperty(headers, h.toLowerCase());
-  for (const [k, v] of Object.entries(decision.headersToSet ?? {})) headers[k] = v;
+  const headers = forwardedRequestHeaders(req.headers, NOT_FOR_THE_APP);
+  const remove = decision.headersToRemove;
+  if (remove !== undefined)
+    for (const h of remove) Reflect.deleteProperty(headers, h.toLowerCase());
+  const set = decision.headersToSet;
+  if (set !== undefined) for (const k in set) if (!NOT_FOR_THE_APP.has(k)) headers[k] = set[k];
   headers['x-forwarded-proto'] = principal !== null ? 'https' : 'http';
   if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
   // Istio sets XFCC from the verified peer only; a client-supplied one is never trusted.
   if (principal !== null) headers['x-forwarded-client-cert'] = `URI=${principal}`;
-  else delete headers['x-forwarded-client-cert'];
-  // A client's `expect: 100-continue` was answered by this server already.
-  delete headers['expect'];
-  // Peer metadata is for the sidecars: the app never sees a (possibly forged) claim.
-  Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
-  Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
   return headers;
 }
 

@@ -125,6 +125,12 @@ export interface UpstreamHead {
   readonly span: SpanContext;
 }
 
+/** Request fields an app's own request never carries past its sidecar. */
+const APP_MAY_NOT_SEND: ReadonlySet<string> = new Set([
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+]);
+
 /** See the module comment; `traceSampling` is the share of new root traces sampled. */
 export function upstreamHead(
   headersIn: RequestHeaders,
@@ -134,10 +140,8 @@ export function upstreamHead(
   traceSampling: number,
 ): UpstreamHead {
   const action = match.entry.action;
-  const headers = forwardedRequestHeaders(headersIn);
   // Only this proxy speaks for its workload: an app's own peer headers never leave.
-  Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
-  Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
+  const headers = forwardedRequestHeaders(headersIn, APP_MAY_NOT_SEND);
   headers['host'] =
     (action.kind === 'cluster' ? action.hostRewrite : undefined) ?? target.authority;
   headers['x-request-id'] ??= randomUUID();
