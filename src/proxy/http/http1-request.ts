@@ -50,11 +50,9 @@ export class Http1Request extends Readable {
     this.httpVersionMinor = head.minor;
     this.httpVersion = head.minor === 1 ? '1.1' : '1.0';
     this.socket = socket;
-    if (head.framing.kind === 'none') {
-      this.complete = true;
-      this.push(null);
-      this.#attached = true;
-    }
+    // A request without a body is complete; its stream ends when somebody reads it (ending
+    // it here scheduled a tick per request, ~1 µs, for a stream most requests never read).
+    if (head.framing.kind === 'none') this.complete = true;
   }
 
   override _read(): void {
@@ -64,6 +62,10 @@ export class Http1Request extends Readable {
     }
     if (this.#attached) return;
     this.#attached = true;
+    if (this.exchange.head.framing.kind === 'none') {
+      this.push(null);
+      return;
+    }
     this.exchange.onBody({
       data: (chunk) => {
         if (this.push(chunk)) return true;
