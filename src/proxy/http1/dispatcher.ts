@@ -29,6 +29,10 @@ export interface Http1OriginOptions {
 
 const FORBIDDEN = /[\r\n\0]/;
 
+function badField(name: string): PalisadeError {
+  return new PalisadeError('PAL_ERR_HTTP1_BAD_RESPONSE', `invalid request header ${name}`);
+}
+
 /** A header record as a flat list; refuses a name or value that would split the head. */
 function headerList(headers: Readonly<Record<string, string | string[]>>): {
   list: HeaderList;
@@ -44,9 +48,16 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
     if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue;
     const value = headers[name];
     if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (FORBIDDEN.test(name) || FORBIDDEN.test(v))
-        throw new PalisadeError('PAL_ERR_HTTP1_BAD_RESPONSE', `invalid request header ${name}`);
+    if (FORBIDDEN.test(name)) throw badField(name);
+    if (Array.isArray(value))
+      for (const v of value) {
+        if (FORBIDDEN.test(v)) throw badField(name);
+        list.push(name, v);
+      }
+    else {
+      // A caller's record may hold a number (node's OutgoingHttpHeaders allow one).
+      const v = typeof value === 'string' ? value : String(value);
+      if (FORBIDDEN.test(v)) throw badField(name);
       list.push(name, v);
     }
     if (lower === 'host') hasHost = true;

@@ -106,9 +106,10 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
         durationMs: performance.now() - started,
         mtls,
         protocol: protocolOf(req),
-        ...(isGrpc(req.headers) ? { grpc: { status: sentGrpcStatus(req) } } : {}),
-        ...(hop.span === undefined ? {} : { span: hop.span }),
-        ...(hop.peer === undefined ? {} : { peer: hop.peer }),
+        // One shape for every record (absent parts undefined), as the inbound one.
+        grpc: isGrpc(req.headers) ? { status: sentGrpcStatus(req) } : undefined,
+        span: hop.span,
+        peer: hop.peer,
       });
     };
   const noSpan = (): { span?: SpanContext; peer?: PeerInfo } => ({});

@@ -29,11 +29,11 @@ export interface OutboundRecord {
   /** `HTTP/1.1` or `HTTP/2` (downstream). */
   readonly protocol: string;
   /** Set for gRPC requests: the status the client got, when one was sent. */
-  readonly grpc?: { readonly status: number | undefined };
+  readonly grpc?: { readonly status: number | undefined } | undefined;
   /** The span this hop started (propagated upstream), for span export. */
-  readonly span?: SpanContext;
+  readonly span?: SpanContext | undefined;
   /** The server's peer metadata, when secure naming vouches for its claim. */
-  readonly peer?: PeerInfo;
+  readonly peer?: PeerInfo | undefined;
 }
 
 /** A TCP connection relayed by a tcp_proxy (opened, or closed with its bytes). */
