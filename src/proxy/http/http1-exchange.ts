@@ -88,8 +88,8 @@ export class Http1Sink implements ResponseSink {
   /** As node's ServerResponse: false sends `connection: close` and ends the connection after. */
   shouldKeepAlive = true;
   readonly #ex: ServerExchange;
-  /** Lower-case name → [name as set, value]. */
-  readonly #fields = new Map<string, [string, FieldValue]>();
+  /** Lower-case name → [name as set, value]: fields set before `writeHead` (made on first use). */
+  #set: Map<string, [string, FieldValue]> | undefined;
   #trailers: HeaderList | undefined;
   #destroyed = false;
   #closed = false;
@@ -111,6 +111,10 @@ export class Http1Sink implements ResponseSink {
   }
   get destroyed(): boolean {
     return this.#destroyed || this.#ex.socket.destroyed;
+  }
+
+  get #fields(): Map<string, [string, FieldValue]> {
+    return (this.#set ??= new Map());
   }
 
   setHeader(name: string, value: string | number | readonly string[]): this {
@@ -136,6 +140,18 @@ export class Http1Sink implements ResponseSink {
   writeHead(status: number, second?: ResponseHeaders | string, third?: ResponseHeaders): this {
     const headers = typeof second === 'string' ? third : second;
     this.statusCode = status;
+    if (this.#set === undefined && headers !== undefined) {
+      // Nothing set before (the relays' case): the fields go from the record to the list.
+      const list: HeaderList = [];
+      let connection = false;
+      for (const name in headers) {
+        pushField(list, name, headers[name]);
+        if (name.length === 10 && name.toLowerCase() === 'connection') connection = true;
+      }
+      if (!this.shouldKeepAlive && !connection) list.push('connection', 'close');
+      this.#ex.writeHead(status, list);
+      return this;
+    }
     if (headers !== undefined)
       for (const [name, value] of Object.entries(headers))
         this.#fields.set(name.toLowerCase(), [name, value]);
@@ -186,7 +202,7 @@ export class Http1Sink implements ResponseSink {
           ? Buffer.from(body, typeof second === 'string' ? second : 'utf8')
           : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     if (!this.#ex.headersSent) {
-      if (!this.#fields.has('content-length') && !this.#fields.has('transfer-encoding'))
+      if (this.#set?.has('content-length') !== true && this.#set?.has('transfer-encoding') !== true)
         this.setHeader('content-length', bytes?.length ?? 0);
       this.writeHead(this.statusCode);
     }
