@@ -127,14 +127,20 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     const invalid = {
       rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' },
     };
-    const first = targetOf(req.url ?? '', req.headers.host, defaultPort);
+    const url = req.url ?? '';
+    const host = req.headers.host;
+    const first = targetOf(url, host, defaultPort);
     if (first === undefined) return invalid;
     const rejection = checkRequestHead(
       req,
       hcmFor(snapshot, listenerName, first.port, hcmOverride)?.requestHead ?? DEFAULT_HEAD_POLICY,
     );
     if (rejection !== undefined) return { rejection };
-    const target = targetOf(req.url ?? '', req.headers.host, defaultPort);
+    // The checks may have rewritten the target (normalised path): parse it again only then.
+    const target =
+      req.url === url && req.headers.host === host
+        ? first
+        : targetOf(req.url ?? '', req.headers.host, defaultPort);
     return target === undefined ? invalid : { target };
   };
 
