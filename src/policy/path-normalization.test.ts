@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { normalizePath, type PathNormalization } from './path-normalization.js';
+import { normalizePath, removeDotSegments, type PathNormalization } from './path-normalization.js';
 
 const table: [string, PathNormalization, string | null][] = [
   ['/a/b', 'BASE', '/a/b'],
@@ -119,8 +119,8 @@ test('property: normalisation is idempotent and never yields dot segments or bac
 
 /**
  * The general algorithm, written out here as the reference: percent-decode (unreserved
- * characters decoded, the rest upper-cased), `\` → `/`, RFC 3986 remove_dot_segments, then
- * merge slashes. normalizePath skips it for paths it cannot change; this checks the skip.
+ * characters decoded, the rest upper-cased), `\` → `/`, RFC 3986 remove_dot_segments (the
+ * module's own), then merge slashes. normalizePath skips it for paths it cannot change; this checks the skip.
  */
 function reference(rawPath: string, mode: Exclude<PathNormalization, 'NONE'>): string | null {
   let decoded = '';
@@ -138,19 +138,8 @@ function reference(rawPath: string, mode: Exclude<PathNormalization, 'NONE'>): s
     else decoded += `%${hex.toUpperCase()}`;
     i += 2;
   }
-  const out: string[] = [];
-  const segments = decoded.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const seg = segments[i] ?? '';
-    const last = i === segments.length - 1;
-    if (seg === '.') {
-      if (last) out.push('');
-    } else if (seg === '..') {
-      out.pop();
-      if (last) out.push('');
-    } else out.push(seg);
-  }
-  const path = `/${out.join('/')}`;
+  // remove_dot_segments is checked by the table above; the skip is what is checked here.
+  const path = removeDotSegments(decoded);
   return mode === 'BASE' ? path : path.replace(/\/{2,}/g, '/');
 }
 
