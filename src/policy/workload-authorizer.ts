@@ -137,8 +137,8 @@ interface CompiledFilters {
   readonly allow?: CompiledRbac;
   readonly audit?: CompiledRbac;
   readonly raw: AuthorizationFilters;
-  /** Decisions by the RBAC policy name that matched, built on first use (config-bound). */
-  readonly decisions: Map<string, Decision>;
+  /** Decisions by role and the RBAC policy name that matched, built on first use (config-bound). */
+  readonly decisions: Readonly<Record<'custom' | 'deny' | 'allow', Map<string, Decision>>>;
 }
 
 function compileFilters(raw: AuthorizationFilters): CompiledFilters {
@@ -148,7 +148,7 @@ function compileFilters(raw: AuthorizationFilters): CompiledFilters {
     ...(raw.allow === undefined ? {} : { allow: compileRbacFilter(raw.allow) }),
     ...(raw.audit === undefined ? {} : { audit: compileRbacFilter(raw.audit) }),
     raw,
-    decisions: new Map(),
+    decisions: { custom: new Map(), deny: new Map(), allow: new Map() },
   };
 }
 
@@ -345,8 +345,7 @@ function decisionFor(
   role: 'custom' | 'deny' | 'allow',
   name: string,
 ): Decision {
-  const key = `${role}\u0000${name}`;
-  const known = f.decisions.get(key);
+  const known = f.decisions[role].get(name);
   if (known !== undefined) return known;
   const n = named(name);
   const d: Decision = Object.freeze(
@@ -371,7 +370,7 @@ function decisionFor(
             reason: `allowed by ALLOW policy ${n.policy} rule ${String(n.rule)}`,
           },
   );
-  f.decisions.set(key, d);
+  f.decisions[role].set(name, d);
   return d;
 }
 
