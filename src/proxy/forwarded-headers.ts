@@ -5,6 +5,7 @@
  * is the exception Envoy makes — gRPC needs it end to end.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { connectionOptions } from './http1/head-parser.js';
 
 /** Hop-by-hop headers never forwarded, plus proxy-only ones. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -21,16 +22,6 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 
 const isPseudo = (name: string): boolean => name.charCodeAt(0) === 58;
 
-/** The lower-cased field names a `Connection` header lists. */
-function connectionOptions(value: string): Set<string> {
-  const names = new Set<string>();
-  for (const part of value.split(',')) {
-    const name = part.trim().toLowerCase();
-    if (name !== '') names.add(name);
-  }
-  return names;
-}
-
 /**
  * A request's headers as the next hop gets them (before the hop adds its own), without the
  * fields `drop` names (ones the hop replaces or keeps to itself). One pass, no per-request
@@ -41,7 +32,8 @@ export function forwardedRequestHeaders(
   drop?: ReadonlySet<string>,
 ): OutgoingHttpHeaders {
   const connection = headers.connection;
-  const connectionNamed = connection === undefined ? undefined : connectionOptions(connection);
+  const connectionNamed =
+    connection === undefined ? undefined : new Set(connectionOptions(connection));
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
     const value = headers[name];

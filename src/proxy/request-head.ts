@@ -33,7 +33,7 @@ const rec = (v: unknown): R =>
 
 /** How long a client may take to send a request head (from the connection's first byte on). */
 export const REQUEST_HEADERS_TIMEOUT_MS = 15_000;
-/** Largest request head accepted (Envoy's max_request_headers_kb is 60; Node's parser limit here). */
+/** Largest request head accepted (Envoy's max_request_headers_kb is 60; the HTTP/1.1 parser's limit here, node:http's default). */
 export const MAX_REQUEST_HEADER_BYTES = 16_384;
 /** What a listener's HttpConnectionManager says about request heads. */
 export interface RequestHeadPolicy {

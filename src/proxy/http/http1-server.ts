@@ -7,8 +7,8 @@
  * upgrades and CONNECT handed over with the socket and the bytes read after
  * the head, and `closeIdleConnections` / `closeAllConnections` for draining.
  *
- * The default; `PALISADE_HTTP1=node` selects node:http again while issue
- * 22's migration is under way (listeners/http-server.ts is the seam).
+ * The only HTTP/1.1 server of the listeners since issue 22 removed node:http's
+ * (listeners/http-server.ts is the seam).
  */
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -126,6 +126,18 @@ export function skipEmptyLines(buf: Buffer): number {
   return s;
 }
 
+/**
+ * The options a `Connection` field value lists (RFC 9110 §7.6.1), lower-cased, empty list
+ * elements skipped; appended to `into` (a head's fields may repeat the field).
+ */
+export function connectionOptions(value: string, into: string[] = []): string[] {
+  for (const part of value.split(',')) {
+    const option = part.trim().toLowerCase();
+    if (option !== '') into.push(option);
+  }
+  return into;
+}
+
 /** Whether the optional whitespace between a field value's end and its CR holds an HTAB. */
 function tabAfterValue(raw: Buffer, vEnd: number, cr: number): boolean {
   for (let k = vEnd; k < cr; k += 1) if (raw[k] === HTAB) return true;
@@ -202,11 +214,7 @@ export function parseFields(
         if (name.toLowerCase() === 'upgrade') upgrade = value.toLowerCase();
         break;
       case 10:
-        if (name.toLowerCase() === 'connection')
-          for (const t of value.split(',')) {
-            const token = t.trim().toLowerCase();
-            if (token !== '') connection.push(token);
-          }
+        if (name.toLowerCase() === 'connection') connectionOptions(value, connection);
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {

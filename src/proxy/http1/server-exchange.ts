@@ -6,6 +6,7 @@
  */
 import type * as net from 'node:net';
 import { CRLF, chunkHeader, lastChunk } from './chunked.js';
+import { connectionOptions } from './head-parser.js';
 import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
 import type { HeaderList, RequestHead, ResponseHead } from './types.js';
 
@@ -15,7 +16,7 @@ const CONNECTION_CLOSE: HeaderList = ['connection', 'close'];
 
 /** Whether a `connection` field value lists the `close` option (RFC 9110 §7.6.1). */
 function hasCloseToken(value: string): boolean {
-  return value.split(',').some((t) => t.trim().toLowerCase() === 'close');
+  return connectionOptions(value).includes('close');
 }
 
 /** What an exchange uses of its connection. */

@@ -114,6 +114,11 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     };
   const noSpan = (): { span?: SpanContext; peer?: PeerInfo } => ({});
 
+  /** The answer to a request-target that names no target this listener can route. */
+  const invalid = {
+    rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' },
+  } as const;
+
   /**
    * The request's target after the request-head checks of its HCM (request-head.ts): the
    * path is normalised in `req.url`, so routing, policy and the upstream all see it.
@@ -124,9 +129,6 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
     hcmOverride: HcmConfig | undefined,
     defaultPort = 80,
   ): { target: RequestTarget } | { rejection: HeadRejection } => {
-    const invalid = {
-      rejection: { status: 400, body: 'Bad Request', details: 'http.invalid_target' },
-    };
     const url = req.url ?? '';
     const host = req.headers.host;
     const first = targetOf(url, host, defaultPort);
