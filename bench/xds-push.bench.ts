@@ -33,12 +33,9 @@ import {
 import { readManifests } from '../src/api/index.js';
 import { initCaDirectory, loadCaDirectory } from '../src/identity/index.js';
 import { silentLogger } from '../src/logging/index.js';
-import {
-  adsServiceDefinition,
-  objectToStruct,
-  TYPE_URLS,
-  xdsChannelCredentials,
-} from '../src/xds/index.js';
+import { xdsChannelCredentials } from '../src/xds/grpc-channel.js';
+import { objectToStruct, TYPE_URLS } from '../src/xds/index.js';
+import { adsServiceDefinition } from '../src/xds/protos.js';
 
 const SERVICES = 50;
 const counts = process.argv

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseManifests } from '../api/index.js';
-import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from '../xds/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../xds/index.js';
+import { adsServiceDefinition } from '../xds/protos.js';
 import {
   loadSecurityPolicies,
   translateAuthorizationPolicies,

@@ -12,13 +12,7 @@ import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js
 import { createOtlpExporter, createPeerMetadataExchange } from '../telemetry/index.js';
 import { createInboundTelemetry } from './inbound/inbound-telemetry.js';
 import { createSvidSource, workloadSpiffeId, type SvidSource } from '../identity/workload.js';
-import {
-  nodeWorkloadName,
-  parseNodeId,
-  XDS_CHANNEL_OPTIONS,
-  xdsChannelCredentials,
-  type XdsTransport,
-} from '../xds/index.js';
+import { nodeWorkloadName, parseNodeId, type XdsTransport } from '../xds/index.js';
 import { silentLogger, type Logger } from '../logging/index.js';
 import {
   createAdsClient,
@@ -242,8 +236,7 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   }
   const ads = createAdsClient({
     address: options.xdsAddress,
-    credentials: xdsChannelCredentials(options.xdsTransport),
-    channelOptions: XDS_CHANNEL_OPTIONS,
+    transport: options.xdsTransport,
     node: options.node,
     ...(options.token === undefined ? {} : { token: options.token }),
     // Every listener (inbound, gateway) is built and bound before the update is ACKed; any
@@ -273,6 +266,13 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     },
     onNack(kind, reason) {
       logger.warn({ kind, reason }, 'xDS update rejected (NACK)');
+    },
+    onStreamEnd(status, established) {
+      // A stream that had been answered is worth a warning; failed reconnect attempts are not.
+      logger[established ? 'warn' : 'debug'](
+        { code: status.code, details: status.details },
+        'xDS stream ended; reconnecting',
+      );
     },
   });
   let outbound: OutboundProxy | undefined;

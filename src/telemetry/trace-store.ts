@@ -21,7 +21,8 @@
  */
 import * as http from 'node:http';
 import { isIPv4, type AddressInfo } from 'node:net';
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 import { PalisadeError } from '../errors/index.js';
 
 /** OTLP `SpanKind` numbers → names. */
@@ -227,54 +228,71 @@ export function createTraceStore(maxTraces = 1_000, maxSpans = 10_000): TraceSto
  * reads (field numbers from opentelemetry/proto/trace/v1/trace.proto and
  * common/v1/common.proto); unknown fields are skipped by protobuf rules.
  */
-const OTLP = protobuf.Root.fromJSON({
-  nested: {
-    otlp: {
-      nested: {
-        ExportTraceServiceRequest: {
-          fields: { resourceSpans: { rule: 'repeated', type: 'ResourceSpans', id: 1 } },
-        },
-        ResourceSpans: {
-          fields: {
-            resource: { type: 'Resource', id: 1 },
-            scopeSpans: { rule: 'repeated', type: 'ScopeSpans', id: 2 },
+let otlp: protobuf.Type | undefined;
+
+/**
+ * The message type, built on first use: the proxy imports this module's
+ * telemetry siblings, and protobufjs is loaded only where a receiver runs.
+ */
+function otlpType(): protobuf.Type {
+  otlp ??= otlpRoot();
+  return otlp;
+}
+
+function otlpRoot(): protobuf.Type {
+  const protobufJs = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+  return protobufJs.Root.fromJSON({
+    nested: {
+      otlp: {
+        nested: {
+          ExportTraceServiceRequest: {
+            fields: { resourceSpans: { rule: 'repeated', type: 'ResourceSpans', id: 1 } },
           },
-        },
-        Resource: { fields: { attributes: { rule: 'repeated', type: 'KeyValue', id: 1 } } },
-        ScopeSpans: { fields: { spans: { rule: 'repeated', type: 'Span', id: 2 } } },
-        Span: {
-          fields: {
-            traceId: { type: 'bytes', id: 1 },
-            spanId: { type: 'bytes', id: 2 },
-            parentSpanId: { type: 'bytes', id: 4 },
-            name: { type: 'string', id: 5 },
-            kind: { type: 'int32', id: 6 },
-            startTimeUnixNano: { type: 'fixed64', id: 7 },
-            endTimeUnixNano: { type: 'fixed64', id: 8 },
-            attributes: { rule: 'repeated', type: 'KeyValue', id: 9 },
-            status: { type: 'Status', id: 15 },
+          ResourceSpans: {
+            fields: {
+              resource: { type: 'Resource', id: 1 },
+              scopeSpans: { rule: 'repeated', type: 'ScopeSpans', id: 2 },
+            },
           },
-        },
-        Status: { fields: { message: { type: 'string', id: 2 }, code: { type: 'int32', id: 3 } } },
-        KeyValue: {
-          fields: { key: { type: 'string', id: 1 }, value: { type: 'AnyValue', id: 2 } },
-        },
-        AnyValue: {
-          fields: {
-            stringValue: { type: 'string', id: 1 },
-            boolValue: { type: 'bool', id: 2 },
-            intValue: { type: 'int64', id: 3 },
-            doubleValue: { type: 'double', id: 4 },
+          Resource: { fields: { attributes: { rule: 'repeated', type: 'KeyValue', id: 1 } } },
+          ScopeSpans: { fields: { spans: { rule: 'repeated', type: 'Span', id: 2 } } },
+          Span: {
+            fields: {
+              traceId: { type: 'bytes', id: 1 },
+              spanId: { type: 'bytes', id: 2 },
+              parentSpanId: { type: 'bytes', id: 4 },
+              name: { type: 'string', id: 5 },
+              kind: { type: 'int32', id: 6 },
+              startTimeUnixNano: { type: 'fixed64', id: 7 },
+              endTimeUnixNano: { type: 'fixed64', id: 8 },
+              attributes: { rule: 'repeated', type: 'KeyValue', id: 9 },
+              status: { type: 'Status', id: 15 },
+            },
+          },
+          Status: {
+            fields: { message: { type: 'string', id: 2 }, code: { type: 'int32', id: 3 } },
+          },
+          KeyValue: {
+            fields: { key: { type: 'string', id: 1 }, value: { type: 'AnyValue', id: 2 } },
+          },
+          AnyValue: {
+            fields: {
+              stringValue: { type: 'string', id: 1 },
+              boolValue: { type: 'bool', id: 2 },
+              intValue: { type: 'int64', id: 3 },
+              doubleValue: { type: 'double', id: 4 },
+            },
           },
         },
       },
     },
-  },
-}).lookupType('otlp.ExportTraceServiceRequest');
+  }).lookupType('otlp.ExportTraceServiceRequest');
+}
 
 /** Decodes an OTLP/HTTP protobuf body to the JSON-mapping object shape. */
 export function decodeOtlpProtobuf(body: Uint8Array): unknown {
-  return OTLP.toObject(OTLP.decode(body), { longs: String, bytes: String, defaults: false });
+  const type = otlpType();
+  return type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false });
 }
 
 /** Encodes a JSON-mapping ExportTraceServiceRequest as protobuf (ids as hex → bytes); for tests and benches. */
@@ -287,7 +305,8 @@ export function encodeOtlpProtobuf(request: unknown): Uint8Array {
       return Buffer.from(v, 'hex');
     return v;
   };
-  return OTLP.encode(OTLP.fromObject(fix(request) as R)).finish();
+  const type = otlpType();
+  return type.encode(type.fromObject(fix(request) as R)).finish();
 }
 
 /** A running receiver. */

@@ -1,18 +1,22 @@
-/** Public surface of the shared xDS library: protos, type URLs, service definitions. */
+/**
+ * Public surface of the shared xDS library the proxy imports: type URLs, the
+ * wire codec, readers of decoded messages. It loads neither protobufjs nor
+ * grpc-js: the control plane's protos and ADS service are in ./protos.js, the
+ * grpc-js channel settings in ./grpc-channel.js.
+ */
+export { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from './type-urls.js';
+export { decodeMessage, encodeMessage } from './wire/codec.js';
+export { enumNumber } from './wire/schema.js';
 export {
-  adsClientConstructor,
-  adsServiceDefinition,
-  enumNumber,
-  EXTENSION_TYPE_URLS,
-  PROTO_DIR,
-  TYPE_URLS,
-  xdsRoot,
-  type ResourceKind,
-} from './protos.js';
+  GRPC_STATUS,
+  openGrpcStream,
+  type GrpcStatus,
+  type GrpcStream,
+} from './wire/grpc-stream.js';
 export { objectToStruct, structToObject } from './struct.js';
 export { list, num, rec, str } from './decoded.js';
 export { formatNodeId, nodeWorkloadName, parseNodeId, type NodeId } from './node-id.js';
-export { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from './transport.js';
+export { XDS_SERVER_NAME, xdsTlsOptions, type XdsTransport } from './transport.js';
 export { asResource } from './envoy-cluster.js';
 export type {
   CircuitBreakerThresholds,

@@ -2,7 +2,7 @@
 // HttpConnectionManager Any round-trips through the ADS wire encoding.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from './index.js';
+import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from './protos.js';
 
 test('ADS encodes and decodes a Listener with nested Any configs', () => {
   const def = adsServiceDefinition();

@@ -1,7 +1,8 @@
 /**
  * Envoy xDS v3 protos, loaded once with protobufjs from proto/ (copied
- * from the pinned @grpc/grpc-js-xds by scripts/copy-protos.mjs). Shared by the
- * control plane (server) and the proxy (client). Messages are plain objects
+ * from the pinned @grpc/grpc-js-xds by scripts/copy-protos.mjs), for the
+ * control plane's ADS server and for tests. The proxy does not load them: it
+ * reads the compact table made from them (./wire, proto/xds-schema.json). Messages are plain objects
  * with proto field names (keepCase); `google.protobuf.Any` values are written
  * `{ '@type': typeUrl, ...fields }` and encode as long as their type is loaded.
  */
@@ -23,43 +24,7 @@ const descriptorJson = createRequire(import.meta.url)(
 /** The repository's proto/ directory. */
 export const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
 
-/** Type URLs of the resources Palisade serves and consumes. */
-export const TYPE_URLS = {
-  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-} as const;
-export type ResourceKind = keyof typeof TYPE_URLS;
-
-/** Filter and extension config type URLs used inside listeners and routes. */
-export const EXTENSION_TYPE_URLS = {
-  httpConnectionManager:
-    'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-  tcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-  networkRbac: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
-  httpRbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
-  jwtAuthn: 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
-  httpExtAuthz: 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
-  networkExtAuthz: 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
-  fault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
-  cors: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
-  corsPolicy: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
-  localRateLimit:
-    'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
-  router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
-  downstreamTls:
-    'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-  upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-  tlsInspector:
-    'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
-  httpInspector:
-    'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
-  originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
-  dnsFilter: 'type.googleapis.com/envoy.extensions.filters.udp.dns_filter.v3.DnsFilterConfig',
-  httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-} as const;
+export { EXTENSION_TYPE_URLS, TYPE_URLS, type ResourceKind } from './type-urls.js';
 
 const PROTO_FILES = [
   'envoy/service/discovery/v3/ads.proto',
@@ -163,19 +128,7 @@ function deserializer(type: protobuf.Type): (bytes: Buffer) => Record<string, un
   return (bytes) => type.toObject(type.decode(bytes), DECODE_OPTIONS);
 }
 
-/** A client constructor for ADS (used by the proxy and by tests). */
+/** A client constructor for ADS (tests, and clients that are not the proxy). */
 export function adsClientConstructor(): grpc.ServiceClientConstructor {
   return grpc.makeClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
-}
-
-/**
- * The number of a decoded enum value (`enums: String` gives names, e.g. `TooManyRequests`
- * for envoy.type.v3.StatusCode); numbers pass through. Undefined for an unknown name.
- */
-export function enumNumber(enumName: string, value: unknown): number | undefined {
-  if (typeof value === 'number') return value;
-  if (typeof value !== 'string') return undefined;
-  if (/^\d+$/.test(value)) return Number(value);
-  const type = xdsRoot().lookup(enumName);
-  return type instanceof protobuf.Enum ? type.values[value] : undefined;
 }

@@ -12,7 +12,8 @@ import * as grpc from '@grpc/grpc-js';
 import { callDebug, startControlPlane, type SyncStatusReply } from '../../src/control/index.js';
 import { initCaDirectory, loadCaDirectory } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/logging/index.js';
-import { adsClientConstructor, objectToStruct, TYPE_URLS } from '../../src/xds/index.js';
+import { objectToStruct, TYPE_URLS } from '../../src/xds/index.js';
+import { adsClientConstructor } from '../../src/xds/protos.js';
 import { tempDir, waitFor } from '../helpers/index.js';
 
 interface Response {

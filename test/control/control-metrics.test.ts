@@ -13,7 +13,8 @@ import { startControlPlane } from '../../src/control/index.js';
 import { parsePrometheusText } from '../../src/dashboard/prometheus-text.js';
 import { initCaDirectory, loadCaDirectory } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/logging/index.js';
-import { adsClientConstructor, objectToStruct, TYPE_URLS } from '../../src/xds/index.js';
+import { objectToStruct, TYPE_URLS } from '../../src/xds/index.js';
+import { adsClientConstructor } from '../../src/xds/protos.js';
 import { tempDir, waitFor } from '../helpers/index.js';
 
 const MESH = `apiVersion: v1

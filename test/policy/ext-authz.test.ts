@@ -88,7 +88,7 @@ async function startCheckServer(
   t: TestContext,
   onCheck: (request: Record<string, unknown>, callback: grpc.sendUnaryData<object>) => void,
 ): Promise<{ port: number; stop: () => void }> {
-  const { request, response } = extAuthzGrpcTypes();
+  const { request, response } = await extAuthzGrpcTypes();
   const server = new grpc.Server();
   server.addService(
     {

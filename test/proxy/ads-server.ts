@@ -6,7 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
+import { adsServiceDefinition } from '../../src/xds/protos.js';
 import { runProcess, spawnPalisade, waitFor } from '../helpers/index.js';
 
 export interface AdsRequest {

@@ -22,6 +22,11 @@ const FORBIDDEN = [
   'dns-packet',
   // Loaded when a jwt_authn config (a RequestAuthentication) is first compiled.
   'jose',
+  // The ADS stream is node:http2 plus the compact wire schema (src/xds/wire); grpc-js and
+  // the protos load only when an ext_authz gRPC provider is first called, protobufjs also
+  // where an OTLP receiver decodes spans (issue 22: they held ~20 MB of every proxy).
+  '@grpc/grpc-js',
+  'protobufjs',
 ];
 
 test('palisade proxy loads neither the other commands nor YAML, Ajv or ASN.1', async (t) => {

@@ -1,7 +1,8 @@
 // A raw ADS stream for attack tests: the requests a hostile client with a
 // (stolen) service-account token would send, and the responses it gets.
 import * as grpc from '@grpc/grpc-js';
-import { adsClientConstructor, objectToStruct } from '../../src/xds/index.js';
+import { objectToStruct } from '../../src/xds/index.js';
+import { adsClientConstructor } from '../../src/xds/protos.js';
 
 export interface RawResponse {
   readonly version_info: string;

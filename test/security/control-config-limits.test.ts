@@ -14,7 +14,8 @@ import { test } from 'node:test';
 import { startControlPlane } from '../../src/control/index.js';
 import { initCaDirectory, loadCaDirectory } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/logging/index.js';
-import { TYPE_URLS, xdsChannelCredentials } from '../../src/xds/index.js';
+import { xdsChannelCredentials } from '../../src/xds/grpc-channel.js';
+import { TYPE_URLS } from '../../src/xds/index.js';
 import { runPalisade, tempDir } from '../helpers/index.js';
 import { openRawAdsStream } from './ads-stream.js';
 

@@ -250,7 +250,7 @@ function grpcFrame(message: Uint8Array): Buffer {
 
 test('gRPC ext_authz answering hostile: errors fail open (failOpen true), denials still deny, the sidecar lives', async (t) => {
   const app = await startApp(t);
-  const { request, response } = extAuthzGrpcTypes();
+  const { request, response } = await extAuthzGrpcTypes();
   const encode = (v: object): Uint8Array => response.encode(response.fromObject(v)).finish();
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();

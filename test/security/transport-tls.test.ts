@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TYPE_URLS, xdsChannelCredentials } from '../../src/xds/index.js';
+import { xdsChannelCredentials } from '../../src/xds/grpc-channel.js';
+import { TYPE_URLS } from '../../src/xds/index.js';
 import { runPalisade, runProcess, waitFor, type RunResult } from '../helpers/index.js';
 import {
   meshDirs,

@@ -1,5 +1,6 @@
 // Everything the compiler produces must survive Envoy's protos (the ADS
-// codec) and be accepted by Palisade's own proxy: a wrapper written as a bare
+// codec), decode in the proxy's own codec exactly as protobufjs decodes it, and
+// be accepted by Palisade's own proxy: a wrapper written as a bare
 // value (`prefix_len: 32` for a UInt32Value) or a snake_case Struct field is
 // silently dropped or fails to encode, and a field the proxy does not
 // implement is NACKed. This compiles Bookinfo plus a config that uses every
@@ -10,7 +11,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseManifests, readManifests } from '../../api/index.js';
 import { validateResource } from '../../proxy/index.js';
-import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { decodeMessage, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { adsServiceDefinition } from '../../xds/protos.js';
 import { REPO_ROOT } from '../../../test/helpers/index.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
 import { buildRegistry, type InstanceView } from '../registry/service-registry.js';
@@ -229,9 +231,11 @@ test('every compiled resource encodes with the Envoy protos and is accepted by t
           nonce: '1',
           resources: [resource],
         });
-        const decoded = codec.responseDeserialize(bytes) as {
+        const decoded = decodeMessage('envoy.service.discovery.v3.DiscoveryResponse', bytes) as {
           resources: Record<string, unknown>[];
         };
+        // The proxy's codec (src/xds/wire) reads exactly what protobufjs reads.
+        assert.deepStrictEqual(decoded, codec.responseDeserialize(bytes), `${kind} ${name}`);
         const back = decoded.resources[0];
         assert.ok(back, `${kind} ${name} lost in encoding`);
         const problems = validateResource(kind, back);

@@ -18,7 +18,8 @@ import {
   compileRouteUpgrades,
   upgradeAllowedBy,
 } from '../../proxy/request-head.js';
-import { adsServiceDefinition, TYPE_URLS } from '../../xds/index.js';
+import { TYPE_URLS } from '../../xds/index.js';
+import { adsServiceDefinition } from '../../xds/protos.js';
 import { REPO_ROOT } from '../../../test/helpers/index.js';
 import { createSnapshot, validateManifests } from '../config/config-snapshot.js';
 import { buildRegistry } from '../registry/service-registry.js';

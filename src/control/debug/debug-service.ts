@@ -18,7 +18,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials, type XdsTransport } from '../../xds/index.js';
+import { XDS_CHANNEL_OPTIONS, xdsChannelCredentials } from '../../xds/grpc-channel.js';
+import { type XdsTransport } from '../../xds/index.js';
 
 const SERVICE = 'palisade.debug.v1.Debug';
 

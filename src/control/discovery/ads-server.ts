@@ -31,7 +31,8 @@ import * as grpc from '@grpc/grpc-js';
 import { SERVER_TLS_DEFAULTS } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
 import { createDebouncer } from '../debounce.js';
-import { adsServiceDefinition, TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { TYPE_URLS, type ResourceKind } from '../../xds/index.js';
+import { adsServiceDefinition } from '../../xds/protos.js';
 
 /** A DiscoveryRequest as decoded. */
 export interface DiscoveryRequest {

@@ -5,7 +5,8 @@
 // serving the previous config).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { adsServiceDefinition } from '../../xds/protos.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY } from '../h2-upstream.js';
 import type { XdsResource } from '../xds-client/xds-resource.js';
 import { compileTypedConfig, emptyTypedConfig, validateResource } from './index.js';

@@ -8,7 +8,7 @@
  * The HTTP → gRPC mapping is Envoy's `Grpc::Utility::httpToGrpcStatus`
  * (source/common/grpc/status.cc), with grpc-js's `status` constants.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GRPC_STATUS as GrpcStatus } from '../../xds/index.js';
 import type { ErrorCode } from '../../errors/index.js';
 
 /** The proxy's failure codes (src/errors/codes-proxy.ts). */

@@ -12,7 +12,7 @@
  * circuit-breaker `max_retries`; `per_try_timeout`; back-off base 25 ms, cap
  * 10× base, full jitter (router/retry_state_impl.cc).
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { GRPC_STATUS as GrpcStatus } from '../../xds/index.js';
 import { randomInt } from 'node:crypto';
 import { durationMs } from '../envoy-values.js';
 

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { adsServiceDefinition, EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
+import { adsServiceDefinition } from '../../xds/protos.js';
 import { createAdsClient } from './ads-client.js';
 
 interface Request {
@@ -21,6 +22,8 @@ interface TestServer {
   requests: Request[];
   tokens: string[];
   push(typeUrl: string, version: string, resources: object[]): void;
+  /** Writes bytes as they are, as a message of every open stream. */
+  pushRaw(bytes: Buffer): void;
   stop(): Promise<void>;
 }
 
@@ -30,7 +33,17 @@ async function startAds(port = 0): Promise<TestServer> {
   const tokens: string[] = [];
   const calls = new Set<grpc.ServerDuplexStream<Request, object>>();
   let nonce = 0;
-  server.addService(adsServiceDefinition(), {
+  const definition = adsServiceDefinition();
+  const method = definition['StreamAggregatedResources'];
+  assert.ok(method);
+  const serialize = method.responseSerialize;
+  const service = {
+    StreamAggregatedResources: {
+      ...method,
+      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
+    },
+  };
+  server.addService(service, {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<Request, object>) {
       calls.add(call);
       tokens.push(String(call.metadata.get('authorization')[0] ?? ''));
@@ -66,6 +79,9 @@ async function startAds(port = 0): Promise<TestServer> {
           resources,
         });
       }
+    },
+    pushRaw(bytes) {
+      for (const call of calls) call.write(bytes);
     },
     stop() {
       server.forceShutdown();
@@ -235,6 +251,45 @@ test('keeps the config when the server dies and resends versions on reconnect', 
     'reconnect with the accepted version',
   );
   assert.ok(client.snapshot.cluster.has('kept'));
+});
+
+test('bytes that are not a DiscoveryResponse end the stream (INTERNAL, named); the config is kept and the stream comes back', async (t) => {
+  const ads = await startAds();
+  t.after(() => ads.stop());
+  const ends: { code: number; details: string; established: boolean }[] = [];
+  const client = createAdsClient({
+    address: `127.0.0.1:${String(ads.port)}`,
+    node,
+    initialBackoffMs: 20,
+    maxBackoffMs: 100,
+    onStreamEnd: (status, established) => ends.push({ ...status, established }),
+  });
+  t.after(() => {
+    client.close();
+  });
+  await until(() => ads.requests.length > 0, 'first request');
+  ads.push(TYPE_URLS.cluster, 'v1', [edsCluster('kept')]);
+  await until(() => client.versions.cluster === 'v1', 'v1 accepted');
+  // version_info (field 1, a string) sent as a varint, then a truncated resource.
+  ads.pushRaw(Buffer.from([0x08, 0x01, 0x12, 0x40, 0x0a]));
+  await until(() => ends.length > 0, 'stream end');
+  const [first] = ends;
+  assert.ok(first);
+  assert.equal(first.code, 13);
+  assert.match(
+    first.details,
+    /undecodable DiscoveryResponse: .*DiscoveryResponse\.version_info: wire type 0, expected 2/,
+  );
+  assert.equal(first.established, true);
+  assert.ok(client.snapshot.cluster.has('kept'));
+  assert.equal(client.versions.cluster, 'v1');
+  await until(() => ads.tokens.length === 2, 'a new stream');
+  await until(
+    () =>
+      ads.requests.filter((r) => r.type_url === TYPE_URLS.cluster && r.version_info === 'v1')
+        .length >= 2,
+    'the accepted version resent',
+  );
 });
 
 test('NACKs route features and listeners this build does not implement (fail closed)', async (t) => {

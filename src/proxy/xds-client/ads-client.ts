@@ -11,12 +11,19 @@
  * exponential backoff, resending the accepted versions.
  */
 import { randomInt } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import {
-  adsClientConstructor,
+  decodeMessage,
+  encodeMessage,
+  GRPC_STATUS,
   objectToStruct,
+  openGrpcStream,
   TYPE_URLS,
+  XDS_SERVER_NAME,
+  xdsTlsOptions,
+  type GrpcStatus,
+  type GrpcStream,
   type ResourceKind,
+  type XdsTransport,
 } from '../../xds/index.js';
 import {
   compileTypedConfig,
@@ -43,9 +50,8 @@ export interface AdsClientOptions {
   node: XdsNode;
   /** Returns the service-account token sent as `authorization: Bearer …` (read per stream). */
   token?: () => string;
-  credentials?: grpc.ChannelCredentials;
-  /** gRPC channel options (e.g. the TLS server name). */
-  channelOptions?: grpc.ChannelOptions;
+  /** TLS to the control plane (verified by its SPIFFE ID), or plaintext (the default). */
+  transport?: XdsTransport;
   /** Called after each accepted update with the whole new snapshot. */
   onUpdate?: (snapshot: XdsSnapshot, kind: ResourceKind) => void;
   /** Extra check a consumer applies before an update is accepted (e.g. listeners can bind); returns problems. */
@@ -59,6 +65,11 @@ export interface AdsClientOptions {
     snapshot: XdsSnapshot,
     kind: ResourceKind,
   ) => Promise<{ commit(): void; abort(): void } | undefined>;
+  /**
+   * Called when a stream to the control plane ends (it reconnects unless closed);
+   * `established` when the server had answered on it.
+   */
+  onStreamEnd?: (status: GrpcStatus, established: boolean) => void;
   /** Called on every NACK, with the reason sent to the control plane. */
   onNack?: (kind: ResourceKind, reason: string) => void;
   /** First reconnect delay (ms), doubled per failure up to `maxBackoffMs`. */
@@ -86,8 +97,9 @@ interface DiscoveryResponse {
 
 const KINDS: readonly ResourceKind[] = ['cluster', 'endpoint', 'listener', 'route', 'secret'];
 const KIND_BY_URL = new Map<string, ResourceKind>(KINDS.map((kind) => [TYPE_URLS[kind], kind]));
-/** gRPC status INVALID_ARGUMENT, used in `error_detail` of a NACK. */
-const INVALID_ARGUMENT = 3;
+const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const REQUEST_TYPE = 'envoy.service.discovery.v3.DiscoveryRequest';
+const RESPONSE_TYPE = 'envoy.service.discovery.v3.DiscoveryResponse';
 
 function emptySnapshot(): XdsSnapshot {
   return {
@@ -153,12 +165,7 @@ function dependentNames(snapshot: XdsSnapshot): Record<'endpoint' | 'route' | 's
 
 /** Starts an ADS client; it connects at once and keeps reconnecting until closed. */
 export function createAdsClient(options: AdsClientOptions): AdsClient {
-  const Client = adsClientConstructor();
-  const client = new Client(
-    options.address,
-    options.credentials ?? grpc.credentials.createInsecure(),
-    options.channelOptions ?? {},
-  );
+  const tls = xdsTlsOptions(options.transport ?? 'plaintext');
   const initialBackoff = options.initialBackoffMs ?? 100;
   const maxBackoff = options.maxBackoffMs ?? 5_000;
   let snapshot = emptySnapshot();
@@ -180,7 +187,7 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
   let connected = false;
   let backoff = initialBackoff;
   let timer: NodeJS.Timeout | undefined;
-  let call: grpc.ClientDuplexStream<object, DiscoveryResponse> | undefined;
+  let call: GrpcStream | undefined;
   /** Responses are handled one at a time, in arrival order (a prepare may take a while). */
   let handling: Promise<void> = Promise.resolve();
 
@@ -188,24 +195,26 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
     kind: ResourceKind,
     nonce: string,
     errorDetail?: string,
-    on: grpc.ClientDuplexStream<object, DiscoveryResponse> | undefined = call,
+    on: GrpcStream | undefined = call,
   ): void => {
     // A response handled after its stream ended is answered on none: the next stream resends.
     if (on === undefined || on !== call) return;
-    on.write({
-      version_info: versions[kind],
-      node: {
-        id: options.node.id,
-        cluster: options.node.cluster,
-        metadata: objectToStruct(options.node.metadata),
-      },
-      resource_names: subscribed[kind],
-      type_url: TYPE_URLS[kind],
-      response_nonce: nonce,
-      ...(errorDetail === undefined
-        ? {}
-        : { error_detail: { code: INVALID_ARGUMENT, message: errorDetail } }),
-    });
+    on.write(
+      encodeMessage(REQUEST_TYPE, {
+        version_info: versions[kind],
+        node: {
+          id: options.node.id,
+          cluster: options.node.cluster,
+          metadata: objectToStruct(options.node.metadata),
+        },
+        resource_names: subscribed[kind],
+        type_url: TYPE_URLS[kind],
+        response_nonce: nonce,
+        ...(errorDetail === undefined
+          ? {}
+          : { error_detail: { code: GRPC_STATUS.INVALID_ARGUMENT, message: errorDetail } }),
+      }),
+    );
   };
 
   /** Subscribes to the names the snapshot depends on, when they changed. */
@@ -219,10 +228,7 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
     }
   };
 
-  const handle = async (
-    response: DiscoveryResponse,
-    stream: grpc.ClientDuplexStream<object, DiscoveryResponse>,
-  ): Promise<void> => {
+  const handle = async (response: DiscoveryResponse, stream: GrpcStream): Promise<void> => {
     const kind = KIND_BY_URL.get(response.type_url ?? '');
     const nonce = response.nonce ?? '';
     if (kind === undefined) return;
@@ -278,54 +284,62 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
 
   const connect = (): void => {
     if (closed) return;
-    const metadata = new grpc.Metadata();
     const token = options.token?.();
-    if (token !== undefined && token !== '') metadata.set('authorization', `Bearer ${token}`);
-    const stream = client.makeBidiStreamRequest(
-      '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-      (value: object) => adsSerialize(value),
-      (bytes: Buffer) => adsDeserialize(bytes),
-      metadata,
-    );
+    const stream = openGrpcStream({
+      address: options.address,
+      path: ADS_PATH,
+      authority: XDS_SERVER_NAME,
+      ...(tls === undefined ? {} : { tls }),
+      metadata: token !== undefined && token !== '' ? { authorization: `Bearer ${token}` } : {},
+    });
     call = stream;
-    let ended = false;
-    stream.on('data', (response: DiscoveryResponse) => {
+    stream.on('message', (bytes: Buffer) => {
       connected = true;
       backoff = initialBackoff;
+      let response: DiscoveryResponse;
+      try {
+        response = decodeMessage(RESPONSE_TYPE, bytes);
+      } catch (error) {
+        // Bytes that are not a DiscoveryResponse have no nonce or type to NACK: the
+        // stream ends (INTERNAL, as grpc-js ends a call it cannot deserialize) and
+        // reconnects, keeping the last good config.
+        stream.cancel({
+          code: GRPC_STATUS.INTERNAL,
+          details: `undecodable DiscoveryResponse: ${errorMessage(error)}`,
+        });
+        return;
+      }
       handling = handling
         .then(() => handle(response, stream))
         .catch((error: unknown) => {
           // Never a stuck queue or an unhandled rejection: an unexpected failure is a NACK.
           const kind = KIND_BY_URL.get(response.type_url ?? '');
           if (kind === undefined) return;
-          const reason = `internal error: ${error instanceof Error ? error.message : String(error)}`;
+          const reason = `internal error: ${errorMessage(error)}`;
           options.onNack?.(kind, reason);
           send(kind, response.nonce ?? '', reason, stream);
         });
     });
-    stream.on('metadata', () => {
+    let established = false;
+    stream.on('headers', () => {
+      established = true;
       connected = true;
     });
-    const retry = (): void => {
-      if (ended) return;
-      ended = true;
+    stream.once('end', (status: GrpcStatus) => {
       connected = false;
+      if (!closed) options.onStreamEnd?.(status, established);
       if (call === stream) call = undefined;
       if (closed) return;
       const delay = backoff / 2 + randomInt(Math.max(1, Math.floor(backoff / 2)));
       backoff = Math.min(backoff * 2, maxBackoff);
       timer = setTimeout(connect, delay);
-    };
-    stream.on('error', retry);
-    stream.on('end', retry);
-    stream.on('close', retry);
+    });
     // Make-before-break order (CDS, EDS, LDS, RDS, SDS), resending accepted versions.
     for (const kind of KINDS) {
       if (kind === 'cluster' || kind === 'listener' || subscribed[kind].length > 0) send(kind, '');
     }
   };
 
-  const { serialize: adsSerialize, deserialize: adsDeserialize } = codec();
   connect();
 
   return {
@@ -342,7 +356,6 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
       call?.cancel();
-      client.close();
     },
   };
 }
@@ -361,15 +374,6 @@ function mergeNamed(
   return merged;
 }
 
-function codec(): {
-  serialize: (value: object) => Buffer;
-  deserialize: (bytes: Buffer) => DiscoveryResponse;
-} {
-  const Client = adsClientConstructor();
-  const method = Client.service['StreamAggregatedResources'];
-  if (method === undefined) throw new Error('ADS StreamAggregatedResources missing');
-  return {
-    serialize: (value) => method.requestSerialize(value),
-    deserialize: (bytes) => method.responseDeserialize(bytes) as DiscoveryResponse,
-  };
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -5,11 +5,11 @@
  * `ok_response.headers` are set on the request (`headers_to_remove` removed); any other code
  * denies with `denied_response` (status, default 403; headers; body); a failed call
  * (unavailable, deadline exceeded) is an error: `status_on_error` unless `failure_mode_allow`.
- * The auth protos load on first use, so a proxy without a gRPC provider never parses them.
+ * grpc-js and the auth protos load on first use, so a proxy without a gRPC provider never
+ * loads either (issue 22: idle RSS).
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import { xdsRoot } from '../../../xds/index.js';
 import type { ExtAuthzResult } from './ext-authz-http.js';
 
 export interface ExtAuthzGrpcConfig {
@@ -52,30 +52,48 @@ export function parseExtAuthzGrpc(config: Record<string, unknown>): ExtAuthzGrpc
   };
 }
 
-let types: { request: protobuf.Type; response: protobuf.Type } | undefined;
+interface Loaded {
+  readonly grpc: typeof grpc;
+  readonly request: protobuf.Type;
+  readonly response: protobuf.Type;
+}
 
-/** The CheckRequest and CheckResponse types (loaded on first use). */
-export function extAuthzGrpcTypes(): { request: protobuf.Type; response: protobuf.Type } {
-  if (types === undefined) {
+let loading: Promise<Loaded> | undefined;
+
+/** grpc-js and the CheckRequest and CheckResponse types (loaded on first use). */
+function load(): Promise<Loaded> {
+  loading ??= (async () => {
+    const grpcJs = await import('@grpc/grpc-js');
+    const { xdsRoot } = await import('../../../xds/protos.js');
     const root = xdsRoot();
     root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
     root.resolveAll();
-    types = {
+    return {
+      grpc: grpcJs,
       request: root.lookupType('envoy.service.auth.v3.CheckRequest'),
       response: root.lookupType('envoy.service.auth.v3.CheckResponse'),
     };
-  }
-  return types;
+  })();
+  return loading;
+}
+
+/** The CheckRequest and CheckResponse types (loaded on first use). */
+export async function extAuthzGrpcTypes(): Promise<{
+  request: protobuf.Type;
+  response: protobuf.Type;
+}> {
+  const { request, response } = await load();
+  return { request, response };
 }
 
 const clients = new Map<string, grpc.Client>();
 
-function clientFor(config: ExtAuthzGrpcConfig): grpc.Client {
+function clientFor(grpcJs: typeof grpc, config: ExtAuthzGrpcConfig): grpc.Client {
   const target = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${String(config.port)}`;
   const key = `${target}|${config.authority}`;
   let client = clients.get(key);
   if (client === undefined) {
-    client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+    client = new grpcJs.Client(target, grpcJs.credentials.createInsecure(), {
       'grpc.default_authority': config.authority,
     });
     clients.set(key, client);
@@ -166,10 +184,10 @@ export function checkGrpc(config: ExtAuthzGrpcConfig, facts: CheckFacts): Promis
   });
 }
 
-function callCheck(config: ExtAuthzGrpcConfig, message: object): Promise<ExtAuthzResult> {
-  const { request, response } = extAuthzGrpcTypes();
+async function callCheck(config: ExtAuthzGrpcConfig, message: object): Promise<ExtAuthzResult> {
+  const { grpc: grpcJs, request, response } = await load();
   return new Promise<ExtAuthzResult>((resolve) => {
-    clientFor(config).makeUnaryRequest(
+    clientFor(grpcJs, config).makeUnaryRequest(
       '/envoy.service.auth.v3.Authorization/Check',
       (value: object) => Buffer.from(request.encode(request.fromObject(value)).finish()),
       (bytes: Buffer) =>
