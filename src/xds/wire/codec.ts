@@ -61,9 +61,29 @@ class Reader {
 
   /** A varint that must fit 32 bits unsigned (tags and lengths). */
   small(): number {
-    const value = this.varint();
-    if (value > 0xffffffffn) throw new Error('length or tag out of range');
-    return Number(value);
+    const { buf, end } = this;
+    let result = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= end) throw new Error('truncated varint');
+      const byte = buf[this.pos++] ?? 0;
+      if (i === 4 && byte > 0x0f) throw new Error('length or tag out of range');
+      result += (byte & 0x7f) * 2 ** (7 * i);
+      if ((byte & 0x80) === 0) return result;
+    }
+    throw new Error('length or tag out of range');
+  }
+
+  /** A varint's low 32 bits, unsigned (int32, uint32, bool, enum: longer encodings are truncated). */
+  low32(): number {
+    const { buf, end } = this;
+    let result = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) throw new Error('truncated varint');
+      const byte = buf[this.pos++] ?? 0;
+      if (i < 5) result = (result | ((byte & 0x7f) << (7 * i))) >>> 0;
+      if ((byte & 0x80) === 0) return result;
+    }
+    throw new Error('varint longer than 10 bytes');
   }
 
   take(length: number): number {
@@ -74,23 +94,19 @@ class Reader {
   }
 }
 
-function low32(value: bigint): number {
-  return Number(BigInt.asUintN(32, value));
-}
-
 function scalar(field: FieldInfo, reader: Reader): unknown {
   const { buf } = reader;
   switch (field.type) {
     case 'int32':
-      return low32(reader.varint()) | 0;
+      return reader.low32() | 0;
     case 'uint32':
-      return low32(reader.varint());
+      return reader.low32();
     case 'sint32': {
-      const n = low32(reader.varint());
+      const n = reader.low32();
       return ((n >>> 1) ^ -(n & 1)) | 0;
     }
     case 'bool':
-      return low32(reader.varint()) !== 0;
+      return reader.low32() !== 0;
     case 'int64':
       return BigInt.asIntN(64, reader.varint()).toString();
     case 'uint64':
@@ -133,7 +149,7 @@ function finite(value: number): number | string {
 /** One value of `field` (not a packed run): a scalar, enum name or nested message. */
 function value(field: FieldInfo, reader: Reader, depth: number): unknown {
   if (field.enumInfo !== undefined) {
-    const number = low32(reader.varint()) | 0;
+    const number = reader.low32() | 0;
     return field.enumInfo.names.get(number) ?? number;
   }
   if (field.message) {
@@ -147,7 +163,7 @@ function value(field: FieldInfo, reader: Reader, depth: number): unknown {
 function skip(reader: Reader, wireType: number): void {
   switch (wireType) {
     case VARINT:
-      reader.varint();
+      reader.low32();
       return;
     case I64:
       reader.take(8);
@@ -163,6 +179,26 @@ function skip(reader: Reader, wireType: number): void {
   }
 }
 
+const ENTRY_FIELDS = new WeakMap<FieldInfo, readonly [FieldInfo, FieldInfo]>();
+
+/** The key and value fields of a map field's entry message. */
+function entryFields(field: FieldInfo): readonly [FieldInfo, FieldInfo] {
+  let fields = ENTRY_FIELDS.get(field);
+  if (fields === undefined) {
+    const keyField: FieldInfo = {
+      ...field,
+      type: field.keyType,
+      map: false,
+      message: false,
+      enumInfo: undefined,
+      repeated: false,
+    };
+    fields = [keyField, { ...field, map: false, repeated: false }];
+    ENTRY_FIELDS.set(field, fields);
+  }
+  return fields;
+}
+
 function mapEntry(
   field: FieldInfo,
   reader: Reader,
@@ -172,15 +208,7 @@ function mapEntry(
   const length = reader.small();
   const start = reader.take(length);
   const entry = new Reader(reader.buf, start, start + length);
-  const keyField: FieldInfo = {
-    ...field,
-    type: field.keyType,
-    map: false,
-    message: false,
-    enumInfo: undefined,
-    repeated: false,
-  };
-  const valueField: FieldInfo = { ...field, map: false, repeated: false };
+  const [keyField, valueField] = entryFields(field);
   let key: unknown = field.keyType === 'bool' ? false : field.keyType === 'string' ? '' : 0;
   let item: unknown;
   while (entry.pos < entry.end) {
@@ -200,12 +228,7 @@ function mapEntry(
     else item = value(valueField, entry, depth);
   }
   item ??= defaultOf(valueField);
-  Object.defineProperty(into, String(key), {
-    value: item,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
+  define(into, String(key), item);
 }
 
 function defaultOf(field: FieldInfo): unknown {
@@ -264,7 +287,7 @@ function decodeAt(
     }
   }
   if (typeName === ANY) return anyObject(values, info, depth);
-  return objectOf(info, values);
+  return objectOf(values);
 }
 
 function read(
@@ -302,20 +325,32 @@ function read(
   values.set(field, value(field, reader, depth));
 }
 
-function objectOf(info: MessageInfo, values: Map<FieldInfo, unknown>): Record<string, unknown> {
+/** The fields read, in field-number order (as protobufjs lists them), as a plain object. */
+function objectOf(values: Map<FieldInfo, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const field of info.fields) {
+  let fields = [...values.keys()];
+  for (let i = 1; i < fields.length; i++) {
+    if ((fields[i - 1] as FieldInfo).number > (fields[i] as FieldInfo).number) {
+      fields = fields.sort((a, b) => a.number - b.number);
+      break;
+    }
+  }
+  // Field and oneof names come from the schema (proto identifiers): plain assignment is safe.
+  for (const field of fields) {
     const v = values.get(field);
-    if (v === undefined) continue;
     if (Array.isArray(v) && v.length === 0) continue;
-    define(out, field.name, v);
-    if (field.oneof !== '') define(out, field.oneof, field.name);
+    out[field.name] = v;
+    if (field.oneof !== '') out[field.oneof] = field.name;
   }
   return out;
 }
 
-/** Sets an own property even for names like `__proto__` (a decoded map key may be anything). */
+/** Sets an own property even for a key like `__proto__` (a decoded map key may be anything). */
 function define(into: Record<string, unknown>, key: string, v: unknown): void {
+  if (key !== '__proto__') {
+    into[key] = v;
+    return;
+  }
   Object.defineProperty(into, key, {
     value: v,
     enumerable: true,
@@ -341,7 +376,7 @@ function anyObject(
       return object;
     }
   }
-  return objectOf(info, values);
+  return objectOf(values);
 }
 
 function message(error: unknown): string {
@@ -522,15 +557,7 @@ function encodeAt(typeName: string, object: unknown, depth: number): Buffer {
 function encodeField(field: FieldInfo, v: unknown, w: Writer, depth: number): void {
   if (field.map) {
     if (!isRecord(v)) throw new Error(`${field.name}: expected an object`);
-    const keyField: FieldInfo = {
-      ...field,
-      type: field.keyType,
-      map: false,
-      message: false,
-      enumInfo: undefined,
-      repeated: false,
-    };
-    const valueField: FieldInfo = { ...field, map: false, repeated: false };
+    const [keyField, valueField] = entryFields(field);
     for (const [key, item] of Object.entries(v)) {
       const entry = new Writer();
       entry.tag(1, wireTypeOf(keyField));
