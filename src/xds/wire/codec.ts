@@ -414,8 +414,18 @@ class Writer {
     this.bytes.push(Number(v));
   }
 
+  /** A varint of 0 ≤ n < 2^32 (tags, lengths) without BigInt. */
+  uint32(n: number): void {
+    let v = n >>> 0;
+    while (v > 0x7f) {
+      this.bytes.push((v & 0x7f) | 0x80);
+      v >>>= 7;
+    }
+    this.bytes.push(v);
+  }
+
   tag(number: number, wireType: number): void {
-    this.varint(BigInt((number << 3) | wireType) & 0xffffffffn);
+    this.uint32(((number << 3) | wireType) >>> 0);
   }
 
   finish(): Buffer {
@@ -446,7 +456,7 @@ function encodeScalar(field: FieldInfo, v: unknown, w: Writer): void {
       w.varint(BigInt(Number(integer(v, what)) | 0));
       return;
     case 'uint32':
-      w.varint(BigInt(Number(integer(v, what)) >>> 0));
+      w.uint32(Number(integer(v, what)) >>> 0);
       return;
     case 'sint32': {
       const n = Number(integer(v, what)) | 0;
@@ -494,7 +504,7 @@ function encodeScalar(field: FieldInfo, v: unknown, w: Writer): void {
     case 'string': {
       if (typeof v !== 'string') throw new Error(`${what}: expected a string`);
       const b = Buffer.from(v, 'utf8');
-      w.varint(BigInt(b.length));
+      w.uint32(b.length);
       w.push(b);
       return;
     }
@@ -506,7 +516,7 @@ function encodeScalar(field: FieldInfo, v: unknown, w: Writer): void {
             ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
             : undefined;
       if (b === undefined) throw new Error(`${what}: expected bytes`);
-      w.varint(BigInt(b.length));
+      w.uint32(b.length);
       w.push(b);
       return;
     }
@@ -518,7 +528,7 @@ function encodeScalar(field: FieldInfo, v: unknown, w: Writer): void {
 function encodeValue(field: FieldInfo, v: unknown, w: Writer, depth: number): void {
   if (field.message) {
     const nested = encodeAt(field.type, v, depth + 1);
-    w.varint(BigInt(nested.length));
+    w.uint32(nested.length);
     w.push(nested);
   } else encodeScalar(field, v, w);
 }
@@ -566,7 +576,7 @@ function encodeField(field: FieldInfo, v: unknown, w: Writer, depth: number): vo
       encodeValue(valueField, item, entry, depth);
       const bytes = entry.finish();
       w.tag(field.number, LEN);
-      w.varint(BigInt(bytes.length));
+      w.uint32(bytes.length);
       w.push(bytes);
     }
     return;
@@ -579,7 +589,7 @@ function encodeField(field: FieldInfo, v: unknown, w: Writer, depth: number): vo
       for (const item of v as unknown[]) encodeScalar(field, item, run);
       const bytes = run.finish();
       w.tag(field.number, LEN);
-      w.varint(BigInt(bytes.length));
+      w.uint32(bytes.length);
       w.push(bytes);
       return;
     }
