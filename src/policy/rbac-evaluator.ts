@@ -25,13 +25,16 @@ import type {
 const NO_FIELDS: object = Object.freeze(Object.create(null) as object);
 
 /**
- * An empty record for request headers the policy reads: nothing inherited, so a header the
- * request did not send (`constructor`, `toString`, `__proto__`…) reads as absent, and
- * `record['__proto__'] = v` is an ordinary field. (Object.create(null) would do the same but
- * gives V8 a dictionary-mode object, ~20 % slower per decision.)
+ * An empty record of header fields by name: nothing inherited, so a field the message did
+ * not carry (`constructor`, `toString`, `__proto__`…) reads as absent, and
+ * `record['__proto__'] = v` is an ordinary field (on a plain object it would set the
+ * prototype, or be dropped). Used for every header record built from a peer's fields: the
+ * policy's request headers and the proxy's forwarded and upstream-response fields.
+ * (Object.create(null) would do the same but gives V8 a dictionary-mode object, ~20 %
+ * slower per decision.)
  */
-export function headerRecord(): Record<string, string> {
-  return Object.create(NO_FIELDS) as Record<string, string>;
+export function headerRecord<V = string>(): Record<string, V> {
+  return Object.create(NO_FIELDS) as Record<string, V>;
 }
 
 export interface RequestFacts {

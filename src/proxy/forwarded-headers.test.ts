@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './forwarded-headers.js';
 
+/** A header record as a plain object (the records have no prototype fields). */
+const plain = (record: object): object => ({ ...record });
+
 test('a forwarded request keeps end-to-end fields only (RFC 9110 §7.6.1), minus what the hop drops', () => {
   const headers = {
     host: 'reviews:9080',
@@ -17,22 +20,47 @@ test('a forwarded request keeps end-to-end fields only (RFC 9110 §7.6.1), minus
     accept: '*/*',
     cookie: 'a=1; b=2',
   };
-  assert.deepEqual(forwardedRequestHeaders(headers, new Set(['x-envoy-peer-metadata'])), {
+  assert.deepEqual(plain(forwardedRequestHeaders(headers, new Set(['x-envoy-peer-metadata']))), {
     host: 'reviews:9080',
     te: 'trailers',
     accept: '*/*',
     cookie: 'a=1; b=2',
   });
   // Without a drop set the hop's own fields pass; `te` other than trailers never does.
-  assert.deepEqual(forwardedRequestHeaders({ te: 'gzip', 'x-envoy-peer-metadata': 'm' }), {
+  assert.deepEqual(plain(forwardedRequestHeaders({ te: 'gzip', 'x-envoy-peer-metadata': 'm' })), {
     'x-envoy-peer-metadata': 'm',
   });
   // A `Connection` header naming `te` drops it even as `trailers`.
-  assert.deepEqual(forwardedRequestHeaders({ connection: 'TE', te: 'trailers', a: 'b' }), {
+  assert.deepEqual(plain(forwardedRequestHeaders({ connection: 'TE', te: 'trailers', a: 'b' })), {
     a: 'b',
   });
   assert.deepEqual(
-    forwardedResponseHeaders({ 'content-length': '2', connection: 'close', ':status': '200' }),
+    plain(
+      forwardedResponseHeaders({ 'content-length': '2', connection: 'close', ':status': '200' }),
+    ),
     { 'content-length': '2' },
   );
+});
+
+test("fields named after Object's own properties are ordinary fields, both ways", () => {
+  // As a parser builds them: a record without a prototype, `__proto__` an own field.
+  const received = Object.create(null) as Record<string, string | string[]>;
+  received['__proto__'] = 'p1';
+  received['constructor'] = 'c1';
+  received['set-cookie'] = ['a=1', 'b=2'];
+  for (const forwarded of [forwardedRequestHeaders(received), forwardedResponseHeaders(received)]) {
+    assert.deepEqual(Object.keys(forwarded), ['__proto__', 'constructor', 'set-cookie']);
+    assert.equal(forwarded['__proto__'], 'p1');
+    assert.equal(forwarded['toString'], undefined);
+    assert.equal(forwarded['hasOwnProperty'], undefined);
+  }
+  // An array under `__proto__` (a repeated field) stays a field, never a prototype.
+  const repeated = Object.create(null) as Record<string, string | string[]>;
+  repeated['__proto__'] = ['x', 'y'];
+  const out = forwardedResponseHeaders(repeated);
+  assert.deepEqual(out['__proto__'], ['x', 'y']);
+  assert.deepEqual([...Object.keys(out)], ['__proto__']);
+  const inherited: string[] = [];
+  for (const name in out) inherited.push(name);
+  assert.deepEqual(inherited, ['__proto__']);
 });

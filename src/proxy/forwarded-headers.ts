@@ -5,6 +5,7 @@
  * is the exception Envoy makes — gRPC needs it end to end.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { headerRecord } from '../policy/rbac-evaluator.js';
 import { connectionOptions } from './http1/head-parser.js';
 
 /** Hop-by-hop headers never forwarded, plus proxy-only ones. */
@@ -34,7 +35,7 @@ export function forwardedRequestHeaders(
   const connection = headers.connection;
   const connectionNamed =
     connection === undefined ? undefined : new Set(connectionOptions(connection));
-  const out: OutgoingHttpHeaders = {};
+  const out: OutgoingHttpHeaders = headerRecord<OutgoingHttpHeaders[string]>();
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isPseudo(name)) continue;
@@ -48,7 +49,7 @@ export function forwardedRequestHeaders(
 export function forwardedResponseHeaders(
   headers: Record<string, string | string[] | undefined> | undefined,
 ): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  const out = headerRecord<string | string[]>();
   if (headers === undefined) return out;
   for (const name in headers) {
     const value = headers[name];

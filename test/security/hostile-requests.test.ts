@@ -29,6 +29,8 @@ import {
   GATEWAY_PORT,
   pidsOf,
   request,
+  OBJECT_NAMED_FIELDS,
+  OBJECT_NAMED_RESPONSE_PATH,
   startHostileMesh,
   type Entry,
   type HostileMesh,
@@ -367,8 +369,7 @@ test(
             ['c1', 't1', 'h1'],
             `${entry.name}: ${JSON.stringify(raw)}`,
           );
-          // (`__proto__` is not checked either way: the forwarded copy drops it, as node:http's
-          // header object does; noted on issue 22.)
+          assert.equal(value('__proto__'), 'p1', `${entry.name}: ${JSON.stringify(raw)}`);
           // Listed in Connection: hop-by-hop, never forwarded (RFC 9110 §7.6.1).
           assert.equal(value('valueof'), undefined, `${entry.name}: ${JSON.stringify(raw)}`);
           // The DENY /admin* policy still decides with these fields on the request.
@@ -381,6 +382,27 @@ test(
             `${entry.name}: ${admin.result.raw.slice(0, 300)}`,
           );
           assert.deepEqual(admin.received, [], entry.name);
+        }
+        assertAlive(mesh, pids);
+      },
+    );
+
+    await t.test(
+      "response fields named after Object's own properties reach the client once, as sent",
+      async () => {
+        for (const entry of mesh.entries) {
+          const { result } = await delivered(mesh, () =>
+            exchange(entry, request(entry, 'GET', OBJECT_NAMED_RESPONSE_PATH, '')),
+          );
+          assert.equal(result.status, 200, `${entry.name}: ${result.raw.slice(0, 300)}`);
+          const head = result.raw.slice(0, result.raw.indexOf('\r\n\r\n'));
+          const lines = head.split('\r\n').slice(1);
+          for (const [name, sent] of OBJECT_NAMED_FIELDS) {
+            const got = lines
+              .filter((l) => l.slice(0, l.indexOf(':')).toLowerCase() === name.toLowerCase())
+              .map((l) => l.slice(l.indexOf(':') + 1).trim());
+            assert.deepEqual(got, [sent], `${entry.name} ${name}: ${head}`);
+          }
         }
         assertAlive(mesh, pids);
       },

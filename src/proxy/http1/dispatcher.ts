@@ -13,6 +13,7 @@ import type {
   UpstreamHandler,
   UpstreamRequest,
 } from '../h2-upstream.js';
+import { headerRecord } from '../../policy/rbac-evaluator.js';
 import { Http1Pool } from './client.js';
 import type { RequestBody } from './client-types.js';
 import type { HeaderList } from './types.js';
@@ -67,8 +68,9 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
 }
 
 /** A header list as undici reports it: lower-case names, repeated fields as arrays. */
-function headerRecord(list: HeaderList): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+function responseRecord(list: HeaderList): Record<string, string | string[]> {
+  // No prototype fields: a response field named `__proto__` or `constructor` is an ordinary one.
+  const out = headerRecord<string | string[]>();
   for (let k = 0; k + 1 < list.length; k += 2) {
     const name = (list[k] ?? '').toLowerCase();
     const value = list[k + 1] ?? '';
@@ -146,7 +148,7 @@ export function createHttp1Origin(options: Http1OriginOptions): UpstreamDispatch
             handler.onResponseStart?.(
               controller,
               response.status,
-              headerRecord(response.headers),
+              responseRecord(response.headers),
               response.reason,
             );
           },
@@ -158,7 +160,7 @@ export function createHttp1Origin(options: Http1OriginOptions): UpstreamDispatch
           onEnd(trailers) {
             if (st.done) return;
             st.done = true;
-            handler.onResponseEnd?.(controller, headerRecord(trailers));
+            handler.onResponseEnd?.(controller, responseRecord(trailers));
           },
           onError(error) {
             request.body?.destroy();
