@@ -51,8 +51,9 @@ test("fields named after Object's own properties are ordinary fields, both ways"
   for (const forwarded of [forwardedRequestHeaders(received), forwardedResponseHeaders(received)]) {
     assert.deepEqual(Object.keys(forwarded), ['__proto__', 'constructor', 'set-cookie']);
     assert.equal(forwarded['__proto__'], 'p1');
-    assert.equal(forwarded['toString'], undefined);
-    assert.equal(forwarded['hasOwnProperty'], undefined);
+    // Nothing inherited: no `toString`, `hasOwnProperty`… to read as a field.
+    assert.equal('toString' in forwarded, false);
+    assert.equal('hasOwnProperty' in forwarded, false);
   }
   // An array under `__proto__` (a repeated field) stays a field, never a prototype.
   const repeated = Object.create(null) as Record<string, string | string[]>;

@@ -5,7 +5,7 @@
  * is the exception Envoy makes — gRPC needs it end to end.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { headerRecord } from '../policy/rbac-evaluator.js';
+import { headerRecord } from '../policy/evaluation.js';
 import { connectionOptions } from './http1/head-parser.js';
 
 /** Hop-by-hop headers never forwarded, plus proxy-only ones. */

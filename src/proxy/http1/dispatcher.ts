@@ -13,7 +13,7 @@ import type {
   UpstreamHandler,
   UpstreamRequest,
 } from '../h2-upstream.js';
-import { headerRecord } from '../../policy/rbac-evaluator.js';
+import { headerRecord } from '../../policy/evaluation.js';
 import { Http1Pool } from './client.js';
 import type { RequestBody } from './client-types.js';
 import type { HeaderList } from './types.js';
