@@ -558,3 +558,14 @@ test('one bad resource among good ones NACKs the whole update, per resource type
     assert.deepEqual(client.snapshot[c.kind], before[c.kind], `${c.kind} snapshot kept`);
   }
 });
+
+test('a node that cannot be encoded is refused when the client is made, naming the field', () => {
+  assert.throws(
+    () =>
+      createAdsClient({
+        address: '127.0.0.1:1',
+        node: { ...node, cluster: 7 as unknown as string },
+      }),
+    /xDS node cannot be sent: envoy\.config\.core\.v3\.Node\.cluster: expected a string/,
+  );
+});

@@ -166,6 +166,17 @@ function dependentNames(snapshot: XdsSnapshot): Record<'endpoint' | 'route' | 's
 /** Starts an ADS client; it connects at once and keeps reconnecting until closed. */
 export function createAdsClient(options: AdsClientOptions): AdsClient {
   const tls = xdsTlsOptions(options.transport ?? 'plaintext');
+  const nodeMessage = {
+    id: options.node.id,
+    cluster: options.node.cluster,
+    metadata: objectToStruct(options.node.metadata),
+  };
+  // A node that cannot be encoded is a configuration error: say so now, not per stream.
+  try {
+    encodeMessage('envoy.config.core.v3.Node', nodeMessage);
+  } catch (error) {
+    throw new Error(`xDS node cannot be sent: ${errorMessage(error)}`, { cause: error });
+  }
   const initialBackoff = options.initialBackoffMs ?? 100;
   const maxBackoff = options.maxBackoffMs ?? 5_000;
   let snapshot = emptySnapshot();
@@ -199,22 +210,27 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
   ): void => {
     // A response handled after its stream ended is answered on none: the next stream resends.
     if (on === undefined || on !== call) return;
-    on.write(
-      encodeMessage(REQUEST_TYPE, {
+    let bytes: Buffer;
+    try {
+      bytes = encodeMessage(REQUEST_TYPE, {
         version_info: versions[kind],
-        node: {
-          id: options.node.id,
-          cluster: options.node.cluster,
-          metadata: objectToStruct(options.node.metadata),
-        },
+        node: nodeMessage,
         resource_names: subscribed[kind],
         type_url: TYPE_URLS[kind],
         response_nonce: nonce,
         ...(errorDetail === undefined
           ? {}
           : { error_detail: { code: GRPC_STATUS.INVALID_ARGUMENT, message: errorDetail } }),
-      }),
-    );
+      });
+    } catch (error) {
+      // Never thrown into the response queue: the stream ends, says why, and is reopened.
+      on.cancel({
+        code: GRPC_STATUS.INTERNAL,
+        details: `cannot encode a DiscoveryRequest: ${errorMessage(error)}`,
+      });
+      return;
+    }
+    on.write(bytes);
   };
 
   /** Subscribes to the names the snapshot depends on, when they changed. */
