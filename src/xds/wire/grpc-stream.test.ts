@@ -7,6 +7,7 @@
 // a message split into one-byte DATA frames. Each ends the call with a status
 // that says why, once, and never emits a partial message.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
@@ -326,4 +327,45 @@ test('nothing listening: UNAVAILABLE, once', async () => {
   assert.equal(result.status.code, GRPC_STATUS.UNAVAILABLE);
   assert.match(result.status.details, /ECONNREFUSED/);
   assert.equal(result.ends, 1);
+});
+
+test('keepalive: pings answered keep the call; a frozen server (SIGSTOP) ends it UNAVAILABLE', async (t) => {
+  // The server is another process so that it can be frozen as a hung host would be.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const h2 = require('node:http2');
+       const s = h2.createServer();
+       s.on('stream', (st) => { st.respond({ ':status': 200, 'content-type': 'application/grpc' }); });
+       s.listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => child.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve) => {
+    child.stdout.once('data', (d: Buffer) => {
+      resolve(Number(d.toString().trim()));
+    });
+  });
+  const stream = openGrpcStream({
+    address: `127.0.0.1:${String(port)}`,
+    path: PATH,
+    authority: 'localhost',
+    keepalive: { intervalMs: 100, timeoutMs: 300 },
+  });
+  let ended: GrpcStatus | undefined;
+  stream.on('end', (status: GrpcStatus) => (ended = status));
+  const endedYet = (): GrpcStatus | undefined => ended;
+  await new Promise<void>((resolve) => stream.once('headers', resolve));
+  // Several pings go out and are answered: the call stays up.
+  await new Promise((resolve) => setTimeout(resolve, 800));
+  assert.equal(ended, undefined);
+  child.kill('SIGSTOP');
+  for (let i = 0; i < 100 && endedYet() === undefined; i++)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(endedYet(), {
+    code: GRPC_STATUS.UNAVAILABLE,
+    details: 'keepalive ping not answered within 300 ms',
+  });
 });

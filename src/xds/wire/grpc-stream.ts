@@ -27,6 +27,13 @@ export interface GrpcStreamOptions {
   /** Request metadata (lower-case names). */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly maxMessageBytes?: number;
+  /**
+   * HTTP/2 PING interval and how long an answer may take (default 30 s and 10 s, as
+   * Istio's bootstrap sets `connection_keepalive` on the xds-grpc cluster): a control
+   * plane that vanished without closing the connection ends the call (UNAVAILABLE),
+   * so the client reconnects instead of waiting on a dead stream forever.
+   */
+  readonly keepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
 }
 
 /** How a call ended: a gRPC status code (0 OK) and its message. */
@@ -114,9 +121,33 @@ export function openGrpcStream(options: GrpcStreamOptions): GrpcStream {
   );
   let ended = false;
   const isEnded = (): boolean => ended;
+  const keepalive = options.keepalive ?? { intervalMs: 30_000, timeoutMs: 10_000 };
+  let pingDeadline: NodeJS.Timeout | undefined;
+  const pinger = setInterval(() => {
+    if (pingDeadline !== undefined || session.destroyed) return;
+    pingDeadline = setTimeout(() => {
+      finish(
+        GRPC_STATUS.UNAVAILABLE,
+        `keepalive ping not answered within ${String(keepalive.timeoutMs)} ms`,
+      );
+    }, keepalive.timeoutMs);
+    pingDeadline.unref();
+    const sent = session.ping((error) => {
+      clearTimeout(pingDeadline);
+      pingDeadline = undefined;
+      if (error !== null) finish(GRPC_STATUS.UNAVAILABLE, `keepalive ping: ${error.message}`);
+    });
+    if (!sent) {
+      clearTimeout(pingDeadline);
+      pingDeadline = undefined;
+    }
+  }, keepalive.intervalMs);
+  pinger.unref();
   const finish = (code: number, details: string): void => {
     if (ended) return;
     ended = true;
+    clearInterval(pinger);
+    clearTimeout(pingDeadline);
     if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
     session.close();
     if (!session.destroyed) session.destroy();
