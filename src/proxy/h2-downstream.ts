@@ -159,17 +159,8 @@ export function isGrpc(headers: http.IncomingHttpHeaders): boolean {
   return headers['content-type']?.startsWith('application/grpc') === true;
 }
 
-/** gRPC status codes by name (grpc/doc/statuscodes.md). */
-export const GRPC_STATUS = {
-  OK: 0,
-  UNKNOWN: 2,
-  DEADLINE_EXCEEDED: 4,
-  PERMISSION_DENIED: 7,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNIMPLEMENTED: 12,
-  UNAUTHENTICATED: 16,
-} as const;
+/** gRPC status codes by name (grpc/doc/statuscodes.md): one table, with the ADS stream's. */
+export { GRPC_STATUS } from '../xds/index.js';
 
 /** Envoy's HTTP → gRPC status mapping for local replies (one home: http/proxy-failure.ts). */
 export { grpcStatusForHttp } from './http/proxy-failure.js';
