@@ -9,17 +9,10 @@
  * Run: node --expose-gc dist/bench/xds-codec.bench.js
  */
 import assert from 'node:assert/strict';
-import type protobuf from 'protobufjs';
 import { decodeMessage, encodeMessage, objectToStruct, TYPE_URLS } from '../src/xds/index.js';
-import { xdsRoot } from '../src/xds/protos.js';
+import { DECODE_OPTIONS, xdsRoot } from '../src/xds/protos.js';
 
-const OPTIONS: protobuf.IConversionOptions = {
-  longs: String,
-  enums: String,
-  defaults: false,
-  oneofs: true,
-  json: true,
-};
+const OPTIONS = DECODE_OPTIONS;
 const RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
 const REQUEST = 'envoy.service.discovery.v3.DiscoveryRequest';
 const root = xdsRoot();

@@ -9,6 +9,7 @@ export { decodeMessage, encodeMessage } from './wire/codec.js';
 export { enumNumber } from './wire/schema.js';
 export {
   GRPC_STATUS,
+  grpcStatusOfHttp,
   openGrpcStream,
   type GrpcStatus,
   type GrpcStream,

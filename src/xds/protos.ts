@@ -55,7 +55,7 @@ const PROTO_FILES = [
 ];
 
 /** How decoded messages look: proto field names, 64-bit ints and enums as strings, Any as JSON. */
-const DECODE_OPTIONS: protobuf.IConversionOptions = {
+export const DECODE_OPTIONS: protobuf.IConversionOptions = {
   longs: String,
   enums: String,
   defaults: false,

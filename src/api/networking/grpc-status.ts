@@ -2,23 +2,13 @@
  * gRPC status codes by name (grpc.github.io/grpc/core/md_doc_statuscodes.html).
  * Istio's `fault.abort.grpcStatus` takes these names in capitals
  * ("UNAVAILABLE", not "14"); Envoy's `FaultAbort.grpc_status` takes the number.
+ * The one table is the xDS library's (what the proxy's gRPC stream reports).
  */
-export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-};
+import { GRPC_STATUS } from '../../xds/index.js';
+
+export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = GRPC_STATUS;
+
+/** The code of a status name; undefined for anything else (`toString` included). */
+export function grpcStatusCode(name: string): number | undefined {
+  return Object.hasOwn(GRPC_STATUS_CODES, name) ? GRPC_STATUS_CODES[name] : undefined;
+}

@@ -1,6 +1,6 @@
 /** Public surface of Istio's networking kinds: schemas, types and validation. */
 export * from './schemas.js';
-export { GRPC_STATUS_CODES } from './grpc-status.js';
+export { GRPC_STATUS_CODES, grpcStatusCode } from './grpc-status.js';
 export {
   isNetworkingObject,
   NETWORKING_KINDS,

@@ -242,7 +242,12 @@ test('fault.abort.grpcStatus takes gRPC status names, as Istio documents', () =>
   assert.match(
     bad.issues.map(formatIssue).join('\n'),
     /spec\.http\[0\]\.fault\.abort\.grpcStatus: unknown gRPC status "14"/,
-  );
+  ); // Names of Object's own properties are not status names either.
+  for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+    const inherited = validateNetworkingResource(vs(name));
+    assert.ok(!inherited.ok, name);
+    assert.match(inherited.issues.map(formatIssue).join('\n'), /unknown gRPC status/, name);
+  }
 });
 
 // Istio validates every StringMatch regex (uri, scheme, method, authority,

@@ -1,6 +1,6 @@
 /** Validation of Istio's networking kinds: schema plus Istio's semantic rules, with field paths. */
 import { rewriteProblem, safeRegexProblem } from '../../regex/index.js';
-import { GRPC_STATUS_CODES } from './grpc-status.js';
+import { grpcStatusCode } from './grpc-status.js';
 import { createValidator, joinPath, type ValidationIssue } from '../validation.js';
 import {
   DestinationRuleSchema,
@@ -142,7 +142,7 @@ function semanticVirtualService(vs: VirtualService, issues: ValidationIssue[]): 
         message: 'set exactly one of httpStatus or grpcStatus',
       });
     }
-    if (abort?.grpcStatus !== undefined && GRPC_STATUS_CODES[abort.grpcStatus] === undefined)
+    if (abort?.grpcStatus !== undefined && grpcStatusCode(abort.grpcStatus) === undefined)
       issues.push({
         path: `${p}.fault.abort.grpcStatus`,
         message: `unknown gRPC status ${JSON.stringify(abort.grpcStatus)} (use a name in capitals such as "UNAVAILABLE")`,

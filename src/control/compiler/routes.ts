@@ -10,6 +10,7 @@
  */
 import {
   GRPC_STATUS_CODES,
+  grpcStatusCode,
   type DestinationRule,
   type VirtualService,
 } from '../../api/networking/index.js';
@@ -318,7 +319,7 @@ function routeAction(
       };
     else if (f.abort?.grpcStatus !== undefined)
       fault['abort'] = {
-        grpc_status: GRPC_STATUS_CODES[f.abort.grpcStatus] ?? GRPC_STATUS_CODES['UNKNOWN'],
+        grpc_status: grpcStatusCode(f.abort.grpcStatus) ?? GRPC_STATUS_CODES['UNKNOWN'],
         percentage: fractionalPercent(f.abort.percentage?.value ?? 100),
       };
     perFilter['envoy.filters.http.fault'] = fault;

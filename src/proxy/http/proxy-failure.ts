@@ -6,9 +6,9 @@
  * a status of its own, and none branches on error message text.
  *
  * The HTTP → gRPC mapping is Envoy's `Grpc::Utility::httpToGrpcStatus`
- * (source/common/grpc/status.cc), with grpc-js's `status` constants.
+ * (source/common/grpc/status.cc), gRPC's own table (`grpcStatusOfHttp`, src/xds).
  */
-import { GRPC_STATUS as GrpcStatus } from '../../xds/index.js';
+import { grpcStatusOfHttp } from '../../xds/index.js';
 import type { ErrorCode } from '../../errors/index.js';
 
 /** The proxy's failure codes (src/errors/codes-proxy.ts). */
@@ -43,26 +43,8 @@ export interface ProxyFailureDetail {
 
 const RESET = 'upstream connect error or disconnect/reset before headers.';
 
-/** Envoy's HTTP status → gRPC status for local replies. */
-export function grpcStatusForHttp(status: number): number {
-  switch (status) {
-    case 400:
-      return GrpcStatus.INTERNAL;
-    case 401:
-      return GrpcStatus.UNAUTHENTICATED;
-    case 403:
-      return GrpcStatus.PERMISSION_DENIED;
-    case 404:
-      return GrpcStatus.UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return GrpcStatus.UNAVAILABLE;
-    default:
-      return GrpcStatus.UNKNOWN;
-  }
-}
+/** Envoy's HTTP status → gRPC status for local replies (gRPC's own mapping). */
+export const grpcStatusForHttp: (status: number) => number = grpcStatusOfHttp;
 
 /** Status, flags and body of `code` (Envoy's wording, so clients and tests see what Envoy sends). */
 function answer(

@@ -8,19 +8,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import protobuf from 'protobufjs';
-import { xdsRoot } from '../protos.js';
+import { DECODE_OPTIONS, xdsRoot } from '../protos.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { WIRE_SCHEMA_FILE } from './schema.js';
 import { formatWireSchema, wireSchemaOf } from './schema-source.js';
 
-const OPTIONS: protobuf.IConversionOptions = {
-  longs: String,
-  enums: String,
-  defaults: false,
-  oneofs: true,
-  json: true,
-};
+const OPTIONS = DECODE_OPTIONS;
 
 function reference(typeName: string, bytes: Uint8Array): Record<string, unknown> {
   const type = xdsRoot().lookupType(typeName);

@@ -74,8 +74,11 @@ export interface GrpcStream extends EventEmitter {
   cancel(status?: GrpcStatus): void;
 }
 
-/** HTTP status → gRPC code for a non-gRPC answer (grpc/doc/http-grpc-status-mapping.md). */
-function codeOfHttpStatus(status: number): number {
+/**
+ * HTTP status → gRPC code (grpc/doc/http-grpc-status-mapping.md), for an answer that is not
+ * gRPC; Envoy maps its local replies to gRPC clients the same way.
+ */
+export function grpcStatusOfHttp(status: number): number {
   switch (status) {
     case 400:
       return GRPC_STATUS.INTERNAL;
@@ -179,7 +182,7 @@ export function openGrpcStream(options: GrpcStreamOptions): GrpcStream {
       return;
     }
     if (status !== 200 || !/^application\/grpc(?:[+;]|$)/.test(type)) {
-      finish(codeOfHttpStatus(status), `HTTP ${String(status)} ${type}`.trim());
+      finish(grpcStatusOfHttp(status), `HTTP ${String(status)} ${type}`.trim());
       return;
     }
     gotHeaders = true;
