@@ -95,6 +95,7 @@ export function resolveResource(text: string): {
   const lower = text.toLowerCase();
   const dot = lower.indexOf('.');
   const resource = dot < 0 ? lower : lower.slice(0, dot);
-  const apiGroup = dot < 0 ? (GROUPS[resource] ?? '') : lower.slice(dot + 1);
+  const known = Object.hasOwn(GROUPS, resource) ? GROUPS[resource] : undefined;
+  const apiGroup = dot < 0 ? (known ?? '') : lower.slice(dot + 1);
   return { resource, apiGroup, clusterScoped: CLUSTER_SCOPED.has(resource) };
 }
