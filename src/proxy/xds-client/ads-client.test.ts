@@ -569,3 +569,34 @@ test('a node that cannot be encoded is refused when the client is made, naming t
     /xDS node cannot be sent: envoy\.config\.core\.v3\.Node\.cluster: expected a string/,
   );
 });
+
+test('a control plane that answers only garbage is retried with a growing backoff', async (t) => {
+  const ads = await startAds();
+  t.after(() => ads.stop());
+  let ends = 0;
+  const client = createAdsClient({
+    address: `127.0.0.1:${String(ads.port)}`,
+    node,
+    initialBackoffMs: 50,
+    maxBackoffMs: 5_000,
+    onStreamEnd: () => (ends += 1),
+  });
+  t.after(() => {
+    client.close();
+  });
+  // Every new stream gets bytes that are not a DiscoveryResponse as soon as it asks.
+  const answered = new Set<number>();
+  const started = Date.now();
+  while (Date.now() - started < 1_500) {
+    if (ads.tokens.length > answered.size) {
+      answered.add(ads.tokens.length);
+      ads.pushRaw(Buffer.from([0x08, 0x01]));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  // 25–50, 50–100, 100–200, 200–400, 400–800 ms: at most six streams in 1.5 s. A backoff
+  // reset by each garbage answer would reconnect every 25–50 ms (some thirty streams).
+  assert.ok(ends >= 2, `${String(ends)} stream ends`);
+  assert.ok(ads.tokens.length <= 7, `${String(ads.tokens.length)} streams in 1.5 s`);
+  assert.equal(client.versions.cluster, '');
+});

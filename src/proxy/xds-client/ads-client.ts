@@ -310,8 +310,6 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
     });
     call = stream;
     stream.on('message', (bytes: Buffer) => {
-      connected = true;
-      backoff = initialBackoff;
       let response: DiscoveryResponse;
       try {
         response = decodeMessage(RESPONSE_TYPE, bytes);
@@ -325,6 +323,9 @@ export function createAdsClient(options: AdsClientOptions): AdsClient {
         });
         return;
       }
+      // Only a readable response resets the backoff: garbage does not buy a fast reconnect.
+      connected = true;
+      backoff = initialBackoff;
       handling = handling
         .then(() => handle(response, stream))
         .catch((error: unknown) => {
