@@ -135,11 +135,21 @@ export function openGrpcStream(options: GrpcStreamOptions): GrpcStream {
       );
     }, keepalive.timeoutMs);
     pingDeadline.unref();
-    const sent = session.ping((error) => {
-      clearTimeout(pingDeadline);
-      pingDeadline = undefined;
-      if (error !== null) finish(GRPC_STATUS.UNAVAILABLE, `keepalive ping: ${error.message}`);
-    });
+    let sent: boolean;
+    try {
+      sent = session.ping((error) => {
+        clearTimeout(pingDeadline);
+        pingDeadline = undefined;
+        if (error !== null) finish(GRPC_STATUS.UNAVAILABLE, `keepalive ping: ${error.message}`);
+      });
+    } catch (error) {
+      // A session that cannot ping (closing, destroyed meanwhile) has ended for this call.
+      finish(
+        GRPC_STATUS.UNAVAILABLE,
+        `keepalive ping: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
     if (!sent) {
       clearTimeout(pingDeadline);
       pingDeadline = undefined;
