@@ -110,13 +110,20 @@ async function echoServer(
   };
 }
 
-test('TLS to a grpc-js server with the control plane SPIFFE ID: messages both ways, metadata, the status', async (t) => {
+/** A grpc-js echo server over TLS whose certificate (from a fresh root) names `spiffeId`. */
+async function tlsEchoServer(
+  t: { after(fn: () => void): void },
+  spiffeId: string,
+): Promise<{
+  server: Awaited<ReturnType<typeof echoServer>>;
+  tls: NonNullable<ReturnType<typeof xdsTlsOptions>>;
+}> {
   const ca = await createRootCa({ trustDomain: 'cluster.local' });
   const rootPem = (await exportCaPem(ca)).certPem;
-  const good = await serverCert(ca, controlPlaneSpiffeId('cluster.local'));
+  const cert = await serverCert(ca, spiffeId);
   const server = await echoServer(
     grpc.ServerCredentials.createSsl(null, [
-      { cert_chain: Buffer.from(good.cert), private_key: Buffer.from(good.key) },
+      { cert_chain: Buffer.from(cert.cert), private_key: Buffer.from(cert.key) },
     ]),
   );
   t.after(() => {
@@ -124,6 +131,11 @@ test('TLS to a grpc-js server with the control plane SPIFFE ID: messages both wa
   });
   const tls = xdsTlsOptions({ rootPem, trustDomain: 'cluster.local' });
   assert.ok(tls);
+  return { server, tls };
+}
+
+test('TLS to a grpc-js server with the control plane SPIFFE ID: messages both ways, metadata, the status', async (t) => {
+  const { server, tls } = await tlsEchoServer(t, controlPlaneSpiffeId('cluster.local'));
   const stream = openGrpcStream({
     address: `127.0.0.1:${String(server.port)}`,
     path: PATH,
@@ -147,19 +159,7 @@ test('TLS to a grpc-js server with the control plane SPIFFE ID: messages both wa
 });
 
 test('a server with another SPIFFE ID (same root) is refused before any message', async (t) => {
-  const ca = await createRootCa({ trustDomain: 'cluster.local' });
-  const rootPem = (await exportCaPem(ca)).certPem;
-  const impostor = await serverCert(ca, 'spiffe://cluster.local/ns/default/sa/reviews');
-  const server = await echoServer(
-    grpc.ServerCredentials.createSsl(null, [
-      { cert_chain: Buffer.from(impostor.cert), private_key: Buffer.from(impostor.key) },
-    ]),
-  );
-  t.after(() => {
-    server.stop();
-  });
-  const tls = xdsTlsOptions({ rootPem, trustDomain: 'cluster.local' });
-  assert.ok(tls);
+  const { server, tls } = await tlsEchoServer(t, 'spiffe://cluster.local/ns/default/sa/reviews');
   const stream = openGrpcStream({
     address: `127.0.0.1:${String(server.port)}`,
     path: PATH,
