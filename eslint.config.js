@@ -8,6 +8,11 @@ import tseslint from 'typescript-eslint';
 // runs: the workload side of identity (no CA, YAML or ASN.1) and the evaluation side of
 // policy (no YAML loaders or validators). test/proxy/proxy-imports.test.ts checks the load.
 const LEAN_SURFACES = ['identity/workload\\.js', 'policy/evaluation\\.js'];
+// And the reverse for xds, whose index.ts is the proxy's lean surface: the control plane's
+// protobufjs protos and ADS service, and its grpc-js channel settings, are surfaces of their
+// own that the proxy never imports.
+const HEAVY_SURFACES = ['xds/protos\\.js', 'xds/grpc-channel\\.js'];
+const SURFACES = [...LEAN_SURFACES, ...HEAVY_SURFACES];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'proto/', 'scripts/', 'eslint.config.js'] },
@@ -49,8 +54,8 @@ export default tseslint.config(
   // area (src/<area>/…) from outside it. Relative depth differs per file depth, hence one
   // pattern per level: `../<area>/<file>.js` from src/<a>/x.ts, `../../<area>/<file>.js`
   // from src/<a>/<b>/x.ts, and so on. Allowed: any folder's `index.js` (an area's, or a
-  // sub-area's such as an API group's `api/networking/index.js`) and the lean second
-  // surfaces listed in LEAN_SURFACES.
+  // sub-area's such as an API group's `api/networking/index.js`) and the second
+  // surfaces listed in SURFACES.
   ...[
     ['src/*/*.ts', '\\.\\./'],
     ['src/*/*/*.ts', '(\\.\\./){2}'],
@@ -64,7 +69,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: `^${up}(?!(?:${LEAN_SURFACES.join('|')})$)[a-z][a-z0-9-]*/(?:[a-z0-9-]+/)*(?!index\\.js$)[^/]+$`,
+              regex: `^${up}(?!(?:${SURFACES.join('|')})$)[a-z][a-z0-9-]*/(?:[a-z0-9-]+/)*(?!index\\.js$)[^/]+$`,
               message:
                 'Import another area through its index.ts surface (STYLE.md §1), not its internals.',
             },
