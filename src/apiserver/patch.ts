@@ -17,13 +17,28 @@ function isObject(v: unknown): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Field access by a name from the patch: own fields only, and `__proto__` written as an
+ * ordinary field (an assignment would set the object's prototype, so admission would read
+ * inherited fields that storage, through JSON, never sees).
+ */
+function own(o: Record<string, unknown>, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
 /** RFC 7386 §2. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;
   const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) Reflect.deleteProperty(out, k);
-    else out[k] = mergePatch(out[k], v);
+    else setOwn(out, k, mergePatch(own(out, k), v));
   }
   return out;
 }
@@ -71,7 +86,7 @@ function addAt(doc: unknown, tokens: readonly string[], value: unknown): unknown
   if (tokens.length === 0) return value;
   const { parent, last } = parentOf(doc, tokens);
   if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent.length, true), 0, value);
-  else if (isObject(parent)) parent[last] = value as Json;
+  else if (isObject(parent)) setOwn(parent, last, value);
   else throw badRequest(`cannot add at ${JSON.stringify(`/${tokens.join('/')}`)}`);
   return doc;
 }
@@ -154,7 +169,7 @@ function mergeKeyFor(
   list: readonly unknown[],
   patch: readonly unknown[],
 ): string | undefined {
-  let key = MERGE_KEYS[field];
+  let key = Object.hasOwn(MERGE_KEYS, field) ? MERGE_KEYS[field] : undefined;
   // Service ports merge by port; container ports by containerPort.
   if (
     field === 'ports' &&
@@ -184,16 +199,20 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
     if (k === '$retainKeys' || k === '$patch' || k.startsWith('$setElementOrder/')) continue;
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const field = k.slice('$deleteFromPrimitiveList/'.length);
-      const cur = out[field];
+      const cur = own(out, field);
       if (Array.isArray(cur) && Array.isArray(v))
-        out[field] = cur.filter((e) => !v.some((d) => d === e));
+        setOwn(
+          out,
+          field,
+          cur.filter((e) => !v.some((d) => d === e)),
+        );
       continue;
     }
     if (v === null) {
       Reflect.deleteProperty(out, k);
       continue;
     }
-    const cur = out[k];
+    const cur = own(out, k);
     if (Array.isArray(v) && Array.isArray(cur)) {
       const key = mergeKeyFor(k, cur, v);
       if (key !== undefined) {
@@ -206,13 +225,13 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
           } else if (idx === -1) merged.push(stripDirectives(p));
           else merged[idx] = strategicMergePatch(merged[idx], p);
         }
-        out[k] = merged;
+        setOwn(out, k, merged);
         continue;
       }
     }
     const next = strategicMergePatch(cur, v);
     if (next === undefined) Reflect.deleteProperty(out, k);
-    else out[k] = next;
+    else setOwn(out, k, next);
   }
   if (retain !== undefined)
     for (const k of Object.keys(out)) if (!retain.includes(k)) Reflect.deleteProperty(out, k);
@@ -223,6 +242,7 @@ function stripDirectives(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripDirectives);
   if (!isObject(v)) return v;
   const out: Record<string, unknown> = {};
-  for (const [k, e] of Object.entries(v)) if (!k.startsWith('$')) out[k] = stripDirectives(e);
+  for (const [k, e] of Object.entries(v))
+    if (!k.startsWith('$')) setOwn(out, k, stripDirectives(e));
   return out;
 }

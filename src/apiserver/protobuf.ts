@@ -119,7 +119,7 @@ export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> 
   } catch {
     throw new ApiError('BadRequest', 'the protobuf body could not be decoded');
   }
-  const typeName = KINDS[kind];
+  const typeName = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
   if (typeName === undefined)
     throw new ApiError(
       'UnsupportedMediaType',

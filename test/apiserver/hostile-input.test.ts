@@ -188,3 +188,67 @@ test('the live server answers hostile requests with 4xx and keeps serving', asyn
   const ok = await call('/api/v1/namespaces/default');
   assert.equal(ok.status, 200);
 });
+
+test("names of Object's own properties: a patched list is an unknown list, a protobuf kind is unsupported", () => {
+  for (const field of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+    // As JSON bodies arrive: JSON.parse makes `__proto__` an own field.
+    const target = JSON.parse(
+      `{${JSON.stringify(field)}: [{"a": 1}], "widgets": [{"a": 1}]}`,
+    ) as unknown;
+    const patch = JSON.parse(
+      `{${JSON.stringify(field)}: [{"$patch": "delete", "a": 1}], "widgets": [{"$patch": "delete", "a": 1}]}`,
+    ) as unknown;
+    const out = strategicMergePatch(target, patch) as Record<string, unknown>;
+    assert.deepEqual(Object.getOwnPropertyDescriptor(out, field)?.value, out['widgets'], field);
+  }
+  for (const kind of ['constructor', 'toString', '__proto__']) {
+    // runtime.Unknown { typeMeta { apiVersion: v1, kind }, raw: '' } after the `k8s\0` magic.
+    const k = Buffer.from(kind);
+    const typeMeta = Buffer.concat([
+      Buffer.from([0x0a, 2]),
+      Buffer.from('v1'),
+      Buffer.from([0x12, k.length]),
+      k,
+    ]);
+    const body = Buffer.concat([
+      Buffer.from('k8s\0'),
+      Buffer.from([0x0a, typeMeta.length]),
+      typeMeta,
+      Buffer.from([0x12, 0]),
+    ]);
+    assert.throws(
+      () => decodeKubernetesProtobuf(body),
+      (e: unknown) => e instanceof ApiError && /protobuf is not supported for v1\//.test(e.message),
+      kind,
+    );
+  }
+});
+
+test('a patch field named __proto__ is a field: no patch kind sets a prototype', () => {
+  const target = (): unknown => JSON.parse('{"spec": {"y": 2}}');
+  const results: [string, unknown][] = [
+    ['merge', mergePatch(target(), JSON.parse('{"spec": {"__proto__": {"hostNetwork": true}}}'))],
+    [
+      'strategic',
+      strategicMergePatch(target(), JSON.parse('{"spec": {"__proto__": {"hostNetwork": true}}}')),
+    ],
+    [
+      'json',
+      jsonPatch(target(), [{ op: 'add', path: '/spec/__proto__', value: { hostNetwork: true } }]),
+    ],
+  ];
+  for (const [kind, result] of results) {
+    const spec = (result as { spec: Record<string, unknown> }).spec;
+    // What admission reads is what is stored: no inherited field, the same JSON both ways.
+    assert.equal(Object.getPrototypeOf(spec), Object.prototype, kind);
+    assert.equal(spec['hostNetwork'], undefined, kind);
+    assert.deepEqual(Object.keys(spec), ['y', '__proto__'], kind);
+    assert.equal(JSON.stringify(spec), '{"y":2,"__proto__":{"hostNetwork":true}}', kind);
+  }
+  // A patch that removes it removes the field.
+  const withField = mergePatch(target(), JSON.parse('{"spec": {"__proto__": {"a": 1}}}'));
+  const removed = mergePatch(withField, JSON.parse('{"spec": {"__proto__": null}}')) as {
+    spec: object;
+  };
+  assert.deepEqual(Object.keys(removed.spec), ['y']);
+});

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { AdsClient } from '../xds-client/ads-client.js';
+import type { Logger } from '../../logging/index.js';
 import { createAdminServer } from './admin-server.js';
 
 test('admin / and /help list every endpoint; unknown paths point at them', async (t) => {
@@ -37,4 +38,30 @@ test('admin / and /help list every endpoint; unknown paths point at them', async
     await missing.text(),
     'not found: /nope (the admin endpoints are listed at / and /help)\n',
   );
+});
+
+test('/logging: level and logger names that are Object properties are unknown, and nothing changes', async (t) => {
+  const ads = {
+    versions: { listener: '' },
+    snapshot: {},
+    connected: false,
+  } as unknown as AdsClient;
+  const proxy = { level: 'info' } as unknown as Logger;
+  const server = createAdminServer({ ads, loggers: { proxy } });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const level = await fetch(`${base}/logging?level=${name}`, { method: 'POST' });
+    assert.equal(level.status, 400, name);
+    assert.match(await level.text(), /unknown logger level/, name);
+    const logger = await fetch(`${base}/logging?${name}=debug`, { method: 'POST' });
+    assert.equal(logger.status, 400, name);
+    assert.match(await logger.text(), /unknown logger "/, name);
+  }
+  assert.equal(proxy.level, 'info');
+  assert.equal((Object as unknown as { level?: unknown }).level, undefined);
+  const ok = await fetch(`${base}/logging?proxy=debug`, { method: 'POST' });
+  assert.equal(ok.status, 200);
+  assert.equal(proxy.level, 'debug');
 });

@@ -76,7 +76,8 @@ function logging(
 ): { status: number; body: string } {
   const changes: [Logger, string][] = [];
   for (const [key, value] of query) {
-    const level = LEVELS[value];
+    // Own names only: `constructor` or `toString` is not a level (nor, below, a logger).
+    const level = Object.hasOwn(LEVELS, value) ? LEVELS[value] : undefined;
     if (level === undefined)
       return {
         status: 400,
@@ -84,7 +85,7 @@ function logging(
       };
     if (key === 'level') for (const l of Object.values(loggers)) changes.push([l, level]);
     else {
-      const logger = loggers[key];
+      const logger = Object.hasOwn(loggers, key) ? loggers[key] : undefined;
       if (logger === undefined)
         return {
           status: 400,
