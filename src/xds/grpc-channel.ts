@@ -4,15 +4,14 @@
  * ADS stream does not load grpc-js (./wire/grpc-stream.ts, ./transport.ts).
  */
 import * as grpc from '@grpc/grpc-js';
-import { controlPlaneSpiffeId, spiffeServerIdentityCheck } from '../identity/workload.js';
-import { XDS_SERVER_NAME, type XdsTransport } from './transport.js';
+import { XDS_SERVER_NAME, xdsTlsOptions, type XdsTransport } from './transport.js';
 
-/** Channel credentials for `transport`. */
+/** Channel credentials for `transport`: the same roots and SPIFFE ID check as the proxy's stream. */
 export function xdsChannelCredentials(transport: XdsTransport): grpc.ChannelCredentials {
-  if (transport === 'plaintext') return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(Buffer.from(transport.rootPem), null, null, {
-    // The SPIFFE ID, not the host name: the address may be an IP or a name the cert does not carry.
-    checkServerIdentity: spiffeServerIdentityCheck([controlPlaneSpiffeId(transport.trustDomain)]),
+  const tls = xdsTlsOptions(transport);
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(Buffer.from(tls.ca), null, null, {
+    checkServerIdentity: tls.checkServerIdentity,
   });
 }
 

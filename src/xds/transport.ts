@@ -28,6 +28,7 @@ export function xdsTlsOptions(transport: XdsTransport):
   if (transport === 'plaintext') return undefined;
   return {
     ca: transport.rootPem,
+    // The SPIFFE ID, not the host name: the address may be an IP or a name the cert does not carry.
     checkServerIdentity: spiffeServerIdentityCheck([controlPlaneSpiffeId(transport.trustDomain)]),
   };
 }
