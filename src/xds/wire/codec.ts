@@ -11,30 +11,12 @@
  * refused, nesting is bounded, and any violation is an Error naming the
  * message and field — never a partial object.
  */
-import { messageInfo, type FieldInfo, type MessageInfo } from './schema.js';
+import { I32, I64, LEN, messageInfo, VARINT, type FieldInfo, type MessageInfo } from './schema.js';
 
 /** Nesting limit, as protobufjs's `util.recursionLimit`. */
 const MAX_DEPTH = 100;
 const ANY = 'google.protobuf.Any';
 const DEFAULT_TYPE_PREFIX = 'type.googleapis.com/';
-
-const VARINT = 0;
-const I64 = 1;
-const LEN = 2;
-const I32 = 5;
-
-const VARINT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'bool']);
-const I64_TYPES = new Set(['fixed64', 'sfixed64', 'double']);
-const I32_TYPES = new Set(['fixed32', 'sfixed32', 'float']);
-
-function wireTypeOf(field: FieldInfo): number {
-  if (field.map || field.message) return LEN;
-  if (field.enumInfo !== undefined || VARINT_TYPES.has(field.type)) return VARINT;
-  if (I64_TYPES.has(field.type)) return I64;
-  if (I32_TYPES.has(field.type)) return I32;
-  if (field.type === 'string' || field.type === 'bytes') return LEN;
-  throw new Error(`field ${field.name}: unknown type ${field.type}`);
-}
 
 class Reader {
   pos: number;
@@ -179,24 +161,10 @@ function skip(reader: Reader, wireType: number): void {
   }
 }
 
-const ENTRY_FIELDS = new WeakMap<FieldInfo, readonly [FieldInfo, FieldInfo]>();
-
-/** The key and value fields of a map field's entry message. */
-function entryFields(field: FieldInfo): readonly [FieldInfo, FieldInfo] {
-  let fields = ENTRY_FIELDS.get(field);
-  if (fields === undefined) {
-    const keyField: FieldInfo = {
-      ...field,
-      type: field.keyType,
-      map: false,
-      message: false,
-      enumInfo: undefined,
-      repeated: false,
-    };
-    fields = [keyField, { ...field, map: false, repeated: false }];
-    ENTRY_FIELDS.set(field, fields);
-  }
-  return fields;
+/** A map field's entry fields (the schema builds them with the field). */
+function entryOf(field: FieldInfo): readonly [FieldInfo, FieldInfo] {
+  if (field.entry === undefined) throw new Error(`${field.name}: not a map field`);
+  return field.entry;
 }
 
 function mapEntry(
@@ -208,8 +176,8 @@ function mapEntry(
   const length = reader.small();
   const start = reader.take(length);
   const entry = new Reader(reader.buf, start, start + length);
-  const [keyField, valueField] = entryFields(field);
-  let key: unknown = field.keyType === 'bool' ? false : field.keyType === 'string' ? '' : 0;
+  const [keyField, valueField] = entryOf(field);
+  let key: unknown = defaultOf(keyField);
   let item: unknown;
   while (entry.pos < entry.end) {
     const tag = entry.small();
@@ -220,7 +188,7 @@ function mapEntry(
       skip(entry, wireType);
       continue;
     }
-    if (wireType !== wireTypeOf(target))
+    if (wireType !== target.wireType)
       throw new Error(
         `map ${field.name}: entry field ${String(number)} has wire type ${String(wireType)}`,
       );
@@ -297,7 +265,7 @@ function read(
   depth: number,
   values: Map<FieldInfo, unknown>,
 ): void {
-  const expected = wireTypeOf(field);
+  const expected = field.wireType;
   if (field.map) {
     if (wireType !== LEN) throw new Error(`wire type ${String(wireType)}, expected 2`);
     let map = values.get(field) as Record<string, unknown> | undefined;
@@ -567,12 +535,12 @@ function encodeAt(typeName: string, object: unknown, depth: number): Buffer {
 function encodeField(field: FieldInfo, v: unknown, w: Writer, depth: number): void {
   if (field.map) {
     if (!isRecord(v)) throw new Error(`${field.name}: expected an object`);
-    const [keyField, valueField] = entryFields(field);
+    const [keyField, valueField] = entryOf(field);
     for (const [key, item] of Object.entries(v)) {
       const entry = new Writer();
-      entry.tag(1, wireTypeOf(keyField));
+      entry.tag(1, keyField.wireType);
       encodeScalar(keyField, field.keyType === 'bool' ? key === 'true' : key, entry);
-      entry.tag(2, wireTypeOf(valueField));
+      entry.tag(2, valueField.wireType);
       encodeValue(valueField, item, entry, depth);
       const bytes = entry.finish();
       w.tag(field.number, LEN);
@@ -584,7 +552,7 @@ function encodeField(field: FieldInfo, v: unknown, w: Writer, depth: number): vo
   if (field.repeated) {
     if (!Array.isArray(v)) throw new Error(`${field.name}: expected an array`);
     if (v.length === 0) return;
-    if (field.packed && wireTypeOf(field) !== LEN) {
+    if (field.packed && field.wireType !== LEN) {
       const run = new Writer();
       for (const item of v as unknown[]) encodeScalar(field, item, run);
       const bytes = run.finish();
@@ -594,12 +562,12 @@ function encodeField(field: FieldInfo, v: unknown, w: Writer, depth: number): vo
       return;
     }
     for (const item of v as unknown[]) {
-      w.tag(field.number, wireTypeOf(field));
+      w.tag(field.number, field.wireType);
       encodeValue(field, item, w, depth);
     }
     return;
   }
-  w.tag(field.number, wireTypeOf(field));
+  w.tag(field.number, field.wireType);
   encodeValue(field, v, w, depth);
 }
 

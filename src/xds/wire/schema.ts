@@ -42,6 +42,28 @@ export interface FieldInfo {
   readonly enumInfo: EnumInfo | undefined;
   /** True for message-typed fields (and map values of a message type). */
   readonly message: boolean;
+  /** The wire type a single value of the field is written with (maps: LEN). */
+  readonly wireType: number;
+  /** For a map field: its entry message's key (1) and value (2) fields. */
+  readonly entry: readonly [FieldInfo, FieldInfo] | undefined;
+}
+
+/** Protocol Buffers wire types (the ones proto3 uses). */
+export const VARINT = 0;
+export const I64 = 1;
+export const LEN = 2;
+export const I32 = 5;
+
+const VARINT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'bool']);
+const I64_TYPES = new Set(['fixed64', 'sfixed64', 'double']);
+const I32_TYPES = new Set(['fixed32', 'sfixed32', 'float']);
+
+function wireTypeOf(type: string, isEnum: boolean, isMessage: boolean): number {
+  if (isMessage || type === 'string' || type === 'bytes') return LEN;
+  if (isEnum || VARINT_TYPES.has(type)) return VARINT;
+  if (I64_TYPES.has(type)) return I64;
+  if (I32_TYPES.has(type)) return I32;
+  throw new Error(`unknown field type ${type}`);
 }
 
 export interface EnumInfo {
@@ -82,18 +104,39 @@ export function messageInfo(name: string): MessageInfo | undefined {
     if (fields === undefined) return undefined;
     const list = fields.map(([number, fieldName, type, flags, keyType, oneof]): FieldInfo => {
       const isEnum = Object.hasOwn(loaded().enums, type);
-      return {
+      const isMessage = Object.hasOwn(loaded().messages, type);
+      const map = (flags & 2) !== 0;
+      const field: FieldInfo = {
         number,
         name: fieldName,
         type,
         repeated: (flags & 1) !== 0,
-        map: (flags & 2) !== 0,
+        map,
         packed: (flags & 4) !== 0,
         keyType,
         oneof,
         enumInfo: isEnum ? enumInfo(type) : undefined,
-        message: Object.hasOwn(loaded().messages, type),
+        message: isMessage,
+        wireType: map ? LEN : wireTypeOf(type, isEnum, isMessage),
+        entry: undefined,
       };
+      if (!map) return field;
+      const key: FieldInfo = {
+        ...field,
+        type: keyType,
+        map: false,
+        repeated: false,
+        enumInfo: undefined,
+        message: false,
+        wireType: wireTypeOf(keyType, false, false),
+      };
+      const value: FieldInfo = {
+        ...field,
+        map: false,
+        repeated: false,
+        wireType: wireTypeOf(type, isEnum, isMessage),
+      };
+      return { ...field, entry: [key, value] };
     });
     info = {
       name,
