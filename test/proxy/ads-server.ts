@@ -22,6 +22,10 @@ export interface TestAdsServer {
   readonly port: number;
   readonly requests: AdsRequest[];
   set(typeUrl: string, version: string, resources: object[]): void;
+  /** Writes `bytes` as they are, as one message on every open stream (hostile-input tests). */
+  sendRaw(bytes: Buffer): void;
+  /** Streams opened so far. */
+  readonly streams: number;
   stop(): void;
 }
 
@@ -34,6 +38,7 @@ export async function startTestAdsServer(t: {
   const state = new Map<string, { version: string; resources: object[] }>();
   const calls = new Set<grpc.ServerDuplexStream<AdsRequest, object>>();
   let nonce = 0;
+  let streams = 0;
   const sendTo = (call: grpc.ServerDuplexStream<AdsRequest, object>, typeUrl: string): void => {
     const entry = state.get(typeUrl);
     if (entry === undefined) return;
@@ -45,9 +50,20 @@ export async function startTestAdsServer(t: {
       resources: entry.resources,
     });
   };
-  server.addService(adsServiceDefinition(), {
+  const method = adsServiceDefinition()['StreamAggregatedResources'];
+  if (method === undefined) throw new Error('ADS method missing');
+  const serialize = method.responseSerialize;
+  const service = {
+    StreamAggregatedResources: {
+      ...method,
+      // Buffers go out as they are (sendRaw); everything else through the protos.
+      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
+    },
+  };
+  server.addService(service, {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<AdsRequest, object>) {
       calls.add(call);
+      streams += 1;
       const sent = new Set<string>();
       call.on('data', (request: AdsRequest) => {
         requests.push(request);
@@ -79,6 +95,12 @@ export async function startTestAdsServer(t: {
     set(typeUrl, version, resources) {
       state.set(typeUrl, { version, resources });
       for (const call of calls) sendTo(call, typeUrl);
+    },
+    sendRaw(bytes) {
+      for (const call of calls) call.write(bytes);
+    },
+    get streams() {
+      return streams;
     },
     stop() {
       server.forceShutdown();
@@ -213,6 +235,7 @@ export async function waitAck(ads: TestAdsServer, typeUrl: string, version: stri
 
 /** A `palisade proxy` process (real binary) fed by a test ADS server. */
 export interface ProxyProcess {
+  readonly pid: number;
   readonly outbound: number;
   readonly admin: number;
   /** `-x http://127.0.0.1:<outbound>` for curl. */
@@ -251,6 +274,7 @@ export async function startProxyProcess(
   );
   const outbound = Number(proc.match[1]);
   return {
+    pid: proc.child.pid ?? -1,
     outbound,
     admin: Number(proc.match[2]),
     via: ['-x', `http://127.0.0.1:${String(outbound)}`],
