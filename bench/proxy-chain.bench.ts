@@ -51,6 +51,8 @@ const only = flag('--only')?.split(',');
 const profileDir = flag('--profile');
 // Istio's default profile logs no requests (meshConfig.accessLogFile ""); the references log none.
 const noAccessLog = argv.includes('--no-access-log');
+// Every Node proxy of the run (Palisade's and the fixtures) is profiled alike.
+const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
 const wanted = (name: string): boolean => only === undefined || only.includes(name);
 
 const SECONDS = 5;
@@ -351,8 +353,6 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : 
         }),
         { mode: 0o600 },
       );
-      const profile =
-        profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
       const proxy = await start(
         `${name}-sidecar`,
         process.execPath,
@@ -481,6 +481,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : 
         `node-${role}`,
         process.execPath,
         [
+          ...profile,
           BARE_NODE,
           JSON.stringify({
             role,
@@ -514,6 +515,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : 
         `${name}-${role}`,
         process.execPath,
         [
+          ...profile,
           script,
           JSON.stringify({
             role,

@@ -26,6 +26,7 @@
  * Parsing works on a buffer that holds the whole head ({@link findHeadEnd}
  * finds its end and rejects a bare LF as soon as it arrives).
  */
+import { byteLookup, fieldName } from './field-names.js';
 import type { BodyFraming, HeaderList, Http1Limits, ParseFailure, RequestHead } from './types.js';
 
 export const CR = 0x0d;
@@ -72,6 +73,9 @@ export const METHODS: ReadonlySet<string> = new Set([
   'UNLOCK',
   'UNSUBSCRIBE',
 ]);
+
+/** A method's bytes as the {@link METHODS} constant, undefined for any other token. */
+const knownMethod = byteLookup(METHODS);
 
 /** tchar (RFC 9110 §5.6.2). */
 export const TOKEN = new Uint8Array(256);
@@ -185,7 +189,7 @@ export function parseFields(
     let i = pos;
     while (i < last && TOKEN[raw[i] ?? 0] === 1) i += 1;
     if (i === pos || raw[i] !== COLON) return fail(400, 'invalid-header-token');
-    const name = raw.toString('latin1', pos, i);
+    const name = fieldName(raw, pos, i);
     i += 1;
     while (raw[i] === SP || raw[i] === HTAB) i += 1;
     const vStart = i;
@@ -299,8 +303,8 @@ export function parseRequestHead(raw: Buffer, limits: Http1Limits): RequestHead 
   const pos = skipEmptyLines(raw);
   let i = pos;
   while (TOKEN[raw[i] ?? 0] === 1) i += 1;
-  const method = raw.toString('latin1', pos, i);
-  if (raw[i] !== SP || !METHODS.has(method)) return fail(400, 'invalid-method');
+  const method = knownMethod(raw, pos, i);
+  if (raw[i] !== SP || method === undefined) return fail(400, 'invalid-method');
   while (raw[i] === SP) i += 1; // llhttp takes several spaces before the target
   const tStart = i;
   while (TARGET[raw[i] ?? 0] === 1) i += 1;

@@ -31,7 +31,7 @@ import {
 import { createLocalRateLimiter, downstreamConnection } from '../local-rate-limit.js';
 import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
 import { inboundPeer, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './inbound-telemetry.js';
-import { denialBody, httpAuthzRequest } from '../filters/authz/index.js';
+import { denialBody, httpAuthzRequest, type ProxyDecision } from '../filters/authz/index.js';
 import {
   clusterEndpoint,
   peerOf,
@@ -155,85 +155,96 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
       done(rejected.status, rejected.details, null);
       return;
     }
-    return state.evaluator
-      .decide(httpAuthzRequest(req, peer))
-      .then((decision) => {
-        if (decision.status !== 200) {
-          const status = typeof decision.status === 'number' ? decision.status : 403;
-          logger.info(
-            {
-              listener,
-              principal,
-              path: req.url,
-              status,
-              policy: decision.policy,
-              rule: decision.rule,
-              reason: decision.reason,
-            },
-            'request denied',
-          );
-          if (mtls && decision.policy !== null)
-            res.setHeader(
-              'x-palisade-policy',
-              `${decision.policy}${decision.rule === null ? '' : ` rule ${String(decision.rule)}`}`,
-            );
-          const ext = decision.localReply;
-          if (ext !== undefined) {
-            // The external authorizer's own answer (status, body, headersToDownstreamOnDeny).
-            localReply(req, res, ext.status, ext.body, ext.headers);
-            done(ext.status, decision.reason, decision.policy);
-            return;
-          }
-          reply(status, denialBody(status, decision.reason), decision.policy, decision.reason);
-          return;
-        }
-        const limit = rateLimiter.check(
-          state.rateLimit.filter,
-          state.rateLimit.route,
-          downstreamConnection(req),
+    const decided = (decision: ProxyDecision): void => {
+      if (decision.status !== 200) {
+        const status = typeof decision.status === 'number' ? decision.status : 403;
+        logger.info(
+          {
+            listener,
+            principal,
+            path: req.url,
+            status,
+            policy: decision.policy,
+            rule: decision.rule,
+            reason: decision.reason,
+          },
+          'request denied',
         );
-        if (limit?.kind === 'limited') {
-          for (const [name, value] of Object.entries(limit.headers)) res.setHeader(name, value);
-          localReply(req, res, limit.status, 'local_rate_limited', {}, limit.grpcStatus);
-          done(limit.status, 'local rate limit (RL)', decision.policy);
+        if (mtls && decision.policy !== null)
+          res.setHeader(
+            'x-palisade-policy',
+            `${decision.policy}${decision.rule === null ? '' : ` rule ${String(decision.rule)}`}`,
+          );
+        const ext = decision.localReply;
+        if (ext !== undefined) {
+          // The external authorizer's own answer (status, body, headersToDownstreamOnDeny).
+          localReply(req, res, ext.status, ext.body, ext.headers);
+          done(ext.status, decision.reason, decision.policy);
           return;
         }
-        const target = clusterEndpoint(current, state.cluster);
-        if (target === undefined) {
-          reply(503, 'no healthy upstream', null, `cluster ${state.cluster} has no endpoint`);
-          return;
-        }
-        const headers = appHeaders(req, decision, principal);
-        if (seen.span !== undefined) context.telemetry?.toApp(headers, seen.span);
-        if (limit !== undefined) {
-          Object.assign(headers, limit.requestHeaders);
-          for (const [name, value] of Object.entries(limit.responseHeaders))
-            res.setHeader(name, value);
-        }
-        const cluster = current.typed.clusters.get(state.cluster);
-        const h2 = cluster !== undefined && usesHttp2(cluster.upstreamHttp2, isH2(req));
-        relay.relay({ ...target, h2 }, req, res, headers, {
-          responseHeaders(out) {
-            context.telemetry?.toClient(out, seen.peer);
-          },
-          ended(status) {
-            done(status, decision.reason, decision.policy);
-          },
-          failed(error) {
-            reply(
-              503,
-              'upstream connect error or disconnect/reset before headers',
-              null,
-              error.message,
-            );
-          },
-        });
-      })
-      .catch((error: unknown) => {
-        logger.error({ err: error, listener }, 'inbound policy evaluation failed: denying');
-        if (!res.headersSent)
-          reply(403, 'RBAC: access denied', null, 'evaluation error (fail closed)');
+        reply(status, denialBody(status, decision.reason), decision.policy, decision.reason);
+        return;
+      }
+      const limit = rateLimiter.check(
+        state.rateLimit.filter,
+        state.rateLimit.route,
+        downstreamConnection(req),
+      );
+      if (limit?.kind === 'limited') {
+        for (const [name, value] of Object.entries(limit.headers)) res.setHeader(name, value);
+        localReply(req, res, limit.status, 'local_rate_limited', {}, limit.grpcStatus);
+        done(limit.status, 'local rate limit (RL)', decision.policy);
+        return;
+      }
+      const target = clusterEndpoint(current, state.cluster);
+      if (target === undefined) {
+        reply(503, 'no healthy upstream', null, `cluster ${state.cluster} has no endpoint`);
+        return;
+      }
+      const headers = appHeaders(req, decision, principal);
+      if (seen.span !== undefined) context.telemetry?.toApp(headers, seen.span);
+      if (limit !== undefined) {
+        Object.assign(headers, limit.requestHeaders);
+        for (const [name, value] of Object.entries(limit.responseHeaders))
+          res.setHeader(name, value);
+      }
+      const cluster = current.typed.clusters.get(state.cluster);
+      const h2 = cluster !== undefined && usesHttp2(cluster.upstreamHttp2, isH2(req));
+      relay.relay({ ...target, h2 }, req, res, headers, {
+        responseHeaders(out) {
+          context.telemetry?.toClient(out, seen.peer);
+        },
+        ended(status) {
+          done(status, decision.reason, decision.policy);
+        },
+        failed(error) {
+          reply(
+            503,
+            'upstream connect error or disconnect/reset before headers',
+            null,
+            error.message,
+          );
+        },
       });
+    };
+    const failClosed = (error: unknown): void => {
+      logger.error({ err: error, listener }, 'inbound policy evaluation failed: denying');
+      if (!res.headersSent)
+        reply(403, 'RBAC: access denied', null, 'evaluation error (fail closed)');
+    };
+    const authzRequest = httpAuthzRequest(req, peer);
+    // Most decisions are ready at once (no JWT to check, no external authorizer): no promise.
+    try {
+      const now = state.evaluator.decideNow?.(authzRequest);
+      if (now !== undefined) {
+        decided(now);
+        return;
+      }
+    } catch (error) {
+      failClosed(error);
+      return;
+    }
+    return state.evaluator.decide(authzRequest).then(decided).catch(failClosed);
   };
 
   /** Upgrade (WebSocket): the same authentication and authorization as a request, then spliced. */

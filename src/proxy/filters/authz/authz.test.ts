@@ -3,6 +3,8 @@
 // the proxy cannot enforce is an error, never a filter dropped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parseManifests } from '../../../api/index.js';
+import { loadSecurityPolicies, translateRequestAuthentications } from '../../../policy/index.js';
 import { classifyRbacFilters, httpPolicyEvaluator, tcpPolicyEvaluator } from './index.js';
 
 const WEB = 'spiffe://cluster.local/ns/foo/sa/web';
@@ -158,4 +160,54 @@ test('network ext_authz: the trigger decides who is checked; anything but its sh
       ]),
     /filter_enabled_metadata/,
   );
+});
+
+test('decideNow: the same decision without a promise, never when a JWT must be checked', async () => {
+  const hcm = (filters: object[]) => ({ http_filters: filters });
+  const plain = httpPolicyEvaluator(hcm([httpRbac('DENY', '/admin')]));
+  const req = (path: string, over: object = {}) => ({
+    principal: WEB,
+    sourceIp: '127.0.0.1',
+    destinationPort: 8000,
+    protocol: 'http' as const,
+    method: 'GET',
+    host: 'app',
+    path,
+    headers: {},
+    ...over,
+  });
+  for (const r of [req('/'), req('/admin/x'), req('/a/%2e%2e/admin'), req('/%00')]) {
+    const now = plain.decideNow?.(r);
+    assert.ok(now !== undefined, r.path);
+    assert.deepEqual(now, await plain.decide(r), r.path);
+  }
+  assert.equal(plain.decideNow?.(req('/admin/x'))?.status, 403);
+
+  // jwt_authn on the chain: every request but a CORS preflight waits for it, so a forged
+  // token is refused (401) and never decided by RBAC alone.
+  const config = translateRequestAuthentications([
+    ...loadSecurityPolicies(
+      parseManifests(
+        `apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: foo}\nspec:\n  jwtRules:\n  - issuer: iss\n    jwks: '{"keys":[{"kty":"oct","kid":"k","k":"${Buffer.alloc(32, 1).toString('base64url')}"}]}'\n`,
+        'ra.yaml',
+      ),
+    ).requestAuthentications,
+  ]);
+  assert.ok(config !== undefined);
+  const jwt = { name: 'envoy.filters.http.jwt_authn', typed_config: config };
+  const withJwt = httpPolicyEvaluator(hcm([jwt, httpRbac('DENY', '/admin')]));
+  const forged = req('/', { headers: { authorization: 'Bearer a.b.c' } });
+  assert.equal(withJwt.decideNow?.(forged), undefined);
+  assert.equal((await withJwt.decide(forged)).status, 401);
+  assert.equal(withJwt.decideNow?.(req('/')), undefined);
+  const preflight = req('/', {
+    method: 'OPTIONS',
+    headers: {
+      origin: 'https://a',
+      'access-control-request-method': 'GET',
+      authorization: 'Bearer a.b.c',
+    },
+  });
+  assert.deepEqual(withJwt.decideNow?.(preflight), await withJwt.decide(preflight));
+  assert.equal(withJwt.decideNow?.(preflight)?.status, 200);
 });

@@ -30,6 +30,11 @@ export type ProxyDecision = Decision & {
 /** What the listeners ask of a chain's policy filters. */
 export interface PolicyEvaluator {
   decide(req: AuthenticatedRequest): Promise<ProxyDecision>;
+  /**
+   * The same decision as {@link decide} when it is ready without waiting, else undefined
+   * (an evaluator that may wait, e.g. for an external authorizer, leaves this out).
+   */
+  decideNow?(req: AuthenticatedRequest): ProxyDecision | undefined;
 }
 
 export type RbacConfig = NonNullable<AuthorizationFilters['allow']>;

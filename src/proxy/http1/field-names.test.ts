@@ -1,0 +1,63 @@
+// Shared constants for common field names and methods (field-names.ts) must
+// never change what the parser reads: a name comes back exactly as sent, case
+// included, whether or not it is a known one, and only Node's methods, as
+// sent, are accepted.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { byteLookup, fieldName } from './field-names.js';
+import { isFailure, METHODS, parseRequestHead } from './head-parser.js';
+import { DEFAULT_LIMITS } from './types.js';
+
+const head = (lines: string): Buffer => Buffer.from(`${lines}\r\n\r\n`, 'latin1');
+
+test('a field name is read exactly as sent, known or not, in any case', () => {
+  const names = [
+    'content-type',
+    'Content-Type',
+    'CONTENT-TYPE',
+    'content-Type',
+    'x-request-id',
+    'X-Request-Id',
+    'X-Request-ID',
+    'x-request-ie', // a known name's length, one byte off
+    'x-request-i', // a known name's prefix
+    'x-request-idd',
+    'te',
+    'TE',
+    'b3',
+    'x-custom',
+  ];
+  const sent = names.map((n, i) => `${n}: v${String(i)}`).join('\r\n');
+  const parsed = parseRequestHead(head(`GET / HTTP/1.1\r\nhost: a\r\n${sent}`), DEFAULT_LIMITS);
+  assert.ok(!isFailure(parsed), JSON.stringify(parsed));
+  assert.deepEqual(parsed.headers, ['host', 'a', ...names.flatMap((n, i) => [n, `v${String(i)}`])]);
+});
+
+test('fieldName reads any range of a buffer, not only whole names', () => {
+  const buf = Buffer.from('xxcontent-typeyy', 'latin1');
+  assert.equal(fieldName(buf, 2, 14), 'content-type');
+  assert.equal(fieldName(buf, 2, 13), 'content-typ');
+  assert.equal(fieldName(buf, 0, 0), '');
+  const lookup = byteLookup(['ab', 'abc']);
+  assert.equal(lookup(Buffer.from('zabc'), 1, 3), 'ab');
+  assert.equal(lookup(Buffer.from('zabc'), 1, 4), 'abc');
+  assert.equal(lookup(Buffer.from('zabd'), 1, 4), undefined);
+});
+
+test("every one of Node's methods is accepted as sent, and nothing else", () => {
+  for (const method of METHODS) {
+    // CONNECT takes the authority-form only (RFC 9112 §3.2.3).
+    const target = method === 'CONNECT' ? 'a:443' : '/';
+    const parsed = parseRequestHead(
+      head(`${method} ${target} HTTP/1.1\r\nhost: a`),
+      DEFAULT_LIMITS,
+    );
+    assert.ok(!isFailure(parsed), method);
+    assert.equal(parsed.method, method);
+  }
+  for (const method of ['get', 'Get', 'GE', 'GETS', 'POSTT', 'M-SEARCHX', 'XGET']) {
+    const parsed = parseRequestHead(head(`${method} / HTTP/1.1\r\nhost: a`), DEFAULT_LIMITS);
+    assert.ok(isFailure(parsed), method);
+    assert.equal(parsed.reason, 'invalid-method');
+  }
+});
