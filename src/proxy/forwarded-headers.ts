@@ -7,19 +7,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { headerRecord } from '../policy/evaluation.js';
 import { connectionOptions } from './http1/head-parser.js';
-
-/** Hop-by-hop headers never forwarded, plus proxy-only ones. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+// Hop-by-hop headers never forwarded, plus proxy-only ones: one list with the transport's.
+import { HOP_BY_HOP } from './http1/serializer.js';
 
 const isPseudo = (name: string): boolean => name.charCodeAt(0) === 58;
 

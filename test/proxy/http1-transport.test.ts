@@ -421,7 +421,7 @@ test('client pool: forwarding over keep-alive mTLS, heads copied with hop-by-hop
 
   const out = await raw(
     frontPort,
-    `GET /one HTTP/1.1\r\nHost: app\r\nConnection: keep-alive, x-secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Kept: yes\r\n\r\n` +
+    `GET /one HTTP/1.1\r\nHost: app\r\nConnection: keep-alive, x-secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nProxy-Authorization: Basic c2VjcmV0\r\nX-Kept: yes\r\n\r\n` +
       `POST /two HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 9\r\n\r\n`,
   );
   assert.deepEqual(statuses(out), [200, 200], out);

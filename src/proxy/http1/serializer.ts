@@ -7,14 +7,21 @@
  */
 import type { HeaderList, RequestHead, ResponseHead } from './types.js';
 
-/** Hop-by-hop fields (RFC 9110 §7.6.1, plus `keep-alive` and `proxy-connection` as Envoy strips them). */
+/**
+ * Hop-by-hop fields, never forwarded by any hop of the proxy (RFC 9110 §7.6.1, plus
+ * `keep-alive` and `proxy-connection` as Envoy strips them, and the proxy credentials
+ * `proxy-authorization` / `proxy-authenticate`, which belong to the hop they were sent
+ * on). `te: trailers` is kept by the proxy's forwarded copies (forwarded-headers.ts) for gRPC.
+ */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
   'proxy-connection',
-  'transfer-encoding',
   'te',
   'trailer',
+  'transfer-encoding',
   'upgrade',
 ]);
 
