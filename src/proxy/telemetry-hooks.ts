@@ -129,30 +129,35 @@ const LABEL_CACHE_SIZE = 4096;
  * Label sets reused across requests: building Istio's 25 labels (and the metrics' key over them)
  * was most of a request's telemetry cost (bench/feature-cost.bench.ts). A request's labels depend
  * only on the peer, the service/cluster, status, flags, mTLS and gRPC status, so they are looked up
- * by a short key of those; a peer object (from the exchange's per-claim cache) is keyed by identity.
+ * by those parts, one Map level each: no key string is built (and hashed) per request, and a peer
+ * object (from the exchange's per-claim cache) is a key by identity.
  */
 function labelCache(): {
-  peerKey(peer: PeerInfo): string;
-  get(key: string, build: () => IstioRequestLabels): IstioRequestLabels;
+  get(parts: readonly unknown[], build: () => IstioRequestLabels): IstioRequestLabels;
 } {
-  const ids = new WeakMap<PeerInfo, string>();
-  let nextId = 0;
-  const built = new Map<string, IstioRequestLabels>();
+  let root = new Map<unknown, unknown>();
+  let size = 0;
   return {
-    peerKey(peer) {
-      let id = ids.get(peer);
-      if (id === undefined) {
-        id = `#${String(nextId++)}`;
-        ids.set(peer, id);
+    get(parts, build) {
+      if (size >= LABEL_CACHE_SIZE) {
+        root = new Map();
+        size = 0;
       }
-      return id;
-    },
-    get(key, build) {
-      let labels = built.get(key);
+      let level = root;
+      const last = parts.length - 1;
+      for (let i = 0; i < last; i += 1) {
+        let next = level.get(parts[i]) as Map<unknown, unknown> | undefined;
+        if (next === undefined) {
+          next = new Map();
+          level.set(parts[i], next);
+        }
+        level = next;
+      }
+      let labels = level.get(parts[last]) as IstioRequestLabels | undefined;
       if (labels === undefined) {
-        if (built.size >= LABEL_CACHE_SIZE) built.clear();
         labels = build();
-        built.set(key, labels);
+        level.set(parts[last], labels);
+        size += 1;
       }
       return labels;
     },
@@ -180,7 +185,8 @@ export function createProxyTelemetry(
     canonicalService: self.labels['service.istio.io/canonical-name'],
     canonicalRevision: self.labels['service.istio.io/canonical-revision'],
   };
-  const labels = labelCache();
+  const inboundLabels = labelCache();
+  const outboundLabels = labelCache();
   return {
     metrics,
     accessLog,
@@ -201,11 +207,16 @@ export function createProxyTelemetry(
       }
       if (r.method === undefined) return;
       const service = inboundService?.(r.listener);
-      const sourceKey = r.peer === undefined ? `p:${r.principal ?? ''}` : labels.peerKey(r.peer);
-      const grpcKey = r.grpc === undefined ? 'h' : `g${String(r.grpc.status)}`;
-      const key = `i\0${sourceKey}\0${service ?? ''}\0${String(r.status)}\0${r.mtls ? 1 : 0}\0${grpcKey}`;
+      // The source: the vouched-for peer object, else the principal alone (a string).
+      const parts = [
+        r.peer ?? r.principal ?? '',
+        service,
+        r.status,
+        r.mtls,
+        r.grpc === undefined ? 'http' : r.grpc.status,
+      ];
       metrics.recordRequest(
-        labels.get(key, () =>
+        inboundLabels.get(parts, () =>
           requestLabels({
             reporter: 'destination',
             source: inboundSource(r),
@@ -302,11 +313,16 @@ export function createProxyTelemetry(
         mtls: r.mtls,
       });
       // The server's metadata when secure naming vouches for it, else what the cluster name says.
-      const peerKey = r.peer === undefined ? '-' : labels.peerKey(r.peer);
-      const grpcKey = r.grpc === undefined ? 'h' : `g${String(r.grpc.status)}`;
-      const key = `o\0${peerKey}\0${r.cluster}\0${String(r.status)}\0${r.flags}\0${r.mtls ? 1 : 0}\0${grpcKey}`;
+      const parts = [
+        r.peer,
+        r.cluster,
+        r.status,
+        r.flags,
+        r.mtls,
+        r.grpc === undefined ? 'http' : r.grpc.status,
+      ];
       metrics.recordRequest(
-        labels.get(key, () => {
+        outboundLabels.get(parts, () => {
           const [, , subset, host] = r.cluster.split('|');
           const destination: PeerInfo = {
             ...r.peer,
