@@ -56,6 +56,17 @@ test('a client claim is accepted only from the SPIFFE id it names', () => {
     me.fromClient(headers, 'spiffe://cluster.local/ns/other/sa/bookinfo-productpage'),
     undefined,
   );
+  // The same value again (as a new string, as each request parses it), after another
+  // value: the same verified peer object, and still only for the identity it names.
+  const first = me.fromClient(headers, proved);
+  const other = createPeerMetadataExchange(ID, { ...PRODUCTPAGE, SERVICE_ACCOUNT: 'x' }).headers;
+  assert.equal(me.fromClient({ ...other }, proved), undefined, 'a claim for sa/x');
+  const again = { [PEER_METADATA_HEADER]: `${String(headers[PEER_METADATA_HEADER])} `.trim() };
+  assert.equal(me.fromClient(again, proved), first);
+  assert.equal(
+    me.fromClient(again, 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews'),
+    undefined,
+  );
 });
 
 test('a server claim is accepted only for an identity secure naming allows', () => {
@@ -72,6 +83,16 @@ test('a server claim is accepted only for an identity secure naming allows', () 
     undefined,
   );
   assert.equal(me.fromServer(headers, []), undefined, 'no SANs to check against: ignored');
+  // Asked again with the same lists (a cluster's SANs): the same answers.
+  const reviews = [{ exact: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' }];
+  const fresh = () => ({
+    [PEER_METADATA_HEADER]: `${String(headers[PEER_METADATA_HEADER])} `.trim(),
+  });
+  for (let i = 0; i < 3; i += 1) {
+    assert.equal(me.fromServer(fresh(), reviews), undefined);
+    assert.equal(me.fromServer(fresh(), exact)?.principal, exact[0]?.exact);
+  }
+  assert.equal(me.fromServer(fresh(), exact), me.fromServer(fresh(), exact));
 });
 
 test('strip removes both headers', () => {

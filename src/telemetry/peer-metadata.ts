@@ -174,6 +174,8 @@ function allowedIdentity(
 interface DecodedClaim {
   readonly meta: NodeMetadata | undefined;
   readonly infos: Map<string, PeerInfo>;
+  /** fromServer's answer per allowed-identity list (a cluster's SANs, one array per config). */
+  readonly servers: WeakMap<readonly IdentityMatcher[], PeerInfo | null>;
 }
 
 /** Creates the exchange of a proxy whose own node id and metadata are given. */
@@ -187,8 +189,19 @@ export function createPeerMetadataExchange(
   // (value, principal) pair is kept, so the same peer yields the same object (telemetry-hooks.ts
   // keys its label-set cache on it).
   const decoded = new Map<string, DecodedClaim>();
+  // The value used last, already last in the LRU order: a peer's value repeats request after
+  // request, and comparing it is cheaper than hashing a new ~300-byte string for the Map.
+  let lastValue: string | undefined;
+  let lastEntry: DecodedClaim | undefined;
   const decode = (value: unknown): DecodedClaim | undefined => {
     if (typeof value !== 'string') return undefined;
+    if (value === lastValue && lastEntry !== undefined) return lastEntry;
+    const entry = lookup(value);
+    lastValue = value;
+    lastEntry = entry;
+    return entry;
+  };
+  const lookup = (value: string): DecodedClaim => {
     let entry = decoded.get(value);
     if (entry !== undefined) {
       // Most recently used last: Map keeps insertion order, so re-insert on a hit.
@@ -198,7 +211,7 @@ export function createPeerMetadataExchange(
       }
       return entry;
     }
-    entry = { meta: decodePeerMetadata(value), infos: new Map() };
+    entry = { meta: decodePeerMetadata(value), infos: new Map(), servers: new WeakMap() };
     if (decoded.size >= DECODE_CACHE_SIZE) {
       const oldest = decoded.keys().next();
       if (oldest.done !== true) decoded.delete(oldest.value);
@@ -230,6 +243,9 @@ export function createPeerMetadataExchange(
     fromClient(h, principal) {
       if (principal === null) return undefined;
       const entry = decode(h[PEER_METADATA_HEADER]);
+      // Verified before for this very (value, principal) pair: the check's answer is the same.
+      const known = entry?.infos.get(principal);
+      if (known !== undefined) return known;
       const meta = entry?.meta;
       if (entry === undefined || meta === undefined || !claimMatches(meta, principal))
         return undefined;
@@ -239,8 +255,13 @@ export function createPeerMetadataExchange(
       const entry = decode(h[PEER_METADATA_HEADER]);
       const meta = entry?.meta;
       if (entry === undefined || meta === undefined) return undefined;
+      // The answer depends on the claim and the list only: once per (value, list).
+      const known = entry.servers.get(allowed);
+      if (known !== undefined) return known ?? undefined;
       const principal = allowedIdentity(meta, allowed);
-      return principal === undefined ? undefined : infoOf(entry, meta, principal);
+      const info = principal === undefined ? undefined : infoOf(entry, meta, principal);
+      entry.servers.set(allowed, info ?? null);
+      return info;
     },
   };
 }
