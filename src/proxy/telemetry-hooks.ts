@@ -25,6 +25,7 @@ import {
   type TcpEvent,
 } from '../telemetry/index.js';
 import type { ProxyTap } from './admin/tap.js';
+import { TupleMap } from './tuple-map.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
 import type { XdsSnapshot } from './xds-client/ads-client.js';
 import type { OutboundRecord, OutboundTcpRecord } from './outbound/outbound-proxy.js';
@@ -132,32 +133,17 @@ const LABEL_CACHE_SIZE = 4096;
  * by those parts, one Map level each: no key string is built (and hashed) per request, and a peer
  * object (from the exchange's per-claim cache) is a key by identity.
  */
-function labelCache(): {
+function labelCache(depth: number): {
   get(parts: readonly unknown[], build: () => IstioRequestLabels): IstioRequestLabels;
 } {
-  let root = new Map<unknown, unknown>();
-  let size = 0;
+  const built = new TupleMap<IstioRequestLabels>(depth);
   return {
     get(parts, build) {
-      if (size >= LABEL_CACHE_SIZE) {
-        root = new Map();
-        size = 0;
-      }
-      let level = root;
-      const last = parts.length - 1;
-      for (let i = 0; i < last; i += 1) {
-        let next = level.get(parts[i]) as Map<unknown, unknown> | undefined;
-        if (next === undefined) {
-          next = new Map();
-          level.set(parts[i], next);
-        }
-        level = next;
-      }
-      let labels = level.get(parts[last]) as IstioRequestLabels | undefined;
+      let labels = built.get(parts);
       if (labels === undefined) {
+        if (built.size >= LABEL_CACHE_SIZE) built.clear();
         labels = build();
-        level.set(parts[last], labels);
-        size += 1;
+        built.set(parts, labels);
       }
       return labels;
     },
@@ -185,8 +171,8 @@ export function createProxyTelemetry(
     canonicalService: self.labels['service.istio.io/canonical-name'],
     canonicalRevision: self.labels['service.istio.io/canonical-revision'],
   };
-  const inboundLabels = labelCache();
-  const outboundLabels = labelCache();
+  const inboundLabels = labelCache(5);
+  const outboundLabels = labelCache(6);
   return {
     metrics,
     accessLog,

@@ -10,6 +10,7 @@
  */
 import type * as http from 'node:http';
 import { createHttp1Origin } from '../http1/dispatcher.js';
+import { TupleMap } from '../tuple-map.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
   noteGrpcStatus,
@@ -48,10 +49,9 @@ export interface AppRelay {
 }
 
 export function createAppRelay(): AppRelay {
-  const pools = new Map<string, UpstreamDispatcher>();
+  const pools = new TupleMap<UpstreamDispatcher>(3);
   const poolFor = (host: string, port: number, h2: boolean): UpstreamDispatcher => {
-    const origin = `http://${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
-    const key = h2 ? `${origin}|h2` : origin;
+    const key = [host, port, h2];
     let pool = pools.get(key);
     if (pool === undefined) {
       pool = h2

@@ -17,6 +17,7 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { createH2Origin, type UpstreamDispatcher } from '../h2-upstream.js';
 import { createHttp1Origin } from '../http1/dispatcher.js';
+import { TupleMap } from '../tuple-map.js';
 import type { Endpoint } from './load-balancer.js';
 
 export interface EndpointConnector {
@@ -44,41 +45,50 @@ export interface EndpointConnector {
 }
 
 export function createEndpointConnector(localAddress: string | undefined): EndpointConnector {
-  const plainPools = new Map<string, UpstreamDispatcher>();
-  const tlsPools = new Map<
-    string,
-    { agent: https.Agent; pools: Map<string, UpstreamDispatcher> }
-  >();
+  // Pools by endpoint host, port, SNI ('' for none) and HTTP/2 (the source address follows
+  // from the host); mTLS pools per cluster and TLS agent.
+  const plainPools = new TupleMap<UpstreamDispatcher>(4);
+  const tlsPools = new Map<string, { agent: https.Agent; pools: TupleMap<UpstreamDispatcher> }>();
+  // The SNI a request's authority gives (a host name, never an IP): the same authority
+  // request after request, so the last one is kept.
+  let lastAuthority: string | undefined;
+  let lastSni: string | undefined;
+  const sniOf = (authority: string): string | undefined => {
+    if (authority !== lastAuthority) {
+      const host = authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      lastSni = net.isIP(host) ? undefined : host;
+      lastAuthority = authority;
+    }
+    return lastSni;
+  };
   const localAddressFor = (endpoint: Endpoint): string | undefined =>
     localAddress !== undefined && endpoint.host.startsWith('127.') ? localAddress : undefined;
 
   return {
     localAddressFor,
     dispatcher(clusterName, endpoint, tlsAgent, authority, h2) {
-      const local = localAddressFor(endpoint);
-      const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
       const agentOptions =
         tlsAgent === undefined ? undefined : (tlsAgent.options as Record<string, unknown>);
       // As node:https does: SNI from the Host header when the cluster names none (never an IP).
-      const sniHost = authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
       const servername =
-        agentOptions === undefined || agentOptions['servername'] !== undefined || net.isIP(sniHost)
+        agentOptions === undefined || agentOptions['servername'] !== undefined
           ? undefined
-          : sniHost;
-      const key = `${host}:${String(endpoint.port)}|${local ?? ''}|${servername ?? ''}|${h2 ? 'h2' : ''}`;
+          : sniOf(authority);
+      const key = [endpoint.host, endpoint.port, servername ?? '', h2];
       let pools = plainPools;
       if (tlsAgent !== undefined) {
         let entry = tlsPools.get(clusterName);
         if (entry?.agent !== tlsAgent) {
           // A new agent (rotated SVID or bundle): the old pools finish their requests, then close.
           for (const old of entry?.pools.values() ?? []) void old.close();
-          entry = { agent: tlsAgent, pools: new Map() };
+          entry = { agent: tlsAgent, pools: new TupleMap(4) };
           tlsPools.set(clusterName, entry);
         }
         pools = entry.pools;
       }
       let pool = pools.get(key);
       if (pool !== undefined) return pool;
+      const local = localAddressFor(endpoint);
       const origin = {
         host: endpoint.host,
         port: endpoint.port,
