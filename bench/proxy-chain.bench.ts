@@ -16,13 +16,16 @@
  * alternating rounds, with per-round ratios min/median/max), p50/p99 at a fixed 500 req/s (5 s) and the latency
  * added over direct, both proxies' RSS idle (at start, and after 20 s idle, when
  * V8 has given back its start-up young generation) and peak, and
- * their CPU per request (/proc utime+stime over the measured window).
+ * their CPU per request (/proc utime+stime over the measured window), at
+ * full load and at the fixed 500 req/s (steadier on a shared machine: no
+ * contention between the chain's processes for the two cores).
  * The load generator (bench/fixtures/proxy-chain/loadgen.ts) runs in its own
  * process; the app (node:http, 13-byte body) runs in this one.
  *
  * Run: node dist/bench/proxy-chain.bench.js [--only palisade,nolog,node,raw,http1,haproxy,nginx,direct]
  *   [--profile DIR] [--no-access-log] [--rounds N]
- *   --profile DIR: proxies run with `node --cpu-prof --cpu-prof-dir=DIR` (profiles written on exit).
+ *   --profile DIR: the Node proxies (Palisade's and the fixtures) run with `node --cpu-prof
+ *   --cpu-prof-dir=DIR` (profiles written on exit).
  *   --no-access-log: the Palisade proxies run with `--access-log-file ""` (Istio's default profile;
  *   HAProxy and nginx log nothing here either). By default they log every request to stdout, as
  *   Istio's demo profile and `palisade up` do.
@@ -633,7 +636,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : 
   const each = (kbs: readonly number[]): string =>
     kbs.length === 0 ? '-' : `${mb(kbs.reduce((a, b) => a + b, 0))} (${kbs.map(mb).join(' + ')})`;
   console.log(
-    'chain        req/s   p50 ms   p99 ms   added p50/p99 ms   errors   RSS at start MB   RSS idle 20 s MB   RSS peak MB   CPU µs per req',
+    `chain        req/s   p50 ms   p99 ms   added p50/p99 ms   errors   RSS at start MB   RSS idle 20 s MB   RSS peak MB   CPU µs per req   at ${String(RATE)} req/s`,
   );
   for (const c of chains) {
     const t = best.get(c.name);
@@ -644,7 +647,7 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : 
         ? '-'
         : `${(r.p50 - direct.p50).toFixed(2)} / ${(r.p99 - direct.p99).toFixed(2)}`;
     console.log(
-      `${c.name.padEnd(10)} ${t.rps.toFixed(0).padStart(7)}  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}   ${added.padStart(16)}   ${String(t.errors + r.errors).padStart(6)}   ${each(idleRss.get(c.name) ?? []).padStart(15)}   ${each(settledRss.get(c.name) ?? []).padStart(16)}   ${(c.procs.length === 0 ? '-' : mb(t.peakRssKb)).padStart(11)}   ${c.procs.length === 0 ? '-' : ((t.cpuS / t.requests) * 1e6).toFixed(1)}`,
+      `${c.name.padEnd(10)} ${t.rps.toFixed(0).padStart(7)}  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}   ${added.padStart(16)}   ${String(t.errors + r.errors).padStart(6)}   ${each(idleRss.get(c.name) ?? []).padStart(15)}   ${each(settledRss.get(c.name) ?? []).padStart(16)}   ${(c.procs.length === 0 ? '-' : mb(t.peakRssKb)).padStart(11)}   ${(c.procs.length === 0 ? '-' : ((t.cpuS / t.requests) * 1e6).toFixed(1)).padStart(14)}   ${c.procs.length === 0 ? '-' : ((r.cpuS / r.requests) * 1e6).toFixed(1)}`,
     );
   }
   for (const s of skipped) console.log(`skipped: ${s}`);
@@ -687,8 +690,12 @@ ${wanted('traced') ? pairConfig('t') : ''}${wanted('nolog') ? pairConfig('r') : 
         direct === undefined || mineRate === undefined || otherRate === undefined
           ? ''
           : `, added p50 ${((mineRate.p50 - direct.p50) / Math.max(0.001, otherRate.p50 - direct.p50)).toFixed(1)}×, added p99 ${((mineRate.p99 - direct.p99) / Math.max(0.001, otherRate.p99 - direct.p99)).toFixed(1)}×`;
+      const rateCpu =
+        mineRate === undefined || otherRate === undefined
+          ? ''
+          : `, CPU per request at ${String(RATE)} req/s ${(cpuPerReq(mineRate) / cpuPerReq(otherRate)).toFixed(2)}×`;
       console.log(
-        `${name} / ${ref}: throughput ${(mine.rps / other.rps).toFixed(2)}×, CPU per request ${(mine.cpuS / mine.requests / (other.cpuS / other.requests)).toFixed(1)}×, RSS idle ${(sum(settledRss.get(name)) / sum(settledRss.get(ref))).toFixed(1)}×${addedRatio}`,
+        `${name} / ${ref}: throughput ${(mine.rps / other.rps).toFixed(2)}×, CPU per request ${(mine.cpuS / mine.requests / (other.cpuS / other.requests)).toFixed(1)}×, RSS idle ${(sum(settledRss.get(name)) / sum(settledRss.get(ref))).toFixed(1)}×${addedRatio}${rateCpu}`,
       );
     }
   }
