@@ -113,6 +113,24 @@ export function adsServiceDefinition(): grpc.ServiceDefinition {
   return service;
 }
 
+/**
+ * The ADS definition with a response serializer that passes pre-encoded Buffers through
+ * (the control plane's cached responses; tests writing raw bytes) and encodes anything else.
+ */
+export function adsPassthroughDefinition(): grpc.ServiceDefinition {
+  const base = adsServiceDefinition();
+  const method = base['StreamAggregatedResources'];
+  if (method === undefined) throw new Error('ADS StreamAggregatedResources missing');
+  const serialize = method.responseSerialize as (value: object) => Buffer;
+  return {
+    ...base,
+    StreamAggregatedResources: {
+      ...method,
+      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
+    },
+  };
+}
+
 function serializer(type: protobuf.Type): (value: object) => Buffer {
   return (value) => {
     if (Array.isArray(value)) throw new Error(`cannot encode an array as ${type.name}`);

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../src/xds/index.js';
-import { adsServiceDefinition } from '../../src/xds/protos.js';
+import { adsPassthroughDefinition } from '../../src/xds/protos.js';
 import { runProcess, spawnPalisade, waitFor } from '../helpers/index.js';
 
 export interface AdsRequest {
@@ -50,17 +50,8 @@ export async function startTestAdsServer(t: {
       resources: entry.resources,
     });
   };
-  const method = adsServiceDefinition()['StreamAggregatedResources'];
-  if (method === undefined) throw new Error('ADS method missing');
-  const serialize = method.responseSerialize;
-  const service = {
-    StreamAggregatedResources: {
-      ...method,
-      // Buffers go out as they are (sendRaw); everything else through the protos.
-      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
-    },
-  };
-  server.addService(service, {
+  // Buffers go out as they are (sendRaw); everything else through the protos.
+  server.addService(adsPassthroughDefinition(), {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<AdsRequest, object>) {
       calls.add(call);
       streams += 1;

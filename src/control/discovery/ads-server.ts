@@ -32,7 +32,7 @@ import { SERVER_TLS_DEFAULTS } from '../../identity/index.js';
 import type { Logger } from '../../logging/index.js';
 import { createDebouncer } from '../debounce.js';
 import { TYPE_URLS, type ResourceKind } from '../../xds/index.js';
-import { adsServiceDefinition } from '../../xds/protos.js';
+import { adsPassthroughDefinition, adsServiceDefinition } from '../../xds/protos.js';
 
 /** A DiscoveryRequest as decoded. */
 export interface DiscoveryRequest {
@@ -149,23 +149,8 @@ function emptyState(): MutableTypeState {
   };
 }
 
-/** A stable version: a hash of the resources' canonical JSON. */
+/** The ADS response serializer (protobufjs, through the service definition). */
 type Serialize = (value: object) => Buffer;
-
-/** The ADS definition with a response serializer that passes pre-encoded Buffers through. */
-function passthroughDefinition(): grpc.ServiceDefinition {
-  const base = adsServiceDefinition();
-  const method = base['StreamAggregatedResources'];
-  if (method === undefined) throw new Error('ADS StreamAggregatedResources missing');
-  const serialize = method.responseSerialize as Serialize;
-  return {
-    ...base,
-    StreamAggregatedResources: {
-      ...method,
-      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
-    },
-  };
-}
 
 /**
  * Encodes a DiscoveryResponse from cached pieces. Protobuf messages
@@ -338,7 +323,7 @@ export async function startAdsServer<P>(
     if (changed) send(stream, kind, before === undefined);
   };
 
-  server.addService(passthroughDefinition(), {
+  server.addService(adsPassthroughDefinition(), {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<DiscoveryRequest, object>) {
       const token = bearer(call.metadata);
       let stream: Stream | undefined;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { EXTENSION_TYPE_URLS, TYPE_URLS } from '../../xds/index.js';
-import { adsServiceDefinition } from '../../xds/protos.js';
+import { adsPassthroughDefinition } from '../../xds/protos.js';
 import { createAdsClient } from './ads-client.js';
 
 interface Request {
@@ -33,17 +33,7 @@ async function startAds(port = 0): Promise<TestServer> {
   const tokens: string[] = [];
   const calls = new Set<grpc.ServerDuplexStream<Request, object>>();
   let nonce = 0;
-  const definition = adsServiceDefinition();
-  const method = definition['StreamAggregatedResources'];
-  assert.ok(method);
-  const serialize = method.responseSerialize;
-  const service = {
-    StreamAggregatedResources: {
-      ...method,
-      responseSerialize: (value: object) => (Buffer.isBuffer(value) ? value : serialize(value)),
-    },
-  };
-  server.addService(service, {
+  server.addService(adsPassthroughDefinition(), {
     StreamAggregatedResources(call: grpc.ServerDuplexStream<Request, object>) {
       calls.add(call);
       tokens.push(String(call.metadata.get('authorization')[0] ?? ''));
