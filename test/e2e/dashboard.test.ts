@@ -301,7 +301,7 @@ test(
     // 5. Proxies: every proxy SYNCED; live requests stream through the tap.
     await page.goto(`${url}#proxies`, { waitUntil: 'load' });
     await page.waitForFunction("document.querySelectorAll('#proxies tbody tr').length >= 8", {
-      timeout: 15_000,
+      timeout: 60_000,
     });
     const lds = (await page.evaluate(
       "[...document.querySelectorAll('#proxies tbody tr')].map((r) => r.children[2].textContent)",
@@ -312,12 +312,12 @@ test(
     );
     await page.goto(`${url}#live`, { waitUntil: 'load' });
     await page.waitForFunction("document.querySelectorAll('#tap-workload option').length > 0", {
-      timeout: 15_000,
+      timeout: 60_000,
     });
     await page.select('#tap-workload', 'productpage-v1.default');
     await page.click('#tap-start');
     await page.waitForFunction("document.querySelectorAll('#tap tr.tap-row').length >= 3", {
-      timeout: 20_000,
+      timeout: 60_000,
     });
     const live = (await page.evaluate("document.querySelector('#tap tbody').innerText")) as string;
     assert.match(live, /GET\s+\/productpage/);
@@ -348,7 +348,7 @@ test(
     };
     assert.equal(listed.traceId, traceId, 'the listed trace is served by the trace receiver');
     await page.click(`#traces tr[data-trace="${traceId}"]`);
-    await page.waitForSelector('#waterfall .span-row', { timeout: 15_000 });
+    await page.waitForSelector('#waterfall .span-row', { timeout: 60_000 });
     const services = (await page.evaluate(
       "[...new Set([...document.querySelectorAll('#waterfall .span-row')].map((r) => r.dataset.service))]",
     )) as string[];
