@@ -72,6 +72,29 @@ test('targets: absolute-form, origin-form with Host, CONNECT authority-form', ()
   });
   assert.equal(targetOf('*', 'x'), undefined);
   assert.equal(targetOf('/x', undefined), undefined);
+  // Answers are reused (a URL seen before, the last Host): asked again, in any order, they agree.
+  const asks: [string, string | undefined, number][] = [
+    ['http://Reviews:080/a/../b?c', undefined, 80],
+    ['http://reviews:99999/', undefined, 80],
+    ['http://reviews:9080/a?b=1', undefined, 80],
+    [`http://reviews/${'x'.repeat(600)}`, undefined, 80],
+    ['/y', 'ratings:9080', 80],
+    ['/y', 'ratings:9080', 9443],
+    ['/z', 'ratings', 80],
+    ['/z', 'ratings', 9443],
+  ];
+  const first = asks.map(([u, h, d]) => targetOf(u, h, d));
+  assert.deepEqual(first.slice(0, 2), [
+    { authority: 'reviews', host: 'reviews', port: 80, path: '/b?c' },
+    undefined,
+  ]);
+  assert.equal(first[3]?.path.length, 601);
+  assert.deepEqual(
+    first.slice(4).map((t) => t?.port),
+    [9080, 9080, 80, 9443],
+  );
+  for (const [i, [u, h, d]] of [...asks.entries()].reverse())
+    assert.deepEqual(targetOf(u, h, d), first[i], `${u} ${String(h)} ${String(d)}`);
   assert.deepEqual(connectTargetOf('[::1]:443'), {
     authority: '[::1]:443',
     host: '::1',
