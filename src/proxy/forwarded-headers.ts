@@ -34,15 +34,21 @@ export function forwardedRequestHeaders(
   return out;
 }
 
-/** Response headers or trailers as the downstream gets them (`undefined` when none). */
+/**
+ * Response headers or trailers as the downstream gets them (`undefined` when none), without
+ * the fields `drop` names. Leaving them out of the copy, not deleting them after, keeps the
+ * record a fast-mode object (a delete turns it into a dictionary).
+ */
 export function forwardedResponseHeaders(
   headers: Record<string, string | string[] | undefined> | undefined,
+  drop?: ReadonlySet<string>,
 ): Record<string, string | string[]> {
   const out = headerRecord<string | string[]>();
   if (headers === undefined) return out;
   for (const name in headers) {
     const value = headers[name];
-    if (value !== undefined && !HOP_BY_HOP.has(name) && !isPseudo(name)) out[name] = value;
+    if (value === undefined || HOP_BY_HOP.has(name) || isPseudo(name)) continue;
+    if (drop?.has(name) !== true) out[name] = value;
   }
   return out;
 }

@@ -74,6 +74,7 @@ export {
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
   MAX_PEER_METADATA_BYTES,
+  stripPeerHeaders,
   type IdentityMatcher,
   type NodeMetadata,
   type PeerMetadataExchange,

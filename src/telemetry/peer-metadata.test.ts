@@ -95,11 +95,18 @@ test('a server claim is accepted only for an identity secure naming allows', () 
   assert.equal(me.fromServer(fresh(), exact), me.fromServer(fresh(), exact));
 });
 
-test('strip removes both headers', () => {
+test('strip removes both headers; put sets them', () => {
   const me = createPeerMetadataExchange(ID, PRODUCTPAGE);
   const h: Record<string, unknown> = { ...me.headers, host: 'x' };
   me.strip(h);
   assert.deepEqual(h, { host: 'x' });
+  // put sets exactly the two headers strip removes, over any value already there.
+  const put: Record<string, unknown> = { host: 'y', [PEER_METADATA_HEADER]: 'forged' };
+  me.put(put);
+  assert.deepEqual(put, { host: 'y', ...me.headers });
+  me.strip(put);
+  me.strip(put);
+  assert.deepEqual(put, { host: 'y' });
 });
 
 test('decode rejects what is not a bounded base64 JSON object', () => {

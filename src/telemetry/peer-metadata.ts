@@ -46,12 +46,28 @@ export interface NodeMetadata {
 /** A matcher of the identities an upstream may present (UpstreamTlsContext SANs). */
 export type IdentityMatcher = { readonly exact: string } | { readonly prefix: string };
 
+/**
+ * Deletes the two metadata exchange headers from `headers` when present (a delete is a runtime
+ * call even for an absent field, and turns a fast-mode record into a dictionary).
+ */
+export function stripPeerHeaders(headers: Record<string, unknown>): void {
+  if (headers[PEER_METADATA_HEADER] !== undefined)
+    Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
+  if (headers[PEER_METADATA_ID_HEADER] !== undefined)
+    Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
+}
+
 /** The exchange of one proxy: its own headers, and reading its peers'. */
 export interface PeerMetadataExchange {
   /** The two headers this proxy sends (on mTLS requests and on responses to mesh peers). */
   readonly headers: Readonly<Record<string, string>>;
   /** Deletes both headers from `headers` (mutated). */
   strip(headers: Record<string, unknown>): void;
+  /**
+   * Sets both headers in `headers` (mutated): two named stores, where `Object.assign` from the
+   * frozen record went through V8's generic copy per request.
+   */
+  put(headers: Record<string, unknown>): void;
   /**
    * Inbound: the client's metadata when `principal` (the SPIFFE ID mTLS proved;
    * `null` = plaintext) owns the claim; otherwise undefined.
@@ -230,15 +246,17 @@ export function createPeerMetadataExchange(
     }
     return info;
   };
-  const headers = Object.freeze({
-    [PEER_METADATA_ID_HEADER]: nodeId,
-    [PEER_METADATA_HEADER]: encodePeerMetadata(self),
-  });
+  const id = nodeId;
+  const encoded = encodePeerMetadata(self);
+  const headers = Object.freeze({ [PEER_METADATA_ID_HEADER]: id, [PEER_METADATA_HEADER]: encoded });
   return {
     headers,
     strip(h) {
-      Reflect.deleteProperty(h, PEER_METADATA_HEADER);
-      Reflect.deleteProperty(h, PEER_METADATA_ID_HEADER);
+      stripPeerHeaders(h);
+    },
+    put(h) {
+      h[PEER_METADATA_ID_HEADER] = id;
+      h[PEER_METADATA_HEADER] = encoded;
     },
     fromClient(h, principal) {
       if (principal === null) return undefined;

@@ -264,6 +264,12 @@ export interface InjectOptions {
   readonly b3Single?: boolean | undefined;
 }
 
+/** Sets `name` to `value`, or removes it when `value` is undefined and the field is there. */
+function put(headers: OutgoingHeaders, name: string, value: string | undefined): void {
+  if (value !== undefined) headers[name] = value;
+  else if (headers[name] !== undefined) Reflect.deleteProperty(headers, name);
+}
+
 /**
  * Writes `span` into outgoing `headers` (mutated and returned): W3C
  * `traceparent` (version 00) plus `tracestate` when the span carries one, and
@@ -277,20 +283,33 @@ export function injectTraceContext(
   options: InjectOptions = {},
 ): OutgoingHeaders {
   const writeSingle = options.b3Single ?? headers.b3 !== undefined;
-  for (const name of TRACE_HEADERS) Reflect.deleteProperty(headers, name);
-  headers.traceparent = `00-${span.traceId}-${span.spanId}-${span.sampled || span.debug === true ? '01' : '00'}`;
-  if (span.traceState !== undefined && span.traceState !== '') headers.tracestate = span.traceState;
-  headers['x-b3-traceid'] = span.traceId;
-  headers['x-b3-spanid'] = span.spanId;
-  if (span.parentSpanId !== undefined) headers['x-b3-parentspanid'] = span.parentSpanId;
-  if (span.debug === true) headers['x-b3-flags'] = '1';
-  else headers['x-b3-sampled'] = span.sampled ? '1' : '0';
-  if (writeSingle) {
-    const sampling = span.debug === true ? 'd' : span.sampled ? '1' : '0';
-    headers.b3 =
-      `${span.traceId}-${span.spanId}-${sampling}` +
-      (span.parentSpanId === undefined ? '' : `-${span.parentSpanId}`);
-  }
+  const sampling = span.debug === true ? 'd' : span.sampled ? '1' : '0';
+  // Each field is written over in place, and only a stale one this span does not send is
+  // deleted: deleting a field an incoming request carried (most do, from the previous hop)
+  // turned every forwarded header record into a dictionary-mode object.
+  put(
+    headers,
+    'traceparent',
+    `00-${span.traceId}-${span.spanId}-${span.sampled || span.debug === true ? '01' : '00'}`,
+  );
+  put(
+    headers,
+    'tracestate',
+    span.traceState !== undefined && span.traceState !== '' ? span.traceState : undefined,
+  );
+  put(headers, 'x-b3-traceid', span.traceId);
+  put(headers, 'x-b3-spanid', span.spanId);
+  put(headers, 'x-b3-parentspanid', span.parentSpanId);
+  put(headers, 'x-b3-flags', span.debug === true ? '1' : undefined);
+  put(headers, 'x-b3-sampled', span.debug === true ? undefined : span.sampled ? '1' : '0');
+  put(
+    headers,
+    'b3',
+    writeSingle
+      ? `${span.traceId}-${span.spanId}-${sampling}` +
+          (span.parentSpanId === undefined ? '' : `-${span.parentSpanId}`)
+      : undefined,
+  );
   return headers;
 }
 

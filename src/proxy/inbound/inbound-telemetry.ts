@@ -13,6 +13,7 @@ import {
   parseTraceContext,
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
+  stripPeerHeaders,
   type PeerInfo,
   type PeerMetadataExchange,
   type SpanContext,
@@ -43,9 +44,8 @@ export function createInboundTelemetry(
       injectTraceContext(headers, span);
     },
     toClient(headers, client) {
-      Reflect.deleteProperty(headers, PEER_METADATA_HEADER);
-      Reflect.deleteProperty(headers, PEER_METADATA_ID_HEADER);
-      if (client !== undefined && exchange !== undefined) Object.assign(headers, exchange.headers);
+      stripPeerHeaders(headers);
+      if (client !== undefined) exchange?.put(headers);
     },
   };
 }

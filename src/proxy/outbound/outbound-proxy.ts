@@ -214,7 +214,7 @@ export function createOutboundProxy(options: OutboundProxyOptions): OutboundProx
       options.peerMetadata !== undefined && tls?.certificateSecret === 'default'
         ? options.peerMetadata
         : undefined;
-    if (exchange !== undefined) Object.assign(up.headers, exchange.headers);
+    exchange?.put(up.headers);
     const route = match.entry;
     const retry = capRetries(route.retry, cluster.policy.maxRetries);
     if (!ex.hasBody)

@@ -28,6 +28,9 @@ import { backoffMs, mayRetry, retriable, type RetryPolicy } from './retry-policy
 import { applyResponseHeaderOps, type RouteMatch } from './router.js';
 import type { FaultRoll } from './filters.js';
 
+/** Istio's metadata exchange fields of an upstream's response: read here, never forwarded. */
+const PEER_FIELDS: ReadonlySet<string> = new Set([PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER]);
+
 /** Request bodies up to this size are kept for retries (Envoy's default per-request buffer limit). */
 export const RETRY_BUFFER_LIMIT = 65_536;
 
@@ -226,9 +229,8 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
         clear();
         if (finished) return;
         r.peer?.(upstreamHeaders);
-        const out: OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
-        Reflect.deleteProperty(out, PEER_METADATA_HEADER);
-        Reflect.deleteProperty(out, PEER_METADATA_ID_HEADER);
+        // The peer's metadata stays on the mesh hop.
+        const out: OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders, PEER_FIELDS);
         applyResponseHeaderOps(out, r.match);
         // The CORS filter sets its headers over the app's (Envoy's encodeHeaders).
         if (r.cors !== undefined) Object.assign(out, r.cors);
