@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -224,4 +225,78 @@ test('a refused connection reports the socket error itself (as undici does)', as
   const got = await done;
   assert.equal((got.error as NodeJS.ErrnoException).code, 'ECONNREFUSED');
   await origin.destroy();
+});
+
+test('reads land in buffers no later read overwrites: chunks held to the end arrive intact', async (t) => {
+  // Deterministic bytes per seed, so a region written twice shows as a mismatch.
+  const bytes = (seed: number, size: number): Buffer => {
+    const out = Buffer.alloc(size);
+    let x = seed * 2654435761 || 1;
+    for (let i = 0; i < size; i += 1) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = x & 0xff;
+    }
+    return out;
+  };
+  const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  // A raw server: the head arrives in two pieces, the body (chunked or sized) in many.
+  const server = net.createServer((socket) => {
+    socket.once('data', (req) => {
+      const [, seedText = '0', sizeText = '0'] = /GET \/(\d+)\/(\d+)/.exec(req.toString()) ?? [];
+      const seed = Number(seedText);
+      const body = bytes(seed, Number(sizeText));
+      const chunked = seed % 2 === 0;
+      void (async () => {
+        const head = `HTTP/1.1 200 OK\r\nx-seed: ${seedText}\r\n${chunked ? 'transfer-encoding: chunked' : `content-length: ${String(body.length)}`}\r\n\r\n`;
+        socket.write(head.slice(0, 20));
+        await pause();
+        socket.write(head.slice(20));
+        for (let at = 0; at < body.length;) {
+          const piece = body.subarray(at, at + 1 + ((seed * 7919 + at) % 6000));
+          at += piece.length;
+          socket.write(
+            chunked
+              ? Buffer.concat([
+                  Buffer.from(`${piece.length.toString(16)}\r\n`),
+                  piece,
+                  Buffer.from('\r\n'),
+                ])
+              : piece,
+          );
+          if (at % 3 === 0) await pause();
+        }
+        if (chunked) socket.write('0\r\n\r\n');
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const origin = createHttp1Origin({ host: HOST, port: (server.address() as AddressInfo).port });
+  t.after(async () => {
+    await origin.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const one = (seed: number, size: number): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const held: Buffer[] = [];
+      origin.dispatch(
+        { method: 'GET', path: `/${String(seed)}/${String(size)}`, headers: {}, body: null },
+        {
+          onResponseData(_c, chunk) {
+            held.push(chunk); // kept as handed over, not copied
+          },
+          onResponseEnd() {
+            resolve(Buffer.concat(held));
+          },
+          onResponseError(_c, error) {
+            reject(error);
+          },
+        },
+      );
+    });
+  const sizes = Array.from({ length: 24 }, (_, i) => 1 + ((i * 104_729) % 150_000));
+  const got = await Promise.all(sizes.map((size, i) => one(i + 1, size)));
+  for (const [i, body] of got.entries())
+    assert.ok(body.equals(bytes(i + 1, sizes[i] ?? 0)), `response ${String(i + 1)} intact`);
 });

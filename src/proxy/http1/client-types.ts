@@ -3,8 +3,13 @@ import type * as net from 'node:net';
 import type { PalisadeError } from '../../errors/index.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
 
-/** How the pool opens a connection (a plain or TLS socket; it is used once connected). */
-export type Connector = () => net.Socket;
+/**
+ * How the pool opens a connection (a plain or TLS socket; it is used once connected). Pass
+ * `onread` on to `net.connect` / `tls.connect`: the connection then reads into buffers of its
+ * own, without the socket's Readable (no per-read buffer, `data` event and read-ahead tick).
+ * A connector that leaves it out still works: the connection then reads the `data` events.
+ */
+export type Connector = (onread: net.OnReadOpts) => net.Socket;
 
 export interface Http1PoolOptions {
   readonly connect: Connector;

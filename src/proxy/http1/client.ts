@@ -13,6 +13,8 @@
  * to have been processed; undici and Envoy's `reset-before-request` do the
  * same).
  */
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { PalisadeError } from '../../errors/index.js';
 import type {
   ClientRequest,
@@ -31,6 +33,18 @@ export type {
   RequestBody,
   ResponseHandler,
 } from './client-types.js';
+
+/**
+ * TLS options with `onread`: tls.connect takes it for a socket it dials (Node's docs), though
+ * @types/node's `ConnectionOptions` does not name it.
+ */
+export function withOnread(
+  options: tls.ConnectionOptions,
+  onread: net.OnReadOpts,
+): tls.ConnectionOptions {
+  const out: tls.ConnectionOptions & { onread: net.OnReadOpts } = { ...options, onread };
+  return out;
+}
 
 /** A keep-alive connection pool for one upstream. */
 export class Http1Pool implements PoolHost {
@@ -105,7 +119,7 @@ export class Http1Pool implements PoolHost {
     let opening = 0;
     for (const c of this.#all) if (!c.connected) opening += 1;
     if (this.#all.size < this.#maxConnections && opening < this.#pending.length)
-      this.#all.add(new PoolConnection(this, this.#connect(), this.#limits));
+      this.#all.add(new PoolConnection(this, this.#connect, this.#limits));
   }
 
   /** @internal A connection is connected and free. */
@@ -137,14 +151,14 @@ export class Http1Pool implements PoolHost {
       );
     }
     if (this.#pending.length > 0 && this.#all.size < this.#maxConnections && !this.#closed)
-      this.#all.add(new PoolConnection(this, this.#connect(), this.#limits));
+      this.#all.add(new PoolConnection(this, this.#connect, this.#limits));
   }
 
   /** @internal A stale connection's request, sent again on a fresh connection. */
   retry(p: Pending): void {
     this.#pending.unshift(p);
     if (this.#all.size < this.#maxConnections && !this.#closed)
-      this.#all.add(new PoolConnection(this, this.#connect(), this.#limits));
+      this.#all.add(new PoolConnection(this, this.#connect, this.#limits));
   }
 
   /** @internal */

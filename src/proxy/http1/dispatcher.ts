@@ -14,7 +14,7 @@ import type {
   UpstreamRequest,
 } from '../h2-upstream.js';
 import { headerRecord } from '../../policy/evaluation.js';
-import { Http1Pool } from './client.js';
+import { Http1Pool, withOnread } from './client.js';
 import type { RequestBody } from './client-types.js';
 import type { HeaderList } from './types.js';
 
@@ -85,10 +85,15 @@ export function createHttp1Origin(options: Http1OriginOptions): UpstreamDispatch
   const authority = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${String(options.port)}`;
   const source = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
   const pool = new Http1Pool({
-    connect: () =>
+    connect: (onread) =>
       options.tls === undefined
-        ? net.connect({ host: options.host, port: options.port, ...source })
-        : tls.connect({ ...options.tls, host: options.host, port: options.port, ...source }),
+        ? net.connect({ host: options.host, port: options.port, ...source, onread })
+        : tls.connect(
+            withOnread(
+              { ...options.tls, host: options.host, port: options.port, ...source },
+              onread,
+            ),
+          ),
     maxConnections: options.maxConnections ?? 256,
     // The route's own timeout bounds an exchange (retry-handler.ts); this one only frees a
     // connection whose upstream never answers.

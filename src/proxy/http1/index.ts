@@ -34,6 +34,7 @@ export { ServerExchange, type BodySink, type Http1ServerOptions } from './server
 export { createHttp1Server, serveHttp1, type Http1Server } from './server-listen.js';
 export {
   Http1Pool,
+  withOnread,
   type ClientRequest,
   type Connector,
   type Http1PoolOptions,

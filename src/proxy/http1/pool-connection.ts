@@ -7,7 +7,7 @@
 import type * as net from 'node:net';
 import { PalisadeError } from '../../errors/index.js';
 import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
-import type { ClientRequest, RequestBody, ResponseHandler } from './client-types.js';
+import type { ClientRequest, Connector, RequestBody, ResponseHandler } from './client-types.js';
 import { findHeadEnd, isFailure } from './head-parser.js';
 import { parseResponseHead } from './response-head.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
@@ -72,6 +72,29 @@ export class PendingBody implements RequestBody {
   }
 }
 
+/** Reads land in regions carved from shared slabs (see {@link readRegion}). */
+const SLAB_BYTES = 256 * 1024;
+const REGION_BYTES = 16 * 1024;
+/** A region with less room than this after a read is left for a fresh one. */
+const MIN_READ_ROOM = 2048;
+let slab: Buffer = Buffer.alloc(0);
+let slabUsed = 0;
+
+/**
+ * A region of a slab no other read uses. A connection reads into the rest of its region until
+ * little room is left, so a byte of a slab is written once: the chunks handed on (body
+ * chunks, a partial head kept for the next read) stay valid without a copy.
+ */
+function readRegion(): Buffer {
+  if (slabUsed + REGION_BYTES > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const region = slab.subarray(slabUsed, slabUsed + REGION_BYTES);
+  slabUsed += REGION_BYTES;
+  return region;
+}
+
 const enum Read {
   Head,
   Length,
@@ -108,9 +131,22 @@ export class PoolConnection {
     return this.#current?.body === body;
   }
 
-  constructor(pool: PoolHost, socket: net.Socket, limits: Http1Limits) {
+  /** Where the socket's next read lands (with `onread`). */
+  #readInto: Buffer = readRegion();
+
+  constructor(pool: PoolHost, connect: Connector, limits: Http1Limits) {
     this.#pool = pool;
     this.#limits = limits;
+    const socket = connect({
+      buffer: () => this.#readInto,
+      // Node asks for the next buffer after this returns: the rest of the region, or a new one.
+      callback: (n: number, buf: Uint8Array): boolean => {
+        const into = this.#readInto;
+        this.#readInto = into.length - n >= MIN_READ_ROOM ? into.subarray(n) : readRegion();
+        this.#onData(buf === into ? into.subarray(0, n) : Buffer.from(buf.subarray(0, n)));
+        return true;
+      },
+    });
     this.socket = socket;
     socket.setNoDelay(true);
     const ready = (): void => {
