@@ -14,6 +14,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Readable } from 'node:stream';
+import type { ResponseHead } from './http1/types.js';
 
 /** The request controller (undici's DispatchController subset the listeners use). */
 export interface UpstreamController {
@@ -31,6 +32,12 @@ export interface UpstreamHandler {
     headers: Record<string, string | string[] | undefined>,
     statusMessage?: string,
   ): void;
+  /**
+   * HTTP/1.1 origins (http1/dispatcher.ts) only: the response head as parsed, instead of
+   * {@link onResponseStart}'s record, so a handler can forward it without converting its
+   * fields (`responseRecord` gives the record when it needs one).
+   */
+  onResponseHead?(controller: UpstreamController, head: ResponseHead): void;
   onResponseData?(controller: UpstreamController, chunk: Buffer): void;
   onResponseEnd?(
     controller: UpstreamController,

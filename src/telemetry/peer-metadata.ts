@@ -68,6 +68,8 @@ export interface PeerMetadataExchange {
    * frozen record went through V8's generic copy per request.
    */
   put(headers: Record<string, unknown>): void;
+  /** The two headers as a field list (name, value, name, value), to append to a head. */
+  readonly fields: readonly string[];
   /**
    * Inbound: the client's metadata when `principal` (the SPIFFE ID mTLS proved;
    * `null` = plaintext) owns the claim; otherwise undefined.
@@ -254,6 +256,7 @@ export function createPeerMetadataExchange(
     strip(h) {
       stripPeerHeaders(h);
     },
+    fields: Object.freeze([PEER_METADATA_ID_HEADER, id, PEER_METADATA_HEADER, encoded]),
     put(h) {
       h[PEER_METADATA_ID_HEADER] = id;
       h[PEER_METADATA_HEADER] = encoded;

@@ -9,7 +9,13 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { test } from 'node:test';
-import { createHttp1Server, type ServerExchange } from '../../src/proxy/http1/index.js';
+import {
+  createHttp1Server,
+  DEFAULT_LIMITS,
+  isFailure,
+  parseResponseHead,
+  type ServerExchange,
+} from '../../src/proxy/http1/index.js';
 import { http1Exchange } from '../../src/proxy/http/http1-exchange.js';
 import type { Exchange } from '../../src/proxy/http/types.js';
 import { rawUntilClose } from '../helpers/index.js';
@@ -174,4 +180,42 @@ test('a slow reader of a large body pauses the socket and still gets every byte'
   );
   assert.match(reply, /^HTTP\/1\.1 200 /);
   assert.ok(reply.endsWith(`\r\n\r\n${String(size)}`), reply.slice(0, 200));
+});
+
+test('forwardHead: an upstream head copied as received, with the proxy edits, names lower-cased', async (t) => {
+  const upstream = Buffer.from(
+    'HTTP/1.0 299 Whatever Upstream Says\r\nContent-Type: text/plain\r\nConnection: X-Secret\r\n' +
+      'X-Secret: hop\r\nX-Envoy-Peer-Metadata: forged\r\nKeep-Alive: timeout=5\r\n' +
+      'Set-Cookie: a=1\r\nset-cookie: b=2\r\nContent-Length: 2\r\n\r\n',
+    'latin1',
+  );
+  const remove = new Set(['x-envoy-peer-metadata']);
+  let refused: boolean | undefined;
+  const port = await serve(t, (x) => {
+    const head = parseResponseHead(Buffer.from(upstream), 'GET', DEFAULT_LIMITS);
+    assert.ok(!isFailure(head));
+    if (x.head.path === '/set-before') {
+      // A field set before the head: the sink cannot copy the head as it came.
+      x.sink.setHeader('x-set', '1');
+      refused = x.sink.forwardHead?.(head, remove, []) === false;
+      x.sink.writeHead(head.status, { 'content-length': 2 });
+    } else assert.equal(x.sink.forwardHead?.(head, remove, ['x-added', 'yes']), true);
+    assert.equal(x.sink.statusCode, 299);
+    x.sink.end('ok');
+  });
+  const out = await raw(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  // The status's own reason phrase and HTTP/1.1, as Envoy writes them; hop-by-hop fields, the
+  // fields Connection names and the removed ones gone; the rest in order, names lower-cased.
+  assert.equal(
+    out,
+    'HTTP/1.1 299 \r\ncontent-type: text/plain\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n' +
+      'content-length: 2\r\nx-added: yes\r\nconnection: close\r\n\r\nok',
+  );
+  const fallback = await raw(
+    port,
+    'GET /set-before HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  );
+  assert.equal(refused, true);
+  assert.match(fallback, /^HTTP\/1\.1 299 \r\n/);
+  assert.match(fallback, /\r\nx-set: 1\r\n/);
 });

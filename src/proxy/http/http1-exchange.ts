@@ -11,7 +11,12 @@
 import { Readable } from 'node:stream';
 import { grpcStatusForHttp } from './proxy-failure.js';
 import { replayableBody } from './replayable-body.js';
-import type { HeaderList, ServerExchange } from '../http1/index.js';
+import {
+  REASONS,
+  type HeaderList,
+  type ResponseHead,
+  type ServerExchange,
+} from '../http1/index.js';
 import type {
   Exchange,
   RequestHeaders,
@@ -161,6 +166,19 @@ export class Http1Sink implements ResponseSink {
     for (const [name, value] of this.#fields.values()) pushField(list, name, value);
     this.#ex.writeHead(status, list);
     return this;
+  }
+
+  forwardHead(head: ResponseHead, remove: ReadonlySet<string>, add: readonly string[]): boolean {
+    if (this.#set !== undefined || !this.shouldKeepAlive || this.#ex.headersSent) return false;
+    this.statusCode = head.status;
+    this.#ex.forwardHead(head, {
+      // Envoy writes the status's own reason phrase, and HTTP/1.1 whatever the upstream spoke.
+      startLine: `HTTP/1.1 ${String(head.status)} ${REASONS[head.status] ?? ''}`,
+      remove,
+      add,
+      lowerCaseNames: true,
+    });
+    return true;
   }
 
   write(chunk: Buffer): boolean {

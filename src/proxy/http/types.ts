@@ -12,6 +12,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { ResponseHead as UpstreamResponseHead } from '../http1/types.js';
 
 /** Request header fields as parsed (lower-case names; repeated fields as arrays, set-cookie always). */
 export type RequestHeaders = IncomingHttpHeaders;
@@ -58,6 +59,17 @@ export interface ResponseSink {
   setHeader(name: string, value: string | number | readonly string[]): unknown;
   appendHeader(name: string, value: string | readonly string[]): unknown;
   writeHead(status: number, headers?: ResponseHeaders): unknown;
+  /**
+   * The raw-socket transport's sink only: forwards an HTTP/1.1 upstream's response head as
+   * received (its bytes copied, hop-by-hop fields and the `remove` ones dropped, names
+   * lower-cased, `add` appended, the reason phrase the status's own). False when it cannot
+   * (fields set before, a connection to close): the caller then uses `writeHead`.
+   */
+  forwardHead?(
+    head: UpstreamResponseHead,
+    remove: ReadonlySet<string>,
+    add: readonly string[],
+  ): boolean;
   /** Writes a body chunk; false asks the caller to wait for `drain`. */
   write(chunk: Buffer): boolean;
   addTrailers(trailers: Record<string, string | string[]>): void;

@@ -68,7 +68,7 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
 }
 
 /** A header list as undici reports it: lower-case names, repeated fields as arrays. */
-function responseRecord(list: HeaderList): Record<string, string | string[]> {
+export function responseRecord(list: HeaderList): Record<string, string | string[]> {
   // No prototype fields: a response field named `__proto__` or `constructor` is an ordinary one.
   const out = headerRecord<string | string[]>();
   for (let k = 0; k + 1 < list.length; k += 2) {
@@ -150,6 +150,10 @@ export function createHttp1Origin(options: Http1OriginOptions): UpstreamDispatch
         {
           onResponse(response) {
             if (st.done) return;
+            if (handler.onResponseHead !== undefined) {
+              handler.onResponseHead(controller, response);
+              return;
+            }
             handler.onResponseStart?.(
               controller,
               response.status,

@@ -32,7 +32,7 @@ export interface HeadEdits {
   /** Lower-case names to drop, besides the hop-by-hop ones. */
   readonly remove?: ReadonlySet<string>;
   /** Fields to append (validated by their producer: names are tokens, values field-values). */
-  readonly add?: HeaderList;
+  readonly add?: readonly string[];
   /** Keep `Connection`/`Upgrade` (an upgrade being forwarded). Default false. */
   readonly keepUpgrade?: boolean;
   /**
@@ -42,6 +42,19 @@ export interface HeadEdits {
   readonly chunked?: boolean;
   /** Body bytes to append after the head, in the same buffer. */
   readonly body?: Buffer;
+  /**
+   * Lower-case the kept field names, as Envoy's HTTP/1 codec writes them. The names are
+   * lower-cased in the received bytes themselves (`raw`), which nothing reads after.
+   */
+  readonly lowerCaseNames?: boolean;
+}
+
+/** Lower-cases the ASCII letters of `length` bytes at `at` (a field name) in place. */
+function lowerCaseName(raw: Buffer, at: number, length: number): void {
+  for (let i = at; i < at + length; i += 1) {
+    const c = raw[i] ?? 0;
+    if (c >= 0x41 && c <= 0x5a) raw[i] = c | 0x20;
+  }
 }
 
 /** Writes `head` with `edits` applied: one allocation, runs of the received bytes copied. */
@@ -61,6 +74,7 @@ export function serializeHead(head: RequestHead | ResponseHead, edits: HeadEdits
         edits.keepUpgrade !== true) ||
       (edits.remove?.has(name) ?? false);
     const at = lines[k] ?? 0;
+    if (!drop && edits.lowerCaseNames === true) lowerCaseName(raw, at, name.length);
     if (drop) {
       if (runStart !== -1) runs.push(runStart, at);
       runStart = -1;

@@ -134,12 +134,17 @@ export class ServerExchange {
       res.minor === 1
         ? edits.startLine
         : (edits.startLine ?? `HTTP/1.1 ${String(res.status)} ${res.reason}`);
+    // One literal of one shape for every call (spreads of the caller's edits gave V8 a new
+    // hidden class per response, and serializeHead's reads of it went megamorphic).
     return this.#sendHead(
       serializeHead(res, {
-        ...edits,
-        ...(startLine === undefined ? {} : { startLine }),
-        ...(extra === undefined ? {} : { add: extra }),
+        startLine,
+        remove: edits.remove,
+        add: extra,
+        keepUpgrade: edits.keepUpgrade,
         chunked,
+        body: edits.body,
+        lowerCaseNames: edits.lowerCaseNames,
       }),
     );
   }

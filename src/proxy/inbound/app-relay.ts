@@ -9,7 +9,10 @@
  * HttpProtocolOptions ask for it on gRPC/HTTP2 ports).
  */
 import type * as http from 'node:http';
-import { createHttp1Origin } from '../http1/dispatcher.js';
+import { createHttp1Origin, responseRecord } from '../http1/dispatcher.js';
+import { hasField } from '../http1/server-exchange.js';
+import { Http1Sink } from '../http/http1-exchange.js';
+import type { ResponseEdits } from './inbound-telemetry.js';
 import { TupleMap } from '../tuple-map.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import {
@@ -30,6 +33,8 @@ import {
 export interface RelayHooks {
   /** Adds headers to the response (peer metadata) before they are written. */
   responseHeaders(headers: http.OutgoingHttpHeaders): void;
+  /** The same as edits of a head forwarded as received (an HTTP/1.1 app to an HTTP/1.1 client). */
+  responseEdits(): ResponseEdits;
   /** The response ended (trailers relayed). */
   ended(status: number): void;
   /** The app could not be reached, or reset before headers. */
@@ -70,6 +75,17 @@ export function createAppRelay(): AppRelay {
         if (!ended) upstream?.abort(new Error('downstream closed'));
       };
       res.once('close', onClose);
+      const start = (
+        controller: UpstreamController,
+        statusCode: number,
+        upstreamHeaders: Record<string, string | string[] | undefined>,
+      ): void => {
+        const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
+        hooks.responseHeaders(out);
+        trailersOnly = takeTrailersOnlyStatus(out);
+        res.writeHead(statusCode, out);
+        upstream = controller;
+      };
       poolFor(target.host, target.port, target.h2).dispatch(
         {
           method: req.method ?? 'GET',
@@ -81,12 +97,20 @@ export function createAppRelay(): AppRelay {
           onRequestStart(controller) {
             upstream = controller;
           },
-          onResponseStart(controller, statusCode, upstreamHeaders) {
-            const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
-            hooks.responseHeaders(out);
-            trailersOnly = takeTrailersOnlyStatus(out);
-            res.writeHead(statusCode, out);
-            upstream = controller;
+          onResponseStart: start,
+          onResponseHead(controller, head) {
+            // An HTTP/1.1 client: the app's head is copied as received, with the same edits
+            // (no header record, no second list). A trailers-only gRPC status needs the record.
+            const edits = hooks.responseEdits();
+            if (
+              res instanceof Http1Sink &&
+              !hasField(head.headers, 'grpc-status') &&
+              res.forwardHead(head, edits.remove, edits.add)
+            ) {
+              upstream = controller;
+              return;
+            }
+            start(controller, head.status, responseRecord(head.headers));
           },
           onResponseData(controller, chunk) {
             if (!writeChunk(res, chunk)) {

@@ -30,7 +30,12 @@ import {
 } from '../request-head.js';
 import { createLocalRateLimiter, downstreamConnection } from '../local-rate-limit.js';
 import type { PeerInfo, SpanContext } from '../../telemetry/index.js';
-import { inboundPeer, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './inbound-telemetry.js';
+import {
+  inboundPeer,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  type ResponseEdits,
+} from './inbound-telemetry.js';
 import { denialBody, httpAuthzRequest, type ProxyDecision } from '../filters/authz/index.js';
 import {
   clusterEndpoint,
@@ -53,6 +58,9 @@ const NOT_FOR_THE_APP: ReadonlySet<string> = new Set([
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
 ]);
+
+/** A response forwarded without telemetry: nothing of it changed but the hop-by-hop fields. */
+const NO_EDITS: ResponseEdits = { remove: new Set(), add: [] };
 
 /** Headers for the app: hop-by-hop dropped, the policy's header changes, XFCC from the verified peer only. */
 function appHeaders(
@@ -215,6 +223,9 @@ export function createInboundHttp(context: InboundContext, relay: AppRelay): Cha
       relay.relay({ host: target.host, port: target.port, h2 }, req, res, headers, {
         responseHeaders(out) {
           context.telemetry?.toClient(out, seen.peer);
+        },
+        responseEdits() {
+          return context.telemetry?.clientEdits(seen.peer) ?? NO_EDITS;
         },
         ended(status) {
           done(status, decision.reason, decision.policy);

@@ -30,16 +30,33 @@ export interface InboundTelemetry {
   toApp(headers: http.OutgoingHttpHeaders, span: SpanContext): void;
   /** Strips the app's peer headers from the response; adds this proxy's for a verified mesh client. */
   toClient(headers: http.OutgoingHttpHeaders, client: PeerInfo | undefined): void;
+  /** {@link toClient} as edits of a response head forwarded as received (made once, shared). */
+  clientEdits(client: PeerInfo | undefined): ResponseEdits;
 }
+
+/** Fields to drop from a response head and fields to append to it. */
+export interface ResponseEdits {
+  readonly remove: ReadonlySet<string>;
+  readonly add: readonly string[];
+}
+
+/** Istio's metadata exchange fields: an app's own are never passed on as the proxy's. */
+const PEER_FIELDS: ReadonlySet<string> = new Set([PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER]);
 
 /** Creates the inbound telemetry of a proxy. */
 export function createInboundTelemetry(
   exchange: PeerMetadataExchange | undefined,
   serverSpans: boolean,
 ): InboundTelemetry {
+  const stripOnly: ResponseEdits = { remove: PEER_FIELDS, add: [] };
+  const withOwn: ResponseEdits =
+    exchange === undefined ? stripOnly : { remove: PEER_FIELDS, add: exchange.fields };
   return {
     exchange,
     serverSpans,
+    clientEdits(client) {
+      return client === undefined ? stripOnly : withOwn;
+    },
     toApp(headers, span) {
       injectTraceContext(headers, span);
     },

@@ -17,6 +17,9 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { str } from '../../xds/index.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../../telemetry/index.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
+import type { HeaderOps } from '../envoy-values.js';
+import { responseRecord } from '../http1/dispatcher.js';
+import { headerRecord } from '../../policy/evaluation.js';
 import { takeTrailersOnlyStatus } from '../h2-downstream.js';
 import type { UpstreamController, UpstreamHandler } from '../h2-upstream.js';
 import { proxyFailure, type ProxyFailure } from '../http/proxy-failure.js';
@@ -30,6 +33,20 @@ import type { FaultRoll } from './filters.js';
 
 /** Istio's metadata exchange fields of an upstream's response: read here, never forwarded. */
 const PEER_FIELDS: ReadonlySet<string> = new Set([PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER]);
+
+/** No fields to add to a forwarded response head. */
+const NO_FIELDS: readonly string[] = [];
+
+const noHeaderOps = (ops: HeaderOps): boolean => ops.add.length === 0 && ops.remove.length === 0;
+
+/** The value of the first field named `lower` (any case) in a field list. */
+function fieldValue(fields: readonly string[], lower: string): string | undefined {
+  for (let k = 0; k + 1 < fields.length; k += 2) {
+    const name = fields[k] ?? '';
+    if (name.length === lower.length && name.toLowerCase() === lower) return fields[k + 1];
+  }
+  return undefined;
+}
 
 /** Request bodies up to this size are kept for retries (Envoy's default per-request buffer limit). */
 export const RETRY_BUFFER_LIMIT = 65_536;
@@ -200,34 +217,74 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
         n,
       );
     };
+    /**
+     * The response's status and gRPC status: a retry, or the response goes downstream (false).
+     * Both `onResponseStart` and `onResponseHead` begin with it.
+     */
+    const retriedOn = (c: UpstreamController, statusCode: number, grpc: unknown): boolean => {
+      controller = c;
+      responded = true;
+      if (perTry !== undefined) clearTimeout(perTry);
+      done();
+      status = statusCode;
+      observeOutcome(cluster.policy, state, key, status);
+      const retriableStatus =
+        canRetry() &&
+        retriable(retry, {
+          kind: 'response',
+          status,
+          grpcStatus: grpc === undefined ? undefined : Number(grpc),
+        });
+      if (retriableStatus && mayRetry(retry, n) && !finished) {
+        retryLater();
+        return true;
+      }
+      // Retries exhausted: Envoy forwards the last response and flags URX.
+      if (retriableStatus) responseFlags = 'URX';
+      clear();
+      return finished;
+    };
     const handler: UpstreamHandler = {
       onRequestStart(c) {
         controller = c;
         if (abortReason !== undefined) c.abort(abortReason);
       },
-      onResponseStart(c, statusCode, upstreamHeaders) {
-        controller = c;
-        responded = true;
-        if (perTry !== undefined) clearTimeout(perTry);
-        done();
-        status = statusCode;
-        observeOutcome(cluster.policy, state, key, status);
-        const grpcStatus = upstreamHeaders['grpc-status'];
-        const retriableStatus =
-          canRetry() &&
-          retriable(retry, {
-            kind: 'response',
-            status,
-            grpcStatus: grpcStatus === undefined ? undefined : Number(grpcStatus),
-          });
-        if (retriableStatus && mayRetry(retry, n) && !finished) {
-          retryLater();
+      onResponseHead(c, head) {
+        // Forwarded as received when nothing changes it but hop-by-hop fields and the peer's
+        // metadata (no header record, no second list); otherwise the record path below.
+        const grpc = fieldValue(head.headers, 'grpc-status');
+        const forwardable =
+          sink.forwardHead !== undefined &&
+          grpc === undefined &&
+          r.cors === undefined &&
+          r.setCookie === undefined &&
+          noHeaderOps(r.match.entry.responseHeaders) &&
+          noHeaderOps(r.match.host.responseHeaders);
+        if (!forwardable) {
+          handler.onResponseStart?.(c, head.status, responseRecord(head.headers), head.reason);
           return;
         }
-        // Retries exhausted: Envoy forwards the last response and flags URX.
-        if (retriableStatus) responseFlags = 'URX';
-        clear();
-        if (finished) return;
+        if (retriedOn(c, head.status, grpc)) return;
+        if (r.peer !== undefined) {
+          const claim = fieldValue(head.headers, PEER_METADATA_HEADER);
+          const seen = headerRecord();
+          if (claim !== undefined) seen[PEER_METADATA_HEADER] = claim;
+          r.peer(seen);
+        }
+        if (sink.forwardHead?.(head, PEER_FIELDS, NO_FIELDS) === true) {
+          forwarding = true;
+          return;
+        }
+        // The sink could not take the head as it came (fields set before it): the record path.
+        const out: OutgoingHttpHeaders = forwardedResponseHeaders(
+          responseRecord(head.headers),
+          PEER_FIELDS,
+        );
+        sink.writeHead(status, out);
+        forwarding = true;
+      },
+      onResponseStart(c, statusCode, upstreamHeaders) {
+        if (retriedOn(c, statusCode, upstreamHeaders['grpc-status'])) return;
         r.peer?.(upstreamHeaders);
         // The peer's metadata stays on the mesh hop.
         const out: OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders, PEER_FIELDS);
