@@ -40,6 +40,17 @@ test('a forwarded request keeps end-to-end fields only (RFC 9110 §7.6.1), minus
     ),
     { 'content-length': '2' },
   );
+  // Responses too: the fields their `Connection` names stay on the hop (one list, or several).
+  assert.deepEqual(
+    plain(
+      forwardedResponseHeaders({ connection: 'X-Secret, keep-alive', 'x-secret': '1', a: 'b' }),
+    ),
+    { a: 'b' },
+  );
+  assert.deepEqual(
+    plain(forwardedResponseHeaders({ connection: ['x-one', 'X-Two'], 'x-one': '1', 'x-two': '2' })),
+    {},
+  );
 });
 
 test("fields named after Object's own properties are ordinary fields, both ways", () => {

@@ -45,10 +45,16 @@ export function forwardedResponseHeaders(
 ): Record<string, string | string[]> {
   const out = headerRecord<string | string[]>();
   if (headers === undefined) return out;
+  // The fields a `Connection` header names stay on their hop, as for requests.
+  const connection = headers.connection;
+  const connectionNamed =
+    connection === undefined
+      ? undefined
+      : new Set(connectionOptions(Array.isArray(connection) ? connection.join(',') : connection));
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || isPseudo(name)) continue;
-    if (drop?.has(name) !== true) out[name] = value;
+    if (drop?.has(name) !== true && connectionNamed?.has(name) !== true) out[name] = value;
   }
   return out;
 }
