@@ -9,6 +9,7 @@ import { PalisadeError } from '../../errors/index.js';
 import { CRLF, ChunkedDecoder, chunkHeader, lastChunk } from './chunked.js';
 import type { ClientRequest, Connector, RequestBody, ResponseHandler } from './client-types.js';
 import { findHeadEnd, isFailure } from './head-parser.js';
+import { MIN_READ_ROOM, readRegion } from './read-regions.js';
 import { parseResponseHead } from './response-head.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
 
@@ -70,29 +71,6 @@ export class PendingBody implements RequestBody {
     if (this.conn?.serving(this) === true) this.conn.socket.destroy();
     this.pool.dropPending(this);
   }
-}
-
-/** Reads land in regions carved from shared slabs (see {@link readRegion}). */
-const SLAB_BYTES = 256 * 1024;
-const REGION_BYTES = 16 * 1024;
-/** A region with less room than this after a read is left for a fresh one. */
-const MIN_READ_ROOM = 2048;
-let slab: Buffer = Buffer.alloc(0);
-let slabUsed = 0;
-
-/**
- * A region of a slab no other read uses. A connection reads into the rest of its region until
- * little room is left, so a byte of a slab is written once: the chunks handed on (body
- * chunks, a partial head kept for the next read) stay valid without a copy.
- */
-function readRegion(): Buffer {
-  if (slabUsed + REGION_BYTES > slab.length) {
-    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const region = slab.subarray(slabUsed, slabUsed + REGION_BYTES);
-  slabUsed += REGION_BYTES;
-  return region;
 }
 
 const enum Read {
