@@ -247,9 +247,11 @@ test('reads land in buffers no later read overwrites: chunks held to the end arr
       const [, seedText = '0', sizeText = '0'] = /GET \/(\d+)\/(\d+)/.exec(req.toString()) ?? [];
       const seed = Number(seedText);
       const body = bytes(seed, Number(sizeText));
-      const chunked = seed % 2 === 0;
+      // Chunked, close-delimited (no length: the body ends when the server closes) or sized.
+      const chunked = seed % 3 === 1;
+      const closeDelimited = seed % 3 === 0;
       void (async () => {
-        const head = `HTTP/1.1 200 OK\r\nx-seed: ${seedText}\r\n${chunked ? 'transfer-encoding: chunked' : `content-length: ${String(body.length)}`}\r\n\r\n`;
+        const head = `HTTP/1.1 200 OK\r\nx-seed: ${seedText}\r\n${chunked ? 'transfer-encoding: chunked' : closeDelimited ? 'connection: close' : `content-length: ${String(body.length)}`}\r\n\r\n`;
         socket.write(head.slice(0, 20));
         await pause();
         socket.write(head.slice(20));
@@ -268,6 +270,7 @@ test('reads land in buffers no later read overwrites: chunks held to the end arr
           if (at % 3 === 0) await pause();
         }
         if (chunked) socket.write('0\r\n\r\n');
+        if (closeDelimited) socket.end();
       })();
     });
   });
