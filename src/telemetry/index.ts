@@ -73,6 +73,7 @@ export {
   peerInfoOf,
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
+  PEER_METADATA_FIELDS,
   MAX_PEER_METADATA_BYTES,
   stripPeerHeaders,
   type IdentityMatcher,

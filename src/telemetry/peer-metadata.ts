@@ -46,6 +46,12 @@ export interface NodeMetadata {
 /** A matcher of the identities an upstream may present (UpstreamTlsContext SANs). */
 export type IdentityMatcher = { readonly exact: string } | { readonly prefix: string };
 
+/** The two metadata exchange fields, as a set (what a hop drops of a peer's head). */
+export const PEER_METADATA_FIELDS: ReadonlySet<string> = new Set([
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+]);
+
 /**
  * Deletes the two metadata exchange headers from `headers` when present (a delete is a runtime
  * call even for an absent field, and turns a fast-mode record into a dictionary).

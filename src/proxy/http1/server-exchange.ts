@@ -231,9 +231,16 @@ export class ServerExchange {
 }
 
 export function hasField(headers: HeaderList, lower: string): boolean {
-  for (let k = 0; k < headers.length; k += 2)
-    if ((headers[k] ?? '').toLowerCase() === lower) return true;
-  return false;
+  return fieldValue(headers, lower) !== undefined;
+}
+
+/** The value of the first field named `lower` (a lower-case name; the list's in any case). */
+export function fieldValue(headers: readonly string[], lower: string): string | undefined {
+  for (let k = 0; k + 1 < headers.length; k += 2) {
+    const name = headers[k] ?? '';
+    if (name.length === lower.length && name.toLowerCase() === lower) return headers[k + 1];
+  }
+  return undefined;
 }
 
 /** Receives a body: `data` returns false to pause the producer; `end` carries trailers. */

@@ -13,6 +13,7 @@ import {
   parseTraceContext,
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
+  PEER_METADATA_FIELDS,
   stripPeerHeaders,
   type PeerInfo,
   type PeerMetadataExchange,
@@ -40,17 +41,14 @@ export interface ResponseEdits {
   readonly add: readonly string[];
 }
 
-/** Istio's metadata exchange fields: an app's own are never passed on as the proxy's. */
-const PEER_FIELDS: ReadonlySet<string> = new Set([PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER]);
-
 /** Creates the inbound telemetry of a proxy. */
 export function createInboundTelemetry(
   exchange: PeerMetadataExchange | undefined,
   serverSpans: boolean,
 ): InboundTelemetry {
-  const stripOnly: ResponseEdits = { remove: PEER_FIELDS, add: [] };
+  const stripOnly: ResponseEdits = { remove: PEER_METADATA_FIELDS, add: [] };
   const withOwn: ResponseEdits =
-    exchange === undefined ? stripOnly : { remove: PEER_FIELDS, add: exchange.fields };
+    exchange === undefined ? stripOnly : { remove: PEER_METADATA_FIELDS, add: exchange.fields };
   return {
     exchange,
     serverSpans,

@@ -15,10 +15,11 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { str } from '../../xds/index.js';
-import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../../telemetry/index.js';
+import { PEER_METADATA_FIELDS, PEER_METADATA_HEADER } from '../../telemetry/index.js';
 import { forwardedResponseHeaders } from '../forwarded-headers.js';
 import type { HeaderOps } from '../envoy-values.js';
 import { responseRecord } from '../http1/dispatcher.js';
+import { fieldValue } from '../http1/server-exchange.js';
 import { headerRecord } from '../../policy/evaluation.js';
 import { takeTrailersOnlyStatus } from '../h2-downstream.js';
 import type { UpstreamController, UpstreamHandler } from '../h2-upstream.js';
@@ -31,22 +32,10 @@ import { backoffMs, mayRetry, retriable, type RetryPolicy } from './retry-policy
 import { applyResponseHeaderOps, type RouteMatch } from './router.js';
 import type { FaultRoll } from './filters.js';
 
-/** Istio's metadata exchange fields of an upstream's response: read here, never forwarded. */
-const PEER_FIELDS: ReadonlySet<string> = new Set([PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER]);
-
 /** No fields to add to a forwarded response head. */
 const NO_FIELDS: readonly string[] = [];
 
 const noHeaderOps = (ops: HeaderOps): boolean => ops.add.length === 0 && ops.remove.length === 0;
-
-/** The value of the first field named `lower` (any case) in a field list. */
-function fieldValue(fields: readonly string[], lower: string): string | undefined {
-  for (let k = 0; k + 1 < fields.length; k += 2) {
-    const name = fields[k] ?? '';
-    if (name.length === lower.length && name.toLowerCase() === lower) return fields[k + 1];
-  }
-  return undefined;
-}
 
 /** Request bodies up to this size are kept for retries (Envoy's default per-request buffer limit). */
 export const RETRY_BUFFER_LIMIT = 65_536;
@@ -244,6 +233,28 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
       clear();
       return finished;
     };
+    /** Writes the response head from a header record, with the route's and filters' changes. */
+    const writeRecord = (upstreamHeaders: Record<string, string | string[] | undefined>): void => {
+      // The peer's metadata stays on the mesh hop.
+      const out: OutgoingHttpHeaders = forwardedResponseHeaders(
+        upstreamHeaders,
+        PEER_METADATA_FIELDS,
+      );
+      applyResponseHeaderOps(out, r.match);
+      // The CORS filter sets its headers over the app's (Envoy's encodeHeaders).
+      if (r.cors !== undefined) Object.assign(out, r.cors);
+      // A generated sticky-session cookie goes out beside the app's own cookies.
+      if (r.setCookie !== undefined) {
+        const own = out['set-cookie'];
+        out['set-cookie'] = [
+          ...(Array.isArray(own) ? own : own === undefined ? [] : [own]),
+          r.setCookie,
+        ];
+      }
+      trailersOnly = takeTrailersOnlyStatus(out);
+      sink.writeHead(status, out);
+      forwarding = true;
+    };
     const handler: UpstreamHandler = {
       onRequestStart(c) {
         controller = c;
@@ -271,37 +282,17 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
           if (claim !== undefined) seen[PEER_METADATA_HEADER] = claim;
           r.peer(seen);
         }
-        if (sink.forwardHead?.(head, PEER_FIELDS, NO_FIELDS) === true) {
+        if (sink.forwardHead?.(head, PEER_METADATA_FIELDS, NO_FIELDS) === true) {
           forwarding = true;
           return;
         }
         // The sink could not take the head as it came (fields set before it): the record path.
-        const out: OutgoingHttpHeaders = forwardedResponseHeaders(
-          responseRecord(head.headers),
-          PEER_FIELDS,
-        );
-        sink.writeHead(status, out);
-        forwarding = true;
+        writeRecord(responseRecord(head.headers));
       },
       onResponseStart(c, statusCode, upstreamHeaders) {
         if (retriedOn(c, statusCode, upstreamHeaders['grpc-status'])) return;
         r.peer?.(upstreamHeaders);
-        // The peer's metadata stays on the mesh hop.
-        const out: OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders, PEER_FIELDS);
-        applyResponseHeaderOps(out, r.match);
-        // The CORS filter sets its headers over the app's (Envoy's encodeHeaders).
-        if (r.cors !== undefined) Object.assign(out, r.cors);
-        // A generated sticky-session cookie goes out beside the app's own cookies.
-        if (r.setCookie !== undefined) {
-          const own = out['set-cookie'];
-          out['set-cookie'] = [
-            ...(Array.isArray(own) ? own : own === undefined ? [] : [own]),
-            r.setCookie,
-          ];
-        }
-        trailersOnly = takeTrailersOnlyStatus(out);
-        sink.writeHead(status, out);
-        forwarding = true;
+        writeRecord(upstreamHeaders);
       },
       onResponseData(c, chunk) {
         if (!forwarding) return;
