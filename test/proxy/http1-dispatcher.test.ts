@@ -303,3 +303,78 @@ test('reads land in buffers no later read overwrites: chunks held to the end arr
   for (const [i, body] of got.entries())
     assert.ok(body.equals(bytes(i + 1, sizes[i] ?? 0)), `response ${String(i + 1)} intact`);
 });
+
+test('hostile upstream responses: refused as errors before any head reaches the layers; the pool keeps serving', async (t) => {
+  const hostile: Record<string, string> = {
+    'content-length with transfer-encoding':
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'bare LF in the head': 'HTTP/1.1 200 OK\nContent-Length: 0\n\n',
+    'NUL in a field value': 'HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n',
+    'obs-fold': 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n',
+    'two content-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+    'an unasked 101':
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n',
+    'a head over 16 KiB': `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\nContent-Length: 0\r\n\r\n`,
+    'not HTTP': 'SSH-2.0-OpenSSH_9.6\r\n\r\n',
+  };
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    // Every request on a connection is answered (the pool reuses a kept-alive one).
+    socket.on('data', (req) => {
+      const name = decodeURIComponent(/GET \/(\S*)/.exec(req.toString())?.[1] ?? '');
+      if (name === 'slow') {
+        // A valid response one byte at a time: slow is not hostile, it arrives whole.
+        const bytes = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow');
+        let at = 0;
+        const drip = setInterval(() => {
+          if (socket.destroyed || at >= bytes.length) {
+            clearInterval(drip);
+            return;
+          }
+          socket.write(bytes.subarray(at, at + 1));
+          at += 1;
+        }, 2);
+        return;
+      }
+      socket.write(hostile[name] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const origin = createHttp1Origin({ host: HOST, port: (server.address() as AddressInfo).port });
+  t.after(async () => {
+    await origin.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const ask = (name: string): Promise<{ heads: number; body: string; error?: Error }> =>
+    new Promise((resolve) => {
+      let heads = 0;
+      let body = '';
+      origin.dispatch(
+        { method: 'GET', path: `/${encodeURIComponent(name)}`, headers: {}, body: null },
+        {
+          onResponseStart() {
+            heads += 1;
+          },
+          onResponseData(_c, chunk) {
+            body += chunk.toString('latin1');
+          },
+          onResponseEnd() {
+            resolve({ heads, body });
+          },
+          onResponseError(_c, error) {
+            resolve({ heads, body, error });
+          },
+        },
+      );
+    });
+  for (const name of Object.keys(hostile)) {
+    const got = await ask(name);
+    assert.ok(got.error !== undefined, `${name}: refused`);
+    assert.equal(got.heads, 0, `${name}: no head reached the layers`);
+    assert.equal(got.body, '', `${name}: no byte forwarded`);
+  }
+  const slow = await ask('slow');
+  assert.deepEqual([slow.error, slow.heads, slow.body], [undefined, 1, 'slow']);
+  const after = await ask('fine');
+  assert.deepEqual([after.error, after.heads, after.body], [undefined, 1, 'ok']);
+});
