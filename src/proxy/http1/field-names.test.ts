@@ -4,7 +4,7 @@
 // sent, are accepted.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { byteLookup, fieldName } from './field-names.js';
+import { byteLookup, knownName } from './field-names.js';
 import { isFailure, METHODS, parseRequestHead } from './head-parser.js';
 import { DEFAULT_LIMITS } from './types.js';
 
@@ -33,11 +33,11 @@ test('a field name is read exactly as sent, known or not, in any case', () => {
   assert.deepEqual(parsed.headers, ['host', 'a', ...names.flatMap((n, i) => [n, `v${String(i)}`])]);
 });
 
-test('fieldName reads any range of a buffer, not only whole names', () => {
+test('knownName reads any range of a buffer, and knows only whole names', () => {
   const buf = Buffer.from('xxcontent-typeyy', 'latin1');
-  assert.equal(fieldName(buf, 2, 14), 'content-type');
-  assert.equal(fieldName(buf, 2, 13), 'content-typ');
-  assert.equal(fieldName(buf, 0, 0), '');
+  assert.equal(knownName(buf, 2, 14), 'content-type');
+  assert.equal(knownName(buf, 2, 13), undefined);
+  assert.equal(knownName(buf, 0, 0), undefined);
   const lookup = byteLookup(['ab', 'abc']);
   assert.equal(lookup(Buffer.from('zabc'), 1, 3), 'ab');
   assert.equal(lookup(Buffer.from('zabc'), 1, 4), 'abc');

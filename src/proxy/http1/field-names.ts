@@ -101,12 +101,5 @@ export function byteLookup(
   };
 }
 
-const knownName = byteLookup(NAMES.flatMap((lower) => [lower, titleCase(lower)]));
-
-/**
- * The field name at `raw[start, end)`: the shared constant when it is one of
- * the known names exactly, else a new latin1 string.
- */
-export function fieldName(raw: Buffer, start: number, end: number): string {
-  return knownName(raw, start, end) ?? raw.toString('latin1', start, end);
-}
+/** The shared constant for a known field name's exact bytes, undefined for any other. */
+export const knownName = byteLookup(NAMES.flatMap((lower) => [lower, titleCase(lower)]));

@@ -26,7 +26,7 @@
  * Parsing works on a buffer that holds the whole head ({@link findHeadEnd}
  * finds its end and rejects a bare LF as soon as it arrives).
  */
-import { byteLookup, fieldName } from './field-names.js';
+import { byteLookup, knownName } from './field-names.js';
 import type { BodyFraming, HeaderList, Http1Limits, ParseFailure, RequestHead } from './types.js';
 
 export const CR = 0x0d;
@@ -150,7 +150,7 @@ function tabAfterValue(raw: Buffer, vEnd: number, cr: number): boolean {
 
 interface Fields {
   headers: HeaderList;
-  lines: Uint32Array;
+  lines: number[];
   contentLength: number;
   chunked: boolean;
   teCount: number;
@@ -161,7 +161,11 @@ interface Fields {
   upgrade: string;
 }
 
-/** Parses the header section of `raw` from `pos` (just past the start line's CRLF) to `end`. */
+/**
+ * Parses the header section of `raw` from `pos` (just past the start line's CRLF) to `end`.
+ * The section is decoded to one latin1 string and each value (and each name that is not a
+ * known constant) is a slice of it: one native call per head instead of one per field.
+ */
 export function parseFields(
   raw: Buffer,
   pos: number,
@@ -170,6 +174,8 @@ export function parseFields(
 ): Fields | ParseFailure {
   const headers: HeaderList = [];
   const starts: number[] = [];
+  const text = raw.toString('latin1', pos, end);
+  const base = pos;
   let contentLength = -1;
   let chunked = false;
   let teCount = 0;
@@ -189,7 +195,7 @@ export function parseFields(
     let i = pos;
     while (i < last && TOKEN[raw[i] ?? 0] === 1) i += 1;
     if (i === pos || raw[i] !== COLON) return fail(400, 'invalid-header-token');
-    const name = fieldName(raw, pos, i);
+    const name = knownName(raw, pos, i) ?? text.slice(pos - base, i - base);
     i += 1;
     while (raw[i] === SP || raw[i] === HTAB) i += 1;
     const vStart = i;
@@ -199,7 +205,7 @@ export function parseFields(
     }
     let vEnd = i;
     while (vEnd > vStart && (raw[vEnd - 1] === SP || raw[vEnd - 1] === HTAB)) vEnd -= 1;
-    const value = raw.toString('latin1', vStart, vEnd);
+    const value = text.slice(vStart - base, vEnd - base);
     headers.push(name, value);
     pos = i + 2;
     // The framing and connection fields, by length first so most names cost one comparison.
@@ -250,7 +256,7 @@ export function parseFields(
   starts.push(last);
   return {
     headers,
-    lines: Uint32Array.from(starts),
+    lines: starts,
     contentLength,
     chunked,
     teCount,

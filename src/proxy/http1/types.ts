@@ -31,7 +31,7 @@ interface HeadCommon {
    * Byte offsets in `raw`: `lines[i]` is where header line `i` starts; `lines[n]`
    * (n = header count) is where the final empty line starts. The start line ends at `lines[0]`.
    */
-  readonly lines: Uint32Array;
+  readonly lines: readonly number[];
   readonly framing: BodyFraming;
   /** False when the connection must close after this message (§9.3, `Connection: close`, 1.0). */
   readonly keepAlive: boolean;
