@@ -11,6 +11,7 @@ import type { ClientRequest, Connector, RequestBody, ResponseHandler } from './c
 import { findHeadEnd, isFailure } from './head-parser.js';
 import { MIN_READ_ROOM, readRegion } from './read-regions.js';
 import { parseResponseHead } from './response-head.js';
+import { enterTurn, leaveTurn } from './turn.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
 
 /** What a connection needs of its pool (Http1Pool implements it). */
@@ -121,7 +122,12 @@ export class PoolConnection {
       callback: (n: number, buf: Uint8Array): boolean => {
         const into = this.#readInto;
         this.#readInto = into.length - n >= MIN_READ_ROOM ? into.subarray(n) : readRegion();
-        this.#onData(buf === into ? into.subarray(0, n) : Buffer.from(buf.subarray(0, n)));
+        enterTurn();
+        try {
+          this.#onData(buf === into ? into.subarray(0, n) : Buffer.from(buf.subarray(0, n)));
+        } finally {
+          leaveTurn();
+        }
         return true;
       },
     });
@@ -134,7 +140,12 @@ export class PoolConnection {
     if ('encrypted' in socket) socket.once('secureConnect', ready);
     else socket.once('connect', ready);
     socket.on('data', (chunk: Buffer) => {
-      this.#onData(chunk);
+      enterTurn();
+      try {
+        this.#onData(chunk);
+      } finally {
+        leaveTurn();
+      }
     });
     socket.on('drain', () => {
       const cb = this.#current?.body.drain;

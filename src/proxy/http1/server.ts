@@ -17,6 +17,7 @@ import { findHeadEnd, isFailure, parseRequestHead } from './head-parser.js';
 import { checkPartialRequestHead } from './partial-head.js';
 import { REASONS } from './serializer.js';
 import { ServerExchange, type ExchangeConnection } from './server-exchange.js';
+import * as turn from './turn.js';
 import type { ParseFailure, RequestHead } from './types.js';
 import type { ServedConnection, ServerState } from './server-options.js';
 
@@ -50,6 +51,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
 
   constructor(socket: net.Socket, state: ServerState) {
     this.socket = socket;
+    this.#readMore = turn.readMoreFlag(socket);
     this.#s = state;
     this.#idleSince = state.now;
     if (state.options.headersTimeoutFromAccept === true) this.#requestStart = state.now;
@@ -68,8 +70,15 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     });
   }
 
+  readonly #readMore: turn.ReadMoreFlag | undefined;
   readonly #dataListener = (chunk: Buffer): void => {
-    this.#onData(chunk);
+    turn.skipReadMoreTick(this.#readMore);
+    turn.enterTurn();
+    try {
+      this.#onData(chunk);
+    } finally {
+      turn.leaveTurn();
+    }
   };
   readonly #drainListener = (): void => {
     this.#exchange?.drained();
@@ -125,7 +134,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     if (this.#corked) return;
     this.#corked = true;
     this.socket.cork();
-    process.nextTick(this.#uncork);
+    turn.deferUntilTurnEnds(this.#uncork);
   }
 
   resumeRead(): void {
