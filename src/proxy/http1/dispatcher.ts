@@ -43,28 +43,41 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
   const list: HeaderList = [];
   let hasHost = false;
   let hasLength = false;
+  // Every name and value in one string, tested once (a test per field cost ~1 % of the
+  // outbound proxy); the field at fault is looked for only when the test finds one.
+  let all = '';
   for (const name in headers) {
     const lower = name.toLowerCase();
     // Framing is this hop's own: the client writes it.
     if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue;
     const value = headers[name];
     if (value === undefined) continue;
-    if (FORBIDDEN.test(name)) throw badField(name);
+    all += name;
     if (Array.isArray(value))
       for (const v of value) {
-        if (FORBIDDEN.test(v)) throw badField(name);
+        all += v;
         list.push(name, v);
       }
     else {
       // A caller's record may hold a number (node's OutgoingHttpHeaders allow one).
       const v = typeof value === 'string' ? value : String(value);
-      if (FORBIDDEN.test(v)) throw badField(name);
+      all += v;
       list.push(name, v);
     }
     if (lower === 'host') hasHost = true;
     if (lower === 'content-length') hasLength = true;
   }
+  if (FORBIDDEN.test(all)) throw badField(faultyField(list));
   return { list, hasHost, hasLength };
+}
+
+/** The first name in `list` whose name or value holds a forbidden byte. */
+function faultyField(list: HeaderList): string {
+  for (let k = 0; k + 1 < list.length; k += 2) {
+    const name = list[k] ?? '';
+    if (FORBIDDEN.test(name) || FORBIDDEN.test(list[k + 1] ?? '')) return name;
+  }
+  return '';
 }
 
 /** A header list as undici reports it: lower-case names, repeated fields as arrays. */
