@@ -61,6 +61,13 @@ test('framing: Transfer-Encoding other than exactly chunked is 501; two Hosts 40
   assert.equal(te(['gzip']), 501);
   assert.equal(te(['chunked', 'chunked']), 501);
   assert.equal(checkRequestHead(h1('/', ['Host', 'a', 'host', 'b']), BASE)?.status, 400);
+  // Names in any case count; names of other lengths that end alike do not.
+  assert.equal(checkRequestHead(h1('/', ['HOST', 'a', 'hOsT', 'b']), BASE)?.status, 400);
+  assert.equal(checkRequestHead(h1('/', ['Host', 'a', 'x-host', 'b']), BASE), undefined);
+  const mixed = ['Host', 'a', 'TRANSFER-ENCODING', 'gzip'];
+  assert.equal(checkRequestHead(h1('/', mixed), BASE)?.status, 501);
+  const other = ['Host', 'a', 'x-transfer-encoding', 'gzip'];
+  assert.equal(checkRequestHead(h1('/', other), BASE), undefined);
 });
 
 test('paths: fragment and non-ASCII are 400; the normalised path is written back', () => {

@@ -78,13 +78,25 @@ function reject(status: number, body: string, details: string): HeadRejection {
   return { status, body, details };
 }
 
-/** Values of `name` in the raw header list (HTTP/1.1 requests keep every repetition there). */
-function rawValues(req: { readonly rawHeaders: readonly string[] }, name: string): string[] {
-  const out: string[] = [];
+/**
+ * The `Transfer-Encoding` values and the `Host` count of the raw header list (HTTP/1.1
+ * requests keep every repetition there), in one pass that lower-cases only names of those
+ * lengths (two passes lower-casing every name were ~0.5 % of the inbound proxy's CPU).
+ */
+function framingFields(req: { readonly rawHeaders: readonly string[] }): {
+  te: string[];
+  hosts: number;
+} {
+  const te: string[] = [];
+  let hosts = 0;
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2)
-    if ((raw[i] ?? '').toLowerCase() === name) out.push(raw[i + 1] ?? '');
-  return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? '';
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts += 1;
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding')
+      te.push(raw[i + 1] ?? '');
+  }
+  return { te, hosts };
 }
 
 const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
@@ -108,10 +120,10 @@ export function checkRequestHead(
       if (!old) return reject(400, 'Bad Request', 'http1.codec_error');
       if (!policy.acceptHttp10) return reject(426, 'Upgrade Required', 'low_version');
     }
-    const te = rawValues(h1, 'transfer-encoding');
+    const { te, hosts } = framingFields(h1);
     if (te.length > 1 || (te.length === 1 && te[0]?.trim().toLowerCase() !== 'chunked'))
       return reject(501, 'Not Implemented', 'http1.invalid_transfer_encoding');
-    if (rawValues(h1, 'host').length > 1) return reject(400, 'Bad Request', 'http1.duplicate_host');
+    if (hosts > 1) return reject(400, 'Bad Request', 'http1.duplicate_host');
   }
   if (req.method === 'CONNECT') return undefined;
   const url = req.url ?? '';
