@@ -9,6 +9,7 @@
  * end, `drain` and `close`) on a {@link ServerExchange}.
  */
 import { Readable } from 'node:stream';
+import { headerRecord } from '../../policy/evaluation.js';
 import { grpcStatusForHttp } from './proxy-failure.js';
 import { replayableBody } from './replayable-body.js';
 import {
@@ -56,10 +57,9 @@ const FIRST_WINS = new Set([
  * {@link FIRST_WINS} fields once, the rest joined with `, `.
  */
 export function headerObject(list: HeaderList): RequestHeaders {
-  const out: Record<string, string | string[]> = Object.create(null) as Record<
-    string,
-    string | string[]
-  >;
+  // Nothing inherited (a `__proto__` field is an ordinary one), in fast mode: Object.create(null)
+  // gave a dictionary, ~0.4 µs more per request to build and read.
+  const out = headerRecord<string | string[]>();
   for (let k = 0; k + 1 < list.length; k += 2) {
     const name = (list[k] ?? '').toLowerCase();
     const value = list[k + 1] ?? '';
