@@ -51,6 +51,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
 
   constructor(socket: net.Socket, state: ServerState) {
     this.socket = socket;
+    this.#out = new turn.HeldWrites(socket);
     this.#readMore = turn.readMoreFlag(socket);
     this.#s = state;
     this.#idleSince = state.now;
@@ -120,21 +121,13 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
       this.socket.destroy();
   }
 
+  /** The response's writes: held from its head to the end of the turn or of the response. */
+  readonly #out: turn.HeldWrites;
   write(buf: Buffer): boolean {
-    return this.socket.write(buf);
+    return this.#out.write(buf);
   }
-
-  #corked = false;
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
-  };
-
   corkTurn(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.socket.cork();
-    turn.deferUntilTurnEnds(this.#uncork);
+    this.#out.hold();
   }
 
   resumeRead(): void {
@@ -324,6 +317,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
 
   /** The response ended: close, or serve the next pipelined request. */
   responseEnded(ex: ServerExchange): void {
+    this.#out.flush();
     if (this.#exchange !== ex || this.#phase === Phase.Gone) return;
     if (!ex.bodyDone) {
       // The response went out before the request body was read: the rest of the body cannot be

@@ -13,6 +13,8 @@
  * per response: node 20 builds each tick's object with computed keys, a
  * runtime call (~1 % of each proxy's CPU in a profile).
  */
+import type * as net from 'node:net';
+
 let depth = 0;
 const pending: (() => void)[] = [];
 
@@ -65,4 +67,62 @@ export function readMoreFlag(socket: object): ReadMoreFlag | undefined {
  */
 export function skipReadMoreTick(flag: ReadMoreFlag | undefined): void {
   if (flag !== undefined) flag.readingMore = true;
+}
+
+/** Held bytes past this are written at once (a large body is not copied to join its head). */
+export const JOIN_LIMIT = 16 * 1024;
+
+/**
+ * A socket's writes, held from a response's head to the end of the read's turn (or the
+ * response's end) and written as one buffer: the head, the body and the last chunk of a
+ * small response are one `write` — one TLS record, one syscall — without node's cork, whose
+ * buffered-write objects, `writev` array and (on TLS) copy cost more than joining a few
+ * hundred bytes here. Never more than {@link JOIN_LIMIT} bytes are held.
+ */
+export class HeldWrites {
+  readonly #socket: net.Socket;
+  #pieces: Buffer[] = [];
+  #bytes = 0;
+  #holding = false;
+  readonly #release = (): void => {
+    this.#holding = false;
+    this.flush();
+  };
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+  }
+
+  /** Holds writes until the current read's turn ends (see {@link deferUntilTurnEnds}). */
+  hold(): void {
+    if (this.#holding) return;
+    this.#holding = true;
+    deferUntilTurnEnds(this.#release);
+  }
+
+  /** Writes or holds `buf`; false when the socket asks the writer to wait for 'drain'. */
+  write(buf: Buffer): boolean {
+    if (!this.#holding) return this.#socket.write(buf);
+    if (this.#bytes + buf.length <= JOIN_LIMIT) {
+      this.#pieces.push(buf);
+      this.#bytes += buf.length;
+      return true;
+    }
+    // Too much to join: what is held, then `buf`, in one writev.
+    this.#socket.cork();
+    this.flush();
+    const ok = this.#socket.write(buf);
+    this.#socket.uncork();
+    return ok;
+  }
+
+  /** Writes what is held, as one buffer (before the socket ends, or at the turn's end). */
+  flush(): boolean {
+    const pieces = this.#pieces;
+    if (pieces.length === 0) return true;
+    const out = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.#bytes);
+    this.#pieces = [];
+    this.#bytes = 0;
+    return this.#socket.destroyed ? false : this.#socket.write(out);
+  }
 }
