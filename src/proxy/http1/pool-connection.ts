@@ -175,16 +175,19 @@ export class PoolConnection {
     this.#requestDone = false;
     this.#read = Read.Head;
     p.body.conn = this;
-    this.socket.cork();
-    this.socket.write(p.req.head);
-    if (p.req.body === 'none') this.#requestDone = true;
-    else {
+    if (p.req.body === 'none') {
+      // One write: no cork (node's cork buffers the write only to flush it at once).
+      this.socket.write(p.req.head);
+      this.#requestDone = true;
+    } else {
+      this.socket.cork();
+      this.socket.write(p.req.head);
       const queued = p.body.queued;
       p.body.queued = [];
       for (const c of queued) this.writeBody(c);
       if (p.body.ended) this.endBody(p.body.trailers);
+      this.socket.uncork();
     }
-    this.socket.uncork();
     this.waitingSince = this.#pool.now;
     if (p.req.body !== 'none' && !p.body.ended) p.body.drain?.();
   }
