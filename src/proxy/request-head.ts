@@ -101,6 +101,7 @@ function framingFields(req: { readonly rawHeaders: readonly string[] }): {
 
 const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
 const ESCAPED_SLASH = /%(2f|5c)/i;
+const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)/;
 
 /**
  * Checks and normalises `req` in place (its `url` becomes the normalised
@@ -133,7 +134,8 @@ export function checkRequestHead(
   // URL's authority as Host, as Envoy's HTTP/1 codec does: policy, routing and the app then
   // read one path and one authority, never `http://x/admin` beside `/admin`.
   let target = url;
-  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)/.exec(url);
+  // An origin-form target (every inbound one) never matches the absolute form: no regexp run.
+  const absolute = url.charCodeAt(0) === 0x2f ? null : ABSOLUTE_FORM.exec(url);
   if (absolute !== null) {
     if (absolute[1]?.toLowerCase() !== 'http' || absolute[2] === undefined || absolute[2] === '')
       return reject(400, 'Bad Request', 'http1.invalid_url');
