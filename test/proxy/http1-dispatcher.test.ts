@@ -204,12 +204,19 @@ test('the http1 dispatcher gives the layers what undici gave', async (t) => {
 
   await t.test('a header that would split the head is refused, nothing sent', async () => {
     const before = seen.length;
-    const { handler, done } = collect();
-    origin.dispatch(
-      { method: 'GET', path: '/', headers: { 'x-evil': 'a\r\nx-injected: 1' }, body: null },
-      handler,
-    );
-    assert.match(String((await done).error?.message), /invalid request header x-evil/);
+    const cases: [Record<string, string | string[]>, string][] = [
+      [{ 'x-evil': 'a\r\nx-injected: 1' }, 'x-evil'],
+      [{ 'x-ok': 'fine', 'x-lf': 'a\nb' }, 'x-lf'],
+      [{ 'x-cr': 'a\rb', 'x-ok': 'fine' }, 'x-cr'],
+      [{ 'x-nul': 'a\0b' }, 'x-nul'],
+      [{ 'x-list': ['fine', 'bad\r\n'] }, 'x-list'],
+      [{ 'x-bad\r\nname': 'v' }, 'x-bad\r\nname'],
+    ];
+    for (const [headers, name] of cases) {
+      const { handler, done } = collect();
+      origin.dispatch({ method: 'GET', path: '/', headers, body: null }, handler);
+      assert.equal(String((await done).error?.message), `invalid request header ${name}`);
+    }
     assert.equal(seen.length, before);
   });
 });

@@ -28,7 +28,12 @@ export interface Http1OriginOptions {
   readonly maxConnections?: number;
 }
 
-const FORBIDDEN = /[\r\n\0]/;
+/**
+ * Whether `s` holds a CR, LF or NUL (which would split the head). Three `indexOf`s: V8 finds
+ * one character with memchr, while a `/[\r\n\0]/` test walks a 1 KB string char by char.
+ */
+const forbidden = (s: string): boolean =>
+  s.includes('\r') || s.includes('\n') || s.includes('\0');
 
 function badField(name: string): PalisadeError {
   return new PalisadeError('PAL_ERR_HTTP1_BAD_RESPONSE', `invalid request header ${name}`);
@@ -43,7 +48,7 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
   const list: HeaderList = [];
   let hasHost = false;
   let hasLength = false;
-  // Every name and value in one string, tested once (a test per field cost ~1 % of the
+  // Every name and value in one string, checked once (a test per field cost ~1 % of the
   // outbound proxy); the field at fault is looked for only when the test finds one.
   let all = '';
   for (const name in headers) {
@@ -67,7 +72,7 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
     if (lower === 'host') hasHost = true;
     if (lower === 'content-length') hasLength = true;
   }
-  if (FORBIDDEN.test(all)) throw badField(faultyField(list));
+  if (forbidden(all)) throw badField(faultyField(list));
   return { list, hasHost, hasLength };
 }
 
@@ -75,7 +80,7 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
 function faultyField(list: HeaderList): string {
   for (let k = 0; k + 1 < list.length; k += 2) {
     const name = list[k] ?? '';
-    if (FORBIDDEN.test(name) || FORBIDDEN.test(list[k + 1] ?? '')) return name;
+    if (forbidden(name) || forbidden(list[k + 1] ?? '')) return name;
   }
   return '';
 }
