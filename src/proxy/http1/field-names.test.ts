@@ -1,11 +1,11 @@
 // Shared constants for common field names and methods (field-names.ts) must
 // never change what the parser reads: a name comes back exactly as sent, case
 // included, whether or not it is a known one, and only Node's methods, as
-// sent, are accepted.
+// sent, are accepted; and the Connection options a head lists.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { byteLookup, knownName } from './field-names.js';
-import { isFailure, METHODS, parseRequestHead } from './head-parser.js';
+import { connectionOptions, isFailure, METHODS, parseRequestHead } from './head-parser.js';
 import { DEFAULT_LIMITS } from './types.js';
 
 const head = (lines: string): Buffer => Buffer.from(`${lines}\r\n\r\n`, 'latin1');
@@ -60,4 +60,20 @@ test("every one of Node's methods is accepted as sent, and nothing else", () => 
     assert.ok(isFailure(parsed), method);
     assert.equal(parsed.reason, 'invalid-method');
   }
+});
+
+test('Connection options: one or several, any case, spaces and empty elements ignored', () => {
+  assert.deepEqual(connectionOptions('keep-alive'), ['keep-alive']);
+  assert.deepEqual(connectionOptions(' Close '), ['close']);
+  assert.deepEqual(connectionOptions(''), []);
+  assert.deepEqual(connectionOptions('Keep-Alive, Upgrade'), ['keep-alive', 'upgrade']);
+  assert.deepEqual(connectionOptions(',, x-a ,'), ['x-a']);
+  assert.deepEqual(connectionOptions('close', ['te']), ['te', 'close']);
+  // A head's framing reads them: `close` in any case ends the connection.
+  const parsed = parseRequestHead(
+    head('GET / HTTP/1.1\r\nhost: a\r\nConnection: CLOSE'),
+    DEFAULT_LIMITS,
+  );
+  assert.ok(!isFailure(parsed));
+  assert.equal(parsed.keepAlive, false);
 });

@@ -135,6 +135,12 @@ export function skipEmptyLines(buf: Buffer): number {
  * elements skipped; appended to `into` (a head's fields may repeat the field).
  */
 export function connectionOptions(value: string, into: string[] = []): string[] {
+  // One option (`keep-alive`, `close`: nearly every value) without a split's array.
+  if (!value.includes(',')) {
+    const option = value.trim().toLowerCase();
+    if (option !== '') into.push(option);
+    return into;
+  }
   for (const part of value.split(',')) {
     const option = part.trim().toLowerCase();
     if (option !== '') into.push(option);
