@@ -177,11 +177,13 @@ export function parseFields(
   pos: number,
   end: number,
   limits: Http1Limits,
+  /** All of `raw` already decoded (the start line's parser decodes the whole head once). */
+  decoded?: string,
 ): Fields | ParseFailure {
   const headers: HeaderList = [];
   const starts: number[] = [];
-  const text = raw.toString('latin1', pos, end);
-  const base = pos;
+  const text = decoded ?? raw.toString('latin1', pos, end);
+  const base = decoded === undefined ? pos : 0;
   let contentLength = -1;
   let chunked = false;
   let teCount = 0;
@@ -323,13 +325,15 @@ export function parseRequestHead(raw: Buffer, limits: Http1Limits): RequestHead 
   // stricter: a target followed by the line's end is an HTTP/0.9 request, which llhttp takes.
   if (i > tStart && raw[i] === CR) return fail(400, 'http-0.9');
   if (i === tStart || raw[i] !== SP) return fail(400, 'invalid-url');
-  const target = raw.toString('latin1', tStart, i);
+  // The whole head as one string: the target and every field value are slices of it.
+  const text = raw.toString('latin1', 0, end);
+  const target = text.slice(tStart, i);
   if (!targetForm(method, target)) return fail(400, 'invalid-url');
   while (raw[i + 1] === SP) i += 1; // and several before the version
   const minor = version(raw, i + 1);
   if (isFailure(minor)) return minor;
   if (raw[i + 9] !== CR || raw[i + 10] !== LF) return fail(400, 'invalid-version');
-  const f = parseFields(raw, i + 11, end, limits);
+  const f = parseFields(raw, i + 11, end, limits, text);
   if (isFailure(f)) return f;
   // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (as node:http), and (stricter) for two.
   if ((minor === 1 && f.hosts === 0) || f.hosts > 1) return fail(400, 'invalid-host');

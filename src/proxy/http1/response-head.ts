@@ -42,14 +42,16 @@ export function parseResponseHead(
   if (status < 100) return fail(400, 'invalid-status');
   let i = 12;
   let reason = '';
+  // The whole head as one string: the reason and every field value are slices of it.
+  const text = raw.toString('latin1', 0, end);
   if (raw[i] === SP) {
     i += 1;
     const rStart = i;
     while (FIELD_VALUE[raw[i] ?? 0] === 1) i += 1;
-    reason = raw.toString('latin1', rStart, i);
+    reason = text.slice(rStart, i);
   }
   if (raw[i] !== CR || raw[i + 1] !== LF) return fail(400, 'invalid-status');
-  const f = parseFields(raw, i + 2, end, limits);
+  const f = parseFields(raw, i + 2, end, limits, text);
   if (isFailure(f)) return f;
   let framing: BodyFraming;
   if (requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304) framing = NONE;
