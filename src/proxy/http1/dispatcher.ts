@@ -32,8 +32,7 @@ export interface Http1OriginOptions {
  * Whether `s` holds a CR, LF or NUL (which would split the head). Three `indexOf`s: V8 finds
  * one character with memchr, while a `/[\r\n\0]/` test walks a 1 KB string char by char.
  */
-const forbidden = (s: string): boolean =>
-  s.includes('\r') || s.includes('\n') || s.includes('\0');
+const forbidden = (s: string): boolean => s.includes('\r') || s.includes('\n') || s.includes('\0');
 
 function badField(name: string): PalisadeError {
   return new PalisadeError('PAL_ERR_HTTP1_BAD_RESPONSE', `invalid request header ${name}`);
