@@ -129,3 +129,21 @@ test('held writes: one write per turn, in order; a large write is not joined; fl
   });
   assert.equal(r.writes.length, 5);
 });
+
+test('a release that throws does not keep the others from running, nor runs again', () => {
+  const ran: string[] = [];
+  enterTurn();
+  deferUntilTurnEnds(() => {
+    throw new Error('first');
+  });
+  deferUntilTurnEnds(() => {
+    ran.push('second');
+  });
+  assert.throws(() => {
+    leaveTurn();
+  }, /first/);
+  assert.deepEqual([...ran], ['second']);
+  enterTurn();
+  leaveTurn();
+  assert.deepEqual([...ran], ['second'], 'nothing left over for the next turn');
+});

@@ -1,13 +1,14 @@
 /**
- * A read's turn: the writes a read causes, corked until the read is handled.
+ * A read's turn: the writes a read causes, held until the read is handled.
  *
  * A response's head, body and end usually arrive in one upstream read, and a
- * local reply is made while a downstream read is handled. The server corks a
- * connection when it starts a response ({@link deferUntilTurnEnds}); the
+ * local reply is made while a downstream read is handled. The server holds a
+ * connection's writes when it starts a response ({@link HeldWrites}); the
  * read callbacks of both sides run inside {@link enterTurn} /
- * {@link leaveTurn}, which uncork on the way out, so the response is one
- * write (one TLS record, one syscall). A cork made outside a turn (a timer,
- * an HTTP/2 stream) is released on the next tick, as node:http does.
+ * {@link leaveTurn}, which release them on the way out
+ * ({@link deferUntilTurnEnds}), so the response is one write (one TLS
+ * record, one syscall). Writes held outside a turn (a timer, a promise) are
+ * released on the next tick, as node:http uncorks.
  *
  * Releasing at the turn's end rather than with `process.nextTick` saves a tick
  * per response: node 20 builds each tick's object with computed keys, a
@@ -27,9 +28,20 @@ export function enterTurn(): void {
 export function leaveTurn(): void {
   depth -= 1;
   if (depth !== 0 || pending.length === 0) return;
-  // Releases run outside any turn: what they defer goes to the next tick.
-  for (let k = 0; k < pending.length; k += 1) (pending[k] as () => void)();
+  // Releases run outside any turn: what they defer goes to the next tick. Each runs once,
+  // even when one before it throws (its error is rethrown after the rest ran).
+  let failure: unknown;
+  let failed = false;
+  for (let k = 0; k < pending.length; k += 1) {
+    try {
+      (pending[k] as () => void)();
+    } catch (error) {
+      if (!failed) failure = error;
+      failed = true;
+    }
+  }
   pending.length = 0;
+  if (failed) throw failure;
 }
 
 /** Runs `release` when the current read's turn ends, or on the next tick outside one. */
