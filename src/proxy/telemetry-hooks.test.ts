@@ -4,7 +4,8 @@
 // labels, and requests that agree on all of them in one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createProxyTelemetry } from './telemetry-hooks.js';
+import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
+import type { XdsSnapshot } from './xds-client/ads-client.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
 import type { OutboundRecord } from './outbound/outbound-types.js';
 
@@ -192,4 +193,33 @@ test('outbound: each part of a request that labels it gets its own series', asyn
       ],
     ].sort(),
   );
+});
+
+test('inbound service lookup: by the listener port this instance serves, recomputed per snapshot', () => {
+  const cla = (host: string, ip: string, port: number): [string, Record<string, unknown>] => [
+    `outbound|${String(port)}||${host}`,
+    {
+      endpoints: [
+        {
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: ip, port_value: port } } } },
+          ],
+        },
+      ],
+    },
+  ];
+  const snap = (entries: [string, Record<string, unknown>][]): XdsSnapshot =>
+    ({ endpoint: new Map(entries) }) as unknown as XdsSnapshot;
+  let current = snap([
+    cla('reviews.default.svc.cluster.local', '10.0.0.5', 9080),
+    cla('other.default.svc.cluster.local', '10.0.0.6', 9090),
+  ]);
+  const lookup = inboundServiceLookup(() => current, '10.0.0.5');
+  for (let round = 0; round < 2; round += 1) {
+    assert.equal(lookup('inbound|9080||'), 'reviews.default.svc.cluster.local');
+    assert.equal(lookup('inbound|9090||'), undefined, "another instance's port");
+    assert.equal(lookup('inbound|7070||'), undefined);
+  }
+  current = snap([cla('ratings.default.svc.cluster.local', '10.0.0.5', 9080)]);
+  assert.equal(lookup('inbound|9080||'), 'ratings.default.svc.cluster.local', 'a new snapshot');
 });

