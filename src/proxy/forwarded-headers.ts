@@ -12,6 +12,16 @@ import { HOP_BY_HOP } from './http1/serializer.js';
 
 const isPseudo = (name: string): boolean => name.charCodeAt(0) === 58;
 
+/** The fields a `Connection` header names (they stay on their hop); undefined without one. */
+function connectionNamed(
+  connection: string | readonly string[] | undefined,
+): ReadonlySet<string> | undefined {
+  if (connection === undefined) return undefined;
+  return new Set(
+    connectionOptions(typeof connection === 'string' ? connection : connection.join(',')),
+  );
+}
+
 /**
  * A request's headers as the next hop gets them (before the hop adds its own), without the
  * fields `drop` names (ones the hop replaces or keeps to itself). One pass, no per-request
@@ -21,14 +31,12 @@ export function forwardedRequestHeaders(
   headers: IncomingHttpHeaders,
   drop?: ReadonlySet<string>,
 ): OutgoingHttpHeaders {
-  const connection = headers.connection;
-  const connectionNamed =
-    connection === undefined ? undefined : new Set(connectionOptions(connection));
+  const named = connectionNamed(headers.connection);
   const out: OutgoingHttpHeaders = headerRecord<OutgoingHttpHeaders[string]>();
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isPseudo(name)) continue;
-    if (connectionNamed?.has(name) === true || drop?.has(name) === true) continue;
+    if (named?.has(name) === true || drop?.has(name) === true) continue;
     if (!HOP_BY_HOP.has(name) || (name === 'te' && value === 'trailers')) out[name] = value;
   }
   return out;
@@ -46,15 +54,11 @@ export function forwardedResponseHeaders(
   const out = headerRecord<string | string[]>();
   if (headers === undefined) return out;
   // The fields a `Connection` header names stay on their hop, as for requests.
-  const connection = headers.connection;
-  const connectionNamed =
-    connection === undefined
-      ? undefined
-      : new Set(connectionOptions(Array.isArray(connection) ? connection.join(',') : connection));
+  const named = connectionNamed(headers.connection);
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || isPseudo(name)) continue;
-    if (drop?.has(name) !== true && connectionNamed?.has(name) !== true) out[name] = value;
+    if (drop?.has(name) !== true && named?.has(name) !== true) out[name] = value;
   }
   return out;
 }
