@@ -122,12 +122,7 @@ export class PoolConnection {
       callback: (n: number, buf: Uint8Array): boolean => {
         const into = this.#readInto;
         this.#readInto = into.length - n >= MIN_READ_ROOM ? into.subarray(n) : readRegion();
-        enterTurn();
-        try {
-          this.#onData(buf === into ? into.subarray(0, n) : Buffer.from(buf.subarray(0, n)));
-        } finally {
-          leaveTurn();
-        }
+        this.#onRead(buf === into ? into.subarray(0, n) : Buffer.from(buf.subarray(0, n)));
         return true;
       },
     });
@@ -140,12 +135,7 @@ export class PoolConnection {
     if ('encrypted' in socket) socket.once('secureConnect', ready);
     else socket.once('connect', ready);
     socket.on('data', (chunk: Buffer) => {
-      enterTurn();
-      try {
-        this.#onData(chunk);
-      } finally {
-        leaveTurn();
-      }
+      this.#onRead(chunk);
     });
     socket.on('drain', () => {
       const cb = this.#current?.body.drain;
@@ -163,6 +153,16 @@ export class PoolConnection {
     socket.on('close', () => {
       this.#closed();
     });
+  }
+
+  /** A read's bytes, handled in a turn (turn.ts): the responses they complete go out after. */
+  #onRead(chunk: Buffer): void {
+    enterTurn();
+    try {
+      this.#onData(chunk);
+    } finally {
+      leaveTurn();
+    }
   }
 
   get busy(): boolean {
