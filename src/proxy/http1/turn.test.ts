@@ -40,6 +40,27 @@ test('inside a turn, deferred work runs when the outermost turn ends, in order',
   assert.deepEqual(ran, ['a', 'b', 'c', 'd']);
 });
 
+test('a turn entered by a release adds to the same release loop; slots are reused', () => {
+  const ran: string[] = [];
+  enterTurn();
+  deferUntilTurnEnds(() => {
+    ran.push('a');
+    // A read handled inside a release (a write that makes a socket read at once).
+    enterTurn();
+    deferUntilTurnEnds(() => ran.push('inner'));
+    leaveTurn();
+    assert.deepEqual([...ran], ['a'], 'the inner turn ending does not run the outer releases');
+  });
+  deferUntilTurnEnds(() => ran.push('b'));
+  leaveTurn();
+  assert.deepEqual(ran, ['a', 'b', 'inner'], 'each once, in the order deferred');
+  // The next turn reuses the slots: only its own releases run.
+  enterTurn();
+  deferUntilTurnEnds(() => ran.push('c'));
+  leaveTurn();
+  assert.deepEqual(ran, ['a', 'b', 'inner', 'c']);
+});
+
 test('outside a turn, deferred work runs on the next tick', async () => {
   const ran: string[] = [];
   deferUntilTurnEnds(() => ran.push('x'));
