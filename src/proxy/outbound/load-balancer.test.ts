@@ -90,9 +90,23 @@ test('outlier detection ejects after consecutive_5xx for base_ejection_time × t
       (e) => e !== undefined && endpointKey(e) === bad,
     ),
   );
+  // An ejection that ran out is forgotten; how many times the host was ejected is not.
+  assert.equal(state.ejectedUntil.size, 0);
+  assert.equal(state.ejections.get(bad), 1);
   observeOutcome(policy, state, bad, 500, 12_000);
   observeOutcome(policy, state, bad, 500, 12_000);
   assert.equal(state.ejectedUntil.get(bad), 32_000);
+});
+
+test('one usable host is picked by every policy; round robin still turns', () => {
+  const one = [{ host: '10.0.0.9', port: 80 }];
+  for (const lb of ['LEAST_REQUEST', 'RANDOM', 'ROUND_ROBIN', 'RING_HASH', 'MAGLEV'] as const) {
+    const policy = clusterPolicy({ name: `one-${lb}`, lb_policy: lb });
+    const state = createClusterState();
+    for (let i = 0; i < 5; i += 1)
+      assert.deepEqual(pickEndpoint(policy, state, one, { hash: i }), one[0], lb);
+    assert.equal(state.cursor, lb === 'ROUND_ROBIN' ? 5 : 0, lb);
+  }
 });
 
 test('outlier detection never ejects more than max_ejection_percent of hosts (at least one)', () => {

@@ -92,23 +92,21 @@ export function pickEndpoint(
   endpoints: readonly Endpoint[],
   options: PickOptions = {},
 ): Endpoint | undefined {
-  const now = options.now ?? Date.now();
   let candidates = endpoints;
   const healthy = options.healthy;
   if (healthy !== undefined) {
     const up = endpoints.filter((e) => healthy(endpointKey(e)));
     if (up.length * 2 >= endpoints.length) candidates = up;
   }
-  let usable = candidates.filter((e) => (state.ejectedUntil.get(endpointKey(e)) ?? 0) <= now);
-  // Never eject more than max_ejection_percent of the hosts, but always at least one (Envoy);
-  // fall back to all when everything is ejected.
-  const percent = policy.outlier?.maxEjectionPercent ?? 10;
-  const mayEject = Math.max(1, Math.floor((candidates.length * percent) / 100 + 1e-9));
-  if (usable.length === 0 || candidates.length - usable.length > mayEject) usable = [...candidates];
+  // No host ejected (nearly always): no clock read, no key per endpoint, no copy.
+  let usable =
+    state.ejectedUntil.size === 0 ? candidates : withoutEjected(policy, state, candidates, options);
   const avoid = options.avoid;
   if (avoid !== undefined && usable.length > 1)
     usable = usable.filter((e) => endpointKey(e) !== avoid);
   if (usable.length === 0) return undefined;
+  // One host: nothing to choose (no random draws, no load lookups); round robin still turns.
+  if (usable.length === 1 && policy.lbPolicy !== 'ROUND_ROBIN') return usable[0];
   switch (policy.lbPolicy) {
     case 'RING_HASH':
     case 'MAGLEV':
@@ -132,6 +130,26 @@ export function pickEndpoint(
 }
 
 /**
+ * The candidates not ejected now; all of them when everything is ejected or more than
+ * max_ejection_percent of the hosts would be (never more, but always at least one: Envoy).
+ * An ejection that has run out is forgotten (the count of ejections stays).
+ */
+function withoutEjected(
+  policy: ClusterPolicy,
+  state: ClusterState,
+  candidates: readonly Endpoint[],
+  options: PickOptions,
+): readonly Endpoint[] {
+  const now = options.now ?? Date.now();
+  for (const [key, until] of state.ejectedUntil) if (until <= now) state.ejectedUntil.delete(key);
+  const usable = candidates.filter((e) => (state.ejectedUntil.get(endpointKey(e)) ?? 0) <= now);
+  const percent = policy.outlier?.maxEjectionPercent ?? 10;
+  const mayEject = Math.max(1, Math.floor((candidates.length * percent) / 100 + 1e-9));
+  if (usable.length === 0 || candidates.length - usable.length > mayEject) return candidates;
+  return usable;
+}
+
+/**
  * Outlier detection: counts consecutive failures of `endpoint` (`status`
  * undefined = reset/connect failure) and ejects it at the threshold.
  */
@@ -140,7 +158,7 @@ export function observeOutcome(
   state: ClusterState,
   endpoint: string,
   status: number | undefined,
-  now = Date.now(),
+  now?: number,
 ): void {
   const od = policy.outlier;
   if (od === undefined) return;
@@ -155,7 +173,7 @@ export function observeOutcome(
   if (count >= od.consecutive5xx || (cgw !== undefined && gatewayFailure && count >= cgw)) {
     const times = (state.ejections.get(endpoint) ?? 0) + 1;
     state.ejections.set(endpoint, times);
-    state.ejectedUntil.set(endpoint, now + od.baseEjectionMs * times);
+    state.ejectedUntil.set(endpoint, (now ?? Date.now()) + od.baseEjectionMs * times);
     state.failures.set(endpoint, 0);
   }
 }
