@@ -226,8 +226,10 @@ export function createProxyTelemetry(
       // Envoy's RBAC filter names the deciding policy in the response code details.
       const details =
         r.status === 403 && r.policy !== null ? rbacDeniedDetails(r.policy) : r.reason;
+      // One clock read for the tap and the access log.
+      const now = Date.now();
       tap?.record({
-        timeMs: Date.now(),
+        timeMs: now,
         direction: 'inbound',
         method: r.method,
         path: r.path ?? '',
@@ -239,7 +241,7 @@ export function createProxyTelemetry(
         ...(r.policy === null || r.status < 400 ? {} : { policy: r.policy, details }),
       });
       accessLog?.log({
-        startTime: Date.now() - r.durationMs,
+        startTime: now - r.durationMs,
         method: r.method,
         path: r.path,
         protocol: r.protocol ?? 'HTTP/1.1',
@@ -293,8 +295,9 @@ export function createProxyTelemetry(
       );
     },
     outbound(r) {
+      const now = Date.now();
       tap?.record({
-        timeMs: Date.now(),
+        timeMs: now,
         direction: 'outbound',
         method: r.method,
         path: r.path,
@@ -338,7 +341,7 @@ export function createProxyTelemetry(
         { durationMs: r.durationMs, requestBytes: 0, responseBytes: 0 },
       );
       accessLog?.log({
-        startTime: Date.now() - r.durationMs,
+        startTime: now - r.durationMs,
         method: r.method,
         path: r.path,
         protocol: r.protocol,
