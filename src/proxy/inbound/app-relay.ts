@@ -27,7 +27,9 @@ import {
   createH2Origin,
   type UpstreamController,
   type UpstreamDispatcher,
+  type UpstreamHandler,
 } from '../h2-upstream.js';
+import type { ResponseHead } from '../http1/types.js';
 
 /** How the relay reports: response headers on their way out, the end, a failure before headers. */
 export interface RelayHooks {
@@ -53,6 +55,92 @@ export interface AppRelay {
   close(): Promise<void>;
 }
 
+/**
+ * One request relayed to the app: the pool's handler, as one object (a literal of six
+ * methods and three closures per request before).
+ */
+class Relayed implements UpstreamHandler {
+  readonly #req: AnyRequest;
+  readonly #res: AnyResponse;
+  readonly #hooks: RelayHooks;
+  #ended = false;
+  #upstream: UpstreamController | undefined;
+  #trailersOnly: Record<string, string | string[]> | undefined;
+  readonly #onClose = (): void => {
+    if (!this.#ended) this.#upstream?.abort(new Error('downstream closed'));
+  };
+
+  constructor(req: AnyRequest, res: AnyResponse, hooks: RelayHooks) {
+    this.#req = req;
+    this.#res = res;
+    this.#hooks = hooks;
+    res.once('close', this.#onClose);
+  }
+
+  onRequestStart(controller: UpstreamController): void {
+    this.#upstream = controller;
+  }
+
+  onResponseStart(
+    controller: UpstreamController,
+    statusCode: number,
+    upstreamHeaders: Record<string, string | string[] | undefined>,
+  ): void {
+    const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
+    this.#hooks.responseHeaders(out);
+    this.#trailersOnly = takeTrailersOnlyStatus(out);
+    this.#res.writeHead(statusCode, out);
+    this.#upstream = controller;
+  }
+
+  onResponseHead(controller: UpstreamController, head: ResponseHead): void {
+    // An HTTP/1.1 client: the app's head is copied as received, with the same edits
+    // (no header record, no second list). A trailers-only gRPC status needs the record.
+    const edits = this.#hooks.responseEdits();
+    const res = this.#res;
+    if (
+      res instanceof Http1Sink &&
+      !hasField(head.headers, 'grpc-status') &&
+      res.forwardHead(head, edits.remove, edits.add)
+    ) {
+      this.#upstream = controller;
+      return;
+    }
+    this.onResponseStart(controller, head.status, responseRecord(head.headers));
+  }
+
+  onResponseData(controller: UpstreamController, chunk: Buffer): void {
+    if (!writeChunk(this.#res, chunk)) {
+      controller.pause();
+      this.#res.once('drain', () => {
+        controller.resume();
+      });
+    }
+  }
+
+  onResponseEnd(
+    _controller: UpstreamController,
+    trailers: Record<string, string | string[] | undefined>,
+  ): void {
+    this.#ended = true;
+    const res = this.#res;
+    res.removeListener('close', this.#onClose);
+    const relayed = { ...this.#trailersOnly, ...forwardedResponseHeaders(trailers) };
+    if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
+    noteGrpcStatus(this.#req, relayed);
+    res.end();
+    this.#hooks.ended(res.statusCode);
+  }
+
+  onResponseError(_controller: UpstreamController, error: Error): void {
+    this.#ended = true;
+    const res = this.#res;
+    res.removeListener('close', this.#onClose);
+    if (!res.headersSent) this.#hooks.failed(error);
+    else res.destroy();
+  }
+}
+
 export function createAppRelay(): AppRelay {
   const pools = new TupleMap<UpstreamDispatcher>(3);
   const poolFor = (host: string, port: number, h2: boolean): UpstreamDispatcher => {
@@ -68,24 +156,7 @@ export function createAppRelay(): AppRelay {
   };
   return {
     relay(target, req, res, headers, hooks) {
-      let ended = false;
-      let upstream: UpstreamController | undefined;
-      let trailersOnly: Record<string, string | string[]> | undefined;
-      const onClose = (): void => {
-        if (!ended) upstream?.abort(new Error('downstream closed'));
-      };
-      res.once('close', onClose);
-      const start = (
-        controller: UpstreamController,
-        statusCode: number,
-        upstreamHeaders: Record<string, string | string[] | undefined>,
-      ): void => {
-        const out: http.OutgoingHttpHeaders = forwardedResponseHeaders(upstreamHeaders);
-        hooks.responseHeaders(out);
-        trailersOnly = takeTrailersOnlyStatus(out);
-        res.writeHead(statusCode, out);
-        upstream = controller;
-      };
+      const relayed = new Relayed(req, res, hooks);
       poolFor(target.host, target.port, target.h2).dispatch(
         {
           method: req.method ?? 'GET',
@@ -93,49 +164,7 @@ export function createAppRelay(): AppRelay {
           headers: headers as Record<string, string | string[]>,
           body: requestHasBody(req) ? req : null,
         },
-        {
-          onRequestStart(controller) {
-            upstream = controller;
-          },
-          onResponseStart: start,
-          onResponseHead(controller, head) {
-            // An HTTP/1.1 client: the app's head is copied as received, with the same edits
-            // (no header record, no second list). A trailers-only gRPC status needs the record.
-            const edits = hooks.responseEdits();
-            if (
-              res instanceof Http1Sink &&
-              !hasField(head.headers, 'grpc-status') &&
-              res.forwardHead(head, edits.remove, edits.add)
-            ) {
-              upstream = controller;
-              return;
-            }
-            start(controller, head.status, responseRecord(head.headers));
-          },
-          onResponseData(controller, chunk) {
-            if (!writeChunk(res, chunk)) {
-              controller.pause();
-              res.once('drain', () => {
-                controller.resume();
-              });
-            }
-          },
-          onResponseEnd(_controller, trailers) {
-            ended = true;
-            res.removeListener('close', onClose);
-            const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
-            if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
-            noteGrpcStatus(req, relayed);
-            res.end();
-            hooks.ended(res.statusCode);
-          },
-          onResponseError(_controller, error) {
-            ended = true;
-            res.removeListener('close', onClose);
-            if (!res.headersSent) hooks.failed(error);
-            else res.destroy();
-          },
-        },
+        relayed,
       );
     },
     async close() {
