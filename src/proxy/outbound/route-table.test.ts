@@ -10,6 +10,8 @@ import {
   compileRouteConfig,
   hcmForPort,
   routeRequest,
+  CHOSEN_HOSTS_LIMIT,
+  searchVirtualHosts,
   selectVirtualHost,
 } from './route-table.js';
 
@@ -78,6 +80,35 @@ test('virtual host precedence: exact, then suffix wildcard, then *', () => {
   assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.name, 'reviews');
   assert.equal(selectVirtualHost(config, 'a.example.com')?.name, 'suffix');
   assert.equal(selectVirtualHost(config, 'elsewhere')?.name, 'any');
+});
+
+test('the virtual host chosen per authority is kept per config, bounded, same as a search', () => {
+  const authorities = ['reviews', 'REVIEWS:9080', 'Reviews', 'a.example.com', 'elsewhere', ''];
+  // Asked twice: the kept answer is the searched one (case and port as the search reads them).
+  for (let round = 0; round < 2; round += 1)
+    for (const a of authorities)
+      assert.equal(selectVirtualHost(config, a), searchVirtualHosts(config, a), a);
+  // A config with no catch-all: no host for an unknown authority, and it stays none.
+  const only = compileRouteConfig({
+    name: 'only',
+    virtual_hosts: [{ name: 'reviews', domains: ['reviews'], routes: [] }],
+  });
+  assert.equal(selectVirtualHost(only, 'elsewhere'), undefined);
+  assert.equal(selectVirtualHost(only, 'elsewhere'), undefined);
+  assert.equal(selectVirtualHost(only, 'reviews')?.name, 'reviews');
+  // A new config (an RDS update) is asked afresh, not answered from the old one's memo.
+  const moved = compileRouteConfig({
+    name: 'only',
+    virtual_hosts: [{ name: 'moved', domains: ['elsewhere'], routes: [] }],
+  });
+  assert.equal(selectVirtualHost(moved, 'elsewhere')?.name, 'moved');
+  assert.equal(selectVirtualHost(only, 'elsewhere'), undefined);
+  // Invented Host values never grow the memo past its limit, and answers stay right after.
+  for (let i = 0; i < CHOSEN_HOSTS_LIMIT * 2 + 5; i += 1)
+    assert.equal(selectVirtualHost(config, `h${String(i)}.example.com`)?.name, 'suffix');
+  assert.equal(selectVirtualHost(config, 'REVIEWS:9080')?.name, 'reviews');
+  // A long authority is searched, not kept.
+  assert.equal(selectVirtualHost(config, `${'a'.repeat(4000)}.example.com`)?.name, 'suffix');
 });
 
 test('route matching in order with path, regex, headers and query', () => {

@@ -231,8 +231,39 @@ export function compileRouteConfig(resource: Record<string, unknown>): RouteConf
   };
 }
 
-/** The virtual host for `authority` (case-insensitive), or undefined. */
+/** Authorities a route config answered for, per config (a new config starts empty). */
+const chosenHosts = new WeakMap<RouteConfig, Map<string, VirtualHostConfig | undefined>>();
+/** At most this many authorities per config: more (a client inventing Host values) clear it. */
+export const CHOSEN_HOSTS_LIMIT = 1024;
+/** Longer authorities are searched, not kept (a DNS name is at most 253 characters). */
+const CHOSEN_HOST_CHARS = 300;
+
+/**
+ * The virtual host for `authority` (case-insensitive), or undefined. The answer is a function
+ * of the config and the authority, kept per config: a request does not lower-case its Host
+ * and walk every domain of every virtual host (Istio's route configs list one host per
+ * service of the mesh, several domains each).
+ */
 export function selectVirtualHost(
+  routeConfig: RouteConfig,
+  authority: string,
+): VirtualHostConfig | undefined {
+  if (authority.length > CHOSEN_HOST_CHARS) return searchVirtualHosts(routeConfig, authority);
+  let chosen = chosenHosts.get(routeConfig);
+  if (chosen === undefined) {
+    chosen = new Map();
+    chosenHosts.set(routeConfig, chosen);
+  }
+  const known = chosen.get(authority);
+  if (known !== undefined || chosen.has(authority)) return known;
+  const vhost = searchVirtualHosts(routeConfig, authority);
+  if (chosen.size >= CHOSEN_HOSTS_LIMIT) chosen.clear();
+  chosen.set(authority, vhost);
+  return vhost;
+}
+
+/** {@link selectVirtualHost} without the memo: exact, then longest wildcard, then `*`. */
+export function searchVirtualHosts(
   routeConfig: RouteConfig,
   authority: string,
 ): VirtualHostConfig | undefined {
