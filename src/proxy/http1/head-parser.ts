@@ -148,6 +148,34 @@ export function connectionOptions(value: string, into: string[] = []): string[] 
   return into;
 }
 
+/**
+ * Whether the field name at `at` is `lower` in any case (the caller has compared the lengths).
+ * On the head's bytes: `toLowerCase` on the name string was a builtin call costing ~130 ns per
+ * framing-length name in a micro-benchmark. A token byte ORed with 0x20 is a lower-case letter
+ * only when it is that letter in either case, and `-` and digits are unchanged.
+ */
+function nameIs(raw: Buffer, at: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k += 1)
+    if (((raw[at + k] ?? 0) | 0x20) !== lower.charCodeAt(k)) return false;
+  return true;
+}
+
+/**
+ * The decimal number the bytes `start … end` spell, or -1 unless they are one or more digits
+ * (at most 15 by the caller, so the number is exact). From the bytes: a regexp test and
+ * `Number` on the value string were a runtime call per request.
+ */
+function digitsAt(raw: Buffer, start: number, end: number): number {
+  if (end <= start) return -1;
+  let n = 0;
+  for (let k = start; k < end; k += 1) {
+    const d = (raw[k] ?? 0) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /** Whether the optional whitespace between a field value's end and its CR holds an HTAB. */
 function tabAfterValue(raw: Buffer, vEnd: number, cr: number): boolean {
   for (let k = vEnd; k < cr; k += 1) if (raw[k] === HTAB) return true;
@@ -195,6 +223,7 @@ export function parseFields(
   // The head ends with CRLF CRLF: the last CRLF (at end - 2) is the empty line.
   const last = end - 2;
   while (pos < last) {
+    const nStart = pos;
     starts.push(pos);
     if (starts.length > limits.maxHeaders) return fail(431, 'too-many-headers');
     const first = raw[pos];
@@ -219,38 +248,33 @@ export function parseFields(
     // The framing and connection fields, by length first so most names cost one comparison.
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') {
+        if (nameIs(raw, nStart, 'host')) {
           hosts += 1;
           host = value;
         }
         break;
       case 6:
-        if (name.toLowerCase() === 'expect' && value.toLowerCase() === '100-continue')
+        if (nameIs(raw, nStart, 'expect') && value.toLowerCase() === '100-continue')
           expectContinue = true;
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') upgrade = value.toLowerCase();
+        if (nameIs(raw, nStart, 'upgrade')) upgrade = value.toLowerCase();
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') connectionOptions(value, connection);
+        if (nameIs(raw, nStart, 'connection')) connectionOptions(value, connection);
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (nameIs(raw, nStart, 'content-length')) {
           // llhttp: digits only (no sign, no list), and once (HPE_UNEXPECTED_CONTENT_LENGTH).
           if (contentLength !== -1) return fail(400, 'duplicate-content-length');
           // llhttp also refuses an HTAB after the digits (not before them, nor a SP after).
-          if (
-            value.length === 0 ||
-            value.length > 15 ||
-            !/^[0-9]+$/.test(value) ||
-            tabAfterValue(raw, vEnd, i)
-          )
-            return fail(400, 'invalid-content-length');
-          contentLength = Number(value);
+          const length = value.length > 15 ? -1 : digitsAt(raw, vStart, vEnd);
+          if (length < 0 || tabAfterValue(raw, vEnd, i)) return fail(400, 'invalid-content-length');
+          contentLength = length;
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
+        if (nameIs(raw, nStart, 'transfer-encoding')) {
           teCount += 1;
           // llhttp does not read `chunked` followed by an HTAB as chunked (then refuses a
           // request whose last coding is not chunked).
