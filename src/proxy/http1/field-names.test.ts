@@ -4,6 +4,7 @@
 // sent, are accepted; and the Connection options a head lists.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { byteLookup, knownName } from './field-names.js';
 import { connectionOptions, isFailure, METHODS, parseRequestHead } from './head-parser.js';
 import { DEFAULT_LIMITS } from './types.js';
@@ -42,6 +43,23 @@ test('knownName reads any range of a buffer, and knows only whole names', () => 
   assert.equal(lookup(Buffer.from('zabc'), 1, 3), 'ab');
   assert.equal(lookup(Buffer.from('zabc'), 1, 4), 'abc');
   assert.equal(lookup(Buffer.from('zabd'), 1, 4), undefined);
+  // Same length, first and last byte (one bucket): each found by all its bytes.
+  const same = byteLookup(['axb', 'ayb', 'a', 'b']);
+  assert.equal(same(Buffer.from('axb'), 0, 3), 'axb');
+  assert.equal(same(Buffer.from('ayb'), 0, 3), 'ayb');
+  assert.equal(same(Buffer.from('azb'), 0, 3), undefined);
+  assert.equal(same(Buffer.from('bxb'), 0, 3), undefined);
+  assert.equal(same(Buffer.from('ab'), 0, 1), 'a');
+  assert.equal(same(Buffer.from('ab'), 1, 2), 'b');
+  assert.equal(same(Buffer.from('ab'), 1, 1), undefined);
+  // Every known name is found, and no other string of its length and ends.
+  const names = fc.sample(fc.string({ minLength: 1, maxLength: 12 }), 300);
+  const table = byteLookup(names.slice(0, 150));
+  const known = new Set(names.slice(0, 150));
+  for (const n of names) {
+    const b = Buffer.from(`:${n}:`, 'latin1');
+    assert.equal(table(b, 1, b.length - 1), known.has(n) ? n : undefined, JSON.stringify(n));
+  }
 });
 
 test("every one of Node's methods is accepted as sent, and nothing else", () => {

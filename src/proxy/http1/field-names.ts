@@ -83,23 +83,34 @@ interface Known {
 export function byteLookup(
   strings: Iterable<string>,
 ): (raw: Uint8Array, start: number, end: number) => string | undefined {
-  const byLength: Known[][] = [];
+  // Buckets by length, first and last byte: nearly every name finds an empty bucket or the
+  // one candidate to compare (a list per length held ~10 names of common lengths, each
+  // compared until its first differing byte).
+  const buckets: (Known[] | undefined)[] = new Array<Known[] | undefined>(BUCKETS).fill(undefined);
   for (const s of strings) {
-    const list = (byLength[s.length] ??= []);
-    list.push({ bytes: Buffer.from(s, 'latin1'), value: internalized(s) });
+    const bytes = Buffer.from(s, 'latin1');
+    const b = bucketOf(bytes.length, bytes[0] ?? 0, bytes[bytes.length - 1] ?? 0);
+    (buckets[b] ??= []).push({ bytes, value: internalized(s) });
   }
   return (raw, start, end) => {
-    const candidates = byLength[end - start];
+    const length = end - start;
+    if (length <= 0) return undefined;
+    const candidates = buckets[bucketOf(length, raw[start] ?? 0, raw[end - 1] ?? 0)];
     if (candidates === undefined) return undefined;
     for (const known of candidates) {
       const b = known.bytes;
-      let k = 0;
-      while (k < b.length && raw[start + k] === b[k]) k += 1;
-      if (k === b.length) return known.value;
+      if (b.length !== length) continue;
+      let k = 1;
+      while (k < length && raw[start + k] === b[k]) k += 1;
+      if (k === length && raw[start] === b[0]) return known.value;
     }
     return undefined;
   };
 }
+
+const BUCKETS = 1024;
+const bucketOf = (length: number, first: number, last: number): number =>
+  (length * 61 + first * 7 + last * 3) & (BUCKETS - 1);
 
 /** The shared constant for a known field name's exact bytes, undefined for any other. */
 export const knownName = byteLookup(NAMES.flatMap((lower) => [lower, titleCase(lower)]));
