@@ -25,6 +25,7 @@ import type {
   ResponseHeaders,
   ResponseSink,
 } from './types.js';
+import { lowerName } from '../http1/field-names.js';
 
 /**
  * Fields of which node:http keeps only the first occurrence (its
@@ -61,7 +62,7 @@ export function headerObject(list: HeaderList): RequestHeaders {
   // gave a dictionary, ~0.4 µs more per request to build and read.
   const out = headerRecord<string | string[]>();
   for (let k = 0; k + 1 < list.length; k += 2) {
-    const name = (list[k] ?? '').toLowerCase();
+    const name = lowerName(list[k] ?? '');
     const value = list[k + 1] ?? '';
     const prev = out[name];
     if (name === 'set-cookie') {

@@ -17,6 +17,7 @@ import { headerRecord } from '../../policy/evaluation.js';
 import { Http1Pool, withOnread } from './client.js';
 import type { RequestBody, ResponseHandler } from './client-types.js';
 import type { HeaderList, ResponseHead } from './types.js';
+import { lowerName } from './field-names.js';
 
 /** Where the origin is and how to reach it. */
 export interface Http1OriginOptions {
@@ -51,7 +52,7 @@ function headerList(headers: Readonly<Record<string, string | string[]>>): {
   // outbound proxy); the field at fault is looked for only when the test finds one.
   let all = '';
   for (const name in headers) {
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     // Framing is this hop's own: the client writes it.
     if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue;
     const value = headers[name];
@@ -89,7 +90,7 @@ export function responseRecord(list: HeaderList): Record<string, string | string
   // No prototype fields: a response field named `__proto__` or `constructor` is an ordinary one.
   const out = headerRecord<string | string[]>();
   for (let k = 0; k + 1 < list.length; k += 2) {
-    const name = (list[k] ?? '').toLowerCase();
+    const name = lowerName(list[k] ?? '');
     const value = list[k + 1] ?? '';
     const had = out[name];
     out[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];

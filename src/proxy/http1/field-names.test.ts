@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { byteLookup, knownName } from './field-names.js';
+import { byteLookup, knownName, lowerName } from './field-names.js';
 import { connectionOptions, isFailure, METHODS, parseRequestHead } from './head-parser.js';
 import { DEFAULT_LIMITS } from './types.js';
 
@@ -94,4 +94,21 @@ test('Connection options: one or several, any case, spaces and empty elements ig
   );
   assert.ok(!isFailure(parsed));
   assert.equal(parsed.keepAlive, false);
+});
+
+test('a field name in lower case: known ones looked up, any other converted', () => {
+  const cases: [string, string][] = [
+    ['content-type', 'content-type'],
+    ['Content-Type', 'content-type'],
+    ['CONTENT-TYPE', 'content-type'],
+    ['X-Request-Id', 'x-request-id'],
+    ['X-Custom-Field', 'x-custom-field'],
+    ['x-custom-field', 'x-custom-field'],
+    ['__proto__', '__proto__'],
+    ['', ''],
+  ];
+  for (const [name, lower] of cases) assert.equal(lowerName(name), lower, name);
+  // A name read from a head (a slice, not the constant) is looked up by its characters.
+  const sliced = Buffer.from(':Content-Length:', 'latin1').toString('latin1').slice(1, -1);
+  assert.equal(lowerName(sliced), 'content-length');
 });

@@ -6,6 +6,7 @@
  * also carry the first body bytes (one `write` per head + body).
  */
 import type { HeaderList, RequestHead, ResponseHead } from './types.js';
+import { lowerName } from './field-names.js';
 
 /**
  * Hop-by-hop fields, never forwarded by any hop of the proxy (RFC 9110 §7.6.1, plus
@@ -65,7 +66,7 @@ export function serializeHead(head: RequestHead | ResponseHead, edits: HeadEdits
   const runs: number[] = [];
   let runStart = -1;
   for (let k = 0; k < n; k += 1) {
-    const name = (headers[2 * k] ?? '').toLowerCase();
+    const name = lowerName(headers[2 * k] ?? '');
     const drop =
       (HOP_BY_HOP.has(name) &&
         !(edits.keepUpgrade === true && (name === 'upgrade' || name === 'connection'))) ||

@@ -9,6 +9,7 @@ import { CRLF, chunkHeader, lastChunk } from './chunked.js';
 import { connectionOptions } from './head-parser.js';
 import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
 import type { HeaderList, RequestHead, ResponseHead } from './types.js';
+import { lowerName } from './field-names.js';
 
 /** Framing fields added to a response head (shared, never mutated). */
 const NO_FIELDS: HeaderList = [];
@@ -103,7 +104,7 @@ export class ServerExchange {
   writeHead(status: number, headers: HeaderList, body?: Buffer): boolean {
     let contentLength = false;
     for (let k = 0; k < headers.length; k += 2) {
-      const name = (headers[k] ?? '').toLowerCase();
+      const name = lowerName(headers[k] ?? '');
       if (name === 'content-length') contentLength = true;
       else if (name === 'connection' && hasCloseToken(headers[k + 1] ?? '')) this.closeAfter = true;
     }
