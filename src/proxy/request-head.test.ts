@@ -85,6 +85,36 @@ test('paths: fragment and non-ASCII are 400; the normalised path is written back
   assert.equal(checkRequestHead(h1('https://svc/a'), BASE)?.status, 400);
 });
 
+test('absolute-form targets: the same answer every time they are seen, refusals included', () => {
+  const cases: [string, number | undefined, string, string][] = [
+    ['http://svc.ns:8080/a?x=1', undefined, '/a?x=1', 'svc.ns:8080'],
+    ['HTTP://svc', undefined, '/', 'svc'],
+    ['http://svc?q', undefined, '/?q', 'svc'],
+    ['http://user@svc/a', 400, '', ''],
+    ['http:///a', 400, '', ''],
+    ['ftp://svc/a', 400, '', ''],
+  ];
+  // Asked twice: the second answer comes from what the first one kept.
+  for (let round = 0; round < 2; round += 1)
+    for (const [url, status, path, host] of cases) {
+      const req = h1(url, ['Host', 'other']);
+      assert.equal(checkRequestHead(req, BASE)?.status, status, `${url} (${String(round)})`);
+      if (status === undefined) {
+        assert.equal(req.url, path, url);
+        assert.equal(req.headers.host, host, url);
+      }
+    }
+  // Many distinct targets (a client inventing them) and a long one: still read right.
+  for (let i = 0; i < 2100; i += 1) {
+    const req = h1(`http://h${String(i)}/p`);
+    assert.equal(checkRequestHead(req, BASE), undefined);
+    assert.equal(req.headers.host, `h${String(i)}`);
+  }
+  const long = h1(`http://svc/${'a'.repeat(2000)}`);
+  assert.equal(checkRequestHead(long, BASE), undefined);
+  assert.equal(long.url, `/${'a'.repeat(2000)}`);
+});
+
 test('the HCM picks the normalisation: merge_slashes, escaped-slash actions, normalize_path off', () => {
   const merge = compileRequestHeadPolicy({ normalize_path: { value: true }, merge_slashes: true });
   const a = h1('//a///b');

@@ -26,6 +26,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { normalizePath, type PathNormalization } from '../policy/evaluation.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
+import { lowerName } from './http1/field-names.js';
 
 type R = Record<string, unknown>;
 const rec = (v: unknown): R =>
@@ -92,8 +93,8 @@ function framingFields(req: { readonly rawHeaders: readonly string[] }): {
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts += 1;
-    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding')
+    if (name.length === 4 && lowerName(name) === 'host') hosts += 1;
+    else if (name.length === 17 && lowerName(name) === 'transfer-encoding')
       te.push(raw[i + 1] ?? '');
   }
   return { te, hosts };
@@ -102,6 +103,42 @@ function framingFields(req: { readonly rawHeaders: readonly string[] }): {
 const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
 const ESCAPED_SLASH = /%(2f|5c)/i;
 const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)/;
+
+/** Absolute-form targets read before (a client using the proxy as its HTTP proxy repeats them). */
+const absoluteTargets = new Map<string, { host: string; target: string } | null | undefined>();
+const ABSOLUTE_MEMO_ENTRIES = 1024;
+const ABSOLUTE_MEMO_URL_CHARS = 512;
+
+/**
+ * An absolute-form target's authority and origin-form rest; null for one refused (not
+ * `http`, no authority, userinfo or whitespace in it); undefined when `url` is not in
+ * absolute form. A function of `url` only, so answers are kept (bounded): the regexps ran
+ * on every request from an explicit-proxy client.
+ */
+function absoluteForm(url: string): { host: string; target: string } | null | undefined {
+  const memo = url.length <= ABSOLUTE_MEMO_URL_CHARS;
+  if (memo) {
+    const known = absoluteTargets.get(url);
+    if (known !== undefined || absoluteTargets.has(url)) return known;
+  }
+  const answer = readAbsoluteForm(url);
+  if (memo) {
+    if (absoluteTargets.size >= ABSOLUTE_MEMO_ENTRIES) absoluteTargets.clear();
+    absoluteTargets.set(url, answer);
+  }
+  return answer;
+}
+
+function readAbsoluteForm(url: string): { host: string; target: string } | null | undefined {
+  const absolute = ABSOLUTE_FORM.exec(url);
+  if (absolute === null) return undefined;
+  const host = absolute[2];
+  if (absolute[1]?.toLowerCase() !== 'http' || host === undefined || host === '') return null;
+  if (/[@\s]/.test(host)) return null;
+  let target = url.slice(absolute[0].length);
+  if (target === '' || target.startsWith('?')) target = `/${target}`;
+  return { host, target };
+}
 
 /**
  * Checks and normalises `req` in place (its `url` becomes the normalised
@@ -135,14 +172,11 @@ export function checkRequestHead(
   // read one path and one authority, never `http://x/admin` beside `/admin`.
   let target = url;
   // An origin-form target (every inbound one) never matches the absolute form: no regexp run.
-  const absolute = url.charCodeAt(0) === 0x2f ? null : ABSOLUTE_FORM.exec(url);
-  if (absolute !== null) {
-    if (absolute[1]?.toLowerCase() !== 'http' || absolute[2] === undefined || absolute[2] === '')
-      return reject(400, 'Bad Request', 'http1.invalid_url');
-    if (/[@\s]/.test(absolute[2])) return reject(400, 'Bad Request', 'http1.invalid_url');
-    req.headers.host = absolute[2];
-    target = url.slice(absolute[0].length);
-    if (target === '' || target.startsWith('?')) target = `/${target}`;
+  const absolute = url.charCodeAt(0) === 0x2f ? undefined : absoluteForm(url);
+  if (absolute === null) return reject(400, 'Bad Request', 'http1.invalid_url');
+  if (absolute !== undefined) {
+    req.headers.host = absolute.host;
+    target = absolute.target;
   } else if (!url.startsWith('/')) {
     // OPTIONS * and other origin-less targets have no path to route or authorise.
     return reject(400, 'Bad Request', 'http.invalid_path');
