@@ -18,6 +18,7 @@ import { Http1Pool, withOnread } from './client.js';
 import type { RequestBody, ResponseHandler } from './client-types.js';
 import type { HeaderList, ResponseHead } from './types.js';
 import { lowerName } from './field-names.js';
+import { buildHead } from './serializer.js';
 
 /** Where the origin is and how to reach it. */
 export interface Http1OriginOptions {
@@ -130,12 +131,12 @@ class Dispatched implements UpstreamController, ResponseHandler {
     const mode = request.body === null ? 'none' : head.hasLength ? 'length' : 'chunked';
     if (!head.hasHost) head.list.unshift('host', authority);
     if (mode === 'chunked') head.list.push('transfer-encoding', 'chunked');
-    let text = `${request.method} ${request.path} HTTP/1.1\r\n`;
-    for (let k = 0; k + 1 < head.list.length; k += 2)
-      text += `${head.list[k] ?? ''}: ${head.list[k + 1] ?? ''}\r\n`;
-    text += '\r\n';
     const out = pool.request(
-      { method: request.method, head: Buffer.from(text, 'latin1'), body: mode },
+      {
+        method: request.method,
+        head: buildHead(`${request.method} ${request.path} HTTP/1.1`, head.list),
+        body: mode,
+      },
       this,
     );
     this.#body = out;
