@@ -27,6 +27,7 @@ import type { Duplex } from 'node:stream';
 import { normalizePath, type PathNormalization } from '../policy/evaluation.js';
 import { isH2, type AnyRequest } from './h2-downstream.js';
 import { lowerName } from './http1/field-names.js';
+import { StringMemo } from './string-memo.js';
 
 type R = Record<string, unknown>;
 const rec = (v: unknown): R =>
@@ -104,30 +105,13 @@ const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
 const ESCAPED_SLASH = /%(2f|5c)/i;
 const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)/;
 
-/** Absolute-form targets read before (a client using the proxy as its HTTP proxy repeats them). */
-const absoluteTargets = new Map<string, { host: string; target: string } | null | undefined>();
-const ABSOLUTE_MEMO_ENTRIES = 1024;
-const ABSOLUTE_MEMO_URL_CHARS = 512;
-
 /**
  * An absolute-form target's authority and origin-form rest; null for one refused (not
  * `http`, no authority, userinfo or whitespace in it); undefined when `url` is not in
  * absolute form. A function of `url` only, so answers are kept (bounded): the regexps ran
- * on every request from an explicit-proxy client.
+ * on every request from a client using the proxy as its HTTP proxy.
  */
-function absoluteForm(url: string): { host: string; target: string } | null | undefined {
-  const memo = url.length <= ABSOLUTE_MEMO_URL_CHARS;
-  if (memo) {
-    const known = absoluteTargets.get(url);
-    if (known !== undefined || absoluteTargets.has(url)) return known;
-  }
-  const answer = readAbsoluteForm(url);
-  if (memo) {
-    if (absoluteTargets.size >= ABSOLUTE_MEMO_ENTRIES) absoluteTargets.clear();
-    absoluteTargets.set(url, answer);
-  }
-  return answer;
-}
+const absoluteForm = new StringMemo(readAbsoluteForm, 1024, 512);
 
 function readAbsoluteForm(url: string): { host: string; target: string } | null | undefined {
   const absolute = ABSOLUTE_FORM.exec(url);
@@ -172,7 +156,7 @@ export function checkRequestHead(
   // read one path and one authority, never `http://x/admin` beside `/admin`.
   let target = url;
   // An origin-form target (every inbound one) never matches the absolute form: no regexp run.
-  const absolute = url.charCodeAt(0) === 0x2f ? undefined : absoluteForm(url);
+  const absolute = url.charCodeAt(0) === 0x2f ? undefined : absoluteForm.get(url);
   if (absolute === null) return reject(400, 'Bad Request', 'http1.invalid_url');
   if (absolute !== undefined) {
     req.headers.host = absolute.host;

@@ -29,6 +29,7 @@ import { TupleMap } from './tuple-map.js';
 import type { InboundRecord } from './inbound/inbound-listeners.js';
 import type { XdsSnapshot } from './xds-client/ads-client.js';
 import type { OutboundRecord, OutboundTcpRecord } from './outbound/outbound-proxy.js';
+import { StringMemo } from './string-memo.js';
 
 /** The proxy's own workload, from its node metadata. */
 export interface SelfDescription {
@@ -92,14 +93,16 @@ export function inboundServiceLookup(
   let seen: XdsSnapshot | undefined;
   let byPort = new Map<number, string>();
   // The answer per listener name (a split of the name per request was ~0.7 % of the inbound
-  // proxy); a listener's name is one of the snapshot's, so the map stays as small as the config.
-  let byListener = new Map<string, string | undefined>();
+  // proxy); a listener's name is one of the snapshot's, so the memo stays as small as the config.
+  const serviceOf = (listener: string): string | undefined =>
+    byPort.get(Number(listener.split('|')[1]));
+  let byListener = new StringMemo(serviceOf, 1024);
   return (listener) => {
     const current = snapshot();
     if (current !== seen) {
       seen = current;
       byPort = new Map();
-      byListener = new Map();
+      byListener = new StringMemo(serviceOf, 1024);
       for (const [name, cla] of current.endpoint) {
         const [direction, port, subset, host] = name.split('|');
         if (direction !== 'outbound' || subset !== '' || host === undefined) continue;
@@ -111,10 +114,7 @@ export function inboundServiceLookup(
           }
       }
     }
-    if (byListener.has(listener)) return byListener.get(listener);
-    const service = byPort.get(Number(listener.split('|')[1]));
-    if (byListener.size < 1024) byListener.set(listener, service);
-    return service;
+    return byListener.get(listener);
   };
 }
 

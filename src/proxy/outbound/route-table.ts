@@ -26,6 +26,7 @@ import {
   type RouteAction,
   type RouteConfiguration,
 } from '../../xds/index.js';
+import { StringMemo } from '../string-memo.js';
 
 /** What the outbound path does with a request. */
 export type RouteDecision =
@@ -231,8 +232,8 @@ export function compileRouteConfig(resource: Record<string, unknown>): RouteConf
   };
 }
 
-/** Authorities a route config answered for, per config (a new config starts empty). */
-const chosenHosts = new WeakMap<RouteConfig, Map<string, VirtualHostConfig | undefined>>();
+/** The virtual host per authority, per route config (a new config starts empty). */
+const chosenHosts = new WeakMap<RouteConfig, StringMemo<VirtualHostConfig | undefined>>();
 /** At most this many authorities per config: more (a client inventing Host values) clear it. */
 export const CHOSEN_HOSTS_LIMIT = 1024;
 /** Longer authorities are searched, not kept (a DNS name is at most 253 characters). */
@@ -248,18 +249,16 @@ export function selectVirtualHost(
   routeConfig: RouteConfig,
   authority: string,
 ): VirtualHostConfig | undefined {
-  if (authority.length > CHOSEN_HOST_CHARS) return searchVirtualHosts(routeConfig, authority);
   let chosen = chosenHosts.get(routeConfig);
   if (chosen === undefined) {
-    chosen = new Map();
+    chosen = new StringMemo(
+      (a) => searchVirtualHosts(routeConfig, a),
+      CHOSEN_HOSTS_LIMIT,
+      CHOSEN_HOST_CHARS,
+    );
     chosenHosts.set(routeConfig, chosen);
   }
-  const known = chosen.get(authority);
-  if (known !== undefined || chosen.has(authority)) return known;
-  const vhost = searchVirtualHosts(routeConfig, authority);
-  if (chosen.size >= CHOSEN_HOSTS_LIMIT) chosen.clear();
-  chosen.set(authority, vhost);
-  return vhost;
+  return chosen.get(authority);
 }
 
 /** {@link selectVirtualHost} without the memo: exact, then longest wildcard, then `*`. */

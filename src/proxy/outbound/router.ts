@@ -26,6 +26,7 @@ import { forwardedRequestHeaders } from '../forwarded-headers.js';
 import type { RequestHeaders, RequestTarget, RouteRequest } from '../http/types.js';
 import type { XdsSnapshot } from '../xds-client/xds-resource.js';
 import type { HcmConfig } from './hcm-config.js';
+import { StringMemo } from '../string-memo.js';
 import { hcmForPort, matchRoute, type RouteDecision, type RouteMatch } from './route-table.js';
 
 export type { RouteMatch };
@@ -33,9 +34,7 @@ export type { RouteMatch };
 export type ClusterDecision = Extract<RouteDecision, { kind: 'cluster' }>;
 
 /** Absolute-form URLs parsed before, by URL (bounded: cleared when full; long URLs never kept). */
-const absoluteTargets = new Map<string, RequestTarget | undefined>();
-const ABSOLUTE_MEMO_ENTRIES = 1024;
-const ABSOLUTE_MEMO_URL_CHARS = 512;
+const absoluteTargets = new StringMemo(parseAbsolute, 1024, 512);
 
 function parseAbsolute(url: string): RequestTarget | undefined {
   let parsed: URL;
@@ -75,14 +74,7 @@ export function targetOf(
   defaultPort = 80,
 ): RequestTarget | undefined {
   if (url.startsWith('http://')) {
-    if (url.length > ABSOLUTE_MEMO_URL_CHARS) return parseAbsolute(url);
-    let target = absoluteTargets.get(url);
-    if (target === undefined && !absoluteTargets.has(url)) {
-      target = parseAbsolute(url);
-      if (absoluteTargets.size >= ABSOLUTE_MEMO_ENTRIES) absoluteTargets.clear();
-      absoluteTargets.set(url, target);
-    }
-    return target;
+    return absoluteTargets.get(url);
   }
   if (host === undefined || !url.startsWith('/')) return undefined;
   if (host !== lastHost || defaultPort !== lastDefaultPort) {
