@@ -5,7 +5,7 @@
  * Istio dashboards query them. Skips (saying why) only outside CI when the binary is absent.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -97,23 +97,45 @@ test(
         '',
       ].join('\n'),
     );
-    const port = await freePort();
+    // freePort's port can be taken by another test's listener before Prometheus binds it
+    // (seen once in a full run: "bind: address already in use"): then start again on another.
     let output = '';
-    const prom = spawn(
-      prometheusBin,
-      [
-        `--config.file=${config}`,
-        `--storage.tsdb.path=${join(dir.path, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prom.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    prom.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<void>((resolve) => {
-      prom.once('exit', () => {
-        resolve();
+    const start = async (): Promise<{ prom: ChildProcess; port: number }> => {
+      const port = await freePort();
+      const prom = spawn(
+        prometheusBin,
+        [
+          `--config.file=${config}`,
+          `--storage.tsdb.path=${join(dir.path, 'data')}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      prom.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      prom.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      return { prom, port };
+    };
+    let { prom, port } = await start();
+    for (let attempt = 1; attempt < 3; attempt += 1) {
+      const lost = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          resolve(false);
+        }, 3000);
+        prom.once('exit', () => {
+          clearTimeout(timer);
+          resolve(output.includes('address already in use'));
+        });
       });
+      if (!lost) break;
+      output = '';
+      ({ prom, port } = await start());
+    }
+    const exited = new Promise<void>((resolve) => {
+      if (prom.exitCode !== null || prom.signalCode !== null) resolve();
+      else
+        prom.once('exit', () => {
+          resolve();
+        });
     });
     t.after(async () => {
       if (prom.exitCode === null && prom.signalCode === null) {
