@@ -40,10 +40,13 @@ test('palisade proxy loads neither the other commands nor YAML, Ajv or ASN.1', a
     hooks,
     `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`,
   );
+  // CommonJS modules (a package's own require() calls) are not seen by the resolve hook:
+  // the process lists node's CommonJS module cache when it exits.
+  const cjsLog = join(dir.path, 'cjs.txt');
   const register = join(dir.path, 'register.mjs');
   writeFileSync(
     register,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`,
+    `import { register, createRequire } from 'node:module';\nimport { writeFileSync } from 'node:fs';\nregister(${JSON.stringify(`file://${hooks}`)});\nprocess.on('exit', () => { writeFileSync(${JSON.stringify(cjsLog)}, Object.keys(createRequire(import.meta.url).cache).join('\\n')); });\n`,
   );
   const r = await runProcess(process.execPath, ['--import', register, CLI, 'proxy', '--help'], {
     timeoutMs: 20_000,
@@ -57,6 +60,18 @@ test('palisade proxy loads neither the other commands nor YAML, Ajv or ASN.1', a
       .filter((p) => p !== undefined),
   );
   for (const p of FORBIDDEN) assert.ok(!packages.has(p), `the proxy loaded ${p}`);
+  // prom-client's Registry only (src/telemetry/mesh-metrics.ts): its index also loads the push
+  // gateway, the cluster aggregator and default metrics, ~9 MB of RSS a proxy never uses.
+  const cjs = readFileSync(cjsLog, 'utf8').split('\n');
+  assert.ok(
+    cjs.some((f) => f.endsWith('/node_modules/prom-client/lib/registry.js')),
+    'prom-client registry not loaded: is the CommonJS list right?',
+  );
+  for (const f of ['index.js', 'lib/pushgateway.js', 'lib/cluster.js', 'lib/defaultMetrics.js'])
+    assert.ok(
+      !cjs.some((m) => m.endsWith(`/node_modules/prom-client/${f}`)),
+      `loaded prom-client/${f}`,
+    );
   const commands = urls.filter((u) => u.includes('/dist/src/cli/commands/'));
   assert.deepEqual(
     [...new Set(commands.map((u) => u.slice(u.lastIndexOf('/') + 1)))],
