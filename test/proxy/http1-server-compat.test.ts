@@ -298,3 +298,49 @@ test('a response that says `connection: close`, or shouldKeepAlive = false, ends
   }
   assert.deepEqual(seen, ['/header', '/flag']);
 });
+
+test("the response's close: after the turn that ended it, to listeners still there; nothing scheduled without one", async (t) => {
+  const immediates = (): number =>
+    process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
+  const events: string[] = [];
+  const scheduled: number[] = [];
+  const { port } = await serve(t, {
+    request(req, res) {
+      if (req.url === '/listened') {
+        const removed = (): void => {
+          events.push('removed listener called');
+        };
+        res.on('close', () => {
+          events.push('close');
+          // Added after close: still called, at the next turn.
+          res.on('close', () => {
+            events.push('late close');
+          });
+        });
+        res.on('close', removed);
+        res.removeListener('close', removed);
+        const before = immediates();
+        res.end('listened');
+        scheduled.push(immediates() - before);
+        events.push('after end');
+        return;
+      }
+      const before = immediates();
+      res.end('quiet');
+      scheduled.push(immediates() - before);
+    },
+  });
+  const base = `http://${HOST}:${String(port)}`;
+  const { stdout } = await run('curl', [
+    '-sS',
+    `${base}/listened`,
+    '--next',
+    '-sS',
+    `${base}/quiet`,
+  ]);
+  assert.equal(stdout, 'listenedquiet');
+  for (let i = 0; i < 50 && events.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(events, ['after end', 'close', 'late close']);
+  // One immediate for the response with a listener, none for the one without.
+  assert.deepEqual(scheduled, [1, 0]);
+});

@@ -80,6 +80,7 @@ export interface ResponseSink {
   destroy(error?: Error): unknown;
   once(event: 'drain', listener: () => void): unknown;
   on(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
 }
 
 /** A request body: streamed to the first attempt, replayed (when small enough) to retries. */

@@ -110,13 +110,14 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
     retry.numRetries > 0 && (replay === undefined ? !ex.hasBody : replay.replayable());
 
   let current: { abort(reason: Error): void } | undefined;
-  sink.on('close', () => {
+  const onClose = (): void => {
     if (!finished) {
       // Finish first: the aborted attempt's error handler must not answer or record it again.
       finish(sink.statusCode, 'DC', '', 0);
       current?.abort(new Error('downstream closed'));
     }
-  });
+  };
+  sink.on('close', onClose);
 
   let overallTimer: NodeJS.Timeout | undefined;
   const clear = (): void => {
@@ -313,6 +314,8 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
         const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
         if (Object.keys(relayed).length > 0) sink.addTrailers(relayed);
         ex.noteGrpcStatus(relayed);
+        // Finished just below: its close listener would have nothing to do.
+        sink.removeListener('close', onClose);
         sink.end();
         finish(status, responseFlags, key, n);
       },
