@@ -3,6 +3,7 @@
 // that differs in any one part must land in its own series with its own
 // labels, and requests that agree on all of them in one.
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createProxyTelemetry, inboundServiceLookup } from './telemetry-hooks.js';
 import type { XdsSnapshot } from './xds-client/ads-client.js';
@@ -222,4 +223,41 @@ test('inbound service lookup: by the listener port this instance serves, recompu
   }
   current = snap([cla('ratings.default.svc.cluster.local', '10.0.0.5', 9080)]);
   assert.equal(lookup('inbound|9080||'), 'ratings.default.svc.cluster.local', 'a new snapshot');
+});
+
+test("inbound access-log lines name the listener's inbound cluster, one per listener", () => {
+  const written: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      written.push(chunk.toString());
+      callback();
+    },
+  });
+  const telemetry = createProxyTelemetry(self, stream);
+  const base: InboundRecord = {
+    listener: 'inbound|9080',
+    principal: null,
+    method: 'GET',
+    path: '/',
+    status: 200,
+    reason: '',
+    policy: null,
+    durationMs: 1,
+    mtls: false,
+    peer: undefined,
+  };
+  for (const listener of ['inbound|9080', 'inbound|9090', 'inbound|9080', 'inbound|"x'])
+    telemetry.inbound({ ...base, listener });
+  telemetry.accessLog?.flush();
+  const clusters = written
+    .join('')
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { upstream_cluster: string }).upstream_cluster);
+  assert.deepEqual(clusters, [
+    'inbound|9080||',
+    'inbound|9090||',
+    'inbound|9080||',
+    'inbound|"x||',
+  ]);
 });

@@ -180,6 +180,9 @@ export function createProxyTelemetry(
   };
   const inboundLabels = labelCache(5);
   const outboundLabels = labelCache(6);
+  // The inbound cluster a listener logs (`inbound|9080||`): built once, a flat string (a
+  // concatenation per request was flattened again by the log's escape check).
+  const inboundCluster = new StringMemo((listener) => `${listener}||`, 256);
   return {
     metrics,
     accessLog,
@@ -249,7 +252,7 @@ export function createProxyTelemetry(
         responseFlags: '-',
         responseCodeDetails: details,
         durationMs: Math.round(r.durationMs),
-        upstreamCluster: `${r.listener}||`,
+        upstreamCluster: inboundCluster.get(r.listener),
       });
       if (spans !== undefined && r.span?.sampled === true) {
         // Envoy's inbound sidecar span: kind server, named after the inbound cluster's route.
