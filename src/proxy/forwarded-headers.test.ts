@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { forwardedRequestHeaders, forwardedResponseHeaders } from './forwarded-headers.js';
+import {
+  forwardedRequestHeaders,
+  forwardedResponseHeaders,
+  relayedTrailers,
+} from './forwarded-headers.js';
 
 /** A header record as a plain object (the records have no prototype fields). */
 const plain = (record: object): object => ({ ...record });
@@ -75,4 +79,25 @@ test("fields named after Object's own properties are ordinary fields, both ways"
   const inherited: string[] = [];
   for (const name in out) inherited.push(name);
   assert.deepEqual(inherited, ['__proto__']);
+});
+
+test('relayed trailers: none for a response without any; the trailers-only status, then the end-to-end trailers', () => {
+  const none = Object.freeze(Object.create(null) as Record<string, string>);
+  assert.equal(relayedTrailers(undefined, none), undefined);
+  assert.equal(relayedTrailers(undefined, {}), undefined);
+  // Fields the hop drops, or without a value, leave nothing to relay.
+  assert.equal(relayedTrailers(undefined, { connection: 'close', 'x-gone': undefined }), undefined);
+  assert.deepEqual(plain(relayedTrailers(undefined, { 'grpc-status': '0', 'x-t': 'a' }) ?? {}), {
+    'grpc-status': '0',
+    'x-t': 'a',
+  });
+  // A trailers-only gRPC answer's status fields come first; the upstream's trailers win.
+  assert.deepEqual(
+    plain(relayedTrailers({ 'grpc-status': '14', 'grpc-message': 'down' }, none) ?? {}),
+    { 'grpc-status': '14', 'grpc-message': 'down' },
+  );
+  assert.deepEqual(
+    plain(relayedTrailers({ 'grpc-status': '14' }, { 'grpc-status': '2', te: 'trailers' }) ?? {}),
+    { 'grpc-status': '2' },
+  );
 });

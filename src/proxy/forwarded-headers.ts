@@ -62,3 +62,23 @@ export function forwardedResponseHeaders(
   }
   return out;
 }
+
+/**
+ * The trailers a proxy relays at the end of a response: a trailers-only gRPC
+ * answer's status fields (re-sent as trailers), then the upstream's trailers
+ * without hop-by-hop fields. Undefined when there are none, as for most
+ * responses: nothing is built for them.
+ */
+export function relayedTrailers(
+  trailersOnly: Record<string, string | string[]> | undefined,
+  trailers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> | undefined {
+  if (trailersOnly === undefined && !hasFields(trailers)) return undefined;
+  const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
+  return hasFields(relayed) ? relayed : undefined;
+}
+
+function hasFields(record: Readonly<Record<string, unknown>>): boolean {
+  for (const name in record) if (Object.hasOwn(record, name)) return true;
+  return false;
+}

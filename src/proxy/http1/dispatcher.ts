@@ -86,6 +86,9 @@ function faultyField(list: HeaderList): string {
   return '';
 }
 
+/** The trailers of a response without any (most): one frozen record, not one per response. */
+const NO_TRAILERS: Readonly<Record<string, string | string[]>> = Object.freeze(headerRecord());
+
 /** A header list as undici reports it: lower-case names, repeated fields as arrays. */
 export function responseRecord(list: HeaderList): Record<string, string | string[]> {
   // No prototype fields: a response field named `__proto__` or `constructor` is an ordinary one.
@@ -208,7 +211,10 @@ class Dispatched implements UpstreamController, ResponseHandler {
   onEnd(trailers: HeaderList): void {
     if (this.#done) return;
     this.#done = true;
-    this.#handler.onResponseEnd?.(this, responseRecord(trailers));
+    this.#handler.onResponseEnd?.(
+      this,
+      trailers.length === 0 ? NO_TRAILERS : responseRecord(trailers),
+    );
   }
 
   onError(error: PalisadeError): void {

@@ -14,7 +14,7 @@ import { hasField } from '../http1/server-exchange.js';
 import { Http1Sink } from '../http/http1-exchange.js';
 import type { ResponseEdits } from './inbound-telemetry.js';
 import { TupleMap } from '../tuple-map.js';
-import { forwardedResponseHeaders } from '../forwarded-headers.js';
+import { forwardedResponseHeaders, relayedTrailers } from '../forwarded-headers.js';
 import {
   noteGrpcStatus,
   requestHasBody,
@@ -125,9 +125,11 @@ class Relayed implements UpstreamHandler {
     this.#ended = true;
     const res = this.#res;
     res.removeListener('close', this.#onClose);
-    const relayed = { ...this.#trailersOnly, ...forwardedResponseHeaders(trailers) };
-    if (Object.keys(relayed).length > 0) res.addTrailers(relayed);
-    noteGrpcStatus(this.#req, relayed);
+    const relayed = relayedTrailers(this.#trailersOnly, trailers);
+    if (relayed !== undefined) {
+      res.addTrailers(relayed);
+      noteGrpcStatus(this.#req, relayed);
+    }
     res.end();
     this.#hooks.ended(res.statusCode);
   }

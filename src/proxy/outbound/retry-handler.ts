@@ -16,7 +16,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { str } from '../../xds/index.js';
 import { PEER_METADATA_FIELDS, PEER_METADATA_HEADER } from '../../telemetry/index.js';
-import { forwardedResponseHeaders } from '../forwarded-headers.js';
+import { forwardedResponseHeaders, relayedTrailers } from '../forwarded-headers.js';
 import type { HeaderOps } from '../envoy-values.js';
 import { responseRecord } from '../http1/dispatcher.js';
 import { fieldValue } from '../http1/server-exchange.js';
@@ -311,9 +311,11 @@ export function forward(layers: ForwardLayers, r: ForwardRequest): void {
       onResponseEnd(_c, trailers) {
         if (!forwarding) return;
         forwarding = false;
-        const relayed = { ...trailersOnly, ...forwardedResponseHeaders(trailers) };
-        if (Object.keys(relayed).length > 0) sink.addTrailers(relayed);
-        ex.noteGrpcStatus(relayed);
+        const relayed = relayedTrailers(trailersOnly, trailers);
+        if (relayed !== undefined) {
+          sink.addTrailers(relayed);
+          ex.noteGrpcStatus(relayed);
+        }
         // Finished just below: its close listener would have nothing to do.
         sink.removeListener('close', onClose);
         sink.end();
