@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { TYPE_URLS, EXTENSION_TYPE_URLS } from '../xds/index.js';
-import { grpcMessage, grpcStatusForHttp, takeTrailersOnlyStatus } from './h2-downstream.js';
+import {
+  grpcMessage,
+  grpcStatusForHttp,
+  protocolOf,
+  takeTrailersOnlyStatus,
+  type AnyRequest,
+} from './h2-downstream.js';
 import { HTTP_PROTOCOL_OPTIONS_KEY, upstreamHttp2Mode, usesHttp2 } from './h2-upstream.js';
 
 const upstreamHttp2 = (cluster: Record<string, unknown>, downstreamH2: boolean): boolean =>
@@ -85,4 +91,11 @@ test('upstream HttpProtocolOptions: HTTP/2 accepted, unimplemented tuning NACKed
     validateResource('cluster', common).join('\n'),
     /unsupported field common_http_protocol_options/,
   );
+});
+
+test('%PROTOCOL% as Envoy writes it: HTTP/1.1, HTTP/1.0, HTTP/2', () => {
+  const http1 = (httpVersion: string): AnyRequest => ({ httpVersion }) as unknown as AnyRequest;
+  assert.equal(protocolOf(http1('1.1')), 'HTTP/1.1');
+  assert.equal(protocolOf(http1('1.0')), 'HTTP/1.0');
+  assert.equal(protocolOf({ stream: {}, httpVersion: '2.0' } as unknown as AnyRequest), 'HTTP/2');
 });

@@ -151,7 +151,10 @@ export function noteGrpcStatus(req: AnyRequest, fields: Readonly<Record<string, 
 
 /** `HTTP/2` or `HTTP/1.1`, as Envoy's `%PROTOCOL%` writes it. */
 export function protocolOf(req: AnyRequest): string {
-  return isH2(req) ? 'HTTP/2' : `HTTP/${req.httpVersion}`;
+  if (isH2(req)) return 'HTTP/2';
+  // The common answer as a constant: a concatenation per request was flattened again by the
+  // access log's escape check.
+  return req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`;
 }
 
 /** True for gRPC requests (`content-type: application/grpc[+proto|+json|…]`). */
