@@ -166,3 +166,12 @@ test('circuit breaking: max_requests slots are taken and given back; defaults ar
     [1024, 1024, 3],
   );
 });
+
+test('an endpoint key is host:port, the same string for the same endpoint each time', () => {
+  const a = { host: '10.0.0.1', port: 9080 };
+  assert.equal(endpointKey(a), '10.0.0.1:9080');
+  assert.equal(endpointKey(a), endpointKey({ host: '10.0.0.1', port: 9080 }));
+  assert.equal(endpointKey({ host: '10.0.0.1', port: 9081 }), '10.0.0.1:9081');
+  assert.equal(endpointKey({ host: 'fd00::1', port: 80 }), 'fd00::1:80');
+  assert.equal(endpointKey(a), '10.0.0.1:9080');
+});

@@ -25,9 +25,21 @@ export interface Endpoint {
   readonly port: number;
 }
 
-/** `host:port`, the key of an endpoint in state maps and logs. */
+/** Keys made, per endpoint object (an endpoint's fields are readonly). */
+const keys = new WeakMap<Endpoint, string>();
+
+/**
+ * `host:port`, the key of an endpoint in state maps and logs. Made once per endpoint object:
+ * a concatenation per request was hashed as a Map key and escape-checked by the access log,
+ * each flattening it.
+ */
 export function endpointKey(e: Endpoint): string {
-  return `${e.host}:${String(e.port)}`;
+  let key = keys.get(e);
+  if (key === undefined) {
+    key = `${e.host}:${String(e.port)}`;
+    keys.set(e, key);
+  }
+  return key;
 }
 
 /**
