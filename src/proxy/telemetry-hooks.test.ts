@@ -35,6 +35,23 @@ async function totals(
   return out;
 }
 
+/** An inbound record of a plain `GET /` answered 200 on `inbound|9080`, with `parts` changed. */
+function inboundRecord(parts: Partial<InboundRecord>): InboundRecord {
+  return {
+    listener: 'inbound|9080',
+    principal: null,
+    method: 'GET',
+    path: '/',
+    status: 200,
+    reason: '',
+    policy: null,
+    durationMs: 1,
+    mtls: false,
+    peer: undefined,
+    ...parts,
+  };
+}
+
 test('inbound: each part of a request that labels it gets its own series', async () => {
   const telemetry = createProxyTelemetry(self, undefined, undefined, (listener) =>
     listener.endsWith('9080') ? 'reviews.default.svc.cluster.local' : undefined,
@@ -46,18 +63,7 @@ test('inbound: each part of a request that labels it gets its own series', async
     app: 'productpage',
     version: 'v1',
   };
-  const base: InboundRecord = {
-    listener: 'inbound|9080',
-    principal: peer.principal,
-    method: 'GET',
-    path: '/',
-    status: 200,
-    reason: '',
-    policy: null,
-    durationMs: 1,
-    mtls: true,
-    peer,
-  };
+  const base = inboundRecord({ principal: peer.principal, mtls: true, peer });
   const records: InboundRecord[] = [
     base,
     base,
@@ -234,18 +240,7 @@ test("inbound access-log lines name the listener's inbound cluster, one per list
     },
   });
   const telemetry = createProxyTelemetry(self, stream);
-  const base: InboundRecord = {
-    listener: 'inbound|9080',
-    principal: null,
-    method: 'GET',
-    path: '/',
-    status: 200,
-    reason: '',
-    policy: null,
-    durationMs: 1,
-    mtls: false,
-    peer: undefined,
-  };
+  const base = inboundRecord({});
   for (const listener of ['inbound|9080', 'inbound|9090', 'inbound|9080', 'inbound|"x'])
     telemetry.inbound({ ...base, listener });
   telemetry.accessLog?.flush();
