@@ -71,15 +71,27 @@ export interface ChainState {
 /** The connection a request came on: verified peer and addresses. */
 export type Peer = ConnectionFacts;
 
+/**
+ * The facts of each connection, made at its first request: a connection's peer and addresses do
+ * not change (the peer is verified in the handshake; the original destination is recorded
+ * before the connection reaches a chain), and every request on it read them again — the
+ * address getters, two weak-map lookups and a new object.
+ */
+const peers = new WeakMap<net.Socket, Peer>();
+
 export function peerOf(socket: net.Socket, principal: string | null): Peer {
+  const known = peers.get(socket);
+  if (known !== undefined && known.principal === principal) return known;
   // A captured connection's destination is its original one (src/proxy/capture).
   const destination = destinationOf(socket);
-  return {
+  const peer: Peer = {
     principal,
     sourceIp: socket.remoteAddress,
     destinationIp: destination.address,
     destinationPort: destination.port,
   };
+  peers.set(socket, peer);
+  return peer;
 }
 
 /** The inbound cluster's endpoint (its STATIC `load_assignment`, first healthy host). */
