@@ -350,3 +350,32 @@ test('validation: every problem with its field path; nothing loaded', () => {
   }
   assert.ok(message.includes('bad.yaml'));
 });
+
+test('header names and methods match in any case, non-ASCII ones as toLowerCase/toUpperCase make them', async () => {
+  const a = authorizer(
+    ap(
+      'p',
+      `  rules:
+  - to: [{operation: {methods: ["GET"]}}]
+    when: [{key: "request.headers[x-token]", values: ["a"]}]
+  - to: [{operation: {methods: ["PÖST"]}}]
+    when: [{key: "request.headers[x-é]", values: ["b"]}]`,
+    ),
+  );
+  for (const [method, headers, rule] of [
+    ['GET', { 'x-token': 'a' }, 0],
+    ['get', { 'X-TOKEN': 'a' }, 0],
+    ['gEt', { 'x-Token': 'a' }, 0],
+    ['pöst', { 'X-É': 'b' }, 1],
+    ['PÖST', { 'x-é': 'b' }, 1],
+    // Upper-case only beyond ASCII: still changed.
+    ['PöST', { 'x-É': 'b' }, 1],
+  ] as const)
+    assert.equal(
+      (await a.decide(http({ method, headers }))).rule,
+      rule,
+      `${method} ${JSON.stringify(headers)}`,
+    );
+  assert.equal((await a.decide(http({ method: 'POST', headers: { 'x-token': 'a' } }))).status, 403);
+  assert.equal((await a.decide(http({ method: 'GET', headers: { 'x-token2': 'a' } }))).status, 403);
+});
