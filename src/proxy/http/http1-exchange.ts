@@ -13,7 +13,7 @@ import { headerRecord } from '../../policy/evaluation.js';
 import { grpcStatusForHttp } from './proxy-failure.js';
 import { replayableBody } from './replayable-body.js';
 import {
-  REASONS,
+  statusLine,
   type HeaderList,
   type ResponseHead,
   type ServerExchange,
@@ -174,7 +174,7 @@ export class Http1Sink implements ResponseSink {
     this.statusCode = head.status;
     this.#ex.forwardHead(head, {
       // Envoy writes the status's own reason phrase, and HTTP/1.1 whatever the upstream spoke.
-      startLine: `HTTP/1.1 ${String(head.status)} ${REASONS[head.status] ?? ''}`,
+      startLine: statusLine(head.status),
       remove,
       add,
       lowerCaseNames: true,

@@ -29,7 +29,14 @@ export {
 export { findHeadEnd, isFailure, METHODS, parseRequestHead } from './head-parser.js';
 export { parseResponseHead } from './response-head.js';
 export { ChunkedDecoder, lastChunk } from './chunked.js';
-export { buildHead, HOP_BY_HOP, REASONS, serializeHead, type HeadEdits } from './serializer.js';
+export {
+  buildHead,
+  HOP_BY_HOP,
+  REASONS,
+  serializeHead,
+  statusLine,
+  type HeadEdits,
+} from './serializer.js';
 export { ServerExchange, type BodySink, type Http1ServerOptions } from './server.js';
 export { createHttp1Server, serveHttp1, type Http1Server } from './server-listen.js';
 export {

@@ -58,6 +58,19 @@ function lowerCaseName(raw: Buffer, at: number, length: number): void {
   }
 }
 
+// The last start line written and the same with its CRLF: responses mostly repeat one
+// (`statusLine(200)`, the same string each time), so it is not concatenated again.
+let lastLine = '';
+let lastLineCrlf = '\r\n';
+
+function withCrlf(line: string): string {
+  if (line !== lastLine) {
+    lastLine = line;
+    lastLineCrlf = `${line}\r\n`;
+  }
+  return lastLineCrlf;
+}
+
 /** Writes `head` with `edits` applied: one allocation, runs of the received bytes copied. */
 export function serializeHead(head: RequestHead | ResponseHead, edits: HeadEdits = {}): Buffer {
   const { raw, lines, headers, connectionTokens } = head;
@@ -91,7 +104,7 @@ export function serializeHead(head: RequestHead | ResponseHead, edits: HeadEdits
   let first = lines[0] ?? 0;
   let lineStart = 0;
   while (raw[lineStart] === 0x0d || raw[lineStart] === 0x0a) lineStart += 1;
-  const start = edits.startLine === undefined ? undefined : `${edits.startLine}\r\n`;
+  const start = edits.startLine === undefined ? undefined : withCrlf(edits.startLine);
   let total = start === undefined ? first - lineStart : Buffer.byteLength(start, 'latin1');
   for (let k = 0; k < runs.length; k += 2) total += (runs[k + 1] ?? 0) - (runs[k] ?? 0);
   total += added.length + 2 + (edits.body?.length ?? 0);
@@ -111,7 +124,7 @@ export function serializeHead(head: RequestHead | ResponseHead, edits: HeadEdits
 
 /** Writes a head from parts (a response the server makes up, or a request the client sends). */
 export function buildHead(startLine: string, headers: HeaderList, body?: Buffer): Buffer {
-  let s = `${startLine}\r\n`;
+  let s = withCrlf(startLine);
   for (let k = 0; k + 1 < headers.length; k += 2)
     s += `${headers[k] ?? ''}: ${headers[k + 1] ?? ''}\r\n`;
   s += '\r\n';
@@ -144,3 +157,19 @@ export const REASONS: Readonly<Record<number, string>> = {
   504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
 };
+
+/** Status lines made so far, by status (100–999). */
+const statusLines: (string | undefined)[] = [];
+
+/**
+ * `HTTP/1.1 <status> <reason>` with the reason phrase a server writes ({@link REASONS}),
+ * made once per status: a response's start line was a new concatenation each time, flattened
+ * again when the head was written.
+ */
+export function statusLine(status: number): string {
+  const known = statusLines[status];
+  if (known !== undefined) return known;
+  const line = `HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`;
+  if (Number.isInteger(status) && status >= 100 && status <= 999) statusLines[status] = line;
+  return line;
+}

@@ -7,7 +7,7 @@
 import type * as net from 'node:net';
 import { CRLF, chunkHeader, lastChunk } from './chunked.js';
 import { connectionOptions } from './head-parser.js';
-import { buildHead, REASONS, serializeHead, type HeadEdits } from './serializer.js';
+import { buildHead, serializeHead, statusLine, type HeadEdits } from './serializer.js';
 import type { HeaderList, RequestHead, ResponseHead } from './types.js';
 import { lowerName } from './field-names.js';
 
@@ -91,9 +91,7 @@ export class ServerExchange {
 
   /** Sends a 1xx head (e.g. a forwarded 103); not 101, which goes with an upgrade. */
   writeInformational(status: number, headers: HeaderList = []): void {
-    this.#conn.socket.write(
-      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, headers),
-    );
+    this.#conn.socket.write(buildHead(statusLine(status), headers));
   }
 
   /**
@@ -110,9 +108,7 @@ export class ServerExchange {
     }
     const add = this.#framing(status, contentLength);
     const all = add.length === 0 ? headers : [...headers, ...add];
-    return this.#sendHead(
-      buildHead(`HTTP/1.1 ${String(status)} ${REASONS[status] ?? ''}`, all, body),
-    );
+    return this.#sendHead(buildHead(statusLine(status), all, body));
   }
 
   /**
