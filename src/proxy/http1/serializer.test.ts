@@ -1,10 +1,12 @@
-// Start lines as the serializer writes them: a status line per status with
+// Start lines as the serializer writes them (a status line per status with
 // the reason phrase a server sends, made once; heads written one after the
-// other with different start lines each get their own.
+// other with different start lines each get their own), and fields found by
+// name in a received head.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseResponseHead } from './response-head.js';
 import { buildHead, serializeHead, statusLine } from './serializer.js';
+import { fieldValue, hasField } from './server-exchange.js';
 import { DEFAULT_LIMITS } from './types.js';
 
 test('status lines: the reason a server writes, the same string each time, any status', () => {
@@ -51,4 +53,26 @@ test('heads written in turn with different start lines each carry their own', ()
     serializeHead(head, { startLine: 'HTTP/1.1 200 OK' }).toString('latin1'),
     'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\n',
   );
+});
+
+test('a field found by name in any case; same-length look-alikes are other fields', () => {
+  const list = [
+    'Grpc_Status',
+    'x',
+    'GRPC-STATUS',
+    '14',
+    'grpc-status',
+    '0',
+    'X-Envoy-Peer-Metadata-Id',
+    'id',
+    'content^length',
+    '1',
+    'X-ENVOY-PEER-METADATA',
+    'claim',
+  ];
+  assert.equal(fieldValue(list, 'grpc-status'), '14', 'the first, in any case');
+  assert.equal(fieldValue(list, 'x-envoy-peer-metadata'), 'claim');
+  assert.equal(fieldValue(list, 'x-envoy-peer-metadata-id'), 'id');
+  assert.equal(fieldValue(list, 'content-length'), undefined);
+  assert.equal(hasField(['grpc-statut', '0', 'grpc-statuss', '0'], 'grpc-status'), false);
 });

@@ -231,13 +231,28 @@ export function hasField(headers: HeaderList, lower: string): boolean {
   return fieldValue(headers, lower) !== undefined;
 }
 
-/** The value of the first field named `lower` (a lower-case name; the list's in any case). */
+/**
+ * The value of the first field named `lower` (a lower-case name of letters, digits and `-`; the
+ * list's names are tokens, in any case). Compared character by character, not through
+ * `toLowerCase`, a builtin call per same-length name.
+ */
 export function fieldValue(headers: readonly string[], lower: string): string | undefined {
   for (let k = 0; k + 1 < headers.length; k += 2) {
     const name = headers[k] ?? '';
-    if (name.length === lower.length && name.toLowerCase() === lower) return headers[k + 1];
+    if (name.length === lower.length && sameName(name, lower)) return headers[k + 1];
   }
   return undefined;
+}
+
+/**
+ * Whether token `name` is `lower` in any case: a character ORed with 0x20 is a lower-case
+ * letter only when it is that letter in either case; `-` and digits are unchanged, and what
+ * else would map onto them (CR, controls) is never in a token.
+ */
+function sameName(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i += 1)
+    if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
 }
 
 /** Receives a body: `data` returns false to pause the producer; `end` carries trailers. */
