@@ -58,8 +58,10 @@ function lowerCaseName(raw: Buffer, at: number, length: number): void {
   }
 }
 
-// The last start line written and the same with its CRLF: responses mostly repeat one
-// (`statusLine(200)`, the same string each time), so it is not concatenated again.
+// The last start line `serializeHead` wrote and the same with its CRLF. It writes response
+// heads only, which mostly repeat one line (`statusLine(200)`), so the line is not concatenated
+// again. `buildHead` does not use it: it also writes request lines, a new one per request,
+// which would push the status line out each time.
 let lastLine = '';
 let lastLineCrlf = '\r\n';
 
@@ -124,7 +126,7 @@ export function serializeHead(head: RequestHead | ResponseHead, edits: HeadEdits
 
 /** Writes a head from parts (a response the server makes up, or a request the client sends). */
 export function buildHead(startLine: string, headers: HeaderList, body?: Buffer): Buffer {
-  let s = withCrlf(startLine);
+  let s = `${startLine}\r\n`;
   for (let k = 0; k + 1 < headers.length; k += 2)
     s += `${headers[k] ?? ''}: ${headers[k + 1] ?? ''}\r\n`;
   s += '\r\n';
