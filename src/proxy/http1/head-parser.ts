@@ -27,6 +27,7 @@
  * finds its end and rejects a bare LF as soon as it arrives).
  */
 import { byteLookup, knownName, nameIs } from './field-names.js';
+import { fieldValueEnd, wordView } from './field-scan.js';
 import type { BodyFraming, HeaderList, Http1Limits, ParseFailure, RequestHead } from './types.js';
 
 export const CR = 0x0d;
@@ -200,6 +201,7 @@ export function parseFields(
   const starts: number[] = [];
   const text = decoded ?? raw.toString('latin1', pos, end);
   const base = decoded === undefined ? pos : 0;
+  const view = wordView(raw);
   let contentLength = -1;
   let chunked = false;
   let teCount = 0;
@@ -224,7 +226,7 @@ export function parseFields(
     i += 1;
     while (raw[i] === SP || raw[i] === HTAB) i += 1;
     const vStart = i;
-    while (FIELD_VALUE[raw[i] ?? 0] === 1) i += 1;
+    i = fieldValueEnd(raw, view, i);
     if (raw[i] !== CR || raw[i + 1] !== LF) {
       return fail(400, raw[i] === CR ? 'lf-expected' : 'invalid-header-token');
     }
