@@ -27,7 +27,7 @@
  * finds its end and rejects a bare LF as soon as it arrives).
  */
 import { byteLookup, knownName, nameIs } from './field-names.js';
-import { fieldValueEnd, wordView } from './field-scan.js';
+import { fieldValueEnd } from './field-scan.js';
 import type { BodyFraming, HeaderList, Http1Limits, ParseFailure, RequestHead } from './types.js';
 
 export const CR = 0x0d;
@@ -201,7 +201,6 @@ export function parseFields(
   const starts: number[] = [];
   const text = decoded ?? raw.toString('latin1', pos, end);
   const base = decoded === undefined ? pos : 0;
-  const view = wordView(raw);
   let contentLength = -1;
   let chunked = false;
   let teCount = 0;
@@ -226,7 +225,7 @@ export function parseFields(
     i += 1;
     while (raw[i] === SP || raw[i] === HTAB) i += 1;
     const vStart = i;
-    i = fieldValueEnd(raw, view, i);
+    i = fieldValueEnd(raw, i);
     if (raw[i] !== CR || raw[i + 1] !== LF) {
       return fail(400, raw[i] === CR ? 'lf-expected' : 'invalid-header-token');
     }
