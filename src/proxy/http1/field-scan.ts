@@ -1,7 +1,7 @@
 /**
  * The end of a field value (RFC 9110 §5.5: field-vchar, SP, HTAB, obs-text), found four bytes at a
  * time. A byte-by-byte table lookup cost ~1.5 ns per byte, and values are most of a head's bytes
- * (trace ids, the peer metadata): a 600-byte request head's values took ~1 µs, this ~0.3 µs.
+ * (trace ids, the peer metadata): a 600-byte request head's values took ~1.1 µs, this ~0.5 µs.
  *
  * Each 32-bit word is tested at once for a byte below 0x20 or equal to 0x7f (the bytes a value
  * may not hold, and HTAB, which it may): `(w - 0x20202020) & ~w & 0x80808080` is non-zero exactly
