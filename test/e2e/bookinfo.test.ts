@@ -14,6 +14,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { issueCert, makeCa } from '../helpers/openssl-pki.js';
 import {
   freePort,
+  freePortRun,
   REPO_ROOT,
   runPalisade,
   runProcess,
@@ -56,7 +57,8 @@ for (const mode of MODES)
       const [controlPort, caPort, adminBase] = [
         await freePort(),
         await freePort(),
-        await freePort(),
+        // Admin ports below the ephemeral range (freePortRun says why).
+        await freePortRun(32),
       ];
       const mesh = await spawnPalisade(
         [

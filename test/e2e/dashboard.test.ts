@@ -19,7 +19,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import puppeteer from 'puppeteer-core';
-import { freePort, REPO_ROOT, runPalisade, spawnPalisade, tempDir } from '../helpers/index.js';
+import {
+  freePort,
+  freePortRun,
+  REPO_ROOT,
+  runPalisade,
+  spawnPalisade,
+  tempDir,
+} from '../helpers/index.js';
 import { bookinfoLock, findTool } from '../helpers/tools.js';
 
 const chromium = findTool('chromium', 'apt-get install chromium');
@@ -70,7 +77,12 @@ test(
     const stateDir = join(dir.path, 'state');
     const help = await runPalisade(['up', '--help']);
     const tracing = /--tracing/.test(help.stdout + help.stderr);
-    const [controlPort, caPort, adminBase] = [await freePort(), await freePort(), await freePort()];
+    // Admin ports below the ephemeral range (freePortRun says why).
+    const [controlPort, caPort, adminBase] = [
+      await freePort(),
+      await freePort(),
+      await freePortRun(32),
+    ];
     const mesh = await spawnPalisade(
       [
         'up',

@@ -3,7 +3,7 @@
  * directories, find free loopback ports. Tests only talk to loopback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +101,51 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       });
     });
   });
+}
+
+/** Whether `port` can be listened on on `host` now. */
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => {
+      resolve(false);
+    });
+    srv.listen(port, host, () => {
+      srv.close(() => {
+        resolve(true);
+      });
+    });
+  });
+}
+
+/**
+ * The first of `count` consecutive ports free on `host`, below the kernel's ephemeral range. A
+ * base from {@link freePort} lies inside that range, where any connection's source port can take
+ * one of the ports after it before the process that needs it binds it (a sidecar's admin port in
+ * `palisade up`, which then exits and is restarted on the same port).
+ */
+export async function freePortRun(count: number, host = '127.0.0.1'): Promise<number> {
+  let ephemeralStart = 32768;
+  try {
+    const range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/);
+    ephemeralStart = Number(range[0]) || ephemeralStart;
+  } catch {
+    // not Linux: the IANA dynamic range starts higher still
+  }
+  const low = 20000;
+  const high = Math.max(low + count, ephemeralStart - count);
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const base = low + Math.floor(Math.random() * (high - low - count));
+    let free = true;
+    for (let port = base; port < base + count && free; port += 1) free = await portFree(port, host);
+    if (free) return base;
+  }
+  throw new Error(
+    `no ${String(count)} consecutive free ports on ${host} below ${String(ephemeralStart)}`,
+  );
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   spawnPalisade,
   tempDir,
   freePort,
+  freePortRun,
   waitFor,
 } from '../helpers/index.js';
 import { bookinfoLock, findTool } from '../helpers/tools.js';
@@ -50,7 +51,12 @@ test(
     const dir = tempDir('palisade-t20-');
     t.after(dir.cleanup);
     const state = join(dir.path, 'state');
-    const [controlPort, caPort, adminBase] = [await freePort(), await freePort(), await freePort()];
+    // Admin ports below the ephemeral range (freePortRun says why).
+    const [controlPort, caPort, adminBase] = [
+      await freePort(),
+      await freePort(),
+      await freePortRun(32),
+    ];
     const mesh = await spawnPalisade(
       [
         'up',
