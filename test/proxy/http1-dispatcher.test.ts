@@ -117,6 +117,20 @@ test('the http1 dispatcher gives the layers what undici gave', async (t) => {
     assert.equal((await chunked.done).body, 'echo abcd');
     assert.equal(seen.at(-1)?.headers['transfer-encoding'], 'chunked');
     assert.equal(seen.at(-1)?.headers.host, 'svc');
+    // Chunks of strings are sized in bytes: `é€` is 5 bytes in UTF-8, not 2 characters.
+    const wide = collect();
+    origin.dispatch(
+      { method: 'POST', path: '/', headers: {}, body: Readable.from(['é€', 'x']) },
+      wide.handler,
+    );
+    const answered = await wide.done;
+    assert.equal(answered.error, undefined);
+    assert.equal(answered.status, 200);
+    assert.equal(
+      seen.at(-1)?.body,
+      Buffer.from('é€x').toString('latin1'),
+      'the bytes arrived whole',
+    );
     const sized = collect();
     origin.dispatch(
       {

@@ -341,6 +341,10 @@ test("the response's close: after the turn that ended it, to listeners still the
   assert.equal(stdout, 'listenedquiet');
   for (let i = 0; i < 50 && events.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(events, ['after end', 'close', 'late close']);
-  // One immediate for the response with a listener, none for the one without.
-  assert.deepEqual(scheduled, [1, 0]);
+  // One immediate more for the response with a listener than for the one without, which
+  // schedules at most the turn's release of held writes (src/proxy/http1/turn.ts: one per
+  // turn, whatever number of responses it has).
+  assert.equal(scheduled.length, 2);
+  assert.equal((scheduled[0] ?? 0) - (scheduled[1] ?? 0), 1, `immediates ${scheduled.join(', ')}`);
+  assert.ok((scheduled[1] ?? 0) <= 1, `immediates ${scheduled.join(', ')}`);
 });

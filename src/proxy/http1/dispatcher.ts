@@ -145,7 +145,10 @@ class Dispatched implements UpstreamController, ResponseHandler {
     this.#body = out;
     const stream = request.body;
     if (stream !== null) {
-      stream.on('data', (chunk: Buffer) => {
+      stream.on('data', (data: Buffer | string) => {
+        // A stream of strings (a Readable made from them) is written as its UTF-8 bytes: a
+        // chunk's size is counted in bytes, and the held writes join buffers.
+        const chunk = typeof data === 'string' ? Buffer.from(data) : data;
         if (!out.write(chunk)) {
           stream.pause();
           out.onDrain(() => stream.resume());

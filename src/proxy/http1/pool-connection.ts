@@ -11,7 +11,7 @@ import type { ClientRequest, Connector, RequestBody, ResponseHandler } from './c
 import { findHeadEnd, isFailure } from './head-parser.js';
 import { MIN_READ_ROOM, readRegion } from './read-regions.js';
 import { parseResponseHead } from './response-head.js';
-import { enterTurn, leaveTurn } from './turn.js';
+import { HeldWrites } from './turn.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
 
 /** What a connection needs of its pool (Http1Pool implements it). */
@@ -84,6 +84,8 @@ const enum Read {
 /** One upstream connection. */
 export class PoolConnection {
   readonly socket: net.Socket;
+  /** Every write of the socket, held to the turn's end (turn.ts). */
+  readonly #out: HeldWrites;
   readonly #pool: PoolHost;
   readonly #limits: Http1Limits;
   #current: Pending | undefined;
@@ -127,6 +129,7 @@ export class PoolConnection {
       },
     });
     this.socket = socket;
+    this.#out = new HeldWrites(socket);
     socket.setNoDelay(true);
     const ready = (): void => {
       this.connected = true;
@@ -157,12 +160,7 @@ export class PoolConnection {
 
   /** A read's bytes, handled in a turn (turn.ts): the responses they complete go out after. */
   #onRead(chunk: Buffer): void {
-    enterTurn();
-    try {
-      this.#onData(chunk);
-    } finally {
-      leaveTurn();
-    }
+    this.#onData(chunk);
   }
 
   get busy(): boolean {
@@ -175,18 +173,15 @@ export class PoolConnection {
     this.#requestDone = false;
     this.#read = Read.Head;
     p.body.conn = this;
-    if (p.req.body === 'none') {
-      // One write: no cork (node's cork buffers the write only to flush it at once).
-      this.socket.write(p.req.head);
-      this.#requestDone = true;
-    } else {
-      this.socket.cork();
-      this.socket.write(p.req.head);
+    // Held to the turn's end with the rest of the turn's writes (turn.ts).
+    this.#out.hold();
+    this.#out.write(p.req.head);
+    if (p.req.body === 'none') this.#requestDone = true;
+    else {
       const queued = p.body.queued;
       p.body.queued = [];
       for (const c of queued) this.writeBody(c);
       if (p.body.ended) this.endBody(p.body.trailers);
-      this.socket.uncork();
     }
     this.waitingSince = this.#pool.now;
     if (p.req.body !== 'none' && !p.body.ended) p.body.drain?.();
@@ -194,19 +189,20 @@ export class PoolConnection {
 
   writeBody(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
+    this.#out.hold();
     if (this.#current?.req.body === 'chunked') {
-      this.socket.cork();
-      this.socket.write(chunkHeader(chunk.length));
-      this.socket.write(chunk);
-      const ok = this.socket.write(CRLF);
-      this.socket.uncork();
-      return ok;
+      this.#out.write(chunkHeader(chunk.length));
+      this.#out.write(chunk);
+      return this.#out.write(CRLF);
     }
-    return this.socket.write(chunk);
+    return this.#out.write(chunk);
   }
 
   endBody(trailers?: HeaderList): void {
-    if (this.#current?.req.body === 'chunked') this.socket.write(lastChunk(trailers));
+    if (this.#current?.req.body === 'chunked') {
+      this.#out.hold();
+      this.#out.write(lastChunk(trailers));
+    }
     this.#requestDone = true;
   }
 

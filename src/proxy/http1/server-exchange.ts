@@ -14,6 +14,7 @@ import { lowerName } from './field-names.js';
 /** Framing fields added to a response head (shared, never mutated). */
 const NO_FIELDS: HeaderList = [];
 const CONNECTION_CLOSE: HeaderList = ['connection', 'close'];
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /** Whether a `connection` field value lists the `close` option (RFC 9110 §7.6.1). */
 function hasCloseToken(value: string): boolean {
@@ -23,8 +24,9 @@ function hasCloseToken(value: string): boolean {
 /** What an exchange uses of its connection. */
 export interface ExchangeConnection {
   readonly socket: net.Socket;
+  /** Every write of the response goes here (never to the socket: it would overtake held bytes). */
   write(buf: Buffer): boolean;
-  /** Holds writes until the end of the current turn, so a head and the body after it go out together. */
+  /** Holds writes until the end of the current turn (turn.ts): the turn's writes go out together. */
   corkTurn(): void;
   resumeRead(): void;
   flushBody(ex: ServerExchange): void;
@@ -72,8 +74,8 @@ export class ServerExchange {
    */
   onBody(sink: BodySink): void {
     this.sink = sink;
-    if (this.head.expectContinue && !this.bodyDone && !this.#headSent)
-      this.#conn.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+    // Through the held writes, as every write of the connection (turn.ts): after what it holds.
+    if (this.head.expectContinue && !this.bodyDone && !this.#headSent) this.#conn.write(CONTINUE);
     this.#conn.flushBody(this);
   }
   /** Reading resumes after a `data` callback returned false. */
@@ -91,7 +93,7 @@ export class ServerExchange {
 
   /** Sends a 1xx head (e.g. a forwarded 103); not 101, which goes with an upgrade. */
   writeInformational(status: number, headers: HeaderList = []): void {
-    this.#conn.socket.write(buildHead(statusLine(status), headers));
+    this.#conn.write(buildHead(statusLine(status), headers));
   }
 
   /**
@@ -180,13 +182,12 @@ export class ServerExchange {
   /** Writes body bytes (chunk-framed when the response is chunked); false → wait for onDrain. */
   write(chunk: Buffer): boolean {
     if (this.resFraming === 'none' || chunk.length === 0) return true;
+    // Held to the turn's end, as the head was: a turn's chunks are one write.
+    this.#conn.corkTurn();
     if (this.resFraming === 'chunked') {
-      this.#conn.socket.cork();
       this.#conn.write(chunkHeader(chunk.length));
       this.#conn.write(chunk);
-      const ok = this.#conn.write(CRLF);
-      this.#conn.socket.uncork();
-      return ok;
+      return this.#conn.write(CRLF);
     }
     return this.#conn.write(chunk);
   }

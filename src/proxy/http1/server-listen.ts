@@ -77,7 +77,7 @@ export function serveHttp1(options: Http1ServerOptions): {
       for (const c of state.connections) c.socket.destroy();
     },
     closeIdle() {
-      for (const c of state.connections) if (c.idle) c.socket.end();
+      for (const c of state.connections) if (c.idle) c.end();
     },
     stop() {
       clearInterval(timer);

@@ -68,4 +68,6 @@ export interface ServedConnection {
   readonly idle: boolean;
   /** Checks the connection's timeouts against the coarse clock. */
   tick(now: number): void;
+  /** Ends the socket after the writes it holds (turn.ts). */
+  end(): void;
 }

@@ -74,12 +74,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
   readonly #readMore: turn.ReadMoreFlag | undefined;
   readonly #dataListener = (chunk: Buffer): void => {
     turn.skipReadMoreTick(this.#readMore);
-    turn.enterTurn();
-    try {
-      this.#onData(chunk);
-    } finally {
-      turn.leaveTurn();
-    }
+    this.#onData(chunk);
   };
   readonly #drainListener = (): void => {
     this.#exchange?.drained();
@@ -92,7 +87,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     const ex = this.#exchange;
     if (ex === undefined) {
       this.#phase = Phase.Gone;
-      this.socket.end();
+      this.end();
     } else if (!ex.bodyDone || this.#s.options.abortOnHalfClose === true) this.socket.destroy();
   };
 
@@ -128,6 +123,11 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
   }
   corkTurn(): void {
     this.#out.hold();
+  }
+  /** Ends the socket after what it holds (a graceful close: drain, a client's half-close). */
+  end(): void {
+    this.#out.flush();
+    this.socket.end();
   }
 
   resumeRead(): void {
@@ -215,6 +215,8 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
         this.socket.off('end', this.#endListener);
         Reflect.set(this.socket, 'readableFlowing', null);
         this.#s.connections.delete(this);
+        // The answers to requests before it go first: the socket's new owner writes directly.
+        this.#out.flush();
         this.#s.options.onUpgrade(head, this.socket, buf.subarray(at));
         return;
       }
@@ -317,13 +319,13 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
 
   /** The response ended: close, or serve the next pipelined request. */
   responseEnded(ex: ServerExchange): void {
-    this.#out.flush();
+    // Its writes stay held to the turn's end (with the next pipelined response's, if any).
     if (this.#exchange !== ex || this.#phase === Phase.Gone) return;
     if (!ex.bodyDone) {
       // The response went out before the request body was read: the rest of the body cannot be
       // told from a next request without reading it, so the connection closes (as Envoy does).
       this.#phase = Phase.Gone;
-      this.socket.end();
+      this.end();
       return;
     }
     this.#exchange = undefined;
@@ -337,7 +339,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
       (this.socket.readableEnded && !buffered)
     ) {
       this.#phase = Phase.Gone;
-      this.socket.end();
+      this.end();
       return;
     }
     this.#phase = Phase.Head;
@@ -352,7 +354,7 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     // Half-closed by the client and no whole request left: nothing more can arrive.
     if (this.socket.readableEnded && !this.#serving() && !this.#gone()) {
       this.#phase = Phase.Gone;
-      this.socket.end();
+      this.end();
     }
   }
 
@@ -374,6 +376,8 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
     // A client that does not take its answer and close is not waited for.
     const socket = this.socket;
     setTimeout(() => socket.destroy(), 1_000).unref();
+    // The answers to the requests before it go first.
+    this.#out.flush();
     const answer = this.#s.options.answerParseError;
     if (answer !== undefined) {
       answer(f, socket);

@@ -1,74 +1,46 @@
-// A read's turn (turn.ts): what is deferred inside one runs when the outermost
-// read callback returns, in order and once; outside one it runs on the next
-// tick; a release that defers again goes to the next tick. And the
-// `readingMore` flag is found on node's sockets and set by the data listener.
-// Held writes (HeldWrites): a response's pieces in one write per turn.
+// The loop's turn (turn.ts): what is deferred runs once the turn's callbacks
+// have run (one setImmediate), in order and once; a release that defers again
+// adds to the same loop; one that throws does not keep the others from
+// running. And the `readingMore` flag is found on node's sockets and set by
+// the data listener. Held writes (HeldWrites): a socket's writes of a turn in
+// one write.
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import {
   deferUntilTurnEnds,
-  enterTurn,
   HeldWrites,
   JOIN_LIMIT,
-  leaveTurn,
   readMoreFlag,
   skipReadMoreTick,
 } from './turn.js';
 
-test('inside a turn, deferred work runs when the outermost turn ends, in order', async () => {
+/** Resolves in the check phase after the current one: the turn's releases have run. */
+const turnEnded = (): Promise<void> =>
+  new Promise((resolve) => {
+    setImmediate(resolve);
+  });
+
+test('deferred work runs once the turn has run, in order, once; a release may defer again', async () => {
   const ran: string[] = [];
-  enterTurn();
   deferUntilTurnEnds(() => ran.push('a'));
-  enterTurn();
-  deferUntilTurnEnds(() => ran.push('b'));
-  leaveTurn();
-  assert.deepEqual([...ran], [], 'an inner turn ending runs nothing');
-  leaveTurn();
-  assert.deepEqual(ran, ['a', 'b']);
-  // Nothing runs twice, and a release that defers again does so to the next tick.
-  enterTurn();
   deferUntilTurnEnds(() => {
-    ran.push('c');
-    deferUntilTurnEnds(() => ran.push('d'));
-  });
-  leaveTurn();
-  assert.deepEqual(ran, ['a', 'b', 'c']);
-  await new Promise((resolve) => {
-    process.nextTick(resolve);
-  });
-  assert.deepEqual(ran, ['a', 'b', 'c', 'd']);
-});
-
-test('a turn entered by a release adds to the same release loop; slots are reused', () => {
-  const ran: string[] = [];
-  enterTurn();
-  deferUntilTurnEnds(() => {
-    ran.push('a');
-    // A read handled inside a release (a write that makes a socket read at once).
-    enterTurn();
+    ran.push('b');
+    // A release that defers again (a write that makes a socket hold) joins the same loop.
     deferUntilTurnEnds(() => ran.push('inner'));
-    leaveTurn();
-    assert.deepEqual([...ran], ['a'], 'the inner turn ending does not run the outer releases');
   });
-  deferUntilTurnEnds(() => ran.push('b'));
-  leaveTurn();
-  assert.deepEqual(ran, ['a', 'b', 'inner'], 'each once, in the order deferred');
-  // The next turn reuses the slots: only its own releases run.
-  enterTurn();
-  deferUntilTurnEnds(() => ran.push('c'));
-  leaveTurn();
-  assert.deepEqual(ran, ['a', 'b', 'inner', 'c']);
-});
-
-test('outside a turn, deferred work runs on the next tick', async () => {
-  const ran: string[] = [];
-  deferUntilTurnEnds(() => ran.push('x'));
-  assert.deepEqual([...ran], []);
+  await Promise.resolve();
+  process.nextTick(() => ran.push('tick'));
   await new Promise((resolve) => {
     process.nextTick(resolve);
   });
-  assert.deepEqual(ran, ['x']);
+  assert.deepEqual([...ran], ['tick'], 'ticks and promises of the turn come first');
+  await turnEnded();
+  assert.deepEqual([...ran], ['tick', 'a', 'b', 'inner']);
+  // The next turn reuses the slots: only its own releases run.
+  deferUntilTurnEnds(() => ran.push('c'));
+  await turnEnded();
+  assert.deepEqual(ran, ['tick', 'a', 'b', 'inner', 'c']);
 });
 
 test("a socket's readingMore flag is found and set; other objects are left alone", () => {
@@ -119,16 +91,17 @@ test('held writes: one write per turn, in order; a large write is not joined; fl
   const out = new HeldWrites(r.socket);
   assert.equal(out.write(Buffer.from('direct')), true);
   assert.deepEqual([...r.writes], ['direct'], 'not holding: written at once');
-  enterTurn();
   out.hold();
   out.write(Buffer.from('head|'));
   out.write(Buffer.from('body|'));
+  // A second hold in the same turn (the next pipelined response) joins the first.
+  out.hold();
   out.write(Buffer.from('end'));
+  await Promise.resolve();
   assert.equal(r.writes.length, 1, 'held until the turn ends');
-  leaveTurn();
+  await turnEnded();
   assert.deepEqual([...r.writes], ['direct', 'head|body|end']);
   // More than JOIN_LIMIT: what is held, then the large buffer, corked together, in order.
-  enterTurn();
   out.hold();
   out.write(Buffer.from('h|'));
   const big = Buffer.alloc(JOIN_LIMIT, 0x62);
@@ -136,35 +109,49 @@ test('held writes: one write per turn, in order; a large write is not joined; fl
   assert.deepEqual(r.writes.slice(2), ['h|', big.toString('latin1')]);
   assert.equal(r.corks, 1);
   out.write(Buffer.from('tail'));
-  // The response ended: flushed now, not at the turn's end.
+  // The socket ends or changes hands: flushed now, not at the turn's end.
   out.flush();
   assert.equal(r.writes.at(-1), 'tail');
-  leaveTurn();
+  await turnEnded();
   assert.equal(r.writes.length, 5, 'nothing written twice');
-  // Outside a turn, held until the next tick; a destroyed socket gets nothing.
+  // A socket destroyed before the turn ends gets nothing.
   out.hold();
   out.write(Buffer.from('late'));
   r.socket.destroy();
-  await new Promise((resolve) => {
-    process.nextTick(resolve);
-  });
+  await turnEnded();
   assert.equal(r.writes.length, 5);
 });
 
-test('a release that throws does not keep the others from running, nor runs again', () => {
+test('a release that throws does not keep the others from running, nor runs again', (t) => {
+  // The releases run from setImmediate; the test runs that callback itself to see it throw.
+  const scheduled: (() => void)[] = [];
+  const capture = (defer: () => void): void => {
+    t.mock.method(globalThis, 'setImmediate', (fn: () => void) => {
+      scheduled.push(fn);
+    });
+    try {
+      defer();
+    } finally {
+      t.mock.restoreAll();
+    }
+  };
   const ran: string[] = [];
-  enterTurn();
-  deferUntilTurnEnds(() => {
-    throw new Error('first');
+  capture(() => {
+    deferUntilTurnEnds(() => {
+      throw new Error('first');
+    });
+    deferUntilTurnEnds(() => {
+      ran.push('second');
+    });
   });
-  deferUntilTurnEnds(() => {
-    ran.push('second');
-  });
-  assert.throws(() => {
-    leaveTurn();
-  }, /first/);
+  assert.equal(scheduled.length, 1, 'one release per turn');
+  assert.throws(scheduled[0] ?? ((): void => undefined), /first/);
   assert.deepEqual([...ran], ['second']);
-  enterTurn();
-  leaveTurn();
-  assert.deepEqual([...ran], ['second'], 'nothing left over for the next turn');
+  // Nothing is left over: the next turn schedules afresh and runs only its own.
+  capture(() => {
+    deferUntilTurnEnds(() => ran.push('third'));
+  });
+  assert.equal(scheduled.length, 2, 'a new turn schedules again');
+  scheduled[1]?.();
+  assert.deepEqual([...ran], ['second', 'third'], 'each ran once');
 });

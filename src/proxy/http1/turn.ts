@@ -1,44 +1,45 @@
 /**
- * A read's turn: the writes a read causes, held until the read is handled.
+ * The loop's turn: the writes the HTTP/1.1 transport makes while the event
+ * loop runs its I/O callbacks, held until all of them have run and written
+ * then, one buffer per socket.
  *
- * A response's head, body and end usually arrive in one upstream read, and a
- * local reply is made while a downstream read is handled. The server holds a
- * connection's writes when it starts a response ({@link HeldWrites}); the
- * read callbacks of both sides run inside {@link enterTurn} /
- * {@link leaveTurn}, which release them on the way out
- * ({@link deferUntilTurnEnds}), so the response is one write (one TLS
- * record, one syscall). Writes held outside a turn (a timer, a promise) are
- * released on the next tick, as node:http uncorks.
+ * A turn is one pass of libuv's poll phase: every read that was ready is
+ * handled (requests parsed, routed, answered; responses relayed), and only
+ * then, in the check phase that follows (one `setImmediate` per turn, not per
+ * request), does each socket that was written to get its bytes. A response's
+ * head, body and end are one write (one TLS record, one syscall), and so are
+ * the responses of pipelined requests and a request head with its body. More
+ * than that, a peer is woken once for everything this proxy had for it: with
+ * each write made at once, the next process in the chain woke up for one
+ * request, ran it and slept again while this one went on with the next (the
+ * same pair made as many context switches per second as a faster one, so
+ * more per request: 1.15 against 0.65 for the http1 fixture pair, bench/README.md).
+ * Envoy defers its writes the same way (a write activates the connection's
+ * write event, run after the current callbacks).
  *
- * Releasing at the turn's end rather than with `process.nextTick` saves a tick
- * per response: node 20 builds each tick's object with computed keys, a
- * runtime call (~1 % of each proxy's CPU in a profile).
+ * Until the release, a socket holds at most {@link JOIN_LIMIT} bytes; past that its writes go
+ * out at once. Whatever ends a socket or hands it over flushes what it holds first.
  */
 import type * as net from 'node:net';
 
-let depth = 0;
 /**
- * Releases deferred to the end of the current turn: slots `0 … count - 1`. The array is
- * reused, never shrunk (`pending.length = 0` is a runtime call, ~0.4 % of each proxy's CPU
- * in a profile); a slot run is reset so nothing it closes over is kept alive.
+ * Releases deferred to the end of the turn: slots `0 … count - 1`. The array is reused,
+ * never shrunk (`pending.length = 0` is a runtime call, ~0.4 % of each proxy's CPU in a
+ * profile); a slot run is reset so nothing it closes over is kept alive.
  */
 const pending: (() => void)[] = [];
 let count = 0;
+let scheduled = false;
 let releasing = false;
 const ran = (): void => undefined;
 
-/** A read callback starts. */
-export function enterTurn(): void {
-  depth += 1;
-}
-
-/** A read callback ends: the outermost one runs what was deferred to it, in order. */
-export function leaveTurn(): void {
-  depth -= 1;
-  if (depth !== 0 || count === 0 || releasing) return;
-  // Releases run outside any turn: what they defer goes to the next tick. Each runs once,
-  // even when one before it throws (its error is rethrown after the rest ran). A turn
-  // entered and left by a release adds its own to this loop (`count` is read each time).
+/**
+ * Runs the turn's releases, in order, each once, even when one before it throws (its error is
+ * rethrown after the rest ran). A release that defers again adds to this loop (`count` is read
+ * each time).
+ */
+function releaseAll(): void {
+  scheduled = false;
   let failure: unknown;
   let failed = false;
   releasing = true;
@@ -57,13 +58,16 @@ export function leaveTurn(): void {
   if (failed) throw failure;
 }
 
-/** Runs `release` when the current read's turn ends, or on the next tick outside one. */
+/** Runs `release` once the current turn's I/O callbacks have all run (the check phase). */
 export function deferUntilTurnEnds(release: () => void): void {
-  if (depth === 0) process.nextTick(release);
-  else if (count < pending.length) pending[count++] = release;
+  if (count < pending.length) pending[count++] = release;
   else {
     pending.push(release);
     count += 1;
+  }
+  if (!scheduled && !releasing) {
+    scheduled = true;
+    setImmediate(releaseAll);
   }
 }
 
@@ -102,11 +106,11 @@ export function skipReadMoreTick(flag: ReadMoreFlag | undefined): void {
 export const JOIN_LIMIT = 16 * 1024;
 
 /**
- * A socket's writes, held from a response's head to the end of the read's turn (or the
- * response's end) and written as one buffer: the head, the body and the last chunk of a
- * small response are one `write` — one TLS record, one syscall — without node's cork, whose
- * buffered-write objects, `writev` array and (on TLS) copy cost more than joining a few
- * hundred bytes here. Never more than {@link JOIN_LIMIT} bytes are held.
+ * A socket's writes, held to the end of the turn and written as one buffer: everything a
+ * socket gets in one turn is one `write` — one TLS record, one syscall — without node's cork,
+ * whose buffered-write objects, `writev` array and (on TLS) copy cost more than joining a few
+ * hundred bytes here. Never more than {@link JOIN_LIMIT} bytes are held. Every write of the
+ * socket goes through it (or follows a {@link flush}), so nothing overtakes what it holds.
  */
 export class HeldWrites {
   readonly #socket: net.Socket;
@@ -122,7 +126,7 @@ export class HeldWrites {
     this.#socket = socket;
   }
 
-  /** Holds writes until the current read's turn ends (see {@link deferUntilTurnEnds}). */
+  /** Holds writes until the turn ends (see {@link deferUntilTurnEnds}). */
   hold(): void {
     if (this.#holding) return;
     this.#holding = true;
@@ -145,7 +149,7 @@ export class HeldWrites {
     return ok;
   }
 
-  /** Writes what is held, as one buffer (before the socket ends, or at the turn's end). */
+  /** Writes what is held, as one buffer (before the socket ends or changes hands, or at the turn's end). */
   flush(): boolean {
     const pieces = this.#pieces;
     if (pieces.length === 0) return true;
