@@ -1,9 +1,12 @@
-// The raw HTTP/1.1 server holds a connection's writes to the end of the
-// event loop's turn (src/proxy/http1/turn.ts) and writes them as one buffer.
-// Over real sockets: the responses to pipelined requests read in one turn go
-// out in one write, in order; and nothing written outside the held writes
-// overtakes them — an upgrade's new owner, a refused request's answer, a
-// `100 Continue`, the end of a draining connection or a half-closed one.
+// The raw HTTP/1.1 server holds a connection's writes to the end of the read
+// that caused them or, while the loop is busy, to the end of the loop's pass
+// (src/proxy/http1/turn.ts), and writes them as one buffer. Over real
+// sockets, with every read held to the pass (`setPassHolding('always')`, the
+// path a busy loop takes) and as the proxy runs (`adaptive`): the responses
+// to pipelined requests read together go out in one write, in order; and
+// nothing written outside the held writes overtakes them — an upgrade's new
+// owner, a refused request's answer, a `100 Continue`, the end of a draining
+// connection.
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
@@ -13,8 +16,29 @@ import {
   type Http1ServerOptions,
   type ServerExchange,
 } from '../../src/proxy/http1/index.js';
+import { setPassHolding } from '../../src/proxy/http1/turn.js';
 
 const HOST = '127.32.0.3';
+
+/** Every read's writes held to the end of the pass (a busy loop), then as the proxy runs. */
+const MODES = ['always', 'adaptive'] as const;
+
+/** Runs `body` once per mode, as a subtest, the mode set for its duration. */
+async function inEachMode(
+  t: { test: (name: string, fn: (t: SubTest) => Promise<void>) => Promise<void> },
+  body: (t: SubTest) => Promise<void>,
+): Promise<void> {
+  for (const mode of MODES)
+    await t.test(mode, async (st) => {
+      setPassHolding(mode);
+      try {
+        await body(st);
+      } finally {
+        setPassHolding('adaptive');
+      }
+    });
+}
+type SubTest = { after: (fn: () => Promise<void>) => void };
 
 /** Socket writes and reads the server made on its connections. */
 interface Counts {
@@ -72,7 +96,11 @@ const answers = (out: string): string[] =>
     (m) => m[1] ?? m[0],
   );
 
-test('pipelined requests read in one turn are answered in one write, in order', async (t) => {
+test('pipelined requests read together are answered in one write when held to the pass', async (t) => {
+  setPassHolding('always');
+  t.after(() => {
+    setPassHolding('adaptive');
+  });
   const { port, counts } = await serve(t, (ex) => {
     ok(ex);
   });
@@ -86,8 +114,8 @@ test('pipelined requests read in one turn are answered in one write, in order', 
     '200',
     'answer to /3',
   ]);
-  // One write per turn that had something to send (the requests usually arrive in one read;
-  // each read is its own turn at most). A write per response would be three.
+  // One write per pass that had something to send (the requests usually arrive in one read;
+  // each read is its own pass at most). A write per response would be three.
   assert.ok(counts.reads >= 1);
   assert.ok(
     counts.writes <= counts.reads,
@@ -96,94 +124,102 @@ test('pipelined requests read in one turn are answered in one write, in order', 
 });
 
 test("an upgrade's new owner writes after the answers to the requests before it", async (t) => {
-  const { port } = await serve(
-    t,
-    (ex) => {
-      ok(ex);
-    },
-    {
-      onUpgrade: (_head, socket) => {
-        // The new owner writes at once, as the proxy's tunnels do.
-        socket.end(
-          'HTTP/1.1 101 Switching Protocols\r\nupgrade: test\r\nconnection: upgrade\r\n\r\ntunnel bytes',
-        );
+  await inEachMode(t, async (t) => {
+    const { port } = await serve(
+      t,
+      (ex) => {
+        ok(ex);
       },
-    },
-  );
-  const out = await rawUntilClose(
-    HOST,
-    port,
-    'GET /before HTTP/1.1\r\nHost: a\r\n\r\n' +
-      'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n',
-  );
-  assert.deepEqual(answers(out), ['200', 'answer to /before', '101', 'tunnel bytes']);
+      {
+        onUpgrade: (_head, socket) => {
+          // The new owner writes at once, as the proxy's tunnels do.
+          socket.end(
+            'HTTP/1.1 101 Switching Protocols\r\nupgrade: test\r\nconnection: upgrade\r\n\r\ntunnel bytes',
+          );
+        },
+      },
+    );
+    const out = await rawUntilClose(
+      HOST,
+      port,
+      'GET /before HTTP/1.1\r\nHost: a\r\n\r\n' +
+        'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n',
+    );
+    assert.deepEqual(answers(out), ['200', 'answer to /before', '101', 'tunnel bytes']);
+  });
 });
 
 test("a refused request's answer comes after the answers to the requests before it", async (t) => {
-  const { port } = await serve(t, (ex) => {
-    ok(ex);
+  await inEachMode(t, async (t) => {
+    const { port } = await serve(t, (ex) => {
+      ok(ex);
+    });
+    const out = await rawUntilClose(
+      HOST,
+      port,
+      'GET /before HTTP/1.1\r\nHost: a\r\n\r\nGET /bad HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n',
+    );
+    assert.deepEqual(answers(out), ['200', 'answer to /before', '400']);
   });
-  const out = await rawUntilClose(
-    HOST,
-    port,
-    'GET /before HTTP/1.1\r\nHost: a\r\n\r\nGET /bad HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n',
-  );
-  assert.deepEqual(answers(out), ['200', 'answer to /before', '400']);
 });
 
 test('100 Continue comes after the answers to the requests before it', async (t) => {
-  const { port } = await serve(t, (ex) => {
-    if (ex.head.method !== 'POST') {
-      ok(ex);
-      return;
-    }
-    const body: Buffer[] = [];
-    ex.onBody({
-      data: (c) => {
-        body.push(Buffer.from(c));
-        return true;
-      },
-      end: () => {
-        ex.respond(200, [], Buffer.from(`answer to ${Buffer.concat(body).toString()};`));
-      },
-    });
-  });
-  const out = await new Promise<string>((resolve, reject) => {
-    let got = '';
-    let sent = false;
-    const socket = net.connect({ host: HOST, port }, () => {
-      socket.write(
-        'GET /before HTTP/1.1\r\nHost: a\r\n\r\n' +
-          'POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n',
-      );
-    });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no answer within 5 s; got ${JSON.stringify(got)}`));
-    }, 5000);
-    socket.on('data', (c: Buffer) => {
-      got += c.toString('latin1');
-      // The body is sent once the server asked for it.
-      if (got.includes('100 Continue') && !sent) {
-        sent = true;
-        socket.end('/body');
+  await inEachMode(t, async (t) => {
+    const { port } = await serve(t, (ex) => {
+      if (ex.head.method !== 'POST') {
+        ok(ex);
+        return;
       }
+      const body: Buffer[] = [];
+      ex.onBody({
+        data: (c) => {
+          body.push(Buffer.from(c));
+          return true;
+        },
+        end: () => {
+          ex.respond(200, [], Buffer.from(`answer to ${Buffer.concat(body).toString()};`));
+        },
+      });
     });
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(got);
+    const out = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      let sent = false;
+      const socket = net.connect({ host: HOST, port }, () => {
+        socket.write(
+          'GET /before HTTP/1.1\r\nHost: a\r\n\r\n' +
+            'POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n',
+        );
+      });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no answer within 5 s; got ${JSON.stringify(got)}`));
+      }, 5000);
+      socket.on('data', (c: Buffer) => {
+        got += c.toString('latin1');
+        // The body is sent once the server asked for it.
+        if (got.includes('100 Continue') && !sent) {
+          sent = true;
+          socket.end('/body');
+        }
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(got);
+      });
     });
+    assert.deepEqual(answers(out), ['200', 'answer to /before', '100', '200', 'answer to /body']);
   });
-  assert.deepEqual(answers(out), ['200', 'answer to /before', '100', '200', 'answer to /body']);
 });
 
 test('a connection closed right after its response (draining) gets the response first', async (t) => {
-  const { port } = await serve(t, (ex, served) => {
-    ok(ex);
-    // The server drains in the same turn: the connection is idle again and closes.
-    served.drain();
+  await inEachMode(t, async (t) => {
+    const { port } = await serve(t, (ex, served) => {
+      ok(ex);
+      // The server drains in the same turn: the connection is idle again and closes.
+      served.drain();
+    });
+    const out = await rawUntilClose(HOST, port, 'GET /last HTTP/1.1\r\nHost: a\r\n\r\n', false);
+    assert.deepEqual(answers(out), ['200', 'answer to /last']);
   });
-  const out = await rawUntilClose(HOST, port, 'GET /last HTTP/1.1\r\nHost: a\r\n\r\n', false);
-  assert.deepEqual(answers(out), ['200', 'answer to /last']);
 });

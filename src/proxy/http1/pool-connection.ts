@@ -11,7 +11,7 @@ import type { ClientRequest, Connector, RequestBody, ResponseHandler } from './c
 import { findHeadEnd, isFailure } from './head-parser.js';
 import { MIN_READ_ROOM, readRegion } from './read-regions.js';
 import { parseResponseHead } from './response-head.js';
-import { HeldWrites } from './turn.js';
+import { enterTurn, HeldWrites, leaveTurn } from './turn.js';
 import type { HeaderList, Http1Limits, ResponseHead } from './types.js';
 
 /** What a connection needs of its pool (Http1Pool implements it). */
@@ -160,7 +160,12 @@ export class PoolConnection {
 
   /** A read's bytes, handled in a turn (turn.ts): the responses they complete go out after. */
   #onRead(chunk: Buffer): void {
-    this.#onData(chunk);
+    enterTurn();
+    try {
+      this.#onData(chunk);
+    } finally {
+      leaveTurn();
+    }
   }
 
   get busy(): boolean {
@@ -173,7 +178,7 @@ export class PoolConnection {
     this.#requestDone = false;
     this.#read = Read.Head;
     p.body.conn = this;
-    // Held to the turn's end with the rest of the turn's writes (turn.ts).
+    // Held to the turn's end with the rest of its writes (turn.ts).
     this.#out.hold();
     this.#out.write(p.req.head);
     if (p.req.body === 'none') this.#requestDone = true;

@@ -74,7 +74,12 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
   readonly #readMore: turn.ReadMoreFlag | undefined;
   readonly #dataListener = (chunk: Buffer): void => {
     turn.skipReadMoreTick(this.#readMore);
-    this.#onData(chunk);
+    turn.enterTurn();
+    try {
+      this.#onData(chunk);
+    } finally {
+      turn.leaveTurn();
+    }
   };
   readonly #drainListener = (): void => {
     this.#exchange?.drained();
@@ -319,7 +324,8 @@ export class Http1ServerConnection implements ExchangeConnection, ServedConnecti
 
   /** The response ended: close, or serve the next pipelined request. */
   responseEnded(ex: ServerExchange): void {
-    // Its writes stay held to the turn's end (with the next pipelined response's, if any).
+    // Written now, unless a busy loop holds the writes to the end of its pass (turn.ts).
+    if (!turn.holdingForPass()) this.#out.flush();
     if (this.#exchange !== ex || this.#phase === Phase.Gone) return;
     if (!ex.bodyDone) {
       // The response went out before the request body was read: the rest of the body cannot be

@@ -1,19 +1,29 @@
-// The loop's turn (turn.ts): what is deferred runs once the turn's callbacks
-// have run (one setImmediate), in order and once; a release that defers again
-// adds to the same loop; one that throws does not keep the others from
-// running. And the `readingMore` flag is found on node's sockets and set by
-// the data listener. Held writes (HeldWrites): a socket's writes of a turn in
-// one write.
+// A read's turn (turn.ts): what is deferred inside one runs when the
+// outermost read callback returns — or, when the loop is busy (a read right
+// after another), once the loop's pass has run (one setImmediate) — in order
+// and once; outside one it runs on the next tick; a release that defers again
+// joins the same loop; one that throws does not keep the others from running.
+// The `readingMore` flag is found on node's sockets and set by the data
+// listener. Held writes (HeldWrites): a socket's writes of a turn in one write.
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  BUSY_GAP_MS,
   deferUntilTurnEnds,
+  enterTurn,
   HeldWrites,
+  holdingForPass,
   JOIN_LIMIT,
+  leaveTurn,
   readMoreFlag,
+  setPassHolding,
   skipReadMoreTick,
 } from './turn.js';
+
+/** Lets the loop go idle: the next read is not busy. */
+const idle = (): Promise<void> => sleep(Math.ceil(BUSY_GAP_MS * 20));
 
 /** Resolves in the check phase after the current one: the turn's releases have run. */
 const turnEnded = (): Promise<void> =>
@@ -21,26 +31,69 @@ const turnEnded = (): Promise<void> =>
     setImmediate(resolve);
   });
 
-test('deferred work runs once the turn has run, in order, once; a release may defer again', async () => {
+test('an idle read: deferred work runs when the outermost turn ends, in order, once', async () => {
+  await idle();
   const ran: string[] = [];
+  enterTurn();
+  assert.equal(holdingForPass(), false, 'an idle loop writes as its reads end');
   deferUntilTurnEnds(() => ran.push('a'));
+  enterTurn();
   deferUntilTurnEnds(() => {
     ran.push('b');
     // A release that defers again (a write that makes a socket hold) joins the same loop.
     deferUntilTurnEnds(() => ran.push('inner'));
   });
-  await Promise.resolve();
-  process.nextTick(() => ran.push('tick'));
+  leaveTurn();
+  assert.deepEqual([...ran], [], 'an inner turn ending runs nothing');
+  leaveTurn();
+  assert.deepEqual(ran, ['a', 'b', 'inner']);
+});
+
+test('a busy loop: a read right after another holds its releases to the end of the pass', async () => {
+  await idle();
+  const ran: string[] = [];
+  enterTurn();
+  leaveTurn();
+  // The next read follows at once: the loop is busy.
+  enterTurn();
+  assert.equal(holdingForPass(), true);
+  deferUntilTurnEnds(() => ran.push('a'));
+  leaveTurn();
+  enterTurn();
+  deferUntilTurnEnds(() => ran.push('b'));
+  leaveTurn();
+  assert.equal(holdingForPass(), false, 'outside a read nothing is held for the pass');
   await new Promise((resolve) => {
     process.nextTick(resolve);
   });
-  assert.deepEqual([...ran], ['tick'], 'ticks and promises of the turn come first');
+  assert.deepEqual([...ran], [], 'not on the next tick: at the end of the pass');
   await turnEnded();
-  assert.deepEqual([...ran], ['tick', 'a', 'b', 'inner']);
-  // The next turn reuses the slots: only its own releases run.
-  deferUntilTurnEnds(() => ran.push('c'));
-  await turnEnded();
-  assert.deepEqual(ran, ['tick', 'a', 'b', 'inner', 'c']);
+  assert.deepEqual(ran, ['a', 'b'], 'both reads of the pass, in order');
+  // `always` holds even an idle read's; `adaptive` goes back to the gap.
+  setPassHolding('always');
+  try {
+    await idle();
+    enterTurn();
+    assert.equal(holdingForPass(), true);
+    leaveTurn();
+  } finally {
+    setPassHolding('adaptive');
+  }
+  await idle();
+  enterTurn();
+  assert.equal(holdingForPass(), false);
+  leaveTurn();
+});
+
+test('outside a turn, deferred work runs on the next tick', async () => {
+  const ran: string[] = [];
+  deferUntilTurnEnds(() => ran.push('x'));
+  deferUntilTurnEnds(() => ran.push('y'));
+  assert.deepEqual([...ran], []);
+  await new Promise((resolve) => {
+    process.nextTick(resolve);
+  });
+  assert.deepEqual(ran, ['x', 'y']);
 });
 
 test("a socket's readingMore flag is found and set; other objects are left alone", () => {
@@ -91,17 +144,19 @@ test('held writes: one write per turn, in order; a large write is not joined; fl
   const out = new HeldWrites(r.socket);
   assert.equal(out.write(Buffer.from('direct')), true);
   assert.deepEqual([...r.writes], ['direct'], 'not holding: written at once');
+  await idle();
+  enterTurn();
   out.hold();
   out.write(Buffer.from('head|'));
   out.write(Buffer.from('body|'));
   // A second hold in the same turn (the next pipelined response) joins the first.
   out.hold();
   out.write(Buffer.from('end'));
-  await Promise.resolve();
   assert.equal(r.writes.length, 1, 'held until the turn ends');
-  await turnEnded();
+  leaveTurn();
   assert.deepEqual([...r.writes], ['direct', 'head|body|end']);
   // More than JOIN_LIMIT: what is held, then the large buffer, corked together, in order.
+  enterTurn();
   out.hold();
   out.write(Buffer.from('h|'));
   const big = Buffer.alloc(JOIN_LIMIT, 0x62);
@@ -112,9 +167,10 @@ test('held writes: one write per turn, in order; a large write is not joined; fl
   // The socket ends or changes hands: flushed now, not at the turn's end.
   out.flush();
   assert.equal(r.writes.at(-1), 'tail');
+  leaveTurn();
   await turnEnded();
   assert.equal(r.writes.length, 5, 'nothing written twice');
-  // A socket destroyed before the turn ends gets nothing.
+  // Outside a turn, held until the next tick; a destroyed socket gets nothing.
   out.hold();
   out.write(Buffer.from('late'));
   r.socket.destroy();
@@ -122,36 +178,22 @@ test('held writes: one write per turn, in order; a large write is not joined; fl
   assert.equal(r.writes.length, 5);
 });
 
-test('a release that throws does not keep the others from running, nor runs again', (t) => {
-  // The releases run from setImmediate; the test runs that callback itself to see it throw.
-  const scheduled: (() => void)[] = [];
-  const capture = (defer: () => void): void => {
-    t.mock.method(globalThis, 'setImmediate', (fn: () => void) => {
-      scheduled.push(fn);
-    });
-    try {
-      defer();
-    } finally {
-      t.mock.restoreAll();
-    }
-  };
+test('a release that throws does not keep the others from running, nor runs again', async () => {
+  await idle();
   const ran: string[] = [];
-  capture(() => {
-    deferUntilTurnEnds(() => {
-      throw new Error('first');
-    });
-    deferUntilTurnEnds(() => {
-      ran.push('second');
-    });
+  enterTurn();
+  deferUntilTurnEnds(() => {
+    throw new Error('first');
   });
-  assert.equal(scheduled.length, 1, 'one release per turn');
-  assert.throws(scheduled[0] ?? ((): void => undefined), /first/);
+  deferUntilTurnEnds(() => {
+    ran.push('second');
+  });
+  assert.throws(() => {
+    leaveTurn();
+  }, /first/);
   assert.deepEqual([...ran], ['second']);
-  // Nothing is left over: the next turn schedules afresh and runs only its own.
-  capture(() => {
-    deferUntilTurnEnds(() => ran.push('third'));
-  });
-  assert.equal(scheduled.length, 2, 'a new turn schedules again');
-  scheduled[1]?.();
-  assert.deepEqual([...ran], ['second', 'third'], 'each ran once');
+  enterTurn();
+  leaveTurn();
+  await turnEnded();
+  assert.deepEqual([...ran], ['second'], 'nothing left over for the next turn');
 });

@@ -1,42 +1,70 @@
 /**
- * The loop's turn: the writes the HTTP/1.1 transport makes while the event
- * loop runs its I/O callbacks, held until all of them have run and written
- * then, one buffer per socket.
+ * A read's turn, and the writes it causes: held to the end of the read, or —
+ * while the event loop is busy — to the end of the loop's pass.
  *
- * A turn is one pass of libuv's poll phase: every read that was ready is
- * handled (requests parsed, routed, answered; responses relayed), and only
- * then, in the check phase that follows (one `setImmediate` per turn, not per
- * request), does each socket that was written to get its bytes. A response's
- * head, body and end are one write (one TLS record, one syscall), and so are
- * the responses of pipelined requests and a request head with its body. More
- * than that, a peer is woken once for everything this proxy had for it: with
- * each write made at once, the next process in the chain woke up for one
- * request, ran it and slept again while this one went on with the next (the
- * same pair made as many context switches per second as a faster one, so
- * more per request: 1.15 against 0.65 for the http1 fixture pair, bench/README.md).
- * Envoy defers its writes the same way (a write activates the connection's
- * write event, run after the current callbacks).
+ * A response's head, body and end usually arrive in one upstream read, and a
+ * local reply is made while a downstream read is handled. The read callbacks
+ * of both sides (the server's connections, the client pool's) run inside
+ * {@link enterTurn} / {@link leaveTurn}; the writes they make are held per
+ * socket ({@link HeldWrites}) and released when the turn ends, so a small
+ * response is one write (one TLS record, one syscall).
  *
- * Until the release, a socket holds at most {@link JOIN_LIMIT} bytes; past that its writes go
- * out at once. Whatever ends a socket or hands it over flushes what it holds first.
+ * When the loop is busy — a read starts within {@link BUSY_GAP_MS} of the last
+ * one's end, so reads are queued behind each other — the releases wait for the
+ * end of the loop's pass instead: every I/O callback of the poll phase runs,
+ * then (one `setImmediate`, the check phase) each socket written to gets its
+ * bytes, one buffer per socket, and a response ended in such a turn is not
+ * flushed at its end. A peer is then woken once for all this proxy had for it:
+ * with each write made as its read ended, the next process of the chain woke
+ * for one request, ran it and slept again while this one went on with the
+ * next (a Palisade pair made as many context switches per second as the faster
+ * http1 fixture pair, so more per request: 1.15 against 0.65, bench/README.md).
+ * Envoy defers its writes the same way. An idle loop writes at once: waiting
+ * for the pass would put the rest of the callback (the access log, metrics)
+ * before the bytes, for nothing to join them with.
+ *
+ * Releases deferred outside a read (a timer, a promise) run on the next tick, or with the
+ * pass's release when one is pending. Whatever ends a socket or hands it over flushes what it
+ * holds first; a socket holds at most {@link JOIN_LIMIT} bytes, past that its writes go out at once.
  */
 import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /**
- * Releases deferred to the end of the turn: slots `0 … count - 1`. The array is reused,
- * never shrunk (`pending.length = 0` is a runtime call, ~0.4 % of each proxy's CPU in a
- * profile); a slot run is reset so nothing it closes over is kept alive.
+ * A read that starts within this long (ms) of the last one's end finds the loop busy: it was
+ * queued, or the process did not sleep between them (an idle loop waits ~1 ms and more between
+ * reads at 500 requests/s; a loaded one runs them back to back).
+ */
+export const BUSY_GAP_MS = 0.05;
+
+let depth = 0;
+let lastEnd = Number.NEGATIVE_INFINITY;
+let busy = false;
+let always = false;
+
+/**
+ * `always`: every read's writes wait for the end of the pass, busy or not (tests use it to go
+ * down that path on demand); `adaptive` (the default, what the proxy runs): only a busy loop's.
+ */
+export function setPassHolding(mode: 'adaptive' | 'always'): void {
+  always = mode === 'always';
+}
+/**
+ * Releases deferred: slots `0 … count - 1`. The array is reused, never shrunk
+ * (`pending.length = 0` is a runtime call, ~0.4 % of each proxy's CPU in a profile); a slot
+ * run is reset so nothing it closes over is kept alive.
  */
 const pending: (() => void)[] = [];
 let count = 0;
+/** A `setImmediate` will run the releases (the loop's pass ends). */
 let scheduled = false;
 let releasing = false;
 const ran = (): void => undefined;
 
 /**
- * Runs the turn's releases, in order, each once, even when one before it throws (its error is
- * rethrown after the rest ran). A release that defers again adds to this loop (`count` is read
- * each time).
+ * Runs the releases, in order, each once, even when one before it throws (its error is
+ * rethrown after the rest ran). A release that defers again, or a turn entered and left by
+ * one, adds to this loop (`count` is read each time).
  */
 function releaseAll(): void {
   scheduled = false;
@@ -58,17 +86,43 @@ function releaseAll(): void {
   if (failed) throw failure;
 }
 
-/** Runs `release` once the current turn's I/O callbacks have all run (the check phase). */
+function schedule(): void {
+  scheduled = true;
+  setImmediate(releaseAll);
+}
+
+/** A read callback starts. */
+export function enterTurn(): void {
+  if (depth === 0) busy = always || performance.now() - lastEnd < BUSY_GAP_MS;
+  depth += 1;
+}
+
+/** A read callback ends: the outermost one releases (or, when the loop is busy, schedules). */
+export function leaveTurn(): void {
+  depth -= 1;
+  if (depth !== 0) return;
+  lastEnd = performance.now();
+  if (count === 0 || releasing || scheduled) return;
+  if (busy) schedule();
+  else releaseAll();
+}
+
+/** Whether the current read's writes wait for the end of the loop's pass (see above). */
+export function holdingForPass(): boolean {
+  return depth > 0 && busy;
+}
+
+/** Runs `release` when the current read's turn ends (see above), or on the next tick outside one. */
 export function deferUntilTurnEnds(release: () => void): void {
   if (count < pending.length) pending[count++] = release;
   else {
     pending.push(release);
     count += 1;
   }
-  if (!scheduled && !releasing) {
-    scheduled = true;
-    setImmediate(releaseAll);
-  }
+  if (depth > 0 || releasing || scheduled) return;
+  // Outside a turn: the next tick, one for all deferred until then.
+  scheduled = true;
+  process.nextTick(releaseAll);
 }
 
 /** The flag of a socket's readable state that {@link skipReadMoreTick} sets. */
