@@ -31,9 +31,6 @@ test('backoff doubles from the initial delay and is capped', () => {
 
 test('a crashing process is restarted with growing delays, then marked failed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
   const events: SupervisorEvent[] = [];
   const sup = createSupervisor({
     logDir: join(dir, 'logs'),
@@ -41,7 +38,11 @@ test('a crashing process is restarted with growing delays, then marked failed', 
     maxRestarts: 3,
     onEvent: (e) => events.push(e),
   });
-  t.after(() => sup.stop());
+  // Stopped before its directory goes: a supervisor still running would reopen a log there.
+  t.after(async () => {
+    await sup.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   sup.start({
     name: 'crasher',
     command: process.execPath,
@@ -96,9 +97,6 @@ test('stop() ends every process group: no leader or grandchild survives', async 
 
 test('the restart budget is per window: after the back-off the process is tried again (CrashLoopBackOff)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
   const events: SupervisorEvent[] = [];
   const sup = createSupervisor({
     logDir: join(dir, 'logs'),
@@ -109,7 +107,11 @@ test('the restart budget is per window: after the back-off the process is tried 
     restartWindowMs: 5_000,
     onEvent: (e) => events.push(e),
   });
-  t.after(() => sup.stop());
+  // Stopped before its directory goes: a supervisor still running would reopen a log there.
+  t.after(async () => {
+    await sup.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   sup.start({ name: 'crasher', command: process.execPath, args: ['-e', 'process.exit(3)'] });
   // Two restarts spend the budget; the back-off ends when the oldest leaves the window, and
   // the process runs again (Kubernetes never gives up on a crash-looping container).
@@ -139,9 +141,6 @@ test('the restart budget is per window: after the back-off the process is tried 
 
 test('a run that lasted stableAfterMs resets the backoff to its initial delay', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pal-sup-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
   const counter = join(dir, 'runs');
   const events: SupervisorEvent[] = [];
   const sup = createSupervisor({
@@ -152,7 +151,11 @@ test('a run that lasted stableAfterMs resets the backoff to its initial delay', 
     stableAfterMs: 5_000,
     onEvent: (e) => events.push(e),
   });
-  t.after(() => sup.stop());
+  // Stopped before its directory goes: a supervisor still running would reopen a log there.
+  t.after(async () => {
+    await sup.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   // Runs 1–2 crash at once; run 3 is stable (it exits only after a stable period); run 4 crashes.
   const script = `
     const fs = require('node:fs');

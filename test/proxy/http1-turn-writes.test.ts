@@ -17,6 +17,8 @@ import {
   type ServerExchange,
 } from '../../src/proxy/http1/index.js';
 import { setPassHolding } from '../../src/proxy/http1/turn.js';
+import { createHttp1Origin } from '../../src/proxy/http1/dispatcher.js';
+import { Readable } from 'node:stream';
 
 const HOST = '127.32.0.3';
 
@@ -221,5 +223,99 @@ test('a connection closed right after its response (draining) gets the response 
     });
     const out = await rawUntilClose(HOST, port, 'GET /last HTTP/1.1\r\nHost: a\r\n\r\n', false);
     assert.deepEqual(answers(out), ['200', 'answer to /last']);
+  });
+});
+
+test('a response streamed a chunk per turn to a client that does not read is paused (backpressure)', async (t) => {
+  await inEachMode(t, async (t) => {
+    const LIMIT = 64 * 1024 * 1024;
+    let written = 0;
+    let firstRefusal = -1;
+    let stop = false;
+    const { port } = await serve(t, (ex) => {
+      ex.writeHead(200, ['content-type', 'application/octet-stream']);
+      const chunk = Buffer.alloc(4096, 0x61);
+      const next = (): void => {
+        // A chunk per turn, as a relayed body arrives; the writer waits for drain when told to.
+        while (!stop && written < LIMIT) {
+          written += chunk.length;
+          if (!ex.write(chunk)) {
+            if (firstRefusal === -1) firstRefusal = written;
+            ex.onDrain(next);
+            return;
+          }
+          setImmediate(next);
+          return;
+        }
+      };
+      next();
+    });
+    // The client reads the head and then stops reading.
+    const socket = net.connect({ host: HOST, port }, () => {
+      socket.write('GET /stream HTTP/1.1\r\nHost: a\r\n\r\n');
+    });
+    socket.once('data', () => {
+      socket.pause();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    stop = true;
+    socket.destroy();
+    assert.ok(firstRefusal !== -1, `never told to wait; wrote ${String(written)} bytes`);
+    // What the kernel's socket buffers hold plus one turn's held bytes; never the whole limit.
+    assert.ok(
+      written < 32 * 1024 * 1024,
+      `wrote ${String(written)} bytes to a client that reads nothing`,
+    );
+  });
+});
+
+test('a request body streamed upstream to a server that does not read is paused (backpressure)', async (t) => {
+  await inEachMode(t, async (t) => {
+    const LIMIT = 64 * 1024 * 1024;
+    let produced = 0;
+    // An upstream that takes the connection and reads nothing.
+    const sockets: net.Socket[] = [];
+    const upstream = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.pause();
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, HOST, resolve));
+    const origin = createHttp1Origin({
+      host: HOST,
+      port: (upstream.address() as net.AddressInfo).port,
+    });
+    t.after(async () => {
+      await origin.destroy();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => {
+        upstream.close(() => {
+          resolve();
+        });
+      });
+    });
+    const chunk = Buffer.alloc(4096, 0x62);
+    // Read as fast as the dispatcher takes it: a chunk per pull, until the limit.
+    const body = new Readable({
+      read() {
+        if (produced >= LIMIT) {
+          this.push(null);
+          return;
+        }
+        produced += chunk.length;
+        setImmediate(() => this.push(chunk));
+      },
+    });
+    origin.dispatch(
+      { method: 'POST', path: '/upload', headers: { host: 'up' }, body },
+      {
+        onResponseError: () => undefined,
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    body.destroy();
+    assert.ok(
+      produced < 32 * 1024 * 1024,
+      `produced ${String(produced)} bytes for an upstream that reads nothing`,
+    );
   });
 });

@@ -193,7 +193,10 @@ export class HeldWrites {
     if (this.#bytes + buf.length <= JOIN_LIMIT) {
       this.#pieces.push(buf);
       this.#bytes += buf.length;
-      return true;
+      // Held, but the writer still learns that the socket is backed up (a write of an earlier
+      // turn returned false and 'drain' has not come): it waits for 'drain' instead of adding
+      // a turn's bytes at a time to a client that reads nothing.
+      return !this.#socket.writableNeedDrain;
     }
     // Too much to join: what is held, then `buf`, in one writev.
     this.#socket.cork();
