@@ -85,6 +85,29 @@ test('a busy loop: a read right after another holds its releases to the end of t
   leaveTurn();
 });
 
+test('a turn entered by a release adds to the same release loop; slots are reused', async () => {
+  await idle();
+  const ran: string[] = [];
+  enterTurn();
+  deferUntilTurnEnds(() => {
+    ran.push('a');
+    // A read handled inside a release (a write that makes a socket read at once).
+    enterTurn();
+    deferUntilTurnEnds(() => ran.push('inner'));
+    leaveTurn();
+    assert.deepEqual([...ran], ['a'], 'the inner turn ending does not run the outer releases');
+  });
+  deferUntilTurnEnds(() => ran.push('b'));
+  leaveTurn();
+  assert.deepEqual(ran, ['a', 'b', 'inner'], 'each once, in the order deferred');
+  // The next turn reuses the slots: only its own releases run.
+  await idle();
+  enterTurn();
+  deferUntilTurnEnds(() => ran.push('c'));
+  leaveTurn();
+  assert.deepEqual(ran, ['a', 'b', 'inner', 'c']);
+});
+
 test('outside a turn, deferred work runs on the next tick', async () => {
   const ran: string[] = [];
   deferUntilTurnEnds(() => ran.push('x'));

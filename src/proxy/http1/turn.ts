@@ -58,7 +58,7 @@ export function setPassHolding(mode: 'adaptive' | 'always'): void {
  */
 const pending: (() => void)[] = [];
 let count = 0;
-/** A `setImmediate` will run the releases (the loop's pass ends). */
+/** The releases will run: a `setImmediate` (a busy loop's pass ends) or, outside a turn, a tick. */
 let scheduled = false;
 let releasing = false;
 const ran = (): void => undefined;
